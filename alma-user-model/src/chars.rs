@@ -1,0 +1,59 @@
+//! XML 1.0's `Char` production. quick-xml passes forbidden characters through, and a single
+//! one makes Alma abort the whole job, so every value is checked before it is written.
+
+/// True when `c` may appear in an XML 1.0 document:
+/// `#x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]`.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c,
+        '\u{9}' | '\u{A}' | '\u{D}'
+        | '\u{20}'..='\u{D7FF}'
+        | '\u{E000}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// The first character XML 1.0 forbids in `value`, with its 0-based character index.
+pub fn first_illegal_xml_char(value: &str) -> Option<(usize, char)> {
+    // Fast path: printable ASCII and common whitespace are always legal.
+    if value
+        .bytes()
+        .all(|b| (0x20..0x7F).contains(&b) || b == b'\t' || b == b'\n' || b == b'\r')
+    {
+        return None;
+    }
+    value.chars().enumerate().find(|&(_, c)| !is_xml_char(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_char_production_at_its_edges() {
+        for (c, ok) in [
+            ('\u{0}', false),
+            ('\u{8}', false),
+            ('\u{9}', true),
+            ('\u{B}', false),
+            ('\u{1F}', false),
+            ('\u{20}', true),
+            ('\u{D7FF}', true),
+            ('\u{E000}', true),
+            ('\u{FFFD}', true),
+            ('\u{FFFE}', false),
+            ('\u{FFFF}', false),
+            ('\u{10000}', true),
+        ] {
+            assert_eq!(is_xml_char(c), ok, "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn finds_the_first_bad_character_by_char_index() {
+        assert_eq!(
+            first_illegal_xml_char("José\u{7}x\u{1}"),
+            Some((4, '\u{7}'))
+        );
+        assert_eq!(first_illegal_xml_char("plain"), None);
+        assert_eq!(first_illegal_xml_char("李\u{FFFE}"), Some((1, '\u{FFFE}')));
+    }
+}

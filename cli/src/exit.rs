@@ -1,0 +1,72 @@
+//! Exit codes, as documented in `alma-sis --help`.
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// The documented outcomes of a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: everything went as planned.
+    Ok,
+    /// 1: findings or rejects above the configured threshold.
+    Findings,
+    /// 2: the config or the input could not be used.
+    ConfigOrInput,
+    /// 3: delivery failed.
+    DeliveryFailed,
+    /// 4: the brake tripped: the extract looks implausible.
+    BrakeTripped,
+}
+
+impl Exit {
+    /// The numeric code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Findings => 1,
+            Exit::ConfigOrInput => 2,
+            Exit::DeliveryFailed => 3,
+            Exit::BrakeTripped => 4,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e.code())
+    }
+}
+
+/// An error tagged with the exit code it should produce.
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit code.
+    pub exit: Exit,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl Failure {
+    /// An error with a given exit code.
+    pub fn error(exit: Exit, message: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(Failure {
+            exit,
+            message: message.into(),
+        })
+    }
+}
+
+/// The exit code for an error: the tagged one, else 2 (config or input error).
+pub fn exit_code_of(err: &anyhow::Error) -> Exit {
+    err.chain()
+        .find_map(|c| c.downcast_ref::<Failure>())
+        .map_or(Exit::ConfigOrInput, |f| f.exit)
+}
