@@ -30,10 +30,12 @@
 #![deny(missing_docs)]
 
 pub mod chars;
+mod finding;
 mod model;
 mod write;
 
 pub use chars::{first_illegal_xml_char, is_xml_char};
+pub use finding::{Finding, Position, Severity};
 pub use model::{
     AccountType, Address, CodeValue, ContactInfo, Email, LibraryNotice, Phone, RecordType, User,
     UserBlock, UserIdentifier, UserNote, UserStatistic, UserStatus,

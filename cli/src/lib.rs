@@ -11,6 +11,7 @@ pub mod config;
 mod exit;
 pub mod fixtures;
 mod logging;
+pub mod pipeline;
 
 pub use exit::{Exit, Failure, exit_code_of};
 
