@@ -1,106 +1,71 @@
-//! Packages Alma user XML into zip files that Alma's Java loader always opens.
+//! Packages Alma user XML into zip files that Alma's Java loader always opens, split within
+//! Alma's limits (at most 50 XML files per zip, 20 zips per run, under 4 GB per zip), named from
+//! a pattern, described by a JSON manifest and verified before they get their final names.
 //!
-//! Users stream into a deflated XML entry inside a seekable zip (never stored with a data
-//! descriptor), with fixed timestamps so the same input gives the same bytes.
+//! Users stream into deflated XML entries inside seekable zips (never stored with a data
+//! descriptor), with the run's timestamp on every entry and a fixed order, so the same users,
+//! config and timestamp give byte-identical zips. Several XML files are compressed in parallel.
 //!
-//! This crate must never read the clock (the run's timestamp is an argument), open network
-//! connections or print, and never use a zip entry name as a file-system path.
+//! ```
+//! use alma_sis_package::{PackageConfig, RunInfo, package};
+//! use alma_user_model::User;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let run = RunInfo {
+//!     institution: "DEMO".into(),
+//!     feed: "patrons".into(),
+//!     timestamp: "2026-11-23T04:00:00".parse()?,
+//!     tool_version: "alma-sis 0.1.0".into(),
+//!     config_sha256: "0".repeat(64),
+//! };
+//! let users = vec![User::new("jdoe"), User::new("asmith")];
+//! let written = package(dir.path(), &PackageConfig::default(), &run, &users)?;
+//! assert_eq!(written.files[0].name, "DEMO_patrons_20261123040000_01.zip");
+//! assert_eq!(written.manifest.users, 2);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! This crate never reads the clock (the run's timestamp is an argument), opens network
+//! connections or prints, and never uses a zip entry name as a file-system path.
 #![deny(missing_docs)]
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read, Write};
+pub mod check;
+pub mod state;
+
+mod config;
+mod error;
+mod manifest;
+mod verify;
+mod write;
+
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use alma_user_model::{User, UserXmlWriter, WriteError, WriterOptions};
 use sha2::{Digest, Sha256};
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, ZipWriter};
 
-/// Why a package could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum PackageError {
-    /// The zip file could not be created or written.
-    #[error("cannot write {path}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The zip library failed.
-    #[error("cannot write zip {path}")]
-    Zip {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: zip::result::ZipError,
-    },
-    /// A user could not be serialized.
-    #[error(transparent)]
-    Write(#[from] WriteError),
-}
+pub use config::{
+    ALMA_MAX_FILES_PER_ZIP, ALMA_MAX_ZIP_BYTES, ALMA_MAX_ZIPS, PackageConfig, RunInfo,
+};
+pub use error::{PackageError, VerifyError};
+pub use manifest::{Manifest, ManifestEntry, ManifestFile};
+pub use verify::verify;
+pub use write::{Package, package};
 
-/// One zip written.
-#[derive(Debug, Clone)]
+/// One zip written under its final name.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackagedFile {
     /// Where it was written.
     pub path: PathBuf,
-    /// The XML entry's name inside it.
-    pub entry: String,
+    /// Its file name.
+    pub name: String,
     /// Users in it.
     pub users: u64,
     /// Size in bytes.
     pub size: u64,
     /// sha256 of the zip, hex.
     pub sha256: String,
-}
-
-/// Writes `users` as one XML entry `<stem>.xml` into a new zip `<dir>/<stem>.zip`.
-/// Refuses to overwrite an existing file. The zip is created with mode 0600.
-pub fn write_zip<'a>(
-    dir: &Path,
-    stem: &str,
-    comment: Option<String>,
-    users: impl IntoIterator<Item = &'a User>,
-) -> Result<PackagedFile, PackageError> {
-    let path = dir.join(format!("{stem}.zip"));
-    let io_err = |source| PackageError::Io {
-        path: path.clone(),
-        source,
-    };
-    let zip_err = |source| PackageError::Zip {
-        path: path.clone(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(io_err)?;
-    let mut open = OpenOptions::new();
-    open.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    let file = open.open(&path).map_err(io_err)?;
-    let mut zip = ZipWriter::new(BufWriter::new(file));
-    let entry = format!("{stem}.xml");
-    let options = SimpleFileOptions::DEFAULT.compression_method(CompressionMethod::Deflated);
-    zip.start_file(entry.as_str(), options).map_err(zip_err)?;
-    let mut writer = UserXmlWriter::new(&mut zip, &WriterOptions { comment })?;
-    for user in users {
-        writer.write_user(user)?;
-    }
-    let count = writer.users_written();
-    writer.finish()?;
-    let mut inner = zip.finish().map_err(zip_err)?;
-    inner.flush().map_err(io_err)?;
-    drop(inner);
-    let (size, sha256) = sha256_file(&path).map_err(io_err)?;
-    Ok(PackagedFile {
-        path,
-        entry,
-        users: count,
-        size,
-        sha256,
-    })
 }
 
 /// Size and hex sha256 of a file.

@@ -1,37 +1,55 @@
 //! The Alma user record as `rest_user.xsd` defines it, written and read as Alma does.
 //!
 //! This crate is the contract between a campus feed and Alma's *Users* integration profile
-//! (SIS import / synchronize): a typed [`User`] model, a streaming [`UserXmlWriter`] that
-//! emits children in the schema's declaration order and refuses characters XML 1.0 forbids,
-//! and the building blocks other Alma tools need.
+//! (SIS import / synchronize):
 //!
-//! It must never do I/O of its own (it writes to any `io::Write` it is given), read the clock
-//! or print.
+//! - a typed [`User`] model with constructors that keep the common record correct
+//!   ([`User::new`], [`Address::home`], [`User::add_email`] keeps exactly one preferred, ...);
+//! - a streaming [`UserXmlWriter`] that emits children in the schema's declaration order and
+//!   refuses characters XML 1.0 forbids;
+//! - a lenient streaming [`UserReader`] that reads what real feeds contain and reports each
+//!   deviation from the schema as a [`Finding`] with line and column ([`read`] lists the codes);
+//! - [`validate()`], the record rules Alma applies (mandatory children, one preferred entry,
+//!   identifiers "already taken", code tables, illegal characters; [`mod@validate`] lists
+//!   the codes).
+//!
+//! It never does I/O of its own (it reads and writes the `io` handles it is given), reads the
+//! clock or prints.
 //!
 //! ```
-//! use alma_user_model::{CodeValue, Email, User, UserXmlWriter, WriterOptions};
+//! use alma_user_model::{
+//!     Address, CodeValue, Email, User, UserReader, UserXmlWriter, WriterOptions, validate,
+//! };
 //! use chrono::NaiveDate;
 //!
-//! let mut user = User::new("jdoe");
-//! user.first_name = Some("Jane".into());
-//! user.last_name = Some("Doe".into());
-//! user.user_group = Some(CodeValue::with_desc("UGRD", "Undergraduate"));
-//! user.expiry_date = NaiveDate::from_ymd_opt(2026, 9, 30);
-//! let mut email = Email::new("jdoe@example.edu", "school");
-//! email.preferred = true;
-//! user.contact_info.emails.push(email);
+//! let user = User::new("jdoe")
+//!     .with_name("Jane", "Doe")
+//!     .with_user_group(CodeValue::with_desc("UGRD", "Undergraduate"))
+//!     .with_expiry_date(NaiveDate::from_ymd_opt(2026, 9, 30).expect("a date"))
+//!     .with_address(Address::home("1 Main St", "Springfield", "62701"))
+//!     .with_email(Email::new("jdoe@example.edu", "school"))
+//!     .with_identifier("BARCODE", "21234000012345");
+//! assert!(validate(&user, &Default::default()).is_empty());
 //!
 //! let mut writer = UserXmlWriter::new(Vec::new(), &WriterOptions::default())?;
 //! writer.write_user(&user)?;
-//! let xml = String::from_utf8(writer.finish()?).expect("the writer emits UTF-8");
-//! assert!(xml.contains("<expiry_date>2026-09-30Z</expiry_date>"));
-//! # Ok::<(), alma_user_model::WriteError>(())
+//! let xml = writer.finish()?;
+//! assert!(String::from_utf8_lossy(&xml).contains("<expiry_date>2026-09-30Z</expiry_date>"));
+//!
+//! let mut reader = UserReader::new(xml.as_slice());
+//! let read = reader.next_user()?.expect("one user");
+//! assert_eq!(read.user, user);
+//! assert!(read.findings.is_empty());
+//! assert!(reader.next_user()?.is_none());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
 
 pub mod chars;
 mod finding;
 mod model;
+pub mod read;
+pub mod validate;
 mod write;
 
 pub use chars::{first_illegal_xml_char, is_xml_char};
@@ -40,6 +58,8 @@ pub use model::{
     AccountType, Address, CodeValue, ContactInfo, Email, LibraryNotice, Phone, RecordType, User,
     UserBlock, UserIdentifier, UserNote, UserStatistic, UserStatus,
 };
+pub use read::{ReadError, ReadUser, UserReader};
+pub use validate::{CodeLookup, CodeTableError, CodeTables, ValidationOptions, validate};
 pub use write::{
     UserXmlWriter, WriteError, WriterOptions, format_date, format_date_time, render_user,
 };

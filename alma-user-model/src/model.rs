@@ -214,6 +214,90 @@ impl User {
             ..User::default()
         }
     }
+
+    /// Sets first and last name.
+    pub fn with_name(mut self, first: impl Into<String>, last: impl Into<String>) -> Self {
+        self.first_name = Some(first.into());
+        self.last_name = Some(last.into());
+        self
+    }
+
+    /// Sets the user group code.
+    pub fn with_user_group(mut self, code: impl Into<CodeValue>) -> Self {
+        self.user_group = Some(code.into());
+        self
+    }
+
+    /// Sets the expiry date.
+    pub fn with_expiry_date(mut self, date: NaiveDate) -> Self {
+        self.expiry_date = Some(date);
+        self
+    }
+
+    /// Sets the purge date.
+    pub fn with_purge_date(mut self, date: NaiveDate) -> Self {
+        self.purge_date = Some(date);
+        self
+    }
+
+    /// Adds an address (see [`add_address`](Self::add_address)).
+    pub fn with_address(mut self, address: Address) -> Self {
+        self.add_address(address);
+        self
+    }
+
+    /// Adds an email (see [`add_email`](Self::add_email)).
+    pub fn with_email(mut self, email: Email) -> Self {
+        self.add_email(email);
+        self
+    }
+
+    /// Adds a phone (see [`add_phone`](Self::add_phone)).
+    pub fn with_phone(mut self, phone: Phone) -> Self {
+        self.add_phone(phone);
+        self
+    }
+
+    /// Adds an external identifier of type `id_type`.
+    pub fn with_identifier(mut self, id_type: impl Into<String>, value: impl Into<String>) -> Self {
+        self.user_identifiers
+            .push(UserIdentifier::new(id_type, value));
+        self
+    }
+
+    /// Adds an address, keeping exactly one preferred: the first address added is preferred,
+    /// and a preferred address added later takes over.
+    pub fn add_address(&mut self, mut address: Address) {
+        let list = &mut self.contact_info.addresses;
+        if address.preferred {
+            list.iter_mut().for_each(|a| a.preferred = false);
+        } else if list.iter().all(|a| !a.preferred) {
+            address.preferred = true;
+        }
+        list.push(address);
+    }
+
+    /// Adds an email, keeping exactly one preferred (as [`add_address`](Self::add_address)).
+    pub fn add_email(&mut self, mut email: Email) {
+        let list = &mut self.contact_info.emails;
+        if email.preferred {
+            list.iter_mut().for_each(|e| e.preferred = false);
+        } else if list.iter().all(|e| !e.preferred) {
+            email.preferred = true;
+        }
+        list.push(email);
+    }
+
+    /// Adds a phone, keeping exactly one preferred (as [`add_address`](Self::add_address)).
+    pub fn add_phone(&mut self, mut phone: Phone) {
+        let list = &mut self.contact_info.phones;
+        if phone.preferred {
+            list.iter_mut().for_each(|p| p.preferred = false);
+        } else if list.iter().all(|p| !p.preferred) {
+            phone.preferred = true;
+        }
+        list.push(phone);
+    }
 }
 
 /// `contact_info`.
@@ -269,6 +353,71 @@ pub struct Address {
     pub address_types: Vec<CodeValue>,
 }
 
+impl Address {
+    /// An external address of one type (e.g. `home`, `work`, `school`), not yet preferred.
+    pub fn new(address_type: impl Into<String>) -> Self {
+        Address {
+            segment_type: Some("External".to_owned()),
+            address_types: vec![CodeValue::new(address_type)],
+            ..Address::default()
+        }
+    }
+
+    /// A `home` address with its first line, city and postal code.
+    pub fn home(
+        line1: impl Into<String>,
+        city: impl Into<String>,
+        postal_code: impl Into<String>,
+    ) -> Self {
+        Address::new("home")
+            .line1(line1)
+            .city(city)
+            .postal_code(postal_code)
+    }
+
+    /// Sets `line1`.
+    pub fn line1(mut self, value: impl Into<String>) -> Self {
+        self.line1 = Some(value.into());
+        self
+    }
+
+    /// Sets `line2`.
+    pub fn line2(mut self, value: impl Into<String>) -> Self {
+        self.line2 = Some(value.into());
+        self
+    }
+
+    /// Sets `city`.
+    pub fn city(mut self, value: impl Into<String>) -> Self {
+        self.city = Some(value.into());
+        self
+    }
+
+    /// Sets `state_province`.
+    pub fn state_province(mut self, value: impl Into<String>) -> Self {
+        self.state_province = Some(value.into());
+        self
+    }
+
+    /// Sets `postal_code`.
+    pub fn postal_code(mut self, value: impl Into<String>) -> Self {
+        self.postal_code = Some(value.into());
+        self
+    }
+
+    /// Sets `country` (code table CountryCodes, e.g. `USA`).
+    pub fn country(mut self, code: impl Into<CodeValue>) -> Self {
+        self.country = Some(code.into());
+        self
+    }
+
+    /// Marks it preferred ([`User::add_address`] then unmarks the others).
+    pub fn as_preferred(mut self) -> Self {
+        self.preferred = true;
+        self
+    }
+}
+
 /// `email`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Email {
@@ -294,6 +443,12 @@ impl Email {
             description: None,
             email_types: vec![CodeValue::new(email_type)],
         }
+    }
+
+    /// Marks it preferred ([`User::add_email`] then unmarks the others).
+    pub fn as_preferred(mut self) -> Self {
+        self.preferred = true;
+        self
     }
 }
 
@@ -322,6 +477,12 @@ impl Phone {
             phone_number: number.into(),
             phone_types: vec![CodeValue::new(phone_type)],
         }
+    }
+
+    /// Marks it preferred ([`User::add_phone`] then unmarks the others).
+    pub fn as_preferred(mut self) -> Self {
+        self.preferred = true;
+        self
     }
 }
 
@@ -372,6 +533,18 @@ pub struct UserNote {
     pub created_date: Option<DateTime<Utc>>,
 }
 
+impl UserNote {
+    /// An external note of `note_type` with text, neither shown to the patron nor popped up.
+    pub fn new(note_type: impl Into<String>, text: impl Into<String>) -> Self {
+        UserNote {
+            segment_type: Some("External".to_owned()),
+            note_type: CodeValue::new(note_type),
+            note_text: Some(text.into()),
+            ..UserNote::default()
+        }
+    }
+}
+
 /// `user_block`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct UserBlock {
@@ -395,6 +568,19 @@ pub struct UserBlock {
     pub item_loan_id: Option<String>,
 }
 
+impl UserBlock {
+    /// An external block with the given description code (type `GENERAL`; Alma makes it
+    /// active).
+    pub fn new(block_description: impl Into<String>) -> Self {
+        UserBlock {
+            segment_type: Some("External".to_owned()),
+            block_type: Some(CodeValue::new("GENERAL")),
+            block_description: CodeValue::new(block_description),
+            ..UserBlock::default()
+        }
+    }
+}
+
 /// `user_statistic`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct UserStatistic {
@@ -408,6 +594,17 @@ pub struct UserStatistic {
     pub statistic_note: Option<String>,
 }
 
+impl UserStatistic {
+    /// An external statistic with the given category code.
+    pub fn new(statistic_category: impl Into<CodeValue>) -> Self {
+        UserStatistic {
+            segment_type: Some("External".to_owned()),
+            statistic_category: statistic_category.into(),
+            ..UserStatistic::default()
+        }
+    }
+}
+
 /// `library_notice`: an opt-in setting for one kind of notice.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LibraryNotice {
@@ -415,4 +612,14 @@ pub struct LibraryNotice {
     pub code: Option<CodeValue>,
     /// `value`: opted in or not.
     pub value: Option<bool>,
+}
+
+impl LibraryNotice {
+    /// Opts in (`true`) or out of the notice `code`.
+    pub fn new(code: impl Into<CodeValue>, value: bool) -> Self {
+        LibraryNotice {
+            code: Some(code.into()),
+            value: Some(value),
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! Each user is first rendered into a reused buffer and checked; only a user that renders
 //! completely reaches the output, so a bad value never leaves half a record behind.
 
+use std::fmt;
 use std::io::{self, Write};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -135,7 +136,7 @@ pub fn render_user(user: &User, out: &mut Vec<u8>) -> Result<(), WriteError> {
     let mut e = Emitter {
         out,
         depth: 1,
-        path: Vec::new(),
+        path: Vec::with_capacity(4),
         primary_id: &user.primary_id,
     };
     let result = e.user(user);
@@ -158,8 +159,22 @@ pub fn format_date_time(dt: DateTime<Utc>) -> String {
 struct Emitter<'a> {
     out: &'a mut Vec<u8>,
     depth: usize,
-    path: Vec<String>,
+    /// Open elements below `<user>`: name and index in their list.
+    path: Vec<Step>,
     primary_id: &'a str,
+}
+
+/// One step of a field path: `address` or `address[0]`.
+#[derive(Clone, Copy)]
+struct Step(&'static str, Option<usize>);
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            Some(i) => write!(f, "{}[{i}]", self.0),
+            None => f.write_str(self.0),
+        }
+    }
 }
 
 const MAX_10: usize = 10;
@@ -170,16 +185,23 @@ const MAX_2000: usize = 2000;
 const MAX_4000: usize = 4000;
 
 impl Emitter<'_> {
-    fn field_path(&self, name: &str) -> String {
-        let mut p = self.path.join("/");
-        if !p.is_empty() {
+    /// The field path of `name` below the open elements; built only for an error.
+    fn field_path(&self, name: fmt::Arguments<'_>) -> String {
+        let mut p = String::new();
+        for step in &self.path {
+            p.push_str(&step.to_string());
             p.push('/');
         }
-        p.push_str(name);
+        p.push_str(&name.to_string());
         p
     }
 
-    fn check(&self, name: &str, value: &str, max: Option<usize>) -> Result<(), WriteError> {
+    fn check(
+        &self,
+        name: fmt::Arguments<'_>,
+        value: &str,
+        max: Option<usize>,
+    ) -> Result<(), WriteError> {
         if let Some((position, c)) = first_illegal_xml_char(value) {
             return Err(WriteError::IllegalChar {
                 primary_id: self.primary_id.to_owned(),
@@ -188,7 +210,8 @@ impl Emitter<'_> {
                 position,
             });
         }
-        if let Some(max) = max {
+        // The byte length bounds the character count: count only when it can matter.
+        if let Some(max) = max.filter(|&max| value.len() > max) {
             let length = value.chars().count();
             if length > max {
                 return Err(WriteError::TooLong {
@@ -208,12 +231,28 @@ impl Emitter<'_> {
         }
     }
 
-    fn open(&mut self, name: &str, attrs: &[(&str, &str)]) -> Result<(), WriteError> {
+    fn open(&mut self, name: &'static str, attrs: &[(&str, &str)]) -> Result<(), WriteError> {
+        self.open_as(Step(name, None), attrs)
+    }
+
+    fn open_indexed(
+        &mut self,
+        name: &'static str,
+        index: usize,
+        attrs: &[(&str, &str)],
+    ) -> Result<(), WriteError> {
+        self.open_as(Step(name, Some(index)), attrs)
+    }
+
+    /// Opens `<name attrs>`; `step` is its name and index in field paths (`address[0]`).
+    fn open_as(&mut self, step: Step, attrs: &[(&str, &str)]) -> Result<(), WriteError> {
+        for (key, value) in attrs {
+            self.check(format_args!("{step}/@{key}"), value, Some(MAX_4000))?;
+        }
         self.indent();
         self.out.push(b'<');
-        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(step.0.as_bytes());
         for (key, value) in attrs {
-            self.check(&format!("{name}/@{key}"), value, Some(MAX_4000))?;
             self.out.push(b' ');
             self.out.extend_from_slice(key.as_bytes());
             self.out.extend_from_slice(b"=\"");
@@ -222,20 +261,7 @@ impl Emitter<'_> {
         }
         self.out.extend_from_slice(b">\n");
         self.depth += 1;
-        self.path.push(name.to_owned());
-        Ok(())
-    }
-
-    fn open_indexed(
-        &mut self,
-        name: &str,
-        index: usize,
-        attrs: &[(&str, &str)],
-    ) -> Result<(), WriteError> {
-        self.open(name, attrs)?;
-        if let Some(last) = self.path.last_mut() {
-            *last = format!("{name}[{index}]");
-        }
+        self.path.push(step);
         Ok(())
     }
 
@@ -256,7 +282,7 @@ impl Emitter<'_> {
     }
 
     fn text(&mut self, name: &str, value: &str, max: Option<usize>) -> Result<(), WriteError> {
-        self.check(name, value, max)?;
+        self.check(format_args!("{name}"), value, max)?;
         self.indent();
         self.out.push(b'<');
         self.out.extend_from_slice(name.as_bytes());
@@ -280,13 +306,29 @@ impl Emitter<'_> {
         }
     }
 
-    fn code(&mut self, name: &str, value: &CodeValue, desc_max: usize) -> Result<(), WriteError> {
-        self.check(name, &value.code, Some(MAX_255))?;
+    fn code(
+        &mut self,
+        name: &'static str,
+        value: &CodeValue,
+        desc_max: usize,
+    ) -> Result<(), WriteError> {
+        self.code_at(Step(name, None), value, desc_max)
+    }
+
+    /// Writes `<name desc="…">code</name>`; `step` is its name and index in field paths.
+    fn code_at(
+        &mut self,
+        step: Step,
+        value: &CodeValue,
+        desc_max: usize,
+    ) -> Result<(), WriteError> {
+        let name = step.0;
+        self.check(format_args!("{step}"), &value.code, Some(MAX_255))?;
         self.indent();
         self.out.push(b'<');
         self.out.extend_from_slice(name.as_bytes());
         if let Some(desc) = value.desc.as_deref().filter(|d| !d.is_empty()) {
-            self.check(&format!("{name}/@desc"), desc, Some(desc_max))?;
+            self.check(format_args!("{step}/@desc"), desc, Some(desc_max))?;
             self.out.extend_from_slice(b" desc=\"");
             escape_into(desc, true, self.out);
             self.out.push(b'"');
@@ -301,7 +343,7 @@ impl Emitter<'_> {
 
     fn opt_code(
         &mut self,
-        name: &str,
+        name: &'static str,
         value: &Option<CodeValue>,
         desc_max: usize,
     ) -> Result<(), WriteError> {
@@ -346,9 +388,14 @@ impl Emitter<'_> {
         &self,
         segment_type: &Option<String>,
         item: &str,
+        index: usize,
     ) -> Result<(), WriteError> {
         match segment_type {
-            Some(s) => self.check(&format!("{item}/@segment_type"), s, Some(MAX_10)),
+            Some(s) => self.check(
+                format_args!("{item}[{index}]/@segment_type"),
+                s,
+                Some(MAX_10),
+            ),
             None => Ok(()),
         }
     }
@@ -373,7 +420,7 @@ impl Emitter<'_> {
         self.opt_code("gender", &u.gender, MAX_4000)?;
         self.opt_code("user_group", &u.user_group, MAX_4000)?;
         if let Some(c) = u.campus_code.as_ref().filter(|c| !c.code.is_empty()) {
-            self.check("campus_code", &c.code, Some(MAX_50))?;
+            self.check(format_args!("campus_code"), &c.code, Some(MAX_50))?;
             self.code("campus_code", c, MAX_255)?;
         }
         self.opt_text("web_site_url", &u.web_site_url, Some(MAX_255))?;
@@ -423,7 +470,7 @@ impl Emitter<'_> {
             for (i, lib) in u.rs_libraries.iter().enumerate() {
                 self.open_indexed("rs_library", i, &[])?;
                 if !lib.code.is_empty() {
-                    self.check("code", &lib.code, Some(MAX_50))?;
+                    self.check(format_args!("code"), &lib.code, Some(MAX_50))?;
                     self.code("code", lib, MAX_255)?;
                 }
                 self.close("rs_library");
@@ -477,21 +524,26 @@ impl Emitter<'_> {
         Ok(())
     }
 
-    fn type_list(&mut self, list: &str, item: &str, types: &[CodeValue]) -> Result<(), WriteError> {
+    fn type_list(
+        &mut self,
+        list: &'static str,
+        item: &'static str,
+        types: &[CodeValue],
+    ) -> Result<(), WriteError> {
         if types.is_empty() {
             self.empty(list);
             return Ok(());
         }
         self.open(list, &[])?;
-        for t in types {
-            self.code(item, t, MAX_4000)?;
+        for (i, t) in types.iter().enumerate() {
+            self.code_at(Step(item, Some(i)), t, MAX_4000)?;
         }
         self.close(list);
         Ok(())
     }
 
     fn address(&mut self, i: usize, a: &Address) -> Result<(), WriteError> {
-        self.check_segment_type(&a.segment_type, "address")?;
+        self.check_segment_type(&a.segment_type, "address", i)?;
         let mut attrs = vec![("preferred", if a.preferred { "true" } else { "false" })];
         Self::segment_attrs(&a.segment_type, &mut attrs);
         self.open_indexed("address", i, &attrs)?;
@@ -513,7 +565,7 @@ impl Emitter<'_> {
     }
 
     fn email(&mut self, i: usize, e: &Email) -> Result<(), WriteError> {
-        self.check_segment_type(&e.segment_type, "email")?;
+        self.check_segment_type(&e.segment_type, "email", i)?;
         let mut attrs = vec![("preferred", if e.preferred { "true" } else { "false" })];
         Self::segment_attrs(&e.segment_type, &mut attrs);
         self.open_indexed("email", i, &attrs)?;
@@ -525,7 +577,7 @@ impl Emitter<'_> {
     }
 
     fn phone(&mut self, i: usize, p: &Phone) -> Result<(), WriteError> {
-        self.check_segment_type(&p.segment_type, "phone")?;
+        self.check_segment_type(&p.segment_type, "phone", i)?;
         let mut attrs = vec![
             ("preferred", if p.preferred { "true" } else { "false" }),
             (
@@ -542,7 +594,7 @@ impl Emitter<'_> {
     }
 
     fn identifier(&mut self, i: usize, id: &UserIdentifier) -> Result<(), WriteError> {
-        self.check_segment_type(&id.segment_type, "user_identifier")?;
+        self.check_segment_type(&id.segment_type, "user_identifier", i)?;
         let mut attrs = Vec::new();
         Self::segment_attrs(&id.segment_type, &mut attrs);
         self.open_indexed("user_identifier", i, &attrs)?;
@@ -555,7 +607,7 @@ impl Emitter<'_> {
     }
 
     fn block(&mut self, i: usize, b: &UserBlock) -> Result<(), WriteError> {
-        self.check_segment_type(&b.segment_type, "user_block")?;
+        self.check_segment_type(&b.segment_type, "user_block", i)?;
         let mut attrs = Vec::new();
         Self::segment_attrs(&b.segment_type, &mut attrs);
         self.open_indexed("user_block", i, &attrs)?;
@@ -572,7 +624,7 @@ impl Emitter<'_> {
     }
 
     fn note(&mut self, i: usize, n: &UserNote) -> Result<(), WriteError> {
-        self.check_segment_type(&n.segment_type, "user_note")?;
+        self.check_segment_type(&n.segment_type, "user_note", i)?;
         let mut attrs = Vec::new();
         Self::segment_attrs(&n.segment_type, &mut attrs);
         self.open_indexed("user_note", i, &attrs)?;
@@ -587,7 +639,7 @@ impl Emitter<'_> {
     }
 
     fn statistic(&mut self, i: usize, s: &UserStatistic) -> Result<(), WriteError> {
-        self.check_segment_type(&s.segment_type, "user_statistic")?;
+        self.check_segment_type(&s.segment_type, "user_statistic", i)?;
         let mut attrs = Vec::new();
         Self::segment_attrs(&s.segment_type, &mut attrs);
         self.open_indexed("user_statistic", i, &attrs)?;

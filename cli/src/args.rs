@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::cmd;
 
-const EXIT_CODES: &str = "\
+pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  ok
   1  findings or rejects above the configured threshold
@@ -41,13 +41,13 @@ pub struct GlobalArgs {
     /// give byte-identical output.
     #[arg(long, global = true, value_name = "RFC3339")]
     pub now: Option<String>,
-    /// Print errors only.
+    /// Print errors only: no summary, no progress bars.
     #[arg(long, short, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// More detail (-v debug, -vv trace). Debug logs may contain personal data.
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Log format on stderr.
+    /// Log format on stderr (json: one object per line, for log collectors).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }

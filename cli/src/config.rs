@@ -8,8 +8,9 @@ use sis_extract::MappingConfig;
 
 use crate::exit::{Exit, Failure};
 
-/// Sections the CLI owns; everything else belongs to the mapping.
-const CLI_SECTIONS: [&str; 2] = ["output", "delivery"];
+/// Sections the CLI owns; everything else belongs to the mapping. List every new section
+/// here: the configuration-reference test walks these.
+pub const CLI_SECTIONS: [&str; 5] = ["output", "delivery", "package", "check", "state"];
 
 /// The whole config file.
 #[derive(Debug, Clone)]
@@ -26,6 +27,12 @@ pub struct AppConfig {
     pub output: OutputConfig,
     /// `[delivery]`.
     pub delivery: DeliveryConfig,
+    /// `[package]`: users per XML file, files per zip, zips per run, file names.
+    pub package: alma_sis_package::PackageConfig,
+    /// `[state]`: the run-state file, full or delta, vanished people, the brake.
+    pub state: crate::pipeline::state::StateConfig,
+    /// `[check]`: match ID, mandatory fields, code tables, input limits.
+    pub check: crate::cmd::check::CheckConfig,
 }
 
 /// `[output]`: where work files go. Relative paths are resolved against the current directory.
@@ -47,26 +54,142 @@ fn default_out() -> PathBuf {
     PathBuf::from("out")
 }
 
-/// `[delivery]`: where finished zips go. Relative paths are resolved against the current
-/// directory.
+/// `[delivery]`: where finished zips go, a local drop folder or SFTP (see
+/// `docs/configuration.md`). Relative paths are resolved against the current directory.
+/// Secrets are never in the file: it names an environment variable or a file holding them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryConfig {
-    /// A local drop folder.
+    /// `drop` (the default) or `sftp`.
+    #[serde(default)]
+    pub kind: DeliveryKind,
+    /// The local drop folder (`kind = "drop"`).
     #[serde(default = "default_drop")]
     pub drop_folder: PathBuf,
+    /// SFTP host name or address.
+    pub host: Option<String>,
+    /// SFTP port.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// SFTP login name.
+    pub user: Option<String>,
+    /// Private key file (ed25519 or RSA).
+    pub key_file: Option<PathBuf>,
+    /// Environment variable holding the key's passphrase.
+    pub key_passphrase_env: Option<String>,
+    /// File holding the key's passphrase.
+    pub key_passphrase_file: Option<PathBuf>,
+    /// Environment variable holding a password (password auth only when this is set).
+    pub password_env: Option<String>,
+    /// File holding a password (password auth only when this is set).
+    pub password_file: Option<PathBuf>,
+    /// A known_hosts file pinning the server's host key.
+    pub known_hosts: Option<PathBuf>,
+    /// The server's host key as a `SHA256:` fingerprint (instead of `known_hosts`).
+    pub host_key_fingerprint: Option<String>,
+    /// The host key type to ask for with a fingerprint pin, e.g. `ssh-ed25519`.
+    pub host_key_type: Option<String>,
+    /// Remote base directory (Alma's S/FTP connection).
+    #[serde(default)]
+    pub base_dir: String,
+    /// Remote sub-directory (the integration profile's), below `base_dir`.
+    #[serde(default)]
+    pub sub_dir: String,
+    /// Seconds allowed for connecting and the SSH handshake.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Seconds allowed for any one network operation afterwards.
+    #[serde(default = "default_io_timeout")]
+    pub io_timeout_secs: u64,
+    /// Seconds between keepalives; 0 disables them.
+    #[serde(default = "default_keepalive")]
+    pub keepalive_secs: u64,
+    /// Retries after a transient fault (connection refused, reset, timeout).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Seconds before the first retry; doubles each time.
+    #[serde(default = "default_backoff_initial")]
+    pub backoff_initial_secs: u64,
+    /// The longest pause between retries, in seconds.
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max_secs: u64,
+    /// What to do with unprocessed `.zip` files already in the target folder.
+    #[serde(default)]
+    pub stale: StaleSetting,
+    /// The archive folder for `stale = "archive"`, relative to the target folder.
+    #[serde(default = "default_archive")]
+    pub archive_dir: String,
+    /// Read each upload back and compare sha256 before renaming it into place.
+    #[serde(default)]
+    pub verify_sha256: bool,
+}
+
+/// `delivery.kind`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryKind {
+    /// A local drop folder.
+    #[default]
+    Drop,
+    /// An SFTP server.
+    Sftp,
+}
+
+/// `delivery.stale`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StaleSetting {
+    /// Refuse to deliver while unprocessed zips wait.
+    Refuse,
+    /// Report them and deliver.
+    #[default]
+    Leave,
+    /// Move them to `archive_dir`, report them, and deliver.
+    Archive,
 }
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
-        DeliveryConfig {
-            drop_folder: default_drop(),
-        }
+        toml::Value::Table(toml::Table::new())
+            .try_into()
+            .unwrap_or_else(|e| unreachable!("every [delivery] key has a default: {e}"))
     }
 }
 
 fn default_drop() -> PathBuf {
     PathBuf::from("out/drop")
+}
+
+fn default_port() -> u16 {
+    22
+}
+
+fn default_connect_timeout() -> u64 {
+    30
+}
+
+fn default_io_timeout() -> u64 {
+    120
+}
+
+fn default_keepalive() -> u64 {
+    30
+}
+
+fn default_retries() -> u32 {
+    3
+}
+
+fn default_backoff_initial() -> u64 {
+    5
+}
+
+fn default_backoff_max() -> u64 {
+    120
+}
+
+fn default_archive() -> String {
+    "archive".into()
 }
 
 impl AppConfig {
@@ -96,7 +219,34 @@ impl AppConfig {
             Some(v) => v.try_into().map_err(invalid)?,
             None => DeliveryConfig::default(),
         };
-        let mapping: MappingConfig = toml::Value::Table(table).try_into().map_err(invalid)?;
+        let check = match table.remove("check") {
+            Some(v) => v.try_into().map_err(invalid)?,
+            None => crate::cmd::check::CheckConfig::default(),
+        };
+        let package: alma_sis_package::PackageConfig = match table.remove("package") {
+            Some(v) => v.try_into().map_err(invalid)?,
+            None => alma_sis_package::PackageConfig::default(),
+        };
+        package.validate().map_err(|e| {
+            Failure::error(
+                Exit::ConfigOrInput,
+                format!("config {}: {e}", path.display()),
+            )
+        })?;
+        let state: crate::pipeline::state::StateConfig = match table.remove("state") {
+            Some(v) => v.try_into().map_err(invalid)?,
+            None => crate::pipeline::state::StateConfig::default(),
+        };
+        state.validate().map_err(|e| {
+            Failure::error(
+                Exit::ConfigOrInput,
+                format!("config {}: {e}", path.display()),
+            )
+        })?;
+        // The mapping is parsed from the text itself so its errors keep line and column;
+        // every section the CLI owns must be listed in CLI_SECTIONS.
+        let mapping = MappingConfig::from_toml(&text, path, &CLI_SECTIONS)
+            .map_err(|e| Failure::error(Exit::ConfigOrInput, e.to_string()))?;
         let base_dir = path
             .parent()
             .map(Path::to_owned)
@@ -108,6 +258,9 @@ impl AppConfig {
             mapping,
             output,
             delivery,
+            package,
+            state,
+            check,
         })
     }
 }

@@ -4,9 +4,10 @@ use std::fmt;
 use std::process::ExitCode;
 
 /// The documented outcomes of a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Exit {
     /// 0: everything went as planned.
+    #[default]
     Ok,
     /// 1: findings or rejects above the configured threshold.
     Findings,
@@ -27,6 +28,17 @@ impl Exit {
             Exit::ConfigOrInput => 2,
             Exit::DeliveryFailed => 3,
             Exit::BrakeTripped => 4,
+        }
+    }
+
+    /// A short stable name, used in the run report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Exit::Ok => "ok",
+            Exit::Findings => "findings",
+            Exit::ConfigOrInput => "config-or-input-error",
+            Exit::DeliveryFailed => "delivery-failed",
+            Exit::BrakeTripped => "brake-tripped",
         }
     }
 }

@@ -24,10 +24,25 @@ pub struct Golden {
 
 /// Computes every golden file from the sources in the workspace rooted at `root`.
 pub fn goldens(root: &Path) -> anyhow::Result<Vec<Golden>> {
-    Ok(vec![Golden {
+    let mut goldens = vec![Golden {
         path: PathBuf::from("examples/demo/expected/users.xml"),
         contents: demo_users_xml(root)?,
-    }])
+    }];
+    // The demo's Leganto course file, as a first `courses run` delivers it.
+    goldens.push(Golden {
+        path: PathBuf::from(crate::courses::DEMO_COURSE_FILE),
+        contents: crate::courses::demo_course_file(root)?,
+    });
+    // `check`'s corpus of broken inputs, one defect each.
+    goldens.extend(
+        alma_sis_package::check::corpus::corpus()
+            .into_iter()
+            .map(|file| Golden {
+                path: Path::new(alma_sis_package::check::corpus::CORPUS_DIR).join(file.name),
+                contents: file.bytes,
+            }),
+    );
+    Ok(goldens)
 }
 
 /// The demo's user XML, as `run` writes it into the zip (without the provenance comment).

@@ -8,18 +8,27 @@
 pub mod args;
 pub mod cmd;
 pub mod config;
+pub mod courses;
+pub mod destination;
 mod exit;
 pub mod fixtures;
 mod logging;
 pub mod pipeline;
+pub mod progress;
 
 pub use exit::{Exit, Failure, exit_code_of};
+
+/// `docs/library.md`, compiled and run as doc tests so its examples stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/library.md")]
+struct LibraryGuide;
 
 use args::{Cli, Command};
 
 /// Runs one parsed command line and returns the exit status to report.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     logging::init(&cli.global);
+    progress::init(&cli.global);
     let ctx = cmd::Context::new(&cli.global)?;
     match cli.command {
         Command::Init(a) => cmd::init::run(&ctx, a),

@@ -1,11 +1,27 @@
 //! Logging through tracing. At the default level logs carry ids, never personal data.
+//!
+//! The default level is `warn`: warnings name rows by file, line and id. `-v` (debug) and
+//! `-vv` (trace) may show values from the extract, so they are for a person at a terminal,
+//! not for a cron job whose mail or journal is kept. `ALMA_SIS_LOG` (an `EnvFilter`
+//! directive such as `alma_sis=info`) overrides the level.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing_subscriber::EnvFilter;
 
 use crate::args::{GlobalArgs, LogFormat};
 
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Whether `--quiet` asked for errors only (no summary).
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
 /// Installs the subscriber once; later calls (tests) are ignored.
 pub fn init(global: &GlobalArgs) {
+    QUIET.store(global.quiet, Ordering::Relaxed);
     let default = if global.quiet {
         "error"
     } else if global.verbose > 1 {
@@ -19,7 +35,8 @@ pub fn init(global: &GlobalArgs) {
         EnvFilter::try_from_env("ALMA_SIS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::progress::LogWriter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = match global.log_format {
         LogFormat::Json => builder.json().try_init(),

@@ -17,11 +17,17 @@ pub fn shared_dir() -> PathBuf {
 
 /// Runs the `alma-sis` binary in `cwd`.
 pub fn alma_sis(cwd: &Path, args: &[&str]) -> Output {
+    alma_sis_env(cwd, args, &[])
+}
+
+/// Runs the `alma-sis` binary in `cwd` with extra environment variables.
+pub fn alma_sis_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_alma-sis"))
         .args(args)
         .current_dir(cwd)
         .env_remove("ALMA_SIS_CONFIG")
         .env_remove("ALMA_SIS_LOG")
+        .envs(env.iter().copied())
         .output()
         .expect("the alma-sis binary runs")
 }

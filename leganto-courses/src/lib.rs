@@ -1,9 +1,143 @@
 //! The Leganto course-loading file: 34 tab-separated columns, UTF-8, CRLF, a header row and
 //! a datestamped name, built from a registrar's extract.
 //!
+//! The flow: [`map_extract_file`] reads the registrar's extract with a [`CourseConfig`] and
+//! returns [`CourseRow`]s, findings and rollover candidates; [`plan_delta`] keeps only what
+//! changed since the last [`Snapshot`] sent (and never a rollover sent before);
+//! [`CourseFileWriter`] writes the file; [`read_course_file`] reads any course file back
+//! and checks it, with `file:line:column` [`Finding`]s.
+//!
+//! ```
+//! use leganto_courses::{CourseRow, DateFormat, Rules, read_course_file, write_course_file};
+//! use chrono::NaiveDate;
+//!
+//! let row = CourseRow {
+//!     code: "HIST101-2027SP".into(),
+//!     title: "World History".into(),
+//!     section: "1".into(),
+//!     processing_department: "MAIN".into(),
+//!     start_date: NaiveDate::from_ymd_opt(2027, 1, 18),
+//!     end_date: NaiveDate::from_ymd_opt(2027, 5, 14),
+//!     ..CourseRow::default()
+//! };
+//! let bytes = write_course_file(&[row.clone()], &DateFormat::default()).unwrap();
+//! let file = read_course_file(&bytes, "courses.txt", &Rules::default());
+//! assert!(file.findings.is_empty());
+//! assert_eq!(file.rows[0].row, row);
+//! ```
+//!
 //! This crate must never read the clock (the run's timestamp is an argument), open network
 //! connections or print.
 #![deny(missing_docs)]
+
+mod config;
+mod delta;
+mod finding;
+mod mapping;
+mod report;
+mod row;
+mod validate;
+mod write;
+
+pub use config::{
+    CourseConfig, DeltaConfig, FieldTemplates, FileConfig, IdCase, InstructorConfig, OldCodeRule,
+    ProcessingDepartmentRule, ProcessingDepartmentRules, RolloverConfig, SourceConfig,
+    StatusConfig, TermMapping,
+};
+pub use delta::{
+    Change, ChangeKind, CourseState, Delta, DeltaOptions, MemoryState, SentRollover, Snapshot,
+    delete_limit, plan_delta,
+};
+pub use finding::{Finding, Severity};
+pub use mapping::{
+    MappedCourses, RolloverCandidate, map_extract, map_extract_file, normalise_id,
+    processing_department,
+};
+pub use report::{RolloverLine, RolloverStatus, rollover_csv, rollover_html, rollover_lines};
+pub use row::{CampusParticipants, CourseKey, CourseRow, MAX_INSTRUCTORS, MAX_TERMS, Operation};
+pub use validate::{
+    CodeLists, CourseFile, LEGACY_COLUMNS, ReadRow, Rules, check_row, read_course_file,
+};
+pub use write::{CourseFileWriter, DateFormat, FileNamePattern, clean_value, write_course_file};
+
+/// Why a course operation failed (as opposed to findings, which are about the data).
+#[derive(Debug, thiserror::Error)]
+pub enum CourseError {
+    /// Writing the course file failed.
+    #[error("cannot write the course file")]
+    Write(#[source] std::io::Error),
+    /// A row has more values than the file has columns for.
+    #[error("course {course}: {count} values for {column}; at most {max}")]
+    TooMany {
+        /// The course, `CODE/SECTION`.
+        course: String,
+        /// The columns.
+        column: &'static str,
+        /// Values given.
+        count: usize,
+        /// Columns available.
+        max: usize,
+    },
+    /// A date format cannot be used.
+    #[error("date format {format:?}: {reason}")]
+    DateFormat {
+        /// The format.
+        format: String,
+        /// Why.
+        reason: String,
+    },
+    /// A file-name pattern cannot be used.
+    #[error("file name pattern {pattern:?}: {reason}")]
+    FileNamePattern {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        reason: String,
+    },
+    /// A config value cannot be used.
+    #[error("course config `{key}`: {message}")]
+    Config {
+        /// The dotted key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A template or setting names a column the extract does not have.
+    #[error(
+        "course config `{key}` names column {column:?}, which the extract's header does not have"
+    )]
+    UnknownColumn {
+        /// The dotted key.
+        key: String,
+        /// The column.
+        column: String,
+    },
+    /// The extract could not be read or decoded.
+    #[error(transparent)]
+    Extract(#[from] sis_extract::ExtractError),
+    /// The extract is not valid CSV.
+    #[error("{file}:{line}: {message}")]
+    Csv {
+        /// The extract.
+        file: String,
+        /// 1-based line.
+        line: u64,
+        /// What the CSV reader said.
+        message: String,
+    },
+    /// The brake: more deletes than allowed.
+    #[error(
+        "brake: {deletes} courses would be deleted, more than the {limit} allowed ({sent} sent so far); check the extract, or raise [delta] limits, or use --force"
+    )]
+    Brake {
+        /// Deletes planned.
+        deletes: usize,
+        /// Deletes allowed.
+        limit: usize,
+        /// Courses in the last snapshot.
+        sent: usize,
+    },
+}
 
 /// The 34 columns of the course-loading file, in order.
 pub const COLUMNS: [&str; 34] = [

@@ -2,115 +2,139 @@
 //! Alma would pick up.
 //!
 //! A [`Destination`] receives a finished local file: it is written under a temporary name
-//! that does not end in `.zip`, then renamed to its final, unique name.
+//! that does not end in `.zip`, checked, then renamed to its final, unique name. Two
+//! destinations exist: a local [`DropFolder`] and [`Sftp`] (OpenSSH-compatible, host key
+//! pinned, retried on transient faults).
 //!
-//! Only this crate opens network connections. It must never print, read the clock, or
-//! delete a file it did not write.
+//! Before uploading, both list the target folder: `.zip` files an earlier run left there and
+//! Alma has not yet processed (renamed `.handled`) are reported, and by [`StalePolicy`]
+//! refuse the upload, are left, or are moved to an archive folder. Nothing we did not write
+//! is ever deleted.
+//!
+//! ```no_run
+//! use sftp_deliver::{Destination, DropFolder, StalePolicy};
+//!
+//! let mut drop = DropFolder::new("out/drop", StalePolicy::Leave);
+//! let delivered = drop.deliver("out/DEMO_patrons.zip".as_ref(), "DEMO_patrons.zip", &mut |_| {})?;
+//! assert_eq!(delivered.stale, []);
+//! # Ok::<(), sftp_deliver::DeliverError>(())
+//! ```
+//!
+//! Only this crate opens network connections. It never prints, reads the clock or the
+//! environment: secrets arrive as [`Secret`]s and the retry pause is an injectable sleeper.
 #![deny(missing_docs)]
 
-use std::fs::OpenOptions;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+mod drop_folder;
+mod error;
+mod pattern;
+mod retry;
+mod sftp;
 
-/// Why a delivery failed.
-#[derive(Debug, thiserror::Error)]
-pub enum DeliverError {
-    /// A local file operation failed.
-    #[error("{action} {path}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// The final name is taken; names must be unique per run.
-    #[error("{0} already exists at the destination; refusing to overwrite it")]
-    AlreadyExists(String),
-}
+pub use drop_folder::DropFolder;
+pub use error::DeliverError;
+pub use pattern::matches_pattern;
+pub use retry::RetryPolicy;
+pub use sftp::{HostKeyPin, Secret, Sftp, SftpAuth, SftpConfig};
+
+use std::path::{Path, PathBuf};
 
 /// Where a file landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {
-    /// The final location, as the destination names it.
+    /// The final location, as the destination names it (a path or an `sftp://` URL).
     pub location: String,
     /// Bytes delivered.
     pub size: u64,
+    /// Hex sha256 of the bytes delivered.
+    pub sha256: String,
+    /// Unprocessed `.zip` files found in the target folder before the upload.
+    pub stale: Vec<StaleFile>,
+    /// How many attempts the delivery took (1 unless a transient fault was retried).
+    pub attempts: u32,
 }
 
-/// A place files are delivered to.
+/// A `.zip` file found in the target folder that Alma has not processed yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleFile {
+    /// Its file name.
+    pub name: String,
+    /// Where it was moved, under [`StalePolicy::Archive`]; `None` when it was left.
+    pub archived_to: Option<String>,
+}
+
+/// What to do with unprocessed `.zip` files found in the target folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StalePolicy {
+    /// Refuse the upload ([`DeliverError::StaleFiles`]) and leave them.
+    Refuse,
+    /// Leave them, report them in [`Delivered::stale`], and upload.
+    Leave,
+    /// Move them into this folder (relative paths are relative to the target folder),
+    /// report them, and upload. A name already taken in the archive is an error.
+    Archive(String),
+}
+
+/// A file fetched by [`Destination::pull`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pulled {
+    /// The remote file name.
+    pub name: String,
+    /// Where it was written locally (mode 0600).
+    pub local: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Hex sha256 of its bytes.
+    pub sha256: String,
+}
+
+/// A place files are delivered to (and fetched from).
 pub trait Destination {
-    /// Delivers the local file `local` under `name`.
-    fn deliver(&mut self, local: &Path, name: &str) -> Result<Delivered, DeliverError>;
+    /// Delivers the local file `local` under the final name `name`.
+    ///
+    /// `progress` is called with the bytes written so far in the current attempt. A final
+    /// name that already exists is an error ([`DeliverError::AlreadyExists`]): names must be
+    /// unique.
+    fn deliver(
+        &mut self,
+        local: &Path,
+        name: &str,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Delivered, DeliverError>;
+
+    /// Fetches the regular files of folder `from` whose names match `pattern` (`*` and `?`
+    /// wildcards) into the local folder `into`, sorted by name. A relative `from` is
+    /// relative to the destination's base folder. A local name that already exists is an
+    /// error; nothing is overwritten.
+    fn pull(&mut self, from: &str, pattern: &str, into: &Path)
+    -> Result<Vec<Pulled>, DeliverError>;
+
     /// A description for reports, e.g. `drop folder out/drop`.
     fn describe(&self) -> String;
 }
 
-/// A local folder (for example one an SFTP server exposes, or the demo's `out/drop`).
-#[derive(Debug, Clone)]
-pub struct DropFolder {
-    dir: PathBuf,
+/// Checks a final file name: one path component, not hidden, no NUL.
+fn check_name(name: &str) -> Result<(), DeliverError> {
+    let bad = name.is_empty()
+        || name.starts_with('.')
+        || name.contains(['/', '\\', '\0'])
+        || name.ends_with(TEMP_SUFFIX);
+    if bad {
+        return Err(DeliverError::BadName {
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
 }
 
-impl DropFolder {
-    /// A drop folder at `dir` (created on first delivery).
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        DropFolder { dir: dir.into() }
-    }
+/// Our temporary files end in this, never in `.zip`, so Alma does not pick them up.
+const TEMP_SUFFIX: &str = ".part";
+
+/// The temporary name for the `n`th try at `name`: hidden and ending in [`TEMP_SUFFIX`].
+fn temp_name(name: &str, n: u32) -> String {
+    format!(".{name}.{n}{TEMP_SUFFIX}")
 }
 
-impl Destination for DropFolder {
-    fn deliver(&mut self, local: &Path, name: &str) -> Result<Delivered, DeliverError> {
-        let io = |action, path: &Path| {
-            let path = path.to_owned();
-            move |source| DeliverError::Io {
-                action,
-                path,
-                source,
-            }
-        };
-        std::fs::create_dir_all(&self.dir).map_err(io("cannot create", &self.dir))?;
-        let final_path = self.dir.join(name);
-        if final_path.exists() {
-            return Err(DeliverError::AlreadyExists(
-                final_path.display().to_string(),
-            ));
-        }
-        let tmp_path = self.dir.join(format!(".{name}.part"));
-        let mut open = OpenOptions::new();
-        open.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-        let mut tmp = open
-            .open(&tmp_path)
-            .map_err(io("cannot create", &tmp_path))?;
-        let mut src = std::fs::File::open(local).map_err(io("cannot open", local))?;
-        let size = io::copy(&mut src, &mut tmp).map_err(io("cannot write", &tmp_path))?;
-        tmp.flush().map_err(io("cannot write", &tmp_path))?;
-        tmp.sync_all().map_err(io("cannot sync", &tmp_path))?;
-        drop(tmp);
-        // `hard_link` fails if the final name exists, so a concurrent writer is never clobbered.
-        std::fs::hard_link(&tmp_path, &final_path).map_err(|source| {
-            if source.kind() == io::ErrorKind::AlreadyExists {
-                DeliverError::AlreadyExists(final_path.display().to_string())
-            } else {
-                DeliverError::Io {
-                    action: "cannot rename into",
-                    path: final_path.clone(),
-                    source,
-                }
-            }
-        })?;
-        std::fs::remove_file(&tmp_path).map_err(io("cannot remove", &tmp_path))?;
-        Ok(Delivered {
-            location: final_path.display().to_string(),
-            size,
-        })
-    }
-
-    fn describe(&self) -> String {
-        format!("drop folder {}", self.dir.display())
-    }
+/// Whether a folder entry is a `.zip` Alma has not processed (it renames them `.handled`).
+fn is_pending_zip(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with(".zip")
 }

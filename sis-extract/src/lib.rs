@@ -11,9 +11,13 @@
 pub mod config;
 mod extract;
 mod read;
+mod rules;
 
 pub use config::MappingConfig;
-pub use extract::{Decision, Extraction, MappedUser, RowOutcome, RowRef, extract};
+pub use extract::{
+    Decision, Extraction, Extractor, MappedUser, PersonOutcome, RowOutcome, RowRef, Topic,
+    TraceStep, extract,
+};
 pub use read::{DecodedFile, decode_file};
 
 use std::path::PathBuf;
@@ -49,30 +53,32 @@ pub enum ExtractError {
         "unknown encoding {0:?}; use a WHATWG label such as \"windows-1252\" or \"iso-8859-1\""
     )]
     UnknownEncoding(String),
-    /// The CSV could not be parsed.
-    #[error("{path}: {source}")]
+    /// A delimited file could not be parsed.
+    #[error("{path}:{line}: {message}")]
     Csv {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        #[source]
-        source: csv::Error,
+        /// 1-based line.
+        line: u64,
+        /// What is wrong.
+        message: String,
     },
-    /// The config names a column the extract does not have.
-    #[error(
-        "{context} names column {column:?}, which {path} does not have; its columns are: {available}"
-    )]
+    /// The config names a column no input has.
+    #[error("{at}: column {column:?} is not in the extract; its columns are:{available}")]
     UnknownColumn {
-        /// Where in the config.
-        context: String,
+        /// `config-path:line:column` of the name.
+        at: String,
         /// The missing column.
         column: String,
-        /// The file.
-        path: PathBuf,
-        /// The columns the file does have.
+        /// The columns the inputs do have, one line per file.
         available: String,
     },
     /// The config is not valid.
-    #[error("invalid config: {0}")]
-    Config(String),
+    #[error("{at}: {message}")]
+    Config {
+        /// `config-path:line:column` (or the table) of the mistake.
+        at: String,
+        /// What is wrong.
+        message: String,
+    },
 }

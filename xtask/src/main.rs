@@ -10,14 +10,19 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
+mod bench;
+mod synthetic;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = workspace_root();
     match args.first().map(String::as_str) {
         Some("ci") => ci(&root),
         Some("fixtures") => fixtures(&root),
+        Some("bench") => bench::bench(&root, &args[1..]),
+        Some("gen-extract") => synthetic::gen_extract(&synthetic::GenOptions::parse(&args[1..])?),
         _ => {
-            eprintln!("usage: cargo xtask <ci|fixtures>");
+            eprintln!("usage: cargo xtask <ci|fixtures|gen-extract|bench>");
             std::process::exit(2);
         }
     }
@@ -65,6 +70,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("libssl-dev", "/usr/include/openssl/ssl.h"),
     ("pkg-config", "/usr/bin/pkg-config"),
     ("unzip", "/usr/bin/unzip"),
+    // `java ZipCheck.java` (single-file launch) needs the JDK's jdk.compiler module.
+    ("openjdk-17-jdk-headless", "/usr/lib/jvm/java-17-openjdk-amd64/bin/javac"),
+    ("python3", "/usr/bin/python3"),
+    ("chromium", "/usr/bin/chromium"),
 ];
 
 fn install_test_tools(root: &Path) -> anyhow::Result<()> {

@@ -1,15 +1,283 @@
-//! `alma-sis check`.
+//! `alma-sis check`: every Alma load failure, found before Alma does.
+//!
+//! Also home of the `[check]` config section, which `run` uses for its quarantine.
 
-use clap::Args;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use alma_sis_package::check::{
+    CheckFinding, CheckOptions, Checker, Limits, MandatoryProfile, MatchId, PreviousFeed,
+};
+use alma_user_model::{CodeTables, Severity, ValidationOptions};
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
 
 use super::Context;
-use crate::Exit;
+use crate::config::AppConfig;
+use crate::exit::{Exit, Failure};
+
+/// The `schema` value of `check --format json`.
+pub const SCHEMA: &str = "alma-sis.check/1";
 
 /// Arguments of `alma-sis check`.
 #[derive(Debug, Args)]
-pub struct CheckArgs {}
+pub struct CheckArgs {
+    /// The files to check: .zip files, folders of them, or .xml files.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output for people (text) or machines (json).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// The value Alma's integration profile matches users on: `primary_id` or an
+    /// identifier type such as `UNIV_ID` (overrides `check.match_id`).
+    #[arg(long, value_name = "ID")]
+    pub match_id: Option<String>,
+    /// Mandatory-field profile: `alma` or `i-share` (overrides `check.profile`).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Code tables TSV (`table<TAB>code[<TAB>description]`; overrides `check.code_tables`).
+    #[arg(long, value_name = "TSV")]
+    pub code_tables: Option<PathBuf>,
+    /// The previous feed (.zip or .xml): warn about core fields it filled that this one
+    /// leaves empty, which swap-all clears in Alma.
+    #[arg(long, value_name = "PATH")]
+    pub previous: Option<PathBuf>,
+    /// Also show informational findings in text output (JSON always has them).
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// Output formats of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One line per finding and a summary, for people.
+    Text,
+    /// One JSON document (schema `alma-sis.check/1`), streamed.
+    Json,
+}
+
+/// `[check]`: what `check` and `run`'s quarantine check against.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckConfig {
+    /// The integration profile's match ID: `primary_id` or an identifier type.
+    #[serde(default = "default_match_id")]
+    pub match_id: String,
+    /// Mandatory-field profile: `alma` (the schema's required fields) or `i-share`.
+    #[serde(default = "default_profile")]
+    pub profile: String,
+    /// More mandatory fields for this site (see `docs/configuration.md` for the names).
+    #[serde(default)]
+    pub mandatory: Vec<String>,
+    /// The institution's code tables as TSV, relative to the config file.
+    pub code_tables: Option<PathBuf>,
+    /// Most uncompressed bytes read from one XML file or zip entry.
+    #[serde(default = "default_entry_bytes")]
+    pub max_entry_bytes: u64,
+    /// Most uncompressed bytes read in one check.
+    #[serde(default = "default_total_bytes")]
+    pub max_total_bytes: u64,
+    /// Longest tag or text node read.
+    #[serde(default = "default_token_bytes")]
+    pub max_token_bytes: u64,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        CheckConfig {
+            match_id: default_match_id(),
+            profile: default_profile(),
+            mandatory: Vec::new(),
+            code_tables: None,
+            max_entry_bytes: default_entry_bytes(),
+            max_total_bytes: default_total_bytes(),
+            max_token_bytes: default_token_bytes(),
+        }
+    }
+}
+
+fn default_match_id() -> String {
+    "primary_id".into()
+}
+
+fn default_profile() -> String {
+    "alma".into()
+}
+
+fn default_entry_bytes() -> u64 {
+    Limits::default().max_entry_bytes
+}
+
+fn default_total_bytes() -> u64 {
+    Limits::default().max_total_bytes
+}
+
+fn default_token_bytes() -> u64 {
+    Limits::default().max_token_bytes
+}
+
+fn input_error(message: String) -> anyhow::Error {
+    Failure::error(Exit::ConfigOrInput, message)
+}
+
+impl CheckConfig {
+    /// The library's options; relative paths are resolved against `base_dir`.
+    pub fn options(&self, base_dir: &Path) -> anyhow::Result<CheckOptions> {
+        let profile = MandatoryProfile::builtin(&self.profile)
+            .map_err(|e| input_error(format!("check.profile: {e}")))?
+            .with_fields(&self.mandatory)
+            .map_err(|e| input_error(format!("check.mandatory: {e}")))?;
+        let code_tables = match &self.code_tables {
+            Some(path) => load_code_tables(&base_dir.join(path))?,
+            None => CodeTables::default(),
+        };
+        Ok(CheckOptions {
+            match_id: MatchId::parse(&self.match_id),
+            profile: Some(profile),
+            validation: ValidationOptions { code_tables },
+            limits: Limits {
+                max_entry_bytes: self.max_entry_bytes,
+                max_total_bytes: self.max_total_bytes,
+                max_token_bytes: self.max_token_bytes,
+            },
+            previous: None,
+        })
+    }
+}
+
+fn load_code_tables(path: &Path) -> anyhow::Result<CodeTables> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| input_error(format!("cannot read code tables {}: {e}", path.display())))?;
+    CodeTables::parse_tsv(&text)
+        .map_err(|e| input_error(format!("code tables {}: {e}", path.display())))
+}
+
+/// The `[check]` section: from the config file when there is one; without a config file
+/// (the default name absent) `check` runs with the defaults.
+fn check_config(ctx: &Context) -> anyhow::Result<(CheckConfig, PathBuf)> {
+    let default_name = ctx.config_path == Path::new("alma-sis.toml");
+    if default_name && !ctx.config_path.exists() {
+        return Ok((CheckConfig::default(), PathBuf::from(".")));
+    }
+    let config = AppConfig::load(&ctx.config_path)?;
+    Ok((config.check, config.base_dir))
+}
 
 /// Runs `alma-sis check`.
-pub fn run(_ctx: &Context, _args: CheckArgs) -> anyhow::Result<Exit> {
-    Err(super::not_yet("check"))
+pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<Exit> {
+    let (mut config, base_dir) = check_config(ctx)?;
+    if let Some(m) = &args.match_id {
+        config.match_id.clone_from(m);
+    }
+    if let Some(p) = &args.profile {
+        config.profile.clone_from(p);
+    }
+    if let Some(t) = &args.code_tables {
+        config.code_tables = Some(std::path::absolute(t).unwrap_or_else(|_| t.clone()));
+    }
+    let mut options = config.options(&base_dir)?;
+    if let Some(previous) = &args.previous {
+        options.previous = Some(
+            PreviousFeed::read_path(previous, &options.match_id)
+                .map_err(|e| input_error(format!("--previous: {e}")))?,
+        );
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut write_error: Option<std::io::Error> = None;
+    let mut by_code: BTreeMap<(Severity, String), u64> = BTreeMap::new();
+    let mut first = true;
+    if args.format == Format::Json {
+        write!(out, "{{\"schema\":\"{SCHEMA}\",\"findings\":[")?;
+    }
+    let summary = {
+        let mut sink = |f: CheckFinding| {
+            *by_code
+                .entry((f.finding.severity, f.finding.code.clone()))
+                .or_default() += 1;
+            if write_error.is_some() {
+                return;
+            }
+            let written = match args.format {
+                Format::Json => {
+                    let sep = if first { "\n" } else { ",\n" };
+                    first = false;
+                    out.write_all(sep.as_bytes()).and_then(|()| {
+                        serde_json::to_writer(&mut out, &f).map_err(std::io::Error::other)
+                    })
+                }
+                Format::Text if f.finding.severity != Severity::Info || args.all => {
+                    writeln!(out, "{f}")
+                }
+                Format::Text => Ok(()),
+            };
+            if let Err(e) = written {
+                write_error = Some(e);
+            }
+        };
+        let mut checker = Checker::with_sink(&options, &mut sink);
+        for path in &args.paths {
+            checker
+                .check_path(path)
+                .map_err(|e| input_error(format!("{e}: {}", root_cause(&e))))?;
+        }
+        checker.summary()
+    };
+    if let Some(e) = write_error {
+        return Err(e).context("writing the findings");
+    }
+    match args.format {
+        Format::Json => {
+            let counts: Vec<serde_json::Value> = by_code
+                .iter()
+                .map(|((severity, code), n)| {
+                    serde_json::json!({ "code": code, "severity": severity, "count": n })
+                })
+                .collect();
+            let tail = serde_json::json!({ "summary": summary, "codes": counts });
+            let tail = serde_json::to_string(&tail)?;
+            // Splice the summary into the open document: `],"summary":...,"codes":...}`.
+            writeln!(out, "\n],{}", &tail[1..])?;
+        }
+        Format::Text => {
+            writeln!(
+                out,
+                "checked {} file(s), {} XML document(s), {} user(s): {} error(s) in {} user(s), \
+                 {} warning(s)",
+                summary.files,
+                summary.documents,
+                summary.users,
+                summary.errors,
+                summary.users_with_errors,
+                summary.warnings
+            )?;
+            for ((severity, code), n) in &by_code {
+                if *severity != Severity::Info || args.all {
+                    writeln!(out, "  {code:<24} {n:>7}")?;
+                }
+            }
+            if summary.errors > 0 {
+                writeln!(
+                    out,
+                    "see docs/troubleshooting.md for what each code means and how to fix it"
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if summary.errors > 0 {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    })
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }

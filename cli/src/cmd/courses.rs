@@ -1,15 +1,191 @@
-//! `alma-sis courses`.
+//! `alma-sis courses ...`: the Leganto course-loading file.
 
-use clap::Args;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use leganto_courses::{
+    DateFormat, Rules, read_course_file, rollover_csv, rollover_html, rollover_lines,
+};
 
 use super::Context;
-use crate::Exit;
+use crate::courses::CoursesAppConfig;
+use crate::courses::run::{RunOptions, print_findings, write_private};
+use crate::exit::{Exit, Failure};
 
 /// Arguments of `alma-sis courses`.
 #[derive(Debug, Args)]
-pub struct CoursesArgs {}
+pub struct CoursesArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CoursesCommand,
+}
 
-/// Runs `alma-sis courses`.
-pub fn run(_ctx: &Context, _args: CoursesArgs) -> anyhow::Result<Exit> {
-    Err(super::not_yet("courses"))
+/// The course subcommands. Each reads the course config given with `--config`
+/// (e.g. `examples/courses/courses.toml`).
+#[derive(Debug, Subcommand)]
+pub enum CoursesCommand {
+    /// Map the registrar's extract, write the course file with only what changed, check it
+    /// and deliver it.
+    #[command(after_help = crate::args::EXIT_CODES)]
+    Run(CoursesRunArgs),
+    /// Check a course-loading file the way Alma reads it (file:line:column findings).
+    #[command(after_help = crate::args::EXIT_CODES)]
+    Check(CoursesCheckArgs),
+    /// Fetch the registrar's extract from the `[pull]` server and install it as `[source] path`.
+    Pull,
+    /// Write the rollover report (CSV and HTML) without sending anything.
+    RolloverReport,
+}
+
+/// Arguments of `alma-sis courses run`.
+#[derive(Debug, Args)]
+pub struct CoursesRunArgs {
+    /// Write the course file and the reports, but deliver and record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Send every course, not only what changed (rollovers are still sent only once).
+    #[arg(long)]
+    pub full: bool,
+    /// Deliver even when more courses would be deleted than `[delta]` allows.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `alma-sis courses check`.
+#[derive(Debug, Args)]
+pub struct CoursesCheckArgs {
+    /// The course file.
+    pub file: PathBuf,
+    /// The profile's date format (chrono, e.g. `%d-%m-%Y`); defaults to the course config's
+    /// `[file] date_format`, or `%Y-%m-%d` without a config.
+    #[arg(long, value_name = "FORMAT")]
+    pub date_format: Option<String>,
+}
+
+/// Runs `alma-sis courses ...`.
+pub fn run(ctx: &Context, args: CoursesArgs) -> anyhow::Result<Exit> {
+    match args.command {
+        CoursesCommand::Run(a) => crate::courses::run::run(
+            ctx,
+            RunOptions {
+                dry_run: a.dry_run,
+                full: a.full,
+                force: a.force,
+            },
+        ),
+        CoursesCommand::Check(a) => check(ctx, &a),
+        CoursesCommand::Pull => pull(ctx),
+        CoursesCommand::RolloverReport => rollover_report(ctx),
+    }
+}
+
+fn check(ctx: &Context, args: &CoursesCheckArgs) -> anyhow::Result<Exit> {
+    // Without a course config the codes are not checked; the file rules still are.
+    let mut rules = if ctx.config_path.exists() {
+        let config = CoursesAppConfig::load(&ctx.config_path)?;
+        Rules {
+            codes: config.courses.codes,
+            date_format: config.courses.file.date_format,
+        }
+    } else {
+        Rules::default()
+    };
+    if let Some(format) = &args.date_format {
+        rules.date_format = DateFormat::new(format)
+            .map_err(|e| Failure::error(Exit::ConfigOrInput, e.to_string()))?;
+    }
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))
+        .map_err(|e| Failure::error(Exit::ConfigOrInput, format!("{e:#}")))?;
+    let file = read_course_file(&bytes, &args.file.display().to_string(), &rules);
+    let errors = print_findings(&file.findings);
+    let warnings = file.findings.len() - errors;
+    println!(
+        "{}: {} course rows, {} columns, {errors} errors, {warnings} warnings",
+        args.file.display(),
+        file.rows.len(),
+        if file.legacy { 31 } else { 34 },
+    );
+    Ok(if errors > 0 { Exit::Findings } else { Exit::Ok })
+}
+
+fn pull(ctx: &Context) -> anyhow::Result<Exit> {
+    let config = CoursesAppConfig::load(&ctx.config_path)?;
+    let Some(pull) = &config.pull else {
+        return Err(Failure::error(
+            Exit::ConfigOrInput,
+            format!("{} has no [pull] section", config.path.display()),
+        ));
+    };
+    let into = config.output.dir.join(format!("pulled_{}", ctx.stamp()));
+    std::fs::create_dir_all(&into).with_context(|| format!("cannot create {}", into.display()))?;
+    let mut server = crate::destination::build(&pull.server)?;
+    let pulled = server.pull(&pull.from, &pull.pattern, &into).map_err(|e| {
+        Failure::error(
+            Exit::DeliveryFailed,
+            format!("pull from {} failed: {e}", server.describe()),
+        )
+    })?;
+    let Some(newest) = pulled.last() else {
+        return Err(Failure::error(
+            Exit::ConfigOrInput,
+            format!(
+                "no file matching {:?} in {} ({})",
+                pull.pattern,
+                pull.from,
+                server.describe()
+            ),
+        ));
+    };
+    for p in &pulled {
+        println!("pulled {} ({} bytes, sha256 {})", p.name, p.size, p.sha256);
+    }
+    // Install the newest under the configured name: a temporary copy, then a rename, so a
+    // run never reads half a file.
+    let source = config.base_dir.join(&config.courses.source.path);
+    let tmp = source.with_extension("pull.part");
+    std::fs::copy(&newest.local, &tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &source)
+        .with_context(|| format!("cannot install {}", source.display()))?;
+    println!("installed {} as {}", newest.name, source.display());
+    Ok(Exit::Ok)
+}
+
+fn rollover_report(ctx: &Context) -> anyhow::Result<Exit> {
+    let config = CoursesAppConfig::load(&ctx.config_path)?;
+    let (mapped, rejected) = crate::courses::run::map(&config)?;
+    let state_path = config.state_path();
+    let sent = if state_path.exists() {
+        let store = alma_sis_package::state::StateStore::open(&state_path)
+            .map_err(|e| Failure::error(Exit::ConfigOrInput, format!("run state: {e}")))?;
+        crate::courses::state::rollovers_sent(&store)
+            .map_err(|e| Failure::error(Exit::ConfigOrInput, format!("run state: {e}")))?
+    } else {
+        Vec::new()
+    };
+    let lines = rollover_lines(&mapped.candidates, &sent, &[], config.courses.rollover.emit);
+    let stamp = ctx.stamp();
+    let csv = config
+        .output
+        .dir
+        .join(format!("courses_{stamp}.rollover.csv"));
+    let html = config
+        .output
+        .dir
+        .join(format!("courses_{stamp}.rollover.html"));
+    write_private(&csv, rollover_csv(&lines).as_bytes())?;
+    write_private(
+        &html,
+        rollover_html(&lines, &ctx.now.to_rfc3339()).as_bytes(),
+    )?;
+    println!("{} rollover candidates", lines.len());
+    println!("  {}", csv.display());
+    println!("  {}", html.display());
+    Ok(if rejected > 0 {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    })
 }

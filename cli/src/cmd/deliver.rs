@@ -1,4 +1,7 @@
-//! `alma-sis deliver`.
+//! `alma-sis deliver`: deliver an existing zip (for example after a failed delivery) to the
+//! configured destination, under its own file name.
+
+use std::path::PathBuf;
 
 use clap::Args;
 
@@ -7,9 +10,29 @@ use crate::Exit;
 
 /// Arguments of `alma-sis deliver`.
 #[derive(Debug, Args)]
-pub struct DeliverArgs {}
+pub struct DeliverArgs {
+    /// The zip to deliver; it keeps its file name at the destination.
+    #[arg(value_name = "ZIP")]
+    pub zip: PathBuf,
+}
 
 /// Runs `alma-sis deliver`.
-pub fn run(_ctx: &Context, _args: DeliverArgs) -> anyhow::Result<Exit> {
-    Err(super::not_yet("deliver"))
+pub fn run(ctx: &Context, args: DeliverArgs) -> anyhow::Result<Exit> {
+    let config = ctx.config()?;
+    let mut destination = crate::destination::build(&config.delivery)?;
+    let delivered = crate::pipeline::deliver::deliver_one(destination.as_mut(), &args.zip)?;
+    for stale in &delivered.stale {
+        match &stale.archived_to {
+            Some(to) => println!("archived         {} -> {to}", stale.name),
+            None => println!(
+                "still waiting    {} (not yet processed by Alma)",
+                stale.name
+            ),
+        }
+    }
+    println!(
+        "delivered        {} ({} bytes, sha256 {})",
+        delivered.location, delivered.size, delivered.sha256
+    );
+    Ok(Exit::Ok)
 }

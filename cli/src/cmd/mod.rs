@@ -66,11 +66,3 @@ impl Context {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
-
-/// The error for a command another issue will bring.
-pub(crate) fn not_yet(what: &str) -> anyhow::Error {
-    Failure::error(
-        Exit::ConfigOrInput,
-        format!("`alma-sis {what}` is not available in this version yet"),
-    )
-}

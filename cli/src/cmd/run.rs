@@ -20,10 +20,18 @@ pub struct RunArgs {
     /// Deliver even when the brake would stop an implausible extract.
     #[arg(long)]
     pub force: bool,
+    /// Stop before packaging (exit 1) when any user has an error-level finding, instead of
+    /// quarantining those users and sending the rest.
+    #[arg(long)]
+    pub strict: bool,
+    /// Write stage times and peak memory as JSON to this file (for `cargo xtask bench`).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub timings: Option<std::path::PathBuf>,
 }
 
-/// Load modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// Load modes (also `state.mode` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Send everyone eligible.
     Full,

@@ -30,6 +30,20 @@ pub struct Run<'a> {
     pub stem: String,
     /// What the run did, for the summary and the report.
     pub report: report::RunReport,
+    /// Wall time per stage, in order.
+    pub timings: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Run<'_> {
+    /// Runs one stage and records its wall time.
+    fn timed<T>(&mut self, stage: &'static str, f: impl FnOnce(&mut Self) -> T) -> T {
+        let start = std::time::Instant::now();
+        let spinner = crate::progress::spinner(stage);
+        let out = f(self);
+        spinner.finish_and_clear();
+        self.timings.push((stage, start.elapsed()));
+        out
+    }
 }
 
 /// Runs the whole pipeline.
@@ -44,12 +58,54 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
         today: ctx.today(),
         stem,
         report: report::RunReport::default(),
+        timings: Vec::new(),
     };
-    let users = extract::stage(&mut run)?;
-    let users = quarantine::stage(&mut run, users)?;
-    let plan = state::plan(&mut run, users)?;
-    let files = package::stage(&mut run, &plan.to_send)?;
-    deliver::stage(&mut run, &files)?;
-    state::record(&mut run, &plan)?;
-    report::finish(&run)
+    let outcome = stages(&mut run);
+    if let Some(path) = &args.timings {
+        write_timings(&run, path)?;
+    }
+    report::finish(&run, outcome)
+}
+
+/// Stage times, users and XML bytes written, and the process's peak RSS, as JSON.
+fn write_timings(run: &Run<'_>, path: &std::path::Path) -> anyhow::Result<()> {
+    let stages: Vec<serde_json::Value> = run
+        .timings
+        .iter()
+        .map(|(stage, d)| serde_json::json!({ "stage": stage, "seconds": d.as_secs_f64() }))
+        .collect();
+    let json = serde_json::json!({
+        "stages": stages,
+        "users_written": run.report.users_written,
+        "peak_rss_kib": peak_rss_kib(),
+    });
+    std::fs::write(path, serde_json::to_vec_pretty(&json)?)
+        .map_err(|e| anyhow::anyhow!("cannot write timings {}: {e}", path.display()))
+}
+
+/// The process's peak resident set size (Linux `VmHWM`), 0 where unknown.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The stages in order; the report is written whatever they return.
+fn stages(run: &mut Run<'_>) -> anyhow::Result<()> {
+    let users = run.timed("extract", extract::stage)?;
+    let users = run.timed("check", |run| quarantine::stage(run, users))?;
+    let plan = run.timed("state", |run| state::plan(run, users))?;
+    run.report.tally_users(&plan.to_send);
+    // A failed packaging or delivery is recorded too (as not sent) before it is returned.
+    let sent = run
+        .timed("package", |run| package::stage(run, &plan.to_send))
+        .and_then(|files| run.timed("deliver", |run| deliver::stage(run, &files)));
+    run.timed("record", |run| state::record(run, plan, &sent))?;
+    sent
 }

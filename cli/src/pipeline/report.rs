@@ -1,12 +1,29 @@
-//! Stage 7: the run summary (and, later, report.json and report.html).
+//! Stage 7: what the run did, for the person reading it at 4 am and at 10 am: a one-screen
+//! summary on stdout, and `<stem>.report.json` (schema [`SCHEMA`]) and `<stem>.report.html`
+//! in the work directory (`[output] dir`), written for every run that got its config, also
+//! when a stage failed.
+//!
+//! Privacy: the report carries ids, rule names, codes and counts, never names, emails,
+//! addresses or birth dates.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
 use alma_sis_package::PackagedFile;
+use alma_user_model::User;
+use serde::Serialize;
 use sis_extract::{Decision, RowOutcome};
 
 use super::Run;
-use crate::exit::Exit;
+use crate::exit::{Exit, exit_code_of};
 
-/// What a run did.
+/// The `schema` value of `report.json`. Fields are only ever added within a version; a
+/// renamed or removed field bumps it.
+pub const SCHEMA: &str = "alma-sis.run-report/1";
+
+/// What a run did. Stages fill it; [`finish`] prints and writes it.
 #[derive(Debug, Default)]
 pub struct RunReport {
     /// Every input row's outcome.
@@ -17,10 +34,40 @@ pub struct RunReport {
     pub packages: Vec<PackagedFile>,
     /// (destination, location) for every delivered file.
     pub deliveries: Vec<(String, String)>,
+    /// Users sent per user-group code (`(none)` without a group); see [`RunReport::tally_users`].
+    pub user_groups: BTreeMap<String, usize>,
+    /// Users sent per expiry month, `YYYY-MM` (`(none)` without an expiry date).
+    pub expiry_months: BTreeMap<String, usize>,
+    /// Primary ids of people sent before and missing from today's extract.
+    pub vanished: Vec<String>,
+    /// The comparison with the last successful run, when the state store knows one.
+    pub comparison: Option<Comparison>,
+    /// The status the stages settled on (e.g. [`Exit::Findings`] for rejects above the
+    /// threshold); an error from a stage overrides it.
+    pub exit: Exit,
+}
+
+/// This run against the last successful one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Comparison {
+    /// When the last successful run happened (RFC 3339).
+    pub last_run_at: String,
+    /// Users eligible in the last successful run.
+    pub last_eligible: usize,
+    /// Users eligible in this run.
+    pub eligible: usize,
+    /// Users never sent before.
+    pub new: usize,
+    /// Users whose record changed since it was last sent.
+    pub changed: usize,
+    /// Users whose record is as last sent.
+    pub unchanged: usize,
+    /// Users sent before and absent now.
+    pub vanished: usize,
 }
 
 /// Row counts by decision.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct RowCounts {
     /// Rows read.
     pub read: usize,
@@ -48,28 +95,623 @@ impl RunReport {
         }
         c
     }
+
+    /// Adds the users about to be sent to the user-group and expiry histograms.
+    pub fn tally_users(&mut self, users: &[User]) {
+        const NONE: &str = "(none)";
+        for user in users {
+            let group = user.user_group.as_ref().map_or(NONE, |g| g.code.as_str());
+            *self.user_groups.entry(group.to_owned()).or_default() += 1;
+            let month = user
+                .expiry_date
+                .map_or_else(|| NONE.to_owned(), |d| d.format("%Y-%m").to_string());
+            *self.expiry_months.entry(month).or_default() += 1;
+        }
+    }
+
+    /// Rows dropped, per eligibility rule, in rule-name order.
+    pub fn filtered_by_rule(&self) -> BTreeMap<&str, usize> {
+        let mut by = BTreeMap::new();
+        for r in &self.rows {
+            if let Decision::Filtered { rule } = &r.decision {
+                *by.entry(rule.as_str()).or_default() += 1;
+            }
+        }
+        by
+    }
+
+    /// Rows rejected, per reason code (a row with several reasons counts once per code).
+    pub fn rejected_by_code(&self) -> BTreeMap<&str, usize> {
+        let mut by = BTreeMap::new();
+        for r in &self.rows {
+            if let Decision::Rejected { errors } = &r.decision {
+                let mut codes: Vec<&str> = errors.iter().map(|e| reason_code(e)).collect();
+                codes.sort_unstable();
+                codes.dedup();
+                for code in codes {
+                    *by.entry(code).or_default() += 1;
+                }
+            }
+        }
+        by
+    }
 }
 
-/// Prints the one-screen summary and returns the exit status.
-pub fn finish(run: &Run<'_>) -> anyhow::Result<Exit> {
+/// The check code a reason starts with (`E-DUP-MATCH-ID: ...`), or `(no code)`.
+pub fn reason_code(reason: &str) -> &str {
+    let token = reason
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .next()
+        .unwrap_or("");
+    let coded = token.len() > 2
+        && matches!(token.as_bytes(), [b'E' | b'W' | b'I', b'-', ..])
+        && token[2..]
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
+    if coded { token } else { "(no code)" }
+}
+
+/// Where the report files of a run go.
+pub fn report_paths(work_dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
+    (
+        work_dir.join(format!("{stem}.report.json")),
+        work_dir.join(format!("{stem}.report.html")),
+    )
+}
+
+/// Writes the report files, prints the summary and turns the stages' outcome into the exit
+/// status: the error (with its exit code) if a stage failed, else [`RunReport::exit`].
+pub fn finish(run: &Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit> {
+    let (exit, error) = match &outcome {
+        Ok(()) => (run.report.exit, None),
+        Err(e) => (exit_code_of(e), Some(format!("{e:#}"))),
+    };
+    let json = render_json(run, exit, error.as_deref());
+    let html = render_html(run, exit, error.as_deref());
+    let (json_path, html_path) = report_paths(&run.config.output.dir, &run.stem);
+    let mut written = Vec::new();
+    for (path, contents) in [(&json_path, &json), (&html_path, &html)] {
+        match write_private(path, contents.as_bytes()) {
+            Ok(()) => written.push(path.as_path()),
+            Err(e) => tracing::error!("cannot write the run report {}: {e}", path.display()),
+        }
+    }
+    if !crate::logging::quiet() {
+        print!("{}", render_summary(run, exit, &written));
+    }
+    outcome.map(|()| exit)
+}
+
+/// Creates `path` with mode 0600; never replaces an existing file.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Summary lines under a count, the largest first, at most [`SUMMARY_BREAKDOWN`] of them.
+fn breakdown(s: &mut String, counts: BTreeMap<&str, usize>, what: &str) {
+    let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    for (name, n) in counts.iter().take(SUMMARY_BREAKDOWN) {
+        let _ = writeln!(s, "    {n:>7}  {name}");
+    }
+    if counts.len() > SUMMARY_BREAKDOWN {
+        let _ = writeln!(
+            s,
+            "             and {} more {what} (see the report)",
+            counts.len() - SUMMARY_BREAKDOWN
+        );
+    }
+}
+
+/// Rules or codes listed under a count in the summary, so it stays one screen.
+const SUMMARY_BREAKDOWN: usize = 6;
+
+/// The one-screen text summary.
+pub fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
     let r = &run.report;
     let c = r.row_counts();
-    println!("alma-sis run {}", run.config.mapping.feed.name);
-    println!("  rows read        {:>7}", c.read);
-    println!(
+    let mut s = String::new();
+    let feed = &run.config.mapping.feed;
+    let _ = writeln!(
+        s,
+        "alma-sis run {} ({}) at {}: {}",
+        feed.name,
+        feed.institution,
+        run.ctx.now.to_rfc3339(),
+        exit.name()
+    );
+    let _ = writeln!(s, "  rows read        {:>7}", c.read);
+    let _ = writeln!(
+        s,
         "  users written    {:>7}  (from {} rows)",
         r.users_written, c.written
     );
-    println!("  rows filtered    {:>7}", c.filtered);
-    println!("  rows rejected    {:>7}", c.rejected);
+    let _ = writeln!(s, "  rows filtered    {:>7}", c.filtered);
+    breakdown(&mut s, r.filtered_by_rule(), "rules");
+    let _ = writeln!(s, "  rows rejected    {:>7}", c.rejected);
+    breakdown(&mut s, r.rejected_by_code(), "codes");
+    let _ = writeln!(s, "  users vanished   {:>7}", r.vanished.len());
+    if !r.user_groups.is_empty() {
+        let groups: Vec<String> = r
+            .user_groups
+            .iter()
+            .map(|(g, n)| format!("{g} {n}"))
+            .collect();
+        let _ = writeln!(s, "  user groups      {}", groups.join(", "));
+    }
+    if let (Some(first), Some(last)) = (
+        r.expiry_months.keys().next(),
+        r.expiry_months.keys().next_back(),
+    ) {
+        let _ = writeln!(s, "  expiry months    {first} .. {last}");
+    }
+    if let Some(cmp) = &r.comparison {
+        let _ = writeln!(
+            s,
+            "  since last run   {} eligible then, {} now: {} new, {} changed, {} unchanged, {} vanished",
+            cmp.last_eligible, cmp.eligible, cmp.new, cmp.changed, cmp.unchanged, cmp.vanished
+        );
+    }
     for p in &r.packages {
-        println!("  package          {}", p.path.display());
+        let _ = writeln!(
+            s,
+            "  package          {} ({} users)",
+            p.path.display(),
+            p.users
+        );
     }
     if r.deliveries.is_empty() {
-        println!("  delivered        nothing (--dry-run)");
+        let why = if run.args.dry_run {
+            "--dry-run"
+        } else {
+            "stopped before delivery"
+        };
+        let _ = writeln!(s, "  delivered        nothing ({why})");
     }
     for (to, location) in &r.deliveries {
-        println!("  delivered        {location} ({to})");
+        let _ = writeln!(s, "  delivered        {location} ({to})");
     }
-    Ok(Exit::Ok)
+    for path in reports {
+        let _ = writeln!(s, "  report           {}", path.display());
+    }
+    s
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    schema: &'static str,
+    tool: Tool,
+    feed: &'a str,
+    institution: &'a str,
+    started_at: String,
+    config: JsonConfig<'a>,
+    options: JsonOptions<'a>,
+    outcome: JsonOutcome<'a>,
+    counts: JsonCounts,
+    filtered_by_rule: Vec<Named<'a>>,
+    rejected_by_code: Vec<Named<'a>>,
+    user_groups: Vec<Named<'a>>,
+    expiry_by_month: Vec<Named<'a>>,
+    comparison: Option<&'a Comparison>,
+    rejected: Vec<JsonRejected<'a>>,
+    vanished: &'a [String],
+    files: Vec<JsonFile>,
+}
+
+#[derive(Serialize)]
+struct Tool {
+    name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct JsonConfig<'a> {
+    path: String,
+    sha256: &'a str,
+    work_dir: String,
+}
+
+#[derive(Serialize)]
+struct JsonOptions<'a> {
+    dry_run: bool,
+    mode: Option<&'static str>,
+    only: &'a [String],
+    force: bool,
+}
+
+#[derive(Serialize)]
+struct JsonOutcome<'a> {
+    exit_code: u8,
+    status: &'static str,
+    error: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonCounts {
+    rows_read: usize,
+    rows_written: usize,
+    rows_filtered: usize,
+    rows_rejected: usize,
+    users_written: usize,
+    users_vanished: usize,
+}
+
+#[derive(Serialize)]
+struct Named<'a> {
+    name: &'a str,
+    count: usize,
+}
+
+#[derive(Serialize)]
+struct JsonRejected<'a> {
+    file: &'a str,
+    line: u64,
+    id: &'a str,
+    reasons: &'a [String],
+}
+
+#[derive(Serialize)]
+struct JsonFile {
+    name: String,
+    path: String,
+    users: u64,
+    bytes: u64,
+    sha256: String,
+    delivered_to: Vec<JsonDelivery>,
+}
+
+#[derive(Serialize)]
+struct JsonDelivery {
+    destination: String,
+    location: String,
+}
+
+fn named<'a>(map: impl IntoIterator<Item = (&'a str, usize)>) -> Vec<Named<'a>> {
+    map.into_iter()
+        .map(|(name, count)| Named { name, count })
+        .collect()
+}
+
+fn rejected_rows(r: &RunReport) -> Vec<JsonRejected<'_>> {
+    r.rows
+        .iter()
+        .filter_map(|o| match &o.decision {
+            Decision::Rejected { errors } => Some(JsonRejected {
+                file: &o.row.file,
+                line: o.row.line,
+                id: &o.key,
+                reasons: errors,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn files(r: &RunReport) -> Vec<JsonFile> {
+    r.packages
+        .iter()
+        .map(|p| {
+            let name = file_name(&p.path);
+            let delivered_to = r
+                .deliveries
+                .iter()
+                .filter(|(_, location)| location.ends_with(&name))
+                .map(|(destination, location)| JsonDelivery {
+                    destination: destination.clone(),
+                    location: location.clone(),
+                })
+                .collect();
+            JsonFile {
+                name,
+                path: p.path.display().to_string(),
+                users: p.users,
+                bytes: p.size,
+                sha256: p.sha256.clone(),
+                delivered_to,
+            }
+        })
+        .collect()
+}
+
+/// `report.json`: pretty-printed, keys in a fixed order, one trailing newline.
+pub fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
+    let r = &run.report;
+    let c = r.row_counts();
+    let mode = run.args.mode.map(|m| match m {
+        crate::cmd::run::Mode::Full => "full",
+        crate::cmd::run::Mode::Delta => "delta",
+    });
+    let report = JsonReport {
+        schema: SCHEMA,
+        tool: Tool {
+            name: "alma-sis",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        feed: &run.config.mapping.feed.name,
+        institution: &run.config.mapping.feed.institution,
+        started_at: run.ctx.now.to_rfc3339(),
+        config: JsonConfig {
+            path: run.config.path.display().to_string(),
+            sha256: &run.config.hash,
+            work_dir: run.config.output.dir.display().to_string(),
+        },
+        options: JsonOptions {
+            dry_run: run.args.dry_run,
+            mode,
+            only: &run.args.only,
+            force: run.args.force,
+        },
+        outcome: JsonOutcome {
+            exit_code: exit.code(),
+            status: exit.name(),
+            error,
+        },
+        counts: JsonCounts {
+            rows_read: c.read,
+            rows_written: c.written,
+            rows_filtered: c.filtered,
+            rows_rejected: c.rejected,
+            users_written: r.users_written,
+            users_vanished: r.vanished.len(),
+        },
+        filtered_by_rule: named(r.filtered_by_rule()),
+        rejected_by_code: named(r.rejected_by_code()),
+        user_groups: named(r.user_groups.iter().map(|(k, v)| (k.as_str(), *v))),
+        expiry_by_month: named(r.expiry_months.iter().map(|(k, v)| (k.as_str(), *v))),
+        comparison: r.comparison.as_ref(),
+        rejected: rejected_rows(r),
+        vanished: &r.vanished,
+        files: files(r),
+    };
+    // Serializing plain structs of strings and numbers cannot fail.
+    let mut json = serde_json::to_string_pretty(&report).unwrap_or_default();
+    json.push('\n');
+    json
+}
+
+/// Escapes text for HTML element content and attribute values.
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Rejected rows listed on the page; the rest are counted (all are in `report.json`).
+const HTML_REJECTED_ROWS: usize = 500;
+
+const CSS: &str = "\
+body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#1d1d1f;background:#fff}
+h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+.sub{color:#555;margin-top:0}
+.status{display:inline-block;padding:.15em .6em;border-radius:.3em;font-weight:600;color:#fff}
+.s0{background:#2e7d32}.s1{background:#ef6c00}.s2,.s3,.s4{background:#c62828}
+.cards{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}
+.card{border:1px solid #ddd;border-radius:.4em;padding:.6em 1em;min-width:8em}
+.card b{display:block;font-size:1.6em}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #eee;vertical-align:top}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+.bar{background:#5c7cfa;height:.9em;border-radius:.2em}
+.none{color:#777;font-style:italic}
+code{font-size:.9em}
+";
+
+fn table_of_counts(s: &mut String, head: &str, rows: &[(String, usize)], empty: &str) {
+    if rows.is_empty() {
+        let _ = writeln!(s, "<p class=\"none\">{}</p>", esc(empty));
+        return;
+    }
+    let max = rows.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
+    let _ = writeln!(
+        s,
+        "<table><tr><th>{}</th><th class=\"n\">count</th><th style=\"width:50%\"></th></tr>",
+        esc(head)
+    );
+    for (name, n) in rows {
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td class=\"n\">{n}</td><td><div class=\"bar\" style=\"width:{}%\"></div></td></tr>",
+            esc(name),
+            n * 100 / max
+        );
+    }
+    s.push_str("</table>\n");
+}
+
+/// `report.html`: one self-contained page (inline CSS, no scripts, no external resources).
+pub fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
+    let r = &run.report;
+    let c = r.row_counts();
+    let feed = &run.config.mapping.feed;
+    let mut s = String::new();
+    let title = format!("alma-sis run {} ({})", feed.name, feed.institution);
+    let _ = write!(
+        s,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{t}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<h1>{t}</h1>\n",
+        t = esc(&title)
+    );
+    let _ = writeln!(
+        s,
+        "<p class=\"sub\">{} &middot; alma-sis {} &middot; config sha256 <code>{}</code></p>",
+        esc(&run.ctx.now.to_rfc3339()),
+        env!("CARGO_PKG_VERSION"),
+        esc(&run.config.hash)
+    );
+    let _ = writeln!(
+        s,
+        "<p><span class=\"status s{}\">{} (exit {})</span>{}</p>",
+        exit.code(),
+        esc(exit.name()),
+        exit.code(),
+        if run.args.dry_run {
+            " &middot; dry run: nothing delivered"
+        } else {
+            ""
+        }
+    );
+    if let Some(error) = error {
+        let _ = writeln!(s, "<p><b>What went wrong:</b> {}</p>", esc(error));
+    }
+
+    s.push_str("<h2>Counts</h2>\n<div class=\"cards\">\n");
+    for (label, n) in [
+        ("rows read", c.read),
+        ("users written", r.users_written),
+        ("rows filtered", c.filtered),
+        ("rows rejected", c.rejected),
+        ("users vanished", r.vanished.len()),
+    ] {
+        let _ = writeln!(s, "<div class=\"card\"><b>{n}</b>{label}</div>");
+    }
+    s.push_str("</div>\n");
+    let _ = writeln!(
+        s,
+        "<p>{} rows became {} users; every row read was written, filtered or rejected.</p>",
+        c.written, r.users_written
+    );
+
+    s.push_str("<h2>Filtered by rule</h2>\n");
+    let by_rule: Vec<(String, usize)> = r
+        .filtered_by_rule()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    table_of_counts(&mut s, "rule", &by_rule, "No row was filtered.");
+
+    s.push_str("<h2>Rejected by code</h2>\n");
+    let by_code: Vec<(String, usize)> = r
+        .rejected_by_code()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    table_of_counts(&mut s, "code", &by_code, "No row was rejected.");
+
+    s.push_str("<h2>User groups</h2>\n");
+    let groups: Vec<(String, usize)> = r.user_groups.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    table_of_counts(&mut s, "user group", &groups, "No user was sent.");
+
+    s.push_str("<h2>Expiry dates</h2>\n");
+    let months: Vec<(String, usize)> = r
+        .expiry_months
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    table_of_counts(&mut s, "month", &months, "No user was sent.");
+
+    s.push_str("<h2>Compared with the last run</h2>\n");
+    match &r.comparison {
+        Some(cmp) => {
+            let _ = writeln!(
+                s,
+                "<table style=\"width:auto;min-width:28em\"><tr><th>last successful run</th><td>{}</td></tr>\n\
+                 <tr><th>eligible then</th><td class=\"n\">{}</td></tr>\n\
+                 <tr><th>eligible now</th><td class=\"n\">{}</td></tr>\n\
+                 <tr><th>new</th><td class=\"n\">{}</td></tr>\n\
+                 <tr><th>changed</th><td class=\"n\">{}</td></tr>\n\
+                 <tr><th>unchanged</th><td class=\"n\">{}</td></tr>\n\
+                 <tr><th>vanished</th><td class=\"n\">{}</td></tr></table>",
+                esc(&cmp.last_run_at),
+                cmp.last_eligible,
+                cmp.eligible,
+                cmp.new,
+                cmp.changed,
+                cmp.unchanged,
+                cmp.vanished
+            );
+        }
+        None => s.push_str("<p class=\"none\">No earlier successful run is recorded.</p>\n"),
+    }
+
+    s.push_str("<h2>Rejected rows</h2>\n");
+    let rejected = rejected_rows(r);
+    if rejected.is_empty() {
+        s.push_str("<p class=\"none\">None.</p>\n");
+    } else {
+        s.push_str("<table><tr><th>where</th><th>id</th><th>why</th></tr>\n");
+        for row in rejected.iter().take(HTML_REJECTED_ROWS) {
+            let reasons: Vec<String> = row.reasons.iter().map(|e| esc(e)).collect();
+            let _ = writeln!(
+                s,
+                "<tr><td>{}:{}</td><td>{}</td><td>{}</td></tr>",
+                esc(row.file),
+                row.line,
+                esc(row.id),
+                reasons.join("<br>")
+            );
+        }
+        s.push_str("</table>\n");
+        if rejected.len() > HTML_REJECTED_ROWS {
+            let _ = writeln!(
+                s,
+                "<p>&hellip; and {} more rows: every one is in <code>{}.report.json</code>.</p>",
+                rejected.len() - HTML_REJECTED_ROWS,
+                esc(&run.stem)
+            );
+        }
+    }
+
+    if !r.vanished.is_empty() {
+        s.push_str("<h2>Vanished since the last run</h2>\n<p>");
+        let ids: Vec<String> = r.vanished.iter().map(|id| esc(id)).collect();
+        s.push_str(&ids.join(", "));
+        s.push_str("</p>\n");
+    }
+
+    s.push_str("<h2>Files</h2>\n");
+    let files = files(r);
+    if files.is_empty() {
+        s.push_str("<p class=\"none\">No file was written.</p>\n");
+    } else {
+        s.push_str(
+            "<table><tr><th>file</th><th class=\"n\">users</th><th class=\"n\">bytes</th><th>delivered to</th></tr>\n",
+        );
+        for f in files {
+            let to: Vec<String> = f
+                .delivered_to
+                .iter()
+                .map(|d| format!("{} ({})", esc(&d.location), esc(&d.destination)))
+                .collect();
+            let to = if to.is_empty() {
+                "<span class=\"none\">not delivered</span>".to_owned()
+            } else {
+                to.join("<br>")
+            };
+            let _ = writeln!(
+                s,
+                "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{to}</td></tr>",
+                esc(&f.name),
+                f.users,
+                f.bytes
+            );
+        }
+        s.push_str("</table>\n");
+    }
+    s.push_str("</body>\n</html>\n");
+    s
 }

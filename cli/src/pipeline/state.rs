@@ -1,22 +1,354 @@
 //! Stages 3 and 6: decide what to send from what was sent before (full or delta, vanished
 //! people, the brake), and record what was sent once it was delivered.
+//!
+//! The feed's lock is taken before the plan and held until the run is recorded, so two runs
+//! of one feed never overlap. Recording is one transaction: a run killed before it leaves the
+//! state as the last finished run left it, and the next run sends the same again.
 
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use alma_sis_package::state::{
+    BrakeLimits, FeedLock, LoadMode, NewRun, PlanOptions, RunEnd, RunId, RunOutcome, StateStore,
+    UserPlan, VanishedPolicy, match_id,
+};
 use alma_user_model::User;
+use anyhow::Context as _;
+use serde::Deserialize;
+use sis_extract::Decision;
 
 use super::Run;
+use super::report::Comparison;
+use crate::cmd::run::Mode;
+use crate::config::{AppConfig, OutputConfig};
+use crate::exit::{Exit, Failure};
 
-/// What this run will send.
+/// Set to `after-package` or `during-record` to kill the run at that point (tests of crash
+/// consistency); never set in production.
+const FAULT_ENV: &str = "ALMA_SIS_TEST_FAULT";
+
+/// `[state]`: the run-state file, the load mode, vanished people and the brake.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// The state file; default `<output.dir>/alma-sis-state.sqlite`.
+    pub path: Option<PathBuf>,
+    /// `full` or `delta`; `run --mode` overrides it.
+    #[serde(default = "default_mode")]
+    pub mode: Mode,
+    /// What people sent before and missing from the extract get.
+    #[serde(default)]
+    pub vanished: VanishedSetting,
+    /// Days after the day someone vanished for their expiry and purge date (`expire`).
+    #[serde(default)]
+    pub vanished_grace_days: u32,
+    /// Successful runs that re-send a vanished person before they are retired.
+    #[serde(default = "default_vanished_runs")]
+    pub vanished_runs: u32,
+    /// Re-send an unchanged user when the expiry date last sent is this many days away.
+    #[serde(default = "default_refresh_days")]
+    pub refresh_days: u32,
+    /// The brake trips when the eligible count falls by more than this percentage.
+    #[serde(default = "default_eligible_drop")]
+    pub brake_eligible_drop_percent: f64,
+    /// The brake trips when more than this percentage of known users changed or vanished.
+    #[serde(default = "default_changed")]
+    pub brake_changed_percent: f64,
+}
+
+/// `state.vanished`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VanishedSetting {
+    /// Re-send with expiry and purge dates on the day they vanished (plus the grace).
+    #[default]
+    Expire,
+    /// Re-send with status INACTIVE.
+    Inactive,
+    /// Send nothing.
+    Nothing,
+}
+
+fn default_mode() -> Mode {
+    Mode::Full
+}
+
+fn default_vanished_runs() -> u32 {
+    3
+}
+
+fn default_refresh_days() -> u32 {
+    30
+}
+
+fn default_eligible_drop() -> f64 {
+    10.0
+}
+
+fn default_changed() -> f64 {
+    25.0
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            path: None,
+            mode: default_mode(),
+            vanished: VanishedSetting::default(),
+            vanished_grace_days: 0,
+            vanished_runs: default_vanished_runs(),
+            refresh_days: default_refresh_days(),
+            brake_eligible_drop_percent: default_eligible_drop(),
+            brake_changed_percent: default_changed(),
+        }
+    }
+}
+
+impl StateConfig {
+    /// The state file: `path`, or `alma-sis-state.sqlite` in the output directory.
+    pub fn file(&self, output: &OutputConfig) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| output.dir.join("alma-sis-state.sqlite"))
+    }
+
+    /// Checks the percentages.
+    pub fn validate(&self) -> Result<(), String> {
+        for (key, value) in [
+            (
+                "brake_eligible_drop_percent",
+                self.brake_eligible_drop_percent,
+            ),
+            ("brake_changed_percent", self.brake_changed_percent),
+        ] {
+            if !(0.0..=100.0).contains(&value) {
+                return Err(format!(
+                    "state.{key} = {value} is not a percentage between 0 and 100"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn plan_options(&self, mode: Mode, partial: bool) -> PlanOptions {
+        PlanOptions {
+            mode: match mode {
+                Mode::Full => LoadMode::Full,
+                Mode::Delta => LoadMode::Delta,
+            },
+            vanished: match self.vanished {
+                VanishedSetting::Expire => VanishedPolicy::Expire {
+                    grace_days: self.vanished_grace_days,
+                },
+                VanishedSetting::Inactive => VanishedPolicy::Inactive,
+                VanishedSetting::Nothing => VanishedPolicy::Nothing,
+            },
+            vanished_runs: self.vanished_runs,
+            refresh_days: self.refresh_days,
+            brake: BrakeLimits {
+                eligible_drop_percent: self.brake_eligible_drop_percent,
+                changed_or_vanished_percent: self.brake_changed_percent,
+            },
+            partial,
+        }
+    }
+}
+
+/// Opens the state file of `config` for a support command; `None` when it does not exist.
+pub fn open_existing(config: &AppConfig) -> anyhow::Result<Option<(PathBuf, StateStore)>> {
+    let path = config.state.file(&config.output);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let store = StateStore::open(&path).map_err(state_error)?;
+    Ok(Some((path, store)))
+}
+
+/// A state error as a config-or-input failure (exit 2), with its causes.
+pub fn state_error(e: alma_sis_package::state::StateError) -> anyhow::Error {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    Failure::error(Exit::ConfigOrInput, message)
+}
+
+/// What this run will send, with the open state and the feed's lock.
 pub struct Plan {
     /// Users to package, in order.
     pub to_send: Vec<User>,
+    users: UserPlan,
+    store: StateStore,
+    run_id: RunId,
+    _lock: FeedLock,
 }
 
-/// Decides what to send. For now: everyone eligible (full mode).
-pub fn plan(_run: &mut Run<'_>, users: Vec<User>) -> anyhow::Result<Plan> {
-    Ok(Plan { to_send: users })
+/// Decides what to send; refuses (exit 4) when the brake trips and `--force` is not given.
+pub fn plan(run: &mut Run<'_>, users: Vec<User>) -> anyhow::Result<Plan> {
+    let feed = run.config.mapping.feed.name.clone();
+    let path = run.config.state.file(&run.config.output);
+    let lock = FeedLock::acquire(&path, &feed).map_err(state_error)?;
+    let mut store = StateStore::open(&path).map_err(state_error)?;
+    let mode = run.args.mode.unwrap_or(run.config.state.mode);
+    let partial = !run.args.only.is_empty();
+    // People whose main row was rejected today are still in the extract: not vanished. A
+    // supplement row alone (a card file) does not keep someone who left.
+    let supplements: HashSet<String> = run
+        .config
+        .mapping
+        .inputs
+        .iter()
+        .filter(|i| i.supplement)
+        .map(|i| i.path.display().to_string())
+        .collect();
+    let held: HashSet<String> = run
+        .report
+        .rows
+        .iter()
+        .filter(|r| {
+            matches!(r.decision, Decision::Rejected { .. }) && !supplements.contains(&r.row.file)
+        })
+        .map(|r| match_id(&r.key))
+        .collect();
+    let options = run.config.state.plan_options(mode, partial);
+    let mut users = store
+        .plan_users(&feed, users, &held, &options, run.today)
+        .map_err(state_error)?;
+    let baseline = store.last_successful_run(&feed).map_err(state_error)?;
+    let run_id = store
+        .begin_run(&NewRun {
+            feed: feed.clone(),
+            started: run.ctx.now,
+            config_hash: run.config.hash.clone(),
+            mode: mode_name(mode).to_owned(),
+            partial,
+        })
+        .map_err(state_error)?;
+    let c = users.counts;
+    tracing::info!(
+        feed = %feed,
+        mode = mode_name(mode),
+        eligible = c.eligible,
+        to_send = c.sent,
+        new = c.new,
+        changed = c.changed,
+        unchanged = c.unchanged,
+        returning = c.returning,
+        refreshed = c.refreshed,
+        vanished = c.vanished,
+        retired = c.retired,
+        "planned"
+    );
+    for v in &users.vanished {
+        tracing::info!(primary_id = %v.primary_id, since = %v.since, action = ?v.action, send = v.send, of = v.of, retired = v.retired, "vanished");
+    }
+    run.report.vanished = users
+        .vanished
+        .iter()
+        .map(|v| v.primary_id.clone())
+        .collect();
+    run.report.comparison = baseline.filter(|_| !partial).map(|b| Comparison {
+        last_run_at: b.started,
+        last_eligible: to_usize(b.counts.eligible),
+        eligible: to_usize(c.eligible),
+        new: to_usize(c.new),
+        changed: to_usize(c.changed),
+        unchanged: to_usize(c.unchanged),
+        vanished: users.vanished.len(),
+    });
+    if let Err(brake) = users.check_brake(run.args.force) {
+        let message = format!(
+            "{brake}. Nothing was packaged or delivered. If this extract is right, run again \
+             with --force."
+        );
+        let end = RunEnd {
+            outcome: RunOutcome::Refused,
+            counts: c,
+            files: Vec::new(),
+            destination: None,
+            message: Some(message.clone()),
+        };
+        store
+            .finish_run(run_id, &end, None, Vec::new())
+            .map_err(state_error)?;
+        return Err(Failure::error(Exit::BrakeTripped, message));
+    }
+    if users.brake.tripped() {
+        tracing::warn!("{}; going on because of --force", users.brake);
+    }
+    Ok(Plan {
+        to_send: std::mem::take(&mut users.to_send),
+        users,
+        store,
+        run_id,
+        _lock: lock,
+    })
 }
 
-/// Records what was sent.
-pub fn record(_run: &mut Run<'_>, _plan: &Plan) -> anyhow::Result<()> {
-    Ok(())
+/// Records how the run ended: only a delivered run marks users as sent. `sent` is what
+/// packaging and delivery returned.
+pub fn record(run: &mut Run<'_>, plan: Plan, sent: &anyhow::Result<()>) -> anyhow::Result<()> {
+    let fault = std::env::var(FAULT_ENV).unwrap_or_default();
+    if fault == "after-package" {
+        std::process::abort();
+    }
+    let Plan {
+        to_send,
+        mut users,
+        mut store,
+        run_id,
+        _lock,
+    } = plan;
+    users.to_send = to_send;
+    let outcome = match sent {
+        Err(_) => RunOutcome::Failed,
+        Ok(()) if run.args.dry_run => RunOutcome::DryRun,
+        Ok(()) => RunOutcome::Delivered,
+    };
+    let end = RunEnd {
+        outcome,
+        counts: users.counts,
+        files: run
+            .report
+            .packages
+            .iter()
+            .map(|p| {
+                p.path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+            .collect(),
+        destination: run.report.deliveries.first().map(|(to, _)| to.clone()),
+        message: sent.as_ref().err().map(|e| format!("{e:#}")),
+    };
+    let result = if outcome == RunOutcome::Delivered {
+        let mut written = 0usize;
+        let writes = users.writes().inspect(|_| {
+            written += 1;
+            if written == 2 && fault == "during-record" {
+                std::process::abort();
+            }
+        });
+        store.finish_run(run_id, &end, users.touch(), writes)
+    } else {
+        store.finish_run(run_id, &end, None, Vec::new())
+    };
+    result
+        .map_err(state_error)
+        .with_context(|| format!("recording run {run_id} in {}", store.path().display()))
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Full => "full",
+        Mode::Delta => "delta",
+    }
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }

@@ -1,0 +1,55 @@
+//! The stable codes `check` gives, besides the record-level ones of
+//! `alma_user_model` (schema conformance, `E-MANDATORY`, `E-CHAR`, `E-INTERNAL`,
+//! `E-CODE-VALUE`, `E-CASE`). `E-` codes are errors (Alma rejects the record or the file),
+//! `W-` codes warnings. `docs/troubleshooting.md` maps each to Alma's job-report messages.
+
+/// The path is not a `.zip`, a folder or an `.xml` file.
+pub const NOT_ZIP: &str = "E-NOT-ZIP";
+/// An `.xml` file given on its own: Alma loads only zips.
+pub const NOT_ZIPPED: &str = "W-NOT-ZIPPED";
+/// A folder without any `.zip` file.
+pub const NO_ZIP: &str = "E-NO-ZIP";
+/// A file in a folder that Alma ignores (not `.zip`).
+pub const IGNORED_FILE: &str = "W-IGNORED-FILE";
+/// The zip's structure is damaged (truncated, offsets wrong, CRC mismatch).
+pub const ZIP_CORRUPT: &str = "E-ZIP-CORRUPT";
+/// An entry uses a compression method other than deflate or stored.
+pub const ZIP_METHOD: &str = "E-ZIP-METHOD";
+/// A stored entry with a data descriptor (Java's `ZipInputStream` refuses it).
+pub const ZIP_DESCRIPTOR: &str = "E-ZIP-DESCRIPTOR";
+/// An encrypted entry.
+pub const ZIP_ENCRYPTED: &str = "E-ZIP-ENCRYPTED";
+/// No `.xml` entry in the zip.
+pub const ZIP_NO_XML: &str = "E-ZIP-NO-XML";
+/// More than 50 XML files in one zip.
+pub const ZIP_TOO_MANY_XML: &str = "E-ZIP-TOO-MANY-XML";
+/// A zip entry that is not `.xml` (Alma ignores it).
+pub const ZIP_OTHER_ENTRY: &str = "W-ZIP-OTHER-ENTRY";
+/// A byte limit was reached (zip bomb, giant token); the rest was not read.
+pub const LIMIT: &str = "E-LIMIT";
+/// A UTF-8 byte-order mark before `<?xml`.
+pub const BOM: &str = "E-BOM";
+/// Bytes before `<?xml` or the first tag ("Content is not allowed in prolog").
+pub const PROLOG: &str = "E-PROLOG";
+/// The file is not UTF-8 (UTF-16 BOM, or another declared encoding).
+pub const ENCODING: &str = "E-ENCODING";
+/// Bytes that are not UTF-8 ("Invalid byte 1 of 1-byte UTF-8 sequence").
+pub const UTF8: &str = "E-UTF8";
+/// A control character XML 1.0 forbids.
+pub const CHAR: &str = "E-CHAR";
+/// The XML is not well-formed ("Could not parse file").
+pub const XML: &str = "E-XML";
+/// The same match ID on two users of one run.
+pub const DUP_MATCH_ID: &str = "E-DUP-MATCH-ID";
+/// A user without the configured match ID.
+pub const NO_MATCH_ID: &str = "E-NO-MATCH-ID";
+/// An identifier value used twice in the feed or within one user.
+pub const ID_TAKEN_IN_FEED: &str = "E-ID-TAKEN-IN-FEED";
+/// A field the mandatory-field profile requires is missing.
+pub const MANDATORY: &str = "E-MANDATORY";
+/// No email, or none marked preferred.
+pub const NO_PREFERRED_EMAIL: &str = "W-NO-PREFERRED-EMAIL";
+/// No address, or none marked preferred.
+pub const NO_PREFERRED_ADDRESS: &str = "W-NO-PREFERRED-ADDRESS";
+/// With swap-all, a field the feed leaves empty clears the value Alma has.
+pub const BLANKS_FIELD: &str = "W-BLANKS-FIELD";

@@ -1,0 +1,884 @@
+//! `check`: finds every Alma load failure before Alma does, offline.
+//!
+//! Input is an Alma SIS file as Alma fetches it (a `.zip`, a folder of them, or a bare
+//! `.xml`), made by this toolkit or any other. The checks run in three layers:
+//!
+//! - **file**: the zip's structure as the JDK reads it (end record, central directory,
+//!   local headers, deflate or stored only, no stored entry with a data descriptor), at
+//!   least one and at most 50 `.xml` entries, UTF-8 without BOM or anything before
+//!   `<?xml`, well-formed XML (codes in [`codes`]);
+//! - **record**: `alma_user_model`'s reader (schema conformance) and record validation
+//!   (mandatory children, `E-CHAR`, `E-INTERNAL`, code tables with `E-CODE-VALUE`/`E-CASE`),
+//!   the site's mandatory-field [`MandatoryProfile`], and preferred address/email;
+//! - **feed**: the same match ID twice, and any identifier value used by two users
+//!   (case-insensitive, across types, primary id included).
+//!
+//! It streams: one user is in memory at a time, and across the feed the [`Checker`] keeps
+//! only hashes of identifier values and each user's primary id (see [`Retained`]).
+//! Hostile input is bounded ([`Limits`]): bytes per entry and in total, the longest token,
+//! no DTD processing, and entry names are never used as paths.
+//!
+//! ```
+//! use alma_sis_package::check::{CheckOptions, Checker};
+//! use alma_user_model::{Severity, User};
+//!
+//! let options = CheckOptions::default();
+//! let mut checker = Checker::new(&options);
+//! let first = checker.check_user(&User::new("jdoe"), None);
+//! assert!(first.iter().all(|f| f.severity != Severity::Error));
+//! let twice = checker.check_user(&User::new("JDOE"), None);
+//! assert!(twice.iter().any(|f| f.code == "E-DUP-MATCH-ID"));
+//! ```
+
+pub mod codes;
+pub mod corpus;
+mod feed;
+mod guard;
+mod profile;
+mod swap;
+mod zipscan;
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use alma_user_model::{Finding, Position, ReadError, ReadUser, Severity, User, ValidationOptions};
+use serde::Serialize;
+
+pub use profile::{FIELD_NAMES, I_SHARE, MandatoryProfile, UnknownField, UnknownProfile};
+pub use swap::{CORE_FIELDS, PROTECTED_FIELDS, PreviousFeed};
+
+use feed::{FeedIndex, Seen};
+use guard::{Guard, GuardEvent, GuardEventKind, GuardLimits, GuardLog};
+
+/// Alma processes at most this many XML files per zip.
+pub const MAX_XML_PER_ZIP: usize = 50;
+
+/// Which value Alma's integration profile matches incoming users on.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum MatchId {
+    /// `primary_id` (the default).
+    #[default]
+    PrimaryId,
+    /// The value of the first identifier of this `id_type`.
+    Identifier(String),
+}
+
+impl MatchId {
+    /// `primary_id`, or an identifier type.
+    pub fn parse(s: &str) -> MatchId {
+        if s == "primary_id" {
+            MatchId::PrimaryId
+        } else {
+            MatchId::Identifier(s.to_owned())
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            MatchId::PrimaryId => "primary_id".into(),
+            MatchId::Identifier(t) => format!("identifier type {t}"),
+        }
+    }
+
+    fn value<'u>(&self, user: &'u User) -> Option<&'u str> {
+        match self {
+            MatchId::PrimaryId => Some(user.primary_id.as_str()),
+            MatchId::Identifier(t) => user
+                .user_identifiers
+                .iter()
+                .find(|i| i.id_type.code == *t)
+                .map(|i| i.value.as_str()),
+        }
+        .filter(|v| !v.trim().is_empty())
+    }
+}
+
+/// Byte limits against hostile input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most uncompressed bytes read from one XML file or entry (default 4 GiB, Alma's zip
+    /// limit).
+    pub max_entry_bytes: u64,
+    /// Most uncompressed bytes read over the whole check (default 80 GiB: 20 zips of
+    /// 4 GiB).
+    pub max_total_bytes: u64,
+    /// Longest tag or text node (default 1 MiB; Alma's longest field is 4000 characters).
+    pub max_token_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_entry_bytes: 4 << 30,
+            max_total_bytes: 80 << 30,
+            max_token_bytes: 1 << 20,
+        }
+    }
+}
+
+/// What to check against.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// The integration profile's match ID.
+    pub match_id: MatchId,
+    /// Mandatory fields beyond the schema's.
+    pub profile: Option<MandatoryProfile>,
+    /// Record validation: the institution's code tables (fields whose table is not
+    /// loaded are not checked).
+    pub validation: ValidationOptions,
+    /// Byte limits.
+    pub limits: Limits,
+    /// The previous feed, for swap-all warnings; without it only explicitly empty
+    /// elements are warned about.
+    pub previous: Option<PreviousFeed>,
+}
+
+/// A finding with the file and zip entry it was found in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckFinding {
+    /// The file, as given.
+    pub file: String,
+    /// The zip entry, for findings inside a zip.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
+    /// The finding.
+    #[serde(flatten)]
+    pub finding: Finding,
+}
+
+impl std::fmt::Display for CheckFinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fd = &self.finding;
+        write!(f, "{}", self.file)?;
+        if let Some(entry) = &self.entry {
+            write!(f, "!{entry}")?;
+        }
+        if let Some(p) = fd.position {
+            write!(f, ":{}:{}", p.line, p.column)?;
+        }
+        let severity = match fd.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        };
+        write!(f, ": {severity} {}", fd.code)?;
+        if let Some(id) = &fd.primary_id {
+            write!(f, " [user {id}]")?;
+        }
+        if let Some(field) = &fd.field {
+            write!(f, " {field}")?;
+        }
+        write!(f, ": {}", fd.message)
+    }
+}
+
+/// Counts over one check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Files looked at.
+    pub files: u64,
+    /// XML documents read (zip entries or bare files).
+    pub documents: u64,
+    /// Users read.
+    pub users: u64,
+    /// Users with at least one error.
+    pub users_with_errors: u64,
+    /// Error-level findings.
+    pub errors: u64,
+    /// Warnings.
+    pub warnings: u64,
+}
+
+/// What the checker retains across the feed; grows with identifiers, never with records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retained {
+    /// Users indexed (one primary id each in a shared arena).
+    pub users: usize,
+    /// Distinct match IDs.
+    pub match_ids: usize,
+    /// Distinct identifier values.
+    pub identifiers: usize,
+    /// Bytes of primary ids kept.
+    pub arena_bytes: usize,
+    /// Guard events waiting to be attributed to a user (bounded per document).
+    pub pending_events: usize,
+}
+
+/// Why a check could not run at all (exit code 2), as opposed to findings.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// A path could not be read.
+    #[error("cannot read {path}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A file that must be readable (the previous feed) is not.
+    #[error("cannot read {path}: {message}")]
+    Unreadable {
+        /// The path.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+type Sink<'a> = Box<dyn FnMut(CheckFinding) + 'a>;
+
+/// Checks files or users one at a time, keeping only feed-wide identifier hashes.
+pub struct Checker<'a> {
+    options: &'a CheckOptions,
+    index: FeedIndex,
+    sources: Vec<String>,
+    summary: Summary,
+    sink: Sink<'a>,
+    log: Rc<RefCell<GuardLog>>,
+}
+
+impl std::fmt::Debug for Checker<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checker")
+            .field("summary", &self.summary)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Checker<'a> {
+    /// A checker whose file-level findings are dropped (use [`Checker::with_sink`] to
+    /// receive them); [`Checker::check_user`] returns its findings directly.
+    pub fn new(options: &'a CheckOptions) -> Self {
+        Self::with_sink(options, |_| {})
+    }
+
+    /// A checker that hands every finding of [`Checker::check_path`] to `sink`, in file
+    /// order, as it is found.
+    pub fn with_sink(options: &'a CheckOptions, sink: impl FnMut(CheckFinding) + 'a) -> Self {
+        Checker {
+            options,
+            index: FeedIndex::default(),
+            sources: Vec::new(),
+            summary: Summary::default(),
+            sink: Box::new(sink),
+            log: Rc::new(RefCell::new(GuardLog::default())),
+        }
+    }
+
+    /// The counts so far.
+    pub fn summary(&self) -> Summary {
+        self.summary
+    }
+
+    /// What the checker holds across the feed.
+    pub fn retained(&self) -> Retained {
+        let (users, match_ids, identifiers, arena_bytes) = self.index.sizes();
+        Retained {
+            users,
+            match_ids,
+            identifiers,
+            arena_bytes,
+            pending_events: self.log.borrow().events.len(),
+        }
+    }
+
+    /// Checks one user (record and feed level) and returns its findings, each with the
+    /// user's primary id and, when given, the user's position.
+    pub fn check_user(&mut self, user: &User, at: Option<Position>) -> Vec<Finding> {
+        let source = u32::try_from(self.sources.len().saturating_sub(1)).unwrap_or(u32::MAX);
+        let seen = Seen {
+            source,
+            line: at.map_or(0, |p| p.line),
+        };
+        let mut findings = alma_user_model::validate(user, &self.options.validation);
+        self.feed_checks(user, seen, &mut findings);
+        if let Some(profile) = &self.options.profile {
+            for (field, what) in profile.missing(user) {
+                findings.push(
+                    Finding::new(
+                        codes::MANDATORY,
+                        Severity::Error,
+                        format!(
+                            "the {} profile requires {what}; add it in the source system \
+                             or the mapping",
+                            profile.name
+                        ),
+                    )
+                    .at_field(field),
+                );
+            }
+        }
+        preferred_warnings(user, &mut findings);
+        if let Some(previous) = &self.options.previous {
+            findings.extend(previous.blanked(user, &self.options.match_id));
+        }
+        for f in &mut findings {
+            if f.primary_id.is_none() {
+                f.primary_id = Some(user.primary_id.clone());
+            }
+            if f.position.is_none() {
+                f.position = at;
+            }
+        }
+        self.summary.users += 1;
+        if findings.iter().any(|f| f.severity == Severity::Error) {
+            self.summary.users_with_errors += 1;
+        }
+        findings
+    }
+
+    fn feed_checks(&mut self, user: &User, seen: Seen, findings: &mut Vec<Finding>) {
+        let ordinal = self.index.add_user(&user.primary_id, seen);
+        let match_value = self.options.match_id.value(user);
+        match match_value {
+            None => findings.push(Finding::new(
+                codes::NO_MATCH_ID,
+                Severity::Error,
+                format!(
+                    "no {} to match on: Alma's integration profile matches users on it and \
+                     cannot update this user; send it for every user",
+                    self.options.match_id.describe()
+                ),
+            )),
+            Some(value) => {
+                if let Some(first) = self.index.claim_match_id(value, ordinal) {
+                    findings.push(
+                        Finding::new(
+                            codes::DUP_MATCH_ID,
+                            Severity::Error,
+                            format!(
+                                "match ID {value:?} ({}) was already used by user {} ({}); \
+                                 Alma loads the first and rejects this one: merge the two \
+                                 records in the extract or fix the duplicate id",
+                                self.options.match_id.describe(),
+                                first.primary_id,
+                                self.describe_seen(first.seen)
+                            ),
+                        )
+                        .at_field(match self.options.match_id {
+                            MatchId::PrimaryId => "primary_id",
+                            MatchId::Identifier(_) => "user_identifiers/user_identifier/value",
+                        }),
+                    );
+                }
+            }
+        }
+        let match_key = match_value.map(feed::id_key);
+        let ids = std::iter::once(("primary_id", "primary_id", user.primary_id.as_str())).chain(
+            user.user_identifiers.iter().map(|i| {
+                (
+                    i.id_type.code.as_str(),
+                    "user_identifiers/user_identifier/value",
+                    i.value.as_str(),
+                )
+            }),
+        );
+        for (id_type, field, value) in ids {
+            if value.trim().is_empty() {
+                continue;
+            }
+            let taken = self.index.claim_identifier(value, ordinal);
+            // A repeated match ID is already reported as such.
+            if Some(feed::id_key(value)) == match_key {
+                continue;
+            }
+            if let Some(first) = taken {
+                findings.push(
+                    Finding::new(
+                        codes::ID_TAKEN_IN_FEED,
+                        Severity::Error,
+                        format!(
+                            "identifier of type {id_type} and value {value:?} is already taken \
+                             in this feed by user {} ({}); Alma keeps the first and rejects \
+                             this user: make identifiers unique (case-insensitive, across \
+                             types)",
+                            first.primary_id,
+                            self.describe_seen(first.seen)
+                        ),
+                    )
+                    .at_field(field),
+                );
+            }
+        }
+    }
+
+    fn describe_seen(&self, seen: Seen) -> String {
+        let file = self
+            .sources
+            .get(seen.source as usize)
+            .map_or("this run", String::as_str);
+        if seen.line > 0 {
+            format!("{file} line {}", seen.line)
+        } else {
+            file.to_owned()
+        }
+    }
+
+    fn emit(&mut self, file: &str, entry: Option<&str>, finding: Finding) {
+        match finding.severity {
+            Severity::Error => self.summary.errors += 1,
+            Severity::Warning => self.summary.warnings += 1,
+            Severity::Info => {}
+        }
+        (self.sink)(CheckFinding {
+            file: file.to_owned(),
+            entry: entry.map(str::to_owned),
+            finding,
+        });
+    }
+
+    /// Checks a `.zip`, a folder of zips or an `.xml` file. Findings go to the sink;
+    /// only an unreadable path is an error.
+    pub fn check_path(&mut self, path: &Path) -> Result<(), CheckError> {
+        let io_err = |source| CheckError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(io_err)?;
+        if meta.is_dir() {
+            let mut names: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(io_err)?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect();
+            names.sort();
+            let display = path.display().to_string();
+            let zips: Vec<&PathBuf> = names.iter().filter(|p| has_ext(p, "zip")).collect();
+            if zips.is_empty() {
+                self.emit(
+                    &display,
+                    None,
+                    Finding::new(
+                        codes::NO_ZIP,
+                        Severity::Error,
+                        "no .zip file in this folder; Alma only fetches zipped XML: zip the \
+                         user XML files (deflate) and name them *.zip",
+                    ),
+                );
+            }
+            for p in &names {
+                if !has_ext(p, "zip") {
+                    self.emit(
+                        &p.display().to_string(),
+                        None,
+                        Finding::new(
+                            codes::IGNORED_FILE,
+                            Severity::Warning,
+                            "not a .zip; Alma ignores it in the SIS folder",
+                        ),
+                    );
+                }
+            }
+            for p in zips {
+                self.check_file(p)?;
+            }
+            return Ok(());
+        }
+        self.check_file(path)
+    }
+
+    fn check_file(&mut self, path: &Path) -> Result<(), CheckError> {
+        let display = path.display().to_string();
+        let io_err = |source| CheckError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        self.summary.files += 1;
+        self.sources.push(display.clone());
+        let mut file = File::open(path).map_err(io_err)?;
+        let mut magic = [0u8; 4];
+        let n = read_up_to(&mut file, &mut magic).map_err(io_err)?;
+        let looks_zip = n == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06");
+        if has_ext(path, "zip") || looks_zip {
+            if !has_ext(path, "zip") {
+                self.emit(
+                    &display,
+                    None,
+                    Finding::new(
+                        codes::NOT_ZIP,
+                        Severity::Error,
+                        "a zip without the .zip extension; Alma only picks up *.zip: rename it",
+                    ),
+                );
+            }
+            return self.check_zip(path, &display, file);
+        }
+        if !has_ext(path, "xml") {
+            self.emit(
+                &display,
+                None,
+                Finding::new(
+                    codes::NOT_ZIP,
+                    Severity::Error,
+                    "neither a .zip nor an .xml file; Alma loads zipped user XML",
+                ),
+            );
+            return Ok(());
+        }
+        self.emit(
+            &display,
+            None,
+            Finding::new(
+                codes::NOT_ZIPPED,
+                Severity::Warning,
+                "a bare XML file; Alma only loads zips (\"Could not parse file\"): zip it \
+                 (deflate) before delivery",
+            ),
+        );
+        let file = File::open(path).map_err(io_err)?;
+        self.check_document(&display, None, file);
+        Ok(())
+    }
+
+    fn check_zip(&mut self, path: &Path, display: &str, mut file: File) -> Result<(), CheckError> {
+        let io_err = |source| CheckError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let scan = zipscan::scan(&mut file).map_err(io_err)?;
+        let unreadable: Vec<String> = scan
+            .problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .filter_map(|p| p.entry.clone())
+            .collect();
+        let names: Vec<String> = scan.entries.into_iter().map(|e| e.name).collect();
+        for p in scan.problems {
+            let entry = p.entry.clone();
+            self.emit(
+                display,
+                entry.as_deref(),
+                Finding::new(p.code, p.severity, p.message),
+            );
+        }
+        if !scan.readable {
+            return Ok(());
+        }
+        let mut archive = match zip::ZipArchive::new(BufReader::new(file)) {
+            Ok(a) => a,
+            Err(e) => {
+                self.emit(
+                    display,
+                    None,
+                    Finding::new(
+                        codes::ZIP_CORRUPT,
+                        Severity::Error,
+                        format!("the zip cannot be opened ({e}); recreate it"),
+                    ),
+                );
+                return Ok(());
+            }
+        };
+        for i in 0..archive.len() {
+            let entry = match archive.by_index(i) {
+                Ok(e) => e,
+                Err(_) if names.get(i).is_some_and(|n| unreadable.contains(n)) => continue,
+                Err(e) => {
+                    self.emit(
+                        display,
+                        None,
+                        Finding::new(
+                            codes::ZIP_CORRUPT,
+                            Severity::Error,
+                            format!("entry {} cannot be read ({e}); recreate the zip", i + 1),
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+            let is_xml = !name.ends_with('/') && name.to_ascii_lowercase().ends_with(".xml");
+            if !is_xml || unreadable.contains(&name) {
+                continue;
+            }
+            if entry.size() > self.options.limits.max_entry_bytes {
+                self.emit(
+                    display,
+                    Some(&name),
+                    Finding::new(
+                        codes::LIMIT,
+                        Severity::Error,
+                        format!(
+                            "declares {} uncompressed bytes, over the limit of {} \
+                             (check.max_entry_bytes); not read: split the file",
+                            entry.size(),
+                            self.options.limits.max_entry_bytes
+                        ),
+                    ),
+                );
+                continue;
+            }
+            self.check_document(display, Some(&name), entry);
+        }
+        Ok(())
+    }
+
+    /// Reads one XML document through the guard and checks every user in it.
+    fn check_document(&mut self, file: &str, entry: Option<&str>, input: impl Read) {
+        self.summary.documents += 1;
+        {
+            let mut log = self.log.borrow_mut();
+            log.events.clear();
+            log.dropped = 0;
+        }
+        let limits = self.options.limits;
+        let guard = Guard::new(
+            input,
+            Rc::clone(&self.log),
+            GuardLimits {
+                entry: limits.max_entry_bytes,
+                total: limits.max_total_bytes,
+                token: limits.max_token_bytes,
+            },
+        );
+        let mut reader =
+            alma_user_model::UserReader::new(BufReader::with_capacity(64 * 1024, guard));
+        let mut pending: Option<ReadUser> = None;
+        let mut failed = None;
+        for item in reader.by_ref() {
+            match item {
+                Ok(read) => {
+                    let events = self.take_events(Some(read.start_offset));
+                    match pending.take() {
+                        Some(prev) => self.finish_user(file, entry, prev, events),
+                        None => self.file_events(file, entry, events),
+                    }
+                    pending = Some(read);
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let events = self.take_events(None);
+        let limit_hit = events.iter().any(|e| is_limit(e.kind));
+        match pending {
+            Some(prev) => self.finish_user(file, entry, prev, events),
+            None => self.file_events(file, entry, events),
+        }
+        for finding in reader.document_findings().to_vec() {
+            self.emit(file, entry, finding);
+        }
+        if let Some(e) = failed {
+            // A guard limit ends the input on purpose; the reader's complaint about the
+            // cut-off document would only repeat it.
+            if !limit_hit {
+                self.emit(file, entry, read_error_finding(&e));
+            }
+        }
+        let dropped = std::mem::take(&mut self.log.borrow_mut().dropped);
+        if dropped > 0 {
+            self.emit(
+                file,
+                entry,
+                Finding::new(
+                    codes::UTF8,
+                    Severity::Error,
+                    format!(
+                        "{dropped} more byte-level problems not listed (the first {} are)",
+                        guard::MAX_EVENTS
+                    ),
+                ),
+            );
+        }
+    }
+
+    /// Guard events before `offset` (all of them when `None`).
+    fn take_events(&mut self, before: Option<u64>) -> Vec<GuardEvent> {
+        let mut log = self.log.borrow_mut();
+        let split = before.map_or(log.events.len(), |b| {
+            log.events.partition_point(|e| e.offset < b)
+        });
+        log.events.drain(..split).collect()
+    }
+
+    fn file_events(&mut self, file: &str, entry: Option<&str>, events: Vec<GuardEvent>) {
+        for e in events {
+            let finding = event_finding(e, &self.options.limits);
+            self.emit(file, entry, finding);
+        }
+    }
+
+    fn finish_user(
+        &mut self,
+        file: &str,
+        entry: Option<&str>,
+        read: ReadUser,
+        events: Vec<GuardEvent>,
+    ) {
+        let at = Some(read.position);
+        let mut findings = read.findings;
+        let blanked: Vec<Finding> = findings
+            .iter()
+            .filter(|f| f.code == "I-EMPTY-ELEMENT")
+            .filter_map(|f| {
+                let field = f.field.as_deref().filter(|p| CORE_FIELDS.contains(p))?;
+                let element = field.rsplit('/').next().unwrap_or(field);
+                let mut blank = Finding::new(
+                    codes::BLANKS_FIELD,
+                    Severity::Warning,
+                    format!(
+                        "<{element}> is sent empty; with swap-all, Alma clears the value it has \
+                         for this user: send the value, or leave the element out if that is \
+                         meant"
+                    ),
+                )
+                .at_field(field);
+                blank.position = f.position;
+                Some(blank)
+            })
+            .collect();
+        findings.extend(blanked);
+        let raw_char = events
+            .iter()
+            .any(|e| matches!(e.kind, GuardEventKind::IllegalChar(_)));
+        for e in events {
+            findings.push(event_finding(e, &self.options.limits));
+        }
+        let read_error = findings.iter().any(|f| f.severity == Severity::Error);
+        let mut record = self.check_user(&read.user, at);
+        if read_error && record.iter().all(|f| f.severity != Severity::Error) {
+            self.summary.users_with_errors += 1;
+        }
+        if raw_char {
+            // The guard has the exact position of a raw control byte; validation's
+            // finding for the same character would repeat it.
+            record.retain(|f| f.code != codes::CHAR);
+        }
+        findings.extend(record);
+        for mut f in findings {
+            if f.primary_id.is_none() {
+                f.primary_id = Some(read.user.primary_id.clone());
+            }
+            if f.position.is_none() {
+                f.position = at;
+            }
+            self.emit(file, entry, f);
+        }
+    }
+}
+
+fn read_error_finding(e: &ReadError) -> Finding {
+    let (code, line, column) = match e {
+        ReadError::Malformed { line, column, .. } => (codes::XML, *line, *column),
+        ReadError::NotUtf8 { line, column, .. } => (codes::UTF8, *line, *column),
+        ReadError::Io { line, .. } => (codes::XML, *line, 1),
+    };
+    Finding::new(
+        code,
+        Severity::Error,
+        format!(
+            "{e}; Alma rejects the whole file (\"Could not parse file\"): fix the program \
+             that wrote it"
+        ),
+    )
+    .at(line, column)
+}
+
+fn is_limit(kind: GuardEventKind) -> bool {
+    matches!(
+        kind,
+        GuardEventKind::EntryLimit | GuardEventKind::TotalLimit | GuardEventKind::TokenLimit
+    )
+}
+
+fn event_finding(e: GuardEvent, limits: &Limits) -> Finding {
+    let (code, message) = match e.kind {
+        GuardEventKind::Bom => (
+            codes::BOM,
+            "a UTF-8 byte-order mark before <?xml (\"Content is not allowed in prolog\"): \
+             write UTF-8 without BOM"
+                .to_owned(),
+        ),
+        GuardEventKind::Prolog => (
+            codes::PROLOG,
+            "content before <?xml or the first tag (\"Content is not allowed in prolog\"): \
+             the file must start with <?xml"
+                .to_owned(),
+        ),
+        GuardEventKind::NotUtf8 => (
+            codes::ENCODING,
+            "the file is not UTF-8 (a UTF-16 byte-order mark, or another encoding declared in \
+             <?xml ... encoding=...?>); write it as UTF-8 with encoding=\"UTF-8\""
+                .to_owned(),
+        ),
+        GuardEventKind::InvalidUtf8(b) => (
+            codes::UTF8,
+            format!(
+                "byte 0x{b:02X} is not UTF-8 (\"Invalid byte 1 of 1-byte UTF-8 sequence\"); \
+                 Alma aborts the whole file: the source is probably Windows-1252 or Latin-1, \
+                 convert it to UTF-8"
+            ),
+        ),
+        GuardEventKind::IllegalChar(b) => (
+            codes::CHAR,
+            format!(
+                "control character U+{b:04X} is not allowed in XML 1.0; Alma aborts the whole \
+                 file: remove it at the source or in the mapping"
+            ),
+        ),
+        GuardEventKind::EntryLimit => (
+            codes::LIMIT,
+            format!(
+                "more than {} uncompressed bytes (check.max_entry_bytes); the rest was not \
+                 read: a zip bomb, or split the file",
+                limits.max_entry_bytes
+            ),
+        ),
+        GuardEventKind::TotalLimit => (
+            codes::LIMIT,
+            format!(
+                "more than {} uncompressed bytes in total (check.max_total_bytes); the rest \
+                 was not read",
+                limits.max_total_bytes
+            ),
+        ),
+        GuardEventKind::TokenLimit => (
+            codes::LIMIT,
+            format!(
+                "a tag or text longer than {} bytes (check.max_token_bytes); the rest was not \
+                 read: no Alma field is that long",
+                limits.max_token_bytes
+            ),
+        ),
+    };
+    Finding::new(code, Severity::Error, message).at(e.line, e.column)
+}
+
+/// Record validation warns when emails exist and none is preferred; no email at all means
+/// Alma has nowhere to send notices.
+fn preferred_warnings(user: &User, findings: &mut Vec<Finding>) {
+    if user.contact_info.emails.is_empty() {
+        findings.push(
+            Finding::new(
+                codes::NO_PREFERRED_EMAIL,
+                Severity::Warning,
+                "no email: Alma cannot send this user notices; add one marked \
+                 preferred=\"true\" if the source system has it",
+            )
+            .at_field("contact_info/emails"),
+        );
+    }
+}
+
+fn has_ext(path: &Path, ext: &str) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}

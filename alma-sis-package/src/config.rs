@@ -1,0 +1,270 @@
+//! `[package]`: how users are split into XML files and zips, and how the files are named.
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use crate::error::PackageError;
+
+/// Alma loads at most this many XML files from one zip.
+pub const ALMA_MAX_FILES_PER_ZIP: u32 = 50;
+/// Alma loads at most this many zips in one run of the SIS job.
+pub const ALMA_MAX_ZIPS: u32 = 20;
+/// Alma refuses zips of 4 GB or more; we stay strictly below.
+pub const ALMA_MAX_ZIP_BYTES: u64 = 4_000_000_000;
+
+/// Limits and file-name patterns for one run's packages.
+///
+/// Patterns may use `{institution}`, `{feed}`, `{timestamp}` (`YYYYMMDDHHMMSS`), `{zip}`
+/// (the zip's number in the run, two digits: `01`) and `{part}` (the XML file's number in the
+/// run, three digits: `001`). A zip name must contain `{zip}` and end in `.zip`, an XML name
+/// must contain `{part}` and end in `.xml`, so names are unique within a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PackageConfig {
+    /// Users per XML file (Ex Libris suggests 20,000).
+    pub users_per_file: u64,
+    /// XML files per zip, at most 50.
+    pub files_per_zip: u32,
+    /// Zips per run, at most 20; a run that needs more fails before anything is written.
+    pub max_zips: u32,
+    /// Bytes per zip, under 4 GB.
+    pub max_zip_bytes: u64,
+    /// Pattern for zip file names.
+    pub zip_name: String,
+    /// Pattern for the XML entries inside the zips.
+    pub xml_name: String,
+    /// Pattern for the run's JSON manifest.
+    pub manifest_name: String,
+}
+
+impl Default for PackageConfig {
+    fn default() -> Self {
+        PackageConfig {
+            users_per_file: 20_000,
+            files_per_zip: ALMA_MAX_FILES_PER_ZIP,
+            max_zips: ALMA_MAX_ZIPS,
+            max_zip_bytes: 3_500_000_000,
+            zip_name: "{institution}_{feed}_{timestamp}_{zip}.zip".into(),
+            xml_name: "{institution}_{feed}_{timestamp}_{part}.xml".into(),
+            manifest_name: "{institution}_{feed}_{timestamp}_manifest.json".into(),
+        }
+    }
+}
+
+/// Who and when a run is: names the files and is recorded in the manifest and the XML comment.
+/// The caller reads the clock; this crate never does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    /// The institution code, e.g. `01ABC_INST` or `DEMO`.
+    pub institution: String,
+    /// The feed's name, e.g. `patrons`.
+    pub feed: String,
+    /// The run's moment (`--now`), also the zip entries' modification time.
+    pub timestamp: NaiveDateTime,
+    /// The tool's version, e.g. `alma-sis 0.1.0`.
+    pub tool_version: String,
+    /// The config file's sha256, hex.
+    pub config_sha256: String,
+}
+
+impl RunInfo {
+    /// `YYYYMMDDHHMMSS`, as `{timestamp}` renders.
+    pub fn stamp(&self) -> String {
+        self.timestamp.format("%Y%m%d%H%M%S").to_string()
+    }
+}
+
+/// Which pattern a name comes from; each allows a different set of placeholders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NameKind {
+    Zip,
+    Xml,
+    Manifest,
+}
+
+impl NameKind {
+    fn key(self) -> &'static str {
+        match self {
+            NameKind::Zip => "package.zip_name",
+            NameKind::Xml => "package.xml_name",
+            NameKind::Manifest => "package.manifest_name",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            NameKind::Zip => ".zip",
+            NameKind::Xml => ".xml",
+            NameKind::Manifest => ".json",
+        }
+    }
+
+    fn number(self) -> Option<&'static str> {
+        match self {
+            NameKind::Zip => Some("zip"),
+            NameKind::Xml => Some("part"),
+            NameKind::Manifest => None,
+        }
+    }
+}
+
+impl PackageConfig {
+    /// Checks the limits against Alma's and the patterns' placeholders.
+    pub fn validate(&self) -> Result<(), PackageError> {
+        let invalid = |key: &'static str, message: String| PackageError::Config { key, message };
+        if self.users_per_file == 0 {
+            return Err(invalid(
+                "package.users_per_file",
+                "must be at least 1".into(),
+            ));
+        }
+        if !(1..=ALMA_MAX_FILES_PER_ZIP).contains(&self.files_per_zip) {
+            return Err(invalid(
+                "package.files_per_zip",
+                format!(
+                    "is {}; Alma loads 1 to {ALMA_MAX_FILES_PER_ZIP} XML files per zip",
+                    self.files_per_zip
+                ),
+            ));
+        }
+        if !(1..=ALMA_MAX_ZIPS).contains(&self.max_zips) {
+            return Err(invalid(
+                "package.max_zips",
+                format!(
+                    "is {}; Alma loads 1 to {ALMA_MAX_ZIPS} zips per run",
+                    self.max_zips
+                ),
+            ));
+        }
+        if !(1024..ALMA_MAX_ZIP_BYTES).contains(&self.max_zip_bytes) {
+            return Err(invalid(
+                "package.max_zip_bytes",
+                format!(
+                    "is {}; it must be at least 1024 and under {ALMA_MAX_ZIP_BYTES} (Alma's 4 GB)",
+                    self.max_zip_bytes
+                ),
+            ));
+        }
+        for kind in [NameKind::Zip, NameKind::Xml, NameKind::Manifest] {
+            check_pattern(self.pattern(kind), kind)
+                .map_err(|message| invalid(kind.key(), message))?;
+        }
+        Ok(())
+    }
+
+    fn pattern(&self, kind: NameKind) -> &str {
+        match kind {
+            NameKind::Zip => &self.zip_name,
+            NameKind::Xml => &self.xml_name,
+            NameKind::Manifest => &self.manifest_name,
+        }
+    }
+
+    /// Renders a file name; `number` is the zip or part number (1-based).
+    pub(crate) fn name(
+        &self,
+        kind: NameKind,
+        run: &RunInfo,
+        number: usize,
+    ) -> Result<String, PackageError> {
+        let pattern = self.pattern(kind);
+        let mut out = String::with_capacity(pattern.len() + 32);
+        for piece in pieces(pattern).map_err(|message| PackageError::Config {
+            key: kind.key(),
+            message,
+        })? {
+            match piece {
+                Piece::Literal(s) => out.push_str(s),
+                Piece::Field("institution") => out.push_str(&run.institution),
+                Piece::Field("feed") => out.push_str(&run.feed),
+                Piece::Field("timestamp") => out.push_str(&run.stamp()),
+                Piece::Field("zip") => out.push_str(&format!("{number:02}")),
+                Piece::Field(_) => out.push_str(&format!("{number:03}")),
+            }
+        }
+        check_file_name(&out).map_err(|reason| PackageError::Name {
+            key: kind.key(),
+            name: out.clone(),
+            reason,
+        })?;
+        Ok(out)
+    }
+}
+
+enum Piece<'a> {
+    Literal(&'a str),
+    Field(&'a str),
+}
+
+const FIELDS: [&str; 5] = ["institution", "feed", "timestamp", "zip", "part"];
+
+fn pieces(pattern: &str) -> Result<Vec<Piece<'_>>, String> {
+    let mut out = Vec::new();
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        if open > 0 {
+            out.push(Piece::Literal(&rest[..open]));
+        }
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("{pattern:?} has a `{{` without a closing `}}`"))?;
+        let field = &after[..close];
+        if !FIELDS.contains(&field) {
+            return Err(format!(
+                "{pattern:?} uses {{{field}}}; known placeholders are {{institution}}, {{feed}}, {{timestamp}}, {{zip}}, {{part}}"
+            ));
+        }
+        out.push(Piece::Field(field));
+        rest = &after[close + 1..];
+    }
+    if !rest.is_empty() {
+        out.push(Piece::Literal(rest));
+    }
+    Ok(out)
+}
+
+fn check_pattern(pattern: &str, kind: NameKind) -> Result<(), String> {
+    let pieces = pieces(pattern)?;
+    let uses = |name: &str| {
+        pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Field(f) if *f == name))
+    };
+    for number in ["zip", "part"] {
+        if kind.number() != Some(number) && uses(number) {
+            return Err(format!("{pattern:?} cannot use {{{number}}} here"));
+        }
+    }
+    if let Some(number) = kind.number()
+        && !uses(number)
+    {
+        return Err(format!(
+            "{pattern:?} must contain {{{number}}} so names are unique within a run"
+        ));
+    }
+    if !pattern.ends_with(kind.extension()) {
+        return Err(format!(
+            "{pattern:?} must end in {} (Alma looks for that extension)",
+            kind.extension()
+        ));
+    }
+    Ok(())
+}
+
+/// A name is a plain, portable file name: ASCII letters, digits, `.`, `_`, `-`, no leading dot.
+pub(crate) fn check_file_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 200 {
+        return Err("must be 1 to 200 characters long");
+    }
+    if name.starts_with('.') {
+        return Err("must not start with a dot");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err("may only hold ASCII letters, digits, `.`, `_` and `-`");
+    }
+    Ok(())
+}

@@ -1,0 +1,993 @@
+//! The run state: what each feed sent, person by person (or course by course), and every run.
+//!
+//! One SQLite file (mode 0600) holds every feed; each row is namespaced by a feed name. Items
+//! are keyed by a match id and carry a content hash, the dates they were first seen, last seen
+//! and last sent, and the last payload sent (JSON), so someone who vanishes can be re-sent
+//! expired. Runs record their time, config hash, counts, files, destination and outcome.
+//!
+//! [`StateStore::finish_run`] writes a run's outcome and every item in one transaction: a run
+//! killed before or during it leaves the state as the last finished run left it.
+//! [`FeedLock`] keeps two runs of one feed from overlapping.
+//!
+//! Nothing here reads the clock: every date and time is an argument.
+//!
+//! ```
+//! use alma_sis_package::state::{ContentHash, FeedLock, StateStore};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("state.sqlite");
+//! let _lock = FeedLock::acquire(&path, "courses")?;
+//! let store = StateStore::open(&path)?;
+//! let known = store.snapshot("courses")?;
+//! assert!(known.get("HIST101-01").is_none());
+//! assert_eq!(ContentHash::of(b"x").to_hex().len(), 64);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod users;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use users::{
+    BrakeLimits, BrakeReading, LoadMode, PlanOptions, UserPlan, VanishedAction, VanishedPolicy,
+    VanishedUser, match_id,
+};
+
+/// The schema version this code writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS items (
+    feed TEXT NOT NULL,
+    key TEXT NOT NULL,
+    hash BLOB NOT NULL,
+    expires TEXT,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    last_sent TEXT,
+    status TEXT NOT NULL,
+    status_since TEXT,
+    sends INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (feed, key)
+);
+CREATE TABLE IF NOT EXISTS payloads (
+    feed TEXT NOT NULL,
+    key TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    PRIMARY KEY (feed, key)
+);
+CREATE TABLE IF NOT EXISTS feeds (
+    feed TEXT PRIMARY KEY,
+    last_seen TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    feed TEXT NOT NULL,
+    started TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    partial INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    eligible INTEGER NOT NULL DEFAULT 0,
+    sent INTEGER NOT NULL DEFAULT 0,
+    new INTEGER NOT NULL DEFAULT 0,
+    changed INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    returned INTEGER NOT NULL DEFAULT 0,
+    refreshed INTEGER NOT NULL DEFAULT 0,
+    vanished INTEGER NOT NULL DEFAULT 0,
+    retired INTEGER NOT NULL DEFAULT 0,
+    files TEXT NOT NULL DEFAULT '[]',
+    destination TEXT,
+    message TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_feed ON runs (feed, id);
+";
+
+/// Why the state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The state file or a lock file could not be created or opened.
+    #[error("cannot open state file {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite failed while doing `action`.
+    #[error("state file {path}: cannot {action}")]
+    Sql {
+        /// The state file.
+        path: PathBuf,
+        /// What was being done, e.g. "read the items of feed patrons".
+        action: String,
+        /// The cause.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// Another run of the same feed holds the lock.
+    #[error(
+        "another run of feed {feed:?} is in progress (it holds {lock_path}); wait for it to finish"
+    )]
+    Locked {
+        /// The feed.
+        feed: String,
+        /// The lock file.
+        lock_path: PathBuf,
+    },
+    /// The file was written by a newer alma-sis.
+    #[error("state file {path} has schema version {found}; this alma-sis knows up to {known}")]
+    NewerSchema {
+        /// The state file.
+        path: PathBuf,
+        /// The version found.
+        found: i64,
+        /// The newest version this code knows.
+        known: i64,
+    },
+    /// A stored value does not parse.
+    #[error("state file {path}: feed {feed:?}, item {key:?}: {field} {value:?} is not valid")]
+    Corrupt {
+        /// The state file.
+        path: PathBuf,
+        /// The feed.
+        feed: String,
+        /// The item key (or run id).
+        key: String,
+        /// The column.
+        field: &'static str,
+        /// What was stored.
+        value: String,
+    },
+    /// A stored or new payload is not the JSON expected.
+    #[error("feed {feed:?}, item {key:?}: payload JSON")]
+    Payload {
+        /// The feed.
+        feed: String,
+        /// The item key.
+        key: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A user could not be rendered to compute its content hash.
+    #[error("user {primary_id:?} cannot be rendered for its content hash")]
+    Render {
+        /// The user's primary id.
+        primary_id: String,
+        /// The cause.
+        #[source]
+        source: alma_user_model::WriteError,
+    },
+    /// The brake tripped: the extract looks implausible next to the last successful run.
+    #[error("{0}")]
+    BrakeTripped(BrakeReading),
+    /// The export could not be written.
+    #[error("cannot write the export")]
+    Export(#[source] std::io::Error),
+}
+
+/// A sha256 content hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ContentHash(pub [u8; 32]);
+
+impl ContentHash {
+    /// The sha256 of `bytes`.
+    pub fn of(bytes: &[u8]) -> ContentHash {
+        ContentHash(Sha256::digest(bytes).into())
+    }
+
+    /// Lower-case hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+/// Where an item stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemStatus {
+    /// In the last extract (or never missed).
+    Present,
+    /// Missing from the extract since `since`; re-sent `sends` times since then.
+    Vanished {
+        /// The first run it was missing from.
+        since: NaiveDate,
+        /// How many successful runs re-sent it since.
+        sends: u32,
+    },
+    /// No longer sent after vanishing.
+    Retired {
+        /// When it was retired.
+        since: NaiveDate,
+    },
+}
+
+impl ItemStatus {
+    fn code(self) -> &'static str {
+        match self {
+            ItemStatus::Present => "present",
+            ItemStatus::Vanished { .. } => "vanished",
+            ItemStatus::Retired { .. } => "retired",
+        }
+    }
+
+    fn since(self) -> Option<NaiveDate> {
+        match self {
+            ItemStatus::Present => None,
+            ItemStatus::Vanished { since, .. } | ItemStatus::Retired { since } => Some(since),
+        }
+    }
+
+    fn sends(self) -> u32 {
+        match self {
+            ItemStatus::Vanished { sends, .. } => sends,
+            _ => 0,
+        }
+    }
+}
+
+/// What the store knows about one item (without its payload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownItem {
+    /// The content hash last recorded.
+    pub hash: ContentHash,
+    /// When the copy last sent lapses (a user's expiry date), if it does.
+    pub expires: Option<NaiveDate>,
+    /// The first run that saw it.
+    pub first_seen: NaiveDate,
+    /// The last run that saw it.
+    pub last_seen: NaiveDate,
+    /// The last run that delivered it.
+    pub last_sent: Option<NaiveDate>,
+    /// Present, vanished or retired.
+    pub status: ItemStatus,
+}
+
+/// Every known item of one feed, by key, read in one query.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    items: HashMap<String, KnownItem>,
+}
+
+impl Snapshot {
+    /// The item with this key.
+    pub fn get(&self, key: &str) -> Option<&KnownItem> {
+        self.items.get(key)
+    }
+
+    /// How many items are known.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether nothing is known.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Every item, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &KnownItem)> {
+        self.items.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+/// One item to insert or replace when a run finishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemWrite {
+    /// The key.
+    pub key: String,
+    /// The content hash.
+    pub hash: ContentHash,
+    /// When the copy sent lapses.
+    pub expires: Option<NaiveDate>,
+    /// First seen.
+    pub first_seen: NaiveDate,
+    /// Last seen.
+    pub last_seen: NaiveDate,
+    /// Last sent.
+    pub last_sent: Option<NaiveDate>,
+    /// Status.
+    pub status: ItemStatus,
+    /// The payload sent (JSON); `None` keeps the stored one.
+    pub payload: Option<String>,
+}
+
+/// A run's id in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct RunId(pub i64);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A run as it starts.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// The feed.
+    pub feed: String,
+    /// When it started.
+    pub started: DateTime<FixedOffset>,
+    /// The config's sha256, hex.
+    pub config_hash: String,
+    /// `full` or `delta` (or what the feed calls its modes).
+    pub mode: String,
+    /// Only some items were considered (`--only`): not a baseline for the brake.
+    pub partial: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunOutcome {
+    /// Started and not finished: still running, or killed.
+    Running,
+    /// Everything was delivered.
+    Delivered,
+    /// Packaged but not delivered on purpose.
+    DryRun,
+    /// Delivery failed: nothing is recorded as sent.
+    Failed,
+    /// The brake refused the extract.
+    Refused,
+}
+
+impl RunOutcome {
+    /// The stored code.
+    pub fn code(self) -> &'static str {
+        match self {
+            RunOutcome::Running => "running",
+            RunOutcome::Delivered => "delivered",
+            RunOutcome::DryRun => "dry-run",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Refused => "refused",
+        }
+    }
+
+    fn from_code(code: &str) -> Option<RunOutcome> {
+        [
+            RunOutcome::Running,
+            RunOutcome::Delivered,
+            RunOutcome::DryRun,
+            RunOutcome::Failed,
+            RunOutcome::Refused,
+        ]
+        .into_iter()
+        .find(|o| o.code() == code)
+    }
+}
+
+/// What a run counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RunCounts {
+    /// Eligible in the extract.
+    pub eligible: u64,
+    /// Sent (packaged).
+    pub sent: u64,
+    /// Never seen before.
+    pub new: u64,
+    /// Content changed (or expiry moved earlier).
+    pub changed: u64,
+    /// Same as last sent.
+    pub unchanged: u64,
+    /// Back after vanishing.
+    pub returning: u64,
+    /// Unchanged but re-sent because the copy sent lapses soon.
+    pub refreshed: u64,
+    /// Missing from the extract and handled by the vanished policy this run.
+    pub vanished: u64,
+    /// Retired this run.
+    pub retired: u64,
+}
+
+/// How a run ended, with what it did.
+#[derive(Debug, Clone)]
+pub struct RunEnd {
+    /// The outcome.
+    pub outcome: RunOutcome,
+    /// The counts.
+    pub counts: RunCounts,
+    /// Files written (names or paths).
+    pub files: Vec<String>,
+    /// Where they went.
+    pub destination: Option<String>,
+    /// A note for people (why it failed or was refused).
+    pub message: Option<String>,
+}
+
+/// One run as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    /// Its id.
+    pub id: RunId,
+    /// The feed.
+    pub feed: String,
+    /// When it started (RFC 3339).
+    pub started: String,
+    /// The config's sha256.
+    pub config_hash: String,
+    /// The mode.
+    pub mode: String,
+    /// Whether only some items were considered.
+    pub partial: bool,
+    /// How it ended.
+    pub outcome: RunOutcome,
+    /// What it counted.
+    pub counts: RunCounts,
+    /// Files written.
+    pub files: Vec<String>,
+    /// Where they went.
+    pub destination: Option<String>,
+    /// A note for people.
+    pub message: Option<String>,
+}
+
+/// One line of `export`: an item without its payload (which holds personal data).
+#[derive(Debug, Serialize)]
+struct ExportLine {
+    feed: String,
+    key: String,
+    hash: String,
+    expires: Option<String>,
+    first_seen: String,
+    last_seen: String,
+    last_sent: Option<String>,
+    status: String,
+    status_since: Option<String>,
+    sends: i64,
+}
+
+/// Holds the lock of one feed for as long as it lives: two runs of a feed never overlap.
+#[derive(Debug)]
+pub struct FeedLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl FeedLock {
+    /// Takes the lock `<state file>.<feed>.lock` without waiting; [`StateError::Locked`] when
+    /// another process holds it. The operating system releases it if the process dies.
+    pub fn acquire(state_path: &Path, feed: &str) -> Result<FeedLock, StateError> {
+        let safe: String = feed
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut name = state_path.as_os_str().to_owned();
+        name.push(format!(".{safe}.lock"));
+        let path = PathBuf::from(name);
+        let io_err = |source| StateError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io_err)?;
+        }
+        let file = private_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err)?;
+        match file.try_lock() {
+            Ok(()) => Ok(FeedLock { _file: file, path }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked {
+                feed: feed.to_owned(),
+                lock_path: path,
+            }),
+            Err(std::fs::TryLockError::Error(source)) => Err(io_err(source)),
+        }
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn private_options() -> OpenOptions {
+    let mut open = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    open
+}
+
+/// The state file, open.
+#[derive(Debug)]
+pub struct StateStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl StateStore {
+    /// Opens (or creates, mode 0600) the state file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<StateStore, StateError> {
+        let io_err = |source| StateError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io_err)?;
+        }
+        // Create it ourselves so SQLite (and its journal, which copies the mode) never makes
+        // it readable by others.
+        private_options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io_err)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(io_err)?;
+        }
+        let conn = Connection::open(path).map_err(|source| StateError::Sql {
+            path: path.to_owned(),
+            action: "open it".into(),
+            source,
+        })?;
+        let store = StateStore {
+            conn,
+            path: path.to_owned(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The state file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sql_err(&self, action: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StateError {
+        let path = self.path.clone();
+        let action = action.into();
+        move |source| StateError::Sql {
+            path,
+            action,
+            source,
+        }
+    }
+
+    fn migrate(&self) -> Result<(), StateError> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(self.sql_err("read the schema version"))?;
+        if version > SCHEMA_VERSION {
+            return Err(StateError::NewerSchema {
+                path: self.path.clone(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        self.conn
+            .execute_batch(&format!(
+                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
+            .map_err(self.sql_err("create the schema"))
+    }
+
+    /// Every item of `feed`, without payloads.
+    pub fn snapshot(&self, feed: &str) -> Result<Snapshot, StateError> {
+        let action = format!("read the items of feed {feed:?}");
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT i.key, i.hash, i.expires, i.first_seen, \
+                 CASE WHEN i.status = 'present' AND f.last_seen > i.last_seen \
+                 THEN f.last_seen ELSE i.last_seen END, \
+                 i.last_sent, i.status, i.status_since, i.sends \
+                 FROM items i LEFT JOIN feeds f ON f.feed = i.feed WHERE i.feed = ?1",
+            )
+            .map_err(self.sql_err(action.clone()))?;
+        let mut rows = stmt.query([feed]).map_err(self.sql_err(action.clone()))?;
+        let mut items = HashMap::new();
+        while let Some(row) = rows.next().map_err(self.sql_err(action.clone()))? {
+            let raw = RawItem::from_row(row).map_err(self.sql_err(action.clone()))?;
+            let (key, item) = raw.parse(&self.path, feed)?;
+            items.insert(key, item);
+        }
+        Ok(Snapshot { items })
+    }
+
+    /// The last payload stored for one item.
+    pub fn payload(&self, feed: &str, key: &str) -> Result<Option<String>, StateError> {
+        self.conn
+            .query_row(
+                "SELECT payload FROM payloads WHERE feed = ?1 AND key = ?2",
+                params![feed, key],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map_err(self.sql_err(format!("read the payload of {key:?} in feed {feed:?}")))
+    }
+
+    /// Records that a run started (outcome [`RunOutcome::Running`] until finished).
+    pub fn begin_run(&mut self, run: &NewRun) -> Result<RunId, StateError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (feed, started, config_hash, mode, partial, outcome) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    run.feed,
+                    run.started.to_rfc3339(),
+                    run.config_hash,
+                    run.mode,
+                    run.partial,
+                    RunOutcome::Running.code()
+                ],
+            )
+            .map_err(self.sql_err(format!("record a run of feed {:?}", run.feed)))?;
+        Ok(RunId(self.conn.last_insert_rowid()))
+    }
+
+    /// Finishes a run in one transaction: its outcome and counts; when `touch` is given, every
+    /// present item of the run's feed gets `last_seen = touch`; then every write replaces its
+    /// item. An error (from SQLite or from `writes`) rolls all of it back.
+    pub fn finish_run(
+        &mut self,
+        run: RunId,
+        end: &RunEnd,
+        touch: Option<NaiveDate>,
+        writes: impl IntoIterator<Item = Result<ItemWrite, StateError>>,
+    ) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let sql_err = |action: &str| {
+            let path = path.clone();
+            let action = format!("{action} (run {run})");
+            move |source| StateError::Sql {
+                path,
+                action,
+                source,
+            }
+        };
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(sql_err("start a transaction"))?;
+        let feed: String = tx
+            .query_row("SELECT feed FROM runs WHERE id = ?1", [run.0], |r| r.get(0))
+            .map_err(sql_err("find the run"))?;
+        let files = serde_json::to_string(&end.files).map_err(|source| StateError::Payload {
+            feed: feed.clone(),
+            key: format!("run {run}"),
+            source,
+        })?;
+        let c = &end.counts;
+        tx.execute(
+            "UPDATE runs SET outcome = ?2, eligible = ?3, sent = ?4, new = ?5, changed = ?6, \
+             unchanged = ?7, returned = ?8, refreshed = ?9, vanished = ?10, retired = ?11, \
+             files = ?12, destination = ?13, message = ?14 WHERE id = ?1",
+            params![
+                run.0,
+                end.outcome.code(),
+                to_i64(c.eligible),
+                to_i64(c.sent),
+                to_i64(c.new),
+                to_i64(c.changed),
+                to_i64(c.unchanged),
+                to_i64(c.returning),
+                to_i64(c.refreshed),
+                to_i64(c.vanished),
+                to_i64(c.retired),
+                files,
+                end.destination,
+                end.message,
+            ],
+        )
+        .map_err(sql_err("record the run's outcome"))?;
+        if let Some(today) = touch {
+            // One row, not one per item: a present item was seen by every complete run since
+            // it was last written (else it would have been written as vanished).
+            tx.execute(
+                "INSERT INTO feeds (feed, last_seen) VALUES (?1, ?2) \
+                 ON CONFLICT (feed) DO UPDATE SET last_seen = excluded.last_seen",
+                params![feed, date_text(today)],
+            )
+            .map_err(sql_err("mark items seen"))?;
+        }
+        {
+            let mut upsert = tx
+                .prepare(
+                    "INSERT INTO items (feed, key, hash, expires, first_seen, last_seen, \
+                     last_sent, status, status_since, sends) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                     ON CONFLICT (feed, key) DO UPDATE SET hash = excluded.hash, \
+                     expires = excluded.expires, first_seen = excluded.first_seen, \
+                     last_seen = excluded.last_seen, last_sent = excluded.last_sent, \
+                     status = excluded.status, status_since = excluded.status_since, \
+                     sends = excluded.sends",
+                )
+                .map_err(sql_err("prepare the item writes"))?;
+            let mut put_payload = tx
+                .prepare(
+                    "INSERT INTO payloads (feed, key, payload) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (feed, key) DO UPDATE SET payload = excluded.payload",
+                )
+                .map_err(sql_err("prepare the item writes"))?;
+            for write in writes {
+                let w = write?;
+                upsert
+                    .execute(params![
+                        feed,
+                        w.key,
+                        &w.hash.0[..],
+                        w.expires.map(date_text),
+                        date_text(w.first_seen),
+                        date_text(w.last_seen),
+                        w.last_sent.map(date_text),
+                        w.status.code(),
+                        w.status.since().map(date_text),
+                        i64::from(w.status.sends()),
+                    ])
+                    .map_err(sql_err(&format!("write item {:?}", w.key)))?;
+                if let Some(payload) = &w.payload {
+                    put_payload
+                        .execute(params![feed, w.key, payload])
+                        .map_err(sql_err(&format!("write the payload of {:?}", w.key)))?;
+                }
+            }
+        }
+        tx.commit().map_err(sql_err("commit"))
+    }
+
+    /// The newest finished, delivered, complete (not `--only`) run of `feed`: the brake's
+    /// baseline.
+    pub fn last_successful_run(&self, feed: &str) -> Result<Option<RunRecord>, StateError> {
+        Ok(self
+            .query_runs(
+                "WHERE feed = ?1 AND outcome = 'delivered' AND partial = 0 ORDER BY id DESC LIMIT 1",
+                params![feed],
+            )?
+            .into_iter()
+            .next())
+    }
+
+    /// Runs, newest first: of one feed or of all, at most `limit`.
+    pub fn runs(&self, feed: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, StateError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match feed {
+            Some(feed) => self.query_runs(
+                "WHERE feed = ?1 ORDER BY id DESC LIMIT ?2",
+                params![feed, limit],
+            ),
+            None => self.query_runs("ORDER BY id DESC LIMIT ?1", params![limit]),
+        }
+    }
+
+    fn query_runs(
+        &self,
+        tail: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<RunRecord>, StateError> {
+        let action = "read the runs";
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT id, feed, started, config_hash, mode, partial, outcome, eligible, sent, \
+                 new, changed, unchanged, returned, refreshed, vanished, retired, files, \
+                 destination, message FROM runs {tail}"
+            ))
+            .map_err(self.sql_err(action))?;
+        let mut rows = stmt.query(args).map_err(self.sql_err(action))?;
+        let mut runs = Vec::new();
+        while let Some(r) = rows.next().map_err(self.sql_err(action))? {
+            let run = (|| -> rusqlite::Result<_> {
+                let count = |i| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, bool>(5)?,
+                    r.get::<_, String>(6)?,
+                    RunCounts {
+                        eligible: count(7)?,
+                        sent: count(8)?,
+                        new: count(9)?,
+                        changed: count(10)?,
+                        unchanged: count(11)?,
+                        returning: count(12)?,
+                        refreshed: count(13)?,
+                        vanished: count(14)?,
+                        retired: count(15)?,
+                    },
+                    r.get::<_, String>(16)?,
+                    r.get::<_, Option<String>>(17)?,
+                    r.get::<_, Option<String>>(18)?,
+                ))
+            })()
+            .map_err(self.sql_err(action))?;
+            let (id, feed, started, config_hash, mode, partial, outcome, counts, files, dest, msg) =
+                run;
+            let corrupt = |field, value: &str| StateError::Corrupt {
+                path: self.path.clone(),
+                feed: feed.clone(),
+                key: format!("run {id}"),
+                field,
+                value: value.to_owned(),
+            };
+            let outcome =
+                RunOutcome::from_code(&outcome).ok_or_else(|| corrupt("outcome", &outcome))?;
+            let files: Vec<String> =
+                serde_json::from_str(&files).map_err(|_| corrupt("files", &files))?;
+            runs.push(RunRecord {
+                id: RunId(id),
+                feed,
+                started,
+                config_hash,
+                mode,
+                partial,
+                outcome,
+                counts,
+                files,
+                destination: dest,
+                message: msg,
+            });
+        }
+        Ok(runs)
+    }
+
+    /// Forgets one item (matched case-insensitively) in one feed or in all; returns how many
+    /// rows went. The next run treats it as new.
+    pub fn forget(&mut self, feed: Option<&str>, key: &str) -> Result<usize, StateError> {
+        let action = format!("forget {key:?}");
+        match feed {
+            Some(feed) => self.conn.execute_batch(""),
+            None => self.conn.execute_batch(""),
+        }
+        .map_err(self.sql_err(action))
+    }
+
+    /// Writes every item (of one feed or all) as JSON lines, ordered by feed and key, without
+    /// payloads. Returns how many lines were written.
+    pub fn export(&self, feed: Option<&str>, out: &mut dyn Write) -> Result<u64, StateError> {
+        let action = "export the items";
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT i.key, i.hash, i.expires, i.first_seen, \
+                 CASE WHEN i.status = 'present' AND f.last_seen > i.last_seen \
+                 THEN f.last_seen ELSE i.last_seen END, \
+                 i.last_sent, i.status, i.status_since, i.sends, i.feed \
+                 FROM items i LEFT JOIN feeds f ON f.feed = i.feed \
+                 WHERE ?1 IS NULL OR i.feed = ?1 ORDER BY i.feed, i.key",
+            )
+            .map_err(self.sql_err(action))?;
+        let mut rows = stmt.query([feed]).map_err(self.sql_err(action))?;
+        let mut lines = 0;
+        while let Some(row) = rows.next().map_err(self.sql_err(action))? {
+            let raw = RawItem::from_row(row).map_err(self.sql_err(action))?;
+            let feed: String = row.get(9).map_err(self.sql_err(action))?;
+            let line = ExportLine {
+                feed,
+                hash: hex::encode(&raw.hash),
+                key: raw.key,
+                expires: raw.expires,
+                first_seen: raw.first_seen,
+                last_seen: raw.last_seen,
+                last_sent: raw.last_sent,
+                status: raw.status,
+                status_since: raw.status_since,
+                sends: raw.sends,
+            };
+            serde_json::to_writer(&mut *out, &line)
+                .map_err(|e| StateError::Export(e.into()))?;
+            out.write_all(b"\n").map_err(StateError::Export)?;
+            lines += 1;
+        }
+        Ok(lines)
+    }
+
+    /// Runs SQLite's integrity check; `Ok(true)` when the file is sound.
+    pub fn integrity_ok(&self) -> Result<bool, StateError> {
+        let result: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(self.sql_err("check integrity"))?;
+        Ok(result == "ok")
+    }
+}
+
+/// An item row as stored.
+struct RawItem {
+    key: String,
+    hash: Vec<u8>,
+    expires: Option<String>,
+    first_seen: String,
+    last_seen: String,
+    last_sent: Option<String>,
+    status: String,
+    status_since: Option<String>,
+    sends: i64,
+}
+
+impl RawItem {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawItem> {
+        Ok(RawItem {
+            key: r.get(0)?,
+            hash: r.get(1)?,
+            expires: r.get(2)?,
+            first_seen: r.get(3)?,
+            last_seen: r.get(4)?,
+            last_sent: r.get(5)?,
+            status: r.get(6)?,
+            status_since: r.get(7)?,
+            sends: r.get(8)?,
+        })
+    }
+
+    fn parse(self, path: &Path, feed: &str) -> Result<(String, KnownItem), StateError> {
+        let corrupt = |field, value: &str| StateError::Corrupt {
+            path: path.to_owned(),
+            feed: feed.to_owned(),
+            key: self.key.clone(),
+            field,
+            value: value.to_owned(),
+        };
+        let date = |field, value: &str| parse_date(value).ok_or_else(|| corrupt(field, value));
+        let opt_date =
+            |field, value: &Option<String>| value.as_deref().map(|v| date(field, v)).transpose();
+        let hash: [u8; 32] = self
+            .hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| corrupt("hash", &hex::encode(&self.hash)))?;
+        let since = || {
+            opt_date("status_since", &self.status_since)?.ok_or_else(|| corrupt("status_since", ""))
+        };
+        let status = match self.status.as_str() {
+            "present" => ItemStatus::Present,
+            "vanished" => ItemStatus::Vanished {
+                since: since()?,
+                sends: u32::try_from(self.sends)
+                    .map_err(|_| corrupt("sends", &self.sends.to_string()))?,
+            },
+            "retired" => ItemStatus::Retired { since: since()? },
+            other => return Err(corrupt("status", other)),
+        };
+        let item = KnownItem {
+            hash: ContentHash(hash),
+            expires: opt_date("expires", &self.expires)?,
+            first_seen: date("first_seen", &self.first_seen)?,
+            last_seen: date("last_seen", &self.last_seen)?,
+            last_sent: opt_date("last_sent", &self.last_sent)?,
+            status,
+        };
+        Ok((self.key, item))
+    }
+}
+
+fn date_text(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

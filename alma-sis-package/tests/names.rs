@@ -1,0 +1,295 @@
+//! File names from patterns, config validation, no overwrite, mode 0600, the XML comment.
+
+use alma_sis_package::{PackageConfig, PackageError, package};
+
+use crate::support::{config, listing, run_info, users};
+
+#[test]
+fn default_names_carry_institution_feed_timestamp_and_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = PackageConfig {
+        users_per_file: 1,
+        files_per_zip: 2,
+        ..PackageConfig::default()
+    };
+    let written = package(dir.path(), &config, &run_info(), users(3)).unwrap();
+    assert_eq!(
+        listing(dir.path()),
+        [
+            "TEST_patrons_20261123040000_01.zip",
+            "TEST_patrons_20261123040000_02.zip",
+            "TEST_patrons_20261123040000_manifest.json",
+        ]
+    );
+    let entries: Vec<&str> = written
+        .manifest
+        .files
+        .iter()
+        .flat_map(|f| f.entries.iter().map(|e| e.name.as_str()))
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            "TEST_patrons_20261123040000_001.xml",
+            "TEST_patrons_20261123040000_002.xml",
+            "TEST_patrons_20261123040000_003.xml",
+        ]
+    );
+}
+
+#[test]
+fn custom_patterns_are_rendered() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = PackageConfig {
+        zip_name: "sis-{feed}-{zip}-{institution}.zip".into(),
+        xml_name: "{timestamp}.{part}.xml".into(),
+        manifest_name: "{feed}.json".into(),
+        ..config(10)
+    };
+    let written = package(dir.path(), &config, &run_info(), users(1)).unwrap();
+    assert_eq!(
+        listing(dir.path()),
+        ["patrons.json", "sis-patrons-01-TEST.zip"]
+    );
+    assert_eq!(
+        written.manifest.files[0].entries[0].name,
+        "20261123040000.001.xml"
+    );
+}
+
+/// Expects `config` to be refused with an error naming `key` and containing `says`.
+fn check_invalid(config: PackageConfig, key: &str, says: &str) {
+    let err = config.validate().unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(err, PackageError::Config { key: k, .. } if k == key),
+        "{message}"
+    );
+    assert!(
+        message.contains(says),
+        "{message:?} should contain {says:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    assert!(package(dir.path(), &config, &run_info(), users(1)).is_err());
+    assert_eq!(listing(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn settings_outside_alma_limits_or_bad_patterns_are_refused() {
+    let d = PackageConfig::default;
+    check_invalid(
+        PackageConfig {
+            users_per_file: 0,
+            ..d()
+        },
+        "package.users_per_file",
+        "at least 1",
+    );
+    check_invalid(
+        PackageConfig {
+            files_per_zip: 51,
+            ..d()
+        },
+        "package.files_per_zip",
+        "1 to 50",
+    );
+    check_invalid(
+        PackageConfig {
+            files_per_zip: 0,
+            ..d()
+        },
+        "package.files_per_zip",
+        "1 to 50",
+    );
+    check_invalid(
+        PackageConfig {
+            max_zips: 21,
+            ..d()
+        },
+        "package.max_zips",
+        "1 to 20",
+    );
+    check_invalid(
+        PackageConfig {
+            max_zip_bytes: 4_000_000_000,
+            ..d()
+        },
+        "package.max_zip_bytes",
+        "4 GB",
+    );
+    check_invalid(
+        PackageConfig {
+            zip_name: "{feed}.zip".into(),
+            ..d()
+        },
+        "package.zip_name",
+        "must contain {zip}",
+    );
+    check_invalid(
+        PackageConfig {
+            zip_name: "{feed}_{zip}.tar".into(),
+            ..d()
+        },
+        "package.zip_name",
+        "must end in .zip",
+    );
+    check_invalid(
+        PackageConfig {
+            zip_name: "{feed}_{zip}_{part}.zip".into(),
+            ..d()
+        },
+        "package.zip_name",
+        "cannot use {part}",
+    );
+    check_invalid(
+        PackageConfig {
+            xml_name: "{feed}.xml".into(),
+            ..d()
+        },
+        "package.xml_name",
+        "must contain {part}",
+    );
+    check_invalid(
+        PackageConfig {
+            xml_name: "{feed}_{zip}_{part}.xml".into(),
+            ..d()
+        },
+        "package.xml_name",
+        "cannot use {zip}",
+    );
+    check_invalid(
+        PackageConfig {
+            xml_name: "{date}_{part}.xml".into(),
+            ..d()
+        },
+        "package.xml_name",
+        "uses {date}",
+    );
+    check_invalid(
+        PackageConfig {
+            manifest_name: "{feed.json".into(),
+            ..d()
+        },
+        "package.manifest_name",
+        "without a closing",
+    );
+    check_invalid(
+        PackageConfig {
+            manifest_name: "{feed}.txt".into(),
+            ..d()
+        },
+        "package.manifest_name",
+        "must end in .json",
+    );
+}
+
+#[test]
+fn names_that_are_not_plain_file_names_are_refused() {
+    for institution in ["../etc", "a/b", ".hidden", "UNI VERSITY", "Ünï"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut run = run_info();
+        run.institution = institution.into();
+        let config = PackageConfig {
+            zip_name: "{institution}{zip}.zip".into(),
+            manifest_name: "{institution}{feed}.json".into(),
+            xml_name: "{institution}{part}.xml".into(),
+            ..config(5)
+        };
+        match package(dir.path(), &config, &run, users(1)) {
+            Err(PackageError::Name { name, .. }) => assert!(name.contains(institution), "{name}"),
+            other => panic!("{institution:?}: expected a Name error, got {other:?}"),
+        }
+        assert_eq!(listing(dir.path()), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn an_existing_file_is_never_overwritten() {
+    for existing in [
+        "TEST_patrons_20261123040000_01.zip",
+        "TEST_patrons_20261123040000_manifest.json",
+        "TEST_patrons_20261123040000_01.zip.partial",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(existing);
+        std::fs::write(&path, b"keep me").unwrap();
+        match package(dir.path(), &config(5), &run_info(), users(3)) {
+            Err(PackageError::Exists { path: p }) => assert_eq!(p, path),
+            other => panic!("{existing}: expected Exists, got {other:?}"),
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), b"keep me");
+        assert_eq!(listing(dir.path()), [existing], "nothing else is left");
+    }
+}
+
+#[test]
+fn a_second_run_with_the_same_timestamp_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    package(dir.path(), &config(5), &run_info(), users(3)).unwrap();
+    let before = listing(dir.path());
+    let again = package(dir.path(), &config(5), &run_info(), users(3));
+    assert!(
+        matches!(again, Err(PackageError::Exists { .. })),
+        "{again:?}"
+    );
+    assert_eq!(listing(dir.path()), before);
+}
+
+#[cfg(unix)]
+#[test]
+fn files_are_mode_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    package(dir.path(), &config(2), &run_info(), users(5)).unwrap();
+    for name in listing(dir.path()) {
+        let mode = std::fs::metadata(dir.path().join(&name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+}
+
+#[test]
+fn every_xml_file_starts_with_the_tool_version_and_config_hash() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let written = package(dir.path(), &config(2), &run_info(), users(3)).unwrap();
+    let mut archive =
+        zip::ZipArchive::new(std::fs::File::open(&written.files[0].path).unwrap()).unwrap();
+    for i in 0..archive.len() {
+        let mut xml = String::new();
+        archive
+            .by_index(i)
+            .unwrap()
+            .read_to_string(&mut xml)
+            .unwrap();
+        let head: Vec<&str> = xml.lines().take(3).collect();
+        assert_eq!(
+            head,
+            [
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+                &format!(
+                    "<!-- alma-sis 0.0.0-test config-sha256 {} -->",
+                    run_info().config_sha256
+                ),
+                "<users>",
+            ]
+        );
+    }
+}
+
+#[test]
+fn a_user_the_xml_writer_refuses_fails_the_run_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = users(7);
+    all[5].first_name = Some("bell\u{7}".into());
+    match package(dir.path(), &config(2), &run_info(), &all) {
+        Err(PackageError::Xml { entry, source }) => {
+            assert_eq!(entry, "TEST_patrons_20261123040000_003.xml");
+            assert!(source.to_string().contains("u00005"), "{source}");
+        }
+        other => panic!("expected an Xml error, got {other:?}"),
+    }
+    assert_eq!(listing(dir.path()), Vec::<String>::new());
+}

@@ -1,0 +1,828 @@
+//! The run state: scenarios over simulated days (today injected), the brake, failed
+//! deliveries, interrupted recording, the lock, and the file's privacy.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use alma_sis_package::state::{
+    BrakeLimits, FeedLock, ItemWrite, LoadMode, NewRun, PlanOptions, RunEnd, RunOutcome,
+    StateError, StateStore, UserPlan, VanishedAction, VanishedPolicy,
+};
+use alma_user_model::{User, UserStatus};
+use chrono::{DateTime, Days, NaiveDate};
+
+const FEED: &str = "patrons";
+
+fn day(n: u64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 1)
+        .unwrap()
+        .checked_add_days(Days::new(n))
+        .unwrap()
+}
+
+/// A person as the extract maps them on `today`: expiry rolls with the day.
+fn person(id: &str, last_name: &str, today: NaiveDate) -> User {
+    let mut u = User::new(id);
+    u.first_name = Some("Sam".into());
+    u.last_name = Some(last_name.into());
+    u.expiry_date = today.checked_add_days(Days::new(365));
+    u.purge_date = today.checked_add_days(Days::new(730));
+    u
+}
+
+fn options(mode: LoadMode) -> PlanOptions {
+    PlanOptions {
+        mode,
+        vanished: VanishedPolicy::Expire { grace_days: 0 },
+        vanished_runs: 2,
+        refresh_days: 30,
+        brake: BrakeLimits::default(),
+        partial: false,
+    }
+}
+
+struct Feed {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+/// How a simulated run went.
+#[derive(Clone, Copy, PartialEq)]
+enum Delivery {
+    Ok,
+    Fails,
+}
+
+impl Feed {
+    fn new() -> Feed {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/alma-sis-state.sqlite");
+        Feed { _dir: dir, path }
+    }
+
+    fn store(&self) -> StateStore {
+        StateStore::open(&self.path).unwrap()
+    }
+
+    /// One run: plan, brake, "deliver", record. Returns a one-line summary.
+    fn run(
+        &self,
+        today: NaiveDate,
+        users: Vec<User>,
+        options: &PlanOptions,
+        force: bool,
+        delivery: Delivery,
+    ) -> String {
+        let _lock = FeedLock::acquire(&self.path, FEED).unwrap();
+        let mut store = self.store();
+        let plan = store
+            .plan_users(FEED, users, &HashSet::new(), options, today)
+            .unwrap();
+        let run = store
+            .begin_run(&NewRun {
+                feed: FEED.into(),
+                started: started(today),
+                config_hash: "c0ffee".into(),
+                mode: format!("{:?}", options.mode).to_lowercase(),
+                partial: options.partial,
+            })
+            .unwrap();
+        let (outcome, line) = match plan.check_brake(force) {
+            Err(e) => (RunOutcome::Refused, format!("refused: {e}")),
+            Ok(()) if delivery == Delivery::Fails => (RunOutcome::Failed, summary(&plan)),
+            Ok(()) => (RunOutcome::Delivered, summary(&plan)),
+        };
+        let end = RunEnd {
+            outcome,
+            counts: plan.counts,
+            files: vec![format!("{today}.zip")],
+            destination: Some("drop folder".into()),
+            message: None,
+        };
+        if outcome == RunOutcome::Delivered {
+            store
+                .finish_run(run, &end, plan.touch(), plan.writes())
+                .unwrap();
+        } else {
+            store.finish_run(run, &end, None, Vec::new()).unwrap();
+        }
+        line
+    }
+}
+
+fn started(today: NaiveDate) -> DateTime<chrono::FixedOffset> {
+    DateTime::parse_from_rfc3339(&format!("{today}T04:00:00Z")).unwrap()
+}
+
+fn summary(plan: &UserPlan) -> String {
+    let mut sent: Vec<&str> = plan.to_send.iter().map(|u| u.primary_id.as_str()).collect();
+    sent.sort_unstable();
+    let c = plan.counts;
+    format!(
+        "sent [{}] new {} changed {} unchanged {} returning {} refreshed {} vanished {} retired {}",
+        sent.join(" "),
+        c.new,
+        c.changed,
+        c.unchanged,
+        c.returning,
+        c.refreshed,
+        c.vanished,
+        c.retired
+    )
+}
+
+/// Ten people `p01`..`p10`, minus `absent`, with `renamed` given a new last name.
+fn extract(today: NaiveDate, absent: &[&str], renamed: &[&str]) -> Vec<User> {
+    (1..=10)
+        .map(|i| format!("p{i:02}"))
+        .filter(|id| !absent.contains(&id.as_str()))
+        .map(|id| {
+            let name = if renamed.contains(&id.as_str()) {
+                "Renamed"
+            } else {
+                "Original"
+            };
+            person(&id, name, today)
+        })
+        .collect()
+}
+
+/// One simulated day: its date, extract, mode, --force, delivery, and the expected summary.
+struct Day {
+    date: NaiveDate,
+    users: Vec<User>,
+    mode: LoadMode,
+    force: bool,
+    delivery: Delivery,
+    expected: &'static str,
+}
+
+fn check(days: Vec<Day>) {
+    let feed = Feed::new();
+    for (i, d) in days.into_iter().enumerate() {
+        let got = feed.run(d.date, d.users, &options(d.mode), d.force, d.delivery);
+        assert_eq!(got, d.expected, "day {i} ({})", d.date);
+    }
+}
+
+fn ok(date: NaiveDate, users: Vec<User>, mode: LoadMode, expected: &'static str) -> Day {
+    Day {
+        date,
+        users,
+        mode,
+        force: false,
+        delivery: Delivery::Ok,
+        expected,
+    }
+}
+
+#[test]
+fn new_changed_unchanged_vanished_and_returning_people_over_several_days() {
+    use LoadMode::{Delta, Full};
+    let mut p11 = extract(day(3), &[], &[]);
+    p11.push(person("p11", "Newcomer", day(3)));
+    check(vec![
+        ok(
+            day(1),
+            extract(day(1), &[], &[]),
+            Delta,
+            "sent [p01 p02 p03 p04 p05 p06 p07 p08 p09 p10] new 10 changed 0 unchanged 0 returning 0 refreshed 0 vanished 0 retired 0",
+        ),
+        // The expiry rolls every day; that alone is no change.
+        ok(
+            day(2),
+            extract(day(2), &[], &[]),
+            Delta,
+            "sent [] new 0 changed 0 unchanged 10 returning 0 refreshed 0 vanished 0 retired 0",
+        ),
+        // Re-running the same day with the same input sends nothing new.
+        ok(
+            day(2),
+            extract(day(2), &[], &[]),
+            Delta,
+            "sent [] new 0 changed 0 unchanged 10 returning 0 refreshed 0 vanished 0 retired 0",
+        ),
+        ok(
+            day(3),
+            p11,
+            Delta,
+            "sent [p11] new 1 changed 0 unchanged 10 returning 0 refreshed 0 vanished 0 retired 0",
+        ),
+        // p02 changes, p11 vanishes: re-sent expired (1 of 2).
+        ok(
+            day(4),
+            extract(day(4), &[], &["p02"]),
+            Delta,
+            "sent [p02 p11] new 0 changed 1 unchanged 9 returning 0 refreshed 0 vanished 1 retired 0",
+        ),
+        // Same day again: the vanished person is not re-sent twice in a day.
+        ok(
+            day(4),
+            extract(day(4), &[], &["p02"]),
+            Delta,
+            "sent [] new 0 changed 0 unchanged 10 returning 0 refreshed 0 vanished 0 retired 0",
+        ),
+        // Second and last re-send, then retired.
+        ok(
+            day(5),
+            extract(day(5), &[], &["p02"]),
+            Delta,
+            "sent [p11] new 0 changed 0 unchanged 10 returning 0 refreshed 0 vanished 1 retired 1",
+        ),
+        ok(
+            day(6),
+            extract(day(6), &[], &["p02"]),
+            Delta,
+            "sent [] new 0 changed 0 unchanged 10 returning 0 refreshed 0 vanished 0 retired 0",
+        ),
+        // Full mode sends everyone eligible; a rerun is harmless (the same again).
+        ok(
+            day(7),
+            extract(day(7), &[], &["p02"]),
+            Full,
+            "sent [p01 p02 p03 p04 p05 p06 p07 p08 p09 p10] new 0 changed 0 unchanged 10 returning 0 refreshed 0 vanished 0 retired 0",
+        ),
+        ok(
+            day(7),
+            extract(day(7), &[], &["p02"]),
+            Full,
+            "sent [p01 p02 p03 p04 p05 p06 p07 p08 p09 p10] new 0 changed 0 unchanged 10 returning 0 refreshed 0 vanished 0 retired 0",
+        ),
+        // p11 comes back.
+        ok(
+            day(8),
+            {
+                let mut u = extract(day(8), &[], &["p02"]);
+                u.push(person("p11", "Newcomer", day(8)));
+                u
+            },
+            Delta,
+            "sent [p11] new 0 changed 0 unchanged 10 returning 1 refreshed 0 vanished 0 retired 0",
+        ),
+    ]);
+}
+
+#[test]
+fn the_brake_trips_on_a_broken_extract_and_lets_a_forced_run_through() {
+    use LoadMode::Delta;
+    let half = &["p01", "p02", "p03", "p04", "p05"][..];
+    check(vec![
+        ok(
+            day(1),
+            extract(day(1), &[], &[]),
+            Delta,
+            "sent [p01 p02 p03 p04 p05 p06 p07 p08 p09 p10] new 10 changed 0 unchanged 0 returning 0 refreshed 0 vanished 0 retired 0",
+        ),
+        ok(
+            day(2),
+            extract(day(2), half, &[]),
+            Delta,
+            "refused: the brake tripped: eligible users went from 10 (run 1) to 5, a drop of 50.0% (over the 10% limit); 0 changed and 5 vanished of 10 known, 50.0% (over the 25% limit)",
+        ),
+        // Refused runs record nothing as sent: the same extract trips again.
+        ok(
+            day(3),
+            extract(day(3), half, &[]),
+            Delta,
+            "refused: the brake tripped: eligible users went from 10 (run 1) to 5, a drop of 50.0% (over the 10% limit); 0 changed and 5 vanished of 10 known, 50.0% (over the 25% limit)",
+        ),
+        // Three of ten changed: within the drop limit, over the change limit.
+        ok(
+            day(4),
+            extract(day(4), &[], &["p01", "p02", "p03"]),
+            Delta,
+            "refused: the brake tripped: eligible users went from 10 (run 1) to 10, a drop of 0.0% (within the 10% limit); 3 changed and 0 vanished of 10 known, 30.0% (over the 25% limit)",
+        ),
+        Day {
+            date: day(5),
+            users: extract(day(5), half, &[]),
+            mode: Delta,
+            force: true,
+            delivery: Delivery::Ok,
+            expected: "sent [p01 p02 p03 p04 p05] new 0 changed 0 unchanged 5 returning 0 refreshed 0 vanished 5 retired 0",
+        },
+        // The forced run is the new baseline.
+        ok(
+            day(6),
+            extract(day(6), half, &[]),
+            Delta,
+            "sent [p01 p02 p03 p04 p05] new 0 changed 0 unchanged 5 returning 0 refreshed 0 vanished 5 retired 5",
+        ),
+    ]);
+}
+
+#[test]
+fn a_failed_delivery_is_not_recorded_as_sent_so_the_next_run_sends_again() {
+    use LoadMode::Delta;
+    check(vec![
+        ok(
+            day(1),
+            extract(day(1), &[], &[]),
+            Delta,
+            "sent [p01 p02 p03 p04 p05 p06 p07 p08 p09 p10] new 10 changed 0 unchanged 0 returning 0 refreshed 0 vanished 0 retired 0",
+        ),
+        Day {
+            date: day(2),
+            users: extract(day(2), &["p10"], &["p01"]),
+            mode: Delta,
+            force: false,
+            delivery: Delivery::Fails,
+            expected: "sent [p01 p10] new 0 changed 1 unchanged 8 returning 0 refreshed 0 vanished 1 retired 0",
+        },
+        ok(
+            day(3),
+            extract(day(3), &["p10"], &["p01"]),
+            Delta,
+            "sent [p01 p10] new 0 changed 1 unchanged 8 returning 0 refreshed 0 vanished 1 retired 0",
+        ),
+        ok(
+            day(4),
+            extract(day(4), &["p10"], &["p01"]),
+            Delta,
+            "sent [p10] new 0 changed 0 unchanged 9 returning 0 refreshed 0 vanished 1 retired 1",
+        ),
+    ]);
+}
+
+#[test]
+fn the_brake_never_trips_on_the_first_run_or_a_partial_one() {
+    let feed = Feed::new();
+    let full = options(LoadMode::Delta);
+    feed.run(
+        day(1),
+        extract(day(1), &[], &[]),
+        &full,
+        false,
+        Delivery::Ok,
+    );
+    let only_one = PlanOptions {
+        partial: true,
+        ..full
+    };
+    let got = feed.run(
+        day(2),
+        extract(
+            day(2),
+            &[
+                "p01", "p02", "p03", "p04", "p05", "p06", "p07", "p08", "p09",
+            ],
+            &["p10"],
+        ),
+        &only_one,
+        false,
+        Delivery::Ok,
+    );
+    assert_eq!(
+        got,
+        "sent [p10] new 0 changed 1 unchanged 0 returning 0 refreshed 0 vanished 0 retired 0"
+    );
+    // The partial run is no baseline and nobody vanished: the full set is unchanged but p10.
+    let got = feed.run(
+        day(3),
+        extract(day(3), &[], &["p10"]),
+        &full,
+        false,
+        Delivery::Ok,
+    );
+    assert_eq!(
+        got,
+        "sent [] new 0 changed 0 unchanged 10 returning 0 refreshed 0 vanished 0 retired 0"
+    );
+}
+
+/// What one vanished person is re-sent as under `policy`, after vanishing on day 2.
+fn check_vanished(
+    policy: VanishedPolicy,
+    expected_action: VanishedAction,
+    expected_sent: Option<(UserStatus, Option<NaiveDate>, Option<NaiveDate>)>,
+) {
+    let feed = Feed::new();
+    let opts = PlanOptions {
+        vanished: policy,
+        ..options(LoadMode::Delta)
+    };
+    feed.run(
+        day(1),
+        extract(day(1), &[], &[]),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    let store = feed.store();
+    let plan = store
+        .plan_users(
+            FEED,
+            extract(day(2), &["p03"], &[]),
+            &HashSet::new(),
+            &opts,
+            day(2),
+        )
+        .unwrap();
+    assert_eq!(plan.vanished.len(), 1, "{:?}", plan.vanished);
+    let v = &plan.vanished[0];
+    assert_eq!((v.primary_id.as_str(), v.since), ("p03", day(2)));
+    assert_eq!(v.action, expected_action);
+    let sent = plan
+        .to_send
+        .iter()
+        .find(|u| u.primary_id == "p03")
+        .map(|u| (u.status.unwrap(), u.expiry_date, u.purge_date));
+    assert_eq!(sent, expected_sent);
+}
+
+#[test]
+fn vanished_people_are_expired_inactivated_or_left_by_policy() {
+    check_vanished(
+        VanishedPolicy::Expire { grace_days: 0 },
+        VanishedAction::Expired { on: day(2) },
+        Some((UserStatus::Active, Some(day(2)), Some(day(2)))),
+    );
+    check_vanished(
+        VanishedPolicy::Expire { grace_days: 14 },
+        VanishedAction::Expired { on: day(16) },
+        Some((UserStatus::Active, Some(day(16)), Some(day(16)))),
+    );
+    check_vanished(
+        VanishedPolicy::Inactive,
+        VanishedAction::Inactivated,
+        Some((UserStatus::Inactive, Some(day(366)), Some(day(731)))),
+    );
+    check_vanished(VanishedPolicy::Nothing, VanishedAction::Left, None);
+}
+
+#[test]
+fn people_rejected_today_are_held_not_vanished() {
+    let feed = Feed::new();
+    let opts = options(LoadMode::Delta);
+    feed.run(
+        day(1),
+        extract(day(1), &[], &[]),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    let held: HashSet<String> = ["p04".to_owned()].into();
+    let plan = feed
+        .store()
+        .plan_users(FEED, extract(day(2), &["p04"], &[]), &held, &opts, day(2))
+        .unwrap();
+    assert!(plan.vanished.is_empty(), "{:?}", plan.vanished);
+    assert!(plan.to_send.is_empty());
+}
+
+/// `(sent expiry offset, today's expiry offset, days later, changed or refreshed)`.
+fn check_expiry(sent_days: u64, now_days: u64, later: u64, expected: &str) {
+    let feed = Feed::new();
+    let opts = options(LoadMode::Delta);
+    let mut first = person("x1", "Same", day(1));
+    first.expiry_date = day(1).checked_add_days(Days::new(sent_days));
+    feed.run(day(1), vec![first], &opts, false, Delivery::Ok);
+    let today = day(1 + later);
+    let mut now = person("x1", "Same", today);
+    now.expiry_date = day(1).checked_add_days(Days::new(now_days));
+    let plan = feed
+        .store()
+        .plan_users(FEED, vec![now], &HashSet::new(), &opts, today)
+        .unwrap();
+    let c = plan.counts;
+    let got = format!(
+        "changed {} refreshed {} unchanged {} sent {}",
+        c.changed, c.refreshed, c.unchanged, c.sent
+    );
+    assert_eq!(
+        got, expected,
+        "sent {sent_days}, now {now_days}, after {later} days"
+    );
+}
+
+#[test]
+fn a_rolling_expiry_is_refreshed_before_it_lapses_and_an_earlier_one_is_a_change() {
+    // Later expiry, far from the sent one lapsing: nothing to do.
+    check_expiry(365, 366, 1, "changed 0 refreshed 0 unchanged 1 sent 0");
+    // Within 30 days of the sent expiry: re-send with the new one.
+    check_expiry(365, 700, 340, "changed 0 refreshed 1 unchanged 0 sent 1");
+    // Expiry moved earlier (e.g. dropped registration): a change.
+    check_expiry(365, 2, 1, "changed 1 refreshed 0 unchanged 0 sent 1");
+    // Expiry "today" every day (dropped registration): lapsed already, nothing to refresh.
+    check_expiry(0, 1, 1, "changed 0 refreshed 0 unchanged 1 sent 0");
+}
+
+#[test]
+fn primary_ids_match_case_insensitively() {
+    let feed = Feed::new();
+    let opts = options(LoadMode::Delta);
+    feed.run(
+        day(1),
+        vec![person("AB12", "X", day(1))],
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    // Forced: one person of one changed is over any brake limit.
+    let got = feed.run(
+        day(2),
+        vec![person("ab12", "X", day(2))],
+        &opts,
+        true,
+        Delivery::Ok,
+    );
+    // A new spelling is a change of content, never a vanished plus a new person.
+    assert_eq!(
+        got,
+        "sent [ab12] new 0 changed 1 unchanged 0 returning 0 refreshed 0 vanished 0 retired 0"
+    );
+}
+
+fn items(store: &StateStore) -> String {
+    let mut out = Vec::new();
+    store.export(Some(FEED), &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn an_interrupted_recording_leaves_the_state_as_the_last_finished_run_left_it() {
+    let feed = Feed::new();
+    let opts = options(LoadMode::Delta);
+    feed.run(
+        day(1),
+        extract(day(1), &[], &[]),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    let mut store = feed.store();
+    let before = items(&store);
+    let runs_before = store.runs(Some(FEED), 10).unwrap();
+
+    let plan = store
+        .plan_users(
+            FEED,
+            extract(day(2), &["p09"], &["p01"]),
+            &HashSet::new(),
+            &opts,
+            day(2),
+        )
+        .unwrap();
+    assert_eq!(plan.to_send.len(), 2);
+    let run = store
+        .begin_run(&NewRun {
+            feed: FEED.into(),
+            started: started(day(2)),
+            config_hash: "c0ffee".into(),
+            mode: "delta".into(),
+            partial: false,
+        })
+        .unwrap();
+    // The process "dies" after the first item was written inside the transaction.
+    let failing = plan
+        .writes()
+        .take(1)
+        .chain(std::iter::once(Err(StateError::Export(
+            std::io::Error::other("killed"),
+        ))));
+    let end = RunEnd {
+        outcome: RunOutcome::Delivered,
+        counts: plan.counts,
+        files: vec![],
+        destination: None,
+        message: None,
+    };
+    assert!(store.finish_run(run, &end, plan.touch(), failing).is_err());
+    drop(store);
+
+    let store = feed.store();
+    assert!(store.integrity_ok().unwrap());
+    assert_eq!(items(&store), before);
+    let runs = store.runs(Some(FEED), 10).unwrap();
+    assert_eq!(runs.len(), runs_before.len() + 1);
+    assert_eq!(runs[0].outcome, RunOutcome::Running);
+    assert_eq!(
+        store.last_successful_run(FEED).unwrap().map(|r| r.id),
+        runs_before.first().map(|r| r.id)
+    );
+    // The next run sends the same again.
+    let got = feed.run(
+        day(2),
+        extract(day(2), &["p09"], &["p01"]),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    assert_eq!(
+        got,
+        "sent [p01 p09] new 0 changed 1 unchanged 8 returning 0 refreshed 0 vanished 1 retired 0"
+    );
+}
+
+#[test]
+fn a_second_run_of_the_same_feed_is_locked_out_until_the_first_ends() {
+    let feed = Feed::new();
+    let first = FeedLock::acquire(&feed.path, FEED).unwrap();
+    match FeedLock::acquire(&feed.path, FEED) {
+        Err(StateError::Locked { feed: f, lock_path }) => {
+            assert_eq!(f, FEED);
+            assert_eq!(lock_path, first.path());
+        }
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    // Another feed is independent.
+    FeedLock::acquire(&feed.path, "courses").unwrap();
+    drop(first);
+    FeedLock::acquire(&feed.path, FEED).unwrap();
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[test]
+fn the_state_and_lock_files_are_private() {
+    let feed = Feed::new();
+    let lock = FeedLock::acquire(&feed.path, FEED).unwrap();
+    feed.store();
+    assert_eq!(mode(&feed.path), 0o600);
+    assert_eq!(mode(lock.path()), 0o600);
+}
+
+#[test]
+fn forget_makes_a_person_new_and_export_carries_no_personal_data() {
+    let feed = Feed::new();
+    let opts = options(LoadMode::Delta);
+    feed.run(
+        day(1),
+        extract(day(1), &[], &[]),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    let mut store = feed.store();
+    let export = items(&store);
+    assert_eq!(export.lines().count(), 10);
+    assert!(
+        export.starts_with(r#"{"feed":"patrons","key":"p01","hash":""#),
+        "{export}"
+    );
+    assert!(
+        !export.contains("Original") && !export.contains("Sam"),
+        "{export}"
+    );
+    assert_eq!(store.forget(Some(FEED), "P03").unwrap(), 1);
+    assert_eq!(store.forget(Some(FEED), "nobody").unwrap(), 0);
+    drop(store);
+    let got = feed.run(
+        day(2),
+        extract(day(2), &[], &[]),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    assert_eq!(
+        got,
+        "sent [p03] new 1 changed 0 unchanged 9 returning 0 refreshed 0 vanished 0 retired 0"
+    );
+}
+
+#[test]
+fn history_lists_runs_newest_first_with_their_outcome_and_counts() {
+    let feed = Feed::new();
+    let opts = options(LoadMode::Delta);
+    feed.run(
+        day(1),
+        extract(day(1), &[], &[]),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    feed.run(
+        day(2),
+        extract(day(2), &[], &["p01"]),
+        &opts,
+        false,
+        Delivery::Fails,
+    );
+    feed.run(
+        day(3),
+        extract(day(3), &["p01", "p02", "p03"], &[]),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    let runs = feed.store().runs(None, 10).unwrap();
+    let got: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {} eligible {} sent {} {:?}",
+                r.id,
+                r.started,
+                r.mode,
+                r.outcome.code(),
+                r.counts.eligible,
+                r.counts.sent,
+                r.files
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            r#"3 2026-11-04T04:00:00+00:00 delta refused eligible 7 sent 3 ["2026-11-04.zip"]"#,
+            r#"2 2026-11-03T04:00:00+00:00 delta failed eligible 10 sent 1 ["2026-11-03.zip"]"#,
+            r#"1 2026-11-02T04:00:00+00:00 delta delivered eligible 10 sent 10 ["2026-11-02.zip"]"#,
+        ]
+    );
+}
+
+#[test]
+fn generic_items_record_what_another_feed_sent() {
+    use alma_sis_package::state::{ContentHash, ItemStatus};
+    let feed = Feed::new();
+    let mut store = feed.store();
+    let run = store
+        .begin_run(&NewRun {
+            feed: "courses-rollover".into(),
+            started: started(day(1)),
+            config_hash: "c0ffee".into(),
+            mode: "full".into(),
+            partial: false,
+        })
+        .unwrap();
+    let write = ItemWrite {
+        key: "2026FA->2027SP".into(),
+        hash: ContentHash::of(b"rollover definition"),
+        expires: None,
+        first_seen: day(1),
+        last_seen: day(1),
+        last_sent: Some(day(1)),
+        status: ItemStatus::Present,
+        payload: Some(r#"{"from":"2026FA"}"#.into()),
+    };
+    let end = RunEnd {
+        outcome: RunOutcome::Delivered,
+        counts: Default::default(),
+        files: vec![],
+        destination: None,
+        message: None,
+    };
+    store
+        .finish_run(run, &end, Some(day(1)), [Ok(write.clone())])
+        .unwrap();
+    let known = store.snapshot("courses-rollover").unwrap();
+    let item = known.get("2026FA->2027SP").unwrap();
+    assert_eq!((item.hash, item.last_sent), (write.hash, Some(day(1))));
+    assert!(store.snapshot(FEED).unwrap().is_empty());
+    assert_eq!(
+        store
+            .payload("courses-rollover", "2026FA->2027SP")
+            .unwrap()
+            .as_deref(),
+        Some(r#"{"from":"2026FA"}"#)
+    );
+}
+
+mod laws {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+        /// Whatever the extracts over three days, re-running a delivered delta run on the same
+        /// day with the same input sends nothing, and full mode sends everyone eligible.
+        #[test]
+        fn a_same_day_delta_rerun_sends_nothing(
+            days in proptest::collection::vec(
+                (proptest::collection::vec(any::<bool>(), 10), proptest::collection::vec(any::<bool>(), 10), any::<bool>()),
+                1..3,
+            )
+        ) {
+            let feed = Feed::new();
+            let lenient = PlanOptions {
+                brake: BrakeLimits { eligible_drop_percent: 100.0, changed_or_vanished_percent: 100.0 },
+                ..options(LoadMode::Delta)
+            };
+            for (n, (present, renamed, full)) in days.iter().enumerate() {
+                let today = day(n as u64 + 1);
+                let users = || -> Vec<User> {
+                    (0..10)
+                        .filter(|&i| present[i])
+                        .map(|i| person(&format!("p{i}"), if renamed[i] { "B" } else { "A" }, today))
+                        .collect()
+                };
+                let mode = if *full { LoadMode::Full } else { LoadMode::Delta };
+                let opts = PlanOptions { mode, ..lenient };
+                let first = feed.run(today, users(), &opts, false, Delivery::Ok);
+                if *full {
+                    let eligible = present.iter().filter(|p| **p).count();
+                    prop_assert!(first.matches('p').count() >= eligible, "{}", first);
+                }
+                let again = feed.run(today, users(), &PlanOptions { mode: LoadMode::Delta, ..lenient }, false, Delivery::Ok);
+                prop_assert!(again.starts_with("sent [] "), "{}", again);
+            }
+        }
+    }
+}

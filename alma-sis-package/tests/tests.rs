@@ -1,0 +1,11 @@
+//! Integration tests of `alma-sis-package`.
+#![allow(missing_docs)]
+
+mod check;
+mod determinism;
+mod names;
+mod properties;
+mod split;
+mod state;
+mod support;
+mod verify;

@@ -1,0 +1,638 @@
+//! Record validation: what Alma checks on a user beyond well-formed XML, as [`Finding`]s
+//! with stable codes, a severity, the field path and a message (never personal data beyond
+//! the primary id).
+//!
+//! # Finding codes
+//!
+//! | code | severity | meaning |
+//! |---|---|---|
+//! | `E-MANDATORY` | error | a required value is missing or empty: `primary_id`; an address without `address_type`; an email without `email_address` or `email_type`; a phone without `phone_number` or `phone_type`; an identifier without `id_type` or `value`; a note without `note_type`; a block without `block_description`; a statistic without `statistic_category` |
+//! | `E-MULTIPLE-PREFERRED` | error | more than one preferred address, email or phone ("Only one ... can be defined as preferred") |
+//! | `W-NO-PREFERRED-ADDRESS` | warning | addresses, none preferred (linked accounts and notices use the preferred one) |
+//! | `W-NO-PREFERRED-EMAIL` | warning | emails, none preferred (notices go to the preferred one) |
+//! | `E-TOO-LONG` | error | a value longer than the schema allows |
+//! | `E-CHAR` | error | a character XML 1.0 forbids; one aborts Alma's whole job |
+//! | `E-ID-TAKEN-IN-FEED` | error | an identifier value equal to `primary_id` or to another identifier of the same user, ignoring case (Alma: "Identifier ... is already taken") |
+//! | `E-INTERNAL` | error | `account_type` is `INTERNAL`; the SIS load never updates internal users ("User is not external") |
+//! | `E-CODE-VALUE` | error | a code not in the institution's code table (only for tables given in [`ValidationOptions::code_tables`]) |
+//! | `E-CASE` | error | as `E-CODE-VALUE`, but the code matches an allowed one except for case (codes are case-sensitive) |
+//! | `I-SEGMENT-INTERNAL` | info | a segment with `segment_type="Internal"`; the SIS load treats every segment it loads as external |
+//!
+//! # Code tables
+//!
+//! [`CodeTables`] holds allowed codes per Alma code table; [`CodeTables::parse_tsv`] reads
+//! `table<TAB>code[<TAB>description]` lines (`#` comments and blank lines ignored). Fields are
+//! checked against these tables (a field whose table is not loaded is not checked):
+//!
+//! | field | table |
+//! |---|---|
+//! | `user_title` | `UserTitles` |
+//! | `job_category` | `JobTitles` |
+//! | `gender` | `Genders` |
+//! | `user_group` | `UserGroups` |
+//! | `campus_code` | `CampusList` |
+//! | `cataloger_level` | `CatalogerLevel` |
+//! | `preferred_language` | `UserPreferredLanguage` |
+//! | address `country` | `CountryCodes` |
+//! | `address_type` | `UserAddressTypes` |
+//! | `email_type` | `UserEmailTypes` |
+//! | `phone_type` | `UserPhoneTypes` |
+//! | `id_type` | `UserIdentifierTypes` |
+//! | `note_type` | `NoteTypes` |
+//! | `block_type` | `UserBlockTypes` |
+//! | `block_description` | `UserBlockDescription` |
+//! | `statistic_category` | `UserStatCategories` |
+//! | `category_type` | `UserStatisticalTypes` |
+//! | `rs_library` code | `RSLibraries` |
+//! | `library_notice` code | `LibraryNoticesOptInDisplay` |
+//!
+//! ```
+//! use alma_user_model::{validate, CodeTables, CodeValue, User, ValidationOptions};
+//!
+//! let tables = CodeTables::parse_tsv("UserGroups\tUGRD\tUndergraduate\n")?;
+//! let options = ValidationOptions { code_tables: tables };
+//! let mut user = User::new("jdoe");
+//! user.user_group = Some(CodeValue::new("ugrd"));
+//! let findings = validate(&user, &options);
+//! assert_eq!(findings[0].code, "E-CASE");
+//! assert_eq!(findings[0].field.as_deref(), Some("user_group"));
+//! # Ok::<(), alma_user_model::CodeTableError>(())
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::chars::first_illegal_xml_char;
+use crate::finding::{Finding, Severity};
+use crate::model::{AccountType, CodeValue, User};
+
+/// Allowed codes per Alma code table (e.g. `UserGroups` → `UGRD`, `GRAD`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CodeTables {
+    tables: BTreeMap<String, CodeTable>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct CodeTable {
+    /// Code → description.
+    codes: HashMap<String, Option<String>>,
+    /// Lower-cased code → the code as the table spells it, to name case-only mismatches.
+    folded: HashMap<String, String>,
+}
+
+/// How a code compares with a code table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeLookup<'a> {
+    /// The table is not loaded; nothing to check.
+    NoTable,
+    /// The code is in the table.
+    Known,
+    /// The code is in the table except for case; this is the table's spelling.
+    CaseOnly(&'a str),
+    /// The code is not in the table.
+    Unknown,
+}
+
+/// A line of a code-table TSV that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CodeTableError {
+    /// A line without a table name and a code.
+    #[error("code tables, line {line}: expected `table<TAB>code[<TAB>description]`")]
+    Syntax {
+        /// 1-based line number.
+        line: usize,
+    },
+}
+
+impl CodeTables {
+    /// No tables: nothing is checked.
+    pub fn new() -> Self {
+        CodeTables::default()
+    }
+
+    /// Adds one code (with an optional description) to `table`.
+    pub fn insert(&mut self, table: &str, code: &str, description: Option<&str>) {
+        let t = self.tables.entry(table.to_owned()).or_default();
+        t.codes
+            .insert(code.to_owned(), description.map(str::to_owned));
+        t.folded
+            .entry(code.to_lowercase())
+            .or_insert_with(|| code.to_owned());
+    }
+
+    /// Reads `table<TAB>code[<TAB>description]` lines. Blank lines and lines starting with
+    /// `#` are skipped, and so is a first line `table<TAB>code...` (a header).
+    pub fn parse_tsv(text: &str) -> Result<Self, CodeTableError> {
+        let mut tables = CodeTables::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut cols = line.split('\t');
+            let table = cols.next().unwrap_or_default().trim();
+            let code = cols.next().unwrap_or_default().trim();
+            if i == 0 && table.eq_ignore_ascii_case("table") && code.eq_ignore_ascii_case("code") {
+                continue;
+            }
+            if table.is_empty() || code.is_empty() {
+                return Err(CodeTableError::Syntax { line: i + 1 });
+            }
+            let description = cols.next().map(str::trim).filter(|d| !d.is_empty());
+            tables.insert(table, code, description);
+        }
+        Ok(tables)
+    }
+
+    /// True when `table` is loaded.
+    pub fn has_table(&self, table: &str) -> bool {
+        self.tables.contains_key(table)
+    }
+
+    /// Names of the loaded tables, sorted.
+    pub fn table_names(&self) -> impl Iterator<Item = &str> {
+        self.tables.keys().map(String::as_str)
+    }
+
+    /// The description of `code` in `table`, if both exist and it has one.
+    pub fn description(&self, table: &str, code: &str) -> Option<&str> {
+        self.tables.get(table)?.codes.get(code)?.as_deref()
+    }
+
+    /// Compares `code` with `table` (case-sensitively, naming case-only mismatches).
+    pub fn lookup(&self, table: &str, code: &str) -> CodeLookup<'_> {
+        let Some(t) = self.tables.get(table) else {
+            return CodeLookup::NoTable;
+        };
+        if t.codes.contains_key(code) {
+            return CodeLookup::Known;
+        }
+        match t.folded.get(&code.to_lowercase()) {
+            Some(right) => CodeLookup::CaseOnly(right),
+            None => CodeLookup::Unknown,
+        }
+    }
+}
+
+/// What [`validate`] checks besides the schema's rules.
+#[derive(Debug, Clone, Default)]
+pub struct ValidationOptions {
+    /// The institution's code tables; fields whose table is missing are not checked.
+    pub code_tables: CodeTables,
+}
+
+/// Validates one user; the findings carry its primary id and field paths in the writer's
+/// form (`contact_info/emails/email[0]/email_address`).
+pub fn validate(user: &User, options: &ValidationOptions) -> Vec<Finding> {
+    let mut v = Validator {
+        user,
+        tables: &options.code_tables,
+        findings: Vec::new(),
+    };
+    v.user();
+    v.findings
+}
+
+const MAX_10: usize = 10;
+const MAX_50: usize = 50;
+const MAX_255: usize = 255;
+const MAX_1000: usize = 1000;
+const MAX_2000: usize = 2000;
+const MAX_4000: usize = 4000;
+
+struct Validator<'a> {
+    user: &'a User,
+    tables: &'a CodeTables,
+    findings: Vec<Finding>,
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+impl Validator<'_> {
+    fn report(&mut self, code: &str, severity: Severity, field: String, message: String) {
+        let mut f = Finding::new(code, severity, message).at_field(field);
+        if !self.user.primary_id.is_empty() {
+            f = f.for_user(self.user.primary_id.clone());
+        }
+        self.findings.push(f);
+    }
+
+    /// Characters and length of one text value.
+    fn text(&mut self, prefix: &str, name: &str, value: &str, max: Option<usize>) {
+        if let Some((position, c)) = first_illegal_xml_char(value) {
+            self.report(
+                "E-CHAR",
+                Severity::Error,
+                join(prefix, name),
+                format!(
+                    "character {position} is U+{:04X}, which XML 1.0 forbids; one such character \
+                     aborts Alma's whole job. Remove it at the source",
+                    c as u32
+                ),
+            );
+        }
+        if let Some(max) = max {
+            // Bytes bound characters from above: count only when it can matter.
+            if value.len() > max {
+                let length = value.chars().count();
+                if length > max {
+                    self.report(
+                        "E-TOO-LONG",
+                        Severity::Error,
+                        join(prefix, name),
+                        format!("{length} characters; the schema allows {max}"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn opt_text(&mut self, prefix: &str, name: &str, value: &Option<String>, max: Option<usize>) {
+        if let Some(v) = value {
+            self.text(prefix, name, v, max);
+        }
+    }
+
+    fn mandatory(&mut self, prefix: &str, name: &str, present: bool, what: &str) {
+        if !present {
+            self.report(
+                "E-MANDATORY",
+                Severity::Error,
+                join(prefix, name),
+                format!("{what} is required"),
+            );
+        }
+    }
+
+    /// A code-table value: characters, lengths, and the table when loaded.
+    fn code(
+        &mut self,
+        prefix: &str,
+        name: &str,
+        value: &CodeValue,
+        table: &str,
+        code_max: usize,
+        desc_max: usize,
+    ) {
+        self.text(prefix, name, &value.code, Some(code_max));
+        if let Some(desc) = &value.desc {
+            self.text(prefix, &format!("{name}/@desc"), desc, Some(desc_max));
+        }
+        if value.code.is_empty() {
+            return;
+        }
+        match self.tables.lookup(table, &value.code) {
+            CodeLookup::NoTable | CodeLookup::Known => {}
+            CodeLookup::CaseOnly(right) => {
+                let right = right.to_owned();
+                self.report(
+                    "E-CASE",
+                    Severity::Error,
+                    join(prefix, name),
+                    format!(
+                        "code {:?} is in code table {table} only as {right:?}; codes are \
+                         case-sensitive",
+                        value.code
+                    ),
+                );
+            }
+            CodeLookup::Unknown => self.report(
+                "E-CODE-VALUE",
+                Severity::Error,
+                join(prefix, name),
+                format!("code {:?} is not in code table {table}", value.code),
+            ),
+        }
+    }
+
+    fn opt_code(&mut self, prefix: &str, name: &str, value: &Option<CodeValue>, table: &str) {
+        if let Some(v) = value {
+            self.code(prefix, name, v, table, MAX_255, MAX_4000);
+        }
+    }
+
+    fn segment_type(&mut self, item: &str, segment_type: &Option<String>) {
+        if let Some(s) = segment_type {
+            self.text(item, "@segment_type", s, Some(MAX_10));
+            if s == "Internal" {
+                self.report(
+                    "I-SEGMENT-INTERNAL",
+                    Severity::Info,
+                    join(item, "@segment_type"),
+                    "segment_type is Internal; the SIS load treats loaded segments as external \
+                     and ignores it"
+                        .to_owned(),
+                );
+            }
+        }
+    }
+
+    fn user(&mut self) {
+        let u = self.user;
+        self.mandatory("", "primary_id", !u.primary_id.is_empty(), "primary_id");
+        self.text("", "primary_id", &u.primary_id, Some(MAX_255));
+        self.opt_text("", "first_name", &u.first_name, Some(MAX_255));
+        self.opt_text("", "middle_name", &u.middle_name, Some(MAX_255));
+        self.opt_text("", "last_name", &u.last_name, Some(MAX_255));
+        self.opt_text("", "pin_number", &u.pin_number, Some(MAX_255));
+        self.opt_code("", "user_title", &u.user_title, "UserTitles");
+        self.opt_code("", "job_category", &u.job_category, "JobTitles");
+        self.opt_text("", "job_description", &u.job_description, Some(MAX_255));
+        self.opt_code("", "gender", &u.gender, "Genders");
+        self.opt_code("", "user_group", &u.user_group, "UserGroups");
+        if let Some(c) = &u.campus_code {
+            self.code("", "campus_code", c, "CampusList", MAX_50, MAX_255);
+        }
+        self.opt_text("", "web_site_url", &u.web_site_url, Some(MAX_255));
+        self.opt_code("", "cataloger_level", &u.cataloger_level, "CatalogerLevel");
+        self.opt_code(
+            "",
+            "preferred_language",
+            &u.preferred_language,
+            "UserPreferredLanguage",
+        );
+        if u.account_type == Some(AccountType::Internal) {
+            self.report(
+                "E-INTERNAL",
+                Severity::Error,
+                "account_type".to_owned(),
+                "account_type is INTERNAL; the SIS load only creates and updates EXTERNAL users \
+                 (\"User is not external\")"
+                    .to_owned(),
+            );
+        }
+        self.opt_text("", "external_id", &u.external_id, Some(MAX_255));
+        self.addresses();
+        self.emails();
+        self.phones();
+        self.identifiers();
+        self.blocks();
+        self.notes();
+        self.statistics();
+        for (i, lib) in u.rs_libraries.iter().enumerate() {
+            let item = format!("rs_libraries/rs_library[{i}]");
+            self.code(&item, "code", lib, "RSLibraries", MAX_50, MAX_255);
+        }
+        for (i, n) in u.library_notices.iter().enumerate() {
+            if let Some(code) = &n.code {
+                let item = format!("library_notices/library_notice[{i}]");
+                self.code(
+                    &item,
+                    "code",
+                    code,
+                    "LibraryNoticesOptInDisplay",
+                    MAX_255,
+                    MAX_255,
+                );
+            }
+        }
+        self.opt_text("", "pref_first_name", &u.pref_first_name, Some(MAX_255));
+        self.opt_text("", "pref_middle_name", &u.pref_middle_name, Some(MAX_255));
+        self.opt_text("", "pref_last_name", &u.pref_last_name, Some(MAX_255));
+        self.opt_text("", "pref_name_suffix", &u.pref_name_suffix, Some(MAX_255));
+    }
+
+    fn preferred(&mut self, list: &str, count: usize, preferred: usize, none_code: Option<&str>) {
+        if preferred > 1 {
+            self.report(
+                "E-MULTIPLE-PREFERRED",
+                Severity::Error,
+                list.to_owned(),
+                format!("{preferred} entries are preferred; only one may be"),
+            );
+        }
+        if let Some(code) = none_code.filter(|_| count > 0 && preferred == 0) {
+            self.report(
+                code,
+                Severity::Warning,
+                list.to_owned(),
+                "no entry is preferred; mark one preferred=\"true\"".to_owned(),
+            );
+        }
+    }
+
+    fn addresses(&mut self) {
+        let addresses = &self.user.contact_info.addresses;
+        let preferred = addresses.iter().filter(|a| a.preferred).count();
+        self.preferred(
+            "contact_info/addresses",
+            addresses.len(),
+            preferred,
+            Some("W-NO-PREFERRED-ADDRESS"),
+        );
+        for (i, a) in addresses.iter().enumerate() {
+            let item = format!("contact_info/addresses/address[{i}]");
+            self.segment_type(&item, &a.segment_type);
+            self.opt_text(&item, "line1", &a.line1, None);
+            self.opt_text(&item, "line2", &a.line2, Some(MAX_255));
+            self.opt_text(&item, "line3", &a.line3, Some(MAX_255));
+            self.opt_text(&item, "line4", &a.line4, Some(MAX_255));
+            self.opt_text(&item, "line5", &a.line5, Some(MAX_255));
+            self.opt_text(&item, "city", &a.city, Some(MAX_255));
+            self.opt_text(&item, "state_province", &a.state_province, Some(MAX_255));
+            self.opt_text(&item, "postal_code", &a.postal_code, Some(MAX_255));
+            self.opt_code(&item, "country", &a.country, "CountryCodes");
+            self.opt_text(&item, "address_note", &a.address_note, Some(MAX_1000));
+            self.mandatory(
+                &item,
+                "address_types",
+                !a.address_types.is_empty(),
+                "an address_type",
+            );
+            for (j, t) in a.address_types.iter().enumerate() {
+                let name = format!("address_types/address_type[{j}]");
+                self.code(&item, &name, t, "UserAddressTypes", MAX_255, MAX_4000);
+            }
+        }
+    }
+
+    fn emails(&mut self) {
+        let emails = &self.user.contact_info.emails;
+        let preferred = emails.iter().filter(|e| e.preferred).count();
+        self.preferred(
+            "contact_info/emails",
+            emails.len(),
+            preferred,
+            Some("W-NO-PREFERRED-EMAIL"),
+        );
+        for (i, e) in emails.iter().enumerate() {
+            let item = format!("contact_info/emails/email[{i}]");
+            self.segment_type(&item, &e.segment_type);
+            self.mandatory(
+                &item,
+                "email_address",
+                !e.email_address.is_empty(),
+                "email_address",
+            );
+            self.text(&item, "email_address", &e.email_address, Some(MAX_255));
+            self.opt_text(&item, "description", &e.description, Some(MAX_255));
+            self.mandatory(
+                &item,
+                "email_types",
+                !e.email_types.is_empty(),
+                "an email_type",
+            );
+            for (j, t) in e.email_types.iter().enumerate() {
+                let name = format!("email_types/email_type[{j}]");
+                self.code(&item, &name, t, "UserEmailTypes", MAX_255, MAX_4000);
+            }
+        }
+    }
+
+    fn phones(&mut self) {
+        let phones = &self.user.contact_info.phones;
+        let preferred = phones.iter().filter(|p| p.preferred).count();
+        self.preferred("contact_info/phones", phones.len(), preferred, None);
+        for (i, p) in phones.iter().enumerate() {
+            let item = format!("contact_info/phones/phone[{i}]");
+            self.segment_type(&item, &p.segment_type);
+            self.mandatory(
+                &item,
+                "phone_number",
+                !p.phone_number.is_empty(),
+                "phone_number",
+            );
+            self.text(&item, "phone_number", &p.phone_number, Some(MAX_255));
+            self.mandatory(
+                &item,
+                "phone_types",
+                !p.phone_types.is_empty(),
+                "a phone_type",
+            );
+            for (j, t) in p.phone_types.iter().enumerate() {
+                let name = format!("phone_types/phone_type[{j}]");
+                self.code(&item, &name, t, "UserPhoneTypes", MAX_255, MAX_4000);
+            }
+        }
+    }
+
+    fn identifiers(&mut self) {
+        let ids = &self.user.user_identifiers;
+        let mut seen: HashSet<String> = HashSet::with_capacity(ids.len() + 1);
+        if !self.user.primary_id.is_empty() {
+            seen.insert(self.user.primary_id.to_lowercase());
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let item = format!("user_identifiers/user_identifier[{i}]");
+            self.segment_type(&item, &id.segment_type);
+            self.mandatory(&item, "id_type", !id.id_type.code.is_empty(), "id_type");
+            self.code(
+                &item,
+                "id_type",
+                &id.id_type,
+                "UserIdentifierTypes",
+                MAX_255,
+                MAX_4000,
+            );
+            self.mandatory(&item, "value", !id.value.is_empty(), "value");
+            self.text(&item, "value", &id.value, Some(MAX_255));
+            self.opt_text(&item, "note", &id.note, Some(MAX_2000));
+            self.opt_text(&item, "status", &id.status, Some(MAX_255));
+            if !id.value.is_empty() && !seen.insert(id.value.to_lowercase()) {
+                let same_as_primary =
+                    id.value.to_lowercase() == self.user.primary_id.to_lowercase();
+                let message = if same_as_primary {
+                    format!(
+                        "the {} value equals primary_id (ignoring case); Alma rejects the user: \
+                         \"Identifier ... is already taken\". Leave this identifier out",
+                        id.id_type.code
+                    )
+                } else {
+                    format!(
+                        "the {} value repeats another identifier of this user (ignoring case); \
+                         Alma rejects the user: \"Identifier ... is already taken\"",
+                        id.id_type.code
+                    )
+                };
+                self.report(
+                    "E-ID-TAKEN-IN-FEED",
+                    Severity::Error,
+                    join(&item, "value"),
+                    message,
+                );
+            }
+        }
+    }
+
+    fn blocks(&mut self) {
+        for (i, b) in self.user.user_blocks.iter().enumerate() {
+            let item = format!("user_blocks/user_block[{i}]");
+            self.segment_type(&item, &b.segment_type);
+            self.opt_code(&item, "block_type", &b.block_type, "UserBlockTypes");
+            self.mandatory(
+                &item,
+                "block_description",
+                !b.block_description.code.is_empty(),
+                "block_description",
+            );
+            self.code(
+                &item,
+                "block_description",
+                &b.block_description,
+                "UserBlockDescription",
+                MAX_255,
+                MAX_4000,
+            );
+            self.opt_text(&item, "block_status", &b.block_status, Some(MAX_255));
+            self.opt_text(&item, "block_note", &b.block_note, Some(MAX_2000));
+            self.opt_text(&item, "created_by", &b.created_by, Some(MAX_255));
+            self.opt_text(&item, "item_loan_id", &b.item_loan_id, None);
+        }
+    }
+
+    fn notes(&mut self) {
+        for (i, n) in self.user.user_notes.iter().enumerate() {
+            let item = format!("user_notes/user_note[{i}]");
+            self.segment_type(&item, &n.segment_type);
+            self.mandatory(
+                &item,
+                "note_type",
+                !n.note_type.code.is_empty(),
+                "note_type",
+            );
+            self.code(
+                &item,
+                "note_type",
+                &n.note_type,
+                "NoteTypes",
+                MAX_255,
+                MAX_4000,
+            );
+            self.opt_text(&item, "note_text", &n.note_text, Some(MAX_2000));
+            self.opt_text(&item, "created_by", &n.created_by, Some(MAX_255));
+        }
+    }
+
+    fn statistics(&mut self) {
+        for (i, s) in self.user.user_statistics.iter().enumerate() {
+            let item = format!("user_statistics/user_statistic[{i}]");
+            self.segment_type(&item, &s.segment_type);
+            self.mandatory(
+                &item,
+                "statistic_category",
+                !s.statistic_category.code.is_empty(),
+                "statistic_category",
+            );
+            self.code(
+                &item,
+                "statistic_category",
+                &s.statistic_category,
+                "UserStatCategories",
+                MAX_255,
+                MAX_4000,
+            );
+            self.opt_code(
+                &item,
+                "category_type",
+                &s.category_type,
+                "UserStatisticalTypes",
+            );
+            self.opt_text(&item, "statistic_note", &s.statistic_note, Some(MAX_2000));
+        }
+    }
+}

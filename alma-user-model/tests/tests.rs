@@ -1,0 +1,10 @@
+//! Integration tests for alma-user-model: one binary, one module per behaviour.
+
+mod builders;
+mod golden;
+mod reader;
+mod roundtrip;
+mod samples;
+mod support;
+mod validation;
+mod writer;

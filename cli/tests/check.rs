@@ -1,0 +1,208 @@
+//! `alma-sis check` (exit codes, text and JSON output) and the quarantine in `run`.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{alma_sis, expect_code, workspace_root};
+
+const NOW: &str = "2026-11-23T04:00:00Z";
+
+fn corpus(name: &str) -> String {
+    workspace_root()
+        .join("alma-sis-package/tests/corpus")
+        .join(name)
+        .to_str()
+        .expect("a UTF-8 path")
+        .to_owned()
+}
+
+/// `alma-sis check <path>` in an empty directory (no config file: the defaults).
+fn check(args: &[&str], code: i32) -> String {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut all = vec!["check"];
+    all.extend(args);
+    let out = alma_sis(dir.path(), &all);
+    expect_code(&out, code);
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+#[test]
+fn exit_codes() {
+    check(&[&corpus("valid.zip")], 0);
+    check(&[&corpus("bom.xml")], 1);
+    check(&[&corpus("truncated.zip")], 1);
+    check(&["/nonexistent/users.zip"], 2);
+    check(&[&corpus("valid.zip"), "--profile", "carli"], 2);
+    check(
+        &[&corpus("valid.zip"), "--code-tables", "/nonexistent.tsv"],
+        2,
+    );
+}
+
+#[test]
+fn text_names_file_line_column_user_and_fix() {
+    let out = check(&[&corpus("duplicate-ids.xml")], 1);
+    let line = out
+        .lines()
+        .find(|l| l.contains("E-DUP-MATCH-ID"))
+        .unwrap_or_else(|| panic!("no E-DUP-MATCH-ID in:\n{out}"));
+    assert!(
+        line.contains("duplicate-ids.xml:23:3: error E-DUP-MATCH-ID [user U1001]"),
+        "{line}"
+    );
+    assert!(line.contains("already used by user u1001"), "{line}");
+    assert!(out.contains("error(s) in 2 user(s)"), "{out}");
+}
+
+#[test]
+fn json_output() {
+    let out = check(&["--format", "json", &corpus("cp1252.xml")], 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(doc["schema"], "alma-sis.check/1");
+    let findings = doc["findings"].as_array().expect("an array");
+    let utf8 = findings
+        .iter()
+        .find(|f| f["code"] == "E-UTF8")
+        .expect("an E-UTF8 finding");
+    assert_eq!(utf8["severity"], "error");
+    assert_eq!(utf8["primary_id"], "u1001");
+    assert_eq!(utf8["position"]["line"], 5);
+    assert!(
+        utf8["file"]
+            .as_str()
+            .expect("a file")
+            .ends_with("cp1252.xml")
+    );
+    assert_eq!(doc["summary"]["errors"], 1);
+    assert_eq!(doc["summary"]["users"], 1);
+    let clean = check(&["--format", "json", &corpus("valid.zip")], 0);
+    let clean: serde_json::Value = serde_json::from_str(&clean).expect("one JSON document");
+    assert_eq!(clean["findings"].as_array().map(Vec::len), Some(0));
+    assert_eq!(clean["summary"]["users"], 2);
+}
+
+/// The demo config and extract copied into `dir`, with a `[check]` section appended.
+fn demo_with_check(dir: &Path, check: &str) -> PathBuf {
+    let demo = workspace_root().join("examples/demo");
+    for entry in std::fs::read_dir(&demo).expect("the demo exists") {
+        let path = entry.expect("readable").path();
+        if path.is_file() && path.file_name().is_some_and(|n| n != "alma-sis.toml") {
+            std::fs::copy(&path, dir.join(path.file_name().expect("a name"))).expect("copyable");
+        }
+    }
+    let mut config = std::fs::read_to_string(demo.join("alma-sis.toml")).expect("readable");
+    config.push_str("\n[check]\n");
+    config.push_str(check);
+    let path = dir.join("alma-sis.toml");
+    std::fs::write(&path, config).expect("writable");
+    path
+}
+
+fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().ends_with(suffix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn run_quarantines_users_with_errors_and_sends_the_rest() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = demo_with_check(dir.path(), "mandatory = [\"email\"]\n");
+    let config = config.to_str().expect("UTF-8");
+    let out = alma_sis(
+        dir.path(),
+        &["run", "--config", config, "--now", NOW, "--dry-run"],
+    );
+    expect_code(&out, 0);
+    let rejects = files_ending(&dir.path().join("out"), ".rejects.csv");
+    assert_eq!(rejects.len(), 1, "one reject file");
+    let text = std::fs::read_to_string(&rejects[0]).expect("readable");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("primary_id,codes,messages"));
+    let rows: Vec<&str> = lines.collect();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r.contains(",E-MANDATORY,")), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&rejects[0])
+            .expect("exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // No names from the extract reach the reject file.
+    let people = std::fs::read_to_string(dir.path().join("people.csv")).expect("readable");
+    for row in people.lines().skip(1) {
+        let cols: Vec<&str> = row.split(',').collect();
+        for name in [cols[2], cols[4]] {
+            if name.chars().count() >= 3 {
+                assert!(!text.contains(name), "{name} in the reject file");
+            }
+        }
+    }
+    assert!(
+        !files_ending(&dir.path().join("out"), ".zip").is_empty(),
+        "the rest is packaged"
+    );
+}
+
+#[test]
+fn run_strict_stops_before_packaging() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = demo_with_check(dir.path(), "mandatory = [\"email\"]\n");
+    let config = config.to_str().expect("UTF-8");
+    let out = alma_sis(
+        dir.path(),
+        &[
+            "run",
+            "--config",
+            config,
+            "--now",
+            NOW,
+            "--dry-run",
+            "--strict",
+        ],
+    );
+    expect_code(&out, 1);
+    assert!(
+        files_ending(&dir.path().join("out"), ".zip").is_empty(),
+        "nothing packaged"
+    );
+    assert_eq!(
+        files_ending(&dir.path().join("out"), ".rejects.csv").len(),
+        1
+    );
+}
+
+#[test]
+fn what_run_packages_checks_clean() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = demo_with_check(dir.path(), "profile = \"alma\"\n");
+    let config = config.to_str().expect("UTF-8");
+    let out = alma_sis(
+        dir.path(),
+        &["run", "--config", config, "--now", NOW, "--dry-run"],
+    );
+    expect_code(&out, 0);
+    let out_dir = dir.path().join("out");
+    assert!(files_ending(&out_dir, ".rejects.csv").is_empty());
+    let zips = files_ending(&out_dir, ".zip");
+    assert!(!zips.is_empty());
+    let out = alma_sis(
+        dir.path(),
+        &[
+            "check",
+            "--config",
+            config,
+            out_dir.to_str().expect("UTF-8"),
+        ],
+    );
+    expect_code(&out, 0);
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    assert!(text.contains("0 error(s)"), "{text}");
+}

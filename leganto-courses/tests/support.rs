@@ -1,0 +1,61 @@
+//! Shared builders.
+
+use chrono::NaiveDate;
+use leganto_courses::{CodeLists, CourseRow, DateFormat, Rules};
+
+pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+/// A row every rule accepts.
+pub fn good_row() -> CourseRow {
+    CourseRow {
+        code: "HIST101-2271".into(),
+        title: "World History to 1500".into(),
+        section: "10234".into(),
+        academic_department: "AS".into(),
+        processing_department: "MAIN".into(),
+        terms: vec!["SPRING".into()],
+        start_date: Some(date(2027, 1, 18)),
+        end_date: Some(date(2027, 5, 14)),
+        participants: Some(120),
+        year: Some(2027),
+        search_id1: "HIST101".into(),
+        instructors: vec!["jdoe@northfield.edu".into()],
+        ..CourseRow::default()
+    }
+}
+
+pub fn rules() -> Rules {
+    Rules {
+        codes: CodeLists {
+            processing_departments: vec!["MAIN".into(), "LAW".into()],
+            academic_departments: vec!["AS".into(), "LW".into()],
+            terms: vec!["SPRING".into(), "AUTUMN".into()],
+            campuses: vec!["MAIN".into(), "LAWCAMP".into()],
+        },
+        date_format: DateFormat::default(),
+    }
+}
+
+/// The workspace root.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// Parses a course config, leaving out the sections the CLI owns.
+pub fn course_config(text: &str) -> leganto_courses::CourseConfig {
+    let mut table: toml::Table = toml::from_str(text).unwrap();
+    table.remove("output");
+    table.remove("delivery");
+    toml::Value::Table(table).try_into().unwrap()
+}
+
+/// The demo's course config.
+pub fn demo_config() -> leganto_courses::CourseConfig {
+    let path = workspace_root().join("examples/courses/courses.toml");
+    course_config(&std::fs::read_to_string(path).unwrap())
+}

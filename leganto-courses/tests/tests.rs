@@ -1,0 +1,9 @@
+//! Tests of leganto-courses.
+#![allow(missing_docs)]
+
+mod delta;
+mod mapping;
+mod report;
+mod support;
+mod validate;
+mod write;

@@ -1,0 +1,440 @@
+//! The config compiled against the extract's columns: conditions, field templates,
+//! durations and dates, each checked once before any row is mapped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use chrono::{Datelike, Days, Months, NaiveDate};
+use regex::Regex;
+use toml::Spanned;
+
+use crate::ExtractError;
+use crate::config::{Case, Condition, ConfigSource, FieldRule, FieldSpec, Unmapped};
+
+/// Turns config positions into errors; knows every column of every input.
+pub(crate) struct Checker<'a> {
+    pub source: &'a ConfigSource,
+    /// (file, its columns), in config order.
+    pub files: Vec<(String, Vec<String>)>,
+    pub lookups: &'a HashMap<String, Arc<HashMap<String, String>>>,
+}
+
+impl Checker<'_> {
+    pub fn error(&self, span: &std::ops::Range<usize>, message: impl Into<String>) -> ExtractError {
+        ExtractError::Config {
+            at: self.source.locate(span),
+            message: message.into(),
+        }
+    }
+
+    pub fn column(&self, span: &std::ops::Range<usize>, column: &str) -> Result<(), ExtractError> {
+        if self
+            .files
+            .iter()
+            .any(|(_, cols)| cols.iter().any(|c| c == column))
+        {
+            return Ok(());
+        }
+        let mut available = String::new();
+        for (file, cols) in &self.files {
+            let _ = write!(available, "\n  {file}: {}", cols.join(", "));
+        }
+        Err(ExtractError::UnknownColumn {
+            at: self.source.locate(span),
+            column: column.to_owned(),
+            available,
+        })
+    }
+
+    pub fn regex(
+        &self,
+        span: &std::ops::Range<usize>,
+        pattern: &str,
+    ) -> Result<Regex, ExtractError> {
+        Regex::new(pattern).map_err(|e| self.error(span, format!("invalid regex: {e}")))
+    }
+}
+
+/// A compiled [`Condition`].
+#[derive(Debug)]
+pub(crate) struct Cond {
+    pub column: String,
+    any_of: Vec<String>,
+    all_of: Vec<String>,
+    none_of: Vec<String>,
+    matches: Option<Regex>,
+    empty: Option<bool>,
+    separator: String,
+}
+
+impl Cond {
+    pub fn compile(c: &Condition, check: &Checker<'_>) -> Result<Cond, ExtractError> {
+        let span = c.column.span();
+        check.column(&span, c.column.get_ref())?;
+        if c.any_of.is_empty()
+            && c.all_of.is_empty()
+            && c.none_of.is_empty()
+            && c.matches.is_none()
+            && c.empty.is_none()
+        {
+            return Err(check.error(
+                &span,
+                "a condition needs a test: any_of, all_of, none_of, matches or empty",
+            ));
+        }
+        if c.separator.is_empty() {
+            return Err(check.error(&span, "separator must not be empty"));
+        }
+        let matches = match &c.matches {
+            Some(m) => Some(check.regex(&m.span(), m.get_ref())?),
+            None => None,
+        };
+        Ok(Cond {
+            column: c.column.get_ref().clone(),
+            any_of: c.any_of.clone(),
+            all_of: c.all_of.clone(),
+            none_of: c.none_of.clone(),
+            matches,
+            empty: c.empty,
+            separator: c.separator.clone(),
+        })
+    }
+
+    /// Whether the condition holds for a column value (empty when the row lacks the column).
+    pub fn holds(&self, value: &str) -> bool {
+        let values = || {
+            value
+                .split(self.separator.as_str())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let has = |wanted: &String| values().any(|v| v == wanted);
+        (self.any_of.is_empty() || self.any_of.iter().any(has))
+            && self.all_of.iter().all(has)
+            && !self.none_of.iter().any(has)
+            && self
+                .matches
+                .as_ref()
+                .is_none_or(|re| values().any(|v| re.is_match(v)))
+            && self.empty.is_none_or(|e| e == values().next().is_none())
+    }
+
+    /// The condition in words, for traces.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.any_of.is_empty() {
+            parts.push(format!("any of [{}]", self.any_of.join(", ")));
+        }
+        if !self.all_of.is_empty() {
+            parts.push(format!("all of [{}]", self.all_of.join(", ")));
+        }
+        if !self.none_of.is_empty() {
+            parts.push(format!("none of [{}]", self.none_of.join(", ")));
+        }
+        if let Some(re) = &self.matches {
+            parts.push(format!("matches /{}/", re.as_str()));
+        }
+        match self.empty {
+            Some(true) => parts.push("is empty".to_owned()),
+            Some(false) => parts.push("is not empty".to_owned()),
+            None => {}
+        }
+        format!("{} {}", self.column, parts.join(" and "))
+    }
+}
+
+/// Compiles a list of conditions.
+pub(crate) fn conds(list: &[Condition], check: &Checker<'_>) -> Result<Vec<Cond>, ExtractError> {
+    list.iter().map(|c| Cond::compile(c, check)).collect()
+}
+
+/// The conditions in words.
+pub(crate) fn describe(list: &[Cond]) -> String {
+    if list.is_empty() {
+        return "always".to_owned();
+    }
+    list.iter()
+        .map(Cond::describe)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[derive(Debug)]
+enum Piece {
+    Text(String),
+    Column(String),
+}
+
+/// Something that knows a person's column values.
+pub(crate) trait Columns {
+    /// The value of `column`, or "" when no row has it.
+    fn value(&self, column: &str) -> &str;
+}
+
+/// A compiled [`FieldRule`].
+#[derive(Debug)]
+pub(crate) struct Field {
+    pieces: Vec<Piece>,
+    regex: Option<Regex>,
+    trim: bool,
+    case: Option<Case>,
+    map: BTreeMap<String, String>,
+    lookup: Option<(String, Arc<HashMap<String, String>>)>,
+    unmapped: Unmapped,
+    default: Option<String>,
+    pub date_formats: Vec<String>,
+}
+
+impl Field {
+    pub fn compile(spec: &FieldSpec, check: &Checker<'_>) -> Result<Field, ExtractError> {
+        let span = spec.0.span();
+        let rule: &FieldRule = spec.0.get_ref();
+        let pieces = parse_template(&rule.template).map_err(|m| check.error(&span, m))?;
+        for piece in &pieces {
+            if let Piece::Column(c) = piece {
+                check.column(&span, c)?;
+            }
+        }
+        let regex = match &rule.regex {
+            Some(r) => Some(check.regex(&span, r)?),
+            None => None,
+        };
+        let lookup = match &rule.lookup {
+            Some(name) => Some((
+                name.clone(),
+                check.lookups.get(name).cloned().ok_or_else(|| {
+                    check.error(
+                        &span,
+                        format!("no [lookup.{name}] table; define it or remove `lookup`"),
+                    )
+                })?,
+            )),
+            None => None,
+        };
+        Ok(Field {
+            pieces,
+            regex,
+            trim: rule.trim,
+            case: rule.case,
+            map: rule.map.clone(),
+            lookup,
+            unmapped: rule.unmapped,
+            default: rule.default.clone(),
+            date_formats: if rule.date_formats.is_empty() {
+                vec!["%Y-%m-%d".to_owned()]
+            } else {
+                rule.date_formats.clone()
+            },
+        })
+    }
+
+    /// The columns the template reads.
+    pub fn columns(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Column(c) => Some(c.as_str()),
+            Piece::Text(_) => None,
+        })
+    }
+
+    /// The field's value; `Err` names a value no map or lookup knows (with `unmapped = "reject"`).
+    pub fn value(&self, person: &impl Columns) -> Result<String, String> {
+        let mut v = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => v.push_str(t),
+                Piece::Column(c) => v.push_str(person.value(c)),
+            }
+        }
+        if let Some(re) = &self.regex {
+            v = re
+                .captures(&v)
+                .and_then(|c| c.get(1).or_else(|| c.get(0)))
+                .map_or_else(String::new, |m| m.as_str().to_owned());
+        }
+        if self.trim {
+            v = v.trim().to_owned();
+        }
+        v = match self.case {
+            Some(Case::Upper) => v.to_uppercase(),
+            Some(Case::Lower) => v.to_lowercase(),
+            Some(Case::Title) => title_case(&v),
+            None => v,
+        };
+        if !v.is_empty() && !self.map.is_empty() {
+            v = self.mapped(self.map.get(&v).cloned(), v, "map")?;
+        }
+        if !v.is_empty()
+            && let Some((name, table)) = &self.lookup
+        {
+            v = self.mapped(table.get(&v).cloned(), v, &format!("lookup {name}"))?;
+        }
+        if v.is_empty()
+            && let Some(d) = &self.default
+        {
+            v = d.clone();
+        }
+        Ok(v)
+    }
+
+    fn mapped(&self, found: Option<String>, v: String, what: &str) -> Result<String, String> {
+        match (found, self.unmapped) {
+            (Some(m), _) => Ok(m),
+            (None, Unmapped::Keep) => Ok(v),
+            (None, Unmapped::Empty) => Ok(String::new()),
+            (None, Unmapped::Reject) => Err(format!("value {v:?} is not in the {what}")),
+        }
+    }
+
+    /// Parses a date with the field's formats.
+    pub fn date(&self, value: &str) -> Option<NaiveDate> {
+        parse_date(value, &self.date_formats)
+    }
+}
+
+fn title_case(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut start = true;
+    for ch in v.chars() {
+        if start {
+            out.extend(ch.to_uppercase());
+        } else {
+            out.extend(ch.to_lowercase());
+        }
+        start = !ch.is_alphanumeric() && ch != '\'';
+    }
+    out
+}
+
+fn parse_template(template: &str) -> Result<Vec<Piece>, String> {
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut chars = template.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                text.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                text.push('}');
+            }
+            '{' => {
+                let mut column = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(c) => column.push(c),
+                        None => {
+                            return Err(format!(
+                                "template {template:?}: `{{` without `}}` (write `{{{{` for a brace)"
+                            ));
+                        }
+                    }
+                }
+                if !text.is_empty() {
+                    pieces.push(Piece::Text(std::mem::take(&mut text)));
+                }
+                pieces.push(Piece::Column(column.trim().to_owned()));
+            }
+            '}' => {
+                return Err(format!(
+                    "template {template:?}: `}}` without `{{` (write `}}}}` for a brace)"
+                ));
+            }
+            c => text.push(c),
+        }
+    }
+    if !text.is_empty() {
+        pieces.push(Piece::Text(text));
+    }
+    Ok(pieces)
+}
+
+/// Parses a date with the first format that fits.
+pub(crate) fn parse_date(value: &str, formats: &[String]) -> Option<NaiveDate> {
+    let value = value.trim();
+    formats
+        .iter()
+        .find_map(|f| NaiveDate::parse_from_str(value, f).ok())
+}
+
+/// A duration such as `1y6m` or `30d`: months and days, added in that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Duration {
+    months: u32,
+    days: u64,
+}
+
+impl Duration {
+    pub fn parse(text: &str) -> Option<Duration> {
+        let mut d = Duration { months: 0, days: 0 };
+        let mut number = String::new();
+        let mut any = false;
+        for ch in text.trim().chars() {
+            if ch.is_ascii_digit() {
+                number.push(ch);
+                continue;
+            }
+            let n: u32 = number.parse().ok()?;
+            number.clear();
+            match ch {
+                'y' => d.months = d.months.checked_add(n.checked_mul(12)?)?,
+                'm' => d.months = d.months.checked_add(n)?,
+                'w' => d.days = d.days.checked_add(u64::from(n) * 7)?,
+                'd' => d.days = d.days.checked_add(u64::from(n))?,
+                _ => return None,
+            }
+            any = true;
+        }
+        (any && number.is_empty()).then_some(d)
+    }
+
+    pub fn compile(text: &Spanned<String>, check: &Checker<'_>) -> Result<Duration, ExtractError> {
+        Duration::parse(text.get_ref()).ok_or_else(|| {
+            check.error(
+                &text.span(),
+                format!(
+                    "{:?} is not a duration; write e.g. 1y, 6m, 2w, 30d or 1y6m",
+                    text.get_ref()
+                ),
+            )
+        })
+    }
+
+    pub fn after(self, date: NaiveDate) -> Option<NaiveDate> {
+        date.checked_add_months(Months::new(self.months))?
+            .checked_add_days(Days::new(self.days))
+    }
+}
+
+/// A day of the year, `MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct MonthDay(pub u32, pub u32);
+
+impl MonthDay {
+    pub fn compile(text: &Spanned<String>, check: &Checker<'_>) -> Result<MonthDay, ExtractError> {
+        let parsed = text.get_ref().split_once('-').and_then(|(m, d)| {
+            let md = MonthDay(m.parse().ok()?, d.parse().ok()?);
+            // 2024 is a leap year, so 02-29 is a valid day of the year.
+            NaiveDate::from_ymd_opt(2024, md.0, md.1).map(|_| md)
+        });
+        parsed.ok_or_else(|| {
+            check.error(
+                &text.span(),
+                format!("{:?} is not a month-day such as 05-15", text.get_ref()),
+            )
+        })
+    }
+
+    pub fn of(date: NaiveDate) -> MonthDay {
+        MonthDay(date.month(), date.day())
+    }
+
+    /// This day in `year`, or the day before it (Feb 28) when `year` has no Feb 29.
+    pub fn in_year(self, year: i32) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(year, self.0, self.1)
+            .or_else(|| NaiveDate::from_ymd_opt(year, self.0, self.1.saturating_sub(1)))
+    }
+}

@@ -1,0 +1,89 @@
+//! Config errors point at the config's line and column and list the real columns.
+
+use crate::support::{Case, config};
+
+/// The config `config(rest)` over `id,name,aff` fails with a message containing each of
+/// `expected`.
+fn check(rest: &str, expected: &[&str]) {
+    let case = Case::new(&config(rest), &[("p.csv", b"id,name,aff\n1,Ann,X\n")]);
+    let err = match case.run() {
+        Ok(_) => panic!("config accepted:\n{rest}"),
+        Err(e) => e.to_string(),
+    };
+    for part in expected {
+        assert!(err.contains(part), "{part:?} not in:\n{err}\n--- config:\n{rest}");
+    }
+}
+
+#[test]
+fn errors_point_at_the_config() {
+    // Line 9 is the first line of `rest` (the base config has 8 lines before it).
+    check(
+        "[[filter]]\nname = \"x\"\naction = \"exclude\"\nwhen = [{ column = \"affiliation\", any_of = [\"A\"] }]",
+        &[
+            "alma-sis.toml:12:20",
+            "column \"affiliation\" is not in the extract",
+            "p.csv: id, name, aff",
+        ],
+    );
+    check(
+        "[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{first}\"",
+        &["alma-sis.toml:11:14", "column \"first\"", "p.csv: id, name, aff"],
+    );
+    check(
+        "[[filter]]\nname = \"x\"\naction = \"exclude\"\nwhen = [{ column = \"aff\", matches = \"(\" }]",
+        &["alma-sis.toml:12:37", "invalid regex"],
+    );
+    check(
+        "[expiry]\ndefault = { policy = \"sometime\" }",
+        &["alma-sis.toml:10", "unknown variant `sometime`", "today_plus"],
+    );
+    check(
+        "[[filter]]\nname = \"x\"\naction = \"drop\"",
+        &["alma-sis.toml:11:10", "unknown variant `drop`"],
+    );
+    check(
+        "[[filter]]\nname = \"x\"\nactoin = \"exclude\"",
+        &["alma-sis.toml:11:1", "unknown field `actoin`"],
+    );
+    check("[fedd]\nname = \"x\"", &["alma-sis.toml:9:2", "unknown field `fedd`"]);
+    check(
+        "[expiry]\ndefault = { policy = \"today_plus\", duration = \"a year\" }",
+        &["alma-sis.toml:10:11", "\"a year\" is not a duration"],
+    );
+    check(
+        "[[combined_group]]\ngroups = [\"A\", \"B\"]\ngroup = \"AB\"",
+        &["alma-sis.toml:10:11", "no [[group]] gives group \"A\""],
+    );
+    check(
+        "[[filter]]\nname = \"x\"\naction = \"exclude\"\nwhen = [{ column = \"aff\" }]",
+        &["alma-sis.toml:12:20", "a condition needs a test"],
+    );
+    check(
+        "[expiry]\ndefault = { policy = \"term\", column = \"aff\" }",
+        &["alma-sis.toml:10:11", "needs a [term_calendar]"],
+    );
+    check(
+        "[fields]\nprimary_id = { template = \"{id}\", lookup = \"nope\" }",
+        &["alma-sis.toml:10:14", "no [lookup.nope] table"],
+    );
+}
+
+#[test]
+fn a_bad_key_column_lists_the_file_columns() {
+    let text = config("").replace("key = \"id\"", "key = \"person\"");
+    let case = Case::new(&text, &[("p.csv", b"id,name\n1,Ann\n")]);
+    let err = case.run().expect_err("no such key").to_string();
+    assert!(err.contains("alma-sis.toml:7:7"), "{err}");
+    assert!(err.contains("column \"person\"") && err.contains("p.csv: id, name"), "{err}");
+}
+
+#[test]
+fn foreign_sections_are_left_to_the_caller() {
+    let text = format!("{}\n[output]\ndir = \"out\"\n", config(""));
+    let parsed = sis_extract::MappingConfig::from_toml(&text, std::path::Path::new("c.toml"), &["output"]);
+    assert!(parsed.is_ok(), "{:?}", parsed.err());
+    let parsed = sis_extract::MappingConfig::from_toml(&text, std::path::Path::new("c.toml"), &[]);
+    let err = parsed.expect_err("output is not a mapping section").to_string();
+    assert!(err.contains("unknown field `output`"), "{err}");
+}

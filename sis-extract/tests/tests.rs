@@ -1,0 +1,13 @@
+//! Integration tests of `sis-extract`: one module per behaviour.
+#![allow(missing_docs)]
+
+mod config_errors;
+mod dates;
+mod demo;
+mod fields;
+mod groups;
+mod laws;
+mod merge;
+mod readers;
+mod rules;
+mod support;

@@ -1,0 +1,266 @@
+//! `cargo xtask bench`: the full patron path on synthetic extracts, in full and delta mode,
+//! with the deflate floor to compare against.
+//!
+//! For each size it generates an extract (`gen-extract`, seed 42), runs the release binary
+//! `alma-sis run` in full mode, then again in delta mode on the same input (nothing changed),
+//! then `alma-sis check` on what the full run wrote, and finally deflates the same XML bytes
+//! alone with the same backend and level. Stage times and peak RSS come from the binary's
+//! `--timings` file.
+
+use std::io::{Cursor, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::synthetic::{GenOptions, gen_extract};
+
+/// Options of `bench`.
+struct BenchOptions {
+    sizes: Vec<u64>,
+}
+
+fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
+    let mut options = BenchOptions {
+        sizes: vec![100_000, 1_000_000],
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--rows" => {
+                let list = it
+                    .next()
+                    .context("--rows needs a value, e.g. 100000,1000000")?;
+                options.sizes = list
+                    .split(',')
+                    .map(|n| n.trim().parse().context("--rows takes numbers"))
+                    .collect::<anyhow::Result<_>>()?;
+            }
+            other => bail!("unknown option {other:?}; usage: cargo xtask bench [--rows N,M]"),
+        }
+    }
+    Ok(options)
+}
+
+/// What one `alma-sis run` reported about itself.
+#[derive(Debug, Default)]
+struct Timings {
+    stages: Vec<(String, f64)>,
+    peak_rss_kib: u64,
+    users: u64,
+}
+
+fn read_timings(path: &Path) -> anyhow::Result<Timings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading timings {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)?;
+    let mut t = Timings::default();
+    if let Some(stages) = value["stages"].as_array() {
+        for s in stages {
+            t.stages.push((
+                s["stage"].as_str().unwrap_or("?").to_owned(),
+                s["seconds"].as_f64().unwrap_or(0.0),
+            ));
+        }
+    }
+    t.peak_rss_kib = value["peak_rss_kib"].as_u64().unwrap_or(0);
+    t.users = value["users_written"].as_u64().unwrap_or(0);
+    Ok(t)
+}
+
+fn timed(cmd: &mut Command) -> anyhow::Result<(Duration, std::process::Output)> {
+    let start = Instant::now();
+    let out = cmd.output().context("starting alma-sis")?;
+    Ok((start.elapsed(), out))
+}
+
+/// Runs the benchmark and prints every figure.
+pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    let options = parse(args)?;
+    let status = Command::new("cargo")
+        .args(["build", "--release", "-p", "alma-sis"])
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        bail!("release build failed");
+    }
+    let bin = root.join("target/release/alma-sis");
+    let demo_config = root.join("examples/demo/alma-sis.toml");
+    println!("alma-sis benchmark (2-core figures are what CI machines have)");
+    for &rows in &options.sizes {
+        let dir = root.join(format!("target/bench/{rows}"));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        let extract = dir.join("people.csv");
+        gen_extract(&GenOptions {
+            rows,
+            seed: 42,
+            messy: false,
+            out: Some(extract.clone()),
+        })?;
+        let config = write_bench_config(&demo_config, &dir, &extract)?;
+
+        let run = |now: &str, mode: &str, name: &str| -> anyhow::Result<(Duration, Timings)> {
+            let timings = dir.join(format!("timings-{name}.json"));
+            let (wall, out) = timed(
+                Command::new(&bin)
+                    .args(["run", "--quiet", "--config"])
+                    .arg(&config)
+                    .args(["--now", now, "--mode", mode, "--force", "--timings"])
+                    .arg(&timings)
+                    .current_dir(&dir),
+            )?;
+            if !out.status.success() && out.status.code() != Some(1) {
+                bail!(
+                    "alma-sis run ({name}) failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            Ok((wall, read_timings(&timings)?))
+        };
+        let (full_wall, full) = run("2026-11-23T04:00:00Z", "full", "full")?;
+        let (delta_wall, delta) = run("2026-11-24T04:00:00Z", "delta", "delta")?;
+
+        let zips = zips_in(&dir.join("out/drop"))?;
+        let (check_wall, _) = timed(Command::new(&bin).arg("check").args(&zips))?;
+        let xml = xml_of(&zips)?;
+        let floor = deflate_floor(&xml)?;
+
+        let rows_f = rows as f64;
+        let mb = xml.len() as f64 / 1e6;
+        println!();
+        println!(
+            "== {rows} rows ({} users written, {:.1} MB of XML)",
+            full.users, mb
+        );
+        println!(
+            "full run    {:>8.2} s  {:>10.0} rows/s  {:>7.1} MB/s XML  peak RSS {:>6.1} MB",
+            full_wall.as_secs_f64(),
+            rows_f / full_wall.as_secs_f64(),
+            mb / full_wall.as_secs_f64(),
+            full.peak_rss_kib as f64 / 1024.0
+        );
+        for (stage, secs) in &full.stages {
+            println!("  {stage:<12} {secs:>8.2} s");
+        }
+        println!(
+            "delta run   {:>8.2} s  {:>10.0} rows/s  ({:.0}% of full)  peak RSS {:>6.1} MB",
+            delta_wall.as_secs_f64(),
+            rows_f / delta_wall.as_secs_f64(),
+            100.0 * delta_wall.as_secs_f64() / full_wall.as_secs_f64(),
+            delta.peak_rss_kib as f64 / 1024.0
+        );
+        for (stage, secs) in &delta.stages {
+            println!("  {stage:<12} {secs:>8.2} s");
+        }
+        println!(
+            "check       {:>8.2} s  ({:.0}% of the full run)",
+            check_wall.as_secs_f64(),
+            100.0 * check_wall.as_secs_f64() / full_wall.as_secs_f64()
+        );
+        println!(
+            "deflate floor {:>6.2} s  ({:.1} MB/s); full run = {:.2} x floor",
+            floor.as_secs_f64(),
+            mb / floor.as_secs_f64(),
+            full_wall.as_secs_f64() / floor.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn write_bench_config(demo: &Path, dir: &Path, extract: &Path) -> anyhow::Result<PathBuf> {
+    let text = std::fs::read_to_string(demo)?;
+    let mut table: toml::Table = toml::from_str(&text)?;
+    let inputs = table
+        .get_mut("input")
+        .and_then(|v| v.as_array_mut())
+        .context("the demo config has no [[input]]")?;
+    inputs.truncate(1);
+    if let Some(first) = inputs.first_mut().and_then(|v| v.as_table_mut()) {
+        first.insert(
+            "path".into(),
+            toml::Value::String(extract.display().to_string()),
+        );
+    }
+    // Side tables of the demo (term calendars, code tables) stay where the demo has them.
+    rebase_relative_paths(&mut table, demo.parent().unwrap_or(Path::new(".")));
+    let mut section = |name: &str, key: &str, value: PathBuf| {
+        let entry = table
+            .entry(name.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let Some(t) = entry.as_table_mut() {
+            t.insert(key.into(), toml::Value::String(value.display().to_string()));
+        }
+    };
+    section("output", "dir", dir.join("out"));
+    section("delivery", "drop_folder", dir.join("out/drop"));
+    let path = dir.join("bench.toml");
+    let mut file = std::fs::File::create(&path)?;
+    file.write_all(toml::to_string(&table)?.as_bytes())?;
+    Ok(path)
+}
+
+/// Makes `*_file`/`*path` string values relative to the demo folder absolute, so the
+/// bench config (written elsewhere) still finds the demo's side files.
+fn rebase_relative_paths(table: &mut toml::Table, base: &Path) {
+    for (key, value) in table.iter_mut() {
+        match value {
+            toml::Value::String(s)
+                if (key.ends_with("_file") || key == "path" || key.ends_with("_path"))
+                    && !s.is_empty()
+                    && Path::new(s.as_str()).is_relative() =>
+            {
+                *s = base.join(&*s).display().to_string();
+            }
+            toml::Value::Table(t) => rebase_relative_paths(t, base),
+            toml::Value::Array(items) => {
+                for item in items {
+                    if let toml::Value::Table(t) = item {
+                        rebase_relative_paths(t, base);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn zips_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut zips: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "zip"))
+        .collect();
+    zips.sort();
+    if zips.is_empty() {
+        bail!("the full run delivered no zip into {}", dir.display());
+    }
+    Ok(zips)
+}
+
+fn xml_of(zips: &[PathBuf]) -> anyhow::Result<Vec<u8>> {
+    let mut xml = Vec::new();
+    for path in zips {
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(path)?)?;
+        for i in 0..archive.len() {
+            archive.by_index(i)?.read_to_end(&mut xml)?;
+        }
+    }
+    Ok(xml)
+}
+
+/// Deflates the bytes alone, single-threaded, with the same backend and level as the
+/// packager (the zip crate's default deflate level on zlib-rs).
+fn deflate_floor(xml: &[u8]) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::with_capacity(xml.len() / 8)));
+    let options =
+        zip::write::SimpleFileOptions::DEFAULT.compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("floor.xml", options)?;
+    zip.write_all(xml)?;
+    zip.finish()?;
+    Ok(start.elapsed())
+}
