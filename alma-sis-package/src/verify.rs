@@ -292,3 +292,43 @@ pub(crate) fn count_users(input: impl Read) -> Result<u64, (u64, String)> {
     }
     Ok(users)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::count_users;
+
+    /// Counts users in `xml`; `Err(text)` expects an error whose message contains `text`.
+    fn check(xml: &str, expected: Result<u64, &str>) {
+        match (count_users(xml.as_bytes()), expected) {
+            (Ok(found), Ok(want)) => assert_eq!(found, want, "{xml}"),
+            (Err((_, message)), Err(want)) => {
+                assert!(message.contains(want), "{xml}: {message:?} lacks {want:?}");
+            }
+            (found, want) => panic!("{xml}: got {found:?}, expected {want:?}"),
+        }
+    }
+
+    #[test]
+    fn users_are_counted_only_as_children_of_the_root() {
+        check("<?xml version=\"1.0\"?>\n<users/>\n", Ok(0));
+        check("<users>\n</users>", Ok(0));
+        check("<users><user/><user><x/></user></users>", Ok(2));
+        check("<users><user><user/></user></users>", Ok(1));
+        check("<!-- alma-sis -->\n<users><user></user></users>\n", Ok(1));
+        check("<users><group><user/></group></users>", Ok(0));
+    }
+
+    #[test]
+    fn what_alma_would_refuse_is_an_error() {
+        check("", Err("ends before </users>"));
+        check("<users><user>", Err("ends before </users>"));
+        check("<users></user>", Err("user"));
+        check("<people><user/></people>", Err("single <users> root"));
+        check("<users/><users/>", Err("single <users> root"));
+        check("<users/>text", Err("text outside"));
+        check(
+            "<!DOCTYPE users [<!ENTITY x \"y\">]><users>&x;</users>",
+            Err("DTD is not allowed"),
+        );
+    }
+}

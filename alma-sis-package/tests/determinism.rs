@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use alma_sis_package::{PackageConfig, RunInfo, package};
 
-use crate::support::{config, listing, run_info, users};
+use crate::support::{config, external_readers_accept, listing, run_info, users};
 
 /// Every file in `dir` by name, with its bytes.
 fn contents(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
@@ -18,15 +18,18 @@ fn contents(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// Packages `n` users twice into fresh directories, checks the files are identical and that
+/// the external readers accept them; returns the files.
 fn run_twice(n: usize, config: &PackageConfig, run: &RunInfo) -> BTreeMap<String, Vec<u8>> {
     let all = users(n);
     let first = tempfile::tempdir().unwrap();
     let second = tempfile::tempdir().unwrap();
-    package(first.path(), config, run, &all).unwrap();
+    let written = package(first.path(), config, run, &all).unwrap();
     // The second run streams owned clones: how users arrive does not change the bytes.
     package(second.path(), config, run, all.clone()).unwrap();
     let (a, b) = (contents(first.path()), contents(second.path()));
     assert_eq!(a, b, "two runs differ");
+    external_readers_accept(&written);
     a
 }
 

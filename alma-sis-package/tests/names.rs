@@ -2,7 +2,7 @@
 
 use alma_sis_package::{PackageConfig, PackageError, package};
 
-use crate::support::{config, listing, run_info, users};
+use crate::support::{config, external_readers_accept, listing, run_info, users};
 
 #[test]
 fn default_names_carry_institution_feed_timestamp_and_numbers() {
@@ -35,6 +35,7 @@ fn default_names_carry_institution_feed_timestamp_and_numbers() {
             "TEST_patrons_20261123040000_003.xml",
         ]
     );
+    external_readers_accept(&written);
 }
 
 #[test]
@@ -55,6 +56,7 @@ fn custom_patterns_are_rendered() {
         written.manifest.files[0].entries[0].name,
         "20261123040000.001.xml"
     );
+    external_readers_accept(&written);
 }
 
 /// Expects `config` to be refused with an error naming `key` and containing `says`.
@@ -291,5 +293,35 @@ fn a_user_the_xml_writer_refuses_fails_the_run_and_leaves_nothing() {
         }
         other => panic!("expected an Xml error, got {other:?}"),
     }
+    assert_eq!(listing(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn entries_carry_the_run_timestamp_and_one_outside_the_zip_range_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = package(dir.path(), &config(2), &run_info(), users(3)).unwrap();
+    let mut archive =
+        zip::ZipArchive::new(std::fs::File::open(&written.files[0].path).unwrap()).unwrap();
+    for i in 0..archive.len() {
+        let time = archive.by_index(i).unwrap().last_modified().unwrap();
+        let parts = (
+            time.year(),
+            time.month(),
+            time.day(),
+            time.hour(),
+            time.minute(),
+            time.second(),
+        );
+        assert_eq!(parts, (2026, 11, 23, 4, 0, 0));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = run_info();
+    run.timestamp = "1979-12-31T23:59:58".parse().unwrap();
+    let refused = package(dir.path(), &config(2), &run, users(3));
+    assert!(
+        matches!(refused, Err(PackageError::Timestamp { .. })),
+        "{refused:?}"
+    );
     assert_eq!(listing(dir.path()), Vec::<String>::new());
 }

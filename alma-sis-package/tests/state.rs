@@ -826,3 +826,53 @@ mod laws {
         }
     }
 }
+
+/// `(key, first_seen, last_seen, last_sent, status)` of every item.
+fn dates(feed: &Feed) -> Vec<String> {
+    let store = feed.store();
+    let snapshot = store.snapshot(FEED).unwrap();
+    let mut rows: Vec<String> = snapshot
+        .iter()
+        .map(|(k, i)| {
+            format!(
+                "{k} {} {} {:?} {:?}",
+                i.first_seen, i.last_seen, i.last_sent, i.status
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn first_seen_last_seen_and_last_sent_follow_the_runs() {
+    let feed = Feed::new();
+    let opts = options(LoadMode::Delta);
+    let two = |today| vec![person("a1", "Stays", today), person("b2", "Leaves", today)];
+    feed.run(day(1), two(day(1)), &opts, false, Delivery::Ok);
+    feed.run(day(2), two(day(2)), &opts, false, Delivery::Ok);
+    // A failed run sees nobody.
+    feed.run(day(3), two(day(3)), &opts, false, Delivery::Fails);
+    assert_eq!(
+        dates(&feed),
+        [
+            "a1 2026-11-02 2026-11-03 Some(2026-11-02) Present",
+            "b2 2026-11-02 2026-11-03 Some(2026-11-02) Present",
+        ]
+    );
+    let forced = feed.run(
+        day(4),
+        vec![person("a1", "Stays", day(4))],
+        &opts,
+        true,
+        Delivery::Ok,
+    );
+    assert!(forced.starts_with("sent [b2]"), "{forced}");
+    assert_eq!(
+        dates(&feed),
+        [
+            "a1 2026-11-02 2026-11-05 Some(2026-11-02) Present",
+            "b2 2026-11-02 2026-11-03 Some(2026-11-05) Vanished { since: 2026-11-05, sends: 1 }",
+        ]
+    );
+}

@@ -155,11 +155,20 @@ fn parse_lines(stdout: &[u8]) -> BTreeSet<(String, String, u64)> {
 /// Checks every zip of `package` with `unzip -t`, Python's `zipfile` and the JDK, and that the
 /// readers count the users per entry the manifest records.
 pub fn external_readers_accept(package: &Package) {
-    let zips: Vec<PathBuf> = package.files.iter().map(|f| f.path.clone()).collect();
+    external_readers_accept_all(std::slice::from_ref(package));
+}
+
+/// [`external_readers_accept`] for several packages (with distinct zip names), one process per
+/// reader: the JVM takes half a second to start.
+pub fn external_readers_accept_all(packages: &[Package]) {
+    let zips: Vec<PathBuf> = packages
+        .iter()
+        .flat_map(|p| p.files.iter().map(|f| f.path.clone()))
+        .collect();
     if zips.is_empty() {
         return;
     }
-    let expected = manifest_layout(package);
+    let expected: BTreeSet<_> = packages.iter().flat_map(manifest_layout).collect();
     if tool_available("unzip", "-v") {
         for zip in &zips {
             let out = Command::new("unzip").arg("-t").arg(zip).output().unwrap();

@@ -5,17 +5,39 @@ use std::path::PathBuf;
 
 use crate::cmd;
 
-pub(crate) const EXIT_CODES: &str = "\
+macro_rules! exit_codes {
+    () => {
+        "\
 Exit codes:
   0  ok
   1  findings or rejects above the configured threshold
   2  config or input error
   3  delivery failed
-  4  brake tripped (the extract looks implausible; see --force)";
+  4  brake tripped (the extract looks implausible; see --force)"
+    };
+}
+
+pub(crate) const EXIT_CODES: &str = exit_codes!();
+
+const TOP_LONG_HELP: &str = concat!(
+    exit_codes!(),
+    "
+
+Every `run` writes <institution>_<feed>_<time>.report.html (for people) and .report.json (for
+machines) into the work directory ([output] dir). Logs at the default level carry ids, never
+names. Start with `alma-sis init`; see docs/getting-started.md and docs/scheduling.md."
+);
 
 /// Feed Ex Libris Alma users (and Leganto courses) from campus systems.
 #[derive(Debug, Parser)]
-#[command(name = "alma-sis", version, about, after_help = EXIT_CODES, propagate_version = true)]
+#[command(
+    name = "alma-sis",
+    version,
+    about,
+    after_help = EXIT_CODES,
+    after_long_help = TOP_LONG_HELP,
+    propagate_version = true
+)]
 pub struct Cli {
     /// Options every command takes.
     #[command(flatten)]

@@ -3,10 +3,12 @@
 
 use std::process::ExitCode;
 
+use alma_sis::args::{Cli, LogFormat};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = alma_sis::args::Cli::parse();
+    let cli = Cli::parse();
+    let json_logs = cli.global.log_format == LogFormat::Json;
     match alma_sis::run(cli) {
         Ok(code) => code.into(),
         Err(err) => {
@@ -18,11 +20,17 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+            let exit = alma_sis::exit_code_of(&err);
+            if json_logs {
+                // A log collector reading JSON lines gets the error as one more JSON line.
+                tracing::error!(exit_code = exit.code(), "{err:#}");
+            } else {
+                eprintln!("error: {err}");
+                for cause in err.chain().skip(1) {
+                    eprintln!("  caused by: {cause}");
+                }
             }
-            alma_sis::exit_code_of(&err).into()
+            exit.into()
         }
     }
 }

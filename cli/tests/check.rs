@@ -206,3 +206,23 @@ fn what_run_packages_checks_clean() {
     let text = String::from_utf8(out.stdout).expect("UTF-8");
     assert!(text.contains("0 error(s)"), "{text}");
 }
+
+/// `check` run inside the corpus folder, so paths in the output are stable.
+fn check_in_corpus(args: &[&str], code: i32) -> String {
+    let dir = workspace_root().join("alma-sis-package/tests/corpus");
+    let mut all = vec!["check"];
+    all.extend(args);
+    let out = alma_sis(&dir, &all);
+    expect_code(&out, code);
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+#[test]
+fn text_report_snapshot() {
+    insta::assert_snapshot!(check_in_corpus(&["duplicate-ids.xml", "truncated.zip"], 1));
+}
+
+#[test]
+fn json_report_snapshot() {
+    insta::assert_snapshot!(check_in_corpus(&["--format", "json", "cp1252.xml"], 1));
+}

@@ -3,15 +3,18 @@
 //!
 //! The keys are traced from the real `Deserialize` impls: the demo config through
 //! `AppConfig::load`, and the course config through `CoursesAppConfig::load` (keys documented
-//! as `courses.<key>`), each with one probe key `zzz_probe` at a time. With `#[serde(deny_unknown_fields)]`
-//! serde answers "unknown field `zzz_probe`, expected one of `a`, `b`", which lists a
-//! table's keys (renames applied); "unknown variant" lists an enum's variants, and a tag
-//! that is "missing" reveals an internally tagged enum. A key whose value is not a table is
-//! a leaf. Maps and types serde cannot enumerate (untagged enums, flatten) are "open"
-//! leaves: the docs document them as `key` or `key.<name>` rows.
+//! as `courses.<key>`), each with one probe key `zzz_probe` at a time. With
+//! `#[serde(deny_unknown_fields)]` serde answers "unknown field `zzz_probe`, expected one of
+//! `a`, `b`", which lists a table's keys (renames applied); "unknown variant" lists an enum's
+//! variants, and a tag that is "missing" reveals an internally tagged enum, whose variants
+//! are then traced one by one. A key whose value is not a table is a leaf; one that takes a
+//! string or a table (a field rule) is a leaf whose table form is documented once per kind
+//! (`fields.<field>.template`). Maps and what serde cannot enumerate (untagged enums,
+//! flatten, tables parsed by hand) are "open": documented as `key` or `key.<name>` rows.
 //!
 //! In the docs, a key is a table row whose first cell is the full dotted key path in
-//! backticks, e.g. `| `input.path` | ... |`; arrays of tables take no index (`filter.when.column`).
+//! backticks, e.g. `| `input.path` | ... |`; arrays of tables take no index
+//! (`filter.when.column`); a `<name>` segment stands for any key.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -51,6 +54,8 @@ struct Prober {
     file_name: String,
     base: toml::Table,
     loader: Loader,
+    /// Values set before every probe, e.g. `policy = "column"` while tracing that variant.
+    pinned: Vec<(KeyPath, toml::Value)>,
     count: usize,
 }
 
@@ -66,6 +71,7 @@ impl Prober {
             file_name: config.file_name().unwrap().to_string_lossy().into_owned(),
             base,
             loader,
+            pinned: Vec::new(),
             count: 0,
         };
         if let Some(err) = prober.load(&prober.base) {
@@ -85,50 +91,55 @@ impl Prober {
         result
     }
 
-    /// Loads the demo config with `value` set at `path`; returns the error, if any.
+    /// Loads the base config with `value` set at `path` (after the pinned values, e.g. the
+    /// tag of the enum variant being traced); returns the error, if any.
     fn probe(&mut self, path: &[(String, bool)], value: toml::Value) -> Option<String> {
         self.count += 1;
         let mut doc = self.base.clone();
-        let mut table = &mut doc;
-        let (last, parents) = path.split_last().expect("a non-empty path");
-        for (key, is_array) in parents {
-            let entry = table
-                .entry(key.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            if *is_array {
-                let first = match entry {
-                    toml::Value::Array(items) => match items.first() {
-                        Some(toml::Value::Table(t)) => t.clone(),
-                        _ => toml::Table::new(),
-                    },
-                    _ => toml::Table::new(),
-                };
-                *entry = toml::Value::Array(vec![toml::Value::Table(first)]);
-                let toml::Value::Array(items) = entry else {
-                    unreachable!()
-                };
-                let toml::Value::Table(t) = &mut items[0] else {
-                    unreachable!()
-                };
-                table = t;
-            } else {
-                if !entry.is_table() {
-                    *entry = toml::Value::Table(toml::Table::new());
-                }
-                let toml::Value::Table(t) = entry else {
-                    unreachable!()
-                };
-                table = t;
-            }
+        for (pinned, v) in &self.pinned {
+            place(&mut doc, pinned, v.clone());
         }
-        let value = if last.1 {
-            toml::Value::Array(vec![value])
-        } else {
-            value
-        };
-        table.insert(last.0.clone(), value);
+        place(&mut doc, path, value);
         self.load(&doc)
     }
+}
+
+/// Sets `value` at `path` in `doc`, creating tables on the way; an array of tables keeps
+/// only its first element.
+fn place(doc: &mut toml::Table, path: &[(String, bool)], value: toml::Value) {
+    let mut table = doc;
+    let (last, parents) = path.split_last().expect("a non-empty path");
+    for (key, is_array) in parents {
+        let entry = table
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if *is_array {
+            let first = match entry {
+                toml::Value::Array(items) => match items.first() {
+                    Some(toml::Value::Table(t)) => t.clone(),
+                    _ => toml::Table::new(),
+                },
+                _ => toml::Table::new(),
+            };
+            *entry = toml::Value::Array(vec![toml::Value::Table(first)]);
+        } else if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        table = match entry {
+            toml::Value::Array(items) => match &mut items[0] {
+                toml::Value::Table(t) => t,
+                _ => unreachable!("the first element was made a table"),
+            },
+            toml::Value::Table(t) => t,
+            _ => unreachable!("the entry was made a table"),
+        };
+    }
+    let value = if last.1 {
+        toml::Value::Array(vec![value])
+    } else {
+        value
+    };
+    table.insert(last.0.clone(), value);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -279,9 +290,13 @@ fn trace_key(prober: &mut Prober, path: &[(String, bool)], keys: &mut Keys, dept
                         .unwrap_or_default();
                     match unknown_field(&m) {
                         Some(fields) => {
+                            let mut pin = toml::Table::new();
+                            pin.insert(tag.clone(), toml::Value::String(variant.clone()));
+                            prober.pinned.push((path.clone(), toml::Value::Table(pin)));
                             for field in fields.into_iter().filter(|f| *f != tag) {
                                 trace_key(prober, &with(&path, &field, false), keys, depth + 1);
                             }
+                            prober.pinned.pop();
                         }
                         // A variant without fields: serde ignores other keys there.
                         None if m.is_empty() => {}
@@ -570,15 +585,21 @@ fn the_table_form_of_shorthand_keys_is_documented_once_per_kind() {
 #[test]
 fn tracing_sees_renamed_nested_and_array_keys() {
     let code = code_keys();
-    // `[[input]]` is `inputs` in Rust; conditions nest in arrays of tables.
+    // `[[input]]` is `inputs` in Rust; conditions nest in arrays of tables; `expiry.default`
+    // is an enum tagged by `policy`, each variant with its own keys.
     for key in [
         "input.path",
         "input.key",
         "filter.name",
         "filter.when.column",
         "group.group",
+        "expiry.default.policy",
+        "expiry.default.column",
+        "expiry.default.duration",
     ] {
         assert!(code.leaves.contains(key), "{key} not traced: {code:?}");
     }
     assert!(!code.leaves.contains("inputs.path"));
+    // A field rule is a string or a table: the key is a leaf, its table form is shared.
+    assert!(code.shorthand.contains_key("fields.first_name"), "{code:?}");
 }

@@ -148,14 +148,18 @@ fn a_failed_run_still_writes_its_report_with_the_exit_code() {
 }
 
 /// The demo's people: every first, middle, last and preferred name of three or more
-/// characters, and every email address.
+/// characters, every email address, street address, phone number and birth date.
 fn demo_personal_data(people_csv: &Path) -> Vec<String> {
     let mut reader = csv_rows(people_csv);
     let header = reader.remove(0);
     let columns: Vec<usize> = header
         .iter()
         .enumerate()
-        .filter(|(_, h)| h.contains("name") || h.contains("email"))
+        .filter(|(_, h)| {
+            ["name", "email", "address_line", "phone", "birth"]
+                .iter()
+                .any(|c| h.contains(c))
+        })
         .map(|(i, _)| i)
         .collect();
     assert!(columns.len() >= 3, "no name/email columns in {header:?}");
@@ -183,11 +187,15 @@ fn csv_rows(path: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn check_no_personal_data(what: &str, text: &str, personal: &[String]) {
-    let leaked: Vec<&String> = personal
+fn leaked<'p>(text: &str, personal: &'p [String]) -> Vec<&'p String> {
+    personal
         .iter()
         .filter(|v| text.contains(v.as_str()))
-        .collect();
+        .collect()
+}
+
+fn check_no_personal_data(what: &str, text: &str, personal: &[String]) {
+    let leaked = leaked(text, personal);
     assert!(
         leaked.is_empty(),
         "{what} contains personal data: {leaked:?}"
@@ -223,6 +231,13 @@ fn reports_and_default_logs_carry_no_names_or_emails() {
     let config = copy_demo(tmp.path());
     add_bad_rows(&config);
     let personal = demo_personal_data(&config.with_file_name("people.csv"));
+    // The check finds personal data where it belongs: in the users sent to Alma.
+    let golden =
+        std::fs::read_to_string(workspace_root().join("examples/demo/expected/users.xml")).unwrap();
+    assert!(
+        leaked(&golden, &personal).len() > 100,
+        "the demo's users.xml should hold the names"
+    );
 
     let out = run(tmp.path(), &config, &[], &[]);
     expect_code(&out, 0);
@@ -494,5 +509,74 @@ fn progress_is_drawn_on_a_terminal_only() {
     assert!(
         screen.contains("\u{1b}[2K") && screen.contains("package"),
         "no progress on a terminal: {screen:?}"
+    );
+}
+
+#[test]
+fn the_same_input_config_and_now_give_identical_reports() {
+    let config = workspace_root().join("examples/demo/alma-sis.toml");
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    expect_code(&run(a.path(), &config, &[], &[]), 0);
+    expect_code(&run(b.path(), &config, &[], &[]), 0);
+    for ext in ["json", "html"] {
+        let ra = std::fs::read(report_file(a.path(), ext)).unwrap();
+        let rb = std::fs::read(report_file(b.path(), ext)).unwrap();
+        assert!(
+            ra == rb,
+            "two runs with the same --now give different report.{ext}"
+        );
+    }
+}
+
+#[test]
+fn with_json_logs_even_the_final_error_is_a_json_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-config.toml");
+    let out = alma_sis(
+        tmp.path(),
+        &[
+            "run",
+            "--config",
+            missing.to_str().unwrap(),
+            "--log-format",
+            "json",
+        ],
+    );
+    expect_code(&out, 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let last = lines.last().expect("the error is logged");
+    assert_eq!(last["level"], "ERROR", "{stderr}");
+    assert_eq!(last["fields"]["exit_code"], 2, "{stderr}");
+    assert!(
+        last["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no-such-config.toml")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn names_from_the_config_are_escaped_in_the_html_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = copy_demo(tmp.path());
+    let toml = std::fs::read_to_string(&config).unwrap();
+    let hostile = "<script>alert(1)</script> & \\\"affiliates\\\"";
+    assert!(toml.contains("\"affiliates are not loaded\""));
+    let toml = toml.replace("\"affiliates are not loaded\"", &format!("\"{hostile}\""));
+    std::fs::write(&config, toml).unwrap();
+    expect_code(&run(tmp.path(), &config, &["--dry-run"], &[]), 0);
+    let html = std::fs::read_to_string(report_file(tmp.path(), "html")).unwrap();
+    assert!(
+        !html.contains("<script"),
+        "unescaped rule name in report.html"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;affiliates&quot;"),
+        "the rule is listed, escaped"
     );
 }

@@ -377,3 +377,68 @@ fn state_forget_makes_a_person_new_and_the_state_file_is_private() {
     // Export has ids, hashes and dates, never names or emails.
     assert!(!demo.export().contains("@demo.example.edu"));
 }
+
+#[test]
+fn the_history_table_is_a_snapshot() {
+    use alma_sis_package::state::{RunCounts, RunId, RunOutcome, RunRecord};
+    let record = |id, outcome, partial, sent, files: &[&str]| RunRecord {
+        id: RunId(id),
+        feed: "patrons".into(),
+        started: format!("2026-11-{:02}T04:00:00+00:00", 20 + id),
+        config_hash: "c0ffee".into(),
+        mode: "delta".into(),
+        partial,
+        outcome,
+        counts: RunCounts {
+            eligible: 12000,
+            sent,
+            new: 3,
+            changed: sent.saturating_sub(3),
+            unchanged: 12000 - sent,
+            vanished: 2,
+            ..RunCounts::default()
+        },
+        files: files.iter().map(|f| (*f).to_owned()).collect(),
+        destination: Some("drop folder out/drop".into()),
+        message: None,
+    };
+    let runs = [
+        record(4, RunOutcome::Running, false, 40, &[]),
+        record(3, RunOutcome::Refused, false, 0, &[]),
+        record(
+            2,
+            RunOutcome::Failed,
+            true,
+            1,
+            &["DEMO_patrons_20261122040000_01.zip"],
+        ),
+        record(
+            1,
+            RunOutcome::Delivered,
+            false,
+            12000,
+            &["a_01.zip", "a_02.zip"],
+        ),
+    ];
+    insta::assert_snapshot!("history_table", alma_sis::cmd::history::render(&runs));
+}
+
+#[test]
+fn a_dry_run_records_the_run_but_marks_nobody_as_sent() {
+    let demo = Demo::new();
+    expect_code(&demo.run("2026-11-23T04:00:00Z", &["--dry-run"]), 0);
+    assert!(demo.known().is_empty());
+    assert!(demo.drop_zips().is_empty());
+    let history = demo.cmd(&["history", "--json"]);
+    expect_code(&history, 0);
+    let text = String::from_utf8(history.stdout).unwrap();
+    let run: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(run["outcome"], "dry-run", "{text}");
+    assert_eq!(run["started"], "2026-11-23T04:00:00+00:00", "{text}");
+
+    // So the next delta run sends everyone.
+    expect_code(&demo.run("2026-11-23T05:00:00Z", &["--mode", "delta"]), 0);
+    let zips = demo.drop_zips();
+    assert_eq!(zips.len(), 1);
+    assert_eq!(users_in(&zips[0]).len(), demo.known().len());
+}

@@ -197,6 +197,19 @@ impl DeliverError {
     }
 }
 
+impl DeliverError {
+    /// Whether the connection broke or stalled (as opposed to a bad upload on a live one).
+    pub(crate) fn is_connection_lost(&self) -> bool {
+        match self {
+            DeliverError::Connect { .. } => true,
+            DeliverError::Session { source, .. } | DeliverError::Remote { source, .. } => {
+                is_transient_ssh(source)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Whether an ssh2 error means the connection broke or stalled.
 pub(crate) fn is_transient_ssh(e: &ssh2::Error) -> bool {
     match e.code() {

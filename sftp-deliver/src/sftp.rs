@@ -799,6 +799,12 @@ impl Connection<'_> {
             }
             Ok((size, sha256))
         })();
+        let lost = result.as_ref().is_err_and(DeliverError::is_connection_lost);
+        if lost {
+            // A dead or frozen connection: do not wait for it to close the file and say
+            // goodbye; the next attempt removes the temporary file.
+            self.session.set_timeout(1);
+        }
         drop(file);
         let ours = &mut earlier.temp_files;
         match result {
@@ -807,7 +813,7 @@ impl Connection<'_> {
                 Ok((self.location(&final_path), size, sha256, stale))
             }
             Err(e) => {
-                if self.sftp.unlink(Path::new(&tmp)).is_ok() {
+                if !lost && self.sftp.unlink(Path::new(&tmp)).is_ok() {
                     ours.retain(|t| t != &tmp);
                 }
                 Err(e)

@@ -182,6 +182,9 @@ pub fn extract(
     Ok(out)
 }
 
+/// The end of a chain of rows.
+const NONE: u32 = u32::MAX;
+
 enum Policy {
     Fixed(NaiveDate),
     Today,
@@ -231,14 +234,107 @@ struct Compiled {
     purge_rules: Vec<(Vec<String>, Duration, String)>,
 }
 
+impl Compiled {
+    /// Every field rule with a label, for traces.
+    fn every_field(&self) -> Vec<(String, &Field)> {
+        fn labelled<'a>(what: &str, list: &'a [(String, Field)]) -> Vec<(String, &'a Field)> {
+            list.iter()
+                .map(|(kind, f)| (format!("{what} {kind}"), f))
+                .collect()
+        }
+        let mut all: Vec<(String, &Field)> = self
+            .fields
+            .iter()
+            .map(|(n, f)| ((*n).to_owned(), f))
+            .collect();
+        all.extend(labelled("identifier", &self.identifiers));
+        all.extend(labelled("email", &self.emails));
+        all.extend(labelled("phone", &self.phones));
+        for a in &self.addresses {
+            all.push((format!("address {} line1", a.kind), &a.line1));
+            all.extend(
+                a.rest
+                    .iter()
+                    .map(|(n, f)| (format!("address {} {n}", a.kind), f)),
+            );
+        }
+        all.extend(self.notes.iter().map(|(k, f, _)| (format!("note {k}"), f)));
+        all.extend(
+            self.statistics
+                .iter()
+                .map(|(f, _)| ("statistic".to_owned(), f)),
+        );
+        all
+    }
+}
+
+/// Person keys to person numbers, exact and compact: the keys live in one string, the map
+/// holds their 64-bit hashes; a hash shared by two keys goes to a side list.
+#[derive(Default)]
+struct KeyIndex<S = std::hash::RandomState> {
+    hasher: S,
+    keys: String,
+    /// Person number -> the span of their key in `keys` (empty for a person without one).
+    spans: Vec<(usize, usize)>,
+    first: HashMap<u64, u32>,
+    more: HashMap<u64, Vec<u32>>,
+}
+
+impl<S: std::hash::BuildHasher> KeyIndex<S> {
+    fn key(&self, person: u32) -> &str {
+        self.spans
+            .get(person as usize)
+            .and_then(|&(start, end)| self.keys.get(start..end))
+            .unwrap_or("")
+    }
+
+    fn find(&self, key: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        let &p = self.first.get(&hash)?;
+        if self.key(p) == key {
+            return Some(p);
+        }
+        self.more
+            .get(&hash)?
+            .iter()
+            .copied()
+            .find(|&p| self.key(p) == key)
+    }
+
+    /// Adds a key that `find` does not know.
+    fn insert(&mut self, key: &str, person: u32) {
+        let hash = self.hasher.hash_one(key);
+        let start = self.keys.len();
+        self.keys.push_str(key);
+        let person_index = person as usize;
+        if self.spans.len() <= person_index {
+            self.spans.resize(person_index + 1, (0, 0));
+        }
+        self.spans[person_index] = (start, self.keys.len());
+        match self.first.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.more.entry(hash).or_default().push(person);
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(person);
+            }
+        }
+    }
+}
+
 /// Maps an extract one person at a time.
 pub struct Extractor<'c> {
     config: &'c MappingConfig,
     today: NaiveDate,
     sources: Vec<Source>,
     compiled: Compiled,
-    keys: Vec<Box<str>>,
-    people: Vec<Vec<(u32, u32)>>,
+    /// Person key -> person number.
+    index: KeyIndex,
+    /// Where each source's rows start in the global row numbering.
+    row_base: Vec<u32>,
+    /// Person -> their first and last global row; rows of a person are chained by `next`.
+    people: Vec<(u32, u32)>,
+    next: Vec<u32>,
     warnings: Vec<String>,
     trace: bool,
 }
@@ -257,13 +353,14 @@ impl<'c> Extractor<'c> {
         };
         let mut sources = Vec::new();
         let mut warnings = Vec::new();
-        let mut index: HashMap<Box<str>, u32> = HashMap::new();
-        let mut keys: Vec<Box<str>> = Vec::new();
-        let mut people: Vec<Vec<(u32, u32)>> = Vec::new();
+        let mut index = KeyIndex::default();
+        let mut people: Vec<(u32, u32)> = Vec::new();
+        let mut next: Vec<u32> = Vec::new();
+        let mut row_base: Vec<u32> = Vec::new();
         if config.inputs.is_empty() {
             return Err(error(0..0, "at least one [[input]] is needed".to_owned()));
         }
-        for (file, input) in config.inputs.iter().enumerate() {
+        for input in &config.inputs {
             let layout = match input.format {
                 InputFormat::Delimited => {
                     let byte = |s: &toml::Spanned<String>, what: &str| {
@@ -307,19 +404,28 @@ impl<'c> Extractor<'c> {
                     }
                 }
             };
+            let base = next.len() as u32;
+            row_base.push(base);
             let (source, warning) = Source::open(input, base_dir, layout, |row, key| {
-                let at = (file as u32, row as u32);
-                if key.is_empty() {
-                    keys.push(Box::from(""));
-                    people.push(vec![at]);
-                    return;
-                }
-                match index.get(key) {
-                    Some(&p) => people[p as usize].push(at),
+                let at = base + row as u32;
+                next.push(NONE);
+                // A row without a key is a person of its own (and rejected).
+                let known = if key.is_empty() {
+                    None
+                } else {
+                    index.find(key)
+                };
+                match known {
+                    Some(p) => {
+                        let last = &mut people[p as usize].1;
+                        next[*last as usize] = at;
+                        *last = at;
+                    }
                     None => {
-                        index.insert(Box::from(key), people.len() as u32);
-                        keys.push(Box::from(key));
-                        people.push(vec![at]);
+                        if !key.is_empty() {
+                            index.insert(key, people.len() as u32);
+                        }
+                        people.push((at, at));
                     }
                 }
             })?;
@@ -333,15 +439,16 @@ impl<'c> Extractor<'c> {
             warnings.extend(warning);
             sources.push(source);
         }
-        drop(index);
         let compiled = compile(config, base_dir, &sources)?;
         Ok(Extractor {
             config,
             today,
             sources,
             compiled,
-            keys,
+            index,
+            row_base,
             people,
+            next,
             warnings,
             trace: true,
         })
@@ -371,34 +478,59 @@ impl<'c> Extractor<'c> {
 
     /// The person whose key or primary id is `id`, traced.
     pub fn explain(&self, id: &str) -> Option<PersonOutcome> {
-        if let Some(i) = self.keys.iter().position(|k| &**k == id) {
-            return Some(self.person(i));
+        if let Some(i) = self.index.find(id) {
+            return Some(self.person_traced(i as usize, true));
         }
-        self.people()
-            .find(|p| p.user.as_ref().is_some_and(|u| u.user.primary_id == id))
+        // Find the person without tracing everyone, then trace them.
+        (0..self.people.len())
+            .find(|&i| {
+                self.person_traced(i, false)
+                    .user
+                    .is_some_and(|u| u.user.primary_id == id)
+            })
+            .map(|i| self.person_traced(i, true))
+    }
+
+    /// The rows of person `i` as (source, row), in input order.
+    fn rows_of(&self, i: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let mut at = self.people[i].0;
+        std::iter::from_fn(move || {
+            if at == NONE {
+                return None;
+            }
+            let here = at;
+            at = self.next[here as usize];
+            let source = self.row_base.partition_point(|&b| b <= here) - 1;
+            Some((source, (here - self.row_base[source]) as usize))
+        })
     }
 
     fn person(&self, i: usize) -> PersonOutcome {
-        let key = self.keys[i].to_string();
-        let mut rows: Vec<Row> = self.people[i]
-            .iter()
-            .map(|&(s, r)| {
-                let source = &self.sources[s as usize];
+        self.person_traced(i, self.trace)
+    }
+
+    fn person_traced(&self, i: usize, trace: bool) -> PersonOutcome {
+        let mut unreadable = false;
+        let mut rows: Vec<Row> = self
+            .rows_of(i)
+            .map(|(s, r)| {
+                let source = &self.sources[s];
                 let mut fields = Vec::new();
-                source.fields(r as usize, &mut fields);
+                unreadable |= !source.fields(r, &mut fields);
                 Row {
-                    source: s as usize,
+                    source: s,
                     at: RowRef {
                         file: source.name.clone(),
-                        line: source.rows[r as usize].line,
+                        line: source.rows[r].line,
                     },
                     fields,
                     decision: None,
                 }
             })
             .collect();
+        let key = self.index.key(i as u32).to_owned();
         let mut t = Tracer {
-            on: self.trace,
+            on: trace,
             steps: Vec::new(),
         };
         t.add(Topic::Rows, || {
@@ -411,9 +543,16 @@ impl<'c> Extractor<'c> {
                     .join(", ")
             )
         });
-        let user = if key.is_empty() {
-            let column = self.config.inputs[rows[0].source].key.get_ref();
-            let errors = vec![format!("the key column {column:?} is empty")];
+        let user = if key.is_empty() || unreadable {
+            let errors = if unreadable {
+                vec![
+                    "cannot read this person's rows back: an input changed during the run"
+                        .to_owned(),
+                ]
+            } else {
+                let column = self.config.inputs[rows[0].source].key.get_ref();
+                vec![format!("the key column {column:?} is empty")]
+            };
             t.add(Topic::Outcome, || errors.join("; "));
             for row in &mut rows {
                 row.decision = Some(Decision::Rejected {
@@ -620,8 +759,8 @@ impl<'c> Extractor<'c> {
     }
 
     fn build(&self, p: &Person<'_>, t: &mut Tracer, errors: &mut Vec<String>) -> Option<User> {
-        if p.rows.len() > 1 {
-            for (name, field) in &self.compiled.fields {
+        if t.on && p.rows.len() > 1 {
+            for (name, field) in self.compiled.every_field() {
                 for column in field.columns() {
                     // Only a choice between different values needs explaining; the
                     // values themselves stay out of the trace.
@@ -1409,4 +1548,35 @@ fn compile(
             })
             .collect::<Result<_, ExtractError>>()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeyIndex;
+
+    /// Every key hashes alike, so every key after the first takes the collision path.
+    #[derive(Default)]
+    struct Collide;
+
+    impl std::hash::Hasher for Collide {
+        fn finish(&self) -> u64 {
+            7
+        }
+        fn write(&mut self, _: &[u8]) {}
+    }
+
+    #[test]
+    fn keys_with_the_same_hash_stay_apart() {
+        let mut index: KeyIndex<std::hash::BuildHasherDefault<Collide>> = KeyIndex::default();
+        for (person, key) in ["a", "b", "c"].iter().enumerate() {
+            assert_eq!(index.find(key), None);
+            index.insert(key, person as u32 * 2);
+        }
+        assert_eq!(
+            ["a", "b", "c", "d"].map(|k| index.find(k)),
+            [Some(0), Some(2), Some(4), None]
+        );
+        assert_eq!(index.key(2), "b");
+        assert_eq!(index.key(1), "");
+    }
 }

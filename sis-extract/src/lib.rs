@@ -1,11 +1,55 @@
 //! Reads what Student Information, HR and identity systems export and applies an
 //! institution's rules, kept in a config file, to turn rows into Alma users.
 //!
-//! Every input row ends in exactly one [`Decision`]: written (as part of which user),
-//! filtered (by which named rule) or rejected (with which errors), with its provenance.
+//! - Readers: delimited files (any one-byte delimiter, quoted fields, CRLF or LF, a header
+//!   row or configured column names) and fixed-width files; several files joined on a key;
+//!   UTF-8 (BOM stripped) or a configured fallback encoding, decided per file.
+//! - Rules ([`MappingConfig`], documented in `docs/configuration.md`): ordered, named
+//!   eligibility filters; user groups with combined groups; merging of a person's rows with
+//!   precedence; field templates, maps and lookups; expiry and purge policies.
+//! - Every input row ends in exactly one [`Decision`]: written (as part of which user),
+//!   filtered (by which named rule) or rejected (with which errors), with its provenance;
+//!   a [`TraceStep`] list says why each rule-driven value was chosen.
 //!
-//! This crate must never read the clock (`today` is an argument), open network connections
-//! or print.
+//! This crate never reads the clock (`today` is an argument), opens network connections or
+//! prints.
+//!
+//! ```
+//! use std::path::Path;
+//! use sis_extract::{Decision, MappingConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("people.csv"), "id,aff\n1,STUDENT\n2,AFFILIATE\n")?;
+//! let text = r#"
+//! [feed]
+//! name = "patrons"
+//! institution = "DEMO"
+//!
+//! [[input]]
+//! path = "people.csv"
+//! key = "id"
+//!
+//! [[filter]]
+//! name = "no affiliates"
+//! action = "exclude"
+//! when = [{ column = "aff", any_of = ["AFFILIATE"] }]
+//!
+//! [fields]
+//! primary_id = "{id}"
+//!
+//! [expiry]
+//! default = { policy = "today_plus", duration = "1y" }
+//! "#;
+//! let config = MappingConfig::from_toml(text, Path::new("alma-sis.toml"), &[])?;
+//! let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).expect("a date");
+//! let extraction = sis_extract::extract(&config, dir.path(), today)?;
+//! assert_eq!(extraction.users.len(), 1);
+//! assert_eq!(
+//!     extraction.rows[1].decision,
+//!     Decision::Filtered { rule: "no affiliates".to_owned() }
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 
 pub mod config;

@@ -1,10 +1,14 @@
 //! Reading and decoding extract files: delimited or fixed width, any single-byte delimiter,
 //! quoted fields, CRLF or LF, UTF-8 (BOM stripped) or a configured fallback encoding.
 //!
-//! A [`Source`] keeps the decoded text and the byte span of every row; rows are parsed again
-//! when their person is mapped, so only one copy of the data is held.
+//! A [`Source`] keeps the byte span of every row, and rows are parsed again when their person
+//! is mapped: a UTF-8 file is checked, scanned, then read back row by row, so only the spans
+//! stay in memory; a file decoded with a fallback encoding is held in memory, decoded.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::ExtractError;
@@ -74,9 +78,58 @@ pub(crate) enum Layout {
 /// Where one row lives in its file's text.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RowSpan {
-    pub start: usize,
-    pub end: usize,
+    pub start: u64,
+    pub end: u64,
     pub line: u64,
+}
+
+/// Where a source's rows are read back from.
+#[derive(Debug)]
+enum Storage {
+    /// A file decoded with a fallback encoding, held in memory.
+    Memory(String),
+    /// A UTF-8 file, read back row by row: only the row spans stay in memory.
+    File {
+        file: RefCell<File>,
+        buf: RefCell<Vec<u8>>,
+    },
+}
+
+/// Whether a file is UTF-8 (after an optional BOM), read in chunks: `Ok(Some(bom length))`
+/// when it is, `Ok(None)` when it is not.
+fn utf8_file(path: &Path) -> Result<Option<u64>, ExtractError> {
+    let io = |source| ExtractError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, File::open(path).map_err(io)?);
+    let mut carry: Vec<u8> = Vec::new();
+    let mut first = true;
+    let mut bom = 0;
+    loop {
+        let chunk = reader.fill_buf().map_err(io)?;
+        if chunk.is_empty() {
+            return Ok(carry.is_empty().then_some(bom));
+        }
+        let mut data = std::mem::take(&mut carry);
+        data.extend_from_slice(chunk);
+        let n = chunk.len();
+        reader.consume(n);
+        let mut body = &data[..];
+        if first {
+            first = false;
+            if let Some(rest) = body.strip_prefix(b"\xEF\xBB\xBF") {
+                body = rest;
+                bom = 3;
+            }
+        }
+        match std::str::from_utf8(body) {
+            Ok(_) => {}
+            // A sequence cut at the chunk's end: check it with the next chunk.
+            Err(e) if e.error_len().is_none() => carry = body[e.valid_up_to()..].to_vec(),
+            Err(_) => return Ok(None),
+        }
+    }
 }
 
 /// One input file, decoded, with its columns and the span of every row.
@@ -87,9 +140,59 @@ pub(crate) struct Source {
     pub columns: Vec<String>,
     pub index: HashMap<String, usize>,
     pub supplement: bool,
-    text: String,
+    storage: Storage,
     layout: Layout,
     pub rows: Vec<RowSpan>,
+    /// Reused for every row: building a CSV parser costs more than parsing a row.
+    parser: RefCell<RowParser>,
+}
+
+#[derive(Debug)]
+struct RowParser {
+    csv: csv_core::Reader,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl RowParser {
+    fn new(delimiter: u8, quote: u8) -> RowParser {
+        RowParser {
+            csv: csv_core::ReaderBuilder::new()
+                .delimiter(delimiter)
+                .quote(quote)
+                .build(),
+            out: vec![0; 1024],
+            ends: vec![0; 64],
+        }
+    }
+
+    /// Parses the first record of `input` into trimmed fields.
+    fn parse(&mut self, mut input: &[u8], fields: &mut Vec<String>) {
+        use csv_core::ReadRecordResult as R;
+        self.csv.reset();
+        let (mut nout, mut nend) = (0, 0);
+        loop {
+            let (result, nin, o, e) =
+                self.csv
+                    .read_record(input, &mut self.out[nout..], &mut self.ends[nend..]);
+            input = &input[nin..];
+            nout += o;
+            nend += e;
+            match result {
+                R::InputEmpty if input.is_empty() && nin == 0 => break,
+                R::InputEmpty => {}
+                R::OutputFull => self.out.resize(self.out.len() * 2, 0),
+                R::OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
+                R::Record | R::End => break,
+            }
+        }
+        let mut start = 0;
+        for &end in &self.ends[..nend] {
+            let bytes = self.out.get(start..end).unwrap_or_default();
+            fields.push(String::from_utf8_lossy(bytes).trim().to_owned());
+            start = end;
+        }
+    }
 }
 
 /// Parses a one-byte setting such as a delimiter: one byte, or `\t`.
@@ -101,7 +204,7 @@ pub(crate) fn one_byte(value: &str) -> Option<u8> {
     }
 }
 
-fn reader(text: &[u8], delimiter: u8, quote: u8) -> csv::Reader<&[u8]> {
+fn reader<R: Read>(text: R, delimiter: u8, quote: u8) -> csv::Reader<R> {
     csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -120,58 +223,105 @@ impl Source {
         mut on_row: impl FnMut(usize, &str),
     ) -> Result<(Source, Option<String>), ExtractError> {
         let path = base_dir.join(&input.path);
-        let decoded = decode_file(&path, input.encoding.as_ref().map(|e| e.get_ref().as_str()))?;
+        let fallback = input.encoding.as_ref().map(|e| e.get_ref().as_str());
+        let (storage, warning, bom) = match utf8_file(&path)? {
+            Some(bom) => {
+                let file = File::open(&path).map_err(|source| ExtractError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                let storage = Storage::File {
+                    file: RefCell::new(file),
+                    buf: RefCell::new(Vec::new()),
+                };
+                (storage, None, bom)
+            }
+            None => {
+                let decoded = decode_file(&path, fallback)?;
+                (Storage::Memory(decoded.text), decoded.warning, 0)
+            }
+        };
         let name = input.path.display().to_string();
         let header = input
             .header
             .unwrap_or(input.format == InputFormat::Delimited);
+        let (delimiter, quote) = match &layout {
+            Layout::Delimited { delimiter, quote } => (*delimiter, *quote),
+            Layout::Fixed { .. } => (b',', b'"'),
+        };
         let mut source = Source {
             name,
             columns: Vec::new(),
             index: HashMap::new(),
             supplement: input.supplement,
-            text: decoded.text,
+            // Put in place after the scan, which reads it.
+            storage: Storage::Memory(String::new()),
             layout,
             rows: Vec::new(),
+            parser: RefCell::new(RowParser::new(delimiter, quote)),
         };
+        let io = |source| ExtractError::Io {
+            path: path.clone(),
+            source,
+        };
+        // The scan reads the file once, from the start of its data (after a BOM).
+        let data: Box<dyn BufRead + '_> = match &storage {
+            Storage::Memory(text) => Box::new(text.as_bytes()),
+            Storage::File { .. } => {
+                let mut file = File::open(&path).map_err(io)?;
+                file.seek(SeekFrom::Start(bom)).map_err(io)?;
+                Box::new(BufReader::with_capacity(1 << 16, file))
+            }
+        };
+        let key = input.key.get_ref();
         match &source.layout {
-            Layout::Delimited { delimiter, quote } => {
-                source.scan_delimited(&path, *delimiter, *quote, header, input)?;
+            Layout::Delimited { .. } => {
+                source.scan_delimited(data, bom, &path, (delimiter, quote), input, &mut on_row)?;
+                source.storage = storage;
             }
             Layout::Fixed { .. } => {
                 source.columns = input.positions.iter().map(|p| p.column.clone()).collect();
-                source.scan_fixed(header);
+                source.scan_fixed(data, bom, header).map_err(io)?;
+                source.storage = storage;
+                if let Some(key_index) = source.columns.iter().position(|c| c == key) {
+                    let mut fields = Vec::new();
+                    for i in 0..source.rows.len() {
+                        source.fields(i, &mut fields);
+                        on_row(i, fields.get(key_index).map_or("", String::as_str));
+                    }
+                }
             }
         }
+        if let Storage::File { .. } | Storage::Memory(_) = &source.storage
+            && source.rows.is_empty()
+        {}
         source.index = source
             .columns
             .iter()
             .enumerate()
             .map(|(i, c)| (c.clone(), i))
             .collect();
-        let key = input.key.get_ref();
-        if let Some(&key_index) = source.index.get(key) {
-            let mut fields = Vec::new();
-            for i in 0..source.rows.len() {
-                source.fields(i, &mut fields);
-                on_row(i, fields.get(key_index).map_or("", String::as_str));
-            }
-        }
-        Ok((source, decoded.warning))
+        Ok((source, warning))
     }
 
     fn scan_delimited(
         &mut self,
+        data: impl Read,
+        base: u64,
         path: &Path,
-        delimiter: u8,
-        quote: u8,
-        header: bool,
+        (delimiter, quote): (u8, u8),
         input: &InputConfig,
+        on_row: &mut impl FnMut(usize, &str),
     ) -> Result<(), ExtractError> {
-        let mut rdr = reader(self.text.as_bytes(), delimiter, quote);
+        let header = input.header.unwrap_or(true);
+        if !header {
+            self.columns = input.columns.clone();
+        }
+        let mut key_index = self.columns.iter().position(|c| c == input.key.get_ref());
+        let mut rdr = reader(data, delimiter, quote);
         let mut record = csv::StringRecord::new();
         let mut first = true;
-        let mut pending: Option<(usize, u64)> = None;
+        let mut pending: Option<(u64, u64)> = None;
         loop {
             let start = rdr.position().clone();
             let more = rdr
@@ -182,12 +332,16 @@ impl Source {
                     message: e.to_string(),
                 })?;
             // The record really starts where its first byte is: skip blank lines before it.
-            let begin = record.position().map_or(start.byte(), csv::Position::byte) as usize;
+            let begin = base + record.position().map_or(start.byte(), csv::Position::byte);
             let line = record.position().map_or(start.line(), csv::Position::line);
             if let Some((s, l)) = pending.take() {
                 self.rows.push(RowSpan {
                     start: s,
-                    end: if more { begin } else { self.text.len() },
+                    end: if more {
+                        begin
+                    } else {
+                        base + rdr.position().byte()
+                    },
                     line: l,
                 });
             }
@@ -196,50 +350,77 @@ impl Source {
             }
             if first && header {
                 self.columns = record.iter().map(str::to_owned).collect();
+                key_index = self.columns.iter().position(|c| c == input.key.get_ref());
             } else {
+                if let Some(k) = key_index {
+                    on_row(self.rows.len(), record.get(k).unwrap_or(""));
+                }
                 pending = Some((begin, line));
             }
             first = false;
         }
-        if !header {
-            self.columns = input.columns.clone();
-        }
         Ok(())
     }
 
-    fn scan_fixed(&mut self, header: bool) {
-        let mut offset = 0;
-        for (i, line) in self.text.split_inclusive('\n').enumerate() {
+    fn scan_fixed(
+        &mut self,
+        mut data: impl BufRead,
+        base: u64,
+        header: bool,
+    ) -> std::io::Result<()> {
+        let mut offset = base;
+        let mut line = Vec::new();
+        for i in 0.. {
+            line.clear();
+            let n = data.read_until(b'\n', &mut line)? as u64;
+            if n == 0 {
+                break;
+            }
             let start = offset;
-            offset += line.len();
-            if (i == 0 && header) || line.trim().is_empty() {
+            offset += n;
+            if (i == 0 && header) || line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             self.rows.push(RowSpan {
                 start,
                 end: offset,
-                line: i as u64 + 1,
+                line: i + 1,
             });
         }
+        Ok(())
     }
 
-    /// Parses row `i` into `out` (trimmed values, one per column).
-    pub fn fields(&self, i: usize, out: &mut Vec<String>) {
+    /// Parses row `i` into `out`; `false` when the row cannot be read back (the file changed
+    /// or vanished since it was scanned).
+    pub fn fields(&self, i: usize, out: &mut Vec<String>) -> bool {
         out.clear();
         let Some(span) = self.rows.get(i) else {
-            return;
+            return false;
         };
-        let text = self.text.get(span.start..span.end).unwrap_or("");
-        match &self.layout {
-            Layout::Delimited { delimiter, quote } => {
-                let mut record = csv::StringRecord::new();
-                if let Ok(true) =
-                    reader(text.as_bytes(), *delimiter, *quote).read_record(&mut record)
+        let mut readable = true;
+        let mut buf;
+        let bytes: &[u8] = match &self.storage {
+            Storage::Memory(text) => text
+                .as_bytes()
+                .get(span.start as usize..span.end as usize)
+                .unwrap_or_default(),
+            Storage::File { file, buf: b } => {
+                buf = b.borrow_mut();
+                buf.resize((span.end - span.start) as usize, 0);
+                let mut file = file.borrow_mut();
+                if file.seek(SeekFrom::Start(span.start)).is_err()
+                    || file.read_exact(&mut buf).is_err()
                 {
-                    out.extend(record.iter().map(str::to_owned));
+                    buf.clear();
+                    readable = false;
                 }
+                &buf
             }
+        };
+        match &self.layout {
+            Layout::Delimited { .. } => self.parser.borrow_mut().parse(bytes, out),
             Layout::Fixed { positions } => {
+                let text = String::from_utf8_lossy(bytes);
                 let line = text.trim_end_matches(['\r', '\n']);
                 for &(start, width) in positions {
                     let value: String = line.chars().skip(start).take(width).collect();
@@ -247,6 +428,7 @@ impl Source {
                 }
             }
         }
+        readable
     }
 }
 

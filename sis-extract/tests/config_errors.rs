@@ -11,7 +11,10 @@ fn check(rest: &str, expected: &[&str]) {
         Err(e) => e.to_string(),
     };
     for part in expected {
-        assert!(err.contains(part), "{part:?} not in:\n{err}\n--- config:\n{rest}");
+        assert!(
+            err.contains(part),
+            "{part:?} not in:\n{err}\n--- config:\n{rest}"
+        );
     }
 }
 
@@ -28,7 +31,11 @@ fn errors_point_at_the_config() {
     );
     check(
         "[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{first}\"",
-        &["alma-sis.toml:11:14", "column \"first\"", "p.csv: id, name, aff"],
+        &[
+            "alma-sis.toml:11:14",
+            "column \"first\"",
+            "p.csv: id, name, aff",
+        ],
     );
     check(
         "[[filter]]\nname = \"x\"\naction = \"exclude\"\nwhen = [{ column = \"aff\", matches = \"(\" }]",
@@ -36,7 +43,11 @@ fn errors_point_at_the_config() {
     );
     check(
         "[expiry]\ndefault = { policy = \"sometime\" }",
-        &["alma-sis.toml:10", "unknown variant `sometime`", "today_plus"],
+        &[
+            "alma-sis.toml:10",
+            "unknown variant `sometime`",
+            "today_plus",
+        ],
     );
     check(
         "[[filter]]\nname = \"x\"\naction = \"drop\"",
@@ -46,7 +57,10 @@ fn errors_point_at_the_config() {
         "[[filter]]\nname = \"x\"\nactoin = \"exclude\"",
         &["alma-sis.toml:11:1", "unknown field `actoin`"],
     );
-    check("[fedd]\nname = \"x\"", &["alma-sis.toml:9:2", "unknown field `fedd`"]);
+    check(
+        "[fedd]\nname = \"x\"",
+        &["alma-sis.toml:9:2", "unknown field `fedd`"],
+    );
     check(
         "[expiry]\ndefault = { policy = \"today_plus\", duration = \"a year\" }",
         &["alma-sis.toml:10:11", "\"a year\" is not a duration"],
@@ -75,15 +89,21 @@ fn a_bad_key_column_lists_the_file_columns() {
     let case = Case::new(&text, &[("p.csv", b"id,name\n1,Ann\n")]);
     let err = case.run().expect_err("no such key").to_string();
     assert!(err.contains("alma-sis.toml:7:7"), "{err}");
-    assert!(err.contains("column \"person\"") && err.contains("p.csv: id, name"), "{err}");
+    assert!(
+        err.contains("column \"person\"") && err.contains("p.csv: id, name"),
+        "{err}"
+    );
 }
 
 #[test]
 fn foreign_sections_are_left_to_the_caller() {
     let text = format!("{}\n[output]\ndir = \"out\"\n", config(""));
-    let parsed = sis_extract::MappingConfig::from_toml(&text, std::path::Path::new("c.toml"), &["output"]);
+    let parsed =
+        sis_extract::MappingConfig::from_toml(&text, std::path::Path::new("c.toml"), &["output"]);
     assert!(parsed.is_ok(), "{:?}", parsed.err());
     let parsed = sis_extract::MappingConfig::from_toml(&text, std::path::Path::new("c.toml"), &[]);
-    let err = parsed.expect_err("output is not a mapping section").to_string();
+    let err = parsed
+        .expect_err("output is not a mapping section")
+        .to_string();
     assert!(err.contains("unknown field `output`"), "{err}");
 }

@@ -78,19 +78,47 @@ fn policies() {
 
     // Term calendar: term end + grace, the latest of several terms, inline terms too.
     check(RULES, "1,UG,2026FA,,", ("2027-01-17", Some("2027-07-17")));
-    check(RULES, "1,UG,2026FA;2027SP,,", ("2027-06-13", Some("2027-12-13")));
+    check(
+        RULES,
+        "1,UG,2026FA;2027SP,,",
+        ("2027-06-13", Some("2027-12-13")),
+    );
     check(RULES, "1,UG,2027SU,,", ("2027-09-12", Some("2028-03-12")));
     // Status-driven: a dropped registration expires today.
-    check(RULES, "1,UG,2026FA,,DROPPED", ("2026-11-23", Some("2027-05-23")));
+    check(
+        RULES,
+        "1,UG,2026FA,,DROPPED",
+        ("2026-11-23", Some("2027-05-23")),
+    );
     // An unknown term gives no date: the next rule, then the default.
     check(RULES, "1,UG,1999XX,,", ("2027-11-23", Some("2028-05-23")));
-    check(RULES, "1,UG,1999XX,2027-02-01,", ("2027-02-01", Some("2027-08-01")));
+    check(
+        RULES,
+        "1,UG,1999XX,2027-02-01,",
+        ("2027-02-01", Some("2027-08-01")),
+    );
     // Per group: the term rule is not for faculty; the column rule is, in either format.
-    check(RULES, "1,FACULTY,2026FA,03/31/2027,", ("2027-03-31", Some("2028-03-31")));
+    check(
+        RULES,
+        "1,FACULTY,2026FA,03/31/2027,",
+        ("2027-03-31", Some("2028-03-31")),
+    );
     // Safe zone: a faculty end date in summer moves to Sep 30.
-    check(RULES, "1,FACULTY,,2027-06-30,", ("2027-09-30", Some("2028-09-30")));
-    check(RULES, "1,FACULTY,,2027-05-15,", ("2027-09-30", Some("2028-09-30")));
-    check(RULES, "1,FACULTY,,2027-05-14,", ("2027-05-14", Some("2028-05-14")));
+    check(
+        RULES,
+        "1,FACULTY,,2027-06-30,",
+        ("2027-09-30", Some("2028-09-30")),
+    );
+    check(
+        RULES,
+        "1,FACULTY,,2027-05-15,",
+        ("2027-09-30", Some("2028-09-30")),
+    );
+    check(
+        RULES,
+        "1,FACULTY,,2027-05-14,",
+        ("2027-05-14", Some("2028-05-14")),
+    );
     // ... but not for other groups.
     check(RULES, "1,UG,2027SP,,", ("2027-06-13", Some("2027-12-13")));
 }
@@ -109,7 +137,10 @@ fn no_date_at_all_rejects_the_person() {
     ));
     let case = Case::new(
         &text,
-        &[("p.csv", b"id,type,term,end,reg\n1,FACULTY,,,\n"), ("terms.csv", TERMS)],
+        &[
+            ("p.csv", b"id,type,term,end,reg\n1,FACULTY,,,\n"),
+            ("terms.csv", TERMS),
+        ],
     );
     let x = case.run().expect("extract");
     assert_eq!(

@@ -31,12 +31,20 @@ fn the_demo_uses_every_rule_kind_and_decides_every_row() {
         }
         if let Some(u) = &person.user {
             merged += usize::from(u.rows.len() > 1);
-            let g = u.user.user_group.as_ref().map(|g| g.code.clone()).unwrap_or_default();
+            let g = u
+                .user
+                .user_group
+                .as_ref()
+                .map(|g| g.code.clone())
+                .unwrap_or_default();
             *groups.entry(g).or_default() += 1;
         }
     }
     assert_eq!(rows, extractor.rows_read());
-    assert!(decisions["filtered"] > 0 && decisions["written"] > 0, "{decisions:?}");
+    assert!(
+        decisions["filtered"] > 0 && decisions["written"] > 0,
+        "{decisions:?}"
+    );
     assert!(merged > 0);
     for combined in ["GRADEMP", "FACX", "FAC", "STAFF", "GRAD", "UGRD"] {
         assert!(groups.contains_key(combined), "no {combined} in {groups:?}");

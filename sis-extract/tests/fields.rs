@@ -16,7 +16,11 @@ fn user(fields: &str, values: &str, extra: &str) -> User {
 /// `job_description = <spec>` on `values` gives `expected`.
 fn check(spec: &str, values: &str, expected: Option<&str>) {
     let u = user(&format!("job_description = {spec}"), values, LOOKUP);
-    assert_eq!(u.job_description.as_deref(), expected, "{spec} on {values:?}");
+    assert_eq!(
+        u.job_description.as_deref(),
+        expected,
+        "{spec} on {values:?}"
+    );
 }
 
 const LOOKUP: &str = "[lookup.dept]\nvalues = { BIO = \"Biology\", CS = \"Computer Science\" }";
@@ -28,27 +32,87 @@ fn templates() {
     check(r#""{a}""#, "1,,y", None);
     check(r#""{{{a}}}""#, "1,x,", Some("{x}"));
     check(r#""fixed""#, "1,,", Some("fixed"));
-    check(r#"{ template = "  {a} ", trim = false }"#, "1,x,", Some("  x "));
+    check(
+        r#"{ template = "  {a} ", trim = false }"#,
+        "1,x,",
+        Some("  x "),
+    );
     check(r#"{ template = "  {a} " }"#, "1,x,", Some("x"));
-    check(r#"{ template = "{a}", case = "upper" }"#, "1,ab,", Some("AB"));
-    check(r#"{ template = "{a}", case = "lower" }"#, "1,AB,", Some("ab"));
-    check(r#"{ template = "{a} {b}", case = "title" }"#, "1,o'NEIL,de la cruz", Some("O'neil De La Cruz"));
-    check(r#"{ template = "{a}", default = "none" }"#, "1,,", Some("none"));
-    check(r#"{ template = "{a}", default = "none" }"#, "1,x,", Some("x"));
-    check(r#"{ template = "{a}", regex = "^([^;]+)" }"#, "1,MAIN;NORTH,", Some("MAIN"));
-    check(r#"{ template = "{a}", regex = "[0-9]+" }"#, "1,ab123cd,", Some("123"));
-    check(r#"{ template = "{a}", regex = "[0-9]+", default = "0" }"#, "1,abc,", Some("0"));
-    check(r#"{ template = "{a}", map = { F = "female" } }"#, "1,F,", Some("female"));
-    check(r#"{ template = "{a}", map = { F = "female" } }"#, "1,X,", Some("X"));
-    check(r#"{ template = "{a}", map = { F = "female" }, unmapped = "empty" }"#, "1,X,", None);
+    check(
+        r#"{ template = "{a}", case = "upper" }"#,
+        "1,ab,",
+        Some("AB"),
+    );
+    check(
+        r#"{ template = "{a}", case = "lower" }"#,
+        "1,AB,",
+        Some("ab"),
+    );
+    check(
+        r#"{ template = "{a} {b}", case = "title" }"#,
+        "1,o'NEIL,de la cruz",
+        Some("O'neil De La Cruz"),
+    );
+    check(
+        r#"{ template = "{a}", default = "none" }"#,
+        "1,,",
+        Some("none"),
+    );
+    check(
+        r#"{ template = "{a}", default = "none" }"#,
+        "1,x,",
+        Some("x"),
+    );
+    check(
+        r#"{ template = "{a}", regex = "^([^;]+)" }"#,
+        "1,MAIN;NORTH,",
+        Some("MAIN"),
+    );
+    check(
+        r#"{ template = "{a}", regex = "[0-9]+" }"#,
+        "1,ab123cd,",
+        Some("123"),
+    );
+    check(
+        r#"{ template = "{a}", regex = "[0-9]+", default = "0" }"#,
+        "1,abc,",
+        Some("0"),
+    );
+    check(
+        r#"{ template = "{a}", map = { F = "female" } }"#,
+        "1,F,",
+        Some("female"),
+    );
+    check(
+        r#"{ template = "{a}", map = { F = "female" } }"#,
+        "1,X,",
+        Some("X"),
+    );
+    check(
+        r#"{ template = "{a}", map = { F = "female" }, unmapped = "empty" }"#,
+        "1,X,",
+        None,
+    );
     check(
         r#"{ template = "{a}", map = { F = "female" }, unmapped = "empty", default = "other" }"#,
         "1,X,",
         Some("other"),
     );
-    check(r#"{ template = "{a}", lookup = "dept" }"#, "1,BIO,", Some("Biology"));
-    check(r#"{ template = "{a}", lookup = "dept" }"#, "1,ZOO,", Some("ZOO"));
-    check(r#"{ template = "{a}", case = "upper", lookup = "dept" }"#, "1,cs,", Some("Computer Science"));
+    check(
+        r#"{ template = "{a}", lookup = "dept" }"#,
+        "1,BIO,",
+        Some("Biology"),
+    );
+    check(
+        r#"{ template = "{a}", lookup = "dept" }"#,
+        "1,ZOO,",
+        Some("ZOO"),
+    );
+    check(
+        r#"{ template = "{a}", case = "upper", lookup = "dept" }"#,
+        "1,cs,",
+        Some("Computer Science"),
+    );
 }
 
 #[test]
@@ -59,7 +123,10 @@ fn an_unmapped_value_can_reject_the_person() {
     let x = ok(&rest, "id,a\n1,BIO\n2,ZOO\n");
     assert_eq!(
         decisions(&x),
-        ["W:1", "R:job_description: value \"ZOO\" is not in the lookup dept"]
+        [
+            "W:1",
+            "R:job_description: value \"ZOO\" is not in the lookup dept"
+        ]
     );
 }
 
@@ -72,7 +139,10 @@ fn check_date(formats: &str, value: &str, expected: Option<&str>) {
     match expected {
         Some(d) => {
             assert_eq!(x.users.len(), 1, "{:?}", decisions(&x));
-            assert_eq!(x.users[0].user.birth_date.map(|b| b.to_string()).as_deref(), Some(d));
+            assert_eq!(
+                x.users[0].user.birth_date.map(|b| b.to_string()).as_deref(),
+                Some(d)
+            );
         }
         None => assert_eq!(
             decisions(&x),
@@ -84,7 +154,11 @@ fn check_date(formats: &str, value: &str, expected: Option<&str>) {
 #[test]
 fn dates_with_formats() {
     check_date(r#"["%Y-%m-%d"]"#, "2001-02-03", Some("2001-02-03"));
-    check_date(r#"["%Y-%m-%d", "%m/%d/%Y"]"#, "02/03/2001", Some("2001-02-03"));
+    check_date(
+        r#"["%Y-%m-%d", "%m/%d/%Y"]"#,
+        "02/03/2001",
+        Some("2001-02-03"),
+    );
     check_date(r#"["%d.%m.%Y"]"#, "03.02.2001", Some("2001-02-03"));
     check_date(r#"["%Y%m%d"]"#, "20010203", Some("2001-02-03"));
     check_date(r#"["%Y-%m-%d"]"#, "02/03/2001", None);
@@ -174,6 +248,9 @@ fn a_bad_code_rejects_the_person() {
     );
     assert_eq!(
         decisions(&x),
-        ["W:1", "R:record_type \"PATRON\" is not PUBLIC, STAFF or CONTACT"]
+        [
+            "W:1",
+            "R:record_type \"PATRON\" is not PUBLIC, STAFF or CONTACT"
+        ]
     );
 }

@@ -44,7 +44,10 @@ fn precedence() {
 #[test]
 fn filtered_rows_do_not_take_part_in_the_merge() {
     let rest = "[[filter]]\nname = \"no affiliates\"\naction = \"exclude\"\nwhen = [{ column = \"aff\", any_of = [\"AFFILIATE\"] }]\n\n[[email]]\ntype = \"school\"\naddress = \"{email}\"\n";
-    let x = ok(rest, "id,aff,email\n1,AFFILIATE,a@x\n1,STUDENT,s@x\n2,AFFILIATE,b@x\n");
+    let x = ok(
+        rest,
+        "id,aff,email\n1,AFFILIATE,a@x\n1,STUDENT,s@x\n2,AFFILIATE,b@x\n",
+    );
     assert_eq!(decisions(&x), ["F:no affiliates", "W:1", "F:no affiliates"]);
     assert_eq!(x.users.len(), 1);
     assert_eq!(x.users[0].user.contact_info.emails[0].email_address, "s@x");
@@ -100,4 +103,21 @@ fn a_supplement_adds_values_to_main_rows() {
         .map(|u| u.user.user_identifiers[0].value.as_str())
         .collect();
     assert_eq!(cards, ["NEW1", "OLD3"]);
+}
+
+#[test]
+fn explain_finds_a_person_by_key_or_primary_id_with_a_trace() {
+    let rest = "[fields]\nprimary_id = \"P{id}\"\n";
+    let case = Case::new(&config(rest), &[("p.csv", b"id\n1\n2\n")]);
+    let mapping = case.config().expect("config");
+    let x = sis_extract::Extractor::new(&mapping, case.dir.path(), crate::support::today())
+        .expect("extractor")
+        .with_trace(false);
+    for id in ["2", "P2"] {
+        let p = x.explain(id).expect("found");
+        assert_eq!(p.key, "2");
+        assert!(!p.steps().is_empty(), "explain always traces");
+    }
+    assert!(x.explain("3").is_none() && x.explain("P3").is_none());
+    assert!(x.people().all(|p| p.steps().is_empty()), "tracing is off");
 }

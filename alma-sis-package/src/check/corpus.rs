@@ -78,6 +78,21 @@ fn with_method_bzip2(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
+/// Marks every entry encrypted (general-purpose flag bit 0) without encrypting it: what a
+/// reader sees of a password-protected zip before it asks for the password.
+fn with_encrypted_flag(mut bytes: Vec<u8>) -> Vec<u8> {
+    let mut i = 0;
+    while i + 12 <= bytes.len() {
+        match &bytes[i..i + 4] {
+            b"PK\x03\x04" => bytes[i + 6] |= 1,
+            b"PK\x01\x02" => bytes[i + 8] |= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    bytes
+}
+
 fn stored_with_descriptor(xml: &[u8]) -> Vec<u8> {
     let mut zip = ZipWriter::new_stream(Vec::new());
     let options = SimpleFileOptions::DEFAULT.compression_method(CompressionMethod::Stored);
@@ -143,6 +158,14 @@ pub fn corpus() -> Vec<CorpusFile> {
             name: "stored-with-descriptor.zip",
             bytes: stored_with_descriptor(&good()),
             expected: &["E-ZIP-DESCRIPTOR"],
+        },
+        CorpusFile {
+            name: "encrypted.zip",
+            bytes: with_encrypted_flag(zip_of(
+                &[("users.xml", &good())],
+                CompressionMethod::Deflated,
+            )),
+            expected: &["E-ZIP-ENCRYPTED"],
         },
         CorpusFile {
             name: "no-xml-entry.zip",

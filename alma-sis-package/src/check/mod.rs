@@ -197,9 +197,7 @@ pub struct Summary {
 pub struct Retained {
     /// Users indexed (one primary id each in a shared arena).
     pub users: usize,
-    /// Distinct match IDs.
-    pub match_ids: usize,
-    /// Distinct identifier values.
+    /// Distinct identifier values, match IDs included.
     pub identifiers: usize,
     /// Bytes of primary ids kept.
     pub arena_bytes: usize,
@@ -276,10 +274,9 @@ impl<'a> Checker<'a> {
 
     /// What the checker holds across the feed.
     pub fn retained(&self) -> Retained {
-        let (users, match_ids, identifiers, arena_bytes) = self.index.sizes();
+        let (users, identifiers, arena_bytes) = self.index.sizes();
         Retained {
             users,
-            match_ids,
             identifiers,
             arena_bytes,
             pending_events: self.log.borrow().events.len(),
@@ -334,8 +331,8 @@ impl<'a> Checker<'a> {
     fn feed_checks(&mut self, user: &User, seen: Seen, findings: &mut Vec<Finding>) {
         let ordinal = self.index.add_user(&user.primary_id, seen);
         let match_value = self.options.match_id.value(user);
-        match match_value {
-            None => findings.push(Finding::new(
+        let Some(match_value) = match_value else {
+            findings.push(Finding::new(
                 codes::NO_MATCH_ID,
                 Severity::Error,
                 format!(
@@ -343,67 +340,83 @@ impl<'a> Checker<'a> {
                      cannot update this user; send it for every user",
                     self.options.match_id.describe()
                 ),
-            )),
-            Some(value) => {
-                if let Some(first) = self.index.claim_match_id(value, ordinal) {
-                    findings.push(
-                        Finding::new(
-                            codes::DUP_MATCH_ID,
-                            Severity::Error,
-                            format!(
-                                "match ID {value:?} ({}) was already used by user {} ({}); \
-                                 Alma loads the first and rejects this one: merge the two \
-                                 records in the extract or fix the duplicate id",
-                                self.options.match_id.describe(),
-                                first.primary_id,
-                                self.describe_seen(first.seen)
-                            ),
-                        )
-                        .at_field(match self.options.match_id {
-                            MatchId::PrimaryId => "primary_id",
-                            MatchId::Identifier(_) => "user_identifiers/user_identifier/value",
-                        }),
-                    );
-                }
-            }
-        }
-        let match_key = match_value.map(feed::id_key);
-        let ids = std::iter::once(("primary_id", "primary_id", user.primary_id.as_str())).chain(
-            user.user_identifiers.iter().map(|i| {
-                (
-                    i.id_type.code.as_str(),
-                    "user_identifiers/user_identifier/value",
-                    i.value.as_str(),
+            ));
+            return self.claim_identifiers(user, ordinal, None, findings);
+        };
+        let match_field = match &self.options.match_id {
+            MatchId::PrimaryId => "primary_id".to_owned(),
+            MatchId::Identifier(t) => identifier_field(
+                user.user_identifiers
+                    .iter()
+                    .position(|i| i.id_type.code == *t)
+                    .unwrap_or(0),
+            ),
+        };
+        match self.index.claim(match_value, ordinal, true) {
+            Some(first) if first.as_match_id => findings.push(
+                Finding::new(
+                    codes::DUP_MATCH_ID,
+                    Severity::Error,
+                    format!(
+                        "match ID {match_value:?} ({}) was already used by user {} ({}); Alma \
+                         loads the first and rejects this one: merge the two records in the \
+                         extract or fix the duplicate id",
+                        self.options.match_id.describe(),
+                        first.primary_id,
+                        self.describe_seen(first.seen)
+                    ),
                 )
-            }),
+                .at_field(match_field),
+            ),
+            Some(first) => findings.push(self.taken(
+                self.options.match_id.describe(),
+                match_field,
+                match_value,
+                &first,
+            )),
+            None => {}
+        }
+        self.claim_identifiers(user, ordinal, Some(feed::id_key(match_value)), findings);
+    }
+
+    /// Claims every identifier value of `user` except its match ID (claimed already).
+    fn claim_identifiers(
+        &mut self,
+        user: &User,
+        ordinal: u32,
+        match_key: Option<u64>,
+        findings: &mut Vec<Finding>,
+    ) {
+        let ids = std::iter::once((None, "primary_id", user.primary_id.as_str())).chain(
+            user.user_identifiers
+                .iter()
+                .enumerate()
+                .map(|(n, i)| (Some(n), i.id_type.code.as_str(), i.value.as_str())),
         );
-        for (id_type, field, value) in ids {
-            if value.trim().is_empty() {
+        for (n, id_type, value) in ids {
+            if value.trim().is_empty() || Some(feed::id_key(value)) == match_key {
                 continue;
             }
-            let taken = self.index.claim_identifier(value, ordinal);
-            // A repeated match ID is already reported as such.
-            if Some(feed::id_key(value)) == match_key {
-                continue;
-            }
-            if let Some(first) = taken {
-                findings.push(
-                    Finding::new(
-                        codes::ID_TAKEN_IN_FEED,
-                        Severity::Error,
-                        format!(
-                            "identifier of type {id_type} and value {value:?} is already taken \
-                             in this feed by user {} ({}); Alma keeps the first and rejects \
-                             this user: make identifiers unique (case-insensitive, across \
-                             types)",
-                            first.primary_id,
-                            self.describe_seen(first.seen)
-                        ),
-                    )
-                    .at_field(field),
-                );
+            if let Some(first) = self.index.claim(value, ordinal, false) {
+                let field = n.map_or_else(|| "primary_id".to_owned(), identifier_field);
+                findings.push(self.taken(format!("type {id_type}"), field, value, &first));
             }
         }
+    }
+
+    fn taken(&self, kind: String, field: String, value: &str, first: &feed::FirstUse) -> Finding {
+        Finding::new(
+            codes::ID_TAKEN_IN_FEED,
+            Severity::Error,
+            format!(
+                "identifier ({kind}) value {value:?} is already taken in this feed by user {} \
+                 ({}); Alma keeps the first and rejects this user: make identifiers unique \
+                 (case-insensitive, across types)",
+                first.primary_id,
+                self.describe_seen(first.seen)
+            ),
+        )
+        .at_field(field)
     }
 
     fn describe_seen(&self, seen: Seen) -> String {
@@ -779,6 +792,11 @@ fn read_error_finding(e: &ReadError) -> Finding {
         ),
     )
     .at(line, column)
+}
+
+/// The field path of the `n`th identifier's value, as record validation writes it.
+fn identifier_field(n: usize) -> String {
+    format!("user_identifiers/user_identifier[{n}]/value")
 }
 
 fn is_limit(kind: GuardEventKind) -> bool {

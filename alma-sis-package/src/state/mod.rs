@@ -257,7 +257,8 @@ pub struct KnownItem {
 /// Every known item of one feed, by key, read in one query.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    items: HashMap<String, KnownItem>,
+    // Boxed keys: a million of them, 8 bytes each smaller than `String`.
+    items: HashMap<Box<str>, KnownItem>,
 }
 
 impl Snapshot {
@@ -278,7 +279,7 @@ impl Snapshot {
 
     /// Every item, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &KnownItem)> {
-        self.items.iter().map(|(k, v)| (k.as_str(), v))
+        self.items.iter().map(|(k, v)| (&**k, v))
     }
 }
 
@@ -602,13 +603,22 @@ impl StateStore {
             )
             .map_err(self.sql_err(action.clone()))?;
         let mut rows = stmt.query([feed]).map_err(self.sql_err(action.clone()))?;
-        let mut items = HashMap::new();
+        let mut items = HashMap::with_capacity(self.count_items(feed)?);
         while let Some(row) = rows.next().map_err(self.sql_err(action.clone()))? {
             let raw = RawItem::from_row(row).map_err(self.sql_err(action.clone()))?;
             let (key, item) = raw.parse(&self.path, feed)?;
             items.insert(key, item);
         }
         Ok(Snapshot { items })
+    }
+
+    fn count_items(&self, feed: &str) -> Result<usize, StateError> {
+        self.conn
+            .query_row("SELECT count(*) FROM items WHERE feed = ?1", [feed], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| usize::try_from(n).unwrap_or(0))
+            .map_err(self.sql_err(format!("count the items of feed {feed:?}")))
     }
 
     /// The last payload stored for one item.
@@ -853,12 +863,26 @@ impl StateStore {
     /// Forgets one item (matched case-insensitively) in one feed or in all; returns how many
     /// rows went. The next run treats it as new.
     pub fn forget(&mut self, feed: Option<&str>, key: &str) -> Result<usize, StateError> {
-        let action = format!("forget {key:?}");
-        match feed {
-            Some(feed) => self.conn.execute_batch(""),
-            None => self.conn.execute_batch(""),
-        }
-        .map_err(self.sql_err(action))
+        let forget = |conn: &mut Connection| -> rusqlite::Result<usize> {
+            let tx = conn.transaction()?;
+            let mut removed = 0;
+            for table in ["items", "payloads"] {
+                let n = tx.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE (?1 IS NULL OR feed = ?1) \
+                         AND key = ?2 COLLATE NOCASE"
+                    ),
+                    params![feed, key],
+                )?;
+                if table == "items" {
+                    removed = n;
+                }
+            }
+            tx.commit()?;
+            Ok(removed)
+        };
+        let removed = forget(&mut self.conn);
+        removed.map_err(self.sql_err(format!("forget {key:?}")))
     }
 
     /// Writes every item (of one feed or all) as JSON lines, ordered by feed and key, without
@@ -883,18 +907,17 @@ impl StateStore {
             let feed: String = row.get(9).map_err(self.sql_err(action))?;
             let line = ExportLine {
                 feed,
-                hash: hex::encode(&raw.hash),
-                key: raw.key,
-                expires: raw.expires,
-                first_seen: raw.first_seen,
-                last_seen: raw.last_seen,
-                last_sent: raw.last_sent,
-                status: raw.status,
-                status_since: raw.status_since,
+                hash: hex::encode(raw.hash),
+                key: raw.key.to_owned(),
+                expires: raw.expires.map(str::to_owned),
+                first_seen: raw.first_seen.to_owned(),
+                last_seen: raw.last_seen.to_owned(),
+                last_sent: raw.last_sent.map(str::to_owned),
+                status: raw.status.to_owned(),
+                status_since: raw.status_since.map(str::to_owned),
                 sends: raw.sends,
             };
-            serde_json::to_writer(&mut *out, &line)
-                .map_err(|e| StateError::Export(e.into()))?;
+            serde_json::to_writer(&mut *out, &line).map_err(|e| StateError::Export(e.into()))?;
             out.write_all(b"\n").map_err(StateError::Export)?;
             lines += 1;
         }
@@ -911,54 +934,76 @@ impl StateStore {
     }
 }
 
-/// An item row as stored.
-struct RawItem {
-    key: String,
-    hash: Vec<u8>,
-    expires: Option<String>,
-    first_seen: String,
-    last_seen: String,
-    last_sent: Option<String>,
-    status: String,
-    status_since: Option<String>,
+/// An item row as stored, borrowed from SQLite's row (a snapshot reads millions).
+struct RawItem<'a> {
+    key: &'a str,
+    hash: &'a [u8],
+    expires: Option<&'a str>,
+    first_seen: &'a str,
+    last_seen: &'a str,
+    last_sent: Option<&'a str>,
+    status: &'a str,
+    status_since: Option<&'a str>,
     sends: i64,
 }
 
-impl RawItem {
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawItem> {
+/// Column `i` as text, or `None` for NULL.
+fn text<'a>(r: &'a rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'a str>> {
+    use rusqlite::types::{FromSqlError, Type, ValueRef};
+    match r.get_ref(i)? {
+        ValueRef::Null => Ok(None),
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .map(Some)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e))),
+        other => Err(rusqlite::Error::FromSqlConversionFailure(
+            i,
+            other.data_type(),
+            Box::new(FromSqlError::InvalidType),
+        )),
+    }
+}
+
+fn required<'a>(r: &'a rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'a str> {
+    text(r, i)?.ok_or(rusqlite::Error::InvalidColumnType(
+        i,
+        "NULL".into(),
+        rusqlite::types::Type::Null,
+    ))
+}
+
+impl<'a> RawItem<'a> {
+    fn from_row(r: &'a rusqlite::Row<'_>) -> rusqlite::Result<RawItem<'a>> {
         Ok(RawItem {
-            key: r.get(0)?,
-            hash: r.get(1)?,
-            expires: r.get(2)?,
-            first_seen: r.get(3)?,
-            last_seen: r.get(4)?,
-            last_sent: r.get(5)?,
-            status: r.get(6)?,
-            status_since: r.get(7)?,
+            key: required(r, 0)?,
+            hash: r.get_ref(1)?.as_blob()?,
+            expires: text(r, 2)?,
+            first_seen: required(r, 3)?,
+            last_seen: required(r, 4)?,
+            last_sent: text(r, 5)?,
+            status: required(r, 6)?,
+            status_since: text(r, 7)?,
             sends: r.get(8)?,
         })
     }
 
-    fn parse(self, path: &Path, feed: &str) -> Result<(String, KnownItem), StateError> {
+    fn parse(&self, path: &Path, feed: &str) -> Result<(Box<str>, KnownItem), StateError> {
         let corrupt = |field, value: &str| StateError::Corrupt {
             path: path.to_owned(),
             feed: feed.to_owned(),
-            key: self.key.clone(),
+            key: self.key.to_owned(),
             field,
             value: value.to_owned(),
         };
         let date = |field, value: &str| parse_date(value).ok_or_else(|| corrupt(field, value));
-        let opt_date =
-            |field, value: &Option<String>| value.as_deref().map(|v| date(field, v)).transpose();
+        let opt_date = |field, value: Option<&str>| value.map(|v| date(field, v)).transpose();
         let hash: [u8; 32] = self
             .hash
-            .as_slice()
             .try_into()
-            .map_err(|_| corrupt("hash", &hex::encode(&self.hash)))?;
+            .map_err(|_| corrupt("hash", &hex::encode(self.hash)))?;
         let since = || {
-            opt_date("status_since", &self.status_since)?.ok_or_else(|| corrupt("status_since", ""))
+            opt_date("status_since", self.status_since)?.ok_or_else(|| corrupt("status_since", ""))
         };
-        let status = match self.status.as_str() {
+        let status = match self.status {
             "present" => ItemStatus::Present,
             "vanished" => ItemStatus::Vanished {
                 since: since()?,
@@ -970,13 +1015,13 @@ impl RawItem {
         };
         let item = KnownItem {
             hash: ContentHash(hash),
-            expires: opt_date("expires", &self.expires)?,
-            first_seen: date("first_seen", &self.first_seen)?,
-            last_seen: date("last_seen", &self.last_seen)?,
-            last_sent: opt_date("last_sent", &self.last_sent)?,
+            expires: opt_date("expires", self.expires)?,
+            first_seen: date("first_seen", self.first_seen)?,
+            last_seen: date("last_seen", self.last_seen)?,
+            last_sent: opt_date("last_sent", self.last_sent)?,
             status,
         };
-        Ok((self.key, item))
+        Ok((self.key.into(), item))
     }
 }
 
@@ -984,8 +1029,20 @@ fn date_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
+/// Parses `YYYY-MM-DD` (what [`date_text`] writes) without chrono's general parser: a
+/// snapshot reads millions of them.
 fn parse_date(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(num(0..4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, num(5..7)?, num(8..10)?)
 }
 
 fn to_i64(n: u64) -> i64 {

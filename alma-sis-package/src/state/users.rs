@@ -299,7 +299,7 @@ impl StateStore {
         for mut user in users {
             let key = match_id(&user.primary_id);
             let hash = content_hash(&mut user, &mut buf)?;
-            let known = snapshot.items.remove(&key);
+            let known = snapshot.items.remove(key.as_str());
             let class = classify(
                 known.as_ref(),
                 hash,
@@ -329,10 +329,10 @@ impl StateStore {
         let mut vanished_writes = Vec::new();
         let mut newly_vanished = 0;
         if !options.partial {
-            let mut unseen: Vec<(String, KnownItem)> = snapshot
+            let mut unseen: Vec<(Box<str>, KnownItem)> = snapshot
                 .items
                 .into_iter()
-                .filter(|(key, _)| !held.contains(key))
+                .filter(|(key, _)| !held.contains(&**key))
                 .collect();
             unseen.sort_by(|a, b| a.0.cmp(&b.0));
             for (key, item) in unseen {
@@ -349,7 +349,7 @@ impl StateStore {
                 let outcome = self.vanished_user(feed, &key, &item, since, sends, options)?;
                 let (entry, user) = outcome;
                 let mut write = ItemWrite {
-                    key,
+                    key: key.into_string(),
                     hash: item.hash,
                     expires: item.expires,
                     first_seen: item.first_seen,

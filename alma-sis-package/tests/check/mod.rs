@@ -2,6 +2,7 @@
 //! the real-world samples; the broken-input corpus; bounded state.
 
 mod corpus;
+mod jdk;
 mod samples;
 
 use std::io::{Cursor, Write};
@@ -344,6 +345,13 @@ fn feed_level_codes() {
         e,
         &["E-ID-TAKEN-IN-FEED"],
     );
+    check(
+        "cross-back.xml",
+        &doc(&[user("u1", "B1", ""), user("b1", "B2", "")]),
+        &o,
+        e,
+        &["E-ID-TAKEN-IN-FEED"],
+    );
     let by_barcode = CheckOptions {
         match_id: MatchId::parse("BARCODE"),
         ..CheckOptions::default()
@@ -649,8 +657,7 @@ fn retained_state_is_bounded_by_identifiers_not_records() {
     drop(checker);
     assert_eq!(errors, 0);
     assert_eq!(retained.users, n as usize);
-    assert_eq!(retained.match_ids, n as usize);
-    // Each user's primary id and barcode.
+    // Each user's primary id (the match ID) and barcode.
     assert_eq!(retained.identifiers, 2 * n as usize);
     assert_eq!(retained.pending_events, 0);
     // Only the primary ids (about 6 bytes each) are kept, not the ~1 KB records.

@@ -98,9 +98,11 @@ fn peak_rss_kib() -> u64 {
 
 /// The stages in order; the report is written whatever they return.
 fn stages(run: &mut Run<'_>) -> anyhow::Result<()> {
+    // Two runs of one feed never overlap: the lock is held from here until recorded.
+    let lock = state::lock(run)?;
     let users = run.timed("extract", extract::stage)?;
     let users = run.timed("check", |run| quarantine::stage(run, users))?;
-    let plan = run.timed("state", |run| state::plan(run, users))?;
+    let plan = run.timed("state", |run| state::plan(run, users, lock))?;
     run.report.tally_users(&plan.to_send);
     // A failed packaging or delivery is recorded too (as not sent) before it is returned.
     let sent = run

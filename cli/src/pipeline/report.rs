@@ -67,7 +67,7 @@ pub struct Comparison {
 }
 
 /// Row counts by decision.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RowCounts {
     /// Rows read.
     pub read: usize,
@@ -177,7 +177,10 @@ pub fn finish(run: &Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit
         }
     }
     if !crate::logging::quiet() {
-        print!("{}", render_summary(run, exit, &written));
+        let summary = render_summary(run, exit, &written);
+        // The summary repeats the report: a closed stdout (`| head`) must not change the
+        // exit status of a run that did its work.
+        let _ = std::io::stdout().lock().write_all(summary.as_bytes());
     }
     outcome.map(|()| exit)
 }
@@ -203,10 +206,19 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// Counts by name, the largest first (ties by name).
+fn largest_first(counts: BTreeMap<&str, usize>) -> Vec<(String, usize)> {
+    let mut counts: Vec<(String, usize)> = counts
+        .into_iter()
+        .map(|(name, n)| (name.to_owned(), n))
+        .collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
+}
+
 /// Summary lines under a count, the largest first, at most [`SUMMARY_BREAKDOWN`] of them.
 fn breakdown(s: &mut String, counts: BTreeMap<&str, usize>, what: &str) {
-    let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
-    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let counts = largest_first(counts);
     for (name, n) in counts.iter().take(SUMMARY_BREAKDOWN) {
         let _ = writeln!(s, "    {n:>7}  {name}");
     }
@@ -223,7 +235,7 @@ fn breakdown(s: &mut String, counts: BTreeMap<&str, usize>, what: &str) {
 const SUMMARY_BREAKDOWN: usize = 6;
 
 /// The one-screen text summary.
-pub fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
+fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
     let r = &run.report;
     let c = r.row_counts();
     let mut s = String::new();
@@ -429,14 +441,19 @@ fn files(r: &RunReport) -> Vec<JsonFile> {
         .collect()
 }
 
-/// `report.json`: pretty-printed, keys in a fixed order, one trailing newline.
-pub fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
-    let r = &run.report;
-    let c = r.row_counts();
-    let mode = run.args.mode.map(|m| match m {
+/// `--mode` as given (`None`: the config decides).
+fn mode_name(run: &Run<'_>) -> Option<&'static str> {
+    run.args.mode.map(|m| match m {
         crate::cmd::run::Mode::Full => "full",
         crate::cmd::run::Mode::Delta => "delta",
-    });
+    })
+}
+
+/// `report.json`: pretty-printed, keys in a fixed order, one trailing newline.
+fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
+    let r = &run.report;
+    let c = r.row_counts();
+    let mode = mode_name(run);
     let report = JsonReport {
         schema: SCHEMA,
         tool: Tool {
@@ -483,6 +500,22 @@ pub fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
     let mut json = serde_json::to_string_pretty(&report).unwrap_or_default();
     json.push('\n');
     json
+}
+
+/// A size for people: `912 B`, `17.3 KiB`, `4.2 MiB`.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    // f64 is exact enough for one decimal of any file size.
+    let mut size = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while size >= 1024.0 && unit + 1 < UNITS.len() {
+        size /= 1024.0;
+        unit += 1;
+    }
+    format!("{size:.1} {}", UNITS[unit])
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -543,7 +576,7 @@ fn table_of_counts(s: &mut String, head: &str, rows: &[(String, usize)], empty: 
 }
 
 /// `report.html`: one self-contained page (inline CSS, no scripts, no external resources).
-pub fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
+fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
     let r = &run.report;
     let c = r.row_counts();
     let feed = &run.config.mapping.feed;
@@ -575,6 +608,19 @@ pub fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
             ""
         }
     );
+    let mut options = Vec::new();
+    if let Some(mode) = mode_name(run) {
+        options.push(format!("--mode {mode}"));
+    }
+    if !run.args.only.is_empty() {
+        options.push(format!("--only {} id(s)", run.args.only.len()));
+    }
+    if run.args.force {
+        options.push("--force: the brake was overridden".to_owned());
+    }
+    if !options.is_empty() {
+        let _ = writeln!(s, "<p>Options: {}</p>", esc(&options.join(", ")));
+    }
     if let Some(error) = error {
         let _ = writeln!(s, "<p><b>What went wrong:</b> {}</p>", esc(error));
     }
@@ -597,19 +643,11 @@ pub fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
     );
 
     s.push_str("<h2>Filtered by rule</h2>\n");
-    let by_rule: Vec<(String, usize)> = r
-        .filtered_by_rule()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+    let by_rule = largest_first(r.filtered_by_rule());
     table_of_counts(&mut s, "rule", &by_rule, "No row was filtered.");
 
     s.push_str("<h2>Rejected by code</h2>\n");
-    let by_code: Vec<(String, usize)> = r
-        .rejected_by_code()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+    let by_code = largest_first(r.rejected_by_code());
     table_of_counts(&mut s, "code", &by_code, "No row was rejected.");
 
     s.push_str("<h2>User groups</h2>\n");
@@ -689,7 +727,7 @@ pub fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
         s.push_str("<p class=\"none\">No file was written.</p>\n");
     } else {
         s.push_str(
-            "<table><tr><th>file</th><th class=\"n\">users</th><th class=\"n\">bytes</th><th>delivered to</th></tr>\n",
+            "<table><tr><th>file</th><th class=\"n\">users</th><th class=\"n\">size</th><th>delivered to</th></tr>\n",
         );
         for f in files {
             let to: Vec<String> = f
@@ -707,7 +745,7 @@ pub fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
                 "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{to}</td></tr>",
                 esc(&f.name),
                 f.users,
-                f.bytes
+                human_bytes(f.bytes)
             );
         }
         s.push_str("</table>\n");

@@ -1,8 +1,8 @@
 //! Stages 3 and 6: decide what to send from what was sent before (full or delta, vanished
 //! people, the brake), and record what was sent once it was delivered.
 //!
-//! The feed's lock is taken before the plan and held until the run is recorded, so two runs
-//! of one feed never overlap. Recording is one transaction: a run killed before it leaves the
+//! The feed's lock is taken before the extract is read and held until the run is recorded,
+//! so two runs of one feed never overlap. Recording is one transaction: a run killed before it leaves the
 //! state as the last finished run left it, and the next run sends the same again.
 
 use std::collections::HashSet;
@@ -186,11 +186,16 @@ pub struct Plan {
     _lock: FeedLock,
 }
 
+/// Takes the feed's lock (exit 2 at once when another run holds it).
+pub fn lock(run: &Run<'_>) -> anyhow::Result<FeedLock> {
+    let path = run.config.state.file(&run.config.output);
+    FeedLock::acquire(&path, &run.config.mapping.feed.name).map_err(state_error)
+}
+
 /// Decides what to send; refuses (exit 4) when the brake trips and `--force` is not given.
-pub fn plan(run: &mut Run<'_>, users: Vec<User>) -> anyhow::Result<Plan> {
+pub fn plan(run: &mut Run<'_>, users: Vec<User>, lock: FeedLock) -> anyhow::Result<Plan> {
     let feed = run.config.mapping.feed.name.clone();
     let path = run.config.state.file(&run.config.output);
-    let lock = FeedLock::acquire(&path, &feed).map_err(state_error)?;
     let mut store = StateStore::open(&path).map_err(state_error)?;
     let mode = run.args.mode.unwrap_or(run.config.state.mode);
     let partial = !run.args.only.is_empty();

@@ -1,0 +1,62 @@
+//! The JDK agrees: every corpus zip that Java's `ZipFile` or `ZipInputStream` cannot read
+//! gets a zip-structure error from `check`, and every zip Java reads gets none.
+
+use std::process::Command;
+
+use alma_sis_package::check::CheckOptions;
+use alma_sis_package::check::corpus::corpus;
+use alma_user_model::Severity;
+
+use super::{codes_of, run_check};
+use crate::support::tool_available;
+
+const STRUCTURE: &[&str] = &[
+    "E-ZIP-CORRUPT",
+    "E-ZIP-DESCRIPTOR",
+    "E-ZIP-ENCRYPTED",
+    "E-ZIP-METHOD",
+];
+
+#[test]
+fn check_and_the_jdk_agree_on_every_corpus_zip() {
+    if !tool_available("java", "-version") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut paths = Vec::new();
+    for file in corpus().into_iter().filter(|f| f.name.ends_with(".zip")) {
+        let path = dir.path().join(file.name);
+        std::fs::write(&path, &file.bytes).expect("writable");
+        paths.push(path);
+    }
+    let program =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check/JdkZipRead.java");
+    let out = Command::new("java")
+        .arg(program)
+        .args(&paths)
+        .output()
+        .expect("java runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8(out.stdout).expect("UTF-8");
+    for path in &paths {
+        let line = report
+            .lines()
+            .find(|l| l.split(' ').nth(1) == Some(path.to_str().expect("UTF-8")))
+            .unwrap_or_else(|| panic!("no JDK verdict for {}:\n{report}", path.display()));
+        let jdk_reads = line.starts_with("OK ");
+        let (found, _) = run_check(path, &CheckOptions::default());
+        let structural = codes_of(&found, Severity::Error)
+            .iter()
+            .any(|c| STRUCTURE.contains(&c.as_str()));
+        assert_eq!(
+            jdk_reads,
+            !structural,
+            "{line}\ncheck: {:?}",
+            codes_of(&found, Severity::Error)
+        );
+    }
+}
