@@ -215,6 +215,31 @@ impl User {
         }
     }
 
+    /// Gives back the spare capacity of every list: a list grown by `push` keeps room for
+    /// four entries, and an `Address` is hundreds of bytes, which adds up over a million users
+    /// held in memory.
+    pub fn shrink_to_fit(&mut self) {
+        let c = &mut self.contact_info;
+        for a in &mut c.addresses {
+            a.address_types.shrink_to_fit();
+        }
+        for e in &mut c.emails {
+            e.email_types.shrink_to_fit();
+        }
+        for p in &mut c.phones {
+            p.phone_types.shrink_to_fit();
+        }
+        c.addresses.shrink_to_fit();
+        c.emails.shrink_to_fit();
+        c.phones.shrink_to_fit();
+        self.user_identifiers.shrink_to_fit();
+        self.user_blocks.shrink_to_fit();
+        self.user_notes.shrink_to_fit();
+        self.user_statistics.shrink_to_fit();
+        self.rs_libraries.shrink_to_fit();
+        self.library_notices.shrink_to_fit();
+    }
+
     /// Sets first and last name.
     pub fn with_name(mut self, first: impl Into<String>, last: impl Into<String>) -> Self {
         self.first_name = Some(first.into());

@@ -546,12 +546,12 @@ impl<'c> Extractor<'c> {
         let user = if key.is_empty() || unreadable {
             let errors = if unreadable {
                 vec![
-                    "cannot read this person's rows back: an input changed during the run"
+                    "E-MAP-INPUT-CHANGED: cannot read this person's rows back: an input changed during the run"
                         .to_owned(),
                 ]
             } else {
                 let column = self.config.inputs[rows[0].source].key.get_ref();
-                vec![format!("the key column {column:?} is empty")]
+                vec![format!("E-MAP-EMPTY-KEY: the key column {column:?} is empty")]
             };
             t.add(Topic::Outcome, || errors.join("; "));
             for row in &mut rows {
@@ -569,7 +569,7 @@ impl<'c> Extractor<'c> {
                 row: r.at,
                 key: key.clone(),
                 decision: r.decision.unwrap_or_else(|| Decision::Rejected {
-                    errors: vec!["no decision was reached".to_owned()],
+                    errors: vec!["E-MAP-UNDECIDED: no decision was reached".to_owned()],
                 }),
             })
             .collect();
@@ -674,7 +674,7 @@ impl<'c> Extractor<'c> {
                     Some(rule) => Decision::Filtered { rule: rule.clone() },
                     None => Decision::Rejected {
                         errors: vec![format!(
-                            "key {key:?} has no row in a main input, only in supplements"
+                            "E-MAP-SUPPLEMENT-ONLY: key {key:?} has no row in a main input, only in supplements"
                         )],
                     },
                 });
@@ -789,7 +789,7 @@ impl<'c> Extractor<'c> {
             }
         }
         let Some(primary_id) = self.field("primary_id", p, errors) else {
-            errors.push("primary_id is empty".to_owned());
+            errors.push("E-MAP-NO-PRIMARY-ID: primary_id is empty".to_owned());
             return None;
         };
         let mut user = User::new(primary_id);
@@ -818,13 +818,13 @@ impl<'c> Extractor<'c> {
                 .and_then(|(_, f)| f.date(&v).map(|d| (d, f)));
             match parsed {
                 Some((d, _)) => user.birth_date = Some(d),
-                None => errors.push("birth_date is not a date in its date_formats".to_owned()),
+                None => errors.push("E-MAP-DATE: birth_date is not a date in its date_formats".to_owned()),
             }
         }
         if let Some(v) = self.field("record_type", p, errors) {
             match RecordType::from_code(&v) {
                 Some(r) => user.record_type = Some(r),
-                None => errors.push(format!("record_type {v:?} is not PUBLIC, STAFF or CONTACT")),
+                None => errors.push(format!("E-MAP-CODE: record_type {v:?} is not PUBLIC, STAFF or CONTACT")),
             }
         } else {
             user.record_type = Some(RecordType::Public);
@@ -832,13 +832,13 @@ impl<'c> Extractor<'c> {
         if let Some(v) = self.field("account_type", p, errors) {
             match AccountType::from_code(&v) {
                 Some(a) => user.account_type = Some(a),
-                None => errors.push(format!("account_type {v:?} is not EXTERNAL or INTERNAL")),
+                None => errors.push(format!("E-MAP-CODE: account_type {v:?} is not EXTERNAL or INTERNAL")),
             }
         }
         if let Some(v) = self.field("status", p, errors) {
             match UserStatus::from_code(&v) {
                 Some(s) => user.status = Some(s),
-                None => errors.push(format!("status {v:?} is not ACTIVE or INACTIVE")),
+                None => errors.push(format!("E-MAP-CODE: status {v:?} is not ACTIVE or INACTIVE")),
             }
         }
         self.group(p, &mut user, t, errors);
@@ -896,7 +896,7 @@ impl<'c> Extractor<'c> {
                 (code, desc)
             }
             (None, None) => {
-                errors.push("no user group rule matches".to_owned());
+                errors.push("E-MAP-NO-GROUP: no user group rule matches".to_owned());
                 return;
             }
         };
@@ -953,7 +953,7 @@ impl<'c> Extractor<'c> {
                 }
                 Err(why) => {
                     errors.push(format!(
-                        "no expiry date: the default policy gives none ({why})"
+                        "E-MAP-NO-EXPIRY: the default expiry policy gives no date ({why})"
                     ));
                     return;
                 }
@@ -1002,7 +1002,7 @@ impl<'c> Extractor<'c> {
                     user.purge_date = Some(date);
                 }
                 None => errors.push(format!(
-                    "purge date: expiry {expiry} + {text} is out of range"
+                    "E-MAP-PURGE: purge date: expiry {expiry} + {text} is out of range"
                 )),
             }
         }
@@ -1161,7 +1161,7 @@ fn value_of(name: &str, field: &Field, p: &Person<'_>, errors: &mut Vec<String>)
         Ok(v) if v.is_empty() => None,
         Ok(v) => Some(v),
         Err(e) => {
-            errors.push(format!("{name}: {e}"));
+            errors.push(format!("E-MAP-FIELD: {name}: {e}"));
             None
         }
     }

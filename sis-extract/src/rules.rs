@@ -355,9 +355,31 @@ fn parse_template(template: &str) -> Result<Vec<Piece>, String> {
 /// Parses a date with the first format that fits.
 pub(crate) fn parse_date(value: &str, formats: &[String]) -> Option<NaiveDate> {
     let value = value.trim();
-    formats
-        .iter()
-        .find_map(|f| NaiveDate::parse_from_str(value, f).ok())
+    formats.iter().find_map(|f| {
+        // chrono parses its pattern on every call; the usual ISO date is read directly. A value
+        // this does not read still goes to chrono, so what is accepted does not change.
+        if f == "%Y-%m-%d"
+            && let Some(date) = iso_date(value)
+        {
+            return Some(date);
+        }
+        NaiveDate::parse_from_str(value, f).ok()
+    })
+}
+
+/// Exactly `YYYY-MM-DD`, a real date.
+fn iso_date(value: &str) -> Option<NaiveDate> {
+    let b = value.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(num(0..4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, num(5..7)?, num(8..10)?)
 }
 
 /// A duration such as `1y6m` or `30d`: months and days, added in that order.
@@ -436,5 +458,28 @@ impl MonthDay {
     pub fn in_year(self, year: i32) -> Option<NaiveDate> {
         NaiveDate::from_ymd_opt(year, self.0, self.1)
             .or_else(|| NaiveDate::from_ymd_opt(year, self.0, self.1.saturating_sub(1)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_iso_fast_path_accepts_what_chrono_accepts() {
+        let iso = ["%Y-%m-%d".to_owned()];
+        for value in [
+            "2026-11-23",
+            " 1999-01-05 ",
+            "2026-02-30",
+            "2026-1-5",
+            "+2026-01-05",
+            "20261123",
+            "2026-11-2x",
+            "",
+        ] {
+            let chrono = NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").ok();
+            assert_eq!(parse_date(value, &iso), chrono, "{value:?}");
+        }
     }
 }

@@ -145,6 +145,6 @@ fn no_date_at_all_rejects_the_person() {
     let x = case.run().expect("extract");
     assert_eq!(
         decisions(&x),
-        ["R:no expiry date: the default policy gives none (column end is empty)"]
+        ["R:E-MAP-NO-EXPIRY: the default expiry policy gives no date (column end is empty)"]
     );
 }

@@ -90,7 +90,7 @@ fn a_supplement_adds_values_to_main_rows() {
             // cards.tsv, lines 2 to 4
             "W:1",
             "F:no affiliates",
-            "R:key \"4\" has no row in a main input, only in supplements",
+            "R:E-MAP-SUPPLEMENT-ONLY: key \"4\" has no row in a main input, only in supplements",
             // p.csv, lines 2 to 4
             "W:1",
             "F:no affiliates",

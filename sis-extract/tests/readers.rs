@@ -152,8 +152,8 @@ fn a_file_truncated_after_the_scan_rejects_the_rows_it_lost() {
     assert_eq!(
         got,
         [
-            "Rejected { errors: [\"cannot read this person's rows back: an input changed during the run\"] }",
-            "Rejected { errors: [\"cannot read this person's rows back: an input changed during the run\"] }",
+            "Rejected { errors: [\"E-MAP-INPUT-CHANGED: cannot read this person's rows back: an input changed during the run\"] }",
+            "Rejected { errors: [\"E-MAP-INPUT-CHANGED: cannot read this person's rows back: an input changed during the run\"] }",
         ]
     );
 }

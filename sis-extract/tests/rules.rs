@@ -96,6 +96,6 @@ fn a_row_without_a_key_is_rejected() {
     check_rules(
         "",
         "id,aff\n,X\n2,Y\n",
-        &["R:the key column \"id\" is empty", "W:2"],
+        &["R:E-MAP-EMPTY-KEY: the key column \"id\" is empty", "W:2"],
     );
 }

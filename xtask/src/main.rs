@@ -20,6 +20,7 @@ fn main() -> anyhow::Result<()> {
         Some("ci") => ci(&root),
         Some("fixtures") => fixtures(&root),
         Some("bench") => bench::bench(&root, &args[1..]),
+        Some("deflate-floor") => bench::deflate_floor_command(&args[1..]),
         Some("gen-extract") => synthetic::gen_extract(&synthetic::GenOptions::parse(&args[1..])?),
         _ => {
             eprintln!("usage: cargo xtask <ci|fixtures|gen-extract|bench>");
@@ -71,7 +72,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("pkg-config", "/usr/bin/pkg-config"),
     ("unzip", "/usr/bin/unzip"),
     // `java ZipCheck.java` (single-file launch) needs the JDK's jdk.compiler module.
-    ("openjdk-17-jdk-headless", "/usr/lib/jvm/java-17-openjdk-amd64/bin/javac"),
+    (
+        "openjdk-17-jdk-headless",
+        "/usr/lib/jvm/java-17-openjdk-amd64/bin/javac",
+    ),
     ("python3", "/usr/bin/python3"),
     ("chromium", "/usr/bin/chromium"),
 ];

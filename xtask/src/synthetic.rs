@@ -279,7 +279,7 @@ fn write_extract(options: &GenOptions, out: &mut impl Write) -> anyhow::Result<(
             ),
         );
         let roll = rng.below(100);
-        let both = roll >= 86 && roll < 95;
+        let both = (86..95).contains(&roll);
         if roll < 55 || both {
             set(&mut fields, 6, "STUDENT");
             set(&mut fields, 7, if rng.chance(250) { "GR" } else { "UG" });

@@ -32,7 +32,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, FixedOffset, NaiveDate};
+use chrono::{DateTime, Datelike as _, FixedOffset, NaiveDate};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -1026,7 +1026,11 @@ impl<'a> RawItem<'a> {
 }
 
 fn date_text(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
+    // chrono's `format` parses its pattern on every call; a run writes millions of dates.
+    match d.year() {
+        year @ 0..=9999 => format!("{year:04}-{:02}-{:02}", d.month(), d.day()),
+        _ => d.format("%Y-%m-%d").to_string(),
+    }
 }
 
 /// Parses `YYYY-MM-DD` (what [`date_text`] writes) without chrono's general parser: a
@@ -1047,4 +1051,26 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
 
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_text_matches_chrono_and_parses_back() {
+        for (y, m, d) in [
+            (2026, 11, 23),
+            (5, 1, 9),
+            (9999, 12, 31),
+            (10000, 1, 1),
+            (-1, 3, 4),
+        ] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).expect("a valid date");
+            assert_eq!(date_text(date), date.format("%Y-%m-%d").to_string());
+            if (0..=9999).contains(&y) {
+                assert_eq!(parse_date(&date_text(date)), Some(date));
+            }
+        }
+    }
 }

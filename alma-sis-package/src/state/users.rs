@@ -293,12 +293,23 @@ impl StateStore {
             eligible: users.len() as u64,
             ..RunCounts::default()
         };
-        let mut to_send = Vec::new();
-        let mut planned = Vec::new();
+        // Filtered in place: a second list of a million users would double the peak memory.
+        let mut to_send = users;
+        let mut planned = Vec::with_capacity(to_send.len());
         let mut buf = Vec::new();
-        for mut user in users {
+        let mut failed = None;
+        to_send.retain_mut(|user| {
+            if failed.is_some() {
+                return false;
+            }
             let key = match_id(&user.primary_id);
-            let hash = content_hash(&mut user, &mut buf)?;
+            let hash = match content_hash(user, &mut buf) {
+                Ok(hash) => hash,
+                Err(e) => {
+                    failed = Some(e);
+                    return false;
+                }
+            };
             let known = snapshot.items.remove(key.as_str());
             let class = classify(
                 known.as_ref(),
@@ -314,16 +325,23 @@ impl StateStore {
                 Class::Refreshed => counts.refreshed += 1,
                 Class::Returning => counts.returning += 1,
             }
-            if options.mode == LoadMode::Full || class != Class::Unchanged {
+            let send = options.mode == LoadMode::Full || class != Class::Unchanged;
+            if send {
                 planned.push(PlannedUser {
-                    index: to_send.len(),
+                    // Kept users so far: the index this one has once the list is filtered.
+                    index: planned.len(),
                     hash,
                     first_seen: known.map_or(today, |k| k.first_seen),
                     store_payload: matches!(class, Class::New | Class::Changed | Class::Returning),
                 });
-                to_send.push(user);
             }
+            send
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
+        planned.shrink_to_fit();
+        to_send.shrink_to_fit();
 
         let mut vanished = Vec::new();
         let mut vanished_writes = Vec::new();

@@ -17,15 +17,20 @@ pub fn stage(run: &mut Run<'_>) -> anyhow::Result<Vec<User>> {
     for warning in extractor.warnings() {
         tracing::warn!("{warning}");
     }
-    let mut users = Vec::new();
-    for person in extractor.people() {
+    // Sized once: growing by doubling copies the list and can leave half of it unused.
+    let people = extractor.people();
+    let mut users = Vec::with_capacity(people.size_hint().0);
+    run.report.rows.reserve(people.size_hint().0);
+    for person in people {
         run.report.rows.extend(person.rows);
-        if let Some(mapped) = person.user {
+        if let Some(mut mapped) = person.user {
+            mapped.user.shrink_to_fit();
             users.push(mapped.user);
         }
     }
     if !run.args.only.is_empty() {
         users.retain(|u| run.args.only.iter().any(|id| id == &u.primary_id));
     }
+    users.shrink_to_fit();
     Ok(users)
 }
