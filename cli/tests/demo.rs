@@ -130,3 +130,40 @@ fn a_bad_now_is_a_usage_error() {
     expect_code(&out, 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
 }
+
+/// A copy of the demo whose config ends with `extra`.
+fn demo_copy_with(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let demo = workspace_root().join("examples/demo");
+    let copy = dir.join("demo");
+    std::fs::create_dir(&copy).unwrap();
+    for entry in std::fs::read_dir(&demo).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let config = copy.join("alma-sis.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(extra);
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+#[test]
+fn rejects_above_the_threshold_exit_1_and_the_rest_is_still_delivered() {
+    for (percent, code) in [("0.0", 1), ("50.0", 0)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = demo_copy_with(
+            tmp.path(),
+            &format!("\n[check]\nmax_rejected_percent = {percent}\n"),
+        );
+        let out = alma_sis(
+            tmp.path(),
+            &["run", "--config", config.to_str().unwrap(), "--now", NOW],
+        );
+        expect_code(&out, code);
+        let summary = String::from_utf8_lossy(&out.stdout);
+        assert!(count(&summary, "rows rejected") > 0, "{summary}");
+        only_zip(&tmp.path().join("out/drop"));
+    }
+}

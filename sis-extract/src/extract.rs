@@ -551,7 +551,9 @@ impl<'c> Extractor<'c> {
                 ]
             } else {
                 let column = self.config.inputs[rows[0].source].key.get_ref();
-                vec![format!("E-MAP-EMPTY-KEY: the key column {column:?} is empty")]
+                vec![format!(
+                    "E-MAP-EMPTY-KEY: the key column {column:?} is empty"
+                )]
             };
             t.add(Topic::Outcome, || errors.join("; "));
             for row in &mut rows {
@@ -818,13 +820,16 @@ impl<'c> Extractor<'c> {
                 .and_then(|(_, f)| f.date(&v).map(|d| (d, f)));
             match parsed {
                 Some((d, _)) => user.birth_date = Some(d),
-                None => errors.push("E-MAP-DATE: birth_date is not a date in its date_formats".to_owned()),
+                None => errors
+                    .push("E-MAP-DATE: birth_date is not a date in its date_formats".to_owned()),
             }
         }
         if let Some(v) = self.field("record_type", p, errors) {
             match RecordType::from_code(&v) {
                 Some(r) => user.record_type = Some(r),
-                None => errors.push(format!("E-MAP-CODE: record_type {v:?} is not PUBLIC, STAFF or CONTACT")),
+                None => errors.push(format!(
+                    "E-MAP-CODE: record_type {v:?} is not PUBLIC, STAFF or CONTACT"
+                )),
             }
         } else {
             user.record_type = Some(RecordType::Public);
@@ -832,13 +837,17 @@ impl<'c> Extractor<'c> {
         if let Some(v) = self.field("account_type", p, errors) {
             match AccountType::from_code(&v) {
                 Some(a) => user.account_type = Some(a),
-                None => errors.push(format!("E-MAP-CODE: account_type {v:?} is not EXTERNAL or INTERNAL")),
+                None => errors.push(format!(
+                    "E-MAP-CODE: account_type {v:?} is not EXTERNAL or INTERNAL"
+                )),
             }
         }
         if let Some(v) = self.field("status", p, errors) {
             match UserStatus::from_code(&v) {
                 Some(s) => user.status = Some(s),
-                None => errors.push(format!("E-MAP-CODE: status {v:?} is not ACTIVE or INACTIVE")),
+                None => errors.push(format!(
+                    "E-MAP-CODE: status {v:?} is not ACTIVE or INACTIVE"
+                )),
             }
         }
         self.group(p, &mut user, t, errors);

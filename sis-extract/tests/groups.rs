@@ -54,7 +54,10 @@ fn group_rules() {
     // Two rules but no combined group for them: the first rule in config order wins.
     check(&["1,,GR,MAIN", "1,FACULTY,,MAIN"], "FAC");
     // No rule matches: rejected with the reason.
-    check(&["1,,UG,MAIN"], "R:E-MAP-NO-GROUP: no user group rule matches");
+    check(
+        &["1,,UG,MAIN"],
+        "R:E-MAP-NO-GROUP: no user group rule matches",
+    );
 }
 
 #[test]

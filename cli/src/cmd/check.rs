@@ -82,6 +82,10 @@ pub struct CheckConfig {
     /// Longest tag or text node read.
     #[serde(default = "default_token_bytes")]
     pub max_token_bytes: u64,
+    /// `run` exits 1 when more than this percentage of the rows read is rejected (the rest is
+    /// still delivered).
+    #[serde(default = "default_max_rejected_percent")]
+    pub max_rejected_percent: f64,
 }
 
 impl Default for CheckConfig {
@@ -94,8 +98,13 @@ impl Default for CheckConfig {
             max_entry_bytes: default_entry_bytes(),
             max_total_bytes: default_total_bytes(),
             max_token_bytes: default_token_bytes(),
+            max_rejected_percent: default_max_rejected_percent(),
         }
     }
+}
+
+fn default_max_rejected_percent() -> f64 {
+    5.0
 }
 
 fn default_match_id() -> String {

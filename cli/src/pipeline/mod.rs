@@ -67,6 +67,21 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
     report::finish(&run, outcome)
 }
 
+/// Exit 1 (the rest is still delivered) when more rows were rejected than `[check]
+/// max_rejected_percent` allows.
+fn settle_reject_threshold(run: &mut Run<'_>) {
+    let counts = run.report.row_counts();
+    let limit = run.config.check.max_rejected_percent;
+    if counts.read > 0 && counts.rejected as f64 * 100.0 / counts.read as f64 > limit {
+        tracing::warn!(
+            rejected = counts.rejected,
+            read = counts.read,
+            "more than {limit}% of the rows were rejected"
+        );
+        run.report.exit = Exit::Findings;
+    }
+}
+
 /// Stage times, users and XML bytes written, and the process's peak RSS, as JSON.
 fn write_timings(run: &Run<'_>, path: &std::path::Path) -> anyhow::Result<()> {
     let stages: Vec<serde_json::Value> = run
@@ -102,6 +117,7 @@ fn stages(run: &mut Run<'_>) -> anyhow::Result<()> {
     let lock = state::lock(run)?;
     let users = run.timed("extract", extract::stage)?;
     let users = run.timed("check", |run| quarantine::stage(run, users))?;
+    settle_reject_threshold(run);
     let plan = run.timed("state", |run| state::plan(run, users, lock))?;
     run.report.tally_users(&plan.to_send);
     // A failed packaging or delivery is recorded too (as not sent) before it is returned.
