@@ -46,6 +46,7 @@
 #![deny(missing_docs)]
 
 pub mod chars;
+mod dates;
 mod finding;
 mod model;
 pub mod read;
@@ -53,6 +54,7 @@ pub mod validate;
 mod write;
 
 pub use chars::{first_illegal_xml_char, is_xml_char};
+pub use dates::{format_iso_date, parse_iso_date};
 pub use finding::{Finding, Position, Severity};
 pub use model::{
     AccountType, Address, CodeValue, ContactInfo, Email, LibraryNotice, Phone, RecordType, User,

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::io::{self, Write};
 
-use chrono::{DateTime, Datelike as _, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 
 use crate::chars::first_illegal_xml_char;
 use crate::model::{
@@ -148,11 +148,9 @@ pub fn render_user(user: &User, out: &mut Vec<u8>) -> Result<(), WriteError> {
 
 /// Formats an `xs:date` the way Ex Libris' own converters do: `YYYY-MM-DDZ`.
 pub fn format_date(date: NaiveDate) -> String {
-    // chrono's `format` parses its pattern on every call; every user has several dates.
-    match date.year() {
-        year @ 0..=9999 => format!("{year:04}-{:02}-{:02}Z", date.month(), date.day()),
-        _ => format!("{}Z", date.format("%Y-%m-%d")),
-    }
+    let mut text = crate::dates::format_iso_date(date);
+    text.push('Z');
+    text
 }
 
 /// Formats an `xs:dateTime` in UTC with milliseconds, e.g. `2019-12-18T14:36:48.659Z`.
@@ -688,23 +686,4 @@ fn escape_into(value: &str, attr: bool, out: &mut Vec<u8>) {
         last = i + 1;
     }
     out.extend_from_slice(&bytes[last..]);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn format_date_matches_chrono_in_and_out_of_the_four_digit_years() {
-        for (y, m, d) in [
-            (2026, 11, 23),
-            (5, 1, 9),
-            (9999, 12, 31),
-            (10000, 1, 1),
-            (-1, 3, 4),
-        ] {
-            let date = NaiveDate::from_ymd_opt(y, m, d).expect("a valid date");
-            assert_eq!(format_date(date), format!("{}Z", date.format("%Y-%m-%d")));
-        }
-    }
 }

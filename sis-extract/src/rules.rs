@@ -359,27 +359,12 @@ pub(crate) fn parse_date(value: &str, formats: &[String]) -> Option<NaiveDate> {
         // chrono parses its pattern on every call; the usual ISO date is read directly. A value
         // this does not read still goes to chrono, so what is accepted does not change.
         if f == "%Y-%m-%d"
-            && let Some(date) = iso_date(value)
+            && let Some(date) = alma_user_model::parse_iso_date(value)
         {
             return Some(date);
         }
         NaiveDate::parse_from_str(value, f).ok()
     })
-}
-
-/// Exactly `YYYY-MM-DD`, a real date.
-fn iso_date(value: &str) -> Option<NaiveDate> {
-    let b = value.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |n, &c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
-    let year = i32::try_from(num(0..4)?).ok()?;
-    NaiveDate::from_ymd_opt(year, num(5..7)?, num(8..10)?)
 }
 
 /// A duration such as `1y6m` or `30d`: months and days, added in that order.

@@ -32,7 +32,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Datelike as _, FixedOffset, NaiveDate};
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -1026,51 +1026,13 @@ impl<'a> RawItem<'a> {
 }
 
 fn date_text(d: NaiveDate) -> String {
-    // chrono's `format` parses its pattern on every call; a run writes millions of dates.
-    match d.year() {
-        year @ 0..=9999 => format!("{year:04}-{:02}-{:02}", d.month(), d.day()),
-        _ => d.format("%Y-%m-%d").to_string(),
-    }
+    alma_user_model::format_iso_date(d)
 }
 
-/// Parses `YYYY-MM-DD` (what [`date_text`] writes) without chrono's general parser: a
-/// snapshot reads millions of them.
 fn parse_date(s: &str) -> Option<NaiveDate> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |n, &c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
-    let year = i32::try_from(num(0..4)?).ok()?;
-    NaiveDate::from_ymd_opt(year, num(5..7)?, num(8..10)?)
+    alma_user_model::parse_iso_date(s)
 }
 
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn date_text_matches_chrono_and_parses_back() {
-        for (y, m, d) in [
-            (2026, 11, 23),
-            (5, 1, 9),
-            (9999, 12, 31),
-            (10000, 1, 1),
-            (-1, 3, 4),
-        ] {
-            let date = NaiveDate::from_ymd_opt(y, m, d).expect("a valid date");
-            assert_eq!(date_text(date), date.format("%Y-%m-%d").to_string());
-            if (0..=9999).contains(&y) {
-                assert_eq!(parse_date(&date_text(date)), Some(date));
-            }
-        }
-    }
 }

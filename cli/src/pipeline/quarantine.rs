@@ -32,7 +32,11 @@ pub fn stage(run: &mut Run<'_>, mut users: Vec<User>) -> anyhow::Result<Vec<User
     users.retain(|user| {
         let mut findings = checker.check_user(user, None);
         scratch.clear();
-        if let Err(err) = render_user(user, &mut scratch) {
+        // The writer's own refusal is reported only when no check finding explains it.
+        let explained = findings.iter().any(|f| f.severity == Severity::Error);
+        if let Err(err) = render_user(user, &mut scratch)
+            && !explained
+        {
             findings.push(
                 Finding::new("E-WRITE", Severity::Error, err.to_string())
                     .for_user(user.primary_id.clone()),
