@@ -4,13 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use leganto_courses::{
-    DateFormat, Rules, read_course_file, rollover_csv, rollover_html, rollover_lines,
-};
+use leganto_courses::{DateFormat, Rules, read_course_file, rollover_lines};
 
 use super::Context;
 use crate::courses::CoursesAppConfig;
-use crate::courses::run::{RunOptions, print_findings, write_private};
+use crate::courses::run::{RunOptions, print_findings, write_rollover_reports};
 use crate::exit::{Exit, Failure};
 
 /// Arguments of `alma-sis courses`.
@@ -166,20 +164,7 @@ fn rollover_report(ctx: &Context) -> anyhow::Result<Exit> {
         Vec::new()
     };
     let lines = rollover_lines(&mapped.candidates, &sent, &[], config.courses.rollover.emit);
-    let stamp = ctx.stamp();
-    let csv = config
-        .output
-        .dir
-        .join(format!("courses_{stamp}.rollover.csv"));
-    let html = config
-        .output
-        .dir
-        .join(format!("courses_{stamp}.rollover.html"));
-    write_private(&csv, rollover_csv(&lines).as_bytes())?;
-    write_private(
-        &html,
-        rollover_html(&lines, &ctx.now.to_rfc3339()).as_bytes(),
-    )?;
+    let (csv, html) = write_rollover_reports(ctx, &config, &lines)?;
     println!("{} rollover candidates", lines.len());
     println!("  {}", csv.display());
     println!("  {}", html.display());

@@ -9,9 +9,9 @@ use alma_sis_package::state::{
 };
 use anyhow::Context as _;
 use leganto_courses::{
-    ChangeKind, CourseError, CourseState, Delta, Finding, MappedCourses, Rules, Severity,
-    map_extract_file, plan_delta, read_course_file, rollover_csv, rollover_html, rollover_lines,
-    write_course_file,
+    ChangeKind, CourseError, CourseState, Delta, Finding, MappedCourses, RolloverLine, Rules,
+    Severity, map_extract_file, plan_delta, read_course_file, rollover_csv, rollover_html,
+    rollover_lines, write_course_file,
 };
 
 use super::CoursesAppConfig;
@@ -58,6 +58,25 @@ pub fn print_findings(findings: &[Finding]) -> usize {
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .count()
+}
+
+/// Writes the rollover report as `courses_<stamp>.rollover.csv` and `.html` in the output
+/// directory; returns both paths.
+pub fn write_rollover_reports(
+    ctx: &Context,
+    config: &CoursesAppConfig,
+    lines: &[RolloverLine],
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let stamp = ctx.stamp();
+    let dir = &config.output.dir;
+    let csv = dir.join(format!("courses_{stamp}.rollover.csv"));
+    let html = dir.join(format!("courses_{stamp}.rollover.html"));
+    write_private(&csv, rollover_csv(lines).as_bytes())?;
+    write_private(
+        &html,
+        rollover_html(lines, &ctx.now.to_rfc3339()).as_bytes(),
+    )?;
+    Ok((csv, html))
 }
 
 fn state_error(e: StateError) -> anyhow::Error {
@@ -128,7 +147,6 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
         }
     };
 
-    let stamp = ctx.stamp();
     let lines = rollover_lines(
         &mapped.candidates,
         &sent_before,
@@ -137,19 +155,7 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
     );
     let mut reports = Vec::new();
     if !lines.is_empty() {
-        let csv = config
-            .output
-            .dir
-            .join(format!("courses_{stamp}.rollover.csv"));
-        let html = config
-            .output
-            .dir
-            .join(format!("courses_{stamp}.rollover.html"));
-        write_private(&csv, rollover_csv(&lines).as_bytes())?;
-        write_private(
-            &html,
-            rollover_html(&lines, &ctx.now.to_rfc3339()).as_bytes(),
-        )?;
+        let (csv, html) = write_rollover_reports(ctx, &config, &lines)?;
         reports.push(csv);
         reports.push(html);
     }
