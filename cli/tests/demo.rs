@@ -167,3 +167,25 @@ fn rejects_above_the_threshold_exit_1_and_the_rest_is_still_delivered() {
         only_zip(&tmp.path().join("out/drop"));
     }
 }
+
+#[test]
+fn a_reject_threshold_outside_0_to_100_is_a_config_error() {
+    for percent in ["-1.0", "101.0", "nan"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = demo_copy_with(
+            tmp.path(),
+            &format!("\n[check]\nmax_rejected_percent = {percent}\n"),
+        );
+        let out = alma_sis(
+            tmp.path(),
+            &["run", "--config", config.to_str().unwrap(), "--now", NOW],
+        );
+        expect_code(&out, 2);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("max_rejected_percent"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!tmp.path().join("out/drop").exists());
+    }
+}

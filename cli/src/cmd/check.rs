@@ -134,6 +134,12 @@ fn input_error(message: String) -> anyhow::Error {
 impl CheckConfig {
     /// The library's options; relative paths are resolved against `base_dir`.
     pub fn options(&self, base_dir: &Path) -> anyhow::Result<CheckOptions> {
+        if !(0.0..=100.0).contains(&self.max_rejected_percent) {
+            return Err(input_error(format!(
+                "check.max_rejected_percent must be between 0 and 100, not {}",
+                self.max_rejected_percent
+            )));
+        }
         let profile = MandatoryProfile::builtin(&self.profile)
             .map_err(|e| input_error(format!("check.profile: {e}")))?
             .with_fields(&self.mandatory)
