@@ -61,10 +61,12 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
         timings: Vec::new(),
     };
     let outcome = stages(&mut run);
+    // The report comes first: a timings file that cannot be written must not cost it.
+    let exit = report::finish(&run, outcome);
     if let Some(path) = &args.timings {
         write_timings(&run, path)?;
     }
-    report::finish(&run, outcome)
+    exit
 }
 
 /// Exit 1 (the rest is still delivered) when more rows were rejected than `[check]
