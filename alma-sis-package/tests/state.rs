@@ -892,3 +892,174 @@ fn acquire(path: &Path) -> FeedLock {
     }
     panic!("the feed lock stayed held for 2 s")
 }
+
+/// Measurements at patron-feed scale (run by hand, in release):
+/// `STATE_BENCH_DIR=/tmp/x STATE_BENCH_N=790000 cargo test --release -p alma-sis-package --test tests -- --ignored --exact state::bench::<phase>`.
+mod bench {
+    use alma_user_model::{Address, CodeValue, Email, Phone, RecordType, UserStatistic};
+
+    use super::*;
+
+    const FIRST: [&str; 8] = [
+        "José", "Łukasz", "Sam", "Ana", "Wei", "Fatima", "Olu", "Grace",
+    ];
+    const LAST: [&str; 8] = [
+        "张", "Rossi", "García", "Smith", "Nguyen", "Okafor", "Müller", "Kim",
+    ];
+
+    /// A user shaped like the demo extract's (about 2 kB of XML).
+    pub fn user(i: u64, today: NaiveDate) -> User {
+        let id = 900_000_000 + i;
+        let k = i as usize;
+        let mut u = User::new(id.to_string());
+        u.record_type = Some(RecordType::Public);
+        u.first_name = Some(FIRST[k % 8].into());
+        u.last_name = Some(LAST[(k / 8) % 8].into());
+        u.job_description = Some("Library".into());
+        u.user_group = Some(CodeValue::with_desc("FAC", "Faculty"));
+        u.campus_code = Some(CodeValue::new("MAIN"));
+        u.preferred_language = Some(CodeValue::new("en"));
+        u.birth_date = NaiveDate::from_ymd_opt(1950 + (k % 50) as i32, 1 + (k % 12) as u32, 1);
+        u.expiry_date = today.checked_add_days(Days::new(365));
+        u.purge_date = today.checked_add_days(Days::new(730));
+        u.external_id = Some("SIS".into());
+        u.add_address(
+            Address::home(format!("{} University Blvd", k % 1000), "Chicago", "60607")
+                .state_province("IL")
+                .country("USA")
+                .as_preferred(),
+        );
+        u.add_email(Email::new(format!("u{id}@demo.example.edu"), "school").as_preferred());
+        u.add_phone(Phone::new(format!("+1 217 555 {:04}", k % 10_000), "mobile").as_preferred());
+        u.user_identifiers.push(alma_user_model::UserIdentifier::new(
+            "BARCODE",
+            format!("2123400{:07}", i),
+        ));
+        u.user_statistics.push(UserStatistic::new("LIB"));
+        u
+    }
+
+    fn proc_field(file: &str, name: &str) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/self/{file}")).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+
+    /// CPU seconds (user + system) of this process so far.
+    pub fn cpu() -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        ticks as f64 / 100.0
+    }
+
+    /// Resident MB now.
+    pub fn rss() -> u64 {
+        proc_field("status", "VmRSS:") / 1024
+    }
+
+    /// Starts measuring a phase: resets the peak resident size.
+    pub fn start() -> (f64, u64) {
+        std::fs::write("/proc/self/clear_refs", "5").unwrap();
+        (cpu(), rss())
+    }
+
+    /// `phase: cpu s, rss before -> peak MB`.
+    #[allow(clippy::print_stderr)]
+    pub fn report(phase: &str, (cpu0, rss0): (f64, u64)) {
+        let peak = proc_field("status", "VmHWM:") / 1024;
+        let line = format!(
+            "BENCH {phase}: cpu {:.2} s, rss {rss0} MB -> peak {peak} MB (+{} MB)\n",
+            cpu() - cpu0,
+            peak.saturating_sub(rss0)
+        );
+        eprint!("{line}");
+    }
+
+    pub fn setup() -> (PathBuf, u64) {
+        let dir = PathBuf::from(std::env::var("STATE_BENCH_DIR").expect("STATE_BENCH_DIR"));
+        let n = std::env::var("STATE_BENCH_N")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(790_000);
+        std::fs::create_dir_all(&dir).unwrap();
+        (dir.join("state.sqlite"), n)
+    }
+
+    fn begin(store: &mut StateStore, today: NaiveDate) -> alma_sis_package::state::RunId {
+        store
+            .begin_run(&NewRun {
+                feed: FEED.into(),
+                started: started(today),
+                config_hash: "bench".into(),
+                mode: "delta".into(),
+                partial: false,
+            })
+            .unwrap()
+    }
+
+    fn end(counts: alma_sis_package::state::RunCounts) -> RunEnd {
+        RunEnd {
+            outcome: RunOutcome::Delivered,
+            counts,
+            files: vec![],
+            destination: None,
+            message: None,
+        }
+    }
+
+    /// Day 1: every user new, planned and recorded (the old API: users in a Vec).
+    #[test]
+    #[ignore]
+    fn seed_old() {
+        let (path, n) = setup();
+        let _ = std::fs::remove_file(&path);
+        let today = day(1);
+        let users: Vec<User> = (0..n).map(|i| user(i, today)).collect();
+        let mut store = StateStore::open(&path).unwrap();
+        let t = start();
+        let plan = store
+            .plan_users(FEED, users, &HashSet::new(), &options(LoadMode::Delta), today)
+            .unwrap();
+        report("plan (new)", t);
+        let run = begin(&mut store, today);
+        let t = start();
+        store
+            .finish_run(run, &end(plan.counts), plan.touch(), plan.writes())
+            .unwrap();
+        report("record (new)", t);
+    }
+
+    /// Day 2: the same users, unchanged, in delta mode (old API).
+    #[test]
+    #[ignore]
+    fn delta_old() {
+        let (path, n) = setup();
+        let today = day(2);
+        let t = start();
+        let users: Vec<User> = (0..n).map(|i| user(i, today)).collect();
+        report("generate users", t);
+        let mut store = StateStore::open(&path).unwrap();
+        let t = start();
+        let snapshot = store.snapshot(FEED).unwrap();
+        assert_eq!(snapshot.len() as u64, n);
+        report("snapshot alone", t);
+        drop(snapshot);
+        let t = start();
+        let plan = store
+            .plan_users(FEED, users, &HashSet::new(), &options(LoadMode::Delta), today)
+            .unwrap();
+        assert_eq!(plan.counts.unchanged, n);
+        report("plan (unchanged)", t);
+        let run = begin(&mut store, today);
+        let t = start();
+        store
+            .finish_run(run, &end(plan.counts), plan.touch(), plan.writes())
+            .unwrap();
+        report("record (unchanged)", t);
+    }
+}
