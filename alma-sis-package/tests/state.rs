@@ -1,14 +1,14 @@
 //! The run state: scenarios over simulated days (today injected), the brake, failed
 //! deliveries, interrupted recording, the lock, and the file's privacy.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use alma_sis_package::state::{
-    BrakeLimits, FeedLock, ItemWrite, LoadMode, NewRun, PlanOptions, RunEnd, RunOutcome,
-    StateError, StateStore, UserPlan, VanishedAction, VanishedPolicy,
+    BrakeLimits, ContentHash, FeedLock, ItemWrite, LoadMode, NewRun, PlanOptions, PlannedRun,
+    Planner, RunCounts, RunEnd, RunId, RunOutcome, StateError, StateStore, VanishedAction,
+    VanishedPolicy, Verdict,
 };
-use alma_user_model::{User, UserStatus};
+use alma_user_model::{User, UserStatus, render_user};
 use chrono::{DateTime, Days, NaiveDate};
 
 const FEED: &str = "patrons";
@@ -64,7 +64,7 @@ impl Feed {
         StateStore::open(&self.path).unwrap()
     }
 
-    /// One run: plan, brake, "deliver", record. Returns a one-line summary.
+    /// One run: begin, plan, brake, "deliver", record. Returns a one-line summary.
     fn run(
         &self,
         today: NaiveDate,
@@ -75,49 +75,79 @@ impl Feed {
     ) -> String {
         let _lock = acquire(&self.path);
         let mut store = self.store();
-        let plan = store
-            .plan_users(FEED, users, &HashSet::new(), options, today)
-            .unwrap();
-        let run = store
-            .begin_run(&NewRun {
-                feed: FEED.into(),
-                started: started(today),
-                config_hash: "c0ffee".into(),
-                mode: format!("{:?}", options.mode).to_lowercase(),
-                partial: options.partial,
-            })
-            .unwrap();
-        let (outcome, line) = match plan.check_brake(force) {
+        let run = begin(&mut store, today, options);
+        let mut planner = store.planner(FEED, options, today).unwrap();
+        let mut sent = observe_all(&mut planner, &users);
+        let planned = planner.finish().unwrap();
+        sent.extend(resent(&planned));
+        let (outcome, line) = match planned.check_brake(force) {
             Err(e) => (RunOutcome::Refused, format!("refused: {e}")),
-            Ok(()) if delivery == Delivery::Fails => (RunOutcome::Failed, summary(&plan)),
-            Ok(()) => (RunOutcome::Delivered, summary(&plan)),
+            Ok(()) if delivery == Delivery::Fails => {
+                (RunOutcome::Failed, summary(sent, &planned.counts))
+            }
+            Ok(()) => (RunOutcome::Delivered, summary(sent, &planned.counts)),
         };
         let end = RunEnd {
             outcome,
-            counts: plan.counts,
+            counts: planned.counts,
             files: vec![format!("{today}.zip")],
             destination: Some("drop folder".into()),
             message: None,
         };
         if outcome == RunOutcome::Delivered {
-            store
-                .finish_run(run, &end, plan.touch(), plan.writes())
-                .unwrap();
+            planned.commit(run, &end).unwrap();
         } else {
-            store.finish_run(run, &end, None, Vec::new()).unwrap();
+            planned.abandon(run, &end).unwrap();
         }
         line
     }
+}
+
+/// Records that a run starts.
+fn begin(store: &mut StateStore, today: NaiveDate, options: &PlanOptions) -> RunId {
+    store
+        .begin_run(&NewRun {
+            feed: FEED.into(),
+            started: started(today),
+            config_hash: "c0ffee".into(),
+            mode: format!("{:?}", options.mode).to_lowercase(),
+            partial: options.partial,
+        })
+        .unwrap()
+}
+
+/// A user as the pipeline hands it to the planner: rendered once, hashed without its dates.
+fn rendered(user: &User) -> (ContentHash, Vec<u8>) {
+    let mut xml = Vec::new();
+    render_user(user, &mut xml).unwrap();
+    (ContentHash::of_user_xml(&xml), xml)
+}
+
+fn observe(planner: &mut Planner<'_>, user: &User) -> Verdict {
+    let (hash, xml) = rendered(user);
+    planner.observe(user, hash, &xml).unwrap()
+}
+
+/// Observes every user; returns the primary ids sent.
+fn observe_all(planner: &mut Planner<'_>, users: &[User]) -> Vec<String> {
+    users
+        .iter()
+        .filter(|u| observe(planner, u).send)
+        .map(|u| u.primary_id.clone())
+        .collect()
+}
+
+/// The primary ids of the vanished re-sent.
+fn resent(planned: &PlannedRun<'_>) -> Vec<String> {
+    planned.resend().map(|u| u.unwrap().primary_id).collect()
 }
 
 fn started(today: NaiveDate) -> DateTime<chrono::FixedOffset> {
     DateTime::parse_from_rfc3339(&format!("{today}T04:00:00Z")).unwrap()
 }
 
-fn summary(plan: &UserPlan) -> String {
-    let mut sent: Vec<&str> = plan.to_send.iter().map(|u| u.primary_id.as_str()).collect();
+fn summary(mut sent: Vec<String>, c: &RunCounts) -> String {
     sent.sort_unstable();
-    let c = plan.counts;
     format!(
         "sent [{}] new {} changed {} unchanged {} returning {} refreshed {} vanished {} retired {}",
         sent.join(" "),
@@ -408,26 +438,20 @@ fn check_vanished(
         false,
         Delivery::Ok,
     );
-    let store = feed.store();
-    let plan = store
-        .plan_users(
-            FEED,
-            extract(day(2), &["p03"], &[]),
-            &HashSet::new(),
-            &opts,
-            day(2),
-        )
-        .unwrap();
-    assert_eq!(plan.vanished.len(), 1, "{:?}", plan.vanished);
-    let v = &plan.vanished[0];
+    let mut store = feed.store();
+    let mut planner = store.planner(FEED, &opts, day(2)).unwrap();
+    observe_all(&mut planner, &extract(day(2), &["p03"], &[]));
+    let planned = planner.finish().unwrap();
+    assert_eq!(planned.vanished.len(), 1, "{:?}", planned.vanished);
+    let v = &planned.vanished[0];
     assert_eq!((v.primary_id.as_str(), v.since), ("p03", day(2)));
     assert_eq!(v.action, expected_action);
-    let sent = plan
-        .to_send
-        .iter()
-        .find(|u| u.primary_id == "p03")
-        .map(|u| (u.status.unwrap(), u.expiry_date, u.purge_date));
-    assert_eq!(sent, expected_sent);
+    let sent: Vec<_> = planned
+        .resend()
+        .map(|u| u.unwrap())
+        .map(|u| (u.status.unwrap(), u.expiry_date, u.purge_date))
+        .collect();
+    assert_eq!(sent, Vec::from_iter(expected_sent));
 }
 
 #[test]
@@ -461,13 +485,15 @@ fn people_rejected_today_are_held_not_vanished() {
         false,
         Delivery::Ok,
     );
-    let held: HashSet<String> = ["p04".to_owned()].into();
-    let plan = feed
-        .store()
-        .plan_users(FEED, extract(day(2), &["p04"], &[]), &held, &opts, day(2))
-        .unwrap();
-    assert!(plan.vanished.is_empty(), "{:?}", plan.vanished);
-    assert!(plan.to_send.is_empty());
+    let mut store = feed.store();
+    let mut planner = store.planner(FEED, &opts, day(2)).unwrap();
+    let sent = observe_all(&mut planner, &extract(day(2), &["p04"], &[]));
+    // A rejected row's key, in any case; someone unknown held is no matter.
+    planner.hold("P04");
+    planner.hold("nobody");
+    let planned = planner.finish().unwrap();
+    assert!(planned.vanished.is_empty(), "{:?}", planned.vanished);
+    assert!(sent.is_empty() && planned.resend().next().is_none());
 }
 
 /// `(sent expiry offset, today's expiry offset, days later, changed or refreshed)`.
@@ -480,11 +506,10 @@ fn check_expiry(sent_days: u64, now_days: u64, later: u64, expected: &str) {
     let today = day(1 + later);
     let mut now = person("x1", "Same", today);
     now.expiry_date = day(1).checked_add_days(Days::new(now_days));
-    let plan = feed
-        .store()
-        .plan_users(FEED, vec![now], &HashSet::new(), &opts, today)
-        .unwrap();
-    let c = plan.counts;
+    let mut store = feed.store();
+    let mut planner = store.planner(FEED, &opts, today).unwrap();
+    observe(&mut planner, &now);
+    let c = planner.finish().unwrap().counts;
     let got = format!(
         "changed {} refreshed {} unchanged {} sent {}",
         c.changed, c.refreshed, c.unchanged, c.sent
@@ -553,41 +578,21 @@ fn an_interrupted_recording_leaves_the_state_as_the_last_finished_run_left_it() 
     let mut store = feed.store();
     let before = items(&store);
     let runs_before = store.runs(Some(FEED), 10).unwrap();
+    let run = begin(&mut store, day(2), &opts);
+    let today = extract(day(2), &["p09"], &["p01"]);
 
-    let plan = store
-        .plan_users(
-            FEED,
-            extract(day(2), &["p09"], &["p01"]),
-            &HashSet::new(),
-            &opts,
-            day(2),
-        )
-        .unwrap();
-    assert_eq!(plan.to_send.len(), 2);
-    let run = store
-        .begin_run(&NewRun {
-            feed: FEED.into(),
-            started: started(day(2)),
-            config_hash: "c0ffee".into(),
-            mode: "delta".into(),
-            partial: false,
-        })
-        .unwrap();
-    // The process "dies" after the first item was written inside the transaction.
-    let failing = plan
-        .writes()
-        .take(1)
-        .chain(std::iter::once(Err(StateError::Export(
-            std::io::Error::other("killed"),
-        ))));
-    let end = RunEnd {
-        outcome: RunOutcome::Delivered,
-        counts: plan.counts,
-        files: vec![],
-        destination: None,
-        message: None,
-    };
-    assert!(store.finish_run(run, &end, plan.touch(), failing).is_err());
+    // The run "dies" after the first user's write went into the transaction.
+    let mut planner = store.planner(FEED, &opts, day(2)).unwrap();
+    assert!(observe(&mut planner, &today[0]).send);
+    drop(planner);
+    assert_eq!(items(&store), before);
+
+    // ... or after planning, with the vanished written too.
+    let mut planner = store.planner(FEED, &opts, day(2)).unwrap();
+    assert_eq!(observe_all(&mut planner, &today), ["p01"]);
+    let planned = planner.finish().unwrap();
+    assert_eq!(resent(&planned), ["p09"]);
+    drop(planned);
     drop(store);
 
     let store = feed.store();
@@ -595,6 +600,7 @@ fn an_interrupted_recording_leaves_the_state_as_the_last_finished_run_left_it() 
     assert_eq!(items(&store), before);
     let runs = store.runs(Some(FEED), 10).unwrap();
     assert_eq!(runs.len(), runs_before.len() + 1);
+    assert_eq!(runs[0].id, run);
     assert_eq!(runs[0].outcome, RunOutcome::Running);
     assert_eq!(
         store.last_successful_run(FEED).unwrap().map(|r| r.id),
@@ -642,9 +648,266 @@ fn mode(path: &Path) -> u32 {
 fn the_state_and_lock_files_are_private() {
     let feed = Feed::new();
     let lock = FeedLock::acquire(&feed.path, FEED).unwrap();
-    feed.store();
+    let mut store = feed.store();
     assert_eq!(mode(&feed.path), 0o600);
     assert_eq!(mode(lock.path()), 0o600);
+    // While a run writes: the write-ahead log and its index.
+    let mut planner = store
+        .planner(FEED, &options(LoadMode::Delta), day(1))
+        .unwrap();
+    observe_all(&mut planner, &extract(day(1), &[], &[]));
+    for suffix in ["-wal", "-shm"] {
+        let mut companion = feed.path.clone().into_os_string();
+        companion.push(suffix);
+        assert_eq!(mode(Path::new(&companion)), 0o600, "{suffix}");
+    }
+}
+
+#[test]
+fn history_reads_from_another_connection_while_a_run_is_planned() {
+    let feed = Feed::new();
+    let opts = options(LoadMode::Delta);
+    feed.run(
+        day(1),
+        extract(day(1), &[], &[]),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    let mut store = feed.store();
+    let run = begin(&mut store, day(2), &opts);
+    let mut planner = store.planner(FEED, &opts, day(2)).unwrap();
+    assert_eq!(
+        observe_all(&mut planner, &extract(day(2), &[], &["p01"])),
+        ["p01"]
+    );
+    // `alma-sis history` in another process, while the run holds its write transaction.
+    let reader = feed.store();
+    let runs = reader.runs(Some(FEED), 10).unwrap();
+    assert_eq!(
+        runs.iter().map(|r| (r.id, r.outcome)).collect::<Vec<_>>(),
+        [
+            (run, RunOutcome::Running),
+            (RunId(1), RunOutcome::Delivered)
+        ]
+    );
+    let planned = planner.finish().unwrap();
+    let counts = planned.counts;
+    planned
+        .commit(
+            run,
+            &RunEnd {
+                outcome: RunOutcome::Delivered,
+                counts,
+                files: vec![],
+                destination: None,
+                message: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(reader.runs(Some(FEED), 1).unwrap()[0].counts.changed, 1);
+}
+
+#[test]
+fn the_content_hash_of_a_rendered_user_leaves_out_its_own_expiry_and_purge_dates() {
+    use alma_user_model::UserBlock;
+    let mut users = vec![
+        person("a1", "Plain", day(1)),
+        bench::user(7, day(1)),
+        User::new("no-dates"),
+    ];
+    let mut blocked = bench::user(8, day(1));
+    blocked.purge_date = None;
+    let mut block = UserBlock::new("Lost book");
+    block.expiry_date = chrono::DateTime::from_timestamp(1_800_000_000, 0);
+    blocked.user_blocks.push(block);
+    // Text can span lines, but never holds a `<` that could pass for an element.
+    blocked.job_description = Some("one\n    <expiry_date>\n      <x>".into());
+    users.push(blocked);
+    for user in users {
+        let (hash, _) = rendered(&user);
+        let mut bare = user.clone();
+        bare.expiry_date = None;
+        bare.purge_date = None;
+        let mut bare_xml = Vec::new();
+        render_user(&bare, &mut bare_xml).unwrap();
+        // What earlier versions stored: the sha256 of the user rendered without the dates.
+        assert_eq!(hash, ContentHash::of(&bare_xml), "{}", user.primary_id);
+        let mut later = user.clone();
+        later.expiry_date = day(900).into();
+        assert_eq!(rendered(&later).0, hash);
+    }
+    assert_eq!(
+        ContentHash::of_parts([&b"ab"[..], b"", b"c"]),
+        ContentHash::of(b"abc")
+    );
+}
+
+#[test]
+fn people_recorded_with_a_json_payload_are_still_re_sent_when_they_vanish() {
+    let feed = Feed::new();
+    let opts = options(LoadMode::Delta);
+    let mut store = feed.store();
+    let run = begin(&mut store, day(1), &opts);
+    // As an earlier version recorded someone: JSON payload, same content hash.
+    let sent = person("j1", "Legacy", day(1));
+    let write = ItemWrite {
+        key: "j1".into(),
+        hash: rendered(&sent).0,
+        expires: sent.expiry_date,
+        first_seen: day(1),
+        last_seen: day(1),
+        last_sent: Some(day(1)),
+        status: alma_sis_package::state::ItemStatus::Present,
+        payload: Some(serde_json::to_string(&sent).unwrap()),
+    };
+    let end = RunEnd {
+        outcome: RunOutcome::Delivered,
+        counts: RunCounts::default(),
+        files: vec![],
+        destination: None,
+        message: None,
+    };
+    store
+        .finish_run(run, &end, Some(day(1)), [Ok(write)])
+        .unwrap();
+    drop(store);
+    let got = feed.run(
+        day(2),
+        vec![person("j1", "Legacy", day(2))],
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    assert!(
+        got.starts_with("sent [] new 0 changed 0 unchanged 1 "),
+        "{got}"
+    );
+    let mut store = feed.store();
+    let planned = store
+        .planner(FEED, &opts, day(3))
+        .unwrap()
+        .finish()
+        .unwrap();
+    let users: Vec<User> = planned.resend().map(Result::unwrap).collect();
+    assert_eq!(users.len(), 1);
+    assert_eq!(
+        (
+            users[0].last_name.as_deref(),
+            users[0].expiry_date,
+            users[0].purge_date
+        ),
+        (Some("Legacy"), Some(day(3)), Some(day(3)))
+    );
+}
+
+#[test]
+fn a_full_run_keeps_first_seen_and_moves_last_sent() {
+    let feed = Feed::new();
+    let two = |today| vec![person("a1", "Stays", today), person("b2", "Stays", today)];
+    feed.run(
+        day(1),
+        two(day(1)),
+        &options(LoadMode::Delta),
+        false,
+        Delivery::Ok,
+    );
+    let got = feed.run(
+        day(2),
+        two(day(2)),
+        &options(LoadMode::Full),
+        false,
+        Delivery::Ok,
+    );
+    assert!(
+        got.starts_with("sent [a1 b2] new 0 changed 0 unchanged 2 "),
+        "{got}"
+    );
+    assert_eq!(
+        dates(&feed),
+        [
+            "a1 2026-11-02 2026-11-03 Some(2026-11-03) Present",
+            "b2 2026-11-02 2026-11-03 Some(2026-11-03) Present",
+        ]
+    );
+}
+
+/// Set in the child process of [`a_run_killed_mid_transaction_leaves_the_last_finished_state`]:
+/// the state file, and where to die.
+const CHILD_ENV: &str = "ALMA_SIS_STATE_TEST_CHILD";
+
+/// The child: plans day 2 with thousands of new people (more than SQLite's page cache, so
+/// uncommitted pages spill to the WAL), then aborts at `stage`.
+fn die_mid_run(path: &Path, stage: &str) -> ! {
+    let mut store = StateStore::open(path).unwrap();
+    let opts = options(LoadMode::Delta);
+    let run = begin(&mut store, day(2), &opts);
+    let mut planner = store.planner(FEED, &opts, day(2)).unwrap();
+    let mut people = extract(day(2), &["p09"], &["p01"]);
+    people.extend((0..12_000).map(|i| bench::user(i, day(2))));
+    observe_all(&mut planner, &people);
+    if stage == "observe" {
+        std::process::abort();
+    }
+    let planned = planner.finish().unwrap();
+    assert_eq!(planned.vanished.len(), 1);
+    if stage == "finish" {
+        std::process::abort();
+    }
+    let _ = run;
+    unreachable!("stage {stage}");
+}
+
+#[test]
+fn a_run_killed_mid_transaction_leaves_the_last_finished_state() {
+    if let Ok(child) = std::env::var(CHILD_ENV) {
+        let (stage, path) = child.split_once(':').unwrap();
+        die_mid_run(Path::new(path), stage);
+    }
+    let feed = Feed::new();
+    let opts = options(LoadMode::Delta);
+    feed.run(
+        day(1),
+        extract(day(1), &[], &[]),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    let before = items(&feed.store());
+    for stage in ["observe", "finish"] {
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "state::a_run_killed_mid_transaction_leaves_the_last_finished_state",
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env(CHILD_ENV, format!("{stage}:{}", feed.path.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!status.success(), "the child was to die at {stage}");
+        let mut wal = feed.path.clone().into_os_string();
+        wal.push("-wal");
+        let spilled = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        assert!(spilled > 1 << 20, "{stage}: WAL of {spilled} bytes");
+        let store = feed.store();
+        assert!(store.integrity_ok().unwrap(), "{stage}");
+        assert_eq!(items(&store), before, "{stage}");
+        assert!(store.snapshot(FEED).unwrap().get("900000001").is_none());
+    }
+    let got = feed.run(
+        day(2),
+        extract(day(2), &["p09"], &["p01"]),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    assert_eq!(
+        got,
+        "sent [p01 p09] new 0 changed 1 unchanged 8 returning 0 refreshed 0 vanished 1 retired 0"
+    );
 }
 
 #[test]
@@ -931,10 +1194,11 @@ mod bench {
         );
         u.add_email(Email::new(format!("u{id}@demo.example.edu"), "school").as_preferred());
         u.add_phone(Phone::new(format!("+1 217 555 {:04}", k % 10_000), "mobile").as_preferred());
-        u.user_identifiers.push(alma_user_model::UserIdentifier::new(
-            "BARCODE",
-            format!("2123400{:07}", i),
-        ));
+        u.user_identifiers
+            .push(alma_user_model::UserIdentifier::new(
+                "BARCODE",
+                format!("2123400{:07}", i),
+            ));
         u.user_statistics.push(UserStatistic::new("LIB"));
         u
     }
@@ -990,19 +1254,7 @@ mod bench {
         (dir.join("state.sqlite"), n)
     }
 
-    fn begin(store: &mut StateStore, today: NaiveDate) -> alma_sis_package::state::RunId {
-        store
-            .begin_run(&NewRun {
-                feed: FEED.into(),
-                started: started(today),
-                config_hash: "bench".into(),
-                mode: "delta".into(),
-                partial: false,
-            })
-            .unwrap()
-    }
-
-    fn end(counts: alma_sis_package::state::RunCounts) -> RunEnd {
+    fn end(counts: RunCounts) -> RunEnd {
         RunEnd {
             outcome: RunOutcome::Delivered,
             counts,
@@ -1012,54 +1264,99 @@ mod bench {
         }
     }
 
-    /// Day 1: every user new, planned and recorded (the old API: users in a Vec).
-    #[test]
-    #[ignore]
-    fn seed_old() {
+    /// One run over users `0..n` rendered on `today`, each made, rendered and hashed as the
+    /// pipeline does, then observed; committed. Reports each phase.
+    fn bench_run(mode: LoadMode, today: NaiveDate, fresh: bool) -> RunCounts {
         let (path, n) = setup();
-        let _ = std::fs::remove_file(&path);
-        let today = day(1);
-        let users: Vec<User> = (0..n).map(|i| user(i, today)).collect();
+        if fresh {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        let opts = PlanOptions {
+            mode,
+            ..options(LoadMode::Delta)
+        };
         let mut store = StateStore::open(&path).unwrap();
+        let run = begin(&mut store, today, &opts);
         let t = start();
-        let plan = store
-            .plan_users(FEED, users, &HashSet::new(), &options(LoadMode::Delta), today)
-            .unwrap();
-        report("plan (new)", t);
-        let run = begin(&mut store, today);
+        let mut planner = store.planner(FEED, &opts, today).unwrap();
+        report("planner (load the index)", t);
         let t = start();
-        store
-            .finish_run(run, &end(plan.counts), plan.touch(), plan.writes())
-            .unwrap();
-        report("record (new)", t);
+        let mut xml = Vec::with_capacity(4096);
+        for i in 0..n {
+            let u = user(i, today);
+            xml.clear();
+            render_user(&u, &mut xml).unwrap();
+            let hash = ContentHash::of_user_xml(&xml);
+            planner.observe(&u, hash, &xml).unwrap();
+        }
+        report("make + render + hash + observe", t);
+        let t = start();
+        let planned = planner.finish().unwrap();
+        report("finish", t);
+        let counts = planned.counts;
+        let t = start();
+        planned.commit(run, &end(counts)).unwrap();
+        report("commit", t);
+        let t = start();
+        drop(store);
+        report("close (checkpoint)", t);
+        counts
     }
 
-    /// Day 2: the same users, unchanged, in delta mode (old API).
+    /// Making, rendering and hashing the users alone: what the phases above include that is
+    /// not the state's.
     #[test]
     #[ignore]
-    fn delta_old() {
-        let (path, n) = setup();
+    fn baseline() {
+        let (_, n) = setup();
         let today = day(2);
         let t = start();
-        let users: Vec<User> = (0..n).map(|i| user(i, today)).collect();
-        report("generate users", t);
-        let mut store = StateStore::open(&path).unwrap();
+        let mut xml = Vec::with_capacity(4096);
+        let mut bytes = 0;
+        for i in 0..n {
+            let u = user(i, today);
+            xml.clear();
+            render_user(&u, &mut xml).unwrap();
+            bytes += xml.len();
+            std::hint::black_box(ContentHash::of_user_xml(&xml));
+        }
+        report("make + render + hash", t);
         let t = start();
-        let snapshot = store.snapshot(FEED).unwrap();
-        assert_eq!(snapshot.len() as u64, n);
-        report("snapshot alone", t);
-        drop(snapshot);
-        let t = start();
-        let plan = store
-            .plan_users(FEED, users, &HashSet::new(), &options(LoadMode::Delta), today)
-            .unwrap();
-        assert_eq!(plan.counts.unchanged, n);
-        report("plan (unchanged)", t);
-        let run = begin(&mut store, today);
-        let t = start();
-        store
-            .finish_run(run, &end(plan.counts), plan.touch(), plan.writes())
-            .unwrap();
-        report("record (unchanged)", t);
+        for i in 0..n {
+            let u = user(i, today);
+            xml.clear();
+            render_user(&u, &mut xml).unwrap();
+            std::hint::black_box(&xml);
+        }
+        report("make + render", t);
+        assert!(bytes > 0);
+    }
+
+    /// Day 1: every user new, observed and committed.
+    #[test]
+    #[ignore]
+    fn seed() {
+        let c = bench_run(LoadMode::Delta, day(1), true);
+        assert_eq!(c.new, setup().1);
+    }
+
+    /// Day 2: the same users, unchanged, in delta mode.
+    #[test]
+    #[ignore]
+    fn delta() {
+        let c = bench_run(LoadMode::Delta, day(2), false);
+        assert_eq!((c.unchanged, c.sent), (setup().1, 0));
+    }
+
+    /// Day 2: the same users, unchanged, in full mode (every item rewritten as sent).
+    #[test]
+    #[ignore]
+    fn full() {
+        let c = bench_run(LoadMode::Full, day(2), false);
+        assert_eq!((c.unchanged, c.sent), (setup().1, setup().1));
     }
 }

@@ -1,29 +1,59 @@
 //! The run state: what each feed sent, person by person (or course by course), and every run.
 //!
-//! One SQLite file (mode 0600) holds every feed; each row is namespaced by a feed name. Items
-//! are keyed by a match id and carry a content hash, the dates they were first seen, last seen
-//! and last sent, and the last payload sent (JSON), so someone who vanishes can be re-sent
-//! expired. Runs record their time, config hash, counts, files, destination and outcome.
+//! One SQLite file (mode 0600, as are its `-wal` and `-shm` companions) holds every feed;
+//! each row is namespaced by a feed name. Items are keyed by a match id and carry a content
+//! hash, the dates they were first seen, last seen and last sent, and the last payload sent
+//! (the rendered `<user>` of a patron; JSON for other feeds and for patrons recorded by
+//! older versions), so someone who vanishes can be re-sent expired. Runs record their time,
+//! config hash, counts, files, destination and outcome.
 //!
-//! [`StateStore::finish_run`] writes a run's outcome and every item in one transaction: a run
-//! killed before or during it leaves the state as the last finished run left it.
-//! [`FeedLock`] keeps two runs of one feed from overlapping.
+//! The patron feed is planned by a streaming [`Planner`] ([`StateStore::planner`]): users
+//! pass one at a time against a compact index of the known items, and every item write of
+//! the run goes into one SQLite transaction that [`PlannedRun::commit`] commits once the
+//! files are delivered. Other feeds record with [`StateStore::finish_run`], also one
+//! transaction. Either way a run killed before it commits leaves the state as the last
+//! finished run left it. [`FeedLock`] keeps two runs of one feed from overlapping.
+//!
+//! The file is in WAL mode: readers (`alma-sis history` in another process) keep working
+//! while a run holds its write transaction, and a large transaction spills to the WAL, not
+//! to memory.
 //!
 //! Nothing here reads the clock: every date and time is an argument.
 //!
 //! ```
-//! use alma_sis_package::state::{ContentHash, FeedLock, StateStore};
+//! use alma_sis_package::state::{
+//!     BrakeLimits, ContentHash, FeedLock, LoadMode, PlanOptions, StateStore, VanishedPolicy,
+//! };
+//! use alma_user_model::{User, render_user};
+//! use chrono::NaiveDate;
 //!
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("state.sqlite");
-//! let _lock = FeedLock::acquire(&path, "courses")?;
-//! let store = StateStore::open(&path)?;
-//! let known = store.snapshot("courses")?;
-//! assert!(known.get("HIST101-01").is_none());
-//! assert_eq!(ContentHash::of(b"x").to_hex().len(), 64);
+//! let _lock = FeedLock::acquire(&path, "patrons")?;
+//! let mut store = StateStore::open(&path)?;
+//! let options = PlanOptions {
+//!     mode: LoadMode::Delta,
+//!     vanished: VanishedPolicy::Expire { grace_days: 0 },
+//!     vanished_runs: 3,
+//!     refresh_days: 30,
+//!     brake: BrakeLimits::default(),
+//!     partial: false,
+//! };
+//! let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+//! let mut planner = store.planner("patrons", &options, today)?;
+//! let user = User::new("jdoe");
+//! let mut xml = Vec::new();
+//! render_user(&user, &mut xml)?;
+//! assert!(planner.observe(&user, ContentHash::of_user_xml(&xml), &xml)?.send);
+//! let planned = planner.finish()?;
+//! assert_eq!(planned.counts.new, 1);
+//! drop(planned); // not delivered: nothing recorded
+//! assert!(store.snapshot("patrons")?.is_empty());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod index;
+mod plan;
 mod users;
 
 use std::collections::HashMap;
@@ -37,9 +67,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use plan::{PlannedRun, Planner};
 pub use users::{
-    BrakeLimits, BrakeReading, LoadMode, PlanOptions, UserPlan, VanishedAction, VanishedPolicy,
-    VanishedUser, match_id,
+    BrakeLimits, BrakeReading, Class, LoadMode, PlanOptions, VanishedAction, VanishedPolicy,
+    VanishedUser, Verdict, match_id,
 };
 
 /// The schema version this code writes (`PRAGMA user_version`).
@@ -92,6 +123,19 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_feed ON runs (feed, id);
 ";
+
+/// `PRAGMA synchronous` in WAL mode: see `configure`.
+const SYNCHRONOUS: &str = "NORMAL";
+
+/// SQLite's page cache, in KiB.
+const CACHE_KIB: u32 = 16 * 1024;
+
+/// The WAL file is truncated to this size after a checkpoint (bytes).
+const WAL_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// How long a writer waits for another writer of the same file (another feed's run holds
+/// the write lock from its planner to its commit).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Why the state could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -161,14 +205,16 @@ pub enum StateError {
         #[source]
         source: serde_json::Error,
     },
-    /// A user could not be rendered to compute its content hash.
-    #[error("user {primary_id:?} cannot be rendered for its content hash")]
-    Render {
-        /// The user's primary id.
-        primary_id: String,
+    /// A stored `<user>` payload does not read back.
+    #[error("feed {feed:?}, item {key:?}: the stored user does not read back")]
+    StoredUser {
+        /// The feed.
+        feed: String,
+        /// The item key.
+        key: String,
         /// The cause.
         #[source]
-        source: alma_user_model::WriteError,
+        source: alma_user_model::ReadError,
     },
     /// The brake tripped: the extract looks implausible next to the last successful run.
     #[error("{0}")]
@@ -186,6 +232,51 @@ impl ContentHash {
     /// The sha256 of `bytes`.
     pub fn of(bytes: &[u8]) -> ContentHash {
         ContentHash(Sha256::digest(bytes).into())
+    }
+
+    /// The sha256 over the concatenation of `parts`.
+    pub fn of_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> ContentHash {
+        let mut sha = Sha256::new();
+        for part in parts {
+            sha.update(part);
+        }
+        ContentHash(sha.finalize().into())
+    }
+
+    /// The content hash of a patron: the sha256 of its rendered `<user>` element
+    /// ([`render_user`](alma_user_model::render_user) output) without the user's
+    /// `<expiry_date>` and `<purge_date>` lines, which move every day under a "today + N
+    /// days" rule and are compared separately. Equal to the sha256 of the user rendered with
+    /// no expiry and purge date (how earlier versions computed it), so stored hashes stay
+    /// valid.
+    ///
+    /// Only the lines before the first nested element are looked at: the renderer writes
+    /// the two dates among the user's leading simple fields, each on its own line at depth 2,
+    /// and a text value cannot hold a `<` to fake one.
+    pub fn of_user_xml(rendered: &[u8]) -> ContentHash {
+        const EXPIRY: &[u8] = b"    <expiry_date>";
+        const PURGE: &[u8] = b"    <purge_date>";
+        const NESTED: &[u8] = b"      <";
+        let mut sha = Sha256::new();
+        let mut hashed = 0;
+        let mut line = 0;
+        while line < rendered.len() {
+            let rest = &rendered[line..];
+            if rest.starts_with(NESTED) {
+                break;
+            }
+            let next = rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rendered.len(), |i| line + i + 1);
+            if rest.starts_with(EXPIRY) || rest.starts_with(PURGE) {
+                sha.update(&rendered[hashed..line]);
+                hashed = next;
+            }
+            line = next;
+        }
+        sha.update(&rendered[hashed..]);
+        ContentHash(sha.finalize().into())
     }
 
     /// Lower-case hex.
@@ -551,8 +642,37 @@ impl StateStore {
             conn,
             path: path.to_owned(),
         };
+        store.configure()?;
         store.migrate()?;
         Ok(store)
+    }
+
+    /// WAL mode (persistent in the file), and a page cache big enough for a run's writes to
+    /// find most of the items' index pages in memory.
+    fn configure(&self) -> Result<(), StateError> {
+        // The -wal and -shm files SQLite creates take the main file's mode (0600).
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(self.sql_err("switch to WAL mode"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StateError::Sql {
+                path: self.path.clone(),
+                action: format!("switch to WAL mode (the journal mode stays {mode:?})"),
+                source: rusqlite::Error::InvalidQuery,
+            });
+        }
+        self.conn
+            .execute_batch(&format!(
+                "PRAGMA synchronous = {SYNCHRONOUS}; PRAGMA cache_size = -{CACHE_KIB}; \
+                 PRAGMA journal_size_limit = {WAL_LIMIT};"
+            ))
+            .map_err(self.sql_err("set its pragmas"))?;
+        self.conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(self.sql_err("set its busy timeout"))?;
+        self.conn.set_prepared_statement_cache_capacity(32);
+        Ok(())
     }
 
     /// The state file's path.
@@ -581,6 +701,10 @@ impl StateStore {
                 found: version,
                 known: SCHEMA_VERSION,
             });
+        }
+        if version == SCHEMA_VERSION {
+            // Nothing to write: opening never waits for a run that holds the write lock.
+            return Ok(());
         }
         self.conn
             .execute_batch(&format!(
@@ -676,47 +800,7 @@ impl StateStore {
             .conn
             .transaction()
             .map_err(sql_err("start a transaction"))?;
-        let feed: String = tx
-            .query_row("SELECT feed FROM runs WHERE id = ?1", [run.0], |r| r.get(0))
-            .map_err(sql_err("find the run"))?;
-        let files = serde_json::to_string(&end.files).map_err(|source| StateError::Payload {
-            feed: feed.clone(),
-            key: format!("run {run}"),
-            source,
-        })?;
-        let c = &end.counts;
-        tx.execute(
-            "UPDATE runs SET outcome = ?2, eligible = ?3, sent = ?4, new = ?5, changed = ?6, \
-             unchanged = ?7, returned = ?8, refreshed = ?9, vanished = ?10, retired = ?11, \
-             files = ?12, destination = ?13, message = ?14 WHERE id = ?1",
-            params![
-                run.0,
-                end.outcome.code(),
-                to_i64(c.eligible),
-                to_i64(c.sent),
-                to_i64(c.new),
-                to_i64(c.changed),
-                to_i64(c.unchanged),
-                to_i64(c.returning),
-                to_i64(c.refreshed),
-                to_i64(c.vanished),
-                to_i64(c.retired),
-                files,
-                end.destination,
-                end.message,
-            ],
-        )
-        .map_err(sql_err("record the run's outcome"))?;
-        if let Some(today) = touch {
-            // One row, not one per item: a present item was seen by every complete run since
-            // it was last written (else it would have been written as vanished).
-            tx.execute(
-                "INSERT INTO feeds (feed, last_seen) VALUES (?1, ?2) \
-                 ON CONFLICT (feed) DO UPDATE SET last_seen = excluded.last_seen",
-                params![feed, date_text(today)],
-            )
-            .map_err(sql_err("mark items seen"))?;
-        }
+        let feed = record_end(&tx, &self.path, run, end, touch)?;
         {
             let mut upsert = tx
                 .prepare(
@@ -760,6 +844,17 @@ impl StateStore {
             }
         }
         tx.commit().map_err(sql_err("commit"))
+    }
+
+    /// Records how run `run` ended (and, with `touch`, that every present item of its feed was
+    /// seen that day) in the open transaction.
+    fn record_end(
+        &self,
+        run: RunId,
+        end: &RunEnd,
+        touch: Option<NaiveDate>,
+    ) -> Result<(), StateError> {
+        record_end(&self.conn, &self.path, run, end, touch).map(drop)
     }
 
     /// The newest finished, delivered, complete (not `--only`) run of `feed`: the brake's
@@ -932,6 +1027,67 @@ impl StateStore {
             .map_err(self.sql_err("check integrity"))?;
         Ok(result == "ok")
     }
+}
+
+/// Records how run `run` ended, and with `touch` marks every present item of its feed seen
+/// that day, on `conn` (inside the caller's transaction). Returns the run's feed.
+fn record_end(
+    conn: &Connection,
+    path: &Path,
+    run: RunId,
+    end: &RunEnd,
+    touch: Option<NaiveDate>,
+) -> Result<String, StateError> {
+    let sql_err = |action: &str| {
+        let action = format!("{action} (run {run})");
+        move |source| StateError::Sql {
+            path: path.to_owned(),
+            action,
+            source,
+        }
+    };
+    let feed: String = conn
+        .query_row("SELECT feed FROM runs WHERE id = ?1", [run.0], |r| r.get(0))
+        .map_err(sql_err("find the run"))?;
+    let files = serde_json::to_string(&end.files).map_err(|source| StateError::Payload {
+        feed: feed.clone(),
+        key: format!("run {run}"),
+        source,
+    })?;
+    let c = &end.counts;
+    conn.execute(
+        "UPDATE runs SET outcome = ?2, eligible = ?3, sent = ?4, new = ?5, changed = ?6, \
+         unchanged = ?7, returned = ?8, refreshed = ?9, vanished = ?10, retired = ?11, \
+         files = ?12, destination = ?13, message = ?14 WHERE id = ?1",
+        params![
+            run.0,
+            end.outcome.code(),
+            to_i64(c.eligible),
+            to_i64(c.sent),
+            to_i64(c.new),
+            to_i64(c.changed),
+            to_i64(c.unchanged),
+            to_i64(c.returning),
+            to_i64(c.refreshed),
+            to_i64(c.vanished),
+            to_i64(c.retired),
+            files,
+            end.destination,
+            end.message,
+        ],
+    )
+    .map_err(sql_err("record the run's outcome"))?;
+    if let Some(today) = touch {
+        // One row, not one per item: a present item was seen by every complete run since
+        // it was last written (else it would have been written as vanished).
+        conn.execute(
+            "INSERT INTO feeds (feed, last_seen) VALUES (?1, ?2) \
+             ON CONFLICT (feed) DO UPDATE SET last_seen = excluded.last_seen",
+            params![feed, date_text(today)],
+        )
+        .map_err(sql_err("mark items seen"))?;
+    }
+    Ok(feed)
 }
 
 /// An item row as stored, borrowed from SQLite's row (a snapshot reads millions).

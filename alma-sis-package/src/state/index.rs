@@ -1,0 +1,282 @@
+//! The known items of one feed, held compactly while a run is planned: 32 bytes an item
+//! (a 64-bit hash of the key, half the content hash, the expiry sent, and status bits) in one
+//! vector sorted by key hash, found through a radix directory and a short binary search.
+//!
+//! Keys are not held. Two known keys with the same 64-bit hash (about one feed in 10^7 at a
+//! million items) are both moved to an exact side map, keyed by the key itself, and leave one
+//! [`COLLIDED`] placeholder behind. A key *not* known whose hash equals a known one's is told
+//! apart by the planner (its write finds no row; see `Planner::observe`).
+
+use std::collections::HashMap;
+use std::hash::Hasher as _;
+
+use chrono::{Datelike, NaiveDate};
+
+/// Hashes a key for the index.
+pub(super) type KeyHasher = fn(&str) -> u64;
+
+/// The key hash used in production: SipHash-1-3 with fixed keys (stable within a process,
+/// which is all the index needs: it is rebuilt on every run).
+pub(super) fn key_hash(key: &str) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(key.as_bytes());
+    h.finish()
+}
+
+/// The item's status (two bits).
+pub(super) const STATUS: u8 = 0b11;
+/// Status: present.
+pub(super) const PRESENT: u8 = 0;
+/// Status: vanished.
+pub(super) const VANISHED: u8 = 1;
+/// Status: retired.
+pub(super) const RETIRED: u8 = 2;
+/// It was sent at least once (`last_sent` is set).
+pub(super) const SENT: u8 = 1 << 2;
+/// It was last sent today.
+pub(super) const SENT_TODAY: u8 = 1 << 3;
+/// Seen in this run's extract.
+pub(super) const SEEN: u8 = 1 << 4;
+/// Placeholder in the sorted vector: several known keys share this hash; see the side map.
+pub(super) const COLLIDED: u8 = 1 << 5;
+
+const NO_DATE: i32 = i32::MIN;
+
+/// One known item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Entry {
+    /// The key's hash.
+    pub key: u64,
+    /// The first 16 bytes of the content hash last recorded.
+    pub hash: [u8; 16],
+    /// The expiry date last sent, as days from the common era ([`NO_DATE`] for none).
+    expires: i32,
+    /// Status and marks.
+    pub flags: u8,
+}
+
+impl Entry {
+    /// An entry for `key`'s hash.
+    pub fn new(key: u64, hash: &[u8; 32], expires: Option<NaiveDate>, flags: u8) -> Entry {
+        let mut half = [0; 16];
+        half.copy_from_slice(&hash[..16]);
+        Entry {
+            key,
+            hash: half,
+            expires: expires.map_or(NO_DATE, |d| d.num_days_from_ce()),
+            flags,
+        }
+    }
+
+    /// The expiry date last sent.
+    pub fn expires(&self) -> Option<NaiveDate> {
+        if self.expires == NO_DATE {
+            None
+        } else {
+            NaiveDate::from_num_days_from_ce_opt(self.expires)
+        }
+    }
+
+    /// [`PRESENT`], [`VANISHED`] or [`RETIRED`].
+    pub fn status(&self) -> u8 {
+        self.flags & STATUS
+    }
+
+    /// Whether `flag` is set.
+    pub fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Whether this item vanishes (or stays vanished) when nobody in the extract claims it:
+    /// present and sent, or vanished and not already re-sent today.
+    pub fn vanishes_unseen(&self) -> bool {
+        !self.has(SEEN)
+            && match self.status() {
+                PRESENT => self.has(SENT),
+                VANISHED => !self.has(SENT_TODAY),
+                _ => false,
+            }
+    }
+}
+
+/// Where an entry lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Slot {
+    /// In the sorted vector, at this position.
+    Main(usize),
+    /// In the side map, under its key.
+    Side,
+}
+
+/// The index; see the [module docs](self).
+#[derive(Debug)]
+pub(super) struct Index {
+    /// Sorted by `key`; unique keys.
+    entries: Vec<Entry>,
+    /// `dir[b]..dir[b + 1]` are the entries whose key hash starts with the `bits` bits `b`.
+    dir: Vec<u32>,
+    bits: u32,
+    side: HashMap<Box<str>, Entry>,
+    hasher: KeyHasher,
+}
+
+impl Index {
+    /// Sorts `entries` into an index. Returns the key hashes that several entries share
+    /// (sorted): their entries are replaced by one [`COLLIDED`] placeholder each, and the
+    /// caller adds them back by key with [`Index::add_side`].
+    pub fn build(mut entries: Vec<Entry>, hasher: KeyHasher) -> (Index, Vec<u64>) {
+        entries.sort_unstable_by_key(|e| e.key);
+        let mut collisions = Vec::new();
+        if entries.windows(2).any(|w| w[0].key == w[1].key) {
+            entries.dedup_by(|next, kept| {
+                if next.key == kept.key {
+                    if !kept.has(COLLIDED) {
+                        kept.flags = COLLIDED;
+                        collisions.push(kept.key);
+                    }
+                    true
+                } else {
+                    false
+                }
+            });
+        }
+        entries.shrink_to_fit();
+        let n = entries.len();
+        // About four entries a bucket: a lookup touches the directory and one or two cache
+        // lines of entries.
+        let bits = if n < 64 { 0 } else { n.ilog2() - 2 };
+        let mut dir = Vec::with_capacity((1 << bits) + 1);
+        let mut at = 0;
+        for bucket in 0..(1u64 << bits) {
+            while at < n && bucket_of(entries[at].key, bits) < bucket {
+                at += 1;
+            }
+            dir.push(u32::try_from(at).unwrap_or(u32::MAX));
+        }
+        dir.push(u32::try_from(n).unwrap_or(u32::MAX));
+        let index = Index {
+            entries,
+            dir,
+            bits,
+            side: HashMap::new(),
+            hasher,
+        };
+        (index, collisions)
+    }
+
+    /// Adds an entry whose key hash collided, under its exact key.
+    pub fn add_side(&mut self, key: Box<str>, entry: Entry) {
+        self.side.insert(key, entry);
+    }
+
+    /// The key hash of `key`.
+    pub fn hash(&self, key: &str) -> u64 {
+        (self.hasher)(key)
+    }
+
+    /// Where the entry of `key` (whose hash is `kh`) is, if the key is known. A key that is
+    /// not known but shares its hash with a known one is found as that one.
+    pub fn find(&self, kh: u64, key: &str) -> Option<Slot> {
+        let bucket = usize::try_from(bucket_of(kh, self.bits)).ok()?;
+        let lo = self.dir[bucket] as usize;
+        let hi = self.dir[bucket + 1] as usize;
+        let at = lo
+            + self.entries[lo..hi]
+                .binary_search_by_key(&kh, |e| e.key)
+                .ok()?;
+        if self.entries[at].has(COLLIDED) {
+            self.side.contains_key(key).then_some(Slot::Side)
+        } else {
+            Some(Slot::Main(at))
+        }
+    }
+
+    /// The entry in `slot` (found for `key`).
+    pub fn get(&self, slot: Slot, key: &str) -> Entry {
+        match slot {
+            Slot::Main(at) => self.entries[at],
+            Slot::Side => self.side[key],
+        }
+    }
+
+    /// Sets `flag` on the entry in `slot` (found for `key`).
+    pub fn mark(&mut self, slot: Slot, key: &str, flag: u8) {
+        match slot {
+            Slot::Main(at) => self.entries[at].flags |= flag,
+            Slot::Side => {
+                if let Some(e) = self.side.get_mut(key) {
+                    e.flags |= flag;
+                }
+            }
+        }
+    }
+
+    /// Every entry (placeholders excluded), in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.entries
+            .iter()
+            .filter(|e| !e.has(COLLIDED))
+            .chain(self.side.values())
+    }
+}
+
+fn bucket_of(kh: u64, bits: u32) -> u64 {
+    if bits == 0 { 0 } else { kh >> (64 - bits) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: u64, flags: u8) -> Entry {
+        Entry::new(key, &[key as u8; 32], None, flags)
+    }
+
+    #[test]
+    fn an_entry_is_32_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 32);
+    }
+
+    #[test]
+    fn finds_every_entry_of_a_large_index_and_nothing_else() {
+        let keys: Vec<String> = (0..10_000).map(|i| format!("k{i}")).collect();
+        let entries = keys.iter().map(|k| entry(key_hash(k), SENT)).collect();
+        let (index, collisions) = Index::build(entries, key_hash);
+        assert!(collisions.is_empty());
+        for k in &keys {
+            let slot = index.find(key_hash(k), k).expect(k);
+            assert_eq!(index.get(slot, k).key, key_hash(k));
+        }
+        assert_eq!(index.find(key_hash("nobody"), "nobody"), None);
+        assert_eq!(index.iter().count(), keys.len());
+    }
+
+    #[test]
+    fn colliding_keys_are_kept_apart_by_the_side_map() {
+        // A hasher that collides a lot: by length.
+        let by_len: KeyHasher = |k| k.len() as u64;
+        let keys = ["a", "b", "cc", "ddd"];
+        let entries = keys.iter().map(|k| entry(by_len(k), SENT)).collect();
+        let (mut index, collisions) = Index::build(entries, by_len);
+        assert_eq!(collisions, [1]);
+        index.add_side("a".into(), entry(1, SENT | SEEN));
+        index.add_side("b".into(), entry(1, SENT));
+        assert_eq!(index.find(1, "a"), Some(Slot::Side));
+        assert!(index.get(Slot::Side, "a").has(SEEN));
+        assert!(!index.get(Slot::Side, "b").has(SEEN));
+        // Unknown, with a colliding hash: not found.
+        assert_eq!(index.find(1, "z"), None);
+        assert!(matches!(index.find(2, "cc"), Some(Slot::Main(_))));
+        index.mark(Slot::Side, "b", SEEN);
+        assert!(index.get(Slot::Side, "b").has(SEEN));
+        assert_eq!(index.iter().count(), 4);
+    }
+
+    #[test]
+    fn expiry_dates_survive_the_compact_form() {
+        let d = NaiveDate::from_ymd_opt(2027, 11, 23).unwrap();
+        let e = Entry::new(1, &[0; 32], Some(d), 0);
+        assert_eq!(e.expires(), Some(d));
+        assert_eq!(Entry::new(1, &[0; 32], None, 0).expires(), None);
+    }
+}

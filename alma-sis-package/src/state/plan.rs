@@ -1,0 +1,939 @@
+//! The streaming planner of the patron feed: one user at a time, against a compact index of
+//! the known items, with every write of the run going into one open SQLite transaction that
+//! is committed once the files are delivered.
+//!
+//! ```text
+//! store.planner(feed, &options, today)?     BEGIN IMMEDIATE; load the index (32 B an item)
+//!   .observe(&user, hash, &rendered)?       classify; a sent user's item (and payload) written
+//!   .hold(primary_id)                       rejected today: not vanished
+//!   .finish()?                              vanished people (read back from SQLite), brake
+//! planned.resend()                          the vanished to re-send, one at a time
+//! planned.commit(run, &end)? / .abandon(..) COMMIT / ROLLBACK
+//! ```
+//!
+//! Dropping a [`Planner`] or [`PlannedRun`], an error, or the process dying before
+//! [`PlannedRun::commit`] leaves the state exactly as the last finished run left it.
+
+use std::collections::HashSet;
+use std::io::Read as _;
+use std::path::Path;
+
+use alma_user_model::{User, UserReader, UserStatus};
+use chrono::{Days, NaiveDate};
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use super::index::{
+    Entry, Index, KeyHasher, PRESENT, RETIRED, SEEN, SENT, SENT_TODAY, VANISHED, key_hash,
+};
+use super::users::match_key;
+use super::{
+    BrakeReading, Class, ContentHash, LoadMode, PlanOptions, RunCounts, RunEnd, RunId, StateError,
+    StateStore, VanishedAction, VanishedPolicy, VanishedUser, Verdict, date_text, parse_date,
+    required, text,
+};
+
+const UPDATE_SENT: &str = "UPDATE items SET hash = ?3, expires = ?4, last_seen = ?5, \
+     last_sent = ?5, status = 'present', status_since = NULL, sends = 0 \
+     WHERE feed = ?1 AND key = ?2";
+
+const UPSERT_SENT: &str = "INSERT INTO items (feed, key, hash, expires, first_seen, last_seen, \
+     last_sent, status, status_since, sends) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, 'present', NULL, 0) \
+     ON CONFLICT (feed, key) DO UPDATE SET hash = excluded.hash, expires = excluded.expires, \
+     first_seen = excluded.first_seen, last_seen = excluded.last_seen, \
+     last_sent = excluded.last_sent, status = 'present', status_since = NULL, sends = 0";
+
+const PUT_PAYLOAD: &str = "INSERT INTO payloads (feed, key, payload) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (feed, key) DO UPDATE SET payload = excluded.payload";
+
+const UPDATE_VANISHED: &str = "UPDATE items SET last_seen = ?3, status = ?4, status_since = ?5, \
+     sends = ?6, last_sent = coalesce(?7, last_sent) WHERE feed = ?1 AND key = ?2";
+
+const GET_PAYLOAD: &str = "SELECT payload FROM payloads WHERE feed = ?1 AND key = ?2";
+
+/// The open transaction of a run being planned; rolled back when dropped uncommitted.
+#[derive(Debug)]
+struct Tx<'s> {
+    store: &'s mut StateStore,
+    open: bool,
+}
+
+impl Tx<'_> {
+    fn end(&mut self, sql: &str, action: &str) -> Result<(), StateError> {
+        self.store
+            .conn
+            .execute_batch(sql)
+            .map_err(|source| sql_error(&self.store.path, action.to_owned(), source))?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if self.open && !self.store.conn.is_autocommit() {
+            // Nothing to report to: the next run starts from the last committed state anyway.
+            let _ = self.store.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+fn sql_error(path: &Path, action: String, source: rusqlite::Error) -> StateError {
+    StateError::Sql {
+        path: path.to_owned(),
+        action,
+        source,
+    }
+}
+
+/// Text bound without a UTF-8 check (the renderer only writes UTF-8).
+struct TextBytes<'a>(&'a [u8]);
+
+impl ToSql for TextBytes<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(self.0)))
+    }
+}
+
+/// Plans one run of the patron feed, user by user; see the [module docs](self).
+///
+/// Made by [`StateStore::planner`]; ends with [`Planner::finish`].
+#[derive(Debug)]
+pub struct Planner<'s> {
+    tx: Tx<'s>,
+    feed: String,
+    options: PlanOptions,
+    today: NaiveDate,
+    today_text: String,
+    index: Index,
+    /// Known keys held today (rejected rows): exact, usually few.
+    held: HashSet<Box<str>>,
+    /// Keys written as new this run although their hash matched a known key's.
+    fresh: HashSet<Box<str>>,
+    counts: RunCounts,
+    baseline: Option<(RunId, u64)>,
+    known: u64,
+    feed_last_seen: Option<String>,
+    /// The last expiry date bound, formatted (most users share a handful of dates).
+    expires_text: Option<(NaiveDate, String)>,
+}
+
+impl StateStore {
+    /// Starts planning a run of `feed`: loads a compact index of the known items and opens
+    /// the transaction that this run's item writes go into (`BEGIN IMMEDIATE`: other writers
+    /// of this state file wait until the run commits or abandons; readers do not).
+    ///
+    /// Call it after [`StateStore::begin_run`], whose record is committed on its own.
+    pub fn planner(
+        &mut self,
+        feed: &str,
+        options: &PlanOptions,
+        today: NaiveDate,
+    ) -> Result<Planner<'_>, StateError> {
+        self.planner_with(feed, options, today, key_hash)
+    }
+
+    fn planner_with(
+        &mut self,
+        feed: &str,
+        options: &PlanOptions,
+        today: NaiveDate,
+        hasher: KeyHasher,
+    ) -> Result<Planner<'_>, StateError> {
+        let baseline = if options.partial {
+            None
+        } else {
+            self.last_successful_run(feed)?
+                .map(|r| (r.id, r.counts.eligible))
+        };
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(self.sql_err(format!("start planning a run of feed {feed:?}")))?;
+        let tx = Tx {
+            store: self,
+            open: true,
+        };
+        let today_text = date_text(today);
+        let feed_last_seen = tx
+            .store
+            .conn
+            .query_row("SELECT last_seen FROM feeds WHERE feed = ?1", [feed], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+            .map_err(tx.store.sql_err(format!("read feed {feed:?}")))?;
+        let index = load_index(tx.store, feed, &today_text, hasher)?;
+        let known = index
+            .iter()
+            .filter(|e| e.status() == PRESENT && e.has(SENT))
+            .count() as u64;
+        Ok(Planner {
+            tx,
+            feed: feed.to_owned(),
+            options: *options,
+            today,
+            today_text,
+            index,
+            held: HashSet::new(),
+            fresh: HashSet::new(),
+            counts: RunCounts::default(),
+            baseline,
+            known,
+            feed_last_seen,
+            expires_text: None,
+        })
+    }
+}
+
+/// Reads every item of `feed` into the index: one pass (two in the rare case of colliding
+/// key hashes).
+fn load_index(
+    store: &StateStore,
+    feed: &str,
+    today: &str,
+    hasher: KeyHasher,
+) -> Result<Index, StateError> {
+    let action = || format!("read the items of feed {feed:?}");
+    let sql = |source| sql_error(&store.path, action(), source);
+    let corrupt = |key: &str, field, value: &str| StateError::Corrupt {
+        path: store.path.clone(),
+        feed: feed.to_owned(),
+        key: key.to_owned(),
+        field,
+        value: value.to_owned(),
+    };
+    let entry = |row: &rusqlite::Row<'_>, key: &str, kh: u64| -> Result<Entry, StateError> {
+        let hash = row.get_ref(1).and_then(|v| Ok(v.as_blob()?)).map_err(sql)?;
+        let hash: &[u8; 32] = hash
+            .try_into()
+            .map_err(|_| corrupt(key, "hash", &hex::encode(hash)))?;
+        let expires = text(row, 2)
+            .map_err(sql)?
+            .map(|v| parse_date(v).ok_or_else(|| corrupt(key, "expires", v)))
+            .transpose()?;
+        let mut flags = match required(row, 4).map_err(sql)? {
+            "present" => PRESENT,
+            "vanished" => VANISHED,
+            "retired" => RETIRED,
+            other => return Err(corrupt(key, "status", other)),
+        };
+        if let Some(sent) = text(row, 3).map_err(sql)? {
+            flags |= SENT;
+            if sent == today {
+                flags |= SENT_TODAY;
+            } else if parse_date(sent).is_none() {
+                return Err(corrupt(key, "last_sent", sent));
+            }
+        }
+        Ok(Entry::new(kh, hash, expires, flags))
+    };
+    let n = store.count_items(feed)?;
+    let mut entries = Vec::with_capacity(n);
+    // `+feed`: a scan of the table in storage order, not of the key index in key order
+    // (which would visit the table's pages at random).
+    let mut stmt = store
+        .conn
+        .prepare("SELECT key, hash, expires, last_sent, status FROM items WHERE +feed = ?1")
+        .map_err(sql)?;
+    let mut rows = stmt.query([feed]).map_err(sql)?;
+    while let Some(row) = rows.next().map_err(sql)? {
+        let key = required(row, 0).map_err(sql)?;
+        let kh = hasher(key);
+        entries.push(entry(row, key, kh)?);
+    }
+    drop(rows);
+    let (mut index, collisions) = Index::build(entries, hasher);
+    if !collisions.is_empty() {
+        let mut rows = stmt.query([feed]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let key = required(row, 0).map_err(sql)?;
+            let kh = hasher(key);
+            if collisions.binary_search(&kh).is_ok() {
+                index.add_side(key.into(), entry(row, key, kh)?);
+            }
+        }
+    }
+    Ok(index)
+}
+
+/// How an eligible user compares with the item known for them.
+fn classify(
+    known: Option<&Entry>,
+    hash: &ContentHash,
+    expires: Option<NaiveDate>,
+    refresh_days: u32,
+    today: NaiveDate,
+) -> Class {
+    let Some(k) = known else {
+        return Class::New;
+    };
+    if k.status() != PRESENT {
+        return Class::Returning;
+    }
+    if !k.has(SENT) {
+        return Class::New;
+    }
+    let sent = k.expires();
+    let expiry_moved_earlier = match (sent, expires) {
+        (Some(sent), Some(now)) => now < sent,
+        (sent, now) => sent != now,
+    };
+    if k.hash[..] != hash.0[..16] || expiry_moved_earlier {
+        return Class::Changed;
+    }
+    let due = sent
+        .and_then(|e| e.checked_sub_days(Days::new(u64::from(refresh_days))))
+        .is_some_and(|due| due <= today);
+    // Only a later expiry that is still ahead is worth sending: someone whose expiry is
+    // "today" every day (a dropped registration) has already lapsed.
+    if due && expires != sent && expires.is_some_and(|e| e > today) {
+        Class::Refreshed
+    } else {
+        Class::Unchanged
+    }
+}
+
+impl<'s> Planner<'s> {
+    /// One eligible user, in extract order. `hash`: its content hash
+    /// ([`ContentHash::of_user_xml`] of `rendered`); `rendered`: its `<user>` element exactly
+    /// as sent ([`render_user`](alma_user_model::render_user) output), stored as the payload
+    /// when the user is new, changed or returning. When the verdict is `send`, the user's
+    /// item write goes into the open transaction now.
+    ///
+    /// A primary id seen twice in one extract (which `check` rejects) is new the second time,
+    /// as it always was.
+    pub fn observe(
+        &mut self,
+        user: &User,
+        hash: ContentHash,
+        rendered: &[u8],
+    ) -> Result<Verdict, StateError> {
+        let key = match_key(&user.primary_id);
+        let key = &*key;
+        self.counts.eligible += 1;
+        let slot = if !self.fresh.is_empty() && self.fresh.contains(key) {
+            None
+        } else {
+            let kh = self.index.hash(key);
+            self.index
+                .find(kh, key)
+                .filter(|&slot| !self.index.get(slot, key).has(SEEN))
+        };
+        let known = slot.map(|slot| self.index.get(slot, key));
+        let mut class = classify(
+            known.as_ref(),
+            &hash,
+            user.expiry_date,
+            self.options.refresh_days,
+            self.today,
+        );
+        let send = self.options.mode == LoadMode::Full || class != Class::Unchanged;
+        let mut claimed = slot;
+        if send {
+            let written = slot.is_some() && self.write_known(key, &hash, user.expiry_date)?;
+            if !written {
+                if slot.is_some() {
+                    // The key's hash is a known key's, but the key is not in the store: it
+                    // is someone new. (An unchanged verdict, which writes nothing, would need
+                    // the 128-bit content hashes, which include the primary id, to agree too.)
+                    class = Class::New;
+                    claimed = None;
+                    self.fresh.insert(key.into());
+                }
+                self.write_new(key, &hash, user.expiry_date)?;
+            }
+            if matches!(class, Class::New | Class::Changed | Class::Returning) {
+                self.write_payload(key, rendered)?;
+            }
+            self.counts.sent += 1;
+        }
+        if let Some(slot) = claimed {
+            self.index.mark(slot, key, SEEN);
+        }
+        let c = &mut self.counts;
+        match class {
+            Class::New => c.new += 1,
+            Class::Changed => c.changed += 1,
+            Class::Unchanged => c.unchanged += 1,
+            Class::Refreshed => c.refreshed += 1,
+            Class::Returning => c.returning += 1,
+        }
+        Ok(Verdict { class, send })
+    }
+
+    /// Someone in today's extract whose rows were rejected today: not vanished. Takes a
+    /// primary id or key (applies [`match_id`](super::match_id)).
+    pub fn hold(&mut self, primary_id: &str) {
+        let key = match_key(primary_id);
+        if self.index.find(self.index.hash(&key), &key).is_some() {
+            self.held.insert(key.into());
+        }
+    }
+
+    fn expires_text(&mut self, expires: Option<NaiveDate>) -> Option<&str> {
+        let d = expires?;
+        if self
+            .expires_text
+            .as_ref()
+            .is_none_or(|(cached, _)| *cached != d)
+        {
+            self.expires_text = Some((d, date_text(d)));
+        }
+        self.expires_text.as_ref().map(|(_, t)| t.as_str())
+    }
+
+    /// Updates a known item as sent today; `false` when no row has the key.
+    fn write_known(
+        &mut self,
+        key: &str,
+        hash: &ContentHash,
+        expires: Option<NaiveDate>,
+    ) -> Result<bool, StateError> {
+        let expires = self.expires_text(expires).map(str::to_owned);
+        let store = &*self.tx.store;
+        let err = |source| sql_error(&store.path, format!("write item {key:?}"), source);
+        let n = store
+            .conn
+            .prepare_cached(UPDATE_SENT)
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.feed,
+                    key,
+                    &hash.0[..],
+                    expires,
+                    self.today_text
+                ])
+            })
+            .map_err(err)?;
+        Ok(n > 0)
+    }
+
+    /// Inserts (or replaces, first seen today) an item sent today.
+    fn write_new(
+        &mut self,
+        key: &str,
+        hash: &ContentHash,
+        expires: Option<NaiveDate>,
+    ) -> Result<(), StateError> {
+        let expires = self.expires_text(expires).map(str::to_owned);
+        let store = &*self.tx.store;
+        let err = |source| sql_error(&store.path, format!("write item {key:?}"), source);
+        store
+            .conn
+            .prepare_cached(UPSERT_SENT)
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.feed,
+                    key,
+                    &hash.0[..],
+                    expires,
+                    self.today_text
+                ])
+            })
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn write_payload(&self, key: &str, rendered: &[u8]) -> Result<(), StateError> {
+        let store = &*self.tx.store;
+        let err = |source| sql_error(&store.path, format!("write the payload of {key:?}"), source);
+        store
+            .conn
+            .prepare_cached(PUT_PAYLOAD)
+            .and_then(|mut s| s.execute(params![self.feed, key, TextBytes(rendered)]))
+            .map_err(err)?;
+        Ok(())
+    }
+
+    /// After the last user: works out the vanished people (their item writes go into the
+    /// transaction), the counts and the brake reading.
+    ///
+    /// The vanished are read back from SQLite only when the index says someone vanished,
+    /// and handled in key order.
+    pub fn finish(self) -> Result<PlannedRun<'s>, StateError> {
+        let Planner {
+            tx,
+            feed,
+            options,
+            today,
+            index,
+            held,
+            fresh,
+            mut counts,
+            baseline,
+            known,
+            feed_last_seen,
+            ..
+        } = self;
+        let mut vanished = Vec::new();
+        let mut resends = Vec::new();
+        let mut newly_vanished = 0;
+        if !options.partial && index.iter().any(Entry::vanishes_unseen) {
+            let gone = unseen_items(
+                tx.store,
+                &feed,
+                &index,
+                &held,
+                &fresh,
+                feed_last_seen.as_deref(),
+            )?;
+            let today_text = date_text(today);
+            for item in gone {
+                let (since, sends) = match item.status {
+                    PRESENT => {
+                        newly_vanished += 1;
+                        (today, 0)
+                    }
+                    _ => (item.since.unwrap_or(today), item.sends),
+                };
+                let of = options.vanished_runs;
+                let mut entry = VanishedUser {
+                    primary_id: item.key.to_string(),
+                    since,
+                    action: VanishedAction::Left,
+                    send: sends,
+                    of,
+                    retired: true,
+                };
+                if options.vanished != VanishedPolicy::Nothing && sends < of {
+                    match load_user(tx.store, &feed, &item.key)? {
+                        None => entry.action = VanishedAction::NoRecord,
+                        Some(user) => {
+                            entry.primary_id = user.primary_id;
+                            entry.action = match options.vanished {
+                                VanishedPolicy::Expire { grace_days } => VanishedAction::Expired {
+                                    on: since
+                                        .checked_add_days(Days::new(u64::from(grace_days)))
+                                        .unwrap_or(since),
+                                },
+                                _ => VanishedAction::Inactivated,
+                            };
+                            entry.send = sends + 1;
+                            entry.retired = entry.send >= of;
+                        }
+                    }
+                }
+                let resent = entry.send > sends;
+                let (status, status_since, sends) = if entry.retired {
+                    ("retired", today_text.clone(), 0)
+                } else {
+                    ("vanished", date_text(since), entry.send)
+                };
+                tx.store
+                    .conn
+                    .prepare_cached(UPDATE_VANISHED)
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            feed,
+                            &*item.key,
+                            item.last_seen,
+                            status,
+                            status_since,
+                            i64::from(sends),
+                            resent.then_some(&today_text),
+                        ])
+                    })
+                    .map_err(|source| {
+                        sql_error(
+                            &tx.store.path,
+                            format!("write vanished item {:?}", item.key),
+                            source,
+                        )
+                    })?;
+                if resent {
+                    resends.push(Resend {
+                        key: item.key,
+                        action: entry.action,
+                        sent_expires: item.expires,
+                    });
+                }
+                counts.vanished += 1;
+                counts.retired += u64::from(entry.retired);
+                vanished.push(entry);
+            }
+        }
+        counts.sent += resends.len() as u64;
+        let brake = BrakeReading {
+            baseline,
+            eligible: counts.eligible,
+            known,
+            changed: counts.changed,
+            vanished: newly_vanished,
+            limits: options.brake,
+        };
+        Ok(PlannedRun {
+            counts,
+            vanished,
+            brake,
+            tx,
+            feed,
+            today,
+            partial: options.partial,
+            resends,
+        })
+    }
+}
+
+/// An item nobody in the extract claimed, as stored.
+struct Gone {
+    key: Box<str>,
+    status: u8,
+    expires: Option<NaiveDate>,
+    /// Effective: a present item was seen by every complete run since it was written.
+    last_seen: String,
+    since: Option<NaiveDate>,
+    sends: u32,
+}
+
+/// The items that vanish now (or stay vanished), in key order: read back from the table
+/// (in storage order, then sorted), so no key is held while the users pass.
+fn unseen_items(
+    store: &StateStore,
+    feed: &str,
+    index: &Index,
+    held: &HashSet<Box<str>>,
+    fresh: &HashSet<Box<str>>,
+    feed_last_seen: Option<&str>,
+) -> Result<Vec<Gone>, StateError> {
+    let action = || format!("read the vanished items of feed {feed:?}");
+    let sql = |source| sql_error(&store.path, action(), source);
+    let corrupt = |key: &str, field, value: &str| StateError::Corrupt {
+        path: store.path.clone(),
+        feed: feed.to_owned(),
+        key: key.to_owned(),
+        field,
+        value: value.to_owned(),
+    };
+    let mut stmt = store
+        .conn
+        .prepare(
+            "SELECT key, last_seen, status_since, sends FROM items WHERE +feed = ?1 \
+             AND (status = 'vanished' OR (status = 'present' AND last_sent IS NOT NULL))",
+        )
+        .map_err(sql)?;
+    let mut rows = stmt.query([feed]).map_err(sql)?;
+    let mut gone = Vec::new();
+    while let Some(row) = rows.next().map_err(sql)? {
+        let key = required(row, 0).map_err(sql)?;
+        if !fresh.is_empty() && fresh.contains(key) {
+            continue;
+        }
+        let Some(slot) = index.find(index.hash(key), key) else {
+            continue; // new in this run
+        };
+        let entry = index.get(slot, key);
+        if !entry.vanishes_unseen() || held.contains(key) {
+            continue;
+        }
+        let last_seen = required(row, 1).map_err(sql)?;
+        parse_date(last_seen).ok_or_else(|| corrupt(key, "last_seen", last_seen))?;
+        let last_seen = match feed_last_seen {
+            Some(f) if entry.status() == PRESENT && f > last_seen => f,
+            _ => last_seen,
+        };
+        let (since, sends) = if entry.status() == VANISHED {
+            let since = text(row, 2).map_err(sql)?.unwrap_or_default();
+            let since = parse_date(since).ok_or_else(|| corrupt(key, "status_since", since))?;
+            let sends: i64 = row.get(3).map_err(sql)?;
+            let sends =
+                u32::try_from(sends).map_err(|_| corrupt(key, "sends", &sends.to_string()))?;
+            (Some(since), sends)
+        } else {
+            (None, 0)
+        };
+        gone.push(Gone {
+            key: key.into(),
+            status: entry.status(),
+            expires: entry.expires(),
+            last_seen: last_seen.to_owned(),
+            since,
+            sends,
+        });
+    }
+    gone.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    Ok(gone)
+}
+
+/// The user last stored for `key`: the rendered `<user>` (or, written by older versions,
+/// its JSON).
+fn load_user(store: &StateStore, feed: &str, key: &str) -> Result<Option<User>, StateError> {
+    let conn: &Connection = &store.conn;
+    let mut stmt = conn
+        .prepare_cached(GET_PAYLOAD)
+        .map_err(|source| sql_error(&store.path, format!("read the payload of {key:?}"), source))?;
+    let payload = stmt
+        .query_row(params![feed, key], |r| {
+            Ok(match r.get_ref(0)? {
+                ValueRef::Text(b) | ValueRef::Blob(b) => Some(b.to_vec()),
+                _ => None,
+            })
+        })
+        .optional()
+        .map_err(|source| sql_error(&store.path, format!("read the payload of {key:?}"), source))?
+        .flatten();
+    let Some(payload) = payload else {
+        return Ok(None);
+    };
+    if payload.trim_ascii_start().starts_with(b"{") {
+        return serde_json::from_slice(&payload)
+            .map(Some)
+            .map_err(|source| StateError::Payload {
+                feed: feed.to_owned(),
+                key: key.to_owned(),
+                source,
+            });
+    }
+    let document = (&b"<users>\n"[..])
+        .chain(&payload[..])
+        .chain(&b"</users>\n"[..]);
+    let mut reader = UserReader::new(document);
+    match reader.next_user() {
+        Ok(Some(read)) => Ok(Some(read.user)),
+        Ok(None) => Err(StateError::Corrupt {
+            path: store.path.clone(),
+            feed: feed.to_owned(),
+            key: key.to_owned(),
+            field: "payload",
+            value: "(no <user> element)".into(),
+        }),
+        Err(source) => Err(StateError::StoredUser {
+            feed: feed.to_owned(),
+            key: key.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// A vanished person to re-send.
+#[derive(Debug)]
+struct Resend {
+    key: Box<str>,
+    action: VanishedAction,
+    /// The expiry date last sent.
+    sent_expires: Option<NaiveDate>,
+}
+
+/// A planned run: what it sends and counted, waiting for delivery with its writes in the
+/// open transaction. [`PlannedRun::commit`] or [`PlannedRun::abandon`] ends it; dropping it
+/// rolls the writes back.
+#[derive(Debug)]
+pub struct PlannedRun<'s> {
+    /// The counts; `sent` includes the vanished re-sent.
+    pub counts: RunCounts,
+    /// Vanished people handled in this run, by match id.
+    pub vanished: Vec<VanishedUser>,
+    /// What the brake saw.
+    pub brake: BrakeReading,
+    tx: Tx<'s>,
+    feed: String,
+    today: NaiveDate,
+    partial: bool,
+    resends: Vec<Resend>,
+}
+
+impl PlannedRun<'_> {
+    /// The feed planned.
+    pub fn feed(&self) -> &str {
+        &self.feed
+    }
+
+    /// Whether the brake stops this run: [`StateError::BrakeTripped`] unless `force`.
+    pub fn check_brake(&self, force: bool) -> Result<(), StateError> {
+        if self.brake.tripped() && !force {
+            Err(StateError::BrakeTripped(self.brake.clone()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The users to re-send for the vanished (expired or inactivated as today), in match id
+    /// order, loaded lazily, one at a time, from their stored payloads.
+    pub fn resend(&self) -> impl Iterator<Item = Result<User, StateError>> + '_ {
+        self.resends.iter().map(move |r| {
+            let mut user = load_user(self.tx.store, &self.feed, &r.key)?.ok_or_else(|| {
+                StateError::Corrupt {
+                    path: self.tx.store.path.clone(),
+                    feed: self.feed.clone(),
+                    key: r.key.to_string(),
+                    field: "payload",
+                    value: "(gone)".into(),
+                }
+            })?;
+            match r.action {
+                VanishedAction::Expired { on } => {
+                    user.expiry_date = Some(on);
+                    user.purge_date = Some(on);
+                }
+                _ => {
+                    // The stored payload may predate the last expiry sent (only content
+                    // changes rewrite it): send the last expiry, keeping the purge date's
+                    // distance.
+                    if let (Some(sent), Some(stored)) = (r.sent_expires, user.expiry_date) {
+                        let gap = user.purge_date.map(|p| p.signed_duration_since(stored));
+                        user.expiry_date = Some(sent);
+                        user.purge_date = gap.and_then(|g| sent.checked_add_signed(g));
+                    }
+                    user.status = Some(UserStatus::Inactive);
+                }
+            }
+            Ok(user)
+        })
+    }
+
+    /// Delivered: records the run as `end`, marks present items seen (unless partial) and
+    /// commits every write made since [`StateStore::planner`], in one transaction.
+    pub fn commit(self, run: RunId, end: &RunEnd) -> Result<(), StateError> {
+        let PlannedRun {
+            mut tx,
+            feed,
+            today,
+            partial,
+            ..
+        } = self;
+        let touch = (!partial).then_some(today);
+        tx.store.record_end(run, end, touch)?;
+        tx.end("COMMIT", &format!("commit run {run} of feed {feed:?}"))
+    }
+
+    /// Not delivered (refused by the brake, failed, dry run, `--strict`): rolls the writes
+    /// back and records the run as `end` (its own small transaction). Nothing is marked sent.
+    pub fn abandon(self, run: RunId, end: &RunEnd) -> Result<(), StateError> {
+        let PlannedRun { mut tx, feed, .. } = self;
+        tx.end("ROLLBACK", &format!("roll back run {run} of feed {feed:?}"))?;
+        tx.store.finish_run(run, end, None, Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{BrakeLimits, NewRun, RunOutcome};
+
+    fn day(n: u64) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 1)
+            .unwrap()
+            .checked_add_days(Days::new(n))
+            .unwrap()
+    }
+
+    fn options() -> PlanOptions {
+        PlanOptions {
+            mode: LoadMode::Delta,
+            vanished: VanishedPolicy::Expire { grace_days: 0 },
+            vanished_runs: 2,
+            refresh_days: 30,
+            brake: BrakeLimits {
+                eligible_drop_percent: 100.0,
+                changed_or_vanished_percent: 100.0,
+            },
+            partial: false,
+        }
+    }
+
+    fn user(id: &str, name: &str, today: NaiveDate) -> (User, ContentHash, Vec<u8>) {
+        let mut u = User::new(id).with_name("Sam", name);
+        u.expiry_date = today.checked_add_days(Days::new(365));
+        let mut xml = Vec::new();
+        alma_user_model::render_user(&u, &mut xml).unwrap();
+        (u, ContentHash::of_user_xml(&xml), xml)
+    }
+
+    /// Every key hashes to one of two values: known keys collide, and new keys collide with
+    /// known ones.
+    fn clumsy(key: &str) -> u64 {
+        (key.len() % 2) as u64
+    }
+
+    /// One delivered run with the clumsy hasher; returns `(sent ids, counts, vanished ids)`.
+    fn run(
+        store: &mut StateStore,
+        today: NaiveDate,
+        people: &[(&str, &str)],
+    ) -> (Vec<String>, RunCounts, Vec<String>) {
+        let run = store
+            .begin_run(&NewRun {
+                feed: "patrons".into(),
+                started: chrono::DateTime::parse_from_rfc3339("2026-11-01T04:00:00Z").unwrap(),
+                config_hash: "c".into(),
+                mode: "delta".into(),
+                partial: false,
+            })
+            .unwrap();
+        let mut planner = store
+            .planner_with("patrons", &options(), today, clumsy)
+            .unwrap();
+        let mut sent = Vec::new();
+        for (id, name) in people {
+            let (u, hash, xml) = user(id, name, today);
+            if planner.observe(&u, hash, &xml).unwrap().send {
+                sent.push(u.primary_id.clone());
+            }
+        }
+        let planned = planner.finish().unwrap();
+        for u in planned.resend() {
+            sent.push(u.unwrap().primary_id);
+        }
+        let counts = planned.counts;
+        let vanished = planned
+            .vanished
+            .iter()
+            .map(|v| v.primary_id.clone())
+            .collect();
+        let end = RunEnd {
+            outcome: RunOutcome::Delivered,
+            counts,
+            files: vec![],
+            destination: None,
+            message: None,
+        };
+        planned.commit(run, &end).unwrap();
+        (sent, counts, vanished)
+    }
+
+    #[test]
+    fn people_whose_key_hashes_collide_never_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = StateStore::open(&dir.path().join("s.sqlite")).unwrap();
+        // Day 1: a and ccc share a key hash, so do bb and dd (not known yet).
+        let (sent, c, _) = run(&mut store, day(1), &[("a", "A"), ("bb", "B"), ("ccc", "C")]);
+        assert_eq!((sent.len(), c.new), (3, 3));
+        // Day 2: dd is new and hashes like bb, who left (as did ccc).
+        let (sent, c, vanished) = run(&mut store, day(2), &[("dd", "D"), ("a", "A")]);
+        assert_eq!(sent, ["dd", "bb", "ccc"]);
+        assert_eq!((c.new, c.unchanged, c.changed, c.vanished), (1, 1, 0, 2));
+        assert_eq!(vanished, ["bb", "ccc"]);
+        // Day 3: bb is back, a changed, ccc re-sent a last time.
+        let (sent, c, vanished) = run(&mut store, day(3), &[("a", "A2"), ("dd", "D"), ("bb", "B")]);
+        assert_eq!(sent, ["a", "bb", "ccc"]);
+        assert_eq!(
+            (c.changed, c.unchanged, c.returning, c.vanished, c.retired),
+            (1, 1, 1, 1, 1)
+        );
+        assert_eq!(vanished, ["ccc"]);
+        // Day 4: e is new, its hash shared by several known keys.
+        let people = [("a", "A2"), ("dd", "D"), ("bb", "B"), ("e", "E")];
+        let (sent, c, _) = run(&mut store, day(4), &people);
+        assert_eq!(sent, ["e"]);
+        assert_eq!((c.new, c.unchanged, c.vanished), (1, 3, 0));
+        let mut export = Vec::new();
+        store.export(Some("patrons"), &mut export).unwrap();
+        let rows: Vec<String> = String::from_utf8(export)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                format!("{} {} {}", v["key"], v["status"], v["first_seen"])
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                r#""a" "present" "2026-11-02""#,
+                r#""bb" "present" "2026-11-02""#,
+                r#""ccc" "retired" "2026-11-02""#,
+                r#""dd" "present" "2026-11-03""#,
+                r#""e" "present" "2026-11-05""#,
+            ]
+        );
+    }
+}
