@@ -63,5 +63,6 @@ pub use model::{
 pub use read::{ReadError, ReadUser, UserReader};
 pub use validate::{CodeLookup, CodeTableError, CodeTables, ValidationOptions, validate};
 pub use write::{
-    UserXmlWriter, WriteError, WriterOptions, format_date, format_date_time, render_user,
+    MovingDates, UserXmlWriter, WriteError, WriterOptions, format_date, format_date_time,
+    render_user, render_user_marked,
 };

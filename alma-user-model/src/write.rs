@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::ops::Range;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 
@@ -132,18 +133,51 @@ impl<W: Write> UserXmlWriter<W> {
 /// Renders one `<user>` element (indented as inside `<users>`) and appends it to `out`.
 /// `out` is left unchanged when the user cannot be written.
 pub fn render_user(user: &User, out: &mut Vec<u8>) -> Result<(), WriteError> {
+    render_user_marked(user, out).map(drop)
+}
+
+/// Where the user's own `<expiry_date>` and `<purge_date>` lines (indent and newline
+/// included) lie in a rendering: the dates that move every run without the person changing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MovingDates {
+    /// The `<expiry_date>` line's byte range, when the user has one.
+    pub expiry: Option<Range<usize>>,
+    /// The `<purge_date>` line's byte range, when the user has one.
+    pub purge: Option<Range<usize>>,
+}
+
+/// Like [`render_user`] (the same bytes), and says where the moving dates are, as absolute
+/// offsets in `out`: the bytes without those ranges are the rendering of the same user
+/// without `expiry_date` and `purge_date`, so a content hash can skip them without a
+/// second render.
+///
+/// ```
+/// use alma_user_model::{User, render_user_marked};
+/// use chrono::NaiveDate;
+/// let user = User::new("jdoe").with_expiry_date(NaiveDate::from_ymd_opt(2026, 9, 30).unwrap());
+/// let mut out = Vec::new();
+/// let dates = render_user_marked(&user, &mut out)?;
+/// let line = &out[dates.expiry.expect("an expiry date")];
+/// assert_eq!(line, b"    <expiry_date>2026-09-30Z</expiry_date>\n");
+/// assert_eq!(dates.purge, None);
+/// # Ok::<(), alma_user_model::WriteError>(())
+/// ```
+pub fn render_user_marked(user: &User, out: &mut Vec<u8>) -> Result<MovingDates, WriteError> {
     let start = out.len();
     let mut e = Emitter {
         out,
         depth: 1,
         path: Vec::with_capacity(4),
         primary_id: &user.primary_id,
+        marks: MovingDates::default(),
     };
-    let result = e.user(user);
-    if result.is_err() {
-        out.truncate(start);
+    match e.user(user) {
+        Ok(()) => Ok(e.marks),
+        Err(err) => {
+            out.truncate(start);
+            Err(err)
+        }
     }
-    result
 }
 
 /// Formats an `xs:date` the way Ex Libris' own converters do: `YYYY-MM-DDZ`.
@@ -164,6 +198,8 @@ struct Emitter<'a> {
     /// Open elements below `<user>`: name and index in their list.
     path: Vec<Step>,
     primary_id: &'a str,
+    /// Where the user's own moving dates were written.
+    marks: MovingDates,
 }
 
 /// One step of a field path: `address` or `address[0]`.
@@ -429,8 +465,12 @@ impl Emitter<'_> {
         self.opt_code("cataloger_level", &u.cataloger_level, MAX_4000)?;
         self.opt_code("preferred_language", &u.preferred_language, MAX_4000)?;
         self.opt_date("birth_date", u.birth_date)?;
+        let at = self.out.len();
         self.opt_date("expiry_date", u.expiry_date)?;
+        self.marks.expiry = u.expiry_date.map(|_| at..self.out.len());
+        let at = self.out.len();
         self.opt_date("purge_date", u.purge_date)?;
+        self.marks.purge = u.purge_date.map(|_| at..self.out.len());
         if let Some(at) = u.account_type {
             self.text("account_type", at.code(), None)?;
         }

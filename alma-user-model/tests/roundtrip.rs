@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use alma_user_model::{
     AccountType, Address, CodeValue, ContactInfo, Email, LibraryNotice, Phone, RecordType,
     Severity, User, UserBlock, UserIdentifier, UserNote, UserStatistic, UserStatus, UserXmlWriter,
-    WriteError, WriterOptions, is_xml_char, render_user, validate,
+    WriteError, WriterOptions, is_xml_char, render_user, render_user_marked, validate,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use proptest::prelude::*;
@@ -433,4 +433,46 @@ fn any_user_writes_valid_xml_or_names_the_field() {
         }
     });
     assert_schema_valid(&wrap(&written));
+}
+
+/// The rendering minus the marked moving-date lines is the rendering of the user without
+/// those dates; a failed rendering leaves `out` as it was.
+#[test]
+fn the_moving_dates_are_marked_exactly() {
+    let strategy = prop_oneof![user(legal_text()), user(any_text())].boxed();
+    run(strategy, |user, _| {
+        // A prefix makes the ranges absolute offsets, as the caller's buffer may hold more.
+        let prefix = b"earlier users\n".to_vec();
+        let mut out = prefix.clone();
+        let marked = render_user_marked(user, &mut out);
+        let mut plain = Vec::new();
+        let rendered = render_user(user, &mut plain);
+        let Ok(dates) = marked else {
+            assert_eq!(out, prefix, "nothing of a failed user is written");
+            assert!(rendered.is_err(), "render_user fails too");
+            return;
+        };
+        rendered.expect("render_user writes what render_user_marked writes");
+        assert_eq!(&out[prefix.len()..], plain.as_slice(), "the same bytes");
+        assert_eq!(dates.expiry.is_some(), user.expiry_date.is_some());
+        assert_eq!(dates.purge.is_some(), user.purge_date.is_some());
+        let mut kept = out.clone();
+        for range in [dates.purge.clone(), dates.expiry.clone()]
+            .into_iter()
+            .flatten()
+        {
+            let line = String::from_utf8(out[range.clone()].to_vec()).expect("UTF-8");
+            assert!(
+                line.starts_with("    <") && line.ends_with(">\n"),
+                "{line:?}"
+            );
+            kept.drain(range);
+        }
+        let mut undated = user.clone();
+        undated.expiry_date = None;
+        undated.purge_date = None;
+        let mut expected = prefix.clone();
+        render_user(&undated, &mut expected).expect("fewer fields still render");
+        assert_eq!(kept, expected);
+    });
 }
