@@ -97,8 +97,8 @@ fn a_corrupt_entry_is_found_by_reading_it_back_not_only_by_the_hash() {
     let err = verify(dir.path(), &package.manifest).unwrap_err();
     assert!(
         matches!(
-            err,
-            VerifyError::Xml { .. } | VerifyError::Unreadable { .. }
+            &err,
+            VerifyError::Data { entry, .. } if entry == "TEST_patrons_20261123040000_001.xml"
         ),
         "{err:?}"
     );
