@@ -103,6 +103,16 @@ pub enum PackageError {
     /// What was written does not read back as the manifest says; nothing was delivered.
     #[error("verification after writing failed")]
     Verify(#[source] Box<VerifyError>),
+    /// The deflate library refused a chunk.
+    #[error("cannot deflate: {message}")]
+    Deflate {
+        /// What the library said.
+        message: String,
+    },
+    /// The packager stopped on an earlier error (returned then) or was dropped; it takes no
+    /// more users.
+    #[error("the packager already stopped on an earlier error")]
+    Stopped,
 }
 
 impl From<VerifyError> for PackageError {
@@ -186,7 +196,17 @@ pub enum VerifyError {
         /// The zip's value.
         found: String,
     },
-    /// An entry does not parse as a `<users>` document.
+    /// An entry's data does not inflate to the bytes its headers describe (size, CRC-32).
+    #[error("{path}: entry {entry} {message}")]
+    Data {
+        /// The file.
+        path: PathBuf,
+        /// The entry's name.
+        entry: String,
+        /// What is wrong, e.g. `has CRC-32 1234, the header says 5678`.
+        message: String,
+    },
+    /// An entry is not one of our `<users>` documents: its prolog or closing tag is wrong.
     #[error(
         "{path}: entry {entry} is not a well-formed <users> document at byte {position}: {message}"
     )]
@@ -197,10 +217,10 @@ pub enum VerifyError {
         entry: String,
         /// The byte offset in the uncompressed entry.
         position: u64,
-        /// What the parser found.
+        /// What is wrong.
         message: String,
     },
-    /// An entry holds a different number of `<user>` elements than the manifest.
+    /// An entry holds a different number of `<user>` start tags than the manifest.
     #[error("{path}: entry {entry} holds {found} users, the manifest says {expected}")]
     UserCount {
         /// The file.
@@ -209,7 +229,7 @@ pub enum VerifyError {
         entry: String,
         /// The manifest's count.
         expected: u64,
-        /// The users parsed.
+        /// The users counted.
         found: u64,
     },
     /// The manifest's totals do not add up.

@@ -4,7 +4,9 @@
 //!
 //! Users stream into deflated XML entries inside seekable zips (never stored with a data
 //! descriptor), with the run's timestamp on every entry and a fixed order, so the same users,
-//! config and timestamp give byte-identical zips. Several XML files are compressed in parallel.
+//! config and timestamp give byte-identical zips. [`Packager`] takes users one at a time,
+//! deflates their XML in chunks on two threads with bounded memory, and verifies each entry
+//! as soon as it is written; [`package`] wraps it for a list of users.
 //!
 //! ```
 //! use alma_sis_package::{PackageConfig, RunInfo, package};
@@ -33,11 +35,14 @@
 pub mod check;
 pub mod state;
 
+mod assemble;
 mod config;
+mod deflate;
 mod error;
 mod manifest;
 mod verify;
 mod write;
+mod zip32;
 
 use std::fs::File;
 use std::io::Read;
@@ -51,7 +56,7 @@ pub use config::{
 pub use error::{PackageError, VerifyError};
 pub use manifest::{Manifest, ManifestEntry, ManifestFile};
 pub use verify::verify;
-pub use write::{Package, package};
+pub use write::{PackStats, Package, Packager, Staged, package};
 
 /// One zip written under its final name.
 #[derive(Debug, Clone, PartialEq, Eq)]

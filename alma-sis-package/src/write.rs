@@ -1,43 +1,47 @@
-//! The packaging pipeline: users are grouped into parts of `users_per_file`, two workers
-//! render and deflate parts in parallel, one assembler adds the compressed parts to zips in part
-//! order, then every zip is verified and only then renamed to its final name.
+//! The streaming packager. The caller hands over users one at a time (rendered once, as the
+//! caller may also hash them); their XML is cut into chunks of about 1 MiB that two workers
+//! deflate in parallel; an assembler writes the chunks in order into zips under temporary
+//! names and a verifier reads every entry back as soon as it is placed. Only [`Staged::publish`]
+//! gives the zips their final names, after a manifest is written.
 //!
-//! Each part is compressed on its own, so the bytes do not depend on which worker took it:
-//! the same users, config and timestamp give the same zips. Memory holds at most a few parts:
-//! the users of the parts in flight (references, when the caller passes `&User`) and their
-//! compressed bytes.
+//! Memory is bounded whatever the number of users: a fixed pool of chunks travels from the
+//! caller through the workers to the assembler and back. A chunk's deflated bytes depend only
+//! on its input, so the same users, config and timestamp give the same zips.
 
 use std::borrow::Borrow;
-use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::thread;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
-use alma_user_model::{User, UserXmlWriter, WriteError, WriterOptions};
+use alma_user_model::{User, UserXmlWriter, WriteError, WriterOptions, render_user};
 use chrono::{Datelike, NaiveDateTime, Timelike};
-use zip::write::{PreparedZipFile, SimpleFileOptions, ZipFileBuilder};
-use zip::{CompressionMethod, ZipWriter};
 
+use crate::PackagedFile;
+use crate::assemble::{Assembled, assembler};
 use crate::config::{NameKind, PackageConfig, RunInfo};
+use crate::deflate::{Chunk, WINDOW, worker};
 use crate::error::PackageError;
-use crate::manifest::{Manifest, ManifestEntry, ManifestFile};
-use crate::verify::verify_file;
-use crate::{PackagedFile, sha256_file};
+use crate::manifest::{Manifest, ManifestFile};
+use crate::verify::{CLOSING, Check, verifier};
+use crate::zip32::DosTime;
 
-/// Parts compressed at the same time (the machine Alma feeds run on has two cores).
+/// Threads that deflate (the machines Alma feeds run on have two cores).
 const WORKERS: usize = 2;
-/// Local and central headers of one entry, plus room for extra fields.
-const ENTRY_OVERHEAD: u64 = 30 + 46 + 64;
-/// The end-of-central-directory record, plus room.
-const ZIP_OVERHEAD: u64 = 22 + 64;
+/// Uncompressed XML per chunk.
+const CHUNK_BYTES: usize = 1 << 20;
+/// Chunks in flight: being filled, queued, deflated, waiting to be written.
+const POOL: usize = 6;
+/// Checks queued for the verifier.
+const CHECKS: usize = 64;
 /// Entries are plain zip32 entries: no ZIP64 for Alma.
 const MAX_ENTRY_BYTES: u64 = u32::MAX as u64;
 
-/// What a run wrote: the zips (renamed to their final names) and the manifest.
+/// What a run wrote: the zips (under their final names) and the manifest.
 #[derive(Debug, Clone)]
 pub struct Package {
     /// The zips, in order; empty when there were no users.
@@ -48,11 +52,685 @@ pub struct Package {
     pub manifest_path: PathBuf,
 }
 
+/// Figures about one packaging run, for timings and reports. Durations are measured, so they
+/// vary from run to run; nothing written depends on them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackStats {
+    /// Users packaged.
+    pub users: u64,
+    /// XML bytes (all entries, uncompressed).
+    pub xml_bytes: u64,
+    /// Deflated bytes (all entries).
+    pub compressed_bytes: u64,
+    /// Chunks deflated.
+    pub chunks: u64,
+    /// XML entries written.
+    pub entries: usize,
+    /// Zips written.
+    pub zips: usize,
+    /// Time the workers spent deflating, summed over the workers.
+    pub compress_busy: Duration,
+    /// Time the verifier spent reading entries and zips back.
+    pub verify_busy: Duration,
+    /// Time the caller waited in `push` for a free chunk (the workers were behind).
+    pub push_waited: Duration,
+}
+
+/// What the threads share: the run, and the first failure.
+pub(crate) struct Context {
+    pub dir: PathBuf,
+    pub config: PackageConfig,
+    pub run: RunInfo,
+    /// The run's timestamp as zip headers store it.
+    pub dos: DosTime,
+    pub failure: Failure,
+    /// The caller finished: the assembler closes the last zip.
+    complete: AtomicBool,
+    /// Temporary files created, removed unless published.
+    temps: Mutex<Vec<PathBuf>>,
+}
+
+impl Context {
+    pub(crate) fn complete(&self) -> bool {
+        self.complete.load(Ordering::Acquire)
+    }
+
+    /// Records a temporary file to remove unless the run is published.
+    pub(crate) fn remember(&self, path: PathBuf) {
+        lock(&self.temps).push(path);
+    }
+}
+
+/// The first error any thread met; it stops the others.
+#[derive(Default)]
+pub(crate) struct Failure {
+    stopped: AtomicBool,
+    first: Mutex<Option<PackageError>>,
+}
+
+impl Failure {
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Records `e` unless an earlier error is recorded, and stops the pipeline.
+    pub(crate) fn fail(&self, e: PackageError) {
+        lock(&self.first).get_or_insert(e);
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    fn take(&self) -> Option<PackageError> {
+        lock(&self.first).take()
+    }
+}
+
+/// A poisoned lock only means another thread panicked; its panic is re-raised at the join.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The threads and queues of a running packager.
+struct Pipeline {
+    jobs: SyncSender<Chunk>,
+    pool: Receiver<Chunk>,
+    workers: Vec<JoinHandle<Duration>>,
+    assembler: JoinHandle<Assembled>,
+    verifier: JoinHandle<(Vec<ClosedZip>, Duration)>,
+}
+
+/// What the threads left when they stopped.
+struct Stopped {
+    closed: Vec<ClosedZip>,
+    assembled: Assembled,
+    compress_busy: Duration,
+    verify_busy: Duration,
+}
+
+/// Waits for a thread; its panic goes on in the caller.
+fn join<T>(handle: JoinHandle<T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+impl Pipeline {
+    /// Closes the job queue and waits for every thread.
+    fn stop(self) -> Stopped {
+        let Pipeline {
+            jobs,
+            pool,
+            workers,
+            assembler,
+            verifier,
+        } = self;
+        drop(jobs);
+        // The assembler hands chunks back into the pool; keep it open until it is done.
+        let compress_busy = workers.into_iter().map(join).sum();
+        let assembled = join(assembler);
+        drop(pool);
+        let (closed, verify_busy) = join(verifier);
+        Stopped {
+            closed,
+            assembled,
+            compress_busy,
+            verify_busy,
+        }
+    }
+}
+
+/// A zip written and verified under its temporary name.
+pub(crate) struct ClosedZip {
+    pub temp: PathBuf,
+    pub record: ManifestFile,
+}
+
+/// The part (XML entry) being filled.
+struct OpenPart {
+    /// 0-based index in the run.
+    index: usize,
+    name: String,
+    users: u64,
+    /// Uncompressed bytes so far.
+    bytes: u64,
+    /// Its first chunk was sent.
+    started: bool,
+}
+
+/// Packages users as they come into zips split as [`PackageConfig`] says, deflating on two
+/// threads with bounded memory (a few MiB whatever the number of users), then verifies them:
+///
+/// ```
+/// use alma_sis_package::{PackageConfig, Packager, RunInfo};
+/// use alma_user_model::User;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let run = RunInfo {
+/// #     institution: "DEMO".into(),
+/// #     feed: "patrons".into(),
+/// #     timestamp: "2026-11-23T04:00:00".parse()?,
+/// #     tool_version: "alma-sis 0.1.0".into(),
+/// #     config_sha256: "0".repeat(64),
+/// # };
+/// let mut packager = Packager::new(dir.path(), &PackageConfig::default(), &run)?;
+/// let mut xml = Vec::new();
+/// alma_user_model::render_user(&User::new("jdoe"), &mut xml)?;
+/// packager.push_rendered(&xml)?; // rendered once by the caller, e.g. to hash it too
+/// packager.push(&User::new("asmith"))?;
+/// let staged = packager.finish()?; // verified, under temporary names
+/// let written = staged.publish()?; // the manifest, then the final names
+/// assert_eq!(written.manifest.users, 2);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// An error from `push_rendered`, `push` (except a user the XML writer refuses) or `finish`
+/// stops the packager: later calls return [`PackageError::Stopped`]. Dropping a packager
+/// without finishing it stops its threads and removes its temporary files.
+pub struct Packager {
+    context: Arc<Context>,
+    pipeline: Option<Pipeline>,
+    /// The XML prolog every entry starts with.
+    head: Vec<u8>,
+    part: Option<OpenPart>,
+    /// The chunk being filled.
+    chunk: Option<Chunk>,
+    /// The end of the part's bytes before `chunk`, to prime the next chunk's compressor.
+    window: Vec<u8>,
+    chunk_bytes: usize,
+    parts: u64,
+    seq: u64,
+    users: u64,
+    xml_bytes: u64,
+    waited: Duration,
+    render: Vec<u8>,
+}
+
+impl Packager {
+    /// Checks the config and names, creates `dir` if needed and starts the threads. Nothing is
+    /// written until the first user comes.
+    pub fn new(
+        dir: &Path,
+        config: &PackageConfig,
+        run: &RunInfo,
+    ) -> Result<Packager, PackageError> {
+        config.validate()?;
+        let manifest_name = config.name(NameKind::Manifest, run, 0)?;
+        config.name(NameKind::Zip, run, 1)?;
+        config.name(NameKind::Xml, run, 1)?;
+        let dos = dos_time(run.timestamp)?;
+        std::fs::create_dir_all(dir).map_err(|source| PackageError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        refuse_existing(&dir.join(manifest_name))?;
+        let head = xml_head(run)?;
+        let context = Arc::new(Context {
+            dir: dir.to_owned(),
+            config: config.clone(),
+            run: run.clone(),
+            dos,
+            failure: Failure::default(),
+            complete: AtomicBool::new(false),
+            temps: Mutex::new(Vec::new()),
+        });
+        let pipeline = start(&context)?;
+        Ok(Packager {
+            context,
+            pipeline: Some(pipeline),
+            head,
+            part: None,
+            chunk: None,
+            window: Vec::with_capacity(WINDOW),
+            chunk_bytes: CHUNK_BYTES,
+            parts: 0,
+            seq: 0,
+            users: 0,
+            xml_bytes: 0,
+            waited: Duration::ZERO,
+            render: Vec::with_capacity(8 * 1024),
+        })
+    }
+
+    /// Adds one user's `<user>` element exactly as [`render_user`] renders it (the caller
+    /// renders once, hashes, and hands over the bytes).
+    pub fn push_rendered(&mut self, user_xml: &[u8]) -> Result<(), PackageError> {
+        if self.pipeline.is_none() {
+            return Err(PackageError::Stopped);
+        }
+        let added = self.add(user_xml);
+        added.map_err(|e| self.abort(e))
+    }
+
+    /// Renders and adds one user. A user the XML writer refuses is an error that adds nothing
+    /// and leaves the packager usable.
+    pub fn push(&mut self, user: &User) -> Result<(), PackageError> {
+        let mut xml = std::mem::take(&mut self.render);
+        xml.clear();
+        let pushed = match render_user(user, &mut xml) {
+            Ok(()) => self.push_rendered(&xml),
+            Err(source) => Err(self.refused(source)),
+        };
+        self.render = xml;
+        pushed
+    }
+
+    /// Users added so far.
+    pub fn users(&self) -> u64 {
+        self.users
+    }
+
+    /// Closes the last part and zip, waits for the workers and verifies every zip. Nothing is
+    /// under a final name yet: [`Staged::publish`] does that.
+    pub fn finish(mut self) -> Result<Staged, PackageError> {
+        if self.pipeline.is_none() {
+            return Err(PackageError::Stopped);
+        }
+        if self.part.is_some()
+            && let Err(e) = self.end_part()
+        {
+            return Err(self.abort(e));
+        }
+        self.context.complete.store(true, Ordering::Release);
+        let Some(pipeline) = self.pipeline.take() else {
+            return Err(PackageError::Stopped);
+        };
+        let stopped = pipeline.stop();
+        if let Some(e) = self.context.failure.take() {
+            return Err(e);
+        }
+        let temps = std::mem::take(&mut *lock(&self.context.temps));
+        let run = &self.context.run;
+        let files: Vec<ManifestFile> = stopped.closed.iter().map(|z| z.record.clone()).collect();
+        let manifest = Manifest {
+            tool_version: run.tool_version.clone(),
+            config_sha256: run.config_sha256.clone(),
+            institution: run.institution.clone(),
+            feed: run.feed.clone(),
+            timestamp: run.timestamp.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            users: files.iter().map(|f| f.users).sum(),
+            files,
+        };
+        let manifest_name = self.context.config.name(NameKind::Manifest, run, 0)?;
+        Ok(Staged {
+            manifest_path: self.context.dir.join(manifest_name),
+            manifest,
+            zips: stopped.closed,
+            cleanup: Cleanup(temps),
+            stats: PackStats {
+                users: self.users,
+                xml_bytes: self.xml_bytes,
+                compressed_bytes: stopped.assembled.compressed_bytes,
+                chunks: stopped.assembled.chunks,
+                entries: stopped.assembled.entries,
+                zips: stopped.assembled.zips,
+                compress_busy: stopped.compress_busy,
+                verify_busy: stopped.verify_busy,
+                push_waited: self.waited,
+            },
+        })
+    }
+
+    /// Sets the uncompressed bytes per chunk (for tests of chunk boundaries); the zips differ
+    /// with it, so it must be the same for runs that are compared.
+    #[doc(hidden)]
+    pub fn set_chunk_bytes(&mut self, bytes: usize) {
+        self.chunk_bytes = bytes.max(1);
+    }
+
+    fn add(&mut self, user_xml: &[u8]) -> Result<(), PackageError> {
+        if self.part.is_none() {
+            self.start_part()?;
+        }
+        let Some(part) = self.part.as_ref() else {
+            unreachable!("a part was just started");
+        };
+        let bytes = part.bytes + user_xml.len() as u64 + CLOSING.len() as u64;
+        if bytes >= MAX_ENTRY_BYTES {
+            return Err(PackageError::PartTooLarge {
+                entry: part.name.clone(),
+                bytes,
+                what: "uncompressed",
+                max: MAX_ENTRY_BYTES - 1,
+            });
+        }
+        self.write(user_xml)?;
+        self.users += 1;
+        let Some(part) = self.part.as_mut() else {
+            unreachable!("the part is still open");
+        };
+        part.users += 1;
+        if part.users == self.context.config.users_per_file {
+            self.end_part()?;
+        }
+        Ok(())
+    }
+
+    /// The error for a user the XML writer refused, naming the entry it would have gone into.
+    fn refused(&self, source: WriteError) -> PackageError {
+        let index = match &self.part {
+            Some(part) => part.index,
+            None => usize::try_from(self.parts).unwrap_or(usize::MAX),
+        };
+        let entry = self
+            .context
+            .config
+            .name(NameKind::Xml, &self.context.run, index.saturating_add(1))
+            .unwrap_or_default();
+        PackageError::Xml { entry, source }
+    }
+
+    fn start_part(&mut self) -> Result<(), PackageError> {
+        let config = &self.context.config;
+        let number = self.parts + 1;
+        let max_parts = u64::from(config.max_zips) * u64::from(config.files_per_zip);
+        if number > max_parts {
+            return Err(PackageError::TooManyZips {
+                needed: number.div_ceil(u64::from(config.files_per_zip)),
+                max: config.max_zips,
+            });
+        }
+        let index = usize::try_from(self.parts).unwrap_or(usize::MAX);
+        let name = config.name(NameKind::Xml, &self.context.run, index + 1)?;
+        self.parts = number;
+        self.part = Some(OpenPart {
+            index,
+            name,
+            users: 0,
+            bytes: 0,
+            started: false,
+        });
+        self.window.clear();
+        let head = std::mem::take(&mut self.head);
+        let written = self.write(&head);
+        self.head = head;
+        written
+    }
+
+    fn end_part(&mut self) -> Result<(), PackageError> {
+        self.write(CLOSING)?;
+        let chunk = self.take_chunk()?;
+        self.send(chunk, true)?;
+        self.part = None;
+        Ok(())
+    }
+
+    /// Appends to the part, sending full chunks as more bytes come.
+    fn write(&mut self, mut bytes: &[u8]) -> Result<(), PackageError> {
+        if let Some(part) = self.part.as_mut() {
+            part.bytes += bytes.len() as u64;
+        }
+        self.xml_bytes += bytes.len() as u64;
+        while !bytes.is_empty() {
+            let mut chunk = self.take_chunk()?;
+            let room = self.chunk_bytes.saturating_sub(chunk.input.len());
+            if room == 0 {
+                self.send(chunk, false)?;
+                continue;
+            }
+            let n = room.min(bytes.len());
+            chunk.input.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            self.chunk = Some(chunk);
+        }
+        Ok(())
+    }
+
+    /// The chunk being filled, or a free one from the pool (waiting while all are in flight).
+    fn take_chunk(&mut self) -> Result<Chunk, PackageError> {
+        if let Some(chunk) = self.chunk.take() {
+            return Ok(chunk);
+        }
+        let Some(pipeline) = &self.pipeline else {
+            return Err(PackageError::Stopped);
+        };
+        let mut chunk = match pipeline.pool.try_recv() {
+            Ok(chunk) => chunk,
+            Err(TryRecvError::Empty) => {
+                let start = Instant::now();
+                let chunk = pipeline.pool.recv();
+                self.waited += start.elapsed();
+                chunk.map_err(|_| self.stopped())?
+            }
+            Err(TryRecvError::Disconnected) => return Err(self.stopped()),
+        };
+        chunk.input.clear();
+        chunk.dictionary.clear();
+        chunk.dictionary.extend_from_slice(&self.window);
+        Ok(chunk)
+    }
+
+    /// Sends a chunk to the workers; `last` ends the part.
+    fn send(&mut self, mut chunk: Chunk, last: bool) -> Result<(), PackageError> {
+        if self.context.failure.stopped() {
+            return Err(self.stopped());
+        }
+        let Some(part) = self.part.as_mut() else {
+            unreachable!("chunks belong to a part");
+        };
+        chunk.seq = self.seq;
+        self.seq += 1;
+        if !part.started {
+            part.started = true;
+            chunk.starts = Some(part.name.clone());
+        }
+        if last {
+            chunk.ends = Some(part.users);
+        } else {
+            // The next chunk may refer back into this one's last 32 KiB.
+            let input = &chunk.input;
+            let keep = input.len().min(WINDOW);
+            let old = (WINDOW - keep).min(self.window.len());
+            self.window.drain(..self.window.len() - old);
+            self.window.extend_from_slice(&input[input.len() - keep..]);
+        }
+        let Some(pipeline) = &self.pipeline else {
+            return Err(PackageError::Stopped);
+        };
+        pipeline.jobs.send(chunk).map_err(|_| self.stopped())
+    }
+
+    /// The error to report once the pipeline stopped on its own.
+    fn stopped(&self) -> PackageError {
+        PackageError::Stopped
+    }
+
+    /// Stops the threads after `e`; returns the error to report: one a thread met on earlier
+    /// data comes first.
+    fn abort(&mut self, e: PackageError) -> PackageError {
+        self.chunk = None;
+        if let Some(pipeline) = self.pipeline.take() {
+            pipeline.stop();
+        }
+        self.remove_temps();
+        match (self.context.failure.take(), e) {
+            (Some(first), _) => first,
+            (None, e) => e,
+        }
+    }
+
+    fn remove_temps(&self) {
+        for path in std::mem::take(&mut *lock(&self.context.temps)) {
+            // Best effort: the error that brought us here is the one to report.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Drop for Packager {
+    fn drop(&mut self) {
+        if let Some(pipeline) = self.pipeline.take() {
+            self.context.failure.fail(PackageError::Stopped);
+            pipeline.stop();
+        }
+        self.remove_temps();
+    }
+}
+
+impl std::fmt::Debug for Packager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Packager")
+            .field("dir", &self.context.dir)
+            .field("users", &self.users)
+            .field("parts", &self.parts)
+            .finish_non_exhaustive()
+    }
+}
+
+fn start(context: &Arc<Context>) -> Result<Pipeline, PackageError> {
+    let (jobs_tx, jobs_rx) = sync_channel::<Chunk>(POOL);
+    let (done_tx, done_rx) = sync_channel::<Chunk>(POOL);
+    let (pool_tx, pool_rx) = sync_channel::<Chunk>(POOL);
+    let (checks_tx, checks_rx) = sync_channel::<Check>(CHECKS);
+    for _ in 0..POOL {
+        let chunk = Chunk {
+            input: Vec::with_capacity(CHUNK_BYTES),
+            ..Chunk::default()
+        };
+        pool_tx
+            .send(chunk)
+            .unwrap_or_else(|_| unreachable!("the pool holds POOL chunks"));
+    }
+    let spawn_err = |source| PackageError::Io {
+        path: context.dir.clone(),
+        source,
+    };
+    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+    let mut workers = Vec::with_capacity(WORKERS);
+    for i in 0..WORKERS {
+        let (context, jobs, done) = (Arc::clone(context), Arc::clone(&jobs_rx), done_tx.clone());
+        let handle = thread::Builder::new()
+            .name(format!("deflate-{i}"))
+            .spawn(move || worker(&context, &jobs, &done))
+            .map_err(spawn_err)?;
+        workers.push(handle);
+    }
+    drop(done_tx);
+    let assembler = {
+        let context = Arc::clone(context);
+        thread::Builder::new()
+            .name("assemble".into())
+            .spawn(move || assembler(&context, done_rx, pool_tx, checks_tx))
+            .map_err(spawn_err)?
+    };
+    let verifier = {
+        let context = Arc::clone(context);
+        thread::Builder::new()
+            .name("verify".into())
+            .spawn(move || verifier(&context, checks_rx))
+            .map_err(spawn_err)?
+    };
+    Ok(Pipeline {
+        jobs: jobs_tx,
+        pool: pool_rx,
+        workers,
+        assembler,
+        verifier,
+    })
+}
+
+/// Zips written and verified under temporary names, and their manifest, not yet written.
+/// Dropping it removes the temporary files.
+#[derive(Debug)]
+pub struct Staged {
+    manifest_path: PathBuf,
+    manifest: Manifest,
+    zips: Vec<ClosedZip>,
+    cleanup: Cleanup,
+    stats: PackStats,
+}
+
+impl std::fmt::Debug for ClosedZip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClosedZip")
+            .field("temp", &self.temp)
+            .field("name", &self.record.name)
+            .finish()
+    }
+}
+
+impl Staged {
+    /// Users in all zips.
+    pub fn users(&self) -> u64 {
+        self.manifest.users
+    }
+
+    /// Figures about the run.
+    pub fn stats(&self) -> PackStats {
+        self.stats.clone()
+    }
+
+    /// The manifest [`publish`](Staged::publish) will write.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Writes the manifest and gives every zip its final name, never overwriting a file. On
+    /// error nothing is left under a final name.
+    pub fn publish(self) -> Result<Package, PackageError> {
+        let Staged {
+            manifest_path,
+            manifest,
+            zips,
+            mut cleanup,
+            ..
+        } = self;
+        let json =
+            serde_json::to_vec_pretty(&manifest).map_err(|source| PackageError::Manifest {
+                path: manifest_path.clone(),
+                source,
+            })?;
+        let mut file = create_new(&manifest_path, false)?;
+        cleanup.push(manifest_path.clone());
+        let io_err = |source| PackageError::Io {
+            path: manifest_path.clone(),
+            source,
+        };
+        file.write_all(&json).map_err(io_err)?;
+        file.write_all(b"\n").map_err(io_err)?;
+        file.sync_all().map_err(io_err)?;
+
+        let dir = manifest_path
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_default();
+        let mut packaged = Vec::with_capacity(zips.len());
+        for zip in zips {
+            let path = dir.join(&zip.record.name);
+            // A hard link never replaces an existing file, unlike a rename.
+            std::fs::hard_link(&zip.temp, &path).map_err(|source| match source.kind() {
+                io::ErrorKind::AlreadyExists => PackageError::Exists { path: path.clone() },
+                _ => PackageError::Io {
+                    path: path.clone(),
+                    source,
+                },
+            })?;
+            cleanup.push(path.clone());
+            std::fs::remove_file(&zip.temp).map_err(|source| PackageError::Io {
+                path: zip.temp.clone(),
+                source,
+            })?;
+            packaged.push(PackagedFile {
+                path,
+                name: zip.record.name,
+                users: zip.record.users,
+                size: zip.record.size,
+                sha256: zip.record.sha256,
+            });
+        }
+        cleanup.disarm();
+        Ok(Package {
+            files: packaged,
+            manifest,
+            manifest_path,
+        })
+    }
+}
+
 /// Writes `users` into zips in `dir`, split as `config` says, with a JSON manifest; verifies
 /// every zip before it gets its final name. No file is overwritten; all files are mode 0600.
-///
-/// `users` is consumed as a stream. Pass `&User` items when the users are already in memory:
-/// then a part in flight costs one pointer per user.
+/// A thin wrapper over [`Packager`]: push each user, finish, publish.
 ///
 /// On error nothing is left under a final name.
 pub fn package<I>(
@@ -63,282 +741,29 @@ pub fn package<I>(
 ) -> Result<Package, PackageError>
 where
     I: IntoIterator,
-    I::Item: Borrow<User> + Send,
+    I::Item: Borrow<User>,
 {
-    config.validate()?;
-    let manifest_name = config.name(NameKind::Manifest, run, 0)?;
-    config.name(NameKind::Zip, run, 1)?;
-    config.name(NameKind::Xml, run, 1)?;
+    let mut packager = Packager::new(dir, config, run)?;
     let users = users.into_iter();
+    // Refuse a run known to need too many zips before writing anything.
     let at_least = u64::try_from(users.size_hint().0).unwrap_or(u64::MAX);
-    let parts = at_least.div_ceil(config.users_per_file);
-    check_zip_count(parts.div_ceil(u64::from(config.files_per_zip)), config)?;
-    let options = SimpleFileOptions::DEFAULT
-        .compression_method(CompressionMethod::Deflated)
-        .last_modified_time(zip_time(run.timestamp)?)
-        .unix_permissions(0o600);
-
-    std::fs::create_dir_all(dir).map_err(|source| PackageError::Io {
-        path: dir.to_owned(),
-        source,
-    })?;
-    let manifest_path = dir.join(&manifest_name);
-    refuse_existing(&manifest_path)?;
-
-    let comment = format!("{} config-sha256 {}", run.tool_version, run.config_sha256);
-    let shared = Shared {
-        dir,
-        config,
-        run,
-        comment: &comment,
-        options,
-    };
-    let Assembler {
-        closed,
-        mut cleanup,
-        ..
-    } = run_pipeline(&shared, users)?;
-
-    let files: Vec<ManifestFile> = closed.iter().map(|z| z.record.clone()).collect();
-    let manifest = Manifest {
-        tool_version: run.tool_version.clone(),
-        config_sha256: run.config_sha256.clone(),
-        institution: run.institution.clone(),
-        feed: run.feed.clone(),
-        timestamp: run.timestamp.format("%Y-%m-%dT%H:%M:%S").to_string(),
-        users: files.iter().map(|f| f.users).sum(),
-        files,
-    };
-    for zip in &closed {
-        verify_file(&zip.temp, &zip.record)?;
-    }
-
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|source| PackageError::Manifest {
-        path: manifest_path.clone(),
-        source,
-    })?;
-    let mut file = create_new(&manifest_path)?;
-    cleanup.push(manifest_path.clone());
-    let io_err = |source| PackageError::Io {
-        path: manifest_path.clone(),
-        source,
-    };
-    file.write_all(&json).map_err(io_err)?;
-    file.write_all(b"\n").map_err(io_err)?;
-    file.sync_all().map_err(io_err)?;
-
-    let mut packaged = Vec::with_capacity(closed.len());
-    for zip in closed {
-        let path = dir.join(&zip.record.name);
-        // A hard link never replaces an existing file, unlike a rename.
-        std::fs::hard_link(&zip.temp, &path).map_err(|source| match source.kind() {
-            io::ErrorKind::AlreadyExists => PackageError::Exists { path: path.clone() },
-            _ => PackageError::Io {
-                path: path.clone(),
-                source,
-            },
-        })?;
-        cleanup.push(path.clone());
-        std::fs::remove_file(&zip.temp).map_err(|source| PackageError::Io {
-            path: zip.temp.clone(),
-            source,
-        })?;
-        packaged.push(PackagedFile {
-            path,
-            name: zip.record.name,
-            users: zip.record.users,
-            size: zip.record.size,
-            sha256: zip.record.sha256,
+    let zips = at_least
+        .div_ceil(config.users_per_file)
+        .div_ceil(u64::from(config.files_per_zip));
+    if zips > u64::from(config.max_zips) {
+        return Err(PackageError::TooManyZips {
+            needed: zips,
+            max: config.max_zips,
         });
     }
-    cleanup.disarm();
-    Ok(Package {
-        files: packaged,
-        manifest,
-        manifest_path,
-    })
-}
-
-/// What every thread of the pipeline reads.
-struct Shared<'a> {
-    dir: &'a Path,
-    config: &'a PackageConfig,
-    run: &'a RunInfo,
-    comment: &'a str,
-    options: SimpleFileOptions,
-}
-
-/// One part to compress: its index in the run, its entry name and its users.
-type Job<T> = (usize, String, Vec<T>);
-/// One part compressed, or why not.
-type Done = (usize, Result<Part, PackageError>);
-
-/// A compressed XML file, ready to be added to a zip.
-struct Part {
-    name: String,
-    users: u64,
-    prepared: PreparedZipFile,
-}
-
-fn run_pipeline<I>(shared: &Shared<'_>, users: I) -> Result<Assembler, PackageError>
-where
-    I: Iterator,
-    I::Item: Borrow<User> + Send,
-{
-    let (job_tx, job_rx) = sync_channel::<Job<I::Item>>(1);
-    let (done_tx, done_rx) = sync_channel::<Done>(WORKERS);
-    let job_rx = Mutex::new(job_rx);
-    let stop = AtomicBool::new(false);
-    thread::scope(|s| {
-        for _ in 0..WORKERS {
-            let done_tx = done_tx.clone();
-            let (job_rx, stop) = (&job_rx, &stop);
-            s.spawn(move || compress_parts(shared, job_rx, &done_tx, stop));
-        }
-        drop(done_tx);
-        let stop_ref = &stop;
-        let assembler = s.spawn(move || {
-            let assembled = assemble(shared, done_rx);
-            if assembled.is_err() {
-                stop_ref.store(true, Ordering::Relaxed);
-            }
-            assembled
-        });
-        let produced = produce(shared, users, job_tx, &stop);
-        if produced.is_err() {
-            stop.store(true, Ordering::Relaxed);
-        }
-        let assembled = assembler
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        // The assembler's error comes first: it is about an earlier part.
-        let assembler = assembled?;
-        produced?;
-        Ok(assembler)
-    })
-}
-
-/// Groups the users into parts and hands them to the workers.
-fn produce<I>(
-    shared: &Shared<'_>,
-    users: I,
-    jobs: SyncSender<Job<I::Item>>,
-    stop: &AtomicBool,
-) -> Result<(), PackageError>
-where
-    I: Iterator,
-    I::Item: Borrow<User> + Send,
-{
-    let config = shared.config;
-    let per_file = config.users_per_file;
-    let capacity = usize::try_from(per_file).unwrap_or(usize::MAX).min(4096);
-    let max_parts = u64::from(config.max_zips) * u64::from(config.files_per_zip);
-    let mut index = 0usize;
-    let mut batch = Vec::with_capacity(capacity);
-    let send = |batch: Vec<I::Item>, index: usize| -> Result<bool, PackageError> {
-        if stop.load(Ordering::Relaxed) {
-            return Ok(false);
-        }
-        let number = index as u64 + 1;
-        if number > max_parts {
-            return Err(PackageError::TooManyZips {
-                needed: number.div_ceil(u64::from(config.files_per_zip)),
-                max: config.max_zips,
-            });
-        }
-        let name = config.name(NameKind::Xml, shared.run, index + 1)?;
-        Ok(jobs.send((index, name, batch)).is_ok())
-    };
     for user in users {
-        batch.push(user);
-        if batch.len() as u64 == per_file {
-            if !send(
-                std::mem::replace(&mut batch, Vec::with_capacity(capacity)),
-                index,
-            )? {
-                return Ok(());
-            }
-            index += 1;
-        }
+        packager.push(user.borrow())?;
     }
-    if !batch.is_empty() {
-        send(batch, index)?;
-    }
-    Ok(())
-}
-
-/// A worker: takes parts until there are none, compresses each into its own buffer.
-fn compress_parts<T: Borrow<User>>(
-    shared: &Shared<'_>,
-    jobs: &Mutex<Receiver<Job<T>>>,
-    done: &SyncSender<Done>,
-    stop: &AtomicBool,
-) {
-    loop {
-        let job = match jobs.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
-        };
-        let Ok((index, name, users)) = job else {
-            return;
-        };
-        if stop.load(Ordering::Relaxed) {
-            continue;
-        }
-        let part = compress_part(shared, name, users);
-        if done.send((index, part)).is_err() {
-            return;
-        }
-    }
-}
-
-fn compress_part<T: Borrow<User>>(
-    shared: &Shared<'_>,
-    name: String,
-    users: Vec<T>,
-) -> Result<Part, PackageError> {
-    let zip_err = |source| PackageError::Zip {
-        path: PathBuf::from(&name),
-        source,
-    };
-    let xml_err = |source| PackageError::Xml {
-        entry: name.clone(),
-        source,
-    };
-    let builder = ZipFileBuilder::new(&name, shared.options).map_err(zip_err)?;
-    let options = WriterOptions {
-        comment: Some(shared.comment.to_owned()),
-    };
-    let mut writer = UserXmlWriter::new(BufWriter::with_capacity(64 * 1024, builder), &options)
-        .map_err(xml_err)?;
-    for user in &users {
-        writer.write_user(user.borrow()).map_err(xml_err)?;
-    }
-    drop(users);
-    let count = writer.users_written();
-    let builder = writer
-        .finish()
-        .map_err(xml_err)?
-        .into_inner()
-        .map_err(|e| xml_err(WriteError::Io(e.into_error())))?;
-    let prepared = builder.finish().map_err(zip_err)?;
-    if prepared.uncompressed_size() >= MAX_ENTRY_BYTES {
-        return Err(PackageError::PartTooLarge {
-            entry: name,
-            bytes: prepared.uncompressed_size(),
-            what: "uncompressed",
-            max: MAX_ENTRY_BYTES - 1,
-        });
-    }
-    Ok(Part {
-        name,
-        users: count,
-        prepared,
-    })
+    packager.finish()?.publish()
 }
 
 /// Removes the files it holds when dropped, unless disarmed.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Cleanup(Vec<PathBuf>);
 
 impl Cleanup {
@@ -360,172 +785,33 @@ impl Drop for Cleanup {
     }
 }
 
-/// A zip being filled.
-struct OpenZip {
-    temp: PathBuf,
-    writer: ZipWriter<BufWriter<File>>,
-    record: ManifestFile,
-    estimate: u64,
-}
-
-/// A finished zip under its temporary name.
-struct ClosedZip {
-    temp: PathBuf,
-    record: ManifestFile,
-}
-
-/// Adds compressed parts to zips in part order.
-struct Assembler {
-    open: Option<OpenZip>,
-    closed: Vec<ClosedZip>,
-    cleanup: Cleanup,
-}
-
-fn assemble(shared: &Shared<'_>, done: Receiver<Done>) -> Result<Assembler, PackageError> {
-    let mut assembler = Assembler {
-        open: None,
-        closed: Vec::new(),
-        cleanup: Cleanup::default(),
+/// The prolog of every XML file: declaration, the tool version and config hash as a comment,
+/// `<users>`, exactly as [`UserXmlWriter`] writes it.
+fn xml_head(run: &RunInfo) -> Result<Vec<u8>, PackageError> {
+    let options = WriterOptions {
+        comment: Some(format!(
+            "{} config-sha256 {}",
+            run.tool_version, run.config_sha256
+        )),
     };
-    // Parts finish out of order; they are added in order, so at most a few wait here.
-    let mut waiting = BTreeMap::new();
-    let mut next = 0usize;
-    for (index, part) in done {
-        waiting.insert(index, part);
-        while let Some(part) = waiting.remove(&next) {
-            assembler.add(shared, part?)?;
-            next += 1;
-        }
-    }
-    if let Some(open) = assembler.open.take() {
-        assembler.close(shared, open)?;
-    }
-    Ok(assembler)
+    let xml_err = |source| PackageError::Xml {
+        entry: String::new(),
+        source,
+    };
+    let writer = UserXmlWriter::new(Vec::new(), &options).map_err(xml_err)?;
+    let head_len = usize::try_from(writer.bytes_written()).unwrap_or(usize::MAX);
+    let mut head = writer.finish().map_err(xml_err)?;
+    debug_assert_eq!(&head[head_len..], CLOSING, "the writer's closing tag");
+    head.truncate(head_len);
+    Ok(head)
 }
 
-impl Assembler {
-    fn add(&mut self, shared: &Shared<'_>, part: Part) -> Result<(), PackageError> {
-        let config = shared.config;
-        let cost = part.prepared.compressed_size() + ENTRY_OVERHEAD + 2 * part.name.len() as u64;
-        let mut open = match self.open.take() {
-            Some(open)
-                if open.record.entries.len() < config.files_per_zip as usize
-                    && open.estimate + cost <= config.max_zip_bytes =>
-            {
-                open
-            }
-            Some(full) => {
-                self.close(shared, full)?;
-                self.open(shared, &part, cost)?
-            }
-            None => self.open(shared, &part, cost)?,
-        };
-        let zip_err = |source| PackageError::Zip {
-            path: open.temp.clone(),
-            source,
-        };
-        let entry = ManifestEntry {
-            name: part.name,
-            users: part.users,
-            size: part.prepared.uncompressed_size(),
-            compressed_size: part.prepared.compressed_size(),
-            crc32: part.prepared.crc32(),
-        };
-        open.writer
-            .add_prepared_file(part.prepared)
-            .map_err(zip_err)?;
-        open.estimate += cost;
-        open.record.users += entry.users;
-        open.record.entries.push(entry);
-        self.open = Some(open);
-        Ok(())
-    }
-
-    fn open(
-        &mut self,
-        shared: &Shared<'_>,
-        part: &Part,
-        cost: u64,
-    ) -> Result<OpenZip, PackageError> {
-        let config = shared.config;
-        if ZIP_OVERHEAD + cost > config.max_zip_bytes {
-            return Err(PackageError::PartTooLarge {
-                entry: part.name.clone(),
-                bytes: part.prepared.compressed_size(),
-                what: "compressed",
-                max: config.max_zip_bytes,
-            });
-        }
-        let number = self.closed.len() + 1;
-        check_zip_count(number as u64, config)?;
-        let name = config.name(NameKind::Zip, shared.run, number)?;
-        refuse_existing(&shared.dir.join(&name))?;
-        let temp = shared.dir.join(format!("{name}.partial"));
-        let file = create_new(&temp)?;
-        self.cleanup.push(temp.clone());
-        Ok(OpenZip {
-            temp,
-            writer: ZipWriter::new(BufWriter::with_capacity(256 * 1024, file)),
-            record: ManifestFile {
-                name,
-                size: 0,
-                sha256: String::new(),
-                users: 0,
-                entries: Vec::new(),
-            },
-            estimate: ZIP_OVERHEAD,
-        })
-    }
-
-    fn close(&mut self, shared: &Shared<'_>, open: OpenZip) -> Result<(), PackageError> {
-        let OpenZip {
-            temp,
-            writer,
-            mut record,
-            ..
-        } = open;
-        let io_err = |source| PackageError::Io {
-            path: temp.clone(),
-            source,
-        };
-        let buffered = writer.finish().map_err(|source| PackageError::Zip {
-            path: temp.clone(),
-            source,
-        })?;
-        let file = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
-        file.sync_all().map_err(io_err)?;
-        drop(file);
-        let (size, sha256) = sha256_file(&temp).map_err(io_err)?;
-        if size > shared.config.max_zip_bytes {
-            return Err(PackageError::PartTooLarge {
-                entry: record.name,
-                bytes: size,
-                what: "the whole zip",
-                max: shared.config.max_zip_bytes,
-            });
-        }
-        record.size = size;
-        record.sha256 = sha256;
-        self.closed.push(ClosedZip { temp, record });
-        Ok(())
-    }
-}
-
-fn check_zip_count(zips: u64, config: &PackageConfig) -> Result<(), PackageError> {
-    if zips > u64::from(config.max_zips) {
-        return Err(PackageError::TooManyZips {
-            needed: zips,
-            max: config.max_zips,
-        });
-    }
-    Ok(())
-}
-
-fn zip_time(timestamp: NaiveDateTime) -> Result<zip::DateTime, PackageError> {
+/// The run's timestamp as zip headers store it (years 1980 to 2107).
+fn dos_time(timestamp: NaiveDateTime) -> Result<DosTime, PackageError> {
     let bad = || PackageError::Timestamp { timestamp };
     let year = u16::try_from(timestamp.year()).map_err(|_| bad())?;
     // Each component is range-checked by chrono (month 1..=12, second 0..=59), so `as u8` is exact.
-    zip::DateTime::from_date_and_time(
+    let time = zip::DateTime::from_date_and_time(
         year,
         timestamp.month() as u8,
         timestamp.day() as u8,
@@ -533,10 +819,14 @@ fn zip_time(timestamp: NaiveDateTime) -> Result<zip::DateTime, PackageError> {
         timestamp.minute() as u8,
         timestamp.second() as u8,
     )
-    .map_err(|_| bad())
+    .map_err(|_| bad())?;
+    Ok(DosTime {
+        time: time.timepart(),
+        date: time.datepart(),
+    })
 }
 
-fn refuse_existing(path: &Path) -> Result<(), PackageError> {
+pub(crate) fn refuse_existing(path: &Path) -> Result<(), PackageError> {
     if path.symlink_metadata().is_ok() {
         return Err(PackageError::Exists {
             path: path.to_owned(),
@@ -545,10 +835,11 @@ fn refuse_existing(path: &Path) -> Result<(), PackageError> {
     Ok(())
 }
 
-/// Creates a new file with mode 0600; an existing file is an error, never overwritten.
-fn create_new(path: &Path) -> Result<File, PackageError> {
+/// Creates a new file with mode 0600 (readable too when `read`); an existing file is an
+/// error, never overwritten.
+pub(crate) fn create_new(path: &Path, read: bool) -> Result<File, PackageError> {
     let mut open = OpenOptions::new();
-    open.write(true).create_new(true);
+    open.read(read).write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
     open.open(path).map_err(|source| match source.kind() {
@@ -560,4 +851,30 @@ fn create_new(path: &Path) -> Result<File, PackageError> {
             source,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_head_and_closing_are_the_writers() {
+        let run = RunInfo {
+            institution: "X".into(),
+            feed: "f".into(),
+            timestamp: "2026-11-23T04:00:00".parse().unwrap(),
+            tool_version: "t -- 1".into(),
+            config_sha256: "ab".into(),
+        };
+        let mut expected = xml_head(&run).unwrap();
+        expected.extend_from_slice(CLOSING);
+        let options = WriterOptions {
+            comment: Some("t -- 1 config-sha256 ab".into()),
+        };
+        let written = UserXmlWriter::new(Vec::new(), &options)
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(written, expected);
+    }
 }

@@ -4,6 +4,7 @@
 mod check;
 mod determinism;
 mod names;
+mod packager;
 mod properties;
 mod split;
 mod state;

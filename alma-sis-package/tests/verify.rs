@@ -97,8 +97,8 @@ fn a_corrupt_entry_is_found_by_reading_it_back_not_only_by_the_hash() {
     let err = verify(dir.path(), &package.manifest).unwrap_err();
     assert!(
         matches!(
-            err,
-            VerifyError::Xml { .. } | VerifyError::Unreadable { .. }
+            &err,
+            VerifyError::Data { entry, .. } if entry == "TEST_patrons_20261123040000_001.xml"
         ),
         "{err:?}"
     );
@@ -106,5 +106,25 @@ fn a_corrupt_entry_is_found_by_reading_it_back_not_only_by_the_hash() {
         err.to_string()
             .contains("TEST_patrons_20261123040000_01.zip"),
         "{err}"
+    );
+}
+
+/// Changes a local header's CRC (so it disagrees with the central directory and the
+/// manifest), then makes the manifest's size and sha256 agree: the structure check finds it.
+#[test]
+fn a_local_header_that_disagrees_with_the_directory_fails_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut package = written(dir.path());
+    let zip = package.files[0].path.clone();
+    let mut bytes = std::fs::read(&zip).unwrap();
+    bytes[14] ^= 0x01;
+    std::fs::write(&zip, &bytes).unwrap();
+    let (size, sha256) = sha256_file(&zip).unwrap();
+    package.manifest.files[0].size = size;
+    package.manifest.files[0].sha256 = sha256;
+    let err = verify(dir.path(), &package.manifest).unwrap_err();
+    assert!(
+        matches!(&err, VerifyError::Entry { field, .. } if *field == "local header crc32"),
+        "{err:?}"
     );
 }
