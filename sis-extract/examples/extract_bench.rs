@@ -2,7 +2,7 @@
 //! does (tracing off).
 //!
 //! ```sh
-//! cargo run --release -p sis-extract --example extract_bench -- CONFIG.toml [EXTRACT.csv] [--today YYYY-MM-DD]
+//! cargo run --release -p sis-extract --example extract_bench -- CONFIG.toml [EXTRACT.csv] [--today YYYY-MM-DD] [--build-only]
 //! ```
 //!
 //! `EXTRACT.csv` replaces the path of the first `[[input]]`. Prints people, rows, users,
@@ -49,8 +49,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config_path = None;
     let mut extract = None;
     let mut today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).ok_or("date")?;
+    let mut build_only = false;
     while let Some(arg) = args.next() {
-        if arg == "--today" {
+        if arg == "--build-only" {
+            build_only = true;
+        } else if arg == "--today" {
             let v = args.next().ok_or("--today needs a date")?;
             today = chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d")?;
         } else if config_path.is_none() {
@@ -74,6 +77,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let built = start.elapsed().as_secs_f64();
     let cpu1 = cpu_seconds();
     let rss_built = status("VmRSS:");
+    if build_only {
+        println!(
+            "index built: {built:.2} s wall, {:.2} s cpu; VmRSS then {rss_built}",
+            cpu1 - cpu0
+        );
+        println!("rows_read {}", extractor.rows_read());
+        println!("VmHWM {}", status("VmHWM:"));
+        return Ok(());
+    }
     let (mut people, mut rows, mut users, mut written) = (0usize, 0usize, 0usize, 0usize);
     for person in extractor.people() {
         people += 1;
