@@ -981,3 +981,72 @@ pub(crate) fn read_table(path: &Path, delimiter: u8) -> Result<Table, ExtractErr
         rows,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{Fields, Offsets, RowParser, Text};
+
+    fn fields(parser: &mut RowParser, input: &[u8], text: Text) -> Vec<String> {
+        let mut out = Fields::default();
+        parser.parse(input, text, &mut out);
+        (0..).map_while(|i| out.get(i).map(str::to_owned)).collect()
+    }
+
+    fn byte() -> impl Strategy<Value = u8> {
+        prop_oneof![
+            Just(b','),
+            Just(b'"'),
+            Just(b'\r'),
+            Just(b'\n'),
+            Just(b' '),
+            Just(b'a'),
+            Just(0xEF),
+            Just(0xBB),
+            Just(0xBF),
+            Just(0xE9),
+            any::<u8>(),
+        ]
+    }
+
+    proptest! {
+        /// Rows without quotes skip csv-core; what they give is what csv-core gives.
+        #[test]
+        fn the_quick_path_reads_rows_as_csv_core_does(
+            input in proptest::collection::vec(byte(), 0..40),
+            single_byte in any::<bool>(),
+        ) {
+            let text = if single_byte {
+                Text::SingleByte(encoding_rs::WINDOWS_1252)
+            } else {
+                Text::Utf8
+            };
+            let mut quick = RowParser::new(b',', b'"');
+            let mut slow = RowParser::new(b',', b'"');
+            slow.simple = false;
+            prop_assert_eq!(fields(&mut quick, &input, text), fields(&mut slow, &input, text));
+        }
+    }
+
+    #[test]
+    fn offsets_past_4_gib_and_lines_that_jump_are_kept() {
+        let mut offsets = Offsets::default();
+        let rows = [
+            (3, 1),
+            (4_294_967_290, 2),
+            (4_294_967_300, 2),
+            (12_000_000_000, 9),
+            (12_000_000_001, 10),
+        ];
+        for (start, line) in rows {
+            offsets.push(start, line);
+        }
+        offsets.end = 12_000_000_050;
+        for (i, (start, line)) in rows.into_iter().enumerate() {
+            assert_eq!((offsets.start(i), offsets.line(i)), (start, line));
+        }
+        assert_eq!(offsets.end(4), 12_000_000_050);
+        assert_eq!(offsets.end(1), 4_294_967_300);
+    }
+}

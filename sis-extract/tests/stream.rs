@@ -444,57 +444,190 @@ fn terminator() -> impl Strategy<Value = &'static [u8]> {
     ]
 }
 
+/// Per person, in order of first appearance: key, lines, and the first non-empty `name`
+/// of their rows (the user's first name when `first_name = "{name}"`).
+type People = Vec<(String, Vec<u64>, Option<String>)>;
+
+/// What a whole-file read gives: rows grouped by key (the first field), a row without a key
+/// a person of its own.
+fn expected_people(bytes: &[u8]) -> People {
+    let mut people: People = Vec::new();
+    let mut at = std::collections::HashMap::new();
+    for (line, fields) in reference(bytes) {
+        let key = fields.first().cloned().unwrap_or_default();
+        let name = fields.get(1).cloned().filter(|n| !n.is_empty());
+        let i = match at.get(&key) {
+            Some(&i) if !key.is_empty() => i,
+            _ => {
+                at.insert(key.clone(), people.len());
+                people.push((key.clone(), Vec::new(), None));
+                people.len() - 1
+            }
+        };
+        let person = &mut people[i];
+        person.1.push(line);
+        if person.2.is_none() && !key.is_empty() {
+            person.2 = name;
+        }
+    }
+    people
+}
+
+fn got_people(extractor: &Extractor<'_>) -> People {
+    extractor
+        .people()
+        .map(|p| {
+            let lines = p.rows.iter().map(|r| r.row.line).collect();
+            let name = p.user.and_then(|u| u.user.first_name);
+            (p.key, lines, name)
+        })
+        .collect()
+}
+
+/// `p.csv` mapped with `first_name = "{name}"` (and `encoding`, when given).
+fn map_names(bytes: &[u8], encoding: Option<&str>) -> People {
+    let mut text = config("[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\n");
+    if let Some(e) = encoding {
+        text = text.replacen(
+            "key = \"id\"\n",
+            &format!("key = \"id\"\nencoding = \"{e}\"\n"),
+            1,
+        );
+    }
+    let case = Case::new(&text, &[("p.csv", bytes)]);
+    let mapping = case.config().expect("config");
+    let extractor = Extractor::new(&mapping, case.dir.path(), today()).expect("extractor");
+    assert_eq!(extractor.rows_read(), reference(bytes).len());
+    got_people(&extractor)
+}
+
+#[test]
+fn rows_far_apart_and_giant_rows_read_back_whole() {
+    // About 700 KB of rows, more than the read-ahead window: keys repeat from far back,
+    // one row holds a 600 KB field, and the last row has no line break.
+    let mut rng = Rng(9);
+    let mut bytes = b"id,name,other\r\n".to_vec();
+    for i in 0..4000u64 {
+        let key = if i % 7 == 3 { rng.below(i + 1) } else { i };
+        let name = match i {
+            1234 => "G".repeat(600_000),
+            _ if rng.chance(3) => String::new(),
+            _ => format!("n{i}"),
+        };
+        let end = if i == 3999 { "" } else { "\r\n" };
+        bytes.extend_from_slice(format!("k{key},{name},{}{end}", "x".repeat(20)).as_bytes());
+    }
+    let expected = expected_people(&bytes);
+    assert!(expected.iter().any(|p| p.1.len() > 2));
+    assert_eq!(map_names(&bytes, None), expected);
+    // The same rows in windows-1252, read back in the raw bytes.
+    let latin: Vec<u8> = bytes
+        .iter()
+        .map(|&b| if b == b'G' { 0xC9 } else { b })
+        .collect();
+    assert_eq!(
+        map_names(&latin, Some("windows-1252")),
+        expected_people(&latin)
+    );
+}
+
+#[test]
+fn a_later_input_in_windows_1252_leaves_the_people_of_earlier_inputs_as_they_were() {
+    // `s.csv` is read as UTF-8 until its last row, then again as windows-1252: the rows it
+    // gave people of `p.csv` the first time are forgotten, not counted twice.
+    let text = config(
+        "[[input]]\npath = \"s.csv\"\nkey = \"id\"\nsupplement = true\nencoding = \"windows-1252\"\n\n[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\nmiddle_name = \"{note}\"\n",
+    );
+    let case = Case::new(
+        &text,
+        &[
+            ("p.csv", b"id,name\n1,Ann\n2,Bo\n"),
+            ("s.csv", b"id,note\n2,x\n3,y\n1,Jos\xe9\n2,z\n"),
+        ],
+    );
+    let mapping = case.config().expect("config");
+    let extractor = Extractor::new(&mapping, case.dir.path(), today()).expect("extractor");
+    assert_eq!(extractor.rows_read(), 6);
+    assert_eq!(extractor.warnings().len(), 1);
+    let got: Vec<_> = extractor
+        .people()
+        .map(|p| {
+            let rows: Vec<String> = p.rows.iter().map(|r| r.row.to_string()).collect();
+            let middle = p.user.and_then(|u| u.user.middle_name);
+            (p.key, rows, middle)
+        })
+        .collect();
+    let row = |list: &[&str]| list.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        got,
+        [
+            (
+                "1".to_owned(),
+                row(&["p.csv:2", "s.csv:4"]),
+                Some("Jos\u{e9}".to_owned())
+            ),
+            (
+                "2".to_owned(),
+                row(&["p.csv:3", "s.csv:2", "s.csv:5"]),
+                Some("x".to_owned())
+            ),
+            ("3".to_owned(), row(&["s.csv:3"]), None),
+        ]
+    );
+}
+
+#[test]
+fn the_extractor_can_be_shared_and_people_mapped_on_another_thread() {
+    fn shared<T: Sync>(_: &T) {}
+    fn sent<T: Send>(_: &T) {}
+    const fn outcome_is_send<T: Send>() {}
+    const _: () = outcome_is_send::<PersonOutcome>();
+
+    let people = messy(42, 300, true);
+    let (dir, config) = demo_case(&people, Some("windows-1252"));
+    let extractor = Extractor::new(&config, dir.path(), today())
+        .expect("extractor")
+        .with_trace(false);
+    shared(&extractor);
+    let here: Vec<String> = extractor.people().map(|p| format!("{p:?}")).collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let there: Vec<String> = std::thread::scope(|scope| {
+        let iter = extractor.people();
+        sent(&iter);
+        scope.spawn(move || {
+            for person in iter {
+                tx.send(person).expect("the receiver waits");
+            }
+        });
+        rx.iter().map(|p| format!("{p:?}")).collect()
+    });
+    assert!(here.len() > 100);
+    assert_eq!(there, here);
+}
+
 proptest! {
-    /// With `first_name = "{name}"` and every row its own person's only row (keys are line
-    /// numbers), each row comes back with the line and name a whole-file read gives.
+    /// With `first_name = "{name}"`, each person comes back with the rows, lines and first
+    /// name a whole-file read gives (keys are mostly distinct; a quoted line break can
+    /// swallow the next row's key).
     #[test]
     fn rows_read_back_as_a_whole_file_read_gives_them(
         bom in any::<bool>(),
-        rows in proptest::collection::vec((cell(), cell(), terminator()), 0..40),
+        rows in proptest::collection::vec((0u8..12, cell(), cell(), terminator()), 0..40),
     ) {
         let mut bytes = Vec::new();
         if bom {
             bytes.extend_from_slice(b"\xEF\xBB\xBF");
         }
         bytes.extend_from_slice(b"id,name,other\n");
-        for (i, (name, other, end)) in rows.iter().enumerate() {
-            bytes.extend_from_slice(format!("k{i},").as_bytes());
+        for (i, (key, name, other, end)) in rows.iter().enumerate() {
+            // Some keys repeat.
+            let key = if *key < 3 { u64::from(*key) } else { i as u64 + 3 };
+            bytes.extend_from_slice(format!("k{key},").as_bytes());
             bytes.extend_from_slice(name);
             bytes.push(b',');
             bytes.extend_from_slice(other);
             bytes.extend_from_slice(end);
         }
-        let text = config("[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\n")
-            .replacen("key = \"id\"\n", "key = \"id\"\nencoding = \"windows-1252\"\n", 1);
-        let case = Case::new(&text, &[("p.csv", &bytes)]);
-        let mapping = case.config().expect("config");
-        let extractor = Extractor::new(&mapping, case.dir.path(), today()).expect("extractor");
-        let expected = reference(&bytes);
-        prop_assert_eq!(extractor.rows_read(), expected.len());
-        let mut got = Vec::new();
-        for p in extractor.people() {
-            for r in &p.rows {
-                let name = p.user.as_ref().and_then(|u| u.user.first_name.clone());
-                got.push((r.row.line, p.key.clone(), name));
-            }
-        }
-        let mut want = Vec::new();
-        let mut seen = std::collections::HashMap::new();
-        for (line, fields) in &expected {
-            let key = fields.first().cloned().unwrap_or_default();
-            let n = seen.entry(key.clone()).or_insert(0);
-            *n += 1;
-            want.push((*line, key, fields.get(1).cloned().filter(|s| !s.is_empty())));
-        }
-        // Keys repeat only when a quoted line break swallowed the next key; compare the
-        // rows of people with one row, and the lines of everyone.
-        let single = |k: &String| seen.get(k) == Some(&1) && !k.is_empty();
-        let got_single: Vec<_> = got.iter().filter(|g| single(&g.1)).cloned().collect();
-        let want_single: Vec<_> = want.iter().filter(|w| single(&w.1)).cloned().collect();
-        prop_assert_eq!(got_single, want_single);
-        let mut got_lines: Vec<u64> = got.iter().map(|g| g.0).collect();
-        got_lines.sort_unstable();
-        let want_lines: Vec<u64> = want.iter().map(|w| w.0).collect();
-        prop_assert_eq!(got_lines, want_lines);
+        prop_assert_eq!(map_names(&bytes, Some("windows-1252")), expected_people(&bytes));
     }
 }
