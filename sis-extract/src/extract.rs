@@ -19,9 +19,10 @@ use serde::Serialize;
 
 use crate::ExtractError;
 use crate::config::{DatePolicy, FilterAction, InputFormat, MappingConfig};
-use crate::read::{Layout, Source, one_byte, read_table};
+use crate::read::{Fields, Layout, Source, one_byte, read_table};
 use crate::rules::{
-    Checker, Columns, Cond, Duration, Field, MonthDay, conds, describe, parse_date,
+    Checker, Col, Columns, Cond, Duration, Field, MonthDay, conds, describe, one_char, parse_date,
+    parts,
 };
 
 /// Where a row came from.
@@ -182,6 +183,50 @@ pub fn extract(
     Ok(out)
 }
 
+/// Why a date policy gave a date, or none: put in words only for a trace or an error.
+enum Why<'a> {
+    Fixed,
+    Today,
+    TodayPlus(&'a str),
+    TodayPlusOutOfRange(&'a str),
+    Column(&'a str),
+    ColumnEmpty(&'a str),
+    ColumnNotADate(&'a str, &'a [String]),
+    Term(&'a str, NaiveDate),
+    TermGrace(&'a str, NaiveDate, &'a str),
+    TermOutOfRange(NaiveDate, &'a str),
+    /// No term of the value (split by the separator) is in the calendar.
+    NoTerm(&'a str, &'a str, Option<char>),
+}
+
+impl fmt::Display for Why<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Why::Fixed => f.write_str("fixed date"),
+            Why::Today => f.write_str("today"),
+            Why::TodayPlus(text) => write!(f, "today + {text}"),
+            Why::TodayPlusOutOfRange(text) => write!(f, "today + {text} is out of range"),
+            Why::Column(column) => write!(f, "column {column}"),
+            Why::ColumnEmpty(column) => write!(f, "column {column} is empty"),
+            Why::ColumnNotADate(column, formats) => write!(
+                f,
+                "column {column} is not a date in {}",
+                formats.join(" or ")
+            ),
+            Why::Term(term, end) => write!(f, "term {term} ends {end}"),
+            Why::TermGrace(term, end, text) => {
+                write!(f, "term {term} ends {end}, + {text} grace")
+            }
+            Why::TermOutOfRange(end, text) => write!(f, "term end {end} + {text} is out of range"),
+            Why::NoTerm(value, separator, sep) => write!(
+                f,
+                "term {} is not in the term calendar",
+                parts(value, separator, *sep).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+}
+
 /// The end of a chain of rows.
 const NONE: u32 = u32::MAX;
 
@@ -189,8 +234,8 @@ enum Policy {
     Fixed(NaiveDate),
     Today,
     TodayPlus(Duration, String),
-    Column(String, Vec<String>),
-    Term(String, Option<(Duration, String)>, String),
+    Column(String, Col, Vec<String>),
+    Term(String, Col, Option<(Duration, String)>, String),
 }
 
 struct ExpiryRuleC {
@@ -214,12 +259,57 @@ struct AddressC {
     rest: Vec<(&'static str, Field)>,
 }
 
+/// The single-valued fields of `[fields]`, in the order traces list them; a field is named
+/// by its position here.
+const FIELD_NAMES: [&str; 19] = [
+    "primary_id",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "pref_first_name",
+    "pref_middle_name",
+    "pref_last_name",
+    "user_title",
+    "job_category",
+    "job_description",
+    "gender",
+    "campus_code",
+    "preferred_language",
+    "birth_date",
+    "external_id",
+    "status",
+    "record_type",
+    "account_type",
+    "web_site_url",
+];
+const PRIMARY_ID: usize = 0;
+const FIRST_NAME: usize = 1;
+const MIDDLE_NAME: usize = 2;
+const LAST_NAME: usize = 3;
+const PREF_FIRST_NAME: usize = 4;
+const PREF_MIDDLE_NAME: usize = 5;
+const PREF_LAST_NAME: usize = 6;
+const USER_TITLE: usize = 7;
+const JOB_CATEGORY: usize = 8;
+const JOB_DESCRIPTION: usize = 9;
+const GENDER: usize = 10;
+const CAMPUS_CODE: usize = 11;
+const PREFERRED_LANGUAGE: usize = 12;
+const BIRTH_DATE: usize = 13;
+const EXTERNAL_ID: usize = 14;
+const STATUS: usize = 15;
+const RECORD_TYPE: usize = 16;
+const ACCOUNT_TYPE: usize = 17;
+const WEB_SITE_URL: usize = 18;
+
 struct Compiled {
     filters: Vec<(String, FilterAction, Vec<Cond>)>,
     groups: Vec<(String, Option<String>, Vec<Cond>)>,
     combined: Vec<(Vec<String>, String, Option<String>)>,
     prefer: Vec<(String, Vec<Cond>)>,
     fields: Vec<(&'static str, Field)>,
+    /// Position in [`FIELD_NAMES`] -> position in `fields`, or `usize::MAX` when not set.
+    field_at: [usize; FIELD_NAMES.len()],
     identifiers: Vec<(String, Field)>,
     emails: Vec<(String, Field)>,
     phones: Vec<(String, Field)>,
@@ -268,57 +358,303 @@ impl Compiled {
     }
 }
 
-/// Person keys to person numbers, exact and compact: the keys live in one string, the map
-/// holds their 64-bit hashes; a hash shared by two keys goes to a side list.
-#[derive(Default)]
-struct KeyIndex<S = std::hash::RandomState> {
-    hasher: S,
-    keys: String,
-    /// Person number -> the span of their key in `keys` (empty for a person without one).
-    spans: Vec<(usize, usize)>,
-    first: HashMap<u64, u32>,
-    more: HashMap<u64, Vec<u32>>,
+/// A person's key in the index: its length (LEB128) and its bytes.
+fn put_key(keys: &mut Vec<u8>, key: &[u8]) {
+    let mut len = key.len();
+    while len >= 0x80 {
+        keys.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    keys.push(len as u8);
+    keys.extend_from_slice(key);
 }
 
-impl<S: std::hash::BuildHasher> KeyIndex<S> {
-    fn key(&self, person: u32) -> &str {
-        self.spans
-            .get(person as usize)
-            .and_then(|&(start, end)| self.keys.get(start..end))
-            .unwrap_or("")
+/// The key at `at` in the index, and where the next one starts.
+fn get_key(keys: &[u8], mut at: usize) -> (&[u8], usize) {
+    let (mut len, mut shift) = (0usize, 0);
+    while let Some(&b) = keys.get(at) {
+        at += 1;
+        len |= usize::from(b & 0x7F) << shift;
+        shift += 7;
+        if b < 0x80 {
+            break;
+        }
+    }
+    let end = (at + len).min(keys.len());
+    (&keys[at..end], end)
+}
+
+/// While indexing, a person's entry is their last row (4 bytes) followed by their key.
+const TAIL: usize = 4;
+
+fn tail(keys: &[u8], entry: u32) -> u32 {
+    let at = entry as usize;
+    let mut bytes = [0; TAIL];
+    bytes.copy_from_slice(&keys[at..at + TAIL]);
+    u32::from_le_bytes(bytes)
+}
+
+fn set_tail(keys: &mut [u8], entry: u32, row: u32) {
+    let at = entry as usize;
+    keys[at..at + TAIL].copy_from_slice(&row.to_le_bytes());
+}
+
+/// Person keys to their entries while indexing: an open-addressing table of entry offsets
+/// with a one-byte tag of each key's hash, so that a probe rarely compares keys. Keys are
+/// compared exactly; keys whose hashes agree are simply kept apart.
+struct KeyTable<S = std::hash::RandomState> {
+    hasher: S,
+    tags: Vec<u8>,
+    slots: Vec<u32>,
+    len: usize,
+}
+
+impl<S: std::hash::BuildHasher + Default> KeyTable<S> {
+    fn new() -> Self {
+        KeyTable {
+            hasher: S::default(),
+            tags: vec![0; 1024],
+            slots: vec![0; 1024],
+            len: 0,
+        }
+    }
+}
+
+impl<S: std::hash::BuildHasher> KeyTable<S> {
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
     }
 
-    fn find(&self, key: &str) -> Option<u32> {
-        let hash = self.hasher.hash_one(key);
-        let &p = self.first.get(&hash)?;
-        if self.key(p) == key {
-            return Some(p);
-        }
-        self.more
-            .get(&hash)?
-            .iter()
-            .copied()
-            .find(|&p| self.key(p) == key)
+    fn home(&self, hash: u64) -> usize {
+        ((u64::from(hash as u32) * self.tags.len() as u64) >> 32) as usize
     }
 
-    /// Adds a key that `find` does not know.
-    fn insert(&mut self, key: &str, person: u32) {
-        let hash = self.hasher.hash_one(key);
-        let start = self.keys.len();
-        self.keys.push_str(key);
-        let person_index = person as usize;
-        if self.spans.len() <= person_index {
-            self.spans.resize(person_index + 1, (0, 0));
-        }
-        self.spans[person_index] = (start, self.keys.len());
-        match self.first.entry(hash) {
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.more.entry(hash).or_default().push(person);
+    fn tag(hash: u64) -> u8 {
+        (hash >> 57) as u8 | 0x80
+    }
+
+    /// The entry of `key` (in build-time `keys`), or the free slot where it goes.
+    fn find(&self, keys: &[u8], key: &[u8], hash: u64) -> Result<u32, usize> {
+        let tag = Self::tag(hash);
+        let mut i = self.home(hash);
+        loop {
+            match self.tags[i] {
+                0 => return Err(i),
+                t if t == tag && get_key(keys, self.slots[i] as usize + TAIL).0 == key => {
+                    return Ok(self.slots[i]);
+                }
+                _ => {}
             }
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(person);
+            i += 1;
+            if i == self.tags.len() {
+                i = 0;
             }
         }
+    }
+
+    fn put(&mut self, slot: usize, hash: u64, entry: u32) {
+        self.tags[slot] = Self::tag(hash);
+        self.slots[slot] = entry;
+        self.len += 1;
+    }
+
+    /// Whether one more key keeps the table at most 80 % full.
+    fn has_room(&self) -> bool {
+        (self.len + 1) * 5 <= self.tags.len() * 4
+    }
+
+    /// Rebuilds the table with `capacity` slots over the keyed entries of `keys`.
+    fn rebuild(&mut self, keys: &[u8], capacity: usize) {
+        self.tags = vec![0; capacity];
+        self.slots = vec![0; capacity];
+        self.len = 0;
+        let mut at = 0;
+        while at < keys.len() {
+            let (key, next) = get_key(keys, at + TAIL);
+            if !key.is_empty() {
+                let hash = self.hash(key);
+                if let Err(slot) = self.find(keys, key, hash) {
+                    self.put(slot, hash, at as u32);
+                }
+            }
+            at = next;
+        }
+    }
+}
+
+/// People in order of first appearance and the rows of each, in about 4 bytes per row
+/// (plus a bit) and the key's length plus one per person.
+#[derive(Default)]
+struct Index {
+    /// Per row (numbered across inputs): the person's next row, or [`NONE`].
+    next: Vec<u32>,
+    /// Per row, a bit: set on the first row of a person.
+    heads: Vec<u64>,
+    /// Per person, in order: the key (see [`put_key`]); while indexing, each entry starts
+    /// with the person's last row.
+    keys: Vec<u8>,
+    people: usize,
+}
+
+impl Index {
+    /// The first row at or after `row` that starts a person.
+    fn next_head(&self, row: usize) -> Option<usize> {
+        let mut word = row / 64;
+        let mut bits = *self.heads.get(word)? & (u64::MAX << (row % 64));
+        while bits == 0 {
+            word += 1;
+            bits = *self.heads.get(word)?;
+        }
+        Some(word * 64 + bits.trailing_zeros() as usize)
+    }
+
+    /// The next person after `cursor`: their first row and key.
+    fn person(&self, cursor: &mut (usize, usize)) -> Option<(usize, &str)> {
+        let head = self.next_head(cursor.0)?;
+        let (key, next) = get_key(&self.keys, cursor.1);
+        *cursor = (head + 1, next);
+        Some((head, std::str::from_utf8(key).unwrap_or_default()))
+    }
+}
+
+/// Builds the [`Index`] from the rows of every input, in order.
+struct Builder<S = std::hash::RandomState> {
+    index: Index,
+    table: KeyTable<S>,
+    /// (rows, key bytes, people) when the current input started.
+    mark: (usize, usize, usize),
+}
+
+impl<S: std::hash::BuildHasher + Default> Builder<S> {
+    fn new() -> Self {
+        Builder {
+            index: Index::default(),
+            table: KeyTable::new(),
+            mark: (0, 0, 0),
+        }
+    }
+}
+
+impl<S: std::hash::BuildHasher> Builder<S> {
+    /// An input starts: `restart` goes back here.
+    fn start_input(&mut self) {
+        self.mark = (
+            self.index.next.len(),
+            self.index.keys.len(),
+            self.index.people,
+        );
+    }
+
+    fn new_person(&mut self, row: u32, key: &[u8]) {
+        let index = &mut self.index;
+        index.keys.extend_from_slice(&row.to_le_bytes());
+        put_key(&mut index.keys, key);
+        index.heads[row as usize / 64] |= 1 << (row % 64);
+        index.people += 1;
+    }
+
+    /// The index as kept: the rows of the last person cut from the next, the build-time
+    /// tails dropped from the keys, the table gone.
+    fn finish(self) -> Index {
+        let mut index = self.index;
+        let mut write = 0;
+        let mut at = 0;
+        while at < index.keys.len() {
+            let (_, next) = get_key(&index.keys, at + TAIL);
+            index.keys.copy_within(at + TAIL..next, write);
+            write += next - at - TAIL;
+            at = next;
+        }
+        index.keys.truncate(write);
+        index.keys.shrink_to_fit();
+        index.next.shrink_to_fit();
+        index.heads.shrink_to_fit();
+        index
+    }
+}
+
+impl<S: std::hash::BuildHasher> crate::read::Sink for Builder<S> {
+    fn row(&mut self, key: &str) -> bool {
+        let row = self.index.next.len();
+        if row >= NONE as usize || self.index.keys.len() + key.len() + 16 > u32::MAX as usize {
+            return false;
+        }
+        let row = row as u32;
+        self.index.next.push(NONE);
+        if self.index.heads.len() * 64 <= row as usize {
+            self.index.heads.push(0);
+        }
+        // A row without a key is a person of its own (and rejected).
+        if key.is_empty() {
+            self.new_person(row, b"");
+            return true;
+        }
+        let key = key.as_bytes();
+        if !self.table.has_room() {
+            let capacity = self.table.tags.len() * 2;
+            self.table.rebuild(&self.index.keys, capacity);
+        }
+        let hash = self.table.hash(key);
+        match self.table.find(&self.index.keys, key, hash) {
+            Ok(entry) => {
+                let last = tail(&self.index.keys, entry);
+                self.index.next[last as usize] = row;
+                set_tail(&mut self.index.keys, entry, row);
+            }
+            Err(slot) => {
+                let entry = self.index.keys.len() as u32;
+                self.new_person(row, key);
+                self.table.put(slot, hash, entry);
+            }
+        }
+        true
+    }
+
+    fn expect(&mut self, rows: usize) {
+        let index = &mut self.index;
+        index.next.reserve(rows);
+        index.heads.reserve(rows / 64 + 1);
+        let entry = index.keys.len() / index.people.max(1);
+        index.keys.reserve(rows * entry);
+        let wanted = (self.table.len + rows) * 5 / 4 + 1;
+        if wanted > self.table.tags.len() {
+            self.table.rebuild(&self.index.keys, wanted);
+        }
+    }
+
+    fn restart(&mut self) {
+        let (rows, keys, people) = self.mark;
+        let index = &mut self.index;
+        // Earlier people who got rows of this input end where they ended before it.
+        let mut cursor = (0, 0);
+        while cursor.1 < keys {
+            let entry = cursor.1;
+            let Some(head) = index.next_head(cursor.0) else {
+                break;
+            };
+            let (_, next) = get_key(&index.keys, entry + TAIL);
+            cursor = (head + 1, next);
+            if (tail(&index.keys, entry as u32) as usize) < rows {
+                continue;
+            }
+            let mut last = head;
+            while (index.next[last] as usize) < rows {
+                last = index.next[last] as usize;
+            }
+            index.next[last] = NONE;
+            set_tail(&mut index.keys, entry as u32, last as u32);
+        }
+        index.next.truncate(rows);
+        index.heads.truncate(rows.div_ceil(64));
+        if let Some(word) = index.heads.last_mut()
+            && rows % 64 != 0
+        {
+            *word &= (1 << (rows % 64)) - 1;
+        }
+        index.keys.truncate(keys);
+        index.people = people;
+        let capacity = self.table.tags.len();
+        self.table.rebuild(&self.index.keys, capacity);
     }
 }
 
@@ -328,16 +664,47 @@ pub struct Extractor<'c> {
     today: NaiveDate,
     sources: Vec<Source>,
     compiled: Compiled,
-    /// Person key -> person number.
-    index: KeyIndex,
+    /// People and their rows.
+    index: Index,
     /// Where each source's rows start in the global row numbering.
     row_base: Vec<u32>,
-    /// Person -> their first and last global row; rows of a person are chained by `next`.
-    people: Vec<(u32, u32)>,
-    next: Vec<u32>,
     warnings: Vec<String>,
     trace: bool,
 }
+
+/// What mapping keeps between people: per input, a window of the file and a parser, and
+/// the field buffers of rows.
+#[derive(Default)]
+struct Reading {
+    caches: Vec<crate::read::Cache>,
+    spare: Vec<Fields>,
+}
+
+/// Every person, in order of first appearance; see [`Extractor::people`].
+struct People<'x, 'c> {
+    extractor: &'x Extractor<'c>,
+    /// (next row to look for a first row from, next key).
+    cursor: (usize, usize),
+    left: usize,
+    reading: Reading,
+}
+
+impl Iterator for People<'_, '_> {
+    type Item = PersonOutcome;
+
+    fn next(&mut self) -> Option<PersonOutcome> {
+        let x = self.extractor;
+        let (head, key) = x.index.person(&mut self.cursor)?;
+        self.left = self.left.saturating_sub(1);
+        Some(x.person_traced(head, key, x.trace, &mut self.reading))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for People<'_, '_> {}
 
 impl<'c> Extractor<'c> {
     /// Reads the inputs, checks the config against their columns and indexes rows by key.
@@ -353,9 +720,7 @@ impl<'c> Extractor<'c> {
         };
         let mut sources = Vec::new();
         let mut warnings = Vec::new();
-        let mut index = KeyIndex::default();
-        let mut people: Vec<(u32, u32)> = Vec::new();
-        let mut next: Vec<u32> = Vec::new();
+        let mut builder: Builder = Builder::new();
         let mut row_base: Vec<u32> = Vec::new();
         if config.inputs.is_empty() {
             return Err(error(0..0, "at least one [[input]] is needed".to_owned()));
@@ -404,31 +769,9 @@ impl<'c> Extractor<'c> {
                     }
                 }
             };
-            let base = next.len() as u32;
-            row_base.push(base);
-            let (source, warning) = Source::open(input, base_dir, layout, |row, key| {
-                let at = base + row as u32;
-                next.push(NONE);
-                // A row without a key is a person of its own (and rejected).
-                let known = if key.is_empty() {
-                    None
-                } else {
-                    index.find(key)
-                };
-                match known {
-                    Some(p) => {
-                        let last = &mut people[p as usize].1;
-                        next[*last as usize] = at;
-                        *last = at;
-                    }
-                    None => {
-                        if !key.is_empty() {
-                            index.insert(key, people.len() as u32);
-                        }
-                        people.push((at, at));
-                    }
-                }
-            })?;
+            row_base.push(builder.index.next.len() as u32);
+            builder.start_input();
+            let (source, warning) = Source::open(input, base_dir, layout, &mut builder)?;
             if !source.index.contains_key(input.key.get_ref()) {
                 return Err(ExtractError::UnknownColumn {
                     at: src.locate(&input.key.span()),
@@ -439,7 +782,23 @@ impl<'c> Extractor<'c> {
             warnings.extend(warning);
             sources.push(source);
         }
-        let compiled = compile(config, base_dir, &sources)?;
+        let index = builder.finish();
+        // Every input's columns, each once: rules name a column by its number here.
+        let mut columns: Vec<String> = Vec::new();
+        for source in &sources {
+            for c in &source.columns {
+                if !columns.contains(c) {
+                    columns.push(c.clone());
+                }
+            }
+        }
+        for source in &mut sources {
+            source.fields_of = columns
+                .iter()
+                .map(|c| source.index.get(c).copied().unwrap_or(usize::MAX))
+                .collect();
+        }
+        let compiled = compile(config, base_dir, &sources, &columns)?;
         Ok(Extractor {
             config,
             today,
@@ -447,8 +806,6 @@ impl<'c> Extractor<'c> {
             compiled,
             index,
             row_base,
-            people,
-            next,
             warnings,
             trace: true,
         })
@@ -467,68 +824,88 @@ impl<'c> Extractor<'c> {
 
     /// How many data rows the inputs hold.
     pub fn rows_read(&self) -> usize {
-        self.sources.iter().map(|s| s.rows.len()).sum()
+        self.sources.iter().map(Source::len).sum()
     }
 
     /// Every person, in order of first appearance of their key; rows without a key come as
     /// persons of their own.
     pub fn people(&self) -> impl Iterator<Item = PersonOutcome> + '_ {
-        (0..self.people.len()).map(|i| self.person(i))
+        People {
+            extractor: self,
+            cursor: (0, 0),
+            left: self.index.people,
+            reading: Reading::default(),
+        }
     }
 
     /// The person whose key or primary id is `id`, traced.
     pub fn explain(&self, id: &str) -> Option<PersonOutcome> {
-        if let Some(i) = self.index.find(id) {
-            return Some(self.person_traced(i as usize, true));
+        let mut reading = Reading::default();
+        let mut cursor = (0, 0);
+        while let Some((head, key)) = self.index.person(&mut cursor) {
+            if !key.is_empty() && key == id {
+                return Some(self.person_traced(head, key, true, &mut reading));
+            }
         }
         // Find the person without tracing everyone, then trace them.
-        (0..self.people.len())
-            .find(|&i| {
-                self.person_traced(i, false)
-                    .user
-                    .is_some_and(|u| u.user.primary_id == id)
-            })
-            .map(|i| self.person_traced(i, true))
+        let mut cursor = (0, 0);
+        while let Some((head, key)) = self.index.person(&mut cursor) {
+            let found = self
+                .person_traced(head, key, false, &mut reading)
+                .user
+                .is_some_and(|u| u.user.primary_id == id);
+            if found {
+                return Some(self.person_traced(head, key, true, &mut reading));
+            }
+        }
+        None
     }
 
-    /// The rows of person `i` as (source, row), in input order.
-    fn rows_of(&self, i: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let mut at = self.people[i].0;
+    /// The rows of the person whose first row is `head`, as (source, row), in input order.
+    fn rows_of(&self, head: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let mut at = head as u32;
         std::iter::from_fn(move || {
             if at == NONE {
                 return None;
             }
             let here = at;
-            at = self.next[here as usize];
+            at = self.index.next[here as usize];
             let source = self.row_base.partition_point(|&b| b <= here) - 1;
             Some((source, (here - self.row_base[source]) as usize))
         })
     }
 
-    fn person(&self, i: usize) -> PersonOutcome {
-        self.person_traced(i, self.trace)
-    }
-
-    fn person_traced(&self, i: usize, trace: bool) -> PersonOutcome {
+    fn person_traced(
+        &self,
+        head: usize,
+        key: &str,
+        trace: bool,
+        reading: &mut Reading,
+    ) -> PersonOutcome {
+        if reading.caches.len() < self.sources.len() {
+            reading
+                .caches
+                .resize_with(self.sources.len(), Default::default);
+        }
         let mut unreadable = false;
         let mut rows: Vec<Row> = self
-            .rows_of(i)
+            .rows_of(head)
             .map(|(s, r)| {
                 let source = &self.sources[s];
-                let mut fields = Vec::new();
-                unreadable |= !source.fields(r, &mut fields);
+                let mut fields = reading.spare.pop().unwrap_or_default();
+                unreadable |= !source.fields(r, &mut reading.caches[s], &mut fields);
                 Row {
                     source: s,
                     at: RowRef {
                         file: source.name.clone(),
-                        line: source.rows[r].line,
+                        line: source.line(r),
                     },
                     fields,
                     decision: None,
                 }
             })
             .collect();
-        let key = self.index.key(i as u32).to_owned();
+        let key = key.to_owned();
         let mut t = Tracer {
             on: trace,
             steps: Vec::new(),
@@ -567,12 +944,15 @@ impl<'c> Extractor<'c> {
         };
         let outcomes = rows
             .into_iter()
-            .map(|r| RowOutcome {
-                row: r.at,
-                key: key.clone(),
-                decision: r.decision.unwrap_or_else(|| Decision::Rejected {
-                    errors: vec!["E-MAP-UNDECIDED: no decision was reached".to_owned()],
-                }),
+            .map(|r| {
+                reading.spare.push(r.fields);
+                RowOutcome {
+                    row: r.at,
+                    key: key.clone(),
+                    decision: r.decision.unwrap_or_else(|| Decision::Rejected {
+                        errors: vec!["E-MAP-UNDECIDED: no decision was reached".to_owned()],
+                    }),
+                }
             })
             .collect();
         match user {
@@ -594,16 +974,13 @@ impl<'c> Extractor<'c> {
         }
     }
 
-    fn row_value<'r>(&self, row: &'r Row, column: &str) -> &'r str {
-        self.sources[row.source]
-            .index
-            .get(column)
-            .and_then(|&i| row.fields.get(i))
-            .map_or("", String::as_str)
+    fn row_value<'r>(&self, row: &'r Row, col: Col) -> &'r str {
+        let i = self.sources[row.source].fields_of[col];
+        row.fields.get(i).unwrap_or("")
     }
 
     fn row_holds(&self, row: &Row, when: &[Cond]) -> bool {
-        when.iter().all(|c| c.holds(self.row_value(row, &c.column)))
+        when.iter().all(|c| c.holds(self.row_value(row, c.col)))
     }
 
     fn eligibility(&self, rows: &mut [Row], t: &mut Tracer) {
@@ -755,27 +1132,24 @@ impl<'c> Extractor<'c> {
         })
     }
 
-    fn field(&self, name: &str, person: &Person<'_>, errors: &mut Vec<String>) -> Option<String> {
-        let (_, field) = self.compiled.fields.iter().find(|(n, _)| *n == name)?;
+    fn field(&self, which: usize, person: &Person<'_>, errors: &mut Vec<String>) -> Option<String> {
+        let (name, field) = self.compiled.fields.get(self.compiled.field_at[which])?;
         value_of(name, field, person, errors)
     }
 
     fn build(&self, p: &Person<'_>, t: &mut Tracer, errors: &mut Vec<String>) -> Option<User> {
         if t.on && p.rows.len() > 1 {
             for (name, field) in self.compiled.every_field() {
-                for column in field.columns() {
+                for (column, col) in field.columns() {
                     // Only a choice between different values needs explaining; the
                     // values themselves stay out of the trace.
-                    let mut givers = p
-                        .rows
-                        .iter()
-                        .filter(|r| !self.row_value(r, column).is_empty());
+                    let mut givers = p.rows.iter().filter(|r| !self.row_value(r, col).is_empty());
                     let Some(winner) = givers.next() else {
                         continue;
                     };
-                    let value = self.row_value(winner, column);
+                    let value = self.row_value(winner, col);
                     let others: Vec<String> = givers
-                        .filter(|r| self.row_value(r, column) != value)
+                        .filter(|r| self.row_value(r, col) != value)
                         .map(|r| r.at.to_string())
                         .collect();
                     if !others.is_empty() {
@@ -790,41 +1164,40 @@ impl<'c> Extractor<'c> {
                 }
             }
         }
-        let Some(primary_id) = self.field("primary_id", p, errors) else {
+        let Some(primary_id) = self.field(PRIMARY_ID, p, errors) else {
             errors.push("E-MAP-NO-PRIMARY-ID: primary_id is empty".to_owned());
             return None;
         };
         let mut user = User::new(primary_id);
-        user.first_name = self.field("first_name", p, errors);
-        user.middle_name = self.field("middle_name", p, errors);
-        user.last_name = self.field("last_name", p, errors);
-        user.pref_first_name = self.field("pref_first_name", p, errors);
-        user.pref_middle_name = self.field("pref_middle_name", p, errors);
-        user.pref_last_name = self.field("pref_last_name", p, errors);
-        user.user_title = self.field("user_title", p, errors).map(CodeValue::new);
-        user.job_category = self.field("job_category", p, errors).map(CodeValue::new);
-        user.job_description = self.field("job_description", p, errors);
-        user.gender = self.field("gender", p, errors).map(CodeValue::new);
-        user.campus_code = self.field("campus_code", p, errors).map(CodeValue::new);
+        user.first_name = self.field(FIRST_NAME, p, errors);
+        user.middle_name = self.field(MIDDLE_NAME, p, errors);
+        user.last_name = self.field(LAST_NAME, p, errors);
+        user.pref_first_name = self.field(PREF_FIRST_NAME, p, errors);
+        user.pref_middle_name = self.field(PREF_MIDDLE_NAME, p, errors);
+        user.pref_last_name = self.field(PREF_LAST_NAME, p, errors);
+        user.user_title = self.field(USER_TITLE, p, errors).map(CodeValue::new);
+        user.job_category = self.field(JOB_CATEGORY, p, errors).map(CodeValue::new);
+        user.job_description = self.field(JOB_DESCRIPTION, p, errors);
+        user.gender = self.field(GENDER, p, errors).map(CodeValue::new);
+        user.campus_code = self.field(CAMPUS_CODE, p, errors).map(CodeValue::new);
         user.preferred_language = self
-            .field("preferred_language", p, errors)
+            .field(PREFERRED_LANGUAGE, p, errors)
             .map(CodeValue::new);
-        user.external_id = self.field("external_id", p, errors);
-        user.web_site_url = self.field("web_site_url", p, errors);
-        if let Some(v) = self.field("birth_date", p, errors) {
+        user.external_id = self.field(EXTERNAL_ID, p, errors);
+        user.web_site_url = self.field(WEB_SITE_URL, p, errors);
+        if let Some(v) = self.field(BIRTH_DATE, p, errors) {
             let parsed = self
                 .compiled
                 .fields
-                .iter()
-                .find(|(n, _)| *n == "birth_date")
-                .and_then(|(_, f)| f.date(&v).map(|d| (d, f)));
+                .get(self.compiled.field_at[BIRTH_DATE])
+                .and_then(|(_, f)| f.date(&v));
             match parsed {
-                Some((d, _)) => user.birth_date = Some(d),
+                Some(d) => user.birth_date = Some(d),
                 None => errors
                     .push("E-MAP-DATE: birth_date is not a date in its date_formats".to_owned()),
             }
         }
-        if let Some(v) = self.field("record_type", p, errors) {
+        if let Some(v) = self.field(RECORD_TYPE, p, errors) {
             match RecordType::from_code(&v) {
                 Some(r) => user.record_type = Some(r),
                 None => errors.push(format!(
@@ -834,7 +1207,7 @@ impl<'c> Extractor<'c> {
         } else {
             user.record_type = Some(RecordType::Public);
         }
-        if let Some(v) = self.field("account_type", p, errors) {
+        if let Some(v) = self.field(ACCOUNT_TYPE, p, errors) {
             match AccountType::from_code(&v) {
                 Some(a) => user.account_type = Some(a),
                 None => errors.push(format!(
@@ -842,7 +1215,7 @@ impl<'c> Extractor<'c> {
                 )),
             }
         }
-        if let Some(v) = self.field("status", p, errors) {
+        if let Some(v) = self.field(STATUS, p, errors) {
             match UserStatus::from_code(&v) {
                 Some(s) => user.status = Some(s),
                 None => errors.push(format!(
@@ -861,11 +1234,18 @@ impl<'c> Extractor<'c> {
         if c.groups.is_empty() {
             return;
         }
-        let mut matched: Vec<usize> = Vec::new();
+        // Which rules match: a bit each (a list past the first 256, rarely needed).
+        let mut bits = [0u64; 4];
+        let mut more: Vec<usize> = Vec::new();
+        let mut first = None;
         for (i, (code, _, when)) in c.groups.iter().enumerate() {
             match p.rows.iter().find(|r| self.row_holds(r, when)) {
                 Some(row) => {
-                    matched.push(i);
+                    match bits.get_mut(i / 64) {
+                        Some(word) => *word |= 1 << (i % 64),
+                        None => more.push(i),
+                    }
+                    first.get_or_insert(i);
                     t.add(Topic::Group, || {
                         format!("rule {code}: matches {} ({})", row.at, describe(when))
                     });
@@ -875,12 +1255,27 @@ impl<'c> Extractor<'c> {
                 }),
             }
         }
-        let codes: Vec<&str> = matched.iter().map(|&i| c.groups[i].0.as_str()).collect();
+        let matched = |i: usize| match bits.get(i / 64) {
+            Some(word) => word & (1 << (i % 64)) != 0,
+            None => more.contains(&i),
+        };
+        let codes = || -> Vec<&str> {
+            (0..c.groups.len())
+                .filter(|&i| matched(i))
+                .map(|i| c.groups[i].0.as_str())
+                .collect()
+        };
+        let has_code = |code: &str| {
+            c.groups
+                .iter()
+                .enumerate()
+                .any(|(i, g)| g.0 == code && matched(i))
+        };
         let combined = c
             .combined
             .iter()
-            .find(|(needs, _, _)| needs.iter().all(|n| codes.contains(&n.as_str())));
-        let chosen = match (combined, matched.first()) {
+            .find(|(needs, _, _)| needs.iter().all(|n| has_code(n)));
+        let chosen = match (combined, first) {
             (Some((needs, code, desc)), _) => {
                 t.add(Topic::Group, || {
                     format!(
@@ -890,9 +1285,10 @@ impl<'c> Extractor<'c> {
                 });
                 (code, desc)
             }
-            (None, Some(&first)) => {
+            (None, Some(first)) => {
                 let (code, desc, _) = &c.groups[first];
                 t.add(Topic::Group, || {
+                    let codes = codes();
                     if codes.len() > 1 {
                         format!(
                             "user group {code}: the first of the matching rules ({}) and no combined group covers them",
@@ -1017,52 +1413,46 @@ impl<'c> Extractor<'c> {
         }
     }
 
-    fn policy_date(&self, policy: &Policy, p: &Person<'_>) -> Result<(NaiveDate, String), String> {
+    fn policy_date<'a>(
+        &self,
+        policy: &'a Policy,
+        p: &'a Person<'_>,
+    ) -> Result<(NaiveDate, Why<'a>), Why<'a>> {
         let today = self.today;
         match policy {
-            Policy::Fixed(d) => Ok((*d, "fixed date".to_owned())),
-            Policy::Today => Ok((today, "today".to_owned())),
+            Policy::Fixed(d) => Ok((*d, Why::Fixed)),
+            Policy::Today => Ok((today, Why::Today)),
             Policy::TodayPlus(d, text) => d
                 .after(today)
-                .map(|date| (date, format!("today + {text}")))
-                .ok_or_else(|| format!("today + {text} is out of range")),
-            Policy::Column(column, formats) => {
-                let v = p.value(column);
+                .map(|date| (date, Why::TodayPlus(text)))
+                .ok_or(Why::TodayPlusOutOfRange(text)),
+            Policy::Column(column, col, formats) => {
+                let v = p.value(*col);
                 if v.is_empty() {
-                    return Err(format!("column {column} is empty"));
+                    return Err(Why::ColumnEmpty(column));
                 }
                 parse_date(v, formats)
-                    .map(|d| (d, format!("column {column}")))
-                    .ok_or_else(|| {
-                        format!("column {column} is not a date in {}", formats.join(" or "))
-                    })
+                    .map(|d| (d, Why::Column(column)))
+                    .ok_or(Why::ColumnNotADate(column, formats))
             }
-            Policy::Term(column, grace, separator) => {
-                let v = p.value(column);
-                let terms: Vec<&str> = v
-                    .split(separator.as_str())
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                if terms.is_empty() {
-                    return Err(format!("column {column} is empty"));
+            Policy::Term(column, col, grace, separator) => {
+                let v = p.value(*col);
+                let sep = one_char(separator);
+                if parts(v, separator, sep).next().is_none() {
+                    return Err(Why::ColumnEmpty(column));
                 }
-                let Some((term, end)) = terms
-                    .iter()
-                    .filter_map(|term| self.compiled.terms.get(*term).map(|end| (term, *end)))
+                let Some((term, end)) = parts(v, separator, sep)
+                    .filter_map(|term| self.compiled.terms.get(term).map(|end| (term, *end)))
                     .max_by_key(|(_, end)| *end)
                 else {
-                    return Err(format!(
-                        "term {} is not in the term calendar",
-                        terms.join(", ")
-                    ));
+                    return Err(Why::NoTerm(v, separator, sep));
                 };
                 match grace {
                     Some((d, text)) => d
                         .after(end)
-                        .map(|date| (date, format!("term {term} ends {end}, + {text} grace")))
-                        .ok_or_else(|| format!("term end {end} + {text} is out of range")),
-                    None => Ok((end, format!("term {term} ends {end}"))),
+                        .map(|date| (date, Why::TermGrace(term, end, text)))
+                        .ok_or(Why::TermOutOfRange(end, text)),
+                    None => Ok((end, Why::Term(term, end))),
                 }
             }
         }
@@ -1179,7 +1569,7 @@ fn value_of(name: &str, field: &Field, p: &Person<'_>, errors: &mut Vec<String>)
 struct Row {
     source: usize,
     at: RowRef,
-    fields: Vec<String>,
+    fields: Fields,
     decision: Option<Decision>,
 }
 
@@ -1190,10 +1580,10 @@ struct Person<'a> {
 }
 
 impl Columns for Person<'_> {
-    fn value(&self, column: &str) -> &str {
+    fn value(&self, col: Col) -> &str {
         self.rows
             .iter()
-            .map(|r| self.extractor.row_value(r, column))
+            .map(|r| self.extractor.row_value(r, col))
             .find(|v| !v.is_empty())
             .unwrap_or("")
     }
@@ -1219,6 +1609,7 @@ fn compile(
     config: &MappingConfig,
     base_dir: &Path,
     sources: &[Source],
+    columns: &[String],
 ) -> Result<Compiled, ExtractError> {
     let src = &config.source;
     let at_key = |key: String, message: String| ExtractError::Config {
@@ -1270,6 +1661,7 @@ fn compile(
             .iter()
             .map(|s| (s.name.clone(), s.columns.clone()))
             .collect(),
+        columns,
         lookups: &lookups,
     };
 
@@ -1370,25 +1762,25 @@ fn compile(
                 Policy::TodayPlus(d, text)
             }
             DatePolicy::Column { column, formats } => {
-                check.column(&span, column)?;
+                let col = check.column(&span, column)?;
                 let formats = if formats.is_empty() {
                     vec!["%Y-%m-%d".to_owned()]
                 } else {
                     formats.clone()
                 };
-                Policy::Column(column.clone(), formats)
+                Policy::Column(column.clone(), col, formats)
             }
             DatePolicy::Term {
                 column,
                 grace,
                 separator,
             } => {
-                check.column(&span, column)?;
+                let col = check.column(&span, column)?;
                 if config.term_calendar.is_none() {
                     return Err(check.error(&span, "policy \"term\" needs a [term_calendar]"));
                 }
                 let grace = grace.as_deref().map(duration).transpose()?;
-                Policy::Term(column.clone(), grace, separator.clone())
+                Policy::Term(column.clone(), col, grace, separator.clone())
             }
         })
     };
@@ -1399,28 +1791,34 @@ fn compile(
             .transpose()
     };
     let fc = &config.fields;
+    let specs = [
+        &fc.first_name,
+        &fc.middle_name,
+        &fc.last_name,
+        &fc.pref_first_name,
+        &fc.pref_middle_name,
+        &fc.pref_last_name,
+        &fc.user_title,
+        &fc.job_category,
+        &fc.job_description,
+        &fc.gender,
+        &fc.campus_code,
+        &fc.preferred_language,
+        &fc.birth_date,
+        &fc.external_id,
+        &fc.status,
+        &fc.record_type,
+        &fc.account_type,
+        &fc.web_site_url,
+    ];
     let mut fields = vec![("primary_id", Field::compile(&fc.primary_id, &check)?)];
-    for (spec, name) in [
-        (&fc.first_name, "first_name"),
-        (&fc.middle_name, "middle_name"),
-        (&fc.last_name, "last_name"),
-        (&fc.pref_first_name, "pref_first_name"),
-        (&fc.pref_middle_name, "pref_middle_name"),
-        (&fc.pref_last_name, "pref_last_name"),
-        (&fc.user_title, "user_title"),
-        (&fc.job_category, "job_category"),
-        (&fc.job_description, "job_description"),
-        (&fc.gender, "gender"),
-        (&fc.campus_code, "campus_code"),
-        (&fc.preferred_language, "preferred_language"),
-        (&fc.birth_date, "birth_date"),
-        (&fc.external_id, "external_id"),
-        (&fc.status, "status"),
-        (&fc.record_type, "record_type"),
-        (&fc.account_type, "account_type"),
-        (&fc.web_site_url, "web_site_url"),
-    ] {
-        fields.extend(named(spec, name)?);
+    let mut field_at = [usize::MAX; FIELD_NAMES.len()];
+    field_at[PRIMARY_ID] = 0;
+    for (i, spec) in specs.into_iter().enumerate() {
+        if let Some(field) = named(spec, FIELD_NAMES[i + 1])? {
+            field_at[i + 1] = fields.len();
+            fields.push(field);
+        }
     }
 
     let mut addresses = Vec::new();
@@ -1465,6 +1863,7 @@ fn compile(
                 ))
             })
             .collect::<Result<_, ExtractError>>()?,
+        field_at,
         prefer: config
             .merge
             .prefer
@@ -1561,7 +1960,8 @@ fn compile(
 
 #[cfg(test)]
 mod tests {
-    use super::KeyIndex;
+    use super::{Builder, Index, NONE};
+    use crate::read::Sink;
 
     /// Every key hashes alike, so every key after the first takes the collision path.
     #[derive(Default)]
@@ -1574,18 +1974,93 @@ mod tests {
         fn write(&mut self, _: &[u8]) {}
     }
 
+    type Colliding = Builder<std::hash::BuildHasherDefault<Collide>>;
+
+    /// Each person's key and rows, in order.
+    fn people(index: &Index) -> Vec<(String, Vec<u32>)> {
+        let mut out = Vec::new();
+        let mut cursor = (0, 0);
+        while let Some((head, key)) = index.person(&mut cursor) {
+            let mut rows = vec![head as u32];
+            while index.next[*rows.last().expect("a row") as usize] != NONE {
+                rows.push(index.next[*rows.last().expect("a row") as usize]);
+            }
+            out.push((key.to_owned(), rows));
+        }
+        assert_eq!(out.len(), index.people);
+        out
+    }
+
+    fn owned(list: &[(&str, &[u32])]) -> Vec<(String, Vec<u32>)> {
+        list.iter()
+            .map(|(k, rows)| ((*k).to_owned(), rows.to_vec()))
+            .collect()
+    }
+
     #[test]
     fn keys_with_the_same_hash_stay_apart() {
-        let mut index: KeyIndex<std::hash::BuildHasherDefault<Collide>> = KeyIndex::default();
-        for (person, key) in ["a", "b", "c"].iter().enumerate() {
-            assert_eq!(index.find(key), None);
-            index.insert(key, person as u32 * 2);
+        let mut builder = Colliding::new();
+        builder.start_input();
+        for key in ["a", "b", "a", "", "c", "b", "", "a"] {
+            assert!(builder.row(key));
         }
         assert_eq!(
-            ["a", "b", "c", "d"].map(|k| index.find(k)),
-            [Some(0), Some(2), Some(4), None]
+            people(&builder.finish()),
+            owned(&[
+                ("a", &[0, 2, 7]),
+                ("b", &[1, 5]),
+                ("", &[3]),
+                ("c", &[4]),
+                ("", &[6]),
+            ])
         );
-        assert_eq!(index.key(2), "b");
-        assert_eq!(index.key(1), "");
+    }
+
+    #[test]
+    fn a_table_grows_and_keeps_every_key() {
+        let mut builder: Builder = Builder::new();
+        builder.start_input();
+        for i in 0..5000 {
+            assert!(builder.row(&format!("k{}", i % 3000)));
+        }
+        let index = builder.finish();
+        let got = people(&index);
+        assert_eq!(got.len(), 3000);
+        for (i, (key, rows)) in got.iter().enumerate() {
+            assert_eq!(key, &format!("k{i}"));
+            let expected: Vec<u32> = [i, i + 3000]
+                .into_iter()
+                .filter(|&r| r < 5000)
+                .map(|r| r as u32)
+                .collect();
+            assert_eq!(rows, &expected);
+        }
+    }
+
+    #[test]
+    fn a_restarted_input_leaves_the_index_as_it_was_before_it() {
+        let mut builder = Colliding::new();
+        builder.start_input();
+        for key in ["a", "b", "", "c"] {
+            assert!(builder.row(key));
+        }
+        builder.start_input();
+        for key in ["b", "d", "a", "", "b"] {
+            assert!(builder.row(key));
+        }
+        builder.restart();
+        for key in ["x", "a", "b"] {
+            assert!(builder.row(key));
+        }
+        assert_eq!(
+            people(&builder.finish()),
+            owned(&[
+                ("a", &[0, 5]),
+                ("b", &[1, 6]),
+                ("", &[2]),
+                ("c", &[3]),
+                ("x", &[4]),
+            ])
+        );
     }
 }

@@ -1,15 +1,26 @@
 //! Reading and decoding extract files: delimited or fixed width, any single-byte delimiter,
 //! quoted fields, CRLF or LF, UTF-8 (BOM stripped) or a configured fallback encoding.
 //!
-//! A [`Source`] keeps the byte span of every row, and rows are parsed again when their person
-//! is mapped: a UTF-8 file is checked, scanned, then read back row by row, so only the spans
-//! stay in memory; a file decoded with a fallback encoding is held in memory, decoded.
+//! A [`Source`] is read once, in chunks, to find where every row starts ([`Offsets`]: about
+//! four bytes a row) and to hand each row's key to a [`Sink`]; nothing else of the file stays
+//! in memory. Rows are read back by offset when their person is mapped ([`Cache`]: a
+//! read-ahead window per file, owned by whoever maps) and parsed again, with the same parser
+//! and decoding as a whole-file read.
+//!
+//! The encoding is decided per file: the first read assumes UTF-8 and checks every byte; at
+//! the first invalid byte the rows read so far are forgotten ([`Sink::restart`]) and the file
+//! is read again with the fallback encoding. A single-byte fallback (windows-1252, the
+//! ISO-8859 family, ...) maps each byte to one character and every ASCII byte to itself, so
+//! rows are still found and read back in the raw bytes and decoded field by field; any other
+//! fallback (UTF-16, Shift_JIS, ...) is decoded whole into memory, as before.
 
-use std::cell::RefCell;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
+
+use encoding_rs::Encoding;
 
 use crate::ExtractError;
 use crate::config::{InputConfig, InputFormat};
@@ -41,30 +52,64 @@ pub fn decode_file(path: &Path, fallback: Option<&str>) -> Result<DecodedFile, E
             let offset = e.valid_up_to();
             let line = body[..offset].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
             let bad_len = e.error_len().unwrap_or(body.len() - offset).max(1);
-            let bad = &body[offset..(offset + bad_len).min(body.len())];
-            let hex: Vec<String> = bad.iter().map(|b| format!("0x{b:02X}")).collect();
-            let file_offset = (offset + bom) as u64;
-            let Some(label) = fallback else {
-                return Err(ExtractError::NotUtf8 {
-                    path: path.to_owned(),
-                    line,
-                    offset: file_offset,
-                    bytes: hex.join(" "),
-                });
+            let bad = Invalid {
+                offset: (offset + bom) as u64,
+                line,
+                bytes: body[offset..(offset + bad_len).min(body.len())].to_vec(),
             };
-            let encoding = encoding_rs::Encoding::for_label(label.as_bytes())
-                .ok_or_else(|| ExtractError::UnknownEncoding(label.to_owned()))?;
+            let encoding = bad.fallback(path, fallback)?;
             let (text, _) = encoding.decode_without_bom_handling(body);
             Ok(DecodedFile {
                 text: text.into_owned(),
-                warning: Some(format!(
-                    "{}: not UTF-8 (first invalid bytes {} at line {line}, byte offset {file_offset}); decoded as {}",
-                    path.display(),
-                    hex.join(" "),
-                    encoding.name()
-                )),
+                warning: Some(bad.warning(path, encoding)),
             })
         }
+    }
+}
+
+/// The first bytes of a file that are not UTF-8.
+#[derive(Debug)]
+struct Invalid {
+    /// Byte offset in the file.
+    offset: u64,
+    /// 1-based line.
+    line: u64,
+    bytes: Vec<u8>,
+}
+
+impl Invalid {
+    fn hex(&self) -> String {
+        let hex: Vec<String> = self.bytes.iter().map(|b| format!("0x{b:02X}")).collect();
+        hex.join(" ")
+    }
+
+    /// The fallback encoding, or the error of a file that has none (or an unknown one).
+    fn fallback(
+        &self,
+        path: &Path,
+        label: Option<&str>,
+    ) -> Result<&'static Encoding, ExtractError> {
+        let Some(label) = label else {
+            return Err(ExtractError::NotUtf8 {
+                path: path.to_owned(),
+                line: self.line,
+                offset: self.offset,
+                bytes: self.hex(),
+            });
+        };
+        Encoding::for_label(label.as_bytes())
+            .ok_or_else(|| ExtractError::UnknownEncoding(label.to_owned()))
+    }
+
+    fn warning(&self, path: &Path, encoding: &'static Encoding) -> String {
+        format!(
+            "{}: not UTF-8 (first invalid bytes {} at line {}, byte offset {}); decoded as {}",
+            path.display(),
+            self.hex(),
+            self.line,
+            self.offset,
+            encoding.name()
+        )
     }
 }
 
@@ -75,106 +120,244 @@ pub(crate) enum Layout {
     Fixed { positions: Vec<(usize, usize)> },
 }
 
-/// Where one row lives in its file's text.
+/// How a file's bytes become text.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct RowSpan {
-    pub start: u64,
-    pub end: u64,
-    pub line: u64,
+enum Text {
+    /// UTF-8 (checked while the file is read).
+    Utf8,
+    /// A single-byte encoding: one character per byte, ASCII bytes as themselves.
+    SingleByte(&'static Encoding),
+}
+
+impl Text {
+    /// The text of some bytes: borrowed when they are UTF-8 (or ASCII).
+    fn decode(self, bytes: &[u8]) -> Cow<'_, str> {
+        match self {
+            Text::Utf8 => String::from_utf8_lossy(bytes),
+            Text::SingleByte(encoding) => match std::str::from_utf8(bytes) {
+                // ASCII is itself in every single-byte encoding this is used for.
+                Ok(ascii) if ascii.is_ascii() => Cow::Borrowed(ascii),
+                _ => encoding.decode_without_bom_handling(bytes).0,
+            },
+        }
+    }
 }
 
 /// Where a source's rows are read back from.
 #[derive(Debug)]
 enum Storage {
-    /// A file decoded with a fallback encoding, held in memory.
+    /// The file itself, read back by offset.
+    File { file: File, text: Text },
+    /// A file decoded whole with a multi-byte fallback encoding; offsets are into the text.
     Memory(String),
-    /// A UTF-8 file, read back row by row: only the row spans stay in memory.
-    File {
-        file: RefCell<File>,
-        buf: RefCell<Vec<u8>>,
-    },
 }
 
-/// Whether a file is UTF-8 (after an optional BOM), read in chunks: `Ok(Some(bom length))`
-/// when it is, `Ok(None)` when it is not.
-fn utf8_file(path: &Path) -> Result<Option<u64>, ExtractError> {
-    let io = |source| ExtractError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut reader = BufReader::with_capacity(1 << 16, File::open(path).map_err(io)?);
-    let mut carry: Vec<u8> = Vec::new();
-    let mut first = true;
-    let mut bom = 0;
-    loop {
-        let chunk = reader.fill_buf().map_err(io)?;
-        if chunk.is_empty() {
-            return Ok(carry.is_empty().then_some(bom));
+/// Where each row of a source starts, and its line: the low 32 bits of every start, with
+/// the high bits and the line (as a distance from the row number) kept only where they
+/// change. Row `i` ends where row `i + 1` starts (the last where the data ends).
+#[derive(Debug, Default)]
+struct Offsets {
+    low: Vec<u32>,
+    /// (first row, high 32 bits of the starts from that row on).
+    high: Vec<(u32, u32)>,
+    /// (first row, line minus row number from that row on).
+    lines: Vec<(u32, i64)>,
+    end: u64,
+}
+
+impl Offsets {
+    fn push(&mut self, start: u64, line: u64) {
+        let row = self.low.len() as u32;
+        let high = (start >> 32) as u32;
+        if self.high.last().map_or(0, |h| h.1) != high {
+            self.high.push((row, high));
         }
-        let mut data = std::mem::take(&mut carry);
-        data.extend_from_slice(chunk);
-        let n = chunk.len();
-        reader.consume(n);
-        let mut body = &data[..];
-        if first {
-            first = false;
-            if let Some(rest) = body.strip_prefix(b"\xEF\xBB\xBF") {
-                body = rest;
-                bom = 3;
-            }
+        let delta = line as i64 - i64::from(row);
+        if self.lines.last().is_none_or(|l| l.1 != delta) {
+            self.lines.push((row, delta));
         }
-        match std::str::from_utf8(body) {
-            Ok(_) => {}
-            // A sequence cut at the chunk's end: check it with the next chunk.
-            Err(e) if e.error_len().is_none() => carry = body[e.valid_up_to()..].to_vec(),
-            Err(_) => return Ok(None),
+        self.low.push(start as u32);
+    }
+
+    fn len(&self) -> usize {
+        self.low.len()
+    }
+
+    fn start(&self, i: usize) -> u64 {
+        let row = i as u32;
+        let at = self.high.partition_point(|h| h.0 <= row);
+        let high = at.checked_sub(1).map_or(0, |at| self.high[at].1);
+        (u64::from(high) << 32) | u64::from(self.low[i])
+    }
+
+    fn end(&self, i: usize) -> u64 {
+        if i + 1 < self.len() {
+            self.start(i + 1)
+        } else {
+            self.end
         }
+    }
+
+    fn line(&self, i: usize) -> u64 {
+        let row = i as u32;
+        let at = self.lines.partition_point(|l| l.0 <= row);
+        let delta = at.checked_sub(1).map_or(0, |at| self.lines[at].1);
+        (i as i64 + delta) as u64
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.low.shrink_to_fit();
+        self.high.shrink_to_fit();
+        self.lines.shrink_to_fit();
     }
 }
 
-/// One input file, decoded, with its columns and the span of every row.
-#[derive(Debug)]
-pub(crate) struct Source {
-    /// The path as written in the config.
-    pub name: String,
-    pub columns: Vec<String>,
-    pub index: HashMap<String, usize>,
-    pub supplement: bool,
-    storage: Storage,
-    layout: Layout,
-    pub rows: Vec<RowSpan>,
-    /// Reused for every row: building a CSV parser costs more than parsing a row.
-    parser: RefCell<RowParser>,
+/// Who is told about every row as a file is read.
+pub(crate) trait Sink {
+    /// The next row of the file has this key; `false` when no more rows fit in the index.
+    fn row(&mut self, key: &str) -> bool;
+    /// Forgets every row of the file read so far: it is read again in another encoding.
+    fn restart(&mut self);
+    /// About this many more rows are coming (a guess from the file's size).
+    fn expect(&mut self, rows: usize);
 }
 
+/// `str::trim`, quicker on values that start and end with a visible ASCII character.
+pub(crate) fn trim(value: &str) -> &str {
+    let bytes = value.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => value,
+        (None, _) => value,
+        _ => value.trim(),
+    }
+}
+
+/// One row's fields, trimmed, in one string.
+#[derive(Debug, Default)]
+pub(crate) struct Fields {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Fields {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+
+    fn push(&mut self, value: &str) {
+        self.text.push_str(trim(value));
+        self.ends.push(self.text.len());
+    }
+
+    /// Field `i`, if the row has it.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.text.get(start..end)
+    }
+}
+
+/// Parses rows of a delimited file, one at a time, as a whole-file read does.
 #[derive(Debug)]
 struct RowParser {
     csv: csv_core::Reader,
+    delimiter: u8,
+    quote: u8,
+    /// Whether rows without a quote may skip csv-core (see [`simple_record`]).
+    simple: bool,
     out: Vec<u8>,
     ends: Vec<usize>,
 }
 
+/// The first record of `input` when reading it needs no CSV rules: after any line breaks
+/// (csv-core skips empty lines), a line that does not start with a BOM and has no `quote`
+/// byte. Its fields are then exactly what csv-core makes of it: the line split at every
+/// delimiter; `ends` gets the end of each field in the line.
+fn simple_record<'a>(
+    input: &'a [u8],
+    delimiter: u8,
+    quote: u8,
+    ends: &mut Vec<usize>,
+) -> Option<&'a [u8]> {
+    let start = input.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let rest = &input[start..];
+    if rest.starts_with(b"\xEF\xBB\xBF") {
+        return None;
+    }
+    ends.clear();
+    for (i, &b) in rest.iter().enumerate() {
+        if b == delimiter {
+            ends.push(i);
+        } else if b == b'\r' || b == b'\n' {
+            ends.push(i);
+            return Some(&rest[..i]);
+        } else if b == quote {
+            return None;
+        }
+    }
+    ends.push(rest.len());
+    Some(rest)
+}
+
 impl RowParser {
     fn new(delimiter: u8, quote: u8) -> RowParser {
+        let special = |b: u8| b == b'\r' || b == b'\n';
         RowParser {
             csv: csv_core::ReaderBuilder::new()
                 .delimiter(delimiter)
                 .quote(quote)
                 .build(),
+            delimiter,
+            quote,
+            simple: delimiter != quote && !special(delimiter) && !special(quote),
             out: vec![0; 1024],
             ends: vec![0; 64],
         }
     }
 
     /// Parses the first record of `input` into trimmed fields.
-    fn parse(&mut self, mut input: &[u8], fields: &mut Vec<String>) {
+    fn parse(&mut self, mut input: &[u8], text: Text, fields: &mut Fields) {
         use csv_core::ReadRecordResult as R;
+        fields.clear();
+        if self.simple
+            && let Some(line) = simple_record(input, self.delimiter, self.quote, &mut self.ends)
+        {
+            let utf8 = match text {
+                Text::Utf8 => std::str::from_utf8(line).ok(),
+                Text::SingleByte(_) if line.is_ascii() => std::str::from_utf8(line).ok(),
+                Text::SingleByte(_) => None,
+            };
+            let mut start = 0;
+            for &end in &self.ends {
+                // Field ends are at ASCII bytes: boundaries of characters.
+                match utf8.and_then(|line| line.get(start..end)) {
+                    Some(value) => fields.push(value),
+                    None => fields.push(&text.decode(&line[start..end])),
+                }
+                start = end + 1;
+            }
+            return;
+        }
         self.csv.reset();
+        if self.ends.len() < 64 {
+            self.ends.resize(64, 0);
+        }
+        // In a single-byte file the first byte goes alone, so that csv-core does not take raw
+        // bytes EF BB BF for a BOM: in that encoding they are three characters.
+        let mut one_byte = matches!(text, Text::SingleByte(_));
         let (mut nout, mut nend) = (0, 0);
         loop {
+            let chunk = match input.split_first_chunk::<1>() {
+                Some((first, _)) if one_byte => {
+                    one_byte = false;
+                    &first[..]
+                }
+                _ => input,
+            };
             let (result, nin, o, e) =
                 self.csv
-                    .read_record(input, &mut self.out[nout..], &mut self.ends[nend..]);
+                    .read_record(chunk, &mut self.out[nout..], &mut self.ends[nend..]);
             input = &input[nin..];
             nout += o;
             nend += e;
@@ -186,12 +369,42 @@ impl RowParser {
                 R::Record | R::End => break,
             }
         }
+        let all = self
+            .out
+            .get(..self.ends[..nend].last().copied().unwrap_or(0));
+        // One check of the whole row instead of one per field.
+        let utf8 = match text {
+            Text::Utf8 => all.and_then(|all| std::str::from_utf8(all).ok()),
+            Text::SingleByte(_) => all
+                .filter(|all| all.is_ascii())
+                .and_then(|all| std::str::from_utf8(all).ok()),
+        };
         let mut start = 0;
         for &end in &self.ends[..nend] {
-            let bytes = self.out.get(start..end).unwrap_or_default();
-            fields.push(String::from_utf8_lossy(bytes).trim().to_owned());
+            match utf8.and_then(|all| all.get(start..end)) {
+                Some(value) => fields.push(value),
+                None => fields.push(&text.decode(self.out.get(start..end).unwrap_or_default())),
+            }
             start = end;
         }
+    }
+}
+
+/// Splits one line of a fixed-width file (its line break included or not) into fields.
+fn fixed_fields(line: &str, positions: &[(usize, usize)], fields: &mut Fields) {
+    fields.clear();
+    let line = line.trim_end_matches(['\r', '\n']);
+    for &(start, width) in positions {
+        let from = line
+            .char_indices()
+            .nth(start)
+            .map_or(line.len(), |(at, _)| at);
+        let rest = &line[from..];
+        let to = rest
+            .char_indices()
+            .nth(width)
+            .map_or(rest.len(), |(at, _)| at);
+        fields.push(&rest[..to]);
     }
 }
 
@@ -214,87 +427,259 @@ fn reader<R: Read>(text: R, delimiter: u8, quote: u8) -> csv::Reader<R> {
         .from_reader(text)
 }
 
+/// Reads a file's bytes after its BOM, handing on only what is UTF-8: at the first invalid
+/// byte it fails, and `invalid` says where.
+struct Utf8Check<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// `buf[pos..good]` is checked and not yet consumed; `buf[good..end]` is the start of a
+    /// sequence cut at the end of the last read, checked with the next.
+    pos: usize,
+    good: usize,
+    end: usize,
+    /// Offset in the file of `buf[0]`.
+    offset: u64,
+    /// The first invalid bytes (their line is counted afterwards, see `count_lines`).
+    invalid: Option<Invalid>,
+}
+
+impl<R: Read> Utf8Check<R> {
+    fn new(inner: R, bom: u64) -> Self {
+        Utf8Check {
+            inner,
+            buf: vec![0; CHUNK],
+            pos: 0,
+            good: 0,
+            end: 0,
+            offset: bom,
+            invalid: None,
+        }
+    }
+
+    fn fail(&mut self, at: usize, len: usize) -> std::io::Error {
+        self.invalid = Some(Invalid {
+            offset: self.offset + at as u64,
+            line: 0,
+            bytes: self.buf[at..at + len].to_vec(),
+        });
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8")
+    }
+}
+
+impl<R: Read> Read for Utf8Check<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let data = self.fill_buf()?;
+        let n = data.len().min(out.len());
+        out[..n].copy_from_slice(&data[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for Utf8Check<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        while self.pos == self.good {
+            if self.invalid.is_some() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "not UTF-8",
+                ));
+            }
+            // Keep the cut sequence, read on after it.
+            self.buf.copy_within(self.good..self.end, 0);
+            self.offset += self.good as u64;
+            self.end -= self.good;
+            self.pos = 0;
+            self.good = 0;
+            let n = loop {
+                match self.inner.read(&mut self.buf[self.end..]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    other => break other?,
+                }
+            };
+            if n == 0 {
+                if self.end > 0 {
+                    let cut = self.end;
+                    return Err(self.fail(0, cut));
+                }
+                return Ok(&[]);
+            }
+            self.end += n;
+            match std::str::from_utf8(&self.buf[..self.end]) {
+                Ok(_) => self.good = self.end,
+                Err(e) => match e.error_len() {
+                    None => self.good = e.valid_up_to(),
+                    Some(len) => return Err(self.fail(e.valid_up_to(), len)),
+                },
+            }
+        }
+        Ok(&self.buf[self.pos..self.good])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.good);
+    }
+}
+
+/// The line breaks among the first `len` bytes `data` gives.
+fn count_lines(data: impl Read, len: u64) -> std::io::Result<u64> {
+    let mut data = BufReader::with_capacity(CHUNK, data.take(len));
+    let mut lines = 0;
+    loop {
+        let chunk = data.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(lines);
+        }
+        lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        let n = chunk.len();
+        data.consume(n);
+    }
+}
+
+/// After how many rows of a file the rest is guessed from its size.
+const GUESS_AFTER: usize = 1024;
+
+/// How many more rows `size` bytes hold if they are like the `read` bytes of the first
+/// [`GUESS_AFTER`] rows.
+fn guess(size: u64, read: u64) -> usize {
+    let per_row = (read / GUESS_AFTER as u64).max(1);
+    usize::try_from(size.saturating_sub(read) / per_row).map_or(1 << 28, |n| n.min(1 << 28))
+}
+
+/// Why reading a file stopped.
+enum Stop {
+    Io(std::io::Error, u64),
+    Full(u64),
+}
+
+/// How much of a file is read at once, when indexing and when reading rows back.
+const CHUNK: usize = 1 << 18;
+
+/// Reads the bytes of `file` from `offset` into `buf`, as many as there are.
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        #[cfg(unix)]
+        let read = std::os::unix::fs::FileExt::read_at(file, &mut buf[n..], offset + n as u64);
+        #[cfg(windows)]
+        let read = std::os::windows::fs::FileExt::seek_read(file, &mut buf[n..], offset + n as u64);
+        match read {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// What a reader keeps between rows of one source: a window of the file and a parser.
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    window: Window,
+    parser: Option<RowParser>,
+}
+
+/// Bytes of a file read ahead, and a row read on its own.
+#[derive(Debug, Default)]
+struct Window {
+    /// File offset of `bytes[0]`.
+    start: u64,
+    bytes: Vec<u8>,
+    /// A row outside the window, read on its own.
+    single: Vec<u8>,
+}
+
+/// One input file: its columns and where each of its rows starts.
+#[derive(Debug)]
+pub(crate) struct Source {
+    /// The path as written in the config.
+    pub name: String,
+    pub columns: Vec<String>,
+    pub index: HashMap<String, usize>,
+    pub supplement: bool,
+    storage: Storage,
+    layout: Layout,
+    rows: Offsets,
+    /// Column number (among every input's columns, see `Extractor::new`) -> field number in
+    /// this source's rows, or `usize::MAX` when it has no such column.
+    pub fields_of: Vec<usize>,
+}
+
 impl Source {
-    /// Reads an input file and calls `on_row(row_index, key)` for every row, in file order.
+    /// Reads an input file once and tells `sink` about every row, in file order.
     pub fn open(
         input: &InputConfig,
         base_dir: &Path,
         layout: Layout,
-        mut on_row: impl FnMut(usize, &str),
+        sink: &mut impl Sink,
     ) -> Result<(Source, Option<String>), ExtractError> {
         let path = base_dir.join(&input.path);
-        let fallback = input.encoding.as_ref().map(|e| e.get_ref().as_str());
-        let (storage, warning, bom) = match utf8_file(&path)? {
-            Some(bom) => {
-                let file = File::open(&path).map_err(|source| ExtractError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-                let storage = Storage::File {
-                    file: RefCell::new(file),
-                    buf: RefCell::new(Vec::new()),
-                };
-                (storage, None, bom)
-            }
-            None => {
-                let decoded = decode_file(&path, fallback)?;
-                (Storage::Memory(decoded.text), decoded.warning, 0)
-            }
-        };
-        let name = input.path.display().to_string();
-        let header = input
-            .header
-            .unwrap_or(input.format == InputFormat::Delimited);
-        let (delimiter, quote) = match &layout {
-            Layout::Delimited { delimiter, quote } => (*delimiter, *quote),
-            Layout::Fixed { .. } => (b',', b'"'),
-        };
-        let mut source = Source {
-            name,
-            columns: Vec::new(),
-            index: HashMap::new(),
-            supplement: input.supplement,
-            // Put in place after the scan, which reads it.
-            storage: Storage::Memory(String::new()),
-            layout,
-            rows: Vec::new(),
-            parser: RefCell::new(RowParser::new(delimiter, quote)),
-        };
         let io = |source| ExtractError::Io {
             path: path.clone(),
             source,
         };
-        // The scan reads the file once, from the start of its data (after a BOM).
-        let data: Box<dyn BufRead + '_> = match &storage {
-            Storage::Memory(text) => Box::new(text.as_bytes()),
-            Storage::File { .. } => {
-                let mut file = File::open(&path).map_err(io)?;
-                file.seek(SeekFrom::Start(bom)).map_err(io)?;
-                Box::new(BufReader::with_capacity(1 << 16, file))
-            }
+        let file = File::open(&path).map_err(io)?;
+        let mut head = [0; 3];
+        let bom = if read_at(&file, &mut head, 0).map_err(io)? == 3 && head == *b"\xEF\xBB\xBF" {
+            3
+        } else {
+            0
         };
-        let key = input.key.get_ref();
-        match &source.layout {
-            Layout::Delimited { .. } => {
-                source.scan_delimited(data, bom, &path, (delimiter, quote), input, &mut on_row)?;
-                source.storage = storage;
+        let mut source = Source {
+            name: input.path.display().to_string(),
+            columns: Vec::new(),
+            index: HashMap::new(),
+            supplement: input.supplement,
+            storage: Storage::Memory(String::new()),
+            layout,
+            rows: Offsets::default(),
+            fields_of: Vec::new(),
+        };
+        fn at_data(mut file: &File, bom: u64) -> std::io::Result<&File> {
+            file.seek(SeekFrom::Start(bom))?;
+            Ok(file)
+        }
+        let mut check = Utf8Check::new(at_data(&file, bom).map_err(io)?, bom);
+        let size = file.metadata().map_err(io)?.len().saturating_sub(bom);
+        let first = source.scan(&mut check, (bom, size), Text::Utf8, input, sink);
+        let warning = match (first, check.invalid) {
+            (Ok(()), _) => {
+                source.storage = Storage::File {
+                    file,
+                    text: Text::Utf8,
+                };
+                None
             }
-            Layout::Fixed { .. } => {
-                source.columns = input.positions.iter().map(|p| p.column.clone()).collect();
-                source.scan_fixed(data, bom, header).map_err(io)?;
-                source.storage = storage;
-                if let Some(key_index) = source.columns.iter().position(|c| c == key) {
-                    let mut fields = Vec::new();
-                    for i in 0..source.rows.len() {
-                        source.fields(i, &mut fields);
-                        on_row(i, fields.get(key_index).map_or("", String::as_str));
-                    }
+            (Err(_), Some(mut invalid)) => {
+                sink.restart();
+                invalid.line = count_lines(at_data(&file, bom).map_err(io)?, invalid.offset - bom)
+                    .map_err(io)?
+                    + 1;
+                let label = input.encoding.as_ref().map(|e| e.get_ref().as_str());
+                let encoding = invalid.fallback(&path, label)?;
+                source.rows = Offsets::default();
+                if encoding.is_single_byte() && encoding.is_ascii_compatible() {
+                    let text = Text::SingleByte(encoding);
+                    let data = BufReader::with_capacity(CHUNK, at_data(&file, bom).map_err(io)?);
+                    let scanned = source.scan(data, (bom, size), text, input, sink);
+                    source.stopped(scanned, &path)?;
+                    source.storage = Storage::File { file, text };
+                    Some(invalid.warning(&path, encoding))
+                } else {
+                    drop(file);
+                    let decoded = decode_file(&path, label)?;
+                    let size = decoded.text.len() as u64;
+                    let scanned =
+                        source.scan(decoded.text.as_bytes(), (0, size), Text::Utf8, input, sink);
+                    source.stopped(scanned, &path)?;
+                    source.storage = Storage::Memory(decoded.text);
+                    decoded.warning
                 }
             }
-        }
-        if let Storage::File { .. } | Storage::Memory(_) = &source.storage
-            && source.rows.is_empty()
-        {}
+            (Err(stop), None) => return Err(source.stop_error(stop, &path)),
+        };
+        source.rows.shrink_to_fit();
         source.index = source
             .columns
             .iter()
@@ -304,75 +689,163 @@ impl Source {
         Ok((source, warning))
     }
 
+    fn stopped(&self, scanned: Result<(), Stop>, path: &Path) -> Result<(), ExtractError> {
+        scanned.map_err(|stop| self.stop_error(stop, path))
+    }
+
+    fn stop_error(&self, stop: Stop, path: &Path) -> ExtractError {
+        match (stop, &self.layout) {
+            (Stop::Io(source, _), Layout::Fixed { .. }) => ExtractError::Io {
+                path: path.to_owned(),
+                source,
+            },
+            (Stop::Io(e, line), Layout::Delimited { .. }) => ExtractError::Csv {
+                path: path.to_owned(),
+                line,
+                message: e.to_string(),
+            },
+            (Stop::Full(line), _) => ExtractError::Csv {
+                path: path.to_owned(),
+                line,
+                message: format!(
+                    "too many rows for one run: at most {} rows (and 4 GiB of keys) in all inputs",
+                    u32::MAX - 1
+                ),
+            },
+        }
+    }
+
+    fn scan(
+        &mut self,
+        data: impl BufRead,
+        (base, size): (u64, u64),
+        text: Text,
+        input: &InputConfig,
+        sink: &mut impl Sink,
+    ) -> Result<(), Stop> {
+        match &self.layout {
+            Layout::Delimited { delimiter, quote } => {
+                let csv = (*delimiter, *quote);
+                self.scan_delimited(data, (base, size), text, csv, input, sink)
+            }
+            Layout::Fixed { positions } => {
+                let positions = positions.clone();
+                self.columns = input.positions.iter().map(|p| p.column.clone()).collect();
+                let header = input
+                    .header
+                    .unwrap_or(input.format == InputFormat::Delimited);
+                self.scan_fixed(data, (base, size), text, &positions, header, input, sink)
+            }
+        }
+    }
+
+    /// Finds the records as a `csv::Reader` over the whole text would: a row starts where
+    /// the previous record ended (before any blank lines), at the line csv-core had counted.
     fn scan_delimited(
         &mut self,
-        data: impl Read,
-        base: u64,
-        path: &Path,
+        mut data: impl BufRead,
+        (base, size): (u64, u64),
+        text: Text,
         (delimiter, quote): (u8, u8),
         input: &InputConfig,
-        on_row: &mut impl FnMut(usize, &str),
-    ) -> Result<(), ExtractError> {
+        sink: &mut impl Sink,
+    ) -> Result<(), Stop> {
+        use csv_core::ReadRecordResult as R;
         let header = input.header.unwrap_or(true);
         if !header {
             self.columns = input.columns.clone();
         }
         let mut key_index = self.columns.iter().position(|c| c == input.key.get_ref());
-        let mut rdr = reader(data, delimiter, quote);
-        let mut record = csv::StringRecord::new();
+        let mut csv = csv_core::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .quote(quote)
+            .build();
+        let (mut out, mut ends) = (vec![0; 4096], vec![0; 64]);
+        let (mut nout, mut nend) = (0, 0);
+        let mut consumed = 0u64;
+        let (mut start, mut line) = (0u64, 1u64);
         let mut first = true;
-        let mut pending: Option<(u64, u64)> = None;
+        // A single-byte file's first byte goes alone, so that csv-core does not take raw
+        // bytes EF BB BF for a BOM.
+        let mut one_byte = matches!(text, Text::SingleByte(_));
         loop {
-            let start = rdr.position().clone();
-            let more = rdr
-                .read_record(&mut record)
-                .map_err(|e| ExtractError::Csv {
-                    path: path.to_owned(),
-                    line: e.position().map_or(start.line(), csv::Position::line),
-                    message: e.to_string(),
-                })?;
-            // The record really starts where its first byte is: skip blank lines before it.
-            let begin = base + record.position().map_or(start.byte(), csv::Position::byte);
-            let line = record.position().map_or(start.line(), csv::Position::line);
-            if let Some((s, l)) = pending.take() {
-                self.rows.push(RowSpan {
-                    start: s,
-                    end: if more {
-                        begin
-                    } else {
-                        base + rdr.position().byte()
-                    },
-                    line: l,
-                });
-            }
-            if !more {
-                break;
-            }
-            if first && header {
-                self.columns = record.iter().map(str::to_owned).collect();
-                key_index = self.columns.iter().position(|c| c == input.key.get_ref());
-            } else {
-                if let Some(k) = key_index {
-                    on_row(self.rows.len(), record.get(k).unwrap_or(""));
+            let chunk = data.fill_buf().map_err(|e| Stop::Io(e, line))?;
+            let chunk = match chunk.split_first_chunk::<1>() {
+                Some((first, _)) if one_byte => {
+                    one_byte = false;
+                    &first[..]
                 }
-                pending = Some((begin, line));
+                _ => chunk,
+            };
+            let (result, nin, o, e) = csv.read_record(chunk, &mut out[nout..], &mut ends[nend..]);
+            data.consume(nin);
+            consumed += nin as u64;
+            nout += o;
+            nend += e;
+            match result {
+                R::InputEmpty => {}
+                R::OutputFull => out.resize(out.len() * 2, 0),
+                R::OutputEndsFull => ends.resize(ends.len() * 2, 0),
+                R::Record => {
+                    let field = |i: usize| {
+                        let from = if i == 0 { 0 } else { ends[i - 1] };
+                        out.get(from..ends[i]).unwrap_or_default()
+                    };
+                    if first && header {
+                        self.columns = (0..nend)
+                            .map(|i| trim(&text.decode(field(i))).to_owned())
+                            .collect();
+                        key_index = self.columns.iter().position(|c| c == input.key.get_ref());
+                    } else {
+                        self.rows.push(base + start, line);
+                        if self.rows.len() == GUESS_AFTER {
+                            sink.expect(guess(size, consumed));
+                        }
+                        // Without the key column the config is refused: nothing to index.
+                        if let Some(k) = key_index {
+                            let key = if k < nend {
+                                text.decode(field(k))
+                            } else {
+                                Cow::Borrowed("")
+                            };
+                            if !sink.row(trim(&key)) {
+                                return Err(Stop::Full(line));
+                            }
+                        }
+                    }
+                    first = false;
+                    nout = 0;
+                    nend = 0;
+                    start = consumed;
+                    line = csv.line();
+                }
+                R::End => break,
             }
-            first = false;
         }
+        self.rows.end = base + consumed;
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn scan_fixed(
         &mut self,
         mut data: impl BufRead,
-        base: u64,
+        (base, size): (u64, u64),
+        text: Text,
+        positions: &[(usize, usize)],
         header: bool,
-    ) -> std::io::Result<()> {
+        input: &InputConfig,
+        sink: &mut impl Sink,
+    ) -> Result<(), Stop> {
+        let key_index = self.columns.iter().position(|c| c == input.key.get_ref());
         let mut offset = base;
         let mut line = Vec::new();
+        let mut fields = Fields::default();
         for i in 0.. {
             line.clear();
-            let n = data.read_until(b'\n', &mut line)? as u64;
+            let n = data
+                .read_until(b'\n', &mut line)
+                .map_err(|e| Stop::Io(e, i + 1))? as u64;
             if n == 0 {
                 break;
             }
@@ -381,54 +854,100 @@ impl Source {
             if (i == 0 && header) || line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            self.rows.push(RowSpan {
-                start,
-                end: offset,
-                line: i + 1,
-            });
+            self.rows.push(start, i + 1);
+            if self.rows.len() == GUESS_AFTER {
+                sink.expect(guess(size, offset - base));
+            }
+            // Without the key column the config is refused: nothing to index.
+            if let Some(k) = key_index {
+                fixed_fields(&text.decode(&line), positions, &mut fields);
+                if !sink.row(fields.get(k).unwrap_or("")) {
+                    return Err(Stop::Full(i + 1));
+                }
+            }
         }
+        self.rows.end = offset;
         Ok(())
     }
 
+    /// How many rows the file has.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The 1-based line of row `i`.
+    pub fn line(&self, i: usize) -> u64 {
+        self.rows.line(i)
+    }
+
     /// Parses row `i` into `out`; `false` when the row cannot be read back (the file changed
-    /// or vanished since it was scanned).
-    pub fn fields(&self, i: usize, out: &mut Vec<String>) -> bool {
+    /// or vanished since it was indexed).
+    pub fn fields(&self, i: usize, cache: &mut Cache, out: &mut Fields) -> bool {
         out.clear();
-        let Some(span) = self.rows.get(i) else {
+        if i >= self.rows.len() {
             return false;
-        };
-        let mut readable = true;
-        let mut buf;
-        let bytes: &[u8] = match &self.storage {
-            Storage::Memory(text) => text
-                .as_bytes()
-                .get(span.start as usize..span.end as usize)
-                .unwrap_or_default(),
-            Storage::File { file, buf: b } => {
-                buf = b.borrow_mut();
-                buf.resize((span.end - span.start) as usize, 0);
-                let mut file = file.borrow_mut();
-                if file.seek(SeekFrom::Start(span.start)).is_err()
-                    || file.read_exact(&mut buf).is_err()
-                {
-                    buf.clear();
-                    readable = false;
+        }
+        let (start, end) = (self.rows.start(i), self.rows.end(i));
+        let (bytes, text): (&[u8], Text) = match &self.storage {
+            Storage::Memory(all) => (
+                all.as_bytes()
+                    .get(start as usize..end as usize)
+                    .unwrap_or_default(),
+                Text::Utf8,
+            ),
+            Storage::File { file, text } => match Self::read(file, start, end, &mut cache.window) {
+                Some(bytes) => (bytes, *text),
+                None => {
+                    // Parsed as an empty row, as before; the person is rejected.
+                    (&[][..], *text)
                 }
-                &buf
-            }
+            },
         };
+        let readable = bytes.len() as u64 == end - start;
         match &self.layout {
-            Layout::Delimited { .. } => self.parser.borrow_mut().parse(bytes, out),
+            Layout::Delimited { delimiter, quote } => {
+                let parser = cache
+                    .parser
+                    .get_or_insert_with(|| RowParser::new(*delimiter, *quote));
+                parser.parse(bytes, text, out);
+            }
             Layout::Fixed { positions } => {
-                let text = String::from_utf8_lossy(bytes);
-                let line = text.trim_end_matches(['\r', '\n']);
-                for &(start, width) in positions {
-                    let value: String = line.chars().skip(start).take(width).collect();
-                    out.push(value.trim().to_owned());
-                }
+                // The row's own line: the span runs on to the next row, over blank lines.
+                let own = bytes
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes, |at| &bytes[..=at]);
+                fixed_fields(&text.decode(own), positions, out);
             }
         }
         readable
+    }
+
+    /// The bytes `start..end` of the file: from the window, which moves forward to `start`
+    /// when the row is at or shortly after it, or read on their own. `None` when the file is
+    /// shorter now.
+    fn read<'w>(file: &File, start: u64, end: u64, w: &'w mut Window) -> Option<&'w [u8]> {
+        let len = usize::try_from(end - start).ok()?;
+        let window_end = w.start + w.bytes.len() as u64;
+        if start >= w.start && end <= window_end {
+            let from = (start - w.start) as usize;
+            return w.bytes.get(from..from + len);
+        }
+        let near = start >= w.start && start <= window_end + CHUNK as u64;
+        if near || w.bytes.is_empty() {
+            if w.bytes.capacity() > 4 * CHUNK && len <= CHUNK {
+                // A giant row was read: give its room back.
+                w.bytes = Vec::new();
+            }
+            w.bytes.resize(len.max(CHUNK), 0);
+            let n = read_at(file, &mut w.bytes, start).unwrap_or(0);
+            w.bytes.truncate(n);
+            w.start = start;
+            return w.bytes.get(..len);
+        }
+        w.single.resize(len, 0);
+        let n = read_at(file, &mut w.single, start).unwrap_or(0);
+        w.single.get(..len).filter(|_| n == len)
     }
 }
 
@@ -461,4 +980,73 @@ pub(crate) fn read_table(path: &Path, delimiter: u8) -> Result<Table, ExtractErr
         header: header.unwrap_or_default(),
         rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{Fields, Offsets, RowParser, Text};
+
+    fn fields(parser: &mut RowParser, input: &[u8], text: Text) -> Vec<String> {
+        let mut out = Fields::default();
+        parser.parse(input, text, &mut out);
+        (0..).map_while(|i| out.get(i).map(str::to_owned)).collect()
+    }
+
+    fn byte() -> impl Strategy<Value = u8> {
+        prop_oneof![
+            Just(b','),
+            Just(b'"'),
+            Just(b'\r'),
+            Just(b'\n'),
+            Just(b' '),
+            Just(b'a'),
+            Just(0xEF),
+            Just(0xBB),
+            Just(0xBF),
+            Just(0xE9),
+            any::<u8>(),
+        ]
+    }
+
+    proptest! {
+        /// Rows without quotes skip csv-core; what they give is what csv-core gives.
+        #[test]
+        fn the_quick_path_reads_rows_as_csv_core_does(
+            input in proptest::collection::vec(byte(), 0..40),
+            single_byte in any::<bool>(),
+        ) {
+            let text = if single_byte {
+                Text::SingleByte(encoding_rs::WINDOWS_1252)
+            } else {
+                Text::Utf8
+            };
+            let mut quick = RowParser::new(b',', b'"');
+            let mut slow = RowParser::new(b',', b'"');
+            slow.simple = false;
+            prop_assert_eq!(fields(&mut quick, &input, text), fields(&mut slow, &input, text));
+        }
+    }
+
+    #[test]
+    fn offsets_past_4_gib_and_lines_that_jump_are_kept() {
+        let mut offsets = Offsets::default();
+        let rows = [
+            (3, 1),
+            (4_294_967_290, 2),
+            (4_294_967_300, 2),
+            (12_000_000_000, 9),
+            (12_000_000_001, 10),
+        ];
+        for (start, line) in rows {
+            offsets.push(start, line);
+        }
+        offsets.end = 12_000_000_050;
+        for (i, (start, line)) in rows.into_iter().enumerate() {
+            assert_eq!((offsets.start(i), offsets.line(i)), (start, line));
+        }
+        assert_eq!(offsets.end(4), 12_000_000_050);
+        assert_eq!(offsets.end(1), 4_294_967_300);
+    }
 }

@@ -12,11 +12,16 @@ use toml::Spanned;
 use crate::ExtractError;
 use crate::config::{Case, Condition, ConfigSource, FieldRule, FieldSpec, Unmapped};
 
+/// A column, by its number among the columns of every input (see `Checker::columns`).
+pub(crate) type Col = usize;
+
 /// Turns config positions into errors; knows every column of every input.
 pub(crate) struct Checker<'a> {
     pub source: &'a ConfigSource,
     /// (file, its columns), in config order.
     pub files: Vec<(String, Vec<String>)>,
+    /// Every input's columns, each once, in config order: a [`Col`] is a position here.
+    pub columns: &'a [String],
     pub lookups: &'a HashMap<String, Arc<HashMap<String, String>>>,
 }
 
@@ -28,13 +33,10 @@ impl Checker<'_> {
         }
     }
 
-    pub fn column(&self, span: &std::ops::Range<usize>, column: &str) -> Result<(), ExtractError> {
-        if self
-            .files
-            .iter()
-            .any(|(_, cols)| cols.iter().any(|c| c == column))
-        {
-            return Ok(());
+    /// The column's number, or the error of a column no input has.
+    pub fn column(&self, span: &std::ops::Range<usize>, column: &str) -> Result<Col, ExtractError> {
+        if let Some(col) = self.columns.iter().position(|c| c == column) {
+            return Ok(col);
         }
         let mut available = String::new();
         for (file, cols) in &self.files {
@@ -60,18 +62,67 @@ impl Checker<'_> {
 #[derive(Debug)]
 pub(crate) struct Cond {
     pub column: String,
+    pub col: Col,
     any_of: Vec<String>,
     all_of: Vec<String>,
     none_of: Vec<String>,
     matches: Option<Regex>,
     empty: Option<bool>,
     separator: String,
+    /// The separator, when it is one character.
+    separator_char: Option<char>,
+}
+
+/// The trimmed, non-empty parts of a value split by a separator (`separator_char` when it
+/// is one character: a quicker search).
+pub(crate) fn parts<'v>(
+    value: &'v str,
+    separator: &'v str,
+    separator_char: Option<char>,
+) -> Parts<'v> {
+    match separator_char {
+        Some(c) if !value.contains(c) => Parts::One(Some(value)),
+        Some(c) => Parts::Char(value.split(c)),
+        None => Parts::Str(value.split(separator)),
+    }
+}
+
+/// The one character of `separator`, if it has only one.
+pub(crate) fn one_char(separator: &str) -> Option<char> {
+    let mut chars = separator.chars();
+    chars.next().filter(|_| chars.next().is_none())
+}
+
+/// See [`parts`].
+#[derive(Clone)]
+pub(crate) enum Parts<'v> {
+    One(Option<&'v str>),
+    Char(std::str::Split<'v, char>),
+    Str(std::str::Split<'v, &'v str>),
+}
+
+impl<'v> Iterator for Parts<'v> {
+    type Item = &'v str;
+
+    fn next(&mut self) -> Option<&'v str> {
+        loop {
+            let part = match self {
+                Parts::One(value) => value.take()?,
+                Parts::Char(split) => split.next()?,
+                Parts::Str(split) => split.next()?,
+            };
+            let part = crate::read::trim(part);
+            if !part.is_empty() {
+                return Some(part);
+            }
+        }
+    }
 }
 
 impl Cond {
     pub fn compile(c: &Condition, check: &Checker<'_>) -> Result<Cond, ExtractError> {
         let span = c.column.span();
-        check.column(&span, c.column.get_ref())?;
+        let col = check.column(&span, c.column.get_ref())?;
         if c.any_of.is_empty()
             && c.all_of.is_empty()
             && c.none_of.is_empty()
@@ -92,23 +143,20 @@ impl Cond {
         };
         Ok(Cond {
             column: c.column.get_ref().clone(),
+            col,
             any_of: c.any_of.clone(),
             all_of: c.all_of.clone(),
             none_of: c.none_of.clone(),
             matches,
             empty: c.empty,
             separator: c.separator.clone(),
+            separator_char: one_char(&c.separator),
         })
     }
 
     /// Whether the condition holds for a column value (empty when the row lacks the column).
     pub fn holds(&self, value: &str) -> bool {
-        let values = || {
-            value
-                .split(self.separator.as_str())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        };
+        let values = || parts(value, &self.separator, self.separator_char);
         let has = |wanted: &String| values().any(|v| v == wanted);
         (self.any_of.is_empty() || self.any_of.iter().any(has))
             && self.all_of.iter().all(has)
@@ -163,13 +211,13 @@ pub(crate) fn describe(list: &[Cond]) -> String {
 #[derive(Debug)]
 enum Piece {
     Text(String),
-    Column(String),
+    Column(String, Col),
 }
 
 /// Something that knows a person's column values.
 pub(crate) trait Columns {
-    /// The value of `column`, or "" when no row has it.
-    fn value(&self, column: &str) -> &str;
+    /// The value of column `col`, or "" when no row has it.
+    fn value(&self, col: Col) -> &str;
 }
 
 /// A compiled [`FieldRule`].
@@ -190,10 +238,10 @@ impl Field {
     pub fn compile(spec: &FieldSpec, check: &Checker<'_>) -> Result<Field, ExtractError> {
         let span = spec.0.span();
         let rule: &FieldRule = spec.0.get_ref();
-        let pieces = parse_template(&rule.template).map_err(|m| check.error(&span, m))?;
-        for piece in &pieces {
-            if let Piece::Column(c) = piece {
-                check.column(&span, c)?;
+        let mut pieces = parse_template(&rule.template).map_err(|m| check.error(&span, m))?;
+        for piece in &mut pieces {
+            if let Piece::Column(c, col) = piece {
+                *col = check.column(&span, c)?;
             }
         }
         let regex = match &rule.regex {
@@ -230,22 +278,28 @@ impl Field {
     }
 
     /// The columns the template reads.
-    pub fn columns(&self) -> impl Iterator<Item = &str> {
+    pub fn columns(&self) -> impl Iterator<Item = (&str, Col)> {
         self.pieces.iter().filter_map(|p| match p {
-            Piece::Column(c) => Some(c.as_str()),
+            Piece::Column(c, col) => Some((c.as_str(), *col)),
             Piece::Text(_) => None,
         })
     }
 
     /// The field's value; `Err` names a value no map or lookup knows (with `unmapped = "reject"`).
     pub fn value(&self, person: &impl Columns) -> Result<String, String> {
-        let mut v = String::new();
-        for piece in &self.pieces {
-            match piece {
-                Piece::Text(t) => v.push_str(t),
-                Piece::Column(c) => v.push_str(person.value(c)),
+        let mut v = match self.pieces.as_slice() {
+            [Piece::Column(_, col)] => person.value(*col).to_owned(),
+            pieces => {
+                let mut v = String::new();
+                for piece in pieces {
+                    match piece {
+                        Piece::Text(t) => v.push_str(t),
+                        Piece::Column(_, col) => v.push_str(person.value(*col)),
+                    }
+                }
+                v
             }
-        }
+        };
         if let Some(re) = &self.regex {
             v = re
                 .captures(&v)
@@ -253,9 +307,21 @@ impl Field {
                 .map_or_else(String::new, |m| m.as_str().to_owned());
         }
         if self.trim {
-            v = v.trim().to_owned();
+            let trimmed = crate::read::trim(&v);
+            if trimmed.len() != v.len() {
+                v = trimmed.to_owned();
+            }
         }
         v = match self.case {
+            // ASCII is changed in place, as `to_uppercase` would change it.
+            Some(Case::Upper) if v.is_ascii() => {
+                v.make_ascii_uppercase();
+                v
+            }
+            Some(Case::Lower) if v.is_ascii() => {
+                v.make_ascii_lowercase();
+                v
+            }
             Some(Case::Upper) => v.to_uppercase(),
             Some(Case::Lower) => v.to_lowercase(),
             Some(Case::Title) => title_case(&v),
@@ -336,7 +402,8 @@ fn parse_template(template: &str) -> Result<Vec<Piece>, String> {
                 if !text.is_empty() {
                     pieces.push(Piece::Text(std::mem::take(&mut text)));
                 }
-                pieces.push(Piece::Column(column.trim().to_owned()));
+                // The column's number is set when the template is checked.
+                pieces.push(Piece::Column(column.trim().to_owned(), 0));
             }
             '}' => {
                 return Err(format!(

@@ -10,4 +10,5 @@ mod laws;
 mod merge;
 mod readers;
 mod rules;
+mod stream;
 mod support;

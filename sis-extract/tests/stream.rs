@@ -1,0 +1,633 @@
+//! The streaming index reads back exactly what a whole-file read gives: messy extracts
+//! (windows-1252 rows, control characters, quoted line breaks, blank and whitespace-only
+//! lines, CR, LF and CRLF, ragged rows, keys repeated near and far, empty keys, a BOM)
+//! map to the same decisions, users and traces as the golden recorded before the index
+//! kept only row offsets; and, over arbitrary input, every row comes back with the line and
+//! fields a whole-file CSV read gives.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use proptest::prelude::*;
+use sis_extract::{Extractor, MappingConfig, PersonOutcome};
+
+use crate::support::{Case, config, today};
+
+/// A small deterministic generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn chance(&mut self, one_in: u64) -> bool {
+        self.below(one_in) == 0
+    }
+
+    fn pick<'a>(&mut self, list: &[&'a [u8]]) -> &'a [u8] {
+        list[self.below(list.len() as u64) as usize]
+    }
+}
+
+const HEADER: &str = "person_id,barcode,first_name,middle_name,last_name,preferred_first_name,affiliation,student_level,employee_type,employment_status,department,campus,term,registration_status,email,personal_email,phone,address_line1,city,state,postal_code,country,birth_date,end_date";
+
+/// A messy extract with the demo's columns. `cp1252` writes some names in windows-1252
+/// (the file is then not UTF-8); otherwise non-ASCII names are UTF-8.
+fn messy(seed: u64, rows: usize, cp1252: bool) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    let mut out = Vec::new();
+    out.extend_from_slice(b"\xEF\xBB\xBF");
+    out.extend_from_slice(HEADER.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let names_utf8: &[&[u8]] = &[
+        b"Ann",
+        "Jos\u{e9}".as_bytes(),
+        "Zo\u{eb}".as_bytes(),
+        "\u{5f20}".as_bytes(),
+        b"O'Brien",
+        "\u{a0}Bo\u{a0}".as_bytes(),
+        b"  Spaced  ",
+    ];
+    let names_1252: &[&[u8]] = &[
+        b"Jos\xe9",
+        b"Zo\xeb",
+        b"\x93Q\x94",
+        b"\xa0Bo\xa0",
+        b"M\xfcller",
+    ];
+    let mut ids: Vec<u64> = Vec::new();
+    let mut written = 0;
+    while written < rows {
+        let id = if !ids.is_empty() && rng.chance(6) {
+            // A key seen before: near (the last few) or far (anywhere).
+            if rng.chance(2) {
+                ids[ids.len() - 1 - rng.below(ids.len().min(3) as u64) as usize]
+            } else {
+                ids[rng.below(ids.len() as u64) as usize]
+            }
+        } else {
+            let id = 900_000_000 + ids.len() as u64 + 1;
+            ids.push(id);
+            id
+        };
+        let mut f: Vec<Vec<u8>> = vec![Vec::new(); 24];
+        f[0] = match rng.below(40) {
+            0 => Vec::new(),
+            1 => format!(" {id} ").into_bytes(),
+            2 if cp1252 => format!("{id}\u{a0}").into_bytes().replace_nbsp_1252(),
+            2 => format!("{id}\u{a0}").into_bytes(),
+            3 => format!("\"{id}\"").into_bytes(),
+            _ => id.to_string().into_bytes(),
+        };
+        f[1] = format!("2123400{:07}", id % 10_000_000).into_bytes();
+        f[2] = if cp1252 && rng.chance(4) {
+            rng.pick(names_1252).to_vec()
+        } else {
+            rng.pick(names_utf8).to_vec()
+        };
+        f[3] = rng.pick(&[b"", b"A.", b"J"]).to_vec();
+        f[4] = rng
+            .pick(&[b"Chen", b"Rossi", b"Okafor", b"D'Angelo"])
+            .to_vec();
+        if rng.chance(8) {
+            f[4].push(0x07);
+        }
+        let roll = rng.below(10);
+        let (aff, level, etype, status): (&[u8], &[u8], &[u8], &[u8]) = match roll {
+            0..=3 => (b"STUDENT", rng.pick(&[b"UG", b"GR"]), b"", b""),
+            4..=5 => (
+                b"EMPLOYEE",
+                b"",
+                b"FACULTY",
+                rng.pick(&[b"FT", b"PT", b"EMERITUS"]),
+            ),
+            6..=7 => (b"EMPLOYEE", b"", b"STAFF", rng.pick(&[b"FT", b"TEMP"])),
+            8 => (b"AFFILIATE", b"", b"", b""),
+            _ => (b"STUDENT;EMPLOYEE", b"GR", b"STAFF", b"PT"),
+        };
+        f[6] = aff.to_vec();
+        f[7] = level.to_vec();
+        f[8] = etype.to_vec();
+        f[9] = status.to_vec();
+        f[10] = rng.pick(&[b"BIO", b"CS", b"XYZ", b""]).to_vec();
+        f[11] = rng
+            .pick(&[b"MAIN", b"NORTH", b"MAIN;NORTH", b" main "])
+            .to_vec();
+        if aff.starts_with(b"STUDENT") {
+            f[12] = rng
+                .pick(&[b"2026FA", b"2027SP", b"2026FA;2027SP", b"1999XX", b""])
+                .to_vec();
+            f[13] = rng.pick(&[b"ENROLLED", b"DROPPED"]).to_vec();
+        }
+        if !rng.chance(5) {
+            f[14] = format!("u{id}@demo.example.edu").into_bytes();
+        }
+        f[16] = format!("+1 217 555 {:04}", rng.below(10_000)).into_bytes();
+        f[17] = match rng.below(6) {
+            0 => b"\"12 Main St\nApt 3\"".to_vec(),
+            1 => b"\"4 \"\"Oak\"\" Ave, Unit 2\"".to_vec(),
+            2 => b"\"7 Elm\r\nSt\"".to_vec(),
+            _ => format!("{} Cedar Ln", 1 + rng.below(999)).into_bytes(),
+        };
+        f[18] = b"Urbana".to_vec();
+        f[19] = b"IL".to_vec();
+        f[20] = b"61801".to_vec();
+        f[21] = b"USA".to_vec();
+        f[22] = match rng.below(8) {
+            0 => b"03/04/1999".to_vec(),
+            1 => b"not a date".to_vec(),
+            _ => format!(
+                "{}-0{}-1{}",
+                1950 + rng.below(50),
+                1 + rng.below(9),
+                rng.below(9)
+            )
+            .into_bytes(),
+        };
+        if etype == b"STAFF" && rng.chance(2) {
+            f[23] = rng
+                .pick(&[b"2027-06-30", b"2026-07-01", b"06/30/2027", b"soon"])
+                .to_vec();
+        }
+        // Ragged rows: a missing tail or an extra field.
+        let keep = match rng.below(25) {
+            0 => 10,
+            1 => 25,
+            _ => 24,
+        };
+        f.resize(keep, b"extra".to_vec());
+        for (i, field) in f.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(field);
+        }
+        out.extend_from_slice(match rng.below(10) {
+            0 => b"\n",
+            1 => b"\r",
+            _ => b"\r\n",
+        });
+        written += 1;
+        match rng.below(30) {
+            0 => out.extend_from_slice(b"\r\n"),
+            1 => out.extend_from_slice(b"\n\n"),
+            // A whitespace-only line is a row without a key.
+            2 => out.extend_from_slice(b"   \r\n"),
+            _ => {}
+        }
+    }
+    // The last row has no line break.
+    out.extend_from_slice(b"900000001,,Last,,Row,,STUDENT,UG,,,,MAIN,2026FA,ENROLLED");
+    out
+}
+
+trait Nbsp {
+    fn replace_nbsp_1252(self) -> Vec<u8>;
+}
+
+impl Nbsp for Vec<u8> {
+    /// UTF-8 U+00A0 to the windows-1252 byte 0xA0.
+    fn replace_nbsp_1252(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        let mut i = 0;
+        while i < self.len() {
+            if self[i..].starts_with(b"\xC2\xA0") {
+                out.push(0xA0);
+                i += 2;
+            } else {
+                out.push(self[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+}
+
+/// Replacement cards joined by key: some for people in the extract, some not.
+fn cards(seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    let mut out = b"person_id|barcode|issued\n".to_vec();
+    for i in 0..40 {
+        let id = 900_000_000 + 1 + rng.below(90);
+        let issued = if rng.chance(3) { "" } else { "2026-03-05" };
+        out.extend_from_slice(format!("{id}|29900{i:08}|{issued}\n").as_bytes());
+    }
+    out
+}
+
+/// A temp dir with the demo config (its inputs replaced by `people` and `cards`; `encoding`
+/// added to the extract when given) and the demo's term calendar.
+fn demo_case(people: &[u8], encoding: Option<&str>) -> (tempfile::TempDir, MappingConfig) {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo");
+    let mut text = std::fs::read_to_string(demo.join("alma-sis.toml")).expect("demo config");
+    if let Some(e) = encoding {
+        text = text.replacen(
+            "path = \"people.csv\"\n",
+            &format!("path = \"people.csv\"\nencoding = \"{e}\"\n"),
+            1,
+        );
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("people.csv"), people).expect("people");
+    std::fs::write(dir.path().join("replacement-cards.psv"), cards(5)).expect("cards");
+    std::fs::copy(demo.join("terms.csv"), dir.path().join("terms.csv")).expect("terms");
+    let path = dir.path().join("alma-sis.toml");
+    std::fs::write(&path, &text).expect("config");
+    let config = MappingConfig::from_toml(
+        &text,
+        Path::new("alma-sis.toml"),
+        &["output", "delivery", "package", "check", "state"],
+    )
+    .expect("the demo config parses");
+    (dir, config)
+}
+
+/// FNV-1a, to name a user's XML in a line.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// One person in a few lines: key, rows with decisions, the user (as XML, or the writer's
+/// refusal; `full` or as a hash of it) and the trace (when on).
+fn describe(out: &mut String, p: &PersonOutcome, full: bool) {
+    let _ = writeln!(out, "person {:?}", p.key);
+    for r in &p.rows {
+        let _ = writeln!(out, "  row {} key={:?} {:?}", r.row, r.key, r.decision);
+    }
+    if let Some(u) = &p.user {
+        let refs: Vec<String> = u.rows.iter().map(ToString::to_string).collect();
+        let mut xml = Vec::new();
+        let xml = match alma_user_model::render_user(&u.user, &mut xml) {
+            Ok(()) => String::from_utf8_lossy(&xml)
+                .lines()
+                .map(str::trim)
+                .collect::<String>(),
+            Err(e) => format!("{e}; {:?}", u.user.first_name),
+        };
+        if full {
+            let _ = writeln!(out, "  user from [{}] {xml}", refs.join(", "));
+        } else {
+            let _ = writeln!(
+                out,
+                "  user {} from [{}] xml {:016x}",
+                u.user.primary_id,
+                refs.join(", "),
+                fnv(xml.as_bytes())
+            );
+        }
+    }
+    for s in p.steps() {
+        let _ = writeln!(out, "  {}: {}", s.topic, s.text);
+    }
+}
+
+fn transcript(extractor: &Extractor<'_>, explain: &[&str]) -> String {
+    let mut out = String::new();
+    for w in extractor.warnings() {
+        let _ = writeln!(
+            out,
+            "warning {}",
+            w.replace(env!("CARGO_MANIFEST_DIR"), ".")
+        );
+    }
+    let _ = writeln!(out, "rows read {}", extractor.rows_read());
+    for (i, p) in extractor.people().enumerate() {
+        describe(&mut out, &p, i < 20);
+    }
+    for id in explain {
+        let _ = writeln!(out, "explain {id:?}");
+        match extractor.explain(id) {
+            Some(p) => describe(&mut out, &p, true),
+            None => out.push_str("  none\n"),
+        }
+    }
+    out
+}
+
+/// Warnings name the temp dir; keep the file name only.
+fn relative(text: &str, dir: &Path) -> String {
+    text.replace(&format!("{}/", dir.display()), "")
+}
+
+#[test]
+fn a_messy_windows_1252_extract_maps_as_before() {
+    let people = messy(42, 160, true);
+    assert!(std::str::from_utf8(&people).is_err());
+    let (dir, config) = demo_case(&people, Some("windows-1252"));
+    let extractor = Extractor::new(&config, dir.path(), today())
+        .expect("extractor")
+        .with_trace(false);
+    let text = transcript(&extractor, &["900000003", "21234000000007", "nobody"]);
+    insta::assert_snapshot!("messy_1252", relative(&text, dir.path()));
+}
+
+#[test]
+fn a_messy_utf8_extract_maps_as_before() {
+    let people = messy(7, 160, false);
+    assert!(std::str::from_utf8(&people).is_ok());
+    let (dir, config) = demo_case(&people, None);
+    let extractor = Extractor::new(&config, dir.path(), today())
+        .expect("extractor")
+        .with_trace(false);
+    let text = transcript(&extractor, &["900000002", "900000005"]);
+    insta::assert_snapshot!("messy_utf8", relative(&text, dir.path()));
+}
+
+#[test]
+fn a_messy_extract_without_a_fallback_is_refused_as_before() {
+    let people = messy(42, 160, true);
+    let (dir, config) = demo_case(&people, None);
+    let err = match Extractor::new(&config, dir.path(), today()) {
+        Ok(_) => panic!("not UTF-8"),
+        Err(e) => e.to_string(),
+    };
+    insta::assert_snapshot!("messy_refused", relative(&err, dir.path()));
+}
+
+#[test]
+fn a_fixed_width_windows_1252_extract_maps_as_before() {
+    let layout = "format = \"fixed_width\"\nheader = true\nencoding = \"windows-1252\"\npositions = [{ column = \"id\", start = 1, width = 4 }, { column = \"name\", start = 5, width = 6 }, { column = \"aff\", start = 11, width = 9 }]";
+    let text = config(
+        "[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\n\n[[filter]]\nname = \"no affiliates\"\naction = \"exclude\"\nwhen = [{ column = \"aff\", any_of = [\"AFFILIATE\"] }]\n",
+    )
+    .replacen("key = \"id\"\n", &format!("key = \"id\"\n{layout}\n"), 1);
+    let mut rng = Rng(3);
+    let mut bytes = b"ID  NAME  AFF\r\n".to_vec();
+    for i in 0..60 {
+        let id = if rng.chance(5) {
+            1 + rng.below(i + 1)
+        } else {
+            i + 1
+        };
+        let name: &[u8] = rng.pick(&[
+            b"Ann   ",
+            b"Jos\xe9  ",
+            b"\x93Q\x94",
+            b"Bo",
+            b"\xa0X\xa0   ",
+        ]);
+        let aff: &[u8] = rng.pick(&[b"STUDENT  ", b"AFFILIATE", b""]);
+        bytes.extend_from_slice(format!("{id:04}").as_bytes());
+        bytes.extend_from_slice(name);
+        if name.len() == 6 {
+            bytes.extend_from_slice(aff);
+        }
+        bytes.extend_from_slice(rng.pick(&[b"\n", b"\r\n", b"\n  \n", b"\n\n"]));
+    }
+    let case = Case::new(&text, &[("p.csv", &bytes)]);
+    let mapping = case.config().expect("config");
+    let extractor = Extractor::new(&mapping, case.dir.path(), today())
+        .expect("extractor")
+        .with_trace(false);
+    let text = transcript(&extractor, &["0007"]);
+    insta::assert_snapshot!("fixed_1252", relative(&text, case.dir.path()));
+}
+
+/// Every row a whole-file read finds, as (line, trimmed fields).
+fn reference(bytes: &[u8]) -> Vec<(u64, Vec<String>)> {
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(body);
+    let text = match std::str::from_utf8(body) {
+        Ok(t) => t.to_owned(),
+        Err(_) => text.into_owned(),
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    let mut record = csv::StringRecord::new();
+    let mut first = true;
+    while rdr.read_record(&mut record).expect("a record") {
+        if !first {
+            let line = record.position().map_or(0, csv::Position::line);
+            rows.push((line, record.iter().map(str::to_owned).collect()));
+        }
+        first = false;
+    }
+    rows
+}
+
+fn cell() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(b"1".to_vec()),
+        Just(b"2".to_vec()),
+        Just(b" 3 ".to_vec()),
+        Just(Vec::new()),
+        Just(b"\"a,\nb\"".to_vec()),
+        Just(b"\"x\"\"y\"".to_vec()),
+        Just(b"\xe9\xa0".to_vec()),
+        Just("\u{e9}".as_bytes().to_vec()),
+        proptest::collection::vec(any::<u8>(), 0..8),
+    ]
+}
+
+fn terminator() -> impl Strategy<Value = &'static [u8]> {
+    prop_oneof![
+        Just(&b"\n"[..]),
+        Just(&b"\r\n"[..]),
+        Just(&b"\r"[..]),
+        Just(&b"\n\n"[..]),
+        Just(&b"\n \n"[..]),
+    ]
+}
+
+/// Per person, in order of first appearance: key, lines, and the first non-empty `name`
+/// of their rows (the user's first name when `first_name = "{name}"`).
+type People = Vec<(String, Vec<u64>, Option<String>)>;
+
+/// What a whole-file read gives: rows grouped by key (the first field), a row without a key
+/// a person of its own.
+fn expected_people(bytes: &[u8]) -> People {
+    let mut people: People = Vec::new();
+    let mut at = std::collections::HashMap::new();
+    for (line, fields) in reference(bytes) {
+        let key = fields.first().cloned().unwrap_or_default();
+        let name = fields.get(1).cloned().filter(|n| !n.is_empty());
+        let i = match at.get(&key) {
+            Some(&i) if !key.is_empty() => i,
+            _ => {
+                at.insert(key.clone(), people.len());
+                people.push((key.clone(), Vec::new(), None));
+                people.len() - 1
+            }
+        };
+        let person = &mut people[i];
+        person.1.push(line);
+        if person.2.is_none() && !key.is_empty() {
+            person.2 = name;
+        }
+    }
+    people
+}
+
+fn got_people(extractor: &Extractor<'_>) -> People {
+    extractor
+        .people()
+        .map(|p| {
+            let lines = p.rows.iter().map(|r| r.row.line).collect();
+            let name = p.user.and_then(|u| u.user.first_name);
+            (p.key, lines, name)
+        })
+        .collect()
+}
+
+/// `p.csv` mapped with `first_name = "{name}"` (and `encoding`, when given).
+fn map_names(bytes: &[u8], encoding: Option<&str>) -> People {
+    let mut text = config("[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\n");
+    if let Some(e) = encoding {
+        text = text.replacen(
+            "key = \"id\"\n",
+            &format!("key = \"id\"\nencoding = \"{e}\"\n"),
+            1,
+        );
+    }
+    let case = Case::new(&text, &[("p.csv", bytes)]);
+    let mapping = case.config().expect("config");
+    let extractor = Extractor::new(&mapping, case.dir.path(), today()).expect("extractor");
+    assert_eq!(extractor.rows_read(), reference(bytes).len());
+    got_people(&extractor)
+}
+
+#[test]
+fn rows_far_apart_and_giant_rows_read_back_whole() {
+    // About 700 KB of rows, more than the read-ahead window: keys repeat from far back,
+    // one row holds a 600 KB field, and the last row has no line break.
+    let mut rng = Rng(9);
+    let mut bytes = b"id,name,other\r\n".to_vec();
+    for i in 0..4000u64 {
+        let key = if i % 7 == 3 { rng.below(i + 1) } else { i };
+        let name = match i {
+            1234 => "G".repeat(600_000),
+            _ if rng.chance(3) => String::new(),
+            _ => format!("n{i}"),
+        };
+        let end = if i == 3999 { "" } else { "\r\n" };
+        bytes.extend_from_slice(format!("k{key},{name},{}{end}", "x".repeat(20)).as_bytes());
+    }
+    let expected = expected_people(&bytes);
+    assert!(expected.iter().any(|p| p.1.len() > 2));
+    assert_eq!(map_names(&bytes, None), expected);
+    // The same rows in windows-1252, read back in the raw bytes.
+    let latin: Vec<u8> = bytes
+        .iter()
+        .map(|&b| if b == b'G' { 0xC9 } else { b })
+        .collect();
+    assert_eq!(
+        map_names(&latin, Some("windows-1252")),
+        expected_people(&latin)
+    );
+}
+
+#[test]
+fn a_later_input_in_windows_1252_leaves_the_people_of_earlier_inputs_as_they_were() {
+    // `s.csv` is read as UTF-8 until its last row, then again as windows-1252: the rows it
+    // gave people of `p.csv` the first time are forgotten, not counted twice.
+    let text = config(
+        "[[input]]\npath = \"s.csv\"\nkey = \"id\"\nsupplement = true\nencoding = \"windows-1252\"\n\n[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\nmiddle_name = \"{note}\"\n",
+    );
+    let case = Case::new(
+        &text,
+        &[
+            ("p.csv", b"id,name\n1,Ann\n2,Bo\n"),
+            ("s.csv", b"id,note\n2,x\n3,y\n1,Jos\xe9\n2,z\n"),
+        ],
+    );
+    let mapping = case.config().expect("config");
+    let extractor = Extractor::new(&mapping, case.dir.path(), today()).expect("extractor");
+    assert_eq!(extractor.rows_read(), 6);
+    assert_eq!(extractor.warnings().len(), 1);
+    let got: Vec<_> = extractor
+        .people()
+        .map(|p| {
+            let rows: Vec<String> = p.rows.iter().map(|r| r.row.to_string()).collect();
+            let middle = p.user.and_then(|u| u.user.middle_name);
+            (p.key, rows, middle)
+        })
+        .collect();
+    let row = |list: &[&str]| list.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        got,
+        [
+            (
+                "1".to_owned(),
+                row(&["p.csv:2", "s.csv:4"]),
+                Some("Jos\u{e9}".to_owned())
+            ),
+            (
+                "2".to_owned(),
+                row(&["p.csv:3", "s.csv:2", "s.csv:5"]),
+                Some("x".to_owned())
+            ),
+            ("3".to_owned(), row(&["s.csv:3"]), None),
+        ]
+    );
+}
+
+#[test]
+fn the_extractor_can_be_shared_and_people_mapped_on_another_thread() {
+    fn shared<T: Sync>(_: &T) {}
+    fn sent<T: Send>(_: &T) {}
+    const fn outcome_is_send<T: Send>() {}
+    const _: () = outcome_is_send::<PersonOutcome>();
+
+    let people = messy(42, 300, true);
+    let (dir, config) = demo_case(&people, Some("windows-1252"));
+    let extractor = Extractor::new(&config, dir.path(), today())
+        .expect("extractor")
+        .with_trace(false);
+    shared(&extractor);
+    let here: Vec<String> = extractor.people().map(|p| format!("{p:?}")).collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let there: Vec<String> = std::thread::scope(|scope| {
+        let iter = extractor.people();
+        sent(&iter);
+        scope.spawn(move || {
+            for person in iter {
+                tx.send(person).expect("the receiver waits");
+            }
+        });
+        rx.iter().map(|p| format!("{p:?}")).collect()
+    });
+    assert!(here.len() > 100);
+    assert_eq!(there, here);
+}
+
+proptest! {
+    /// With `first_name = "{name}"`, each person comes back with the rows, lines and first
+    /// name a whole-file read gives (keys are mostly distinct; a quoted line break can
+    /// swallow the next row's key).
+    #[test]
+    fn rows_read_back_as_a_whole_file_read_gives_them(
+        bom in any::<bool>(),
+        rows in proptest::collection::vec((0u8..12, cell(), cell(), terminator()), 0..40),
+    ) {
+        let mut bytes = Vec::new();
+        if bom {
+            bytes.extend_from_slice(b"\xEF\xBB\xBF");
+        }
+        bytes.extend_from_slice(b"id,name,other\n");
+        for (i, (key, name, other, end)) in rows.iter().enumerate() {
+            // Some keys repeat.
+            let key = if *key < 3 { u64::from(*key) } else { i as u64 + 3 };
+            bytes.extend_from_slice(format!("k{key},").as_bytes());
+            bytes.extend_from_slice(name);
+            bytes.push(b',');
+            bytes.extend_from_slice(other);
+            bytes.extend_from_slice(end);
+        }
+        prop_assert_eq!(map_names(&bytes, Some("windows-1252")), expected_people(&bytes));
+    }
+}
