@@ -172,6 +172,41 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
             mb / floor.as_secs_f64(),
             full_wall.as_secs_f64() / floor.as_secs_f64()
         );
+        let peak_mb = full.peak_rss_kib.max(delta.peak_rss_kib) as f64 / 1024.0;
+        let targets = [
+            (
+                "full run within 1.5x the deflate floor",
+                format!("{:.2}x", full_wall.as_secs_f64() / floor.as_secs_f64()),
+                full_wall.as_secs_f64() <= 1.5 * floor.as_secs_f64(),
+            ),
+            (
+                "peak RSS at most 100 MB",
+                format!("{peak_mb:.1} MB"),
+                peak_mb <= 100.0,
+            ),
+            (
+                "delta run at most half a full run",
+                format!(
+                    "{:.0}%",
+                    100.0 * delta_wall.as_secs_f64() / full_wall.as_secs_f64()
+                ),
+                delta_wall.as_secs_f64() <= 0.5 * full_wall.as_secs_f64(),
+            ),
+            (
+                "check no slower than writing (the full run)",
+                format!(
+                    "{:.2} s vs {:.2} s",
+                    check_wall.as_secs_f64(),
+                    full_wall.as_secs_f64()
+                ),
+                check_wall <= full_wall,
+            ),
+        ];
+        println!("targets (issue 11):");
+        for (target, value, met) in targets {
+            let verdict = if met { "met" } else { "NOT met" };
+            println!("  {target:<46} {value:>20}  {verdict}");
+        }
     }
     Ok(())
 }

@@ -1,10 +1,13 @@
-//! The patron pipeline behind `alma-sis run`, one stage per module:
-//! extract -> quarantine (checks) -> state (delta, vanished, brake) -> package -> deliver ->
-//! record -> report. Each stage reads and adds to the shared [`Run`].
+//! The patron pipeline behind `alma-sis run`: the inputs are indexed (`read`), then one
+//! streaming pass takes every person through mapping (`extract`), checks (`quarantine`), the
+//! run state (`state`: full or delta) and packaging (`package`); after it come the vanished
+//! people and the brake, then the zips are published and delivered (`deliver`), the run is
+//! recorded, and the report written (`report`). A user lives only while it passes.
 
 pub mod deliver;
 pub mod extract;
 pub mod package;
+pub mod pass;
 pub mod quarantine;
 pub mod report;
 pub mod state;
@@ -14,7 +17,9 @@ use chrono::NaiveDate;
 use crate::cmd::Context;
 use crate::cmd::run::RunArgs;
 use crate::config::AppConfig;
-use crate::exit::Exit;
+use anyhow::Context as _;
+
+use crate::exit::{Exit, Failure};
 
 /// Everything one run knows; stages fill it in order.
 pub struct Run<'a> {
@@ -30,8 +35,10 @@ pub struct Run<'a> {
     pub stem: String,
     /// What the run did, for the summary and the report.
     pub report: report::RunReport,
-    /// Wall time per stage, in order.
+    /// Wall time per stage, in order (busy time for the steps of the pass, indented).
     pub timings: Vec<(&'static str, std::time::Duration)>,
+    /// XML bytes packaged, for the timings file.
+    pub xml_bytes: u64,
 }
 
 impl Run<'_> {
@@ -59,6 +66,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
         stem,
         report: report::RunReport::default(),
         timings: Vec::new(),
+        xml_bytes: 0,
     };
     let outcome = stages(&mut run);
     // The report comes first: a timings file that cannot be written must not cost it.
@@ -94,6 +102,7 @@ fn write_timings(run: &Run<'_>, path: &std::path::Path) -> anyhow::Result<()> {
     let json = serde_json::json!({
         "stages": stages,
         "users_written": run.report.users_written,
+        "xml_bytes": run.xml_bytes,
         "peak_rss_kib": peak_rss_kib(),
     });
     std::fs::write(path, serde_json::to_vec_pretty(&json)?)
@@ -116,16 +125,158 @@ fn peak_rss_kib() -> u64 {
 /// The stages in order; the report is written whatever they return.
 fn stages(run: &mut Run<'_>) -> anyhow::Result<()> {
     // Two runs of one feed never overlap: the lock is held from here until recorded.
-    let lock = state::lock(run)?;
-    let users = run.timed("extract", extract::stage)?;
-    let users = run.timed("check", |run| quarantine::stage(run, users))?;
+    let _lock = state::lock(run)?;
+    let extractor = run.timed("read", |run| extract::open(run))?;
+    let check_options = run.config.check.options(&run.config.base_dir)?;
+    let mut opened = state::open(run)?;
+    match planned(run, &extractor, &check_options, &mut opened) {
+        Ok(()) => Ok(()),
+        Err(Stop::Recorded(e)) => Err(e),
+        Err(Stop::Unrecorded(e)) => {
+            if let Err(record) = state::record_failure(run, &mut opened, &e) {
+                tracing::error!("{record:#}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Why a run stopped, and whether the run state already knows.
+enum Stop {
+    /// The run's outcome is recorded.
+    Recorded(anyhow::Error),
+    /// Stopped before the run had a plan: record it as failed.
+    Unrecorded(anyhow::Error),
+}
+
+/// The pass, the plan and what follows it; records the run's outcome once there is a plan.
+fn planned(
+    run: &mut Run<'_>,
+    extractor: &sis_extract::Extractor<'_>,
+    check_options: &alma_sis_package::check::CheckOptions,
+    opened: &mut state::Opened,
+) -> Result<(), Stop> {
+    use alma_sis_package::state::RunOutcome;
+
+    let state::Opened {
+        store,
+        run_id,
+        baseline,
+        mode,
+        partial,
+    } = opened;
+    let (run_id, mode, partial) = (*run_id, *mode, *partial);
+    let options = state::plan_options(run, mode, partial);
+    let supplements = state::supplements(run);
+    let rejects_path = run
+        .config
+        .output
+        .dir
+        .join(format!("{}.rejects.csv", run.stem));
+    let mut quarantine = quarantine::Quarantine::new(check_options, rejects_path);
+    let mut packager = package::packager(run).map_err(Stop::Unrecorded)?;
+    let feed = run.config.mapping.feed.name.clone();
+    let mut planner = store
+        .planner(&feed, &options, run.today)
+        .map_err(|e| Stop::Unrecorded(state::state_error(e)))?;
+
+    let start = std::time::Instant::now();
+    let spinner = crate::progress::spinner("pass");
+    let mut pass = pass::Pass::new(
+        &mut run.report,
+        &mut quarantine,
+        &mut planner,
+        &mut packager,
+        &run.args.only,
+        &supplements,
+    );
+    let passed = pass.run(extractor);
+    let busy = pass.busy;
+    drop(pass);
+    spinner.finish_and_clear();
+    run.timings.push(("pass", start.elapsed()));
+    for (step, time) in [
+        ("  map", busy.map),
+        ("  check", busy.check),
+        ("  serialize", busy.serialize),
+        ("  state", busy.state),
+        ("  package", busy.package),
+    ] {
+        run.timings.push((step, time));
+    }
+    passed.map_err(Stop::Unrecorded)?;
+    let rejected = quarantine.rejected;
+    let rejects = quarantine.finish().map_err(Stop::Unrecorded)?;
     settle_reject_threshold(run);
-    let plan = run.timed("state", |run| state::plan(run, users, lock))?;
-    run.report.tally_users(&plan.to_send);
-    // A failed packaging or delivery is recorded too (as not sent) before it is returned.
-    let sent = run
-        .timed("package", |run| package::stage(run, &plan.to_send))
-        .and_then(|files| run.timed("deliver", |run| deliver::stage(run, &files)));
-    run.timed("record", |run| state::record(run, plan, &sent))?;
-    sent
+    let plan = run
+        .timed("plan", |_| planner.finish())
+        .map_err(|e| Stop::Unrecorded(state::state_error(e)))?;
+    state::report_plan(run, baseline.as_ref(), mode, partial, &plan);
+
+    // From here on the plan's writes are open: every way out records the run's outcome.
+    let refuse = |run: &Run<'_>, plan: alma_sis_package::state::PlannedRun<'_>, outcome, error: anyhow::Error| {
+        let end = state::run_end(run, outcome, plan.counts, Some(format!("{error:#}")));
+        match plan.abandon(run_id, &end) {
+            Ok(()) => Stop::Recorded(error),
+            Err(e) => Stop::Recorded(state::state_error(e).context(format!("{error:#}"))),
+        }
+    };
+    if run.args.strict && rejected > 0 {
+        let listed = rejects.map(|p| p.display().to_string()).unwrap_or_default();
+        let error = Failure::error(
+            Exit::Findings,
+            format!(
+                "--strict: {rejected} user(s) have error-level findings (listed in {listed}); \
+                 nothing was packaged"
+            ),
+        );
+        drop(packager);
+        return Err(refuse(run, plan, RunOutcome::Failed, error));
+    }
+    if let Err(message) = state::brake(run, &plan) {
+        drop(packager);
+        let error = Failure::error(Exit::BrakeTripped, message);
+        return Err(refuse(run, plan, RunOutcome::Refused, error));
+    }
+    let sent = run.timed("package", |run| -> anyhow::Result<_> {
+        pass::resend(&mut run.report, &mut packager, plan.resend())?;
+        let staged = packager.finish().context("packaging")?;
+        let stats = staged.stats();
+        let files = package::publish(run, staged)?;
+        Ok((files, stats))
+    });
+    let (files, stats) = match sent {
+        Ok(done) => done,
+        Err(e) => return Err(refuse(run, plan, RunOutcome::Failed, e)),
+    };
+    run.timings.push(("  compress (workers)", stats.compress_busy));
+    run.timings.push(("  verify", stats.verify_busy));
+    run.xml_bytes = stats.xml_bytes;
+    if let Err(e) = run.timed("deliver", |run| deliver::stage(run, &files)) {
+        return Err(refuse(run, plan, RunOutcome::Failed, e));
+    }
+    if state::fault_at("after-package") {
+        std::process::abort();
+    }
+    let outcome = if run.args.dry_run {
+        RunOutcome::DryRun
+    } else {
+        RunOutcome::Delivered
+    };
+    let end = state::run_end(run, outcome, plan.counts, None);
+    let path = store_path(run);
+    run.timed("record", |_| {
+        if outcome == RunOutcome::Delivered {
+            plan.commit(run_id, &end)
+        } else {
+            plan.abandon(run_id, &end)
+        }
+    })
+    .map_err(state::state_error)
+    .with_context(|| format!("recording run {run_id} in {}", path.display()))
+    .map_err(Stop::Recorded)
+}
+
+fn store_path(run: &Run<'_>) -> std::path::PathBuf {
+    run.config.state.file(&run.config.output)
 }

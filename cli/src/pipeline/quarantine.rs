@@ -1,152 +1,149 @@
-//! Stage 2: check every user before packaging, with the same checks as `alma-sis check`
-//! (record validation, the `[check]` profile and code tables, duplicate match IDs and
-//! identifiers across the feed). Users with error-level findings are quarantined: their rows
-//! become `Rejected` with the codes, they go to `<stem>.rejects.csv` in the work directory
-//! (ids, codes and messages only; mode 0600), and the rest are packaged, unless `--strict`.
+//! Checks every user before it is packaged, with the same checks as `alma-sis check` (record
+//! validation, the `[check]` profile and code tables, duplicate match IDs and identifiers
+//! across the feed). Users with error-level findings are quarantined: their rows become
+//! `Rejected` with the codes, they go to `<stem>.rejects.csv` in the work directory (ids, codes
+//! and messages only; mode 0600), and the rest are packaged, unless `--strict`.
 
-use std::collections::HashMap;
-use std::io::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
 
-use alma_sis_package::check::Checker;
-use alma_user_model::{Finding, Severity, User, render_user};
-use sis_extract::Decision;
+use alma_sis_package::check::{CheckOptions, Checker};
+use alma_user_model::{Finding, Severity, User, WriteError};
+use sis_extract::{Decision, RowOutcome};
 
-use super::Run;
 use crate::exit::{Exit, Failure};
 
-/// One quarantined user.
-struct Reject {
-    primary_id: String,
-    findings: Vec<Finding>,
+/// The check of one run: the feed-wide checker and the reject file, opened at the first reject.
+pub struct Quarantine<'a> {
+    checker: Checker<'a>,
+    path: PathBuf,
+    out: Option<BufWriter<File>>,
+    /// Users quarantined so far.
+    pub rejected: usize,
+    /// Warning-level findings so far (the users are still sent).
+    pub warnings: usize,
 }
 
-/// Keeps the users that can be written; rejects the rest with their reasons.
-pub fn stage(run: &mut Run<'_>, mut users: Vec<User>) -> anyhow::Result<Vec<User>> {
-    let options = run.config.check.options(&run.config.base_dir)?;
-    let mut checker = Checker::new(&options);
-    let mut scratch = Vec::new();
-    let mut rejects = Vec::new();
-    let mut warnings = 0usize;
-    // Filtered in place: a second list of a million users would double the peak memory.
-    users.retain(|user| {
-        let mut findings = checker.check_user(user, None);
-        scratch.clear();
-        // The writer's own refusal is reported only when no check finding explains it.
-        let explained = findings.iter().any(|f| f.severity == Severity::Error);
-        if let Err(err) = render_user(user, &mut scratch)
-            && !explained
-        {
-            findings.push(
-                Finding::new("E-WRITE", Severity::Error, err.to_string())
-                    .for_user(user.primary_id.clone()),
-            );
+impl<'a> Quarantine<'a> {
+    /// A check writing its rejects to `path` when there are any.
+    pub fn new(options: &'a CheckOptions, path: PathBuf) -> Self {
+        Quarantine {
+            checker: Checker::new(options),
+            path,
+            out: None,
+            rejected: 0,
+            warnings: 0,
         }
-        findings.retain(|f| f.severity != Severity::Info);
-        warnings += findings
+    }
+
+    /// The error-level findings of `user` (empty when it can be sent); warnings are counted.
+    pub fn check(&mut self, user: &User) -> Vec<Finding> {
+        let mut findings = self.checker.check_user(user, None);
+        self.warnings += findings
             .iter()
             .filter(|f| f.severity == Severity::Warning)
             .count();
         findings.retain(|f| f.severity == Severity::Error);
-        if findings.is_empty() {
-            return true;
-        }
-        rejects.push(Reject {
-            primary_id: user.primary_id.clone(),
-            findings,
-        });
-        false
-    });
-    let keep = users;
-    if warnings > 0 {
-        tracing::info!(
-            warnings,
-            "check warnings (run `alma-sis check` on the zip for details)"
-        );
+        findings
     }
-    if rejects.is_empty() {
-        return Ok(keep);
-    }
-    mark_rejected(run, &rejects);
-    let path = write_rejects(run, &rejects)?;
-    tracing::warn!(
-        users = rejects.len(),
-        file = %path.display(),
-        "users quarantined by check"
-    );
-    if run.args.strict {
-        return Err(Failure::error(
-            Exit::Findings,
-            format!(
-                "--strict: {} user(s) have error-level findings (listed in {}); nothing was \
-                 packaged",
-                rejects.len(),
-                path.display()
-            ),
-        ));
-    }
-    Ok(keep)
-}
 
-/// Turns the rows of every rejected user into `Rejected` with `CODE: message` reasons.
-fn mark_rejected(run: &mut Run<'_>, rejects: &[Reject]) {
-    let by_id: HashMap<&str, &Reject> =
-        rejects.iter().map(|r| (r.primary_id.as_str(), r)).collect();
-    for outcome in &mut run.report.rows {
-        let Decision::Written { primary_id } = &outcome.decision else {
-            continue;
+    /// The finding for a user the writer refused although no check explained why.
+    pub fn write_refused(user: &User, err: &WriteError) -> Finding {
+        Finding::new("E-WRITE", Severity::Error, err.to_string()).for_user(user.primary_id.clone())
+    }
+
+    /// Quarantines one user: its written rows become `Rejected` with `CODE: message` reasons
+    /// and a line goes to the reject file.
+    pub fn reject(
+        &mut self,
+        primary_id: &str,
+        findings: &[Finding],
+        rows: &mut [RowOutcome],
+    ) -> anyhow::Result<()> {
+        for outcome in rows.iter_mut() {
+            if matches!(&outcome.decision, Decision::Written { primary_id: p } if p == primary_id)
+            {
+                outcome.decision = Decision::Rejected {
+                    errors: findings
+                        .iter()
+                        .map(|f| format!("{}: {}", f.code, f.message))
+                        .collect(),
+                };
+            }
+        }
+        self.rejected += 1;
+        let line = reject_line(primary_id, findings);
+        let path = &self.path;
+        let io = |e: std::io::Error| {
+            Failure::error(
+                Exit::ConfigOrInput,
+                format!("cannot write the reject file {}: {e}", path.display()),
+            )
         };
-        if let Some(reject) = by_id.get(primary_id.as_str()) {
-            outcome.decision = Decision::Rejected {
-                errors: reject
-                    .findings
-                    .iter()
-                    .map(|f| format!("{}: {}", f.code, f.message))
-                    .collect(),
-            };
+        let out = match &mut self.out {
+            Some(out) => out,
+            None => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(io)?;
+                }
+                let mut open = std::fs::OpenOptions::new();
+                open.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+                let mut out = BufWriter::new(open.open(path).map_err(io)?);
+                writeln!(out, "primary_id,codes,messages").map_err(io)?;
+                self.out.insert(out)
+            }
+        };
+        out.write_all(line.as_bytes()).map_err(io)?;
+        Ok(())
+    }
+
+    /// Closes the reject file; returns its path when users were quarantined. Logs the
+    /// warnings' count.
+    pub fn finish(mut self) -> anyhow::Result<Option<PathBuf>> {
+        if self.warnings > 0 {
+            tracing::info!(
+                warnings = self.warnings,
+                "check warnings (run `alma-sis check` on the zip for details)"
+            );
         }
+        let Some(mut out) = self.out.take() else {
+            return Ok(None);
+        };
+        out.flush().map_err(|e| {
+            Failure::error(
+                Exit::ConfigOrInput,
+                format!("cannot write the reject file {}: {e}", self.path.display()),
+            )
+        })?;
+        tracing::warn!(
+            users = self.rejected,
+            file = %self.path.display(),
+            "users quarantined by check"
+        );
+        Ok(Some(self.path))
     }
 }
 
-/// Writes `<stem>.rejects.csv` (id, codes, messages; no names) with mode 0600.
-fn write_rejects(run: &Run<'_>, rejects: &[Reject]) -> anyhow::Result<PathBuf> {
-    let dir = &run.config.output.dir;
-    let path = dir.join(format!("{}.rejects.csv", run.stem));
-    let io = |e: std::io::Error| {
-        Failure::error(
-            Exit::ConfigOrInput,
-            format!("cannot write the reject file {}: {e}", path.display()),
-        )
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut open = std::fs::OpenOptions::new();
-    open.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    let mut out = std::io::BufWriter::new(open.open(&path).map_err(io)?);
-    writeln!(out, "primary_id,codes,messages").map_err(io)?;
-    for r in rejects {
-        let mut codes: Vec<&str> = r.findings.iter().map(|f| f.code.as_str()).collect();
-        codes.dedup();
-        let messages: Vec<String> = r
-            .findings
-            .iter()
-            .map(|f| match &f.field {
-                Some(field) => format!("{} {field}: {}", f.code, f.message),
-                None => format!("{}: {}", f.code, f.message),
-            })
-            .collect();
-        writeln!(
-            out,
-            "{},{},{}",
-            csv_field(&r.primary_id),
-            csv_field(&codes.join(" ")),
-            csv_field(&messages.join(" | "))
-        )
-        .map_err(io)?;
-    }
-    out.flush().map_err(io)?;
-    Ok(path)
+/// One line of the reject file: id, codes, messages (no names).
+fn reject_line(primary_id: &str, findings: &[Finding]) -> String {
+    let mut codes: Vec<&str> = findings.iter().map(|f| f.code.as_str()).collect();
+    codes.dedup();
+    let messages: Vec<String> = findings
+        .iter()
+        .map(|f| match &f.field {
+            Some(field) => format!("{} {field}: {}", f.code, f.message),
+            None => format!("{}: {}", f.code, f.message),
+        })
+        .collect();
+    format!(
+        "{},{},{}\n",
+        csv_field(primary_id),
+        csv_field(&codes.join(" ")),
+        csv_field(&messages.join(" | "))
+    )
 }
 
 /// RFC 4180 quoting.

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use alma_sis_package::PackagedFile;
 use alma_user_model::User;
+use chrono::Datelike as _;
 use serde::Serialize;
 use sis_extract::{Decision, RowOutcome};
 
@@ -26,15 +27,20 @@ pub const SCHEMA: &str = "alma-sis.run-report/1";
 /// What a run did. Stages fill it; [`finish`] prints and writes it.
 #[derive(Debug, Default)]
 pub struct RunReport {
-    /// Every input row's outcome.
-    pub rows: Vec<RowOutcome>,
+    /// Rows read, by decision (see [`RunReport::add_row`]).
+    counts: RowCounts,
+    /// Rows dropped, per eligibility rule.
+    filtered: BTreeMap<String, usize>,
+    /// The rejected rows with their reasons; written and filtered rows are only counted, so a
+    /// run of a million rows does not hold a million outcomes.
+    rejected: Vec<RowOutcome>,
     /// Users written into packages.
     pub users_written: usize,
     /// Packages written.
     pub packages: Vec<PackagedFile>,
     /// (destination, location) for every delivered file.
     pub deliveries: Vec<(String, String)>,
-    /// Users sent per user-group code (`(none)` without a group); see [`RunReport::tally_users`].
+    /// Users sent per user-group code (`(none)` without a group); see [`RunReport::tally_user`].
     pub user_groups: BTreeMap<String, usize>,
     /// Users sent per expiry month, `YYYY-MM` (`(none)` without an expiry date).
     pub expiry_months: BTreeMap<String, usize>,
@@ -80,50 +86,65 @@ pub struct RowCounts {
 }
 
 impl RunReport {
-    /// Counts rows by decision; `read == written + filtered + rejected` always holds.
-    pub fn row_counts(&self) -> RowCounts {
-        let mut c = RowCounts {
-            read: self.rows.len(),
-            ..RowCounts::default()
-        };
-        for r in &self.rows {
-            match r.decision {
-                Decision::Written { .. } => c.written += 1,
-                Decision::Filtered { .. } => c.filtered += 1,
-                Decision::Rejected { .. } => c.rejected += 1,
+    /// Counts one row's outcome; keeps it when it was rejected.
+    pub fn add_row(&mut self, row: RowOutcome) {
+        self.counts.read += 1;
+        match &row.decision {
+            Decision::Written { .. } => self.counts.written += 1,
+            Decision::Filtered { rule } => {
+                self.counts.filtered += 1;
+                match self.filtered.get_mut(rule.as_str()) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.filtered.insert(rule.clone(), 1);
+                    }
+                }
+            }
+            Decision::Rejected { .. } => {
+                self.counts.rejected += 1;
+                self.rejected.push(row);
             }
         }
-        c
     }
 
-    /// Adds the users about to be sent to the user-group and expiry histograms.
-    pub fn tally_users(&mut self, users: &[User]) {
+    /// Counts rows by decision; `read == written + filtered + rejected` always holds.
+    pub fn row_counts(&self) -> RowCounts {
+        self.counts
+    }
+
+    /// The rejected rows, in the order they were added.
+    pub fn rejected_rows(&self) -> &[RowOutcome] {
+        &self.rejected
+    }
+
+    /// Adds one user about to be sent to the user-group and expiry histograms.
+    pub fn tally_user(&mut self, user: &User) {
         const NONE: &str = "(none)";
-        for user in users {
-            let group = user.user_group.as_ref().map_or(NONE, |g| g.code.as_str());
-            *self.user_groups.entry(group.to_owned()).or_default() += 1;
-            let month = user
-                .expiry_date
-                .map_or_else(|| NONE.to_owned(), |d| d.format("%Y-%m").to_string());
-            *self.expiry_months.entry(month).or_default() += 1;
+        let group = user.user_group.as_ref().map_or(NONE, |g| g.code.as_str());
+        match self.user_groups.get_mut(group) {
+            Some(n) => *n += 1,
+            None => {
+                self.user_groups.insert(group.to_owned(), 1);
+            }
         }
+        let month = match user.expiry_date {
+            // Plain formatting: chrono's `format` parses its pattern on every call.
+            Some(d) if (0..=9999).contains(&d.year()) => format!("{:04}-{:02}", d.year(), d.month()),
+            Some(d) => d.format("%Y-%m").to_string(),
+            None => NONE.to_owned(),
+        };
+        *self.expiry_months.entry(month).or_default() += 1;
     }
 
     /// Rows dropped, per eligibility rule, in rule-name order.
     pub fn filtered_by_rule(&self) -> BTreeMap<&str, usize> {
-        let mut by = BTreeMap::new();
-        for r in &self.rows {
-            if let Decision::Filtered { rule } = &r.decision {
-                *by.entry(rule.as_str()).or_default() += 1;
-            }
-        }
-        by
+        self.filtered.iter().map(|(k, &n)| (k.as_str(), n)).collect()
     }
 
     /// Rows rejected, per reason code (a row with several reasons counts once per code).
     pub fn rejected_by_code(&self) -> BTreeMap<&str, usize> {
         let mut by = BTreeMap::new();
-        for r in &self.rows {
+        for r in &self.rejected {
             if let Decision::Rejected { errors } = &r.decision {
                 let mut codes: Vec<&str> = errors.iter().map(|e| reason_code(e)).collect();
                 codes.sort_unstable();
@@ -401,7 +422,7 @@ fn named<'a>(map: impl IntoIterator<Item = (&'a str, usize)>) -> Vec<Named<'a>> 
 }
 
 fn rejected_rows(r: &RunReport) -> Vec<JsonRejected<'_>> {
-    r.rows
+    r.rejected
         .iter()
         .filter_map(|o| match &o.decision {
             Decision::Rejected { errors } => Some(JsonRejected {

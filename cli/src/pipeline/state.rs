@@ -1,21 +1,20 @@
-//! Stages 3 and 6: decide what to send from what was sent before (full or delta, vanished
-//! people, the brake), and record what was sent once it was delivered.
+//! The run state: what was sent before decides what to send (full or delta, vanished people,
+//! the brake), and what was sent is recorded once it was delivered.
 //!
 //! The feed's lock is taken before the extract is read and held until the run is recorded,
-//! so two runs of one feed never overlap. Recording is one transaction: a run killed before it leaves the
-//! state as the last finished run left it, and the next run sends the same again.
+//! so two runs of one feed never overlap. The run's item writes go into one transaction that
+//! is committed only after delivery: a run killed before that leaves the state as the last
+//! finished run left it, and the next run sends the same again.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 
 use alma_sis_package::state::{
-    BrakeLimits, FeedLock, LoadMode, NewRun, PlanOptions, RunEnd, RunId, RunOutcome, StateStore,
-    UserPlan, VanishedPolicy, match_id,
+    BrakeLimits, FeedLock, LoadMode, NewRun, PlanOptions, PlannedRun, RunCounts, RunEnd, RunId,
+    RunOutcome, RunRecord, StateStore, VanishedPolicy,
 };
-use alma_user_model::User;
 use anyhow::Context as _;
 use serde::Deserialize;
-use sis_extract::Decision;
 
 use super::Run;
 use super::report::Comparison;
@@ -176,53 +175,34 @@ pub fn state_error(e: alma_sis_package::state::StateError) -> anyhow::Error {
     Failure::error(Exit::ConfigOrInput, message)
 }
 
-/// What this run will send, with the open state and the feed's lock.
-pub struct Plan {
-    /// Users to package, in order.
-    pub to_send: Vec<User>,
-    users: UserPlan,
-    store: StateStore,
-    run_id: RunId,
-    _lock: FeedLock,
-}
-
 /// Takes the feed's lock (exit 2 at once when another run holds it).
 pub fn lock(run: &Run<'_>) -> anyhow::Result<FeedLock> {
     let path = run.config.state.file(&run.config.output);
     FeedLock::acquire(&path, &run.config.mapping.feed.name).map_err(state_error)
 }
 
-/// Decides what to send; refuses (exit 4) when the brake trips and `--force` is not given.
-pub fn plan(run: &mut Run<'_>, users: Vec<User>, lock: FeedLock) -> anyhow::Result<Plan> {
-    let feed = run.config.mapping.feed.name.clone();
+/// The run as the state store knows it: the open store, the run's id and the baseline.
+pub struct Opened {
+    /// The open store.
+    pub store: StateStore,
+    /// This run's id (recorded as running).
+    pub run_id: RunId,
+    /// The last successful complete run, the brake's and the report's baseline.
+    pub baseline: Option<RunRecord>,
+    /// Full or delta.
+    pub mode: Mode,
+    /// Only some people (`--only`).
+    pub partial: bool,
+}
+
+/// Opens the state file and records that this run started.
+pub fn open(run: &Run<'_>) -> anyhow::Result<Opened> {
+    let feed = &run.config.mapping.feed.name;
     let path = run.config.state.file(&run.config.output);
     let mut store = StateStore::open(&path).map_err(state_error)?;
     let mode = run.args.mode.unwrap_or(run.config.state.mode);
     let partial = !run.args.only.is_empty();
-    // People whose main row was rejected today are still in the extract: not vanished. A
-    // supplement row alone (a card file) does not keep someone who left.
-    let supplements: HashSet<String> = run
-        .config
-        .mapping
-        .inputs
-        .iter()
-        .filter(|i| i.supplement)
-        .map(|i| i.path.display().to_string())
-        .collect();
-    let held: HashSet<String> = run
-        .report
-        .rows
-        .iter()
-        .filter(|r| {
-            matches!(r.decision, Decision::Rejected { .. }) && !supplements.contains(&r.row.file)
-        })
-        .map(|r| match_id(&r.key))
-        .collect();
-    let options = run.config.state.plan_options(mode, partial);
-    let mut users = store
-        .plan_users(&feed, users, &held, &options, run.today)
-        .map_err(state_error)?;
-    let baseline = store.last_successful_run(&feed).map_err(state_error)?;
+    let baseline = store.last_successful_run(feed).map_err(state_error)?;
     let run_id = store
         .begin_run(&NewRun {
             feed: feed.clone(),
@@ -232,9 +212,44 @@ pub fn plan(run: &mut Run<'_>, users: Vec<User>, lock: FeedLock) -> anyhow::Resu
             partial,
         })
         .map_err(state_error)?;
-    let c = users.counts;
+    Ok(Opened {
+        store,
+        run_id,
+        baseline,
+        mode,
+        partial,
+    })
+}
+
+/// How this run plans, from `[state]` and the command line.
+pub fn plan_options(run: &Run<'_>, mode: Mode, partial: bool) -> PlanOptions {
+    run.config.state.plan_options(mode, partial)
+}
+
+/// The files of the inputs marked `supplement`: a supplement row alone (a card file) does not
+/// keep someone who left from vanishing.
+pub fn supplements(run: &Run<'_>) -> HashSet<String> {
+    run.config
+        .mapping
+        .inputs
+        .iter()
+        .filter(|i| i.supplement)
+        .map(|i| i.path.display().to_string())
+        .collect()
+}
+
+/// Logs the plan and puts the vanished people and the comparison with the baseline into the
+/// report.
+pub fn report_plan(
+    run: &mut Run<'_>,
+    baseline: Option<&RunRecord>,
+    mode: Mode,
+    partial: bool,
+    plan: &PlannedRun<'_>,
+) {
+    let c = plan.counts;
     tracing::info!(
-        feed = %feed,
+        feed = %run.config.mapping.feed.name,
         mode = mode_name(mode),
         eligible = c.eligible,
         to_send = c.sent,
@@ -247,75 +262,47 @@ pub fn plan(run: &mut Run<'_>, users: Vec<User>, lock: FeedLock) -> anyhow::Resu
         retired = c.retired,
         "planned"
     );
-    for v in &users.vanished {
+    for v in &plan.vanished {
         tracing::info!(primary_id = %v.primary_id, since = %v.since, action = ?v.action, send = v.send, of = v.of, retired = v.retired, "vanished");
     }
-    run.report.vanished = users
-        .vanished
-        .iter()
-        .map(|v| v.primary_id.clone())
-        .collect();
-    run.report.comparison = baseline.filter(|_| !partial).map(|b| Comparison {
-        last_run_at: b.started,
-        last_eligible: to_usize(b.counts.eligible),
-        eligible: to_usize(c.eligible),
-        new: to_usize(c.new),
-        changed: to_usize(c.changed),
-        unchanged: to_usize(c.unchanged),
-        vanished: users.vanished.len(),
-    });
-    if let Err(brake) = users.check_brake(run.args.force) {
-        let message = format!(
-            "{brake}. Nothing was packaged or delivered. If this extract is right, run again \
-             with --force."
-        );
-        let end = RunEnd {
-            outcome: RunOutcome::Refused,
-            counts: c,
-            files: Vec::new(),
-            destination: None,
-            message: Some(message.clone()),
-        };
-        store
-            .finish_run(run_id, &end, None, Vec::new())
-            .map_err(state_error)?;
-        return Err(Failure::error(Exit::BrakeTripped, message));
-    }
-    if users.brake.tripped() {
-        tracing::warn!("{}; going on because of --force", users.brake);
-    }
-    Ok(Plan {
-        to_send: std::mem::take(&mut users.to_send),
-        users,
-        store,
-        run_id,
-        _lock: lock,
-    })
+    run.report.vanished = plan.vanished.iter().map(|v| v.primary_id.clone()).collect();
+    run.report.comparison = baseline
+        .filter(|_| !partial)
+        .map(|b| Comparison {
+            last_run_at: b.started.clone(),
+            last_eligible: to_usize(b.counts.eligible),
+            eligible: to_usize(c.eligible),
+            new: to_usize(c.new),
+            changed: to_usize(c.changed),
+            unchanged: to_usize(c.unchanged),
+            vanished: plan.vanished.len(),
+        });
 }
 
-/// Records how the run ended: only a delivered run marks users as sent. `sent` is what
-/// packaging and delivery returned.
-pub fn record(run: &mut Run<'_>, plan: Plan, sent: &anyhow::Result<()>) -> anyhow::Result<()> {
-    let fault = std::env::var(FAULT_ENV).unwrap_or_default();
-    if fault == "after-package" {
-        std::process::abort();
+/// The brake's refusal (exit 4) unless `--force`; a forced run is logged.
+pub fn brake(run: &Run<'_>, plan: &PlannedRun<'_>) -> Result<(), String> {
+    if let Err(brake) = plan.check_brake(run.args.force) {
+        return Err(format!(
+            "{brake}. Nothing was packaged or delivered. If this extract is right, run again \
+             with --force."
+        ));
     }
-    let Plan {
-        to_send,
-        mut users,
-        mut store,
-        run_id,
-        _lock,
-    } = plan;
-    users.to_send = to_send;
-    let outcome = match sent {
-        Err(_) => RunOutcome::Failed,
-        Ok(()) if run.args.dry_run => RunOutcome::DryRun,
-        Ok(()) => RunOutcome::Delivered,
-    };
-    let end = RunEnd {
+    if plan.brake.tripped() {
+        tracing::warn!("{}; going on because of --force", plan.brake);
+    }
+    Ok(())
+}
+
+/// How the run ended, for the state store: the files and destination come from the report.
+pub fn run_end(
+    run: &Run<'_>,
+    outcome: RunOutcome,
+    counts: RunCounts,
+    message: Option<String>,
+) -> RunEnd {
+    RunEnd {
         outcome,
-        counts: users.counts,
+        counts,
         files: run
             .report
             .packages
@@ -328,23 +315,40 @@ pub fn record(run: &mut Run<'_>, plan: Plan, sent: &anyhow::Result<()>) -> anyho
             })
             .collect(),
         destination: run.report.deliveries.first().map(|(to, _)| to.clone()),
-        message: sent.as_ref().err().map(|e| format!("{e:#}")),
-    };
-    let result = if outcome == RunOutcome::Delivered {
-        let mut written = 0usize;
-        let writes = users.writes().inspect(|_| {
-            written += 1;
-            if written == 2 && fault == "during-record" {
-                std::process::abort();
-            }
-        });
-        store.finish_run(run_id, &end, users.touch(), writes)
-    } else {
-        store.finish_run(run_id, &end, None, Vec::new())
-    };
-    result
+        message,
+    }
+}
+
+/// A test of crash consistency asked to be killed at `point` (`during-record`: while the
+/// run's writes are open; `after-package`: after delivery, before recording). Never set in
+/// production.
+pub fn fault_at(point: &str) -> bool {
+    std::env::var(FAULT_ENV).is_ok_and(|v| v == point)
+}
+
+/// Records a run that failed before it had a plan: nothing is marked sent.
+pub fn record_failure(
+    run: &Run<'_>,
+    opened: &mut Opened,
+    error: &anyhow::Error,
+) -> anyhow::Result<()> {
+    let end = run_end(
+        run,
+        RunOutcome::Failed,
+        RunCounts::default(),
+        Some(format!("{error:#}")),
+    );
+    opened
+        .store
+        .finish_run(opened.run_id, &end, None, Vec::new())
         .map_err(state_error)
-        .with_context(|| format!("recording run {run_id} in {}", store.path().display()))
+        .with_context(|| {
+            format!(
+                "recording run {} in {}",
+                opened.run_id,
+                opened.store.path().display()
+            )
+        })
 }
 
 fn mode_name(mode: Mode) -> &'static str {
