@@ -1,11 +1,14 @@
 //! Stage 1: read the extract and apply the mapping rules. The inputs are indexed first (`read`);
-//! then people are mapped one at a time on a thread of their own and handed to the run's pass
-//! through a short queue, so mapping overlaps with checking, rendering and compressing.
+//! then people are mapped one at a time on a thread of their own, which also renders each
+//! user once and hashes it, and handed to the run's pass through a short queue, so mapping
+//! and rendering overlap with checking, the run state and compressing.
 
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
+use alma_sis_package::state::ContentHash;
+use alma_user_model::{MovingDates, WriteError, render_user_marked};
 use sis_extract::{Extractor, PersonOutcome};
 
 use super::Run;
@@ -28,26 +31,107 @@ pub fn open<'c>(run: &Run<'c>) -> anyhow::Result<Extractor<'c>> {
     Ok(extractor)
 }
 
-/// Maps every person on a thread of the scope; the thread returns the time it spent mapping.
-/// It stops early when the receiver is dropped.
+/// One person as the extract thread hands them over: their outcome and, when a user was
+/// mapped, that user rendered (or the writer's refusal).
+pub struct Prepared {
+    /// The person's rows and user.
+    pub person: PersonOutcome,
+    /// The user's `<user>` element and its content hash.
+    pub rendered: Option<Result<(Vec<u8>, ContentHash), WriteError>>,
+}
+
+/// Time the extract thread spent, per step.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ThreadBusy {
+    /// Mapping people.
+    pub map: Duration,
+    /// Rendering and hashing users.
+    pub serialize: Duration,
+}
+
+/// Maps every person on a thread of the scope and renders the users among `only` (everyone
+/// when empty); the thread returns the time it spent. It stops early when the receiver is
+/// dropped.
 pub fn spawn<'scope, 'env>(
     scope: &'scope Scope<'scope, 'env>,
     extractor: &'env Extractor<'env>,
-) -> (Receiver<PersonOutcome>, ScopedJoinHandle<'scope, Duration>) {
+    only: &'env [String],
+) -> (Receiver<Prepared>, ScopedJoinHandle<'scope, ThreadBusy>) {
     let (tx, rx) = sync_channel(QUEUE);
     let handle = scope.spawn(move || {
-        let mut busy = Duration::ZERO;
+        let mut busy = ThreadBusy::default();
         let mut people = extractor.people();
         loop {
             let start = Instant::now();
             let next = people.next();
-            busy += start.elapsed();
+            let mapped = Instant::now();
+            busy.map += mapped - start;
             let Some(person) = next else { break };
-            if tx.send(person).is_err() {
+            let rendered = person
+                .user
+                .as_ref()
+                .filter(|m| only.is_empty() || only.iter().any(|id| id == &m.user.primary_id))
+                .map(|m| {
+                    let mut xml = Vec::with_capacity(4096);
+                    let moving = render_user_marked(&m.user, &mut xml)?;
+                    let hash = ContentHash::of_parts(without_moving_dates(&xml, &moving));
+                    Ok((xml, hash))
+                });
+            busy.serialize += mapped.elapsed();
+            if tx.send(Prepared { person, rendered }).is_err() {
                 break;
             }
         }
         busy
     });
     (rx, handle)
+}
+
+/// The rendered bytes without the expiry and purge date lines: what the content hash covers,
+/// since those dates move every day under a "today + N days" rule.
+pub fn without_moving_dates<'b>(
+    bytes: &'b [u8],
+    moving: &MovingDates,
+) -> impl Iterator<Item = &'b [u8]> + 'b {
+    let mut cut: Vec<std::ops::Range<usize>> = [moving.expiry.clone(), moving.purge.clone()]
+        .into_iter()
+        .flatten()
+        .collect();
+    cut.sort_by_key(|r| r.start);
+    let mut parts = Vec::with_capacity(3);
+    let mut at = 0;
+    for r in cut {
+        parts.push(&bytes[at..r.start]);
+        at = r.end;
+    }
+    parts.push(&bytes[at..]);
+    parts.into_iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn joined(bytes: &[u8], moving: &MovingDates) -> Vec<u8> {
+        without_moving_dates(bytes, moving)
+            .flatten()
+            .copied()
+            .collect()
+    }
+
+    #[test]
+    fn the_moving_dates_are_cut_out_wherever_they_are() {
+        let bytes = b"aaEEEbbPPPcc";
+        let moving = MovingDates {
+            expiry: Some(2..5),
+            purge: Some(7..10),
+        };
+        assert_eq!(joined(bytes, &moving), b"aabbcc");
+        let swapped = MovingDates {
+            expiry: Some(7..10),
+            purge: Some(2..5),
+        };
+        assert_eq!(joined(bytes, &swapped), b"aabbcc");
+        assert_eq!(joined(bytes, &MovingDates::default()), bytes);
+    }
 }

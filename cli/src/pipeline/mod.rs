@@ -182,17 +182,17 @@ fn planned(
 
     let start = std::time::Instant::now();
     let spinner = crate::progress::spinner("pass");
-    let mut pass = pass::Pass::new(
-        &mut run.report,
-        &mut quarantine,
-        &mut planner,
-        &mut packager,
-        &run.args.only,
-        &supplements,
-    );
-    let passed = pass.run(extractor);
-    let busy = pass.busy;
-    drop(pass);
+    let (passed, busy) = {
+        let mut pass = pass::Pass::new(
+            &mut run.report,
+            &mut quarantine,
+            &mut planner,
+            &mut packager,
+            &run.args.only,
+            &supplements,
+        );
+        (pass.run(extractor), pass.busy)
+    };
     spinner.finish_and_clear();
     run.timings.push(("pass", start.elapsed()));
     for (step, time) in [
@@ -214,7 +214,10 @@ fn planned(
     state::report_plan(run, baseline.as_ref(), mode, partial, &plan);
 
     // From here on the plan's writes are open: every way out records the run's outcome.
-    let refuse = |run: &Run<'_>, plan: alma_sis_package::state::PlannedRun<'_>, outcome, error: anyhow::Error| {
+    let refuse = |run: &Run<'_>,
+                  plan: alma_sis_package::state::PlannedRun<'_>,
+                  outcome,
+                  error: anyhow::Error| {
         let end = state::run_end(run, outcome, plan.counts, Some(format!("{error:#}")));
         match plan.abandon(run_id, &end) {
             Ok(()) => Stop::Recorded(error),
@@ -249,7 +252,8 @@ fn planned(
         Ok(done) => done,
         Err(e) => return Err(refuse(run, plan, RunOutcome::Failed, e)),
     };
-    run.timings.push(("  compress (workers)", stats.compress_busy));
+    run.timings
+        .push(("  compress (workers)", stats.compress_busy));
     run.timings.push(("  verify", stats.verify_busy));
     run.xml_bytes = stats.xml_bytes;
     if let Err(e) = run.timed("deliver", |run| deliver::stage(run, &files)) {

@@ -62,8 +62,7 @@ impl<'a> Quarantine<'a> {
         rows: &mut [RowOutcome],
     ) -> anyhow::Result<()> {
         for outcome in rows.iter_mut() {
-            if matches!(&outcome.decision, Decision::Written { primary_id: p } if p == primary_id)
-            {
+            if matches!(&outcome.decision, Decision::Written { primary_id: p } if p == primary_id) {
                 outcome.decision = Decision::Rejected {
                     errors: findings
                         .iter()

@@ -129,7 +129,9 @@ impl RunReport {
         }
         let month = match user.expiry_date {
             // Plain formatting: chrono's `format` parses its pattern on every call.
-            Some(d) if (0..=9999).contains(&d.year()) => format!("{:04}-{:02}", d.year(), d.month()),
+            Some(d) if (0..=9999).contains(&d.year()) => {
+                format!("{:04}-{:02}", d.year(), d.month())
+            }
             Some(d) => d.format("%Y-%m").to_string(),
             None => NONE.to_owned(),
         };
@@ -138,7 +140,10 @@ impl RunReport {
 
     /// Rows dropped, per eligibility rule, in rule-name order.
     pub fn filtered_by_rule(&self) -> BTreeMap<&str, usize> {
-        self.filtered.iter().map(|(k, &n)| (k.as_str(), n)).collect()
+        self.filtered
+            .iter()
+            .map(|(k, &n)| (k.as_str(), n))
+            .collect()
     }
 
     /// Rows rejected, per reason code (a row with several reasons counts once per code).

@@ -266,17 +266,15 @@ pub fn report_plan(
         tracing::info!(primary_id = %v.primary_id, since = %v.since, action = ?v.action, send = v.send, of = v.of, retired = v.retired, "vanished");
     }
     run.report.vanished = plan.vanished.iter().map(|v| v.primary_id.clone()).collect();
-    run.report.comparison = baseline
-        .filter(|_| !partial)
-        .map(|b| Comparison {
-            last_run_at: b.started.clone(),
-            last_eligible: to_usize(b.counts.eligible),
-            eligible: to_usize(c.eligible),
-            new: to_usize(c.new),
-            changed: to_usize(c.changed),
-            unchanged: to_usize(c.unchanged),
-            vanished: plan.vanished.len(),
-        });
+    run.report.comparison = baseline.filter(|_| !partial).map(|b| Comparison {
+        last_run_at: b.started.clone(),
+        last_eligible: to_usize(b.counts.eligible),
+        eligible: to_usize(c.eligible),
+        new: to_usize(c.new),
+        changed: to_usize(c.changed),
+        unchanged: to_usize(c.unchanged),
+        vanished: plan.vanished.len(),
+    });
 }
 
 /// The brake's refusal (exit 4) unless `--force`; a forced run is logged.
