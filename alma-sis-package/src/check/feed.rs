@@ -2,42 +2,37 @@
 //!
 //! Alma compares identifiers case-insensitively and across types ("All primary and
 //! additional identifiers must be unique for users, including for the same user"). The
-//! index keeps one map from a 64-bit hash of each value's lowercase form to the first user
+//! index keeps, per value, a 64-bit hash of its trimmed lowercase form and the first user
 //! that used it (with a bit saying whether it was that user's match ID), and per user its
-//! primary id in one shared byte arena and where it was read: about 30 bytes per identifier
-//! and user, never names or records.
+//! primary id and where it was read. Never names or records.
+//!
+//! # Memory
+//!
+//! Values live in an open-addressing table (Robin Hood linear probing) of 9-byte slots: a
+//! 64-bit word holding the owner, the match bit and the hash bits the slot's position does
+//! not already say, and a byte with the probe distance. Sized from [`FeedIndex::reserve`]
+//! at up to 85 % load that is about 10.6 bytes per value. Users live in one byte log (line
+//! delta, and the primary id either as a number delta or as raw bytes) with an offset every
+//! 16 users: 3 to 12 bytes per user. At 788k users and 2.4M values that is about 28 MB.
+//!
+//! # Hash collisions
+//!
+//! Two different values with the same hash look like one value used twice: the second user
+//! gets a false `E-ID-TAKEN-IN-FEED` (a real duplicate is never missed). A slot compares the
+//! home position (about log2(slots) bits of the hash) and `63 - owner bits` further bits
+//! (43 up to 1M users), so over a feed of `n` values the odds of any false duplicate are
+//! about `n * 0.85 / 2^43`: 2.3e-7 at 2.4M values, as with a full 64-bit hash map.
+//! (The hash is foldhash's quality variant with a fixed seed: deterministic run to run.)
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
+
+use foldhash::quality::FixedState;
 
 /// Where a user was read: an index into the checker's source list and a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Seen {
     pub source: u32,
     pub line: u64,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct UserSlot {
-    id_start: u32,
-    id_len: u16,
-    source: u16,
-    line: u32,
-}
-
-/// A fixed-key hasher: the same input gives the same result on every run.
-type Fixed = BuildHasherDefault<DefaultHasher>;
-
-/// Set on an owner when the value is that user's match ID.
-const MATCH_BIT: u32 = 1 << 31;
-
-/// The feed-wide index; see the module docs.
-#[derive(Debug, Default)]
-pub(crate) struct FeedIndex {
-    owners: HashMap<u64, u32, Fixed>,
-    users: Vec<UserSlot>,
-    arena: Vec<u8>,
 }
 
 /// The first user that used a value.
@@ -49,68 +44,517 @@ pub(crate) struct FirstUse {
     pub as_match_id: bool,
 }
 
+/// The fixed seed: the same value hashes the same in every run.
+const SEED: u64 = 0x616c_6d61_2d73_6973;
+
 /// Hashes a value the way Alma compares it: trimmed, case-insensitive.
 pub(crate) fn id_key(value: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    for c in value.trim().chars().flat_map(char::to_lowercase) {
-        c.hash(&mut h);
+    let value = value.trim();
+    let mut hasher = FixedState::with_seed(SEED).build_hasher();
+    let mut short = [0u8; 64];
+    if value.len() <= short.len() && value.is_ascii() {
+        let lower = &mut short[..value.len()];
+        lower.copy_from_slice(value.as_bytes());
+        lower.make_ascii_lowercase();
+        hasher.write(lower);
+    } else {
+        let lower: String = value.chars().flat_map(char::to_lowercase).collect();
+        hasher.write(lower.as_bytes());
     }
-    h.finish()
+    hasher.finish()
 }
 
-impl FeedIndex {
-    /// Registers a user and returns its ordinal.
-    pub fn add_user(&mut self, primary_id: &str, seen: Seen) -> u32 {
-        // Primary ids are at most 255 characters; anything longer is cut for the message.
-        let id = &primary_id.as_bytes()[..primary_id.len().min(usize::from(u16::MAX))];
-        let start = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
-        self.arena.extend_from_slice(id);
-        self.users.push(UserSlot {
-            id_start: start,
-            id_len: u16::try_from(id.len()).unwrap_or(u16::MAX),
-            source: u16::try_from(seen.source).unwrap_or(u16::MAX),
-            line: u32::try_from(seen.line).unwrap_or(u32::MAX),
-        });
-        u32::try_from(self.users.len() - 1).unwrap_or(MATCH_BIT - 1) & !MATCH_BIT
-    }
+/// Values per user a table is sized for: the primary id and about two identifiers.
+const VALUES_PER_USER: usize = 3;
+/// The smallest table, when nothing says how large the feed is.
+const MIN_SLOTS: usize = 1 << 14;
+/// Bytes per slot: the word, then the probe distance plus one (0: empty).
+const SLOT: usize = 9;
+/// The longest probe distance a slot can record.
+const MAX_DISTANCE: u8 = u8::MAX - 1;
 
-    fn first_use(&self, owner: u32) -> Option<FirstUse> {
-        let slot = self.users.get((owner & !MATCH_BIT) as usize)?;
-        let start = slot.id_start as usize;
-        let bytes = self.arena.get(start..start + usize::from(slot.id_len))?;
-        Some(FirstUse {
-            primary_id: String::from_utf8_lossy(bytes).into_owned(),
-            seen: Seen {
-                source: u32::from(slot.source),
-                line: u64::from(slot.line),
-            },
-            as_match_id: owner & MATCH_BIT != 0,
-        })
-    }
+/// True while `len` values fit `slots` at no more than 85 % load.
+fn fits(len: usize, slots: usize) -> bool {
+    len.saturating_mul(20) <= slots.saturating_mul(17)
+}
 
-    /// Claims `value` for `user` (as its match ID when `as_match_id`); returns the first
-    /// user when another one holds it. A user claiming its own value again is not reported
-    /// here (record validation reports duplicates within one user).
-    pub fn claim(&mut self, value: &str, user: u32, as_match_id: bool) -> Option<FirstUse> {
-        let tagged = if as_match_id { user | MATCH_BIT } else { user };
-        match self.owners.entry(id_key(value)) {
-            Entry::Vacant(v) => {
-                v.insert(tagged);
-                None
-            }
-            Entry::Occupied(o) => {
-                let owner = *o.get();
-                if owner & !MATCH_BIT == user {
-                    None
-                } else {
-                    self.first_use(owner)
-                }
-            }
+/// Slots for `values` at 85 % load.
+fn slots_for(values: usize) -> usize {
+    values
+        .saturating_mul(20)
+        .div_ceil(17)
+        .clamp(MIN_SLOTS, 1 << 31)
+}
+
+/// Bits for owners below `users` (with room for a quarter more), at least 16.
+fn owner_bits_for(users: usize) -> u32 {
+    let users = users.saturating_add(users / 4).max(1 << 16);
+    (usize::BITS - (users - 1).leading_zeros()).min(31)
+}
+
+/// One open-addressing table of values; see the module docs.
+#[derive(Debug)]
+struct ValueTable {
+    slots: Vec<u8>,
+    capacity: usize,
+    len: usize,
+    owner_bits: u32,
+}
+
+/// A value found in a table.
+#[derive(Debug, Clone, Copy)]
+struct Owner {
+    user: u32,
+    as_match_id: bool,
+}
+
+/// Where a value would go: the slot and its probe distance there.
+enum Probe {
+    Found(Owner),
+    Vacant {
+        at: usize,
+        distance: u8,
+    },
+    /// The probe ran past [`MAX_DISTANCE`]: the value goes to a new table.
+    Full,
+}
+
+impl ValueTable {
+    fn new(capacity: usize, owner_bits: u32) -> Self {
+        ValueTable {
+            slots: vec![0; capacity * SLOT],
+            capacity,
+            len: 0,
+            owner_bits,
         }
     }
 
-    /// How much the index holds: (users, distinct values, arena bytes).
+    fn home(&self, key: u64) -> usize {
+        // The top 32 bits pick the slot (a multiply, not a modulo); the word keeps the rest.
+        (((key >> 32) * self.capacity as u64) >> 32) as usize
+    }
+
+    fn rest(&self, key: u64) -> u64 {
+        key & ((1 << (63 - self.owner_bits)) - 1)
+    }
+
+    fn word(&self, key: u64, owner: Owner) -> u64 {
+        (self.rest(key) << (self.owner_bits + 1))
+            | (u64::from(owner.as_match_id) << self.owner_bits)
+            | u64::from(owner.user)
+    }
+
+    fn owner_of(&self, word: u64) -> Owner {
+        Owner {
+            user: (word & ((1 << self.owner_bits) - 1)) as u32,
+            as_match_id: word >> self.owner_bits & 1 == 1,
+        }
+    }
+
+    fn distance(&self, slot: usize) -> u8 {
+        self.slots[slot * SLOT + 8]
+    }
+
+    fn word_at(&self, slot: usize) -> u64 {
+        let at = slot * SLOT;
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&self.slots[at..at + 8]);
+        u64::from_le_bytes(word)
+    }
+
+    fn put(&mut self, slot: usize, word: u64, distance: u8) {
+        let at = slot * SLOT;
+        self.slots[at..at + 8].copy_from_slice(&word.to_le_bytes());
+        self.slots[at + 8] = distance + 1;
+    }
+
+    fn next(&self, slot: usize) -> usize {
+        if slot + 1 == self.capacity {
+            0
+        } else {
+            slot + 1
+        }
+    }
+
+    fn probe(&self, key: u64) -> Probe {
+        let rest = self.rest(key);
+        let mut slot = self.home(key);
+        let mut distance = 0u8;
+        loop {
+            let stored = self.distance(slot);
+            // Robin Hood order: a run holds its values sorted by home, so an empty slot or one
+            // closer to its own home than we are to ours ends the search.
+            if stored == 0 || stored - 1 < distance {
+                return Probe::Vacant { at: slot, distance };
+            }
+            if stored - 1 == distance {
+                let word = self.word_at(slot);
+                if word >> (self.owner_bits + 1) == rest {
+                    return Probe::Found(self.owner_of(word));
+                }
+            }
+            if distance == MAX_DISTANCE {
+                return Probe::Full;
+            }
+            distance += 1;
+            slot = self.next(slot);
+        }
+    }
+
+    /// Puts `word` at `at`, shifting the run after it one slot on; false (nothing changed)
+    /// when a shifted value would move past [`MAX_DISTANCE`].
+    fn insert(&mut self, at: usize, distance: u8, word: u64) -> bool {
+        let mut end = at;
+        while self.distance(end) != 0 {
+            if self.distance(end) - 1 == MAX_DISTANCE {
+                return false;
+            }
+            end = self.next(end);
+        }
+        while end != at {
+            let prev = if end == 0 { self.capacity - 1 } else { end - 1 };
+            let (moved, moved_distance) = (self.word_at(prev), self.distance(prev));
+            self.put(end, moved, moved_distance);
+            end = prev;
+        }
+        self.put(at, word, distance);
+        self.len += 1;
+        true
+    }
+}
+
+/// Users in one byte log; see the module docs.
+#[derive(Debug, Default)]
+struct UserLog {
+    bytes: Vec<u8>,
+    /// Offset of every [`CHECKPOINT`]th user's entry.
+    checkpoints: Vec<u64>,
+    /// (first user, source) at every change of source.
+    sources: Vec<(u32, u16)>,
+    users: u32,
+    last_line: u32,
+    last_number: u64,
+}
+
+/// Users between two offsets in the log: a lookup decodes at most this many entries.
+const CHECKPOINT: u32 = 16;
+
+fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn read_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        v |= u64::from(b & 0x7F) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn zigzag(delta: i64) -> u64 {
+    ((delta << 1) ^ (delta >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    (v >> 1) as i64 ^ -((v & 1) as i64)
+}
+
+/// The id as a number, when writing the number back gives the same bytes.
+fn as_number(id: &[u8]) -> Option<u64> {
+    let canonical = (1..=19).contains(&id.len())
+        && id.iter().all(u8::is_ascii_digit)
+        && (id.len() == 1 || id[0] != b'0');
+    if !canonical {
+        return None;
+    }
+    id.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+impl UserLog {
+    fn push(&mut self, primary_id: &str, seen: Seen) -> u32 {
+        let ordinal = self.users;
+        if ordinal.is_multiple_of(CHECKPOINT) {
+            self.checkpoints.push(self.bytes.len() as u64);
+            self.last_line = 0;
+            self.last_number = 0;
+        }
+        // Positions are kept as the messages show them (one shared cut-off), as before.
+        let source = u16::try_from(seen.source).unwrap_or(u16::MAX);
+        if self.sources.last().is_none_or(|&(_, s)| s != source) {
+            self.sources.push((ordinal, source));
+        }
+        let line = u32::try_from(seen.line).unwrap_or(u32::MAX);
+        push_varint(
+            &mut self.bytes,
+            zigzag(i64::from(line) - i64::from(self.last_line)),
+        );
+        self.last_line = line;
+        // Primary ids are at most 255 characters; anything longer is cut for the message.
+        let id = &primary_id.as_bytes()[..primary_id.len().min(usize::from(u16::MAX))];
+        match as_number(id) {
+            Some(n) => {
+                self.bytes.push(0);
+                push_varint(
+                    &mut self.bytes,
+                    zigzag(n.wrapping_sub(self.last_number) as i64),
+                );
+                self.last_number = n;
+            }
+            None => {
+                push_varint(&mut self.bytes, id.len() as u64 + 1);
+                self.bytes.extend_from_slice(id);
+            }
+        }
+        self.users = self.users.saturating_add(1).min(u32::MAX >> 1);
+        ordinal
+    }
+
+    fn get(&self, ordinal: u32) -> Option<(String, Seen)> {
+        let checkpoint = ordinal / CHECKPOINT;
+        let mut at = usize::try_from(*self.checkpoints.get(checkpoint as usize)?).ok()?;
+        let (mut line, mut number) = (0u32, 0u64);
+        for current in checkpoint * CHECKPOINT..=ordinal {
+            let delta = unzigzag(read_varint(&self.bytes, &mut at)?);
+            line = u32::try_from(i64::from(line) + delta).ok()?;
+            let head = usize::try_from(read_varint(&self.bytes, &mut at)?).ok()?;
+            let id = if head == 0 {
+                let delta = unzigzag(read_varint(&self.bytes, &mut at)?);
+                number = number.wrapping_add(delta as u64);
+                (current == ordinal).then(|| number.to_string())
+            } else {
+                let bytes = self.bytes.get(at..at + head - 1)?;
+                at += head - 1;
+                (current == ordinal).then(|| String::from_utf8_lossy(bytes).into_owned())
+            };
+            if current == ordinal {
+                let source =
+                    self.sources[self.sources.partition_point(|&(u, _)| u <= ordinal) - 1].1;
+                let seen = Seen {
+                    source: u32::from(source),
+                    line: u64::from(line),
+                };
+                return Some((id?, seen));
+            }
+        }
+        None
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.bytes.capacity() + self.checkpoints.capacity() * 8 + self.sources.capacity() * 8
+    }
+}
+
+/// The feed-wide index; see the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct FeedIndex {
+    /// Newest last; a value is in at most one. One table unless the feed outgrew the hint.
+    tables: Vec<ValueTable>,
+    users: UserLog,
+}
+
+impl FeedIndex {
+    /// Expects about `users` more users: sizes the next table for them, so that a feed of
+    /// the announced size fits one table.
+    pub fn reserve(&mut self, users: usize) {
+        let values = users.saturating_mul(VALUES_PER_USER);
+        let room = self
+            .tables
+            .last()
+            .is_some_and(|t| fits(t.len + values, t.capacity));
+        if !room {
+            self.add_table(slots_for(values), users);
+        }
+        self.users.bytes.reserve(users.saturating_mul(4));
+    }
+
+    /// Adds a table of `capacity` slots for owners up to `users` more users (a later user
+    /// that does not fit goes to yet another table, with wider owners).
+    fn add_table(&mut self, capacity: usize, users: usize) {
+        let users = (self.users.users as usize).saturating_add(users);
+        self.tables
+            .push(ValueTable::new(capacity, owner_bits_for(users)));
+    }
+
+    /// Adds a table when the last one is full, as large as all before it together.
+    fn grow(&mut self) {
+        let held: usize = self.tables.iter().map(|t| t.capacity).sum();
+        let capacity = held.clamp(MIN_SLOTS, 1 << 31);
+        self.add_table(capacity, capacity);
+    }
+
+    /// Registers a user and returns its ordinal.
+    pub fn add_user(&mut self, primary_id: &str, seen: Seen) -> u32 {
+        self.users.push(primary_id, seen)
+    }
+
+    fn first_use(&self, owner: Owner) -> Option<FirstUse> {
+        let (primary_id, seen) = self.users.get(owner.user)?;
+        Some(FirstUse {
+            primary_id,
+            seen,
+            as_match_id: owner.as_match_id,
+        })
+    }
+
+    /// Claims the value with key `key` (see [`id_key`]) for `user` (as its match ID when
+    /// `as_match_id`); returns the first user when another one holds it. A user claiming its
+    /// own value again is not reported here (record validation reports duplicates within one
+    /// user).
+    pub fn claim(&mut self, key: u64, user: u32, as_match_id: bool) -> Option<FirstUse> {
+        let mut vacant = None;
+        for (i, table) in self.tables.iter().enumerate() {
+            match table.probe(key) {
+                Probe::Found(owner) if owner.user == user => return None,
+                Probe::Found(owner) => return self.first_use(owner),
+                Probe::Vacant { at, distance } => vacant = Some((i, at, distance)),
+                Probe::Full => vacant = None,
+            }
+        }
+        let owner = Owner { user, as_match_id };
+        let last = self.tables.len().wrapping_sub(1);
+        if let Some((i, at, distance)) = vacant
+            && i == last
+        {
+            let table = &mut self.tables[i];
+            let room = fits(table.len + 1, table.capacity) && user >> table.owner_bits == 0;
+            if room && table.insert(at, distance, table.word(key, owner)) {
+                return None;
+            }
+        }
+        self.grow();
+        let table = self.tables.last_mut().expect("a table was just added");
+        let Probe::Vacant { at, distance } = table.probe(key) else {
+            unreachable!("a new table is empty");
+        };
+        let word = table.word(key, owner);
+        table.insert(at, distance, word);
+        None
+    }
+
+    /// Reads the home slot of every key: the loads run in parallel, and the claims that
+    /// follow find the slots in cache instead of waiting for memory one after another.
+    pub fn prefetch<'k>(&self, keys: impl Iterator<Item = &'k u64>) {
+        if let Some(table) = self.tables.last() {
+            let mut sum = 0u8;
+            for &key in keys {
+                sum ^= table.distance(table.home(key));
+            }
+            std::hint::black_box(sum);
+        }
+    }
+
+    /// How much the index holds: (users, distinct values, bytes of the user log).
     pub fn sizes(&self) -> (usize, usize, usize) {
-        (self.users.len(), self.owners.len(), self.arena.len())
+        let values = self.tables.iter().map(|t| t.len).sum();
+        (self.users.users as usize, values, self.users.bytes.len())
+    }
+
+    /// Heap bytes the index holds.
+    pub fn heap_bytes(&self) -> usize {
+        let tables: usize = self.tables.iter().map(|t| t.slots.capacity()).sum();
+        tables + self.users.heap_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(line: u64) -> Seen {
+        Seen { source: 0, line }
+    }
+
+    #[test]
+    fn keys_ignore_case_and_surrounding_space() {
+        assert_eq!(id_key(" JDoe "), id_key("jdoe"));
+        assert_eq!(id_key("ÉLÈVE"), id_key("élève"));
+        assert_ne!(id_key("jdoe"), id_key("jdoe2"));
+        let long = "X".repeat(100);
+        assert_eq!(id_key(&long), id_key(&long.to_lowercase()));
+    }
+
+    #[test]
+    fn the_log_gives_back_ids_and_positions() {
+        let mut log = UserLog::default();
+        let ids = [
+            "900000001",
+            "900000002",
+            "0042",
+            "jdoe",
+            "7",
+            "18446744073709551615",
+            "é",
+        ];
+        for (i, id) in ids.iter().cycle().take(100).enumerate() {
+            let s = Seen {
+                source: (i / 40) as u32,
+                line: if i % 7 == 0 { 0 } else { 1000 - 3 * i as u64 },
+            };
+            assert_eq!(log.push(id, s), i as u32);
+        }
+        for (i, id) in ids.iter().cycle().take(100).enumerate() {
+            let (got, s) = log.get(i as u32).expect("stored");
+            assert_eq!(got, *id);
+            assert_eq!(s.source, (i / 40) as u32);
+            assert_eq!(s.line, if i % 7 == 0 { 0 } else { 1000 - 3 * i as u64 });
+        }
+        assert!(log.get(100).is_none());
+    }
+
+    #[test]
+    fn values_are_claimed_once_across_tables() {
+        let mut index = FeedIndex::default();
+        // No hint: the index outgrows its first table several times.
+        let n = 100_000u32;
+        for u in 0..n {
+            let ordinal = index.add_user(&format!("u{u}"), seen(u64::from(u)));
+            assert_eq!(ordinal, u);
+            assert!(index.claim(id_key(&format!("u{u}")), u, true).is_none());
+            assert!(index.claim(id_key(&format!("b{u}")), u, false).is_none());
+            // The same user again: not a duplicate.
+            assert!(index.claim(id_key(&format!("B{u}")), u, false).is_none());
+        }
+        assert!(index.tables.len() > 1);
+        for u in (0..n).step_by(997) {
+            let first = index
+                .claim(id_key(&format!("U{u}")), n, false)
+                .expect("taken");
+            assert_eq!(first.primary_id, format!("u{u}"));
+            assert_eq!(first.seen, seen(u64::from(u)));
+            assert!(first.as_match_id);
+            let first = index
+                .claim(id_key(&format!("b{u}")), n, true)
+                .expect("taken");
+            assert!(!first.as_match_id);
+        }
+        assert_eq!(index.sizes().1, 2 * n as usize);
+    }
+
+    #[test]
+    fn a_hint_sizes_one_table() {
+        let mut index = FeedIndex::default();
+        index.reserve(50_000);
+        for u in 0..50_000u32 {
+            index.add_user(&u.to_string(), seen(0));
+            for v in 0..3 {
+                assert!(
+                    index
+                        .claim(id_key(&format!("{v}-{u}")), u, v == 0)
+                        .is_none()
+                );
+            }
+        }
+        assert_eq!(index.tables.len(), 1);
     }
 }
