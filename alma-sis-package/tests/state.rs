@@ -836,16 +836,21 @@ fn a_full_run_keeps_first_seen_and_moves_last_sent() {
 /// the state file, and where to die.
 const CHILD_ENV: &str = "ALMA_SIS_STATE_TEST_CHILD";
 
-/// The child: plans day 2 with thousands of new people (more than SQLite's page cache, so
-/// uncommitted pages spill to the WAL), then aborts at `stage`.
+/// The child: plans day 2 with thousands of new people (more than SQLite's page cache holds,
+/// so uncommitted pages spill to the WAL), then aborts at `stage`.
 fn die_mid_run(path: &Path, stage: &str) -> ! {
     let mut store = StateStore::open(path).unwrap();
     let opts = options(LoadMode::Delta);
     let run = begin(&mut store, day(2), &opts);
     let mut planner = store.planner(FEED, &opts, day(2)).unwrap();
-    let mut people = extract(day(2), &["p09"], &["p01"]);
-    people.extend((0..12_000).map(|i| bench::user(i, day(2))));
-    observe_all(&mut planner, &people);
+    observe_all(&mut planner, &extract(day(2), &["p09"], &["p01"]));
+    // 3,000 new people with 20 kB payloads each (their content does not matter here).
+    let payload = b"x".repeat(20_000);
+    for i in 0..3_000 {
+        let u = User::new(format!("new{i}"));
+        let hash = ContentHash::of(u.primary_id.as_bytes());
+        assert!(planner.observe(&u, hash, &payload).unwrap().send);
+    }
     if stage == "observe" {
         std::process::abort();
     }
@@ -895,7 +900,7 @@ fn a_run_killed_mid_transaction_leaves_the_last_finished_state() {
         let store = feed.store();
         assert!(store.integrity_ok().unwrap(), "{stage}");
         assert_eq!(items(&store), before, "{stage}");
-        assert!(store.snapshot(FEED).unwrap().get("900000001").is_none());
+        assert!(store.snapshot(FEED).unwrap().get("new1").is_none());
     }
     let got = feed.run(
         day(2),
@@ -1157,7 +1162,10 @@ fn acquire(path: &Path) -> FeedLock {
 }
 
 /// Measurements at patron-feed scale (run by hand, in release):
-/// `STATE_BENCH_DIR=/tmp/x STATE_BENCH_N=790000 cargo test --release -p alma-sis-package --test tests -- --ignored --exact state::bench::<phase>`.
+/// `STATE_BENCH_DIR=/tmp/x STATE_BENCH_N=790000 cargo test --release -p alma-sis-package --test tests -- --ignored --exact --nocapture state::bench::<phase>`
+/// with phase `seed` (day 1: everyone new), then `delta` or `full` (day 2: everyone
+/// unchanged), or `baseline` (making, rendering and hashing alone). `STATE_BENCH_SHUFFLE=1`
+/// observes the users in a scrambled order instead of key order.
 mod bench {
     use alma_user_model::{Address, CodeValue, Email, Phone, RecordType, UserStatistic};
 
@@ -1286,7 +1294,9 @@ mod bench {
         report("planner (load the index)", t);
         let t = start();
         let mut xml = Vec::with_capacity(4096);
+        let shuffle = std::env::var("STATE_BENCH_SHUFFLE").is_ok();
         for i in 0..n {
+            let i = if shuffle { (i * 7_919_993) % n } else { i };
             let u = user(i, today);
             xml.clear();
             render_user(&u, &mut xml).unwrap();
@@ -1325,6 +1335,14 @@ mod bench {
             std::hint::black_box(ContentHash::of_user_xml(&xml));
         }
         report("make + render + hash", t);
+        let t = start();
+        for i in 0..n {
+            let u = user(i, today);
+            xml.clear();
+            render_user(&u, &mut xml).unwrap();
+            std::hint::black_box(ContentHash::of(&xml));
+        }
+        report("make + render + plain sha256", t);
         let t = start();
         for i in 0..n {
             let u = user(i, today);

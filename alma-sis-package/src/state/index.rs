@@ -1,6 +1,7 @@
 //! The known items of one feed, held compactly while a run is planned: 32 bytes an item
-//! (a 64-bit hash of the key, half the content hash, the expiry sent, and status bits) in one
-//! vector sorted by key hash, found through a radix directory and a short binary search.
+//! (a 64-bit hash of the key, 96 bits of the content hash, the expiry sent, the row id and
+//! status bits) in one vector sorted by key hash, found through a radix directory and a
+//! short binary search.
 //!
 //! Keys are not held. Two known keys with the same 64-bit hash (about one feed in 10^7 at a
 //! million items) are both moved to an exact side map, keyed by the key itself, and leave one
@@ -42,28 +43,49 @@ pub(super) const COLLIDED: u8 = 1 << 5;
 
 const NO_DATE: i32 = i32::MIN;
 
+/// The row id of an item whose row id does not fit in 32 bits: found by key instead.
+pub(super) const NO_ROW: u32 = u32::MAX;
+
+/// How many bytes of the content hash the index compares: 96 bits, so a change goes
+/// unnoticed with a chance of 2^-96.
+pub(super) const HASH_PREFIX: usize = 12;
+
 /// One known item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Entry {
     /// The key's hash.
     pub key: u64,
-    /// The first 16 bytes of the content hash last recorded.
-    pub hash: [u8; 16],
+    /// The first [`HASH_PREFIX`] bytes of the content hash last recorded.
+    pub hash: [u8; HASH_PREFIX],
     /// The expiry date last sent, as days from the common era ([`NO_DATE`] for none).
     expires: i32,
+    /// The item's row id in the `items` table ([`NO_ROW`] when it does not fit): the run's
+    /// writes go straight to the row, in the order of the extract, which is mostly the order
+    /// the rows were first written in.
+    pub row: u32,
     /// Status and marks.
     pub flags: u8,
 }
 
 impl Entry {
-    /// An entry for `key`'s hash.
-    pub fn new(key: u64, hash: &[u8; 32], expires: Option<NaiveDate>, flags: u8) -> Entry {
-        let mut half = [0; 16];
-        half.copy_from_slice(&hash[..16]);
+    /// An entry for `key`'s hash, in row `row`.
+    pub fn new(
+        key: u64,
+        row: i64,
+        hash: &[u8; 32],
+        expires: Option<NaiveDate>,
+        flags: u8,
+    ) -> Entry {
+        let mut prefix = [0; HASH_PREFIX];
+        prefix.copy_from_slice(&hash[..HASH_PREFIX]);
         Entry {
             key,
-            hash: half,
+            hash: prefix,
             expires: expires.map_or(NO_DATE, |d| d.num_days_from_ce()),
+            row: u32::try_from(row)
+                .ok()
+                .filter(|&r| r != NO_ROW)
+                .unwrap_or(NO_ROW),
             flags,
         }
     }
@@ -164,6 +186,17 @@ impl Index {
         (index, collisions)
     }
 
+    /// The heap memory held, in bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.dir.capacity() * std::mem::size_of::<u32>()
+            + self
+                .side
+                .keys()
+                .map(|k| k.len() + std::mem::size_of::<(Box<str>, Entry)>())
+                .sum::<usize>()
+    }
+
     /// Adds an entry whose key hash collided, under its exact key.
     pub fn add_side(&mut self, key: Box<str>, entry: Entry) {
         self.side.insert(key, entry);
@@ -229,7 +262,7 @@ mod tests {
     use super::*;
 
     fn entry(key: u64, flags: u8) -> Entry {
-        Entry::new(key, &[key as u8; 32], None, flags)
+        Entry::new(key, key as i64, &[key as u8; 32], None, flags)
     }
 
     #[test]
@@ -275,8 +308,9 @@ mod tests {
     #[test]
     fn expiry_dates_survive_the_compact_form() {
         let d = NaiveDate::from_ymd_opt(2027, 11, 23).unwrap();
-        let e = Entry::new(1, &[0; 32], Some(d), 0);
-        assert_eq!(e.expires(), Some(d));
-        assert_eq!(Entry::new(1, &[0; 32], None, 0).expires(), None);
+        let e = Entry::new(1, 7, &[0; 32], Some(d), 0);
+        assert_eq!((e.expires(), e.row), (Some(d), 7));
+        let e = Entry::new(1, 1 << 40, &[0; 32], None, 0);
+        assert_eq!((e.expires(), e.row), (None, NO_ROW));
     }
 }

@@ -24,18 +24,24 @@ use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::index::{
-    Entry, Index, KeyHasher, PRESENT, RETIRED, SEEN, SENT, SENT_TODAY, VANISHED, key_hash,
+    Entry, HASH_PREFIX, Index, KeyHasher, NO_ROW, PRESENT, RETIRED, SEEN, SENT, SENT_TODAY,
+    VANISHED, key_hash,
 };
 use super::users::match_key;
 use super::{
-    BrakeReading, Class, ContentHash, LoadMode, PlanOptions, RunCounts, RunEnd, RunId, StateError,
-    StateStore, VanishedAction, VanishedPolicy, VanishedUser, Verdict, date_text, parse_date,
-    required, text,
+    BrakeReading, CACHE_FLOOR_KIB, Class, ContentHash, LoadMode, PLAN_BUDGET_KIB, PlanOptions,
+    RunCounts, RunEnd, RunId, StateError, StateStore, VanishedAction, VanishedPolicy, VanishedUser,
+    Verdict, date_text, parse_date, required, text,
 };
 
 const UPDATE_SENT: &str = "UPDATE items SET hash = ?3, expires = ?4, last_seen = ?5, \
      last_sent = ?5, status = 'present', status_since = NULL, sends = 0 \
-     WHERE feed = ?1 AND key = ?2";
+     WHERE rowid = ?6 AND feed = ?1 AND key = ?2";
+
+/// [`UPDATE_SENT`] for a row id that does not fit the index.
+const UPDATE_SENT_BY_KEY: &str = "UPDATE items SET hash = ?3, expires = ?4, last_seen = ?5, \
+     last_sent = ?5, status = 'present', status_since = NULL, sends = 0 \
+     WHERE feed = ?1 AND key = ?2 AND ?6 IS NOT NULL";
 
 const UPSERT_SENT: &str = "INSERT INTO items (feed, key, hash, expires, first_seen, last_seen, \
      last_sent, status, status_since, sends) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, 'present', NULL, 0) \
@@ -65,7 +71,17 @@ impl Tx<'_> {
             .execute_batch(sql)
             .map_err(|source| sql_error(&self.store.path, action.to_owned(), source))?;
         self.open = false;
+        self.shrink_cache();
         Ok(())
+    }
+
+    /// The page cache back to its size outside a run, freeing the run's share. (A failure
+    /// only leaves it bigger.)
+    fn shrink_cache(&self) {
+        let _ = self
+            .store
+            .conn
+            .execute_batch(&format!("PRAGMA cache_size = -{CACHE_FLOOR_KIB}"));
     }
 }
 
@@ -74,6 +90,7 @@ impl Drop for Tx<'_> {
         if self.open && !self.store.conn.is_autocommit() {
             // Nothing to report to: the next run starts from the last committed state anyway.
             let _ = self.store.conn.execute_batch("ROLLBACK");
+            self.shrink_cache();
         }
     }
 }
@@ -163,6 +180,13 @@ impl StateStore {
             .optional()
             .map_err(tx.store.sql_err(format!("read feed {feed:?}")))?;
         let index = load_index(tx.store, feed, &today_text, hasher)?;
+        let cache = PLAN_BUDGET_KIB
+            .saturating_sub(index.heap_bytes() / 1024)
+            .max(CACHE_FLOOR_KIB);
+        tx.store
+            .conn
+            .execute_batch(&format!("PRAGMA cache_size = -{cache}"))
+            .map_err(tx.store.sql_err("size its page cache"))?;
         let known = index
             .iter()
             .filter(|e| e.status() == PRESENT && e.has(SENT))
@@ -225,7 +249,8 @@ fn load_index(
                 return Err(corrupt(key, "last_sent", sent));
             }
         }
-        Ok(Entry::new(kh, hash, expires, flags))
+        let row = row.get(5).map_err(sql)?;
+        Ok(Entry::new(kh, row, hash, expires, flags))
     };
     let n = store.count_items(feed)?;
     let mut entries = Vec::with_capacity(n);
@@ -233,7 +258,7 @@ fn load_index(
     // (which would visit the table's pages at random).
     let mut stmt = store
         .conn
-        .prepare("SELECT key, hash, expires, last_sent, status FROM items WHERE +feed = ?1")
+        .prepare("SELECT key, hash, expires, last_sent, status, rowid FROM items WHERE +feed = ?1")
         .map_err(sql)?;
     let mut rows = stmt.query([feed]).map_err(sql)?;
     while let Some(row) = rows.next().map_err(sql)? {
@@ -278,7 +303,7 @@ fn classify(
         (Some(sent), Some(now)) => now < sent,
         (sent, now) => sent != now,
     };
-    if k.hash[..] != hash.0[..16] || expiry_moved_earlier {
+    if k.hash[..] != hash.0[..HASH_PREFIX] || expiry_moved_earlier {
         return Class::Changed;
     }
     let due = sent
@@ -330,12 +355,16 @@ impl<'s> Planner<'s> {
         let send = self.options.mode == LoadMode::Full || class != Class::Unchanged;
         let mut claimed = slot;
         if send {
-            let written = slot.is_some() && self.write_known(key, &hash, user.expiry_date)?;
+            let written = match &known {
+                Some(k) => self.write_known(key, k.row, &hash, user.expiry_date)?,
+                None => false,
+            };
             if !written {
                 if slot.is_some() {
                     // The key's hash is a known key's, but the key is not in the store: it
                     // is someone new. (An unchanged verdict, which writes nothing, would need
-                    // the 128-bit content hashes, which include the primary id, to agree too.)
+                    // the 96-bit content-hash prefixes, which cover the primary id, to agree
+                    // too.)
                     class = Class::New;
                     claimed = None;
                     self.fresh.insert(key.into());
@@ -370,6 +399,8 @@ impl<'s> Planner<'s> {
         }
     }
 
+    /// `expires` formatted (most users share a handful of dates: formatted once each run of
+    /// equal dates).
     fn expires_text(&mut self, expires: Option<NaiveDate>) -> Option<&str> {
         let d = expires?;
         if self
@@ -382,26 +413,35 @@ impl<'s> Planner<'s> {
         self.expires_text.as_ref().map(|(_, t)| t.as_str())
     }
 
-    /// Updates a known item as sent today; `false` when no row has the key.
+    /// Updates a known item (in row `row`) as sent today; `false` when that row does not
+    /// hold the key.
     fn write_known(
         &mut self,
         key: &str,
+        row: u32,
         hash: &ContentHash,
         expires: Option<NaiveDate>,
     ) -> Result<bool, StateError> {
-        let expires = self.expires_text(expires).map(str::to_owned);
+        self.expires_text(expires);
+        let expires = expires.and(self.expires_text.as_ref().map(|(_, t)| t.as_str()));
         let store = &*self.tx.store;
         let err = |source| sql_error(&store.path, format!("write item {key:?}"), source);
+        let (sql, row) = if row == NO_ROW {
+            (UPDATE_SENT_BY_KEY, 0)
+        } else {
+            (UPDATE_SENT, i64::from(row))
+        };
         let n = store
             .conn
-            .prepare_cached(UPDATE_SENT)
+            .prepare_cached(sql)
             .and_then(|mut s| {
                 s.execute(params![
                     self.feed,
                     key,
                     &hash.0[..],
                     expires,
-                    self.today_text
+                    self.today_text,
+                    row
                 ])
             })
             .map_err(err)?;
@@ -415,7 +455,8 @@ impl<'s> Planner<'s> {
         hash: &ContentHash,
         expires: Option<NaiveDate>,
     ) -> Result<(), StateError> {
-        let expires = self.expires_text(expires).map(str::to_owned);
+        self.expires_text(expires);
+        let expires = expires.and(self.expires_text.as_ref().map(|(_, t)| t.as_str()));
         let store = &*self.tx.store;
         let err = |source| sql_error(&store.path, format!("write item {key:?}"), source);
         store
@@ -935,5 +976,23 @@ mod tests {
                 r#""e" "present" "2026-11-05""#,
             ]
         );
+    }
+
+    #[test]
+    fn an_item_whose_row_id_does_not_fit_the_index_is_written_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = StateStore::open(&dir.path().join("s.sqlite")).unwrap();
+        run(&mut store, day(1), &[("a", "A"), ("bb", "B")]);
+        store
+            .conn
+            .execute(
+                "UPDATE items SET rowid = rowid + (1 << 33) WHERE key = 'a'",
+                [],
+            )
+            .unwrap();
+        let (sent, c, _) = run(&mut store, day(2), &[("a", "A2"), ("bb", "B")]);
+        assert_eq!((sent, c.changed, c.new), (vec!["a".to_owned()], 1, 0));
+        let (sent, c, _) = run(&mut store, day(3), &[("a", "A2"), ("bb", "B")]);
+        assert_eq!((sent.len(), c.unchanged), (0, 2));
     }
 }
