@@ -28,8 +28,9 @@
 //! # }
 //! ```
 //!
-//! This crate never reads the clock (the run's timestamp is an argument), opens network
-//! connections or prints, and never uses a zip entry name as a file-system path.
+//! This crate never reads the clock for anything it writes (the run's timestamp is an
+//! argument; only [`PackStats`] measures durations), opens network connections or prints,
+//! and never uses a zip entry name as a file-system path.
 #![deny(missing_docs)]
 
 pub mod check;

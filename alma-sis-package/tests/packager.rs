@@ -266,3 +266,10 @@ fn a_run_timestamp_and_names_are_checked_before_any_user() {
     ));
     assert_eq!(listing(dir.path()), Vec::<String>::new());
 }
+
+#[test]
+fn a_packager_and_a_staged_run_can_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<Packager>();
+    send::<alma_sis_package::Staged>();
+}
