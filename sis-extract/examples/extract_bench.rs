@@ -71,6 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let base_dir = config_path.parent().unwrap_or(Path::new(".")).to_owned();
 
+    let rss_before = status("VmRSS:");
     let start = Instant::now();
     let cpu0 = cpu_seconds();
     let extractor = Extractor::new(&config, &base_dir, today)?.with_trace(false);
@@ -79,7 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rss_built = status("VmRSS:");
     if build_only {
         println!(
-            "index built: {built:.2} s wall, {:.2} s cpu; VmRSS then {rss_built}",
+            "index built: {built:.2} s wall, {:.2} s cpu; VmRSS {rss_before} before, {rss_built} after",
             cpu1 - cpu0
         );
         println!("rows_read {}", extractor.rows_read());
@@ -104,7 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("rows {rows} (rows_read {})", extractor.rows_read());
     println!("users {users} ({written} id bytes)");
     println!(
-        "index built: {built:.2} s wall, {:.2} s cpu; VmRSS then {rss_built}",
+        "index built: {built:.2} s wall, {:.2} s cpu; VmRSS {rss_before} before, {rss_built} after",
         cpu1 - cpu0
     );
     println!(

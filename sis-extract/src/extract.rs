@@ -5,6 +5,7 @@
 //! groups rows by person key (an index of row positions, not a copy of the rows).
 //! [`Extractor::people`] then maps one person at a time, so a caller can stream.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
@@ -1133,8 +1134,18 @@ impl<'c> Extractor<'c> {
     }
 
     fn field(&self, which: usize, person: &Person<'_>, errors: &mut Vec<String>) -> Option<String> {
+        self.field_ref(which, person, errors).map(Cow::into_owned)
+    }
+
+    /// A field's value, borrowed when it is read as is (for values that are parsed).
+    fn field_ref<'a>(
+        &'a self,
+        which: usize,
+        person: &'a Person<'_>,
+        errors: &mut Vec<String>,
+    ) -> Option<Cow<'a, str>> {
         let (name, field) = self.compiled.fields.get(self.compiled.field_at[which])?;
-        value_of(name, field, person, errors)
+        value_ref(name, field, person, errors)
     }
 
     fn build(&self, p: &Person<'_>, t: &mut Tracer, errors: &mut Vec<String>) -> Option<User> {
@@ -1185,7 +1196,7 @@ impl<'c> Extractor<'c> {
             .map(CodeValue::new);
         user.external_id = self.field(EXTERNAL_ID, p, errors);
         user.web_site_url = self.field(WEB_SITE_URL, p, errors);
-        if let Some(v) = self.field(BIRTH_DATE, p, errors) {
+        if let Some(v) = self.field_ref(BIRTH_DATE, p, errors) {
             let parsed = self
                 .compiled
                 .fields
@@ -1197,7 +1208,7 @@ impl<'c> Extractor<'c> {
                     .push("E-MAP-DATE: birth_date is not a date in its date_formats".to_owned()),
             }
         }
-        if let Some(v) = self.field(RECORD_TYPE, p, errors) {
+        if let Some(v) = self.field_ref(RECORD_TYPE, p, errors) {
             match RecordType::from_code(&v) {
                 Some(r) => user.record_type = Some(r),
                 None => errors.push(format!(
@@ -1207,7 +1218,7 @@ impl<'c> Extractor<'c> {
         } else {
             user.record_type = Some(RecordType::Public);
         }
-        if let Some(v) = self.field(ACCOUNT_TYPE, p, errors) {
+        if let Some(v) = self.field_ref(ACCOUNT_TYPE, p, errors) {
             match AccountType::from_code(&v) {
                 Some(a) => user.account_type = Some(a),
                 None => errors.push(format!(
@@ -1215,7 +1226,7 @@ impl<'c> Extractor<'c> {
                 )),
             }
         }
-        if let Some(v) = self.field(STATUS, p, errors) {
+        if let Some(v) = self.field_ref(STATUS, p, errors) {
             match UserStatus::from_code(&v) {
                 Some(s) => user.status = Some(s),
                 None => errors.push(format!(
@@ -1556,6 +1567,16 @@ impl<'c> Extractor<'c> {
 }
 
 fn value_of(name: &str, field: &Field, p: &Person<'_>, errors: &mut Vec<String>) -> Option<String> {
+    value_ref(name, field, p, errors).map(Cow::into_owned)
+}
+
+/// Like [`value_of`], borrowed when the value is read as is.
+fn value_ref<'a>(
+    name: &str,
+    field: &'a Field,
+    p: &'a Person<'_>,
+    errors: &mut Vec<String>,
+) -> Option<Cow<'a, str>> {
     match field.value(p) {
         Ok(v) if v.is_empty() => None,
         Ok(v) => Some(v),

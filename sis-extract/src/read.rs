@@ -232,28 +232,43 @@ pub(crate) fn trim(value: &str) -> &str {
     }
 }
 
-/// One row's fields, trimmed, in one string.
+/// One row's fields, trimmed: the bytes of each in one string.
 #[derive(Debug, Default)]
 pub(crate) struct Fields {
     text: String,
-    ends: Vec<usize>,
+    spans: Vec<(usize, usize)>,
 }
 
 impl Fields {
     fn clear(&mut self) {
         self.text.clear();
-        self.ends.clear();
+        self.spans.clear();
     }
 
     fn push(&mut self, value: &str) {
-        self.text.push_str(trim(value));
-        self.ends.push(self.text.len());
+        let value = trim(value);
+        let start = self.text.len();
+        self.text.push_str(value);
+        self.spans.push((start, self.text.len()));
+    }
+
+    /// The fields of `line`, which ends where its last field does and has a field end at
+    /// each of `ends` (at ASCII bytes): copied once.
+    fn set_line(&mut self, line: &str, ends: &[usize]) {
+        self.text.push_str(line);
+        let mut start = 0;
+        for &end in ends {
+            let value = &line[start..end];
+            let trimmed = trim(value);
+            let from = start + (trimmed.as_ptr() as usize - value.as_ptr() as usize);
+            self.spans.push((from, from + trimmed.len()));
+            start = end + 1;
+        }
     }
 
     /// Field `i`, if the row has it.
     pub fn get(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let &(start, end) = self.spans.get(i)?;
         self.text.get(start..end)
     }
 }
@@ -270,34 +285,70 @@ struct RowParser {
     ends: Vec<usize>,
 }
 
+/// A record found by [`simple_line`].
+struct Simple<'a> {
+    /// Line breaks skipped before it: how many bytes, how many `\n`.
+    skipped: usize,
+    breaks: u64,
+    /// The record's bytes, up to (not with) the line break that ends it, if any.
+    line: &'a [u8],
+}
+
 /// The first record of `input` when reading it needs no CSV rules: after any line breaks
 /// (csv-core skips empty lines), a line that does not start with a BOM and has no `quote`
 /// byte. Its fields are then exactly what csv-core makes of it: the line split at every
-/// delimiter; `ends` gets the end of each field in the line.
-fn simple_record<'a>(
-    input: &'a [u8],
-    delimiter: u8,
-    quote: u8,
-    ends: &mut Vec<usize>,
-) -> Option<&'a [u8]> {
-    let start = input.iter().position(|&b| b != b'\r' && b != b'\n')?;
-    let rest = &input[start..];
+/// delimiter.
+fn simple_line(input: &[u8], quote: u8) -> Option<Simple<'_>> {
+    let skipped = input.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let rest = &input[skipped..];
     if rest.starts_with(b"\xEF\xBB\xBF") {
         return None;
     }
-    ends.clear();
-    for (i, &b) in rest.iter().enumerate() {
-        if b == delimiter {
-            ends.push(i);
-        } else if b == b'\r' || b == b'\n' {
-            ends.push(i);
-            return Some(&rest[..i]);
-        } else if b == quote {
-            return None;
-        }
+    let end = line_end(rest, quote);
+    if rest.get(end) == Some(&quote) {
+        return None;
     }
-    ends.push(rest.len());
-    Some(rest)
+    Some(Simple {
+        skipped,
+        breaks: input[..skipped].iter().filter(|&&b| b == b'\n').count() as u64,
+        line: &rest[..end],
+    })
+}
+
+/// The first `\r`, `\n` or `quote` in `bytes` (or its length), eight bytes at a time.
+fn line_end(bytes: &[u8], quote: u8) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Set bits where a byte of `x` is zero (and maybe after one): none when none is.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let (cr, lf, q) = (ONES * 0x0D, ONES * 0x0A, ONES * u64::from(quote));
+    let mut at = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        if zero(w ^ cr) | zero(w ^ lf) | zero(w ^ q) != 0 {
+            break;
+        }
+        at += 8;
+    }
+    bytes[at..]
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n' || b == quote)
+        .map_or(bytes.len(), |p| at + p)
+}
+
+/// The field ends of a line without quotes or line breaks: one at each delimiter, one at
+/// the end.
+fn field_ends(line: &[u8], delimiter: u8, ends: &mut Vec<usize>) {
+    ends.clear();
+    ends.extend(
+        line.iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == delimiter)
+            .map(|(i, _)| i),
+    );
+    ends.push(line.len());
 }
 
 impl RowParser {
@@ -321,21 +372,24 @@ impl RowParser {
         use csv_core::ReadRecordResult as R;
         fields.clear();
         if self.simple
-            && let Some(line) = simple_record(input, self.delimiter, self.quote, &mut self.ends)
+            && let Some(Simple { line, .. }) = simple_line(input, self.quote)
         {
+            field_ends(line, self.delimiter, &mut self.ends);
             let utf8 = match text {
                 Text::Utf8 => std::str::from_utf8(line).ok(),
                 Text::SingleByte(_) if line.is_ascii() => std::str::from_utf8(line).ok(),
                 Text::SingleByte(_) => None,
             };
-            let mut start = 0;
-            for &end in &self.ends {
+            match utf8 {
                 // Field ends are at ASCII bytes: boundaries of characters.
-                match utf8.and_then(|line| line.get(start..end)) {
-                    Some(value) => fields.push(value),
-                    None => fields.push(&text.decode(&line[start..end])),
+                Some(line) => fields.set_line(line, &self.ends),
+                None => {
+                    let mut start = 0;
+                    for &end in &self.ends {
+                        fields.push(&text.decode(&line[start..end]));
+                        start = end + 1;
+                    }
                 }
-                start = end + 1;
             }
             return;
         }
@@ -444,10 +498,11 @@ struct Utf8Check<R> {
 }
 
 impl<R: Read> Utf8Check<R> {
-    fn new(inner: R, bom: u64) -> Self {
+    fn new(inner: R, bom: u64, chunk: usize) -> Self {
         Utf8Check {
             inner,
-            buf: vec![0; CHUNK],
+            // Room for a cut sequence (3 bytes) and more.
+            buf: vec![0; chunk.max(8)],
             pos: 0,
             good: 0,
             end: 0,
@@ -604,6 +659,8 @@ pub(crate) struct Source {
     /// Column number (among every input's columns, see `Extractor::new`) -> field number in
     /// this source's rows, or `usize::MAX` when it has no such column.
     pub fields_of: Vec<usize>,
+    /// How much is read at once ([`CHUNK`]; less in tests).
+    chunk: usize,
 }
 
 impl Source {
@@ -613,6 +670,17 @@ impl Source {
         base_dir: &Path,
         layout: Layout,
         sink: &mut impl Sink,
+    ) -> Result<(Source, Option<String>), ExtractError> {
+        Source::open_in_chunks(input, base_dir, layout, sink, CHUNK)
+    }
+
+    /// [`Source::open`], reading `chunk` bytes at a time.
+    fn open_in_chunks(
+        input: &InputConfig,
+        base_dir: &Path,
+        layout: Layout,
+        sink: &mut impl Sink,
+        chunk: usize,
     ) -> Result<(Source, Option<String>), ExtractError> {
         let path = base_dir.join(&input.path);
         let io = |source| ExtractError::Io {
@@ -635,12 +703,13 @@ impl Source {
             layout,
             rows: Offsets::default(),
             fields_of: Vec::new(),
+            chunk,
         };
         fn at_data(mut file: &File, bom: u64) -> std::io::Result<&File> {
             file.seek(SeekFrom::Start(bom))?;
             Ok(file)
         }
-        let mut check = Utf8Check::new(at_data(&file, bom).map_err(io)?, bom);
+        let mut check = Utf8Check::new(at_data(&file, bom).map_err(io)?, bom, chunk);
         let size = file.metadata().map_err(io)?.len().saturating_sub(bom);
         let first = source.scan(&mut check, (bom, size), Text::Utf8, input, sink);
         let warning = match (first, check.invalid) {
@@ -661,7 +730,7 @@ impl Source {
                 source.rows = Offsets::default();
                 if encoding.is_single_byte() && encoding.is_ascii_compatible() {
                     let text = Text::SingleByte(encoding);
-                    let data = BufReader::with_capacity(CHUNK, at_data(&file, bom).map_err(io)?);
+                    let data = BufReader::with_capacity(chunk, at_data(&file, bom).map_err(io)?);
                     let scanned = source.scan(data, (bom, size), text, input, sink);
                     source.stopped(scanned, &path)?;
                     source.storage = Storage::File { file, text };
@@ -741,6 +810,10 @@ impl Source {
 
     /// Finds the records as a `csv::Reader` over the whole text would: a row starts where
     /// the previous record ended (before any blank lines), at the line csv-core had counted.
+    /// A row without quotes that ends in the bytes at hand is read without csv-core (see
+    /// [`simple_record`]); csv-core, which after a record is in a state that reads on as at
+    /// the start of a file, takes over again (reset, at the same line) for any other.
+    #[allow(clippy::too_many_arguments)]
     fn scan_delimited(
         &mut self,
         mut data: impl BufRead,
@@ -760,16 +833,47 @@ impl Source {
             .delimiter(delimiter)
             .quote(quote)
             .build();
+        let quick = RowParser::new(delimiter, quote).simple;
         let (mut out, mut ends) = (vec![0; 4096], vec![0; 64]);
         let (mut nout, mut nend) = (0, 0);
         let mut consumed = 0u64;
         let (mut start, mut line) = (0u64, 1u64);
         let mut first = true;
+        // Whether csv-core has read part of the next record (or blank lines before it).
+        let mut reading = false;
+        // Whether csv-core must be reset before it reads on (the quick path read last).
+        let mut behind = false;
         // A single-byte file's first byte goes alone, so that csv-core does not take raw
-        // bytes EF BB BF for a BOM.
+        // bytes EF BB BF for a BOM; so does the first after a reset.
         let mut one_byte = matches!(text, Text::SingleByte(_));
         loop {
             let chunk = data.fill_buf().map_err(|e| Stop::Io(e, line))?;
+            if quick
+                && !first
+                && !reading
+                && let Some(row) = simple_line(chunk, quote)
+                && let Some(&term) = chunk.get(row.skipped + row.line.len())
+            {
+                let key = key_index.map(|k| match row.line.split(|&b| b == delimiter).nth(k) {
+                    Some(field) => text.decode(field),
+                    None => Cow::Borrowed(""),
+                });
+                self.row((base + start, line), key.as_deref(), (size, consumed), sink)?;
+                let len = row.skipped + row.line.len() + 1;
+                let breaks = row.breaks + u64::from(term == b'\n');
+                data.consume(len);
+                consumed += len as u64;
+                line += breaks;
+                start = consumed;
+                behind = true;
+                continue;
+            }
+            if behind {
+                csv.reset();
+                csv.set_line(line);
+                one_byte = true;
+                behind = false;
+            }
             let chunk = match chunk.split_first_chunk::<1>() {
                 Some((first, _)) if one_byte => {
                     one_byte = false;
@@ -782,6 +886,7 @@ impl Source {
             consumed += nin as u64;
             nout += o;
             nend += e;
+            reading = true;
             match result {
                 R::InputEmpty => {}
                 R::OutputFull => out.resize(out.len() * 2, 0),
@@ -797,23 +902,14 @@ impl Source {
                             .collect();
                         key_index = self.columns.iter().position(|c| c == input.key.get_ref());
                     } else {
-                        self.rows.push(base + start, line);
-                        if self.rows.len() == GUESS_AFTER {
-                            sink.expect(guess(size, consumed));
-                        }
-                        // Without the key column the config is refused: nothing to index.
-                        if let Some(k) = key_index {
-                            let key = if k < nend {
-                                text.decode(field(k))
-                            } else {
-                                Cow::Borrowed("")
-                            };
-                            if !sink.row(trim(&key)) {
-                                return Err(Stop::Full(line));
-                            }
-                        }
+                        let key = key_index.map(|k| match k < nend {
+                            true => text.decode(field(k)),
+                            false => Cow::Borrowed(""),
+                        });
+                        self.row((base + start, line), key.as_deref(), (size, consumed), sink)?;
                     }
                     first = false;
+                    reading = false;
                     nout = 0;
                     nend = 0;
                     start = consumed;
@@ -824,6 +920,25 @@ impl Source {
         }
         self.rows.end = base + consumed;
         Ok(())
+    }
+
+    /// A row found at `start` (file offset, line) with `key` (untrimmed; `None` when the
+    /// key column is missing: the config is refused, nothing is indexed).
+    fn row(
+        &mut self,
+        (start, line): (u64, u64),
+        key: Option<&str>,
+        (size, consumed): (u64, u64),
+        sink: &mut impl Sink,
+    ) -> Result<(), Stop> {
+        self.rows.push(start, line);
+        if self.rows.len() == GUESS_AFTER {
+            sink.expect(guess(size, consumed));
+        }
+        match key {
+            Some(key) if !sink.row(trim(key)) => Err(Stop::Full(line)),
+            _ => Ok(()),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -895,13 +1010,15 @@ impl Source {
                     .unwrap_or_default(),
                 Text::Utf8,
             ),
-            Storage::File { file, text } => match Self::read(file, start, end, &mut cache.window) {
-                Some(bytes) => (bytes, *text),
-                None => {
-                    // Parsed as an empty row, as before; the person is rejected.
-                    (&[][..], *text)
+            Storage::File { file, text } => {
+                match Self::read(file, (start, end), &mut cache.window, self.chunk) {
+                    Some(bytes) => (bytes, *text),
+                    None => {
+                        // Parsed as an empty row, as before; the person is rejected.
+                        (&[][..], *text)
+                    }
                 }
-            },
+            }
         };
         let readable = bytes.len() as u64 == end - start;
         match &self.layout {
@@ -926,20 +1043,25 @@ impl Source {
     /// The bytes `start..end` of the file: from the window, which moves forward to `start`
     /// when the row is at or shortly after it, or read on their own. `None` when the file is
     /// shorter now.
-    fn read<'w>(file: &File, start: u64, end: u64, w: &'w mut Window) -> Option<&'w [u8]> {
+    fn read<'w>(
+        file: &File,
+        (start, end): (u64, u64),
+        w: &'w mut Window,
+        chunk: usize,
+    ) -> Option<&'w [u8]> {
         let len = usize::try_from(end - start).ok()?;
         let window_end = w.start + w.bytes.len() as u64;
         if start >= w.start && end <= window_end {
             let from = (start - w.start) as usize;
             return w.bytes.get(from..from + len);
         }
-        let near = start >= w.start && start <= window_end + CHUNK as u64;
+        let near = start >= w.start && start <= window_end + chunk as u64;
         if near || w.bytes.is_empty() {
-            if w.bytes.capacity() > 4 * CHUNK && len <= CHUNK {
+            if w.bytes.capacity() > 4 * chunk && len <= chunk {
                 // A giant row was read: give its room back.
                 w.bytes = Vec::new();
             }
-            w.bytes.resize(len.max(CHUNK), 0);
+            w.bytes.resize(len.max(chunk), 0);
             let n = read_at(file, &mut w.bytes, start).unwrap_or(0);
             w.bytes.truncate(n);
             w.start = start;
@@ -984,9 +1106,131 @@ pub(crate) fn read_table(path: &Path, delimiter: u8) -> Result<Table, ExtractErr
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use proptest::prelude::*;
 
-    use super::{Fields, Offsets, RowParser, Text};
+    use super::{Cache, Fields, Layout, Offsets, RowParser, Sink, Source, Text};
+
+    /// The keys of one input's rows.
+    #[derive(Default)]
+    struct Keys(Vec<String>);
+
+    impl Sink for Keys {
+        fn row(&mut self, key: &str) -> bool {
+            self.0.push(key.to_owned());
+            true
+        }
+        fn restart(&mut self) {
+            self.0.clear();
+        }
+        fn expect(&mut self, _: usize) {}
+    }
+
+    /// Every row a whole-file read finds, as before the index: its line, its key, and its
+    /// fields as read back then (the first record of the text from where the row starts,
+    /// read afresh: a BOM there is dropped).
+    fn whole_file(bytes: &[u8]) -> Vec<(u64, String, Vec<String>)> {
+        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let text = match std::str::from_utf8(body) {
+            Ok(text) => text.to_owned(),
+            Err(_) => encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(body)
+                .0
+                .into_owned(),
+        };
+        let mut rdr = super::reader(text.as_bytes(), b',', b'"');
+        let mut record = csv::StringRecord::new();
+        let mut rows = Vec::new();
+        while rdr.read_record(&mut record).expect("a record") {
+            let at = record.position().expect("a position");
+            let key = record.get(0).unwrap_or_default().to_owned();
+            let mut again = super::reader(&text.as_bytes()[at.byte() as usize..], b',', b'"');
+            let mut first = csv::StringRecord::new();
+            again.read_record(&mut first).expect("the row again");
+            rows.push((at.line(), key, first.iter().map(str::to_owned).collect()));
+        }
+        rows.remove(0);
+        rows
+    }
+
+    /// Reads `bytes` as `p.csv` (windows-1252 when not UTF-8) `chunk` bytes at a time:
+    /// (line, key, fields) of every row.
+    fn streamed(bytes: &[u8], chunk: usize) -> Vec<(u64, String, Vec<String>)> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        std::fs::write(dir.path().join("p.csv"), bytes).expect("p.csv");
+        let text = "[feed]\nname = \"t\"\ninstitution = \"T\"\n\n[[input]]\npath = \"p.csv\"\nkey = \"id\"\nencoding = \"windows-1252\"\n\n[fields]\nprimary_id = \"{id}\"\n\n[expiry]\ndefault = { policy = \"today\" }\n";
+        let config =
+            crate::MappingConfig::from_toml(text, Path::new("t.toml"), &[]).expect("config");
+        let layout = Layout::Delimited {
+            delimiter: b',',
+            quote: b'"',
+        };
+        let mut keys = Keys::default();
+        let (source, _) =
+            Source::open_in_chunks(&config.inputs[0], dir.path(), layout, &mut keys, chunk)
+                .expect("read");
+        let mut cache = Cache::default();
+        let mut fields = Fields::default();
+        (0..source.len())
+            .map(|i| {
+                assert!(source.fields(i, &mut cache, &mut fields));
+                let values = (0..)
+                    .map_while(|f| fields.get(f).map(str::to_owned))
+                    .collect();
+                (source.line(i), keys.0[i].clone(), values)
+            })
+            .collect()
+    }
+
+    fn cell() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"1".to_vec()),
+            Just(b" 2 ".to_vec()),
+            Just(Vec::new()),
+            Just(b"\"a,\r\nb\"".to_vec()),
+            Just(b"\"x\"\"y\"".to_vec()),
+            Just(b"\xe9\xa0".to_vec()),
+            Just("\u{e9}\u{5f20}".as_bytes().to_vec()),
+            Just(b"\xEF\xBB\xBFz".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..6),
+        ]
+    }
+
+    fn end() -> impl Strategy<Value = &'static [u8]> {
+        prop_oneof![
+            Just(&b"\n"[..]),
+            Just(&b"\r\n"[..]),
+            Just(&b"\r"[..]),
+            Just(&b"\r\n\r\n"[..]),
+            Just(&b"\n \n"[..]),
+        ]
+    }
+
+    proptest! {
+        /// Read in small chunks (so that rows, UTF-8 sequences and line breaks are cut
+        /// between reads), every row comes back with the line, key and fields a whole-file
+        /// read gives.
+        #[test]
+        fn rows_read_in_chunks_are_the_rows_of_a_whole_file_read(
+            bom in any::<bool>(),
+            rows in proptest::collection::vec((cell(), cell(), end()), 0..30),
+            chunk in 4usize..40,
+        ) {
+            let mut bytes = Vec::new();
+            if bom {
+                bytes.extend_from_slice(b"\xEF\xBB\xBF");
+            }
+            bytes.extend_from_slice(b"id,name\r\n");
+            for (id, name, end) in &rows {
+                bytes.extend_from_slice(id);
+                bytes.push(b',');
+                bytes.extend_from_slice(name);
+                bytes.extend_from_slice(end);
+            }
+            prop_assert_eq!(streamed(&bytes, chunk), whole_file(&bytes));
+        }
+    }
 
     fn fields(parser: &mut RowParser, input: &[u8], text: Text) -> Vec<String> {
         let mut out = Fields::default();

@@ -1,6 +1,7 @@
 //! The config compiled against the extract's columns: conditions, field templates,
 //! durations and dates, each checked once before any row is mapped.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -286,9 +287,11 @@ impl Field {
     }
 
     /// The field's value; `Err` names a value no map or lookup knows (with `unmapped = "reject"`).
-    pub fn value(&self, person: &impl Columns) -> Result<String, String> {
+    /// Borrowed from the row or the config whenever no step changes it.
+    pub fn value<'a>(&'a self, person: &'a impl Columns) -> Result<Cow<'a, str>, String> {
         let mut v = match self.pieces.as_slice() {
-            [Piece::Column(_, col)] => person.value(*col).to_owned(),
+            [Piece::Column(_, col)] => Cow::Borrowed(person.value(*col)),
+            [Piece::Text(t)] => Cow::Borrowed(t.as_str()),
             pieces => {
                 let mut v = String::new();
                 for piece in pieces {
@@ -297,64 +300,90 @@ impl Field {
                         Piece::Column(_, col) => v.push_str(person.value(*col)),
                     }
                 }
-                v
+                Cow::Owned(v)
             }
         };
         if let Some(re) = &self.regex {
-            v = re
+            let found = re
                 .captures(&v)
                 .and_then(|c| c.get(1).or_else(|| c.get(0)))
-                .map_or_else(String::new, |m| m.as_str().to_owned());
+                .map(|m| m.range());
+            v = match found {
+                Some(range) => part(v, range),
+                None => Cow::Borrowed(""),
+            };
         }
         if self.trim {
             let trimmed = crate::read::trim(&v);
-            if trimmed.len() != v.len() {
-                v = trimmed.to_owned();
-            }
+            let start = trimmed.as_ptr() as usize - v.as_ptr() as usize;
+            let range = start..start + trimmed.len();
+            v = part(v, range);
         }
         v = match self.case {
-            // ASCII is changed in place, as `to_uppercase` would change it.
+            // ASCII is changed as `to_uppercase` would change it, and only when it must be.
             Some(Case::Upper) if v.is_ascii() => {
-                v.make_ascii_uppercase();
+                if v.bytes().any(|b| b.is_ascii_lowercase()) {
+                    v.to_mut().make_ascii_uppercase();
+                }
                 v
             }
             Some(Case::Lower) if v.is_ascii() => {
-                v.make_ascii_lowercase();
+                if v.bytes().any(|b| b.is_ascii_uppercase()) {
+                    v.to_mut().make_ascii_lowercase();
+                }
                 v
             }
-            Some(Case::Upper) => v.to_uppercase(),
-            Some(Case::Lower) => v.to_lowercase(),
-            Some(Case::Title) => title_case(&v),
+            Some(Case::Upper) => Cow::Owned(v.to_uppercase()),
+            Some(Case::Lower) => Cow::Owned(v.to_lowercase()),
+            Some(Case::Title) => Cow::Owned(title_case(&v)),
             None => v,
         };
         if !v.is_empty() && !self.map.is_empty() {
-            v = self.mapped(self.map.get(&v).cloned(), v, "map")?;
+            let found = self.map.get(v.as_ref()).map(String::as_str);
+            v = self.mapped(found, v, || "map".to_owned())?;
         }
         if !v.is_empty()
             && let Some((name, table)) = &self.lookup
         {
-            v = self.mapped(table.get(&v).cloned(), v, &format!("lookup {name}"))?;
+            let found = table.get(v.as_ref()).map(String::as_str);
+            v = self.mapped(found, v, || format!("lookup {name}"))?;
         }
         if v.is_empty()
             && let Some(d) = &self.default
         {
-            v = d.clone();
+            v = Cow::Borrowed(d.as_str());
         }
         Ok(v)
     }
 
-    fn mapped(&self, found: Option<String>, v: String, what: &str) -> Result<String, String> {
+    fn mapped<'a>(
+        &self,
+        found: Option<&'a str>,
+        v: Cow<'a, str>,
+        what: impl FnOnce() -> String,
+    ) -> Result<Cow<'a, str>, String> {
         match (found, self.unmapped) {
-            (Some(m), _) => Ok(m),
+            (Some(m), _) => Ok(Cow::Borrowed(m)),
             (None, Unmapped::Keep) => Ok(v),
-            (None, Unmapped::Empty) => Ok(String::new()),
-            (None, Unmapped::Reject) => Err(format!("value {v:?} is not in the {what}")),
+            (None, Unmapped::Empty) => Ok(Cow::Borrowed("")),
+            (None, Unmapped::Reject) => Err(format!("value {v:?} is not in the {}", what())),
         }
     }
 
     /// Parses a date with the field's formats.
     pub fn date(&self, value: &str) -> Option<NaiveDate> {
         parse_date(value, &self.date_formats)
+    }
+}
+
+/// The bytes `range` of a value (at character boundaries).
+fn part(v: Cow<'_, str>, range: std::ops::Range<usize>) -> Cow<'_, str> {
+    if range == (0..v.len()) {
+        return v;
+    }
+    match v {
+        Cow::Borrowed(s) => Cow::Borrowed(&s[range]),
+        Cow::Owned(s) => Cow::Owned(s[range].to_owned()),
     }
 }
 
