@@ -143,7 +143,7 @@ const CACHE_FLOOR_KIB: usize = 8 * 1024;
 /// cache, which gets what the index leaves (a first load of a million users in random key
 /// order inserts at random into two key indexes of about 25 MB each: a cache that holds
 /// them halves its time).
-const PLAN_BUDGET_KIB: usize = 48 * 1024;
+const PLAN_BUDGET_KIB: usize = 32 * 1024;
 
 /// The WAL file is truncated to this size after a checkpoint (bytes).
 const WAL_LIMIT: u64 = 64 * 1024 * 1024;
