@@ -7,10 +7,13 @@
 //! ```
 //!
 //! Modes: `floor` deflates the whole file once on one thread (flate2 on zlib-rs, level 6, as
-//! `cargo xtask deflate-floor` does through the `zip` crate); `push` hands each `<user>` element's bytes to [`Packager::push_rendered`] (what the
-//! streaming pipeline does); `read` only parses the users (the baseline for `package`);
-//! `package` parses the users and streams them into [`package`]. An optional fourth argument
-//! stops after that many users.
+//! `cargo xtask deflate-floor` does through the `zip` crate); `push` hands each `<user>`
+//! element's bytes to [`Packager::push_rendered`] (what the streaming pipeline does); `read`
+//! only parses the users (the baseline for `package`); `package` parses the users and streams
+//! them into [`package`]. An optional fourth argument stops after that many users. `read` and
+//! `package` need one document: keep the first prolog and drop the others (each XML file of a
+//! zip has its own), e.g. with `awk 'NR<=3{print;next} /^<\?xml|^<!-- alma-sis|^<users>$|^<\/users>$/{next}
+//! {print} END{print "</users>"}'`.
 #![allow(clippy::print_stdout)]
 
 use std::error::Error;
