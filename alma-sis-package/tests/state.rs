@@ -1351,6 +1351,11 @@ mod bench {
             std::hint::black_box(&xml);
         }
         report("make + render", t);
+        let t = start();
+        for i in 0..n {
+            std::hint::black_box(user(i, today));
+        }
+        report("make", t);
         assert!(bytes > 0);
     }
 

@@ -131,7 +131,6 @@ pub(super) enum Slot {
 }
 
 /// The index; see the [module docs](self).
-#[derive(Debug)]
 pub(super) struct Index {
     /// Sorted by `key`; unique keys.
     entries: Vec<Entry>,
@@ -250,6 +249,16 @@ impl Index {
             .iter()
             .filter(|e| !e.has(COLLIDED))
             .chain(self.side.values())
+    }
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("entries", &self.entries.len())
+            .field("bits", &self.bits)
+            .field("side", &self.side.len())
+            .finish_non_exhaustive()
     }
 }
 

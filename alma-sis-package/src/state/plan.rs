@@ -41,7 +41,7 @@ const UPDATE_SENT: &str = "UPDATE items SET hash = ?3, expires = ?4, last_seen =
 /// [`UPDATE_SENT`] for a row id that does not fit the index.
 const UPDATE_SENT_BY_KEY: &str = "UPDATE items SET hash = ?3, expires = ?4, last_seen = ?5, \
      last_sent = ?5, status = 'present', status_since = NULL, sends = 0 \
-     WHERE feed = ?1 AND key = ?2 AND ?6 IS NOT NULL";
+     WHERE feed = ?1 AND key = ?2";
 
 const UPSERT_SENT: &str = "INSERT INTO items (feed, key, hash, expires, first_seen, last_seen, \
      last_sent, status, status_since, sends) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, 'present', NULL, 0) \
@@ -426,25 +426,20 @@ impl<'s> Planner<'s> {
         let expires = expires.and(self.expires_text.as_ref().map(|(_, t)| t.as_str()));
         let store = &*self.tx.store;
         let err = |source| sql_error(&store.path, format!("write item {key:?}"), source);
-        let (sql, row) = if row == NO_ROW {
-            (UPDATE_SENT_BY_KEY, 0)
+        let (feed, today) = (&self.feed, &self.today_text);
+        let hash = &hash.0[..];
+        let n = if row == NO_ROW {
+            store
+                .conn
+                .prepare_cached(UPDATE_SENT_BY_KEY)
+                .and_then(|mut s| s.execute(params![feed, key, hash, expires, today]))
         } else {
-            (UPDATE_SENT, i64::from(row))
-        };
-        let n = store
-            .conn
-            .prepare_cached(sql)
-            .and_then(|mut s| {
-                s.execute(params![
-                    self.feed,
-                    key,
-                    &hash.0[..],
-                    expires,
-                    self.today_text,
-                    row
-                ])
-            })
-            .map_err(err)?;
+            store
+                .conn
+                .prepare_cached(UPDATE_SENT)
+                .and_then(|mut s| s.execute(params![feed, key, hash, expires, today, row]))
+        }
+        .map_err(err)?;
         Ok(n > 0)
     }
 
