@@ -48,10 +48,11 @@
 
 use std::fmt::Write as _;
 use std::io::{self, BufRead, Read};
+use std::ops::Range;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use quick_xml::XmlVersion;
-use quick_xml::events::Event;
+use quick_xml::events::{BytesRef, BytesStart, BytesText, Event};
 
 use crate::finding::{Finding, Position, Severity};
 use crate::model::{
@@ -114,7 +115,8 @@ pub struct ReadUser {
 /// After the last user, [`document_findings`](Self::document_findings) holds the findings
 /// about the document itself (root name, DOCTYPE, anything outside `<user>`).
 pub struct UserReader<R: BufRead> {
-    xml: quick_xml::Reader<LineCounter<R>>,
+    lex: Lex<R>,
+    /// quick-xml's event buffer.
     buf: Vec<u8>,
     /// Element name of the last start tag.
     name: String,
@@ -134,6 +136,16 @@ pub struct UserReader<R: BufRead> {
     state: DocState,
     total_record_count: Option<u64>,
     users_read: u64,
+    /// The fast lexer met something only quick-xml reads exactly; the error it returned
+    /// means "read this document with [`UserReader`]", not a fault of the document.
+    unsupported: bool,
+}
+
+/// Where the tokens come from: quick-xml (any input), or the fast lexer (documents and
+/// users as the toolkit and most SIS programs write them; see [`UserSplitter`]).
+enum Lex<R> {
+    Quick(Box<quick_xml::Reader<LineCounter<R>>>),
+    Fast(Box<FastLexer<R>>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,8 +168,12 @@ impl<R: BufRead> UserReader<R> {
     /// A reader over `input`. Nothing is read until the first [`next_user`](Self::next_user).
     pub fn new(input: R) -> Self {
         let xml = quick_xml::Reader::from_reader(LineCounter::new(input));
+        Self::with_lexer(Lex::Quick(Box::new(xml)))
+    }
+
+    fn with_lexer(lex: Lex<R>) -> Self {
         UserReader {
-            xml,
+            lex,
             buf: Vec::with_capacity(1024),
             name: String::new(),
             attrs: Vec::new(),
@@ -172,6 +188,7 @@ impl<R: BufRead> UserReader<R> {
             state: DocState::Prolog,
             total_record_count: None,
             users_read: 0,
+            unsupported: false,
         }
     }
 
@@ -188,18 +205,28 @@ impl<R: BufRead> UserReader<R> {
 
     /// The next user, `Ok(None)` after the last one.
     pub fn next_user(&mut self) -> Result<Option<ReadUser>, ReadError> {
+        if self.advance()? {
+            self.user().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Reads up to the next `<user>` start tag in the root (`true`) or to the end of the
+    /// document (`false`), dealing with everything else on the way.
+    fn advance(&mut self) -> Result<bool, ReadError> {
         loop {
             match self.state {
-                DocState::Done => return Ok(None),
+                DocState::Done => return Ok(false),
                 DocState::Prolog => match self.next_tok()? {
                     Tok::Start => {
                         self.open_root();
                         if self.state == DocState::Done {
                             self.check_epilog()?;
-                            return Ok(None);
+                            return Ok(false);
                         }
                     }
-                    Tok::Text if self.text.trim().is_empty() => self.text.clear(),
+                    Tok::Text if blank(&self.text) => self.text.clear(),
                     Tok::Text => {
                         return Err(self.malformed(
                             "content before the root element (Alma: \"Content is not allowed in \
@@ -210,7 +237,7 @@ impl<R: BufRead> UserReader<R> {
                     Tok::Eof => return Err(self.malformed("no root element")),
                 },
                 DocState::InRoot => match self.next_tok()? {
-                    Tok::Start if self.name == "user" => return self.user().map(Some),
+                    Tok::Start if self.name == "user" => return Ok(true),
                     Tok::Start => {
                         let (pos, name) = (self.pos, self.name.clone());
                         self.document_findings.push(
@@ -229,7 +256,7 @@ impl<R: BufRead> UserReader<R> {
                         self.state = DocState::Done;
                         self.check_epilog()?;
                         self.check_record_count();
-                        return Ok(None);
+                        return Ok(false);
                     }
                     Tok::Eof => return Err(self.malformed("the root element is not closed")),
                 },
@@ -291,7 +318,7 @@ impl<R: BufRead> UserReader<R> {
     }
 
     fn root_text(&mut self) {
-        if !self.text.trim().is_empty() {
+        if !blank(&self.text) {
             self.document_findings.push(
                 Finding::new(
                     "E-SCHEMA-TYPE",
@@ -309,7 +336,7 @@ impl<R: BufRead> UserReader<R> {
         loop {
             match self.next_tok()? {
                 Tok::Eof => return Ok(()),
-                Tok::Text if self.text.trim().is_empty() => self.text.clear(),
+                Tok::Text if blank(&self.text) => self.text.clear(),
                 _ => return Err(self.malformed("content after the root element")),
             }
         }
@@ -334,132 +361,42 @@ impl<R: BufRead> UserReader<R> {
     /// resolved and CDATA) is appended to `self.text`; a start tag's name and attributes are
     /// left in `self.name` / `self.attrs`.
     fn next_tok(&mut self) -> Result<Tok, ReadError> {
+        self.next_tok_in(false)
+    }
+
+    /// `next_tok` for a caller to which text of whitespace only means nothing (it checks
+    /// text for being blank and drops it): the fast lexer may pass such text over.
+    fn next_tok_in(&mut self, blank_text_ignored: bool) -> Result<Tok, ReadError> {
+        if matches!(self.lex, Lex::Fast(_)) {
+            return self.next_tok_fast(blank_text_ignored);
+        }
         loop {
-            let start = self.xml.buffer_position();
-            self.xml.get_mut().mark(start);
-            let (line, column) = self.xml.get_ref().line_column(start);
+            let Lex::Quick(xml) = &mut self.lex else {
+                unreachable!("the fast lexer returned above");
+            };
+            let start = xml.buffer_position();
+            xml.get_mut().mark(start);
+            let (line, column) = xml.get_ref().line_column(start);
             self.pos = Position { line, column };
             self.offset = start;
-            self.buf.clear();
-            let event = match self.xml.read_event_into(&mut self.buf) {
-                Ok(event) => event,
-                Err(e) => return Err(self.xml_error(e)),
-            };
-            let is_empty = matches!(event, Event::Empty(_));
-            match event {
-                Event::Start(e) | Event::Empty(e) => {
-                    self.empty = is_empty;
-                    self.name.clear();
-                    self.name.push_str(e.name().as_ref());
-                    self.attr_count = 0;
-                    for attr in e.attributes() {
-                        let attr = match attr {
-                            Ok(a) => a,
-                            Err(err) => {
-                                let (line, column) = (self.pos.line, self.pos.column);
-                                return Err(ReadError::Malformed {
-                                    line,
-                                    column,
-                                    offset: start,
-                                    message: err.to_string(),
-                                });
-                            }
-                        };
-                        let key = attr.key.as_ref();
-                        let mut unknown_entity = false;
-                        let resolve = |entity: &str| {
-                            let known = quick_xml::escape::resolve_predefined_entity(entity);
-                            unknown_entity |= known.is_none();
-                            Some(known.unwrap_or_default())
-                        };
-                        let value =
-                            match attr.normalized_value_with(XmlVersion::Implicit1_0, 1, resolve) {
-                                Ok(v) => v,
-                                Err(err) => {
-                                    return Err(ReadError::Malformed {
-                                        line,
-                                        column,
-                                        offset: start,
-                                        message: format!("attribute {key:?}: {err}"),
-                                    });
-                                }
-                            };
-                        if unknown_entity {
-                            let field = match self.path.as_str() {
-                                "" => format!("{}/@{key}", self.name),
-                                path => format!("{path}/{}/@{key}", self.name),
-                            };
-                            self.findings.push(
-                                Finding::new(
-                                    "E-ENTITY",
-                                    Severity::Error,
-                                    format!(
-                                        "attribute {key:?} refers to an entity other than the \
-                                         five predefined ones; it is not expanded"
-                                    ),
-                                )
-                                .at_field(field)
-                                .at(line, column),
-                            );
-                        }
-                        // Reuse the slots' strings: no allocation per attribute.
-                        if self.attr_count == self.attrs.len() {
-                            self.attrs.push((String::new(), String::new()));
-                        }
-                        let slot = &mut self.attrs[self.attr_count];
-                        slot.0.clear();
-                        slot.0.push_str(key);
-                        slot.1.clear();
-                        slot.1.push_str(&value);
-                        self.attr_count += 1;
-                    }
-                    return Ok(Tok::Start);
-                }
-                Event::End(_) => return Ok(Tok::End),
-                Event::Text(t) => {
+            // The event borrows the buffer, taken out of `self` for the handlers below.
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.clear();
+            let tok = match xml.read_event_into(&mut buf) {
+                Err(e) => Err(self.xml_error(e)),
+                Ok(Event::Start(e)) => self.take_start(&e, false, start).map(|()| Some(Tok::Start)),
+                Ok(Event::Empty(e)) => self.take_start(&e, true, start).map(|()| Some(Tok::Start)),
+                Ok(Event::End(_)) => Ok(Some(Tok::End)),
+                Ok(Event::Text(t)) => {
                     self.text.push_str(&t.xml10_content());
-                    return Ok(Tok::Text);
+                    Ok(Some(Tok::Text))
                 }
-                Event::CData(t) => {
+                Ok(Event::CData(t)) => {
                     self.text.push_str(&t.xml10_content());
-                    return Ok(Tok::Text);
+                    Ok(Some(Tok::Text))
                 }
-                Event::GeneralRef(r) => {
-                    if r.is_char_ref() {
-                        match r.resolve_char_ref() {
-                            Ok(Some(c)) => self.text.push(c),
-                            _ => {
-                                return Err(ReadError::Malformed {
-                                    line,
-                                    column,
-                                    offset: start,
-                                    message: format!(
-                                        "&{}; is not a valid character reference",
-                                        &*r
-                                    ),
-                                });
-                            }
-                        }
-                    } else if let Some(s) = quick_xml::escape::resolve_predefined_entity(&r) {
-                        self.text.push_str(s);
-                    } else {
-                        let name = r.to_string();
-                        self.findings.push(
-                            Finding::new(
-                                "E-ENTITY",
-                                Severity::Error,
-                                format!(
-                                    "&{name}; is not one of the five predefined entities; it is \
-                                     not expanded"
-                                ),
-                            )
-                            .at_field(self.path.clone())
-                            .at(line, column),
-                        );
-                    }
-                    return Ok(Tok::Text);
-                }
-                Event::DocType(_) => {
+                Ok(Event::GeneralRef(r)) => self.take_ref(&r, start).map(|()| Some(Tok::Text)),
+                Ok(Event::DocType(_)) => {
                     self.document_findings.push(
                         Finding::new(
                             "E-DOCTYPE",
@@ -469,16 +406,219 @@ impl<R: BufRead> UserReader<R> {
                         )
                         .at(line, column),
                     );
+                    Ok(None)
                 }
-                Event::Eof => return Ok(Tok::Eof),
-                Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+                Ok(Event::Eof) => Ok(Some(Tok::Eof)),
+                Ok(Event::Comment(_) | Event::Decl(_) | Event::PI(_)) => Ok(None),
+            };
+            self.buf = buf;
+            if let Some(tok) = tok? {
+                return Ok(tok);
             }
         }
     }
 
+    /// `next_tok` with the fast lexer: the same tokens, positions and findings as quick-xml
+    /// gives, or [`Self::unsupported`].
+    fn next_tok_fast(&mut self, blank_text_ignored: bool) -> Result<Tok, ReadError> {
+        loop {
+            let Lex::Fast(f) = &mut self.lex else {
+                unreachable!("called with the fast lexer");
+            };
+            let Some((tok, end)) = f.next() else {
+                return Err(self.unsupported());
+            };
+            if blank_text_ignored
+                && let FastTok::Text(text) = &tok
+                && f.window.as_bytes()[text.clone()]
+                    .iter()
+                    .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            {
+                f.pos = end;
+                continue;
+            }
+            let start = f.pos;
+            self.pos = f.position(start);
+            self.offset = f.base + start as u64;
+            f.pos = end;
+            match tok {
+                FastTok::Skip => continue,
+                FastTok::Eof => return Ok(Tok::Eof),
+                FastTok::End(name) => {
+                    if f.close(name) {
+                        return Ok(Tok::End);
+                    }
+                    return Err(self.unsupported());
+                }
+                FastTok::Text(text) => {
+                    let text = &f.window[text];
+                    if text.contains('\r') {
+                        self.text
+                            .push_str(&BytesText::from_escaped(text).xml10_content());
+                    } else {
+                        self.text.push_str(text);
+                    }
+                    return Ok(Tok::Text);
+                }
+                FastTok::Ref(name) => {
+                    // The handler needs `self`: the window is lent to it.
+                    let window = std::mem::take(&mut f.window);
+                    let done = self.take_ref(&BytesRef::new(&window[name]), self.offset);
+                    self.fast_return(window);
+                    return done.map(|()| Tok::Text).map_err(|_| self.unsupported());
+                }
+                FastTok::Start {
+                    content,
+                    name_len,
+                    empty,
+                } => {
+                    let name = content.start..content.start + name_len;
+                    if !empty {
+                        f.open(name.clone());
+                    }
+                    if content.len() == name_len {
+                        // No attributes: what `take_start` does then.
+                        self.empty = empty;
+                        self.name.clear();
+                        self.name.push_str(&f.window[name]);
+                        self.attr_count = 0;
+                        return Ok(Tok::Start);
+                    }
+                    let window = std::mem::take(&mut f.window);
+                    let tag = BytesStart::from_content(&window[content], name_len);
+                    let done = self.take_start(&tag, empty, self.offset);
+                    drop(tag);
+                    self.fast_return(window);
+                    return done.map(|()| Tok::Start).map_err(|_| self.unsupported());
+                }
+            }
+        }
+    }
+
+    /// Gives the fast lexer its window back.
+    fn fast_return(&mut self, window: String) {
+        if let Lex::Fast(f) = &mut self.lex {
+            f.window = window;
+        }
+    }
+
+    /// Marks the document as one for quick-xml; the error returned stands for that.
+    fn unsupported(&mut self) -> ReadError {
+        self.unsupported = true;
+        self.malformed("not read by the fast lexer")
+    }
+
+    /// A start tag: its name and attributes into `self.name` / `self.attrs`.
+    fn take_start(&mut self, e: &BytesStart<'_>, empty: bool, start: u64) -> Result<(), ReadError> {
+        let Position { line, column } = self.pos;
+        self.empty = empty;
+        self.name.clear();
+        self.name.push_str(e.name().as_ref());
+        self.attr_count = 0;
+        for attr in e.attributes() {
+            let attr = match attr {
+                Ok(a) => a,
+                Err(err) => {
+                    let (line, column) = (self.pos.line, self.pos.column);
+                    return Err(ReadError::Malformed {
+                        line,
+                        column,
+                        offset: start,
+                        message: err.to_string(),
+                    });
+                }
+            };
+            let key = attr.key.as_ref();
+            let mut unknown_entity = false;
+            let resolve = |entity: &str| {
+                let known = quick_xml::escape::resolve_predefined_entity(entity);
+                unknown_entity |= known.is_none();
+                Some(known.unwrap_or_default())
+            };
+            let value = match attr.normalized_value_with(XmlVersion::Implicit1_0, 1, resolve) {
+                Ok(v) => v,
+                Err(err) => {
+                    return Err(ReadError::Malformed {
+                        line,
+                        column,
+                        offset: start,
+                        message: format!("attribute {key:?}: {err}"),
+                    });
+                }
+            };
+            if unknown_entity {
+                let field = match self.path.as_str() {
+                    "" => format!("{}/@{key}", self.name),
+                    path => format!("{path}/{}/@{key}", self.name),
+                };
+                self.findings.push(
+                    Finding::new(
+                        "E-ENTITY",
+                        Severity::Error,
+                        format!(
+                            "attribute {key:?} refers to an entity other than the \
+                             five predefined ones; it is not expanded"
+                        ),
+                    )
+                    .at_field(field)
+                    .at(line, column),
+                );
+            }
+            // Reuse the slots' strings: no allocation per attribute.
+            if self.attr_count == self.attrs.len() {
+                self.attrs.push((String::new(), String::new()));
+            }
+            let slot = &mut self.attrs[self.attr_count];
+            slot.0.clear();
+            slot.0.push_str(key);
+            slot.1.clear();
+            slot.1.push_str(&value);
+            self.attr_count += 1;
+        }
+        Ok(())
+    }
+
+    /// A character or entity reference in text: resolved into `self.text`.
+    fn take_ref(&mut self, r: &BytesRef<'_>, start: u64) -> Result<(), ReadError> {
+        let Position { line, column } = self.pos;
+        if r.is_char_ref() {
+            match r.resolve_char_ref() {
+                Ok(Some(c)) => self.text.push(c),
+                _ => {
+                    return Err(ReadError::Malformed {
+                        line,
+                        column,
+                        offset: start,
+                        message: format!("&{}; is not a valid character reference", &**r),
+                    });
+                }
+            }
+        } else if let Some(s) = quick_xml::escape::resolve_predefined_entity(r) {
+            self.text.push_str(s);
+        } else {
+            let name = r.to_string();
+            self.findings.push(
+                Finding::new(
+                    "E-ENTITY",
+                    Severity::Error,
+                    format!(
+                        "&{name}; is not one of the five predefined entities; it is \
+                         not expanded"
+                    ),
+                )
+                .at_field(self.path.clone())
+                .at(line, column),
+            );
+        }
+        Ok(())
+    }
+
     fn xml_error(&self, e: quick_xml::Error) -> ReadError {
-        let offset = self.xml.error_position().max(self.offset);
-        let (line, column) = self.xml.get_ref().line_column(offset);
+        let Lex::Quick(xml) = &self.lex else {
+            return self.malformed(&e.to_string());
+        };
+        let offset = xml.error_position().max(self.offset);
+        let (line, column) = xml.get_ref().line_column(offset);
         match e {
             quick_xml::Error::Io(io) => ReadError::Io {
                 line,
@@ -487,7 +627,7 @@ impl<R: BufRead> UserReader<R> {
             quick_xml::Error::Encoding(quick_xml::encoding::EncodingError::Utf8(utf8)) => {
                 // The bad byte lies `valid_up_to` bytes into the event that holds it.
                 let offset = self.offset + utf8.valid_up_to() as u64;
-                let (line, column) = self.xml.get_ref().line_column(offset);
+                let (line, column) = xml.get_ref().line_column(offset);
                 ReadError::NotUtf8 {
                     line,
                     column,
@@ -571,7 +711,7 @@ impl<R: BufRead> UserReader<R> {
         }
         let mut depth = 1usize;
         loop {
-            match self.next_tok()? {
+            match self.next_tok_in(true)? {
                 Tok::Start if !self.empty => depth += 1,
                 Tok::Start => {}
                 Tok::End => {
@@ -596,14 +736,14 @@ impl<R: BufRead> UserReader<R> {
         // Whatever a leaf value left behind has been used.
         self.text.clear();
         loop {
-            match self.next_tok()? {
+            match self.next_tok_in(true)? {
                 Tok::Start => return Ok(true),
                 Tok::End => {
                     *container_empty = true;
                     return Ok(false);
                 }
                 Tok::Text => {
-                    if !self.text.trim().is_empty() {
+                    if !blank(&self.text) {
                         let pos = self.pos;
                         self.report(
                             "E-SCHEMA-TYPE",
@@ -899,7 +1039,7 @@ impl<R: BufRead> UserReader<R> {
         let mut order_reported = false;
         let mut closed = self.empty;
         while self.next_child(&mut closed)? {
-            let Some(index) = USER_CHILDREN.iter().position(|c| *c == self.name) else {
+            let Some(index) = child_index(USER_CHILDREN, &self.name) else {
                 self.unknown_element("user")?;
                 continue;
             };
@@ -1011,7 +1151,7 @@ impl<R: BufRead> UserReader<R> {
         let mut any = false;
         while self.next_child(&mut closed)? {
             any = true;
-            let Some(index) = ORDER.iter().position(|c| *c == self.name) else {
+            let Some(index) = child_index(&ORDER, &self.name) else {
                 self.unknown_element("contact_info")?;
                 continue;
             };
@@ -1096,7 +1236,7 @@ impl<R: BufRead> UserReader<R> {
         // Bit i: children[i] was seen (no segment has more than 64 children).
         let mut seen = 0u64;
         while self.next_child(&mut closed)? {
-            let Some(index) = children.iter().position(|c| *c == self.name) else {
+            let Some(index) = child_index(children, &self.name) else {
                 self.unknown_element(element)?;
                 continue;
             };
@@ -1448,6 +1588,25 @@ const RECORD_TYPES: &[&str] = &["PUBLIC", "STAFF", "CONTACT"];
 const ACCOUNT_TYPES: &[&str] = &["INTERNAL", "EXTERNAL"];
 const STATUSES: &[&str] = &["ACTIVE", "INACTIVE"];
 
+/// The index of `name` in `children`; the first byte sorts out most names before a compare.
+fn child_index(children: &[&str], name: &str) -> Option<usize> {
+    let first = name.as_bytes().first()?;
+    children
+        .iter()
+        .position(|c| c.as_bytes().first() == Some(first) && *c == name)
+}
+
+/// `s.trim().is_empty()`, without decoding characters when `s` is ASCII (as the
+/// whitespace between elements is).
+fn blank(s: &str) -> bool {
+    if s.bytes()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C))
+    {
+        return true;
+    }
+    !s.is_ascii() && s.trim().is_empty()
+}
+
 /// `xs:boolean` (whitespace-collapsed).
 fn parse_bool(text: &str) -> Option<bool> {
     match text.trim() {
@@ -1490,6 +1649,631 @@ fn parse_date(text: &str) -> Option<(NaiveDate, bool)> {
         _ => return None,
     };
     Some((date, zoned))
+}
+
+// ---- the fast path ------------------------------------------------------------------------
+
+/// One `<user>` element cut out of a document by [`UserSplitter`]: where it starts and how
+/// many bytes it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawUser {
+    /// Line and column of the `<` of `<user>`.
+    pub position: Position,
+    /// Byte offset of the `<` of `<user>` from the start of the input.
+    pub start_offset: u64,
+    /// Length of the element in bytes, from `<user` to `</user>` included.
+    pub len: usize,
+}
+
+/// What [`UserSplitter::next_into`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// The next user's XML, appended to the caller's buffer.
+    User(RawUser),
+    /// The document ended; [`UserSplitter::document_findings`] is complete.
+    End,
+    /// The document holds something only [`UserReader`] reads exactly (an error, a DOCTYPE,
+    /// CDATA, an unusual entity or line ending, a user over 16 MiB, an I/O error): read the
+    /// document again with [`UserReader`].
+    Unsupported,
+}
+
+/// Cuts a `<users>` document into its users' XML without parsing them, so that
+/// [`UserParser`] can parse them on other threads.
+///
+/// It reads the document level exactly as [`UserReader`] does (same
+/// [`document_findings`](Self::document_findings)), and the users it cuts out, parsed with
+/// [`UserParser`] in order, are exactly the users [`UserReader`] returns, with the same
+/// positions and findings. It reads its input in 64 KiB requests, as [`UserReader`] does.
+/// Documents it cannot vouch for end in [`Split::Unsupported`].
+///
+/// ```
+/// use alma_user_model::read::{Split, UserParser, UserSplitter};
+///
+/// let xml = "<users>\n  <user><primary_id>jdoe</primary_id></user>\n</users>\n";
+/// let mut splitter = UserSplitter::new(xml.as_bytes());
+/// let mut raw = String::new();
+/// let Split::User(at) = splitter.next_into(&mut raw) else { panic!("a user") };
+/// assert_eq!(splitter.next_into(&mut raw), Split::End);
+/// let read = UserParser::new().parse(&raw, &at).expect("read exactly");
+/// assert_eq!(read.user.primary_id, "jdoe");
+/// assert_eq!((read.position.line, read.position.column), (2, 3));
+/// ```
+pub struct UserSplitter<R: BufRead> {
+    reader: UserReader<R>,
+    ended: bool,
+}
+
+impl<R: BufRead> UserSplitter<R> {
+    /// A splitter over `input`.
+    pub fn new(input: R) -> Self {
+        UserSplitter {
+            reader: UserReader::with_lexer(Lex::Fast(Box::new(FastLexer::new(input)))),
+            ended: false,
+        }
+    }
+
+    /// Appends the next user's XML to `out` and says where it starts.
+    pub fn next_into(&mut self, out: &mut String) -> Split {
+        if self.ended {
+            return Split::End;
+        }
+        let r = &mut self.reader;
+        match r.advance() {
+            Ok(true) => {}
+            Ok(false) if !r.unsupported => {
+                self.ended = true;
+                return Split::End;
+            }
+            Ok(false) | Err(_) => {
+                self.ended = true;
+                return Split::Unsupported;
+            }
+        }
+        // What `user()` does first: findings so far belong to the document.
+        r.document_findings.append(&mut r.findings);
+        let Lex::Fast(f) = &mut r.lex else {
+            unreachable!("a splitter reads with the fast lexer");
+        };
+        let Some(start) = usize::try_from(r.offset - f.base).ok() else {
+            return Split::Unsupported;
+        };
+        let end = if r.empty {
+            Some(f.pos)
+        } else {
+            f.skip_user(start)
+        };
+        let Some(end) = end else {
+            self.ended = true;
+            return Split::Unsupported;
+        };
+        // `skip_user` may have moved the window.
+        let start = usize::try_from(r.offset - f.base).unwrap_or_default();
+        out.push_str(&f.window[start..end]);
+        r.users_read += 1;
+        Split::User(RawUser {
+            position: r.pos,
+            start_offset: r.offset,
+            len: end - start,
+        })
+    }
+
+    /// Reads on until [`bytes_read`](Self::bytes_read) reaches `offset` or the input ends
+    /// (in the same 64 KiB requests); a read error ends the document in
+    /// [`Split::Unsupported`].
+    pub fn read_to(&mut self, offset: u64) {
+        if let Lex::Fast(f) = &mut self.reader.lex {
+            while !f.eof
+                && f.base + ((f.window.len() + f.pending.len()) as u64) < offset
+                && f.refill(0).is_ok()
+            {}
+        }
+    }
+
+    /// Bytes read from the input so far.
+    pub fn bytes_read(&self) -> u64 {
+        match &self.reader.lex {
+            Lex::Fast(f) => f.base + (f.window.len() + f.pending.len()) as u64,
+            Lex::Quick(_) => 0,
+        }
+    }
+
+    /// Findings about the document rather than one user, as [`UserReader`] gives them;
+    /// complete once [`next_into`](Self::next_into) returned [`Split::End`].
+    pub fn document_findings(&self) -> &[Finding] {
+        &self.reader.document_findings
+    }
+}
+
+/// Parses the users [`UserSplitter`] cut out, one at a time, reusing its buffers.
+pub struct UserParser {
+    reader: UserReader<io::Empty>,
+}
+
+impl Default for UserParser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl UserParser {
+    /// A parser.
+    pub fn new() -> Self {
+        UserParser {
+            reader: UserReader::with_lexer(Lex::Fast(Box::new(FastLexer::new(io::empty())))),
+        }
+    }
+
+    /// The user in `xml` (one element as [`UserSplitter`] cut it, found `at`) exactly as
+    /// [`UserReader`] reads it in its document, or `None` when only [`UserReader`] reads it
+    /// exactly: then read the document with [`UserReader`].
+    pub fn parse(&mut self, xml: &str, at: &RawUser) -> Option<ReadUser> {
+        let r = &mut self.reader;
+        let Lex::Fast(f) = &mut r.lex else {
+            unreachable!("a parser reads with the fast lexer");
+        };
+        f.reset(xml, at);
+        r.state = DocState::InRoot;
+        r.unsupported = false;
+        r.text.clear();
+        r.path.clear();
+        r.findings.clear();
+        r.document_findings.clear();
+        if !matches!(r.next_tok(), Ok(Tok::Start)) || r.name != "user" {
+            return None;
+        }
+        let read = r.user().ok()?;
+        let Lex::Fast(f) = &r.lex else {
+            unreachable!("a parser reads with the fast lexer");
+        };
+        let whole = f.pos == f.window.len() && f.open_starts.is_empty();
+        (whole && !r.unsupported).then_some(read)
+    }
+}
+
+/// Bytes asked of the input per read, as [`LineCounter`] asks: a reader of the input (such
+/// as a guard counting bytes) sees the same reads whichever lexer reads.
+const READ_SIZE: usize = 64 * 1024;
+/// The most bytes the fast lexer holds for one token or user element.
+const MAX_WINDOW: usize = 16 << 20;
+
+/// A token of the fast lexer: ranges into its window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FastTok {
+    /// Text up to `<`, `&` or the end of the input.
+    Text(Range<usize>),
+    /// The name between `&` and `;`.
+    Ref(Range<usize>),
+    /// The content between `<` and `>` (or `/>`), whose first `name_len` bytes are the name.
+    Start {
+        content: Range<usize>,
+        name_len: usize,
+        empty: bool,
+    },
+    /// An end tag's name.
+    End(Range<usize>),
+    /// A comment, processing instruction or XML declaration.
+    Skip,
+    Eof,
+}
+
+/// What [`lex`] found at a position.
+enum Lexed {
+    /// A token and where the next one starts.
+    Tok(FastTok, usize),
+    /// The window ends inside the token.
+    More,
+    /// Something quick-xml reads differently or rejects.
+    Unsupported,
+}
+
+/// quick-xml's tokenizer for the common case: the token at `pos` of `b`, or what stops it.
+fn lex(b: &[u8], pos: usize, eof: bool) -> Lexed {
+    let cut = if eof { Lexed::Unsupported } else { Lexed::More };
+    let Some(&first) = b.get(pos) else {
+        return if eof {
+            Lexed::Tok(FastTok::Eof, pos)
+        } else {
+            Lexed::More
+        };
+    };
+    match first {
+        b'<' => lex_markup(b, pos, cut),
+        b'&' => match memchr::memchr3(b';', b'&', b'<', &b[pos + 1..]) {
+            Some(i) if b[pos + 1 + i] == b';' => {
+                Lexed::Tok(FastTok::Ref(pos + 1..pos + 1 + i), pos + 2 + i)
+            }
+            // A lone `&`: quick-xml's error.
+            Some(_) => Lexed::Unsupported,
+            None => cut,
+        },
+        _ => {
+            // Text runs are short: eight bytes at a time beats a vectorized search here.
+            match find2(b, pos, b'<', b'&') {
+                Some(end) => Lexed::Tok(FastTok::Text(pos..end), end),
+                None if eof => Lexed::Tok(FastTok::Text(pos..b.len()), b.len()),
+                None => Lexed::More,
+            }
+        }
+    }
+}
+
+fn lex_markup(b: &[u8], pos: usize, cut: Lexed) -> Lexed {
+    let Some(&next) = b.get(pos + 1) else {
+        return cut;
+    };
+    match next {
+        b'!' => {
+            if b.len() < pos + 4 {
+                return cut;
+            }
+            if &b[pos..pos + 4] != b"<!--" {
+                // CDATA, DOCTYPE or an error.
+                return Lexed::Unsupported;
+            }
+            match memchr::memmem::find(&b[pos + 4..], b"-->") {
+                Some(i) => Lexed::Tok(FastTok::Skip, pos + 4 + i + 3),
+                None => cut,
+            }
+        }
+        b'?' => {
+            // The first `?>` after `<`, the `?` of `<?` included (quick-xml's PiParser).
+            let mut from = pos + 2;
+            while let Some(i) = memchr::memchr(b'>', &b[from..]) {
+                let end = from + i;
+                if b[end - 1] == b'?' {
+                    if end - pos < 3 {
+                        return Lexed::Unsupported;
+                    }
+                    return Lexed::Tok(FastTok::Skip, end + 1);
+                }
+                from = end + 1;
+            }
+            cut
+        }
+        b'/' => match tag_end(b, pos + 1) {
+            Some(end) => {
+                let content = &b[pos + 2..end];
+                let len = content
+                    .iter()
+                    .rposition(|&c| !is_xml_space(c))
+                    .map_or(0, |p| p + 1);
+                Lexed::Tok(FastTok::End(pos + 2..pos + 2 + len), end + 1)
+            }
+            None => cut,
+        },
+        _ => match tag_end(b, pos + 1) {
+            Some(end) => {
+                let empty = b[end - 1] == b'/';
+                let content = pos + 1..if empty { end - 1 } else { end };
+                let name_len = b[content.clone()]
+                    .iter()
+                    .position(|&c| is_xml_space(c))
+                    .unwrap_or(content.len());
+                if name_len == 0 {
+                    return Lexed::Unsupported;
+                }
+                Lexed::Tok(
+                    FastTok::Start {
+                        content,
+                        name_len,
+                        empty,
+                    },
+                    end + 1,
+                )
+            }
+            None => cut,
+        },
+    }
+}
+
+/// The `>` ending a tag whose content starts at `from`, outside quoted values (quick-xml's
+/// ElementParser).
+fn tag_end(b: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        let i = find3(b, at, b'>', b'"', b'\'')?;
+        if b[i] == b'>' {
+            return Some(i);
+        }
+        // A quoted value: `>` inside it does not end the tag.
+        at = i + 1 + memchr::memchr(b[i], &b[i + 1..])? + 1;
+    }
+}
+
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `word` equal to `c` (and maybe in bytes above the first
+/// one, which the callers never look at).
+fn bytes_equal(word: u64, c: u8) -> u64 {
+    let x = word ^ (LOW_BITS * u64::from(c));
+    x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS
+}
+
+/// The first `a` or `b` in `bytes` from `from` on, eight bytes at a time.
+fn find2(bytes: &[u8], from: usize, a: u8, b: u8) -> Option<usize> {
+    let mut at = from;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let hits = bytes_equal(word, a) | bytes_equal(word, b);
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    bytes[at.min(bytes.len())..]
+        .iter()
+        .position(|&c| c == a || c == b)
+        .map(|i| at + i)
+}
+
+/// The first `a`, `b` or `c` in `bytes` from `from` on, eight bytes at a time.
+fn find3(bytes: &[u8], from: usize, a: u8, b: u8, c: u8) -> Option<usize> {
+    let mut at = from;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let hits = bytes_equal(word, a) | bytes_equal(word, b) | bytes_equal(word, c);
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    bytes[at.min(bytes.len())..]
+        .iter()
+        .position(|&x| x == a || x == b || x == c)
+        .map(|i| at + i)
+}
+
+/// The `\n` in `b`: 64 bytes at a time in byte lanes (vectorized), then one by one.
+fn count_newlines(b: &[u8]) -> usize {
+    let mut chunks = b.chunks_exact(64);
+    let mut lines = 0;
+    for chunk in &mut chunks {
+        let n = chunk
+            .iter()
+            .fold(0u8, |n, &c| n.wrapping_add(u8::from(c == b'\n')));
+        lines += usize::from(n);
+    }
+    lines + chunks.remainder().iter().filter(|&&c| c == b'\n').count()
+}
+
+fn is_xml_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// The fast lexer's state: the input, a window of it as checked UTF-8, the line count and
+/// the open elements.
+struct FastLexer<R> {
+    input: R,
+    /// The input from offset `base` on.
+    window: String,
+    /// One read of the input.
+    scratch: Vec<u8>,
+    /// The last read's bytes that do not complete a character yet.
+    pending: Vec<u8>,
+    base: u64,
+    /// Where the next token starts in `window`.
+    pos: usize,
+    eof: bool,
+    /// A read failed: the document is quick-xml's.
+    failed: bool,
+    /// Nothing lexed yet (a byte-order mark is quick-xml's to handle).
+    fresh: bool,
+    /// The line, and the offset its first byte has, at `window[counted]`.
+    line: u64,
+    line_start: u64,
+    counted: usize,
+    /// Names of the open elements, as quick-xml keeps them.
+    open: String,
+    open_starts: Vec<usize>,
+    /// With a whole input (a parser's user): where its `\n` are, and how many lie before
+    /// `counted`. Positions then cost a comparison or two per token.
+    newlines: Vec<usize>,
+    newlines_before: usize,
+    indexed: bool,
+}
+
+impl<R: Read> FastLexer<R> {
+    fn new(input: R) -> Self {
+        FastLexer {
+            input,
+            window: String::new(),
+            scratch: Vec::new(),
+            pending: Vec::new(),
+            base: 0,
+            pos: 0,
+            eof: false,
+            failed: false,
+            fresh: true,
+            line: 1,
+            line_start: 0,
+            counted: 0,
+            open: String::new(),
+            open_starts: Vec::new(),
+            newlines: Vec::new(),
+            newlines_before: 0,
+            indexed: false,
+        }
+    }
+
+    /// Takes `xml` as the whole input, found at `at` of its document.
+    fn reset(&mut self, xml: &str, at: &RawUser) {
+        self.window.clear();
+        self.window.push_str(xml);
+        self.base = at.start_offset;
+        self.pos = 0;
+        self.eof = true;
+        self.fresh = false;
+        self.line = at.position.line;
+        self.line_start = at.start_offset.saturating_sub(at.position.column - 1);
+        self.counted = 0;
+        self.open.clear();
+        self.open_starts.clear();
+        self.newlines.clear();
+        self.newlines
+            .extend(memchr::memchr_iter(b'\n', self.window.as_bytes()));
+        self.newlines_before = 0;
+        self.indexed = true;
+    }
+
+    /// The next token and where the one after it starts; `None` when quick-xml must read.
+    fn next(&mut self) -> Option<(FastTok, usize)> {
+        if self.failed {
+            return None;
+        }
+        if self.fresh {
+            while self.window.len() < 3 && !self.eof {
+                self.refill(self.pos).ok()?;
+            }
+            if self.window.starts_with('\u{FEFF}') {
+                return None;
+            }
+            self.fresh = false;
+        }
+        loop {
+            match lex(self.window.as_bytes(), self.pos, self.eof) {
+                Lexed::Tok(tok, end) => return Some((tok, end)),
+                Lexed::Unsupported => return None,
+                Lexed::More if self.window.len() - self.pos > MAX_WINDOW => return None,
+                Lexed::More => self.refill(self.pos).ok()?,
+            }
+        }
+    }
+
+    /// Drops the window before `keep` and reads once more. `Err` when quick-xml must read
+    /// (an I/O error, bytes that are not UTF-8); every later call fails too.
+    fn refill(&mut self, keep: usize) -> Result<(), ()> {
+        if self.failed {
+            return Err(());
+        }
+        let read = self.read_more(keep);
+        self.failed = read.is_err();
+        read
+    }
+
+    fn read_more(&mut self, keep: usize) -> Result<(), ()> {
+        if keep > self.counted {
+            self.count_to(keep);
+        }
+        self.window.drain(..keep);
+        self.base += keep as u64;
+        self.pos -= keep;
+        self.counted -= keep;
+        if self.eof {
+            return Ok(());
+        }
+        self.scratch.resize(READ_SIZE, 0);
+        let n = loop {
+            match self.input.read(&mut self.scratch[..READ_SIZE]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(()),
+            }
+        };
+        if n == 0 {
+            self.eof = true;
+            return if self.pending.is_empty() {
+                Ok(())
+            } else {
+                Err(())
+            };
+        }
+        let bytes = if self.pending.is_empty() {
+            &self.scratch[..n]
+        } else {
+            self.pending.extend_from_slice(&self.scratch[..n]);
+            &self.pending[..]
+        };
+        let valid = match std::str::from_utf8(bytes) {
+            Ok(text) => text.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => return Err(()),
+        };
+        let (text, rest) = bytes.split_at(valid);
+        self.window
+            .push_str(std::str::from_utf8(text).map_err(|_| ())?);
+        let rest = rest.to_vec();
+        self.pending = rest;
+        Ok(())
+    }
+
+    /// Counts the lines up to `window[to]`.
+    fn count_to(&mut self, to: usize) {
+        let span = &self.window.as_bytes()[self.counted..to];
+        let lines = count_newlines(span);
+        if lines > 0 {
+            self.line += lines as u64;
+            let last = memchr::memrchr(b'\n', span).unwrap_or_default();
+            self.line_start = self.base + (self.counted + last + 1) as u64;
+        }
+        self.counted = to;
+    }
+
+    /// Line and column of `window[at]` (at or after the last position asked for).
+    fn position(&mut self, at: usize) -> Position {
+        if self.indexed {
+            let first = self.newlines_before;
+            let mut before = first;
+            while self.newlines.get(before).is_some_and(|&n| n < at) {
+                before += 1;
+            }
+            if before > first {
+                self.line += (before - first) as u64;
+                self.line_start = self.base + self.newlines[before - 1] as u64 + 1;
+                self.newlines_before = before;
+            }
+            self.counted = at;
+        } else {
+            self.count_to(at);
+        }
+        Position {
+            line: self.line,
+            column: self.base + at as u64 - self.line_start + 1,
+        }
+    }
+
+    fn open(&mut self, name: Range<usize>) {
+        self.open_starts.push(self.open.len());
+        self.open.push_str(&self.window[name]);
+    }
+
+    /// Closes the innermost element; false when `name` is not its name (quick-xml's error).
+    fn close(&mut self, name: Range<usize>) -> bool {
+        let Some(start) = self.open_starts.pop() else {
+            return false;
+        };
+        let same = self.open[start..] == self.window[name];
+        self.open.truncate(start);
+        same
+    }
+
+    /// Moves past the `</user>` that ends the user element starting at `window[start]`,
+    /// whose start tag was just read; returns the end's index. `None` when there is none
+    /// within [`MAX_WINDOW`] (quick-xml must read). An element named `user` inside the user,
+    /// or `</user>` in a comment, cuts it short: [`UserParser`] then refuses it.
+    fn skip_user(&mut self, mut start: usize) -> Option<usize> {
+        let mut from = self.pos;
+        loop {
+            if let Some(i) = memchr::memmem::find(&self.window.as_bytes()[from..], b"</user>") {
+                let end = from + i + b"</user>".len();
+                self.pos = end;
+                // The user's start tag opened it; its end closes it.
+                let top = self.open_starts.pop()?;
+                self.open.truncate(top);
+                return Some(end);
+            }
+            if self.eof || self.window.len() - start > MAX_WINDOW {
+                return None;
+            }
+            let searched = self.window.len().saturating_sub(b"</user>".len() - 1);
+            let before = self.base;
+            self.refill(start).ok()?;
+            let moved = (self.base - before) as usize;
+            start -= moved;
+            from = searched - moved;
+        }
+    }
 }
 
 /// A `BufRead` that counts lines in what the XML parser consumes, so byte offsets can be

@@ -49,12 +49,15 @@ pub(crate) const MAX_EVENTS: usize = 1000;
 pub(crate) struct GuardLog {
     pub events: Vec<GuardEvent>,
     pub dropped: u64,
+    /// Events of this document so far, dropped or not.
+    pub pushed: u64,
     /// Bytes read over all entries so far (the guard adds to it).
     pub total_read: u64,
 }
 
 impl GuardLog {
     fn push(&mut self, event: GuardEvent) {
+        self.pushed += 1;
         if self.events.len() < MAX_EVENTS {
             self.events.push(event);
         } else {
@@ -126,24 +129,45 @@ impl<R: Read> Guard<R> {
         io::Error::other(LimitReached)
     }
 
-    /// Checks the first bytes: BOMs and anything before `<`.
-    fn start(&mut self, buf: &mut Vec<u8>) {
+    /// Checks the first bytes: BOMs and the declared encoding. True when `buf` starts with
+    /// a UTF-8 byte-order mark, which the caller removes.
+    fn start(&mut self, buf: &[u8]) -> bool {
         self.started = true;
         if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
-            // Removed, so offsets and columns match what the reader sees.
             self.push(GuardEventKind::Bom, 0);
-            buf.drain(..3);
-        } else if buf.starts_with(&[0xFE, 0xFF])
+            return true;
+        }
+        if buf.starts_with(&[0xFE, 0xFF])
             || buf.starts_with(&[0xFF, 0xFE])
             || declared_encoding(buf).is_some_and(|e| !e.eq_ignore_ascii_case(b"UTF-8"))
         {
             self.push(GuardEventKind::NotUtf8, 0);
         }
+        false
     }
 
     /// Walks the bytes handed out: positions, prolog, control bytes, UTF-8. Plain ASCII
-    /// takes one comparison per byte; positions are computed only for events.
-    fn inspect(&mut self, buf: &mut [u8], at_eof: bool) -> io::Result<()> {
+    /// takes one comparison per byte; positions are computed only for events. `at_end`:
+    /// nothing can complete a sequence cut short at the end of `buf`.
+    fn inspect(&mut self, buf: &mut [u8], at_end: bool) -> io::Result<()> {
+        if self.prolog_done && plain(buf) {
+            // What the loop below does with such bytes: lines and the last `<` or `>`.
+            let base = self.offset;
+            let lines = count_newlines(buf);
+            if lines > 0 {
+                self.line += lines as u64;
+                let last = memchr::memrchr(b'\n', buf).unwrap_or_default();
+                self.line_start = base + last as u64 + 1;
+            }
+            if let Some(i) = memchr::memrchr2(b'<', b'>', buf) {
+                self.token_start = base + i as u64 + 1;
+            }
+            self.offset = base + buf.len() as u64;
+            if self.offset - self.token_start > self.limits.token {
+                return Err(self.stop(GuardEventKind::TokenLimit));
+            }
+            return Ok(());
+        }
         let base = self.offset;
         let mut i = 0;
         while i < buf.len() {
@@ -186,7 +210,7 @@ impl<R: Read> Guard<R> {
                     self.push(GuardEventKind::IllegalChar(b), at);
                     1
                 }
-                _ => match utf8_len(&buf[i..], at_eof) {
+                _ => match utf8_len(&buf[i..], at_end) {
                     Some(n) => n,
                     None => {
                         self.push(GuardEventKind::InvalidUtf8(b), at);
@@ -260,10 +284,54 @@ impl<R: Read> Read for Guard<R> {
         if self.stopped || out.is_empty() {
             return Ok(0);
         }
+        // The carried bytes, then one read of the rest, straight into `out`.
+        let start = self.carry.len();
+        let want = out.len().saturating_sub(start).max(4);
+        if start + want > out.len() {
+            return self.read_small(out);
+        }
+        out[..start].copy_from_slice(&self.carry);
+        self.carry.clear();
+        let n = self.inner.read(&mut out[start..start + want])?;
+        let mut len = start + n;
+        let at_eof = n == 0;
+        if len == 0 {
+            return Ok(0);
+        }
+        {
+            let mut log = self.log.borrow_mut();
+            log.total_read += n as u64;
+            if log.total_read > self.limits.total {
+                drop(log);
+                return Err(self.stop(GuardEventKind::TotalLimit));
+            }
+        }
+        if self.offset + len as u64 > self.limits.entry {
+            return Err(self.stop(GuardEventKind::EntryLimit));
+        }
+        if !self.started && self.start(&out[..len]) {
+            // A byte-order mark is removed, so offsets and columns match what the reader sees.
+            out.copy_within(3..len, 0);
+            len -= 3;
+        }
+        let give = self.give(&out[..len], at_eof, out.len());
+        self.carry.extend_from_slice(&out[give..len]);
+        let at_end = at_eof || self.carry_starts_a_character();
+        self.inspect(&mut out[..give], at_end)?;
+        if give == 0 && !self.carry.is_empty() {
+            // Only a partial sequence so far: read more.
+            return self.read(out);
+        }
+        Ok(give)
+    }
+}
+
+impl<R: Read> Guard<R> {
+    /// [`Read::read`] into an `out` too small for the carry and a read: through a buffer.
+    fn read_small(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let mut chunk = std::mem::take(&mut self.carry);
-        let want = out.len().saturating_sub(chunk.len()).max(4);
         let start = chunk.len();
-        chunk.resize(start + want, 0);
+        chunk.resize(start + 4, 0);
         let n = self.inner.read(&mut chunk[start..])?;
         chunk.truncate(start + n);
         let at_eof = n == 0;
@@ -281,13 +349,31 @@ impl<R: Read> Read for Guard<R> {
         if self.offset + chunk.len() as u64 > self.limits.entry {
             return Err(self.stop(GuardEventKind::EntryLimit));
         }
-        if !self.started {
-            self.start(&mut chunk);
+        if !self.started && self.start(&chunk) {
+            chunk.drain(..3);
         }
-        // Hold back an incomplete UTF-8 sequence at the end until more bytes come.
-        let keep = if at_eof { 0 } else { incomplete_tail(&chunk) };
-        let mut give = (chunk.len() - keep).min(out.len());
-        // Never split a multi-byte sequence when `out` is the limit.
+        let give = self.give(&chunk, at_eof, out.len());
+        self.carry = chunk.split_off(give);
+        let at_end = at_eof || self.carry_starts_a_character();
+        self.inspect(&mut chunk, at_end)?;
+        out[..give].copy_from_slice(&chunk);
+        if give == 0 && !self.carry.is_empty() {
+            return self.read(out);
+        }
+        Ok(give)
+    }
+
+    /// The held-back bytes start a character: a sequence cut short before them is invalid,
+    /// not waiting for its last bytes.
+    fn carry_starts_a_character(&self) -> bool {
+        self.carry.first().is_some_and(|&b| b & 0xC0 != 0x80)
+    }
+
+    /// How many of `chunk`'s bytes to hand out now: not an incomplete UTF-8 sequence at
+    /// the end (it waits for more bytes), and never a split one when `limit` cuts.
+    fn give(&self, chunk: &[u8], at_eof: bool, limit: usize) -> usize {
+        let keep = if at_eof { 0 } else { incomplete_tail(chunk) };
+        let mut give = (chunk.len() - keep).min(limit);
         let full = give;
         while give > 0 && give < chunk.len() && full - give < 3 && chunk[give] & 0xC0 == 0x80 {
             give -= 1;
@@ -295,15 +381,39 @@ impl<R: Read> Read for Guard<R> {
         if give == 0 {
             give = full;
         }
-        self.carry = chunk.split_off(give);
-        self.inspect(&mut chunk, at_eof && self.carry.is_empty())?;
-        out[..give].copy_from_slice(&chunk);
-        if give == 0 && !self.carry.is_empty() {
-            // Only a partial sequence so far: read more.
-            return self.read(out);
-        }
-        Ok(give)
+        give
     }
+}
+
+/// True when `buf` has no control character XML forbids and is whole UTF-8: the bytes
+/// the inspection loop only counts lines in.
+fn plain(buf: &[u8]) -> bool {
+    let mut high = false;
+    for chunk in buf.chunks(64) {
+        let (mut control, mut any_high) = (0u8, 0u8);
+        for &b in chunk {
+            control |= u8::from(b < 0x20 && b != b'\n' && b != b'\t' && b != b'\r');
+            any_high |= b & 0x80;
+        }
+        if control != 0 {
+            return false;
+        }
+        high |= any_high != 0;
+    }
+    !high || std::str::from_utf8(buf).is_ok()
+}
+
+/// The `\n` in `b`, 64 bytes at a time in byte lanes.
+fn count_newlines(b: &[u8]) -> usize {
+    let mut chunks = b.chunks_exact(64);
+    let mut lines = 0;
+    for chunk in &mut chunks {
+        let n = chunk
+            .iter()
+            .fold(0u8, |n, &c| n.wrapping_add(u8::from(c == b'\n')));
+        lines += usize::from(n);
+    }
+    lines + chunks.remainder().iter().filter(|&&c| c == b'\n').count()
 }
 
 /// How many bytes at the end of `b` start a UTF-8 sequence that is not complete yet.
@@ -323,4 +433,159 @@ fn incomplete_tail(b: &[u8]) -> usize {
         }
     }
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::io::Read;
+    use std::rc::Rc;
+
+    use proptest::prelude::*;
+
+    use super::{Guard, GuardEvent, GuardEventKind, GuardLimits, GuardLog};
+
+    /// Hands out its bytes in the given read sizes, in turn.
+    struct Chunked {
+        bytes: Vec<u8>,
+        at: usize,
+        sizes: Vec<usize>,
+        turn: usize,
+    }
+
+    impl Read for Chunked {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let size = self.sizes[self.turn % self.sizes.len()].max(1);
+            self.turn += 1;
+            let n = size.min(out.len()).min(self.bytes.len() - self.at);
+            out[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    /// What the guard promises, in one pass over the whole input: the bytes handed out and
+    /// the events (BOM and encoding declarations aside).
+    fn reference(input: &[u8]) -> (Vec<u8>, Vec<GuardEvent>) {
+        let mut out = input.to_vec();
+        let mut events = Vec::new();
+        let (mut line, mut line_start) = (1u64, 0u64);
+        let event = |kind, at: usize, line: u64, line_start: u64| GuardEvent {
+            kind,
+            offset: at as u64,
+            line,
+            column: at as u64 - line_start + 1,
+        };
+        let mut i = 0;
+        let mut prolog_done = false;
+        let mut prolog_seen = false;
+        while i < out.len() {
+            let b = out[i];
+            if !prolog_done {
+                if b == b'<' {
+                    prolog_done = true;
+                    continue;
+                }
+                if !prolog_seen {
+                    prolog_seen = true;
+                    events.push(event(GuardEventKind::Prolog, i, line, line_start));
+                }
+                if b == b'\n' {
+                    line += 1;
+                    line_start = i as u64 + 1;
+                } else {
+                    out[i] = b' ';
+                }
+                i += 1;
+                continue;
+            }
+            match b {
+                b'\n' => {
+                    line += 1;
+                    line_start = i as u64 + 1;
+                    i += 1;
+                }
+                b'\t' | b'\r' | 0x20..0x80 => i += 1,
+                0..0x20 => {
+                    events.push(event(GuardEventKind::IllegalChar(b), i, line, line_start));
+                    i += 1;
+                }
+                _ => {
+                    let n = match b {
+                        0xC2..=0xDF => 2,
+                        0xE0..=0xEF => 3,
+                        0xF0..=0xF4 => 4,
+                        _ => 0,
+                    };
+                    let valid = n > 0
+                        && out
+                            .get(i..i + n)
+                            .is_some_and(|s| std::str::from_utf8(s).is_ok());
+                    if valid {
+                        i += n;
+                    } else {
+                        events.push(event(GuardEventKind::InvalidUtf8(b), i, line, line_start));
+                        out[i] = b'?';
+                        i += 1;
+                    }
+                }
+            }
+        }
+        (out, events)
+    }
+
+    fn guarded(input: &[u8], sizes: Vec<usize>, out_len: usize) -> (Vec<u8>, Vec<GuardEvent>) {
+        let log = Rc::new(RefCell::new(GuardLog::default()));
+        let limits = GuardLimits {
+            entry: u64::MAX,
+            total: u64::MAX,
+            token: u64::MAX,
+        };
+        let inner = Chunked {
+            bytes: input.to_vec(),
+            at: 0,
+            sizes,
+            turn: 0,
+        };
+        let mut guard = Guard::new(inner, Rc::clone(&log), limits);
+        let mut out = Vec::new();
+        let mut buf = vec![0; out_len];
+        loop {
+            let n = guard.read(&mut buf).expect("no limit");
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        let events = log.borrow().events.clone();
+        (out, events)
+    }
+
+    fn piece() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            8 => prop::sample::select(vec!["<user>", "</user>", "text ", "\n  ", "é", "张", "𝔘", "<a b=\"c\">", "\r\n", "\t"])
+                .prop_map(|s| s.as_bytes().to_vec()),
+            1 => any::<u8>().prop_map(|b| vec![b]),
+            1 => prop::collection::vec(any::<u8>(), 0..4),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn the_guard_hands_out_what_it_promises(
+            prolog in prop::sample::select(vec!["", "<", "junk\n<", "\n\n<"]),
+            pieces in prop::collection::vec(piece(), 0..400),
+            sizes in prop::collection::vec(1usize..300, 1..5),
+            // Readers ask for 64 KiB; room for the carry and a read at least.
+            out_len in prop::sample::select(vec![8usize, 64, 4096, 65536]),
+        ) {
+            let mut input = prolog.as_bytes().to_vec();
+            for p in pieces {
+                input.extend(p);
+            }
+            prop_assert_eq!(guarded(&input, sizes, out_len), reference(&input));
+        }
+    }
 }

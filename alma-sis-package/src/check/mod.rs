@@ -34,6 +34,7 @@ pub mod codes;
 pub mod corpus;
 mod feed;
 mod guard;
+mod parallel;
 mod profile;
 mod swap;
 mod zipscan;
@@ -241,6 +242,8 @@ pub struct Checker<'a> {
     summary: Summary,
     sink: Sink<'a>,
     log: Rc<RefCell<GuardLog>>,
+    /// Documents go the fast way when it vouches for them (tests compare with `false`).
+    fast: bool,
 }
 
 impl std::fmt::Debug for Checker<'_> {
@@ -268,6 +271,7 @@ impl<'a> Checker<'a> {
             summary: Summary::default(),
             sink: Box::new(sink),
             log: Rc::new(RefCell::new(GuardLog::default())),
+            fast: true,
         }
     }
 
@@ -292,6 +296,14 @@ impl<'a> Checker<'a> {
     /// the feed index is then sized once for them instead of growing. Optional.
     pub fn reserve(&mut self, users: usize) {
         self.index.reserve(users);
+    }
+
+    /// Reserves the feed index for about as many users as `bytes` of XML hold.
+    fn reserve_for_bytes(&mut self, bytes: u64) {
+        // A typical user record is 1 to 3 KB of XML; a feed of smaller ones outgrows this
+        // and adds a table.
+        const BYTES_PER_USER: u64 = 2048;
+        self.reserve(usize::try_from(bytes / BYTES_PER_USER).unwrap_or(usize::MAX));
     }
 
     /// Checks one user (record and feed level) and returns its findings, each with the
@@ -554,9 +566,9 @@ impl<'a> Checker<'a> {
                  (deflate) before delivery",
             ),
         );
-        let file = File::open(path).map_err(io_err)?;
-        self.check_document(&display, None, file);
-        Ok(())
+        self.reserve_for_bytes(std::fs::metadata(path).map_or(0, |m| m.len()));
+        self.check_document(&display, None, DocumentSource::File(path))
+            .map_err(io_err)
     }
 
     fn check_zip(&mut self, path: &Path, display: &str, mut file: File) -> Result<(), CheckError> {
@@ -598,6 +610,17 @@ impl<'a> Checker<'a> {
                 return Ok(());
             }
         };
+        // Size the feed index for the users the XML entries probably hold.
+        let mut xml_bytes = 0u64;
+        for i in 0..archive.len() {
+            if let Ok(e) = archive.by_index_raw(i) {
+                let name = e.name_raw();
+                if !name.ends_with(b"/") && name.to_ascii_lowercase().ends_with(b".xml") {
+                    xml_bytes += e.size().min(self.options.limits.max_entry_bytes);
+                }
+            }
+        }
+        self.reserve_for_bytes(xml_bytes);
         for i in 0..archive.len() {
             let entry = match archive.by_index(i) {
                 Ok(e) => e,
@@ -637,41 +660,77 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             }
-            self.check_document(display, Some(&name), entry);
+            drop(entry);
+            if let Err(e) =
+                self.check_document(display, Some(&name), DocumentSource::Entry(&mut archive, i))
+            {
+                self.emit(
+                    display,
+                    None,
+                    Finding::new(
+                        codes::ZIP_CORRUPT,
+                        Severity::Error,
+                        format!("entry {} cannot be read ({e}); recreate the zip", i + 1),
+                    ),
+                );
+            }
         }
         Ok(())
     }
 
-    /// Reads one XML document through the guard and checks every user in it.
-    fn check_document(&mut self, file: &str, entry: Option<&str>, input: impl Read) {
+    /// Reads one XML document through the guard and checks every user in it: on several
+    /// threads when the fast reader vouches for the document ([`parallel`]), else (or from
+    /// where it stopped vouching) with the full reader. Findings are the same either way.
+    fn check_document(
+        &mut self,
+        file: &str,
+        entry: Option<&str>,
+        mut source: DocumentSource<'_>,
+    ) -> io::Result<()> {
         self.summary.documents += 1;
+        let done = if self.fast {
+            match self.check_document_fast(file, entry, source.open()?) {
+                Ok(()) => return Ok(()),
+                Err(done) => done,
+            }
+        } else {
+            0
+        };
+        self.check_document_serial(file, entry, source.open()?, done);
+        Ok(())
+    }
+
+    /// The full reader on this thread; the first `done` steps (file events, then one per
+    /// user finished) were taken on the fast path already and are only replayed.
+    fn check_document_serial(
+        &mut self,
+        file: &str,
+        entry: Option<&str>,
+        input: impl Read,
+        done: usize,
+    ) {
         {
             let mut log = self.log.borrow_mut();
             log.events.clear();
             log.dropped = 0;
         }
-        let limits = self.options.limits;
-        let guard = Guard::new(
-            input,
-            Rc::clone(&self.log),
-            GuardLimits {
-                entry: limits.max_entry_bytes,
-                total: limits.max_total_bytes,
-                token: limits.max_token_bytes,
-            },
-        );
+        let guard = Guard::new(input, Rc::clone(&self.log), self.guard_limits());
         let mut reader =
             alma_user_model::UserReader::new(BufReader::with_capacity(64 * 1024, guard));
         let mut pending: Option<ReadUser> = None;
         let mut failed = None;
+        let mut steps = 0usize;
         for item in reader.by_ref() {
             match item {
                 Ok(read) => {
                     let events = self.take_events(Some(read.start_offset));
-                    match pending.take() {
-                        Some(prev) => self.finish_user(file, entry, prev, events),
-                        None => self.file_events(file, entry, events),
+                    if steps >= done {
+                        match pending.take() {
+                            Some(prev) => self.finish_read_user(file, entry, prev, events),
+                            None => self.file_events(file, entry, events),
+                        }
                     }
+                    steps += 1;
                     pending = Some(read);
                 }
                 Err(e) => {
@@ -683,7 +742,7 @@ impl<'a> Checker<'a> {
         let events = self.take_events(None);
         let limit_hit = events.iter().any(|e| is_limit(e.kind));
         match pending {
-            Some(prev) => self.finish_user(file, entry, prev, events),
+            Some(prev) => self.finish_read_user(file, entry, prev, events),
             None => self.file_events(file, entry, events),
         }
         for finding in reader.document_findings().to_vec() {
@@ -713,6 +772,15 @@ impl<'a> Checker<'a> {
         }
     }
 
+    fn guard_limits(&self) -> GuardLimits {
+        let limits = self.options.limits;
+        GuardLimits {
+            entry: limits.max_entry_bytes,
+            total: limits.max_total_bytes,
+            token: limits.max_token_bytes,
+        }
+    }
+
     /// Guard events before `offset` (all of them when `None`).
     fn take_events(&mut self, before: Option<u64>) -> Vec<GuardEvent> {
         let mut log = self.log.borrow_mut();
@@ -729,36 +797,42 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn finish_user(
+    fn finish_read_user(
         &mut self,
         file: &str,
         entry: Option<&str>,
         read: ReadUser,
         events: Vec<GuardEvent>,
     ) {
-        let at = Some(read.position);
         let mut findings = read.findings;
-        let blanked: Vec<Finding> = findings
-            .iter()
-            .filter(|f| f.code == "I-EMPTY-ELEMENT")
-            .filter_map(|f| {
-                let field = f.field.as_deref().filter(|p| CORE_FIELDS.contains(p))?;
-                let element = field.rsplit('/').next().unwrap_or(field);
-                let mut blank = Finding::new(
-                    codes::BLANKS_FIELD,
-                    Severity::Warning,
-                    format!(
-                        "<{element}> is sent empty; with swap-all, Alma clears the value it has \
-                         for this user: send the value, or leave the element out if that is \
-                         meant"
-                    ),
-                )
-                .at_field(field);
-                blank.position = f.position;
-                Some(blank)
-            })
-            .collect();
+        let blanked = blanked_fields(&findings);
         findings.extend(blanked);
+        let user = &read.user;
+        self.finish_user(
+            file,
+            entry,
+            read.position,
+            &user.primary_id,
+            findings,
+            events,
+            |c| c.check_user(user, Some(read.position)),
+        );
+    }
+
+    /// Emits one user's findings: the reader's (with `W-BLANKS-FIELD`), the guard's
+    /// `events` in the user, then `record`'s (its [`Checker::check_user`] findings).
+    #[allow(clippy::too_many_arguments)]
+    fn finish_user(
+        &mut self,
+        file: &str,
+        entry: Option<&str>,
+        position: Position,
+        primary_id: &str,
+        mut findings: Vec<Finding>,
+        events: Vec<GuardEvent>,
+        record: impl FnOnce(&mut Self) -> Vec<Finding>,
+    ) {
+        let at = Some(position);
         let raw_char = events
             .iter()
             .any(|e| matches!(e.kind, GuardEventKind::IllegalChar(_)));
@@ -766,7 +840,7 @@ impl<'a> Checker<'a> {
             findings.push(event_finding(e, &self.options.limits));
         }
         let read_error = findings.iter().any(|f| f.severity == Severity::Error);
-        let mut record = self.check_user(&read.user, at);
+        let mut record = record(self);
         if read_error && record.iter().all(|f| f.severity != Severity::Error) {
             self.summary.users_with_errors += 1;
         }
@@ -778,7 +852,7 @@ impl<'a> Checker<'a> {
         findings.extend(record);
         for mut f in findings {
             if f.primary_id.is_none() {
-                f.primary_id = Some(read.user.primary_id.clone());
+                f.primary_id = Some(primary_id.to_owned());
             }
             if f.position.is_none() {
                 f.position = at;
@@ -786,6 +860,48 @@ impl<'a> Checker<'a> {
             self.emit(file, entry, f);
         }
     }
+}
+
+/// Where a document comes from, to open it (again, when the fast path stops vouching).
+enum DocumentSource<'a> {
+    /// An entry of an open zip, by index.
+    Entry(&'a mut zip::ZipArchive<BufReader<File>>, usize),
+    /// A bare file.
+    File(&'a Path),
+}
+
+impl DocumentSource<'_> {
+    fn open(&mut self) -> io::Result<Box<dyn Read + Send + '_>> {
+        Ok(match self {
+            DocumentSource::Entry(archive, i) => {
+                Box::new(archive.by_index(*i).map_err(io::Error::other)?)
+            }
+            DocumentSource::File(path) => Box::new(File::open(path)?),
+        })
+    }
+}
+
+/// `W-BLANKS-FIELD` for each core field the reader found present but empty.
+fn blanked_fields(findings: &[Finding]) -> Vec<Finding> {
+    findings
+        .iter()
+        .filter(|f| f.code == "I-EMPTY-ELEMENT")
+        .filter_map(|f| {
+            let field = f.field.as_deref().filter(|p| CORE_FIELDS.contains(p))?;
+            let element = field.rsplit('/').next().unwrap_or(field);
+            let mut blank = Finding::new(
+                codes::BLANKS_FIELD,
+                Severity::Warning,
+                format!(
+                    "<{element}> is sent empty; with swap-all, Alma clears the value it has for \
+                     this user: send the value, or leave the element out if that is meant"
+                ),
+            )
+            .at_field(field);
+            blank.position = f.position;
+            Some(blank)
+        })
+        .collect()
 }
 
 fn read_error_finding(e: &ReadError) -> Finding {

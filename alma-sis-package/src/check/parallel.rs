@@ -1,0 +1,585 @@
+//! One XML document on several threads, with exactly the findings of the serial path.
+//!
+//! A splitter thread inflates the input through the [`Guard`] and cuts it into users'
+//! raw XML ([`UserSplitter`]); workers parse and check them ([`UserParser`], record
+//! validation, the profile: everything that needs no feed state); this thread takes their
+//! results in document order, runs the feed checks and emits. Batches go to the workers in
+//! turn and come back in the same turn, so the order never depends on timing.
+//!
+//! The serial path stays the reference. Where the fast reader cannot vouch for a document
+//! (see [`Split::Unsupported`]), or the guard finds so many byte-level problems that the
+//! serial path would drop some (which depends on how far ahead it read), the document is
+//! read again serially, and the steps already taken here are only replayed there.
+
+use std::cell::RefCell;
+use std::io::{BufReader, Read};
+use std::ops::Range;
+use std::rc::Rc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use alma_user_model::read::{RawUser, Split, UserParser, UserSplitter};
+use alma_user_model::{Finding, Position, ReadUser};
+
+use super::guard::{Guard, GuardEvent, GuardLimits, GuardLog, MAX_EVENTS};
+use super::{CheckOptions, Checker, FeedUser, blanked_fields, record_checks};
+
+/// Raw XML per batch handed to a worker.
+const BATCH_BYTES: usize = 256 * 1024;
+/// How far past a user the serial reader may have read when it takes that user's guard
+/// events (its 64 KiB buffer and the guard's carry): a batch is released only when the
+/// splitter has read that far, so that its event count covers everything the serial path
+/// had seen.
+const READ_AHEAD: u64 = 64 * 1024 + 4;
+/// Batches waiting per worker, each way.
+const QUEUE: usize = 2;
+
+/// Users cut out by the splitter, each with the guard events from its start to the next
+/// user's start (the events the serial path gives it).
+#[derive(Default)]
+struct RawBatch {
+    /// Events before the first user (the first batch only).
+    file_events: Option<Vec<GuardEvent>>,
+    xml: String,
+    users: Vec<(RawUser, Vec<GuardEvent>)>,
+}
+
+/// The document's end: its findings and the bytes read over the whole check.
+struct End {
+    /// Events when the document has no user.
+    file_events: Option<Vec<GuardEvent>>,
+    document: Vec<Finding>,
+    total_read: u64,
+}
+
+/// What the splitter sends, in order.
+enum Cut {
+    Users(RawBatch),
+    End(End),
+    /// The serial path must read the document.
+    Fallback,
+}
+
+/// One user as a worker checked it: everything but the feed checks.
+struct CheckedUser {
+    position: Position,
+    events: Vec<GuardEvent>,
+    /// The reader's findings and `W-BLANKS-FIELD`.
+    reader: Vec<Finding>,
+    /// Record validation's findings.
+    validation: Vec<Finding>,
+    /// The profile's, preferred segments', swap-all's.
+    rest: Vec<Finding>,
+    primary_id: Range<usize>,
+    /// The match ID: `None` when there is none, else the identifier it is in (`None`: the
+    /// primary id).
+    matched: Option<Option<usize>>,
+    /// Into [`CheckedBatch::ids`].
+    ids: Range<usize>,
+}
+
+#[derive(Default)]
+struct CheckedBatch {
+    file_events: Option<Vec<GuardEvent>>,
+    /// `None` from the first user the parser refused on.
+    users: Vec<Option<CheckedUser>>,
+    /// The users' ids and identifier values.
+    text: String,
+    /// (type, value) ranges into `text`.
+    ids: Vec<(Range<usize>, Range<usize>)>,
+}
+
+enum Checked {
+    Users(CheckedBatch),
+    End(End),
+    Fallback,
+}
+
+impl Checker<'_> {
+    /// Checks one document on the fast path; `Err(steps)` when the serial path must read it,
+    /// `steps` being the steps taken here (file events, then one per user finished).
+    pub(super) fn check_document_fast(
+        &mut self,
+        file: &str,
+        entry: Option<&str>,
+        input: Box<dyn Read + Send + '_>,
+    ) -> Result<(), usize> {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
+        let limits = self.guard_limits();
+        let total_read = self.log.borrow().total_read;
+        let options = self.options;
+        std::thread::scope(|scope| {
+            let mut to_workers = Vec::with_capacity(workers);
+            let mut from_workers = Vec::with_capacity(workers);
+            for _ in 0..workers {
+                let (to, rx) = sync_channel::<Cut>(QUEUE);
+                let (tx, from) = sync_channel::<Checked>(QUEUE);
+                std::thread::Builder::new()
+                    .name("check-work".into())
+                    .spawn_scoped(scope, move || work(&rx, &tx, options))
+                    .map_err(|_| 0usize)?;
+                to_workers.push(to);
+                from_workers.push(from);
+            }
+            // Without threads the serial path reads the document.
+            std::thread::Builder::new()
+                .name("check-split".into())
+                .spawn_scoped(scope, move || split(input, limits, total_read, &to_workers))
+                .map_err(|_| 0usize)?;
+            self.merge(file, entry, &from_workers)
+        })
+    }
+
+    /// Takes the workers' batches in document order and finishes every user, as the serial
+    /// path does: a user once the next one is read, the last at the end.
+    fn merge(
+        &mut self,
+        file: &str,
+        entry: Option<&str>,
+        from_workers: &[Receiver<Checked>],
+    ) -> Result<(), usize> {
+        let mut steps = 0;
+        let mut file_events = None;
+        // The last user read, waiting for the next one: its batch and index there.
+        let mut held: Option<(CheckedBatch, usize)> = None;
+        for turn in 0.. {
+            let Ok(checked) = from_workers[turn % from_workers.len()].recv() else {
+                return Err(steps);
+            };
+            match checked {
+                Checked::Users(mut batch) => {
+                    if let Some(events) = batch.file_events.take() {
+                        file_events = Some(events);
+                    }
+                    for i in 0..batch.users.len() {
+                        if batch.users[i].is_none() {
+                            return Err(steps);
+                        }
+                        if let Some(events) = file_events.take() {
+                            self.file_events(file, entry, events);
+                        } else if i > 0 {
+                            if let Some(user) = batch.users[i - 1].take() {
+                                self.finish_checked(file, entry, user, &batch.text, &batch.ids);
+                            }
+                        } else if let Some((mut prev, at)) = held.take()
+                            && let Some(user) = prev.users[at].take()
+                        {
+                            self.finish_checked(file, entry, user, &prev.text, &prev.ids);
+                        }
+                        steps += 1;
+                    }
+                    if let Some(last) = batch.users.len().checked_sub(1) {
+                        held = Some((batch, last));
+                    }
+                }
+                Checked::End(end) => {
+                    if let Some((mut prev, at)) = held.take()
+                        && let Some(user) = prev.users[at].take()
+                    {
+                        self.finish_checked(file, entry, user, &prev.text, &prev.ids);
+                    }
+                    if let Some(events) = end.file_events {
+                        self.file_events(file, entry, events);
+                    }
+                    for finding in end.document {
+                        self.emit(file, entry, finding);
+                    }
+                    self.log.borrow_mut().total_read = end.total_read;
+                    return Ok(());
+                }
+                Checked::Fallback => return Err(steps),
+            }
+        }
+        Err(steps)
+    }
+
+    fn finish_checked(
+        &mut self,
+        file: &str,
+        entry: Option<&str>,
+        user: CheckedUser,
+        text: &str,
+        ids: &[(Range<usize>, Range<usize>)],
+    ) {
+        let primary_id = &text[user.primary_id];
+        let identifiers = ids[user.ids]
+            .iter()
+            .map(|(id_type, value)| (&text[id_type.clone()], &text[value.clone()]));
+        let matched = user.matched.map(|index| {
+            let value = index.map_or(primary_id, |n| {
+                identifiers.clone().nth(n).map_or("", |(_, value)| value)
+            });
+            (value, index)
+        });
+        let feed_user = FeedUser {
+            primary_id,
+            matched,
+            identifiers,
+        };
+        let at = user.position;
+        let (mut validation, rest) = (user.validation, user.rest);
+        self.finish_user(file, entry, at, primary_id, user.reader, user.events, |c| {
+            c.feed_checks(feed_user, Some(at), &mut validation);
+            validation.extend(rest);
+            c.finish_user_findings(primary_id, Some(at), &mut validation);
+            validation
+        });
+    }
+}
+
+/// The splitter thread: guard, cut, batch, send in turn.
+fn split(
+    input: Box<dyn Read + Send + '_>,
+    limits: GuardLimits,
+    total_read: u64,
+    workers: &[SyncSender<Cut>],
+) {
+    let log = Rc::new(RefCell::new(GuardLog {
+        total_read,
+        ..GuardLog::default()
+    }));
+    let guard = Guard::new(input, Rc::clone(&log), limits);
+    let mut splitter = UserSplitter::new(BufReader::with_capacity(64 * 1024, guard));
+    let mut turn = 0;
+    let mut send = |cut: Cut| {
+        let sent = workers[turn % workers.len()].send(cut).is_ok();
+        turn += 1;
+        sent
+    };
+    let mut batch = RawBatch::default();
+    // The last user cut out: its events are known once the next one starts. Its XML is
+    // the start of `xml`.
+    let mut held: Option<RawUser> = None;
+    let mut xml = String::new();
+    let too_many_events = |log: &RefCell<GuardLog>| log.borrow().pushed >= MAX_EVENTS as u64;
+    loop {
+        let cut = splitter.next_into(&mut xml);
+        let next = match cut {
+            Split::User(at) => Some(at),
+            Split::End => None,
+            Split::Unsupported => {
+                send(Cut::Fallback);
+                return;
+            }
+        };
+        let events = take_events(&log, next.map(|at| at.start_offset));
+        match held.take() {
+            Some(user) => {
+                batch.xml.push_str(&xml[..user.len]);
+                xml.drain(..user.len);
+                batch.users.push((user, events));
+            }
+            None if next.is_some() => batch.file_events = Some(events),
+            None => {
+                // A document without users.
+                if too_many_events(&log) {
+                    send(Cut::Fallback);
+                } else {
+                    send(Cut::End(End {
+                        file_events: Some(events),
+                        document: splitter.document_findings().to_vec(),
+                        total_read: log.borrow().total_read,
+                    }));
+                }
+                return;
+            }
+        }
+        let Some(at) = next else {
+            // Everything is read: the serial path drops no event below the cap.
+            if too_many_events(&log) {
+                send(Cut::Fallback);
+            } else if send(Cut::Users(std::mem::take(&mut batch))) {
+                send(Cut::End(End {
+                    file_events: None,
+                    document: splitter.document_findings().to_vec(),
+                    total_read: log.borrow().total_read,
+                }));
+            }
+            return;
+        };
+        held = Some(at);
+        if batch.xml.len() >= BATCH_BYTES {
+            // Read as far as the serial path may have when it finishes the batch's users.
+            splitter.read_to(at.start_offset + at.len as u64 + READ_AHEAD);
+            if too_many_events(&log) {
+                send(Cut::Fallback);
+                return;
+            }
+            if !send(Cut::Users(std::mem::take(&mut batch))) {
+                return;
+            }
+        }
+    }
+}
+
+/// Guard events before `offset` (all of them when `None`).
+fn take_events(log: &RefCell<GuardLog>, before: Option<u64>) -> Vec<GuardEvent> {
+    let mut log = log.borrow_mut();
+    let split = before.map_or(log.events.len(), |b| {
+        log.events.partition_point(|e| e.offset < b)
+    });
+    log.events.drain(..split).collect()
+}
+
+/// A worker thread: parses and checks batches, passes the rest on.
+fn work(rx: &Receiver<Cut>, tx: &SyncSender<Checked>, options: &CheckOptions) {
+    let mut parser = UserParser::new();
+    for cut in rx {
+        let checked = match cut {
+            Cut::Users(batch) => Checked::Users(check_batch(&mut parser, batch, options)),
+            Cut::End(end) => Checked::End(end),
+            Cut::Fallback => Checked::Fallback,
+        };
+        if tx.send(checked).is_err() {
+            return;
+        }
+    }
+}
+
+fn check_batch(parser: &mut UserParser, batch: RawBatch, options: &CheckOptions) -> CheckedBatch {
+    let mut out = CheckedBatch {
+        file_events: batch.file_events,
+        ..CheckedBatch::default()
+    };
+    let mut at = 0;
+    for (raw, events) in batch.users {
+        let xml = &batch.xml[at..at + raw.len];
+        at += raw.len;
+        let Some(read) = parser.parse(xml, &raw) else {
+            out.users.push(None);
+            break;
+        };
+        let user = check_read(read, events, options, &mut out);
+        out.users.push(Some(user));
+    }
+    out
+}
+
+/// Everything about one user that needs no feed state.
+fn check_read(
+    read: ReadUser,
+    events: Vec<GuardEvent>,
+    options: &CheckOptions,
+    out: &mut CheckedBatch,
+) -> CheckedUser {
+    let mut reader = read.findings;
+    let blanked = blanked_fields(&reader);
+    reader.extend(blanked);
+    let user = &read.user;
+    let validation = alma_user_model::validate(user, &options.validation);
+    let mut rest = Vec::new();
+    record_checks(options, user, &mut rest);
+    let feed = FeedUser::of(&options.match_id, user);
+    let mut keep = |s: &str| {
+        let start = out.text.len();
+        out.text.push_str(s);
+        start..out.text.len()
+    };
+    let primary_id = keep(&user.primary_id);
+    let first_id = out.ids.len();
+    for (id_type, value) in feed.identifiers {
+        let id_type = keep(id_type);
+        let value = keep(value);
+        out.ids.push((id_type, value));
+    }
+    CheckedUser {
+        position: read.position,
+        events,
+        reader,
+        validation,
+        rest,
+        primary_id,
+        matched: feed.matched.map(|(_, index)| index),
+        ids: first_id..out.ids.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Cursor, Write as _};
+    use std::path::Path;
+
+    use proptest::prelude::*;
+    use zip::ZipWriter;
+    use zip::write::SimpleFileOptions;
+
+    use super::super::{CheckOptions, Checker, Limits, MatchId, Summary};
+
+    /// Every finding as text, the summary and the feed index's counts.
+    fn run(
+        path: &Path,
+        options: &CheckOptions,
+        fast: bool,
+    ) -> (Vec<String>, Summary, (usize, usize)) {
+        let mut found = Vec::new();
+        let (summary, retained) = {
+            let mut checker = Checker::with_sink(options, |f| found.push(format!("{f:?}")));
+            checker.fast = fast;
+            checker.check_path(path).expect("readable");
+            (checker.summary(), checker.retained())
+        };
+        (found, summary, (retained.users, retained.identifiers))
+    }
+
+    /// Checks `bytes` as file `name` both ways and compares.
+    fn same_with(name: &str, bytes: &[u8], options: &CheckOptions) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("writable");
+        let fast = run(&path, options, true);
+        let serial = run(&path, options, false);
+        assert_eq!(fast.1, serial.1, "{name}: summaries differ");
+        assert_eq!(fast.2, serial.2, "{name}: feed index differs");
+        assert_eq!(
+            fast.0.len(),
+            serial.0.len(),
+            "{name}: finding counts differ"
+        );
+        for (f, s) in fast.0.iter().zip(&serial.0) {
+            assert_eq!(f, s, "{name}: findings differ");
+        }
+    }
+
+    fn same(name: &str, bytes: &[u8]) {
+        same_with(name, bytes, &CheckOptions::default());
+    }
+
+    fn user(i: usize) -> String {
+        format!(
+            "  <user>\n    <primary_id>u{i}</primary_id>\n    <first_name>Zoë</first_name>\n    \
+             <last_name>User {i}</last_name>\n    <user_group>UGRD</user_group>\n    \
+             <expiry_date>2027-09-30Z</expiry_date>\n    <account_type>EXTERNAL</account_type>\n    \
+             <status>ACTIVE</status>\n    <contact_info>\n      <emails>\n        \
+             <email preferred=\"true\"><email_address>u{i}@example.edu</email_address>\
+             <email_types><email_type>school</email_type></email_types></email>\n      \
+             </emails>\n    </contact_info>\n    <user_identifiers>\n      <user_identifier>\
+             <id_type>BARCODE</id_type><value>B{}</value></user_identifier>\n    \
+             </user_identifiers>\n  </user>\n",
+            // Every 97th barcode repeats an earlier one.
+            if i % 97 == 96 { i / 2 } else { i }
+        )
+    }
+
+    fn doc(users: impl IntoIterator<Item = String>) -> Vec<u8> {
+        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<users>\n");
+        for u in users {
+            xml.push_str(&u);
+        }
+        xml.push_str("</users>\n");
+        xml.into_bytes()
+    }
+
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, bytes) in entries {
+            zip.start_file(*name, SimpleFileOptions::DEFAULT)
+                .and_then(|()| zip.write_all(bytes).map_err(Into::into))
+                .expect("writing to memory succeeds");
+        }
+        zip.finish().expect("in memory").into_inner()
+    }
+
+    /// A document of `n` users with `change` applied to user `at`.
+    fn with(n: usize, at: usize, change: impl Fn(String) -> String) -> Vec<u8> {
+        doc((0..n).map(|i| if i == at { change(user(i)) } else { user(i) }))
+    }
+
+    #[test]
+    fn clean_and_duplicated_feeds_check_alike() {
+        let big = doc((0..3000).map(user));
+        same("users.xml", &big);
+        // The same users twice over two entries: every id is taken in the second.
+        same("users.zip", &zip_of(&[("a.xml", &big), ("b.xml", &big)]));
+        let by_barcode = CheckOptions {
+            match_id: MatchId::Identifier("BARCODE".into()),
+            ..CheckOptions::default()
+        };
+        same_with("users.xml", &big, &by_barcode);
+    }
+
+    #[test]
+    fn byte_level_problems_check_alike() {
+        // The first name of every `every`th user starts with `byte`.
+        let bad = |every: usize, byte: u8| {
+            let mut bytes = Vec::new();
+            for (i, u) in (0..3000).map(user).enumerate() {
+                let u = u.into_bytes();
+                match u.windows(3).position(|w| w == b"Zo\xC3") {
+                    Some(z) if i % every == 0 => {
+                        bytes.extend(&u[..z]);
+                        bytes.push(byte);
+                        bytes.extend(&u[z + 1..]);
+                    }
+                    _ => bytes.extend(u),
+                }
+            }
+            let mut xml = doc([]);
+            let end = xml.len() - "</users>\n".len();
+            xml.splice(end..end, bytes);
+            xml
+        };
+        // A few bad bytes, then so many that the serial path drops some.
+        for every in [1000, 100, 3, 1] {
+            for byte in [0xE9, 0x1B, 0x00] {
+                let bytes = bad(every, byte);
+                same("bytes.xml", &bytes);
+            }
+        }
+        let big = doc((0..3000).map(user));
+        let mut bom = vec![0xEF, 0xBB, 0xBF];
+        bom.extend(&big);
+        same("bom.xml", &bom);
+        same("junk.xml", &[b"ftp> get\n".as_slice(), &big].concat());
+    }
+
+    #[test]
+    fn documents_the_fast_path_stops_on_check_alike() {
+        for at in [0, 1, 1500, 2999] {
+            same(
+                "cdata.xml",
+                &with(3000, at, |u| u.replace("Zoë", "<![CDATA[Zoë]]>")),
+            );
+            same(
+                "broken.xml",
+                &with(3000, at, |u| u.replace("</first_name>", "")),
+            );
+            same(
+                "entity.xml",
+                &with(3000, at, |u| u.replace("Zoë", "Z&ouml;e\u{1}")),
+            );
+            let mut cut = with(3000, at, |u| u);
+            cut.truncate(cut.len() * (at + 1) / 3001);
+            same("cut.xml", &cut);
+        }
+        let tight = |entry: u64, token: u64| CheckOptions {
+            limits: Limits {
+                max_entry_bytes: entry,
+                max_total_bytes: 80 << 30,
+                max_token_bytes: token,
+            },
+            ..CheckOptions::default()
+        };
+        let big = doc((0..3000).map(user));
+        same_with("entry-limit.xml", &big, &tight(1_000_000, 1 << 20));
+        let long = with(3000, 2000, |u| u.replace("Zoë", &"z".repeat(300_000)));
+        same_with("token-limit.xml", &long, &tight(u64::MAX, 100_000));
+        same_with(
+            "zip-limits.zip",
+            &zip_of(&[("a.xml", &big), ("b.xml", &long)]),
+            &tight(4_000_000, 200_000),
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn damaged_documents_check_alike(changes in prop::collection::vec((any::<usize>(), any::<u8>()), 1..4)) {
+            let mut bytes = doc((0..400).map(user));
+            for (at, byte) in changes {
+                let i = at % bytes.len();
+                bytes[i] = byte;
+            }
+            same("damaged.xml", &bytes);
+        }
+    }
+}
