@@ -612,11 +612,10 @@ impl<S: std::hash::BuildHasher> crate::read::Sink for Builder<S> {
     }
 
     fn expect(&mut self, rows: usize) {
+        // Room for the rows and a table that need not grow: growing it rehashes every key.
         let index = &mut self.index;
         index.next.reserve(rows);
         index.heads.reserve(rows / 64 + 1);
-        let entry = index.keys.len() / index.people.max(1);
-        index.keys.reserve(rows * entry);
         let wanted = (self.table.len + rows) * 5 / 4 + 1;
         if wanted > self.table.tags.len() {
             self.table.rebuild(&self.index.keys, wanted);

@@ -595,10 +595,12 @@ fn count_lines(data: impl Read, len: u64) -> std::io::Result<u64> {
 const GUESS_AFTER: usize = 1024;
 
 /// How many more rows `size` bytes hold if they are like the `read` bytes of the first
-/// [`GUESS_AFTER`] rows.
+/// [`GUESS_AFTER`] rows; at most 16 million, so that odd first rows cannot make the index
+/// reserve much more than it needs.
 fn guess(size: u64, read: u64) -> usize {
+    const MOST: usize = 1 << 24;
     let per_row = (read / GUESS_AFTER as u64).max(1);
-    usize::try_from(size.saturating_sub(read) / per_row).map_or(1 << 28, |n| n.min(1 << 28))
+    usize::try_from(size.saturating_sub(read) / per_row).map_or(MOST, |n| n.min(MOST))
 }
 
 /// Why reading a file stopped.
