@@ -4,8 +4,9 @@
 //! A [`Source`] is read once, in chunks, to find where every row starts ([`Offsets`]: about
 //! four bytes a row) and to hand each row's key to a [`Sink`]; nothing else of the file stays
 //! in memory. Rows are read back by offset when their person is mapped ([`Cache`]: a
-//! read-ahead window per file, owned by whoever maps) and parsed again, with the same parser
-//! and decoding as a whole-file read.
+//! read-ahead window per file, owned by whoever maps) and parsed again as before: csv-core
+//! on the row's bytes, or, for a row without quotes, a plain split at the delimiter, which
+//! gives the same fields (see [`simple_line`]).
 //!
 //! The encoding is decided per file: the first read assumes UTF-8 and checks every byte; at
 //! the first invalid byte the rows read so far are forgotten ([`Sink::restart`]) and the file
