@@ -1186,6 +1186,72 @@ mod tests {
             .collect()
     }
 
+    /// Opens `bytes` as `p.csv` (with `encoding`, when given) `chunk` bytes at a time: the
+    /// warning, or the error.
+    fn opened(
+        bytes: &[u8],
+        encoding: Option<&str>,
+        chunk: usize,
+    ) -> Result<Option<String>, String> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        std::fs::write(dir.path().join("p.csv"), bytes).expect("p.csv");
+        let encoding = encoding.map_or(String::new(), |e| format!("encoding = \"{e}\"\n"));
+        let text = format!(
+            "[feed]\nname = \"t\"\ninstitution = \"T\"\n\n[[input]]\npath = \"p.csv\"\nkey = \"id\"\n{encoding}\n[fields]\nprimary_id = \"{{id}}\"\n\n[expiry]\ndefault = {{ policy = \"today\" }}\n"
+        );
+        let config =
+            crate::MappingConfig::from_toml(&text, Path::new("t.toml"), &[]).expect("config");
+        let layout = Layout::Delimited {
+            delimiter: b',',
+            quote: b'"',
+        };
+        Source::open_in_chunks(
+            &config.inputs[0],
+            dir.path(),
+            layout,
+            &mut Keys::default(),
+            chunk,
+        )
+        .map(|(_, warning)| warning.map(|w| w.replace(&dir.path().display().to_string(), "")))
+        .map_err(|e| e.to_string().replace(&dir.path().display().to_string(), ""))
+    }
+
+    /// What a whole-file decode says about `bytes`: the warning, or the error.
+    fn decoded(bytes: &[u8], encoding: Option<&str>) -> Result<Option<String>, String> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("p.csv");
+        std::fs::write(&path, bytes).expect("p.csv");
+        super::decode_file(&path, encoding)
+            .map(|d| {
+                d.warning
+                    .map(|w| w.replace(&dir.path().display().to_string(), ""))
+            })
+            .map_err(|e| e.to_string().replace(&dir.path().display().to_string(), ""))
+    }
+
+    proptest! {
+        /// Read in chunks, a file that is not UTF-8 gets the error (no fallback) or warning
+        /// (a fallback) a whole-file decode gives: same line, byte offset and bytes.
+        #[test]
+        fn encoding_errors_and_warnings_are_those_of_a_whole_file_decode(
+            body in proptest::collection::vec(
+                prop_oneof![Just(b'\n'), Just(b'a'), Just(0xC3), Just(0xA9), Just(0xE2), Just(0x82), Just(0xFF), any::<u8>()],
+                0..60,
+            ),
+            bom in any::<bool>(),
+            chunk in 4usize..24,
+        ) {
+            let mut bytes = if bom { b"\xEF\xBB\xBF".to_vec() } else { Vec::new() };
+            bytes.extend_from_slice(b"id\n");
+            bytes.extend_from_slice(&body);
+            for encoding in [None, Some("windows-1252"), Some("utf-16le"), Some("klingon")] {
+                let got = opened(&bytes, encoding, chunk);
+                let want = decoded(&bytes, encoding);
+                prop_assert_eq!(got, want, "{:?}", encoding);
+            }
+        }
+    }
+
     fn cell() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             Just(b"1".to_vec()),
