@@ -2,11 +2,13 @@
 //! does (tracing off).
 //!
 //! ```sh
-//! cargo run --release -p sis-extract --example extract_bench -- CONFIG.toml [EXTRACT.csv] [--today YYYY-MM-DD] [--build-only]
+//! cargo run --release -p sis-extract --example extract_bench -- CONFIG.toml [EXTRACT.csv] [--today YYYY-MM-DD] [--build-only] [--digest] [--trace]
 //! ```
 //!
 //! `EXTRACT.csv` replaces the path of the first `[[input]]`. Prints people, rows, users,
 //! the time to build the index and to map everyone, CPU time, and the peak RSS (`VmHWM`).
+//! `--build-only` stops after the index; `--digest` prints a hash of every outcome (to
+//! compare two builds); `--trace` maps with traces on.
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
 use std::path::{Path, PathBuf};
@@ -49,10 +51,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config_path = None;
     let mut extract = None;
     let mut today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).ok_or("date")?;
-    let mut build_only = false;
+    let (mut build_only, mut digest, mut trace) = (false, false, false);
     while let Some(arg) = args.next() {
         if arg == "--build-only" {
             build_only = true;
+        } else if arg == "--digest" {
+            digest = true;
+        } else if arg == "--trace" {
+            trace = true;
         } else if arg == "--today" {
             let v = args.next().ok_or("--today needs a date")?;
             today = chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d")?;
@@ -74,7 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rss_before = status("VmRSS:");
     let start = Instant::now();
     let cpu0 = cpu_seconds();
-    let extractor = Extractor::new(&config, &base_dir, today)?.with_trace(false);
+    let extractor = Extractor::new(&config, &base_dir, today)?.with_trace(trace);
     let built = start.elapsed().as_secs_f64();
     let cpu1 = cpu_seconds();
     let rss_built = status("VmRSS:");
@@ -88,7 +94,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let (mut people, mut rows, mut users, mut written) = (0usize, 0usize, 0usize, 0usize);
+    // FNV-1a over every outcome's Debug text: equal digests, equal outcomes.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for person in extractor.people() {
+        if digest {
+            for b in format!("{person:?}").bytes() {
+                hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
         people += 1;
         rows += person.rows.len();
         if let Some(u) = &person.user {
@@ -102,6 +115,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("warning: {w}");
     }
     println!("people {people}");
+    if digest {
+        println!("digest {hash:016x}");
+    }
     println!("rows {rows} (rows_read {})", extractor.rows_read());
     println!("users {users} ({written} id bytes)");
     println!(

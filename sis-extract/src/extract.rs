@@ -2,8 +2,10 @@
 //! every decision.
 //!
 //! [`Extractor::new`] reads the inputs once, checks the config against their columns and
-//! groups rows by person key (an index of row positions, not a copy of the rows).
-//! [`Extractor::people`] then maps one person at a time, so a caller can stream.
+//! groups rows by person key (an index of row positions, not a copy of the rows: about
+//! 8 bytes a row and the key's length plus one a person). [`Extractor::people`] then maps
+//! one person at a time, reading their rows back from the files, so a caller can stream,
+//! on another thread if it likes (the extractor is `Sync`, the iterator `Send`).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -554,8 +556,7 @@ impl<S: std::hash::BuildHasher> Builder<S> {
         index.people += 1;
     }
 
-    /// The index as kept: the rows of the last person cut from the next, the build-time
-    /// tails dropped from the keys, the table gone.
+    /// The index as kept: the build-time last rows dropped from the keys, the table gone.
     fn finish(self) -> Index {
         let mut index = self.index;
         let mut write = 0;
@@ -612,11 +613,10 @@ impl<S: std::hash::BuildHasher> crate::read::Sink for Builder<S> {
     }
 
     fn expect(&mut self, rows: usize) {
+        // Room for the rows and a table that need not grow: growing it rehashes every key.
         let index = &mut self.index;
         index.next.reserve(rows);
         index.heads.reserve(rows / 64 + 1);
-        let entry = index.keys.len() / index.people.max(1);
-        index.keys.reserve(rows * entry);
         let wanted = (self.table.len + rows) * 5 / 4 + 1;
         if wanted > self.table.tags.len() {
             self.table.rebuild(&self.index.keys, wanted);

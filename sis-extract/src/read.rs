@@ -4,8 +4,9 @@
 //! A [`Source`] is read once, in chunks, to find where every row starts ([`Offsets`]: about
 //! four bytes a row) and to hand each row's key to a [`Sink`]; nothing else of the file stays
 //! in memory. Rows are read back by offset when their person is mapped ([`Cache`]: a
-//! read-ahead window per file, owned by whoever maps) and parsed again, with the same parser
-//! and decoding as a whole-file read.
+//! read-ahead window per file, owned by whoever maps) and parsed again as before: csv-core
+//! on the row's bytes, or, for a row without quotes, a plain split at the delimiter, which
+//! gives the same fields (see [`simple_line`]).
 //!
 //! The encoding is decided per file: the first read assumes UTF-8 and checks every byte; at
 //! the first invalid byte the rows read so far are forgotten ([`Sink::restart`]) and the file
@@ -595,10 +596,12 @@ fn count_lines(data: impl Read, len: u64) -> std::io::Result<u64> {
 const GUESS_AFTER: usize = 1024;
 
 /// How many more rows `size` bytes hold if they are like the `read` bytes of the first
-/// [`GUESS_AFTER`] rows.
+/// [`GUESS_AFTER`] rows; at most 16 million, so that odd first rows cannot make the index
+/// reserve much more than it needs.
 fn guess(size: u64, read: u64) -> usize {
+    const MOST: usize = 1 << 24;
     let per_row = (read / GUESS_AFTER as u64).max(1);
-    usize::try_from(size.saturating_sub(read) / per_row).map_or(1 << 28, |n| n.min(1 << 28))
+    usize::try_from(size.saturating_sub(read) / per_row).map_or(MOST, |n| n.min(MOST))
 }
 
 /// Why reading a file stopped.
@@ -1181,6 +1184,72 @@ mod tests {
                 (source.line(i), keys.0[i].clone(), values)
             })
             .collect()
+    }
+
+    /// Opens `bytes` as `p.csv` (with `encoding`, when given) `chunk` bytes at a time: the
+    /// warning, or the error.
+    fn opened(
+        bytes: &[u8],
+        encoding: Option<&str>,
+        chunk: usize,
+    ) -> Result<Option<String>, String> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        std::fs::write(dir.path().join("p.csv"), bytes).expect("p.csv");
+        let encoding = encoding.map_or(String::new(), |e| format!("encoding = \"{e}\"\n"));
+        let text = format!(
+            "[feed]\nname = \"t\"\ninstitution = \"T\"\n\n[[input]]\npath = \"p.csv\"\nkey = \"id\"\n{encoding}\n[fields]\nprimary_id = \"{{id}}\"\n\n[expiry]\ndefault = {{ policy = \"today\" }}\n"
+        );
+        let config =
+            crate::MappingConfig::from_toml(&text, Path::new("t.toml"), &[]).expect("config");
+        let layout = Layout::Delimited {
+            delimiter: b',',
+            quote: b'"',
+        };
+        Source::open_in_chunks(
+            &config.inputs[0],
+            dir.path(),
+            layout,
+            &mut Keys::default(),
+            chunk,
+        )
+        .map(|(_, warning)| warning.map(|w| w.replace(&dir.path().display().to_string(), "")))
+        .map_err(|e| e.to_string().replace(&dir.path().display().to_string(), ""))
+    }
+
+    /// What a whole-file decode says about `bytes`: the warning, or the error.
+    fn decoded(bytes: &[u8], encoding: Option<&str>) -> Result<Option<String>, String> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("p.csv");
+        std::fs::write(&path, bytes).expect("p.csv");
+        super::decode_file(&path, encoding)
+            .map(|d| {
+                d.warning
+                    .map(|w| w.replace(&dir.path().display().to_string(), ""))
+            })
+            .map_err(|e| e.to_string().replace(&dir.path().display().to_string(), ""))
+    }
+
+    proptest! {
+        /// Read in chunks, a file that is not UTF-8 gets the error (no fallback) or warning
+        /// (a fallback) a whole-file decode gives: same line, byte offset and bytes.
+        #[test]
+        fn encoding_errors_and_warnings_are_those_of_a_whole_file_decode(
+            body in proptest::collection::vec(
+                prop_oneof![Just(b'\n'), Just(b'a'), Just(0xC3), Just(0xA9), Just(0xE2), Just(0x82), Just(0xFF), any::<u8>()],
+                0..60,
+            ),
+            bom in any::<bool>(),
+            chunk in 4usize..24,
+        ) {
+            let mut bytes = if bom { b"\xEF\xBB\xBF".to_vec() } else { Vec::new() };
+            bytes.extend_from_slice(b"id\n");
+            bytes.extend_from_slice(&body);
+            for encoding in [None, Some("windows-1252"), Some("utf-16le"), Some("klingon")] {
+                let got = opened(&bytes, encoding, chunk);
+                let want = decoded(&bytes, encoding);
+                prop_assert_eq!(got, want, "{:?}", encoding);
+            }
+        }
     }
 
     fn cell() -> impl Strategy<Value = Vec<u8>> {

@@ -315,9 +315,11 @@ impl Field {
         }
         if self.trim {
             let trimmed = crate::read::trim(&v);
-            let start = trimmed.as_ptr() as usize - v.as_ptr() as usize;
-            let range = start..start + trimmed.len();
-            v = part(v, range);
+            if trimmed.len() != v.len() {
+                let start = trimmed.as_ptr() as usize - v.as_ptr() as usize;
+                let range = start..start + trimmed.len();
+                v = part(v, range);
+            }
         }
         v = match self.case {
             // ASCII is changed as `to_uppercase` would change it, and only when it must be.

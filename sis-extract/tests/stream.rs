@@ -577,6 +577,28 @@ fn a_later_input_in_windows_1252_leaves_the_people_of_earlier_inputs_as_they_wer
 }
 
 #[test]
+fn a_utf_16_extract_is_decoded_whole_as_before() {
+    let text: String = "\u{feff}id,name\r\n1,Jos\u{e9}\r\n2,\"\u{5f20}, Wei\"\r\n1,Ann\r\n".into();
+    let bytes: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let config = config("[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\n").replacen(
+        "key = \"id\"\n",
+        "key = \"id\"\nencoding = \"utf-16le\"\n",
+        1,
+    );
+    let case = Case::new(&config, &[("p.csv", &bytes)]);
+    let mapping = case.config().expect("config");
+    let extractor = Extractor::new(&mapping, case.dir.path(), today()).expect("extractor");
+    assert_eq!(extractor.warnings().len(), 1);
+    assert_eq!(
+        got_people(&extractor),
+        [
+            ("1".to_owned(), vec![1, 3], Some("Jos\u{e9}".to_owned())),
+            ("2".to_owned(), vec![2], Some("\u{5f20}, Wei".to_owned())),
+        ]
+    );
+}
+
+#[test]
 fn the_extractor_can_be_shared_and_people_mapped_on_another_thread() {
     fn shared<T: Sync>(_: &T) {}
     fn sent<T: Send>(_: &T) {}
