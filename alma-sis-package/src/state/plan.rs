@@ -112,7 +112,7 @@ impl ToSql for TextBytes<'_> {
     }
 }
 
-/// Plans one run of the patron feed, user by user; see the [module docs](self).
+/// Plans one run of the patron feed, user by user.
 ///
 /// Made by [`StateStore::planner`]; ends with [`Planner::finish`].
 #[derive(Debug)]
