@@ -1,7 +1,7 @@
 //! Stage 1: read the extract and apply the mapping rules. The inputs are indexed first (`read`);
-//! then people are mapped one at a time on a thread of their own, which also renders each
-//! user once and hashes it, and handed to the run's pass through a short queue, so mapping
-//! and rendering overlap with checking, the run state and compressing.
+//! then people are mapped one at a time on a thread of their own, each user is rendered once
+//! and hashed on a second, and they are handed to the run's pass through short queues, so
+//! mapping and rendering overlap with checking, the run state and compressing.
 
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
@@ -40,7 +40,7 @@ pub struct Prepared {
     pub rendered: Option<Result<(Vec<u8>, ContentHash), WriteError>>,
 }
 
-/// Time the extract thread spent, per step.
+/// Time the extract threads spent, per step.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ThreadBusy {
     /// Mapping people.
@@ -49,24 +49,34 @@ pub struct ThreadBusy {
     pub serialize: Duration,
 }
 
-/// Maps every person on a thread of the scope and renders the users among `only` (everyone
-/// when empty); the thread returns the time it spent. It stops early when the receiver is
-/// dropped.
+/// Maps every person on one thread of the scope and renders the users among `only` (everyone
+/// when empty) on another, so the two steps and the pass share the cores; the handle returns
+/// the time both spent. The threads stop early when the receiver is dropped.
 pub fn spawn<'scope, 'env>(
     scope: &'scope Scope<'scope, 'env>,
     extractor: &'env Extractor<'env>,
     only: &'env [String],
 ) -> (Receiver<Prepared>, ScopedJoinHandle<'scope, ThreadBusy>) {
+    let (mapped_tx, mapped_rx) = sync_channel::<PersonOutcome>(QUEUE);
     let (tx, rx) = sync_channel(QUEUE);
-    let handle = scope.spawn(move || {
-        let mut busy = ThreadBusy::default();
+    let mapper = scope.spawn(move || {
+        let mut busy = Duration::ZERO;
         let mut people = extractor.people();
         loop {
             let start = Instant::now();
             let next = people.next();
-            let mapped = Instant::now();
-            busy.map += mapped - start;
+            busy += start.elapsed();
             let Some(person) = next else { break };
+            if mapped_tx.send(person).is_err() {
+                break;
+            }
+        }
+        busy
+    });
+    let handle = scope.spawn(move || {
+        let mut serialize = Duration::ZERO;
+        for person in mapped_rx {
+            let start = Instant::now();
             let rendered = person
                 .user
                 .as_ref()
@@ -77,12 +87,16 @@ pub fn spawn<'scope, 'env>(
                     let hash = ContentHash::of_parts(without_moving_dates(&xml, &moving));
                     Ok((xml, hash))
                 });
-            busy.serialize += mapped.elapsed();
+            serialize += start.elapsed();
             if tx.send(Prepared { person, rendered }).is_err() {
                 break;
             }
         }
-        busy
+        // The mapper stops at its next send once this thread has dropped its queue.
+        let map = mapper
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        ThreadBusy { map, serialize }
     });
     (rx, handle)
 }
