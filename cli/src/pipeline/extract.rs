@@ -14,8 +14,11 @@ use sis_extract::{Extractor, PersonOutcome};
 use super::Run;
 use crate::exit::{Exit, Failure};
 
-/// People mapped ahead of the pass: enough to keep both threads busy, few enough to be small.
-const QUEUE: usize = 256;
+/// People per hand-over between threads: one wake-up per batch, not per person.
+const BATCH: usize = 64;
+/// Batches queued ahead of the next step: enough to keep the threads busy, few enough to be
+/// small (a few hundred people).
+const QUEUE: usize = 4;
 
 /// Reads and indexes the configured inputs.
 pub fn open<'c>(run: &Run<'c>) -> anyhow::Result<Extractor<'c>> {
@@ -56,18 +59,20 @@ pub fn spawn<'scope, 'env>(
     scope: &'scope Scope<'scope, 'env>,
     extractor: &'env Extractor<'env>,
     only: &'env [String],
-) -> (Receiver<Prepared>, ScopedJoinHandle<'scope, ThreadBusy>) {
-    let (mapped_tx, mapped_rx) = sync_channel::<PersonOutcome>(QUEUE);
+) -> (
+    Receiver<Vec<Prepared>>,
+    ScopedJoinHandle<'scope, ThreadBusy>,
+) {
+    let (mapped_tx, mapped_rx) = sync_channel::<Vec<PersonOutcome>>(QUEUE);
     let (tx, rx) = sync_channel(QUEUE);
     let mapper = scope.spawn(move || {
         let mut busy = Duration::ZERO;
         let mut people = extractor.people();
         loop {
             let start = Instant::now();
-            let next = people.next();
+            let batch: Vec<PersonOutcome> = people.by_ref().take(BATCH).collect();
             busy += start.elapsed();
-            let Some(person) = next else { break };
-            if mapped_tx.send(person).is_err() {
+            if batch.is_empty() || mapped_tx.send(batch).is_err() {
                 break;
             }
         }
@@ -75,20 +80,28 @@ pub fn spawn<'scope, 'env>(
     });
     let handle = scope.spawn(move || {
         let mut serialize = Duration::ZERO;
-        for person in mapped_rx {
+        for batch in mapped_rx {
             let start = Instant::now();
-            let rendered = person
-                .user
-                .as_ref()
-                .filter(|m| only.is_empty() || only.iter().any(|id| id == &m.user.primary_id))
-                .map(|m| {
-                    let mut xml = Vec::with_capacity(4096);
-                    let moving = render_user_marked(&m.user, &mut xml)?;
-                    let hash = ContentHash::of_parts(without_moving_dates(&xml, &moving));
-                    Ok((xml, hash))
-                });
+            let prepared: Vec<Prepared> = batch
+                .into_iter()
+                .map(|person| {
+                    let rendered = person
+                        .user
+                        .as_ref()
+                        .filter(|m| {
+                            only.is_empty() || only.iter().any(|id| id == &m.user.primary_id)
+                        })
+                        .map(|m| {
+                            let mut xml = Vec::with_capacity(4096);
+                            let moving = render_user_marked(&m.user, &mut xml)?;
+                            let hash = ContentHash::of_parts(without_moving_dates(&xml, &moving));
+                            Ok((xml, hash))
+                        });
+                    Prepared { person, rendered }
+                })
+                .collect();
             serialize += start.elapsed();
-            if tx.send(Prepared { person, rendered }).is_err() {
+            if tx.send(prepared).is_err() {
                 break;
             }
         }

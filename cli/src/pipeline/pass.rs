@@ -84,7 +84,10 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
         std::thread::scope(|scope| {
             let (people, mapper) = extract::spawn(scope, extractor, self.only);
             // An error stops the pass; dropping the queue then stops the extract thread.
-            let result = people.into_iter().try_for_each(|p| self.person(p));
+            let result = people
+                .into_iter()
+                .flatten()
+                .try_for_each(|p| self.person(p));
             let thread = mapper
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
