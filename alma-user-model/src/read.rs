@@ -476,12 +476,12 @@ impl<R: BufRead> UserReader<R> {
                     if !empty {
                         f.open(name.clone());
                     }
-                    if content.len() == name_len {
-                        // No attributes: what `take_start` does then.
+                    let rest = &f.window[content.start + name_len..content.end];
+                    if fill_plain_attrs(&mut self.attrs, &mut self.attr_count, rest) {
+                        // Plain attributes (or none): what `take_start` does with them.
                         self.empty = empty;
                         self.name.clear();
                         self.name.push_str(&f.window[name]);
-                        self.attr_count = 0;
                         return Ok(Tok::Start);
                     }
                     let window = std::mem::take(&mut f.window);
@@ -673,8 +673,15 @@ impl<R: BufRead> UserReader<R> {
     /// Appends `name[index]` to the field path; returns the length to truncate back to.
     fn push_path_indexed(&mut self, name: &str, index: usize) -> usize {
         let len = self.push_path(name);
-        // Writing to a String cannot fail.
-        let _ = write!(self.path, "[{index}]");
+        self.path.push('[');
+        if index < 10 {
+            // The common case, without the formatting machinery.
+            self.path.push(char::from(b'0' + index as u8));
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(self.path, "{index}");
+        }
+        self.path.push(']');
         len
     }
 
@@ -735,6 +742,26 @@ impl<R: BufRead> UserReader<R> {
         }
         // Whatever a leaf value left behind has been used.
         self.text.clear();
+        if let Lex::Fast(f) = &mut self.lex
+            && let Some((tag, at)) = f.plain_tag()
+        {
+            // What the loop below makes of blank text and a tag without attributes.
+            self.pos = f.position(at);
+            self.offset = f.base + at as u64;
+            return Ok(match tag {
+                PlainTag::Start { name, empty } => {
+                    self.empty = empty;
+                    self.attr_count = 0;
+                    self.name.clear();
+                    self.name.push_str(&f.window[name]);
+                    true
+                }
+                PlainTag::End => {
+                    *container_empty = true;
+                    false
+                }
+            });
+        }
         loop {
             match self.next_tok_in(true)? {
                 Tok::Start => return Ok(true),
@@ -764,6 +791,15 @@ impl<R: BufRead> UserReader<R> {
     fn leaf_text(&mut self) -> Result<(), ReadError> {
         self.text.clear();
         if self.empty {
+            return Ok(());
+        }
+        if let Lex::Fast(f) = &mut self.lex
+            && let Some((text, end)) = f.plain_leaf()
+        {
+            // What the loop below makes of the text and end tag, in one step.
+            self.text.push_str(&f.window[text]);
+            self.pos = f.position(end);
+            self.offset = f.base + end as u64;
             return Ok(());
         }
         loop {
@@ -1857,6 +1893,12 @@ enum FastTok {
     Eof,
 }
 
+/// A tag [`FastLexer::plain_tag`] read.
+enum PlainTag {
+    Start { name: Range<usize>, empty: bool },
+    End,
+}
+
 /// What [`lex`] found at a position.
 enum Lexed {
     /// A token and where the next one starts.
@@ -2025,6 +2067,83 @@ fn find3(bytes: &[u8], from: usize, a: u8, b: u8, c: u8) -> Option<usize> {
         .map(|i| at + i)
 }
 
+/// Reads the attributes after a tag's name when they are plainly written, as quick-xml
+/// reads them then: `key="value"` or `key='value'`, keys of name characters and unique,
+/// values without references, `<`, tabs or line breaks (which quick-xml rewrites). False
+/// for anything else, which `take_start` then reads.
+fn fill_plain_attrs(attrs: &mut Vec<(String, String)>, count: &mut usize, rest: &str) -> bool {
+    let b = rest.as_bytes();
+    *count = 0;
+    let mut i = 0;
+    loop {
+        while b.get(i).is_some_and(|&c| is_xml_space(c)) {
+            i += 1;
+        }
+        if i == b.len() {
+            return true;
+        }
+        let key_start = i;
+        while b
+            .get(i)
+            .is_some_and(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':'))
+        {
+            i += 1;
+        }
+        if i == key_start || b.get(i) != Some(&b'=') {
+            return false;
+        }
+        let key = &rest[key_start..i];
+        let Some(&quote @ (b'"' | b'\'')) = b.get(i + 1) else {
+            return false;
+        };
+        let value_start = i + 2;
+        let Some(len) = memchr::memchr(quote, &b[value_start..]) else {
+            return false;
+        };
+        let value = &rest[value_start..value_start + len];
+        if value
+            .bytes()
+            .any(|c| matches!(c, b'&' | b'<' | b'\t' | b'\n' | b'\r'))
+            || attrs[..*count].iter().any(|(k, _)| k == key)
+        {
+            return false;
+        }
+        if *count == attrs.len() {
+            attrs.push((String::new(), String::new()));
+        }
+        let slot = &mut attrs[*count];
+        slot.0.clear();
+        slot.0.push_str(key);
+        slot.1.clear();
+        slot.1.push_str(value);
+        *count += 1;
+        i = value_start + len + 1;
+    }
+}
+
+/// Appends where `b`'s `\n` are to `out`, eight bytes at a time (lines are short: a
+/// search per line would cost more).
+fn index_newlines(b: &[u8], out: &mut Vec<usize>) {
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        // Exact per byte (no borrow between lanes): high bit set where the byte is `\n`.
+        let x = word ^ (LOW_BITS * u64::from(b'\n'));
+        let mut hits = !(((x & !HIGH_BITS) + !HIGH_BITS) | x) & HIGH_BITS;
+        while hits != 0 {
+            out.push(at + (hits.trailing_zeros() / 8) as usize);
+            hits &= hits - 1;
+        }
+        at += 8;
+    }
+    for (i, &c) in chunks.remainder().iter().enumerate() {
+        if c == b'\n' {
+            out.push(at + i);
+        }
+    }
+}
+
 /// The `\n` in `b`: 64 bytes at a time in byte lanes (vectorized), then one by one.
 fn count_newlines(b: &[u8]) -> usize {
     let mut chunks = b.chunks_exact(64);
@@ -2111,8 +2230,7 @@ impl<R: Read> FastLexer<R> {
         self.open.clear();
         self.open_starts.clear();
         self.newlines.clear();
-        self.newlines
-            .extend(memchr::memchr_iter(b'\n', self.window.as_bytes()));
+        index_newlines(self.window.as_bytes(), &mut self.newlines);
         self.newlines_before = 0;
         self.indexed = true;
     }
@@ -2153,13 +2271,16 @@ impl<R: Read> FastLexer<R> {
     }
 
     fn read_more(&mut self, keep: usize) -> Result<(), ()> {
-        if keep > self.counted {
-            self.count_to(keep);
+        // Dropping the read part moves the rest: only once it is most of the window.
+        if keep > 0 && keep >= self.window.len() / 2 {
+            if keep > self.counted {
+                self.count_to(keep);
+            }
+            self.window.drain(..keep);
+            self.base += keep as u64;
+            self.pos -= keep;
+            self.counted -= keep;
         }
-        self.window.drain(..keep);
-        self.base += keep as u64;
-        self.pos -= keep;
-        self.counted -= keep;
         if self.eof {
             return Ok(());
         }
@@ -2231,6 +2352,81 @@ impl<R: Read> FastLexer<R> {
             line: self.line,
             column: self.base + at as u64 - self.line_start + 1,
         }
+    }
+
+    /// Blank text, then a start tag without attributes or the end tag of the element just
+    /// opened: moves past them and returns the tag and where it starts. `None` for anything
+    /// else (the tokens then say what it is).
+    fn plain_tag(&mut self) -> Option<(PlainTag, usize)> {
+        if self.failed || self.fresh {
+            return None;
+        }
+        let b = self.window.as_bytes();
+        let mut at = self.pos;
+        while b.get(at).is_some_and(|&c| is_xml_space(c)) {
+            at += 1;
+        }
+        if *b.get(at)? != b'<' {
+            return None;
+        }
+        match *b.get(at + 1)? {
+            b'/' => {
+                let name = &self.open[*self.open_starts.last()?..];
+                let tag = b.get(at..at + name.len() + 3)?;
+                if &tag[2..2 + name.len()] != name.as_bytes() || tag[2 + name.len()] != b'>' {
+                    return None;
+                }
+                let top = self.open_starts.pop()?;
+                self.open.truncate(top);
+                self.pos = at + tag.len();
+                Some((PlainTag::End, at))
+            }
+            b'!' | b'?' => None,
+            _ => {
+                let end = find3(b, at + 1, b'>', b' ', b'"')?;
+                if b[end] != b'>'
+                    || b[at + 1..end]
+                        .iter()
+                        .any(|&c| is_xml_space(c) || c == b'\'')
+                {
+                    return None;
+                }
+                let empty = b[end - 1] == b'/';
+                let name = at + 1..if empty { end - 1 } else { end };
+                if name.is_empty() {
+                    return None;
+                }
+                if !empty {
+                    self.open(name.clone());
+                }
+                self.pos = end + 1;
+                Some((PlainTag::Start { name, empty }, at))
+            }
+        }
+    }
+
+    /// A text value and the end tag of the element just opened, when the text holds no
+    /// reference or carriage return: moves past both and returns the text and where the
+    /// end tag starts.
+    fn plain_leaf(&mut self) -> Option<(Range<usize>, usize)> {
+        if self.failed || self.fresh {
+            return None;
+        }
+        let b = self.window.as_bytes();
+        let start = self.pos;
+        let lt = find2(b, start, b'<', b'&')?;
+        let name = &self.open[*self.open_starts.last()?..];
+        let tag = b.get(lt..lt + name.len() + 3)?;
+        let closes = tag[1] == b'/'
+            && &tag[2..2 + name.len()] == name.as_bytes()
+            && tag[2 + name.len()] == b'>';
+        if b[lt] != b'<' || !closes || b[start..lt].contains(&b'\r') {
+            return None;
+        }
+        let top = self.open_starts.pop()?;
+        self.open.truncate(top);
+        self.pos = lt + tag.len();
+        Some((start..lt, lt))
     }
 
     fn open(&mut self, name: Range<usize>) {

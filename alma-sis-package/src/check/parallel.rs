@@ -245,14 +245,17 @@ fn split(
         turn += 1;
         sent
     };
-    let mut batch = RawBatch::default();
-    // The last user cut out: its events are known once the next one starts. Its XML is
-    // the start of `xml`.
+    let new_batch = |xml: String| RawBatch {
+        xml,
+        ..RawBatch::default()
+    };
+    let mut batch = new_batch(String::with_capacity(2 * BATCH_BYTES));
+    // The last user cut out, whose XML ends the batch's: its events are known once the
+    // next one starts.
     let mut held: Option<RawUser> = None;
-    let mut xml = String::new();
     let too_many_events = |log: &RefCell<GuardLog>| log.borrow().pushed >= MAX_EVENTS as u64;
     loop {
-        let cut = splitter.next_into(&mut xml);
+        let cut = splitter.next_into(&mut batch.xml);
         let next = match cut {
             Split::User(at) => Some(at),
             Split::End => None,
@@ -263,11 +266,7 @@ fn split(
         };
         let events = take_events(&log, next.map(|at| at.start_offset));
         match held.take() {
-            Some(user) => {
-                batch.xml.push_str(&xml[..user.len]);
-                xml.drain(..user.len);
-                batch.users.push((user, events));
-            }
+            Some(user) => batch.users.push((user, events)),
             None if next.is_some() => batch.file_events = Some(events),
             None => {
                 // A document without users.
@@ -287,7 +286,7 @@ fn split(
             // Everything is read: the serial path drops no event below the cap.
             if too_many_events(&log) {
                 send(Cut::Fallback);
-            } else if send(Cut::Users(std::mem::take(&mut batch))) {
+            } else if send(Cut::Users(batch)) {
                 send(Cut::End(End {
                     file_events: None,
                     document: splitter.document_findings().to_vec(),
@@ -297,14 +296,20 @@ fn split(
             return;
         };
         held = Some(at);
-        if batch.xml.len() >= BATCH_BYTES {
+        if batch.xml.len() - at.len >= BATCH_BYTES {
             // Read as far as the serial path may have when it finishes the batch's users.
             splitter.read_to(at.start_offset + at.len as u64 + READ_AHEAD);
             if too_many_events(&log) {
                 send(Cut::Fallback);
                 return;
             }
-            if !send(Cut::Users(std::mem::take(&mut batch))) {
+            let mut next_xml = String::with_capacity(2 * BATCH_BYTES);
+            next_xml.push_str(&batch.xml[batch.xml.len() - at.len..]);
+            batch.xml.truncate(batch.xml.len() - at.len);
+            if !send(Cut::Users(std::mem::replace(
+                &mut batch,
+                new_batch(next_xml),
+            ))) {
                 return;
             }
         }
