@@ -398,9 +398,10 @@ impl RowParser {
         if self.ends.len() < 64 {
             self.ends.resize(64, 0);
         }
-        // In a single-byte file the first byte goes alone, so that csv-core does not take raw
-        // bytes EF BB BF for a BOM: in that encoding they are three characters.
-        let mut one_byte = matches!(text, Text::SingleByte(_));
+        // The first byte goes alone, so that csv-core does not take bytes EF BB BF for a BOM:
+        // the file's own BOM is skipped before any row, so a U+FEFF that starts a row is part
+        // of it, as in its key (in a single-byte file they are three characters).
+        let mut one_byte = true;
         let (mut nout, mut nend) = (0, 0);
         loop {
             let chunk = match input.split_first_chunk::<1>() {
@@ -742,8 +743,15 @@ impl Source {
                     drop(file);
                     let decoded = decode_file(&path, label)?;
                     let size = decoded.text.len() as u64;
-                    let scanned =
-                        source.scan(decoded.text.as_bytes(), (0, size), Text::Utf8, input, sink);
+                    // A BOM in the file's own encoding (UTF-16, ...) decodes to a U+FEFF at
+                    // the start: skipped, as a UTF-8 file's is.
+                    let bom = if decoded.text.starts_with('\u{feff}') {
+                        3
+                    } else {
+                        0
+                    };
+                    let data = &decoded.text.as_bytes()[bom as usize..];
+                    let scanned = source.scan(data, (bom, size - bom), Text::Utf8, input, sink);
                     source.stopped(scanned, &path)?;
                     source.storage = Storage::Memory(decoded.text);
                     decoded.warning
@@ -812,7 +820,8 @@ impl Source {
     }
 
     /// Finds the records as a `csv::Reader` over the whole text would: a row starts where
-    /// the previous record ended (before any blank lines), at the line csv-core had counted.
+    /// the previous record ended (before any blank lines); its line is the 1-based line its
+    /// first byte is on (LF and CRLF alike: lines are counted at each `\n`).
     /// A row without quotes that ends in the bytes at hand is read without csv-core (see
     /// [`simple_record`]); csv-core, which after a record is in a state that reads on as at
     /// the start of a file, takes over again (reset, at the same line) for any other.
@@ -846,9 +855,9 @@ impl Source {
         let mut reading = false;
         // Whether csv-core must be reset before it reads on (the quick path read last).
         let mut behind = false;
-        // A single-byte file's first byte goes alone, so that csv-core does not take raw
-        // bytes EF BB BF for a BOM; so does the first after a reset.
-        let mut one_byte = matches!(text, Text::SingleByte(_));
+        // The first byte goes alone, so that csv-core does not take bytes EF BB BF for a BOM
+        // (the file's own BOM is skipped before `data`); so does the first after a reset.
+        let mut one_byte = true;
         loop {
             let chunk = data.fill_buf().map_err(|e| Stop::Io(e, line))?;
             if quick
@@ -861,7 +870,8 @@ impl Source {
                     Some(field) => text.decode(field),
                     None => Cow::Borrowed(""),
                 });
-                self.row((base + start, line), key.as_deref(), (size, consumed), sink)?;
+                let at = (base + start, line + row.breaks);
+                self.row(at, key.as_deref(), (size, consumed), sink)?;
                 let len = row.skipped + row.line.len() + 1;
                 let breaks = row.breaks + u64::from(term == b'\n');
                 data.consume(len);
@@ -871,11 +881,26 @@ impl Source {
                 behind = true;
                 continue;
             }
-            if behind {
-                csv.reset();
+            if !reading {
+                // Line breaks before a record (the `\n` of a CRLF that ended the previous one,
+                // blank lines): csv-core would skip them; skipped here, so that `line` is the
+                // line the record's first byte is on.
+                let blank = chunk
+                    .iter()
+                    .position(|&b| b != b'\r' && b != b'\n')
+                    .unwrap_or(chunk.len());
+                if blank > 0 {
+                    line += chunk[..blank].iter().filter(|&&b| b == b'\n').count() as u64;
+                    data.consume(blank);
+                    consumed += blank as u64;
+                    continue;
+                }
+                if behind {
+                    csv.reset();
+                    one_byte = true;
+                    behind = false;
+                }
                 csv.set_line(line);
-                one_byte = true;
-                behind = false;
             }
             let chunk = match chunk.split_first_chunk::<1>() {
                 Some((first, _)) if one_byte => {
@@ -1076,6 +1101,36 @@ impl Source {
     }
 }
 
+/// The line of records in a text read whole, from where `csv` says they start (where the
+/// previous record ended: for CRLF, before its `\n`).
+struct Lines<'a> {
+    text: &'a [u8],
+    /// A byte offset and the 1-based line it is on.
+    at: (usize, u64),
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a [u8]) -> Lines<'a> {
+        Lines { text, at: (0, 1) }
+    }
+
+    /// The 1-based line of the first byte after `byte` that is not a line break (the
+    /// record's own first byte). Offsets must not go backwards.
+    fn at(&mut self, byte: u64) -> u64 {
+        let from = usize::try_from(byte).map_or(self.text.len(), |b| b.min(self.text.len()));
+        let first = self.text[from..]
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .map_or(self.text.len(), |p| from + p);
+        let (done, line) = self.at;
+        if first >= done {
+            let breaks = self.text[done..first].iter().filter(|&&b| b == b'\n');
+            self.at = (first, line + breaks.count() as u64);
+        }
+        self.at.1
+    }
+}
+
 /// A small table read whole: its header and its rows with their line numbers.
 pub(crate) struct Table {
     pub header: Vec<String>,
@@ -1088,17 +1143,21 @@ pub(crate) fn read_table(path: &Path, delimiter: u8) -> Result<Table, ExtractErr
     let mut rdr = reader(decoded.text.as_bytes(), delimiter, b'"');
     let mut rows = Vec::new();
     let mut header = None;
+    let mut lines = Lines::new(decoded.text.as_bytes());
     for record in rdr.records() {
         let record = record.map_err(|e| ExtractError::Csv {
             path: path.to_owned(),
-            line: e.position().map_or(0, csv::Position::line),
+            line: e.position().map_or(0, |at| lines.at(at.byte())),
             message: e.to_string(),
         })?;
         let values: Vec<String> = record.iter().map(str::to_owned).collect();
         if header.is_none() {
             header = Some(values);
         } else {
-            rows.push((record.position().map_or(0, csv::Position::line), values));
+            rows.push((
+                record.position().map_or(0, |at| lines.at(at.byte())),
+                values,
+            ));
         }
     }
     Ok(Table {
@@ -1130,9 +1189,8 @@ mod tests {
         fn expect(&mut self, _: usize) {}
     }
 
-    /// Every row a whole-file read finds, as before the index: its line, its key, and its
-    /// fields as read back then (the first record of the text from where the row starts,
-    /// read afresh: a BOM there is dropped).
+    /// Every row a whole-file read finds: the line its first byte is on, its key, and its
+    /// fields (a U+FEFF that starts a row mid-file is kept in both).
     fn whole_file(bytes: &[u8]) -> Vec<(u64, String, Vec<String>)> {
         let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let text = match std::str::from_utf8(body) {
@@ -1145,13 +1203,12 @@ mod tests {
         let mut rdr = super::reader(text.as_bytes(), b',', b'"');
         let mut record = csv::StringRecord::new();
         let mut rows = Vec::new();
+        let mut lines = super::Lines::new(text.as_bytes());
         while rdr.read_record(&mut record).expect("a record") {
             let at = record.position().expect("a position");
             let key = record.get(0).unwrap_or_default().to_owned();
-            let mut again = super::reader(&text.as_bytes()[at.byte() as usize..], b',', b'"');
-            let mut first = csv::StringRecord::new();
-            again.read_record(&mut first).expect("the row again");
-            rows.push((at.line(), key, first.iter().map(str::to_owned).collect()));
+            let fields = record.iter().map(str::to_owned).collect();
+            rows.push((lines.at(at.byte()), key, fields));
         }
         rows.remove(0);
         rows

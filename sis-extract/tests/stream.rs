@@ -394,7 +394,9 @@ fn a_fixed_width_windows_1252_extract_maps_as_before() {
     insta::assert_snapshot!("fixed_1252", relative(&text, case.dir.path()));
 }
 
-/// Every row a whole-file read finds, as (line, trimmed fields).
+/// Every row a whole-file read finds, as (line, trimmed fields): the line the row's first
+/// byte is on (`csv` gives the position where the previous record ended: for CRLF, before
+/// its `\n`; before any blank lines).
 fn reference(bytes: &[u8]) -> Vec<(u64, Vec<String>)> {
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(body);
@@ -412,7 +414,13 @@ fn reference(bytes: &[u8]) -> Vec<(u64, Vec<String>)> {
     let mut first = true;
     while rdr.read_record(&mut record).expect("a record") {
         if !first {
-            let line = record.position().map_or(0, csv::Position::line);
+            let at = record.position().map_or(0, |at| at.byte() as usize);
+            let text = text.as_bytes();
+            let first = text[at..]
+                .iter()
+                .position(|&b| b != b'\r' && b != b'\n')
+                .map_or(text.len(), |p| at + p);
+            let line = 1 + text[..first].iter().filter(|&&b| b == b'\n').count() as u64;
             rows.push((line, record.iter().map(str::to_owned).collect()));
         }
         first = false;
@@ -592,8 +600,8 @@ fn a_utf_16_extract_is_decoded_whole_as_before() {
     assert_eq!(
         got_people(&extractor),
         [
-            ("1".to_owned(), vec![1, 3], Some("Jos\u{e9}".to_owned())),
-            ("2".to_owned(), vec![2], Some("\u{5f20}, Wei".to_owned())),
+            ("1".to_owned(), vec![2, 4], Some("Jos\u{e9}".to_owned())),
+            ("2".to_owned(), vec![3], Some("\u{5f20}, Wei".to_owned())),
         ]
     );
 }
@@ -651,5 +659,145 @@ proptest! {
             bytes.extend_from_slice(end);
         }
         prop_assert_eq!(map_names(&bytes, Some("windows-1252")), expected_people(&bytes));
+    }
+}
+
+/// `text` with every `\n` made `\r\n`.
+fn crlf(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &b in text {
+        if b == b'\n' {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+#[test]
+fn lf_and_crlf_files_give_every_row_the_line_it_starts_on() {
+    // Line 1 the header; row "2" spans lines 3-4 (a quoted line break); line 6 is blank;
+    // row "5" is quoted (csv-core reads it) and comes after a row without quotes.
+    let lf = b"id,name,other\n1,Ann,x\n2,Bo,\"two\nlines\"\n3,Cy,x\n\n4,Di,x\n5,\"Ed\",x\n1,Fay,x\n6,Gil,x";
+    let expected = [
+        ("1".to_owned(), vec![2, 9], Some("Ann".to_owned())),
+        ("2".to_owned(), vec![3], Some("Bo".to_owned())),
+        ("3".to_owned(), vec![5], Some("Cy".to_owned())),
+        ("4".to_owned(), vec![7], Some("Di".to_owned())),
+        ("5".to_owned(), vec![8], Some("Ed".to_owned())),
+        ("6".to_owned(), vec![10], Some("Gil".to_owned())),
+    ];
+    assert_eq!(map_names(lf, None), expected);
+    assert_eq!(map_names(&crlf(lf), None), expected);
+    assert_eq!(expected_people(&crlf(lf)), expected);
+    // With a BOM, and in windows-1252 (rows found in the raw bytes).
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend_from_slice(&crlf(lf));
+    assert_eq!(map_names(&bom, None), expected);
+    let mut latin = crlf(lf);
+    latin.extend_from_slice(b"\r\n7,Jos\xe9,x\r\n");
+    let mut with_7 = expected.to_vec();
+    with_7.push(("7".to_owned(), vec![11], Some("Jos\u{e9}".to_owned())));
+    assert_eq!(map_names(&latin, Some("windows-1252")), with_7);
+    // Decoded whole (UTF-16): a_utf_16_extract_is_decoded_whole_as_before.
+}
+
+#[test]
+fn without_a_header_the_first_row_is_on_line_1() {
+    let text = config("[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\n").replacen(
+        "key = \"id\"\n",
+        "key = \"id\"\nheader = false\ncolumns = [\"id\", \"name\"]\n",
+        1,
+    );
+    for bytes in [
+        &b"1,Ann\n\n2,\"B\no\"\n3,Cy\n"[..],
+        &crlf(b"1,Ann\n\n2,\"B\no\"\n3,Cy\n"),
+    ] {
+        let case = Case::new(&text, &[("p.csv", bytes)]);
+        let mapping = case.config().expect("config");
+        let extractor = Extractor::new(&mapping, case.dir.path(), today()).expect("extractor");
+        let lines: Vec<Vec<u64>> = got_people(&extractor).into_iter().map(|p| p.1).collect();
+        assert_eq!(lines, [vec![1], vec![3], vec![5]]);
+    }
+}
+
+#[test]
+fn a_fixed_width_file_gives_the_same_lines_with_lf_and_crlf() {
+    let layout = "format = \"fixed_width\"\nheader = true\npositions = [{ column = \"id\", start = 1, width = 2 }, { column = \"name\", start = 3, width = 4 }]";
+    let text = config("[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\n").replacen(
+        "key = \"id\"\n",
+        &format!("key = \"id\"\n{layout}\n"),
+        1,
+    );
+    let lf = b"IDNAME\n1 Ann \n\n2 Bo  \n  \n1 Cy  \n";
+    for bytes in [&lf[..], &crlf(lf)] {
+        let case = Case::new(&text, &[("p.csv", bytes)]);
+        let mapping = case.config().expect("config");
+        let extractor = Extractor::new(&mapping, case.dir.path(), today()).expect("extractor");
+        assert_eq!(
+            got_people(&extractor),
+            [
+                ("1".to_owned(), vec![2, 6], Some("Ann".to_owned())),
+                ("2".to_owned(), vec![4], Some("Bo".to_owned())),
+            ]
+        );
+    }
+}
+
+#[test]
+fn an_encoding_error_in_a_crlf_file_names_its_line() {
+    let case = Case::new(
+        &config(""),
+        &[("p.csv", &b"\xEF\xBB\xBFid\r\n1\r\n\r\n2\xe9\r\n"[..])],
+    );
+    let mapping = case.config().expect("config");
+    let err = match Extractor::new(&mapping, case.dir.path(), today()) {
+        Ok(_) => panic!("not UTF-8"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("line 4: byte offset 13:"), "{err}");
+}
+
+#[test]
+fn a_u_feff_that_starts_a_row_mid_file_stays_in_its_key_and_fields() {
+    let text = config("[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{id}\"\n");
+    // The row before it read without csv-core, then with it (a quote).
+    for before in ["1,Ann", "1,\"Ann\""] {
+        let bytes = format!("\u{feff}id,name\r\n{before}\r\n\u{feff}2,Bo\r\n\u{feff}2,Cy\r\n");
+        let case = Case::new(&text, &[("p.csv", bytes.as_bytes())]);
+        let mapping = case.config().expect("config");
+        let extractor = Extractor::new(&mapping, case.dir.path(), today()).expect("extractor");
+        assert_eq!(
+            got_people(&extractor),
+            [
+                ("1".to_owned(), vec![2], Some("1".to_owned())),
+                (
+                    "\u{feff}2".to_owned(),
+                    vec![3, 4],
+                    Some("\u{feff}2".to_owned())
+                ),
+            ],
+            "{before}"
+        );
+    }
+}
+
+#[test]
+fn messy_extracts_report_the_lines_a_whole_file_read_gives() {
+    for (people, encoding) in [
+        (messy(7, 160, false), None),
+        (messy(42, 300, true), Some("windows-1252")),
+    ] {
+        let (dir, config) = demo_case(&people, encoding);
+        let extractor = Extractor::new(&config, dir.path(), today()).expect("extractor");
+        let mut got: Vec<u64> = extractor
+            .people()
+            .flat_map(|p| p.rows)
+            .filter(|r| r.row.file == "people.csv")
+            .map(|r| r.row.line)
+            .collect();
+        got.sort_unstable();
+        let expected: Vec<u64> = reference(&people).into_iter().map(|r| r.0).collect();
+        assert_eq!(got, expected);
     }
 }
