@@ -41,7 +41,7 @@ fn a_filtered_person_shows_the_rule_that_dropped_them() {
         "900100109",
         &[
             "not loaded, dropped by rule \"emeritus faculty are managed by hand\"",
-            "people.csv:2",
+            "people.csv:3",
         ],
     );
 }
