@@ -797,7 +797,7 @@ impl<R: BufRead> UserReader<R> {
             && let Some((text, end)) = f.plain_leaf()
         {
             // What the loop below makes of the text and end tag, in one step.
-            self.text.push_str(&f.window[text]);
+            self.text = f.window[text].to_owned();
             self.pos = f.position(end);
             self.offset = f.base + end as u64;
             return Ok(());
@@ -1862,7 +1862,7 @@ impl UserParser {
         let Lex::Fast(f) = &r.lex else {
             unreachable!("a parser reads with the fast lexer");
         };
-        let whole = f.pos == f.window.len() && f.open_starts.is_empty();
+        let whole = f.pos == f.window.len() && f.open.is_empty();
         (whole && !r.unsupported).then_some(read)
     }
 }
@@ -1891,6 +1891,60 @@ enum FastTok {
     /// A comment, processing instruction or XML declaration.
     Skip,
     Eof,
+}
+
+/// Names of the open elements: copied (a streaming window moves on), or ranges of a
+/// window that stays put.
+#[derive(Debug, Default)]
+struct OpenNames {
+    copied: String,
+    starts: Vec<usize>,
+    ranges: Vec<Range<usize>>,
+    by_range: bool,
+}
+
+impl OpenNames {
+    fn clear(&mut self, by_range: bool) {
+        self.copied.clear();
+        self.starts.clear();
+        self.ranges.clear();
+        self.by_range = by_range;
+    }
+
+    fn push(&mut self, window: &str, name: Range<usize>) {
+        if self.by_range {
+            self.ranges.push(name);
+        } else {
+            self.starts.push(self.copied.len());
+            self.copied.push_str(&window[name]);
+        }
+    }
+
+    fn top<'a>(&'a self, window: &'a str) -> Option<&'a str> {
+        if self.by_range {
+            self.ranges.last().map(|r| &window[r.clone()])
+        } else {
+            self.starts.last().map(|&s| &self.copied[s..])
+        }
+    }
+
+    /// Closes the innermost element; false when none is open.
+    fn pop(&mut self) -> bool {
+        if self.by_range {
+            return self.ranges.pop().is_some();
+        }
+        match self.starts.pop() {
+            Some(start) => {
+                self.copied.truncate(start);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.starts.is_empty() && self.ranges.is_empty()
+    }
 }
 
 /// A tag [`FastLexer::plain_tag`] read.
@@ -2184,8 +2238,7 @@ struct FastLexer<R> {
     line_start: u64,
     counted: usize,
     /// Names of the open elements, as quick-xml keeps them.
-    open: String,
-    open_starts: Vec<usize>,
+    open: OpenNames,
     /// With a whole input (a parser's user): where its `\n` are, and how many lie before
     /// `counted`. Positions then cost a comparison or two per token.
     newlines: Vec<usize>,
@@ -2208,8 +2261,7 @@ impl<R: Read> FastLexer<R> {
             line: 1,
             line_start: 0,
             counted: 0,
-            open: String::new(),
-            open_starts: Vec::new(),
+            open: OpenNames::default(),
             newlines: Vec::new(),
             newlines_before: 0,
             indexed: false,
@@ -2227,8 +2279,8 @@ impl<R: Read> FastLexer<R> {
         self.line = at.position.line;
         self.line_start = at.start_offset.saturating_sub(at.position.column - 1);
         self.counted = 0;
-        self.open.clear();
-        self.open_starts.clear();
+        // The window stays put until the next user: names can be ranges of it.
+        self.open.clear(true);
         self.newlines.clear();
         index_newlines(self.window.as_bytes(), &mut self.newlines);
         self.newlines_before = 0;
@@ -2371,14 +2423,13 @@ impl<R: Read> FastLexer<R> {
         }
         match *b.get(at + 1)? {
             b'/' => {
-                let name = &self.open[*self.open_starts.last()?..];
+                let name = self.open.top(&self.window)?.as_bytes();
                 let tag = b.get(at..at + name.len() + 3)?;
-                if &tag[2..2 + name.len()] != name.as_bytes() || tag[2 + name.len()] != b'>' {
+                if &tag[2..2 + name.len()] != name || tag[2 + name.len()] != b'>' {
                     return None;
                 }
-                let top = self.open_starts.pop()?;
-                self.open.truncate(top);
                 self.pos = at + tag.len();
+                self.open.pop();
                 Some((PlainTag::End, at))
             }
             b'!' | b'?' => None,
@@ -2415,33 +2466,26 @@ impl<R: Read> FastLexer<R> {
         let b = self.window.as_bytes();
         let start = self.pos;
         let lt = find2(b, start, b'<', b'&')?;
-        let name = &self.open[*self.open_starts.last()?..];
+        let name = self.open.top(&self.window)?.as_bytes();
         let tag = b.get(lt..lt + name.len() + 3)?;
-        let closes = tag[1] == b'/'
-            && &tag[2..2 + name.len()] == name.as_bytes()
-            && tag[2 + name.len()] == b'>';
+        let closes =
+            tag[1] == b'/' && &tag[2..2 + name.len()] == name && tag[2 + name.len()] == b'>';
         if b[lt] != b'<' || !closes || b[start..lt].contains(&b'\r') {
             return None;
         }
-        let top = self.open_starts.pop()?;
-        self.open.truncate(top);
         self.pos = lt + tag.len();
+        self.open.pop();
         Some((start..lt, lt))
     }
 
     fn open(&mut self, name: Range<usize>) {
-        self.open_starts.push(self.open.len());
-        self.open.push_str(&self.window[name]);
+        self.open.push(&self.window, name);
     }
 
     /// Closes the innermost element; false when `name` is not its name (quick-xml's error).
     fn close(&mut self, name: Range<usize>) -> bool {
-        let Some(start) = self.open_starts.pop() else {
-            return false;
-        };
-        let same = self.open[start..] == self.window[name];
-        self.open.truncate(start);
-        same
+        let same = self.open.top(&self.window) == Some(&self.window[name]);
+        self.open.pop() && same
     }
 
     /// Moves past the `</user>` that ends the user element starting at `window[start]`,
@@ -2455,9 +2499,7 @@ impl<R: Read> FastLexer<R> {
                 let end = from + i + b"</user>".len();
                 self.pos = end;
                 // The user's start tag opened it; its end closes it.
-                let top = self.open_starts.pop()?;
-                self.open.truncate(top);
-                return Some(end);
+                return self.open.pop().then_some(end);
             }
             if self.eof || self.window.len() - start > MAX_WINDOW {
                 return None;

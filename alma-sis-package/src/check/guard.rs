@@ -150,10 +150,11 @@ impl<R: Read> Guard<R> {
     /// takes one comparison per byte; positions are computed only for events. `at_end`:
     /// nothing can complete a sequence cut short at the end of `buf`.
     fn inspect(&mut self, buf: &mut [u8], at_end: bool) -> io::Result<()> {
-        if self.prolog_done && plain(buf) {
+        if self.prolog_done
+            && let Some(lines) = plain_lines(buf)
+        {
             // What the loop below does with such bytes: lines and the last `<` or `>`.
             let base = self.offset;
-            let lines = count_newlines(buf);
             if lines > 0 {
                 self.line += lines as u64;
                 let last = memchr::memrchr(b'\n', buf).unwrap_or_default();
@@ -385,35 +386,30 @@ impl<R: Read> Guard<R> {
     }
 }
 
-/// True when `buf` has no control character XML forbids and is whole UTF-8: the bytes
-/// the inspection loop only counts lines in.
-fn plain(buf: &[u8]) -> bool {
-    let mut high = false;
-    for chunk in buf.chunks(64) {
-        let (mut control, mut any_high) = (0u8, 0u8);
-        for &b in chunk {
-            control |= u8::from(b < 0x20 && b != b'\n' && b != b'\t' && b != b'\r');
-            any_high |= b & 0x80;
-        }
-        if control != 0 {
-            return false;
-        }
-        high |= any_high != 0;
-    }
-    !high || std::str::from_utf8(buf).is_ok()
-}
-
-/// The `\n` in `b`, 64 bytes at a time in byte lanes.
-fn count_newlines(b: &[u8]) -> usize {
-    let mut chunks = b.chunks_exact(64);
-    let mut lines = 0;
+/// The lines in `buf` when it has no control character XML forbids and is whole UTF-8:
+/// the bytes the inspection loop only counts lines in. One pass in byte lanes (vectorized),
+/// and a UTF-8 check when there are non-ASCII bytes.
+fn plain_lines(buf: &[u8]) -> Option<usize> {
+    let (mut control, mut high, mut lines) = (0u8, 0u8, 0usize);
+    let mut chunks = buf.chunks_exact(128);
     for chunk in &mut chunks {
-        let n = chunk
-            .iter()
-            .fold(0u8, |n, &c| n.wrapping_add(u8::from(c == b'\n')));
+        let (mut c, mut h, mut n) = (0u8, 0u8, 0u8);
+        for &b in chunk {
+            c |= u8::from((b < 0x20) & (b != b'\n') & (b != b'\t') & (b != b'\r'));
+            h |= b;
+            n += u8::from(b == b'\n');
+        }
+        control |= c;
+        high |= h;
         lines += usize::from(n);
     }
-    lines + chunks.remainder().iter().filter(|&&c| c == b'\n').count()
+    for &b in chunks.remainder() {
+        control |= u8::from((b < 0x20) & (b != b'\n') & (b != b'\t') & (b != b'\r'));
+        high |= b;
+        lines += usize::from(b == b'\n');
+    }
+    let whole = high & 0x80 == 0 || std::str::from_utf8(buf).is_ok();
+    (control == 0 && whole).then_some(lines)
 }
 
 /// How many bytes at the end of `b` start a UTF-8 sequence that is not complete yet.
