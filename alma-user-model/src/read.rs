@@ -45,6 +45,14 @@
 //! assert!(reader.next_user()?.is_none());
 //! # Ok::<(), alma_user_model::ReadError>(())
 //! ```
+//!
+//! # Reading on several threads
+//!
+//! [`UserSplitter`] cuts a document into its users' XML, and [`UserParser`] parses each of
+//! them (on any thread), with exactly the users, positions and findings [`UserReader`]
+//! gives. Both use a lexer for the XML that the toolkit and most SIS programs write; a
+//! document with anything else in it (an error, a DOCTYPE, CDATA, an entity in an unusual
+//! place) is left to [`UserReader`], which stays the reference.
 
 use std::fmt::Write as _;
 use std::io::{self, BufRead, Read};
@@ -1709,7 +1717,7 @@ pub enum Split {
     /// The document ended; [`UserSplitter::document_findings`] is complete.
     End,
     /// The document holds something only [`UserReader`] reads exactly (an error, a DOCTYPE,
-    /// CDATA, an unusual entity or line ending, a user over 16 MiB, an I/O error): read the
+    /// CDATA, an unusual entity, a user over 4 MiB, an I/O error): read the
     /// document again with [`UserReader`].
     Unsupported,
 }
@@ -1870,8 +1878,9 @@ impl UserParser {
 /// Bytes asked of the input per read, as [`LineCounter`] asks: a reader of the input (such
 /// as a guard counting bytes) sees the same reads whichever lexer reads.
 const READ_SIZE: usize = 64 * 1024;
-/// The most bytes the fast lexer holds for one token or user element.
-const MAX_WINDOW: usize = 16 << 20;
+/// The most bytes the fast lexer holds for one token or user element (a user's fields hold
+/// at most some 4000 characters each; batches of users in flight stay small).
+const MAX_WINDOW: usize = 4 << 20;
 
 /// A token of the fast lexer: ranges into its window.
 #[derive(Debug, Clone, PartialEq, Eq)]

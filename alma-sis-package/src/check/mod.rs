@@ -13,8 +13,10 @@
 //! - **feed**: the same match ID twice, and any identifier value used by two users
 //!   (case-insensitive, across types, primary id included).
 //!
-//! It streams: one user is in memory at a time, and across the feed the [`Checker`] keeps
-//! only hashes of identifier values and each user's primary id (see [`Retained`]).
+//! It streams: a few batches of users are in memory at a time (a document is read on
+//! several threads, with the same findings in the same order as reading it on one), and
+//! across the feed the [`Checker`] keeps only hashes of identifier values and each user's
+//! primary id (see [`Retained`]).
 //! Hostile input is bounded ([`Limits`]): bytes per entry and in total, the longest token,
 //! no DTD processing, and entry names are never used as paths.
 //!
