@@ -35,7 +35,7 @@ const WORKERS: usize = 2;
 /// Uncompressed XML per chunk.
 const CHUNK_BYTES: usize = 1 << 20;
 /// Chunks in flight: being filled, queued, deflated, waiting to be written.
-const POOL: usize = 6;
+const POOL: usize = 5;
 /// Checks queued for the verifier.
 const CHECKS: usize = 64;
 /// Entries are plain zip32 entries: no ZIP64 for Alma.

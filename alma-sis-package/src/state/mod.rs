@@ -139,11 +139,15 @@ const PAGE_SIZE: u32 = 16 * 1024;
 /// SQLite's page cache outside a run, and its least size during one, in KiB.
 const CACHE_FLOOR_KIB: usize = 8 * 1024;
 
+/// The least page cache a run's planner gets, in KiB: a run writes its items in row order,
+/// so a small cache costs little, and the run's peak memory is what a large feed feels.
+const RUN_CACHE_FLOOR_KIB: usize = 4 * 1024;
+
 /// What a run's planner may hold, in KiB: the index of the known items plus SQLite's page
 /// cache, which gets what the index leaves (a first load of a million users in random key
 /// order inserts at random into two key indexes of about 25 MB each: a cache that holds
 /// them halves its time).
-const PLAN_BUDGET_KIB: usize = 32 * 1024;
+const PLAN_BUDGET_KIB: usize = 28 * 1024;
 
 /// The WAL file is truncated to this size after a checkpoint (bytes).
 const WAL_LIMIT: u64 = 64 * 1024 * 1024;

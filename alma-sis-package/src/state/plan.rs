@@ -30,8 +30,8 @@ use super::index::{
 use super::users::match_key;
 use super::{
     BrakeReading, CACHE_FLOOR_KIB, Class, ContentHash, LoadMode, PLAN_BUDGET_KIB, PlanOptions,
-    RunCounts, RunEnd, RunId, StateError, StateStore, VanishedAction, VanishedPolicy, VanishedUser,
-    Verdict, date_text, parse_date, required, text,
+    RUN_CACHE_FLOOR_KIB, RunCounts, RunEnd, RunId, StateError, StateStore, VanishedAction,
+    VanishedPolicy, VanishedUser, Verdict, date_text, parse_date, required, text,
 };
 
 const UPDATE_SENT: &str = "UPDATE items SET hash = ?3, expires = ?4, last_seen = ?5, \
@@ -182,7 +182,7 @@ impl StateStore {
         let index = load_index(tx.store, feed, &today_text, hasher)?;
         let cache = PLAN_BUDGET_KIB
             .saturating_sub(index.heap_bytes() / 1024)
-            .max(CACHE_FLOOR_KIB);
+            .max(RUN_CACHE_FLOOR_KIB);
         tx.store
             .conn
             .execute_batch(&format!("PRAGMA cache_size = -{cache}"))

@@ -15,7 +15,7 @@ use super::Run;
 use crate::exit::{Exit, Failure};
 
 /// People per hand-over between threads: one wake-up per batch, not per person.
-const BATCH: usize = 64;
+const BATCH: usize = 32;
 /// Batches queued ahead of the next step: enough to keep the threads busy, few enough to be
 /// small (a few hundred people).
 const QUEUE: usize = 4;
