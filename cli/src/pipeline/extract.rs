@@ -8,7 +8,7 @@ use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use alma_sis_package::state::ContentHash;
-use alma_user_model::{MovingDates, WriteError, render_user_marked};
+use alma_user_model::{WriteError, render_user};
 use sis_extract::{Extractor, PersonOutcome};
 
 use super::Run;
@@ -93,8 +93,8 @@ pub fn spawn<'scope, 'env>(
                         })
                         .map(|m| {
                             let mut xml = Vec::with_capacity(4096);
-                            let moving = render_user_marked(&m.user, &mut xml)?;
-                            let hash = ContentHash::of_parts(without_moving_dates(&xml, &moving));
+                            render_user(&m.user, &mut xml)?;
+                            let hash = ContentHash::of_user_xml(&xml);
                             Ok((xml, hash))
                         });
                     Prepared { person, rendered }
@@ -112,53 +112,4 @@ pub fn spawn<'scope, 'env>(
         ThreadBusy { map, serialize }
     });
     (rx, handle)
-}
-
-/// The rendered bytes without the expiry and purge date lines: what the content hash covers,
-/// since those dates move every day under a "today + N days" rule.
-pub fn without_moving_dates<'b>(
-    bytes: &'b [u8],
-    moving: &MovingDates,
-) -> impl Iterator<Item = &'b [u8]> + 'b {
-    let mut cut: Vec<std::ops::Range<usize>> = [moving.expiry.clone(), moving.purge.clone()]
-        .into_iter()
-        .flatten()
-        .collect();
-    cut.sort_by_key(|r| r.start);
-    let mut parts = Vec::with_capacity(3);
-    let mut at = 0;
-    for r in cut {
-        parts.push(&bytes[at..r.start]);
-        at = r.end;
-    }
-    parts.push(&bytes[at..]);
-    parts.into_iter()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn joined(bytes: &[u8], moving: &MovingDates) -> Vec<u8> {
-        without_moving_dates(bytes, moving)
-            .flatten()
-            .copied()
-            .collect()
-    }
-
-    #[test]
-    fn the_moving_dates_are_cut_out_wherever_they_are() {
-        let bytes = b"aaEEEbbPPPcc";
-        let moving = MovingDates {
-            expiry: Some(2..5),
-            purge: Some(7..10),
-        };
-        assert_eq!(joined(bytes, &moving), b"aabbcc");
-        let swapped = MovingDates {
-            expiry: Some(7..10),
-            purge: Some(2..5),
-        };
-        assert_eq!(joined(bytes, &swapped), b"aabbcc");
-        assert_eq!(joined(bytes, &MovingDates::default()), bytes);
-    }
 }
