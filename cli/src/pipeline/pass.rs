@@ -18,7 +18,6 @@ use super::extract::Prepared;
 use super::quarantine::Quarantine;
 use super::report::RunReport;
 use super::{extract, state};
-use crate::exit::{Exit, Failure};
 
 /// Where the pass spent its time, per step (busy time, not wall time: the steps overlap).
 #[derive(Debug, Default, Clone, Copy)]
@@ -170,28 +169,20 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
     }
 }
 
-/// Sends the users the run state re-sends for people who vanished.
+/// Sends the users the run state re-sends for people who vanished (the packager renders them).
 pub fn resend(
     report: &mut RunReport,
     packager: &mut Packager,
     users: impl Iterator<Item = Result<User, alma_sis_package::state::StateError>>,
 ) -> anyhow::Result<()> {
-    let mut buf = Vec::with_capacity(16 * 1024);
     for user in users {
         let user = user.map_err(state::state_error)?;
-        buf.clear();
-        alma_user_model::render_user(&user, &mut buf).map_err(|e| {
-            Failure::error(
-                Exit::ConfigOrInput,
-                format!(
-                    "cannot re-send {} (vanished) from the stored record: {e}",
-                    user.primary_id
-                ),
+        packager.push(&user).with_context(|| {
+            format!(
+                "cannot re-send {} (vanished) from the stored record",
+                user.primary_id
             )
         })?;
-        packager
-            .push_rendered(&buf)
-            .with_context(|| format!("packaging user {}", user.primary_id))?;
         report.tally_user(&user);
     }
     Ok(())

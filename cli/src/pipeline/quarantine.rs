@@ -74,12 +74,7 @@ impl<'a> Quarantine<'a> {
         self.rejected += 1;
         let line = reject_line(primary_id, findings);
         let path = &self.path;
-        let io = |e: std::io::Error| {
-            Failure::error(
-                Exit::ConfigOrInput,
-                format!("cannot write the reject file {}: {e}", path.display()),
-            )
-        };
+        let io = |e| reject_file_error(path, &e);
         let out = match &mut self.out {
             Some(out) => out,
             None => {
@@ -111,12 +106,7 @@ impl<'a> Quarantine<'a> {
         let Some(mut out) = self.out.take() else {
             return Ok(None);
         };
-        out.flush().map_err(|e| {
-            Failure::error(
-                Exit::ConfigOrInput,
-                format!("cannot write the reject file {}: {e}", self.path.display()),
-            )
-        })?;
+        out.flush().map_err(|e| reject_file_error(&self.path, &e))?;
         tracing::warn!(
             users = self.rejected,
             file = %self.path.display(),
@@ -124,6 +114,14 @@ impl<'a> Quarantine<'a> {
         );
         Ok(Some(self.path))
     }
+}
+
+/// The reject file could not be written (exit 2).
+fn reject_file_error(path: &std::path::Path, e: &std::io::Error) -> anyhow::Error {
+    Failure::error(
+        Exit::ConfigOrInput,
+        format!("cannot write the reject file {}: {e}", path.display()),
+    )
 }
 
 /// One line of the reject file: id, codes, messages (no names).

@@ -305,12 +305,7 @@ pub fn run_end(
             .report
             .packages
             .iter()
-            .map(|p| {
-                p.path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            })
+            .map(|p| super::report::file_name(&p.path))
             .collect(),
         destination: run.report.deliveries.first().map(|(to, _)| to.clone()),
         message,
