@@ -55,20 +55,29 @@ impl std::fmt::Display for Waiting {
                 limit,
             } => write!(
                 f,
-                "waiting up to {} s for another run of feed {feed:?} to finish: {} holds the \
+                "waiting up to {} for another run of feed {feed:?} to finish: {} holds the \
                  feed's lock {}",
-                limit.as_secs(),
+                secs(*limit),
                 held_by(*holder),
                 lock_path.display()
             ),
             Waiting::WriteLock { path, limit } => write!(
                 f,
-                "waiting up to {} s for the state file {}: another process holds its write lock \
+                "waiting up to {} for the state file {}: another process holds its write lock \
                  (a run of another feed of this file, or a tool writing to it)",
-                limit.as_secs(),
+                secs(*limit),
                 path.display()
             ),
         }
+    }
+}
+
+/// A wait's length for people: `600 s`, `0.3 s`.
+pub(super) fn secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 

@@ -264,7 +264,7 @@ pub enum StateError {
         path: PathBuf,
     },
     /// A wait for a busy feed lock or state file ran out.
-    #[error("state file {path} is busy: {held} after {} s ({what})", limit.as_secs())]
+    #[error("state file {path} is busy: {held} after {} ({what})", guard::secs(*limit))]
     Busy {
         /// The state file.
         path: PathBuf,
