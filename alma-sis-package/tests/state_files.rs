@@ -207,7 +207,7 @@ fn an_old_state_file_is_adopted_by_its_own_config_or_on_request_only() {
         store.claim(&ours, "same-config", today()).unwrap(),
         Claim::Adopted { by_config: true }
     );
-    assert_eq!(store.owners().unwrap(), [ours.clone()]);
+    assert_eq!(store.owners().unwrap(), std::slice::from_ref(&ours));
     drop(store);
 
     let dir = tempfile::tempdir().unwrap();
