@@ -116,7 +116,14 @@ impl PurgeRules {
         for rule in &self.rules {
             let (days, from) = rule.shortest();
             if days < u64::from(minimum_days) {
-                let from = from.map(|d| format!(" (from {d})")).unwrap_or_default();
+                let from = from
+                    .map(|d| {
+                        format!(
+                            " (from an expiry date of {}, in some years)",
+                            d.format("%-d %B")
+                        )
+                    })
+                    .unwrap_or_default();
                 return Err(ExtractError::Config {
                     at: rule.at.clone(),
                     message: format!(

@@ -182,12 +182,12 @@ mod vanished {
             }
         }
         let group = d.group.as_deref();
-        let group_text = group.map_or_else(|| "no group".to_owned(), |g| format!("group {g}"));
+        let last_group = group.unwrap_or("none");
         let Some(rule) = config.purge.for_group(group) else {
             let _ = writeln!(
                 out,
-                "  purge date   none: the [purge] rules give {group_text} (their last group) none, \
-                 and Alma never purges a user without one"
+                "  purge date   none: the [purge] rules give their last group ({last_group}) \
+                 none, and Alma never purges a user without one"
             );
             return;
         };
@@ -196,7 +196,7 @@ mod vanished {
             return;
         };
         let rule_text = format!(
-            "expiry {e} + {} ([purge] rule for {}, their last group being {group_text})",
+            "expiry {e} + {} (the [purge] rule for {}; their last group: {last_group})",
             rule.text(),
             rule.applies_to()
         );
