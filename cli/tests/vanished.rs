@@ -171,9 +171,9 @@ fn a_person_vanishes_comes_back_and_vanishes_again_with_safe_dates_every_day() {
     let pick = |group: &str| -> String {
         day1.sent
             .iter()
-            .filter(|(_, u)| u.group == group)
+            .rev()
+            .find(|(_, u)| u.group == group)
             .map(|(id, _)| id.clone())
-            .last()
             .unwrap()
     };
     let (student, staff) = (pick("UGRD"), pick("STAFF"));
