@@ -58,7 +58,7 @@ pub struct RunReport {
     /// date before it is counted in `purge_soon` (see [`RunReport::tally_user`]).
     pub purge_floor: Option<(chrono::NaiveDate, u32)>,
     /// Users sent with a purge date before `purge_floor`: how many, and the first
-    /// [`PURGE_SOON_IDS`] primary ids.
+    /// `PURGE_SOON_IDS` primary ids.
     pub purge_soon: (usize, Vec<String>),
 }
 
