@@ -130,13 +130,7 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) {
 
 /// `primary_id -> expiry_date` of every user in a zip.
 fn users_in(zip: &Path) -> Vec<(String, String)> {
-    let out = std::process::Command::new("unzip")
-        .arg("-p")
-        .arg(zip)
-        .output()
-        .expect("unzip runs");
-    assert!(out.status.success());
-    let xml = String::from_utf8(out.stdout).unwrap();
+    let xml = crate::support::unzip_text(zip);
     let between = |s: &str, tag: &str| {
         let open = format!("<{tag}>");
         s.find(&open).map(|i| {

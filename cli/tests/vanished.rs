@@ -23,13 +23,7 @@ struct Sent {
 }
 
 fn users_in(zip: &Path) -> BTreeMap<String, Sent> {
-    let out = std::process::Command::new("unzip")
-        .arg("-p")
-        .arg(zip)
-        .output()
-        .expect("unzip runs");
-    assert!(out.status.success());
-    let xml = String::from_utf8(out.stdout).unwrap();
+    let xml = crate::support::unzip_text(zip);
     let text = |user: &str, open: &str| {
         user.find(open).map(|i| {
             let rest = &user[i + open.len()..];

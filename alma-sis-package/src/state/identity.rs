@@ -118,28 +118,19 @@ impl StateStore {
         {
             return Ok(Claim::Known);
         }
-        self.in_write(|store| {
-            let owners = store.owners()?;
-            if let Some(other) = owners.iter().find(|o| o.institution != owner.institution) {
-                return Err(store.foreign(&owners, &other.institution, &owner.institution));
-            }
-            if owners.iter().any(|o| o.feed == owner.feed) {
-                return Ok(Claim::Known);
-            }
-            let claim = if !owners.is_empty() {
-                Claim::AddedFeed
+        self.in_write(owner, today, |store, unowned| {
+            if !unowned {
+                Ok(Claim::AddedFeed)
             } else if !store.used()? {
-                Claim::Created
+                Ok(Claim::Created)
             } else if store.ran_with(&owner.feed, config_hash)? {
-                Claim::Adopted { by_config: true }
+                Ok(Claim::Adopted { by_config: true })
             } else {
-                return Err(StateError::Unclaimed {
+                Err(StateError::Unclaimed {
                     path: store.path.clone(),
                     feed: owner.feed.clone(),
-                });
-            };
-            store.record_owner(owner, today, claim)?;
-            Ok(claim)
+                })
+            }
         })
     }
 
@@ -147,30 +138,25 @@ impl StateStore {
     /// person checked that it is theirs), or adds a feed. A file that belongs to another
     /// institution stays refused ([`StateError::Foreign`]).
     pub fn adopt(&mut self, owner: &Owner, today: NaiveDate) -> Result<Claim, StateError> {
-        self.in_write(|store| {
-            let owners = store.owners()?;
-            if let Some(other) = owners.iter().find(|o| o.institution != owner.institution) {
-                return Err(store.foreign(&owners, &other.institution, &owner.institution));
-            }
-            if owners.iter().any(|o| o.feed == owner.feed) {
-                return Ok(Claim::Known);
-            }
-            let claim = if owners.is_empty() {
+        self.in_write(owner, today, |_, unowned| {
+            Ok(if unowned {
                 Claim::Adopted { by_config: false }
             } else {
                 Claim::AddedFeed
-            };
-            store.record_owner(owner, today, claim)?;
-            Ok(claim)
+            })
         })
     }
 
-    /// Runs `f` in an immediate transaction (the owner table created first), committed when
-    /// it succeeds.
-    fn in_write<T>(
+    /// In an immediate transaction (the owner table created first): refuses another
+    /// institution's file, answers [`Claim::Known`] for a recorded owner, else asks `decide`
+    /// (told whether the file records no owner at all) and records `owner` as it says.
+    /// Committed when it succeeds.
+    fn in_write(
         &mut self,
-        f: impl FnOnce(&StateStore) -> Result<T, StateError>,
-    ) -> Result<T, StateError> {
+        owner: &Owner,
+        today: NaiveDate,
+        decide: impl FnOnce(&StateStore, bool) -> Result<Claim, StateError>,
+    ) -> Result<Claim, StateError> {
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(self.sql_err("claim it"))?;
@@ -178,15 +164,26 @@ impl StateStore {
             .conn
             .execute_batch(OWNER_TABLE)
             .map_err(self.sql_err("create its owner table"))
-            .and_then(|()| f(self));
+            .and_then(|()| {
+                let owners = self.owners()?;
+                if let Some(other) = owners.iter().find(|o| o.institution != owner.institution) {
+                    return Err(self.foreign(&owners, &other.institution, &owner.institution));
+                }
+                if owners.iter().any(|o| o.feed == owner.feed) {
+                    return Ok(Claim::Known);
+                }
+                let claim = decide(self, owners.is_empty())?;
+                self.record_owner(owner, today, claim)?;
+                Ok(claim)
+            });
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         let ended = self
             .conn
             .execute_batch(end)
             .map_err(self.sql_err("record its owner"));
-        let value = result?;
+        let claim = result?;
         ended?;
-        Ok(value)
+        Ok(claim)
     }
 
     fn record_owner(
