@@ -8,5 +8,7 @@ mod packager;
 mod properties;
 mod split;
 mod state;
+mod state_files;
 mod support;
+mod vanished;
 mod verify;

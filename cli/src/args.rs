@@ -13,7 +13,8 @@ Exit codes:
   1  findings or rejects above the configured threshold
   2  config or input error
   3  delivery failed
-  4  brake tripped (the extract looks implausible; see --force)"
+  4  brake tripped (the extract looks implausible; see --force)
+  5  state busy (another run held the state file or the feed's lock past state.lock_wait_secs)"
     };
 }
 

@@ -17,6 +17,8 @@ pub enum Exit {
     DeliveryFailed,
     /// 4: the brake tripped: the extract looks implausible.
     BrakeTripped,
+    /// 5: the state file or the feed's lock stayed busy (another run) past the wait allowed.
+    StateBusy,
 }
 
 impl Exit {
@@ -28,6 +30,7 @@ impl Exit {
             Exit::ConfigOrInput => 2,
             Exit::DeliveryFailed => 3,
             Exit::BrakeTripped => 4,
+            Exit::StateBusy => 5,
         }
     }
 
@@ -39,6 +42,7 @@ impl Exit {
             Exit::ConfigOrInput => "config-or-input-error",
             Exit::DeliveryFailed => "delivery-failed",
             Exit::BrakeTripped => "brake-tripped",
+            Exit::StateBusy => "state-busy",
         }
     }
 }

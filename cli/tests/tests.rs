@@ -12,4 +12,6 @@ mod help;
 mod package;
 mod report;
 mod state;
+mod state_safety;
 mod support;
+mod vanished;

@@ -54,6 +54,7 @@
 
 pub mod config;
 mod extract;
+mod purge;
 mod read;
 mod rules;
 
@@ -62,6 +63,7 @@ pub use extract::{
     Decision, Extraction, Extractor, MappedUser, PersonOutcome, RowOutcome, RowRef, Topic,
     TraceStep, extract,
 };
+pub use purge::{PurgeAfter, PurgeRules};
 pub use read::{DecodedFile, decode_file};
 
 use std::path::PathBuf;

@@ -512,6 +512,11 @@ impl Duration {
         date.checked_add_months(Months::new(self.months))?
             .checked_add_days(Days::new(self.days))
     }
+
+    /// Whether it is whole days (the same span from any date).
+    pub fn is_days_only(self) -> bool {
+        self.months == 0
+    }
 }
 
 /// A day of the year, `MM-DD`.

@@ -68,6 +68,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
         timings: Vec::new(),
         xml_bytes: 0,
     };
+    run.report.warnings.clone_from(&config.warnings);
     let outcome = stages(&mut run);
     // The report comes first: a timings file that cannot be written must not cost it.
     let exit = report::finish(&run, outcome);
@@ -124,6 +125,8 @@ fn peak_rss_kib() -> u64 {
 
 /// The stages in order; the report is written whatever they return.
 fn stages(run: &mut Run<'_>) -> anyhow::Result<()> {
+    // Nothing is written through a link at the work directory's name.
+    run.config.output.ensure_dir()?;
     // Two runs of one feed never overlap: the lock is held from here until recorded.
     let _lock = state::lock(run)?;
     let extractor = run.timed("read", |run| extract::open(run))?;
@@ -179,6 +182,9 @@ fn planned(
     let mut planner = store
         .planner(&feed, &options, run.today)
         .map_err(|e| Stop::Unrecorded(state::state_error(e)))?;
+    let purge = state::purge_policy(run.config);
+    run.report.purge_floor = Some((purge.floor(None, run.today), purge.minimum_days));
+    planner.set_purge_policy(purge);
 
     let start = std::time::Instant::now();
     let spinner = crate::progress::spinner("pass");

@@ -51,7 +51,19 @@ pub struct RunReport {
     /// The status the stages settled on (e.g. [`Exit::Findings`] for rejects above the
     /// threshold); an error from a stage overrides it.
     pub exit: Exit,
+    /// Things a person should read although the run went on (the config's file mode, a state
+    /// file adopted), in order.
+    pub warnings: Vec<String>,
+    /// `(the run date + state.purge_minimum_days, the minimum)`: a user sent with a purge
+    /// date before it is counted in `purge_soon` (see [`RunReport::tally_user`]).
+    pub purge_floor: Option<(chrono::NaiveDate, u32)>,
+    /// Users sent with a purge date before `purge_floor`: how many, and the first
+    /// `PURGE_SOON_IDS` primary ids.
+    pub purge_soon: (usize, Vec<String>),
 }
+
+/// Primary ids kept for `W-PURGE-SOON`; the rest are counted.
+const PURGE_SOON_IDS: usize = 10_000;
 
 /// This run against the last successful one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -117,8 +129,17 @@ impl RunReport {
         &self.rejected
     }
 
-    /// Adds one user about to be sent to the user-group and expiry histograms.
+    /// Adds one user about to be sent to the user-group and expiry histograms, and counts
+    /// them for `W-PURGE-SOON` when their purge date comes before `purge_floor`.
     pub fn tally_user(&mut self, user: &User) {
+        if let (Some((floor, _)), Some(purge)) = (self.purge_floor, user.purge_date)
+            && purge < floor
+        {
+            self.purge_soon.0 += 1;
+            if self.purge_soon.1.len() < PURGE_SOON_IDS {
+                self.purge_soon.1.push(user.primary_id.clone());
+            }
+        }
         const NONE: &str = "(none)";
         let group = user.user_group.as_ref().map_or(NONE, |g| g.code.as_str());
         match self.user_groups.get_mut(group) {
@@ -136,6 +157,33 @@ impl RunReport {
             None => NONE.to_owned(),
         };
         *self.expiry_months.entry(month).or_default() += 1;
+    }
+
+    /// Every warning: [`RunReport::warnings`], then `W-PURGE-SOON` when anyone was sent with
+    /// a purge date sooner than the minimum after the run date.
+    pub fn all_warnings(&self) -> Vec<String> {
+        let mut all = self.warnings.clone();
+        let (count, ids) = &self.purge_soon;
+        if let (Some((floor, minimum)), true) = (self.purge_floor, *count > 0) {
+            const LISTED: usize = 10;
+            let more = if *count > LISTED {
+                format!(" and {} more (all in report.json)", count - LISTED)
+            } else {
+                String::new()
+            };
+            all.push(format!(
+                "W-PURGE-SOON: {count} user(s) sent with a purge date before {floor}, sooner \
+                 than state.purge_minimum_days ({minimum}) after the run date (an expiry date \
+                 in the past plus the [purge] rule): Alma's next \"Purge users\" job can delete \
+                 them; check their expiry dates: {}{more}",
+                ids.iter()
+                    .take(LISTED)
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        all
     }
 
     /// Rows dropped, per eligibility rule, in rule-name order.
@@ -211,10 +259,16 @@ pub fn finish(run: &Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit
     outcome.map(|()| exit)
 }
 
-/// Creates `path` with mode 0600; never replaces an existing file.
+/// Creates `path` with mode 0600; never replaces an existing file, never writes into a
+/// work directory that is a symbolic link.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(dir) = path.parent() {
+        if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(std::io::Error::other(
+                "the work directory is a symbolic link (not followed)",
+            ));
+        }
         std::fs::create_dir_all(dir)?;
     }
     let mut file = std::fs::OpenOptions::new()
@@ -326,6 +380,9 @@ fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
     for (to, location) in &r.deliveries {
         let _ = writeln!(s, "  delivered        {location} ({to})");
     }
+    for warning in r.all_warnings() {
+        let _ = writeln!(s, "  warning          {warning}");
+    }
     for path in reports {
         let _ = writeln!(s, "  report           {}", path.display());
     }
@@ -351,6 +408,10 @@ struct JsonReport<'a> {
     rejected: Vec<JsonRejected<'a>>,
     vanished: &'a [String],
     files: Vec<JsonFile>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    purge_soon: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -522,6 +583,8 @@ fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
         rejected: rejected_rows(r),
         vanished: &r.vanished,
         files: files(r),
+        warnings: r.all_warnings(),
+        purge_soon: &r.purge_soon.1,
     };
     // Serializing plain structs of strings and numbers cannot fail.
     let mut json = serde_json::to_string_pretty(&report).unwrap_or_default();
@@ -569,7 +632,7 @@ body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:
 h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 .sub{color:#555;margin-top:0}
 .status{display:inline-block;padding:.15em .6em;border-radius:.3em;font-weight:600;color:#fff}
-.s0{background:#2e7d32}.s1{background:#ef6c00}.s2,.s3,.s4{background:#c62828}
+.s0{background:#2e7d32}.s1{background:#ef6c00}.s2,.s3,.s4,.s5{background:#c62828}
 .cards{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}
 .card{border:1px solid #ddd;border-radius:.4em;padding:.6em 1em;min-width:8em}
 .card b{display:block;font-size:1.6em}
@@ -650,6 +713,9 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
     }
     if let Some(error) = error {
         let _ = writeln!(s, "<p><b>What went wrong:</b> {}</p>", esc(error));
+    }
+    for warning in r.all_warnings() {
+        let _ = writeln!(s, "<p><b>Warning:</b> {}</p>", esc(&warning));
     }
 
     s.push_str("<h2>Counts</h2>\n<div class=\"cards\">\n");
