@@ -55,6 +55,7 @@
 pub mod config;
 mod extract;
 mod read;
+pub mod records;
 mod rules;
 
 pub use config::MappingConfig;
