@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::Deserialize;
 use sis_extract::ExtractError;
@@ -63,22 +62,8 @@ impl CourseConfig {
         path: &Path,
         foreign_sections: &[&str],
     ) -> Result<CourseConfig, CourseError> {
-        let origin = ConfigSource {
-            path: path.to_owned(),
-            text: Arc::from(text),
-        };
-        let toml_error = |e: toml::de::Error| ExtractError::Config {
-            at: e
-                .span()
-                .map_or_else(|| origin.path.display().to_string(), |s| origin.locate(&s)),
-            message: e.message().trim_end().to_owned(),
-        };
-        let mut root = toml::de::DeTable::parse(text).map_err(toml_error)?;
-        for section in foreign_sections {
-            root.get_mut().remove(*section);
-        }
-        let mut config =
-            CourseConfig::deserialize(toml::de::Deserializer::from(root)).map_err(toml_error)?;
+        let (mut config, origin) =
+            ConfigSource::deserialize::<CourseConfig>(text, path, foreign_sections)?;
         config.origin = origin;
         config.check()?;
         Ok(config)

@@ -628,7 +628,7 @@ fn resolve(
         } => Some((
             named(code, section),
             asked(code, section),
-            format!("copy from column (line {line})"),
+            format!("copy-from column, line {line}"),
         )),
         RolloverRequest::Rule {
             code,

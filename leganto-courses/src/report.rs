@@ -16,8 +16,8 @@ pub struct RolloverCandidate {
     pub old: Option<CourseKey>,
     /// What was asked for, e.g. `ENGL205-2267/10210`, `HIST101-2261/(the one sent)`.
     pub requested: String,
-    /// Where the request came from: the copy-from column (with its line), a rule number, or
-    /// the same course in the previous term.
+    /// Where the request came from: `copy-from column, line N`, `rule N`, or `same course,
+    /// previous term`.
     pub source: String,
 }
 

@@ -19,7 +19,7 @@ fn lines() -> Vec<RolloverLine> {
                 title: "Shakespeare: <The> \"Comedies\", & more".into(),
                 old: Some(key("ENGL205-2267", "10210")),
                 requested: "ENGL205-2267/10210".into(),
-                source: "copy from column (line 6)".into(),
+                source: "copy-from column, line 6".into(),
             },
             status: RolloverStatus::SentNow,
         },

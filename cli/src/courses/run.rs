@@ -286,9 +286,11 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
                 &[e.to_string()],
                 &mapped.findings,
             )?;
-            println!("Leganto courses: refused, nothing delivered");
-            print!("{text}");
-            println!("  {:<34}{}", "run report", report.display());
+            if !crate::logging::quiet() {
+                println!("Leganto courses: refused, nothing delivered");
+                print!("{text}");
+                println!("  {:<34}{}", "run report", report.display());
+            }
             return Err(course_error(e));
         }
     };
@@ -309,14 +311,16 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
     let report = |outcome: &str, file: Option<&Path>, delivered: Option<(&str, &str)>| {
         let text = summary(&mapped, Some(&delta), file, delivered, &reports);
         let path = write_run_report(ctx, &config, &text, outcome, &notes, &findings)?;
-        println!("Leganto courses: {outcome}");
-        print!("{text}");
-        println!("  {:<34}{}", "run report", path.display());
-        for note in &notes {
-            println!("{note}");
-        }
-        if delta.not_applied > 0 {
-            println!("{ALMA_UPDATES}");
+        if !crate::logging::quiet() {
+            println!("Leganto courses: {outcome}");
+            print!("{text}");
+            println!("  {:<34}{}", "run report", path.display());
+            for note in &notes {
+                println!("{note}");
+            }
+            if delta.not_applied > 0 {
+                println!("{ALMA_UPDATES}");
+            }
         }
         anyhow::Ok(())
     };
