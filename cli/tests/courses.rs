@@ -217,9 +217,11 @@ fn the_brake_stops_mass_deletes_and_force_overrides_it() {
             .join("out/courses/drop/20261124040000.txt")
             .exists()
     );
-    let report =
-        std::fs::read_to_string(tmp.path().join("out/courses/courses_20261124040000.report.txt"))
-            .unwrap();
+    let report = std::fs::read_to_string(
+        tmp.path()
+            .join("out/courses/courses_20261124040000.report.txt"),
+    )
+    .unwrap();
     assert!(report.contains("refused, nothing delivered"), "{report}");
     expect_code(&courses(tmp.path(), &config, DAY3, &["run", "--force"]), 0);
     let night3 = delivered(tmp.path(), "20261125040000.txt");
@@ -238,7 +240,11 @@ fn an_empty_extract_deletes_nothing() {
     let out = courses(tmp.path(), &config, DAY2, &["run"]);
     expect_code(&out, 0);
     assert!(stdout(&out).contains("nothing to send"), "{}", stdout(&out));
-    assert!(stdout(&out).contains("term ended, kept                  6"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("term ended, kept                  6"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -453,7 +459,9 @@ fn sent_rows(dir: &Path, now: &str) -> Vec<String> {
             } else {
                 String::new()
             };
-            format!("{}/{} {}{old}", f[0], f[2], f[28]).trim_end().to_owned()
+            format!("{}/{} {}{old}", f[0], f[2], f[28])
+                .trim_end()
+                .to_owned()
         })
         .collect()
 }
@@ -541,11 +549,7 @@ fn five_terms_keep_keys_delete_only_what_is_not_offered_and_roll_over_once() {
     );
 
     // Autumn 2027: ENGL205 rolls over from the cross-listed course it was part of.
-    let t2277 = [
-        "2277 HIST101 3100",
-        "2277 MUS210 3400",
-        "2277 ENGL205 3700",
-    ];
+    let t2277 = ["2277 HIST101 3100", "2277 MUS210 3400", "2277 ENGL205 3700"];
     let both: Vec<&str> = t2274b.iter().chain(&t2277).copied().collect();
     let (rows, _) = night("2026-11-05T04:00:00Z", &both, &[], 0);
     assert_eq!(
@@ -565,7 +569,8 @@ fn five_terms_keep_keys_delete_only_what_is_not_offered_and_roll_over_once() {
     let (rows, out) = night("2026-11-06T04:00:00Z", &t2277b, &[], 4);
     assert!(rows.is_empty());
     assert!(
-        stderr(&out).contains("received rolled-over reading lists would be deleted (HIST101-2277/3100)"),
+        stderr(&out)
+            .contains("received rolled-over reading lists would be deleted (HIST101-2277/3100)"),
         "{}",
         stderr(&out)
     );
@@ -600,9 +605,13 @@ fn five_terms_keep_keys_delete_only_what_is_not_offered_and_roll_over_once() {
     let (rows, out) = night("2026-11-09T04:00:00Z", &t2281b, &[], 1);
     assert!(rows.is_empty());
     assert!(stderr(&out).contains("error[E-REKEY]"), "{}", stderr(&out));
-    let report = std::fs::read_to_string(dir.join("out/courses_20261109040000.report.txt")).unwrap();
+    let report =
+        std::fs::read_to_string(dir.join("out/courses_20261109040000.report.txt")).unwrap();
     assert!(report.contains("E-REKEY"), "{report}");
-    assert!(report.contains("held: would re-key a course       1"), "{report}");
+    assert!(
+        report.contains("held: would re-key a course       1"),
+        "{report}"
+    );
     // Forced: the merged course keeps the lower key, the other is deleted. LAW500 had
     // received no lists; now MUS210's section is in it, it gets MUS210's from autumn 2027.
     let (rows, _) = night("2026-11-10T04:00:00Z", &t2281b, &["--force"], 0);
@@ -658,21 +667,24 @@ fn first_version_course_state_keeps_working() {
     let gone = row
         .replace("HIST101-2271", "PHYS100-2271")
         .replace("10235", "10990");
-    let writes: Vec<_> = [("HIST101-2271\t10235", row.to_owned()), ("PHYS100-2271\t10990", gone)]
-        .into_iter()
-        .map(|(key, payload)| {
-            Ok::<_, alma_sis_package::state::StateError>(ItemWrite {
-                key: key.to_owned(),
-                hash: ContentHash::of(payload.as_bytes()),
-                expires: None,
-                first_seen: today,
-                last_seen: today,
-                last_sent: Some(today),
-                status: ItemStatus::Present,
-                payload: Some(payload),
-            })
+    let writes: Vec<_> = [
+        ("HIST101-2271\t10235", row.to_owned()),
+        ("PHYS100-2271\t10990", gone),
+    ]
+    .into_iter()
+    .map(|(key, payload)| {
+        Ok::<_, alma_sis_package::state::StateError>(ItemWrite {
+            key: key.to_owned(),
+            hash: ContentHash::of(payload.as_bytes()),
+            expires: None,
+            first_seen: today,
+            last_seen: today,
+            last_sent: Some(today),
+            status: ItemStatus::Present,
+            payload: Some(payload),
         })
-        .collect();
+    })
+    .collect();
     let end = RunEnd {
         outcome: RunOutcome::Delivered,
         counts: RunCounts::default(),
@@ -692,14 +704,26 @@ fn first_version_course_state_keeps_working() {
         rows.iter().any(|r| r.starts_with("HIST101-2271  [")),
         "{rows:?}"
     );
-    let text = std::fs::read_to_string(tmp.path().join("out/courses/drop/20261123040000.txt")).unwrap();
-    assert!(text.contains("HIST101-2271\tWorld History to 1500\t10235\t"), "{text}");
+    let text =
+        std::fs::read_to_string(tmp.path().join("out/courses/drop/20261123040000.txt")).unwrap();
+    assert!(
+        text.contains("HIST101-2271\tWorld History to 1500\t10235\t"),
+        "{text}"
+    );
     assert!(!text.contains("PHYS100"), "{text}");
-    assert!(stdout(&out).contains("term ended, kept                  1"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("term ended, kept                  1"),
+        "{}",
+        stdout(&out)
+    );
     // The next run reads the state it wrote in the new format.
     let again = courses(tmp.path(), &config, DAY2, &["run"]);
     expect_code(&again, 0);
-    assert!(stdout(&again).contains("nothing to send"), "{}", stdout(&again));
+    assert!(
+        stdout(&again).contains("nothing to send"),
+        "{}",
+        stdout(&again)
+    );
 }
 
 #[test]
@@ -707,14 +731,29 @@ fn instructors_the_patron_feed_did_not_load_are_reported() {
     let tmp = tempfile::tempdir().unwrap();
     // The demo's patron feed, run first, into its own state file.
     let patrons = workspace_root().join("examples/demo");
-    for f in ["alma-sis.toml", "people.csv", "terms.csv", "replacement-cards.psv"] {
+    for f in [
+        "alma-sis.toml",
+        "people.csv",
+        "terms.csv",
+        "replacement-cards.psv",
+    ] {
         std::fs::copy(patrons.join(f), tmp.path().join(f)).unwrap();
     }
     let out = alma_sis(
         tmp.path(),
-        &["run", "--config", "alma-sis.toml", "--now", "2026-11-22T04:00:00Z"],
+        &[
+            "run",
+            "--config",
+            "alma-sis.toml",
+            "--now",
+            "2026-11-22T04:00:00Z",
+        ],
     );
-    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", stderr(&out));
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        stderr(&out)
+    );
     let patron_state = tmp.path().join("out/alma-sis-state.sqlite");
     assert!(patron_state.exists());
     let config = demo_copy(tmp.path(), &|c| {
@@ -725,9 +764,11 @@ fn instructors_the_patron_feed_did_not_load_are_reported() {
     });
     let out = courses(tmp.path(), &config, DAY1, &["run"]);
     expect_code(&out, 0);
-    let report =
-        std::fs::read_to_string(tmp.path().join("out/courses/courses_20261123040000.report.txt"))
-            .unwrap();
+    let report = std::fs::read_to_string(
+        tmp.path()
+            .join("out/courses/courses_20261123040000.report.txt"),
+    )
+    .unwrap();
     let warnings: Vec<&str> = report
         .lines()
         .filter(|l| l.contains("W-INSTRUCTOR-NOT-LOADED"))
@@ -740,12 +781,17 @@ fn instructors_the_patron_feed_did_not_load_are_reported() {
     );
     // Without the patron feed's state, the report says the instructors were not checked.
     let config = demo_copy(tmp.path(), &|c| {
-        c.replace("case = \"lower\"", "case = \"lower\"\npatron_feed = \"patrons\"\npatron_state = \"nowhere.sqlite\"")
+        c.replace(
+            "case = \"lower\"",
+            "case = \"lower\"\npatron_feed = \"patrons\"\npatron_state = \"nowhere.sqlite\"",
+        )
     });
     let out = courses(tmp.path(), &config, DAY2, &["run"]);
     expect_code(&out, 0);
     assert!(
-        stdout(&out).contains("instructors not checked against the patron feed \"patrons\": no run state at"),
+        stdout(&out).contains(
+            "instructors not checked against the patron feed \"patrons\": no run state at"
+        ),
         "{}",
         stdout(&out)
     );
@@ -754,12 +800,16 @@ fn instructors_the_patron_feed_did_not_load_are_reported() {
 #[test]
 fn a_column_the_extract_lacks_is_a_config_error_with_its_place() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = demo_copy(tmp.path(), &|c| c.replace("title = \"{TITLE}\"", "title = \"{COURSE_TITLE}\""));
+    let config = demo_copy(tmp.path(), &|c| {
+        c.replace("title = \"{TITLE}\"", "title = \"{COURSE_TITLE}\"")
+    });
     let out = courses(tmp.path(), &config, DAY1, &["run"]);
     expect_code(&out, 2);
     let err = stderr(&out);
     assert!(
-        err.contains("courses.toml:30:9: column \"COURSE_TITLE\" is not in the extract; its columns are:"),
+        err.contains(
+            "courses.toml:30:9: column \"COURSE_TITLE\" is not in the extract; its columns are:"
+        ),
         "{err}"
     );
 }

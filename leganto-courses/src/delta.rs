@@ -408,7 +408,11 @@ fn identify(mapped: &MappedCourses, last: &Snapshot, force: bool) -> Identity {
             }
         }
     }
-    let natural: Vec<CourseKey> = mapped.courses.iter().map(MappedCourse::natural_key).collect();
+    let natural: Vec<CourseKey> = mapped
+        .courses
+        .iter()
+        .map(MappedCourse::natural_key)
+        .collect();
     let tentative = |t: usize, owner: &[Option<usize>]| match owner[t] {
         Some(s) => keys[s].clone(),
         None => natural[t].clone(),
@@ -478,7 +482,12 @@ fn identify(mapped: &MappedCourses, last: &Snapshot, force: bool) -> Identity {
             }
             let overlapping = sent
                 .iter()
-                .filter(|&&s| last.courses[s].members.iter().any(|m| members[t].contains(m)))
+                .filter(|&&s| {
+                    last.courses[s]
+                        .members
+                        .iter()
+                        .any(|m| members[t].contains(m))
+                })
                 .map(|&s| &keys[s])
                 .filter(|k| !taken.contains(*k))
                 .min()
@@ -715,11 +724,8 @@ pub fn plan_delta(
         .filter(|&t| identity.owner[t].is_none())
         .filter_map(|t| identity.keys[t].clone())
         .collect();
-    let mut next: BTreeMap<CourseKey, SentCourse> = last
-        .courses
-        .iter()
-        .map(|c| (c.key(), c.clone()))
-        .collect();
+    let mut next: BTreeMap<CourseKey, SentCourse> =
+        last.courses.iter().map(|c| (c.key(), c.clone())).collect();
     let mut owned = vec![false; last.courses.len()];
     // The keys today's courses are sent under: never deleted.
     let mut assigned: HashSet<CourseKey> = HashSet::new();
@@ -839,7 +845,10 @@ pub fn plan_delta(
                         )
                         .for_course(key.to_string()),
                     );
-                    (None, RolloverStatus::Held("several old courses fit".to_owned()))
+                    (
+                        None,
+                        RolloverStatus::Held("several old courses fit".to_owned()),
+                    )
                 }
             };
             delta.rollovers.push(RolloverLine {

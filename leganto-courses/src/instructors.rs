@@ -23,7 +23,12 @@ pub fn unloaded_instructors(
         };
         let mut reported: BTreeSet<&str> = BTreeSet::new();
         for section in course.sections.iter().filter(|s| s.active()) {
-            for id in section.row.instructors.iter().chain(&section.row.multi_instructors) {
+            for id in section
+                .row
+                .instructors
+                .iter()
+                .chain(&section.row.multi_instructors)
+            {
                 if !loaded(id) && reported.insert(id.as_str()) {
                     findings.push(
                         Finding::warning(

@@ -46,8 +46,8 @@ mod write;
 
 pub use config::{
     CourseConfig, DeltaConfig, FieldTemplates, FileConfig, IdCase, InstructorConfig, MergeConfig,
-    OldCodeRule, ProcessingDepartmentRule, ProcessingDepartmentRules, RolloverConfig,
-    SourceConfig, StatusConfig, TermMapping, UnknownOld,
+    OldCodeRule, ProcessingDepartmentRule, ProcessingDepartmentRules, RolloverConfig, SourceConfig,
+    StatusConfig, TermMapping, UnknownOld,
 };
 pub use delta::{
     Change, ChangeKind, CourseState, Delta, DeltaOptions, MemoryState, SentCourse, SentRollover,
@@ -59,12 +59,10 @@ pub use mapping::{
     CopyFrom, MappedCourse, MappedCourses, RolloverRequest, RuleMatch, SectionRow,
     map_extract_file, normalise_id, processing_department,
 };
-pub use report::{
-    RolloverCandidate, RolloverLine, RolloverStatus, rollover_csv, rollover_html,
-};
+pub use report::{RolloverCandidate, RolloverLine, RolloverStatus, rollover_csv, rollover_html};
 pub use row::{CampusParticipants, CourseKey, CourseRow, MAX_INSTRUCTORS, MAX_TERMS, Operation};
 pub use validate::{
-    CodeLists, CourseFile, LEGACY_COLUMNS, ReadRow, Rule, Rules, RULES, check_row,
+    CodeLists, CourseFile, LEGACY_COLUMNS, RULES, ReadRow, Rule, Rules, check_row,
     read_course_file, rule_of,
 };
 pub use write::{CourseFileWriter, DateFormat, FileNamePattern, clean_value, write_course_file};

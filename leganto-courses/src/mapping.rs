@@ -676,16 +676,16 @@ pub fn map_extract_file(
             if f.is_error() {
                 errors.push(at(f, None));
             } else if !value_errors {
-                mapped.findings.push(at(f, None).for_course(key.to_string()));
+                mapped
+                    .findings
+                    .push(at(f, None).for_course(key.to_string()));
             }
         }
         if !errors.is_empty() {
             mapped.rows_rejected += 1;
-            mapped.findings.extend(
-                errors
-                    .into_iter()
-                    .map(|f| f.for_course(key.to_string())),
-            );
+            mapped
+                .findings
+                .extend(errors.into_iter().map(|f| f.for_course(key.to_string())));
             if !key.code.is_empty() {
                 held_groups.insert(group);
             }

@@ -72,7 +72,10 @@ fn cells(line: &RolloverLine) -> [String; 8] {
         c.course.section.clone(),
         c.title.clone(),
         c.old.as_ref().map(|o| o.code.clone()).unwrap_or_default(),
-        c.old.as_ref().map(|o| o.section.clone()).unwrap_or_default(),
+        c.old
+            .as_ref()
+            .map(|o| o.section.clone())
+            .unwrap_or_default(),
         c.requested.clone(),
         c.source.clone(),
         line.status.label(),

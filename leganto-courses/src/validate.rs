@@ -41,36 +41,186 @@ const fn rule(
 /// Every rule [`read_course_file`] and [`check_row`] apply, in the order of
 /// `docs/courses.md`.
 pub const RULES: &[Rule] = &[
-    rule("E-EMPTY", Severity::Error, "An empty file.", "Ex Libris KC, Configuring Course Loading: the file lists the courses, one on each line."),
-    rule("E-UTF8", Severity::Error, "Bytes that are not UTF-8.", "Ex Libris KC, Configuring Course Loading: the file is UTF-8 or ASCII."),
-    rule("W-BOM", Severity::Warning, "A UTF-8 byte order mark.", "alma-sis: the KC says nothing of a byte order mark; on a file without a header row it would become part of the first course code."),
-    rule("W-LF", Severity::Warning, "Lines that end in LF only.", "Ex Libris KC, Configuring Course Loading: CRLF line ends. A warning: LF-only files (ASU, Lancaster, Bordeaux) load in production."),
-    rule("E-NO-HEADER", Severity::Error, "Line 1 reads as a course and names no column: Alma would skip that course.", "Ex Libris KC, Configuring Course Loading: the first row is taken as a header row and ignored."),
-    rule("E-COLUMNS", Severity::Error, "A line without 34 columns (or 31, below); the row is not read.", "Ex Libris KC, Configuring Course Loading: all columns are present on every line, even when empty."),
-    rule("W-LEGACY-31", Severity::Warning, "31 columns, stopping at OLD_COURSE_SECTION.", "Production files: ASU (2021) and Lancaster (2017) loaded 31 columns; the KC lists 34."),
-    rule("E-REQUIRED", Severity::Error, "COURSE_CODE or SECTION_ID empty, or PROC_DEPT empty on a row that is not DELETE.", "Ex Libris KC, Configuring Course Loading: Code and Section ID are the mandatory key fields and a valid Processing Department is mandatory; all other fields are optional. A DELETE only names the course."),
-    rule("W-TITLE", Severity::Warning, "COURSE_TITLE empty on a row that adds or updates a course.", "Ex Libris KC, Managing Courses: Alma's course form requires a name (the loader lists the title as optional)."),
-    rule("W-DATES", Severity::Warning, "START_DATE or END_DATE empty on a row that adds or updates a course.", "Production reports (Bordeaux, CSU): the loader rejects courses without an end date; the KC lists both as optional."),
-    rule("E-INTEGER", Severity::Error, "NUM_OF_PARTICIPANTS, WEEKLY_HOURS or YEAR not a whole number.", "Ex Libris KC, Configuring Course Loading: these three are integer fields."),
-    rule("E-DATE", Severity::Error, "START_DATE or END_DATE not in the profile's date format.", "Ex Libris KC, Configuring Course Loading: start and end dates are strings in the format set in the integration profile."),
-    rule("W-SUBMIT-DATE", Severity::Warning, "SUBMIT_LISTS_BY not in the profile's date format.", "alma-sis: the KC text at hand does not give this column's format; the profile's is assumed."),
-    rule("W-DATE-ORDER", Severity::Warning, "END_DATE before START_DATE.", "alma-sis: not an Ex Libris rule; such a course is almost surely a mapping mistake."),
-    rule("E-DUPLICATE", Severity::Error, "The same COURSE_CODE and SECTION_ID as an earlier line.", "Ex Libris KC, Configuring Course Loading: only the first line with a code and section is processed; later ones raise an error and are ignored."),
-    rule("E-OPERATION", Severity::Error, "OPERATION other than empty, DELETE or ROLLOVER.", "Ex Libris KC, Configuring Course Loading: the operation is empty (add or update), DELETE or ROLLOVER; no other value is documented."),
-    rule("E-ROLLOVER-OLD", Severity::Error, "ROLLOVER without both OLD_COURSE_CODE and OLD_COURSE_SECTION.", "Ex Libris KC, Configuring Course Loading: the old course's code and section are required when the operation is ROLLOVER."),
-    rule("W-OLD-IGNORED", Severity::Warning, "OLD_COURSE_CODE or OLD_COURSE_SECTION on a row that is not ROLLOVER.", "Ex Libris KC, Configuring Course Loading: the old course's columns are only required for ROLLOVER; other rows do not use them."),
-    rule("E-ROLLOVER-SELF", Severity::Error, "A ROLLOVER from the course onto itself.", "alma-sis: Alma copies the lists again on every ROLLOVER row (Idea Exchange, Multiple rollover): this duplicates the course's own lists."),
-    rule("E-COMMA", Severity::Error, "A comma in a single-value code or id column.", "Ex Libris KC, Configuring Course Loading: commas separate values only in MULTI_SEARCH_ID, MULTI_INST and CAMPUS_AND_PARTICIPANTS."),
-    rule("W-COMMA", Severity::Warning, "A comma in COURSE_TITLE or READING_LIST_NAME.", "Ex Libris KC, Configuring Course Loading: commas separate values only in the three multi-value columns; loaded as text here, but check it."),
-    rule("E-INSTRUCTORS", Severity::Error, "More than ten instructors for INSTR1..INSTR10.", "Ex Libris KC, Configuring Course Loading: ten instructor columns; more instructors go to MULTI_INST."),
-    rule("E-TERMS", Severity::Error, "More than four terms.", "Ex Libris KC, Configuring Course Loading: four term columns."),
-    rule("E-PROC-DEPT", Severity::Error, "PROC_DEPT not in [codes] processing_departments.", "Ex Libris KC, Configuring Course Loading: a valid Processing Department is mandatory."),
-    rule("E-ACAD-DEPT", Severity::Error, "ACAD_DEPT not in [codes] academic_departments.", "Ex Libris KC, Configuring Courses: Academic Departments are a configured list (Bordeaux reports rows with others rejected)."),
-    rule("E-TERM", Severity::Error, "A term not in [codes] terms.", "Ex Libris KC, Configuring Courses: Course Terms are a configured code table."),
-    rule("E-CAMPUS", Severity::Error, "A campus not in [codes] campuses.", "Ex Libris KC, Configuring Courses: campuses are configured in Alma."),
-    rule("E-CAMPUS-SHAPE", Severity::Error, "A CAMPUS_AND_PARTICIPANTS entry that is not CAMPUS|number (or a bare CAMPUS).", "Ex Libris KC, Configuring Course Loading: campus and participants as CAMPUS|N pairs, comma-separated (BIBSYS's production file: GLOS|10,DRAG|20)."),
-    rule("W-CAMPUS-BARE", Severity::Warning, "A campus without a participant count.", "Ex Libris KC, Configuring Course Loading: CAMPUS|N pairs; a bare campus code is not documented."),
-    rule("W-QUOTE", Severity::Warning, "A value that starts with a double quote.", "alma-sis: the KC documents no quoting, so Alma keeps the quote (Brown's registrar file broke on stray characters)."),
+    rule(
+        "E-EMPTY",
+        Severity::Error,
+        "An empty file.",
+        "Ex Libris KC, Configuring Course Loading: the file lists the courses, one on each line.",
+    ),
+    rule(
+        "E-UTF8",
+        Severity::Error,
+        "Bytes that are not UTF-8.",
+        "Ex Libris KC, Configuring Course Loading: the file is UTF-8 or ASCII.",
+    ),
+    rule(
+        "W-BOM",
+        Severity::Warning,
+        "A UTF-8 byte order mark.",
+        "alma-sis: the KC says nothing of a byte order mark; on a file without a header row it would become part of the first course code.",
+    ),
+    rule(
+        "W-LF",
+        Severity::Warning,
+        "Lines that end in LF only.",
+        "Ex Libris KC, Configuring Course Loading: CRLF line ends. A warning: LF-only files (ASU, Lancaster, Bordeaux) load in production.",
+    ),
+    rule(
+        "E-NO-HEADER",
+        Severity::Error,
+        "Line 1 reads as a course and names no column: Alma would skip that course.",
+        "Ex Libris KC, Configuring Course Loading: the first row is taken as a header row and ignored.",
+    ),
+    rule(
+        "E-COLUMNS",
+        Severity::Error,
+        "A line without 34 columns (or 31, below); the row is not read.",
+        "Ex Libris KC, Configuring Course Loading: all columns are present on every line, even when empty.",
+    ),
+    rule(
+        "W-LEGACY-31",
+        Severity::Warning,
+        "31 columns, stopping at OLD_COURSE_SECTION.",
+        "Production files: ASU (2021) and Lancaster (2017) loaded 31 columns; the KC lists 34.",
+    ),
+    rule(
+        "E-REQUIRED",
+        Severity::Error,
+        "COURSE_CODE or SECTION_ID empty, or PROC_DEPT empty on a row that is not DELETE.",
+        "Ex Libris KC, Configuring Course Loading: Code and Section ID are the mandatory key fields and a valid Processing Department is mandatory; all other fields are optional. A DELETE only names the course.",
+    ),
+    rule(
+        "W-TITLE",
+        Severity::Warning,
+        "COURSE_TITLE empty on a row that adds or updates a course.",
+        "Ex Libris KC, Managing Courses: Alma's course form requires a name (the loader lists the title as optional).",
+    ),
+    rule(
+        "W-DATES",
+        Severity::Warning,
+        "START_DATE or END_DATE empty on a row that adds or updates a course.",
+        "Production reports (Bordeaux, CSU): the loader rejects courses without an end date; the KC lists both as optional.",
+    ),
+    rule(
+        "E-INTEGER",
+        Severity::Error,
+        "NUM_OF_PARTICIPANTS, WEEKLY_HOURS or YEAR not a whole number.",
+        "Ex Libris KC, Configuring Course Loading: these three are integer fields.",
+    ),
+    rule(
+        "E-DATE",
+        Severity::Error,
+        "START_DATE or END_DATE not in the profile's date format.",
+        "Ex Libris KC, Configuring Course Loading: start and end dates are strings in the format set in the integration profile.",
+    ),
+    rule(
+        "W-SUBMIT-DATE",
+        Severity::Warning,
+        "SUBMIT_LISTS_BY not in the profile's date format.",
+        "alma-sis: the KC text at hand does not give this column's format; the profile's is assumed.",
+    ),
+    rule(
+        "W-DATE-ORDER",
+        Severity::Warning,
+        "END_DATE before START_DATE.",
+        "alma-sis: not an Ex Libris rule; such a course is almost surely a mapping mistake.",
+    ),
+    rule(
+        "E-DUPLICATE",
+        Severity::Error,
+        "The same COURSE_CODE and SECTION_ID as an earlier line.",
+        "Ex Libris KC, Configuring Course Loading: only the first line with a code and section is processed; later ones raise an error and are ignored.",
+    ),
+    rule(
+        "E-OPERATION",
+        Severity::Error,
+        "OPERATION other than empty, DELETE or ROLLOVER.",
+        "Ex Libris KC, Configuring Course Loading: the operation is empty (add or update), DELETE or ROLLOVER; no other value is documented.",
+    ),
+    rule(
+        "E-ROLLOVER-OLD",
+        Severity::Error,
+        "ROLLOVER without both OLD_COURSE_CODE and OLD_COURSE_SECTION.",
+        "Ex Libris KC, Configuring Course Loading: the old course's code and section are required when the operation is ROLLOVER.",
+    ),
+    rule(
+        "W-OLD-IGNORED",
+        Severity::Warning,
+        "OLD_COURSE_CODE or OLD_COURSE_SECTION on a row that is not ROLLOVER.",
+        "Ex Libris KC, Configuring Course Loading: the old course's columns are only required for ROLLOVER; other rows do not use them.",
+    ),
+    rule(
+        "E-ROLLOVER-SELF",
+        Severity::Error,
+        "A ROLLOVER from the course onto itself.",
+        "alma-sis: Alma copies the lists again on every ROLLOVER row (Idea Exchange, Multiple rollover): this duplicates the course's own lists.",
+    ),
+    rule(
+        "E-COMMA",
+        Severity::Error,
+        "A comma in a single-value code or id column.",
+        "Ex Libris KC, Configuring Course Loading: commas separate values only in MULTI_SEARCH_ID, MULTI_INST and CAMPUS_AND_PARTICIPANTS.",
+    ),
+    rule(
+        "W-COMMA",
+        Severity::Warning,
+        "A comma in COURSE_TITLE or READING_LIST_NAME.",
+        "Ex Libris KC, Configuring Course Loading: commas separate values only in the three multi-value columns; loaded as text here, but check it.",
+    ),
+    rule(
+        "E-INSTRUCTORS",
+        Severity::Error,
+        "More than ten instructors for INSTR1..INSTR10.",
+        "Ex Libris KC, Configuring Course Loading: ten instructor columns; more instructors go to MULTI_INST.",
+    ),
+    rule(
+        "E-TERMS",
+        Severity::Error,
+        "More than four terms.",
+        "Ex Libris KC, Configuring Course Loading: four term columns.",
+    ),
+    rule(
+        "E-PROC-DEPT",
+        Severity::Error,
+        "PROC_DEPT not in [codes] processing_departments.",
+        "Ex Libris KC, Configuring Course Loading: a valid Processing Department is mandatory.",
+    ),
+    rule(
+        "E-ACAD-DEPT",
+        Severity::Error,
+        "ACAD_DEPT not in [codes] academic_departments.",
+        "Ex Libris KC, Configuring Courses: Academic Departments are a configured list (Bordeaux reports rows with others rejected).",
+    ),
+    rule(
+        "E-TERM",
+        Severity::Error,
+        "A term not in [codes] terms.",
+        "Ex Libris KC, Configuring Courses: Course Terms are a configured code table.",
+    ),
+    rule(
+        "E-CAMPUS",
+        Severity::Error,
+        "A campus not in [codes] campuses.",
+        "Ex Libris KC, Configuring Courses: campuses are configured in Alma.",
+    ),
+    rule(
+        "E-CAMPUS-SHAPE",
+        Severity::Error,
+        "A CAMPUS_AND_PARTICIPANTS entry that is not CAMPUS|number (or a bare CAMPUS).",
+        "Ex Libris KC, Configuring Course Loading: campus and participants as CAMPUS|N pairs, comma-separated (BIBSYS's production file: GLOS|10,DRAG|20).",
+    ),
+    rule(
+        "W-CAMPUS-BARE",
+        Severity::Warning,
+        "A campus without a participant count.",
+        "Ex Libris KC, Configuring Course Loading: CAMPUS|N pairs; a bare campus code is not documented.",
+    ),
+    rule(
+        "W-QUOTE",
+        Severity::Warning,
+        "A value that starts with a double quote.",
+        "alma-sis: the KC documents no quoting, so Alma keeps the quote (Brown's registrar file broke on stray characters).",
+    ),
 ];
 
 /// The rule with this finding code.
@@ -370,7 +520,8 @@ fn names_a_column(fields: &[&str]) -> bool {
     fields.iter().any(|f| {
         let cell = header_cell(f);
         !cell.is_empty()
-            && (COLUMNS.iter().any(|c| header_cell(c) == cell) || HEADER_ALIASES.contains(&cell.as_str()))
+            && (COLUMNS.iter().any(|c| header_cell(c) == cell)
+                || HEADER_ALIASES.contains(&cell.as_str()))
     })
 }
 
@@ -493,8 +644,7 @@ fn parse_fields(fields: &[&str], date_format: &DateFormat) -> (CourseRow, Vec<Fi
     };
     let old_code = get(C_OLD_CODE).to_owned();
     let old_section = get(C_OLD_SECTION).to_owned();
-    if !matches!(get(C_OPERATION), "ROLLOVER")
-        && (!old_code.is_empty() || !old_section.is_empty())
+    if !matches!(get(C_OPERATION), "ROLLOVER") && (!old_code.is_empty() || !old_section.is_empty())
     {
         let column = if old_code.is_empty() {
             C_OLD_SECTION

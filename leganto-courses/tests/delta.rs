@@ -123,9 +123,7 @@ fn three_nights_send_only_what_changed() {
         night(
             &mut state,
             "2026-11-23T04:00:00Z",
-            &format!(
-                "{old}{hist},jdoe,ACTIVE,,,\n{engl},rpatel,ACTIVE,ENGL205-F27,9,\n"
-            ),
+            &format!("{old}{hist},jdoe,ACTIVE,,,\n{engl},rpatel,ACTIVE,ENGL205-F27,9,\n"),
         ),
         [
             "HIST101-S27/1  [jdoe]",
@@ -151,7 +149,10 @@ fn three_nights_send_only_what_changed() {
     );
     assert_eq!(
         night(&mut state, "2026-11-25T04:00:00Z", &night3),
-        ["ENGL205-S27/1  [rpatel owright]", "CHEM110-S27/1 DELETE [kchen]"]
+        [
+            "ENGL205-S27/1  [rpatel owright]",
+            "CHEM110-S27/1 DELETE [kchen]"
+        ]
     );
     // Night 4: nothing changed, nothing to send; the deleted course stays gone.
     assert!(night(&mut state, "2026-11-26T04:00:00Z", &night3).is_empty());
@@ -171,7 +172,11 @@ fn a_course_keeps_its_key_whatever_sections_are_added_or_removed() {
     let mut state = MemoryState::default();
     let s = |section: &str| row("HIST101", section, "S27", "jdoe", "ACTIVE");
     assert_eq!(
-        night(&mut state, "2026-11-23T04:00:00Z", &format!("{}{}", s("10234"), s("10235"))),
+        night(
+            &mut state,
+            "2026-11-23T04:00:00Z",
+            &format!("{}{}", s("10234"), s("10235"))
+        ),
         ["HIST101-S27/10234  [jdoe]"]
     );
     // A lower section is added: the course is updated under its key, never deleted.
@@ -204,7 +209,7 @@ fn a_course_keeps_its_key_whatever_sections_are_added_or_removed() {
     // Every section cancelled: now the course is deleted, under its key.
     let delta = plan(
         &state,
-        &[ "10233", "10234", "10235"]
+        &["10233", "10234", "10235"]
             .map(|x| row("HIST101", x, "S27", "jdoe", "CANCELLED"))
             .concat(),
         &options(),
@@ -252,7 +257,12 @@ fn a_change_that_would_re_key_a_course_is_held_unless_forced() {
     night(
         &mut state,
         "2026-11-23T04:00:00Z",
-        &format!("{}{}{}", x("HIST101", "7", ""), x("ANTH101", "8", ""), x("CHEM1", "1", "")),
+        &format!(
+            "{}{}{}",
+            x("HIST101", "7", ""),
+            x("ANTH101", "8", ""),
+            x("CHEM1", "1", "")
+        ),
     );
     // Mid-term, two sent courses become cross-listed: one of them would lose its key.
     let merged = format!(
@@ -267,7 +277,9 @@ fn a_change_that_would_re_key_a_course_is_held_unless_forced() {
     let messages: Vec<String> = held.findings.iter().map(ToString::to_string).collect();
     assert_eq!(
         messages,
-        ["error[E-REKEY]: the courses sent as ANTH101-S27/8, HIST101-S27/7 are today 1 course(s) (extract lines 2, 3): keeping every key is not possible; nothing is sent for them and none is deleted. Check the registrar's cross-listing and sections; with --force: sent as ANTH101-S27/8; HIST101-S27/7 no longer sent (deleted if the extract has its term)"]
+        [
+            "error[E-REKEY]: the courses sent as ANTH101-S27/8, HIST101-S27/7 are today 1 course(s) (extract lines 2, 3): keeping every key is not possible; nothing is sent for them and none is deleted. Check the registrar's cross-listing and sections; with --force: sent as ANTH101-S27/8; HIST101-S27/7 no longer sent (deleted if the extract has its term)"
+        ]
     );
     let forced = DeltaOptions {
         force: true,
@@ -374,7 +386,11 @@ fn a_course_gets_one_rollover() {
         format!("{olds}ENGL205,T,1,2027-01-18,2027-05-14,S27,a,ACTIVE,{from},{section},\n")
     };
     assert_eq!(
-        night(&mut state, "2026-11-21T04:00:00Z", &asks("ENGL205-F27", "9")),
+        night(
+            &mut state,
+            "2026-11-21T04:00:00Z",
+            &asks("ENGL205-F27", "9")
+        ),
         ["ENGL205-S27/1 ROLLOVER <- ENGL205-F27/9 [a]"]
     );
     // The instructor changes the request: the lists were copied already.
@@ -401,7 +417,14 @@ fn snapshot(n: usize) -> Snapshot {
     }
 }
 
-fn check_brake(sent: usize, deletes: usize, max_deletes: usize, percent: u32, force: bool, trips: bool) {
+fn check_brake(
+    sent: usize,
+    deletes: usize,
+    max_deletes: usize,
+    percent: u32,
+    force: bool,
+    trips: bool,
+) {
     let body: String = (deletes..sent)
         .map(|i| row(&format!("C{i:03}"), "1", "S27", "", "ACTIVE"))
         .collect();
@@ -448,7 +471,11 @@ fn deleting_a_course_that_received_lists_trips_its_own_brake() {
     night(&mut state, "2026-11-20T04:00:00Z", &old);
     let new = row("HIST101", "1", "S27", "a", "ACTIVE");
     let other = row("CHEM1", "1", "S27", "a", "ACTIVE");
-    night(&mut state, "2026-11-21T04:00:00Z", &format!("{old}{new}{other}"));
+    night(
+        &mut state,
+        "2026-11-21T04:00:00Z",
+        &format!("{old}{new}{other}"),
+    );
     assert_eq!(state.rollovers.len(), 1);
     // The rolled-over course vanishes while its term is extracted: one delete is enough.
     let err = plan(&state, &format!("{old}{other}"), &options()).unwrap_err();
@@ -538,7 +565,11 @@ fn emit_off_sends_no_rollover() {
 #[test]
 fn updates_alma_ignores_by_default_are_reported() {
     let mut state = MemoryState::default();
-    night(&mut state, "2026-11-20T04:00:00Z", &row("A1", "1", "S27", "x", "ACTIVE"));
+    night(
+        &mut state,
+        "2026-11-20T04:00:00Z",
+        &row("A1", "1", "S27", "x", "ACTIVE"),
+    );
     let retitled = "A1,New title,1,2027-01-18,2027-05-20,S27,x;y,ACTIVE,,,\n";
     let delta = plan(&state, retitled, &options()).unwrap();
     assert_eq!(delta.count(ChangeKind::Update), 1);
@@ -569,9 +600,15 @@ fn first_version_state_is_migrated() {
     let payload = serde_json::to_string(&row).unwrap();
     let course = SentCourse::from_payload(&payload).unwrap();
     assert_eq!(course.group, "HIST101-S27");
-    assert_eq!(course.members, [key("HIST101-S27", "10234"), key("HIST101-S27", "10235")]);
+    assert_eq!(
+        course.members,
+        [key("HIST101-S27", "10234"), key("HIST101-S27", "10235")]
+    );
     assert_eq!(course.term, None);
-    assert_eq!(SentCourse::from_payload(&course.to_payload().unwrap()).unwrap(), course);
+    assert_eq!(
+        SentCourse::from_payload(&course.to_payload().unwrap()).unwrap(),
+        course
+    );
     let newer = r#"{"version":3,"course":{}}"#;
     assert!(
         SentCourse::from_payload(newer)
@@ -594,8 +631,16 @@ fn first_version_state_is_migrated() {
         self::row("HIST101", "10235", "S27", "jdoe@northfield.edu", "ACTIVE")
     );
     let delta = plan(&state, &body, &options()).unwrap();
-    assert_eq!(lines(&delta.rows()), ["HIST101-S27/10234  [jdoe@northfield.edu]"]);
-    let delta = plan(&state, &self::row("OTHER", "1", "S27", "", "ACTIVE"), &options()).unwrap();
+    assert_eq!(
+        lines(&delta.rows()),
+        ["HIST101-S27/10234  [jdoe@northfield.edu]"]
+    );
+    let delta = plan(
+        &state,
+        &self::row("OTHER", "1", "S27", "", "ACTIVE"),
+        &options(),
+    )
+    .unwrap();
     assert_eq!((delta.count(ChangeKind::Delete), delta.ended), (0, 1));
 }
 
@@ -607,4 +652,3 @@ fn file_names_come_from_the_run_time() {
         "20261123040000.txt"
     );
 }
-

@@ -270,7 +270,9 @@ fn bad_source_values_reject_the_row_with_its_position_and_hold_the_course() {
     let got: Vec<String> = mapped.findings.iter().map(ToString::to_string).collect();
     assert_eq!(
         got,
-        ["x.csv:2:4: error[E-SOURCE-DATE]: \"soon\" is not a date in the source's date format (course C1/1)"]
+        [
+            "x.csv:2:4: error[E-SOURCE-DATE]: \"soon\" is not a date in the source's date format (course C1/1)"
+        ]
     );
 }
 
@@ -296,7 +298,8 @@ fn unknown_columns_are_the_patron_feeds_config_errors() {
     )
     .unwrap_err();
     assert!(
-        err.to_string().starts_with("courses.toml:6:9: column \"NAME\" is not in the extract"),
+        err.to_string()
+            .starts_with("courses.toml:6:9: column \"NAME\" is not in the extract"),
         "{err}"
     );
 }

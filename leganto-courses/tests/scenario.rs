@@ -15,8 +15,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use leganto_courses::{
-    CourseConfig, CourseKey, CourseRow, DeltaOptions, MemoryState, Operation, Rules,
-    plan_delta, read_course_file, write_course_file,
+    CourseConfig, CourseKey, CourseRow, DeltaOptions, MemoryState, Operation, Rules, plan_delta,
+    read_course_file, write_course_file,
 };
 
 use crate::support::{course_config, map_text};
@@ -164,7 +164,11 @@ impl Term {
             }
             let o = &mut self.offerings[i];
             if o.sections.len() > 1 && dice.chance(25) {
-                let remove = *o.sections.keys().nth(dice.below(o.sections.len())).expect("a section");
+                let remove = *o
+                    .sections
+                    .keys()
+                    .nth(dice.below(o.sections.len()))
+                    .expect("a section");
                 if dice.chance(50) {
                     o.sections.remove(&remove);
                 } else {
@@ -274,10 +278,13 @@ impl Oracle {
                     .map(|r| (r.0.clone(), r.1))
                     .collect();
                 let earlier = self.clone_instances();
-                let inst = self.instances.entry(id.clone()).or_insert_with(|| Instance {
-                    term: term.code,
-                    ..Instance::default()
-                });
+                let inst = self
+                    .instances
+                    .entry(id.clone())
+                    .or_insert_with(|| Instance {
+                        term: term.code,
+                        ..Instance::default()
+                    });
                 if inst.deleted {
                     continue;
                 }
@@ -444,7 +451,11 @@ fn rollovers_once(state: &MemoryState, oracle: &Oracle) {
     for r in &state.rollovers {
         *per_course.entry(&r.course).or_default() += 1;
     }
-    assert!(per_course.values().all(|n| *n == 1), "{:#?}", state.rollovers);
+    assert!(
+        per_course.values().all(|n| *n == 1),
+        "{:#?}",
+        state.rollovers
+    );
     let sent: BTreeSet<(CourseKey, CourseKey)> = state
         .rollovers
         .iter()
@@ -496,7 +507,8 @@ fn five_terms(seed: u64, rekey: bool) -> Seen {
                 if let Operation::Rollover { .. } = row.operation {
                     *seen.rollovers.entry(term.code.to_owned()).or_default() += 1;
                 }
-                if row.code.contains("-") && !row.multi_search_ids.is_empty()
+                if row.code.contains("-")
+                    && !row.multi_search_ids.is_empty()
                     && row.multi_search_ids.iter().any(|s| s.contains('-'))
                 {
                     seen.cross_listed += 1;
@@ -532,7 +544,9 @@ fn count_changes(before: &Term, after: &Term, oracle: &Oracle, seen: &mut Seen) 
             .and_then(|i| i.key.as_ref())
             .and_then(|k| k.section.parse().ok());
         if let Some(key) = key
-            && a.sections.keys().any(|c| *c < key && !b.sections.contains_key(c))
+            && a.sections
+                .keys()
+                .any(|c| *c < key && !b.sections.contains_key(c))
         {
             seen.lower_sections_added += 1;
         }
@@ -572,7 +586,11 @@ fn rekey_night(
         let Some(k) = &inst.key else {
             return (term, false);
         };
-        let offering = if id.ends_with(term.offerings[a].course) { a } else { b };
+        let offering = if id.ends_with(term.offerings[a].course) {
+            a
+        } else {
+            b
+        };
         let section: u32 = k.section.parse().expect("a class number");
         if term.offerings[offering].sections.get(&section) != Some(&false) {
             return (term, false);
@@ -612,7 +630,10 @@ fn rekey_night(
     oracle.instances.insert(merged_id, merged);
     // The other course has no rows of its own now: the oracle deletes it.
     let expected = oracle.expect(&[&term], &BTreeSet::new());
-    assert_eq!(expected.rows.get(&keys[lose]).map(String::as_str), Some("DELETE"));
+    assert_eq!(
+        expected.rows.get(&keys[lose]).map(String::as_str),
+        Some("DELETE")
+    );
     let forced = DeltaOptions {
         force: true,
         ..options.clone()

@@ -170,10 +170,17 @@ fn file_level_rules() {
 fn a_file_without_a_header_row_is_caught() {
     rule("E-NO-HEADER", Severity::Error, LOADING);
     // The first course would be taken as the header and lost.
-    check(&[line(&[]), line(&[("SECTION_ID", "2")])], &[("E-NO-HEADER", 1, None)]);
+    check(
+        &[line(&[]), line(&[("SECTION_ID", "2")])],
+        &[("E-NO-HEADER", 1, None)],
+    );
     // A minimal DELETE as the first line reads as a course too.
     check(
-        &[only(&[("COURSE_CODE", "C1"), ("SECTION_ID", "1"), ("OPERATION", "DELETE")])],
+        &[only(&[
+            ("COURSE_CODE", "C1"),
+            ("SECTION_ID", "1"),
+            ("OPERATION", "DELETE"),
+        ])],
         &[("E-NO-HEADER", 1, None)],
     );
     // Alma does not check header names: readable aliases and typos are headers.
@@ -231,7 +238,11 @@ fn code_section_and_processing_department_are_required() {
 
 #[test]
 fn title_and_dates_are_optional_for_the_loader() {
-    rule("W-TITLE", Severity::Warning, "Ex Libris KC, Managing Courses");
+    rule(
+        "W-TITLE",
+        Severity::Warning,
+        "Ex Libris KC, Managing Courses",
+    );
     rule("W-DATES", Severity::Warning, "Production reports");
     check(
         &[header(), line(&[("COURSE_TITLE", "")])],
@@ -257,7 +268,10 @@ fn a_minimal_delete_row_is_valid() {
     ]);
     check(&[header(), delete], &[]);
     check(
-        &[header(), only(&[("COURSE_CODE", "HIST101-2271"), ("OPERATION", "DELETE")])],
+        &[
+            header(),
+            only(&[("COURSE_CODE", "HIST101-2271"), ("OPERATION", "DELETE")]),
+        ],
         &[("E-REQUIRED", 2, col("SECTION_ID"))],
     );
 }
@@ -449,7 +463,17 @@ fn campus_and_participants_are_campus_number_pairs() {
     // The writer gives the count when the row has one.
     let mut row = good_row();
     row.campus_participants[0].participants = None;
-    let bytes = write_course_file(&[good_row(), CourseRow { section: "2".into(), ..row }], &DateFormat::default()).unwrap();
+    let bytes = write_course_file(
+        &[
+            good_row(),
+            CourseRow {
+                section: "2".into(),
+                ..row
+            },
+        ],
+        &DateFormat::default(),
+    )
+    .unwrap();
     let text = String::from_utf8(bytes).unwrap();
     let campus: Vec<&str> = text
         .split_terminator("\r\n")

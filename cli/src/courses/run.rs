@@ -327,7 +327,11 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
 
     let counts = counts(&mapped, &delta);
     if delta.changes.is_empty() {
-        report("nothing changed since the last course file, nothing to send", None, None)?;
+        report(
+            "nothing changed since the last course file, nothing to send",
+            None,
+            None,
+        )?;
         let outcome = if options.dry_run {
             RunOutcome::DryRun
         } else {
