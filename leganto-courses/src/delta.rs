@@ -593,18 +593,47 @@ enum Old {
     Ambiguous(Vec<CourseKey>),
 }
 
+/// The sent courses, indexed for resolving rollovers.
+struct SentIndex<'a> {
+    present: HashSet<CourseKey>,
+    by_code: HashMap<&'a str, Vec<&'a SentCourse>>,
+    by_same_course: HashMap<&'a str, Vec<&'a SentCourse>>,
+}
+
+impl<'a> SentIndex<'a> {
+    fn new(last: &'a Snapshot) -> SentIndex<'a> {
+        let mut index = SentIndex {
+            present: last.courses.iter().map(SentCourse::key).collect(),
+            by_code: HashMap::new(),
+            by_same_course: HashMap::new(),
+        };
+        for c in &last.courses {
+            index
+                .by_code
+                .entry(c.row.code.as_str())
+                .or_default()
+                .push(c);
+            for v in &c.same_course {
+                index.by_same_course.entry(v.as_str()).or_default().push(c);
+            }
+        }
+        index
+    }
+}
+
 fn resolve(
     request: &RolloverRequest,
     course: &MappedCourse,
     key: &CourseKey,
-    last: &Snapshot,
-    present: &HashSet<CourseKey>,
+    sent: &SentIndex<'_>,
 ) -> Option<(Old, String, String)> {
     let by_code = |code: &str| -> Vec<CourseKey> {
-        last.courses
-            .iter()
-            .map(SentCourse::key)
-            .filter(|k| k.code == code && k != key)
+        sent.by_code
+            .get(code)
+            .into_iter()
+            .flatten()
+            .map(|c| c.key())
+            .filter(|k| k != key)
             .collect()
     };
     let named = |code: &str, section: &Option<String>| match section {
@@ -613,7 +642,7 @@ fn resolve(
                 code: code.to_owned(),
                 section: section.clone(),
             };
-            if present.contains(&old) {
+            if sent.present.contains(&old) {
                 Old::Known(old)
             } else {
                 Old::Unsent(old)
@@ -649,13 +678,15 @@ fn resolve(
             format!("rule {rule}"),
         )),
         RolloverRequest::SameCourse { values } => {
-            let earlier: Vec<&SentCourse> = last
-                .courses
+            let mut earlier: Vec<&SentCourse> = values
                 .iter()
-                .filter(|c| c.same_course.iter().any(|v| values.contains(v)))
+                .flat_map(|v| sent.by_same_course.get(v.as_str()).into_iter().flatten())
+                .copied()
                 .filter(|c| c.term.as_deref().is_some_and(|t| t < course.term.as_str()))
                 .filter(|c| c.key() != *key)
                 .collect();
+            earlier.sort_by_key(|c| c.key());
+            earlier.dedup_by_key(|c| c.key());
             let latest = earlier.iter().filter_map(|c| c.term.as_deref()).max()?;
             let in_latest: Vec<CourseKey> = earlier
                 .iter()
@@ -712,7 +743,7 @@ pub fn plan_delta(
         findings: identity.findings.clone(),
         ..Delta::default()
     };
-    let present: HashSet<CourseKey> = last.courses.iter().map(SentCourse::key).collect();
+    let sent_index = SentIndex::new(last);
     let sent_pairs: HashMap<(&CourseKey, &CourseKey), &str> = sent
         .iter()
         .map(|r| ((&r.course, &r.old), r.sent_at.as_str()))
@@ -761,7 +792,7 @@ pub fn plan_delta(
         let row = course.course_row(&key);
         let mut rollover = None;
         if let Some(request) = course.rollover_request(&key)
-            && let Some((old, asked, source)) = resolve(&request, course, &key, last, &present)
+            && let Some((old, asked, source)) = resolve(&request, course, &key, &sent_index)
         {
             let (old_key, status) = match old {
                 Old::Known(old) => {

@@ -76,8 +76,8 @@ impl CoursesAppConfig {
                 format!("course config {}: {e}", path.display()),
             )
         };
+        // The CLI's sections; the course mapping is parsed from the text below, with spans.
         let mut table: toml::Table = toml::from_str(text).map_err(invalid)?;
-        // (The course mapping is parsed again below, from the text.)
         let mut section = |name: &str| table.remove(name);
         let output = match section("output") {
             Some(v) => v.try_into().map_err(invalid)?,
