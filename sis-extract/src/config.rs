@@ -83,22 +83,8 @@ impl MappingConfig {
         path: &Path,
         foreign_sections: &[&str],
     ) -> Result<MappingConfig, ExtractError> {
-        let source = ConfigSource {
-            path: path.to_owned(),
-            text: Arc::from(text),
-        };
-        let toml_error = |e: toml::de::Error| ExtractError::Config {
-            at: e
-                .span()
-                .map_or_else(|| source.path.display().to_string(), |s| source.locate(&s)),
-            message: e.message().trim_end().to_owned(),
-        };
-        let mut root = toml::de::DeTable::parse(text).map_err(toml_error)?;
-        for section in foreign_sections {
-            root.get_mut().remove(*section);
-        }
-        let mut config =
-            MappingConfig::deserialize(toml::de::Deserializer::from(root)).map_err(toml_error)?;
+        let (mut config, source) =
+            ConfigSource::deserialize::<MappingConfig>(text, path, foreign_sections)?;
         config.source = source;
         Ok(config)
     }
@@ -114,6 +100,32 @@ pub struct ConfigSource {
 }
 
 impl ConfigSource {
+    /// Deserializes a config file's `text` (read from `path`) without the top-level tables
+    /// in `foreign_sections`, keeping spans (`toml::Spanned`) so that later errors can be
+    /// placed with [`ConfigSource::locate`]. Errors name `path`, line and column.
+    pub fn deserialize<T: serde::de::DeserializeOwned>(
+        text: &str,
+        path: &Path,
+        foreign_sections: &[&str],
+    ) -> Result<(T, ConfigSource), ExtractError> {
+        let source = ConfigSource {
+            path: path.to_owned(),
+            text: Arc::from(text),
+        };
+        let toml_error = |e: toml::de::Error| ExtractError::Config {
+            at: e
+                .span()
+                .map_or_else(|| source.path.display().to_string(), |s| source.locate(&s)),
+            message: e.message().trim_end().to_owned(),
+        };
+        let mut root = toml::de::DeTable::parse(text).map_err(toml_error)?;
+        for section in foreign_sections {
+            root.get_mut().remove(*section);
+        }
+        let value = T::deserialize(toml::de::Deserializer::from(root)).map_err(toml_error)?;
+        Ok((value, source))
+    }
+
     /// `path:line:column` of a byte span in the config.
     pub fn locate(&self, span: &std::ops::Range<usize>) -> String {
         let before = self.text.get(..span.start).unwrap_or("");

@@ -21,8 +21,8 @@ use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use crate::ExtractError;
-use crate::config::{DatePolicy, FilterAction, InputFormat, MappingConfig};
-use crate::read::{Fields, Layout, Source, one_byte, read_table};
+use crate::config::{DatePolicy, FilterAction, MappingConfig};
+use crate::read::{Fields, Source, one_byte, read_table};
 use crate::rules::{
     Checker, Col, Columns, Cond, Duration, Field, MonthDay, conds, describe, one_char, parse_date,
     parts,
@@ -727,49 +727,7 @@ impl<'c> Extractor<'c> {
             return Err(error(0..0, "at least one [[input]] is needed".to_owned()));
         }
         for input in &config.inputs {
-            let layout = match input.format {
-                InputFormat::Delimited => {
-                    let byte = |s: &toml::Spanned<String>, what: &str| {
-                        one_byte(s.get_ref()).ok_or_else(|| {
-                            error(
-                                s.span(),
-                                format!("{what} must be one byte (or \\t), got {:?}", s.get_ref()),
-                            )
-                        })
-                    };
-                    if input.header == Some(false) && input.columns.is_empty() {
-                        return Err(error(
-                            input.key.span(),
-                            format!(
-                                "input {}: without a header row, name the columns with `columns`",
-                                input.path.display()
-                            ),
-                        ));
-                    }
-                    Layout::Delimited {
-                        delimiter: byte(&input.delimiter, "delimiter")?,
-                        quote: byte(&input.quote, "quote")?,
-                    }
-                }
-                InputFormat::FixedWidth => {
-                    if input.positions.is_empty() || input.positions.iter().any(|p| p.start == 0) {
-                        return Err(error(
-                            input.key.span(),
-                            format!(
-                                "input {}: a fixed-width input needs `positions` with 1-based `start`",
-                                input.path.display()
-                            ),
-                        ));
-                    }
-                    Layout::Fixed {
-                        positions: input
-                            .positions
-                            .iter()
-                            .map(|p| (p.start - 1, p.width))
-                            .collect(),
-                    }
-                }
-            };
+            let layout = crate::records::layout(input, src)?;
             row_base.push(builder.index.next.len() as u32);
             builder.start_input();
             let (source, warning) = Source::open(input, base_dir, layout, &mut builder)?;

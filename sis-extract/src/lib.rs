@@ -56,6 +56,7 @@ pub mod config;
 mod extract;
 mod purge;
 mod read;
+pub mod records;
 mod rules;
 
 pub use config::MappingConfig;
