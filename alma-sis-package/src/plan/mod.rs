@@ -23,8 +23,9 @@
 //! After the load, [`AlmaExport::unmatched`] lists the external Alma users of the profile's
 //! groups that no user of the load matched: the candidates for the vanished policy.
 //!
-//! The export is Alma before the load, and every user is compared with it alone: two users
-//! of one load that trade an identifier are each predicted against what Alma holds now.
+//! The export is Alma before the load. The users of the load are compared in order, each
+//! with Alma as the updates before it leave it: an identifier an earlier update takes off
+//! its Alma user is free for a later user (Alma applies a file's users in order [I]).
 //!
 //! ```
 //! use alma_sis_package::plan::{AlmaExport, ExportOptions, Outcome};
@@ -53,7 +54,7 @@ mod export;
 mod records;
 pub mod sync;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use alma_user_model::{AccountType, ReadError, User};
@@ -358,6 +359,8 @@ pub struct AlmaUser {
 /// Alma's users as an export shows them, indexed for [`AlmaExport::compare`].
 pub struct AlmaExport {
     match_id: MatchId,
+    /// Values an update earlier in the load takes off their Alma user (hash to owner).
+    released: HashMap<u64, u32>,
     records: Records,
     index: ValueIndex,
     group_names: Vec<String>,
@@ -373,9 +376,9 @@ impl std::fmt::Debug for AlmaExport {
     }
 }
 
-/// Trimmed, case-insensitive equality: how Alma compares identifiers (section 3,
-/// "Identifiers are case-insensitive"), as the check's `id_key` hashes them.
-pub(crate) fn same_value(a: &str, b: &str) -> bool {
+/// Trimmed, case-insensitive equality: how Alma compares identifiers and primary ids
+/// (section 3, "Identifiers are case-insensitive"), as the check's hashes take them.
+pub fn same_id(a: &str, b: &str) -> bool {
     let (a, b) = (a.trim(), b.trim());
     if a.is_ascii() && b.is_ascii() {
         a.eq_ignore_ascii_case(b)
@@ -399,7 +402,7 @@ fn ids(user: &User) -> impl Iterator<Item = (&str, &str)> {
 /// name and the same first name or birth date. Compared here only, never reported.
 fn same_person(user: &User, alma: &User) -> bool {
     let eq = |a: &Option<String>, b: &Option<String>| match (a, b) {
-        (Some(a), Some(b)) => !a.trim().is_empty() && same_value(a, b),
+        (Some(a), Some(b)) => !a.trim().is_empty() && same_id(a, b),
         _ => false,
     };
     let born = matches!((user.birth_date, alma.birth_date), (Some(a), Some(b)) if a == b);
@@ -452,6 +455,7 @@ impl AlmaExport {
         }
         Ok(AlmaExport {
             match_id: options.match_id.clone(),
+            released: HashMap::new(),
             records,
             index,
             group_names,
@@ -512,7 +516,7 @@ impl AlmaExport {
             if self
                 .match_id
                 .value(&alma)
-                .is_some_and(|v| same_value(v, value))
+                .is_some_and(|v| same_id(v, value))
             {
                 self.records.flags[owner as usize] |= MATCHED;
                 found.push((owner, alma));
@@ -558,8 +562,9 @@ impl AlmaExport {
             if value.trim().is_empty() {
                 continue;
             }
+            let released = self.released.get(&id_key(value)).copied();
             for owner in self.owners(value, false) {
-                if Some(owner) == own {
+                if Some(owner) == own || Some(owner) == released {
                     continue;
                 }
                 match holders.iter_mut().find(|(o, _)| *o == owner) {
@@ -574,7 +579,7 @@ impl AlmaExport {
             // A hash shared by two values is no conflict: the record must hold the value.
             let held: Vec<String> = ids(user)
                 .filter(|(t, v)| {
-                    types.iter().any(|x| x == t) && ids(&alma).any(|(_, w)| same_value(v, w))
+                    types.iter().any(|x| x == t) && ids(&alma).any(|(_, w)| same_id(v, w))
                 })
                 .map(|(t, _)| t.to_owned())
                 .collect();
@@ -598,16 +603,44 @@ impl AlmaExport {
         }
         let outcome = match &current {
             None => Outcome::New,
-            Some((_, alma)) => {
+            Some((owner, alma)) => {
                 let changes = synchronize(alma, user);
                 if changes.is_empty() {
                     Outcome::Unchanged
                 } else {
+                    self.release(*owner, alma, user);
                     Outcome::Update(changes)
                 }
             }
         };
         Ok(Verdict { outcome, alma_user })
+    }
+
+    /// Remembers the values the update of `alma` to `user` takes off it: a later user of
+    /// the load may take them. (The users of a load are applied in order, each against Alma
+    /// as the ones before it left it; a value two users of one load send is the check's
+    /// `E-ID-TAKEN-IN-FEED`.)
+    fn release(&mut self, owner: u32, alma: &User, user: &User) {
+        let kept = |value: &str| {
+            // Internal segments are kept (section 5), and so is a primary id the load sends.
+            same_id(&user.primary_id, value)
+                || ids(user).any(|(_, v)| same_id(v, value))
+                || alma
+                    .user_identifiers
+                    .iter()
+                    .any(|i| sync::is_internal(&i.segment_type) && same_id(&i.value, value))
+        };
+        let gone = std::iter::once(alma.primary_id.as_str()).chain(
+            alma.user_identifiers
+                .iter()
+                .filter(|i| !sync::is_internal(&i.segment_type))
+                .map(|i| i.value.as_str()),
+        );
+        for value in gone {
+            if !value.trim().is_empty() && !kept(value) {
+                self.released.insert(id_key(value), owner);
+            }
+        }
     }
 
     /// The external Alma users of the profile's groups that no user given to

@@ -93,7 +93,7 @@ impl Change {
 /// only when the profile matches on another identifier.
 pub fn synchronize(alma: &User, incoming: &User) -> Vec<Change> {
     let mut changes = Vec::new();
-    if !super::same_value(&alma.primary_id, &incoming.primary_id) {
+    if !super::same_id(&alma.primary_id, &incoming.primary_id) {
         changes.push(scalar_change(
             "primary_id",
             Some(Cow::Borrowed(alma.primary_id.as_str())),
@@ -274,7 +274,8 @@ struct Segment {
     parts: Vec<(&'static str, String)>,
 }
 
-fn internal(segment_type: &Option<String>) -> bool {
+/// Whether a segment is internal ("Internal"; empty or anything else counts as external).
+pub(crate) fn is_internal(segment_type: &Option<String>) -> bool {
     segment_type
         .as_deref()
         .is_some_and(|s| s.trim().eq_ignore_ascii_case("internal"))
@@ -314,7 +315,7 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
                 let types = codes(&a.address_types);
                 part(&mut p, "address_types", types.clone());
                 Segment {
-                    internal: internal(&a.segment_type),
+                    internal: is_internal(&a.segment_type),
                     type_code: types.map(Cow::into_owned).unwrap_or_default(),
                     parts: p,
                 }
@@ -330,7 +331,7 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
                 let types = codes(&e.email_types);
                 part(&mut p, "email_types", types.clone());
                 Segment {
-                    internal: internal(&e.segment_type),
+                    internal: is_internal(&e.segment_type),
                     type_code: types.map(Cow::into_owned).unwrap_or_default(),
                     parts: p,
                 }
@@ -348,7 +349,7 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
                 let types = codes(&ph.phone_types);
                 part(&mut p, "phone_types", types.clone());
                 Segment {
-                    internal: internal(&ph.segment_type),
+                    internal: is_internal(&ph.segment_type),
                     type_code: types.map(Cow::into_owned).unwrap_or_default(),
                     parts: p,
                 }
@@ -369,7 +370,7 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
                 );
                 p.push(("status", status));
                 Segment {
-                    internal: internal(&i.segment_type),
+                    internal: is_internal(&i.segment_type),
                     type_code: i.id_type.code.trim().to_owned(),
                     parts: p,
                 }
@@ -385,7 +386,7 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
                 p.push(("user_viewable", flag(n.user_viewable)));
                 p.push(("popup_note", flag(n.popup_note)));
                 Segment {
-                    internal: internal(&n.segment_type),
+                    internal: is_internal(&n.segment_type),
                     type_code: n.note_type.code.trim().to_owned(),
                     parts: p,
                 }
@@ -411,7 +412,7 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
                         .map(|d| Cow::Owned(alma_user_model::format_date_time(d))),
                 );
                 Segment {
-                    internal: internal(&b.segment_type),
+                    internal: is_internal(&b.segment_type),
                     type_code: b.block_description.code.trim().to_owned(),
                     parts: p,
                 }
@@ -425,7 +426,7 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
                 part(&mut p, "statistic_category", value(&s.statistic_category.code));
                 part(&mut p, "statistic_note", text(&s.statistic_note));
                 Segment {
-                    internal: internal(&s.segment_type),
+                    internal: is_internal(&s.segment_type),
                     type_code: s.statistic_category.code.trim().to_owned(),
                     parts: p,
                 }

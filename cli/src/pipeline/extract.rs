@@ -12,6 +12,8 @@ use alma_user_model::{WriteError, render_user};
 use sis_extract::{Extractor, PersonOutcome};
 
 use super::Run;
+use crate::config::AppConfig;
+use chrono::NaiveDate;
 use crate::exit::{Exit, Failure};
 
 /// People per hand-over between threads: one wake-up per batch, not per person.
@@ -22,10 +24,15 @@ const QUEUE: usize = 4;
 
 /// Reads and indexes the configured inputs.
 pub fn open<'c>(run: &Run<'c>) -> anyhow::Result<Extractor<'c>> {
+    extractor(run.config, run.today)
+}
+
+/// Reads and indexes the inputs of `config` as a run does (`plan` maps the same way).
+pub fn extractor(config: &AppConfig, today: NaiveDate) -> anyhow::Result<Extractor<'_>> {
     let input_error =
         |e: sis_extract::ExtractError| Failure::error(Exit::ConfigOrInput, e.to_string());
     // Traces are for `alma-sis explain`; a run keeps only decisions.
-    let extractor = Extractor::new(&run.config.mapping, &run.config.base_dir, run.today)
+    let extractor = Extractor::new(&config.mapping, &config.base_dir, today)
         .map_err(input_error)?
         .with_trace(false);
     for warning in extractor.warnings() {

@@ -8,6 +8,8 @@ pub mod deliver;
 pub mod extract;
 pub mod package;
 pub mod pass;
+pub mod plan;
+pub mod plan_report;
 pub mod quarantine;
 pub mod report;
 pub mod state;
@@ -111,7 +113,7 @@ fn write_timings(run: &Run<'_>, path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// The process's peak resident set size (Linux `VmHWM`), 0 where unknown.
-fn peak_rss_kib() -> u64 {
+pub(crate) fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -61,16 +61,7 @@ impl<'a> Quarantine<'a> {
         findings: &[Finding],
         rows: &mut [RowOutcome],
     ) -> anyhow::Result<()> {
-        for outcome in rows.iter_mut() {
-            if matches!(&outcome.decision, Decision::Written { primary_id: p } if p == primary_id) {
-                outcome.decision = Decision::Rejected {
-                    errors: findings
-                        .iter()
-                        .map(|f| format!("{}: {}", f.code, f.message))
-                        .collect(),
-                };
-            }
-        }
+        Self::mark(primary_id, findings, rows);
         self.rejected += 1;
         let line = reject_line(primary_id, findings);
         let path = &self.path;
@@ -92,6 +83,21 @@ impl<'a> Quarantine<'a> {
         };
         out.write_all(line.as_bytes()).map_err(io)?;
         Ok(())
+    }
+
+    /// The rows written into the user `primary_id` become `Rejected` with `CODE: message`
+    /// reasons (what [`Quarantine::reject`] does to them, without the reject file).
+    pub fn mark(primary_id: &str, findings: &[Finding], rows: &mut [RowOutcome]) {
+        for outcome in rows.iter_mut() {
+            if matches!(&outcome.decision, Decision::Written { primary_id: p } if p == primary_id) {
+                outcome.decision = Decision::Rejected {
+                    errors: findings
+                        .iter()
+                        .map(|f| format!("{}: {}", f.code, f.message))
+                        .collect(),
+                };
+            }
+        }
     }
 
     /// Closes the reject file; returns its path when users were quarantined. Logs the

@@ -261,7 +261,7 @@ pub fn finish(run: &Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit
 
 /// Creates `path` with mode 0600; never replaces an existing file, never writes into a
 /// work directory that is a symbolic link.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(dir) = path.parent() {
         if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
@@ -288,7 +288,7 @@ pub fn file_name(path: &Path) -> String {
 }
 
 /// Counts by name, the largest first (ties by name).
-fn largest_first(counts: BTreeMap<&str, usize>) -> Vec<(String, usize)> {
+pub(crate) fn largest_first(counts: BTreeMap<&str, usize>) -> Vec<(String, usize)> {
     let mut counts: Vec<(String, usize)> = counts
         .into_iter()
         .map(|(name, n)| (name.to_owned(), n))
@@ -609,7 +609,7 @@ fn human_bytes(bytes: u64) -> String {
 }
 
 /// Escapes text for HTML element content and attribute values.
-fn esc(text: &str) -> String {
+pub(crate) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for ch in text.chars() {
         match ch {
@@ -627,7 +627,7 @@ fn esc(text: &str) -> String {
 /// Rejected rows listed on the page; the rest are counted (all are in `report.json`).
 const HTML_REJECTED_ROWS: usize = 500;
 
-const CSS: &str = "\
+pub(crate) const CSS: &str = "\
 body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#1d1d1f;background:#fff}
 h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 .sub{color:#555;margin-top:0}
@@ -643,7 +643,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:.9em}
 ";
 
-fn table_of_counts(s: &mut String, head: &str, rows: &[(String, usize)], empty: &str) {
+pub(crate) fn table_of_counts(s: &mut String, head: &str, rows: &[(String, usize)], empty: &str) {
     if rows.is_empty() {
         let _ = writeln!(s, "<p class=\"none\">{}</p>", esc(empty));
         return;
