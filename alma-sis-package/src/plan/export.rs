@@ -20,7 +20,7 @@ use alma_user_model::read::{RawUser, Split, UserParser, UserSplitter};
 use alma_user_model::{AccountType, Finding, User, UserReader};
 
 use super::records::{
-    AS_MATCH, AS_PRIMARY, Format, INTERNAL, IN_GROUPS, NO_GROUP, NO_MATCH_VALUE, Records,
+    AS_MATCH, AS_PRIMARY, Format, IN_GROUPS, INTERNAL, NO_GROUP, NO_MATCH_VALUE, Records,
     ValueIndex,
 };
 use super::{Coverage, ExportDocument, ExportOptions, PlanError};
@@ -129,9 +129,7 @@ impl Source<'_> {
     fn open(&mut self) -> io::Result<Box<dyn Read + Send + '_>> {
         Ok(match self {
             Source::File(path) => Box::new(File::open(path)?),
-            Source::Entry(archive, i) => {
-                Box::new(archive.by_index(*i).map_err(io::Error::other)?)
-            }
+            Source::Entry(archive, i) => Box::new(archive.by_index(*i).map_err(io::Error::other)?),
         })
     }
 }
@@ -393,9 +391,7 @@ impl<'o> Builder<'o> {
                 };
                 let group = self.group_id(facts.group.as_deref());
                 let ordinal = match bare {
-                    Some(file) => self
-                        .records
-                        .push_in_file(file, &raw, facts.flags, group),
+                    Some(file) => self.records.push_in_file(file, &raw, facts.flags, group),
                     None => self
                         .records
                         .push_spilled(
@@ -453,7 +449,13 @@ impl<'o> Builder<'o> {
             })?;
             let ordinal = self
                 .records
-                .push_spilled(&self.options.spill_dir, Format::Json, &json, facts.flags, group)
+                .push_spilled(
+                    &self.options.spill_dir,
+                    Format::Json,
+                    &json,
+                    facts.flags,
+                    group,
+                )
                 .map_err(Self::io(&self.options.spill_dir))?;
             self.index_values(&facts, ordinal);
             users += 1;

@@ -64,8 +64,8 @@ pub use sync::{Change, ChangeKind, synchronize};
 
 use crate::check::{Limits, MatchId, id_key};
 use records::{
-    AS_MATCH, INTERNAL, IN_GROUPS, MATCHED, NO_GROUP, NO_MATCH_VALUE, OWNER, Records,
-    SUPERSEDED, ValueIndex,
+    AS_MATCH, IN_GROUPS, INTERNAL, MATCHED, NO_GROUP, NO_MATCH_VALUE, OWNER, Records, SUPERSEDED,
+    ValueIndex,
 };
 
 /// The codes of [`Reason`], as `run --plan-against` quarantines with them.
@@ -480,12 +480,10 @@ impl AlmaExport {
     }
 
     fn load(&mut self, ordinal: u32) -> Result<User, PlanError> {
-        self.records
-            .load(ordinal)
-            .map_err(|source| PlanError::Io {
-                path: self.spill_dir.clone(),
-                source,
-            })
+        self.records.load(ordinal).map_err(|source| PlanError::Io {
+            path: self.spill_dir.clone(),
+            source,
+        })
     }
 
     /// The current (not superseded) owners of `value`, each once, in ordinal order; with

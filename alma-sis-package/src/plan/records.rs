@@ -321,7 +321,10 @@ impl ValueIndex {
     }
 
     pub(super) fn heap_bytes(&self) -> usize {
-        self.buckets.iter().map(|b| b.capacity() * 12).sum::<usize>()
+        self.buckets
+            .iter()
+            .map(|b| b.capacity() * 12)
+            .sum::<usize>()
             + self.dirs.iter().map(|d| d.capacity() * 4).sum::<usize>()
     }
 }

@@ -364,10 +364,8 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
                 part(&mut p, "value", value(&i.value));
                 part(&mut p, "note", text(&i.note));
                 // Alma lists an identifier it made without a status as ACTIVE.
-                let status = text(&i.status).map_or_else(
-                    || "ACTIVE".to_owned(),
-                    |s| s.trim().to_ascii_uppercase(),
-                );
+                let status = text(&i.status)
+                    .map_or_else(|| "ACTIVE".to_owned(), |s| s.trim().to_ascii_uppercase());
                 p.push(("status", status));
                 Segment {
                     internal: is_internal(&i.segment_type),
@@ -398,9 +396,14 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
             .map(|b| {
                 let mut p = Vec::with_capacity(5);
                 // Section 3: block_type "default GENERAL", block_status "default Active".
-                let block_type = code(&b.block_type).map_or_else(|| "GENERAL".to_owned(), Cow::into_owned);
+                let block_type =
+                    code(&b.block_type).map_or_else(|| "GENERAL".to_owned(), Cow::into_owned);
                 p.push(("block_type", block_type));
-                part(&mut p, "block_description", value(&b.block_description.code));
+                part(
+                    &mut p,
+                    "block_description",
+                    value(&b.block_description.code),
+                );
                 let status = text(&b.block_status)
                     .map_or_else(|| "ACTIVE".to_owned(), |s| s.trim().to_ascii_uppercase());
                 p.push(("block_status", status));
@@ -423,7 +426,11 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
             .iter()
             .map(|s| {
                 let mut p = Vec::with_capacity(2);
-                part(&mut p, "statistic_category", value(&s.statistic_category.code));
+                part(
+                    &mut p,
+                    "statistic_category",
+                    value(&s.statistic_category.code),
+                );
                 part(&mut p, "statistic_note", text(&s.statistic_note));
                 Segment {
                     internal: is_internal(&s.segment_type),
@@ -470,7 +477,10 @@ fn segments(section: Section, alma: &User, incoming: &User, changes: &mut Vec<Ch
     let mut pairs: Vec<(Segment, Segment)> = Vec::new();
     let mut i = 0;
     while i < after.len() {
-        match before.iter().position(|b| b.type_code == after[i].type_code) {
+        match before
+            .iter()
+            .position(|b| b.type_code == after[i].type_code)
+        {
             Some(j) => pairs.push((before.remove(j), after.remove(i))),
             None => i += 1,
         }
@@ -560,7 +570,10 @@ mod tests {
         let mut incoming = alma.clone();
         incoming.first_name = None;
         incoming.user_group = None;
-        assert_eq!(labels(&synchronize(&alma, &incoming)), ["first_name (cleared)"]);
+        assert_eq!(
+            labels(&synchronize(&alma, &incoming)),
+            ["first_name (cleared)"]
+        );
         incoming.user_group = Some("GRAD".into());
         assert_eq!(
             labels(&synchronize(&alma, &incoming)),

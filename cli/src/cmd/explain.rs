@@ -14,6 +14,10 @@ pub struct ExplainArgs {
     /// The person: their key in the extract or their primary id.
     #[arg(value_name = "ID")]
     pub id: String,
+    /// Also say what Alma will do with them, from Alma's "Export users" file(s), as
+    /// `alma-sis plan` does (which maps the whole extract).
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub alma_export: Vec<std::path::PathBuf>,
 }
 
 /// Runs `alma-sis explain`: prints the rows found, the rules that matched or not, the group
@@ -25,9 +29,15 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> anyhow::Result<Exit> {
     let extractor = Extractor::new(&config.mapping, &config.base_dir, ctx.today())
         .map_err(|e| Failure::error(Exit::ConfigOrInput, e.to_string()))?;
     let today = ctx.today();
+    let alma = crate::pipeline::plan::explain(&config, today, &args.id, &args.alma_export)?;
     let Some(person) = extractor.explain(&args.id) else {
         if let Some(text) = vanished::explain(&config, &[&args.id], today)? {
             print!("{}: not in the extract (as of {today})\n{text}", args.id);
+            print!("{}", alma.unwrap_or_default());
+            return Ok(Exit::Ok);
+        }
+        if let Some(alma) = alma {
+            print!("{}: not in the extract (as of {today})\n{alma}", args.id);
             return Ok(Exit::Ok);
         }
         let files: Vec<String> = config
@@ -59,6 +69,7 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> anyhow::Result<Exit> {
             print!("{text}");
         }
     }
+    print!("{}", alma.unwrap_or_default());
     Ok(Exit::Ok)
 }
 

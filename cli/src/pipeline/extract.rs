@@ -13,8 +13,8 @@ use sis_extract::{Extractor, PersonOutcome};
 
 use super::Run;
 use crate::config::AppConfig;
-use chrono::NaiveDate;
 use crate::exit::{Exit, Failure};
+use chrono::NaiveDate;
 
 /// People per hand-over between threads: one wake-up per batch, not per person.
 const BATCH: usize = 32;

@@ -133,8 +133,15 @@ fn stages(run: &mut Run<'_>) -> anyhow::Result<()> {
     let _lock = state::lock(run)?;
     let extractor = run.timed("read", |run| extract::open(run))?;
     let check_options = run.config.check.options(&run.config.base_dir)?;
+    let plan_failures = if run.args.plan_against.is_empty() {
+        None
+    } else {
+        Some(run.timed("alma plan", |run| {
+            plan::before_run(run, &extractor, &check_options)
+        })?)
+    };
     let mut opened = state::open(run)?;
-    match planned(run, &extractor, &check_options, &mut opened) {
+    match planned(run, &extractor, &check_options, &mut opened, plan_failures) {
         Ok(()) => Ok(()),
         Err(Stop::Recorded(e)) => Err(e),
         Err(Stop::Unrecorded(e)) => {
@@ -160,6 +167,7 @@ fn planned(
     extractor: &sis_extract::Extractor<'_>,
     check_options: &alma_sis_package::check::CheckOptions,
     opened: &mut state::Opened,
+    plan_failures: Option<plan::PlanFailures>,
 ) -> Result<(), Stop> {
     use alma_sis_package::state::RunOutcome;
 
@@ -179,6 +187,9 @@ fn planned(
         .dir
         .join(format!("{}.rejects.csv", run.stem));
     let mut quarantine = quarantine::Quarantine::new(check_options, rejects_path);
+    if let Some(failures) = plan_failures {
+        quarantine.plan_failures(failures);
+    }
     let mut packager = package::packager(run).map_err(Stop::Unrecorded)?;
     let feed = run.config.mapping.feed.name.clone();
     let mut planner = store
@@ -214,6 +225,7 @@ fn planned(
     }
     passed.map_err(Stop::Unrecorded)?;
     let rejected = quarantine.rejected;
+    let will_fail = quarantine.will_fail;
     let rejects = quarantine.finish().map_err(Stop::Unrecorded)?;
     settle_reject_threshold(run);
     let plan = run
@@ -234,11 +246,16 @@ fn planned(
     };
     if run.args.strict && rejected > 0 {
         let listed = rejects.map(|p| p.display().to_string()).unwrap_or_default();
+        let in_alma = if will_fail > 0 {
+            format!(", {will_fail} of them because they will fail in Alma (--plan-against)")
+        } else {
+            String::new()
+        };
         let error = Failure::error(
             Exit::Findings,
             format!(
-                "--strict: {rejected} user(s) have error-level findings (listed in {listed}); \
-                 nothing was packaged"
+                "--strict: {rejected} user(s) have error-level findings{in_alma} (listed in \
+                 {listed}); nothing was packaged"
             ),
         );
         drop(packager);

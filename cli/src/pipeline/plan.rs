@@ -55,6 +55,9 @@ impl Bucket {
 /// quarantine.
 pub type PlanFailures = HashMap<String, (String, String)>;
 
+/// The expiry and purge dates a vanished person is re-sent with.
+pub type SentDates = (Option<NaiveDate>, Option<NaiveDate>);
+
 /// What the run state would send an Alma user the load does not match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -141,8 +144,8 @@ pub enum PersonPlan {
         user_group: Option<String>,
         /// What the run sends them.
         send: VanishedSend,
-        /// The expiry (and purge) date sent, when re-sent.
-        dates: Option<(Option<NaiveDate>, Option<NaiveDate>)>,
+        /// The expiry and purge dates sent, when re-sent.
+        dates: Option<SentDates>,
     },
 }
 
@@ -380,7 +383,9 @@ impl PeopleFile {
                 };
                 (primary_id, alma, fields)
             }
-            PersonPlan::Quarantined { primary_id, .. } => (primary_id, String::new(), String::new()),
+            PersonPlan::Quarantined { primary_id, .. } => {
+                (primary_id, String::new(), String::new())
+            }
             PersonPlan::Vanished { primary_id, .. } => {
                 (primary_id, primary_id.clone(), String::new())
             }
@@ -556,7 +561,10 @@ impl PlanPass<'_, '_> {
 }
 
 fn export_error(e: alma_sis_package::plan::PlanError) -> anyhow::Error {
-    Failure::error(Exit::ConfigOrInput, format!("reading the Alma export back: {e:#}"))
+    Failure::error(
+        Exit::ConfigOrInput,
+        format!("reading the Alma export back: {e:#}"),
+    )
 }
 
 /// The Alma users no user of the load matched, and what the run state would send them.
@@ -616,7 +624,7 @@ fn vanished(
 fn what_run_sends(
     config: &AppConfig,
     missing: Option<IfMissing>,
-) -> (VanishedSend, Option<(Option<NaiveDate>, Option<NaiveDate>)>) {
+) -> (VanishedSend, Option<SentDates>) {
     let v = match missing {
         None => return (VanishedSend::NotInRunState, None),
         Some(IfMissing::NeverSent) => return (VanishedSend::NeverSent, None),
@@ -634,4 +642,76 @@ fn what_run_sends(
         VanishedAction::Left => (VanishedSend::Retired, None),
         VanishedAction::NoRecord => (VanishedSend::NoRecord, None),
     }
+}
+
+/// `explain <id> --alma-export PATH...`: the plan's section on one person (the whole plan
+/// runs, so it says what `plan` says); `None` without export paths or when the plan has
+/// nothing on them.
+pub fn explain(
+    config: &AppConfig,
+    today: NaiveDate,
+    id: &str,
+    export: &[PathBuf],
+) -> anyhow::Result<Option<String>> {
+    if export.is_empty() {
+        return Ok(None);
+    }
+    let extractor = super::extract::extractor(config, today)?;
+    let check_options = config.check.options(&config.base_dir)?;
+    let input = PlanInput {
+        export,
+        focus: Some(id),
+        people: None,
+    };
+    let report = plan(config, &extractor, &check_options, today, &input)?;
+    Ok(super::plan_report::explain_section(&report))
+}
+
+/// `run --plan-against`: the plan of this run's extract, its reports beside the run's, a
+/// line in the run's report; returns the users that will fail, for the quarantine.
+pub fn before_run(
+    run: &mut super::Run<'_>,
+    extractor: &Extractor<'_>,
+    check_options: &CheckOptions,
+) -> anyhow::Result<PlanFailures> {
+    let config = run.config;
+    let dir = config.output.dir.clone();
+    let people = dir.join(format!("{}.plan.people.csv", run.stem));
+    let input = PlanInput {
+        export: &run.args.plan_against,
+        focus: None,
+        people: Some(people.clone()),
+    };
+    let mut report = plan(config, extractor, check_options, run.today, &input)?;
+    let exit = report.exit();
+    let feed = &config.mapping.feed;
+    let ctx = super::plan_report::PlanContext {
+        command: "run --plan-against",
+        feed: &feed.name,
+        institution: &feed.institution,
+        now: run.ctx.now.to_rfc3339(),
+        config_path: &config.path,
+        config_sha256: &config.hash,
+        work_dir: &dir,
+        export: &run.args.plan_against,
+        people: Some(&people),
+    };
+    let reports = crate::cmd::plan::write_reports(&ctx, &report, exit, &run.stem);
+    let failures = std::mem::take(&mut report.failures);
+    if !failures.is_empty() {
+        tracing::warn!(
+            users = failures.len(),
+            "users that will fail in Alma are quarantined (--plan-against)"
+        );
+    }
+    run.report.plan = Some(super::report::PlanLine {
+        new: report.outcome("new"),
+        update: report.outcome("update"),
+        unchanged: report.outcome("unchanged"),
+        will_fail: report.will_fail(),
+        quarantined: report.outcome("quarantined"),
+        vanished: report.vanished_count(),
+        reports,
+    });
+    Ok(failures)
 }

@@ -57,9 +57,7 @@ pub fn reason_text(code: &str) -> &'static str {
         codes::ID_TAKEN => "an identifier is held by another Alma user",
         codes::NOT_EXTERNAL => "Alma's user is internal (\"User is not external\")",
         codes::SHARED_MATCH_ID => "two Alma users share the match id",
-        codes::MATCH_ID_CHANGED => {
-            "the match id changed: Alma holds the person under the old one"
-        }
+        codes::MATCH_ID_CHANGED => "the match id changed: Alma holds the person under the old one",
         _ => "",
     }
 }
@@ -75,7 +73,11 @@ fn ids(b: &Bucket, n: usize) -> String {
 }
 
 /// Lines under a count: the largest first, at most six.
-fn breakdown<'a>(s: &mut String, items: impl IntoIterator<Item = (String, &'a Bucket)>, with_ids: bool) {
+fn breakdown<'a>(
+    s: &mut String,
+    items: impl IntoIterator<Item = (String, &'a Bucket)>,
+    with_ids: bool,
+) {
     let mut items: Vec<(String, &Bucket)> = items.into_iter().collect();
     items.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(&b.0)));
     const SHOWN: usize = 6;
@@ -140,11 +142,7 @@ pub fn summary(ctx: &PlanContext<'_>, r: &PlanReport, exit: Exit, reports: &[&Pa
         let label = name.replace('_', " ");
         let _ = writeln!(s, "  {label:<16} {n:>7}");
         match name {
-            "update" => breakdown(
-                &mut s,
-                r.fields.iter().map(|(k, b)| (k.clone(), b)),
-                false,
-            ),
+            "update" => breakdown(&mut s, r.fields.iter().map(|(k, b)| (k.clone(), b)), false),
             "will_fail" => breakdown(
                 &mut s,
                 r.reasons.iter().map(|(k, b)| ((*k).to_owned(), b)),
@@ -371,13 +369,13 @@ pub fn html(ctx: &PlanContext<'_>, r: &PlanReport, exit: Exit) -> String {
         .iter()
         .map(|(k, b)| ((*k).to_owned(), b, reason_text(k)))
         .collect();
-    reasons.sort_by(|a, b| b.1.count.cmp(&a.1.count));
+    reasons.sort_by_key(|b| std::cmp::Reverse(b.1.count));
     bucket_table(&mut s, "reason", &reasons, "Nothing will fail.");
 
     s.push_str("<h2>Updates, by field</h2>\n");
     let mut fields: Vec<(String, &Bucket, &str)> =
         r.fields.iter().map(|(k, b)| (k.clone(), b, "")).collect();
-    fields.sort_by(|a, b| b.1.count.cmp(&a.1.count));
+    fields.sort_by_key(|b| std::cmp::Reverse(b.1.count));
     bucket_table(&mut s, "field", &fields, "No field changes.");
     s.push_str(
         "<p>A field marked <i>removed</i> is a segment Alma has (external) and this load does \
@@ -447,4 +445,94 @@ pub fn html(ctx: &PlanContext<'_>, r: &PlanReport, exit: Exit) -> String {
     }
     s.push_str("</body>\n</html>\n");
     s
+}
+
+/// The `alma` section of `explain <id> --alma-export`: what the plan says about the person
+/// (its first word is the outcome, as the people file names it), or `None` when the plan
+/// has nothing on them.
+pub fn explain_section(r: &PlanReport) -> Option<String> {
+    use alma_sis_package::plan::Outcome;
+
+    use super::plan::PersonPlan;
+
+    let focus = r.focus.as_ref()?;
+    let c = &r.coverage;
+    let mut s = format!(
+        "\nalma (export: {} document(s), {} users; match id {})\n",
+        c.documents.len(),
+        c.users,
+        r.match_id
+    );
+    match focus {
+        PersonPlan::Compared { verdict, .. } => {
+            let alma = verdict.alma_user.as_deref().unwrap_or("");
+            match &verdict.outcome {
+                Outcome::New => {
+                    let _ = writeln!(
+                        s,
+                        "  new: no Alma user has this {}; Alma adds the user",
+                        r.match_id
+                    );
+                }
+                Outcome::Unchanged => {
+                    let _ = writeln!(
+                        s,
+                        "  unchanged: Alma user {alma} would not change (a delta run need not \
+                         send them)"
+                    );
+                }
+                Outcome::Update(changes) => {
+                    let _ = writeln!(
+                        s,
+                        "  update: Alma user {alma} changes, {} difference(s)",
+                        changes.len()
+                    );
+                    for change in changes {
+                        let field = match &change.segment_type {
+                            Some(t) => format!("{} [{t}]", change.field),
+                            None => change.field.clone(),
+                        };
+                        let _ = writeln!(s, "    {field:<48} {}", change.kind.word());
+                    }
+                }
+                Outcome::WillFail(f) => {
+                    let _ = writeln!(s, "  will fail {}: {}", f.reason.code(), f.message);
+                }
+            }
+        }
+        PersonPlan::Quarantined { codes, .. } => {
+            let _ = writeln!(
+                s,
+                "  quarantined {}: the check holds the user back; run does not send it",
+                codes.join(" ")
+            );
+        }
+        PersonPlan::Vanished {
+            primary_id,
+            user_group,
+            send,
+            dates,
+        } => {
+            let _ = writeln!(
+                s,
+                "  vanished {}: Alma user {primary_id} (external, group {}) is not matched by \
+                 this load; {}",
+                send.name(),
+                user_group.as_deref().unwrap_or("none"),
+                send.text()
+            );
+            if let Some((expiry, purge)) = dates {
+                let date = |d: &Option<chrono::NaiveDate>| {
+                    d.map_or_else(|| "none".to_owned(), |d| d.to_string())
+                };
+                let _ = writeln!(
+                    s,
+                    "    expiry date {}, purge date {}",
+                    date(expiry),
+                    date(purge)
+                );
+            }
+        }
+    }
+    Some(s)
 }

@@ -23,6 +23,10 @@ pub struct Quarantine<'a> {
     pub rejected: usize,
     /// Warning-level findings so far (the users are still sent).
     pub warnings: usize,
+    /// The users `--plan-against` predicts Alma rejects: quarantined with the plan's code.
+    plan: super::plan::PlanFailures,
+    /// Users quarantined because they will fail in Alma.
+    pub will_fail: usize,
 }
 
 impl<'a> Quarantine<'a> {
@@ -34,7 +38,15 @@ impl<'a> Quarantine<'a> {
             out: None,
             rejected: 0,
             warnings: 0,
+            plan: super::plan::PlanFailures::new(),
+            will_fail: 0,
         }
+    }
+
+    /// Quarantines the users a plan predicts will fail in Alma (those the check lets pass,
+    /// as in the plan itself).
+    pub fn plan_failures(&mut self, failures: super::plan::PlanFailures) {
+        self.plan = failures;
     }
 
     /// The error-level findings of `user` (empty when it can be sent); warnings are counted.
@@ -45,6 +57,16 @@ impl<'a> Quarantine<'a> {
             .filter(|f| f.severity == Severity::Warning)
             .count();
         findings.retain(|f| f.severity == Severity::Error);
+        if findings.is_empty()
+            && !self.plan.is_empty()
+            && let Some((code, message)) = self.plan.get(&user.primary_id.to_lowercase())
+        {
+            self.will_fail += 1;
+            findings.push(
+                Finding::new(code.clone(), Severity::Error, message.clone())
+                    .for_user(user.primary_id.clone()),
+            );
+        }
         findings
     }
 

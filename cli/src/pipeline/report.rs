@@ -60,6 +60,28 @@ pub struct RunReport {
     /// Users sent with a purge date before `purge_floor`: how many, and the first
     /// `PURGE_SOON_IDS` primary ids.
     pub purge_soon: (usize, Vec<String>),
+    /// `--plan-against`: what the plan predicted.
+    pub plan: Option<PlanLine>,
+}
+
+/// What `run --plan-against` predicted Alma does with the load (the plan's own reports
+/// have the detail).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlanLine {
+    /// Users new in Alma.
+    pub new: u64,
+    /// Users updated.
+    pub update: u64,
+    /// Users unchanged.
+    pub unchanged: u64,
+    /// Users that will fail: quarantined by this run.
+    pub will_fail: u64,
+    /// Users the check quarantines.
+    pub quarantined: u64,
+    /// Alma users of the profile's groups the load does not match.
+    pub vanished: u64,
+    /// The plan's report files.
+    pub reports: Vec<PathBuf>,
 }
 
 /// Primary ids kept for `W-PURGE-SOON`; the rest are counted.
@@ -380,6 +402,17 @@ fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
     for (to, location) in &r.deliveries {
         let _ = writeln!(s, "  delivered        {location} ({to})");
     }
+    if let Some(p) = &r.plan {
+        let _ = writeln!(
+            s,
+            "  Alma plan        {} new, {} update, {} unchanged, {} will fail (quarantined), \
+             {} vanished",
+            p.new, p.update, p.unchanged, p.will_fail, p.vanished
+        );
+        for path in &p.reports {
+            let _ = writeln!(s, "  plan report      {}", path.display());
+        }
+    }
     for warning in r.all_warnings() {
         let _ = writeln!(s, "  warning          {warning}");
     }
@@ -412,6 +445,8 @@ struct JsonReport<'a> {
     warnings: Vec<String>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     purge_soon: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<&'a PlanLine>,
 }
 
 #[derive(Serialize)]
@@ -585,6 +620,7 @@ fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
         files: files(r),
         warnings: r.all_warnings(),
         purge_soon: &r.purge_soon.1,
+        plan: r.plan.as_ref(),
     };
     // Serializing plain structs of strings and numbers cannot fail.
     let mut json = serde_json::to_string_pretty(&report).unwrap_or_default();
