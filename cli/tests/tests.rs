@@ -10,6 +10,7 @@ mod explain;
 mod golden;
 mod help;
 mod package;
+mod plan;
 mod report;
 mod state;
 mod state_safety;

@@ -14,9 +14,10 @@ pub struct ExplainArgs {
     /// The person: their key in the extract or their primary id.
     #[arg(value_name = "ID")]
     pub id: String,
-    /// Also say what Alma will do with them, from Alma's "Export users" file(s), as
-    /// `alma-sis plan` does (which maps the whole extract).
-    #[arg(long, value_name = "PATH", num_args = 1..)]
+    /// Also say what Alma will do with them, from Alma's "Export users" file (a file, zip
+    /// or folder; repeat for several), as `alma-sis plan` does (which maps the whole
+    /// extract).
+    #[arg(long, value_name = "PATH")]
     pub alma_export: Vec<std::path::PathBuf>,
 }
 

@@ -128,6 +128,13 @@ pub fn summary(ctx: &PlanContext<'_>, r: &PlanReport, exit: Exit, reports: &[&Pa
         "  match id         {} ({} external users of the profile's groups: {groups})",
         r.match_id, c.in_groups
     );
+    if c.without_match_id > 0 {
+        let _ = writeln!(
+            s,
+            "  without match id {:>7}  Alma users without a {}: no load can match them",
+            c.without_match_id, r.match_id
+        );
+    }
     let rows = r.rows.row_counts();
     let _ = writeln!(s, "  rows read        {:>7}", rows.read);
     let _ = writeln!(
@@ -136,7 +143,9 @@ pub fn summary(ctx: &PlanContext<'_>, r: &PlanReport, exit: Exit, reports: &[&Pa
         r.users, rows.written
     );
     let _ = writeln!(s, "  rows filtered    {:>7}", rows.filtered);
+    super::report::breakdown(&mut s, r.rows.filtered_by_rule(), "rules");
     let _ = writeln!(s, "  rows rejected    {:>7}", rows.rejected);
+    super::report::breakdown(&mut s, r.rows.rejected_by_code(), "codes");
     for (name, _) in OUTCOMES {
         let n = r.outcome(name);
         let label = name.replace('_', " ");

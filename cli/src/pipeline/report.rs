@@ -320,7 +320,7 @@ pub(crate) fn largest_first(counts: BTreeMap<&str, usize>) -> Vec<(String, usize
 }
 
 /// Summary lines under a count, the largest first, at most [`SUMMARY_BREAKDOWN`] of them.
-fn breakdown(s: &mut String, counts: BTreeMap<&str, usize>, what: &str) {
+pub(crate) fn breakdown(s: &mut String, counts: BTreeMap<&str, usize>, what: &str) {
     let counts = largest_first(counts);
     for (name, n) in counts.iter().take(SUMMARY_BREAKDOWN) {
         let _ = writeln!(s, "    {n:>7}  {name}");
