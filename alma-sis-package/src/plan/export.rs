@@ -20,7 +20,7 @@ use alma_user_model::read::{RawUser, Split, UserParser, UserSplitter};
 use alma_user_model::{AccountType, Finding, User, UserReader};
 
 use super::records::{
-    AS_MATCH, AS_PRIMARY, Format, IN_GROUPS, INTERNAL, NO_GROUP, NO_MATCH_VALUE, Records,
+    AS_MATCH, AS_PRIMARY, Format, IN_GROUPS, INTERNAL, Kept, NO_GROUP, NO_MATCH_VALUE, Records,
     ValueIndex,
 };
 use super::{Coverage, ExportDocument, ExportOptions, PlanError};
@@ -37,6 +37,7 @@ pub(super) struct Facts {
     values: Vec<(u64, u32)>,
     flags: u8,
     group: Option<String>,
+    digest: (u64, u8),
 }
 
 /// Works out the facts of `user` under the profile's match id and groups.
@@ -93,6 +94,7 @@ pub(super) fn facts(user: &User, options: &ExportOptions) -> Facts {
         values,
         flags,
         group,
+        digest: super::sync::fingerprint(user, true),
     }
 }
 
@@ -389,17 +391,16 @@ impl<'o> Builder<'o> {
                 let Some(facts) = facts else {
                     return Ok(None);
                 };
-                let group = self.group_id(facts.group.as_deref());
+                let kept = self.kept(&facts);
                 let ordinal = match bare {
-                    Some(file) => self.records.push_in_file(file, &raw, facts.flags, group),
+                    Some(file) => self.records.push_in_file(file, &raw, &kept),
                     None => self
                         .records
                         .push_spilled(
                             &self.options.spill_dir,
                             Format::Xml,
                             &batch.xml.as_bytes()[range],
-                            facts.flags,
-                            group,
+                            &kept,
                         )
                         .map_err(Self::io(&self.options.spill_dir))?,
                 };
@@ -442,25 +443,27 @@ impl<'o> Builder<'o> {
                 }
             };
             let facts = facts(&read.user, self.options);
-            let group = self.group_id(facts.group.as_deref());
+            let kept = self.kept(&facts);
             let json = serde_json::to_vec(&read.user).map_err(|e| PlanError::Io {
                 path: self.options.spill_dir.clone(),
                 source: io::Error::other(e),
             })?;
             let ordinal = self
                 .records
-                .push_spilled(
-                    &self.options.spill_dir,
-                    Format::Json,
-                    &json,
-                    facts.flags,
-                    group,
-                )
+                .push_spilled(&self.options.spill_dir, Format::Json, &json, &kept)
                 .map_err(Self::io(&self.options.spill_dir))?;
             self.index_values(&facts, ordinal);
             users += 1;
         }
         Ok((users, reader.document_findings().to_vec()))
+    }
+
+    fn kept(&mut self, facts: &Facts) -> Kept {
+        Kept {
+            flags: facts.flags,
+            group: self.group_id(facts.group.as_deref()),
+            digest: facts.digest,
+        }
     }
 
     fn index_values(&mut self, facts: &Facts, ordinal: u32) {

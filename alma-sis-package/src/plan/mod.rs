@@ -57,7 +57,7 @@ pub mod sync;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use alma_user_model::{AccountType, ReadError, User};
+use alma_user_model::{ReadError, User};
 use serde::Serialize;
 
 pub use sync::{Change, ChangeKind, synchronize};
@@ -356,6 +356,15 @@ pub struct AlmaUser {
     pub user_group: Option<String>,
 }
 
+/// Alma's user(s) under a user's match id.
+enum Matched {
+    None,
+    /// One, with its record when it was read already.
+    One(u32, Option<Box<User>>),
+    /// Several: the load cannot tell which.
+    Several(Vec<(u32, User)>),
+}
+
 /// Alma's users as an export shows them, indexed for [`AlmaExport::compare`].
 pub struct AlmaExport {
     match_id: MatchId,
@@ -502,23 +511,46 @@ impl AlmaExport {
         owners
     }
 
-    /// Alma's users whose match id is `user`'s (checked on their records, not only the
-    /// hashes), marked as matched.
-    fn matched(&mut self, user: &User) -> Result<Vec<(u32, User)>, PlanError> {
+    /// Alma's user(s) whose match id is `user`'s, marked as matched: one by the index alone
+    /// (its record is read when the comparison needs it), several checked on their records.
+    fn matched(&mut self, user: &User) -> Result<Matched, PlanError> {
         let Some(value) = self.match_id.value(user) else {
-            return Ok(Vec::new());
+            return Ok(Matched::None);
         };
-        let mut found = Vec::new();
-        for owner in self.owners(value, true) {
-            let alma = self.load(owner)?;
-            if self
-                .match_id
-                .value(&alma)
-                .is_some_and(|v| same_id(v, value))
-            {
-                self.records.flags[owner as usize] |= MATCHED;
-                found.push((owner, alma));
+        let owners = self.owners(value, true);
+        let found = match owners.as_slice() {
+            [] => return Ok(Matched::None),
+            [one] => Matched::One(*one, None),
+            _ => {
+                let mut users = Vec::new();
+                for owner in owners {
+                    let alma = self.load(owner)?;
+                    if self
+                        .match_id
+                        .value(&alma)
+                        .is_some_and(|v| same_id(v, value))
+                    {
+                        users.push((owner, alma));
+                    }
+                }
+                match users.len() {
+                    0 => return Ok(Matched::None),
+                    1 => {
+                        let (owner, alma) = users.remove(0);
+                        Matched::One(owner, Some(Box::new(alma)))
+                    }
+                    _ => Matched::Several(users),
+                }
             }
+        };
+        match &found {
+            Matched::One(owner, _) => self.records.flags[*owner as usize] |= MATCHED,
+            Matched::Several(users) => {
+                for (owner, _) in users {
+                    self.records.flags[*owner as usize] |= MATCHED;
+                }
+            }
+            Matched::None => {}
         }
         Ok(found)
     }
@@ -531,30 +563,105 @@ impl AlmaExport {
 
     /// What Alma will do when the load sends `user`; marks Alma's user as matched.
     pub fn compare(&mut self, user: &User) -> Result<Verdict, PlanError> {
-        let mut matched = self.matched(user)?;
-        let alma_user = matched.first().map(|(_, u)| u.primary_id.clone());
-        let fail = |reason: Reason, match_id: &MatchId| Verdict {
-            outcome: Outcome::WillFail(Failure {
-                message: reason.message(match_id),
-                reason,
-            }),
-            alma_user: alma_user.clone(),
+        let (own, mut record) = match self.matched(user)? {
+            Matched::Several(users) => {
+                let users: Vec<String> = users.into_iter().map(|(_, u)| u.primary_id).collect();
+                let alma_user = users.first().cloned();
+                let reason = Reason::SharedMatchId { users };
+                return Ok(self.fail(reason, alma_user));
+            }
+            Matched::One(owner, record) => (Some(owner), record),
+            Matched::None => (None, None),
         };
-        if matched.len() > 1 {
-            let users = matched.iter().map(|(_, u)| u.primary_id.clone()).collect();
-            return Ok(fail(Reason::SharedMatchId { users }, &self.match_id));
-        }
-        let current = matched.pop();
-        if let Some((_, alma)) = &current
-            && alma.account_type == Some(AccountType::Internal)
+        if let Some(owner) = own
+            && self.records.flags[owner as usize] & INTERNAL != 0
         {
+            let alma = match record {
+                Some(alma) => *alma,
+                None => self.load(owner)?,
+            };
             let reason = Reason::NotExternal {
                 user: alma.primary_id.clone(),
             };
-            return Ok(fail(reason, &self.match_id));
+            return Ok(self.fail(reason, Some(alma.primary_id)));
         }
-        // Every other Alma user holding one of the user's values, with the types it holds.
-        let own = current.as_ref().map(|(o, _)| *o);
+        if let Some(reason) = self.conflict(user, own)? {
+            let alma_user = match own {
+                Some(owner) => Some(self.primary_id(owner)?),
+                None => None,
+            };
+            return Ok(self.fail(reason, alma_user));
+        }
+        let Some(owner) = own else {
+            return Ok(Verdict {
+                outcome: Outcome::New,
+                alma_user: None,
+            });
+        };
+        // The same digest: nothing differs (and the primary id is written alike).
+        let digest = (
+            self.records.digests[owner as usize],
+            self.records.masks[owner as usize],
+        );
+        if record.is_none() && sync::fingerprint(user, false) == digest {
+            return Ok(Verdict {
+                outcome: Outcome::Unchanged,
+                alma_user: Some(user.primary_id.clone()),
+            });
+        }
+        let alma = match record.take() {
+            Some(alma) => *alma,
+            None => self.load(owner)?,
+        };
+        let value = self.match_id.value(user).unwrap_or_default();
+        if !self
+            .match_id
+            .value(&alma)
+            .is_some_and(|v| same_id(v, value))
+        {
+            // Two values with one hash: no Alma user has this match id after all.
+            self.records.flags[owner as usize] &= !MATCHED;
+            return Ok(Verdict {
+                outcome: Outcome::New,
+                alma_user: None,
+            });
+        }
+        let changes = synchronize(&alma, user);
+        let outcome = if changes.is_empty() {
+            Outcome::Unchanged
+        } else {
+            self.release(owner, &alma, user);
+            Outcome::Update(changes)
+        };
+        Ok(Verdict {
+            outcome,
+            alma_user: Some(alma.primary_id),
+        })
+    }
+
+    fn fail(&self, reason: Reason, alma_user: Option<String>) -> Verdict {
+        Verdict {
+            outcome: Outcome::WillFail(Failure {
+                message: reason.message(&self.match_id),
+                reason,
+            }),
+            alma_user,
+        }
+    }
+
+    fn primary_id(&mut self, owner: u32) -> Result<String, PlanError> {
+        self.records
+            .primary_id(owner)
+            .map_err(|source| PlanError::Io {
+                path: self.spill_dir.clone(),
+                source,
+            })
+    }
+
+    /// The first other Alma user holding one of `user`'s values (a changed match id when
+    /// `user` matches no one and that user is the same person), once earlier updates of
+    /// the load have freed what they take off.
+    fn conflict(&mut self, user: &User, own: Option<u32>) -> Result<Option<Reason>, PlanError> {
         let mut holders: Vec<(u32, Vec<String>)> = Vec::new();
         for (id_type, value) in ids(user) {
             if value.trim().is_empty() {
@@ -584,34 +691,18 @@ impl AlmaExport {
             let Some(first) = held.first() else {
                 continue;
             };
-            if current.is_none() && same_person(user, &alma) {
-                let reason = Reason::MatchIdChanged {
+            if own.is_none() && same_person(user, &alma) {
+                return Ok(Some(Reason::MatchIdChanged {
                     old: alma.primary_id,
                     holds: held,
-                };
-                return Ok(fail(reason, &self.match_id));
+                }));
             }
             taken.get_or_insert(Reason::IdTaken {
                 id_type: first.clone(),
                 by: alma.primary_id,
             });
         }
-        if let Some(reason) = taken {
-            return Ok(fail(reason, &self.match_id));
-        }
-        let outcome = match &current {
-            None => Outcome::New,
-            Some((owner, alma)) => {
-                let changes = synchronize(alma, user);
-                if changes.is_empty() {
-                    Outcome::Unchanged
-                } else {
-                    self.release(*owner, alma, user);
-                    Outcome::Update(changes)
-                }
-            }
-        };
-        Ok(Verdict { outcome, alma_user })
+        Ok(taken)
     }
 
     /// Remembers the values the update of `alma` to `user` takes off it: a later user of
@@ -660,8 +751,15 @@ impl AlmaExport {
                     .filter(|_| group != NO_GROUP)
                     .cloned();
                 let ordinal = u32::try_from(ordinal).unwrap_or(u32::MAX);
-                return Some(self.load(ordinal).map(|u| AlmaUser {
-                    primary_id: u.primary_id,
+                let primary_id = self
+                    .records
+                    .primary_id(ordinal)
+                    .map_err(|source| PlanError::Io {
+                        path: self.spill_dir.clone(),
+                        source,
+                    });
+                return Some(primary_id.map(|primary_id| AlmaUser {
+                    primary_id,
                     user_group,
                 }));
             }

@@ -6,8 +6,8 @@
 //! zip entries are copied into as XML, or as JSON for documents only the full reader reads.
 //! A record is read back and parsed only when an extract user needs it.
 //!
-//! In memory stay 15 bytes per user (offset, length, flags, group) and 12 bytes per
-//! identifier value in [`ValueIndex`].
+//! In memory stay 24 bytes per user (offset, length, flags, group, the digest of what a
+//! load compares) and 12 bytes per identifier value in [`ValueIndex`].
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -48,6 +48,14 @@ pub(super) const NO_MATCH_VALUE: u8 = 16;
 /// No group.
 pub(super) const NO_GROUP: u16 = u16::MAX;
 
+/// What stays in memory of one user besides its record's place.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Kept {
+    pub(super) flags: u8,
+    pub(super) group: u16,
+    pub(super) digest: (u64, u8),
+}
+
 /// The records of the export's users.
 pub(super) struct Records {
     files: Vec<File>,
@@ -58,6 +66,9 @@ pub(super) struct Records {
     lens: Vec<u32>,
     pub(super) flags: Vec<u8>,
     pub(super) groups: Vec<u16>,
+    /// [`fingerprint`](super::sync::fingerprint) of each user: digest and mask.
+    pub(super) digests: Vec<u64>,
+    pub(super) masks: Vec<u8>,
     buf: Vec<u8>,
     parser: UserParser,
 }
@@ -80,6 +91,8 @@ impl Records {
             lens: Vec::new(),
             flags: Vec::new(),
             groups: Vec::new(),
+            digests: Vec::new(),
+            masks: Vec::new(),
             buf: Vec::new(),
             parser: UserParser::new(),
         }
@@ -103,6 +116,8 @@ impl Records {
         self.lens.truncate(mark.users);
         self.flags.truncate(mark.users);
         self.groups.truncate(mark.users);
+        self.digests.truncate(mark.users);
+        self.masks.truncate(mark.users);
         self.runs.truncate(mark.runs);
         if let Some((_, out, at)) = &mut self.spill {
             out.flush()?;
@@ -134,19 +149,21 @@ impl Records {
         }
     }
 
-    fn push(&mut self, offset: u64, len: usize, flags: u8, group: u16) -> u32 {
+    fn push(&mut self, offset: u64, len: usize, user: &Kept) -> u32 {
         let ordinal = u32::try_from(self.offsets.len()).unwrap_or(u32::MAX);
         self.offsets.push(offset);
         self.lens.push(u32::try_from(len).unwrap_or(u32::MAX));
-        self.flags.push(flags);
-        self.groups.push(group);
+        self.flags.push(user.flags);
+        self.groups.push(user.group);
+        self.digests.push(user.digest.0);
+        self.masks.push(user.digest.1);
         ordinal
     }
 
     /// A user whose XML stays in `file` at `offset`.
-    pub(super) fn push_in_file(&mut self, file: u16, raw: &RawUser, flags: u8, group: u16) -> u32 {
+    pub(super) fn push_in_file(&mut self, file: u16, raw: &RawUser, user: &Kept) -> u32 {
         self.start_run(file, Format::Xml);
-        self.push(raw.start_offset, raw.len, flags, group)
+        self.push(raw.start_offset, raw.len, user)
     }
 
     /// A user copied into the spill file (made in `dir` at the first copy).
@@ -155,8 +172,7 @@ impl Records {
         dir: &Path,
         format: Format,
         bytes: &[u8],
-        flags: u8,
-        group: u16,
+        user: &Kept,
     ) -> std::io::Result<u32> {
         if self.spill.is_none() {
             let file = tempfile::tempfile_in(dir)?;
@@ -171,7 +187,7 @@ impl Records {
         out.write_all(bytes)?;
         *at += bytes.len() as u64;
         self.start_run(n, format);
-        Ok(self.push(offset, bytes.len(), flags, group))
+        Ok(self.push(offset, bytes.len(), user))
     }
 
     /// Writes out what the spill file still buffers: call before reading records.
@@ -183,17 +199,45 @@ impl Records {
         self.lens.shrink_to_fit();
         self.flags.shrink_to_fit();
         self.groups.shrink_to_fit();
+        self.digests.shrink_to_fit();
+        self.masks.shrink_to_fit();
         Ok(())
     }
 
-    /// Reads the user `ordinal` back.
-    pub(super) fn load(&mut self, ordinal: u32) -> std::io::Result<User> {
+    /// Reads the record of `ordinal` into the buffer; returns its format.
+    fn read(&mut self, ordinal: u32) -> std::io::Result<Format> {
         let i = ordinal as usize;
         let run = self.runs[self.runs.partition_point(|r| r.first <= ordinal) - 1];
         self.buf.resize(self.lens[i] as usize, 0);
         self.files[usize::from(run.file)].read_exact_at(&mut self.buf, self.offsets[i])?;
+        Ok(run.format)
+    }
+
+    /// The primary id of `ordinal`: cut out of the record when it is plain text (what the
+    /// reader would read: no reference, no carriage return, no nested user before it),
+    /// else read with the whole record.
+    pub(super) fn primary_id(&mut self, ordinal: u32) -> std::io::Result<String> {
+        if self.read(ordinal)? == Format::Xml
+            && let Ok(xml) = std::str::from_utf8(&self.buf)
+            && let Some(start) = xml.find("<primary_id>")
+            && !xml[..start].contains("<proxy_for_users")
+        {
+            let rest = &xml[start + "<primary_id>".len()..];
+            if let Some(end) = rest.find('<') {
+                let id = &rest[..end];
+                if rest[end..].starts_with("</primary_id>") && !id.contains(['&', '\r']) {
+                    return Ok(id.to_owned());
+                }
+            }
+        }
+        self.load(ordinal).map(|u| u.primary_id)
+    }
+
+    /// Reads the user `ordinal` back.
+    pub(super) fn load(&mut self, ordinal: u32) -> std::io::Result<User> {
+        let format = self.read(ordinal)?;
         let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
-        match run.format {
+        match format {
             Format::Json => serde_json::from_slice(&self.buf).map_err(|e| invalid(e.to_string())),
             Format::Xml => {
                 let xml = std::str::from_utf8(&self.buf).map_err(|e| invalid(e.to_string()))?;
@@ -222,6 +266,8 @@ impl Records {
             + self.lens.capacity() * 4
             + self.flags.capacity()
             + self.groups.capacity() * 2
+            + self.digests.capacity() * 8
+            + self.masks.capacity()
     }
 }
 

@@ -23,8 +23,8 @@
 
 use std::borrow::Cow;
 
-use alma_user_model::{CodeValue, User};
-use chrono::NaiveDate;
+use alma_user_model::{CodeValue, LibraryNotice, User};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::check::{CORE_FIELDS, PROTECTED_FIELDS};
@@ -96,8 +96,8 @@ pub fn synchronize(alma: &User, incoming: &User) -> Vec<Change> {
     if !super::same_id(&alma.primary_id, &incoming.primary_id) {
         changes.push(scalar_change(
             "primary_id",
-            Some(Cow::Borrowed(alma.primary_id.as_str())),
-            Some(Cow::Borrowed(incoming.primary_id.as_str())),
+            Some(Value::Text(&alma.primary_id)),
+            Some(Value::Text(&incoming.primary_id)),
         ));
     }
     for field in CORE_FIELDS.iter().copied() {
@@ -118,14 +118,83 @@ pub fn synchronize(alma: &User, incoming: &User) -> Vec<Change> {
             continue;
         };
         let before = scalar(alma, field);
-        if before.as_ref() != Some(&after) {
+        if before != Some(after) {
             changes.push(scalar_change(field, before, Some(after)));
         }
     }
     changes
 }
 
-fn scalar_change(field: &str, before: Option<Cow<'_, str>>, after: Option<Cow<'_, str>>) -> Change {
+/// A compared value, borrowed from the user (no copy unless a change is reported).
+#[derive(Debug, Clone, Copy)]
+enum Value<'a> {
+    Text(&'a str),
+    Date(NaiveDate),
+    Time(DateTime<Utc>),
+    Flag(bool),
+    /// A fixed word (a default Alma applies).
+    Word(&'static str),
+    /// Codes compared as a set.
+    Codes(&'a [CodeValue]),
+    /// Opt-ins compared as a set of (code, value).
+    Notices(&'a [LibraryNotice]),
+}
+
+impl PartialEq for Value<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Value::Codes(a), Value::Codes(b)) => {
+                let has =
+                    |list: &[CodeValue], code: &str| list.iter().any(|c| c.code.trim() == code);
+                a.iter().all(|c| has(b, c.code.trim())) && b.iter().all(|c| has(a, c.code.trim()))
+            }
+            (Value::Notices(a), Value::Notices(b)) => {
+                let has = |list: &[LibraryNotice], n: &LibraryNotice| {
+                    list.iter().any(|m| same_notice(m, n))
+                };
+                a.iter().all(|n| has(b, n)) && b.iter().all(|n| has(a, n))
+            }
+            _ => self.text() == other.text(),
+        }
+    }
+}
+
+fn same_notice(a: &LibraryNotice, b: &LibraryNotice) -> bool {
+    a.code.as_ref().map(|c| c.code.trim()) == b.code.as_ref().map(|c| c.code.trim())
+        && a.value.unwrap_or(false) == b.value.unwrap_or(false)
+}
+
+impl Value<'_> {
+    /// The value as text: borrowed for text and words, formatted otherwise.
+    fn text(&self) -> Cow<'_, str> {
+        match self {
+            Value::Text(s) => Cow::Borrowed(s),
+            Value::Word(s) => Cow::Borrowed(s),
+            Value::Date(d) => Cow::Owned(alma_user_model::format_iso_date(*d)),
+            Value::Time(t) => Cow::Owned(alma_user_model::format_date_time(*t)),
+            Value::Flag(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+            Value::Codes(list) => {
+                let mut codes: Vec<&str> = list.iter().map(|c| c.code.trim()).collect();
+                codes.sort_unstable();
+                codes.dedup();
+                Cow::Owned(codes.join(","))
+            }
+            Value::Notices(list) => {
+                let mut notices: Vec<String> = list
+                    .iter()
+                    .filter_map(|n| {
+                        let code = n.code.as_ref()?.code.trim();
+                        Some(format!("{code}={}", n.value.unwrap_or(false)))
+                    })
+                    .collect();
+                notices.sort_unstable();
+                Cow::Owned(notices.join(","))
+            }
+        }
+    }
+}
+
+fn scalar_change(field: &str, before: Option<Value<'_>>, after: Option<Value<'_>>) -> Change {
     let kind = match (&before, &after) {
         (None, _) => ChangeKind::Set,
         (_, None) => ChangeKind::Cleared,
@@ -135,53 +204,40 @@ fn scalar_change(field: &str, before: Option<Cow<'_, str>>, after: Option<Cow<'_
         field: field.to_owned(),
         kind,
         segment_type: None,
-        before: before.map(Cow::into_owned),
-        after: after.map(Cow::into_owned),
+        before: before.map(|v| v.text().into_owned()),
+        after: after.map(|v| v.text().into_owned()),
     }
 }
 
 /// Text with nothing but whitespace is no value (the reader reads an empty element as
 /// absent; Alma stores no blank value).
-fn text(s: &Option<String>) -> Option<Cow<'_, str>> {
-    s.as_deref()
-        .filter(|s| !s.trim().is_empty())
-        .map(Cow::Borrowed)
+fn text(s: &Option<String>) -> Option<Value<'_>> {
+    s.as_deref().and_then(value)
 }
 
 /// A required text or code, as [`text`].
-fn value(s: &str) -> Option<Cow<'_, str>> {
-    (!s.trim().is_empty()).then_some(Cow::Borrowed(s))
+fn value(s: &str) -> Option<Value<'_>> {
+    (!s.trim().is_empty()).then_some(Value::Text(s))
 }
 
-fn code(c: &Option<CodeValue>) -> Option<Cow<'_, str>> {
-    c.as_ref()
-        .map(|c| c.code.as_str())
-        .filter(|s| !s.trim().is_empty())
-        .map(Cow::Borrowed)
+fn code(c: &Option<CodeValue>) -> Option<Value<'_>> {
+    c.as_ref().and_then(|c| value(&c.code))
 }
 
-fn date(d: Option<NaiveDate>) -> Option<Cow<'static, str>> {
-    d.map(|d| Cow::Owned(alma_user_model::format_iso_date(d)))
+fn date(d: Option<NaiveDate>) -> Option<Value<'static>> {
+    d.map(Value::Date)
 }
 
-/// Codes of a list, sorted and joined: a list of codes is compared as a set.
-fn codes(list: &[CodeValue]) -> Option<Cow<'_, str>> {
-    let mut codes: Vec<&str> = list
-        .iter()
-        .map(|c| c.code.trim())
-        .filter(|c| !c.is_empty())
-        .collect();
-    if codes.is_empty() {
-        return None;
-    }
-    codes.sort_unstable();
-    codes.dedup();
-    Some(Cow::Owned(codes.join(",")))
+/// Codes of a list, compared as a set; none (or only blank codes) is no value.
+fn codes(list: &[CodeValue]) -> Option<Value<'_>> {
+    list.iter()
+        .any(|c| !c.code.trim().is_empty())
+        .then_some(Value::Codes(list))
 }
 
 /// The value of a scalar field of [`CORE_FIELDS`] or [`PROTECTED_FIELDS`], normalized for
 /// comparison.
-fn scalar<'u>(user: &'u User, field: &str) -> Option<Cow<'u, str>> {
+fn scalar<'u>(user: &'u User, field: &str) -> Option<Value<'u>> {
     match field {
         "first_name" => text(&user.first_name),
         "middle_name" => text(&user.middle_name),
@@ -194,7 +250,7 @@ fn scalar<'u>(user: &'u User, field: &str) -> Option<Cow<'u, str>> {
         "expiry_date" => date(user.expiry_date),
         "purge_date" => date(user.purge_date),
         // Section 2: status "Default Active": a user without one is active.
-        "status" => Some(Cow::Borrowed(
+        "status" => Some(Value::Word(
             user.status
                 .unwrap_or(alma_user_model::UserStatus::Active)
                 .code(),
@@ -209,19 +265,118 @@ fn scalar<'u>(user: &'u User, field: &str) -> Option<Cow<'u, str>> {
         "campus_code" => code(&user.campus_code),
         "rs_libraries" => codes(&user.rs_libraries),
         "user_title" => code(&user.user_title),
-        "library_notices" => {
-            let mut notices: Vec<String> = user
-                .library_notices
-                .iter()
-                .filter_map(|n| {
-                    let code = n.code.as_ref()?.code.trim();
-                    (!code.is_empty()).then(|| format!("{code}={}", n.value.unwrap_or(false)))
-                })
-                .collect();
-            notices.sort_unstable();
-            (!notices.is_empty()).then(|| Cow::Owned(notices.join(",")))
-        }
+        "library_notices" => user
+            .library_notices
+            .iter()
+            .any(|n| n.code.as_ref().is_some_and(|c| !c.code.trim().is_empty()))
+            .then_some(Value::Notices(&user.library_notices)),
         _ => unreachable!("{field} is not a scalar field of the swap-all lists"),
+    }
+}
+
+/// A 64-bit digest of everything [`synchronize`] compares, and a mask of the protected
+/// fields filled: when Alma's user and an incoming one have the same mask and digest,
+/// `synchronize` finds no difference, so a plan need not read Alma's record again. The
+/// digest takes the primary id as it is written (any difference sends the comparison the
+/// long way), every core field, the filled protected fields and each list of segments as
+/// a multiset; Alma's internal segments are left out (`alma`), none of the incoming ones.
+pub(crate) fn fingerprint(user: &User, alma: bool) -> (u64, u8) {
+    use std::hash::{BuildHasher, Hasher};
+    let state = foldhash::quality::FixedState::with_seed(0x706c_616e_2d73_796e);
+    let mut h = state.build_hasher();
+    hash_text(&mut h, user.primary_id.as_bytes());
+    for field in CORE_FIELDS.iter().copied() {
+        match Section::of(field) {
+            Some(section) => {
+                let (mut count, mut sum) = (0u64, 0u64);
+                for segment in segments_of(section, user) {
+                    if alma && segment.internal {
+                        continue;
+                    }
+                    let mut sh = state.build_hasher();
+                    for (name, value) in &segment.parts {
+                        hash_text(&mut sh, name.as_bytes());
+                        value.hash_into(&mut sh);
+                    }
+                    count += 1;
+                    sum = sum.wrapping_add(sh.finish());
+                }
+                h.write_u64(count);
+                h.write_u64(sum);
+            }
+            None => hash_option(&mut h, scalar(user, field)),
+        }
+    }
+    let mut mask = 0u8;
+    for (bit, field) in PROTECTED_FIELDS.iter().enumerate() {
+        if let Some(value) = scalar(user, field) {
+            mask |= 1 << bit;
+            value.hash_into(&mut h);
+        }
+    }
+    (h.finish(), mask)
+}
+
+fn hash_text(h: &mut impl std::hash::Hasher, bytes: &[u8]) {
+    h.write_usize(bytes.len());
+    h.write(bytes);
+}
+
+fn hash_option(h: &mut impl std::hash::Hasher, value: Option<Value<'_>>) {
+    match value {
+        None => h.write_u8(0),
+        Some(v) => {
+            h.write_u8(1);
+            v.hash_into(h);
+        }
+    }
+}
+
+impl Value<'_> {
+    /// Hashes the value so that equal values (as [`PartialEq`] has it) hash the same.
+    fn hash_into(&self, h: &mut impl std::hash::Hasher) {
+        use chrono::Datelike as _;
+        match self {
+            Value::Date(d) => {
+                h.write_u8(2);
+                h.write_i32(d.num_days_from_ce());
+            }
+            Value::Time(t) => {
+                h.write_u8(3);
+                h.write_i64(t.timestamp_millis());
+            }
+            Value::Codes(list) => {
+                h.write_u8(4);
+                let mut codes: Vec<&str> = list.iter().map(|c| c.code.trim()).collect();
+                codes.sort_unstable();
+                codes.dedup();
+                for c in codes {
+                    hash_text(h, c.as_bytes());
+                }
+            }
+            Value::Notices(list) => {
+                h.write_u8(5);
+                let mut notices: Vec<(Option<&str>, bool)> = list
+                    .iter()
+                    .map(|n| {
+                        (
+                            n.code.as_ref().map(|c| c.code.trim()),
+                            n.value.unwrap_or(false),
+                        )
+                    })
+                    .collect();
+                notices.sort_unstable();
+                notices.dedup();
+                for (code, value) in notices {
+                    hash_text(h, code.unwrap_or("").as_bytes());
+                    h.write_u8(u8::from(value));
+                }
+            }
+            Value::Text(_) | Value::Word(_) | Value::Flag(_) => {
+                h.write_u8(1);
+                hash_text(h, self.text().as_bytes());
+            }
+        }
     }
 }
 
@@ -265,13 +420,29 @@ impl Section {
     }
 }
 
-/// One segment, normalized: whether it is internal, its type code, and its compared parts
-/// as (child name, value) in schema order.
-#[derive(Debug, PartialEq, Eq)]
-struct Segment {
+/// One segment, normalized: whether it is internal, its type, and its compared parts as
+/// (child name, value) in schema order.
+#[derive(Debug, PartialEq)]
+struct Segment<'a> {
     internal: bool,
-    type_code: String,
-    parts: Vec<(&'static str, String)>,
+    kind: Option<Value<'a>>,
+    parts: Vec<(&'static str, Value<'a>)>,
+}
+
+impl Segment<'_> {
+    fn type_code(&self) -> Option<String> {
+        self.kind
+            .map(|k| k.text().into_owned())
+            .filter(|t| !t.is_empty())
+    }
+
+    fn summary(&self) -> String {
+        self.parts
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.text()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// Whether a segment is internal ("Internal"; empty or anything else counts as external).
@@ -281,25 +452,31 @@ pub(crate) fn is_internal(segment_type: &Option<String>) -> bool {
         .is_some_and(|s| s.trim().eq_ignore_ascii_case("internal"))
 }
 
-fn flag(b: bool) -> String {
-    if b { "true" } else { "false" }.to_owned()
-}
-
 /// Pushes `(name, value)` when the value is not empty.
-fn part(parts: &mut Vec<(&'static str, String)>, name: &'static str, value: Option<Cow<'_, str>>) {
-    if let Some(v) = value {
-        parts.push((name, v.into_owned()));
+fn part<'a>(parts: &mut Vec<(&'static str, Value<'a>)>, name: &'static str, v: Option<Value<'a>>) {
+    if let Some(v) = v {
+        parts.push((name, v));
     }
 }
 
-fn segments_of(section: Section, user: &User) -> Vec<Segment> {
+/// An upper-case status word Alma shows, `default` when there is none.
+fn status<'a>(s: &'a Option<String>, default: &'static str) -> Value<'a> {
+    match s.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Value::Word(default),
+        Some(s) if s.eq_ignore_ascii_case(default) => Value::Word(default),
+        Some(s) => Value::Text(s),
+    }
+}
+
+fn segments_of(section: Section, user: &User) -> Vec<Segment<'_>> {
     let c = &user.contact_info;
     match section {
         Section::Addresses => c
             .addresses
             .iter()
             .map(|a| {
-                let mut p = vec![("preferred", flag(a.preferred))];
+                let mut p = Vec::with_capacity(10);
+                p.push(("preferred", Value::Flag(a.preferred)));
                 part(&mut p, "line1", text(&a.line1));
                 part(&mut p, "line2", text(&a.line2));
                 part(&mut p, "line3", text(&a.line3));
@@ -313,10 +490,10 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
                 part(&mut p, "start_date", date(a.start_date));
                 part(&mut p, "end_date", date(a.end_date));
                 let types = codes(&a.address_types);
-                part(&mut p, "address_types", types.clone());
+                part(&mut p, "address_types", types);
                 Segment {
                     internal: is_internal(&a.segment_type),
-                    type_code: types.map(Cow::into_owned).unwrap_or_default(),
+                    kind: types,
                     parts: p,
                 }
             })
@@ -325,14 +502,15 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
             .emails
             .iter()
             .map(|e| {
-                let mut p = vec![("preferred", flag(e.preferred))];
+                let mut p = Vec::with_capacity(4);
+                p.push(("preferred", Value::Flag(e.preferred)));
                 part(&mut p, "email_address", value(&e.email_address));
                 part(&mut p, "description", text(&e.description));
                 let types = codes(&e.email_types);
-                part(&mut p, "email_types", types.clone());
+                part(&mut p, "email_types", types);
                 Segment {
                     internal: is_internal(&e.segment_type),
-                    type_code: types.map(Cow::into_owned).unwrap_or_default(),
+                    kind: types,
                     parts: p,
                 }
             })
@@ -341,16 +519,15 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
             .phones
             .iter()
             .map(|ph| {
-                let mut p = vec![
-                    ("preferred", flag(ph.preferred)),
-                    ("preferred_sms", flag(ph.preferred_sms)),
-                ];
+                let mut p = Vec::with_capacity(4);
+                p.push(("preferred", Value::Flag(ph.preferred)));
+                p.push(("preferred_sms", Value::Flag(ph.preferred_sms)));
                 part(&mut p, "phone_number", value(&ph.phone_number));
                 let types = codes(&ph.phone_types);
-                part(&mut p, "phone_types", types.clone());
+                part(&mut p, "phone_types", types);
                 Segment {
                     internal: is_internal(&ph.segment_type),
-                    type_code: types.map(Cow::into_owned).unwrap_or_default(),
+                    kind: types,
                     parts: p,
                 }
             })
@@ -360,16 +537,15 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
             .iter()
             .map(|i| {
                 let mut p = Vec::with_capacity(4);
-                part(&mut p, "id_type", value(&i.id_type.code));
+                let kind = value(&i.id_type.code);
+                part(&mut p, "id_type", kind);
                 part(&mut p, "value", value(&i.value));
                 part(&mut p, "note", text(&i.note));
                 // Alma lists an identifier it made without a status as ACTIVE.
-                let status = text(&i.status)
-                    .map_or_else(|| "ACTIVE".to_owned(), |s| s.trim().to_ascii_uppercase());
-                p.push(("status", status));
+                p.push(("status", status(&i.status, "ACTIVE")));
                 Segment {
                     internal: is_internal(&i.segment_type),
-                    type_code: i.id_type.code.trim().to_owned(),
+                    kind,
                     parts: p,
                 }
             })
@@ -379,13 +555,14 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
             .iter()
             .map(|n| {
                 let mut p = Vec::with_capacity(4);
-                part(&mut p, "note_type", value(&n.note_type.code));
+                let kind = value(&n.note_type.code);
+                part(&mut p, "note_type", kind);
                 part(&mut p, "note_text", text(&n.note_text));
-                p.push(("user_viewable", flag(n.user_viewable)));
-                p.push(("popup_note", flag(n.popup_note)));
+                p.push(("user_viewable", Value::Flag(n.user_viewable)));
+                p.push(("popup_note", Value::Flag(n.popup_note)));
                 Segment {
                     internal: is_internal(&n.segment_type),
-                    type_code: n.note_type.code.trim().to_owned(),
+                    kind,
                     parts: p,
                 }
             })
@@ -396,27 +573,18 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
             .map(|b| {
                 let mut p = Vec::with_capacity(5);
                 // Section 3: block_type "default GENERAL", block_status "default Active".
-                let block_type =
-                    code(&b.block_type).map_or_else(|| "GENERAL".to_owned(), Cow::into_owned);
-                p.push(("block_type", block_type));
-                part(
-                    &mut p,
-                    "block_description",
-                    value(&b.block_description.code),
-                );
-                let status = text(&b.block_status)
-                    .map_or_else(|| "ACTIVE".to_owned(), |s| s.trim().to_ascii_uppercase());
-                p.push(("block_status", status));
+                p.push((
+                    "block_type",
+                    code(&b.block_type).unwrap_or(Value::Word("GENERAL")),
+                ));
+                let kind = value(&b.block_description.code);
+                part(&mut p, "block_description", kind);
+                p.push(("block_status", status(&b.block_status, "ACTIVE")));
                 part(&mut p, "block_note", text(&b.block_note));
-                part(
-                    &mut p,
-                    "expiry_date",
-                    b.expiry_date
-                        .map(|d| Cow::Owned(alma_user_model::format_date_time(d))),
-                );
+                part(&mut p, "expiry_date", b.expiry_date.map(Value::Time));
                 Segment {
                     internal: is_internal(&b.segment_type),
-                    type_code: b.block_description.code.trim().to_owned(),
+                    kind,
                     parts: p,
                 }
             })
@@ -426,15 +594,12 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
             .iter()
             .map(|s| {
                 let mut p = Vec::with_capacity(2);
-                part(
-                    &mut p,
-                    "statistic_category",
-                    value(&s.statistic_category.code),
-                );
+                let kind = value(&s.statistic_category.code);
+                part(&mut p, "statistic_category", kind);
                 part(&mut p, "statistic_note", text(&s.statistic_note));
                 Segment {
                     internal: is_internal(&s.segment_type),
-                    type_code: s.statistic_category.code.trim().to_owned(),
+                    kind,
                     parts: p,
                 }
             })
@@ -442,25 +607,14 @@ fn segments_of(section: Section, user: &User) -> Vec<Segment> {
     }
 }
 
-fn summary(segment: &Segment) -> String {
-    segment
-        .parts
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// Swap-all for one list: Alma's external segments are replaced by the incoming ones,
 /// its internal segments are kept (so never compared).
 fn segments(section: Section, alma: &User, incoming: &User, changes: &mut Vec<Change>) {
-    let mut before: Vec<Segment> = segments_of(section, alma)
-        .into_iter()
-        .filter(|s| !s.internal)
-        .collect();
+    let mut before: Vec<Segment<'_>> = segments_of(section, alma);
+    before.retain(|s| !s.internal);
     // Section 5: "New user: all segments are created as External": an incoming segment's
     // own segment_type is not what Alma stores.
-    let mut after: Vec<Segment> = segments_of(section, incoming);
+    let mut after: Vec<Segment<'_>> = segments_of(section, incoming);
     if before.is_empty() && after.is_empty() {
         return;
     }
@@ -474,13 +628,10 @@ fn segments(section: Section, alma: &User, incoming: &User, changes: &mut Vec<Ch
     });
     // A removed and an added segment of the same type are one segment changed, part by part;
     // then the rest in order.
-    let mut pairs: Vec<(Segment, Segment)> = Vec::new();
+    let mut pairs: Vec<(Segment<'_>, Segment<'_>)> = Vec::new();
     let mut i = 0;
     while i < after.len() {
-        match before
-            .iter()
-            .position(|b| b.type_code == after[i].type_code)
-        {
+        match before.iter().position(|b| b.kind == after[i].kind) {
             Some(j) => pairs.push((before.remove(j), after.remove(i))),
             None => i += 1,
         }
@@ -496,8 +647,8 @@ fn segments(section: Section, alma: &User, incoming: &User, changes: &mut Vec<Ch
         changes.push(Change {
             field: item.to_owned(),
             kind: ChangeKind::Removed,
-            segment_type: Some(b.type_code.clone()).filter(|t| !t.is_empty()),
-            before: Some(summary(&b)),
+            segment_type: b.type_code(),
+            before: Some(b.summary()),
             after: None,
         });
     }
@@ -505,32 +656,30 @@ fn segments(section: Section, alma: &User, incoming: &User, changes: &mut Vec<Ch
         changes.push(Change {
             field: item.to_owned(),
             kind: ChangeKind::Added,
-            segment_type: Some(a.type_code.clone()).filter(|t| !t.is_empty()),
+            segment_type: a.type_code(),
             before: None,
-            after: Some(summary(&a)),
+            after: Some(a.summary()),
         });
     }
 }
 
 /// The parts of one segment that differ between Alma's and the incoming one.
-fn parts_changed(item: &str, before: &Segment, after: &Segment, changes: &mut Vec<Change>) {
-    let find = |s: &Segment, name: &str| {
-        s.parts
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| Cow::Owned(v.clone()))
-    };
-    let mut names: Vec<&'static str> = before.parts.iter().map(|(k, _)| *k).collect();
-    for (k, _) in &after.parts {
-        if !names.contains(k) {
-            names.push(k);
-        }
+fn parts_changed(item: &str, before: &Segment<'_>, after: &Segment<'_>, changes: &mut Vec<Change>) {
+    fn find<'a>(s: &Segment<'a>, name: &str) -> Option<Value<'a>> {
+        s.parts.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
     }
+    let names = before.parts.iter().map(|(k, _)| *k).chain(
+        after
+            .parts
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|k| !before.parts.iter().any(|(b, _)| b == k)),
+    );
     for name in names {
         let (b, a) = (find(before, name), find(after, name));
         if b != a {
             let mut change = scalar_change(&format!("{item}/{name}"), b, a);
-            change.segment_type = Some(after.type_code.clone()).filter(|t| !t.is_empty());
+            change.segment_type = after.type_code();
             changes.push(change);
         }
     }
@@ -609,6 +758,21 @@ mod tests {
                 "user_identifiers/user_identifier/value"
             ]
         );
+    }
+
+    #[test]
+    fn equal_fingerprints_mean_no_difference() {
+        let alma = base().with_email(Email::new("jd@example.org", "personal"));
+        let mut incoming = alma.clone();
+        incoming.contact_info.emails.reverse();
+        assert_eq!(fingerprint(&alma, true), fingerprint(&incoming, false));
+        let mut internal = alma.clone();
+        let mut note = UserNote::new("LIBRARY", "kept");
+        note.segment_type = Some("Internal".into());
+        internal.user_notes.push(note);
+        assert_eq!(fingerprint(&internal, true), fingerprint(&incoming, false));
+        incoming.last_name = Some("Other".into());
+        assert_ne!(fingerprint(&alma, true), fingerprint(&incoming, false));
     }
 
     #[test]

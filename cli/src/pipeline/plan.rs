@@ -312,11 +312,19 @@ pub fn plan(
         focus: input.focus,
         focus_by_key: false,
         people: people.as_mut(),
+        busy: [
+            ("  map", Duration::ZERO),
+            ("  serialize", Duration::ZERO),
+            ("  check", Duration::ZERO),
+            ("  compare", Duration::ZERO),
+        ],
     };
     pass.run(extractor)?;
     let held = std::mem::take(&mut pass.held);
+    let busy = pass.busy;
     drop(pass);
     report.timings.push(("pass", start.elapsed()));
+    report.timings.extend(busy);
     let start = Instant::now();
     vanished(
         config,
@@ -428,6 +436,9 @@ struct PlanPass<'a, 'q> {
     focus: Option<&'a str>,
     focus_by_key: bool,
     people: Option<&'a mut PeopleFile>,
+    /// Busy time of the steps: mapping and rendering (the extract threads), checking,
+    /// comparing.
+    busy: [(&'static str, Duration); 4],
 }
 
 impl PlanPass<'_, '_> {
@@ -438,9 +449,11 @@ impl PlanPass<'_, '_> {
                 .into_iter()
                 .flatten()
                 .try_for_each(|p| self.person(p));
-            mapper
+            let thread = mapper
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            self.busy[0].1 = thread.map;
+            self.busy[1].1 = thread.serialize;
             result
         })
     }
@@ -457,14 +470,19 @@ impl PlanPass<'_, '_> {
         if let (Some(mapped), Some(rendered)) = (user, rendered) {
             let user = &mapped.user;
             self.report.users += 1;
+            let start = Instant::now();
             let mut findings = self.quarantine.check(user);
             if findings.is_empty()
                 && let Err(err) = &rendered
             {
                 findings.push(Quarantine::write_refused(user, err));
             }
+            let checked = Instant::now();
+            self.busy[2].1 += checked - start;
             let plan = if findings.is_empty() {
-                self.compared(user)?
+                let plan = self.compared(user)?;
+                self.busy[3].1 += checked.elapsed();
+                plan
             } else {
                 Quarantine::mark(&user.primary_id, &findings, &mut rows);
                 self.quarantined(user, &findings)?
