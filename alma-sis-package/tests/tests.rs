@@ -5,6 +5,7 @@ mod check;
 mod determinism;
 mod names;
 mod packager;
+mod plan;
 mod properties;
 mod split;
 mod state;

@@ -7,6 +7,10 @@
 //! (nothing changed). It then runs `alma-sis check` on what the measured full load wrote, and
 //! deflates the same XML bytes alone with the same backend and level. Stage times and peak RSS come from the binary's
 //! `--timings` file.
+//!
+//! `--plan` measures `alma-sis plan` instead of the delta run, the check and the floor: after
+//! the measured full run, an Alma export is made from its zips (`alma-export`) and planned
+//! against, and both are compared with the full run.
 
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,11 +24,14 @@ use crate::synthetic::{GenOptions, gen_extract};
 /// Options of `bench`.
 struct BenchOptions {
     sizes: Vec<u64>,
+    /// `--plan`: the plan against an export instead of the delta run, check and floor.
+    plan: bool,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
     let mut options = BenchOptions {
         sizes: vec![100_000, 1_000_000],
+        plan: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -38,7 +45,10 @@ fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
                     .map(|n| n.trim().parse().context("--rows takes numbers"))
                     .collect::<anyhow::Result<_>>()?;
             }
-            other => bail!("unknown option {other:?}; usage: cargo xtask bench [--rows N,M]"),
+            "--plan" => options.plan = true,
+            other => {
+                bail!("unknown option {other:?}; usage: cargo xtask bench [--rows N,M] [--plan]")
+            }
         }
     }
     Ok(options)
@@ -127,6 +137,10 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         // a nightly full load and a nightly delta load over the same, unchanged extract.
         run("2026-11-22T04:00:00Z", "full", "initial")?;
         let (full_wall, full) = run("2026-11-23T04:00:00Z", "full", "full")?;
+        if options.plan {
+            plan(root, &bin, &dir, &config, rows, full_wall, &full)?;
+            continue;
+        }
         let (delta_wall, delta) = run("2026-11-24T04:00:00Z", "delta", "delta")?;
 
         let zips = zips_in(&dir.join("out/drop"), "20261123")?;
@@ -207,6 +221,113 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
             let verdict = if met { "met" } else { "NOT met" };
             println!("  {target:<46} {value:>20}  {verdict}");
         }
+    }
+    Ok(())
+}
+
+/// `--plan`: an Alma export made from the measured full run's zips (`alma-export`: as many
+/// users as extract rows, some drifted), then `alma-sis plan` against it on the same day,
+/// compared with the full run (time and peak RSS: issue 20 allows twice each).
+fn plan(
+    root: &Path,
+    bin: &Path,
+    dir: &Path,
+    config: &Path,
+    rows: u64,
+    full_wall: Duration,
+    full: &Timings,
+) -> anyhow::Result<()> {
+    let zips = zips_in(&dir.join("out/drop"), "20261123")?;
+    let export = dir.join("alma_export_users");
+    let extra = rows.saturating_sub(full.users);
+    let out = Command::new("cargo")
+        .args(["run", "--quiet", "--release", "-p", "xtask", "--", "alma-export"])
+        .args(["--extra", &extra.to_string(), "--out"])
+        .arg(&export)
+        .args(&zips)
+        .current_dir(root)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "alma-export failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let made = String::from_utf8_lossy(&out.stdout).into_owned();
+    let export_bytes = std::fs::metadata(&export)?.len();
+    let timings = dir.join("timings-plan.json");
+    let (wall, out) = timed(
+        Command::new(bin)
+            .args(["plan", "--quiet", "--config"])
+            .arg(config)
+            .args(["--now", "2026-11-23T05:00:00Z", "--alma-export"])
+            .arg(&export)
+            .arg("--timings")
+            .arg(&timings)
+            .current_dir(dir),
+    )?;
+    if !out.status.success() && out.status.code() != Some(1) {
+        bail!(
+            "alma-sis plan failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(&timings)?;
+    let value: serde_json::Value = serde_json::from_str(&text)?;
+    let peak = value["peak_rss_kib"].as_u64().unwrap_or(0) as f64 / 1024.0;
+    let full_peak = full.peak_rss_kib as f64 / 1024.0;
+    let index_mb = value["index_bytes"].as_u64().unwrap_or(0) as f64 / 1e6;
+    let fields: Vec<&str> = made.split_whitespace().collect();
+    println!();
+    println!(
+        "== plan: {} extract rows ({} users) against an export of {} users ({:.1} MB: {} \
+         from the run's zips, of them drifted expiry/note/internal {}/{}/{}; {} only in Alma)",
+        rows,
+        full.users,
+        fields.first().unwrap_or(&"?"),
+        export_bytes as f64 / 1e6,
+        fields.get(1).unwrap_or(&"?"),
+        fields.get(2).unwrap_or(&"?"),
+        fields.get(3).unwrap_or(&"?"),
+        fields.get(4).unwrap_or(&"?"),
+        fields.get(5).unwrap_or(&"?"),
+    );
+    println!(
+        "full run    {:>8.2} s  peak RSS {:>6.1} MB",
+        full_wall.as_secs_f64(),
+        full_peak
+    );
+    println!(
+        "plan        {:>8.2} s  peak RSS {:>6.1} MB  (export index {index_mb:.1} MB)",
+        wall.as_secs_f64(),
+        peak
+    );
+    if let Some(stages) = value["stages"].as_array() {
+        for s in stages {
+            println!(
+                "  {:<12} {:>8.2} s",
+                s["stage"].as_str().unwrap_or("?"),
+                s["seconds"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    let ratio = wall.as_secs_f64() / full_wall.as_secs_f64();
+    let targets = [
+        (
+            "plan at most 2x a full run's time",
+            format!("{ratio:.2}x"),
+            ratio <= 2.0,
+        ),
+        (
+            "plan peak RSS at most 2x a full run's",
+            format!("{:.2}x", peak / full_peak.max(1.0)),
+            peak <= 2.0 * full_peak,
+        ),
+    ];
+    println!("targets (issue 20):");
+    for (target, value, met) in targets {
+        let verdict = if met { "met" } else { "NOT met" };
+        println!("  {target:<46} {value:>20}  {verdict}");
     }
     Ok(())
 }
