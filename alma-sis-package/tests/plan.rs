@@ -28,10 +28,12 @@ fn person() -> impl Strategy<Value = User> {
             |(id, barcode, univ, internal_id, last, first, email, flags)| {
                 let mut user = User::new(id).with_name(first, last);
                 if let Some(b) = barcode {
-                    user.user_identifiers.push(UserIdentifier::new("BARCODE", b));
+                    user.user_identifiers
+                        .push(UserIdentifier::new("BARCODE", b));
                 }
                 if let Some(u) = univ {
-                    user.user_identifiers.push(UserIdentifier::new("UNIV_ID", u));
+                    user.user_identifiers
+                        .push(UserIdentifier::new("UNIV_ID", u));
                 }
                 if let Some(v) = internal_id {
                     let mut i = UserIdentifier::new("OTHER_ID_1", format!("i{v}"));
@@ -86,9 +88,7 @@ fn load_of(users: Vec<User>, match_id: &MatchId) -> Vec<User> {
         user.user_identifiers.retain(|i| !internal(&i.segment_type));
         let values: Vec<String> = ids(&user).into_iter().map(|(_, v)| v).collect();
         if match_value(&user, match_id).is_none()
-            || values
-                .iter()
-                .any(|v| seen.iter().any(|s| same_id(s, v)))
+            || values.iter().any(|v| seen.iter().any(|s| same_id(s, v)))
         {
             continue;
         }
@@ -113,23 +113,30 @@ fn oracle(alma: &[User], load: &[User], match_id: &MatchId) -> (Vec<Said>, BTree
         }
     }
     let holds = |alma: &User, value: &str| ids(alma).iter().any(|(_, w)| same_id(w, value));
-    let same_person = |a: &User, b: &User| {
-        a.last_name == b.last_name && a.first_name == b.first_name
-    };
+    let same_person =
+        |a: &User, b: &User| a.last_name == b.last_name && a.first_name == b.first_name;
     let mut said = Vec::new();
     for user in load {
         let value = match_value(user, match_id).unwrap_or_default();
         let matched: Vec<usize> = (0..state.len())
-            .filter(|&i| {
-                match_value(&state[i].0, match_id).is_some_and(|v| same_id(&v, &value))
-            })
+            .filter(|&i| match_value(&state[i].0, match_id).is_some_and(|v| same_id(&v, &value)))
             .collect();
         for &i in &matched {
             state[i].1 = true;
         }
-        let fail = |code: &str, alma: &str| (String::from("will_fail"), code.to_owned(), alma.to_owned(), Vec::new());
+        let fail = |code: &str, alma: &str| {
+            (
+                String::from("will_fail"),
+                code.to_owned(),
+                alma.to_owned(),
+                Vec::new(),
+            )
+        };
         if matched.len() > 1 {
-            said.push(fail("E-ALMA-SHARED-MATCH-ID", &state[matched[0]].0.primary_id));
+            said.push(fail(
+                "E-ALMA-SHARED-MATCH-ID",
+                &state[matched[0]].0.primary_id,
+            ));
             continue;
         }
         let own = matched.first().copied();
@@ -175,7 +182,8 @@ fn oracle(alma: &[User], load: &[User], match_id: &MatchId) -> (Vec<Said>, BTree
         let alma = &mut state[m].0;
         alma.primary_id = user.primary_id.clone();
         alma.user_identifiers.retain(|i| internal(&i.segment_type));
-        alma.user_identifiers.extend(user.user_identifiers.iter().cloned());
+        alma.user_identifiers
+            .extend(user.user_identifiers.iter().cloned());
         said.push(("update".into(), String::new(), alma_user, changes));
     }
     let unmatched = state
@@ -243,10 +251,7 @@ fn check(alma: Vec<User>, load: Vec<User>, by_univ_id: bool, zipped: bool) {
             ),
         });
     }
-    let unmatched: BTreeSet<String> = export
-        .unmatched()
-        .map(|u| u.unwrap().primary_id)
-        .collect();
+    let unmatched: BTreeSet<String> = export.unmatched().map(|u| u.unwrap().primary_id).collect();
     let (expected, expected_unmatched) = oracle(&alma, &load, &match_id);
     assert_eq!(said, expected, "load {load:#?}");
     assert_eq!(unmatched, expected_unmatched);
@@ -269,10 +274,47 @@ proptest! {
 #[test]
 fn an_alma_user_exported_twice_is_one_user_the_last_record() {
     let mut old = User::new("jdoe").with_name("Jo", "Doe");
-    old.user_identifiers.push(UserIdentifier::new("BARCODE", "1"));
+    old.user_identifiers
+        .push(UserIdentifier::new("BARCODE", "1"));
     let mut new = old.clone();
     new.primary_id = "JDOE".into();
     new.last_name = Some("Roe".into());
     let load = vec![old.clone()];
     check(vec![old, new], load, false, false);
+}
+
+#[test]
+fn a_giant_text_node_or_document_stops_reading_at_the_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export");
+    let long = "x".repeat(5000);
+    std::fs::write(
+        &path,
+        format!(
+            "<users><user><primary_id>a</primary_id><last_name>{long}</last_name></user></users>"
+        ),
+    )
+    .unwrap();
+    let mut options = ExportOptions::new(dir.path());
+    options.limits.max_token_bytes = 1000;
+    let error = AlmaExport::read(std::slice::from_ref(&path), &options).unwrap_err();
+    assert!(
+        error.to_string().contains("check.max_token_bytes"),
+        "{error}"
+    );
+    options.limits.max_token_bytes = 10_000;
+    options.limits.max_entry_bytes = 2000;
+    let error = AlmaExport::read(std::slice::from_ref(&path), &options).unwrap_err();
+    assert!(
+        error.to_string().contains("check.max_entry_bytes"),
+        "{error}"
+    );
+    options.limits.max_entry_bytes = 1 << 20;
+    assert_eq!(
+        AlmaExport::read(&[path], &options)
+            .unwrap()
+            .coverage()
+            .users,
+        1
+    );
 }

@@ -266,12 +266,21 @@ fn a_changed_field_is_an_update_named_by_field_without_its_value() {
         ])
     );
     // Ids and field names only: neither Alma's values nor the load's.
-    let json = std::fs::read_to_string(
-        demo.root()
-            .join("out/DEMO_patrons_20261123050000.plan.report.json"),
-    )
-    .unwrap();
-    for text in [stdout(&out), json] {
+    let report = |ext: &str| {
+        std::fs::read_to_string(
+            demo.root()
+                .join(format!("out/DEMO_patrons_20261123050000.plan.{ext}")),
+        )
+        .unwrap()
+    };
+    let html = report("report.html");
+    assert!(html.contains("<h2>Updates, by field</h2>"), "{html}");
+    for text in [
+        stdout(&out),
+        report("report.json"),
+        html,
+        report("people.csv"),
+    ] {
         assert!(!text.contains("Zzyzx") && !text.contains(&name));
         assert!(!text.contains("old.address@"));
     }

@@ -241,7 +241,15 @@ fn plan(
     let export = dir.join("alma_export_users");
     let extra = rows.saturating_sub(full.users);
     let out = Command::new("cargo")
-        .args(["run", "--quiet", "--release", "-p", "xtask", "--", "alma-export"])
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "xtask",
+            "--",
+            "alma-export",
+        ])
         .args(["--extra", &extra.to_string(), "--out"])
         .arg(&export)
         .args(&zips)

@@ -98,13 +98,17 @@ pub(super) fn facts(user: &User, options: &ExportOptions) -> Facts {
     }
 }
 
-/// Counts bytes against the limits; past one, reading fails.
+/// Counts bytes against the limits; past one, reading fails: bytes per document, in
+/// total, and between two `<` (the longest tag or text node, as the check bounds tokens).
 struct Limited<R> {
     inner: R,
     read: u64,
     entry_limit: u64,
     total: Arc<AtomicU64>,
     total_limit: u64,
+    /// Bytes since the last `<`.
+    token: u64,
+    token_limit: u64,
     hit: Arc<AtomicBool>,
 }
 
@@ -113,7 +117,18 @@ impl<R: Read> Read for Limited<R> {
         let n = self.inner.read(buf)?;
         self.read += n as u64;
         let total = self.total.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-        if self.read > self.entry_limit || total > self.total_limit {
+        let mut from = 0;
+        let mut longest = 0;
+        for at in memchr::memchr_iter(b'<', &buf[..n]) {
+            longest = longest.max(self.token + (at - from) as u64);
+            self.token = 0;
+            from = at + 1;
+        }
+        self.token += (n - from) as u64;
+        if self.read > self.entry_limit
+            || total > self.total_limit
+            || longest.max(self.token) > self.token_limit
+        {
             self.hit.store(true, Ordering::Relaxed);
             return Err(io::Error::other("byte limit reached"));
         }
@@ -297,6 +312,8 @@ impl<'o> Builder<'o> {
             entry_limit: limits.max_entry_bytes,
             total: Arc::clone(&self.total),
             total_limit: limits.max_total_bytes,
+            token: 0,
+            token_limit: limits.max_token_bytes,
             hit: Arc::clone(&self.hit),
         }
     }
@@ -428,9 +445,12 @@ impl<'o> Builder<'o> {
                         path: path.to_owned(),
                         entry: entry.map(str::to_owned),
                         message: format!(
-                            "{e}: more than {} bytes in one document or {} in all",
+                            "{e}: more than {} bytes in one document (check.max_entry_bytes), \
+                             {} in all (check.max_total_bytes), or a tag or text longer than \
+                             {} bytes (check.max_token_bytes); the rest was not read",
                             self.options.limits.max_entry_bytes,
-                            self.options.limits.max_total_bytes
+                            self.options.limits.max_total_bytes,
+                            self.options.limits.max_token_bytes
                         ),
                     });
                 }
