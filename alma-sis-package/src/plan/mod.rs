@@ -25,7 +25,8 @@
 //!
 //! The export is Alma before the load. The users of the load are compared in order, each
 //! with Alma as the updates before it leave it: an identifier an earlier update takes off
-//! its Alma user is free for a later user (Alma applies a file's users in order [I]).
+//! its Alma user is free for a later user (that Alma applies a file's users in order is
+//! inferred, not documented).
 //!
 //! ```
 //! use alma_sis_package::plan::{AlmaExport, ExportOptions, Outcome};

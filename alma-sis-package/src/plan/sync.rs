@@ -11,7 +11,7 @@
 //!   keeps Alma's; a filled one replaces it (unless staff edited the field in Alma, which an
 //!   export does not show: the prediction then says "changed" and Alma keeps its value).
 //! - Segments (identifiers, addresses, emails, phones, notes, blocks, statistics): "this
-//!   list will replace the existing external [segments]. Internal [segments] will be kept."
+//!   list will replace the existing external \[segments\]. Internal \[segments\] will be kept."
 //!   An external segment Alma has and the load does not send is [`ChangeKind::Removed`]
 //!   (a note or address staff typed into an external segment disappears); one the load sends
 //!   and Alma lacks is [`ChangeKind::Added`]. Segment order is not compared; "An empty or
