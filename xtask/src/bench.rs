@@ -240,20 +240,11 @@ fn plan(
     let zips = zips_in(&dir.join("out/drop"), "20261123")?;
     let export = dir.join("alma_export_users");
     let extra = rows.saturating_sub(full.users);
-    let out = Command::new("cargo")
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "xtask",
-            "--",
-            "alma-export",
-        ])
+    let out = xtask_in_release(root)
+        .arg("alma-export")
         .args(["--extra", &extra.to_string(), "--out"])
         .arg(&export)
         .args(&zips)
-        .current_dir(root)
         .output()?;
     if !out.status.success() {
         bail!(
@@ -428,21 +419,21 @@ fn xml_of(zips: &[PathBuf]) -> anyhow::Result<Vec<u8>> {
     Ok(xml)
 }
 
+/// `cargo run --release -p xtask --`: what must run at full speed (`cargo xtask` itself is a
+/// debug build).
+fn xtask_in_release(root: &Path) -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.args(["run", "--quiet", "--release", "-p", "xtask", "--"])
+        .current_dir(root);
+    cmd
+}
+
 /// Measures the deflate floor in an optimized build of this tool (`cargo xtask` itself is a
 /// debug build, whose deflate is many times slower than the packager's).
 fn floor_in_release(root: &Path, zips: &[PathBuf]) -> anyhow::Result<Duration> {
-    let out = Command::new("cargo")
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "xtask",
-            "--",
-            "deflate-floor",
-        ])
+    let out = xtask_in_release(root)
+        .arg("deflate-floor")
         .args(zips)
-        .current_dir(root)
         .output()?;
     if !out.status.success() {
         bail!(

@@ -24,7 +24,7 @@ use super::records::{
     ValueIndex,
 };
 use super::{Coverage, ExportDocument, ExportOptions, PlanError};
-use crate::check::{MatchId, id_key};
+use crate::check::{MatchId, id_key, read_up_to};
 
 /// Raw XML per batch handed to a worker.
 const BATCH_BYTES: usize = 256 * 1024;
@@ -181,17 +181,6 @@ fn sniff(head: &[u8]) -> Kind {
     }
 }
 
-fn read_head(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
-
 impl<'o> Builder<'o> {
     pub(super) fn new(options: &'o ExportOptions) -> Builder<'o> {
         Builder {
@@ -243,7 +232,7 @@ impl<'o> Builder<'o> {
     fn read_file(&mut self, path: &Path, in_folder: bool) -> Result<(), PlanError> {
         let mut file = File::open(path).map_err(Self::io(path))?;
         let mut head = [0u8; 512];
-        let n = read_head(&mut file, &mut head).map_err(Self::io(path))?;
+        let n = read_up_to(&mut file, &mut head).map_err(Self::io(path))?;
         match sniff(&head[..n]) {
             Kind::Zip => self.read_zip(path, file),
             Kind::Xml => {
@@ -283,7 +272,7 @@ impl<'o> Builder<'o> {
             let kind = {
                 let mut entry = archive.by_index(i).map_err(not_zip)?;
                 let mut head = [0u8; 512];
-                let n = read_head(&mut entry, &mut head).map_err(Self::io(path))?;
+                let n = read_up_to(&mut entry, &mut head).map_err(Self::io(path))?;
                 sniff(&head[..n])
             };
             if kind != Kind::Xml {

@@ -34,11 +34,14 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> anyhow::Result<Exit> {
     let Some(person) = extractor.explain(&args.id) else {
         if let Some(text) = vanished::explain(&config, &[&args.id], today)? {
             print!("{}: not in the extract (as of {today})\n{text}", args.id);
-            print!("{}", alma.unwrap_or_default());
+            print!("{}", alma.unwrap_or_default().text);
             return Ok(Exit::Ok);
         }
-        if let Some(alma) = alma {
-            print!("{}: not in the extract (as of {today})\n{alma}", args.id);
+        if let Some(alma) = alma.filter(|a| a.found) {
+            print!(
+                "{}: not in the extract (as of {today})\n{}",
+                args.id, alma.text
+            );
             return Ok(Exit::Ok);
         }
         let files: Vec<String> = config
@@ -70,7 +73,7 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> anyhow::Result<Exit> {
             print!("{text}");
         }
     }
-    print!("{}", alma.unwrap_or_default());
+    print!("{}", alma.unwrap_or_default().text);
     Ok(Exit::Ok)
 }
 

@@ -118,13 +118,8 @@ fn write_timings(
     total: std::time::Duration,
     path: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let stages: Vec<serde_json::Value> = report
-        .timings
-        .iter()
-        .map(|(stage, d)| serde_json::json!({ "stage": stage, "seconds": d.as_secs_f64() }))
-        .collect();
     let json = serde_json::json!({
-        "stages": stages,
+        "stages": crate::pipeline::stages_json(&report.timings),
         "seconds": total.as_secs_f64(),
         "users_mapped": report.users,
         "export_users": report.coverage.users,

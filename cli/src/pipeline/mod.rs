@@ -97,19 +97,22 @@ fn settle_reject_threshold(run: &mut Run<'_>) {
 
 /// Stage times, users and XML bytes written, and the process's peak RSS, as JSON.
 fn write_timings(run: &Run<'_>, path: &std::path::Path) -> anyhow::Result<()> {
-    let stages: Vec<serde_json::Value> = run
-        .timings
-        .iter()
-        .map(|(stage, d)| serde_json::json!({ "stage": stage, "seconds": d.as_secs_f64() }))
-        .collect();
     let json = serde_json::json!({
-        "stages": stages,
+        "stages": stages_json(&run.timings),
         "users_written": run.report.users_written,
         "xml_bytes": run.xml_bytes,
         "peak_rss_kib": peak_rss_kib(),
     });
     std::fs::write(path, serde_json::to_vec_pretty(&json)?)
         .map_err(|e| anyhow::anyhow!("cannot write timings {}: {e}", path.display()))
+}
+
+/// Stage times as JSON: `[{"stage", "seconds"}]`.
+pub(crate) fn stages_json(timings: &[(&str, std::time::Duration)]) -> Vec<serde_json::Value> {
+    timings
+        .iter()
+        .map(|(stage, d)| serde_json::json!({ "stage": stage, "seconds": d.as_secs_f64() }))
+        .collect()
 }
 
 /// The process's peak resident set size (Linux `VmHWM`), 0 where unknown.

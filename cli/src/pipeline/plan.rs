@@ -662,15 +662,23 @@ fn what_run_sends(
     }
 }
 
+/// The `alma` section `explain` prints.
+#[derive(Debug, Clone, Default)]
+pub struct AlmaSection {
+    /// The section.
+    pub text: String,
+    /// Whether the plan has the person (a user of the load or an Alma user).
+    pub found: bool,
+}
+
 /// `explain <id> --alma-export PATH...`: the plan's section on one person (the whole plan
-/// runs, so it says what `plan` says); `None` without export paths or when the plan has
-/// nothing on them.
+/// runs, so it says what `plan` says); `None` without export paths.
 pub fn explain(
     config: &AppConfig,
     today: NaiveDate,
     id: &str,
     export: &[PathBuf],
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Option<AlmaSection>> {
     if export.is_empty() {
         return Ok(None);
     }
@@ -682,7 +690,10 @@ pub fn explain(
         people: None,
     };
     let report = plan(config, &extractor, &check_options, today, &input)?;
-    Ok(super::plan_report::explain_section(&report))
+    Ok(Some(AlmaSection {
+        text: super::plan_report::explain_section(&report),
+        found: report.focus.is_some(),
+    }))
 }
 
 /// `run --plan-against`: the plan of this run's extract, its reports beside the run's, a

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::plan::{Bucket, PlanReport, SAMPLE, VanishedSend};
-use super::report::{CSS, esc, largest_first, table_of_counts};
+use super::report::{esc, largest_first, table_of_counts};
 use crate::exit::Exit;
 
 /// The `schema` value of the plan's `report.json`. Fields are only ever added within a
@@ -324,22 +324,8 @@ fn bucket_table(s: &mut String, head: &str, rows: &[(String, &Bucket, &str)], em
 /// `report.html`: one self-contained page.
 pub fn html(ctx: &PlanContext<'_>, r: &PlanReport, exit: Exit) -> String {
     let c = &r.coverage;
-    let mut s = String::new();
     let title = format!("alma-sis plan {} ({})", ctx.feed, ctx.institution);
-    let _ = write!(
-        s,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{t}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<h1>{t}</h1>\n",
-        t = esc(&title)
-    );
-    let _ = writeln!(
-        s,
-        "<p class=\"sub\">{} &middot; alma-sis {} &middot; config sha256 <code>{}</code></p>",
-        esc(&ctx.now),
-        env!("CARGO_PKG_VERSION"),
-        esc(ctx.config_sha256)
-    );
+    let mut s = super::report::page_head(&title, &ctx.now, ctx.config_sha256);
     let verdict = if r.will_fail() > 0 {
         "some users will fail in Alma"
     } else {
@@ -457,14 +443,13 @@ pub fn html(ctx: &PlanContext<'_>, r: &PlanReport, exit: Exit) -> String {
 }
 
 /// The `alma` section of `explain <id> --alma-export`: what the plan says about the person
-/// (its first word is the outcome, as the people file names it), or `None` when the plan
-/// has nothing on them.
-pub fn explain_section(r: &PlanReport) -> Option<String> {
+/// (its first word is the outcome, as the people file names it; `nothing` when the plan has
+/// nothing on them).
+pub fn explain_section(r: &PlanReport) -> String {
     use alma_sis_package::plan::Outcome;
 
     use super::plan::PersonPlan;
 
-    let focus = r.focus.as_ref()?;
     let c = &r.coverage;
     let mut s = format!(
         "\nalma (export: {} document(s), {} users; match id {})\n",
@@ -472,6 +457,13 @@ pub fn explain_section(r: &PlanReport) -> Option<String> {
         c.users,
         r.match_id
     );
+    let Some(focus) = &r.focus else {
+        s.push_str(
+            "  nothing: this load sends no user for them, and no external Alma user of the \
+             profile's groups has this primary id\n",
+        );
+        return s;
+    };
     match focus {
         PersonPlan::Compared { verdict, .. } => {
             let alma = verdict.alma_user.as_deref().unwrap_or("");
@@ -543,5 +535,5 @@ pub fn explain_section(r: &PlanReport) -> Option<String> {
             }
         }
     }
-    Some(s)
+    s
 }

@@ -701,27 +701,33 @@ pub(crate) fn table_of_counts(s: &mut String, head: &str, rows: &[(String, usize
     s.push_str("</table>\n");
 }
 
-/// `report.html`: one self-contained page (inline CSS, no scripts, no external resources).
-fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
-    let r = &run.report;
-    let c = r.row_counts();
-    let feed = &run.config.mapping.feed;
+/// The start of a report page: head, title, and when, which version and which config.
+pub(crate) fn page_head(title: &str, now: &str, config_sha256: &str) -> String {
     let mut s = String::new();
-    let title = format!("alma-sis run {} ({})", feed.name, feed.institution);
     let _ = write!(
         s,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{t}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<h1>{t}</h1>\n",
-        t = esc(&title)
+        t = esc(title)
     );
     let _ = writeln!(
         s,
         "<p class=\"sub\">{} &middot; alma-sis {} &middot; config sha256 <code>{}</code></p>",
-        esc(&run.ctx.now.to_rfc3339()),
+        esc(now),
         env!("CARGO_PKG_VERSION"),
-        esc(&run.config.hash)
+        esc(config_sha256)
     );
+    s
+}
+
+/// `report.html`: one self-contained page (inline CSS, no scripts, no external resources).
+fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
+    let r = &run.report;
+    let c = r.row_counts();
+    let feed = &run.config.mapping.feed;
+    let title = format!("alma-sis run {} ({})", feed.name, feed.institution);
+    let mut s = page_head(&title, &run.ctx.now.to_rfc3339(), &run.config.hash);
     let _ = writeln!(
         s,
         "<p><span class=\"status s{}\">{} (exit {})</span>{}</p>",
