@@ -393,8 +393,10 @@ pub fn html(ctx: &PlanContext<'_>, r: &PlanReport, exit: Exit) -> String {
         "<p>{} rows read: {} became {} users, {} filtered, {} rejected.</p>",
         rows.read, rows.written, r.users, rows.filtered, rows.rejected
     );
+    s.push_str("<h3>Filtered by rule</h3>\n");
     let by_rule: Vec<(String, usize)> = largest_first(r.rows.filtered_by_rule());
     table_of_counts(&mut s, "filtered by rule", &by_rule, "No row was filtered.");
+    s.push_str("<h3>Rejected by code</h3>\n");
     let by_code: Vec<(String, usize)> = largest_first(r.rows.rejected_by_code());
     table_of_counts(&mut s, "rejected by code", &by_code, "No row was rejected.");
 
@@ -416,7 +418,9 @@ pub fn html(ctx: &PlanContext<'_>, r: &PlanReport, exit: Exit) -> String {
         .iter()
         .map(|(k, g)| (k.clone(), (g.external + g.internal) as usize))
         .collect();
+    s.push_str("<h3>Users by group</h3>\n");
     table_of_counts(&mut s, "user group", &groups, "No user.");
+    s.push_str("<h3>Documents read</h3>\n");
     s.push_str("<table><tr><th>document</th><th class=\"n\">users</th></tr>\n");
     for d in &c.documents {
         let name = match &d.entry {
