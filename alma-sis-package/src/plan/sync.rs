@@ -16,6 +16,10 @@
 //!   (a note or address staff typed into an external segment disappears); one the load sends
 //!   and Alma lacks is [`ChangeKind::Added`]. Segment order is not compared; "An empty or
 //!   illegal value [of `segment_type`] on an external user counts as external" (section 3).
+//! - An empty element is no value (the reader reads it as absent, `I-EMPTY-ELEMENT`): a core
+//!   field sent empty is cleared, a protected one kept, and a segment list sent empty or left
+//!   out loses its external segments ("a full record must be sent every time; an omitted list
+//!   is likely to wipe the external segments", section 5, marked inferred there).
 //! - Code-table values compare by code: the `desc` attribute is informational (section 3).
 //! - Elements the SIS load does not take (`record_type`, `account_type`, `external_id`:
 //!   section 2, "SIS?" = no) and output-only ones (`created_by`, `created_date` of notes and
