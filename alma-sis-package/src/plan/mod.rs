@@ -55,7 +55,7 @@ mod export;
 mod records;
 pub mod sync;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use alma_user_model::{ReadError, User};
@@ -369,8 +369,8 @@ enum Matched {
 /// Alma's users as an export shows them, indexed for [`AlmaExport::compare`].
 pub struct AlmaExport {
     match_id: MatchId,
-    /// Values an update earlier in the load takes off their Alma user (hash to owner).
-    released: HashMap<u64, u32>,
+    /// Values an update earlier in the load takes off their Alma user: (hash, owner).
+    released: HashSet<(u64, u32)>,
     records: Records,
     index: ValueIndex,
     group_names: Vec<String>,
@@ -465,7 +465,7 @@ impl AlmaExport {
         }
         Ok(AlmaExport {
             match_id: options.match_id.clone(),
-            released: HashMap::new(),
+            released: HashSet::new(),
             records,
             index,
             group_names,
@@ -668,9 +668,9 @@ impl AlmaExport {
             if value.trim().is_empty() {
                 continue;
             }
-            let released = self.released.get(&id_key(value)).copied();
+            let key = id_key(value);
             for owner in self.owners(value, false) {
-                if Some(owner) == own || Some(owner) == released {
+                if Some(owner) == own || self.released.contains(&(key, owner)) {
                     continue;
                 }
                 match holders.iter_mut().find(|(o, _)| *o == owner) {
@@ -728,7 +728,7 @@ impl AlmaExport {
         );
         for value in gone {
             if !value.trim().is_empty() && !kept(value) {
-                self.released.insert(id_key(value), owner);
+                self.released.insert((id_key(value), owner));
             }
         }
     }
