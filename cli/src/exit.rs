@@ -17,6 +17,10 @@ pub enum Exit {
     DeliveryFailed,
     /// 4: the brake tripped: the extract looks implausible.
     BrakeTripped,
+    /// 130: stopped by SIGINT (Ctrl-C) at a safe point.
+    Interrupted,
+    /// 143: stopped by SIGTERM at a safe point.
+    Terminated,
 }
 
 impl Exit {
@@ -28,6 +32,8 @@ impl Exit {
             Exit::ConfigOrInput => 2,
             Exit::DeliveryFailed => 3,
             Exit::BrakeTripped => 4,
+            Exit::Interrupted => 130,
+            Exit::Terminated => 143,
         }
     }
 
@@ -39,6 +45,7 @@ impl Exit {
             Exit::ConfigOrInput => "config-or-input-error",
             Exit::DeliveryFailed => "delivery-failed",
             Exit::BrakeTripped => "brake-tripped",
+            Exit::Interrupted | Exit::Terminated => "interrupted",
         }
     }
 }

@@ -52,6 +52,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod delivery;
 mod index;
 mod plan;
 mod users;
@@ -67,6 +68,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use delivery::{HeldBack, RecordedFile, RunFile};
 pub use plan::{PlannedRun, Planner};
 pub use users::{
     BrakeLimits, BrakeReading, Class, LoadMode, PlanOptions, VanishedAction, VanishedPolicy,
@@ -474,6 +476,10 @@ pub enum RunOutcome {
     Failed,
     /// The brake refused the extract.
     Refused,
+    /// Some files were delivered, not all: only their people are recorded as sent.
+    PartlyDelivered,
+    /// Stopped by a signal (SIGINT, SIGTERM); only files delivered before it count.
+    Interrupted,
 }
 
 impl RunOutcome {
@@ -485,6 +491,8 @@ impl RunOutcome {
             RunOutcome::DryRun => "dry-run",
             RunOutcome::Failed => "failed",
             RunOutcome::Refused => "refused",
+            RunOutcome::PartlyDelivered => "partly-delivered",
+            RunOutcome::Interrupted => "interrupted",
         }
     }
 
@@ -495,6 +503,8 @@ impl RunOutcome {
             RunOutcome::DryRun,
             RunOutcome::Failed,
             RunOutcome::Refused,
+            RunOutcome::PartlyDelivered,
+            RunOutcome::Interrupted,
         ]
         .into_iter()
         .find(|o| o.code() == code)
@@ -748,12 +758,14 @@ impl StateStore {
             });
         }
         if version == SCHEMA_VERSION {
-            // Nothing to write: opening never waits for a run that holds the write lock.
-            return Ok(());
+            // Nothing to write (unless tables added since are missing): opening never waits
+            // for a run that holds the write lock.
+            return self.ensure_delivery_tables();
         }
         self.conn
             .execute_batch(&format!(
-                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                "BEGIN; {SCHEMA} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+                delivery::DELIVERY_SCHEMA
             ))
             .map_err(self.sql_err("create the schema"))
     }
