@@ -173,23 +173,38 @@ impl PackageConfig {
     }
 
     /// Every zip name this config gives `institution`'s `feed`, whatever the run, as a
-    /// pattern with `*` for the timestamp, run id and number: how leftovers of the feed's
-    /// earlier runs are recognised.
+    /// pattern: the name up to its first placeholder other than `{institution}` and `{feed}`,
+    /// `*`, and the name after its last one (`DEMO_patrons_*.zip` by default, which also
+    /// matches the names earlier versions gave). How leftovers of the feed's earlier runs are
+    /// recognised.
     pub fn zip_family(&self, institution: &str, feed: &str) -> String {
         let Ok(pieces) = pieces(&self.zip_name) else {
             return self.zip_name.clone();
         };
-        let mut out = String::new();
-        for piece in pieces {
-            match piece {
-                Piece::Literal(s) => out.push_str(s),
-                Piece::Field("institution") => out.push_str(institution),
-                Piece::Field("feed") => out.push_str(feed),
-                Piece::Field(_) if out.ends_with('*') => {}
-                Piece::Field(_) => out.push('*'),
+        let varies = |p: &Piece<'_>| matches!(p, Piece::Field(f) if *f != "institution" && *f != "feed");
+        let render = |pieces: &[Piece<'_>]| {
+            let mut out = String::new();
+            for piece in pieces {
+                match piece {
+                    Piece::Literal(s) => out.push_str(s),
+                    Piece::Field("institution") => out.push_str(institution),
+                    Piece::Field("feed") => out.push_str(feed),
+                    Piece::Field(_) => {}
+                }
             }
+            out
+        };
+        match (
+            pieces.iter().position(varies),
+            pieces.iter().rposition(varies),
+        ) {
+            (Some(first), Some(last)) => format!(
+                "{}*{}",
+                render(&pieces[..first]),
+                render(&pieces[last + 1..])
+            ),
+            _ => render(&pieces),
         }
-        out
     }
 
     /// Renders a file name; `number` is the zip or part number (1-based).
