@@ -181,7 +181,8 @@ impl PackageConfig {
         let Ok(pieces) = pieces(&self.zip_name) else {
             return self.zip_name.clone();
         };
-        let varies = |p: &Piece<'_>| matches!(p, Piece::Field(f) if *f != "institution" && *f != "feed");
+        let varies =
+            |p: &Piece<'_>| matches!(p, Piece::Field(f) if *f != "institution" && *f != "feed");
         let render = |pieces: &[Piece<'_>]| {
             let mut out = String::new();
             for piece in pieces {

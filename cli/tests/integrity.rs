@@ -55,6 +55,8 @@ fn three_zips_reach_alma_under_every_stale_policy_and_only_earlier_zips_are_stal
                     "{what}: {delivery}"
                 );
                 assert!(site.recorded().is_empty(), "{what}: nothing arrived");
+                assert_eq!(delivery["stale"][0]["name"], EARLIER, "{what}");
+                assert!(attention.contains(EARLIER), "{what}: {attention}");
                 expected.insert(EARLIER.into());
             } else {
                 expect(&out, 0);
@@ -107,7 +109,11 @@ fn a_destination_lost_after_zip_1_of_3_records_only_zip_1_and_a_delta_rerun_send
             err.contains(&format!(
                 "1 of 3 zip(s) reached {}",
                 site.report(1)["delivery"]["destination"].as_str().unwrap()
-            )) && err.contains(&format!("not delivered: {}, {}", file_name(&zips[1]), file_name(&zips[2]))),
+            )) && err.contains(&format!(
+                "not delivered: {}, {}",
+                file_name(&zips[1]),
+                file_name(&zips[2])
+            )),
             "{kind:?}: {err}"
         );
         let report = site.report(1);
@@ -223,9 +229,18 @@ fn deliver_refuses_a_truncated_zip_random_bytes_and_a_text_file() {
         let before = (site.target_names(), site.recorded());
         let real = std::fs::read(&site.zips_of(1)[0]).unwrap();
         let bad = [
-            ("DEMO_patrons_truncated.zip", real[..real.len() / 2].to_vec()),
-            ("DEMO_patrons_text.zip", b"name,email\nSam,sam@example.edu\n".to_vec()),
-            ("DEMO_patrons_random.zip", (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect()),
+            (
+                "DEMO_patrons_truncated.zip",
+                real[..real.len() / 2].to_vec(),
+            ),
+            (
+                "DEMO_patrons_text.zip",
+                b"name,email\nSam,sam@example.edu\n".to_vec(),
+            ),
+            (
+                "DEMO_patrons_random.zip",
+                (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect(),
+            ),
             ("notes.txt", b"hello\n".to_vec()),
         ];
         for (name, bytes) in bad {
@@ -238,7 +253,11 @@ fn deliver_refuses_a_truncated_zip_random_bytes_and_a_text_file() {
                 "{kind:?} {name}: {}",
                 stderr(&out)
             );
-            assert_eq!((site.target_names(), site.recorded()), before, "{kind:?} {name}");
+            assert_eq!(
+                (site.target_names(), site.recorded()),
+                before,
+                "{kind:?} {name}"
+            );
         }
     }
 }
@@ -260,7 +279,9 @@ fn deliver_records_the_zips_of_a_failed_run_and_refuses_one_sent_again_since() {
             expect(&out, 0);
             let users = alma_sis_package::primary_ids(zip).unwrap().len();
             assert!(
-                stdout(&out).contains(&format!("recorded         {users} user(s) of run 1 as sent")),
+                stdout(&out).contains(&format!(
+                    "recorded         {users} user(s) of run 1 as sent"
+                )),
                 "{kind:?}: {}",
                 stdout(&out)
             );
@@ -312,13 +333,23 @@ fn leftover_temporary_files_are_removed_and_other_files_reported() {
             attention.contains("removed 2 temporary file(s) an interrupted earlier delivery left"),
             "{kind:?}: {attention}"
         );
-        assert!(stdout(&out).contains("attention        "), "{}", stdout(&out));
+        assert!(
+            stdout(&out).contains("attention        "),
+            "{}",
+            stdout(&out)
+        );
         let listed = site.target_names();
         for name in theirs.iter().chain(&["users.xml"]) {
-            assert!(listed.contains(&(*name).to_owned()), "{kind:?}: {name} was left");
+            assert!(
+                listed.contains(&(*name).to_owned()),
+                "{kind:?}: {name} was left"
+            );
         }
         for name in ours {
-            assert!(!listed.contains(&name.to_owned()), "{kind:?}: {name} was removed");
+            assert!(
+                !listed.contains(&name.to_owned()),
+                "{kind:?}: {name} was removed"
+            );
         }
     }
 }
@@ -382,5 +413,41 @@ fn what_a_killed_run_left_is_removed_and_reported_by_the_next_run() {
         assert_eq!(report["delivery"]["stale"][0]["name"], first.as_str());
         assert_eq!(site.recorded().len(), 249);
         assert!(!site.target_names().iter().any(|n| n.ends_with(".part")));
+    }
+}
+
+#[test]
+fn a_private_key_others_may_read_or_a_link_stops_the_run_before_it_reads_anything() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(site) = Site::new(Kind::Sftp, PER_ZIP, "") else {
+        return;
+    };
+    let sshd = site.sshd.as_ref().unwrap();
+    let open_key = site.root().join("id_open");
+    std::fs::copy(sshd.key("client_ed25519"), &open_key).unwrap();
+    std::fs::set_permissions(&open_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let link = site.root().join("id_link");
+    std::os::unix::fs::symlink(sshd.key("client_ed25519"), &link).unwrap();
+    for (key, says) in [
+        (&open_key, "0644 let others read it"),
+        (&link, "symbolic link"),
+    ] {
+        let config = std::fs::read_to_string(site.config()).unwrap();
+        let mut lines: Vec<String> = config.lines().map(str::to_owned).collect();
+        for line in lines.iter_mut() {
+            if line.starts_with("key_file = ") {
+                *line = format!("key_file = \"{}\"", key.display());
+            }
+        }
+        std::fs::write(site.config(), lines.join("\n")).unwrap();
+        let out = site.run(&["--now", NOW]);
+        expect(&out, 2);
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+        assert!(site.target_names().is_empty());
+        assert!(
+            site.zips_of(1).is_empty() && site.zips_of(2).is_empty(),
+            "nothing packaged"
+        );
+        std::fs::write(site.config(), &config).unwrap();
     }
 }

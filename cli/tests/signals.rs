@@ -118,8 +118,16 @@ fn check_interrupted(kind: Kind, signal: &str, code: i32, point: Point) {
             .filter(|n| n.ends_with(".partial") || n.ends_with(".part"))
             .collect()
     };
-    assert!(partial(site.work_names()).is_empty(), "{what}: {:?}", site.work_names());
-    assert!(partial(site.target_names()).is_empty(), "{what}: {:?}", site.target_names());
+    assert!(
+        partial(site.work_names()).is_empty(),
+        "{what}: {:?}",
+        site.work_names()
+    );
+    assert!(
+        partial(site.target_names()).is_empty(),
+        "{what}: {:?}",
+        site.target_names()
+    );
     let state = site.root().join("out/alma-sis-state.sqlite");
     drop(FeedLock::acquire(&state, "patrons").expect("the lock is free"));
 
@@ -133,7 +141,10 @@ fn check_interrupted(kind: Kind, signal: &str, code: i32, point: Point) {
         }
         Point::Uploading => {
             assert_eq!(zips.len(), 3, "{what}");
-            let (first, rest) = (file_name(&zips[0]), [file_name(&zips[1]), file_name(&zips[2])]);
+            let (first, rest) = (
+                file_name(&zips[0]),
+                [file_name(&zips[1]), file_name(&zips[2])],
+            );
             assert!(
                 line.contains(&format!("1 of 3 zip(s) reached"))
                     && line.contains(&format!("not delivered: {}, {}", rest[0], rest[1])),
@@ -168,7 +179,11 @@ fn check_interrupted(kind: Kind, signal: &str, code: i32, point: Point) {
             assert_eq!(site.recorded(), sent, "{what}: everyone, once");
         }
         Point::Uploading => {
-            assert_eq!(sent, ids_in(&zips[1..]), "{what}: the two zips that did not arrive");
+            assert_eq!(
+                sent,
+                ids_in(&zips[1..]),
+                "{what}: the two zips that did not arrive"
+            );
         }
     }
     assert!(partial(site.work_names()).is_empty(), "{what}");

@@ -115,15 +115,25 @@ fn deliver_batch(
             .as_ref()
             .filter(|_| stopped_by.is_none())
             .map(|(name, why)| format!("{name}: {why}")),
-        stale: outcome
-            .folder
-            .stale
-            .iter()
-            .map(|s| StaleEntry {
-                name: s.name.clone(),
-                archived_to: s.archived_to.clone(),
-            })
-            .collect(),
+        stale: match &outcome.failed {
+            // Refused because of them: they are still there.
+            Some((_, DeliverError::StaleFiles { names, .. })) => names
+                .iter()
+                .map(|name| StaleEntry {
+                    name: name.clone(),
+                    archived_to: None,
+                })
+                .collect(),
+            _ => outcome
+                .folder
+                .stale
+                .iter()
+                .map(|s| StaleEntry {
+                    name: s.name.clone(),
+                    archived_to: s.archived_to.clone(),
+                })
+                .collect(),
+        },
         removed_leftovers: outcome.folder.removed_temps.clone(),
         other_files: outcome.folder.other_files.clone(),
     });
