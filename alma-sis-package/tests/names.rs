@@ -355,3 +355,41 @@ fn entries_carry_the_run_timestamp_and_one_outside_the_zip_range_is_refused() {
     );
     assert_eq!(listing(dir.path()), Vec::<String>::new());
 }
+
+#[test]
+fn the_family_of_a_feeds_zip_names_matches_every_run_and_earlier_versions() {
+    let family = |zip_name: &str| {
+        PackageConfig {
+            zip_name: zip_name.into(),
+            ..PackageConfig::default()
+        }
+        .zip_family("DEMO", "patrons")
+    };
+    assert_eq!(
+        PackageConfig::default().zip_family("DEMO", "patrons"),
+        "DEMO_patrons_*.zip"
+    );
+    assert_eq!(
+        family("sis-{feed}-{zip}-{institution}-{run}.zip"),
+        "sis-patrons-*.zip"
+    );
+    assert_eq!(family("{run}_{zip}.zip"), "*.zip");
+    // Every name the pattern gives falls in the family, and so do earlier versions' names.
+    let dir = tempfile::tempdir().unwrap();
+    let written = package(dir.path(), &config(2), &run_info(), users(5)).unwrap();
+    let fam = config(2).zip_family("TEST", "patrons");
+    for file in &written.files {
+        assert!(sftp_like_match(&fam, &file.name), "{} in {fam}", file.name);
+    }
+    assert!(sftp_like_match(&fam, "TEST_patrons_20261123040000_01.zip"));
+    assert!(!sftp_like_match(
+        &fam,
+        "OTHER_patrons_20261123040000_r1_01.zip"
+    ));
+}
+
+/// `*` matches any run of characters (what the destinations use).
+fn sftp_like_match(pattern: &str, name: &str) -> bool {
+    let (prefix, suffix) = pattern.split_once('*').unwrap();
+    name.len() >= prefix.len() + suffix.len() && name.starts_with(prefix) && name.ends_with(suffix)
+}

@@ -146,11 +146,11 @@ fn check_interrupted(kind: Kind, signal: &str, code: i32, point: Point) {
                 [file_name(&zips[1]), file_name(&zips[2])],
             );
             assert!(
-                line.contains(&format!("1 of 3 zip(s) reached"))
+                line.contains("1 of 3 zip(s) reached")
                     && line.contains(&format!("not delivered: {}, {}", rest[0], rest[1])),
                 "{what}: {line}"
             );
-            assert_eq!(strings(&report["delivery"]["delivered"]), [first.clone()]);
+            assert_eq!(strings(&report["delivery"]["delivered"]), [first.as_str()]);
             assert_eq!(strings(&report["delivery"]["not_delivered"]), rest);
             assert_eq!(site.target_names(), [first], "{what}");
             assert_eq!(site.recorded(), ids_in(&zips[..1]), "{what}");
