@@ -273,8 +273,11 @@ fn connect(config: &SftpConfig) -> Result<Connection<'_>, DeliverError> {
 enum Pinned {
     /// A known_hosts file, parsed.
     KnownHosts(KnownHosts),
-    /// A fingerprint, and the key type to ask for.
-    Fingerprint(Option<String>),
+    /// A `SHA256:` fingerprint, and the key type to ask for.
+    Fingerprint {
+        sha256: String,
+        key_type: Option<String>,
+    },
 }
 
 impl Pinned {
@@ -289,7 +292,10 @@ impl Pinned {
                         ),
                     });
                 }
-                Ok(Pinned::Fingerprint(key_type.clone()))
+                Ok(Pinned::Fingerprint {
+                    sha256: sha256.clone(),
+                    key_type: key_type.clone(),
+                })
             }
             HostKeyPin::KnownHosts(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| DeliverError::Io {
@@ -308,7 +314,7 @@ impl Pinned {
         let supported = session.supported_algs(MethodType::HostKey).ok()?;
         let types = match self {
             Pinned::KnownHosts(known) => known.key_types(&config.host, config.port),
-            Pinned::Fingerprint(key_type) => key_type.iter().cloned().collect(),
+            Pinned::Fingerprint { key_type, .. } => key_type.iter().cloned().collect(),
         };
         let prefs: Vec<&str> = types
             .iter()
@@ -340,15 +346,15 @@ impl Pinned {
             fingerprint: fingerprint.clone(),
             pinned_by,
         };
-        match (self, &config.host_key) {
-            (Pinned::Fingerprint(_), HostKeyPin::Fingerprint { sha256, .. }) => {
+        match self {
+            Pinned::Fingerprint { sha256, .. } => {
                 if sha256.trim_end_matches('=') == fingerprint {
                     Ok(())
                 } else {
                     Err(mismatch(pinned_by))
                 }
             }
-            (Pinned::KnownHosts(known), _) => match known.check(&config.host, config.port, key) {
+            Pinned::KnownHosts(known) => match known.check(&config.host, config.port, key) {
                 Verdict::Match => Ok(()),
                 Verdict::Mismatch { line } => Err(mismatch(format!(
                     "{pinned_by}, whose line {line} pins another {key_type} key for this host \
@@ -365,9 +371,6 @@ impl Pinned {
                     pinned_by,
                 }),
             },
-            (Pinned::Fingerprint(_), HostKeyPin::KnownHosts(_)) => {
-                unreachable!("the pin is loaded from the config")
-            }
         }
     }
 }
