@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     BatchOutcome, DeliverError, Delivered, Destination, FolderReport, Outgoing, Pulled, StaleFile,
-    StalePolicy, Step, Watch, check_name, matches_pattern, sort_folder, temp_name,
+    StalePolicy, Step, Watch, check_name, deliver_each, matches_pattern, sort_folder, temp_name,
 };
 
 /// Copy buffer size.
@@ -255,30 +255,9 @@ impl Destination for DropFolder {
             outcome.failed = Some((0, e));
             return outcome;
         }
-        for (index, file) in files.iter().enumerate() {
-            match self.deliver_one(index, file, watch) {
-                Ok(delivered) => {
-                    let stop = watch(Step::Arrived {
-                        index,
-                        delivered: &delivered,
-                    });
-                    outcome.delivered.push(delivered);
-                    if stop.is_break() && index + 1 < files.len() {
-                        outcome.failed = Some((
-                            index + 1,
-                            DeliverError::Stopped {
-                                name: files[index + 1].name.clone(),
-                            },
-                        ));
-                        break;
-                    }
-                }
-                Err(e) => {
-                    outcome.failed = Some((index, e));
-                    break;
-                }
-            }
-        }
+        deliver_each(files, watch, &mut outcome, |index, file, watch| {
+            self.deliver_one(index, file, watch)
+        });
         outcome
     }
 

@@ -231,6 +231,38 @@ pub struct Pulled {
     pub sha256: String,
 }
 
+/// Delivers `files` in order with `deliver`, into `outcome`: stops at the first failure, or
+/// after a file arrived when `watch` asks to stop (the next file then fails as stopped).
+fn deliver_each(
+    files: &[Outgoing],
+    watch: &mut Watch<'_>,
+    outcome: &mut BatchOutcome,
+    mut deliver: impl FnMut(usize, &Outgoing, &mut Watch<'_>) -> Result<Delivered, DeliverError>,
+) {
+    for (index, file) in files.iter().enumerate() {
+        match deliver(index, file, watch) {
+            Ok(delivered) => {
+                let stop = watch(Step::Arrived {
+                    index,
+                    delivered: &delivered,
+                });
+                outcome.delivered.push(delivered);
+                if let (true, Some(next)) = (stop.is_break(), files.get(index + 1)) {
+                    let stopped = DeliverError::Stopped {
+                        name: next.name.clone(),
+                    };
+                    outcome.failed = Some((index + 1, stopped));
+                    return;
+                }
+            }
+            Err(e) => {
+                outcome.failed = Some((index, e));
+                return;
+            }
+        }
+    }
+}
+
 /// Checks a final file name: one path component, not hidden, no NUL.
 fn check_name(name: &str) -> Result<(), DeliverError> {
     let bad = name.is_empty()

@@ -16,7 +16,7 @@ use crate::error::is_transient_ssh;
 use crate::known_hosts::{KnownHosts, Verdict};
 use crate::{
     BatchOutcome, DeliverError, Delivered, Destination, FolderReport, Outgoing, Pulled,
-    RetryPolicy, StaleFile, StalePolicy, Step, Watch, check_name, matches_pattern,
+    RetryPolicy, StaleFile, StalePolicy, Step, Watch, check_name, deliver_each, matches_pattern,
     read_private_key, sort_folder, temp_name,
 };
 
@@ -963,31 +963,9 @@ impl Destination for Sftp {
     ) -> BatchOutcome {
         let mut outcome = BatchOutcome::default();
         let mut folder = (FolderReport::default(), false);
-        for (index, file) in files.iter().enumerate() {
-            let delivered = self.deliver_one(index, file, (files, family), &mut folder, watch);
-            match delivered {
-                Ok(delivered) => {
-                    let stop = watch(Step::Arrived {
-                        index,
-                        delivered: &delivered,
-                    });
-                    outcome.delivered.push(delivered);
-                    if stop.is_break() && index + 1 < files.len() {
-                        outcome.failed = Some((
-                            index + 1,
-                            DeliverError::Stopped {
-                                name: files[index + 1].name.clone(),
-                            },
-                        ));
-                        break;
-                    }
-                }
-                Err(e) => {
-                    outcome.failed = Some((index, e));
-                    break;
-                }
-            }
-        }
+        deliver_each(files, watch, &mut outcome, |index, file, watch| {
+            self.deliver_one(index, file, (files, family), &mut folder, watch)
+        });
         outcome.folder = folder.0;
         outcome
     }
