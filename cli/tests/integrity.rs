@@ -338,6 +338,16 @@ fn leftover_temporary_files_are_removed_and_other_files_reported() {
             "{}",
             stdout(&out)
         );
+        let html = site
+            .work_names()
+            .into_iter()
+            .find(|n| n.ends_with("_r1.report.html"))
+            .unwrap();
+        let html = std::fs::read_to_string(site.root().join("out").join(html)).unwrap();
+        assert!(
+            html.contains("<h2>Needs attention</h2>") && html.contains("users.xml is in"),
+            "{kind:?}"
+        );
         let listed = site.target_names();
         for name in theirs.iter().chain(&["users.xml"]) {
             assert!(
