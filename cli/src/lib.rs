@@ -12,6 +12,7 @@ pub mod courses;
 pub mod destination;
 mod exit;
 pub mod fixtures;
+pub mod interrupt;
 mod logging;
 pub mod pipeline;
 pub mod progress;

@@ -213,7 +213,7 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
 
 /// Where cargo builds: `CARGO_TARGET_DIR` when set (xtask is a build tool and may read it),
 /// else the workspace's `target`.
-fn target_dir(root: &Path) -> PathBuf {
+pub fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 

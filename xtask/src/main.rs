@@ -1,7 +1,8 @@
 //! `cargo xtask`: project automation.
 //!
 //! - `cargo xtask ci`: installs what the tests need (as root, when missing), then runs fmt,
-//!   clippy, the whole test suite and the docs build, all with warnings denied.
+//!   clippy, the whole test suite (the big interruption tests on a release build) and the docs
+//!   build, all with warnings denied.
 //! - `cargo xtask fixtures`: regenerates every golden file.
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
@@ -125,11 +126,24 @@ fn ci(root: &Path) -> anyhow::Result<()> {
         ],
         &[],
     )?;
+    // The interruption tests run a 300,000-row extract: on the release binary, in seconds.
+    run(
+        root,
+        "cargo",
+        &["build", "--release", "-p", "alma-sis"],
+        &[],
+    )?;
+    let release = bench::target_dir(root).join("release/alma-sis");
+    let release = release.to_string_lossy();
     run(
         root,
         "cargo",
         &["test", "--workspace"],
-        &[("PROPTEST_CASES", "64"), ("ALMA_SIS_REQUIRE_SSHD", "1")],
+        &[
+            ("PROPTEST_CASES", "64"),
+            ("ALMA_SIS_REQUIRE_SSHD", "1"),
+            ("ALMA_SIS_BIN", &release),
+        ],
     )?;
     run(
         root,

@@ -440,9 +440,13 @@ pub fn record_failure(
     opened: &mut Opened,
     error: &anyhow::Error,
 ) -> anyhow::Result<()> {
+    let outcome = match crate::exit_code_of(error) {
+        Exit::Interrupted | Exit::Terminated => RunOutcome::Interrupted,
+        _ => RunOutcome::Failed,
+    };
     let end = run_end(
         run,
-        RunOutcome::Failed,
+        outcome,
         RunCounts::default(),
         Some(format!("{error:#}")),
     );
