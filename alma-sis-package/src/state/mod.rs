@@ -52,9 +52,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod delivery;
 mod guard;
 mod identity;
-mod delivery;
 mod index;
 mod plan;
 mod users;
@@ -71,9 +71,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use delivery::{HeldBack, RecordedFile, RunFile};
 pub use guard::{Held, WaitNotice, WaitPolicy, Waiting};
 pub use identity::{Claim, Owner};
-pub use delivery::{HeldBack, RecordedFile, RunFile};
 pub use plan::{PlannedRun, Planner};
 pub use users::{
     BrakeLimits, BrakeReading, Class, LoadMode, PlanOptions, VanishedAction, VanishedPolicy,
