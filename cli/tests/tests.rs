@@ -4,12 +4,14 @@
 mod check;
 mod config_reference;
 mod courses;
+mod database;
 mod deliver;
 mod demo;
 mod explain;
 mod golden;
 mod help;
 mod package;
+mod pg_server;
 mod report;
 mod state;
 mod state_safety;
