@@ -758,3 +758,83 @@ fn a_query_can_be_a_supplement_beside_a_file() {
     );
     assert_eq!(delivered_xml(dir.path()), delivered_xml(csv_dir.path()));
 }
+
+#[test]
+fn init_from_a_query_writes_a_config_that_runs() {
+    let Some(server) = demo_server() else { return };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let sql = tmp.path().join("campus-people.sql");
+    std::fs::write(
+        &sql,
+        "SELECT person_id, first_name, last_name, email, barcode, birth_date\n\
+         FROM people ORDER BY row_order;\n",
+    )
+    .expect("sql");
+    let dir = tmp.path().join("site");
+    let env = pg_env(server.port, PASSWORD);
+    let out = run(
+        tmp.path(),
+        &[
+            "init",
+            "--from-query",
+            &sql.display().to_string(),
+            &dir.display().to_string(),
+        ],
+        &env,
+    );
+    expect_code(&out, 0);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("318 rows, 6 columns; key person_id: 300 people"),
+        "{said}"
+    );
+    let config = std::fs::read_to_string(dir.join("alma-sis.toml")).expect("config");
+    for expected in [
+        "query_file = \"campus-people.sql\"",
+        "key = \"person_id\"",
+        "first_name = \"{first_name}\"",
+        "birth_date = \"{birth_date}\"",
+        "address = \"{email}\"",
+        "value = \"{barcode}\"",
+    ] {
+        assert!(config.contains(expected), "{expected} in:\n{config}");
+    }
+    assert!(
+        !config.contains("900100"),
+        "no value of the result is written"
+    );
+    assert!(dir.join("campus-people.sql").exists());
+    let config_path = dir.join("alma-sis.toml").display().to_string();
+    let out = run(
+        tmp.path(),
+        &["run", "--dry-run", "--config", &config_path, "--now", NOW],
+        &env,
+    );
+    expect_code(&out, 0);
+    let out = run(
+        tmp.path(),
+        &[
+            "explain",
+            "--config",
+            &config_path,
+            "--now",
+            NOW,
+            "900100050",
+        ],
+        &env,
+    );
+    expect_code(&out, 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("campus-people row 136"));
+    // Never over an existing config.
+    let again = run(
+        tmp.path(),
+        &[
+            "init",
+            "--from-query",
+            &sql.display().to_string(),
+            &dir.display().to_string(),
+        ],
+        &env,
+    );
+    expect_code(&again, 2);
+}

@@ -228,7 +228,11 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
-pub(crate) fn write_bench_config(demo: &Path, dir: &Path, extract: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn write_bench_config(
+    demo: &Path,
+    dir: &Path,
+    extract: &Path,
+) -> anyhow::Result<PathBuf> {
     let text = std::fs::read_to_string(demo)?;
     let mut table: toml::Table = toml::from_str(&text)?;
     let inputs = table

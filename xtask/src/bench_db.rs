@@ -70,7 +70,10 @@ pub fn bench_database(root: &Path, bin: &Path, sizes: &[u64]) -> anyhow::Result<
         let ratio = db_wall.as_secs_f64() / csv_wall.as_secs_f64();
         let peak_mb = db.peak_rss_kib as f64 / 1024.0;
         println!();
-        println!("== {rows} rows from a PostgreSQL query ({} users written)", db.users);
+        println!(
+            "== {rows} rows from a PostgreSQL query ({} users written)",
+            db.users
+        );
         println!(
             "CSV file    {:>8.2} s  read {:>6.2} s  peak RSS {:>6.1} MB",
             csv_wall.as_secs_f64(),
