@@ -5,7 +5,7 @@
 //!
 //! Without PostgreSQL installed, `start` returns `None` (and the tests that need it say so and
 //! pass), unless `ALMA_SIS_REQUIRE_POSTGRES` is set, as `cargo xtask ci` sets it.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::print_stderr)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

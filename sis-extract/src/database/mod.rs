@@ -377,6 +377,9 @@ fn unnamed(dir: &Path) -> std::io::Result<(File, File, PathBuf)> {
     ))
 }
 
+/// One attempt at a query, writing into a spool.
+type Attempt = dyn FnMut(&mut Spool) -> Result<(), Failed>;
+
 /// Runs the query of `query` into a spool file, retrying failed connections.
 pub(crate) fn spool(
     query: &Query<'_>,
@@ -389,7 +392,7 @@ pub(crate) fn spool(
     };
     let db = &query.database;
     let mut warnings = Vec::new();
-    let mut run: Box<dyn FnMut(&mut Spool) -> Result<(), Failed>> = match db.driver {
+    let mut run: Box<Attempt> = match db.driver {
         #[cfg(feature = "postgres")]
         Driver::Postgres => {
             let target = postgres::PgTarget::resolve(db, base_dir, connector, &mut warnings)

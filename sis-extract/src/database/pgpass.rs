@@ -7,21 +7,17 @@ use std::path::Path;
 
 /// One line's fields, unescaped.
 fn fields(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
+    let mut out = Vec::new();
+    let mut field = String::new();
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => {
-                if let Some(next) = chars.next() {
-                    out.last_mut().map(|f| f.push(next));
-                }
-            }
-            ':' if out.len() < 5 => out.push(String::new()),
-            c => {
-                out.last_mut().map(|f| f.push(c));
-            }
+            '\\' => field.extend(chars.next()),
+            ':' if out.len() < 4 => out.push(std::mem::take(&mut field)),
+            c => field.push(c),
         }
     }
+    out.push(field);
     out
 }
 
