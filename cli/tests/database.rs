@@ -174,6 +174,7 @@ fn check_same_as_csv(config: &Path, env: &[(String, String)]) {
         env,
     );
     expect_code(&db_run, 0);
+    assert_no_secret(db_dir.path(), &db_run, PASSWORD);
     assert_eq!(delivered_xml(db_dir.path()), delivered_xml(csv_dir.path()));
     assert_eq!(
         decisions(&report_json(db_dir.path())),
@@ -413,6 +414,11 @@ fn a_wrong_password_is_a_clear_error_retried_never_and_kept_secret() {
         !stderr.contains("attempt"),
         "a refused login is not retried: {stderr}"
     );
+    let tried = server
+        .log()
+        .matches("password authentication failed for user \"alma\"")
+        .count();
+    assert_eq!(tried, 1, "one login attempt, not retried");
     assert_no_secret(dir.path(), &out, wrong);
     assert!(!dir.path().join("out/drop").exists() || no_zip(&dir.path().join("out/drop")));
 }
