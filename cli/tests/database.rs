@@ -26,15 +26,10 @@ fn demo_server() -> Option<PgServer> {
     server.create_database("campus", "alma", PASSWORD);
     let sql = std::fs::read_to_string(workspace_root().join("examples/database/people.sql"))
         .expect("people.sql");
-    let mut client = postgres::Config::new()
-        .host("127.0.0.1")
-        .port(server.port)
-        .user("alma")
-        .password(PASSWORD)
-        .dbname("campus")
-        .connect(postgres::NoTls)
-        .expect("alma connects");
-    client.batch_execute(&sql).expect("people.sql loads");
+    server
+        .client_as("alma", PASSWORD, "campus")
+        .batch_execute(&sql)
+        .expect("people.sql loads");
     Some(server)
 }
 
@@ -480,16 +475,15 @@ fn no_secret_reaches_stderr_the_reports_or_the_state() {
     assert_no_secret(dir.path(), &out, PASSWORD);
 }
 
-#[test]
-fn a_query_error_names_the_input_and_the_servers_message() {
-    let Some(server) = demo_server() else { return };
+/// A run of the demo database config whose query has `from` replaced by `to`: it must exit 2,
+/// delivering nothing; its stderr.
+fn failing_query(from: &str, to: &str) -> Option<String> {
+    let server = demo_server()?;
     let dir = tempfile::tempdir().expect("tmp");
     let config = database_config(dir.path(), "");
-    let text = std::fs::read_to_string(&config).expect("config").replacen(
-        "SELECT person_id, ",
-        "SELECT person_id, no_such_column, ",
-        1,
-    );
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replacen(from, to, 1);
     std::fs::write(&config, text).expect("config");
     let out = run(
         dir.path(),
@@ -497,7 +491,16 @@ fn a_query_error_names_the_input_and_the_servers_message() {
         &pg_env(server.port, PASSWORD),
     );
     expect_code(&out, 2);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(no_zip(&dir.path().join("out/drop")));
+    Some(String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_query_error_names_the_input_and_the_servers_message() {
+    let Some(stderr) = failing_query("SELECT person_id, ", "SELECT person_id, no_such_column, ")
+    else {
+        return;
+    };
     assert!(
         stderr.contains("input people: PostgreSQL at 127.0.0.1:"),
         "{stderr}"
@@ -506,27 +509,16 @@ fn a_query_error_names_the_input_and_the_servers_message() {
         stderr.contains("column \"no_such_column\" does not exist (SQLSTATE 42703), at character"),
         "{stderr}"
     );
-    assert!(no_zip(&dir.path().join("out/drop")));
 }
 
 #[test]
 fn a_column_the_rules_name_but_the_query_lacks_lists_the_querys_columns() {
-    let Some(server) = demo_server() else { return };
-    let dir = tempfile::tempdir().expect("tmp");
-    let config = database_config(dir.path(), "");
-    let text = std::fs::read_to_string(&config).expect("config").replacen(
+    let Some(stderr) = failing_query(
         "SELECT person_id, barcode, first_name, ",
         "SELECT person_id, barcode, ",
-        1,
-    );
-    std::fs::write(&config, text).expect("config");
-    let out = run(
-        dir.path(),
-        &["run", "--config", &config_arg(&config), "--now", NOW],
-        &pg_env(server.port, PASSWORD),
-    );
-    expect_code(&out, 2);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    ) else {
+        return;
+    };
     assert!(stderr.contains("column \"first_name\""), "{stderr}");
     assert!(
         stderr.contains("people: person_id, barcode, middle_name"),

@@ -271,14 +271,19 @@ impl PgServer {
 
     /// A superuser connection to `database`.
     pub fn client(&self, database: &str) -> postgres::Client {
+        self.client_as("postgres", SUPERUSER_PASSWORD, database)
+    }
+
+    /// A connection as `user` to `database`.
+    pub fn client_as(&self, user: &str, password: &str, database: &str) -> postgres::Client {
         postgres::Config::new()
             .host("127.0.0.1")
             .port(self.port)
-            .user("postgres")
-            .password(SUPERUSER_PASSWORD)
+            .user(user)
+            .password(password)
             .dbname(database)
             .connect(postgres::NoTls)
-            .expect("a superuser connection")
+            .unwrap_or_else(|e| panic!("{user} connects to {database}: {e}"))
     }
 
     /// Runs SQL statements as the superuser in `database`.

@@ -102,18 +102,7 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let demo_config = root.join("examples/demo/alma-sis.toml");
     println!("alma-sis benchmark (2-core figures are what CI machines have)");
     for &rows in &options.sizes {
-        let dir = target.join(format!("bench/{rows}"));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-        std::fs::create_dir_all(&dir)?;
-        let extract = dir.join("people.csv");
-        gen_extract(&GenOptions {
-            rows,
-            seed: 42,
-            messy: false,
-            out: Some(extract.clone()),
-        })?;
+        let (dir, extract) = fresh_extract(&target.join(format!("bench/{rows}")), rows)?;
         let config = write_bench_config(&demo_config, &dir, &extract)?;
 
         let run = |now: &str, mode: &str, name: &str| -> anyhow::Result<(Duration, Timings)> {
@@ -220,6 +209,23 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// An empty `dir` with the synthetic extract of `rows` rows (seed 42) in it: the directory
+/// and the extract's path.
+pub(crate) fn fresh_extract(dir: &Path, rows: u64) -> anyhow::Result<(PathBuf, PathBuf)> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let extract = dir.join("people.csv");
+    gen_extract(&GenOptions {
+        rows,
+        seed: 42,
+        messy: false,
+        out: Some(extract.clone()),
+    })?;
+    Ok((dir.to_owned(), extract))
 }
 
 /// Where cargo builds: `CARGO_TARGET_DIR` when set (xtask is a build tool and may read it),

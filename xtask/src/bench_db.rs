@@ -19,8 +19,8 @@ use anyhow::{Context, bail};
 #[path = "../../cli/tests/pg_server.rs"]
 mod pg_server;
 
-use crate::bench::{Timings, read_timings, target_dir, timed, write_bench_config};
-use crate::synthetic::{COLUMNS, GenOptions, gen_extract};
+use crate::bench::{Timings, fresh_extract, read_timings, target_dir, timed, write_bench_config};
+use crate::synthetic::COLUMNS;
 
 const PASSWORD: &str = "bench-only-password";
 
@@ -32,18 +32,8 @@ pub fn bench_database(root: &Path, bin: &Path, sizes: &[u64]) -> anyhow::Result<
     server.create_database("campus", "alma", PASSWORD);
     let demo_config = root.join("examples/demo/alma-sis.toml");
     for &rows in sizes {
-        let dir = target_dir(root).join(format!("bench-db/{rows}"));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-        std::fs::create_dir_all(&dir)?;
-        let extract = dir.join("people.csv");
-        gen_extract(&GenOptions {
-            rows,
-            seed: 42,
-            messy: false,
-            out: Some(extract.clone()),
-        })?;
+        let (dir, extract) =
+            fresh_extract(&target_dir(root).join(format!("bench-db/{rows}")), rows)?;
         load(&server, &extract)?;
 
         let csv_dir = dir.join("csv");
@@ -117,14 +107,7 @@ pub fn bench_database(root: &Path, bin: &Path, sizes: &[u64]) -> anyhow::Result<
 /// Copies the extract into a fresh `people` table: every column text, `row_order` keeping the
 /// extract's order.
 fn load(server: &pg_server::PgServer, extract: &Path) -> anyhow::Result<()> {
-    let mut client = postgres::Config::new()
-        .host("127.0.0.1")
-        .port(server.port)
-        .user("alma")
-        .password(PASSWORD)
-        .dbname("campus")
-        .connect(postgres::NoTls)
-        .context("connecting to the bench database")?;
+    let mut client = server.client_as("alma", PASSWORD, "campus");
     let columns: Vec<String> = COLUMNS.iter().map(|c| format!("{c} text")).collect();
     client.batch_execute(&format!(
         "DROP TABLE IF EXISTS people; CREATE TABLE people (row_order bigint GENERATED ALWAYS \
