@@ -154,14 +154,8 @@ const IDS: [&str; 8] = [
 /// Runs the demo from the CSV file and from the database through `config`, and compares the
 /// XML, the decisions and `explain`.
 fn check_same_as_csv(config: &Path, env: &[(String, String)]) {
-    let csv_dir = tempfile::tempdir().expect("tmp");
+    let csv_dir = csv_run();
     let demo = workspace_root().join("examples/demo/alma-sis.toml");
-    let csv_run = run(
-        csv_dir.path(),
-        &["run", "--config", &config_arg(&demo), "--now", NOW],
-        &[],
-    );
-    expect_code(&csv_run, 0);
     let db_dir = tempfile::tempdir().expect("tmp");
     let db_run = run(
         db_dir.path(),
@@ -572,20 +566,40 @@ fn pump(mut from: TcpStream, mut to: TcpStream, limit: Option<usize>) {
     let _ = to.shutdown(Shutdown::Both);
 }
 
-#[test]
-fn a_connection_dropped_mid_read_is_retried_from_the_start() {
-    let Some(server) = demo_server() else { return };
-    let proxy = cutting_proxy(server.port, 1, 30_000);
+/// A run of the demo database config (with `database` settings) through a proxy that cuts the
+/// first `cut` connections mid-read: its directory and output.
+fn run_cut(cut: usize, database: &str) -> Option<(tempfile::TempDir, Output)> {
+    let server = demo_server()?;
+    let proxy = cutting_proxy(server.port, cut, 30_000);
     let dir = tempfile::tempdir().expect("tmp");
-    let config = database_config(
-        dir.path(),
-        "database = { retries = 2, backoff_initial_secs = 0, fetch_size = 20 }\n",
-    );
+    let config = database_config(dir.path(), &format!("database = {database}\n"));
     let out = run(
         dir.path(),
         &["run", "--config", &config_arg(&config), "--now", NOW],
         &pg_env(proxy, PASSWORD),
     );
+    Some((dir, out))
+}
+
+/// The demo run from its CSV file, in a directory of its own.
+fn csv_run() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tmp");
+    let demo = workspace_root().join("examples/demo/alma-sis.toml");
+    let out = run(
+        dir.path(),
+        &["run", "--config", &config_arg(&demo), "--now", NOW],
+        &[],
+    );
+    expect_code(&out, 0);
+    dir
+}
+
+#[test]
+fn a_connection_dropped_mid_read_is_retried_from_the_start() {
+    let cut_once = "{ retries = 2, backoff_initial_secs = 0, fetch_size = 20 }";
+    let Some((dir, out)) = run_cut(1, cut_once) else {
+        return;
+    };
     expect_code(&out, 0);
     let warnings = report_json(dir.path())["warnings"].to_string();
     assert!(
@@ -594,33 +608,15 @@ fn a_connection_dropped_mid_read_is_retried_from_the_start() {
         "{warnings}"
     );
     // The retried read is the whole extract, once.
-    let csv_dir = tempfile::tempdir().expect("tmp");
-    let demo = workspace_root().join("examples/demo/alma-sis.toml");
-    expect_code(
-        &run(
-            csv_dir.path(),
-            &["run", "--config", &config_arg(&demo), "--now", NOW],
-            &[],
-        ),
-        0,
-    );
-    assert_eq!(delivered_xml(dir.path()), delivered_xml(csv_dir.path()));
+    assert_eq!(delivered_xml(dir.path()), delivered_xml(csv_run().path()));
 }
 
 #[test]
 fn a_connection_that_keeps_dropping_fails_clearly_and_delivers_nothing() {
-    let Some(server) = demo_server() else { return };
-    let proxy = cutting_proxy(server.port, usize::MAX, 30_000);
-    let dir = tempfile::tempdir().expect("tmp");
-    let config = database_config(
-        dir.path(),
-        "database = { retries = 1, backoff_initial_secs = 0 }\n",
-    );
-    let out = run(
-        dir.path(),
-        &["run", "--config", &config_arg(&config), "--now", NOW],
-        &pg_env(proxy, PASSWORD),
-    );
+    let always = "{ retries = 1, backoff_initial_secs = 0 }";
+    let Some((dir, out)) = run_cut(usize::MAX, always) else {
+        return;
+    };
     expect_code(&out, 2);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -739,22 +735,7 @@ fn a_query_can_be_a_supplement_beside_a_file() {
         &pg_env(server.port, PASSWORD),
     );
     expect_code(&out, 0);
-    let csv_dir = tempfile::tempdir().expect("tmp");
-    expect_code(
-        &run(
-            csv_dir.path(),
-            &[
-                "run",
-                "--config",
-                &config_arg(&demo.join("alma-sis.toml")),
-                "--now",
-                NOW,
-            ],
-            &[],
-        ),
-        0,
-    );
-    assert_eq!(delivered_xml(dir.path()), delivered_xml(csv_dir.path()));
+    assert_eq!(delivered_xml(dir.path()), delivered_xml(csv_run().path()));
 }
 
 #[test]
