@@ -26,11 +26,16 @@ pub fn open<'c>(run: &mut Run<'c>) -> anyhow::Result<Extractor<'c>> {
     let input_error =
         |e: sis_extract::ExtractError| Failure::error(Exit::ConfigOrInput, e.to_string());
     // Traces are for `alma-sis explain`; a run keeps only decisions.
+    // A query's rows are spooled in the work directory (made before the inputs are read).
+    let connector = sis_extract::database::Connector {
+        spool_dir: run.config.output.dir.clone(),
+        ..crate::connector::from_process()
+    };
     let extractor = Extractor::with_connector(
         &run.config.mapping,
         &run.config.base_dir,
         run.today,
-        &crate::connector::from_process(),
+        &connector,
     )
     .map_err(input_error)?
     .with_trace(false);

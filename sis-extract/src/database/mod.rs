@@ -2,8 +2,9 @@
 //! PostgreSQL natively (feature `postgres`) or any database through ODBC (feature `odbc`).
 //!
 //! A query's rows are fetched in batches (a portal or an ODBC rowset of `fetch_size` rows, never
-//! the whole result at once) and spooled to an unnamed temporary file (mode 0600, no name in any
-//! directory, gone when the run ends), which the file reader then indexes as it indexes a
+//! the whole result at once) and spooled to an unnamed temporary file in
+//! [`Connector::spool_dir`] (mode 0600, no name in any directory, gone when the run ends),
+//! which the file reader then indexes as it indexes a
 //! CSV file: mapping reads rows back by offset, so memory stays bounded whatever the size of
 //! the result. Every typed value becomes the text documented in `docs/databases.md`
 //! ([`render`]); NULL becomes an empty value. A row's provenance is the input's name and its
@@ -195,7 +196,8 @@ pub struct Connector {
     pub home: Option<PathBuf>,
     /// The login name (libpq's default user).
     pub login: Option<String>,
-    /// Where rows are spooled (an unnamed file); the system's temporary directory by default.
+    /// Where rows are spooled (an unnamed file); `Default` takes the system's temporary
+    /// directory (`std::env::temp_dir`, the one thing this crate asks of the environment).
     pub spool_dir: PathBuf,
     /// Pauses between attempts.
     pub sleep: fn(Duration),
