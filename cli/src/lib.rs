@@ -8,6 +8,7 @@
 pub mod args;
 pub mod cmd;
 pub mod config;
+pub mod connector;
 pub mod courses;
 pub mod destination;
 mod exit;

@@ -4,6 +4,7 @@
 mod check;
 mod config_reference;
 mod courses;
+mod database;
 mod deliver;
 mod demo;
 mod explain;
@@ -11,6 +12,7 @@ mod golden;
 mod help;
 mod integrity;
 mod package;
+mod pg_server;
 mod report;
 mod signals;
 mod site;

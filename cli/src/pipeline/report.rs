@@ -610,6 +610,9 @@ struct Named<'a> {
 struct JsonRejected<'a> {
     file: &'a str,
     line: u64,
+    /// A query input's row: `file` is the input's name, `line` the row number.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    query: bool,
     id: &'a str,
     reasons: &'a [String],
 }
@@ -643,6 +646,7 @@ fn rejected_rows(r: &RunReport) -> Vec<JsonRejected<'_>> {
             Decision::Rejected { errors } => Some(JsonRejected {
                 file: &o.row.file,
                 line: o.row.line,
+                query: o.row.query,
                 id: &o.key,
                 reasons: errors,
             }),
@@ -948,8 +952,9 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
             let reasons: Vec<String> = row.reasons.iter().map(|e| esc(e)).collect();
             let _ = writeln!(
                 s,
-                "<tr><td>{}:{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}{}{}</td><td>{}</td><td>{}</td></tr>",
                 esc(row.file),
+                if row.query { " row " } else { ":" },
                 row.line,
                 esc(row.id),
                 reasons.join("<br>")

@@ -349,7 +349,7 @@ pub fn supplements(run: &Run<'_>) -> HashSet<String> {
         .inputs
         .iter()
         .filter(|i| i.supplement)
-        .map(|i| i.path.display().to_string())
+        .map(|i| i.name())
         .collect()
 }
 
