@@ -2,6 +2,7 @@
 #![allow(missing_docs)]
 
 mod check;
+mod delivery;
 mod determinism;
 mod names;
 mod packager;

@@ -19,6 +19,10 @@ pub enum Exit {
     BrakeTripped,
     /// 5: the state file or the feed's lock stayed busy (another run) past the wait allowed.
     StateBusy,
+    /// 130: stopped by SIGINT (Ctrl-C) at a safe point.
+    Interrupted,
+    /// 143: stopped by SIGTERM at a safe point.
+    Terminated,
 }
 
 impl Exit {
@@ -31,6 +35,8 @@ impl Exit {
             Exit::DeliveryFailed => 3,
             Exit::BrakeTripped => 4,
             Exit::StateBusy => 5,
+            Exit::Interrupted => 130,
+            Exit::Terminated => 143,
         }
     }
 
@@ -43,6 +49,7 @@ impl Exit {
             Exit::DeliveryFailed => "delivery-failed",
             Exit::BrakeTripped => "brake-tripped",
             Exit::StateBusy => "state-busy",
+            Exit::Interrupted | Exit::Terminated => "interrupted",
         }
     }
 }

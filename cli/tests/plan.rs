@@ -155,12 +155,26 @@ fn snapshot(name: &str, out: &Output) {
     insta::assert_snapshot!(name, stdout(out));
 }
 
+/// The file in `out/` of the plan or run at `now` (whose name may carry a run id) that ends
+/// in `suffix`.
+fn out_file(demo: &Demo, now: &str, suffix: &str) -> PathBuf {
+    let stamp: String = now.chars().filter(char::is_ascii_digit).collect();
+    let prefix = format!("DEMO_patrons_{stamp}");
+    let found: Vec<PathBuf> = std::fs::read_dir(demo.root().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with(&prefix) && name.ends_with(suffix)
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one {prefix}*{suffix}: {found:?}");
+    found.into_iter().next().unwrap()
+}
+
 /// The plan's people file: primary id -> (outcome, reason, alma user, fields).
 fn people(demo: &Demo, now: &str) -> BTreeMap<String, [String; 4]> {
-    let stamp: String = now.chars().filter(char::is_ascii_digit).collect();
-    let path = demo
-        .root()
-        .join(format!("out/DEMO_patrons_{stamp}.plan.people.csv"));
+    let path = out_file(demo, now, ".plan.people.csv");
     let mut reader = csv::Reader::from_path(&path).unwrap();
     assert_eq!(
         reader.headers().unwrap(),
@@ -202,10 +216,7 @@ fn line(outcome: &str, reason: &str, alma: &str, fields: &str) -> [String; 4] {
 }
 
 fn report_json(demo: &Demo, now: &str) -> serde_json::Value {
-    let stamp: String = now.chars().filter(char::is_ascii_digit).collect();
-    let path = demo
-        .root()
-        .join(format!("out/DEMO_patrons_{stamp}.plan.report.json"));
+    let path = out_file(demo, now, ".plan.report.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -266,13 +277,9 @@ fn a_changed_field_is_an_update_named_by_field_without_its_value() {
         ])
     );
     // Ids and field names only: neither Alma's values nor the load's.
-    let report = |ext: &str| {
-        std::fs::read_to_string(
-            demo.root()
-                .join(format!("out/DEMO_patrons_20261123050000.plan.{ext}")),
-        )
-        .unwrap()
-    };
+    let report =
+        |ext: &str| std::fs::read_to_string(out_file(&demo, PLANNED, &format!(".plan.{ext}")));
+    let report = |ext: &str| report(ext).unwrap();
     let html = report("report.html");
     assert!(html.contains("<h2>Updates, by field</h2>"), "{html}");
     for text in [
@@ -734,11 +741,7 @@ fn run_plan_against_quarantines_exactly_the_users_that_will_fail_and_does_not_re
     expected.sort();
     assert_eq!(will_fail, expected);
     // The reject file lists exactly them, with the plan's codes.
-    let rejects = std::fs::read_to_string(
-        demo.root()
-            .join("out/DEMO_patrons_20261123040000.rejects.csv"),
-    )
-    .unwrap();
+    let rejects = std::fs::read_to_string(out_file(&demo, LOADED, ".rejects.csv")).unwrap();
     let rejected: Vec<&str> = rejects
         .lines()
         .skip(1)

@@ -108,9 +108,16 @@ fn run(demo: &Demo, original: &str, date: &str, gone: &[&str]) -> Day {
         }
     }
     let stamp = date.replace('-', "");
-    let report = demo
-        .root()
-        .join(format!("out/DEMO_patrons_{stamp}040000.report.json"));
+    // One run a date, so one report starts with the date's stem (the run id follows it).
+    let prefix = format!("DEMO_patrons_{stamp}040000_r");
+    let report = std::fs::read_dir(demo.root().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with(&prefix) && name.ends_with(".report.json")
+        })
+        .expect("the run's report");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
     let ids = |key: &str| -> BTreeSet<String> {

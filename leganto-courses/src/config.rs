@@ -153,6 +153,10 @@ impl SourceConfig {
     pub fn input(&self) -> InputConfig {
         InputConfig {
             path: self.path.clone(),
+            name: None,
+            query: None,
+            query_file: None,
+            database: None,
             key: Spanned::new(0..0, String::new()),
             format: self.format,
             delimiter: self.delimiter.clone(),

@@ -159,12 +159,26 @@ pub enum InputFormat {
     FixedWidth,
 }
 
-/// `[[input]]`: one extract file.
+/// `[[input]]`: one extract file, or the rows of a query (`query` or `query_file`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputConfig {
-    /// Path, relative to the config file.
+    /// Path, relative to the config file (empty for a query).
+    #[serde(default)]
     pub path: PathBuf,
+    /// A query input's name, shown with its row numbers (default: the stem of `query_file`,
+    /// else `query`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The SQL whose result rows are the input.
+    #[serde(default)]
+    pub query: Option<Spanned<String>>,
+    /// A file holding the SQL, relative to the config file.
+    #[serde(default)]
+    pub query_file: Option<PathBuf>,
+    /// Where the query runs (default: PostgreSQL, as the `PG*` environment variables say).
+    #[serde(default)]
+    pub database: Option<crate::database::DatabaseConfig>,
     /// The column that identifies a person; rows of all inputs are joined on it.
     pub key: Spanned<String>,
     /// `delimited` (default) or `fixed_width`.
@@ -193,6 +207,28 @@ pub struct InputConfig {
     /// in a main input; eligibility rules do not apply to its rows.
     #[serde(default)]
     pub supplement: bool,
+}
+
+impl InputConfig {
+    /// Whether the input's rows come from a query.
+    pub fn is_query(&self) -> bool {
+        self.query.is_some() || self.query_file.is_some()
+    }
+
+    /// The input's name in provenance and messages: the path of a file; a query input's
+    /// `name`, else the stem of its `query_file`, else `query`.
+    pub fn name(&self) -> String {
+        if !self.is_query() {
+            return self.path.display().to_string();
+        }
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        self.query_file
+            .as_ref()
+            .and_then(|f| f.file_stem())
+            .map_or_else(|| "query".to_owned(), |s| s.to_string_lossy().into_owned())
+    }
 }
 
 fn default_delimiter() -> Spanned<String> {

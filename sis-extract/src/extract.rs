@@ -21,8 +21,9 @@ use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use crate::ExtractError;
-use crate::config::{DatePolicy, FilterAction, MappingConfig};
-use crate::read::{Fields, Source, one_byte, read_table};
+use crate::config::{DatePolicy, FilterAction, InputConfig, InputFormat, MappingConfig};
+use crate::database::{Connector, Query};
+use crate::read::{Fields, Layout, Source, one_byte, read_table};
 use crate::rules::{
     Checker, Col, Columns, Cond, Duration, Field, MonthDay, conds, describe, one_char, parse_date,
     parts,
@@ -31,15 +32,23 @@ use crate::rules::{
 /// Where a row came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RowRef {
-    /// The file, as named in the config.
+    /// The file, as named in the config; for a query, the input's name.
     pub file: String,
-    /// 1-based line of the row in that file.
+    /// 1-based line of the row in that file; for a query, the row's 1-based number in the
+    /// result.
     pub line: u64,
+    /// Whether the row came from a query (then `line` is a row number).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub query: bool,
 }
 
 impl fmt::Display for RowRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
+        if self.query {
+            write!(f, "{} row {}", self.file, self.line)
+        } else {
+            write!(f, "{}:{}", self.file, self.line)
+        }
     }
 }
 
@@ -184,6 +193,53 @@ pub fn extract(
         out.users.extend(person.user);
     }
     Ok(out)
+}
+
+/// What is wrong with the keys of `input` for a file (`query` false) or a query input.
+fn query_keys_error(input: &InputConfig, query: bool) -> Option<String> {
+    let has_path = !input.path.as_os_str().is_empty();
+    match (query, has_path) {
+        (false, false) => Some("an input needs `path`, `query` or `query_file`".to_owned()),
+        (true, true) => Some(format!(
+            "input {}: give `path` or a query (`query`, `query_file`), not both",
+            input.name()
+        )),
+        (false, true) if input.database.is_some() || input.name.is_some() => Some(format!(
+            "input {}: `database` and `name` are for query inputs",
+            input.path.display()
+        )),
+        (true, false)
+            if input.format != InputFormat::Delimited
+                || input.header.is_some()
+                || !input.columns.is_empty()
+                || !input.positions.is_empty()
+                || input.encoding.is_some()
+                || input.delimiter.span() != (0..0)
+                || input.quote.span() != (0..0) =>
+        {
+            Some(format!(
+                "input {}: format, delimiter, quote, header, columns, positions and encoding \
+                 are for files; a query's columns are its result's",
+                input.name()
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// An error about the spool file at `path`, named after the query input `name` instead.
+fn rename(e: ExtractError, path: &Path, name: &str) -> ExtractError {
+    let spool = path.display().to_string();
+    match e {
+        ExtractError::Io { source, .. } => ExtractError::Database {
+            input: name.to_owned(),
+            message: format!("cannot read the spooled rows back: {source}"),
+        },
+        other => ExtractError::Database {
+            input: name.to_owned(),
+            message: other.to_string().replace(&spool, name),
+        },
+    }
 }
 
 /// Why a date policy gave a date, or none: put in words only for a trace or an error.
@@ -669,6 +725,10 @@ pub struct Extractor<'c> {
     index: Index,
     /// Where each source's rows start in the global row numbering.
     row_base: Vec<u32>,
+    /// Per source, whether it is a query's result (its rows are numbered, not lined).
+    queries: Vec<bool>,
+    /// The spooled results of queries, kept open while the extractor reads them back.
+    _spools: Vec<std::fs::File>,
     warnings: Vec<String>,
     trace: bool,
 }
@@ -709,10 +769,22 @@ impl ExactSizeIterator for People<'_, '_> {}
 
 impl<'c> Extractor<'c> {
     /// Reads the inputs, checks the config against their columns and indexes rows by key.
+    /// A query input gets no environment (see [`Extractor::with_connector`]).
     pub fn new(
         config: &'c MappingConfig,
         base_dir: &Path,
         today: NaiveDate,
+    ) -> Result<Extractor<'c>, ExtractError> {
+        Extractor::with_connector(config, base_dir, today, &Connector::default())
+    }
+
+    /// [`Extractor::new`], running query inputs with what `connector` gives them (the
+    /// environment, the home directory, where to spool rows).
+    pub fn with_connector(
+        config: &'c MappingConfig,
+        base_dir: &Path,
+        today: NaiveDate,
+        connector: &Connector,
     ) -> Result<Extractor<'c>, ExtractError> {
         let src = &config.source;
         let error = |span: std::ops::Range<usize>, message: String| ExtractError::Config {
@@ -723,14 +795,47 @@ impl<'c> Extractor<'c> {
         let mut warnings = Vec::new();
         let mut builder: Builder = Builder::new();
         let mut row_base: Vec<u32> = Vec::new();
+        let mut queries = Vec::new();
+        let mut spools = Vec::new();
         if config.inputs.is_empty() {
             return Err(error(0..0, "at least one [[input]] is needed".to_owned()));
         }
         for input in &config.inputs {
-            let layout = crate::records::layout(input, src)?;
+            let query = Query::of(input, base_dir)?;
+            if let Some(message) = query_keys_error(input, query.is_some()) {
+                return Err(error(input.key.span(), message));
+            }
+            // A query's rows are spooled as CSV; a file has the layout its config gives.
+            let layout = if query.is_some() {
+                Layout::Delimited {
+                    delimiter: b',',
+                    quote: b'"',
+                }
+            } else {
+                crate::records::layout(input, src)?
+            };
             row_base.push(builder.index.next.len() as u32);
             builder.start_input();
-            let (source, warning) = Source::open(input, base_dir, layout, &mut builder)?;
+            let (source, warning) = match &query {
+                None => Source::open(input, base_dir, layout, &mut builder)?,
+                Some(query) => {
+                    let spooled = crate::database::spool(query, base_dir, connector)?;
+                    warnings.extend(spooled.warnings);
+                    // The spool is a UTF-8 CSV file with a header row.
+                    let spool = InputConfig {
+                        path: spooled.path.clone(),
+                        header: Some(true),
+                        ..input.clone()
+                    };
+                    let (mut source, warning) =
+                        Source::open(&spool, base_dir, layout, &mut builder)
+                            .map_err(|e| rename(e, &spooled.path, &query.name))?;
+                    source.name = query.name.clone();
+                    spools.push(spooled.file);
+                    (source, warning)
+                }
+            };
+            queries.push(query.is_some());
             if !source.index.contains_key(input.key.get_ref()) {
                 return Err(ExtractError::UnknownColumn {
                     at: src.locate(&input.key.span()),
@@ -765,6 +870,8 @@ impl<'c> Extractor<'c> {
             compiled,
             index,
             row_base,
+            queries,
+            _spools: spools,
             warnings,
             trace: true,
         })
@@ -857,7 +964,11 @@ impl<'c> Extractor<'c> {
                     source: s,
                     at: RowRef {
                         file: source.name.clone(),
-                        line: source.line(r),
+                        line: match self.queries[s] {
+                            true => r as u64 + 1,
+                            false => source.line(r),
+                        },
+                        query: self.queries[s],
                     },
                     fields,
                     decision: None,

@@ -11,8 +11,12 @@
 //!   filtered (by which named rule) or rejected (with which errors), with its provenance;
 //!   a [`TraceStep`] list says why each rule-driven value was chosen.
 //!
-//! This crate never reads the clock (`today` is an argument), opens network connections or
-//! prints.
+//! - Database inputs ([`database`]): an `[[input]]` may be a query, run against PostgreSQL
+//!   (feature `postgres`) or through ODBC (feature `odbc`); its rows are read as a file's.
+//!
+//! This crate never reads the clock (`today` is an argument), the environment (a
+//! [`database::Connector`] carries what a database input may use) or prints; only a database
+//! input opens a network connection.
 //!
 //! ```
 //! use std::path::Path;
@@ -53,6 +57,12 @@
 #![deny(missing_docs)]
 
 pub mod config;
+// Built without a database source, the module still parses the config and refuses queries.
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "odbc")),
+    allow(dead_code, unused_variables, unreachable_code)
+)]
+pub mod database;
 mod extract;
 mod purge;
 mod read;
@@ -119,6 +129,15 @@ pub enum ExtractError {
         column: String,
         /// The columns the inputs do have, one line per file.
         available: String,
+    },
+    /// A query input could not be run or read (connection, login, query or result).
+    #[error("input {input}: {message}")]
+    Database {
+        /// The input's name.
+        input: String,
+        /// What went wrong, with the server's or driver's message; it names the connection
+        /// by host and database only.
+        message: String,
     },
     /// The config is not valid.
     #[error("{at}: {message}")]

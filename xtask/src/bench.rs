@@ -5,7 +5,9 @@
 //! `alma-sis run` three nights in a row on the same input: a first full load that seeds the
 //! run state, then the measured nightly full load, then the measured nightly delta load
 //! (nothing changed). It then runs `alma-sis check` on what the measured full load wrote, and
-//! deflates the same XML bytes alone with the same backend and level. Stage times and peak RSS come from the binary's
+//! deflates the same XML bytes alone with the same backend and level. `--database` compares
+//! the full run from the CSV file with the same run from a PostgreSQL query instead (see
+//! `bench_db`). Stage times and peak RSS come from the binary's
 //! `--timings` file.
 //!
 //! `--plan` measures `alma-sis plan` instead of the delta run, the check and the floor: after
@@ -24,6 +26,8 @@ use crate::synthetic::{GenOptions, gen_extract};
 /// Options of `bench`.
 struct BenchOptions {
     sizes: Vec<u64>,
+    /// `--database`: the CSV run against the same run from a PostgreSQL query.
+    database: bool,
     /// `--plan`: the plan against an export instead of the delta run, check and floor.
     plan: bool,
 }
@@ -31,6 +35,7 @@ struct BenchOptions {
 fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
     let mut options = BenchOptions {
         sizes: vec![100_000, 1_000_000],
+        database: false,
         plan: false,
     };
     let mut it = args.iter();
@@ -45,10 +50,12 @@ fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
                     .map(|n| n.trim().parse().context("--rows takes numbers"))
                     .collect::<anyhow::Result<_>>()?;
             }
+            "--database" => options.database = true,
             "--plan" => options.plan = true,
-            other => {
-                bail!("unknown option {other:?}; usage: cargo xtask bench [--rows N,M] [--plan]")
-            }
+            other => bail!(
+                "unknown option {other:?}; usage: cargo xtask bench [--rows N,M] [--database] \
+                 [--plan]"
+            ),
         }
     }
     Ok(options)
@@ -56,13 +63,13 @@ fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
 
 /// What one `alma-sis run` reported about itself.
 #[derive(Debug, Default)]
-struct Timings {
-    stages: Vec<(String, f64)>,
-    peak_rss_kib: u64,
-    users: u64,
+pub(crate) struct Timings {
+    pub stages: Vec<(String, f64)>,
+    pub peak_rss_kib: u64,
+    pub users: u64,
 }
 
-fn read_timings(path: &Path) -> anyhow::Result<Timings> {
+pub(crate) fn read_timings(path: &Path) -> anyhow::Result<Timings> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading timings {}", path.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text)?;
@@ -80,7 +87,7 @@ fn read_timings(path: &Path) -> anyhow::Result<Timings> {
     Ok(t)
 }
 
-fn timed(cmd: &mut Command) -> anyhow::Result<(Duration, std::process::Output)> {
+pub(crate) fn timed(cmd: &mut Command) -> anyhow::Result<(Duration, std::process::Output)> {
     let start = Instant::now();
     let out = cmd.output().context("starting alma-sis")?;
     Ok((start.elapsed(), out))
@@ -98,21 +105,13 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     }
     let target = target_dir(root);
     let bin = target.join("release/alma-sis");
+    if options.database {
+        return crate::bench_db::bench_database(root, &bin, &options.sizes);
+    }
     let demo_config = root.join("examples/demo/alma-sis.toml");
     println!("alma-sis benchmark (2-core figures are what CI machines have)");
     for &rows in &options.sizes {
-        let dir = target.join(format!("bench/{rows}"));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-        std::fs::create_dir_all(&dir)?;
-        let extract = dir.join("people.csv");
-        gen_extract(&GenOptions {
-            rows,
-            seed: 42,
-            messy: false,
-            out: Some(extract.clone()),
-        })?;
+        let (dir, extract) = fresh_extract(&target.join(format!("bench/{rows}")), rows)?;
         let config = write_bench_config(&demo_config, &dir, &extract)?;
 
         let run = |now: &str, mode: &str, name: &str| -> anyhow::Result<(Duration, Timings)> {
@@ -331,13 +330,34 @@ fn plan(
     Ok(())
 }
 
+/// An empty `dir` with the synthetic extract of `rows` rows (seed 42) in it: the directory
+/// and the extract's path.
+pub(crate) fn fresh_extract(dir: &Path, rows: u64) -> anyhow::Result<(PathBuf, PathBuf)> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let extract = dir.join("people.csv");
+    gen_extract(&GenOptions {
+        rows,
+        seed: 42,
+        messy: false,
+        out: Some(extract.clone()),
+    })?;
+    Ok((dir.to_owned(), extract))
+}
+
 /// Where cargo builds: `CARGO_TARGET_DIR` when set (xtask is a build tool and may read it),
 /// else the workspace's `target`.
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
-fn write_bench_config(demo: &Path, dir: &Path, extract: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn write_bench_config(
+    demo: &Path,
+    dir: &Path,
+    extract: &Path,
+) -> anyhow::Result<PathBuf> {
     let text = std::fs::read_to_string(demo)?;
     let mut table: toml::Table = toml::from_str(&text)?;
     let inputs = table

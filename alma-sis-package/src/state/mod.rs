@@ -52,6 +52,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod delivery;
 mod guard;
 mod identity;
 mod index;
@@ -70,6 +71,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use delivery::{HeldBack, RecordedFile, RunFile};
 pub use guard::{Held, WaitNotice, WaitPolicy, Waiting};
 pub use identity::{Claim, Owner};
 pub use plan::{PlannedRun, Planner};
@@ -549,6 +551,10 @@ pub enum RunOutcome {
     Failed,
     /// The brake refused the extract.
     Refused,
+    /// Some files were delivered, not all: only their people are recorded as sent.
+    PartlyDelivered,
+    /// Stopped by a signal (SIGINT, SIGTERM); only files delivered before it count.
+    Interrupted,
 }
 
 impl RunOutcome {
@@ -560,6 +566,8 @@ impl RunOutcome {
             RunOutcome::DryRun => "dry-run",
             RunOutcome::Failed => "failed",
             RunOutcome::Refused => "refused",
+            RunOutcome::PartlyDelivered => "partly-delivered",
+            RunOutcome::Interrupted => "interrupted",
         }
     }
 
@@ -570,6 +578,8 @@ impl RunOutcome {
             RunOutcome::DryRun,
             RunOutcome::Failed,
             RunOutcome::Refused,
+            RunOutcome::PartlyDelivered,
+            RunOutcome::Interrupted,
         ]
         .into_iter()
         .find(|o| o.code() == code)
@@ -892,12 +902,14 @@ impl StateStore {
             });
         }
         if version == SCHEMA_VERSION {
-            // Nothing to write: opening never waits for a run that holds the write lock.
-            return Ok(());
+            // Nothing to write (unless tables added since are missing): opening never waits
+            // for a run that holds the write lock.
+            return self.ensure_delivery_tables();
         }
         self.conn
             .execute_batch(&format!(
-                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                "BEGIN; {SCHEMA} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+                delivery::DELIVERY_SCHEMA
             ))
             .map_err(self.sql_err("create the schema"))
     }

@@ -60,13 +60,13 @@ const GET_PAYLOAD: &str = "SELECT payload FROM payloads WHERE feed = ?1 AND key 
 
 /// The open transaction of a run being planned; rolled back when dropped uncommitted.
 #[derive(Debug)]
-struct Tx<'s> {
-    store: &'s mut StateStore,
+pub(super) struct Tx<'s> {
+    pub(super) store: &'s mut StateStore,
     open: bool,
 }
 
 impl Tx<'_> {
-    fn end(&mut self, sql: &str, action: &str) -> Result<(), StateError> {
+    pub(super) fn end(&mut self, sql: &str, action: &str) -> Result<(), StateError> {
         self.store
             .conn
             .execute_batch(sql)
@@ -96,7 +96,7 @@ impl Drop for Tx<'_> {
     }
 }
 
-fn sql_error(path: &Path, action: String, source: rusqlite::Error) -> StateError {
+pub(super) fn sql_error(path: &Path, action: String, source: rusqlite::Error) -> StateError {
     StateError::Sql {
         path: path.to_owned(),
         action,
@@ -765,10 +765,10 @@ pub struct PlannedRun<'s> {
     pub vanished: Vec<VanishedUser>,
     /// What the brake saw.
     pub brake: BrakeReading,
-    tx: Tx<'s>,
-    feed: String,
-    today: NaiveDate,
-    partial: bool,
+    pub(super) tx: Tx<'s>,
+    pub(super) feed: String,
+    pub(super) today: NaiveDate,
+    pub(super) partial: bool,
     resends: Vec<Resend>,
 }
 

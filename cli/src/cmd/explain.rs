@@ -27,8 +27,13 @@ pub struct ExplainArgs {
 /// as a vanished person. Exit 2 when the id is neither in the extract nor in the run state.
 pub fn run(ctx: &Context, args: ExplainArgs) -> anyhow::Result<Exit> {
     let config = ctx.config()?;
-    let extractor = Extractor::new(&config.mapping, &config.base_dir, ctx.today())
-        .map_err(|e| Failure::error(Exit::ConfigOrInput, e.to_string()))?;
+    let extractor = Extractor::with_connector(
+        &config.mapping,
+        &config.base_dir,
+        ctx.today(),
+        &crate::connector::from_process(),
+    )
+    .map_err(|e| Failure::error(Exit::ConfigOrInput, e.to_string()))?;
     let today = ctx.today();
     let alma = crate::pipeline::plan::explain(&config, today, &args.id, &args.alma_export)?;
     let Some(person) = extractor.explain(&args.id) else {
@@ -44,12 +49,7 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> anyhow::Result<Exit> {
             );
             return Ok(Exit::Ok);
         }
-        let files: Vec<String> = config
-            .mapping
-            .inputs
-            .iter()
-            .map(|i| i.path.display().to_string())
-            .collect();
+        let files: Vec<String> = config.mapping.inputs.iter().map(|i| i.name()).collect();
         return Err(Failure::error(
             Exit::ConfigOrInput,
             format!(

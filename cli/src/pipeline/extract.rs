@@ -22,17 +22,29 @@ const BATCH: usize = 32;
 /// small (a few hundred people).
 const QUEUE: usize = 4;
 
-/// Reads and indexes the configured inputs.
-pub fn open<'c>(run: &Run<'c>) -> anyhow::Result<Extractor<'c>> {
-    extractor(run.config, run.today)
+/// Reads and indexes the configured inputs (running query inputs); their warnings go into
+/// the report.
+pub fn open<'c>(run: &mut Run<'c>) -> anyhow::Result<Extractor<'c>> {
+    let extractor = extractor(run.config, run.today)?;
+    for warning in extractor.warnings() {
+        if warning.starts_with("input ") || warning.starts_with("password file ") {
+            run.report.warnings.push(warning.clone());
+        }
+    }
+    Ok(extractor)
 }
 
-/// Reads and indexes the inputs of `config` as a run does (`plan` maps the same way).
+/// Reads and indexes the inputs of `config` as a run does (`plan` maps the same way), and
+/// logs their warnings. A query's rows are spooled in the work directory, which must exist.
 pub fn extractor(config: &AppConfig, today: NaiveDate) -> anyhow::Result<Extractor<'_>> {
     let input_error =
         |e: sis_extract::ExtractError| Failure::error(Exit::ConfigOrInput, e.to_string());
+    let connector = sis_extract::database::Connector {
+        spool_dir: config.output.dir.clone(),
+        ..crate::connector::from_process()
+    };
     // Traces are for `alma-sis explain`; a run keeps only decisions.
-    let extractor = Extractor::new(&config.mapping, &config.base_dir, today)
+    let extractor = Extractor::with_connector(&config.mapping, &config.base_dir, today, &connector)
         .map_err(input_error)?
         .with_trace(false);
     for warning in extractor.warnings() {

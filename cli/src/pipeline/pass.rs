@@ -52,6 +52,8 @@ pub struct Pass<'p, 'q, 's> {
     pub busy: Busy,
     sent: u64,
     fault_during_record: bool,
+    /// The user count a test pauses after (`pass:<n>`), read once.
+    pause_after: Option<u64>,
 }
 
 impl<'p, 'q, 's> Pass<'p, 'q, 's> {
@@ -74,6 +76,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             busy: Busy::default(),
             sent: 0,
             fault_during_record: state::fault_at("during-record"),
+            pause_after: crate::interrupt::pause_count("pass"),
         }
     }
 
@@ -97,7 +100,9 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
     }
 
     /// One person: their user (if any) is checked and sent or quarantined, their rows counted.
+    /// A signal stops the pass here, between people.
     fn person(&mut self, prepared: Prepared) -> anyhow::Result<()> {
+        crate::interrupt::check("reading the extract")?;
         let Prepared { person, rendered } = prepared;
         let PersonOutcome { mut rows, user, .. } = person;
         // Users outside `--only` come without a rendering: they are not sent.
@@ -160,6 +165,9 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
                 .with_context(|| format!("packaging user {}", user.primary_id))?;
             self.report.tally_user(user);
             self.sent += 1;
+            if self.pause_after == Some(self.sent) {
+                crate::interrupt::pause_at(&format!("pass:{}", self.sent));
+            }
             if self.fault_during_record && self.sent == 2 {
                 std::process::abort();
             }

@@ -682,6 +682,7 @@ pub fn explain(
     if export.is_empty() {
         return Ok(None);
     }
+    config.output.ensure_dir()?;
     let extractor = super::extract::extractor(config, today)?;
     let check_options = config.check.options(&config.base_dir)?;
     let input = PlanInput {

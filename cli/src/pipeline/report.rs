@@ -60,6 +60,11 @@ pub struct RunReport {
     /// Users sent with a purge date before `purge_floor`: how many, and the first
     /// `PURGE_SOON_IDS` primary ids.
     pub purge_soon: (usize, Vec<String>),
+    /// What happened at the destination, when the run delivered.
+    pub delivery: Option<DeliveryReport>,
+    /// Unfinished zips (`.partial`) an interrupted earlier run left in the work directory,
+    /// removed by this run.
+    pub removed_partials: Vec<String>,
     /// `--plan-against`: what the plan predicted.
     pub plan: Option<PlanLine>,
 }
@@ -82,6 +87,120 @@ pub struct PlanLine {
     pub vanished: u64,
     /// The plan's report files.
     pub reports: Vec<PathBuf>,
+}
+
+/// What happened at the destination: which zips arrived, and what the folder held.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryReport {
+    /// The destination, e.g. `drop folder out/drop`.
+    pub destination: String,
+    /// The zips that arrived, in order.
+    pub delivered: Vec<String>,
+    /// The zips that did not (the first failed, the rest were not tried).
+    pub not_delivered: Vec<String>,
+    /// Why the first zip that did not arrive failed (none when a signal stopped the run).
+    pub error: Option<String>,
+    /// Earlier zips Alma had not processed, found in the folder (left or archived).
+    pub stale: Vec<StaleEntry>,
+    /// Temporary files an interrupted earlier delivery left in the folder, removed.
+    pub removed_leftovers: Vec<String>,
+    /// Files that are not zips in the folder (a leftover `users.xml`), left there.
+    pub other_files: Vec<String>,
+}
+
+/// An earlier, unprocessed zip found in the destination folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaleEntry {
+    /// Its name.
+    pub name: String,
+    /// Where it was archived (`stale = "archive"`); `None` when it was left.
+    pub archived_to: Option<String>,
+}
+
+impl RunReport {
+    /// What an administrator must act on, one sentence each: zips that did not arrive, stale
+    /// zips, leftovers removed, files that are not zips in the destination. (The error, if
+    /// any, is reported beside it.)
+    pub fn attention(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if !self.removed_partials.is_empty() {
+            lines.push(format!(
+                "removed {} unfinished zip(s) an interrupted earlier run left in the work \
+                 directory: {}",
+                self.removed_partials.len(),
+                self.removed_partials.join(", ")
+            ));
+        }
+        let Some(d) = &self.delivery else {
+            return lines;
+        };
+        if !d.not_delivered.is_empty() {
+            lines.push(format!(
+                "{} of {} zip(s) did not reach {}: {}; the run state records as sent only the \
+                 users in zips that arrived: deliver these with `alma-sis deliver` or run \
+                 again (a delta run sends the rest)",
+                d.not_delivered.len(),
+                d.delivered.len() + d.not_delivered.len(),
+                d.destination,
+                d.not_delivered.join(", ")
+            ));
+        }
+        let archived: Vec<String> = d
+            .stale
+            .iter()
+            .filter_map(|s| {
+                s.archived_to
+                    .as_ref()
+                    .map(|to| format!("{} -> {to}", s.name))
+            })
+            .collect();
+        let waiting: Vec<&str> = d
+            .stale
+            .iter()
+            .filter(|s| s.archived_to.is_none())
+            .map(|s| s.name.as_str())
+            .collect();
+        if !waiting.is_empty() {
+            lines.push(format!(
+                "{} earlier zip(s) that Alma has not processed yet are in {}: {}; check that \
+                 the SIS job runs",
+                waiting.len(),
+                d.destination,
+                waiting.join(", ")
+            ));
+        }
+        if !archived.is_empty() {
+            lines.push(format!(
+                "{} earlier zip(s) that Alma had not processed were moved out of its way: {}",
+                archived.len(),
+                archived.join(", ")
+            ));
+        }
+        if !d.removed_leftovers.is_empty() {
+            lines.push(format!(
+                "removed {} temporary file(s) an interrupted earlier delivery left in {}: {}",
+                d.removed_leftovers.len(),
+                d.destination,
+                d.removed_leftovers.join(", ")
+            ));
+        }
+        for other in &d.other_files {
+            let xml = other.to_ascii_lowercase().ends_with(".xml");
+            lines.push(if xml {
+                format!(
+                    "{other} is in {}: Alma may load a leftover XML file the next time a zip \
+                     arrives; delete it",
+                    d.destination
+                )
+            } else {
+                format!(
+                    "{other} is in {} (not a zip; Alma ignores it): remove it if nobody needs it",
+                    d.destination
+                )
+            });
+        }
+        lines
+    }
 }
 
 /// Primary ids kept for `W-PURGE-SOON`; the rest are counted.
@@ -255,6 +374,22 @@ pub fn report_paths(work_dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
     )
 }
 
+/// The report paths of `stem`, or of `stem-2`, `stem-3`, ... when a report by that name
+/// exists (only a run that failed before the run state gave it an id can meet one).
+fn free_report_paths(work_dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
+    let taken = |(json, html): &(PathBuf, PathBuf)| {
+        json.symlink_metadata().is_ok() || html.symlink_metadata().is_ok()
+    };
+    let first = report_paths(work_dir, stem);
+    if !taken(&first) {
+        return first;
+    }
+    (2..1000)
+        .map(|n| report_paths(work_dir, &format!("{stem}-{n}")))
+        .find(|p| !taken(p))
+        .unwrap_or(first)
+}
+
 /// Writes the report files, prints the summary and turns the stages' outcome into the exit
 /// status: the error (with its exit code) if a stage failed, else [`RunReport::exit`].
 pub fn finish(run: &Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit> {
@@ -264,7 +399,7 @@ pub fn finish(run: &Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit
     };
     let json = render_json(run, exit, error.as_deref());
     let html = render_html(run, exit, error.as_deref());
-    let (json_path, html_path) = report_paths(&run.config.output.dir, &run.stem);
+    let (json_path, html_path) = free_report_paths(&run.config.output.dir, &run.stem);
     let mut written = Vec::new();
     for (path, contents) in [(&json_path, &json), (&html_path, &html)] {
         match write_private(path, contents.as_bytes()) {
@@ -394,6 +529,8 @@ fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
     if r.deliveries.is_empty() {
         let why = if run.args.dry_run {
             "--dry-run"
+        } else if r.delivery.is_some() {
+            "see below"
         } else {
             "stopped before delivery"
         };
@@ -415,6 +552,14 @@ fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
     }
     for warning in r.all_warnings() {
         let _ = writeln!(s, "  warning          {warning}");
+    }
+    if let Some(d) = &r.delivery {
+        for name in &d.not_delivered {
+            let _ = writeln!(s, "  not delivered    {name}");
+        }
+    }
+    for line in r.attention() {
+        let _ = writeln!(s, "  attention        {line}");
     }
     for path in reports {
         let _ = writeln!(s, "  report           {}", path.display());
@@ -445,6 +590,9 @@ struct JsonReport<'a> {
     warnings: Vec<String>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     purge_soon: &'a [String],
+    delivery: Option<&'a DeliveryReport>,
+    removed_partials: &'a [String],
+    attention: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     plan: Option<&'a PlanLine>,
 }
@@ -497,6 +645,9 @@ struct Named<'a> {
 struct JsonRejected<'a> {
     file: &'a str,
     line: u64,
+    /// A query input's row: `file` is the input's name, `line` the row number.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    query: bool,
     id: &'a str,
     reasons: &'a [String],
 }
@@ -530,6 +681,7 @@ fn rejected_rows(r: &RunReport) -> Vec<JsonRejected<'_>> {
             Decision::Rejected { errors } => Some(JsonRejected {
                 file: &o.row.file,
                 line: o.row.line,
+                query: o.row.query,
                 id: &o.key,
                 reasons: errors,
             }),
@@ -620,6 +772,9 @@ fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
         files: files(r),
         warnings: r.all_warnings(),
         purge_soon: &r.purge_soon.1,
+        delivery: r.delivery.as_ref(),
+        removed_partials: &r.removed_partials,
+        attention: r.attention(),
         plan: r.plan.as_ref(),
     };
     // Serializing plain structs of strings and numbers cannot fail.
@@ -759,6 +914,14 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
     for warning in r.all_warnings() {
         let _ = writeln!(s, "<p><b>Warning:</b> {}</p>", esc(&warning));
     }
+    let attention = r.attention();
+    if !attention.is_empty() {
+        s.push_str("<h2>Needs attention</h2>\n<ul>\n");
+        for line in &attention {
+            let _ = writeln!(s, "<li>{}</li>", esc(line));
+        }
+        s.push_str("</ul>\n");
+    }
 
     s.push_str("<h2>Counts</h2>\n<div class=\"cards\">\n");
     for (label, n) in [
@@ -831,8 +994,9 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
             let reasons: Vec<String> = row.reasons.iter().map(|e| esc(e)).collect();
             let _ = writeln!(
                 s,
-                "<tr><td>{}:{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}{}{}</td><td>{}</td><td>{}</td></tr>",
                 esc(row.file),
+                if row.query { " row " } else { ":" },
                 row.line,
                 esc(row.id),
                 reasons.join("<br>")

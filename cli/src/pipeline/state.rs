@@ -354,7 +354,7 @@ pub fn supplement_files(config: &AppConfig) -> HashSet<String> {
         .inputs
         .iter()
         .filter(|i| i.supplement)
-        .map(|i| i.path.display().to_string())
+        .map(|i| i.name())
         .collect()
 }
 
@@ -445,9 +445,13 @@ pub fn record_failure(
     opened: &mut Opened,
     error: &anyhow::Error,
 ) -> anyhow::Result<()> {
+    let outcome = match crate::exit_code_of(error) {
+        Exit::Interrupted | Exit::Terminated => RunOutcome::Interrupted,
+        _ => RunOutcome::Failed,
+    };
     let end = run_end(
         run,
-        RunOutcome::Failed,
+        outcome,
         RunCounts::default(),
         Some(format!("{error:#}")),
     );
