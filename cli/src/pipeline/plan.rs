@@ -460,6 +460,8 @@ impl PlanPass<'_, '_> {
 
     /// One person, as the run's pass takes them: check (quarantine), then the comparison.
     fn person(&mut self, prepared: Prepared) -> anyhow::Result<()> {
+        // `run --plan-against` stops here on SIGINT/SIGTERM (`plan` alone just dies).
+        crate::interrupt::check("planning against Alma's export")?;
         let Prepared { person, rendered } = prepared;
         let PersonOutcome {
             key,
@@ -605,6 +607,7 @@ fn vanished(
             .map_err(state_error)
     };
     for alma in export.unmatched() {
+        crate::interrupt::check("planning against Alma's export")?;
         let alma = alma.map_err(export_error)?;
         let (send, dates) = if held.contains(&alma.primary_id.to_lowercase()) {
             (VanishedSend::Held, None)
