@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod plan;
 pub mod state;
 
 mod assemble;

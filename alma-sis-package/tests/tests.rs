@@ -6,6 +6,7 @@ mod delivery;
 mod determinism;
 mod names;
 mod packager;
+mod plan;
 mod properties;
 mod split;
 mod state;

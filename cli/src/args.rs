@@ -98,6 +98,10 @@ pub enum Command {
     Check(cmd::check::CheckArgs),
     /// Trace one person through every rule: why were they (not) loaded?
     Explain(cmd::explain::ExplainArgs),
+    /// Predict what Alma will do with this load (new, update, unchanged, will fail,
+    /// vanished), from Alma's own "Export users" file.
+    #[command(after_help = EXIT_CODES)]
+    Plan(cmd::plan::PlanArgs),
     /// List earlier runs.
     History(cmd::history::HistoryArgs),
     /// Deliver an existing zip to the configured destination.

@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Run(a) => cmd::run::run(&ctx, a),
         Command::Check(a) => cmd::check::run(&ctx, a),
         Command::Explain(a) => cmd::explain::run(&ctx, a),
+        Command::Plan(a) => cmd::plan::run(&ctx, a),
         Command::History(a) => cmd::history::run(&ctx, a),
         Command::Deliver(a) => cmd::deliver::run(&ctx, a),
         Command::State(a) => cmd::state::run(&ctx, a),

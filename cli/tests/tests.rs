@@ -13,6 +13,7 @@ mod help;
 mod integrity;
 mod package;
 mod pg_server;
+mod plan;
 mod report;
 mod signals;
 mod site;

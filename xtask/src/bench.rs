@@ -9,6 +9,10 @@
 //! the full run from the CSV file with the same run from a PostgreSQL query instead (see
 //! `bench_db`). Stage times and peak RSS come from the binary's
 //! `--timings` file.
+//!
+//! `--plan` measures `alma-sis plan` instead of the delta run, the check and the floor: after
+//! the measured full run, an Alma export is made from its zips (`alma-export`) and planned
+//! against, and both are compared with the full run.
 
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
@@ -24,12 +28,15 @@ struct BenchOptions {
     sizes: Vec<u64>,
     /// `--database`: the CSV run against the same run from a PostgreSQL query.
     database: bool,
+    /// `--plan`: the plan against an export instead of the delta run, check and floor.
+    plan: bool,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
     let mut options = BenchOptions {
         sizes: vec![100_000, 1_000_000],
         database: false,
+        plan: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -44,8 +51,10 @@ fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
                     .collect::<anyhow::Result<_>>()?;
             }
             "--database" => options.database = true,
+            "--plan" => options.plan = true,
             other => bail!(
-                "unknown option {other:?}; usage: cargo xtask bench [--rows N,M] [--database]"
+                "unknown option {other:?}; usage: cargo xtask bench [--rows N,M] [--database] \
+                 [--plan]"
             ),
         }
     }
@@ -127,6 +136,10 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         // a nightly full load and a nightly delta load over the same, unchanged extract.
         run("2026-11-22T04:00:00Z", "full", "initial")?;
         let (full_wall, full) = run("2026-11-23T04:00:00Z", "full", "full")?;
+        if options.plan {
+            plan(root, &bin, &dir, &config, rows, full_wall, &full)?;
+            continue;
+        }
         let (delta_wall, delta) = run("2026-11-24T04:00:00Z", "delta", "delta")?;
 
         let zips = zips_in(&dir.join("out/drop"), "20261123")?;
@@ -207,6 +220,112 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
             let verdict = if met { "met" } else { "NOT met" };
             println!("  {target:<46} {value:>20}  {verdict}");
         }
+    }
+    Ok(())
+}
+
+/// `--plan`: an Alma export made from the measured full run's zips (`alma-export`: as many
+/// users as extract rows, some drifted), then `alma-sis plan` against it on the same day,
+/// compared with the full run (time and peak RSS: issue 20 allows twice each).
+fn plan(
+    root: &Path,
+    bin: &Path,
+    dir: &Path,
+    config: &Path,
+    rows: u64,
+    full_wall: Duration,
+    full: &Timings,
+) -> anyhow::Result<()> {
+    let zips = zips_in(&dir.join("out/drop"), "20261123")?;
+    let export = dir.join("alma_export_users");
+    let extra = rows.saturating_sub(full.users);
+    let out = xtask_in_release(root)
+        .arg("alma-export")
+        .args(["--extra", &extra.to_string(), "--out"])
+        .arg(&export)
+        .args(&zips)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "alma-export failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let made = String::from_utf8_lossy(&out.stdout).into_owned();
+    let export_bytes = std::fs::metadata(&export)?.len();
+    let timings = dir.join("timings-plan.json");
+    let (wall, out) = timed(
+        Command::new(bin)
+            .args(["plan", "--quiet", "--config"])
+            .arg(config)
+            .args(["--now", "2026-11-23T05:00:00Z", "--alma-export"])
+            .arg(&export)
+            .arg("--timings")
+            .arg(&timings)
+            .current_dir(dir),
+    )?;
+    if !out.status.success() && out.status.code() != Some(1) {
+        bail!(
+            "alma-sis plan failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(&timings)?;
+    let value: serde_json::Value = serde_json::from_str(&text)?;
+    let peak = value["peak_rss_kib"].as_u64().unwrap_or(0) as f64 / 1024.0;
+    let full_peak = full.peak_rss_kib as f64 / 1024.0;
+    let index_mb = value["index_bytes"].as_u64().unwrap_or(0) as f64 / 1e6;
+    let fields: Vec<&str> = made.split_whitespace().collect();
+    println!();
+    println!(
+        "== plan: {} extract rows ({} users) against an export of {} users ({:.1} MB: {} \
+         from the run's zips, of them drifted expiry/note/internal {}/{}/{}; {} only in Alma)",
+        rows,
+        full.users,
+        fields.first().unwrap_or(&"?"),
+        export_bytes as f64 / 1e6,
+        fields.get(1).unwrap_or(&"?"),
+        fields.get(2).unwrap_or(&"?"),
+        fields.get(3).unwrap_or(&"?"),
+        fields.get(4).unwrap_or(&"?"),
+        fields.get(5).unwrap_or(&"?"),
+    );
+    println!(
+        "full run    {:>8.2} s  peak RSS {:>6.1} MB",
+        full_wall.as_secs_f64(),
+        full_peak
+    );
+    println!(
+        "plan        {:>8.2} s  peak RSS {:>6.1} MB  (export index {index_mb:.1} MB)",
+        wall.as_secs_f64(),
+        peak
+    );
+    if let Some(stages) = value["stages"].as_array() {
+        for s in stages {
+            println!(
+                "  {:<12} {:>8.2} s",
+                s["stage"].as_str().unwrap_or("?"),
+                s["seconds"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    let ratio = wall.as_secs_f64() / full_wall.as_secs_f64();
+    let targets = [
+        (
+            "plan at most 2x a full run's time",
+            format!("{ratio:.2}x"),
+            ratio <= 2.0,
+        ),
+        (
+            "plan peak RSS at most 2x a full run's",
+            format!("{:.2}x", peak / full_peak.max(1.0)),
+            peak <= 2.0 * full_peak,
+        ),
+    ];
+    println!("targets (issue 20):");
+    for (target, value, met) in targets {
+        let verdict = if met { "met" } else { "NOT met" };
+        println!("  {target:<46} {value:>20}  {verdict}");
     }
     Ok(())
 }
@@ -320,21 +439,21 @@ fn xml_of(zips: &[PathBuf]) -> anyhow::Result<Vec<u8>> {
     Ok(xml)
 }
 
+/// `cargo run --release -p xtask --`: what must run at full speed (`cargo xtask` itself is a
+/// debug build).
+fn xtask_in_release(root: &Path) -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.args(["run", "--quiet", "--release", "-p", "xtask", "--"])
+        .current_dir(root);
+    cmd
+}
+
 /// Measures the deflate floor in an optimized build of this tool (`cargo xtask` itself is a
 /// debug build, whose deflate is many times slower than the packager's).
 fn floor_in_release(root: &Path, zips: &[PathBuf]) -> anyhow::Result<Duration> {
-    let out = Command::new("cargo")
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "xtask",
-            "--",
-            "deflate-floor",
-        ])
+    let out = xtask_in_release(root)
+        .arg("deflate-floor")
         .args(zips)
-        .current_dir(root)
         .output()?;
     if !out.status.success() {
         bail!(

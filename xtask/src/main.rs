@@ -13,6 +13,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
+mod alma_export;
 mod bench;
 mod bench_db;
 mod synthetic;
@@ -25,6 +26,7 @@ fn main() -> anyhow::Result<()> {
         Some("fixtures") => fixtures(&root),
         Some("bench") => bench::bench(&root, &args[1..]),
         Some("deflate-floor") => bench::deflate_floor_command(&args[1..]),
+        Some("alma-export") => alma_export::command(&args[1..]),
         Some("gen-extract") => synthetic::gen_extract(&synthetic::GenOptions::parse(&args[1..])?),
         _ => {
             eprintln!("usage: cargo xtask <ci|fixtures|gen-extract|bench [--database]>");

@@ -53,6 +53,7 @@ use serde::Serialize;
 pub use profile::{FIELD_NAMES, I_SHARE, MandatoryProfile, UnknownField, UnknownProfile};
 pub use swap::{CORE_FIELDS, PROTECTED_FIELDS, PreviousFeed};
 
+pub(crate) use feed::id_key;
 use feed::{FeedIndex, Seen};
 use guard::{Guard, GuardEvent, GuardEventKind, GuardLimits, GuardLog};
 
@@ -79,14 +80,14 @@ impl MatchId {
         }
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             MatchId::PrimaryId => "primary_id".into(),
             MatchId::Identifier(t) => format!("identifier type {t}"),
         }
     }
 
-    fn value<'u>(&self, user: &'u User) -> Option<&'u str> {
+    pub(crate) fn value<'u>(&self, user: &'u User) -> Option<&'u str> {
         match self {
             MatchId::PrimaryId => Some(user.primary_id.as_str()),
             MatchId::Identifier(t) => user
@@ -1090,7 +1091,7 @@ fn has_ext(path: &Path, ext: &str) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case(ext))
 }
 
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..])? {

@@ -173,13 +173,15 @@ impl StateStore {
     ) -> Result<Option<IfMissing>, StateError> {
         let key = match_key(primary_id);
         let action = format!("read item {key:?} of feed {feed:?}");
+        // Cached: `plan` asks this of every Alma user the load does not match.
         let row = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT status, status_since, sends, expires, last_sent FROM items \
                  WHERE feed = ?1 AND key = ?2",
-                params![feed, &*key],
-                |r| {
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![feed, &*key], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, Option<String>>(1)?,
@@ -187,9 +189,9 @@ impl StateStore {
                         r.get::<_, Option<String>>(3)?,
                         r.get::<_, Option<String>>(4)?,
                     ))
-                },
-            )
-            .optional()
+                })
+                .optional()
+            })
             .map_err(self.sql_err(action))?;
         let Some((status, since, sends, expires, last_sent)) = row else {
             return Ok(None);

@@ -14,6 +14,11 @@ pub struct ExplainArgs {
     /// The person: their key in the extract or their primary id.
     #[arg(value_name = "ID")]
     pub id: String,
+    /// Also say what Alma will do with them, from Alma's "Export users" file (a file, zip
+    /// or folder; repeat for several), as `alma-sis plan` does (which maps the whole
+    /// extract).
+    #[arg(long, value_name = "PATH")]
+    pub alma_export: Vec<std::path::PathBuf>,
 }
 
 /// Runs `alma-sis explain`: prints the rows found, the rules that matched or not, the group
@@ -30,9 +35,18 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> anyhow::Result<Exit> {
     )
     .map_err(|e| Failure::error(Exit::ConfigOrInput, e.to_string()))?;
     let today = ctx.today();
+    let alma = crate::pipeline::plan::explain(&config, today, &args.id, &args.alma_export)?;
     let Some(person) = extractor.explain(&args.id) else {
         if let Some(text) = vanished::explain(&config, &[&args.id], today)? {
             print!("{}: not in the extract (as of {today})\n{text}", args.id);
+            print!("{}", alma.unwrap_or_default().text);
+            return Ok(Exit::Ok);
+        }
+        if let Some(alma) = alma.filter(|a| a.found) {
+            print!(
+                "{}: not in the extract (as of {today})\n{}",
+                args.id, alma.text
+            );
             return Ok(Exit::Ok);
         }
         let files: Vec<String> = config.mapping.inputs.iter().map(|i| i.name()).collect();
@@ -59,6 +73,7 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> anyhow::Result<Exit> {
             print!("{text}");
         }
     }
+    print!("{}", alma.unwrap_or_default().text);
     Ok(Exit::Ok)
 }
 

@@ -7,6 +7,7 @@ pub mod deliver;
 pub mod explain;
 pub mod history;
 pub mod init;
+pub mod plan;
 pub mod run;
 pub mod state;
 

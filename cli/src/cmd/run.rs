@@ -24,6 +24,11 @@ pub struct RunArgs {
     /// quarantining those users and sending the rest.
     #[arg(long)]
     pub strict: bool,
+    /// Run `alma-sis plan` against Alma's "Export users" file(s) first: users that will fail
+    /// in Alma are quarantined instead of sent (with --strict, nothing is delivered when any
+    /// will).
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub plan_against: Vec<std::path::PathBuf>,
     /// Write stage times and peak memory as JSON to this file (for `cargo xtask bench`).
     #[arg(long, value_name = "FILE", hide = true)]
     pub timings: Option<std::path::PathBuf>,

@@ -12,7 +12,9 @@ use alma_user_model::{WriteError, render_user};
 use sis_extract::{Extractor, PersonOutcome};
 
 use super::Run;
+use crate::config::AppConfig;
 use crate::exit::{Exit, Failure};
+use chrono::NaiveDate;
 
 /// People per hand-over between threads: one wake-up per batch, not per person.
 const BATCH: usize = 32;
@@ -23,27 +25,30 @@ const QUEUE: usize = 4;
 /// Reads and indexes the configured inputs (running query inputs); their warnings go into
 /// the report.
 pub fn open<'c>(run: &mut Run<'c>) -> anyhow::Result<Extractor<'c>> {
-    let input_error =
-        |e: sis_extract::ExtractError| Failure::error(Exit::ConfigOrInput, e.to_string());
-    // Traces are for `alma-sis explain`; a run keeps only decisions.
-    // A query's rows are spooled in the work directory (made before the inputs are read).
-    let connector = sis_extract::database::Connector {
-        spool_dir: run.config.output.dir.clone(),
-        ..crate::connector::from_process()
-    };
-    let extractor = Extractor::with_connector(
-        &run.config.mapping,
-        &run.config.base_dir,
-        run.today,
-        &connector,
-    )
-    .map_err(input_error)?
-    .with_trace(false);
+    let extractor = extractor(run.config, run.today)?;
     for warning in extractor.warnings() {
-        tracing::warn!("{warning}");
         if warning.starts_with("input ") || warning.starts_with("password file ") {
             run.report.warnings.push(warning.clone());
         }
+    }
+    Ok(extractor)
+}
+
+/// Reads and indexes the inputs of `config` as a run does (`plan` maps the same way), and
+/// logs their warnings. A query's rows are spooled in the work directory, which must exist.
+pub fn extractor(config: &AppConfig, today: NaiveDate) -> anyhow::Result<Extractor<'_>> {
+    let input_error =
+        |e: sis_extract::ExtractError| Failure::error(Exit::ConfigOrInput, e.to_string());
+    let connector = sis_extract::database::Connector {
+        spool_dir: config.output.dir.clone(),
+        ..crate::connector::from_process()
+    };
+    // Traces are for `alma-sis explain`; a run keeps only decisions.
+    let extractor = Extractor::with_connector(&config.mapping, &config.base_dir, today, &connector)
+        .map_err(input_error)?
+        .with_trace(false);
+    for warning in extractor.warnings() {
+        tracing::warn!("{warning}");
     }
     Ok(extractor)
 }

@@ -11,6 +11,8 @@ pub mod deliver;
 pub mod extract;
 pub mod package;
 pub mod pass;
+pub mod plan;
+pub mod plan_report;
 pub mod quarantine;
 pub mod report;
 pub mod state;
@@ -109,13 +111,8 @@ fn settle_reject_threshold(run: &mut Run<'_>) {
 
 /// Stage times, users and XML bytes written, and the process's peak RSS, as JSON.
 fn write_timings(run: &Run<'_>, path: &std::path::Path) -> anyhow::Result<()> {
-    let stages: Vec<serde_json::Value> = run
-        .timings
-        .iter()
-        .map(|(stage, d)| serde_json::json!({ "stage": stage, "seconds": d.as_secs_f64() }))
-        .collect();
     let json = serde_json::json!({
-        "stages": stages,
+        "stages": stages_json(&run.timings),
         "users_written": run.report.users_written,
         "xml_bytes": run.xml_bytes,
         "peak_rss_kib": peak_rss_kib(),
@@ -124,8 +121,16 @@ fn write_timings(run: &Run<'_>, path: &std::path::Path) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot write timings {}: {e}", path.display()))
 }
 
+/// Stage times as JSON: `[{"stage", "seconds"}]`.
+pub(crate) fn stages_json(timings: &[(&str, std::time::Duration)]) -> Vec<serde_json::Value> {
+    timings
+        .iter()
+        .map(|(stage, d)| serde_json::json!({ "stage": stage, "seconds": d.as_secs_f64() }))
+        .collect()
+}
+
 /// The process's peak resident set size (Linux `VmHWM`), 0 where unknown.
-fn peak_rss_kib() -> u64 {
+pub(crate) fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -199,7 +204,18 @@ fn started(run: &mut Run<'_>, opened: &mut state::Opened) -> Result<(), Stop> {
         .check
         .options(&run.config.base_dir)
         .map_err(Stop::Unrecorded)?;
-    planned(run, &extractor, &check_options, opened)
+    let plan_failures = if run.args.plan_against.is_empty() {
+        None
+    } else {
+        let failures = run
+            .timed("alma plan", |run| {
+                plan::before_run(run, &extractor, &check_options)
+            })
+            .map_err(Stop::Unrecorded)?;
+        crate::interrupt::check("planning against Alma's export").map_err(Stop::Unrecorded)?;
+        Some(failures)
+    };
+    planned(run, &extractor, &check_options, opened, plan_failures)
 }
 
 /// Why a run stopped, and whether the run state already knows.
@@ -216,6 +232,7 @@ fn planned(
     extractor: &sis_extract::Extractor<'_>,
     check_options: &alma_sis_package::check::CheckOptions,
     opened: &mut state::Opened,
+    plan_failures: Option<plan::PlanFailures>,
 ) -> Result<(), Stop> {
     use alma_sis_package::state::RunOutcome;
 
@@ -235,6 +252,9 @@ fn planned(
         .dir
         .join(format!("{}.rejects.csv", run.stem));
     let mut quarantine = quarantine::Quarantine::new(check_options, rejects_path);
+    if let Some(failures) = plan_failures {
+        quarantine.plan_failures(failures);
+    }
     let mut packager = package::packager(run).map_err(Stop::Unrecorded)?;
     let feed = run.config.mapping.feed.name.clone();
     let mut planner = store
@@ -274,6 +294,7 @@ fn planned(
         return Err(Stop::Unrecorded(e));
     }
     let rejected = quarantine.rejected;
+    let will_fail = quarantine.will_fail;
     let rejects = quarantine.finish().map_err(Stop::Unrecorded)?;
     settle_reject_threshold(run);
     crate::interrupt::check("reading the extract").map_err(Stop::Unrecorded)?;
@@ -295,11 +316,16 @@ fn planned(
     };
     if run.args.strict && rejected > 0 {
         let listed = rejects.map(|p| p.display().to_string()).unwrap_or_default();
+        let in_alma = if will_fail > 0 {
+            format!(", {will_fail} of them because they will fail in Alma (--plan-against)")
+        } else {
+            String::new()
+        };
         let error = Failure::error(
             Exit::Findings,
             format!(
-                "--strict: {rejected} user(s) have error-level findings (listed in {listed}); \
-                 nothing was packaged"
+                "--strict: {rejected} user(s) have error-level findings{in_alma} (listed in \
+                 {listed}); nothing was packaged"
             ),
         );
         drop(packager);

@@ -23,6 +23,10 @@ pub struct Quarantine<'a> {
     pub rejected: usize,
     /// Warning-level findings so far (the users are still sent).
     pub warnings: usize,
+    /// The users `--plan-against` predicts Alma rejects: quarantined with the plan's code.
+    plan: super::plan::PlanFailures,
+    /// Users quarantined because they will fail in Alma.
+    pub will_fail: usize,
 }
 
 impl<'a> Quarantine<'a> {
@@ -34,7 +38,15 @@ impl<'a> Quarantine<'a> {
             out: None,
             rejected: 0,
             warnings: 0,
+            plan: super::plan::PlanFailures::new(),
+            will_fail: 0,
         }
+    }
+
+    /// Quarantines the users a plan predicts will fail in Alma (those the check lets pass,
+    /// as in the plan itself).
+    pub fn plan_failures(&mut self, failures: super::plan::PlanFailures) {
+        self.plan = failures;
     }
 
     /// The error-level findings of `user` (empty when it can be sent); warnings are counted.
@@ -45,6 +57,16 @@ impl<'a> Quarantine<'a> {
             .filter(|f| f.severity == Severity::Warning)
             .count();
         findings.retain(|f| f.severity == Severity::Error);
+        if findings.is_empty()
+            && !self.plan.is_empty()
+            && let Some((code, message)) = self.plan.get(&user.primary_id.to_lowercase())
+        {
+            self.will_fail += 1;
+            findings.push(
+                Finding::new(code.clone(), Severity::Error, message.clone())
+                    .for_user(user.primary_id.clone()),
+            );
+        }
         findings
     }
 
@@ -61,16 +83,7 @@ impl<'a> Quarantine<'a> {
         findings: &[Finding],
         rows: &mut [RowOutcome],
     ) -> anyhow::Result<()> {
-        for outcome in rows.iter_mut() {
-            if matches!(&outcome.decision, Decision::Written { primary_id: p } if p == primary_id) {
-                outcome.decision = Decision::Rejected {
-                    errors: findings
-                        .iter()
-                        .map(|f| format!("{}: {}", f.code, f.message))
-                        .collect(),
-                };
-            }
-        }
+        Self::mark(primary_id, findings, rows);
         self.rejected += 1;
         let line = reject_line(primary_id, findings);
         let path = &self.path;
@@ -92,6 +105,21 @@ impl<'a> Quarantine<'a> {
         };
         out.write_all(line.as_bytes()).map_err(io)?;
         Ok(())
+    }
+
+    /// The rows written into the user `primary_id` become `Rejected` with `CODE: message`
+    /// reasons (what [`Quarantine::reject`] does to them, without the reject file).
+    pub fn mark(primary_id: &str, findings: &[Finding], rows: &mut [RowOutcome]) {
+        for outcome in rows.iter_mut() {
+            if matches!(&outcome.decision, Decision::Written { primary_id: p } if p == primary_id) {
+                outcome.decision = Decision::Rejected {
+                    errors: findings
+                        .iter()
+                        .map(|f| format!("{}: {}", f.code, f.message))
+                        .collect(),
+                };
+            }
+        }
     }
 
     /// Removes the reject file of a pass that did not finish (it would be partial).

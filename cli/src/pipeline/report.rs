@@ -65,6 +65,28 @@ pub struct RunReport {
     /// Unfinished zips (`.partial`) an interrupted earlier run left in the work directory,
     /// removed by this run.
     pub removed_partials: Vec<String>,
+    /// `--plan-against`: what the plan predicted.
+    pub plan: Option<PlanLine>,
+}
+
+/// What `run --plan-against` predicted Alma does with the load (the plan's own reports
+/// have the detail).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlanLine {
+    /// Users new in Alma.
+    pub new: u64,
+    /// Users updated.
+    pub update: u64,
+    /// Users unchanged.
+    pub unchanged: u64,
+    /// Users that will fail: quarantined by this run.
+    pub will_fail: u64,
+    /// Users the check quarantines.
+    pub quarantined: u64,
+    /// Alma users of the profile's groups the load does not match.
+    pub vanished: u64,
+    /// The plan's report files.
+    pub reports: Vec<PathBuf>,
 }
 
 /// What happened at the destination: which zips arrived, and what the folder held.
@@ -396,7 +418,7 @@ pub fn finish(run: &Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit
 
 /// Creates `path` with mode 0600; never replaces an existing file, never writes into a
 /// work directory that is a symbolic link.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(dir) = path.parent() {
         if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
@@ -423,7 +445,7 @@ pub fn file_name(path: &Path) -> String {
 }
 
 /// Counts by name, the largest first (ties by name).
-fn largest_first(counts: BTreeMap<&str, usize>) -> Vec<(String, usize)> {
+pub(crate) fn largest_first(counts: BTreeMap<&str, usize>) -> Vec<(String, usize)> {
     let mut counts: Vec<(String, usize)> = counts
         .into_iter()
         .map(|(name, n)| (name.to_owned(), n))
@@ -433,7 +455,7 @@ fn largest_first(counts: BTreeMap<&str, usize>) -> Vec<(String, usize)> {
 }
 
 /// Summary lines under a count, the largest first, at most [`SUMMARY_BREAKDOWN`] of them.
-fn breakdown(s: &mut String, counts: BTreeMap<&str, usize>, what: &str) {
+pub(crate) fn breakdown(s: &mut String, counts: BTreeMap<&str, usize>, what: &str) {
     let counts = largest_first(counts);
     for (name, n) in counts.iter().take(SUMMARY_BREAKDOWN) {
         let _ = writeln!(s, "    {n:>7}  {name}");
@@ -517,6 +539,17 @@ fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
     for (to, location) in &r.deliveries {
         let _ = writeln!(s, "  delivered        {location} ({to})");
     }
+    if let Some(p) = &r.plan {
+        let _ = writeln!(
+            s,
+            "  Alma plan        {} new, {} update, {} unchanged, {} will fail (quarantined), \
+             {} vanished",
+            p.new, p.update, p.unchanged, p.will_fail, p.vanished
+        );
+        for path in &p.reports {
+            let _ = writeln!(s, "  plan report      {}", path.display());
+        }
+    }
     for warning in r.all_warnings() {
         let _ = writeln!(s, "  warning          {warning}");
     }
@@ -560,6 +593,8 @@ struct JsonReport<'a> {
     delivery: Option<&'a DeliveryReport>,
     removed_partials: &'a [String],
     attention: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<&'a PlanLine>,
 }
 
 #[derive(Serialize)]
@@ -740,6 +775,7 @@ fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
         delivery: r.delivery.as_ref(),
         removed_partials: &r.removed_partials,
         attention: r.attention(),
+        plan: r.plan.as_ref(),
     };
     // Serializing plain structs of strings and numbers cannot fail.
     let mut json = serde_json::to_string_pretty(&report).unwrap_or_default();
@@ -764,7 +800,7 @@ fn human_bytes(bytes: u64) -> String {
 }
 
 /// Escapes text for HTML element content and attribute values.
-fn esc(text: &str) -> String {
+pub(crate) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for ch in text.chars() {
         match ch {
@@ -782,7 +818,7 @@ fn esc(text: &str) -> String {
 /// Rejected rows listed on the page; the rest are counted (all are in `report.json`).
 const HTML_REJECTED_ROWS: usize = 500;
 
-const CSS: &str = "\
+pub(crate) const CSS: &str = "\
 body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#1d1d1f;background:#fff}
 h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 .sub{color:#555;margin-top:0}
@@ -798,7 +834,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:.9em}
 ";
 
-fn table_of_counts(s: &mut String, head: &str, rows: &[(String, usize)], empty: &str) {
+pub(crate) fn table_of_counts(s: &mut String, head: &str, rows: &[(String, usize)], empty: &str) {
     if rows.is_empty() {
         let _ = writeln!(s, "<p class=\"none\">{}</p>", esc(empty));
         return;
@@ -820,27 +856,33 @@ fn table_of_counts(s: &mut String, head: &str, rows: &[(String, usize)], empty: 
     s.push_str("</table>\n");
 }
 
-/// `report.html`: one self-contained page (inline CSS, no scripts, no external resources).
-fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
-    let r = &run.report;
-    let c = r.row_counts();
-    let feed = &run.config.mapping.feed;
+/// The start of a report page: head, title, and when, which version and which config.
+pub(crate) fn page_head(title: &str, now: &str, config_sha256: &str) -> String {
     let mut s = String::new();
-    let title = format!("alma-sis run {} ({})", feed.name, feed.institution);
     let _ = write!(
         s,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{t}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<h1>{t}</h1>\n",
-        t = esc(&title)
+        t = esc(title)
     );
     let _ = writeln!(
         s,
         "<p class=\"sub\">{} &middot; alma-sis {} &middot; config sha256 <code>{}</code></p>",
-        esc(&run.ctx.now.to_rfc3339()),
+        esc(now),
         env!("CARGO_PKG_VERSION"),
-        esc(&run.config.hash)
+        esc(config_sha256)
     );
+    s
+}
+
+/// `report.html`: one self-contained page (inline CSS, no scripts, no external resources).
+fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
+    let r = &run.report;
+    let c = r.row_counts();
+    let feed = &run.config.mapping.feed;
+    let title = format!("alma-sis run {} ({})", feed.name, feed.institution);
+    let mut s = page_head(&title, &run.ctx.now.to_rfc3339(), &run.config.hash);
     let _ = writeln!(
         s,
         "<p><span class=\"status s{}\">{} (exit {})</span>{}</p>",

@@ -344,7 +344,12 @@ pub fn plan_options(run: &Run<'_>, mode: Mode, partial: bool) -> PlanOptions {
 /// The files of the inputs marked `supplement`: a supplement row alone (a card file) does not
 /// keep someone who left from vanishing.
 pub fn supplements(run: &Run<'_>) -> HashSet<String> {
-    run.config
+    supplement_files(run.config)
+}
+
+/// The files of the inputs marked `supplement`, as rows name them.
+pub fn supplement_files(config: &AppConfig) -> HashSet<String> {
+    config
         .mapping
         .inputs
         .iter()

@@ -1,0 +1,131 @@
+//! `alma-sis plan`: what Alma will do with this load, predicted from Alma's own users export.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+
+use super::Context;
+use crate::exit::Exit;
+use crate::pipeline::plan::{PlanInput, PlanReport, plan};
+use crate::pipeline::plan_report::{self, PlanContext};
+use crate::pipeline::report::{report_paths, write_private};
+
+/// Arguments of `alma-sis plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Alma's "Export users" output (version 2): files with any name, bare or zipped, or
+    /// folders of them.
+    #[arg(long, value_name = "PATH", required = true, num_args = 1..)]
+    pub alma_export: Vec<PathBuf>,
+    /// The summary for people (text) or the report.json document (json) on stdout.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Write stage times and peak memory as JSON to this file (for `cargo xtask bench`).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub timings: Option<PathBuf>,
+}
+
+/// Output formats of `plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// A one-screen summary.
+    Text,
+    /// The report.json document (schema `alma-sis.plan-report/1`).
+    Json,
+}
+
+/// Runs `alma-sis plan`: exit 0 when nothing will fail, 1 when a user will.
+pub fn run(ctx: &Context, args: PlanArgs) -> anyhow::Result<Exit> {
+    let started = Instant::now();
+    let config = ctx.config()?;
+    let today = ctx.today();
+    let feed = &config.mapping.feed;
+    let stem = format!("{}_{}_{}", feed.institution, feed.name, ctx.stamp());
+    let dir = config.output.ensure_dir()?.to_owned();
+    let start = Instant::now();
+    let extractor = crate::pipeline::extract::extractor(&config, today)?;
+    let read = start.elapsed();
+    let check_options = config.check.options(&config.base_dir)?;
+    let people = dir.join(format!("{stem}.plan.people.csv"));
+    let mut report = plan(
+        &config,
+        &extractor,
+        &check_options,
+        today,
+        &PlanInput {
+            export: &args.alma_export,
+            focus: None,
+            people: Some(people.clone()),
+        },
+    )?;
+    report.timings.insert(0, ("read extract", read));
+    let exit = report.exit();
+    let pctx = PlanContext {
+        command: "plan",
+        feed: &feed.name,
+        institution: &feed.institution,
+        now: ctx.now.to_rfc3339(),
+        config_path: &config.path,
+        config_sha256: &config.hash,
+        work_dir: &dir,
+        export: &args.alma_export,
+        people: Some(&people),
+    };
+    let written = write_reports(&pctx, &report, exit, &stem);
+    match args.format {
+        PlanFormat::Json => {
+            let json = plan_report::json(&pctx, &report, exit);
+            let _ = std::io::stdout().lock().write_all(json.as_bytes());
+        }
+        PlanFormat::Text if !crate::logging::quiet() => {
+            let paths: Vec<&std::path::Path> = written.iter().map(PathBuf::as_path).collect();
+            let summary = plan_report::summary(&pctx, &report, exit, &paths);
+            let _ = std::io::stdout().lock().write_all(summary.as_bytes());
+        }
+        PlanFormat::Text => {}
+    }
+    if let Some(path) = &args.timings {
+        write_timings(&report, started.elapsed(), path)?;
+    }
+    Ok(exit)
+}
+
+/// Writes `<stem>.plan.report.json` and `.html` (mode 0600); returns the paths written.
+pub fn write_reports(
+    ctx: &PlanContext<'_>,
+    report: &PlanReport,
+    exit: Exit,
+    stem: &str,
+) -> Vec<PathBuf> {
+    let (json_path, html_path) = report_paths(ctx.work_dir, &format!("{stem}.plan"));
+    let json = plan_report::json(ctx, report, exit);
+    let html = plan_report::html(ctx, report, exit);
+    let mut written = Vec::new();
+    for (path, contents) in [(json_path, json), (html_path, html)] {
+        match write_private(&path, contents.as_bytes()) {
+            Ok(()) => written.push(path),
+            Err(e) => tracing::error!("cannot write the plan report {}: {e}", path.display()),
+        }
+    }
+    written
+}
+
+/// Stage times, users, the index's size and the process's peak RSS, as JSON.
+fn write_timings(
+    report: &PlanReport,
+    total: std::time::Duration,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let json = serde_json::json!({
+        "stages": crate::pipeline::stages_json(&report.timings),
+        "seconds": total.as_secs_f64(),
+        "users_mapped": report.users,
+        "export_users": report.coverage.users,
+        "index_bytes": report.index_bytes,
+        "peak_rss_kib": crate::pipeline::peak_rss_kib(),
+    });
+    std::fs::write(path, serde_json::to_vec_pretty(&json)?)
+        .map_err(|e| anyhow::anyhow!("cannot write timings {}: {e}", path.display()))
+}
