@@ -56,15 +56,43 @@ pub mod config;
 mod extract;
 mod read;
 mod rules;
+mod text;
 
 pub use config::MappingConfig;
 pub use extract::{
-    Decision, Extraction, Extractor, MappedUser, PersonOutcome, RowOutcome, RowRef, Topic,
-    TraceStep, extract,
+    Decision, Extraction, Extractor, InputSummary, MappedUser, PersonOutcome, RowOutcome, RowRef,
+    RowWarning, Topic, TraceStep, extract,
 };
 pub use read::{DecodedFile, decode_file};
 
 use std::path::PathBuf;
+
+/// `people.csv has 24 columns, cards.psv has 3`.
+fn counts(files: &[(String, Vec<String>)]) -> String {
+    let each: Vec<String> = files
+        .iter()
+        .map(|(file, columns)| format!("{file} has {} column(s)", columns.len()))
+        .collect();
+    each.join(", ")
+}
+
+impl ExtractError {
+    /// For [`ExtractError::UnknownColumn`]: each input's column names, one line per file. They
+    /// come from the file and may be personal data when a file has no header row: show them
+    /// only when the user asks.
+    pub fn columns(&self) -> Option<String> {
+        match self {
+            ExtractError::UnknownColumn { files, .. } => Some(
+                files
+                    .iter()
+                    .map(|(file, columns)| format!("{file}: {}", columns.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            _ => None,
+        }
+    }
+}
 
 /// Why an extract could not be read or mapped.
 #[derive(Debug, thiserror::Error)]
@@ -92,11 +120,28 @@ pub enum ExtractError {
         /// The offending bytes, hex.
         bytes: String,
     },
-    /// The configured encoding is not known.
+    /// The input cannot be read as a whole: a limit was reached, or its header is unusable.
+    #[error("{path}:{line}: {code}: {message}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line where the problem starts (0: the file as a whole).
+        line: u64,
+        /// The code (`E-READ-LIMIT`, `E-READ-DUP-COLUMN`, ...).
+        code: &'static str,
+        /// What is wrong (never a value from the file).
+        message: String,
+    },
+    /// An input changed after it was read, while the run was using it.
     #[error(
-        "unknown encoding {0:?}; use a WHATWG label such as \"windows-1252\" or \"iso-8859-1\""
+        "{path} changed while the run was reading it: {what}; nothing was sent. Hand over a finished extract by writing it under another name and renaming it into place, then run again"
     )]
-    UnknownEncoding(String),
+    Changed {
+        /// The file.
+        path: PathBuf,
+        /// What changed.
+        what: String,
+    },
     /// A delimited file could not be parsed.
     #[error("{path}:{line}: {message}")]
     Csv {
@@ -107,15 +152,20 @@ pub enum ExtractError {
         /// What is wrong.
         message: String,
     },
-    /// The config names a column no input has.
-    #[error("{at}: column {column:?} is not in the extract; its columns are:{available}")]
+    /// The config names a column no input has. The inputs' column names are kept but not
+    /// displayed: a file read with a header row it does not have would show a person's
+    /// record as its "columns" ([`ExtractError::columns`] lists them on request).
+    #[error(
+        "{at}: column {column:?} is not in the extract ({}); the column names are not shown, as they come from the file",
+        counts(.files)
+    )]
     UnknownColumn {
         /// `config-path:line:column` of the name.
         at: String,
         /// The missing column.
         column: String,
-        /// The columns the inputs do have, one line per file.
-        available: String,
+        /// Each input and its columns.
+        files: Vec<(String, Vec<String>)>,
     },
     /// The config is not valid.
     #[error("{at}: {message}")]

@@ -101,6 +101,9 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
             rows,
             seed: 42,
             messy: false,
+            cp1252: 0,
+            double_encoded: 0,
+            as_utf8: false,
             out: Some(extract.clone()),
         })?;
         let config = write_bench_config(&demo_config, &dir, &extract)?;

@@ -25,6 +25,8 @@ pub struct Context {
     pub now: DateTime<FixedOffset>,
     /// The config file path.
     pub config_path: std::path::PathBuf,
+    /// `--show-values`: messages may show values from input files (column names).
+    pub show_values: bool,
 }
 
 impl Context {
@@ -42,6 +44,7 @@ impl Context {
         Ok(Context {
             now,
             config_path: global.config.clone(),
+            show_values: global.show_values,
         })
     }
 

@@ -3,6 +3,7 @@
 //! and hashed on a second, and they are handed to the run's pass through short queues, so
 //! mapping and rendering overlap with checking, the run state and compressing.
 
+use std::fmt::Write as _;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
@@ -22,16 +23,28 @@ const QUEUE: usize = 4;
 
 /// Reads and indexes the configured inputs.
 pub fn open<'c>(run: &Run<'c>) -> anyhow::Result<Extractor<'c>> {
-    let input_error =
-        |e: sis_extract::ExtractError| Failure::error(Exit::ConfigOrInput, e.to_string());
     // Traces are for `alma-sis explain`; a run keeps only decisions.
     let extractor = Extractor::new(&run.config.mapping, &run.config.base_dir, run.today)
-        .map_err(input_error)?
+        .map_err(|e| input_error(run.ctx, &e))?
         .with_trace(false);
     for warning in extractor.warnings() {
         tracing::warn!("{warning}");
     }
     Ok(extractor)
+}
+
+/// An extract that cannot be read (exit 2). The inputs' column names, which come from the
+/// files, are listed only with `--show-values`.
+pub fn input_error(ctx: &crate::cmd::Context, e: &sis_extract::ExtractError) -> anyhow::Error {
+    let mut message = e.to_string();
+    match e.columns() {
+        Some(columns) if ctx.show_values => {
+            let _ = write!(message, "; the columns are (--show-values):\n{columns}");
+        }
+        Some(_) => message.push_str(" (run again with --show-values to list them)"),
+        None => {}
+    }
+    Failure::error(Exit::ConfigOrInput, message)
 }
 
 /// One person as the extract thread hands them over: their outcome and, when a user was

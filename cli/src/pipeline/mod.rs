@@ -127,6 +127,20 @@ fn stages(run: &mut Run<'_>) -> anyhow::Result<()> {
     // Two runs of one feed never overlap: the lock is held from here until recorded.
     let _lock = state::lock(run)?;
     let extractor = run.timed("read", |run| extract::open(run))?;
+    run.report.inputs = extractor.inputs();
+    if run.report.extract_incomplete() {
+        tracing::warn!(
+            unreadable_rows = run.report.unreadable_rows(),
+            "the extract did not read cleanly: no one is treated as vanished in this run"
+        );
+        run.report.exit = Exit::Findings;
+    }
+    if state::fault_at("stop-after-read") {
+        // Tests change an input here: the process stops itself until it is continued.
+        let _ = std::process::Command::new("kill")
+            .args(["-STOP", &std::process::id().to_string()])
+            .status();
+    }
     let check_options = run.config.check.options(&run.config.base_dir)?;
     let mut opened = state::open(run)?;
     match planned(run, &extractor, &check_options, &mut opened) {
@@ -182,7 +196,7 @@ fn planned(
 
     let start = std::time::Instant::now();
     let spinner = crate::progress::spinner("pass");
-    let (passed, busy) = {
+    let (passed, busy, only_seen) = {
         let mut pass = pass::Pass::new(
             &mut run.report,
             &mut quarantine,
@@ -191,7 +205,8 @@ fn planned(
             &run.args.only,
             &supplements,
         );
-        (pass.run(extractor), pass.busy)
+        let passed = pass.run(extractor);
+        (passed, pass.busy, std::mem::take(&mut pass.only_seen))
     };
     spinner.finish_and_clear();
     run.timings.push(("pass", start.elapsed()));
@@ -205,6 +220,26 @@ fn planned(
         run.timings.push((step, time));
     }
     passed.map_err(Stop::Unrecorded)?;
+    // Nothing is packaged from an input that changed while it was read.
+    extractor
+        .verify_unchanged()
+        .map_err(|e| Stop::Unrecorded(Failure::error(Exit::ConfigOrInput, e.to_string())))?;
+    let unknown: Vec<&str> = run
+        .args
+        .only
+        .iter()
+        .filter(|id| !only_seen.contains(id.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Stop::Unrecorded(Failure::error(
+            Exit::ConfigOrInput,
+            format!(
+                "--only: {} is neither a key nor a primary id in the extract; nothing was sent",
+                unknown.join(", ")
+            ),
+        )));
+    }
     let rejected = quarantine.rejected;
     let rejects = quarantine.finish().map_err(Stop::Unrecorded)?;
     settle_reject_threshold(run);

@@ -50,6 +50,8 @@ pub struct Pass<'p, 'q, 's> {
     pub supplements: &'p HashSet<String>,
     /// Time per step.
     pub busy: Busy,
+    /// The `--only` ids found in the extract, as a key or a primary id.
+    pub only_seen: HashSet<String>,
     sent: u64,
     fault_during_record: bool,
 }
@@ -72,6 +74,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             only,
             supplements,
             busy: Busy::default(),
+            only_seen: HashSet::new(),
             sent: 0,
             fault_during_record: state::fault_at("during-record"),
         }
@@ -99,7 +102,24 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
     /// One person: their user (if any) is checked and sent or quarantined, their rows counted.
     fn person(&mut self, prepared: Prepared) -> anyhow::Result<()> {
         let Prepared { person, rendered } = prepared;
-        let PersonOutcome { mut rows, user, .. } = person;
+        let PersonOutcome {
+            key,
+            mut rows,
+            user,
+            warnings,
+            ..
+        } = person;
+        if !self.only.is_empty() {
+            let id = user.as_ref().map(|u| u.user.primary_id.as_str());
+            for wanted in self.only {
+                if (!key.is_empty() && *wanted == key) || Some(wanted.as_str()) == id {
+                    self.only_seen.insert(wanted.clone());
+                }
+            }
+        }
+        for warning in warnings {
+            self.report.warnings.push((key.clone(), warning));
+        }
         // Users outside `--only` come without a rendering: they are not sent.
         if let (Some(mapped), Some(rendered)) = (user, rendered) {
             self.user(&mapped.user, rendered, &mut rows)?;

@@ -201,7 +201,8 @@ pub fn open(run: &Run<'_>) -> anyhow::Result<Opened> {
     let path = run.config.state.file(&run.config.output);
     let mut store = StateStore::open(&path).map_err(state_error)?;
     let mode = run.args.mode.unwrap_or(run.config.state.mode);
-    let partial = !run.args.only.is_empty();
+    // An extract that did not read cleanly counts as partial: nobody vanishes from it.
+    let partial = !run.args.only.is_empty() || run.report.extract_incomplete();
     let baseline = store.last_successful_run(feed).map_err(state_error)?;
     let run_id = store
         .begin_run(&NewRun {
