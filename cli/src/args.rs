@@ -69,11 +69,6 @@ pub struct GlobalArgs {
     /// More detail (-v debug, -vv trace). Debug logs may contain personal data.
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Let messages show values read from input files (such as the column names of an
-    /// extract, which are a person's record when the file has no header row). Off by
-    /// default: messages name files, lines, columns and codes only.
-    #[arg(long, global = true)]
-    pub show_values: bool,
     /// Log format on stderr (json: one object per line, for log collectors).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -19,6 +19,10 @@ pub struct ExplainArgs {
     /// FILE:LINE (for a row without a key).
     #[arg(value_name = "ID")]
     pub id: String,
+    /// Let error messages show values read from the input files (the column names of an
+    /// extract, which are a person's record when the file has no header row).
+    #[arg(long)]
+    pub show_values: bool,
 }
 
 /// Runs `alma-sis explain`: prints the rows found, the rules that matched or not, the group
@@ -28,7 +32,7 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> anyhow::Result<Exit> {
     let config = ctx.config()?;
     // Traces are for the person asked about: `explain` traces them whatever this says.
     let extractor = Extractor::new(&config.mapping, &config.base_dir, ctx.today())
-        .map_err(|e| crate::pipeline::extract::input_error(ctx, &e))?
+        .map_err(|e| crate::pipeline::extract::input_error(args.show_values, &e))?
         .with_trace(false);
     let Some(mut person) = extractor.explain(&args.id) else {
         let files: Vec<String> = config

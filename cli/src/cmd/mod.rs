@@ -25,8 +25,6 @@ pub struct Context {
     pub now: DateTime<FixedOffset>,
     /// The config file path.
     pub config_path: std::path::PathBuf,
-    /// `--show-values`: messages may show values from input files (column names).
-    pub show_values: bool,
 }
 
 impl Context {
@@ -44,7 +42,6 @@ impl Context {
         Ok(Context {
             now,
             config_path: global.config.clone(),
-            show_values: global.show_values,
         })
     }
 

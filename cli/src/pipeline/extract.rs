@@ -25,7 +25,7 @@ const QUEUE: usize = 4;
 pub fn open<'c>(run: &Run<'c>) -> anyhow::Result<Extractor<'c>> {
     // Traces are for `alma-sis explain`; a run keeps only decisions.
     let extractor = Extractor::new(&run.config.mapping, &run.config.base_dir, run.today)
-        .map_err(|e| input_error(run.ctx, &e))?
+        .map_err(|e| input_error(run.args.show_values, &e))?
         .with_trace(false);
     for warning in extractor.warnings() {
         tracing::warn!("{warning}");
@@ -35,10 +35,10 @@ pub fn open<'c>(run: &Run<'c>) -> anyhow::Result<Extractor<'c>> {
 
 /// An extract that cannot be read (exit 2). The inputs' column names, which come from the
 /// files, are listed only with `--show-values`.
-pub fn input_error(ctx: &crate::cmd::Context, e: &sis_extract::ExtractError) -> anyhow::Error {
+pub fn input_error(show_values: bool, e: &sis_extract::ExtractError) -> anyhow::Error {
     let mut message = e.to_string();
     match e.columns() {
-        Some(columns) if ctx.show_values => {
+        Some(columns) if show_values => {
             let _ = write!(message, "; the columns are (--show-values):\n{columns}");
         }
         Some(_) => message.push_str(" (run again with --show-values to list them)"),
