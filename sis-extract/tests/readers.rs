@@ -251,3 +251,136 @@ fn a_file_truncated_after_the_scan_rejects_the_rows_it_lost() {
         ]
     );
 }
+
+#[test]
+fn an_input_changed_after_it_was_read_is_noticed() {
+    let original = b"id,name\n1,Ann\n2,Bo\n";
+    let changes: [(&str, &dyn Fn(&std::path::Path)); 3] = [
+        ("appended", &|p| {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(p)
+                .expect("open");
+            std::io::Write::write_all(&mut f, b"3,Cy\n").expect("append");
+        }),
+        ("rewritten in place, same size", &|p| {
+            let mtime = std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .expect("mtime");
+            std::fs::write(p, b"id,name\n1,Eve\n2,Bo\n").expect("rewrite");
+            // Even with the old modification time put back.
+            let f = std::fs::File::options().write(true).open(p).expect("open");
+            f.set_modified(mtime).expect("set mtime");
+        }),
+        ("truncated", &|p| {
+            std::fs::write(p, b"id,name\n").expect("truncate")
+        }),
+    ];
+    for (what, change) in changes {
+        let case = Case::new(&config(""), &[("p.csv", original)]);
+        let mapping = case.config().expect("config");
+        let x = sis_extract::Extractor::new(&mapping, case.dir.path(), crate::support::today())
+            .expect("extractor");
+        assert!(x.verify_unchanged().is_ok(), "{what}: untouched");
+        change(&case.dir.path().join("p.csv"));
+        let err = x.verify_unchanged().expect_err(what).to_string();
+        assert!(
+            err.contains("p.csv changed while the run was reading it"),
+            "{what}: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_input_replaced_by_a_rename_is_read_as_it_was_opened() {
+    // Write-then-rename hands over a new file; the run goes on with the one it opened.
+    let case = Case::new(
+        &config("[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\n"),
+        &[("p.csv", b"id,name\n1,Ann\n2,Bo\n")],
+    );
+    let mapping = case.config().expect("config");
+    let x = sis_extract::Extractor::new(&mapping, case.dir.path(), crate::support::today())
+        .expect("extractor");
+    let dir = case.dir.path();
+    std::fs::write(dir.join("p.csv.tmp"), b"id,name\n1,Eve\n").expect("new extract");
+    std::fs::rename(dir.join("p.csv.tmp"), dir.join("p.csv")).expect("rename");
+    let names: Vec<_> = x
+        .people()
+        .filter_map(|p| p.user.and_then(|u| u.user.first_name))
+        .collect();
+    assert_eq!(names, ["Ann", "Bo"]);
+    assert!(x.verify_unchanged().is_ok());
+}
+
+#[test]
+fn a_quote_left_open_swallows_nothing_without_multiline() {
+    // Line 3 opens a quote it never closes (`,"François,`): only line 3 is refused.
+    let bytes = "id,name,aff\n1,Ann,S\n2,\"Fran\u{e7}ois,S\n3,Bo,S\n4,Cy,S\n";
+    let x = Case::new(&config(""), &[("p.csv", bytes.as_bytes())])
+        .run()
+        .expect("read");
+    assert_eq!(
+        decisions(&x),
+        [
+            "W:1",
+            "R:E-READ-QUOTE: p.csv:3: a quoted field that starts in this row is still open at the end of the line (a quote is missing; if fields may hold line breaks, set `multiline = true` on this input)",
+            "W:3",
+            "W:4",
+        ]
+    );
+    // With multiline the quote runs to the end of the file: one record, refused.
+    let text = config("").replacen("key = \"id\"\n", "key = \"id\"\nmultiline = true\n", 1);
+    let x = Case::new(&text, &[("p.csv", bytes.as_bytes())])
+        .run()
+        .expect("read");
+    assert_eq!(
+        decisions(&x),
+        [
+            "W:1",
+            "R:E-READ-QUOTE: p.csv:3: a quoted field that starts in this row is never closed: the rest of the file was swallowed by it",
+        ]
+    );
+}
+
+#[test]
+fn a_row_without_a_key_is_explained_by_its_file_and_line() {
+    let case = Case::new(
+        &config(""),
+        &[("p.csv", b"id,name\n1,Ann\n,Bo\n\n\n2,Cy\n")],
+    );
+    let mapping = case.config().expect("config");
+    let x = sis_extract::Extractor::new(&mapping, case.dir.path(), crate::support::today())
+        .expect("extractor");
+    for at in ["p.csv:3", "./p.csv:3"] {
+        let person = x.explain(at);
+        let rows: Option<Vec<String>> =
+            person.map(|p| p.rows.iter().map(|r| r.row.to_string()).collect());
+        let want = (at == "p.csv:3").then(|| vec!["p.csv:3".to_owned()]);
+        assert_eq!(rows, want, "{at}");
+    }
+    assert_eq!(x.explain("p.csv:6").map(|p| p.key), Some("2".to_owned()));
+    assert!(x.explain("p.csv:4").is_none(), "a blank line is no row");
+}
+
+#[test]
+fn a_utf_16_fallback_applies_to_utf_16_files_only() {
+    let text = config("[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\n").replacen(
+        "key = \"id\"\n",
+        "key = \"id\"\nencoding = \"utf-16le\"\n",
+        1,
+    );
+    // Without a byte-order mark, NUL bytes in the first line say UTF-16.
+    let utf16: Vec<u8> = "id,name\n1,Jos\u{e9}\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let x = Case::new(&text, &[("p.csv", &utf16)]).run().expect("read");
+    assert_eq!(x.users[0].user.first_name.as_deref(), Some("Jos\u{e9}"));
+    // A UTF-8 file is read as UTF-8; a row that is not is refused (UTF-16 cannot decode it).
+    let x = Case::new(&text, &[("p.csv", b"id,name\n1,Ann\n2,Jos\xe9\n")])
+        .run()
+        .expect("read");
+    let got = decisions(&x);
+    assert_eq!(got[0], "W:1");
+    assert!(got[1].starts_with("R:E-UTF8: p.csv:3:"), "{got:?}");
+}

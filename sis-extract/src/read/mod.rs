@@ -567,13 +567,13 @@ struct Stamp {
     crc: u32,
 }
 
-/// The metadata that changes when a file is written: size, modification and (Unix) status
-/// change time, and which file it is.
+/// The metadata that changes when a file is written: size and modification time, and which
+/// file it is. (Not the status change time: it changes when the file is renamed away,
+/// which leaves its bytes as they were.)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Meta {
     size: u64,
     modified: Option<std::time::SystemTime>,
-    changed: (i64, i64),
     id: (u64, u64),
 }
 
@@ -581,16 +581,15 @@ impl Meta {
     fn of(file: &File) -> std::io::Result<Meta> {
         let m = file.metadata()?;
         #[cfg(unix)]
-        let (changed, id) = {
+        let id = {
             use std::os::unix::fs::MetadataExt as _;
-            ((m.ctime(), m.ctime_nsec()), (m.dev(), m.ino()))
+            (m.dev(), m.ino())
         };
         #[cfg(not(unix))]
-        let (changed, id) = ((0, 0), (0, 0));
+        let id = (0, 0);
         Ok(Meta {
             size: m.len(),
             modified: m.modified().ok(),
-            changed,
             id,
         })
     }
