@@ -7,6 +7,7 @@ mod courses;
 mod deliver;
 mod demo;
 mod explain;
+mod extract;
 mod golden;
 mod help;
 mod package;

@@ -217,9 +217,21 @@ fn verdict(person: &PersonOutcome, check: Option<&[String]>) -> String {
         Decision::Filtered { rule } => Some(rule.as_str()),
         _ => None,
     });
+    let mut codes: Vec<&str> = person
+        .rows
+        .iter()
+        .filter_map(|r| match &r.decision {
+            Decision::Rejected { errors } => Some(errors),
+            _ => None,
+        })
+        .flatten()
+        .map(|e| crate::pipeline::report::reason_code(e))
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
     match filtered {
         Some(rule) => format!("{key}: not loaded, dropped by rule {rule:?}"),
-        None => format!("{key}: not loaded, rejected"),
+        None => format!("{key}: not loaded, rejected ({})", codes.join(", ")),
     }
 }
 

@@ -687,6 +687,29 @@ impl Scan<'_> {
         Ok(())
     }
 
+    /// A header (`header`) or a row of `len` bytes so far on `line`, checked against its limit.
+    fn record_len(&self, header: bool, line: u64, len: usize) -> Result<(), ExtractError> {
+        if header {
+            self.header_len(line, len)
+        } else {
+            self.row_len(line, len)
+        }
+    }
+
+    /// A header row of `len` bytes on `line`, checked against the header limit.
+    fn header_len(&self, line: u64, len: usize) -> Result<(), ExtractError> {
+        if len as u64 > self.limits.header_bytes {
+            return Err(self.limit(
+                line,
+                format!(
+                    "the header row is longer than limits.header_bytes ({} bytes)",
+                    self.limits.header_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Fields of `lens` bytes on `line`, checked against the field limit.
     fn field_lens(
         &self,
@@ -985,7 +1008,7 @@ impl Source {
                         break;
                     }
                     Some(j) => {
-                        cx.row_len(rec_line, rec.len() + j)?;
+                        cx.record_len(d.header, rec_line, rec.len() + j)?;
                         rec.extend_from_slice(&chunk[..j]);
                         data.consume(j);
                         let bad = data.invalid_before(data.pos());
@@ -993,7 +1016,7 @@ impl Source {
                         break;
                     }
                     None => {
-                        cx.row_len(rec_line, rec.len() + len)?;
+                        cx.record_len(d.header, rec_line, rec.len() + len)?;
                         rec.extend_from_slice(chunk);
                         data.consume(len);
                     }
@@ -1017,7 +1040,7 @@ impl Source {
         cx: &Scan<'_>,
         sink: &mut impl Sink,
     ) -> Result<(), ExtractError> {
-        cx.row_len(line, r.len())?;
+        cx.record_len(d.header, line, r.len())?;
         if d.header {
             d.header = false;
             return self.header_row(r, s, bad, (start, line), d, cx);
@@ -1094,15 +1117,7 @@ impl Source {
             code,
             message,
         };
-        if r.len() as u64 > cx.limits.header_bytes {
-            return Err(cx.limit(
-                line,
-                format!(
-                    "the header row is longer than limits.header_bytes ({} bytes)",
-                    cx.limits.header_bytes
-                ),
-            ));
-        }
+        cx.header_len(line, r.len())?;
         if s.open {
             return Err(read(
                 "E-READ-QUOTE",
