@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::support::{alma_sis, alma_sis_env, expect_code, workspace_root};
+use crate::support::{alma_sis, expect_code, workspace_root};
 
 /// The demo, copied into a temp dir (`site/demo`); runs happen in the site (`out/`,
 /// `out/drop/`).
@@ -413,7 +413,7 @@ fn an_input_that_changes_while_the_run_reads_it_fails_with_exit_2_and_sends_noth
 /// Runs `alma-sis run` on `site` with its address space limited to 512 MB.
 fn run_in_512_mb(site: &Site) -> Output {
     let config = site.config().display().to_string();
-    let out = Command::new("prlimit")
+    Command::new("prlimit")
         .arg("--as=536870912")
         .arg("--")
         .arg(env!("CARGO_BIN_EXE_alma-sis"))
@@ -421,8 +421,7 @@ fn run_in_512_mb(site: &Site) -> Output {
         .current_dir(site.root())
         .env_remove("ALMA_SIS_CONFIG")
         .output()
-        .expect("prlimit (util-linux) runs");
-    out
+        .expect("prlimit (util-linux) runs")
 }
 
 #[test]

@@ -3,7 +3,12 @@
 //!
 //! - Readers: delimited files (any one-byte delimiter, quoted fields, CRLF or LF, a header
 //!   row or configured column names) and fixed-width files; several files joined on a key;
-//!   UTF-8 (BOM stripped) or a configured fallback encoding, decided per file.
+//!   UTF-8 (BOM stripped) or a configured fallback encoding, decided per row. A file is read
+//!   as a whole or not trusted: rows that cannot be read are rejected with their own codes
+//!   ([`Extractor::read_cleanly`]), `[limits]` bound every row and file, and what was read is
+//!   hashed so that [`Extractor::verify_unchanged`] can tell whether a file changed since.
+//! - Findings about values damaged upstream (text decoded twice, C1 controls) and identity
+//!   conflicts (two people under one key), rejected or reported as the config says.
 //! - Rules ([`MappingConfig`], documented in `docs/configuration.md`): ordered, named
 //!   eligibility filters; user groups with combined groups; merging of a person's rows with
 //!   precedence; field templates, maps and lookups; expiry and purge policies.

@@ -48,9 +48,9 @@ pub(crate) fn mojibake(value: &str) -> bool {
             _ => return false,
         };
         let mut bytes = [lead, 0, 0, 0];
-        for k in 1..=need {
+        for (k, byte) in bytes.iter_mut().enumerate().take(need + 1).skip(1) {
             match chars.get(i + k).and_then(|&c| byte_of(c)) {
-                Some(b @ 0x80..=0xBF) => bytes[k] = b,
+                Some(b @ 0x80..=0xBF) => *byte = b,
                 _ => return false,
             }
         }

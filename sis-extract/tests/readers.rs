@@ -255,7 +255,8 @@ fn a_file_truncated_after_the_scan_rejects_the_rows_it_lost() {
 #[test]
 fn an_input_changed_after_it_was_read_is_noticed() {
     let original = b"id,name\n1,Ann\n2,Bo\n";
-    let changes: [(&str, &dyn Fn(&std::path::Path)); 3] = [
+    type Change<'a> = (&'a str, &'a dyn Fn(&std::path::Path));
+    let changes: [Change<'_>; 3] = [
         ("appended", &|p| {
             let mut f = std::fs::OpenOptions::new()
                 .append(true)

@@ -470,15 +470,14 @@ fn untrimmed(bytes: &[u8]) -> Vec<(u64, Vec<String>)> {
         let fields = record
             .iter()
             .map(|f| {
-                let text = if utf8 {
+                if utf8 {
                     String::from_utf8_lossy(f).into_owned()
                 } else {
                     encoding_rs::WINDOWS_1252
                         .decode_without_bom_handling(f)
                         .0
                         .into_owned()
-                };
-                text
+                }
             })
             .collect();
         if !first {

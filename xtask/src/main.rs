@@ -11,6 +11,8 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 mod bench;
+#[cfg(test)]
+mod oracle;
 mod synthetic;
 
 fn main() -> anyhow::Result<()> {

@@ -247,7 +247,7 @@ pub fn gen_extract(options: &GenOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_extract(options: &GenOptions, out: &mut impl Write) -> anyhow::Result<()> {
+pub(crate) fn write_extract(options: &GenOptions, out: &mut impl Write) -> anyhow::Result<()> {
     let mut rng = SplitMix64(options.seed);
     // The encoding knobs draw from a generator of their own: the people are the same with
     // or without them.
