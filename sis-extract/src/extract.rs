@@ -387,8 +387,9 @@ struct Compiled {
     /// Columns that must agree between a person's merged rows, with the date formats of a
     /// column `birth_date` reads alone (its values are compared as dates).
     identity: Vec<(String, Col, Option<Vec<String>>)>,
-    /// Every column a field rule reads, once, in column order: checked for damaged text.
-    used: Vec<(String, Col)>,
+    /// Every column a field rule reads, once, in column order, with the fields that read it
+    /// (`last_name, address home line1`): checked for damaged text.
+    used: Vec<(String, Col, String)>,
 }
 
 impl Compiled {
@@ -1361,7 +1362,7 @@ impl<'c> Extractor<'c> {
             if !crate::text::suspect(row.fields.text().as_bytes()) {
                 continue;
             }
-            for (column, col) in &self.compiled.used {
+            for (column, col, fields) in &self.compiled.used {
                 let value = self.row_value(row, *col);
                 let found = [
                     (
@@ -1382,13 +1383,13 @@ impl<'c> Extractor<'c> {
                         continue;
                     }
                     match action {
-                        OnFinding::Reject => {
-                            errors
-                                .push(format!("E-TEXT-{code}: {}: column {column} {what}", row.at));
-                        }
+                        OnFinding::Reject => errors.push(format!(
+                            "E-TEXT-{code}: {}: column {column} (for {fields}) {what}",
+                            row.at
+                        )),
                         OnFinding::Warn => warnings.push(RowWarning {
                             row: row.at.clone(),
-                            text: format!("W-TEXT-{code}: column {column} {what}"),
+                            text: format!("W-TEXT-{code}: column {column} (for {fields}) {what}"),
                         }),
                     }
                 }
@@ -2291,13 +2292,20 @@ fn compile(
         identity: Vec::new(),
         used: Vec::new(),
     };
-    let mut used: Vec<(String, Col)> = compiled
-        .every_field()
-        .iter()
-        .flat_map(|(_, f)| f.columns().map(|(c, col)| (c.to_owned(), col)))
-        .collect();
+    let mut used: Vec<(String, Col, String)> = Vec::new();
+    for (label, field) in compiled.every_field() {
+        for (column, col) in field.columns() {
+            match used.iter_mut().find(|u| u.1 == col) {
+                Some(u) if !u.2.split(", ").any(|l| l == label) => {
+                    u.2.push_str(", ");
+                    u.2.push_str(&label);
+                }
+                Some(_) => {}
+                None => used.push((column.to_owned(), col, label.clone())),
+            }
+        }
+    }
     used.sort_by_key(|u| u.1);
-    used.dedup_by_key(|u| u.1);
     compiled.used = used;
     let field = |which: usize| {
         compiled
