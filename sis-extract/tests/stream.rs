@@ -414,6 +414,15 @@ fn a_fixed_width_windows_1252_extract_maps_as_recorded() {
 /// Every record a whole-file read of the raw bytes finds: the line its first byte is on and
 /// its bytes (fields joined by commas).
 fn reference_raw(bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
+    records(bytes)
+        .into_iter()
+        .map(|(line, record)| (line, record.iter().collect::<Vec<_>>().join(&b","[..])))
+        .collect()
+}
+
+/// Every record a whole-file read of the raw bytes finds after the header, with the line its
+/// first byte is on.
+fn records(bytes: &[u8]) -> Vec<(u64, csv::ByteRecord)> {
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -421,18 +430,20 @@ fn reference_raw(bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
         .from_reader(body);
     let mut rows = Vec::new();
     let mut record = csv::ByteRecord::new();
-    let mut first = true;
+    let (mut line, mut counted) = (1u64, 0usize);
     while rdr.read_byte_record(&mut record).expect("a record") {
         let at = record.position().map_or(0, |at| at.byte() as usize);
         let start = body[at..]
             .iter()
             .position(|&b| b != b'\r' && b != b'\n')
             .map_or(body.len(), |p| at + p);
-        let line = 1 + body[..start].iter().filter(|&&b| b == b'\n').count() as u64;
-        if !first {
-            rows.push((line, record.iter().collect::<Vec<_>>().join(&b","[..])));
-        }
-        first = false;
+        // Lines counted from the last record on (records come in order).
+        line += body[counted..start].iter().filter(|&&b| b == b'\n').count() as u64;
+        counted = start;
+        rows.push((line, record.clone()));
+    }
+    if !rows.is_empty() {
+        rows.remove(0);
     }
     rows
 }
@@ -448,44 +459,26 @@ fn reference(bytes: &[u8]) -> Vec<(u64, Vec<String>)> {
 
 /// [`reference`], the fields untrimmed.
 fn untrimmed(bytes: &[u8]) -> Vec<(u64, Vec<String>)> {
-    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(body);
-    let mut rows = Vec::new();
-    let mut record = csv::ByteRecord::new();
-    let mut first = true;
-    let (mut line, mut counted) = (1u64, 0usize);
-    while rdr.read_byte_record(&mut record).expect("a record") {
-        let at = record.position().map_or(0, |at| at.byte() as usize);
-        let start = body[at..]
-            .iter()
-            .position(|&b| b != b'\r' && b != b'\n')
-            .map_or(body.len(), |p| at + p);
-        // Lines counted from the last record on (records come in order).
-        line += body[counted..start].iter().filter(|&&b| b == b'\n').count() as u64;
-        counted = start;
-        let utf8 = record.iter().all(|f| std::str::from_utf8(f).is_ok());
-        let fields = record
-            .iter()
-            .map(|f| {
-                if utf8 {
-                    String::from_utf8_lossy(f).into_owned()
-                } else {
-                    encoding_rs::WINDOWS_1252
-                        .decode_without_bom_handling(f)
-                        .0
-                        .into_owned()
-                }
-            })
-            .collect();
-        if !first {
-            rows.push((line, fields));
-        }
-        first = false;
-    }
-    rows
+    records(bytes)
+        .into_iter()
+        .map(|(line, record)| {
+            let utf8 = record.iter().all(|f| std::str::from_utf8(f).is_ok());
+            let fields = record
+                .iter()
+                .map(|f| {
+                    if utf8 {
+                        String::from_utf8_lossy(f).into_owned()
+                    } else {
+                        encoding_rs::WINDOWS_1252
+                            .decode_without_bom_handling(f)
+                            .0
+                            .into_owned()
+                    }
+                })
+                .collect();
+            (line, fields)
+        })
+        .collect()
 }
 
 fn cell() -> impl Strategy<Value = Vec<u8>> {

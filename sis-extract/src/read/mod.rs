@@ -673,18 +673,34 @@ impl Scan<'_> {
         data.fill_buf().map_err(|e| self.io(e))
     }
 
-    /// A row of `len` bytes on `line`, checked against the row limit.
-    fn row_len(&self, line: u64, len: usize) -> Result<(), ExtractError> {
-        if len as u64 > self.limits.line_bytes {
+    /// `len` bytes of `what` on `line`, checked against the limit `key` of `most` bytes.
+    fn within(
+        &self,
+        line: u64,
+        len: usize,
+        (what, key, most): (&str, &str, u64),
+    ) -> Result<(), ExtractError> {
+        if len as u64 > most {
             return Err(self.limit(
                 line,
-                format!(
-                    "the row is longer than limits.line_bytes ({} bytes)",
-                    self.limits.line_bytes
-                ),
+                format!("{what} is longer than limits.{key} ({most} bytes)"),
             ));
         }
         Ok(())
+    }
+
+    /// A row of `len` bytes on `line`, checked against the row limit.
+    fn row_len(&self, line: u64, len: usize) -> Result<(), ExtractError> {
+        self.within(line, len, ("the row", "line_bytes", self.limits.line_bytes))
+    }
+
+    /// A header row of `len` bytes on `line`, checked against the header limit.
+    fn header_len(&self, line: u64, len: usize) -> Result<(), ExtractError> {
+        self.within(
+            line,
+            len,
+            ("the header row", "header_bytes", self.limits.header_bytes),
+        )
     }
 
     /// A header (`header`) or a row of `len` bytes so far on `line`, checked against its limit.
@@ -696,36 +712,11 @@ impl Scan<'_> {
         }
     }
 
-    /// A header row of `len` bytes on `line`, checked against the header limit.
-    fn header_len(&self, line: u64, len: usize) -> Result<(), ExtractError> {
-        if len as u64 > self.limits.header_bytes {
-            return Err(self.limit(
-                line,
-                format!(
-                    "the header row is longer than limits.header_bytes ({} bytes)",
-                    self.limits.header_bytes
-                ),
-            ));
-        }
-        Ok(())
-    }
-
     /// Fields of `lens` bytes on `line`, checked against the field limit.
-    fn field_lens(
-        &self,
-        line: u64,
-        mut lens: impl Iterator<Item = usize>,
-    ) -> Result<(), ExtractError> {
-        if lens.any(|len| len as u64 > self.limits.field_bytes) {
-            return Err(self.limit(
-                line,
-                format!(
-                    "a field is longer than limits.field_bytes ({} bytes)",
-                    self.limits.field_bytes
-                ),
-            ));
-        }
-        Ok(())
+    fn field_lens(&self, line: u64, lens: impl Iterator<Item = usize>) -> Result<(), ExtractError> {
+        let longest = lens.max().unwrap_or(0);
+        let limit = ("a field", "field_bytes", self.limits.field_bytes);
+        self.within(line, longest, limit)
     }
 
     /// A row's bytes `r` as UTF-8 text: as they are when `bad` is false; else decoded with

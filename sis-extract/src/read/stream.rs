@@ -8,6 +8,35 @@ use std::io::{BufRead, Read};
 
 use encoding_rs::{DecoderResult, Encoding};
 
+/// Stream positions of invalid sequences, in order, not asked about yet.
+#[derive(Debug, Default)]
+struct Noted(VecDeque<u64>);
+
+impl Noted {
+    fn push(&mut self, at: u64) {
+        self.0.push_back(at);
+    }
+
+    /// Whether any position before `end` was noted; forgets them.
+    fn before(&mut self, end: u64) -> bool {
+        let mut any = false;
+        while self.0.front().is_some_and(|&at| at < end) {
+            self.0.pop_front();
+            any = true;
+        }
+        any
+    }
+}
+
+/// `Read` through a `BufRead`'s own buffer.
+fn read_buffered(data: &mut impl BufRead, out: &mut [u8]) -> std::io::Result<usize> {
+    let chunk = data.fill_buf()?;
+    let n = chunk.len().min(out.len());
+    out[..n].copy_from_slice(&chunk[..n]);
+    data.consume(n);
+    Ok(n)
+}
+
 /// What the scanner reads from: a `BufRead` that knows where it is in the file and which of
 /// the bytes it gave were not valid text.
 pub(crate) trait Stream: BufRead {
@@ -77,7 +106,7 @@ pub(crate) struct Utf8Stream<R> {
     /// File offset of stream position 0.
     origin: u64,
     /// Stream positions of invalid sequences not asked about yet.
-    invalid: VecDeque<u64>,
+    invalid: Noted,
     eof: bool,
 }
 
@@ -93,7 +122,7 @@ impl<R: Read> Utf8Stream<R> {
             end: 0,
             base: 0,
             origin,
-            invalid: VecDeque::new(),
+            invalid: Noted::default(),
             eof: false,
         }
     }
@@ -116,11 +145,11 @@ impl<R: Read> Utf8Stream<R> {
                     at += e.valid_up_to();
                     match e.error_len() {
                         Some(len) => {
-                            self.invalid.push_back(self.base + at as u64);
+                            self.invalid.push(self.base + at as u64);
                             at += len;
                         }
                         None if self.eof => {
-                            self.invalid.push_back(self.base + at as u64);
+                            self.invalid.push(self.base + at as u64);
                             self.good = self.end;
                             return;
                         }
@@ -137,11 +166,7 @@ impl<R: Read> Utf8Stream<R> {
 
 impl<R: Read> Read for Utf8Stream<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let data = self.fill_buf()?;
-        let n = data.len().min(out.len());
-        out[..n].copy_from_slice(&data[..n]);
-        self.consume(n);
-        Ok(n)
+        read_buffered(self, out)
     }
 }
 
@@ -179,12 +204,7 @@ impl<R: Read> Stream for Utf8Stream<R> {
     }
 
     fn invalid_before(&mut self, end: u64) -> bool {
-        let mut any = false;
-        while self.invalid.front().is_some_and(|&at| at < end) {
-            self.invalid.pop_front();
-            any = true;
-        }
-        any
+        self.invalid.before(end)
     }
 }
 
@@ -205,7 +225,7 @@ pub(crate) struct Utf16Stream<R> {
     origin: u64,
     /// UTF-16 code units consumed.
     units: u64,
-    invalid: VecDeque<u64>,
+    invalid: Noted,
     eof: bool,
 }
 
@@ -224,7 +244,7 @@ impl<R: Read> Utf16Stream<R> {
             base: 0,
             origin,
             units: 0,
-            invalid: VecDeque::new(),
+            invalid: Noted::default(),
             eof: false,
         }
     }
@@ -254,7 +274,7 @@ impl<R: Read> Utf16Stream<R> {
                 DecoderResult::InputEmpty => break,
                 DecoderResult::OutputFull => {}
                 DecoderResult::Malformed(_, _) => {
-                    self.invalid.push_back(self.base + self.out.len() as u64);
+                    self.invalid.push(self.base + self.out.len() as u64);
                     self.out.extend_from_slice("\u{fffd}".as_bytes());
                 }
             }
@@ -266,11 +286,7 @@ impl<R: Read> Utf16Stream<R> {
 
 impl<R: Read> Read for Utf16Stream<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let data = self.fill_buf()?;
-        let n = data.len().min(out.len());
-        out[..n].copy_from_slice(&data[..n]);
-        self.consume(n);
-        Ok(n)
+        read_buffered(self, out)
     }
 }
 
@@ -312,12 +328,7 @@ impl<R: Read> Stream for Utf16Stream<R> {
     }
 
     fn invalid_before(&mut self, end: u64) -> bool {
-        let mut any = false;
-        while self.invalid.front().is_some_and(|&at| at < end) {
-            self.invalid.pop_front();
-            any = true;
-        }
-        any
+        self.invalid.before(end)
     }
 }
 
