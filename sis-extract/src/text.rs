@@ -15,11 +15,14 @@ const CP1252_HIGH: [char; 32] = [
 /// The byte windows-1252 (or Latin-1) decodes to `c`, if one does.
 fn byte_of(c: char) -> Option<u8> {
     match u32::from(c) {
+        0..=0x7F => None,
         0x80..=0xFF => Some(c as u8),
-        _ => CP1252_HIGH
+        // The characters of CP1252_HIGH lie between U+0152 and U+2122.
+        0x152..=0x2122 => CP1252_HIGH
             .iter()
             .position(|&h| h == c)
             .map(|i| 0x80 + i as u8),
+        _ => None,
     }
 }
 
@@ -36,8 +39,7 @@ pub(crate) fn mojibake(value: &str) -> bool {
     if !suspect(value.as_bytes()) {
         return false;
     }
-    let chars: Vec<char> = value.chars().collect();
-    chars.iter().enumerate().any(|(i, &c)| {
+    value.char_indices().any(|(at, c)| {
         let Some(lead) = byte_of(c) else {
             return false;
         };
@@ -48,8 +50,9 @@ pub(crate) fn mojibake(value: &str) -> bool {
             _ => return false,
         };
         let mut bytes = [lead, 0, 0, 0];
-        for (k, byte) in bytes.iter_mut().enumerate().take(need + 1).skip(1) {
-            match chars.get(i + k).and_then(|&c| byte_of(c)) {
+        let mut next = value[at + c.len_utf8()..].chars();
+        for byte in bytes.iter_mut().take(need + 1).skip(1) {
+            match next.next().and_then(byte_of) {
                 Some(b @ 0x80..=0xBF) => *byte = b,
                 _ => return false,
             }

@@ -271,4 +271,12 @@ fn a_messy_mixed_encoding_extract_is_decoded_row_by_row_as_an_independent_decode
         .collect();
     assert!(!flagged.is_empty());
     assert!(flagged.iter().all(|l| twice.contains(l)), "{flagged:?}");
+    eprintln!(
+        "{rows} rows: {} not UTF-8 (decoded as windows-1252, all listed), {} users sent ({} with a name from such a row), {} rows decoded twice upstream ({} rejected as E-TEXT-MOJIBAKE)",
+        fallback.len(),
+        sent.len(),
+        from_fallback,
+        twice.len(),
+        flagged.len()
+    );
 }

@@ -531,6 +531,10 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
 pub(crate) struct Cache {
     window: Window,
     parser: Option<RowParser>,
+    /// A row of a UTF-16 file, decoded.
+    decoded: String,
+    /// A row that is not UTF-8, decoded with the fallback.
+    recoded: String,
 }
 
 /// Bytes of a file read ahead, and a row read on its own.
@@ -629,6 +633,8 @@ pub(crate) struct Source {
     problems: Vec<(u32, Problem)>,
     /// Rows decoded with the fallback encoding, in row order.
     fallback: Vec<u32>,
+    /// The same rows as bits (row `i` is bit `i % 64` of word `i / 64`), for reading back.
+    fallback_bits: Vec<u64>,
     stamp: Stamp,
 }
 
@@ -726,25 +732,22 @@ impl Scan<'_> {
         r: &'r [u8],
         bad: bool,
         (start, line): (u64, u64),
-    ) -> (Cow<'r, [u8]>, Option<Problem>, bool) {
+        buf: &'r mut String,
+    ) -> (&'r [u8], Option<Problem>, bool) {
         if !bad {
-            return (Cow::Borrowed(r), None, false);
+            return (r, None, false);
         }
         match self.text {
             Text::Rows(Some(encoding)) => {
-                let (text, malformed) = encoding.decode_without_bom_handling(r);
+                let malformed = decode_into(encoding, r, buf);
                 let problem = malformed.then(|| Problem::Decode {
                     encoding: encoding.name(),
                 });
-                (
-                    Cow::Owned(text.into_owned().into_bytes()),
-                    problem,
-                    !malformed,
-                )
+                (buf.as_bytes(), problem, !malformed)
             }
-            Text::Rows(None) => (Cow::Borrowed(r), Some(Problem::utf8(r, start, line)), false),
+            Text::Rows(None) => (r, Some(Problem::utf8(r, start, line)), false),
             Text::Utf16(encoding) => (
-                Cow::Borrowed(r),
+                r,
                 Some(Problem::Decode {
                     encoding: encoding.name(),
                 }),
@@ -752,6 +755,20 @@ impl Scan<'_> {
             ),
         }
     }
+}
+
+/// Decodes `bytes` with `encoding` into `out` (whose room is kept from row to row);
+/// `true` when some bytes were malformed (and replaced).
+fn decode_into(encoding: &'static Encoding, bytes: &[u8], out: &mut String) -> bool {
+    let mut decoder = encoding.new_decoder_without_bom_handling();
+    out.clear();
+    out.reserve(
+        decoder
+            .max_utf8_buffer_length(bytes.len())
+            .unwrap_or(bytes.len() * 3 + 16),
+    );
+    let (_, _, malformed) = decoder.decode_to_string(bytes, out, true);
+    malformed
 }
 
 /// What the scan of a delimited file carries from row to row.
@@ -767,6 +784,8 @@ struct Delimited {
     want: usize,
     parser: RowParser,
     fields: Fields,
+    /// A row decoded with the fallback.
+    decoded: String,
 }
 
 impl Source {
@@ -836,6 +855,7 @@ impl Source {
             chunk,
             problems: Vec::new(),
             fallback: Vec::new(),
+            fallback_bits: Vec::new(),
             stamp: Stamp::default(),
         };
         let cx = Scan {
@@ -882,6 +902,12 @@ impl Source {
         source.rows.shrink_to_fit();
         source.problems.shrink_to_fit();
         source.fallback.shrink_to_fit();
+        if let Some(&last) = source.fallback.last() {
+            source.fallback_bits = vec![0; last as usize / 64 + 1];
+            for &row in &source.fallback {
+                source.fallback_bits[row as usize / 64] |= 1 << (row % 64);
+            }
+        }
         source.index = source
             .columns
             .iter()
@@ -915,6 +941,7 @@ impl Source {
                     want: self.columns.len(),
                     parser: RowParser::new(delimiter, quote),
                     fields: Fields::default(),
+                    decoded: String::new(),
                 };
                 self.scan_delimited(data, cx, &mut d, sink)?;
             }
@@ -1036,7 +1063,7 @@ impl Source {
             d.header = false;
             return self.header_row(r, s, bad, (start, line), d, cx);
         }
-        let (text, mut problem, decoded) = cx.decode(r, bad, (start, line));
+        let (text, mut problem, decoded) = cx.decode(r, bad, (start, line), &mut d.decoded);
         let (delimiter, want) = (d.delimiter, d.want);
         let simple = d.parser.simple && memchr::memchr(d.quote, &text).is_none();
         let (count, key): (usize, Cow<'_, str>) = if simple {
@@ -1115,7 +1142,7 @@ impl Source {
                 "a quoted column name in the header row is not closed".to_owned(),
             ));
         }
-        let (text, problem, _) = cx.decode(r, bad, (start, line));
+        let (text, problem, _) = cx.decode(r, bad, (start, line), &mut d.decoded);
         match problem {
             Some(Problem::Utf8 {
                 line,
@@ -1219,6 +1246,7 @@ impl Source {
         let header = cx.input.header.unwrap_or(false);
         let mut rec = Vec::new();
         let mut fields = Fields::default();
+        let mut buf = String::new();
         for line in 1.. {
             let start = data.offset();
             rec.clear();
@@ -1245,7 +1273,7 @@ impl Source {
             if (line == 1 && header) || rec.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let (text, mut problem, decoded) = cx.decode(&rec, bad, (start, line));
+            let (text, mut problem, decoded) = cx.decode(&rec, bad, (start, line), &mut buf);
             fixed_fields(&String::from_utf8_lossy(&text), positions, &mut fields);
             cx.field_lens(line, (0..fields.len()).map(|i| fields.len_of(i)))?;
             // Without the key column the config is refused: nothing to index.
@@ -1383,24 +1411,34 @@ impl Source {
         let bytes =
             Self::read(&self.file, (start, end), &mut cache.window, self.chunk).unwrap_or_default();
         read.readable = bytes.len() as u64 == end - start;
-        let utf16 = match self.text {
+        let bytes = match self.text {
             Text::Utf16(encoding) => {
                 read.decoded_as = Some(encoding);
-                Some(encoding.decode_without_bom_handling(bytes).0)
+                decode_into(encoding, bytes, &mut cache.decoded);
+                cache.decoded.as_bytes()
             }
-            Text::Rows(_) => None,
+            Text::Rows(_) => bytes,
         };
-        let bytes = utf16.as_deref().map_or(bytes, str::as_bytes);
         match &self.layout {
             Layout::Delimited { delimiter, quote } => {
                 let parser = cache
                     .parser
                     .get_or_insert_with(|| RowParser::new(*delimiter, *quote));
-                if !parser.parse(bytes, out)
-                    && let Text::Rows(Some(encoding)) = self.text
-                {
-                    let text = encoding.decode_without_bom_handling(bytes).0;
-                    parser.parse(text.as_bytes(), out);
+                // A row the index found not to be UTF-8 is decoded at once; any other is
+                // parsed as UTF-8 (and decoded after all if it turns out not to be: the file
+                // changed, which the run notices).
+                let fallback = match self.text {
+                    Text::Rows(fallback) => fallback,
+                    Text::Utf16(_) => None,
+                };
+                let known = self
+                    .fallback_bits
+                    .get(i / 64)
+                    .is_some_and(|word| word & (1 << (i % 64)) != 0);
+                let utf8 = !known && parser.parse(bytes, out);
+                if !utf8 && let Some(encoding) = fallback {
+                    decode_into(encoding, bytes, &mut cache.recoded);
+                    parser.parse(cache.recoded.as_bytes(), out);
                     read.decoded_as = Some(encoding);
                 }
             }
