@@ -1065,7 +1065,7 @@ impl Source {
         }
         let (text, mut problem, decoded) = cx.decode(r, bad, (start, line), &mut d.decoded);
         let (delimiter, want) = (d.delimiter, d.want);
-        let simple = d.parser.simple && memchr::memchr(d.quote, &text).is_none();
+        let simple = d.parser.simple && memchr::memchr(d.quote, text).is_none();
         let (count, key): (usize, Cow<'_, str>) = if simple {
             if text.len() as u64 > cx.limits.field_bytes {
                 cx.field_lens(line, text.split(|&b| b == delimiter).map(<[u8]>::len))?;
@@ -1075,9 +1075,9 @@ impl Source {
                     .nth(k)
                     .map_or(Cow::Borrowed(""), String::from_utf8_lossy)
             });
-            (memchr::memchr_iter(delimiter, &text).count() + 1, key)
+            (memchr::memchr_iter(delimiter, text).count() + 1, key)
         } else {
-            d.parser.parse(&text, &mut d.fields);
+            d.parser.parse(text, &mut d.fields);
             if text.len() as u64 > cx.limits.field_bytes {
                 cx.field_lens(line, (0..d.fields.len()).map(|i| d.fields.len_of(i)))?;
             }
@@ -1165,7 +1165,7 @@ impl Source {
             }
             None => {}
         }
-        d.parser.parse(&text, &mut d.fields);
+        d.parser.parse(text, &mut d.fields);
         cx.field_lens(line, (0..d.fields.len()).map(|i| d.fields.len_of(i)))?;
         let columns: Vec<String> = (0..d.fields.len())
             .map(|i| d.fields.get(i).unwrap_or("").to_owned())
@@ -1274,7 +1274,7 @@ impl Source {
                 continue;
             }
             let (text, mut problem, decoded) = cx.decode(&rec, bad, (start, line), &mut buf);
-            fixed_fields(&String::from_utf8_lossy(&text), positions, &mut fields);
+            fixed_fields(&String::from_utf8_lossy(text), positions, &mut fields);
             cx.field_lens(line, (0..fields.len()).map(|i| fields.len_of(i)))?;
             // Without the key column the config is refused: nothing to index.
             let key = key_index.map(|k| {
