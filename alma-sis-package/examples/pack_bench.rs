@@ -39,6 +39,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         institution: "DEMO".into(),
         feed: "patrons".into(),
         timestamp: "2026-11-23T04:00:00".parse()?,
+        run_id: 1,
         tool_version: "alma-sis 0.1.0".into(),
         config_sha256: "786ab7d537b9747406f95456a9b22b187b170b38fc8c54822c11463eec1af25f".into(),
     };

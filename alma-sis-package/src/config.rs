@@ -14,10 +14,14 @@ pub const ALMA_MAX_ZIP_BYTES: u64 = 4_000_000_000;
 
 /// Limits and file-name patterns for one run's packages.
 ///
-/// Patterns may use `{institution}`, `{feed}`, `{timestamp}` (`YYYYMMDDHHMMSS`), `{zip}`
-/// (the zip's number in the run, two digits: `01`) and `{part}` (the XML file's number in the
-/// run, three digits: `001`). A zip name must contain `{zip}` and end in `.zip`, an XML name
-/// must contain `{part}` and end in `.xml`, so names are unique within a run.
+/// Patterns may use `{institution}`, `{feed}`, `{timestamp}` (`YYYYMMDDHHMMSS`), `{run}` (the
+/// run's id, [`RunInfo::run_id`]), `{zip}` (the zip's number in the run, two digits: `01`)
+/// and `{part}` (the XML file's number in the run, three digits: `001`). A zip name must
+/// contain `{run}` and `{zip}` and end in `.zip`, an XML name must contain `{part}` and end in
+/// `.xml`, a manifest name must contain `{run}` and end in `.json`: so names are unique
+/// within a run and across runs, whatever their timestamps (two runs in one second, or with
+/// the same `--now`). XML names leave `{run}` out by default, so the same users, config and
+/// timestamp still give byte-identical zips.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PackageConfig {
@@ -44,9 +48,9 @@ impl Default for PackageConfig {
             files_per_zip: ALMA_MAX_FILES_PER_ZIP,
             max_zips: ALMA_MAX_ZIPS,
             max_zip_bytes: 3_500_000_000,
-            zip_name: "{institution}_{feed}_{timestamp}_{zip}.zip".into(),
+            zip_name: "{institution}_{feed}_{timestamp}_r{run}_{zip}.zip".into(),
             xml_name: "{institution}_{feed}_{timestamp}_{part}.xml".into(),
-            manifest_name: "{institution}_{feed}_{timestamp}_manifest.json".into(),
+            manifest_name: "{institution}_{feed}_{timestamp}_r{run}_manifest.json".into(),
         }
     }
 }
@@ -61,6 +65,9 @@ pub struct RunInfo {
     pub feed: String,
     /// The run's moment (`--now`), also the zip entries' modification time.
     pub timestamp: NaiveDateTime,
+    /// A number no other run writing into the same folders has (the run state's id for the
+    /// run), rendered by `{run}`: names never depend on the clock alone.
+    pub run_id: u64,
     /// The tool's version, e.g. `alma-sis 0.1.0`.
     pub tool_version: String,
     /// The config file's sha256, hex.
@@ -105,6 +112,11 @@ impl NameKind {
             NameKind::Xml => Some("part"),
             NameKind::Manifest => None,
         }
+    }
+
+    /// Whether names of this kind must tell runs apart (they are files of their own).
+    fn needs_run(self) -> bool {
+        matches!(self, NameKind::Zip | NameKind::Manifest)
     }
 }
 
@@ -160,6 +172,42 @@ impl PackageConfig {
         }
     }
 
+    /// Every zip name this config gives `institution`'s `feed`, whatever the run, as a
+    /// pattern: the name up to its first placeholder other than `{institution}` and `{feed}`,
+    /// `*`, and the name after its last one (`DEMO_patrons_*.zip` by default, which also
+    /// matches the names earlier versions gave). How leftovers of the feed's earlier runs are
+    /// recognised.
+    pub fn zip_family(&self, institution: &str, feed: &str) -> String {
+        let Ok(pieces) = pieces(&self.zip_name) else {
+            return self.zip_name.clone();
+        };
+        let varies =
+            |p: &Piece<'_>| matches!(p, Piece::Field(f) if *f != "institution" && *f != "feed");
+        let render = |pieces: &[Piece<'_>]| {
+            let mut out = String::new();
+            for piece in pieces {
+                match piece {
+                    Piece::Literal(s) => out.push_str(s),
+                    Piece::Field("institution") => out.push_str(institution),
+                    Piece::Field("feed") => out.push_str(feed),
+                    Piece::Field(_) => {}
+                }
+            }
+            out
+        };
+        match (
+            pieces.iter().position(varies),
+            pieces.iter().rposition(varies),
+        ) {
+            (Some(first), Some(last)) => format!(
+                "{}*{}",
+                render(&pieces[..first]),
+                render(&pieces[last + 1..])
+            ),
+            _ => render(&pieces),
+        }
+    }
+
     /// Renders a file name; `number` is the zip or part number (1-based).
     pub(crate) fn name(
         &self,
@@ -178,6 +226,7 @@ impl PackageConfig {
                 Piece::Field("institution") => out.push_str(&run.institution),
                 Piece::Field("feed") => out.push_str(&run.feed),
                 Piece::Field("timestamp") => out.push_str(&run.stamp()),
+                Piece::Field("run") => out.push_str(&run.run_id.to_string()),
                 Piece::Field("zip") => out.push_str(&format!("{number:02}")),
                 Piece::Field(_) => out.push_str(&format!("{number:03}")),
             }
@@ -196,7 +245,7 @@ enum Piece<'a> {
     Field(&'a str),
 }
 
-const FIELDS: [&str; 5] = ["institution", "feed", "timestamp", "zip", "part"];
+const FIELDS: [&str; 6] = ["institution", "feed", "timestamp", "run", "zip", "part"];
 
 fn pieces(pattern: &str) -> Result<Vec<Piece<'_>>, String> {
     let mut out = Vec::new();
@@ -212,7 +261,7 @@ fn pieces(pattern: &str) -> Result<Vec<Piece<'_>>, String> {
         let field = &after[..close];
         if !FIELDS.contains(&field) {
             return Err(format!(
-                "{pattern:?} uses {{{field}}}; known placeholders are {{institution}}, {{feed}}, {{timestamp}}, {{zip}}, {{part}}"
+                "{pattern:?} uses {{{field}}}; known placeholders are {{institution}}, {{feed}}, {{timestamp}}, {{run}}, {{zip}}, {{part}}"
             ));
         }
         out.push(Piece::Field(field));
@@ -241,6 +290,12 @@ fn check_pattern(pattern: &str, kind: NameKind) -> Result<(), String> {
     {
         return Err(format!(
             "{pattern:?} must contain {{{number}}} so names are unique within a run"
+        ));
+    }
+    if kind.needs_run() && !uses("run") {
+        return Err(format!(
+            "{pattern:?} must contain {{run}} so no two runs share a name (two runs in one \
+             second, or with the same --now, would otherwise collide)"
         ));
     }
     if !pattern.ends_with(kind.extension()) {

@@ -17,12 +17,13 @@
 //!     institution: "DEMO".into(),
 //!     feed: "patrons".into(),
 //!     timestamp: "2026-11-23T04:00:00".parse()?,
+//!     run_id: 1,
 //!     tool_version: "alma-sis 0.1.0".into(),
 //!     config_sha256: "0".repeat(64),
 //! };
 //! let users = vec![User::new("jdoe"), User::new("asmith")];
 //! let written = package(dir.path(), &PackageConfig::default(), &run, &users)?;
-//! assert_eq!(written.files[0].name, "DEMO_patrons_20261123040000_01.zip");
+//! assert_eq!(written.files[0].name, "DEMO_patrons_20261123040000_r1_01.zip");
 //! assert_eq!(written.manifest.users, 2);
 //! # Ok(())
 //! # }
@@ -56,7 +57,7 @@ pub use config::{
 };
 pub use error::{PackageError, VerifyError};
 pub use manifest::{Manifest, ManifestEntry, ManifestFile};
-pub use verify::verify;
+pub use verify::{primary_ids, verify};
 pub use write::{PackStats, Package, Packager, Staged, package};
 
 /// One zip written under its final name.

@@ -75,6 +75,41 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Result<(), VerifyError> {
     Ok(())
 }
 
+/// The primary ids of the users in a zip, entry by entry, in order: who is in a zip that did
+/// not reach the destination. Entry names are never used as paths.
+pub fn primary_ids(path: &Path) -> Result<Vec<String>, VerifyError> {
+    let file = File::open(path).map_err(|source| VerifyError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let unreadable = |source| VerifyError::Unreadable {
+        path: path.to_owned(),
+        source,
+    };
+    let mut archive = ZipArchive::new(BufReader::new(file)).map_err(unreadable)?;
+    let mut ids = Vec::new();
+    for index in 0..archive.len() {
+        let entry = archive.by_index(index).map_err(unreadable)?;
+        let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
+        let mut reader = alma_user_model::UserReader::new(BufReader::new(entry));
+        loop {
+            match reader.next_user() {
+                Ok(Some(read)) => ids.push(read.user.primary_id),
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(VerifyError::Xml {
+                        path: path.to_owned(),
+                        entry: name,
+                        position: 0,
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(ids)
+}
+
 /// Checks one zip at `path` against its manifest record.
 fn verify_file(path: &Path, expected: &ManifestFile) -> Result<(), VerifyError> {
     let io_err = |source| VerifyError::Io {

@@ -210,6 +210,7 @@ struct OpenPart {
 /// #     institution: "DEMO".into(),
 /// #     feed: "patrons".into(),
 /// #     timestamp: "2026-11-23T04:00:00".parse()?,
+/// #     run_id: 1,
 /// #     tool_version: "alma-sis 0.1.0".into(),
 /// #     config_sha256: "0".repeat(64),
 /// # };
@@ -863,6 +864,7 @@ mod tests {
             institution: "X".into(),
             feed: "f".into(),
             timestamp: "2026-11-23T04:00:00".parse().unwrap(),
+            run_id: 1,
             tool_version: "t -- 1".into(),
             config_sha256: "ab".into(),
         };

@@ -5,7 +5,7 @@ use alma_sis_package::{PackageConfig, PackageError, package};
 use crate::support::{config, external_readers_accept, listing, run_info, users};
 
 #[test]
-fn default_names_carry_institution_feed_timestamp_and_numbers() {
+fn default_names_carry_institution_feed_timestamp_run_and_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let config = PackageConfig {
         users_per_file: 1,
@@ -16,9 +16,9 @@ fn default_names_carry_institution_feed_timestamp_and_numbers() {
     assert_eq!(
         listing(dir.path()),
         [
-            "TEST_patrons_20261123040000_01.zip",
-            "TEST_patrons_20261123040000_02.zip",
-            "TEST_patrons_20261123040000_manifest.json",
+            "TEST_patrons_20261123040000_r1_01.zip",
+            "TEST_patrons_20261123040000_r1_02.zip",
+            "TEST_patrons_20261123040000_r1_manifest.json",
         ]
     );
     let entries: Vec<&str> = written
@@ -42,15 +42,17 @@ fn default_names_carry_institution_feed_timestamp_and_numbers() {
 fn custom_patterns_are_rendered() {
     let dir = tempfile::tempdir().unwrap();
     let config = PackageConfig {
-        zip_name: "sis-{feed}-{zip}-{institution}.zip".into(),
+        zip_name: "sis-{feed}-{zip}-{institution}-{run}.zip".into(),
         xml_name: "{timestamp}.{part}.xml".into(),
-        manifest_name: "{feed}.json".into(),
+        manifest_name: "{feed}.{run}.json".into(),
         ..config(10)
     };
-    let written = package(dir.path(), &config, &run_info(), users(1)).unwrap();
+    let mut run = run_info();
+    run.run_id = 42;
+    let written = package(dir.path(), &config, &run, users(1)).unwrap();
     assert_eq!(
         listing(dir.path()),
-        ["patrons.json", "sis-patrons-01-TEST.zip"]
+        ["patrons.42.json", "sis-patrons-01-TEST-42.zip"]
     );
     assert_eq!(
         written.manifest.files[0].entries[0].name,
@@ -121,7 +123,7 @@ fn settings_outside_alma_limits_or_bad_patterns_are_refused() {
     );
     check_invalid(
         PackageConfig {
-            zip_name: "{feed}.zip".into(),
+            zip_name: "{feed}_{run}.zip".into(),
             ..d()
         },
         "package.zip_name",
@@ -129,7 +131,23 @@ fn settings_outside_alma_limits_or_bad_patterns_are_refused() {
     );
     check_invalid(
         PackageConfig {
-            zip_name: "{feed}_{zip}.tar".into(),
+            zip_name: "{feed}_{timestamp}_{zip}.zip".into(),
+            ..d()
+        },
+        "package.zip_name",
+        "must contain {run} so no two runs share a name",
+    );
+    check_invalid(
+        PackageConfig {
+            manifest_name: "{feed}_{timestamp}.json".into(),
+            ..d()
+        },
+        "package.manifest_name",
+        "must contain {run}",
+    );
+    check_invalid(
+        PackageConfig {
+            zip_name: "{feed}_{run}_{zip}.tar".into(),
             ..d()
         },
         "package.zip_name",
@@ -137,7 +155,7 @@ fn settings_outside_alma_limits_or_bad_patterns_are_refused() {
     );
     check_invalid(
         PackageConfig {
-            zip_name: "{feed}_{zip}_{part}.zip".into(),
+            zip_name: "{feed}_{run}_{zip}_{part}.zip".into(),
             ..d()
         },
         "package.zip_name",
@@ -177,7 +195,7 @@ fn settings_outside_alma_limits_or_bad_patterns_are_refused() {
     );
     check_invalid(
         PackageConfig {
-            manifest_name: "{feed}.txt".into(),
+            manifest_name: "{feed}{run}.txt".into(),
             ..d()
         },
         "package.manifest_name",
@@ -192,8 +210,8 @@ fn names_that_are_not_plain_file_names_are_refused() {
         let mut run = run_info();
         run.institution = institution.into();
         let config = PackageConfig {
-            zip_name: "{institution}{zip}.zip".into(),
-            manifest_name: "{institution}{feed}.json".into(),
+            zip_name: "{institution}{run}{zip}.zip".into(),
+            manifest_name: "{institution}{feed}{run}.json".into(),
             xml_name: "{institution}{part}.xml".into(),
             ..config(5)
         };
@@ -208,9 +226,9 @@ fn names_that_are_not_plain_file_names_are_refused() {
 #[test]
 fn an_existing_file_is_never_overwritten() {
     for existing in [
-        "TEST_patrons_20261123040000_01.zip",
-        "TEST_patrons_20261123040000_manifest.json",
-        "TEST_patrons_20261123040000_01.zip.partial",
+        "TEST_patrons_20261123040000_r1_01.zip",
+        "TEST_patrons_20261123040000_r1_manifest.json",
+        "TEST_patrons_20261123040000_r1_01.zip.partial",
     ] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(existing);
@@ -225,16 +243,28 @@ fn an_existing_file_is_never_overwritten() {
 }
 
 #[test]
-fn a_second_run_with_the_same_timestamp_is_refused() {
+fn a_second_run_with_the_same_timestamp_gets_names_of_its_own_and_the_same_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    package(dir.path(), &config(5), &run_info(), users(3)).unwrap();
+    let first = package(dir.path(), &config(5), &run_info(), users(3)).unwrap();
     let before = listing(dir.path());
+    // The same run id again (a caller's bug) is refused, never overwrites.
     let again = package(dir.path(), &config(5), &run_info(), users(3));
     assert!(
         matches!(again, Err(PackageError::Exists { .. })),
         "{again:?}"
     );
     assert_eq!(listing(dir.path()), before);
+    let mut next = run_info();
+    next.run_id += 1;
+    let second = package(dir.path(), &config(5), &next, users(3)).unwrap();
+    assert_eq!(listing(dir.path()).len(), 2 * before.len());
+    for (a, b) in first.files.iter().zip(&second.files) {
+        assert_ne!(a.name, b.name);
+        assert_eq!(
+            a.sha256, b.sha256,
+            "same users, config and timestamp: same bytes"
+        );
+    }
 }
 
 #[cfg(unix)]
@@ -324,4 +354,42 @@ fn entries_carry_the_run_timestamp_and_one_outside_the_zip_range_is_refused() {
         "{refused:?}"
     );
     assert_eq!(listing(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn the_family_of_a_feeds_zip_names_matches_every_run_and_earlier_versions() {
+    let family = |zip_name: &str| {
+        PackageConfig {
+            zip_name: zip_name.into(),
+            ..PackageConfig::default()
+        }
+        .zip_family("DEMO", "patrons")
+    };
+    assert_eq!(
+        PackageConfig::default().zip_family("DEMO", "patrons"),
+        "DEMO_patrons_*.zip"
+    );
+    assert_eq!(
+        family("sis-{feed}-{zip}-{institution}-{run}.zip"),
+        "sis-patrons-*.zip"
+    );
+    assert_eq!(family("{run}_{zip}.zip"), "*.zip");
+    // Every name the pattern gives falls in the family, and so do earlier versions' names.
+    let dir = tempfile::tempdir().unwrap();
+    let written = package(dir.path(), &config(2), &run_info(), users(5)).unwrap();
+    let fam = config(2).zip_family("TEST", "patrons");
+    for file in &written.files {
+        assert!(sftp_like_match(&fam, &file.name), "{} in {fam}", file.name);
+    }
+    assert!(sftp_like_match(&fam, "TEST_patrons_20261123040000_01.zip"));
+    assert!(!sftp_like_match(
+        &fam,
+        "OTHER_patrons_20261123040000_r1_01.zip"
+    ));
+}
+
+/// `*` matches any run of characters (what the destinations use).
+fn sftp_like_match(pattern: &str, name: &str) -> bool {
+    let (prefix, suffix) = pattern.split_once('*').unwrap();
+    name.len() >= prefix.len() + suffix.len() && name.starts_with(prefix) && name.ends_with(suffix)
 }

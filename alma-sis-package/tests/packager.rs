@@ -70,7 +70,7 @@ fn the_xml_inside_is_the_writers_whatever_the_chunk_boundaries() {
         let config = PackageConfig {
             users_per_file: 25,
             // Distinct zip names, so the external readers can check all packages at once.
-            zip_name: format!("{{institution}}_{chunk_bytes}_{{zip}}.zip"),
+            zip_name: format!("{{institution}}_{chunk_bytes}_{{run}}_{{zip}}.zip"),
             ..PackageConfig::default()
         };
         let package = packaged(dir.path(), &config, &all, chunk_bytes);
@@ -194,7 +194,7 @@ fn a_dropped_packager_or_unpublished_run_leaves_nothing() {
     assert_eq!(staged.manifest().files.len(), 1);
     assert_eq!(
         listing(dir.path()),
-        ["TEST_patrons_20261123040000_01.zip.partial"]
+        ["TEST_patrons_20261123040000_r1_01.zip.partial"]
     );
     drop(staged);
     assert_eq!(listing(dir.path()), Vec::<String>::new());

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use alma_sis_package::state::{
     BrakeLimits, ContentHash, FeedLock, ItemWrite, LoadMode, NewRun, PlanOptions, PlannedRun,
-    Planner, RunCounts, RunEnd, RunId, RunOutcome, StateError, StateStore, VanishedAction,
-    VanishedPolicy, Verdict,
+    Planner, PurgePolicy, RunCounts, RunEnd, RunId, RunOutcome, StateError, StateStore,
+    VanishedAction, VanishedPolicy, Verdict,
 };
 use alma_user_model::{User, UserStatus, render_user};
 use chrono::{DateTime, Days, NaiveDate};
@@ -420,9 +420,21 @@ fn the_brake_never_trips_on_the_first_run_or_a_partial_one() {
     );
 }
 
+/// Purge = expiry + `days` for everyone; no purge date sooner than `minimum` days after the
+/// later of expiry and today.
+fn purge_after(days: u64, minimum: u32) -> PurgePolicy {
+    PurgePolicy {
+        rule: std::sync::Arc::new(move |_: Option<&str>, expiry: NaiveDate| {
+            expiry.checked_add_days(Days::new(days))
+        }),
+        minimum_days: minimum,
+    }
+}
+
 /// What one vanished person is re-sent as under `policy`, after vanishing on day 2.
 fn check_vanished(
     policy: VanishedPolicy,
+    purge: PurgePolicy,
     expected_action: VanishedAction,
     expected_sent: Option<(UserStatus, Option<NaiveDate>, Option<NaiveDate>)>,
 ) {
@@ -440,6 +452,7 @@ fn check_vanished(
     );
     let mut store = feed.store();
     let mut planner = store.planner(FEED, &opts, day(2)).unwrap();
+    planner.set_purge_policy(purge);
     observe_all(&mut planner, &extract(day(2), &["p03"], &[]));
     let planned = planner.finish().unwrap();
     assert_eq!(planned.vanished.len(), 1, "{:?}", planned.vanished);
@@ -456,22 +469,40 @@ fn check_vanished(
 
 #[test]
 fn vanished_people_are_expired_inactivated_or_left_by_policy() {
+    // Purge = expiry + the rule (a year), no sooner than 90 days after expiry or today.
+    let year = || purge_after(365, 90);
     check_vanished(
         VanishedPolicy::Expire { grace_days: 0 },
+        year(),
         VanishedAction::Expired { on: day(2) },
-        Some((UserStatus::Active, Some(day(2)), Some(day(2)))),
+        Some((UserStatus::Active, Some(day(2)), Some(day(367)))),
     );
     check_vanished(
         VanishedPolicy::Expire { grace_days: 14 },
+        year(),
         VanishedAction::Expired { on: day(16) },
-        Some((UserStatus::Active, Some(day(16)), Some(day(16)))),
+        Some((UserStatus::Active, Some(day(16)), Some(day(381)))),
     );
     check_vanished(
         VanishedPolicy::Inactive,
+        year(),
         VanishedAction::Inactivated,
         Some((UserStatus::Inactive, Some(day(366)), Some(day(731)))),
     );
-    check_vanished(VanishedPolicy::Nothing, VanishedAction::Left, None);
+    check_vanished(VanishedPolicy::Nothing, year(), VanishedAction::Left, None);
+    // A rule shorter than the minimum is raised to it; no rule, no purge date.
+    check_vanished(
+        VanishedPolicy::Expire { grace_days: 0 },
+        purge_after(30, 90),
+        VanishedAction::Expired { on: day(2) },
+        Some((UserStatus::Active, Some(day(2)), Some(day(92)))),
+    );
+    check_vanished(
+        VanishedPolicy::Expire { grace_days: 0 },
+        PurgePolicy::none(),
+        VanishedAction::Expired { on: day(2) },
+        Some((UserStatus::Active, Some(day(2)), None)),
+    );
 }
 
 #[test]
@@ -797,7 +828,8 @@ fn people_recorded_with_a_json_payload_are_still_re_sent_when_they_vanish() {
             users[0].expiry_date,
             users[0].purge_date
         ),
-        (Some("Legacy"), Some(day(3)), Some(day(3)))
+        (Some("Legacy"), Some(day(3)), None),
+        "no [purge] rules: no purge date"
     );
 }
 

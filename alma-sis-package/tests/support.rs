@@ -27,6 +27,7 @@ pub fn run_info() -> RunInfo {
         institution: "TEST".into(),
         feed: "patrons".into(),
         timestamp: "2026-11-23T04:00:00".parse().unwrap(),
+        run_id: 1,
         tool_version: "alma-sis 0.0.0-test".into(),
         config_sha256: "c0ffee".repeat(10) + "abcd",
     }

@@ -104,7 +104,7 @@ fn a_corrupt_entry_is_found_by_reading_it_back_not_only_by_the_hash() {
     );
     assert!(
         err.to_string()
-            .contains("TEST_patrons_20261123040000_01.zip"),
+            .contains("TEST_patrons_20261123040000_r1_01.zip"),
         "{err}"
     );
 }

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use serde::Deserialize;
 use sis_extract::MappingConfig;
 
@@ -33,6 +32,11 @@ pub struct AppConfig {
     pub state: crate::pipeline::state::StateConfig,
     /// `[check]`: match ID, mandatory fields, code tables, input limits.
     pub check: crate::cmd::check::CheckConfig,
+    /// The `[purge]` rules, compiled (for the vanished, who are not mapped).
+    pub purge: sis_extract::PurgeRules,
+    /// Warnings about the config file itself (e.g. readable by others): logged when it is
+    /// loaded, and put into a run's report.
+    pub warnings: Vec<String>,
 }
 
 /// `[output]`: where work files go. Relative paths are resolved against the current directory.
@@ -48,6 +52,70 @@ impl Default for OutputConfig {
     fn default() -> Self {
         OutputConfig { dir: default_out() }
     }
+}
+
+impl OutputConfig {
+    /// The work directory, created if missing: never a symbolic link, which is refused (exit
+    /// 2) so that no file of a run appears at a link's target.
+    pub fn ensure_dir(&self) -> anyhow::Result<&Path> {
+        let dir = &self.dir;
+        let refuse = |why: String| Failure::error(Exit::ConfigOrInput, why);
+        match std::fs::symlink_metadata(dir) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(refuse(format!(
+                    "work directory {} ([output] dir) is a symbolic link: alma-sis does not \
+                     follow links at the work directory; nothing was written. Point output.dir \
+                     at the directory itself",
+                    dir.display()
+                )));
+            }
+            Ok(meta) if !meta.is_dir() => {
+                return Err(refuse(format!(
+                    "work directory {} ([output] dir) is not a directory",
+                    dir.display()
+                )));
+            }
+            Ok(_) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(refuse(format!("work directory {}: {e}", dir.display()))),
+        }
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| refuse(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        // `create_dir` makes nothing at a link's target: a name taken meanwhile is an error.
+        std::fs::create_dir(dir).map_err(|e| {
+            refuse(format!(
+                "cannot create work directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        Ok(dir)
+    }
+}
+
+/// A warning when the config file can be read by other users or written by anyone but its
+/// owner: it names the state file, the key and the delivery target.
+fn mode_warning(path: &Path, meta: &std::fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = meta.permissions().mode() & 0o777;
+    let mut who = Vec::new();
+    if mode & 0o004 != 0 {
+        who.push("readable by other users");
+    }
+    if mode & 0o022 != 0 {
+        who.push("writable by users other than its owner");
+    }
+    if who.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "config {} is {} (mode {mode:04o}): it names the state file, the SFTP key and where \
+         users are delivered; run `chmod 600 {}` (or 640 for a service group)",
+        path.display(),
+        who.join(" and "),
+        path.display()
+    ))
 }
 
 fn default_out() -> PathBuf {
@@ -241,9 +309,23 @@ impl CliSections {
 impl AppConfig {
     /// Reads and validates the config file.
     pub fn load(path: &Path) -> anyhow::Result<AppConfig> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read config {}", path.display()))
-            .map_err(|e| Failure::error(Exit::ConfigOrInput, format!("{e:#}")))?;
+        let unreadable = |e: std::io::Error| {
+            let e = anyhow::Error::new(e).context(format!("cannot read config {}", path.display()));
+            Failure::error(Exit::ConfigOrInput, format!("{e:#}"))
+        };
+        let mut file = std::fs::File::open(path).map_err(unreadable)?;
+        let mut warnings = Vec::new();
+        // The mode of the file read (a link is followed: the file it names is what counts).
+        if let Some(warning) = file
+            .metadata()
+            .ok()
+            .and_then(|meta| mode_warning(path, &meta))
+        {
+            tracing::warn!("{warning}");
+            warnings.push(warning);
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(unreadable)?;
         let text = String::from_utf8(bytes.clone()).map_err(|_| {
             Failure::error(
                 Exit::ConfigOrInput,
@@ -272,6 +354,12 @@ impl AppConfig {
         // every section the CLI owns must be listed in CLI_SECTIONS.
         let mapping = MappingConfig::from_toml(&text, path, &CLI_SECTIONS)
             .map_err(|e| Failure::error(Exit::ConfigOrInput, e.to_string()))?;
+        let purge = sis_extract::PurgeRules::new(&mapping)
+            .and_then(|rules| {
+                rules.check_minimum(state.purge_minimum_days, "state.purge_minimum_days")?;
+                Ok(rules)
+            })
+            .map_err(|e| Failure::error(Exit::ConfigOrInput, e.to_string()))?;
         let base_dir = path
             .parent()
             .map(Path::to_owned)
@@ -286,6 +374,8 @@ impl AppConfig {
             package,
             state,
             check,
+            purge,
+            warnings,
         })
     }
 }

@@ -84,6 +84,11 @@ pub fn sftp(config: &DeliveryConfig) -> anyhow::Result<Sftp> {
             config.password_file.as_deref(),
         )?,
     };
+    if let Some(key) = &auth.key_file {
+        // Refused here, before a run reads anything: a link, or a key others may read.
+        sftp_deliver::read_private_key(key)
+            .map_err(|e| invalid(format!("delivery.key_file: {e}")))?;
+    }
     if auth.key_file.is_none() && auth.password.is_none() {
         return Err(invalid(
             "set delivery.key_file (or, if the server requires it, delivery.password_env or delivery.password_file)"

@@ -17,6 +17,12 @@ pub enum Exit {
     DeliveryFailed,
     /// 4: the brake tripped: the extract looks implausible.
     BrakeTripped,
+    /// 5: the state file or the feed's lock stayed busy (another run) past the wait allowed.
+    StateBusy,
+    /// 130: stopped by SIGINT (Ctrl-C) at a safe point.
+    Interrupted,
+    /// 143: stopped by SIGTERM at a safe point.
+    Terminated,
 }
 
 impl Exit {
@@ -28,6 +34,9 @@ impl Exit {
             Exit::ConfigOrInput => 2,
             Exit::DeliveryFailed => 3,
             Exit::BrakeTripped => 4,
+            Exit::StateBusy => 5,
+            Exit::Interrupted => 130,
+            Exit::Terminated => 143,
         }
     }
 
@@ -39,6 +48,8 @@ impl Exit {
             Exit::ConfigOrInput => "config-or-input-error",
             Exit::DeliveryFailed => "delivery-failed",
             Exit::BrakeTripped => "brake-tripped",
+            Exit::StateBusy => "state-busy",
+            Exit::Interrupted | Exit::Terminated => "interrupted",
         }
     }
 }

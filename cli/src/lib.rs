@@ -8,10 +8,12 @@
 pub mod args;
 pub mod cmd;
 pub mod config;
+pub mod connector;
 pub mod courses;
 pub mod destination;
 mod exit;
 pub mod fixtures;
+pub mod interrupt;
 mod logging;
 pub mod pipeline;
 pub mod progress;

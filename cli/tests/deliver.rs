@@ -143,12 +143,38 @@ fn run_and_deliver_send_the_demo_to_an_sftp_server() {
     );
 }
 
+/// Writes a zip Alma can load (three users) at `path`.
+pub fn write_valid_zip(path: &Path) {
+    use alma_sis_package::{PackageConfig, RunInfo, package};
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunInfo {
+        institution: "DEMO".into(),
+        feed: "patrons".into(),
+        timestamp: "2026-11-23T04:00:00".parse().unwrap(),
+        run_id: 1,
+        tool_version: "test".into(),
+        config_sha256: "0".repeat(64),
+    };
+    let users: Vec<alma_user_model::User> = (1..=3)
+        .map(|n| {
+            let mut u = alma_user_model::User::new(format!("9001000{n}"));
+            u.first_name = Some("Sam".into());
+            u.last_name = Some("Tester".into());
+            u.user_group = Some(alma_user_model::CodeValue::new("UGRD"));
+            u.expiry_date = "2027-11-23".parse().ok();
+            u
+        })
+        .collect();
+    let written = package(dir.path(), &PackageConfig::default(), &run, &users).unwrap();
+    std::fs::copy(&written.files[0].path, path).unwrap();
+}
+
 /// Runs `alma-sis deliver` of a small zip with `delivery` and checks the exit code and a
 /// piece of stderr.
 fn check_deliver(tmp: &Path, delivery: &str, code: i32, stderr_has: &str) {
     let config = demo_config(tmp, delivery);
     let zip = tmp.join("DEMO_patrons_check.zip");
-    std::fs::write(&zip, b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0").unwrap();
+    write_valid_zip(&zip);
     let out = alma_sis(
         tmp,
         &[

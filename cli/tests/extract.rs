@@ -26,6 +26,10 @@ impl Site {
                 std::fs::copy(&path, demo.join(path.file_name().unwrap())).unwrap();
             }
         }
+        // A config only its owner reads, as a scheduled run keeps it.
+        use std::os::unix::fs::PermissionsExt as _;
+        let config = demo.join("alma-sis.toml");
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
         Site { dir }
     }
 
@@ -102,19 +106,29 @@ impl Site {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// The report of the run at `stamp` (`YYYYMMDDHHMMSS`).
+    /// The report file (`ext`: `json` or `html`) of the run at `stamp` (`YYYYMMDDHHMMSS`;
+    /// the name goes on with the run's id).
+    fn report_file(&self, stamp: &str, ext: &str) -> String {
+        let prefix = format!("DEMO_patrons_{stamp}");
+        let suffix = format!(".report.{ext}");
+        let found: Vec<PathBuf> = std::fs::read_dir(self.root().join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy();
+                name.starts_with(&prefix) && name.ends_with(&suffix)
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{prefix}*{suffix}: {found:?}");
+        std::fs::read_to_string(&found[0]).unwrap()
+    }
+
     fn report(&self, stamp: &str) -> serde_json::Value {
-        let path = self
-            .root()
-            .join(format!("out/DEMO_patrons_{stamp}.report.json"));
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+        serde_json::from_str(&self.report_file(stamp, "json")).unwrap()
     }
 
     fn html(&self, stamp: &str) -> String {
-        let path = self
-            .root()
-            .join(format!("out/DEMO_patrons_{stamp}.report.html"));
-        std::fs::read_to_string(path).unwrap()
+        self.report_file(stamp, "html")
     }
 }
 

@@ -1,22 +1,20 @@
 //! The run state end to end: the binary over several simulated days (`--now`) on copies of
 //! the demo with rows removed and changed; the brake, a failed delivery, a killed run, the
-//! lock, `history` and `state`.
+//! `history` and `state` (the lock and the state file's safety: `state_safety`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use alma_sis_package::state::FeedLock;
-
 use crate::support::{alma_sis, alma_sis_env, expect_code, workspace_root};
 
 /// A copy of the demo in a temp dir; runs happen there (`out/`, `out/drop/`).
-struct Demo {
+pub(crate) struct Demo {
     dir: tempfile::TempDir,
 }
 
 impl Demo {
-    fn new() -> Demo {
+    pub(crate) fn new() -> Demo {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(
             &workspace_root().join("examples/demo"),
@@ -25,30 +23,30 @@ impl Demo {
         Demo { dir }
     }
 
-    fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
-    fn config(&self) -> PathBuf {
+    pub(crate) fn config(&self) -> PathBuf {
         self.root().join("demo/alma-sis.toml")
     }
 
-    fn people(&self) -> PathBuf {
+    pub(crate) fn people(&self) -> PathBuf {
         self.root().join("demo/people.csv")
     }
 
-    fn run(&self, now: &str, extra: &[&str]) -> Output {
+    pub(crate) fn run(&self, now: &str, extra: &[&str]) -> Output {
         self.run_env(now, extra, &[])
     }
 
-    fn run_env(&self, now: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    pub(crate) fn run_env(&self, now: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
         let config = self.config();
         let mut args = vec!["run", "--config", config.to_str().unwrap(), "--now", now];
         args.extend_from_slice(extra);
         alma_sis_env(self.root(), &args, env)
     }
 
-    fn cmd(&self, args: &[&str]) -> Output {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Output {
         let config = self.config();
         let mut all = args.to_vec();
         all.extend_from_slice(&["--config", config.to_str().unwrap()]);
@@ -56,7 +54,7 @@ impl Demo {
     }
 
     /// The people the state knows (`state export`): match id -> status.
-    fn known(&self) -> Vec<(String, String)> {
+    pub(crate) fn known(&self) -> Vec<(String, String)> {
         let out = self.cmd(&["state", "export"]);
         expect_code(&out, 0);
         String::from_utf8(out.stdout)
@@ -72,13 +70,13 @@ impl Demo {
             .collect()
     }
 
-    fn export(&self) -> String {
+    pub(crate) fn export(&self) -> String {
         let out = self.cmd(&["state", "export"]);
         expect_code(&out, 0);
         String::from_utf8(out.stdout).unwrap()
     }
 
-    fn drop_zips(&self) -> Vec<PathBuf> {
+    pub(crate) fn drop_zips(&self) -> Vec<PathBuf> {
         let mut zips: Vec<PathBuf> = std::fs::read_dir(self.root().join("out/drop"))
             .map(|d| d.map(|e| e.unwrap().path()).collect())
             .unwrap_or_default();
@@ -88,7 +86,7 @@ impl Demo {
     }
 
     /// Removes the rows of `ids` and changes the email of `changed` in the extract.
-    fn edit_extract(&self, removed: &[&str], changed: &[&str]) {
+    pub(crate) fn edit_extract(&self, removed: &[&str], changed: &[&str]) {
         let text = std::fs::read_to_string(self.people()).unwrap();
         let mut out = String::new();
         let mut edited = BTreeSet::new();
@@ -117,7 +115,7 @@ impl Demo {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();
@@ -132,13 +130,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// `primary_id -> expiry_date` of every user in a zip.
 fn users_in(zip: &Path) -> Vec<(String, String)> {
-    let out = std::process::Command::new("unzip")
-        .arg("-p")
-        .arg(zip)
-        .output()
-        .expect("unzip runs");
-    assert!(out.status.success());
-    let xml = String::from_utf8(out.stdout).unwrap();
+    let xml = crate::support::unzip_text(zip);
     let between = |s: &str, tag: &str| {
         let open = format!("<{tag}>");
         s.find(&open).map(|i| {
@@ -165,7 +157,7 @@ fn as_strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -338,21 +330,6 @@ fn check_killed(fault: &str) {
 fn a_run_killed_between_packaging_and_recording_leaves_the_state_consistent() {
     check_killed("after-package");
     check_killed("during-record");
-}
-
-#[test]
-fn a_second_run_of_the_same_feed_waits_for_none_and_says_why() {
-    let demo = Demo::new();
-    let state = demo.root().join("out/alma-sis-state.sqlite");
-    let _held = FeedLock::acquire(&state, "patrons").unwrap();
-    let out = demo.run("2026-11-23T04:00:00Z", &[]);
-    expect_code(&out, 2);
-    let err = stderr(&out);
-    assert!(
-        err.contains("another run of feed \"patrons\" is in progress"),
-        "{err}"
-    );
-    assert!(demo.drop_zips().is_empty());
 }
 
 #[test]

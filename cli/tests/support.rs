@@ -58,3 +58,14 @@ pub fn xmllint_validates(xml: &Path) -> Result<(), String> {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
+
+/// The text of every entry of a zip, in order (`unzip -p`).
+pub fn unzip_text(zip: &Path) -> String {
+    let out = Command::new("unzip")
+        .arg("-p")
+        .arg(zip)
+        .output()
+        .expect("unzip runs");
+    assert!(out.status.success(), "unzip -p {}", zip.display());
+    String::from_utf8(out.stdout).unwrap()
+}

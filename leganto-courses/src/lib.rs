@@ -1,11 +1,15 @@
 //! The Leganto course-loading file: 34 tab-separated columns, UTF-8, CRLF, a header row and
 //! a datestamped name, built from a registrar's extract.
 //!
-//! The flow: [`map_extract_file`] reads the registrar's extract with a [`CourseConfig`] and
-//! returns [`CourseRow`]s, findings and rollover candidates; [`plan_delta`] keeps only what
-//! changed since the last [`Snapshot`] sent (and never a rollover sent before);
-//! [`CourseFileWriter`] writes the file; [`read_course_file`] reads any course file back
-//! and checks it, with `file:line:column` [`Finding`]s.
+//! The flow: [`map_extract_file`] reads the registrar's extract (with sis-extract's readers
+//! and field rules) with a [`CourseConfig`] and returns today's courses, each with its rows
+//! ([`MappedCourse`]), and findings; [`plan_delta`] gives each course the key it was first
+//! sent under, keeps only what changed since the last [`Snapshot`] sent, deletes only
+//! courses that are cancelled or gone while their term is still extracted, brakes on
+//! deletes, and resolves rollovers (each sent once, never from an old course alma-sis did
+//! not send); [`CourseFileWriter`] writes the file; [`read_course_file`] reads any course
+//! file back and checks it against Ex Libris' rules ([`RULES`]), with `file:line:column`
+//! [`Finding`]s.
 //!
 //! ```
 //! use leganto_courses::{CourseRow, DateFormat, Rules, read_course_file, write_course_file};
@@ -33,6 +37,7 @@
 mod config;
 mod delta;
 mod finding;
+mod instructors;
 mod mapping;
 mod report;
 mod row;
@@ -40,23 +45,25 @@ mod validate;
 mod write;
 
 pub use config::{
-    CourseConfig, DeltaConfig, FieldTemplates, FileConfig, IdCase, InstructorConfig, OldCodeRule,
-    ProcessingDepartmentRule, ProcessingDepartmentRules, RolloverConfig, SourceConfig,
-    StatusConfig, TermMapping,
+    CourseConfig, DeltaConfig, FieldTemplates, FileConfig, IdCase, InstructorConfig, MergeConfig,
+    OldCodeRule, ProcessingDepartmentRule, ProcessingDepartmentRules, RolloverConfig, SourceConfig,
+    StatusConfig, TermMapping, UnknownOld,
 };
 pub use delta::{
-    Change, ChangeKind, CourseState, Delta, DeltaOptions, MemoryState, SentRollover, Snapshot,
-    delete_limit, plan_delta,
+    Change, ChangeKind, CourseState, Delta, DeltaOptions, MemoryState, SentCourse, SentRollover,
+    Snapshot, delete_limit, plan_delta, updated_by_default,
 };
 pub use finding::{Finding, Severity};
+pub use instructors::unloaded_instructors;
 pub use mapping::{
-    MappedCourses, RolloverCandidate, map_extract, map_extract_file, normalise_id,
-    processing_department,
+    CopyFrom, MappedCourse, MappedCourses, RolloverRequest, RuleMatch, SectionRow,
+    map_extract_file, normalise_id, processing_department,
 };
-pub use report::{RolloverLine, RolloverStatus, rollover_csv, rollover_html, rollover_lines};
+pub use report::{RolloverCandidate, RolloverLine, RolloverStatus, rollover_csv, rollover_html};
 pub use row::{CampusParticipants, CourseKey, CourseRow, MAX_INSTRUCTORS, MAX_TERMS, Operation};
 pub use validate::{
-    CodeLists, CourseFile, LEGACY_COLUMNS, ReadRow, Rules, check_row, read_course_file,
+    CodeLists, CourseFile, LEGACY_COLUMNS, RULES, ReadRow, Rule, Rules, check_row,
+    read_course_file, rule_of,
 };
 pub use write::{CourseFileWriter, DateFormat, FileNamePattern, clean_value, write_course_file};
 
@@ -94,48 +101,34 @@ pub enum CourseError {
         /// Why.
         reason: String,
     },
-    /// A config value cannot be used.
-    #[error("course config `{key}`: {message}")]
-    Config {
-        /// The dotted key.
-        key: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A template or setting names a column the extract does not have.
-    #[error(
-        "course config `{key}` names column {column:?}, which the extract's header does not have"
-    )]
-    UnknownColumn {
-        /// The dotted key.
-        key: String,
-        /// The column.
-        column: String,
-    },
-    /// The extract could not be read or decoded.
+    /// The extract could not be read, or the config does not fit it (with the config's
+    /// line and column, as the patron feed's errors).
     #[error(transparent)]
     Extract(#[from] sis_extract::ExtractError),
-    /// The extract is not valid CSV.
-    #[error("{file}:{line}: {message}")]
-    Csv {
-        /// The extract.
-        file: String,
-        /// 1-based line.
-        line: u64,
-        /// What the CSV reader said.
-        message: String,
-    },
     /// The brake: more deletes than allowed.
     #[error(
-        "brake: {deletes} courses would be deleted, more than the {limit} allowed ({sent} sent so far); check the extract, or raise [delta] limits, or use --force"
+        "brake: {deletes} courses would be deleted, more than the {limit} allowed ({sent} sent for the extract's terms); check the extract, or raise [delta] limits, or use --force"
     )]
     Brake {
         /// Deletes planned.
         deletes: usize,
         /// Deletes allowed.
         limit: usize,
-        /// Courses in the last snapshot.
+        /// Courses sent for the terms the extract has.
         sent: usize,
+    },
+    /// The brake on deleting courses that received rolled-over reading lists.
+    #[error(
+        "brake: {deletes} course(s) that received rolled-over reading lists would be deleted ({}), more than the {limit} allowed: deleting a course deletes its reading lists. Check the extract, or raise [delta] max_rollover_target_deletes, or use --force",
+        courses.join(", ")
+    )]
+    RolloverTargetBrake {
+        /// Such deletes planned.
+        deletes: usize,
+        /// Such deletes allowed.
+        limit: usize,
+        /// The courses, `CODE/SECTION`.
+        courses: Vec<String>,
     },
 }
 

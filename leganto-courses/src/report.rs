@@ -1,12 +1,25 @@
-//! The rollover report: every candidate, whether it is sent now, was sent before, or is
-//! only reported, as CSV and as a page people can read.
+//! The rollover report: every candidate, whether it is sent now, was sent before, is held
+//! (and why) or only reported, as CSV and as a page people can read.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::delta::SentRollover;
-use crate::mapping::RolloverCandidate;
 use crate::row::CourseKey;
+
+/// A course that should copy its reading lists from an older one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloverCandidate {
+    /// The new course, under the key it is sent with.
+    pub course: CourseKey,
+    /// Its title, for people reading the report.
+    pub title: String,
+    /// The old course, when it could be resolved against what alma-sis sent.
+    pub old: Option<CourseKey>,
+    /// What was asked for, e.g. `ENGL205-2267/10210`, `HIST101-2261/(the one sent)`.
+    pub requested: String,
+    /// Where the request came from: `copy-from column, line N`, `rule N`, or `same course,
+    /// previous term`.
+    pub source: String,
+}
 
 /// What happens to a rollover candidate in this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,10 +28,10 @@ pub enum RolloverStatus {
     SentNow,
     /// Sent in an earlier run (at the given time); never sent again.
     SentBefore(String),
-    /// Not sent yet; the next `courses run` sends it (`[rollover] emit` is on).
-    NextRun,
     /// `[rollover] emit` is off: for people to review and roll over by hand.
     ReportOnly,
+    /// Not sent, for the reason given (a finding says more).
+    Held(String),
 }
 
 impl RolloverStatus {
@@ -26,8 +39,8 @@ impl RolloverStatus {
         match self {
             RolloverStatus::SentNow => "sent in this file".to_owned(),
             RolloverStatus::SentBefore(at) => format!("sent before ({at})"),
-            RolloverStatus::NextRun => "sent by the next run".to_owned(),
             RolloverStatus::ReportOnly => "report only".to_owned(),
+            RolloverStatus::Held(why) => format!("not sent: {why}"),
         }
     }
 }
@@ -41,56 +54,29 @@ pub struct RolloverLine {
     pub status: RolloverStatus,
 }
 
-/// The status of each candidate: `sent_now` are the rollovers in this run's file, `emit`
-/// whether rollovers are sent at all.
-pub fn rollover_lines(
-    candidates: &[RolloverCandidate],
-    sent_before: &[SentRollover],
-    sent_now: &[(CourseKey, CourseKey)],
-    emit: bool,
-) -> Vec<RolloverLine> {
-    let before: HashMap<(&CourseKey, &CourseKey), &str> = sent_before
-        .iter()
-        .map(|s| ((&s.course, &s.old), s.sent_at.as_str()))
-        .collect();
-    candidates
-        .iter()
-        .map(|c| {
-            let status = if let Some(at) = before.get(&(&c.course, &c.old)) {
-                RolloverStatus::SentBefore((*at).to_owned())
-            } else if sent_now.iter().any(|(n, o)| *n == c.course && *o == c.old) {
-                RolloverStatus::SentNow
-            } else if emit {
-                RolloverStatus::NextRun
-            } else {
-                RolloverStatus::ReportOnly
-            };
-            RolloverLine {
-                candidate: c.clone(),
-                status,
-            }
-        })
-        .collect()
-}
-
-const HEADER: [&str; 7] = [
+const HEADER: [&str; 8] = [
     "course_code",
     "section",
     "title",
     "old_course_code",
     "old_section",
+    "requested",
     "source",
     "status",
 ];
 
-fn cells(line: &RolloverLine) -> [String; 7] {
+fn cells(line: &RolloverLine) -> [String; 8] {
     let c = &line.candidate;
     [
         c.course.code.clone(),
         c.course.section.clone(),
         c.title.clone(),
-        c.old.code.clone(),
-        c.old.section.clone(),
+        c.old.as_ref().map(|o| o.code.clone()).unwrap_or_default(),
+        c.old
+            .as_ref()
+            .map(|o| o.section.clone())
+            .unwrap_or_default(),
+        c.requested.clone(),
         c.source.clone(),
         line.status.label(),
     ]
@@ -142,7 +128,7 @@ pub fn rollover_html(lines: &[RolloverLine], generated: &str) -> String {
     out.push_str("</style>\n</head>\n<body>\n<h1>Leganto rollover candidates</h1>\n");
     let _ = writeln!(
         out,
-        "<p>Generated {}. {} candidate(s): {} sent in this file, {} sent before, {} sent by the next run, {} to review.</p>",
+        "<p>Generated {}. {} candidate(s): {} sent in this file, {} sent before, {} not sent (see the status), {} to review.</p>",
         escape(generated),
         lines.len(),
         lines
@@ -155,7 +141,7 @@ pub fn rollover_html(lines: &[RolloverLine], generated: &str) -> String {
             .count(),
         lines
             .iter()
-            .filter(|l| l.status == RolloverStatus::NextRun)
+            .filter(|l| matches!(l.status, RolloverStatus::Held(_)))
             .count(),
         lines
             .iter()
@@ -163,7 +149,7 @@ pub fn rollover_html(lines: &[RolloverLine], generated: &str) -> String {
             .count(),
     );
     out.push_str("<p>A rollover copies every reading list of the old course to the new one; Alma copies again each time a ROLLOVER row is loaded, so alma-sis sends each rollover once.</p>\n");
-    out.push_str("<table>\n<thead><tr><th>Course</th><th>Section</th><th>Title</th><th>Copies lists from</th><th>Old section</th><th>Why</th><th>Status</th></tr></thead>\n<tbody>\n");
+    out.push_str("<table>\n<thead><tr><th>Course</th><th>Section</th><th>Title</th><th>Copies lists from</th><th>Old section</th><th>Asked for</th><th>Why</th><th>Status</th></tr></thead>\n<tbody>\n");
     for line in lines {
         out.push_str("<tr>");
         for cell in cells(line) {

@@ -6,9 +6,227 @@ use std::collections::{HashMap, HashSet};
 use serde::Deserialize;
 
 use crate::COLUMNS;
-use crate::finding::Finding;
+use crate::finding::{Finding, Severity};
 use crate::row::{CampusParticipants, CourseKey, CourseRow, MAX_INSTRUCTORS, MAX_TERMS, Operation};
 use crate::write::DateFormat;
+
+/// One rule of the validator: its finding code, how bad it is, what it checks, and where
+/// the rule comes from (Ex Libris' documentation, production files, or alma-sis itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// The finding code.
+    pub code: &'static str,
+    /// Its severity.
+    pub severity: Severity,
+    /// What it checks.
+    pub checks: &'static str,
+    /// Where the rule comes from.
+    pub source: &'static str,
+}
+
+const fn rule(
+    code: &'static str,
+    severity: Severity,
+    checks: &'static str,
+    source: &'static str,
+) -> Rule {
+    Rule {
+        code,
+        severity,
+        checks,
+        source,
+    }
+}
+
+/// Every rule [`read_course_file`] and [`check_row`] apply, in the order of
+/// `docs/courses.md`.
+pub const RULES: &[Rule] = &[
+    rule(
+        "E-EMPTY",
+        Severity::Error,
+        "An empty file.",
+        "Ex Libris KC, Configuring Course Loading: the file lists the courses, one on each line.",
+    ),
+    rule(
+        "E-UTF8",
+        Severity::Error,
+        "Bytes that are not UTF-8.",
+        "Ex Libris KC, Configuring Course Loading: the file is UTF-8 or ASCII.",
+    ),
+    rule(
+        "W-BOM",
+        Severity::Warning,
+        "A UTF-8 byte order mark.",
+        "alma-sis: the KC says nothing of a byte order mark; on a file without a header row it would become part of the first course code.",
+    ),
+    rule(
+        "W-LF",
+        Severity::Warning,
+        "Lines that end in LF only.",
+        "Ex Libris KC, Configuring Course Loading: CRLF line ends. A warning: LF-only files (ASU, Lancaster, Bordeaux) load in production.",
+    ),
+    rule(
+        "E-NO-HEADER",
+        Severity::Error,
+        "Line 1 reads as a course and names no column: Alma would skip that course.",
+        "Ex Libris KC, Configuring Course Loading: the first row is taken as a header row and ignored.",
+    ),
+    rule(
+        "E-COLUMNS",
+        Severity::Error,
+        "A line without 34 columns (or 31, below); the row is not read.",
+        "Ex Libris KC, Configuring Course Loading: all columns are present on every line, even when empty.",
+    ),
+    rule(
+        "W-LEGACY-31",
+        Severity::Warning,
+        "31 columns, stopping at OLD_COURSE_SECTION.",
+        "Production files: ASU (2021) and Lancaster (2017) loaded 31 columns; the KC lists 34.",
+    ),
+    rule(
+        "E-REQUIRED",
+        Severity::Error,
+        "COURSE_CODE or SECTION_ID empty, or PROC_DEPT empty on a row that is not DELETE.",
+        "Ex Libris KC, Configuring Course Loading: Code and Section ID are the mandatory key fields and a valid Processing Department is mandatory; all other fields are optional. A DELETE only names the course.",
+    ),
+    rule(
+        "W-TITLE",
+        Severity::Warning,
+        "COURSE_TITLE empty on a row that adds or updates a course.",
+        "Ex Libris KC, Managing Courses: Alma's course form requires a name (the loader lists the title as optional).",
+    ),
+    rule(
+        "W-DATES",
+        Severity::Warning,
+        "START_DATE or END_DATE empty on a row that adds or updates a course.",
+        "Production reports (Bordeaux, CSU): the loader rejects courses without an end date; the KC lists both as optional.",
+    ),
+    rule(
+        "E-INTEGER",
+        Severity::Error,
+        "NUM_OF_PARTICIPANTS, WEEKLY_HOURS or YEAR not a whole number.",
+        "Ex Libris KC, Configuring Course Loading: these three are integer fields.",
+    ),
+    rule(
+        "E-DATE",
+        Severity::Error,
+        "START_DATE or END_DATE not in the profile's date format.",
+        "Ex Libris KC, Configuring Course Loading: start and end dates are strings in the format set in the integration profile.",
+    ),
+    rule(
+        "W-SUBMIT-DATE",
+        Severity::Warning,
+        "SUBMIT_LISTS_BY not in the profile's date format.",
+        "alma-sis: the KC text at hand does not give this column's format; the profile's is assumed.",
+    ),
+    rule(
+        "W-DATE-ORDER",
+        Severity::Warning,
+        "END_DATE before START_DATE.",
+        "alma-sis: not an Ex Libris rule; such a course is almost surely a mapping mistake.",
+    ),
+    rule(
+        "E-DUPLICATE",
+        Severity::Error,
+        "The same COURSE_CODE and SECTION_ID as an earlier line.",
+        "Ex Libris KC, Configuring Course Loading: only the first line with a code and section is processed; later ones raise an error and are ignored.",
+    ),
+    rule(
+        "E-OPERATION",
+        Severity::Error,
+        "OPERATION other than empty, DELETE or ROLLOVER.",
+        "Ex Libris KC, Configuring Course Loading: the operation is empty (add or update), DELETE or ROLLOVER; no other value is documented.",
+    ),
+    rule(
+        "E-ROLLOVER-OLD",
+        Severity::Error,
+        "ROLLOVER without both OLD_COURSE_CODE and OLD_COURSE_SECTION.",
+        "Ex Libris KC, Configuring Course Loading: the old course's code and section are required when the operation is ROLLOVER.",
+    ),
+    rule(
+        "W-OLD-IGNORED",
+        Severity::Warning,
+        "OLD_COURSE_CODE or OLD_COURSE_SECTION on a row that is not ROLLOVER.",
+        "Ex Libris KC, Configuring Course Loading: the old course's columns are only required for ROLLOVER; other rows do not use them.",
+    ),
+    rule(
+        "E-ROLLOVER-SELF",
+        Severity::Error,
+        "A ROLLOVER from the course onto itself.",
+        "alma-sis: Alma copies the lists again on every ROLLOVER row (Idea Exchange, Multiple rollover): this duplicates the course's own lists.",
+    ),
+    rule(
+        "E-COMMA",
+        Severity::Error,
+        "A comma in a single-value code or id column.",
+        "Ex Libris KC, Configuring Course Loading: commas separate values only in MULTI_SEARCH_ID, MULTI_INST and CAMPUS_AND_PARTICIPANTS.",
+    ),
+    rule(
+        "W-COMMA",
+        Severity::Warning,
+        "A comma in COURSE_TITLE or READING_LIST_NAME.",
+        "Ex Libris KC, Configuring Course Loading: commas separate values only in the three multi-value columns; loaded as text here, but check it.",
+    ),
+    rule(
+        "E-INSTRUCTORS",
+        Severity::Error,
+        "More than ten instructors for INSTR1..INSTR10.",
+        "Ex Libris KC, Configuring Course Loading: ten instructor columns; more instructors go to MULTI_INST.",
+    ),
+    rule(
+        "E-TERMS",
+        Severity::Error,
+        "More than four terms.",
+        "Ex Libris KC, Configuring Course Loading: four term columns.",
+    ),
+    rule(
+        "E-PROC-DEPT",
+        Severity::Error,
+        "PROC_DEPT not in [codes] processing_departments.",
+        "Ex Libris KC, Configuring Course Loading: a valid Processing Department is mandatory.",
+    ),
+    rule(
+        "E-ACAD-DEPT",
+        Severity::Error,
+        "ACAD_DEPT not in [codes] academic_departments.",
+        "Ex Libris KC, Configuring Courses: Academic Departments are a configured list (Bordeaux reports rows with others rejected).",
+    ),
+    rule(
+        "E-TERM",
+        Severity::Error,
+        "A term not in [codes] terms.",
+        "Ex Libris KC, Configuring Courses: Course Terms are a configured code table.",
+    ),
+    rule(
+        "E-CAMPUS",
+        Severity::Error,
+        "A campus not in [codes] campuses.",
+        "Ex Libris KC, Configuring Courses: campuses are configured in Alma.",
+    ),
+    rule(
+        "E-CAMPUS-SHAPE",
+        Severity::Error,
+        "A CAMPUS_AND_PARTICIPANTS entry that is not CAMPUS|number (or a bare CAMPUS).",
+        "Ex Libris KC, Configuring Course Loading: campus and participants as CAMPUS|N pairs, comma-separated (BIBSYS's production file: GLOS|10,DRAG|20).",
+    ),
+    rule(
+        "W-CAMPUS-BARE",
+        Severity::Warning,
+        "A campus without a participant count.",
+        "Ex Libris KC, Configuring Course Loading: CAMPUS|N pairs; a bare campus code is not documented.",
+    ),
+    rule(
+        "W-QUOTE",
+        Severity::Warning,
+        "A value that starts with a double quote.",
+        "alma-sis: the KC documents no quoting, so Alma keeps the quote (Brown's registrar file broke on stray characters).",
+    ),
+];
+
+/// The rule with this finding code.
+pub fn rule_of(code: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.code == code)
+}
 
 /// The column count of files written before SUBMIT_LISTS_BY and the last two columns existed.
 pub const LEGACY_COLUMNS: usize = 31;
@@ -175,10 +393,24 @@ pub fn read_course_file(bytes: &[u8], file: &str, rules: &Rules) -> CourseFile {
                 raw
             }
         };
+        let fields: Vec<&str> = content.split('\t').collect();
         if i == 0 {
+            if reads_as_course(&fields, rules) && !names_a_column(&fields) {
+                push(
+                    Finding::error(
+                        "E-NO-HEADER",
+                        format!(
+                            "line 1 reads as a course ({}/{}), not a header row: Alma takes the first line as the header and ignores it, so this course would not load; add a header row",
+                            fields[0],
+                            fields.get(2).copied().unwrap_or("")
+                        ),
+                    )
+                    .at(1, None),
+                    &mut out,
+                );
+            }
             continue;
         }
-        let fields: Vec<&str> = content.split('\t').collect();
         match fields.len() {
             n if n == COLUMNS.len() => {}
             LEGACY_COLUMNS => {
@@ -236,6 +468,76 @@ pub fn read_course_file(bytes: &[u8], file: &str, rules: &Rules) -> CourseFile {
         out.rows.push(ReadRow { line, row });
     }
     out
+}
+
+/// Column names and the template's readable aliases as producers write them in the header
+/// row (Alma does not check the header): upper case, letters and digits only.
+const HEADER_ALIASES: [&str; 24] = [
+    "ACAD",
+    "ACADEMICDEPARTMENT",
+    "PROCESSINGDEPARTMENT",
+    "NUMBEROFPARTICIPANTS",
+    "NUMOFPARTIICIPANTS",
+    "SEARCHABLEID1",
+    "SEARCHABLEID2",
+    "ALLSEARCHABLEIDS",
+    "SEARCHID3",
+    "ALLINSTRUCTORS",
+    "OLDCOURSESECTIONID",
+    "SUBMITBYDATE",
+    "CAMPUSESANDCAMPUSPARTICIPANTS",
+    "INSTRUCTOR1",
+    "INSTRUCTOR2",
+    "INSTRUCTOR3",
+    "INSTRUCTOR4",
+    "INSTRUCTOR5",
+    "INSTRUCTOR6",
+    "INSTRUCTOR7",
+    "INSTRUCTOR8",
+    "INSTRUCTOR9",
+    "INSTRUCTOR10",
+    "READINGLISTNAME",
+];
+
+/// A header cell as compared: without parenthesised notes such as `(mandatory)`, upper
+/// case, letters and digits only.
+fn header_cell(cell: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0usize;
+    for ch in cell.chars() {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            c if depth == 0 && c.is_ascii_alphanumeric() => out.push(c.to_ascii_uppercase()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether a line names at least one column, as any header row does.
+fn names_a_column(fields: &[&str]) -> bool {
+    fields.iter().any(|f| {
+        let cell = header_cell(f);
+        !cell.is_empty()
+            && (COLUMNS.iter().any(|c| header_cell(c) == cell)
+                || HEADER_ALIASES.contains(&cell.as_str()))
+    })
+}
+
+/// Whether a line reads as a course: the right column count and a start or end date in the
+/// profile's format, an operation, or a configured processing department.
+fn reads_as_course(fields: &[&str], rules: &Rules) -> bool {
+    let get = |column: u64| fields.get(column as usize - 1).copied().unwrap_or("");
+    (fields.len() == COLUMNS.len() || fields.len() == LEGACY_COLUMNS)
+        && (rules.date_format.parse(get(C_START)).is_some()
+            || rules.date_format.parse(get(C_END)).is_some()
+            || matches!(get(C_OPERATION), "DELETE" | "ROLLOVER")
+            || rules
+                .codes
+                .processing_departments
+                .iter()
+                .any(|d| d == get(C_PROC)))
 }
 
 impl Finding {
@@ -321,29 +623,43 @@ fn parse_fields(fields: &[&str], date_format: &DateFormat) -> (CourseRow, Vec<Fi
     };
     let start_date = date(C_START, &mut findings);
     let end_date = date(C_END, &mut findings);
-    let submit_lists_by = date(C_SUBMIT, &mut findings);
+    let submit_lists_by = match get(C_SUBMIT) {
+        "" => None,
+        v => {
+            let parsed = date_format.parse(v);
+            if parsed.is_none() {
+                findings.push(
+                    Finding::warning(
+                        "W-SUBMIT-DATE",
+                        format!(
+                            "SUBMIT_LISTS_BY {v:?} is not a date in the profile's format {}, which alma-sis assumes this column uses",
+                            date_format.as_str()
+                        ),
+                    )
+                    .with_column(C_SUBMIT),
+                );
+            }
+            parsed
+        }
+    };
     let old_code = get(C_OLD_CODE).to_owned();
     let old_section = get(C_OLD_SECTION).to_owned();
+    if !matches!(get(C_OPERATION), "ROLLOVER") && (!old_code.is_empty() || !old_section.is_empty())
+    {
+        let column = if old_code.is_empty() {
+            C_OLD_SECTION
+        } else {
+            C_OLD_CODE
+        };
+        findings.push(
+            Finding::warning(
+                "W-OLD-IGNORED",
+                "OLD_COURSE_CODE and OLD_COURSE_SECTION are used only by OPERATION ROLLOVER; on this row Alma does not use them",
+            )
+            .with_column(column),
+        );
+    }
     let operation = match get(C_OPERATION) {
-        "" | "DELETE" if !old_code.is_empty() || !old_section.is_empty() => {
-            let column = if old_code.is_empty() {
-                C_OLD_SECTION
-            } else {
-                C_OLD_CODE
-            };
-            findings.push(
-                Finding::error(
-                    "E-OLD-WITHOUT-ROLLOVER",
-                    "OLD_COURSE_CODE and OLD_COURSE_SECTION are only for OPERATION ROLLOVER",
-                )
-                .with_column(column),
-            );
-            if get(C_OPERATION).is_empty() {
-                Operation::Normal
-            } else {
-                Operation::Delete
-            }
-        }
         "" => Operation::Normal,
         "DELETE" => Operation::Delete,
         "ROLLOVER" => Operation::Rollover {
@@ -374,11 +690,33 @@ fn parse_fields(fields: &[&str], date_format: &DateFormat) -> (CourseRow, Vec<Fi
             }),
         };
         match parsed {
-            Some(c) if !c.campus.is_empty() => campus_participants.push(c),
+            Some(c) if !c.campus.is_empty() => {
+                if c.participants.is_none() {
+                    findings.push(
+                        Finding::warning(
+                            "W-CAMPUS-BARE",
+                            format!("{entry:?} has no participant count; Ex Libris documents CAMPUS|number pairs"),
+                        )
+                        .with_column(C_CAMPUS),
+                    );
+                }
+                campus_participants.push(c);
+            }
             _ => findings.push(
                 Finding::error("E-CAMPUS-SHAPE", format!("{entry:?} is not CAMPUS|number"))
                     .with_column(C_CAMPUS),
             ),
+        }
+    }
+    for column in [C_TITLE, C_LIST_NAME] {
+        if get(column).contains(',') {
+            findings.push(
+                Finding::warning(
+                    "W-COMMA",
+                    format!("{} has a comma; Alma splits only the multi-value columns, but check the loaded text", column_name(column)),
+                )
+                .with_column(column),
+            );
         }
     }
     let nonempty = |from: u64, count: u64| -> Vec<String> {
@@ -427,17 +765,41 @@ pub fn check_row(row: &CourseRow, codes: &CodeLists) -> Vec<Finding> {
         }
     };
     required(C_CODE, !row.code.is_empty());
-    required(C_TITLE, !row.title.is_empty());
     required(C_SECTION, !row.section.is_empty());
-    required(C_PROC, !row.processing_department.is_empty());
-    required(C_START, row.start_date.is_some());
-    required(C_END, row.end_date.is_some());
+    // A DELETE only names the course: its other columns are optional.
+    let adds = row.operation != Operation::Delete;
+    if adds {
+        required(C_PROC, !row.processing_department.is_empty());
+        if row.title.is_empty() {
+            findings.push(
+                Finding::warning(
+                    "W-TITLE",
+                    "COURSE_TITLE is empty: Alma's course form requires a name",
+                )
+                .with_column(C_TITLE),
+            );
+        }
+        for (column, date) in [(C_START, row.start_date), (C_END, row.end_date)] {
+            if date.is_none() {
+                findings.push(
+                    Finding::warning(
+                        "W-DATES",
+                        format!(
+                            "{} is empty: institutions report that Alma's loader rejects courses without start and end dates",
+                            column_name(column)
+                        ),
+                    )
+                    .with_column(column),
+                );
+            }
+        }
+    }
     if let (Some(start), Some(end)) = (row.start_date, row.end_date)
         && end < start
     {
         findings.push(
-            Finding::error(
-                "E-DATE-ORDER",
+            Finding::warning(
+                "W-DATE-ORDER",
                 format!("END_DATE {end} is before START_DATE {start}"),
             )
             .with_column(C_END),
@@ -526,17 +888,6 @@ pub fn check_row(row: &CourseRow, codes: &CodeLists) -> Vec<Finding> {
                 Finding::error(
                     "E-COMMA",
                     format!("{} {value:?} has a comma; only MULTI_SEARCH_ID, MULTI_INST and CAMPUS_AND_PARTICIPANTS may", column_name(column)),
-                )
-                .with_column(column),
-            );
-        }
-    }
-    for (column, value) in [(C_TITLE, &row.title), (C_LIST_NAME, &row.reading_list_name)] {
-        if value.contains(',') {
-            findings.push(
-                Finding::warning(
-                    "W-COMMA",
-                    format!("{} has a comma; Alma splits only the multi-value columns, but check the loaded text", column_name(column)),
                 )
                 .with_column(column),
             );

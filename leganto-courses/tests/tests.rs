@@ -4,6 +4,7 @@
 mod delta;
 mod mapping;
 mod report;
+mod scenario;
 mod support;
 mod validate;
 mod write;

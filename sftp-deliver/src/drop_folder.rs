@@ -3,13 +3,14 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::{
-    DeliverError, Delivered, Destination, Pulled, StaleFile, StalePolicy, check_name,
-    is_pending_zip, matches_pattern, temp_name,
+    BatchOutcome, DeliverError, Delivered, Destination, FolderReport, Outgoing, Pulled, StaleFile,
+    StalePolicy, Step, Watch, check_name, deliver_each, matches_pattern, sort_folder, temp_name,
 };
 
 /// Copy buffer size.
@@ -50,8 +51,7 @@ fn create_new(path: &Path) -> io::Result<File> {
     open.open(path)
 }
 
-/// Creates the first free temporary name for `name` in `dir` (earlier runs' leftovers are
-/// neither reused nor deleted).
+/// Creates the first free temporary name for `name` in `dir` (a leftover is never reused).
 fn create_temp(dir: &Path, name: &str) -> Result<(PathBuf, File), DeliverError> {
     let mut n = 1;
     loop {
@@ -70,7 +70,7 @@ fn copy_then_rename(
     src: &Path,
     dir: &Path,
     name: &str,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
 ) -> Result<(u64, String), DeliverError> {
     let final_path = dir.join(name);
     if final_path.exists() {
@@ -93,7 +93,11 @@ fn copy_then_rename(
                 .map_err(io_err("cannot write", &tmp_path))?;
             hash.update(&buf[..n]);
             size += n as u64;
-            progress(size);
+            if progress(size).is_break() {
+                return Err(DeliverError::Stopped {
+                    name: name.to_owned(),
+                });
+            }
         }
         tmp.sync_all().map_err(io_err("cannot sync", &tmp_path))?;
         // `hard_link` fails if the final name exists, so a concurrent writer is never clobbered.
@@ -125,20 +129,39 @@ fn copy_then_rename(
 }
 
 impl DropFolder {
-    /// Lists pending `.zip` files and applies the stale policy.
-    fn guard_stale(&self, name: &str) -> Result<Vec<StaleFile>, DeliverError> {
+    /// Looks at the folder once before a batch, filling `report`: removes our leftover
+    /// temporary files of the family, applies the stale policy to pending zips not in the
+    /// batch, and lists the rest.
+    fn prepare(
+        &self,
+        batch: &[Outgoing],
+        family: &str,
+        report: &mut FolderReport,
+    ) -> Result<(), DeliverError> {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(io_err("cannot list", &self.dir))? {
             let entry = entry.map_err(io_err("cannot list", &self.dir))?;
             let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-            if let (true, Some(n)) = (is_file, entry.file_name().to_str())
-                && is_pending_zip(n)
-                && n != name
-            {
+            if let (true, Some(n)) = (is_file, entry.file_name().to_str()) {
                 names.push(n.to_owned());
             }
         }
-        names.sort();
+        let (temps, pending, other_files) = sort_folder(names, batch, family);
+        report.other_files = other_files;
+        for temp in temps {
+            let path = self.dir.join(&temp);
+            match std::fs::remove_file(&path) {
+                Ok(()) => report.removed_temps.push(temp),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("cannot remove the leftover", &path)(e)),
+            }
+        }
+        report.stale = self.guard_stale(pending)?;
+        Ok(())
+    }
+
+    /// Applies the stale policy to the pending zips `names`.
+    fn guard_stale(&self, names: Vec<String>) -> Result<Vec<StaleFile>, DeliverError> {
         match &self.stale {
             StalePolicy::Refuse if !names.is_empty() => Err(DeliverError::StaleFiles {
                 folder: self.dir.display().to_string(),
@@ -173,32 +196,69 @@ impl DropFolder {
             }
         }
     }
-}
 
-impl Destination for DropFolder {
-    fn deliver(
-        &mut self,
-        local: &Path,
-        name: &str,
-        progress: &mut dyn FnMut(u64),
+    /// Delivers one file of a batch.
+    fn deliver_one(
+        &self,
+        index: usize,
+        file: &Outgoing,
+        watch: &mut Watch<'_>,
     ) -> Result<Delivered, DeliverError> {
-        check_name(name)?;
-        std::fs::create_dir_all(&self.dir).map_err(io_err("cannot create", &self.dir))?;
-        let final_path = self.dir.join(name);
+        check_name(&file.name)?;
+        let final_path = self.dir.join(&file.name);
         if final_path.exists() {
             return Err(DeliverError::AlreadyExists {
                 location: final_path.display().to_string(),
             });
         }
-        let stale = self.guard_stale(name)?;
-        let (size, sha256) = copy_then_rename(local, &self.dir, name, progress)?;
+        let size = std::fs::metadata(&file.local)
+            .map_err(io_err("cannot open", &file.local))?
+            .len();
+        let start = watch(Step::Starting {
+            index,
+            name: &file.name,
+            size,
+        });
+        if start.is_break() {
+            return Err(DeliverError::Stopped {
+                name: file.name.clone(),
+            });
+        }
+        let (size, sha256) = copy_then_rename(&file.local, &self.dir, &file.name, &mut |done| {
+            watch(Step::Bytes { index, done })
+        })?;
         Ok(Delivered {
+            name: file.name.clone(),
             location: final_path.display().to_string(),
             size,
             sha256,
-            stale,
             attempts: 1,
         })
+    }
+}
+
+impl Destination for DropFolder {
+    fn deliver_all(
+        &mut self,
+        files: &[Outgoing],
+        family: &str,
+        watch: &mut Watch<'_>,
+    ) -> BatchOutcome {
+        let mut outcome = BatchOutcome::default();
+        if files.is_empty() {
+            return outcome;
+        }
+        let prepared = std::fs::create_dir_all(&self.dir)
+            .map_err(io_err("cannot create", &self.dir))
+            .and_then(|()| self.prepare(files, family, &mut outcome.folder));
+        if let Err(e) = prepared {
+            outcome.failed = Some((0, e));
+            return outcome;
+        }
+        deliver_each(files, watch, &mut outcome, |index, file, watch| {
+            self.deliver_one(index, file, watch)
+        });
+        outcome
     }
 
     fn pull(
@@ -224,7 +284,9 @@ impl Destination for DropFolder {
         names
             .into_iter()
             .map(|name| {
-                let (size, sha256) = copy_then_rename(&from.join(&name), into, &name, &mut |_| {})?;
+                let (size, sha256) = copy_then_rename(&from.join(&name), into, &name, &mut |_| {
+                    ControlFlow::Continue(())
+                })?;
                 Ok(Pulled {
                     local: into.join(&name),
                     name,

@@ -41,6 +41,22 @@ pub enum DeliverError {
         /// The name.
         name: String,
     },
+    /// The private key file is refused (a symbolic link, not a regular file, readable by
+    /// others) or unreadable.
+    #[error("private key file {path}: {reason}")]
+    KeyFile {
+        /// The key file.
+        path: PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The caller stopped the batch (e.g. on SIGINT) before this file arrived; its temporary
+    /// file was removed.
+    #[error("stopped on request before {name} arrived")]
+    Stopped {
+        /// The file's final name.
+        name: String,
+    },
     /// The destination settings are unusable.
     #[error("{host}: {reason}")]
     Config {

@@ -5,19 +5,19 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use ssh2::{
-    CheckResult, ErrorCode, FileStat, HashType, HostKeyType, KnownHostFileKind, MethodType,
-    OpenFlags, OpenType, Session,
-};
+use ssh2::{ErrorCode, FileStat, HashType, HostKeyType, MethodType, OpenFlags, OpenType, Session};
 
 use crate::error::is_transient_ssh;
+use crate::known_hosts::{KnownHosts, Verdict};
 use crate::{
-    DeliverError, Delivered, Destination, Pulled, RetryPolicy, StaleFile, StalePolicy, check_name,
-    is_pending_zip, matches_pattern, temp_name,
+    BatchOutcome, DeliverError, Delivered, Destination, FolderReport, Outgoing, Pulled,
+    RetryPolicy, StaleFile, StalePolicy, Step, Watch, check_name, deliver_each, matches_pattern,
+    read_private_key, sort_folder, temp_name,
 };
 
 /// Upload and download buffer: large writes let libssh2 pipeline SFTP packets.
@@ -50,8 +50,10 @@ impl fmt::Debug for Secret {
 /// How the server's host key is pinned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostKeyPin {
-    /// An OpenSSH known_hosts file (`[host]:port` entries for ports other than 22). Lines
-    /// libssh2 cannot parse are skipped; `@revoked` keys are refused.
+    /// An OpenSSH known_hosts file, read as `ssh` reads it: `[host]:port` entries for ports
+    /// other than 22 (the plain host's when none pins a key of the presented type), hashed
+    /// and wildcard entries, `@revoked` keys refused; another key of the presented type pinned
+    /// for the host is a mismatch, whatever else matches. Lines that do not parse are skipped.
     KnownHosts(PathBuf),
     /// A `SHA256:…` fingerprint as `ssh-keygen -lf` prints it, and optionally the key type
     /// (e.g. `ssh-ed25519`) to ask the server for.
@@ -75,7 +77,8 @@ impl fmt::Display for HostKeyPin {
 /// How to authenticate. Keys first; a password only when one is configured.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SftpAuth {
-    /// A private key file (ed25519 or RSA, OpenSSH or PEM format).
+    /// A private key file (ed25519 or RSA, OpenSSH or PEM format), mode 0600 or 0400 and not
+    /// a symbolic link ([`read_private_key`]).
     pub key_file: Option<PathBuf>,
     /// The key file's passphrase.
     pub passphrase: Option<Secret>,
@@ -216,8 +219,14 @@ fn connect(config: &SftpConfig) -> Result<Connection<'_>, DeliverError> {
             source,
         }
     };
-    // Read the pin first: without it there is no point in connecting.
+    // Read the pin and the key first: without them there is no point in connecting.
     let pinned = Pinned::load(config)?;
+    let private_key = config
+        .auth
+        .key_file
+        .as_deref()
+        .map(read_private_key)
+        .transpose()?;
     let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolves to no address");
     let mut tcp = None;
     for addr in (host, port).to_socket_addrs().map_err(connect_err)? {
@@ -233,7 +242,7 @@ fn connect(config: &SftpConfig) -> Result<Connection<'_>, DeliverError> {
     let mut session = Session::new().map_err(session_err("starting"))?;
     session.set_tcp_stream(tcp);
     session.set_timeout(millis(config.connect_timeout));
-    let handshaking = match pinned.method_pref(&session) {
+    let handshaking = match pinned.method_pref(config, &session) {
         Some(prefs) => {
             session
                 .method_pref(MethodType::HostKey, &prefs)
@@ -245,7 +254,7 @@ fn connect(config: &SftpConfig) -> Result<Connection<'_>, DeliverError> {
     session.handshake().map_err(session_err(&handshaking))?;
     pinned.check(config, &session)?;
     session.set_timeout(millis(config.io_timeout));
-    authenticate(config, &session)?;
+    authenticate(config, &session, private_key.as_ref())?;
     if !config.keepalive.is_zero() {
         let secs = u32::try_from(config.keepalive.as_secs()).unwrap_or(u32::MAX);
         session.set_keepalive(false, secs.max(1));
@@ -261,13 +270,14 @@ fn connect(config: &SftpConfig) -> Result<Connection<'_>, DeliverError> {
 }
 
 /// The pinned host key, loaded before connecting.
-struct Pinned {
-    /// known_hosts lines (only for [`HostKeyPin::KnownHosts`]).
-    lines: Vec<String>,
-    /// Key types pinned for this host, in file order (OpenSSH names).
-    key_types: Vec<String>,
-    /// Base64 key blobs marked `@revoked`.
-    revoked: Vec<String>,
+enum Pinned {
+    /// A known_hosts file, parsed.
+    KnownHosts(KnownHosts),
+    /// A `SHA256:` fingerprint, and the key type to ask for.
+    Fingerprint {
+        sha256: String,
+        key_type: Option<String>,
+    },
 }
 
 impl Pinned {
@@ -282,10 +292,9 @@ impl Pinned {
                         ),
                     });
                 }
-                Ok(Pinned {
-                    lines: Vec::new(),
-                    key_types: key_type.iter().cloned().collect(),
-                    revoked: Vec::new(),
+                Ok(Pinned::Fingerprint {
+                    sha256: sha256.clone(),
+                    key_type: key_type.clone(),
                 })
             }
             HostKeyPin::KnownHosts(path) => {
@@ -294,39 +303,20 @@ impl Pinned {
                     path: path.clone(),
                     source,
                 })?;
-                let mut pinned = Pinned {
-                    lines: Vec::new(),
-                    key_types: Vec::new(),
-                    revoked: Vec::new(),
-                };
-                for line in text.lines().map(str::trim) {
-                    if line.is_empty() || line.starts_with('#') {
-                        continue;
-                    }
-                    let fields: Vec<&str> = line.split_whitespace().collect();
-                    if let ["@revoked", _, _, blob, ..] = fields.as_slice() {
-                        pinned.revoked.push((*blob).to_owned());
-                        continue;
-                    }
-                    if let [hosts, key_type, ..] = fields.as_slice()
-                        && !hosts.starts_with('@')
-                        && hosts_match(hosts, &config.host, config.port)
-                        && !pinned.key_types.iter().any(|t| t == key_type)
-                    {
-                        pinned.key_types.push((*key_type).to_owned());
-                    }
-                    pinned.lines.push(line.to_owned());
-                }
-                Ok(pinned)
+                Ok(Pinned::KnownHosts(KnownHosts::parse(&text)))
             }
         }
     }
 
-    /// The host key algorithms to ask for: the pinned types libssh2 supports.
-    fn method_pref(&self, session: &Session) -> Option<String> {
+    /// The host key algorithms to ask for: the pinned types libssh2 supports, in `ssh`'s
+    /// order.
+    fn method_pref(&self, config: &SftpConfig, session: &Session) -> Option<String> {
         let supported = session.supported_algs(MethodType::HostKey).ok()?;
-        let prefs: Vec<&str> = self
-            .key_types
+        let types = match self {
+            Pinned::KnownHosts(known) => known.key_types(&config.host, config.port),
+            Pinned::Fingerprint { key_type, .. } => key_type.iter().cloned().collect(),
+        };
+        let prefs: Vec<&str> = types
             .iter()
             .flat_map(|t| match t.as_str() {
                 "ssh-rsa" => vec!["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
@@ -349,73 +339,40 @@ impl Pinned {
             .unwrap_or_default();
         let key_type = key_type_name(kind).to_owned();
         let pinned_by = config.host_key.to_string();
-        let mismatch = || DeliverError::HostKeyMismatch {
+        let mismatch = |pinned_by: String| DeliverError::HostKeyMismatch {
             host: config.host.clone(),
             port: config.port,
             key_type: key_type.clone(),
             fingerprint: fingerprint.clone(),
-            pinned_by: pinned_by.clone(),
+            pinned_by,
         };
-        match &config.host_key {
-            HostKeyPin::Fingerprint { sha256, .. } => {
+        match self {
+            Pinned::Fingerprint { sha256, .. } => {
                 if sha256.trim_end_matches('=') == fingerprint {
                     Ok(())
                 } else {
-                    Err(mismatch())
+                    Err(mismatch(pinned_by))
                 }
             }
-            HostKeyPin::KnownHosts(_) => {
-                if self.revoked.contains(&base64_padded(key)) {
-                    return Err(DeliverError::HostKeyMismatch {
-                        host: config.host.clone(),
-                        port: config.port,
-                        key_type,
-                        fingerprint,
-                        pinned_by: format!("{pinned_by}, which marks this key @revoked"),
-                    });
-                }
-                let mut known = session
-                    .known_hosts()
-                    .map_err(|source| DeliverError::Session {
-                        host: config.host.clone(),
-                        port: config.port,
-                        action: "reading known hosts".into(),
-                        source,
-                    })?;
-                for line in &self.lines {
-                    // libssh2 stops at lines it cannot parse; skipping them one by one keeps
-                    // the rest of the file usable.
-                    let _ = known.read_str(line, KnownHostFileKind::OpenSSH);
-                }
-                match known.check_port(&config.host, config.port, key) {
-                    CheckResult::Match => Ok(()),
-                    CheckResult::Mismatch => Err(mismatch()),
-                    CheckResult::NotFound | CheckResult::Failure => {
-                        Err(DeliverError::UnknownHost {
-                            host: config.host.clone(),
-                            port: config.port,
-                            key_type,
-                            fingerprint,
-                            pinned_by,
-                        })
-                    }
-                }
-            }
+            Pinned::KnownHosts(known) => match known.check(&config.host, config.port, key) {
+                Verdict::Match => Ok(()),
+                Verdict::Mismatch { line } => Err(mismatch(format!(
+                    "{pinned_by}, whose line {line} pins another {key_type} key for this host \
+                     (if the server's key was changed on purpose, remove that line)"
+                ))),
+                Verdict::Revoked { line } => Err(mismatch(format!(
+                    "{pinned_by}, whose line {line} marks this key @revoked"
+                ))),
+                Verdict::Unknown => Err(DeliverError::UnknownHost {
+                    host: config.host.clone(),
+                    port: config.port,
+                    key_type,
+                    fingerprint,
+                    pinned_by,
+                }),
+            },
         }
     }
-}
-
-/// Whether a known_hosts host field names this host (hashed and wildcard entries count, so
-/// their key types are asked for; libssh2 does the exact check).
-fn hosts_match(hosts: &str, host: &str, port: u16) -> bool {
-    let want = if port == 22 {
-        host.to_owned()
-    } else {
-        format!("[{host}]:{port}")
-    };
-    hosts.split(',').any(|h| {
-        h == want || h.starts_with("|1|") || (h.contains(['*', '?']) && matches_pattern(h, &want))
-    })
 }
 
 fn key_type_name(kind: HostKeyType) -> &'static str {
@@ -430,32 +387,10 @@ fn key_type_name(kind: HostKeyType) -> &'static str {
     }
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /// Standard base64 without padding, as OpenSSH prints fingerprints.
 fn base64(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(char::from(B64[(n >> (18 - 6 * i)) as usize & 63]));
-        }
-    }
-    out
-}
-
-/// Standard base64 with padding, as key blobs appear in known_hosts.
-fn base64_padded(bytes: &[u8]) -> String {
-    let mut s = base64(bytes);
-    while !s.len().is_multiple_of(4) {
-        s.push('=');
-    }
-    s
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
 }
 
 /// Answers the configured password to every keyboard-interactive prompt.
@@ -473,7 +408,11 @@ impl ssh2::KeyboardInteractivePrompt for PasswordPrompt<'_> {
 }
 
 /// Key first, then (only when configured) password and keyboard-interactive.
-fn authenticate(config: &SftpConfig, session: &Session) -> Result<(), DeliverError> {
+fn authenticate(
+    config: &SftpConfig,
+    session: &Session,
+    private_key: Option<&Secret>,
+) -> Result<(), DeliverError> {
     let user = config.user.as_str();
     let offered = session
         .auth_methods(user)
@@ -495,9 +434,11 @@ fn authenticate(config: &SftpConfig, session: &Session) -> Result<(), DeliverErr
     }
     let mut tried = Vec::new();
     let offers = |m: &str| offered.split(',').any(|o| o == m);
-    if let Some(key) = &config.auth.key_file {
+    if let (Some(key), Some(private)) = (&config.auth.key_file, private_key) {
         let passphrase = config.auth.passphrase.as_ref().map(Secret::expose);
-        match session.userauth_pubkey_file(user, None, key, passphrase) {
+        // Read by us, not by libssh2: no symbolic link is followed, and a key others may
+        // read is refused.
+        match session.userauth_pubkey_memory(user, None, private.expose(), passphrase) {
             Ok(()) if session.authenticated() => return Ok(()),
             Ok(()) => tried.push(format!("publickey {} was not accepted", key.display())),
             Err(e) if is_transient_ssh(&e) => return Err(transient_auth(config, e)),
@@ -596,14 +537,32 @@ impl Connection<'_> {
         Ok(files)
     }
 
-    /// Lists pending `.zip` files in `dir` and applies the stale policy.
-    fn guard_stale(&self, dir: &str) -> Result<Vec<StaleFile>, DeliverError> {
-        let names: Vec<String> = self
-            .list(dir)?
-            .into_iter()
-            .map(|(n, _)| n)
-            .filter(|n| is_pending_zip(n))
-            .collect();
+    /// Looks at `dir` once before a batch: removes our leftover temporary files of the
+    /// family, applies the stale policy to pending zips not in the batch, lists the rest.
+    fn prepare(
+        &self,
+        dir: &str,
+        batch: &[Outgoing],
+        family: &str,
+        report: &mut FolderReport,
+    ) -> Result<(), DeliverError> {
+        let names = self.list(dir)?.into_iter().map(|(n, _)| n);
+        let (temps, pending, other_files) = sort_folder(names, batch, family);
+        report.other_files = other_files;
+        for temp in temps {
+            let path = join_remote(dir, &temp);
+            match self.sftp.unlink(Path::new(&path)) {
+                Ok(()) => report.removed_temps.push(temp),
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(self.remote_err("cannot remove the leftover", &path)(e)),
+            }
+        }
+        report.stale = self.guard_stale(dir, pending)?;
+        Ok(())
+    }
+
+    /// Applies the stale policy to the pending zips `names` of `dir`.
+    fn guard_stale(&self, dir: &str, names: Vec<String>) -> Result<Vec<StaleFile>, DeliverError> {
         match &self.config.stale {
             StalePolicy::Refuse if !names.is_empty() => Err(DeliverError::StaleFiles {
                 folder: self.location(dir),
@@ -673,9 +632,10 @@ impl Connection<'_> {
     fn send(
         &self,
         local: &Path,
+        name: &str,
         file: &mut ssh2::File,
         path: &str,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
     ) -> Result<(u64, String), DeliverError> {
         let mut input = File::open(local).map_err(|source| DeliverError::Io {
             action: "cannot open",
@@ -698,7 +658,11 @@ impl Connection<'_> {
                 .map_err(self.remote_err("cannot write", path))?;
             hash.update(&buf[..n]);
             size += n as u64;
-            progress(size);
+            if progress(size).is_break() {
+                return Err(DeliverError::Stopped {
+                    name: name.to_owned(),
+                });
+            }
             // Sends a keepalive only when the interval has passed; cheap otherwise.
             let _ = self.session.keepalive_send();
         }
@@ -739,9 +703,9 @@ impl Connection<'_> {
         &self,
         local: &Path,
         name: &str,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
         earlier: &mut EarlierAttempts,
-    ) -> Result<(String, u64, String, Vec<StaleFile>), DeliverError> {
+    ) -> Result<(String, u64, String), DeliverError> {
         let ours = &mut earlier.temp_files;
         // Temporary files of earlier attempts are ours: remove them now the server is back.
         ours.retain(|t| matches!(self.sftp.unlink(Path::new(t)), Err(ref e) if !is_not_found(e)));
@@ -753,17 +717,16 @@ impl Connection<'_> {
             if let Some((size, sha256)) = earlier.renamed.clone()
                 && self.read_back(&final_path)? == sha256
             {
-                return Ok((self.location(&final_path), size, sha256, Vec::new()));
+                return Ok((self.location(&final_path), size, sha256));
             }
             return Err(DeliverError::AlreadyExists {
                 location: self.location(&final_path),
             });
         }
-        let stale = self.guard_stale(&dir)?;
         let (tmp, mut file) = self.create_temp(&dir, name)?;
         ours.push(tmp.clone());
         let result = (|| {
-            let (size, sha256) = self.send(local, &mut file, &tmp, progress)?;
+            let (size, sha256) = self.send(local, name, &mut file, &tmp, progress)?;
             let found = self.stat(&tmp)?.and_then(|s| s.size).unwrap_or(0);
             if found != size {
                 return Err(DeliverError::SizeMismatch {
@@ -810,7 +773,7 @@ impl Connection<'_> {
         match result {
             Ok((size, sha256)) => {
                 ours.retain(|t| t != &tmp);
-                Ok((self.location(&final_path), size, sha256, stale))
+                Ok((self.location(&final_path), size, sha256))
             }
             Err(e) => {
                 if !lost && self.sftp.unlink(Path::new(&tmp)).is_ok() {
@@ -933,28 +896,78 @@ fn ssh2_error(session: &Session, e: io::Error) -> ssh2::Error {
     })
 }
 
-impl Destination for Sftp {
-    fn deliver(
+impl Sftp {
+    /// Delivers one file of a batch on a connection of its own (a new one for each attempt),
+    /// looking at the folder first unless an earlier file or attempt did (`folder.1`).
+    fn deliver_one(
         &mut self,
-        local: &Path,
-        name: &str,
-        progress: &mut dyn FnMut(u64),
+        index: usize,
+        file: &Outgoing,
+        batch: (&[Outgoing], &str),
+        folder: &mut (FolderReport, bool),
+        watch: &mut Watch<'_>,
     ) -> Result<Delivered, DeliverError> {
-        check_name(name)?;
+        check_name(&file.name)?;
+        let size = std::fs::metadata(&file.local)
+            .map_err(|source| DeliverError::Io {
+                action: "cannot open",
+                path: file.local.clone(),
+                source,
+            })?
+            .len();
         let config = &self.config;
         let mut earlier = EarlierAttempts::default();
         let mut attempts = 0;
-        let (location, size, sha256, stale) = config.retry.run(&mut self.sleep, |attempt| {
+        let (location, size, sha256) = config.retry.run(&mut self.sleep, |attempt| {
             attempts = attempt;
-            connect(config)?.upload(local, name, progress, &mut earlier)
+            let conn = connect(config)?;
+            let (report, looked) = &mut *folder;
+            if !*looked {
+                conn.prepare(&config.target_dir(), batch.0, batch.1, report)?;
+                *looked = true;
+            }
+            if watch(Step::Starting {
+                index,
+                name: &file.name,
+                size,
+            })
+            .is_break()
+            {
+                return Err(DeliverError::Stopped {
+                    name: file.name.clone(),
+                });
+            }
+            conn.upload(
+                &file.local,
+                &file.name,
+                &mut |done| watch(Step::Bytes { index, done }),
+                &mut earlier,
+            )
         })?;
         Ok(Delivered {
+            name: file.name.clone(),
             location,
             size,
             sha256,
-            stale,
             attempts,
         })
+    }
+}
+
+impl Destination for Sftp {
+    fn deliver_all(
+        &mut self,
+        files: &[Outgoing],
+        family: &str,
+        watch: &mut Watch<'_>,
+    ) -> BatchOutcome {
+        let mut outcome = BatchOutcome::default();
+        let mut folder = (FolderReport::default(), false);
+        deliver_each(files, watch, &mut outcome, |index, file, watch| {
+            self.deliver_one(index, file, (files, family), &mut folder, watch)
+        });
+        outcome.folder = folder.0;
+        outcome
     }
 
     fn pull(

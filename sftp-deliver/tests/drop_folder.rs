@@ -1,10 +1,11 @@
-//! The local drop folder keeps the SFTP contract: temporary name, rename, 0600, stale guard.
+//! The local drop folder keeps the SFTP contract: temporary name, rename, 0600, a batch that
+//! knows its own files, stale guard, leftovers.
 
 use sftp_deliver::{DropFolder, StalePolicy};
 
 use crate::support::contract::{
-    StaleExpect, check_leftover_temp, check_no_overwrite, check_pull, check_stale,
-    check_temp_then_rename,
+    StaleExpect, check_batch_stops_at_first_failure, check_leftover_temps, check_no_overwrite,
+    check_pull, check_stale, check_stop_mid_upload, check_temp_then_rename,
 };
 
 #[test]
@@ -46,8 +47,22 @@ fn pull_copies_the_matching_files() {
 }
 
 #[test]
-fn a_leftover_temporary_file_is_neither_reused_nor_deleted() {
+fn our_leftover_temporary_files_are_removed_and_reported_and_no_one_elses() {
     let tmp = tempfile::tempdir().unwrap();
     let mut drop = DropFolder::new(tmp.path(), StalePolicy::Refuse);
-    check_leftover_temp(&mut drop, tmp.path());
+    check_leftover_temps(&mut drop, tmp.path());
+}
+
+#[test]
+fn a_batch_stops_at_its_first_failure_and_says_which_files_arrived() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut drop = DropFolder::new(tmp.path(), StalePolicy::Refuse);
+    check_batch_stops_at_first_failure(&mut drop, tmp.path());
+}
+
+#[test]
+fn a_batch_stopped_mid_upload_leaves_no_temporary_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut drop = DropFolder::new(tmp.path(), StalePolicy::Refuse);
+    check_stop_mid_upload(&mut drop, tmp.path());
 }

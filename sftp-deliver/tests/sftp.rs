@@ -11,8 +11,8 @@ use sftp_deliver::{
 };
 
 use crate::support::contract::{
-    StaleExpect, check_leftover_temp, check_no_overwrite, check_pull, check_stale,
-    check_temp_then_rename,
+    StaleExpect, check_batch_stops_at_first_failure, check_leftover_temps, check_no_overwrite,
+    check_pull, check_stale, check_stop_mid_upload, check_temp_then_rename, go_on, run_of_three,
 };
 use crate::support::sshd::{Extra, Sshd, current_user, fingerprint};
 use crate::support::{names, sha256, write_payload};
@@ -390,6 +390,8 @@ fn a_refused_connection_is_retried_with_backoff_then_given_up() {
         key_type: None,
     };
     let mut config = config_for(port, Path::new("/"), pin, PathBuf::from("id_ed25519"));
+    // No key to read: the connection fails first.
+    config.auth.key_file = None;
     config.retry.attempts = 3;
     let (mut dest, sleeps) = sftp(config);
     match deliver_small(&mut dest) {
@@ -520,6 +522,7 @@ fn a_server_that_never_answers_times_out_and_is_retried() {
         pin,
         PathBuf::from("id_ed25519"),
     );
+    cfg.auth.key_file = None;
     cfg.connect_timeout = Duration::from_millis(300);
     cfg.retry.attempts = 2;
     let (mut dest, sleeps) = sftp(cfg);
@@ -538,13 +541,66 @@ fn a_server_that_never_answers_times_out_and_is_retried() {
 }
 
 #[test]
-fn a_leftover_temporary_file_is_neither_reused_nor_deleted() {
+fn our_leftover_temporary_files_are_removed_and_reported_and_no_one_elses() {
     let Some(sshd) = Sshd::start() else { return };
     let target = target(&sshd);
     let mut cfg = config(&sshd, pinned(&sshd), "client_ed25519");
     cfg.stale = StalePolicy::Refuse;
     let (mut dest, _) = sftp(cfg);
-    check_leftover_temp(&mut dest, &target);
+    check_leftover_temps(&mut dest, &target);
+}
+
+#[test]
+fn a_batch_stops_at_its_first_failure_and_says_which_files_arrived() {
+    let Some(sshd) = Sshd::start() else { return };
+    let target = target(&sshd);
+    let (mut dest, _) = sftp(config(&sshd, pinned(&sshd), "client_ed25519"));
+    check_batch_stops_at_first_failure(&mut dest, &target);
+}
+
+#[test]
+fn a_batch_stopped_mid_upload_leaves_no_temporary_file() {
+    let Some(sshd) = Sshd::start() else { return };
+    let target = target(&sshd);
+    let (mut dest, _) = sftp(config(&sshd, pinned(&sshd), "client_ed25519"));
+    check_stop_mid_upload(&mut dest, &target);
+}
+
+#[test]
+fn sshd_killed_after_zip_1_of_3_the_batch_says_only_zip_1_arrived() {
+    let Some(sshd) = Sshd::start() else { return };
+    let target = target(&sshd);
+    let mut cfg = config(&sshd, pinned(&sshd), "client_ed25519");
+    cfg.retry.attempts = 2;
+    let (mut dest, sleeps) = sftp(cfg);
+    let local = tempfile::tempdir().unwrap();
+    let files = run_of_three(local.path());
+    let sshd = Mutex::new(sshd);
+    let outcome = dest.deliver_all(&files, "DEMO_patrons_*.zip", &mut |step| {
+        if let sftp_deliver::Step::Arrived { index: 0, .. } = step {
+            sshd.lock().unwrap().kill();
+        }
+        go_on(step)
+    });
+    let arrived: Vec<&str> = outcome.delivered.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(arrived, [files[0].name.as_str()]);
+    match &outcome.failed {
+        Some((
+            1,
+            DeliverError::GaveUp {
+                attempts: 2,
+                source,
+            },
+        )) => {
+            assert!(
+                matches!(**source, DeliverError::Connect { .. }),
+                "{source:?}"
+            )
+        }
+        other => panic!("expected zip 2 to give up, got {other:?}"),
+    }
+    assert_eq!(sleeps.lock().unwrap().len(), 1, "zip 2 was retried once");
+    assert_eq!(names(&target), [files[0].name.as_str()]);
 }
 
 #[test]
@@ -584,4 +640,280 @@ fn a_server_that_freezes_mid_upload_times_out_and_the_retry_completes() {
             "{name}"
         );
     }
+}
+
+/// How we must answer a known_hosts file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pin {
+    Accept,
+    Mismatch,
+    Unknown,
+}
+
+/// Whether OpenSSH's own `ssh`, with `known_hosts` as its only known-hosts file and strict
+/// checking, gets past host-key verification (and logs in) on this sshd.
+fn openssh_accepts(sshd: &Sshd, known_hosts: &Path) -> bool {
+    let out = std::process::Command::new("ssh")
+        .args(["-F", "/dev/null", "-o", "BatchMode=yes"])
+        .args(["-o", "StrictHostKeyChecking=yes", "-o", "CheckHostIP=no"])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+        .args([
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
+        ])
+        .arg("-i")
+        .arg(sshd.key("client_ed25519"))
+        .args(["-p", &sshd.port().to_string(), "127.0.0.1", "true"])
+        .output()
+        .expect("ssh runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() || stderr.contains("Host key verification failed"),
+        "ssh failed for another reason: {stderr}"
+    );
+    out.status.success()
+}
+
+/// Hashes every host name of a known_hosts file in place, as `HashKnownHosts yes` does.
+fn hash_known_hosts(path: &Path) {
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-H")
+        .arg("-f")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(std::fs::read_to_string(path).unwrap().starts_with("|1|"));
+}
+
+#[test]
+fn known_hosts_is_read_as_openssh_reads_it() {
+    let Some(sshd) = Sshd::start_with(&[Extra::RsaHostKey]) else {
+        return;
+    };
+    let target = target(&sshd);
+    let port = sshd.port();
+    let blob = |pub_file: &Path| {
+        let text = std::fs::read_to_string(pub_file).unwrap();
+        let mut f = text.split_whitespace();
+        format!("{} {}", f.next().unwrap(), f.next().unwrap())
+    };
+    let new = blob(&sshd.host_pub("ed25519"));
+    let rsa = blob(&sshd.host_pub("rsa"));
+    let old = blob(&sshd.key("stranger_ed25519.pub"));
+    let hp = format!("[127.0.0.1]:{port}");
+    let h = "127.0.0.1";
+    use Pin::*;
+    // (what, lines, hashed, our answer, whether `ssh` accepts it too)
+    let cases: Vec<(&str, Vec<String>, bool, Pin, bool)> = vec![
+        (
+            "the port's entry pins an old key, the plain host's the new one",
+            vec![format!("{hp} {old}"), format!("{h} {new}")],
+            false,
+            Mismatch,
+            false,
+        ),
+        (
+            "the same, hashed",
+            vec![format!("{hp} {old}"), format!("{h} {new}")],
+            true,
+            Mismatch,
+            false,
+        ),
+        (
+            "the port's entry",
+            vec![format!("{hp} {new}")],
+            false,
+            Accept,
+            true,
+        ),
+        (
+            "the port's entry, hashed",
+            vec![format!("{hp} {new}")],
+            true,
+            Accept,
+            true,
+        ),
+        (
+            "only the plain host (ssh falls back to it)",
+            vec![format!("{h} {new}")],
+            false,
+            Accept,
+            true,
+        ),
+        (
+            "only the plain host, with an old key",
+            vec![format!("{h} {old}")],
+            false,
+            Mismatch,
+            false,
+        ),
+        (
+            "the port's entry decides over the plain host's old key",
+            vec![format!("{hp} {new}"), format!("{h} {old}")],
+            false,
+            Accept,
+            true,
+        ),
+        (
+            "a wildcard for every host pins an old key",
+            vec![format!("* {old}")],
+            false,
+            Mismatch,
+            false,
+        ),
+        (
+            "a wildcard entry",
+            vec![format!("[127.0.0.?]:* {new}")],
+            false,
+            Accept,
+            true,
+        ),
+        (
+            "a negated entry",
+            vec![format!("{hp},!{hp} {new}")],
+            false,
+            Unknown,
+            false,
+        ),
+        (
+            "the key is @revoked for every host",
+            vec![format!("{hp} {new}"), format!("@revoked * {new}")],
+            false,
+            Mismatch,
+            false,
+        ),
+        (
+            "the key is @revoked for another host only",
+            vec![
+                format!("{hp} {new}"),
+                format!("@revoked other.example {new}"),
+            ],
+            false,
+            Accept,
+            true,
+        ),
+        (
+            "a @cert-authority line is no pin",
+            vec![format!("@cert-authority * {old}"), format!("{hp} {new}")],
+            false,
+            Accept,
+            true,
+        ),
+        (
+            "RSA and ed25519 pinned, both right",
+            vec![format!("{hp} {rsa}"), format!("{hp} {new}")],
+            false,
+            Accept,
+            true,
+        ),
+        (
+            "only RSA pinned: the server is asked for RSA",
+            vec![format!("{hp} {rsa}")],
+            false,
+            Accept,
+            true,
+        ),
+        (
+            "RSA right, ed25519 old: the server presents ed25519, as to ssh",
+            vec![format!("{hp} {rsa}"), format!("{hp} {old}")],
+            false,
+            Mismatch,
+            false,
+        ),
+        // Stricter than ssh on purpose: a stale pin beside the right one is refused.
+        (
+            "the port's entries pin the old and the new key",
+            vec![format!("{hp} {old}"), format!("{hp} {new}")],
+            false,
+            Mismatch,
+            true,
+        ),
+    ];
+    for (i, (what, lines, hashed, expected, ssh_accepts)) in cases.into_iter().enumerate() {
+        let file = sshd.write_known_hosts(&format!("kh_{i}"), &lines);
+        if hashed {
+            hash_known_hosts(&file);
+        }
+        assert_eq!(
+            openssh_accepts(&sshd, &file),
+            ssh_accepts,
+            "{what}: OpenSSH's answer"
+        );
+        let (mut dest, _) = sftp(config(
+            &sshd,
+            HostKeyPin::KnownHosts(file.clone()),
+            "client_ed25519",
+        ));
+        let got = match deliver_small(&mut dest) {
+            Ok(_) => {
+                std::fs::remove_file(target.join("DEMO_patrons_1.zip")).unwrap();
+                Accept
+            }
+            Err(DeliverError::HostKeyMismatch { pinned_by, .. }) => {
+                assert!(pinned_by.contains(&file.display().to_string()), "{what}");
+                Mismatch
+            }
+            Err(DeliverError::UnknownHost { .. }) => Unknown,
+            Err(e) => panic!("{what}: {e:?}"),
+        };
+        assert_eq!(got, expected, "{what}");
+    }
+}
+
+#[test]
+fn the_private_key_is_never_read_through_a_link_nor_when_others_may_read_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(sshd) = Sshd::start() else { return };
+    let target = target(&sshd);
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id_ed25519");
+    std::fs::copy(sshd.key("client_ed25519"), &key).unwrap();
+    let set_mode = |mode| std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode));
+    let link = dir.path().join("id_link");
+    std::os::unix::fs::symlink(&key, &link).unwrap();
+    let cases: [(&str, u32, &Path, Option<&str>); 6] = [
+        ("0600", 0o600, &key, None),
+        ("0400", 0o400, &key, None),
+        ("0640: group may read", 0o640, &key, Some("0640")),
+        ("0644: anyone may read", 0o644, &key, Some("0644")),
+        ("0604", 0o604, &key, Some("0604")),
+        ("a link to a 0600 key", 0o600, &link, Some("symbolic link")),
+    ];
+    for (what, mode, path, refused) in cases {
+        set_mode(mode).unwrap();
+        let log_before = sshd.log().len();
+        let (mut dest, sleeps) = sftp(config_for(
+            sshd.port(),
+            &sshd.srv(),
+            pinned(&sshd),
+            path.to_owned(),
+        ));
+        match (deliver_small(&mut dest), refused) {
+            (Ok(_), None) => std::fs::remove_file(target.join("DEMO_patrons_1.zip")).unwrap(),
+            (Err(DeliverError::KeyFile { path: p, reason }), Some(says)) => {
+                assert_eq!(p, path, "{what}");
+                assert!(reason.contains(says), "{what}: {reason}");
+                assert!(sleeps.lock().unwrap().is_empty(), "{what}: retried");
+                // Refused before connecting: the server saw nothing.
+                assert!(
+                    !sshd.log()[log_before..]
+                        .iter()
+                        .any(|l| l.contains("Connection from")),
+                    "{what}"
+                );
+            }
+            (other, _) => panic!("{what}: {other:?}"),
+        }
+        assert!(names(&target).is_empty(), "{what}");
+    }
+    // The library's check is the one the CLI runs before a run starts.
+    set_mode(0o644).unwrap();
+    assert!(matches!(
+        sftp_deliver::read_private_key(&key),
+        Err(DeliverError::KeyFile { .. })
+    ));
 }

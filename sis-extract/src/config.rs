@@ -92,22 +92,8 @@ impl MappingConfig {
         path: &Path,
         foreign_sections: &[&str],
     ) -> Result<MappingConfig, ExtractError> {
-        let source = ConfigSource {
-            path: path.to_owned(),
-            text: Arc::from(text),
-        };
-        let toml_error = |e: toml::de::Error| ExtractError::Config {
-            at: e
-                .span()
-                .map_or_else(|| source.path.display().to_string(), |s| source.locate(&s)),
-            message: e.message().trim_end().to_owned(),
-        };
-        let mut root = toml::de::DeTable::parse(text).map_err(toml_error)?;
-        for section in foreign_sections {
-            root.get_mut().remove(*section);
-        }
-        let mut config =
-            MappingConfig::deserialize(toml::de::Deserializer::from(root)).map_err(toml_error)?;
+        let (mut config, source) =
+            ConfigSource::deserialize::<MappingConfig>(text, path, foreign_sections)?;
         config.source = source;
         config.validate()?;
         Ok(config)
@@ -256,6 +242,32 @@ pub struct ConfigSource {
 }
 
 impl ConfigSource {
+    /// Deserializes a config file's `text` (read from `path`) without the top-level tables
+    /// in `foreign_sections`, keeping spans (`toml::Spanned`) so that later errors can be
+    /// placed with [`ConfigSource::locate`]. Errors name `path`, line and column.
+    pub fn deserialize<T: serde::de::DeserializeOwned>(
+        text: &str,
+        path: &Path,
+        foreign_sections: &[&str],
+    ) -> Result<(T, ConfigSource), ExtractError> {
+        let source = ConfigSource {
+            path: path.to_owned(),
+            text: Arc::from(text),
+        };
+        let toml_error = |e: toml::de::Error| ExtractError::Config {
+            at: e
+                .span()
+                .map_or_else(|| source.path.display().to_string(), |s| source.locate(&s)),
+            message: e.message().trim_end().to_owned(),
+        };
+        let mut root = toml::de::DeTable::parse(text).map_err(toml_error)?;
+        for section in foreign_sections {
+            root.get_mut().remove(*section);
+        }
+        let value = T::deserialize(toml::de::Deserializer::from(root)).map_err(toml_error)?;
+        Ok((value, source))
+    }
+
     /// `path:line:column` of a byte span in the config.
     pub fn locate(&self, span: &std::ops::Range<usize>) -> String {
         let before = self.text.get(..span.start).unwrap_or("");
@@ -289,12 +301,26 @@ pub enum InputFormat {
     FixedWidth,
 }
 
-/// `[[input]]`: one extract file.
+/// `[[input]]`: one extract file, or the rows of a query (`query` or `query_file`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputConfig {
-    /// Path, relative to the config file.
+    /// Path, relative to the config file (empty for a query).
+    #[serde(default)]
     pub path: PathBuf,
+    /// A query input's name, shown with its row numbers (default: the stem of `query_file`,
+    /// else `query`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The SQL whose result rows are the input.
+    #[serde(default)]
+    pub query: Option<Spanned<String>>,
+    /// A file holding the SQL, relative to the config file.
+    #[serde(default)]
+    pub query_file: Option<PathBuf>,
+    /// Where the query runs (default: PostgreSQL, as the `PG*` environment variables say).
+    #[serde(default)]
+    pub database: Option<crate::database::DatabaseConfig>,
     /// The column that identifies a person; rows of all inputs are joined on it.
     pub key: Spanned<String>,
     /// `delimited` (default) or `fixed_width`.
@@ -327,6 +353,28 @@ pub struct InputConfig {
     /// Off by default: a quote left open at the end of a line is an error of that line.
     #[serde(default)]
     pub multiline: bool,
+}
+
+impl InputConfig {
+    /// Whether the input's rows come from a query.
+    pub fn is_query(&self) -> bool {
+        self.query.is_some() || self.query_file.is_some()
+    }
+
+    /// The input's name in provenance and messages: the path of a file; a query input's
+    /// `name`, else the stem of its `query_file`, else `query`.
+    pub fn name(&self) -> String {
+        if !self.is_query() {
+            return self.path.display().to_string();
+        }
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        self.query_file
+            .as_ref()
+            .and_then(|f| f.file_stem())
+            .map_or_else(|| "query".to_owned(), |s| s.to_string_lossy().into_owned())
+    }
 }
 
 fn default_delimiter() -> Spanned<String> {

@@ -21,7 +21,10 @@ use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use crate::ExtractError;
-use crate::config::{Conflict, DatePolicy, FilterAction, InputFormat, MappingConfig, OnFinding};
+use crate::config::{
+    Conflict, DatePolicy, FilterAction, InputConfig, InputFormat, MappingConfig, OnFinding,
+};
+use crate::database::{Connector, Query};
 use crate::read::{Fields, Layout, Source, one_byte, read_table};
 use crate::rules::{
     Checker, Col, Columns, Cond, Duration, Field, MonthDay, conds, describe, one_char, parse_date,
@@ -31,15 +34,23 @@ use crate::rules::{
 /// Where a row came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RowRef {
-    /// The file, as named in the config.
+    /// The file, as named in the config; for a query, the input's name.
     pub file: String,
-    /// 1-based line of the row in that file.
+    /// 1-based line of the row in that file; for a query, the row's 1-based number in the
+    /// result.
     pub line: u64,
+    /// Whether the row came from a query (then `line` is a row number).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub query: bool,
 }
 
 impl fmt::Display for RowRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
+        if self.query {
+            write!(f, "{} row {}", self.file, self.line)
+        } else {
+            write!(f, "{}:{}", self.file, self.line)
+        }
     }
 }
 
@@ -222,6 +233,53 @@ pub fn extract(
         out.row_warnings.extend(person.warnings);
     }
     Ok(out)
+}
+
+/// What is wrong with the keys of `input` for a file (`query` false) or a query input.
+fn query_keys_error(input: &InputConfig, query: bool) -> Option<String> {
+    let has_path = !input.path.as_os_str().is_empty();
+    match (query, has_path) {
+        (false, false) => Some("an input needs `path`, `query` or `query_file`".to_owned()),
+        (true, true) => Some(format!(
+            "input {}: give `path` or a query (`query`, `query_file`), not both",
+            input.name()
+        )),
+        (false, true) if input.database.is_some() || input.name.is_some() => Some(format!(
+            "input {}: `database` and `name` are for query inputs",
+            input.path.display()
+        )),
+        (true, false)
+            if input.format != InputFormat::Delimited
+                || input.header.is_some()
+                || !input.columns.is_empty()
+                || !input.positions.is_empty()
+                || input.encoding.is_some()
+                || input.delimiter.span() != (0..0)
+                || input.quote.span() != (0..0) =>
+        {
+            Some(format!(
+                "input {}: format, delimiter, quote, header, columns, positions and encoding \
+                 are for files; a query's columns are its result's",
+                input.name()
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// An error about the spool file at `path`, named after the query input `name` instead.
+fn rename(e: ExtractError, path: &Path, name: &str) -> ExtractError {
+    let spool = path.display().to_string();
+    match e {
+        ExtractError::Io { source, .. } => ExtractError::Database {
+            input: name.to_owned(),
+            message: format!("cannot read the spooled rows back: {source}"),
+        },
+        other => ExtractError::Database {
+            input: name.to_owned(),
+            message: other.to_string().replace(&spool, name),
+        },
+    }
 }
 
 /// Why a date policy gave a date, or none: put in words only for a trace or an error.
@@ -687,6 +745,10 @@ pub struct Extractor<'c> {
     index: Index,
     /// Where each source's rows start in the global row numbering.
     row_base: Vec<u32>,
+    /// Per source, whether it is a query's result (its rows are numbered, not lined).
+    queries: Vec<bool>,
+    /// The spooled results of queries, kept open while the extractor reads them back.
+    _spools: Vec<std::fs::File>,
     warnings: Vec<String>,
     trace: bool,
 }
@@ -727,10 +789,22 @@ impl ExactSizeIterator for People<'_, '_> {}
 
 impl<'c> Extractor<'c> {
     /// Reads the inputs, checks the config against their columns and indexes rows by key.
+    /// A query input gets no environment (see [`Extractor::with_connector`]).
     pub fn new(
         config: &'c MappingConfig,
         base_dir: &Path,
         today: NaiveDate,
+    ) -> Result<Extractor<'c>, ExtractError> {
+        Extractor::with_connector(config, base_dir, today, &Connector::default())
+    }
+
+    /// [`Extractor::new`], running query inputs with what `connector` gives them (the
+    /// environment, the home directory, where to spool rows).
+    pub fn with_connector(
+        config: &'c MappingConfig,
+        base_dir: &Path,
+        today: NaiveDate,
+        connector: &Connector,
     ) -> Result<Extractor<'c>, ExtractError> {
         let src = &config.source;
         let error = |span: std::ops::Range<usize>, message: String| ExtractError::Config {
@@ -741,72 +815,55 @@ impl<'c> Extractor<'c> {
         let mut warnings = Vec::new();
         let mut builder: Builder = Builder::new();
         let mut row_base: Vec<u32> = Vec::new();
+        let mut queries = Vec::new();
+        let mut spools = Vec::new();
         if config.inputs.is_empty() {
             return Err(error(0..0, "at least one [[input]] is needed".to_owned()));
         }
         for input in &config.inputs {
-            let layout = match input.format {
-                InputFormat::Delimited => {
-                    let byte = |s: &toml::Spanned<String>, what: &str| {
-                        one_byte(s.get_ref()).ok_or_else(|| {
-                            error(
-                                s.span(),
-                                format!("{what} must be one byte (or \\t), got {:?}", s.get_ref()),
-                            )
-                        })
-                    };
-                    if input.header == Some(false) && input.columns.is_empty() {
-                        return Err(error(
-                            input.key.span(),
-                            format!(
-                                "input {}: without a header row, name the columns with `columns`",
-                                input.path.display()
-                            ),
-                        ));
-                    }
-                    let (delimiter, quote) = (
-                        byte(&input.delimiter, "delimiter")?,
-                        byte(&input.quote, "quote")?,
-                    );
-                    if delimiter == quote || [delimiter, quote].iter().any(|b| b"\r\n".contains(b))
-                    {
-                        return Err(error(
-                            input.delimiter.span(),
-                            format!(
-                                "input {}: the delimiter and the quote must be two different \
-                                 bytes, neither a line break",
-                                input.path.display()
-                            ),
-                        ));
-                    }
-                    Layout::Delimited { delimiter, quote }
+            let query = Query::of(input, base_dir)?;
+            if let Some(message) = query_keys_error(input, query.is_some()) {
+                return Err(error(input.key.span(), message));
+            }
+            // A query's rows are spooled as CSV; a file has the layout its config gives.
+            let layout = if query.is_some() {
+                Layout::Delimited {
+                    delimiter: b',',
+                    quote: b'"',
                 }
-                InputFormat::FixedWidth => {
-                    if input.positions.is_empty() || input.positions.iter().any(|p| p.start == 0) {
-                        return Err(error(
-                            input.key.span(),
-                            format!(
-                                "input {}: a fixed-width input needs `positions` with 1-based `start`",
-                                input.path.display()
-                            ),
-                        ));
-                    }
-                    Layout::Fixed {
-                        positions: input
-                            .positions
-                            .iter()
-                            .map(|p| (p.start - 1, p.width))
-                            .collect(),
-                    }
-                }
+            } else {
+                crate::records::layout(input, src)?
             };
             row_base.push(builder.index.next.len() as u32);
-            let source = Source::open(input, base_dir, layout, &config.limits, &mut builder)?;
+            let source = match &query {
+                None => Source::open(input, base_dir, layout, &config.limits, &mut builder)?,
+                Some(query) => {
+                    let spooled = crate::database::spool(query, base_dir, connector)?;
+                    warnings.extend(spooled.warnings);
+                    // The spool is a UTF-8 CSV file with a header row.
+                    let spool = InputConfig {
+                        path: spooled.path.clone(),
+                        header: Some(true),
+                        ..input.clone()
+                    };
+                    let mut source =
+                        Source::open(&spool, base_dir, layout, &config.limits, &mut builder)
+                            .map_err(|e| rename(e, &spooled.path, &query.name))?;
+                    source.name = query.name.clone();
+                    spools.push(spooled.file);
+                    source
+                }
+            };
+            queries.push(query.is_some());
             if !source.index.contains_key(input.key.get_ref()) {
                 return Err(ExtractError::UnknownColumn {
                     at: src.locate(&input.key.span()),
                     column: input.key.get_ref().clone(),
-                    files: vec![(source.name.clone(), source.columns.clone())],
+                    files: vec![crate::InputColumns {
+                        input: source.name.clone(),
+                        columns: source.columns.clone(),
+                        named_by_config: query.is_some(),
+                    }],
                 });
             }
             let fallback = source.fallback_lines().len();
@@ -848,7 +905,7 @@ impl<'c> Extractor<'c> {
                 .map(|c| source.index.get(c).copied().unwrap_or(usize::MAX))
                 .collect();
         }
-        let compiled = compile(config, base_dir, &sources, &columns)?;
+        let compiled = compile(config, base_dir, &sources, &queries, &columns)?;
         Ok(Extractor {
             config,
             today,
@@ -856,6 +913,8 @@ impl<'c> Extractor<'c> {
             compiled,
             index,
             row_base,
+            queries,
+            _spools: spools,
             warnings,
             trace: true,
         })
@@ -1001,7 +1060,11 @@ impl<'c> Extractor<'c> {
                 unreadable |= !read.readable;
                 let at = RowRef {
                     file: source.name.clone(),
-                    line: source.line(r),
+                    line: match self.queries[s] {
+                        true => r as u64 + 1,
+                        false => source.line(r),
+                    },
+                    query: self.queries[s],
                 };
                 if let Some(problem) = source.problem(r) {
                     let key = self.config.inputs[s].key.get_ref();
@@ -1932,6 +1995,7 @@ fn compile(
     config: &MappingConfig,
     base_dir: &Path,
     sources: &[Source],
+    queries: &[bool],
     columns: &[String],
 ) -> Result<Compiled, ExtractError> {
     let src = &config.source;
@@ -1985,7 +2049,12 @@ fn compile(
         source: src,
         files: sources
             .iter()
-            .map(|s| (s.name.clone(), s.columns.clone()))
+            .zip(queries)
+            .map(|(s, &query)| crate::InputColumns {
+                input: s.name.clone(),
+                columns: s.columns.clone(),
+                named_by_config: query,
+            })
             .collect(),
         columns,
         lookups: &lookups,

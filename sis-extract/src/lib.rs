@@ -16,8 +16,12 @@
 //!   filtered (by which named rule) or rejected (with which errors), with its provenance;
 //!   a [`TraceStep`] list says why each rule-driven value was chosen.
 //!
-//! This crate never reads the clock (`today` is an argument), opens network connections or
-//! prints.
+//! - Database inputs ([`database`]): an `[[input]]` may be a query, run against PostgreSQL
+//!   (feature `postgres`) or through ODBC (feature `odbc`); its rows are read as a file's.
+//!
+//! This crate never reads the clock (`today` is an argument), the environment (a
+//! [`database::Connector`] carries what a database input may use) or prints; only a database
+//! input opens a network connection.
 //!
 //! ```
 //! use std::path::Path;
@@ -58,8 +62,16 @@
 #![deny(missing_docs)]
 
 pub mod config;
+// Built without a database source, the module still parses the config and refuses queries.
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "odbc")),
+    allow(dead_code, unused_variables, unreachable_code)
+)]
+pub mod database;
 mod extract;
+mod purge;
 mod read;
+pub mod records;
 mod rules;
 mod text;
 
@@ -68,17 +80,40 @@ pub use extract::{
     Decision, Extraction, Extractor, InputSummary, MappedUser, PersonOutcome, RowOutcome, RowRef,
     RowWarning, Topic, TraceStep, extract,
 };
+pub use purge::{PurgeAfter, PurgeRules};
 pub use read::{DecodedFile, decode_file};
 
 use std::path::PathBuf;
 
-/// `people.csv has 24 columns, cards.psv has 3`.
-fn counts(files: &[(String, Vec<String>)]) -> String {
+/// One input's columns, for [`ExtractError::UnknownColumn`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputColumns {
+    /// The input, as the config names it.
+    pub input: String,
+    /// Its column names.
+    pub columns: Vec<String>,
+    /// Whether the names come from the config (a query's result columns) rather than from
+    /// a file's first line, which may be a person's record: only these are displayed.
+    pub named_by_config: bool,
+}
+
+/// `people.csv has 24 column(s); the column names are not shown, as they come from the
+/// file` (a query's columns are listed).
+fn counts(files: &[InputColumns]) -> String {
     let each: Vec<String> = files
         .iter()
-        .map(|(file, columns)| format!("{file} has {} column(s)", columns.len()))
+        .map(|f| match f.named_by_config {
+            true => format!("{}: {}", f.input, f.columns.join(", ")),
+            false => format!("{} has {} column(s)", f.input, f.columns.len()),
+        })
         .collect();
-    each.join(", ")
+    let hidden = files.iter().any(|f| !f.named_by_config);
+    let note = if hidden {
+        "; the column names of a file are not shown, as they come from the file"
+    } else {
+        ""
+    };
+    format!("{}{note}", each.join("; "))
 }
 
 impl ExtractError {
@@ -90,7 +125,7 @@ impl ExtractError {
             ExtractError::UnknownColumn { files, .. } => Some(
                 files
                     .iter()
-                    .map(|(file, columns)| format!("{file}: {}", columns.join(", ")))
+                    .map(|f| format!("{}: {}", f.input, f.columns.join(", ")))
                     .collect::<Vec<_>>()
                     .join("\n"),
             ),
@@ -160,17 +195,23 @@ pub enum ExtractError {
     /// The config names a column no input has. The inputs' column names are kept but not
     /// displayed: a file read with a header row it does not have would show a person's
     /// record as its "columns" ([`ExtractError::columns`] lists them on request).
-    #[error(
-        "{at}: column {column:?} is not in the extract ({}); the column names are not shown, as they come from the file",
-        counts(.files)
-    )]
+    #[error("{at}: column {column:?} is not in the extract ({})", counts(.files))]
     UnknownColumn {
         /// `config-path:line:column` of the name.
         at: String,
         /// The missing column.
         column: String,
         /// Each input and its columns.
-        files: Vec<(String, Vec<String>)>,
+        files: Vec<InputColumns>,
+    },
+    /// A query input could not be run or read (connection, login, query or result).
+    #[error("input {input}: {message}")]
+    Database {
+        /// The input's name.
+        input: String,
+        /// What went wrong, with the server's or driver's message; it names the connection
+        /// by host and database only.
+        message: String,
     },
     /// The config is not valid.
     #[error("{at}: {message}")]

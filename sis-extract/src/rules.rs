@@ -19,7 +19,7 @@ pub(crate) type Col = usize;
 pub(crate) struct Checker<'a> {
     pub source: &'a ConfigSource,
     /// (file, its columns), in config order.
-    pub files: Vec<(String, Vec<String>)>,
+    pub files: Vec<crate::InputColumns>,
     /// Every input's columns, each once, in config order: a [`Col`] is a position here.
     pub columns: &'a [String],
     pub lookups: &'a HashMap<String, Arc<HashMap<String, String>>>,
@@ -520,6 +520,11 @@ impl Duration {
     pub fn after(self, date: NaiveDate) -> Option<NaiveDate> {
         date.checked_add_months(Months::new(self.months))?
             .checked_add_days(Days::new(self.days))
+    }
+
+    /// Whether it is whole days (the same span from any date).
+    pub fn is_days_only(self) -> bool {
+        self.months == 0
     }
 }
 

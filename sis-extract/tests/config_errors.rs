@@ -162,3 +162,64 @@ fn foreign_sections_are_left_to_the_caller() {
         .to_string();
     assert!(err.contains("unknown field `output`"), "{err}");
 }
+
+/// A query input's keys: a query or a path, not both; file-only keys refused; no password in
+/// an ODBC connection string; a password file others may read refused. All found before any
+/// connection is tried.
+#[test]
+fn query_inputs_are_checked_before_connecting() {
+    let query = |rest: &str| {
+        format!("[[input]]\nname = \"q\"\nquery = \"SELECT 1 AS id\"\nkey = \"id\"\n{rest}")
+    };
+    check(
+        "[[input]]\npath = \"p.csv\"\nquery = \"SELECT 1\"\nkey = \"id\"",
+        &["alma-sis.toml:12:7", "give `path` or a query"],
+    );
+    check(&query("delimiter = \"|\""), &["input q: format, delimiter"]);
+    check(
+        "[[input]]\nkey = \"id\"",
+        &["an input needs `path`, `query` or `query_file`"],
+    );
+    check(
+        "[[input]]\npath = \"p.csv\"\nkey = \"id\"\nname = \"x\"",
+        &["`database` and `name` are for query inputs"],
+    );
+    check(
+        &query("query_file = \"q.sql\""),
+        &["input q: give `query` or `query_file`, not both"],
+    );
+    check(
+        &query("database = { driver = \"odbc\", connection = \"DSN=x;UID=u;PWD=hunter2\" }"),
+        &[if cfg!(feature = "odbc") {
+            "input q: database.connection holds a password"
+        } else {
+            "input q: this alma-sis was built without the ODBC source"
+        }],
+    );
+    check(
+        &query("database = { sslmode = \"verify-most\" }"),
+        &["unknown variant `verify-most`", "verify-full"],
+    );
+    check(
+        &query("database = { user = \"u\", password_env = \"NOT_SET_ANYWHERE\" }"),
+        &["input q: database.password_env names NOT_SET_ANYWHERE, which is not set"],
+    );
+    let case = Case::new(
+        &config(&query(
+            "database = { user = \"u\", password_file = \"pw\" }",
+        )),
+        &[("p.csv", b"id\n1\n"), ("pw", b"secret\n")],
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(
+        case.dir.path().join("pw"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("mode");
+    let err = case
+        .run()
+        .expect_err("a readable password file")
+        .to_string();
+    assert!(err.contains("may be read by others (mode 0644)"), "{err}");
+    assert!(!err.contains("secret"), "{err}");
+}

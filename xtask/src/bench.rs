@@ -5,7 +5,9 @@
 //! `alma-sis run` three nights in a row on the same input: a first full load that seeds the
 //! run state, then the measured nightly full load, then the measured nightly delta load
 //! (nothing changed). It then runs `alma-sis check` on what the measured full load wrote, and
-//! deflates the same XML bytes alone with the same backend and level. Stage times and peak RSS come from the binary's
+//! deflates the same XML bytes alone with the same backend and level. `--database` compares
+//! the full run from the CSV file with the same run from a PostgreSQL query instead (see
+//! `bench_db`). Stage times and peak RSS come from the binary's
 //! `--timings` file.
 //!
 //! Then it compares encodings: the same people written with 1 % of their rows in
@@ -29,12 +31,15 @@ struct BenchOptions {
     sizes: Vec<u64>,
     /// Only the comparison of encodings.
     encodings_only: bool,
+    /// `--database`: the CSV run against the same run from a PostgreSQL query.
+    database: bool,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
     let mut options = BenchOptions {
         sizes: vec![100_000, 1_000_000],
         encodings_only: false,
+        database: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -49,8 +54,9 @@ fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
                     .collect::<anyhow::Result<_>>()?;
             }
             "--encodings" => options.encodings_only = true,
+            "--database" => options.database = true,
             other => bail!(
-                "unknown option {other:?}; usage: cargo xtask bench [--rows N,M] [--encodings]"
+                "unknown option {other:?}; usage: cargo xtask bench [--rows N,M] [--encodings] [--database]"
             ),
         }
     }
@@ -59,13 +65,13 @@ fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
 
 /// What one `alma-sis run` reported about itself.
 #[derive(Debug, Default)]
-struct Timings {
-    stages: Vec<(String, f64)>,
-    peak_rss_kib: u64,
-    users: u64,
+pub(crate) struct Timings {
+    pub stages: Vec<(String, f64)>,
+    pub peak_rss_kib: u64,
+    pub users: u64,
 }
 
-fn read_timings(path: &Path) -> anyhow::Result<Timings> {
+pub(crate) fn read_timings(path: &Path) -> anyhow::Result<Timings> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading timings {}", path.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text)?;
@@ -83,7 +89,7 @@ fn read_timings(path: &Path) -> anyhow::Result<Timings> {
     Ok(t)
 }
 
-fn timed(cmd: &mut Command) -> anyhow::Result<(Duration, std::process::Output)> {
+pub(crate) fn timed(cmd: &mut Command) -> anyhow::Result<(Duration, std::process::Output)> {
     let start = Instant::now();
     let out = cmd.output().context("starting alma-sis")?;
     Ok((start.elapsed(), out))
@@ -101,6 +107,9 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     }
     let target = target_dir(root);
     let bin = target.join("release/alma-sis");
+    if options.database {
+        return crate::bench_db::bench_database(root, &bin, &options.sizes);
+    }
     let demo_config = root.join("examples/demo/alma-sis.toml");
     println!("alma-sis benchmark (2-core figures are what CI machines have)");
     for &rows in &options.sizes {
@@ -113,21 +122,7 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
             )?;
             continue;
         }
-        let dir = target.join(format!("bench/{rows}"));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-        std::fs::create_dir_all(&dir)?;
-        let extract = dir.join("people.csv");
-        gen_extract(&GenOptions {
-            rows,
-            seed: 42,
-            messy: false,
-            cp1252: 0,
-            double_encoded: 0,
-            as_utf8: false,
-            out: Some(extract.clone()),
-        })?;
+        let (dir, extract) = fresh_extract(&target.join(format!("bench/{rows}")), rows)?;
         let config = write_bench_config(&demo_config, &dir, &extract)?;
 
         let run = |now: &str, mode: &str, name: &str| -> anyhow::Result<(Duration, Timings)> {
@@ -242,8 +237,28 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An empty `dir` with the synthetic extract of `rows` rows (seed 42) in it: the directory
+/// and the extract's path.
+pub(crate) fn fresh_extract(dir: &Path, rows: u64) -> anyhow::Result<(PathBuf, PathBuf)> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let extract = dir.join("people.csv");
+    gen_extract(&GenOptions {
+        rows,
+        seed: 42,
+        messy: false,
+        cp1252: 0,
+        double_encoded: 0,
+        as_utf8: false,
+        out: Some(extract.clone()),
+    })?;
+    Ok((dir.to_owned(), extract))
+}
+
 /// Compares a full run on an extract with 1 % windows-1252 rows and 0.5 % rows decoded twice
-/// with the same extract in plain UTF-8: three first runs of each, in turn, on fresh states.
+/// with the same extract in plain UTF-8: five first runs of each, in turn, on fresh states.
 fn encodings(bin: &Path, demo_config: &Path, dir: &Path, rows: u64) -> anyhow::Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(dir)?;
@@ -364,11 +379,15 @@ fn children_cpu_seconds() -> f64 {
 
 /// Where cargo builds: `CARGO_TARGET_DIR` when set (xtask is a build tool and may read it),
 /// else the workspace's `target`.
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
-fn write_bench_config(demo: &Path, dir: &Path, extract: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn write_bench_config(
+    demo: &Path,
+    dir: &Path,
+    extract: &Path,
+) -> anyhow::Result<PathBuf> {
     let text = std::fs::read_to_string(demo)?;
     let mut table: toml::Table = toml::from_str(&text)?;
     let inputs = table

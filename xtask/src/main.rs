@@ -1,7 +1,10 @@
 //! `cargo xtask`: project automation.
 //!
-//! - `cargo xtask ci`: installs what the tests need (as root, when missing), then runs fmt,
-//!   clippy, the whole test suite and the docs build, all with warnings denied.
+//! - `cargo xtask ci`: installs what the tests need (as root, when missing: PostgreSQL, the
+//!   PostgreSQL ODBC driver and unixODBC among them), then runs fmt, clippy, the whole test
+//!   suite (the big interruption tests on a release build) and the docs build, all with
+//!   warnings denied and the `odbc` feature on. This tool does not build the ODBC code itself,
+//!   so it builds on a machine without unixODBC.
 //! - `cargo xtask fixtures`: regenerates every golden file.
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
@@ -11,6 +14,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 mod bench;
+mod bench_db;
 #[cfg(test)]
 mod oracle;
 mod synthetic;
@@ -25,7 +29,7 @@ fn main() -> anyhow::Result<()> {
         Some("deflate-floor") => bench::deflate_floor_command(&args[1..]),
         Some("gen-extract") => synthetic::gen_extract(&synthetic::GenOptions::parse(&args[1..])?),
         _ => {
-            eprintln!("usage: cargo xtask <ci|fixtures|gen-extract|bench>");
+            eprintln!("usage: cargo xtask <ci|fixtures|gen-extract|bench [--database]>");
             std::process::exit(2);
         }
     }
@@ -80,12 +84,54 @@ const PACKAGES: &[(&str, &str)] = &[
     ),
     ("python3", "/usr/bin/python3"),
     ("chromium", "/usr/bin/chromium"),
+    // A real PostgreSQL server for the database inputs' tests (a throwaway cluster each), the
+    // `openssl` tool for its test certificates, and ODBC: unixODBC (headers and library, to
+    // build and link the `odbc` feature) and the PostgreSQL ODBC driver.
+    ("postgresql", "/usr/lib/postgresql/*/bin/initdb"),
+    ("openssl", "/usr/bin/openssl"),
+    ("unixodbc-dev", "/usr/include/sql.h"),
+    ("odbc-postgresql", "/usr/lib/*/odbc/psqlodbcw.so"),
 ];
+
+/// Whether `probe` exists; a `*` stands for any one directory name.
+fn installed(probe: &str) -> bool {
+    let Some((before, after)) = probe.split_once("/*/") else {
+        return Path::new(probe).exists();
+    };
+    std::fs::read_dir(before).is_ok_and(|dir| {
+        dir.filter_map(Result::ok)
+            .any(|e| installed(&format!("{}/{after}", e.path().display())))
+    })
+}
+
+/// How long apt may wait for another apt or dpkg (unattended upgrades, a parallel install)
+/// to let go of its locks.
+const APT_LOCK_WAIT: &str = "DPkg::Lock::Timeout=900";
+
+/// Runs apt-get, waiting for its locks; tried again a few times when another apt held the
+/// package lists (which `DPkg::Lock::Timeout` does not wait for in every apt version).
+fn apt_get(root: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let env = [("DEBIAN_FRONTEND", "noninteractive")];
+    let mut all = vec!["-o", APT_LOCK_WAIT];
+    all.extend(args);
+    let mut last = None;
+    for attempt in 1..=10 {
+        match run(root, "apt-get", &all, &env) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                eprintln!("apt-get failed (attempt {attempt} of 10); waiting for its locks");
+                last = Some(e);
+                std::thread::sleep(std::time::Duration::from_secs(15));
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("apt-get failed")))
+}
 
 fn install_test_tools(root: &Path) -> anyhow::Result<()> {
     let missing: Vec<&str> = PACKAGES
         .iter()
-        .filter(|(_, probe)| !Path::new(probe).exists())
+        .filter(|(_, probe)| !installed(probe))
         .map(|(pkg, _)| *pkg)
         .collect();
     if !missing.is_empty() {
@@ -96,11 +142,10 @@ fn install_test_tools(root: &Path) -> anyhow::Result<()> {
                 missing.join(" ")
             );
         }
-        let env = [("DEBIAN_FRONTEND", "noninteractive")];
-        run(root, "apt-get", &["update", "-qq"], &env)?;
+        apt_get(root, &["update", "-qq"])?;
         let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
         args.extend(&missing);
-        run(root, "apt-get", &args, &env)?;
+        apt_get(root, &args)?;
     }
     if is_root() {
         std::fs::create_dir_all("/run/sshd").context("creating /run/sshd")?;
@@ -111,32 +156,49 @@ fn install_test_tools(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The features CI builds with: everything, ODBC included (this tool itself is built without
+/// it, so that it builds before unixODBC is installed).
+const FEATURES: [&str; 2] = ["--features", "alma-sis/odbc"];
+
 fn ci(root: &Path) -> anyhow::Result<()> {
     install_test_tools(root)?;
     run(root, "cargo", &["fmt", "--all", "--", "--check"], &[])?;
+    let with = |args: &[&'static str], tail: &[&'static str]| -> Vec<&'static str> {
+        args.iter().chain(&FEATURES).chain(tail).copied().collect()
+    };
     run(
         root,
         "cargo",
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
+        &with(
+            &["clippy", "--workspace", "--all-targets"],
+            &["--", "-D", "warnings"],
+        ),
         &[],
     )?;
+    // The interruption tests run a 300,000-row extract: on the release binary, in seconds.
     run(
         root,
         "cargo",
-        &["test", "--workspace"],
-        &[("PROPTEST_CASES", "64"), ("ALMA_SIS_REQUIRE_SSHD", "1")],
+        &["build", "--release", "-p", "alma-sis"],
+        &[],
+    )?;
+    let release = bench::target_dir(root).join("release/alma-sis");
+    let release = release.to_string_lossy();
+    run(
+        root,
+        "cargo",
+        &with(&["test", "--workspace"], &[]),
+        &[
+            ("PROPTEST_CASES", "64"),
+            ("ALMA_SIS_REQUIRE_SSHD", "1"),
+            ("ALMA_SIS_REQUIRE_POSTGRES", "1"),
+            ("ALMA_SIS_BIN", &release),
+        ],
     )?;
     run(
         root,
         "cargo",
-        &["doc", "--workspace", "--no-deps"],
+        &with(&["doc", "--workspace", "--no-deps"], &[]),
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     eprintln!("cargo xtask ci: all checks passed");

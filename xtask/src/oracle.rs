@@ -182,11 +182,20 @@ fn a_messy_mixed_encoding_extract_is_decoded_row_by_row_as_an_independent_decode
     assert!(exit.code() <= 1, "{exit:?}");
 
     let expected = oracle(&extract);
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("DEMO_patrons_20261123040000.report.json"))
-            .expect("the report"),
-    )
-    .expect("JSON");
+    // The report's name goes on with the run's id.
+    let report_path = std::fs::read_dir(&out)
+        .expect("the work directory")
+        .map(|e| e.expect("an entry").path())
+        .find(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            name.is_some_and(|n| {
+                n.starts_with("DEMO_patrons_20261123040000") && n.ends_with(".report.json")
+            })
+        })
+        .expect("the report");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report_path).expect("the report"))
+            .expect("JSON");
 
     // The report lists exactly the rows that are not UTF-8.
     let listed: Vec<u64> = report["extract"]["inputs"][0]["fallback_lines"]

@@ -52,13 +52,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod delivery;
+mod guard;
+mod identity;
 mod index;
 mod plan;
 mod users;
+mod vanished;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -67,11 +71,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use delivery::{HeldBack, RecordedFile, RunFile};
+pub use guard::{Held, WaitNotice, WaitPolicy, Waiting};
+pub use identity::{Claim, Owner};
 pub use plan::{PlannedRun, Planner};
 pub use users::{
     BrakeLimits, BrakeReading, Class, LoadMode, PlanOptions, VanishedAction, VanishedPolicy,
     VanishedUser, Verdict, match_id,
 };
+pub use vanished::{IfMissing, PurgePolicy, PurgeRule, VanishedDates};
 
 /// The schema version this code writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 1;
@@ -241,6 +249,75 @@ pub enum StateError {
     /// The export could not be written.
     #[error("cannot write the export")]
     Export(#[source] std::io::Error),
+    /// A symbolic link at the name of the state file, one of its companions or a lock file:
+    /// links there are never followed.
+    #[error(
+        "{path} is a symbolic link: alma-sis does not follow links at the state file, its \
+         companions (-wal, -shm) and lock files"
+    )]
+    Link {
+        /// The link.
+        path: PathBuf,
+    },
+    /// Something other than a regular file at the name of the state file or a lock file.
+    #[error("{path} is not a regular file")]
+    NotAFile {
+        /// The name.
+        path: PathBuf,
+    },
+    /// A wait for a busy feed lock or state file ran out.
+    #[error("state file {path} is busy: {held} after {} ({what})", guard::secs(*limit))]
+    Busy {
+        /// The state file.
+        path: PathBuf,
+        /// What was held.
+        held: Held,
+        /// How long was waited.
+        limit: std::time::Duration,
+        /// The lock file, or what could not be done.
+        what: String,
+    },
+    /// The state file belongs to another institution: copied from another site, or the
+    /// config points at another site's file.
+    #[error(
+        "state file {path} belongs to institution {found:?} (feeds {}), not to {wanted:?}",
+        feeds.join(", ")
+    )]
+    Foreign {
+        /// The state file.
+        path: PathBuf,
+        /// The institution recorded in it.
+        found: String,
+        /// The feeds recorded in it.
+        feeds: Vec<String>,
+        /// The institution that tried to use it.
+        wanted: String,
+    },
+    /// The state file records no owner (an earlier alma-sis wrote it) and no run of this
+    /// feed in it used this config: it is adopted only on request
+    /// ([`StateStore::adopt`]).
+    #[error(
+        "state file {path} does not record which institution and feed it belongs to (an \
+         earlier alma-sis wrote it), and no run of feed {feed:?} recorded in it used this config"
+    )]
+    Unclaimed {
+        /// The state file.
+        path: PathBuf,
+        /// The feed.
+        feed: String,
+    },
+}
+
+impl StateError {
+    /// Whether this is a wait for a busy feed lock or state file that ran out (also when
+    /// SQLite gave up waiting in the middle of a run).
+    pub fn is_busy(&self) -> bool {
+        match self {
+            StateError::Busy { .. } | StateError::Locked { .. } => true,
+            StateError::Sql { source, .. } => guard::is_busy(source),
+            _ => false,
+        }
+    }
 }
 
 /// A sha256 content hash.
@@ -474,6 +551,10 @@ pub enum RunOutcome {
     Failed,
     /// The brake refused the extract.
     Refused,
+    /// Some files were delivered, not all: only their people are recorded as sent.
+    PartlyDelivered,
+    /// Stopped by a signal (SIGINT, SIGTERM); only files delivered before it count.
+    Interrupted,
 }
 
 impl RunOutcome {
@@ -485,6 +566,8 @@ impl RunOutcome {
             RunOutcome::DryRun => "dry-run",
             RunOutcome::Failed => "failed",
             RunOutcome::Refused => "refused",
+            RunOutcome::PartlyDelivered => "partly-delivered",
+            RunOutcome::Interrupted => "interrupted",
         }
     }
 
@@ -495,6 +578,8 @@ impl RunOutcome {
             RunOutcome::DryRun,
             RunOutcome::Failed,
             RunOutcome::Refused,
+            RunOutcome::PartlyDelivered,
+            RunOutcome::Interrupted,
         ]
         .into_iter()
         .find(|o| o.code() == code)
@@ -591,7 +676,58 @@ pub struct FeedLock {
 impl FeedLock {
     /// Takes the lock `<state file>.<feed>.lock` without waiting; [`StateError::Locked`] when
     /// another process holds it. The operating system releases it if the process dies.
+    ///
+    /// The lock file is opened without following a symbolic link at its name
+    /// ([`StateError::Link`]); the holder writes its process id into it.
     pub fn acquire(state_path: &Path, feed: &str) -> Result<FeedLock, StateError> {
+        let (mut file, path) = Self::open(state_path, feed)?;
+        match Self::try_lock(&mut file, &path)? {
+            true => Ok(FeedLock { _file: file, path }),
+            false => Err(StateError::Locked {
+                feed: feed.to_owned(),
+                lock_path: path,
+            }),
+        }
+    }
+
+    /// Takes the lock like [`FeedLock::acquire`], waiting up to `wait.limit` for another run
+    /// of the feed to release it: `wait.notice` is told when the wait starts, and a wait that
+    /// runs out is [`StateError::Busy`].
+    pub fn acquire_waiting(
+        state_path: &Path,
+        feed: &str,
+        wait: &WaitPolicy,
+    ) -> Result<FeedLock, StateError> {
+        let (mut file, path) = Self::open(state_path, feed)?;
+        if Self::try_lock(&mut file, &path)? {
+            return Ok(FeedLock { _file: file, path });
+        }
+        let holder = guard::read_holder(&mut file);
+        (wait.notice)(&Waiting::FeedLock {
+            feed: feed.to_owned(),
+            lock_path: path.clone(),
+            holder,
+            limit: wait.limit,
+        });
+        let locked = guard::retry(wait.limit, || {
+            Ok(Self::try_lock(&mut file, &path)?.then_some(()))
+        })?;
+        match locked {
+            Some(()) => Ok(FeedLock { _file: file, path }),
+            None => Err(StateError::Busy {
+                path: state_path.to_owned(),
+                held: Held::FeedLock {
+                    feed: feed.to_owned(),
+                    holder: guard::read_holder(&mut file).or(holder),
+                },
+                limit: wait.limit,
+                what: format!("its lock file is {}", path.display()),
+            }),
+        }
+    }
+
+    /// Opens (creates) the lock file of `feed` beside the state file.
+    fn open(state_path: &Path, feed: &str) -> Result<(File, PathBuf), StateError> {
         let safe: String = feed
             .chars()
             .map(|c| {
@@ -602,30 +738,29 @@ impl FeedLock {
                 }
             })
             .collect();
-        let mut name = state_path.as_os_str().to_owned();
-        name.push(format!(".{safe}.lock"));
-        let path = PathBuf::from(name);
-        let io_err = |source| StateError::Io {
-            path: path.clone(),
-            source,
-        };
+        let path = guard::with_suffix(state_path, &format!(".{safe}.lock"));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io_err)?;
+            std::fs::create_dir_all(dir).map_err(|source| StateError::Io {
+                path: path.clone(),
+                source,
+            })?;
         }
-        let file = private_options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_err)?;
+        let file = guard::open_private(&path)?;
+        Ok((file, path))
+    }
+
+    /// Takes the lock if it is free (and writes this process's id into the file).
+    fn try_lock(file: &mut File, path: &Path) -> Result<bool, StateError> {
         match file.try_lock() {
-            Ok(()) => Ok(FeedLock { _file: file, path }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked {
-                feed: feed.to_owned(),
-                lock_path: path,
+            Ok(()) => {
+                guard::write_holder(file);
+                Ok(true)
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+            Err(std::fs::TryLockError::Error(source)) => Err(StateError::Io {
+                path: path.to_owned(),
+                source,
             }),
-            Err(std::fs::TryLockError::Error(source)) => Err(io_err(source)),
         }
     }
 
@@ -635,22 +770,21 @@ impl FeedLock {
     }
 }
 
-fn private_options() -> OpenOptions {
-    let mut open = OpenOptions::new();
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    open
-}
-
 /// The state file, open.
 #[derive(Debug)]
 pub struct StateStore {
     conn: Connection,
     path: PathBuf,
+    /// How long a writer waits for another's write lock.
+    wait_limit: std::time::Duration,
 }
 
 impl StateStore {
     /// Opens (or creates, mode 0600) the state file and brings its schema up to date.
+    ///
+    /// Nothing is followed or changed through a symbolic link: a link at the file's name or
+    /// at its `-wal` or `-shm` companion is [`StateError::Link`]. A writer waits silently up
+    /// to 600 s for another's write lock; [`StateStore::set_wait`] changes that.
     pub fn open(path: &Path) -> Result<StateStore, StateError> {
         let io_err = |source| StateError::Io {
             path: path.to_owned(),
@@ -659,32 +793,40 @@ impl StateStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io_err)?;
         }
-        // Create it ourselves so SQLite (and its journal, which copies the mode) never makes
-        // it readable by others.
-        private_options()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(io_err)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-                .map_err(io_err)?;
+        for companion in ["-wal", "-shm"] {
+            guard::refuse_link(&guard::with_suffix(path, companion))?;
         }
+        // Created (mode 0600) and checked here, so SQLite (and its -wal and -shm, which copy
+        // the mode) never makes it readable by others, and no link is followed.
+        let file = guard::open_private(path)?;
         let conn = Connection::open(path).map_err(|source| StateError::Sql {
             path: path.to_owned(),
             action: "open it".into(),
             source,
         })?;
+        // SQLite opened the name again: it must still be the file checked above.
+        guard::still_same(&file, path)?;
+        drop(file);
         let store = StateStore {
             conn,
             path: path.to_owned(),
+            wait_limit: BUSY_TIMEOUT,
         };
         store.configure()?;
         store.migrate()?;
         Ok(store)
+    }
+
+    /// How long a writer waits for another process's write lock on this file, and whom to
+    /// tell when a wait starts. A wait that runs out is [`StateError::Busy`] (or, in the
+    /// middle of a run's writes, an SQL error for which [`StateError::is_busy`] holds).
+    pub fn set_wait(&mut self, wait: &WaitPolicy) -> Result<(), StateError> {
+        let handler = guard::busy_handler(self.path.clone(), wait.clone());
+        self.conn
+            .busy_handler(Some(handler))
+            .map_err(self.sql_err("set its busy handler"))?;
+        self.wait_limit = wait.limit;
+        Ok(())
     }
 
     /// 16 KiB pages for a new file, WAL mode (persistent in the file), [`SYNCHRONOUS`], a
@@ -728,10 +870,22 @@ impl StateStore {
     fn sql_err(&self, action: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StateError {
         let path = self.path.clone();
         let action = action.into();
-        move |source| StateError::Sql {
-            path,
-            action,
-            source,
+        let limit = self.wait_limit;
+        move |source| {
+            if guard::is_busy(&source) {
+                StateError::Busy {
+                    path,
+                    held: Held::WriteLock,
+                    limit,
+                    what: format!("cannot {action}"),
+                }
+            } else {
+                StateError::Sql {
+                    path,
+                    action,
+                    source,
+                }
+            }
         }
     }
 
@@ -748,12 +902,14 @@ impl StateStore {
             });
         }
         if version == SCHEMA_VERSION {
-            // Nothing to write: opening never waits for a run that holds the write lock.
-            return Ok(());
+            // Nothing to write (unless tables added since are missing): opening never waits
+            // for a run that holds the write lock.
+            return self.ensure_delivery_tables();
         }
         self.conn
             .execute_batch(&format!(
-                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                "BEGIN; {SCHEMA} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+                delivery::DELIVERY_SCHEMA
             ))
             .map_err(self.sql_err("create the schema"))
     }
@@ -819,6 +975,15 @@ impl StateStore {
             )
             .map_err(self.sql_err(format!("record a run of feed {:?}", run.feed)))?;
         Ok(RunId(self.conn.last_insert_rowid()))
+    }
+
+    /// Records that a run begun as complete is partial after all (its extract did not read
+    /// cleanly): nobody vanishes in it, and it is no baseline for later runs.
+    pub fn mark_partial(&mut self, run: RunId) -> Result<(), StateError> {
+        self.conn
+            .execute("UPDATE runs SET partial = 1 WHERE id = ?1", params![run.0])
+            .map_err(self.sql_err(format!("record run {} as partial", run.0)))?;
+        Ok(())
     }
 
     /// Finishes a run in one transaction: its outcome and counts; when `touch` is given, every

@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::io::Read as _;
 use std::path::Path;
 
-use alma_user_model::{User, UserReader, UserStatus};
+use alma_user_model::{User, UserReader};
 use chrono::{Days, NaiveDate};
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension as _, params};
@@ -28,10 +28,11 @@ use super::index::{
     VANISHED, key_hash,
 };
 use super::users::match_key;
+use super::vanished::decide;
 use super::{
     BrakeReading, CACHE_FLOOR_KIB, Class, ContentHash, LoadMode, PLAN_BUDGET_KIB, PlanOptions,
-    RUN_CACHE_FLOOR_KIB, RunCounts, RunEnd, RunId, StateError, StateStore, VanishedAction,
-    VanishedPolicy, VanishedUser, Verdict, date_text, parse_date, required, text,
+    PurgePolicy, RUN_CACHE_FLOOR_KIB, RunCounts, RunEnd, RunId, StateError, StateStore,
+    VanishedAction, VanishedDates, VanishedUser, Verdict, date_text, parse_date, required, text,
 };
 
 const UPDATE_SENT: &str = "UPDATE items SET hash = ?3, expires = ?4, last_seen = ?5, \
@@ -59,13 +60,13 @@ const GET_PAYLOAD: &str = "SELECT payload FROM payloads WHERE feed = ?1 AND key 
 
 /// The open transaction of a run being planned; rolled back when dropped uncommitted.
 #[derive(Debug)]
-struct Tx<'s> {
-    store: &'s mut StateStore,
+pub(super) struct Tx<'s> {
+    pub(super) store: &'s mut StateStore,
     open: bool,
 }
 
 impl Tx<'_> {
-    fn end(&mut self, sql: &str, action: &str) -> Result<(), StateError> {
+    pub(super) fn end(&mut self, sql: &str, action: &str) -> Result<(), StateError> {
         self.store
             .conn
             .execute_batch(sql)
@@ -95,7 +96,7 @@ impl Drop for Tx<'_> {
     }
 }
 
-fn sql_error(path: &Path, action: String, source: rusqlite::Error) -> StateError {
+pub(super) fn sql_error(path: &Path, action: String, source: rusqlite::Error) -> StateError {
     StateError::Sql {
         path: path.to_owned(),
         action,
@@ -133,6 +134,8 @@ pub struct Planner<'s> {
     feed_last_seen: Option<String>,
     /// The last expiry date bound, formatted (most users share a handful of dates).
     expires_text: Option<(NaiveDate, String)>,
+    /// The purge dates of the vanished.
+    purge: PurgePolicy,
 }
 
 impl StateStore {
@@ -205,6 +208,7 @@ impl StateStore {
             known,
             feed_last_seen,
             expires_text: None,
+            purge: PurgePolicy::default(),
         })
     }
 }
@@ -390,6 +394,12 @@ impl<'s> Planner<'s> {
         Ok(Verdict { class, send })
     }
 
+    /// How the vanished get their purge dates: the mapping's `[purge]` rules and the
+    /// minimum. Without it nobody vanished gets a purge date (Alma never purges them).
+    pub fn set_purge_policy(&mut self, purge: PurgePolicy) {
+        self.purge = purge;
+    }
+
     /// Someone in today's extract whose rows were rejected today: not vanished. Takes a
     /// primary id or key (applies [`match_id`](super::match_id)).
     pub fn hold(&mut self, primary_id: &str) {
@@ -499,6 +509,7 @@ impl<'s> Planner<'s> {
             baseline,
             known,
             feed_last_seen,
+            purge,
             ..
         } = self;
         let mut vanished = Vec::new();
@@ -522,33 +533,23 @@ impl<'s> Planner<'s> {
                     }
                     _ => (item.since.unwrap_or(today), item.sends),
                 };
-                let of = options.vanished_runs;
-                let mut entry = VanishedUser {
-                    primary_id: item.key.to_string(),
-                    since,
-                    action: VanishedAction::Left,
-                    send: sends,
-                    of,
-                    retired: true,
+                let stored = if options.vanished != super::VanishedPolicy::Nothing
+                    && sends < options.vanished_runs
+                {
+                    load_user(tx.store, &feed, &item.key)?
+                } else {
+                    None
                 };
-                if options.vanished != VanishedPolicy::Nothing && sends < of {
-                    match load_user(tx.store, &feed, &item.key)? {
-                        None => entry.action = VanishedAction::NoRecord,
-                        Some(user) => {
-                            entry.primary_id = user.primary_id;
-                            entry.action = match options.vanished {
-                                VanishedPolicy::Expire { grace_days } => VanishedAction::Expired {
-                                    on: since
-                                        .checked_add_days(Days::new(u64::from(grace_days)))
-                                        .unwrap_or(since),
-                                },
-                                _ => VanishedAction::Inactivated,
-                            };
-                            entry.send = sends + 1;
-                            entry.retired = entry.send >= of;
-                        }
-                    }
-                }
+                let entry = decide(
+                    &options,
+                    &purge,
+                    &item.key,
+                    since,
+                    sends,
+                    stored.as_ref(),
+                    item.expires,
+                    today,
+                );
                 let resent = entry.send > sends;
                 let (status, status_since, sends) = if entry.retired {
                     ("retired", today_text.clone(), 0)
@@ -576,11 +577,11 @@ impl<'s> Planner<'s> {
                             source,
                         )
                     })?;
-                if resent {
+                if let (true, Some(dates)) = (resent, &entry.dates) {
                     resends.push(Resend {
                         key: item.key,
                         action: entry.action,
-                        sent_expires: item.expires,
+                        dates: dates.clone(),
                     });
                 }
                 counts.vanished += 1;
@@ -692,7 +693,11 @@ fn unseen_items(
 
 /// The user last stored for `key`: the rendered `<user>` (or, written by older versions,
 /// its JSON).
-fn load_user(store: &StateStore, feed: &str, key: &str) -> Result<Option<User>, StateError> {
+pub(super) fn load_user(
+    store: &StateStore,
+    feed: &str,
+    key: &str,
+) -> Result<Option<User>, StateError> {
     let conn: &Connection = &store.conn;
     let mut stmt = conn
         .prepare_cached(GET_PAYLOAD)
@@ -745,8 +750,8 @@ fn load_user(store: &StateStore, feed: &str, key: &str) -> Result<Option<User>, 
 struct Resend {
     key: Box<str>,
     action: VanishedAction,
-    /// The expiry date last sent.
-    sent_expires: Option<NaiveDate>,
+    /// The dates to send.
+    dates: VanishedDates,
 }
 
 /// A planned run: what it sends and counted, waiting for delivery with its writes in the
@@ -760,10 +765,10 @@ pub struct PlannedRun<'s> {
     pub vanished: Vec<VanishedUser>,
     /// What the brake saw.
     pub brake: BrakeReading,
-    tx: Tx<'s>,
-    feed: String,
-    today: NaiveDate,
-    partial: bool,
+    pub(super) tx: Tx<'s>,
+    pub(super) feed: String,
+    pub(super) today: NaiveDate,
+    pub(super) partial: bool,
     resends: Vec<Resend>,
 }
 
@@ -782,8 +787,9 @@ impl PlannedRun<'_> {
         }
     }
 
-    /// The users to re-send for the vanished (expired or inactivated as today), in match id
-    /// order, loaded lazily, one at a time, from their stored payloads.
+    /// The users to re-send for the vanished, in match id order, loaded lazily, one at a
+    /// time, from their stored payloads, with the dates of [`VanishedUser::dates`] (and
+    /// status INACTIVE under that policy).
     pub fn resend(&self) -> impl Iterator<Item = Result<User, StateError>> + '_ {
         self.resends.iter().map(move |r| {
             let mut user = load_user(self.tx.store, &self.feed, &r.key)?.ok_or_else(|| {
@@ -795,23 +801,7 @@ impl PlannedRun<'_> {
                     value: "(gone)".into(),
                 }
             })?;
-            match r.action {
-                VanishedAction::Expired { on } => {
-                    user.expiry_date = Some(on);
-                    user.purge_date = Some(on);
-                }
-                _ => {
-                    // The stored payload may predate the last expiry sent (only content
-                    // changes rewrite it): send the last expiry, keeping the purge date's
-                    // distance.
-                    if let (Some(sent), Some(stored)) = (r.sent_expires, user.expiry_date) {
-                        let gap = user.purge_date.map(|p| p.signed_duration_since(stored));
-                        user.expiry_date = Some(sent);
-                        user.purge_date = gap.and_then(|g| sent.checked_add_signed(g));
-                    }
-                    user.status = Some(UserStatus::Inactive);
-                }
-            }
+            r.dates.apply(&mut user, r.action);
             Ok(user)
         })
     }
@@ -843,7 +833,7 @@ impl PlannedRun<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{BrakeLimits, NewRun, RunOutcome};
+    use crate::state::{BrakeLimits, NewRun, RunOutcome, VanishedPolicy};
 
     fn day(n: u64) -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 1)

@@ -20,12 +20,14 @@ pub enum LoadMode {
 /// What to send for someone who was sent before and is missing from today's eligible set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VanishedPolicy {
-    /// Re-send them with expiry and purge dates set to the day they vanished plus a grace.
+    /// Re-send them with the expiry date set to the day they vanished plus a grace (and a
+    /// purge date by [`PurgePolicy`](super::PurgePolicy)).
     Expire {
         /// Days added to the day they vanished.
         grace_days: u32,
     },
-    /// Re-send them with status INACTIVE.
+    /// Re-send them with status INACTIVE and the expiry date last sent (and a purge date by
+    /// [`PurgePolicy`](super::PurgePolicy)).
     Inactive,
     /// Send nothing: retire them at once.
     Nothing,
@@ -137,9 +139,9 @@ impl fmt::Display for BrakeReading {
 /// What happens to a vanished person in this run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VanishedAction {
-    /// Re-sent with expiry and purge dates on this day.
+    /// Re-sent with this expiry date (the purge date is in [`VanishedUser::dates`]).
     Expired {
-        /// The expiry (and purge) date sent.
+        /// The expiry date sent.
         on: NaiveDate,
     },
     /// Re-sent with status INACTIVE.
@@ -165,6 +167,8 @@ pub struct VanishedUser {
     pub of: u32,
     /// Whether they are retired after this run.
     pub retired: bool,
+    /// The dates they are re-sent with, and where they come from (when re-sent).
+    pub dates: Option<super::VanishedDates>,
 }
 
 /// How an eligible user compares with what was sent.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use leganto_courses::{DateFormat, Rules, read_course_file, rollover_lines};
+use leganto_courses::{DateFormat, Rules, Snapshot, plan_delta, read_course_file};
 
 use super::Context;
 use crate::courses::CoursesAppConfig;
@@ -45,7 +45,8 @@ pub struct CoursesRunArgs {
     /// Send every course, not only what changed (rollovers are still sent only once).
     #[arg(long)]
     pub full: bool,
-    /// Deliver even when more courses would be deleted than `[delta]` allows.
+    /// Deliver even when a brake trips (more deletes than `[delta]` allows, or a delete of a
+    /// course that received rolled-over reading lists) or a course would be re-keyed.
     #[arg(long)]
     pub force: bool,
 }
@@ -153,19 +154,38 @@ fn pull(ctx: &Context) -> anyhow::Result<Exit> {
 
 fn rollover_report(ctx: &Context) -> anyhow::Result<Exit> {
     let config = CoursesAppConfig::load(&ctx.config_path)?;
-    let (mapped, rejected) = crate::courses::run::map(&config)?;
+    let mapped = crate::courses::run::map(&config)?;
     let state_path = config.state_path();
-    let sent = if state_path.exists() {
-        let store = alma_sis_package::state::StateStore::open(&state_path)
-            .map_err(|e| Failure::error(Exit::ConfigOrInput, format!("run state: {e}")))?;
-        crate::courses::state::rollovers_sent(&store)
-            .map_err(|e| Failure::error(Exit::ConfigOrInput, format!("run state: {e}")))?
+    let state_failure = |e| Failure::error(Exit::ConfigOrInput, format!("run state: {e}"));
+    let (last, sent) = if state_path.exists() {
+        let store =
+            alma_sis_package::state::StateStore::open(&state_path).map_err(state_failure)?;
+        (
+            crate::courses::state::last_snapshot(&store).map_err(state_failure)?,
+            crate::courses::state::rollovers_sent(&store).map_err(state_failure)?,
+        )
     } else {
-        Vec::new()
+        (Snapshot::default(), Vec::new())
     };
-    let lines = rollover_lines(&mapped.candidates, &sent, &[], config.courses.rollover.emit);
-    let (csv, html) = write_rollover_reports(ctx, &config, &lines)?;
-    println!("{} rollover candidates", lines.len());
+    // The plan a run would make now, brakes lifted: nothing is sent or recorded.
+    let options = leganto_courses::DeltaOptions {
+        max_deletes: usize::MAX,
+        max_rollover_target_deletes: usize::MAX,
+        ..config.delta_options(false, false)
+    };
+    let delta = plan_delta(&mapped, &last, &sent, &options)
+        .map_err(|e| Failure::error(Exit::ConfigOrInput, e.to_string()))?;
+    let mut findings = mapped.findings.clone();
+    findings.extend(
+        delta
+            .findings
+            .iter()
+            .filter(|f| f.code.starts_with("W-ROLLOVER"))
+            .cloned(),
+    );
+    let rejected = print_findings(&findings);
+    let (csv, html) = write_rollover_reports(ctx, &config, &delta.rollovers)?;
+    println!("{} rollover candidates", delta.rollovers.len());
     println!("  {}", csv.display());
     println!("  {}", html.display());
     Ok(if rejected > 0 {

@@ -27,20 +27,27 @@ pub struct ExplainArgs {
 
 /// Runs `alma-sis explain`: prints the rows found, the rules that matched or not, the group
 /// and dates chosen and why, or the rule that dropped the person, and whether `run`'s check
-/// rejects the user. Exit 2 when the id is not in the extract.
+/// rejects the user; for someone sent before and not loaded today (gone from the extract, or
+/// filtered), what the run state sends them as a vanished person. Exit 2 when the id is
+/// neither in the extract nor in the run state.
 pub fn run(ctx: &Context, args: ExplainArgs) -> anyhow::Result<Exit> {
     let config = ctx.config()?;
     // Traces are for the person asked about: `explain` traces them whatever this says.
-    let extractor = Extractor::new(&config.mapping, &config.base_dir, ctx.today())
-        .map_err(|e| crate::pipeline::extract::input_error(args.show_values, &e))?
-        .with_trace(false);
+    let extractor = Extractor::with_connector(
+        &config.mapping,
+        &config.base_dir,
+        ctx.today(),
+        &crate::connector::from_process(),
+    )
+    .map_err(|e| crate::pipeline::extract::input_error(args.show_values, &e))?
+    .with_trace(false);
+    let today = ctx.today();
     let Some(mut person) = extractor.explain(&args.id) else {
-        let files: Vec<String> = config
-            .mapping
-            .inputs
-            .iter()
-            .map(|i| i.path.display().to_string())
-            .collect();
+        if let Some(text) = vanished::explain(&config, &[&args.id], today)? {
+            print!("{}: not in the extract (as of {today})\n{text}", args.id);
+            return Ok(Exit::Ok);
+        }
+        let files: Vec<String> = config.mapping.inputs.iter().map(|i| i.name()).collect();
         return Err(Failure::error(
             Exit::ConfigOrInput,
             format!(
@@ -63,8 +70,193 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> anyhow::Result<Exit> {
             }
         }
     }
-    print!("{}", render(&person, check.as_deref(), ctx.today()));
+    print!("{}", render(&person, check.as_deref(), today));
+    if let Some(u) = &person.user {
+        if check.is_none() {
+            print!("{}", vanished::purge_soon(&config, &u.user, today));
+        }
+    } else if !person
+        .rows
+        .iter()
+        .any(|r| matches!(r.decision, Decision::Rejected { .. }))
+    {
+        // Filtered out today: someone sent before vanishes.
+        if let Some(text) = vanished::explain(&config, &[&args.id, &person.key], today)? {
+            print!("{text}");
+        }
+    }
     Ok(Exit::Ok)
+}
+
+/// What the run state does with someone who is not loaded today.
+mod vanished {
+    use std::fmt::Write as _;
+
+    use alma_sis_package::state::{IfMissing, VanishedAction, VanishedDates, VanishedUser};
+    use alma_user_model::User;
+    use chrono::NaiveDate;
+
+    use crate::config::AppConfig;
+    use crate::pipeline::state::{VanishedSetting, open_existing, purge_policy, state_error};
+
+    /// The "vanished" section for the first of `ids` the run state knows, or `None`.
+    pub fn explain(
+        config: &AppConfig,
+        ids: &[&str],
+        today: NaiveDate,
+    ) -> anyhow::Result<Option<String>> {
+        let Some((path, store)) = open_existing(config)? else {
+            return Ok(None);
+        };
+        let options = config.state.explain_options();
+        let purge = purge_policy(config);
+        let feed = &config.mapping.feed.name;
+        for id in ids {
+            let missing = store
+                .if_missing(feed, id, &options, &purge, today)
+                .map_err(state_error)?;
+            if let Some(missing) = missing {
+                return Ok(Some(section(config, &missing, today, &path)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn section(
+        config: &AppConfig,
+        missing: &IfMissing,
+        today: NaiveDate,
+        path: &std::path::Path,
+    ) -> String {
+        let mut out = format!("\nvanished (run state {})\n", path.display());
+        let v = match missing {
+            IfMissing::NeverSent => {
+                out.push_str("  known, never sent: nothing to expire\n");
+                return out;
+            }
+            IfMissing::Retired { since } => {
+                let _ = writeln!(
+                    out,
+                    "  retired on {since} after the re-sends of state.vanished_runs: no longer sent"
+                );
+                return out;
+            }
+            IfMissing::SentToday(v) => {
+                let _ = writeln!(
+                    out,
+                    "  missing since {}; already re-sent today (re-send {} of {})",
+                    v.since, v.send, v.of
+                );
+                return out;
+            }
+            IfMissing::Vanishes(v) => v,
+        };
+        let when = if v.since == today {
+            "vanishes in a run today".to_owned()
+        } else {
+            format!("missing since {}", v.since)
+        };
+        match v.action {
+            VanishedAction::Left if config.state.vanished == VanishedSetting::Nothing => {
+                let _ = writeln!(out, "  {when}; state.vanished = \"nothing\": not sent");
+            }
+            VanishedAction::Left => {
+                let _ = writeln!(out, "  {when}; re-sent on {} run(s) already: retired", v.of);
+            }
+            VanishedAction::NoRecord => {
+                let _ = writeln!(out, "  {when}; no record of what was sent: not sent");
+            }
+            VanishedAction::Expired { .. } | VanishedAction::Inactivated => {
+                let retire = if v.retired { ", then retired" } else { "" };
+                let _ = writeln!(
+                    out,
+                    "  {when}; a run sends them (re-send {} of {}{retire})",
+                    v.send, v.of
+                );
+                if let Some(dates) = &v.dates {
+                    dates_lines(&mut out, config, v, dates, today);
+                }
+            }
+        }
+        out
+    }
+
+    fn dates_lines(
+        out: &mut String,
+        config: &AppConfig,
+        v: &VanishedUser,
+        d: &VanishedDates,
+        today: NaiveDate,
+    ) {
+        let expiry = d
+            .expiry
+            .map_or_else(|| "none".to_owned(), |e| e.to_string());
+        match v.action {
+            VanishedAction::Inactivated => {
+                let _ = writeln!(
+                    out,
+                    "  status       INACTIVE (state.vanished = \"inactive\")"
+                );
+                let _ = writeln!(out, "  expiry date  {expiry} (the expiry date last sent)");
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "  expiry date  {expiry} (the day they vanished + state.vanished_grace_days = {})",
+                    config.state.vanished_grace_days
+                );
+            }
+        }
+        let group = d.group.as_deref();
+        let last_group = group.unwrap_or("none");
+        let Some(rule) = config.purge.for_group(group) else {
+            let _ = writeln!(
+                out,
+                "  purge date   none: the [purge] rules give their last group ({last_group}) \
+                 none, and Alma never purges a user without one"
+            );
+            return;
+        };
+        let (Some(by_rule), Some(purge), Some(e)) = (d.by_rule, d.purge, d.expiry) else {
+            let _ = writeln!(out, "  purge date   none: no expiry date to count from");
+            return;
+        };
+        let rule_text = format!(
+            "expiry {e} + {} (the [purge] rule for {}; their last group: {last_group})",
+            rule.text(),
+            rule.applies_to()
+        );
+        let from = e.max(today);
+        let minimum = config.state.purge_minimum_days;
+        if purge > by_rule {
+            let _ = writeln!(
+                out,
+                "  purge date   {purge}: raised to state.purge_minimum_days = {minimum} days after \
+                 {from} (the later of the expiry date and today); {by_rule} = {rule_text}"
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "  purge date   {purge} = {rule_text}; no sooner than {} ({minimum} days after \
+                 {from}, the later of the expiry date and today)",
+                d.floor
+            );
+        }
+    }
+
+    /// A note under a loaded user whose purge date comes sooner than the minimum after today
+    /// (the run reports it as `W-PURGE-SOON`); empty otherwise.
+    pub fn purge_soon(config: &AppConfig, user: &User, today: NaiveDate) -> String {
+        let floor = purge_policy(config).floor(None, today);
+        match user.purge_date {
+            Some(purge) if purge < floor => format!(
+                "  W-PURGE-SOON: the purge date is sooner than state.purge_minimum_days ({}) \
+                 after today ({floor}): Alma's next \"Purge users\" job can delete them\n",
+                config.state.purge_minimum_days
+            ),
+            _ => String::new(),
+        }
+    }
 }
 
 /// Why `run`'s check (or its writer) would reject `person`'s user: the error-level findings

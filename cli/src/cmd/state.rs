@@ -3,12 +3,12 @@
 use std::io::{ErrorKind, Write as _};
 use std::path::PathBuf;
 
-use alma_sis_package::state::{FeedLock, StateError, match_id};
+use alma_sis_package::state::{Claim, Owner, StateError, match_id};
 use clap::{Args, Subcommand};
 
 use super::Context;
 use crate::exit::{Exit, Failure};
-use crate::pipeline::state::{open_existing, state_error};
+use crate::pipeline::state::{lock_feed, open_existing, state_error};
 
 /// Arguments of `alma-sis state`.
 #[derive(Debug, Args)]
@@ -25,6 +25,10 @@ pub enum StateCommand {
     Forget(ForgetArgs),
     /// Print every known person as JSON lines: ids, hashes, dates and status; no names.
     Export(ExportArgs),
+    /// Record that the state file belongs to the config's institution and feed: once, for a
+    /// file an earlier alma-sis wrote that `run` does not adopt by itself (check `alma-sis
+    /// history` first). A file of another institution stays refused.
+    Adopt,
 }
 
 /// Arguments of `alma-sis state forget`.
@@ -66,7 +70,7 @@ pub fn run(ctx: &Context, args: StateArgs) -> anyhow::Result<Exit> {
             let feed = forget
                 .feed
                 .unwrap_or_else(|| config.mapping.feed.name.clone());
-            let _lock = FeedLock::acquire(&path, &feed).map_err(state_error)?;
+            let _lock = lock_feed(&config, &feed)?;
             let removed = store
                 .forget(Some(&feed), &match_id(&forget.id))
                 .map_err(state_error)?;
@@ -79,6 +83,24 @@ pub fn run(ctx: &Context, args: StateArgs) -> anyhow::Result<Exit> {
             println!(
                 "forgot {:?} in feed {feed:?}: the next run sends them as new",
                 forget.id
+            );
+        }
+        StateCommand::Adopt => {
+            let owner = Owner {
+                institution: config.mapping.feed.institution.clone(),
+                feed: config.mapping.feed.name.clone(),
+            };
+            let _lock = lock_feed(&config, &owner.feed)?;
+            let how = match store.adopt(&owner, ctx.today()).map_err(state_error)? {
+                Claim::Known => "already belongs to",
+                Claim::AddedFeed => "now also holds",
+                _ => "now belongs to",
+            };
+            println!(
+                "state file {} {how} institution {:?}, feed {:?}",
+                path.display(),
+                owner.institution,
+                owner.feed
             );
         }
         StateCommand::Export(export) => match &export.output {

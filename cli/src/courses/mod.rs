@@ -76,6 +76,7 @@ impl CoursesAppConfig {
                 format!("course config {}: {e}", path.display()),
             )
         };
+        // The CLI's sections; the course mapping is parsed from the text below, with spans.
         let mut table: toml::Table = toml::from_str(text).map_err(invalid)?;
         let mut section = |name: &str| table.remove(name);
         let output = match section("output") {
@@ -119,7 +120,10 @@ impl CoursesAppConfig {
             }
             None => None,
         };
-        let courses: CourseConfig = toml::Value::Table(table).try_into().map_err(invalid)?;
+        // The mapping keeps its place in the file: errors point at the config's line and
+        // column, as the patron feed's do.
+        let courses = CourseConfig::from_toml(text, path, &["output", "delivery", "state", "pull"])
+            .map_err(|e| Failure::error(Exit::ConfigOrInput, e.to_string()))?;
         let base_dir = path
             .parent()
             .map(Path::to_owned)
@@ -144,16 +148,19 @@ impl CoursesAppConfig {
             .unwrap_or_else(|| self.output.dir.join("alma-sis-state.sqlite"))
     }
 
-    /// The delta options from `[delta]` and `[rollover]`.
+    /// The delta options from `[delta]`, `[rollover]` and `[file]`.
     pub fn delta_options(&self, full: bool, force: bool) -> DeltaOptions {
-        DeltaOptions {
-            full,
-            emit_rollovers: self.courses.rollover.emit,
-            max_deletes: self.courses.delta.max_deletes,
-            max_delete_percent: self.courses.delta.max_delete_percent,
-            delete_vanished: self.courses.delta.delete_vanished,
-            force,
-        }
+        DeltaOptions::from_config(&self.courses, full, force)
+    }
+
+    /// The patron feed's run-state file, when `[instructors] patron_feed` is set.
+    pub fn patron_state(&self) -> Option<(String, PathBuf)> {
+        let feed = self.courses.instructors.patron_feed.clone()?;
+        let path = match &self.courses.instructors.patron_state {
+            Some(p) => self.base_dir.join(p),
+            None => self.state_path(),
+        };
+        Some((feed, path))
     }
 }
 

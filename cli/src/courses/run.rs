@@ -1,17 +1,18 @@
-//! `alma-sis courses run`: extract -> map -> delta -> course file -> check -> deliver ->
-//! record, plus the rollover report.
+//! `alma-sis courses run`: extract -> map -> plan (keys, delta, rollovers, brakes) -> course
+//! file -> check -> deliver -> record, plus the rollover report and the run report.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use alma_sis_package::state::{
-    FeedLock, NewRun, RunCounts, RunEnd, RunOutcome, StateError, StateStore,
+    FeedLock, NewRun, RunCounts, RunEnd, RunOutcome, StateError, StateStore, match_id,
 };
 use anyhow::Context as _;
 use leganto_courses::{
     ChangeKind, CourseError, CourseState, Delta, Finding, MappedCourses, RolloverLine, Rules,
     Severity, map_extract_file, plan_delta, read_course_file, rollover_csv, rollover_html,
-    rollover_lines, write_course_file,
+    unloaded_instructors, write_course_file,
 };
 
 use super::CoursesAppConfig;
@@ -26,9 +27,13 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Send every course, not only changes.
     pub full: bool,
-    /// Deliver even when the brake would stop mass deletes.
+    /// Deliver even when a brake trips or a course would be re-keyed.
     pub force: bool,
 }
+
+/// What Alma's Course Loader does with the file under default profile settings, for the run
+/// report and `docs/courses.md`.
+pub const ALMA_UPDATES: &str = "Alma's Course Loader, with default profile settings, creates the courses it does not have, deletes DELETE rows and copies reading lists for ROLLOVER rows; of a course it has, it updates only NUM_OF_PARTICIPANTS and the instructors (INSTR1..INSTR10, MULTI_INST). Changed titles, dates, departments, terms, searchable ids, campuses and reading list names are not applied unless the profile's update options are set (then list them in [file] loader_updates).";
 
 /// Creates `path` (never overwriting) with mode 0600 and writes `bytes`.
 pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -47,11 +52,16 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Prints findings to stderr, errors first; returns how many are errors.
-pub fn print_findings(findings: &[Finding]) -> usize {
+/// Findings sorted as they are shown: errors first, then in order.
+fn sorted(findings: &[Finding]) -> Vec<&Finding> {
     let mut sorted: Vec<&Finding> = findings.iter().collect();
     sorted.sort_by_key(|f| f.severity);
-    for f in &sorted {
+    sorted
+}
+
+/// Prints findings to stderr, errors first; returns how many are errors.
+pub fn print_findings(findings: &[Finding]) -> usize {
+    for f in sorted(findings) {
         eprintln!("{f}");
     }
     findings
@@ -85,24 +95,147 @@ fn state_error(e: StateError) -> anyhow::Error {
 
 fn course_error(e: CourseError) -> anyhow::Error {
     let exit = match e {
-        CourseError::Brake { .. } => Exit::BrakeTripped,
+        CourseError::Brake { .. } | CourseError::RolloverTargetBrake { .. } => Exit::BrakeTripped,
         _ => Exit::ConfigOrInput,
     };
     Failure::error(exit, e.to_string())
 }
 
-/// Maps the configured extract, printing its findings; returns the mapping and the number of
-/// rejected rows.
-pub fn map(config: &CoursesAppConfig) -> anyhow::Result<(MappedCourses, usize)> {
-    let mapped = map_extract_file(&config.courses, &config.base_dir).map_err(course_error)?;
-    let errors = print_findings(&mapped.findings);
-    Ok((mapped, errors))
+/// Maps the configured extract.
+pub fn map(config: &CoursesAppConfig) -> anyhow::Result<MappedCourses> {
+    map_extract_file(&config.courses, &config.base_dir).map_err(course_error)
+}
+
+/// Instructors the patron feed has not loaded, when `[instructors] patron_feed` is set and
+/// that feed's run state is there: warnings, or a note saying why they were not checked.
+pub fn instructor_findings(
+    config: &CoursesAppConfig,
+    mapped: &MappedCourses,
+    delta: &Delta,
+) -> (Vec<Finding>, Option<String>) {
+    let Some((feed, path)) = config.patron_state() else {
+        return (Vec::new(), None);
+    };
+    let not_checked = |why: String| {
+        (
+            Vec::new(),
+            Some(format!(
+                "instructors not checked against the patron feed {feed:?}: {why}"
+            )),
+        )
+    };
+    if !path.exists() {
+        return not_checked(format!("no run state at {}", path.display()));
+    }
+    let known = match StateStore::open(&path).and_then(|store| store.snapshot(&feed)) {
+        Ok(known) => known,
+        Err(e) => return not_checked(format!("{}: {e}", path.display())),
+    };
+    let loaded: std::collections::HashSet<&str> = known
+        .iter()
+        .filter(|(_, item)| item.last_sent.is_some())
+        .map(|(key, _)| key)
+        .collect();
+    if loaded.is_empty() {
+        return not_checked(format!("it has delivered no users in {}", path.display()));
+    }
+    let findings = unloaded_instructors(
+        mapped,
+        delta,
+        &|id| loaded.contains(match_id(id).as_str()),
+        &feed,
+    );
+    (findings, None)
+}
+
+/// The run's summary, as printed and as the run report begins.
+fn summary(
+    mapped: &MappedCourses,
+    delta: Option<&Delta>,
+    file: Option<&Path>,
+    delivered: Option<(&str, &str)>,
+    reports: &[PathBuf],
+) -> String {
+    let mut out = String::new();
+    let mut line = |label: &str, value: String| {
+        let _ = writeln!(out, "  {label:<34}{value}");
+    };
+    line("extract rows", mapped.rows_read.to_string());
+    line("skipped", mapped.rows_skipped.to_string());
+    line("rejected", mapped.rows_rejected.to_string());
+    line("held with a rejected row", mapped.rows_held.to_string());
+    line("merged into a course", mapped.rows_merged.to_string());
+    line("courses", mapped.courses.len().to_string());
+    if let Some(delta) = delta {
+        line("created", delta.count(ChangeKind::Create).to_string());
+        line("updated", delta.count(ChangeKind::Update).to_string());
+        line(
+            "  changes Alma ignores by default",
+            delta.not_applied.to_string(),
+        );
+        line("rolled over", delta.count(ChangeKind::Rollover).to_string());
+        line("deleted", delta.count(ChangeKind::Delete).to_string());
+        line(
+            "  of them rollover targets",
+            delta.rollover_target_deletes.len().to_string(),
+        );
+        line("cancelled, never sent", delta.cancelled_unsent.to_string());
+        line("unchanged", delta.unchanged.to_string());
+        line("held: would re-key a course", delta.held.to_string());
+        line("missing, kept", delta.kept_missing.to_string());
+        line("term ended, kept", delta.ended.to_string());
+        line(
+            "rollovers sent before",
+            delta.rollovers_already_sent().to_string(),
+        );
+    }
+    if let Some(file) = file {
+        line("file", file.display().to_string());
+    }
+    if let Some((destination, location)) = delivered {
+        line("delivered to", format!("{destination}: {location}"));
+    }
+    for report in reports {
+        line("rollover report", report.display().to_string());
+    }
+    out
+}
+
+/// Writes `courses_<stamp>.report.txt`: the summary, what Alma applies, every finding (ids
+/// only); returns its path.
+fn write_run_report(
+    ctx: &Context,
+    config: &CoursesAppConfig,
+    summary: &str,
+    outcome: &str,
+    notes: &[String],
+    findings: &[Finding],
+) -> anyhow::Result<PathBuf> {
+    let path = config
+        .output
+        .dir
+        .join(format!("courses_{}.report.txt", ctx.stamp()));
+    let mut text = format!(
+        "Leganto courses, run {}: {outcome}\n{summary}\n{ALMA_UPDATES}\n",
+        ctx.now.to_rfc3339()
+    );
+    for note in notes {
+        let _ = writeln!(text, "\n{note}");
+    }
+    if !findings.is_empty() {
+        let _ = writeln!(text, "\nFindings ({}):", findings.len());
+        for f in sorted(findings) {
+            let _ = writeln!(text, "  {f}");
+        }
+    }
+    write_private(&path, text.as_bytes())?;
+    Ok(path)
 }
 
 /// Runs the course pipeline.
 pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
     let config = CoursesAppConfig::load(&ctx.config_path)?;
-    let (mapped, rejected) = map(&config)?;
+    let mapped = map(&config)?;
     let state_path = config.state_path();
     if let Some(dir) = state_path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -143,27 +276,62 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
         Ok(d) => d,
         Err(e) => {
             finish(&mut store, RunOutcome::Refused, Some(e.to_string()))?;
+            print_findings(&mapped.findings);
+            let text = summary(&mapped, None, None, None, &[]);
+            let report = write_run_report(
+                ctx,
+                &config,
+                &text,
+                "refused, nothing delivered",
+                &[e.to_string()],
+                &mapped.findings,
+            )?;
+            if !crate::logging::quiet() {
+                println!("Leganto courses: refused, nothing delivered");
+                print!("{text}");
+                println!("  {:<34}{}", "run report", report.display());
+            }
             return Err(course_error(e));
         }
     };
+    let (instructors, note) = instructor_findings(&config, &mapped, &delta);
+    let mut findings = mapped.findings.clone();
+    findings.extend(delta.findings.iter().cloned());
+    findings.extend(instructors);
+    let notes: Vec<String> = note.into_iter().collect();
+    let errors = print_findings(&findings);
+    let exit = if errors > 0 { Exit::Findings } else { Exit::Ok };
 
-    let lines = rollover_lines(
-        &mapped.candidates,
-        &sent_before,
-        &delta.rollovers,
-        config.courses.rollover.emit,
-    );
     let mut reports = Vec::new();
-    if !lines.is_empty() {
-        let (csv, html) = write_rollover_reports(ctx, &config, &lines)?;
+    if !delta.rollovers.is_empty() {
+        let (csv, html) = write_rollover_reports(ctx, &config, &delta.rollovers)?;
         reports.push(csv);
         reports.push(html);
     }
+    let report = |outcome: &str, file: Option<&Path>, delivered: Option<(&str, &str)>| {
+        let text = summary(&mapped, Some(&delta), file, delivered, &reports);
+        let path = write_run_report(ctx, &config, &text, outcome, &notes, &findings)?;
+        if !crate::logging::quiet() {
+            println!("Leganto courses: {outcome}");
+            print!("{text}");
+            println!("  {:<34}{}", "run report", path.display());
+            for note in &notes {
+                println!("{note}");
+            }
+            if delta.not_applied > 0 {
+                println!("{ALMA_UPDATES}");
+            }
+        }
+        anyhow::Ok(())
+    };
 
     let counts = counts(&mapped, &delta);
     if delta.changes.is_empty() {
-        println!("Nothing changed since the last course file: nothing to send.");
-        print_summary(&mapped, &delta, None, None, &reports);
+        report(
+            "nothing changed since the last course file, nothing to send",
+            None,
+            None,
+        )?;
         let outcome = if options.dry_run {
             RunOutcome::DryRun
         } else {
@@ -184,7 +352,7 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
                 Vec::new(),
             )
             .map_err(state_error)?;
-        return Ok(exit_for(rejected));
+        return Ok(exit);
     }
 
     let name = config.courses.file.name.file_name(ctx.now.naive_local());
@@ -214,10 +382,13 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
     }
 
     if options.dry_run {
-        print_summary(&mapped, &delta, Some(&local), None, &reports);
-        println!("Dry run: nothing delivered, nothing marked as sent.");
+        report(
+            "dry run, nothing delivered, nothing marked as sent",
+            Some(&local),
+            None,
+        )?;
         finish(&mut store, RunOutcome::DryRun, None)?;
-        return Ok(exit_for(rejected));
+        return Ok(exit);
     }
 
     let delivered = crate::destination::build(&config.delivery).and_then(|mut destination| {
@@ -255,66 +426,19 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
     state
         .record(&delta.next, &delta.sent_rollovers(&sent_at))
         .map_err(state_error)?;
-    print_summary(
-        &mapped,
-        &delta,
-        Some(&local),
-        Some((&destination, &location)),
-        &reports,
-    );
-    Ok(exit_for(rejected))
-}
-
-fn exit_for(rejected: usize) -> Exit {
-    if rejected > 0 {
-        Exit::Findings
-    } else {
-        Exit::Ok
-    }
+    report("delivered", Some(&local), Some((&destination, &location)))?;
+    Ok(exit)
 }
 
 fn counts(mapped: &MappedCourses, delta: &Delta) -> RunCounts {
     let n = |k| delta.count(k) as u64;
     RunCounts {
-        eligible: mapped.rows.len() as u64,
+        eligible: mapped.courses.len() as u64,
         sent: delta.changes.len() as u64,
         new: n(ChangeKind::Create) + n(ChangeKind::Rollover),
         changed: n(ChangeKind::Update),
         unchanged: delta.unchanged as u64,
         retired: n(ChangeKind::Delete),
         ..RunCounts::default()
-    }
-}
-
-fn print_summary(
-    mapped: &MappedCourses,
-    delta: &Delta,
-    file: Option<&PathBuf>,
-    delivered: Option<(&String, &String)>,
-    reports: &[PathBuf],
-) {
-    println!("Leganto courses");
-    println!("  extract rows      {}", mapped.rows_read);
-    println!("  skipped           {}", mapped.rows_skipped);
-    println!("  merged            {}", mapped.rows_merged);
-    println!("  courses           {}", mapped.rows.len());
-    println!("  created           {}", delta.count(ChangeKind::Create));
-    println!("  updated           {}", delta.count(ChangeKind::Update));
-    println!("  rolled over       {}", delta.count(ChangeKind::Rollover));
-    println!("  deleted           {}", delta.count(ChangeKind::Delete));
-    println!("  unchanged         {}", delta.unchanged);
-    println!("  missing, kept     {}", delta.kept_missing);
-    println!(
-        "  rollovers kept back, sent before  {}",
-        delta.rollovers_already_sent
-    );
-    if let Some(file) = file {
-        println!("  file              {}", file.display());
-    }
-    if let Some((destination, location)) = delivered {
-        println!("  delivered to      {destination}: {location}");
-    }
-    for report in reports {
-        println!("  rollover report   {}", report.display());
     }
 }

@@ -1,11 +1,13 @@
 //! What was sent, kept in the run-state store (`alma_sis_package::state`): courses as last
-//! sent under feed `courses`, delivered rollovers under `courses-rollover`.
+//! sent under feed `courses` (each with what makes it the same course next time, see
+//! [`SentCourse`]; a first-version payload, a bare course row, is migrated when read and
+//! rewritten by the next delivered run), delivered rollovers under `courses-rollover`.
 
 use alma_sis_package::state::{
     ContentHash, ItemStatus, ItemWrite, RunEnd, RunId, StateError, StateStore,
 };
 use chrono::NaiveDate;
-use leganto_courses::{CourseKey, CourseRow, CourseState, SentRollover, Snapshot};
+use leganto_courses::{CourseKey, CourseState, SentCourse, SentRollover, Snapshot};
 
 use super::{FEED, ROLLOVER_FEED};
 
@@ -50,12 +52,12 @@ pub fn last_snapshot(store: &StateStore) -> Result<Snapshot, StateError> {
             continue;
         }
         if let Some(json) = store.payload(FEED, key)? {
-            let row: CourseRow =
-                serde_json::from_str(&json).map_err(|e| payload_error(FEED, key, e))?;
-            courses.push(row);
+            let course =
+                SentCourse::from_payload(&json).map_err(|e| payload_error(FEED, key, e))?;
+            courses.push(course);
         }
     }
-    courses.sort_by_key(CourseRow::key);
+    courses.sort_by_key(SentCourse::key);
     Ok(Snapshot { courses })
 }
 
@@ -117,9 +119,11 @@ impl CourseState for StoreCourseState<'_> {
         let before = self.store.snapshot(FEED)?;
         let mut writes: Vec<Result<ItemWrite, StateError>> = Vec::new();
         let mut present = std::collections::HashSet::new();
-        for row in &next.courses {
-            let key = course_key(&row.key());
-            let payload = serde_json::to_string(row).map_err(|e| payload_error(FEED, &key, e))?;
+        for course in &next.courses {
+            let key = course_key(&course.key());
+            let payload = course
+                .to_payload()
+                .map_err(|e| payload_error(FEED, &key, e))?;
             let hash = ContentHash::of(payload.as_bytes());
             let old = before.get(&key);
             present.insert(key.clone());

@@ -21,14 +21,28 @@ const BATCH: usize = 32;
 /// small (a few hundred people).
 const QUEUE: usize = 4;
 
-/// Reads and indexes the configured inputs.
-pub fn open<'c>(run: &Run<'c>) -> anyhow::Result<Extractor<'c>> {
+/// Reads and indexes the configured inputs (running query inputs); their warnings go into
+/// the report.
+pub fn open<'c>(run: &mut Run<'c>) -> anyhow::Result<Extractor<'c>> {
     // Traces are for `alma-sis explain`; a run keeps only decisions.
-    let extractor = Extractor::new(&run.config.mapping, &run.config.base_dir, run.today)
-        .map_err(|e| input_error(run.args.show_values, &e))?
-        .with_trace(false);
+    // A query's rows are spooled in the work directory (made before the inputs are read).
+    let connector = sis_extract::database::Connector {
+        spool_dir: run.config.output.dir.clone(),
+        ..crate::connector::from_process()
+    };
+    let extractor = Extractor::with_connector(
+        &run.config.mapping,
+        &run.config.base_dir,
+        run.today,
+        &connector,
+    )
+    .map_err(|e| input_error(run.args.show_values, &e))?
+    .with_trace(false);
     for warning in extractor.warnings() {
         tracing::warn!("{warning}");
+        if warning.starts_with("input ") || warning.starts_with("password file ") {
+            run.report.warnings.push(warning.clone());
+        }
     }
     Ok(extractor)
 }

@@ -1,8 +1,11 @@
-//! The patron pipeline behind `alma-sis run`: the inputs are indexed (`read`), then one
-//! streaming pass takes every person through mapping (`extract`), checks (`quarantine`), the
-//! run state (`state`: full or delta) and packaging (`package`); after it come the vanished
-//! people and the brake, then the zips are published and delivered (`deliver`), the run is
-//! recorded, and the report written (`report`). A user lives only while it passes.
+//! The patron pipeline behind `alma-sis run`: the feed's lock is taken and the run state gives
+//! the run its id (which names every file the run writes); the inputs are indexed (`read`),
+//! then one streaming pass takes every person through mapping (`extract`), checks
+//! (`quarantine`), the run state (`state`: full or delta) and packaging (`package`); after it
+//! come the vanished people and the brake, then the zips are published and delivered
+//! (`deliver`), the run is recorded with exactly what arrived, and the report written
+//! (`report`). A user lives only while it passes. SIGINT and SIGTERM stop the run at the next
+//! safe point (`crate::interrupt`).
 
 pub mod deliver;
 pub mod extract;
@@ -12,7 +15,9 @@ pub mod quarantine;
 pub mod report;
 pub mod state;
 
+use alma_sis_package::state::RunId;
 use chrono::NaiveDate;
+use sftp_deliver::Destination;
 
 use crate::cmd::Context;
 use crate::cmd::run::RunArgs;
@@ -31,8 +36,14 @@ pub struct Run<'a> {
     pub config: &'a AppConfig,
     /// Today, as the run sees it.
     pub today: NaiveDate,
-    /// `<institution>_<feed>_<YYYYMMDDHHMMSS>`: names this run's files.
+    /// `<institution>_<feed>_<YYYYMMDDHHMMSS>_r<run id>`: names this run's files (without
+    /// `_r<id>` only for a run that stopped before the run state gave it an id).
     pub stem: String,
+    /// The run's id in the run state, once it has one.
+    pub run_id: Option<RunId>,
+    /// Where the zips go; built before anything is read, so a refused key or pin stops the
+    /// run first. `None` for `--dry-run`.
+    pub destination: Option<Box<dyn Destination>>,
     /// What the run did, for the summary and the report.
     pub report: report::RunReport,
     /// Wall time per stage, in order (busy time for the steps of the pass, indented).
@@ -57,6 +68,7 @@ impl Run<'_> {
 pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
     let config = ctx.config()?;
     let feed = &config.mapping.feed;
+    crate::interrupt::install()?;
     let stem = format!("{}_{}_{}", feed.institution, feed.name, ctx.stamp());
     let mut run = Run {
         ctx,
@@ -64,11 +76,14 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
         config: &config,
         today: ctx.today(),
         stem,
+        run_id: None,
+        destination: None,
         report: report::RunReport::default(),
         timings: Vec::new(),
         xml_bytes: 0,
     };
-    let outcome = stages(&mut run);
+    run.report.warnings.clone_from(&config.warnings);
+    let outcome = stages(&mut run).map_err(|e| nothing_delivered(&run, e));
     // The report comes first: a timings file that cannot be written must not cost it.
     let exit = report::finish(&run, outcome);
     if let Some(path) = &args.timings {
@@ -122,28 +137,38 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// An interruption before delivery says so in its one line.
+fn nothing_delivered(run: &Run<'_>, e: anyhow::Error) -> anyhow::Error {
+    let interrupted = matches!(
+        crate::exit_code_of(&e),
+        Exit::Interrupted | Exit::Terminated
+    );
+    if interrupted && run.report.delivery.is_none() {
+        let exit = crate::exit_code_of(&e);
+        let what = if run.args.dry_run {
+            "nothing is delivered in a dry run"
+        } else {
+            "nothing was delivered"
+        };
+        return Failure::error(
+            exit,
+            format!("{e:#}: {what}; the run state is as the last finished run left it"),
+        );
+    }
+    e
+}
+
 /// The stages in order; the report is written whatever they return.
 fn stages(run: &mut Run<'_>) -> anyhow::Result<()> {
+    // Nothing is written through a link at the work directory's name.
+    run.config.output.ensure_dir()?;
     // Two runs of one feed never overlap: the lock is held from here until recorded.
     let _lock = state::lock(run)?;
-    let extractor = run.timed("read", |run| extract::open(run))?;
-    run.report.inputs = extractor.inputs();
-    if run.report.extract_incomplete() {
-        tracing::warn!(
-            unreadable_rows = run.report.unreadable_rows(),
-            "the extract did not read cleanly: no one is treated as vanished in this run"
-        );
-        run.report.exit = Exit::Findings;
-    }
-    if state::fault_at("stop-after-read") {
-        // Tests change an input here: the process stops itself until it is continued.
-        let _ = std::process::Command::new("kill")
-            .args(["-STOP", &std::process::id().to_string()])
-            .status();
-    }
-    let check_options = run.config.check.options(&run.config.base_dir)?;
     let mut opened = state::open(run)?;
-    match planned(run, &extractor, &check_options, &mut opened) {
+    // The run state's id makes every name this run writes its own.
+    run.run_id = Some(opened.run_id);
+    run.stem = format!("{}_r{}", run.stem, opened.run_id);
+    match started(run, &mut opened) {
         Ok(()) => Ok(()),
         Err(Stop::Recorded(e)) => Err(e),
         Err(Stop::Unrecorded(e)) => {
@@ -153,6 +178,50 @@ fn stages(run: &mut Run<'_>) -> anyhow::Result<()> {
             Err(e)
         }
     }
+}
+
+/// From the run's record in the run state on: leftovers, the destination, the extract, the
+/// pass and what follows.
+fn started(run: &mut Run<'_>, opened: &mut state::Opened) -> Result<(), Stop> {
+    package::remove_leftovers(run);
+    if !run.args.dry_run {
+        let destination =
+            crate::destination::build(&run.config.delivery).map_err(Stop::Unrecorded)?;
+        run.destination = Some(destination);
+    }
+    crate::interrupt::check("starting").map_err(Stop::Unrecorded)?;
+    let extractor = run
+        .timed("read", |run| extract::open(run))
+        .map_err(Stop::Unrecorded)?;
+    run.report.inputs = extractor.inputs();
+    if run.report.extract_incomplete() {
+        tracing::warn!(
+            unreadable_rows = run.report.unreadable_rows(),
+            "the extract did not read cleanly: no one is treated as vanished in this run"
+        );
+        run.report.exit = Exit::Findings;
+        // Nobody vanishes from an extract that was not read whole: the run is partial.
+        if !opened.partial {
+            opened
+                .store
+                .mark_partial(opened.run_id)
+                .map_err(|e| Stop::Unrecorded(state::state_error(e)))?;
+            opened.partial = true;
+        }
+    }
+    if state::fault_at("stop-after-read") {
+        // Tests change an input here: the process stops itself until it is continued.
+        let _ = std::process::Command::new("kill")
+            .args(["-STOP", &std::process::id().to_string()])
+            .status();
+    }
+    crate::interrupt::check("reading the extract").map_err(Stop::Unrecorded)?;
+    let check_options = run
+        .config
+        .check
+        .options(&run.config.base_dir)
+        .map_err(Stop::Unrecorded)?;
+    planned(run, &extractor, &check_options, opened)
 }
 
 /// Why a run stopped, and whether the run state already knows.
@@ -193,6 +262,9 @@ fn planned(
     let mut planner = store
         .planner(&feed, &options, run.today)
         .map_err(|e| Stop::Unrecorded(state::state_error(e)))?;
+    let purge = state::purge_policy(run.config);
+    run.report.purge_floor = Some((purge.floor(None, run.today), purge.minimum_days));
+    planner.set_purge_policy(purge);
 
     let start = std::time::Instant::now();
     let spinner = crate::progress::spinner("pass");
@@ -219,7 +291,11 @@ fn planned(
     ] {
         run.timings.push((step, time));
     }
-    passed.map_err(Stop::Unrecorded)?;
+    if let Err(e) = passed {
+        // An unfinished reject file is a partial file: it goes with the run.
+        quarantine.discard();
+        return Err(Stop::Unrecorded(e));
+    }
     // Nothing is packaged from an input that changed while it was read.
     extractor
         .verify_unchanged()
@@ -243,6 +319,7 @@ fn planned(
     let rejected = quarantine.rejected;
     let rejects = quarantine.finish().map_err(Stop::Unrecorded)?;
     settle_reject_threshold(run);
+    crate::interrupt::check("reading the extract").map_err(Stop::Unrecorded)?;
     let plan = run
         .timed("plan", |_| planner.finish())
         .map_err(|e| Stop::Unrecorded(state::state_error(e)))?;
@@ -279,41 +356,93 @@ fn planned(
     let sent = run.timed("package", |run| -> anyhow::Result<_> {
         pass::resend(&mut run.report, &mut packager, plan.resend())?;
         let staged = packager.finish().context("packaging")?;
+        crate::interrupt::pause_at("packaged");
+        // Dropping the verified zips (still under temporary names) removes them.
+        crate::interrupt::check("packaging")?;
         let stats = staged.stats();
         let files = package::publish(run, staged)?;
         Ok((files, stats))
     });
     let (files, stats) = match sent {
         Ok(done) => done,
-        Err(e) => return Err(refuse(run, plan, RunOutcome::Failed, e)),
+        Err(e) => {
+            let outcome = if crate::interrupt::received().is_some() {
+                RunOutcome::Interrupted
+            } else {
+                RunOutcome::Failed
+            };
+            return Err(refuse(run, plan, outcome, e));
+        }
     };
     run.timings
         .push(("  compress (workers)", stats.compress_busy));
     run.timings.push(("  verify", stats.verify_busy));
     run.xml_bytes = stats.xml_bytes;
-    if let Err(e) = run.timed("deliver", |run| deliver::stage(run, &files)) {
-        return Err(refuse(run, plan, RunOutcome::Failed, e));
-    }
+    let delivery = run.timed("deliver", |run| deliver::stage(run, &files));
     if state::fault_at("after-package") {
         std::process::abort();
     }
-    let outcome = if run.args.dry_run {
-        RunOutcome::DryRun
-    } else {
-        RunOutcome::Delivered
-    };
-    let end = state::run_end(run, outcome, plan.counts, None);
     let path = store_path(run);
-    run.timed("record", |_| {
-        if outcome == RunOutcome::Delivered {
-            plan.commit(run_id, &end)
-        } else {
-            plan.abandon(run_id, &end)
+    let recording = |e| {
+        Stop::Recorded(
+            state::state_error(e).context(format!("recording run {run_id} in {}", path.display())),
+        )
+    };
+    let Some(delivery) = delivery else {
+        let end = state::run_end(run, RunOutcome::DryRun, plan.counts, None);
+        return run
+            .timed("record", |_| plan.abandon(run_id, &end))
+            .map_err(recording);
+    };
+    let held_back = match deliver::held_back(&files, &delivery) {
+        Ok(held) => held,
+        Err(e) => {
+            // Who is in the zips that did not arrive is unknown: record nobody as sent (the
+            // next run sends the zips that arrived again, which Alma takes as an update).
+            let error = deliver::incomplete(&delivery, &files).context(format!(
+                "cannot read back a zip that did not arrive ({e}); nobody is recorded as sent"
+            ));
+            return Err(refuse(run, plan, delivery.outcome(), error));
         }
-    })
-    .map_err(state::state_error)
-    .with_context(|| format!("recording run {run_id} in {}", path.display()))
-    .map_err(Stop::Recorded)
+    };
+    let mut counts = plan.counts;
+    counts.sent = files
+        .iter()
+        .filter(|f| delivery.delivered.iter().any(|d| d.name == f.name))
+        .map(|f| f.users)
+        .sum();
+    let error = (!delivery.complete()).then(|| deliver::incomplete(&delivery, &files));
+    let end = state::run_end(
+        run,
+        delivery.outcome(),
+        counts,
+        error.as_ref().map(|e| format!("{e:#}")),
+    );
+    let run_files = deliver::run_files(&files, Some(&delivery));
+    let held = run
+        .timed("record", |_| {
+            plan.commit_delivered(run_id, &end, &run_files, held_back)
+        })
+        .map_err(recording)?;
+    if held.people > 0 {
+        tracing::warn!(
+            users = held.people,
+            "users in zips that did not arrive are not recorded as sent"
+        );
+    }
+    match (error, crate::interrupt::received()) {
+        (Some(e), _) => Err(Stop::Recorded(e)),
+        // Every zip arrived and is recorded before the signal is obeyed.
+        (None, Some(signal)) => Err(Stop::Recorded(Failure::error(
+            signal.exit(),
+            format!(
+                "interrupted by {} after delivering: {}",
+                signal.name(),
+                deliver::what_arrived(&delivery, &files)
+            ),
+        ))),
+        (None, None) => Ok(()),
+    }
 }
 
 fn store_path(run: &Run<'_>) -> std::path::PathBuf {

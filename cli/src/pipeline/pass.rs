@@ -54,6 +54,8 @@ pub struct Pass<'p, 'q, 's> {
     pub only_seen: HashSet<String>,
     sent: u64,
     fault_during_record: bool,
+    /// The user count a test pauses after (`pass:<n>`), read once.
+    pause_after: Option<u64>,
 }
 
 impl<'p, 'q, 's> Pass<'p, 'q, 's> {
@@ -77,6 +79,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             only_seen: HashSet::new(),
             sent: 0,
             fault_during_record: state::fault_at("during-record"),
+            pause_after: crate::interrupt::pause_count("pass"),
         }
     }
 
@@ -100,7 +103,9 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
     }
 
     /// One person: their user (if any) is checked and sent or quarantined, their rows counted.
+    /// A signal stops the pass here, between people.
     fn person(&mut self, prepared: Prepared) -> anyhow::Result<()> {
+        crate::interrupt::check("reading the extract")?;
         let Prepared { person, rendered } = prepared;
         let PersonOutcome {
             key,
@@ -118,7 +123,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             }
         }
         for warning in warnings {
-            self.report.warnings.push((key.clone(), warning));
+            self.report.row_warnings.push((key.clone(), warning));
         }
         // Users outside `--only` come without a rendering: they are not sent.
         if let (Some(mapped), Some(rendered)) = (user, rendered) {
@@ -180,6 +185,9 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
                 .with_context(|| format!("packaging user {}", user.primary_id))?;
             self.report.tally_user(user);
             self.sent += 1;
+            if self.pause_after == Some(self.sent) {
+                crate::interrupt::pause_at(&format!("pass:{}", self.sent));
+            }
             if self.fault_during_record && self.sent == 2 {
                 std::process::abort();
             }

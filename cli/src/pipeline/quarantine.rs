@@ -94,6 +94,14 @@ impl<'a> Quarantine<'a> {
         Ok(())
     }
 
+    /// Removes the reject file of a pass that did not finish (it would be partial).
+    pub fn discard(mut self) {
+        if self.out.take().is_some() {
+            // Best effort: the error that stopped the pass is the one to report.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
     /// Closes the reject file; returns its path when users were quarantined. Logs the
     /// warnings' count.
     pub fn finish(mut self) -> anyhow::Result<Option<PathBuf>> {

@@ -51,11 +51,139 @@ pub struct RunReport {
     /// The status the stages settled on (e.g. [`Exit::Findings`] for rejects above the
     /// threshold); an error from a stage overrides it.
     pub exit: Exit,
+    /// Things a person should read although the run went on (the config's file mode, a state
+    /// file adopted), in order.
+    pub warnings: Vec<String>,
+    /// `(the run date + state.purge_minimum_days, the minimum)`: a user sent with a purge
+    /// date before it is counted in `purge_soon` (see [`RunReport::tally_user`]).
+    pub purge_floor: Option<(chrono::NaiveDate, u32)>,
+    /// Users sent with a purge date before `purge_floor`: how many, and the first
+    /// `PURGE_SOON_IDS` primary ids.
+    pub purge_soon: (usize, Vec<String>),
+    /// What happened at the destination, when the run delivered.
+    pub delivery: Option<DeliveryReport>,
+    /// Unfinished zips (`.partial`) an interrupted earlier run left in the work directory,
+    /// removed by this run.
+    pub removed_partials: Vec<String>,
     /// What reading each input gave (rows, rows decoded with the fallback, rows that could
     /// not be read); empty until the inputs were read.
     pub inputs: Vec<InputSummary>,
     /// Findings about people who were loaded anyway (`W-` codes), with their key.
-    pub warnings: Vec<(String, RowWarning)>,
+    pub row_warnings: Vec<(String, RowWarning)>,
+}
+
+/// What happened at the destination: which zips arrived, and what the folder held.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryReport {
+    /// The destination, e.g. `drop folder out/drop`.
+    pub destination: String,
+    /// The zips that arrived, in order.
+    pub delivered: Vec<String>,
+    /// The zips that did not (the first failed, the rest were not tried).
+    pub not_delivered: Vec<String>,
+    /// Why the first zip that did not arrive failed (none when a signal stopped the run).
+    pub error: Option<String>,
+    /// Earlier zips Alma had not processed, found in the folder (left or archived).
+    pub stale: Vec<StaleEntry>,
+    /// Temporary files an interrupted earlier delivery left in the folder, removed.
+    pub removed_leftovers: Vec<String>,
+    /// Files that are not zips in the folder (a leftover `users.xml`), left there.
+    pub other_files: Vec<String>,
+}
+
+/// An earlier, unprocessed zip found in the destination folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaleEntry {
+    /// Its name.
+    pub name: String,
+    /// Where it was archived (`stale = "archive"`); `None` when it was left.
+    pub archived_to: Option<String>,
+}
+
+impl RunReport {
+    /// What an administrator must act on, one sentence each: zips that did not arrive, stale
+    /// zips, leftovers removed, files that are not zips in the destination. (The error, if
+    /// any, is reported beside it.)
+    pub fn attention(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if !self.removed_partials.is_empty() {
+            lines.push(format!(
+                "removed {} unfinished zip(s) an interrupted earlier run left in the work \
+                 directory: {}",
+                self.removed_partials.len(),
+                self.removed_partials.join(", ")
+            ));
+        }
+        let Some(d) = &self.delivery else {
+            return lines;
+        };
+        if !d.not_delivered.is_empty() {
+            lines.push(format!(
+                "{} of {} zip(s) did not reach {}: {}; the run state records as sent only the \
+                 users in zips that arrived: deliver these with `alma-sis deliver` or run \
+                 again (a delta run sends the rest)",
+                d.not_delivered.len(),
+                d.delivered.len() + d.not_delivered.len(),
+                d.destination,
+                d.not_delivered.join(", ")
+            ));
+        }
+        let archived: Vec<String> = d
+            .stale
+            .iter()
+            .filter_map(|s| {
+                s.archived_to
+                    .as_ref()
+                    .map(|to| format!("{} -> {to}", s.name))
+            })
+            .collect();
+        let waiting: Vec<&str> = d
+            .stale
+            .iter()
+            .filter(|s| s.archived_to.is_none())
+            .map(|s| s.name.as_str())
+            .collect();
+        if !waiting.is_empty() {
+            lines.push(format!(
+                "{} earlier zip(s) that Alma has not processed yet are in {}: {}; check that \
+                 the SIS job runs",
+                waiting.len(),
+                d.destination,
+                waiting.join(", ")
+            ));
+        }
+        if !archived.is_empty() {
+            lines.push(format!(
+                "{} earlier zip(s) that Alma had not processed were moved out of its way: {}",
+                archived.len(),
+                archived.join(", ")
+            ));
+        }
+        if !d.removed_leftovers.is_empty() {
+            lines.push(format!(
+                "removed {} temporary file(s) an interrupted earlier delivery left in {}: {}",
+                d.removed_leftovers.len(),
+                d.destination,
+                d.removed_leftovers.join(", ")
+            ));
+        }
+        for other in &d.other_files {
+            let xml = other.to_ascii_lowercase().ends_with(".xml");
+            lines.push(if xml {
+                format!(
+                    "{other} is in {}: Alma may load a leftover XML file the next time a zip \
+                     arrives; delete it",
+                    d.destination
+                )
+            } else {
+                format!(
+                    "{other} is in {} (not a zip; Alma ignores it): remove it if nobody needs it",
+                    d.destination
+                )
+            });
+        }
+        lines
+    }
 }
 
 impl RunReport {
@@ -72,7 +200,7 @@ impl RunReport {
     /// Warnings per code.
     pub fn warnings_by_code(&self) -> BTreeMap<&str, usize> {
         let mut by = BTreeMap::new();
-        for (_, w) in &self.warnings {
+        for (_, w) in &self.row_warnings {
             *by.entry(reason_code(&w.text)).or_default() += 1;
         }
         by
@@ -102,10 +230,10 @@ impl RunReport {
                  no one was treated as vanished in this run"
             ));
         }
-        if !self.warnings.is_empty() {
+        if !self.row_warnings.is_empty() {
             lines.push(format!(
                 "  warnings         {:>7}  (people loaded anyway; see the report)",
-                self.warnings.len()
+                self.row_warnings.len()
             ));
         }
         lines
@@ -117,6 +245,9 @@ pub const INCOMPLETE_NOTE: &str = "The extract did not read cleanly: the rows th
     read are rejected, and no one was treated as vanished in this run (the run counts as \
     partial, whatever the brake thresholds). Fix the extract; the next clean run sends what \
     this one held back.";
+
+/// Primary ids kept for `W-PURGE-SOON`; the rest are counted.
+const PURGE_SOON_IDS: usize = 10_000;
 
 /// This run against the last successful one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -182,8 +313,17 @@ impl RunReport {
         &self.rejected
     }
 
-    /// Adds one user about to be sent to the user-group and expiry histograms.
+    /// Adds one user about to be sent to the user-group and expiry histograms, and counts
+    /// them for `W-PURGE-SOON` when their purge date comes before `purge_floor`.
     pub fn tally_user(&mut self, user: &User) {
+        if let (Some((floor, _)), Some(purge)) = (self.purge_floor, user.purge_date)
+            && purge < floor
+        {
+            self.purge_soon.0 += 1;
+            if self.purge_soon.1.len() < PURGE_SOON_IDS {
+                self.purge_soon.1.push(user.primary_id.clone());
+            }
+        }
         const NONE: &str = "(none)";
         let group = user.user_group.as_ref().map_or(NONE, |g| g.code.as_str());
         match self.user_groups.get_mut(group) {
@@ -201,6 +341,33 @@ impl RunReport {
             None => NONE.to_owned(),
         };
         *self.expiry_months.entry(month).or_default() += 1;
+    }
+
+    /// Every warning: [`RunReport::warnings`], then `W-PURGE-SOON` when anyone was sent with
+    /// a purge date sooner than the minimum after the run date.
+    pub fn all_warnings(&self) -> Vec<String> {
+        let mut all = self.warnings.clone();
+        let (count, ids) = &self.purge_soon;
+        if let (Some((floor, minimum)), true) = (self.purge_floor, *count > 0) {
+            const LISTED: usize = 10;
+            let more = if *count > LISTED {
+                format!(" and {} more (all in report.json)", count - LISTED)
+            } else {
+                String::new()
+            };
+            all.push(format!(
+                "W-PURGE-SOON: {count} user(s) sent with a purge date before {floor}, sooner \
+                 than state.purge_minimum_days ({minimum}) after the run date (an expiry date \
+                 in the past plus the [purge] rule): Alma's next \"Purge users\" job can delete \
+                 them; check their expiry dates: {}{more}",
+                ids.iter()
+                    .take(LISTED)
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        all
     }
 
     /// Rows dropped, per eligibility rule, in rule-name order.
@@ -250,6 +417,22 @@ pub fn report_paths(work_dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
     )
 }
 
+/// The report paths of `stem`, or of `stem-2`, `stem-3`, ... when a report by that name
+/// exists (only a run that failed before the run state gave it an id can meet one).
+fn free_report_paths(work_dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
+    let taken = |(json, html): &(PathBuf, PathBuf)| {
+        json.symlink_metadata().is_ok() || html.symlink_metadata().is_ok()
+    };
+    let first = report_paths(work_dir, stem);
+    if !taken(&first) {
+        return first;
+    }
+    (2..1000)
+        .map(|n| report_paths(work_dir, &format!("{stem}-{n}")))
+        .find(|p| !taken(p))
+        .unwrap_or(first)
+}
+
 /// Writes the report files, prints the summary and turns the stages' outcome into the exit
 /// status: the error (with its exit code) if a stage failed, else [`RunReport::exit`].
 pub fn finish(run: &Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit> {
@@ -259,7 +442,7 @@ pub fn finish(run: &Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit
     };
     let json = render_json(run, exit, error.as_deref());
     let html = render_html(run, exit, error.as_deref());
-    let (json_path, html_path) = report_paths(&run.config.output.dir, &run.stem);
+    let (json_path, html_path) = free_report_paths(&run.config.output.dir, &run.stem);
     let mut written = Vec::new();
     for (path, contents) in [(&json_path, &json), (&html_path, &html)] {
         match write_private(path, contents.as_bytes()) {
@@ -276,10 +459,16 @@ pub fn finish(run: &Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit
     outcome.map(|()| exit)
 }
 
-/// Creates `path` with mode 0600; never replaces an existing file.
+/// Creates `path` with mode 0600; never replaces an existing file, never writes into a
+/// work directory that is a symbolic link.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(dir) = path.parent() {
+        if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(std::io::Error::other(
+                "the work directory is a symbolic link (not followed)",
+            ));
+        }
         std::fs::create_dir_all(dir)?;
     }
     let mut file = std::fs::OpenOptions::new()
@@ -386,6 +575,8 @@ fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
     if r.deliveries.is_empty() {
         let why = if run.args.dry_run {
             "--dry-run"
+        } else if r.delivery.is_some() {
+            "see below"
         } else {
             "stopped before delivery"
         };
@@ -393,6 +584,17 @@ fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
     }
     for (to, location) in &r.deliveries {
         let _ = writeln!(s, "  delivered        {location} ({to})");
+    }
+    for warning in r.all_warnings() {
+        let _ = writeln!(s, "  warning          {warning}");
+    }
+    if let Some(d) = &r.delivery {
+        for name in &d.not_delivered {
+            let _ = writeln!(s, "  not delivered    {name}");
+        }
+    }
+    for line in r.attention() {
+        let _ = writeln!(s, "  attention        {line}");
     }
     for path in reports {
         let _ = writeln!(s, "  report           {}", path.display());
@@ -419,9 +621,16 @@ struct JsonReport<'a> {
     rejected: Vec<JsonRejected<'a>>,
     vanished: &'a [String],
     files: Vec<JsonFile>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    purge_soon: &'a [String],
+    delivery: Option<&'a DeliveryReport>,
+    removed_partials: &'a [String],
+    attention: Vec<String>,
     extract: JsonExtract<'a>,
     warnings_by_code: Vec<Named<'a>>,
-    warnings: Vec<JsonWarning<'a>>,
+    row_warnings: Vec<JsonWarning<'a>>,
 }
 
 #[derive(Serialize)]
@@ -487,6 +696,9 @@ struct Named<'a> {
 struct JsonRejected<'a> {
     file: &'a str,
     line: u64,
+    /// A query input's row: `file` is the input's name, `line` the row number.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    query: bool,
     id: &'a str,
     reasons: &'a [String],
 }
@@ -520,6 +732,7 @@ fn rejected_rows(r: &RunReport) -> Vec<JsonRejected<'_>> {
             Decision::Rejected { errors } => Some(JsonRejected {
                 file: &o.row.file,
                 line: o.row.line,
+                query: o.row.query,
                 id: &o.key,
                 reasons: errors,
             }),
@@ -608,14 +821,19 @@ fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
         rejected: rejected_rows(r),
         vanished: &r.vanished,
         files: files(r),
+        warnings: r.all_warnings(),
+        purge_soon: &r.purge_soon.1,
+        delivery: r.delivery.as_ref(),
+        removed_partials: &r.removed_partials,
+        attention: r.attention(),
         extract: JsonExtract {
             read_cleanly: !r.extract_incomplete(),
             note: r.extract_incomplete().then_some(INCOMPLETE_NOTE),
             inputs: &r.inputs,
         },
         warnings_by_code: named(r.warnings_by_code()),
-        warnings: r
-            .warnings
+        row_warnings: r
+            .row_warnings
             .iter()
             .map(|(id, w)| JsonWarning {
                 file: &w.row.file,
@@ -684,12 +902,12 @@ fn render_html_extract(s: &mut String, r: &RunReport) {
         }
         s.push_str("</table>\n");
     }
-    if !r.warnings.is_empty() {
+    if !r.row_warnings.is_empty() {
         s.push_str("<h2>Warnings: loaded anyway</h2>\n");
         let by_code = largest_first(r.warnings_by_code());
         table_of_counts(s, "code", &by_code, "");
         s.push_str("<table><tr><th>where</th><th>id</th><th>what</th></tr>\n");
-        for (id, w) in r.warnings.iter().take(HTML_REJECTED_ROWS) {
+        for (id, w) in r.row_warnings.iter().take(HTML_REJECTED_ROWS) {
             let _ = writeln!(
                 s,
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -742,7 +960,7 @@ body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:
 h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 .sub{color:#555;margin-top:0}
 .status{display:inline-block;padding:.15em .6em;border-radius:.3em;font-weight:600;color:#fff}
-.s0{background:#2e7d32}.s1{background:#ef6c00}.s2,.s3,.s4{background:#c62828}
+.s0{background:#2e7d32}.s1{background:#ef6c00}.s2,.s3,.s4,.s5{background:#c62828}
 .cards{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}
 .card{border:1px solid #ddd;border-radius:.4em;padding:.6em 1em;min-width:8em}
 .card b{display:block;font-size:1.6em}
@@ -824,6 +1042,17 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
     if let Some(error) = error {
         let _ = writeln!(s, "<p><b>What went wrong:</b> {}</p>", esc(error));
     }
+    for warning in r.all_warnings() {
+        let _ = writeln!(s, "<p><b>Warning:</b> {}</p>", esc(&warning));
+    }
+    let attention = r.attention();
+    if !attention.is_empty() {
+        s.push_str("<h2>Needs attention</h2>\n<ul>\n");
+        for line in &attention {
+            let _ = writeln!(s, "<li>{}</li>", esc(line));
+        }
+        s.push_str("</ul>\n");
+    }
 
     s.push_str("<h2>Counts</h2>\n<div class=\"cards\">\n");
     for (label, n) in [
@@ -896,8 +1125,9 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
             let reasons: Vec<String> = row.reasons.iter().map(|e| esc(e)).collect();
             let _ = writeln!(
                 s,
-                "<tr><td>{}:{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}{}{}</td><td>{}</td><td>{}</td></tr>",
                 esc(row.file),
+                if row.query { " row " } else { ":" },
                 row.line,
                 esc(row.id),
                 reasons.join("<br>")

@@ -10,8 +10,9 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use alma_sis_package::state::{
-    BrakeLimits, FeedLock, LoadMode, NewRun, PlanOptions, PlannedRun, RunCounts, RunEnd, RunId,
-    RunOutcome, RunRecord, StateStore, VanishedPolicy,
+    BrakeLimits, Claim, FeedLock, LoadMode, NewRun, Owner, PlanOptions, PlannedRun, PurgePolicy,
+    RunCounts, RunEnd, RunId, RunOutcome, RunRecord, StateError, StateStore, VanishedPolicy,
+    WaitPolicy,
 };
 use anyhow::Context as _;
 use serde::Deserialize;
@@ -53,16 +54,25 @@ pub struct StateConfig {
     /// The brake trips when more than this percentage of known users changed or vanished.
     #[serde(default = "default_changed")]
     pub brake_changed_percent: f64,
+    /// No purge date is sent sooner than this many days after the later of the expiry date
+    /// and the run date; `[purge]` durations must be at least this long.
+    #[serde(default = "default_purge_minimum")]
+    pub purge_minimum_days: u32,
+    /// Seconds a run waits for a busy state file (another process writing it) or for the
+    /// feed's lock (another run of the feed) before it gives up.
+    #[serde(default = "default_lock_wait")]
+    pub lock_wait_secs: u64,
 }
 
 /// `state.vanished`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VanishedSetting {
-    /// Re-send with expiry and purge dates on the day they vanished (plus the grace).
+    /// Re-send with the expiry date on the day they vanished (plus the grace) and a purge
+    /// date by their last group's `[purge]` rule, no sooner than the minimum.
     #[default]
     Expire,
-    /// Re-send with status INACTIVE.
+    /// Re-send with status INACTIVE (the last expiry date, and a purge date as for `expire`).
     Inactive,
     /// Send nothing.
     Nothing,
@@ -88,6 +98,14 @@ fn default_changed() -> f64 {
     25.0
 }
 
+fn default_purge_minimum() -> u32 {
+    PurgePolicy::DEFAULT_MINIMUM_DAYS
+}
+
+fn default_lock_wait() -> u64 {
+    600
+}
+
 impl Default for StateConfig {
     fn default() -> Self {
         StateConfig {
@@ -99,6 +117,8 @@ impl Default for StateConfig {
             refresh_days: default_refresh_days(),
             brake_eligible_drop_percent: default_eligible_drop(),
             brake_changed_percent: default_changed(),
+            purge_minimum_days: default_purge_minimum(),
+            lock_wait_secs: default_lock_wait(),
         }
     }
 }
@@ -129,6 +149,20 @@ impl StateConfig {
         Ok(())
     }
 
+    /// How long to wait for a busy state file or feed lock; a wait that starts is logged
+    /// (stderr at the default level).
+    pub fn wait_policy(&self) -> WaitPolicy {
+        WaitPolicy {
+            limit: std::time::Duration::from_secs(self.lock_wait_secs),
+            notice: std::sync::Arc::new(|waiting| tracing::warn!("{waiting}")),
+        }
+    }
+
+    /// How `alma-sis explain` and `run` plan (full mode, a complete run).
+    pub fn explain_options(&self) -> PlanOptions {
+        self.plan_options(Mode::Full, false)
+    }
+
     fn plan_options(&self, mode: Mode, partial: bool) -> PlanOptions {
         PlanOptions {
             mode: match mode {
@@ -154,17 +188,25 @@ impl StateConfig {
 }
 
 /// Opens the state file of `config` for a support command; `None` when it does not exist.
+/// A file that belongs to another institution is refused; busy waits are told on stderr.
 pub fn open_existing(config: &AppConfig) -> anyhow::Result<Option<(PathBuf, StateStore)>> {
     let path = config.state.file(&config.output);
-    if !path.exists() {
+    if std::fs::symlink_metadata(&path).is_err() {
         return Ok(None);
     }
-    let store = StateStore::open(&path).map_err(state_error)?;
+    let mut store = StateStore::open(&path).map_err(state_error)?;
+    store
+        .set_wait(&config.state.wait_policy())
+        .map_err(state_error)?;
+    store
+        .check_institution(&config.mapping.feed.institution)
+        .map_err(state_error)?;
     Ok(Some((path, store)))
 }
 
-/// A state error as a config-or-input failure (exit 2), with its causes.
-pub fn state_error(e: alma_sis_package::state::StateError) -> anyhow::Error {
+/// A state error as a failure with its causes: a wait that ran out is `state-busy` (exit
+/// 5), anything else a config-or-input error (exit 2).
+pub fn state_error(e: StateError) -> anyhow::Error {
     let mut message = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(cause) = source {
@@ -172,13 +214,43 @@ pub fn state_error(e: alma_sis_package::state::StateError) -> anyhow::Error {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
-    Failure::error(Exit::ConfigOrInput, message)
+    let exit = if e.is_busy() {
+        message.push_str(
+            "; nothing was sent. Run again when the other run has finished, or raise \
+             state.lock_wait_secs",
+        );
+        Exit::StateBusy
+    } else {
+        match e {
+            StateError::Foreign { .. } => message.push_str(
+                ": it is another site's state file. Nothing was sent (--force does not \
+                 change this); point state.path at this institution's state file",
+            ),
+            StateError::Unclaimed { .. } => message.push_str(
+                ". Nothing was sent. If it is this institution's state file (see `alma-sis \
+                 history`), run `alma-sis state adopt` once",
+            ),
+            StateError::Link { .. } => message.push_str(
+                ". Nothing was changed at the link or its target; replace the link with the \
+                 file itself, or point the config at the file",
+            ),
+            _ => {}
+        }
+        Exit::ConfigOrInput
+    };
+    Failure::error(exit, message)
 }
 
-/// Takes the feed's lock (exit 2 at once when another run holds it).
+/// Takes the feed's lock, waiting up to `state.lock_wait_secs` for another run of the feed
+/// (and saying so).
 pub fn lock(run: &Run<'_>) -> anyhow::Result<FeedLock> {
-    let path = run.config.state.file(&run.config.output);
-    FeedLock::acquire(&path, &run.config.mapping.feed.name).map_err(state_error)
+    lock_feed(run.config, &run.config.mapping.feed.name)
+}
+
+/// Takes `feed`'s lock beside the state file of `config`, waiting as configured.
+pub fn lock_feed(config: &AppConfig, feed: &str) -> anyhow::Result<FeedLock> {
+    let path = config.state.file(&config.output);
+    FeedLock::acquire_waiting(&path, feed, &config.state.wait_policy()).map_err(state_error)
 }
 
 /// The run as the state store knows it: the open store, the run's id and the baseline.
@@ -196,13 +268,16 @@ pub struct Opened {
 }
 
 /// Opens the state file and records that this run started.
-pub fn open(run: &Run<'_>) -> anyhow::Result<Opened> {
+pub fn open(run: &mut Run<'_>) -> anyhow::Result<Opened> {
     let feed = &run.config.mapping.feed.name;
     let path = run.config.state.file(&run.config.output);
     let mut store = StateStore::open(&path).map_err(state_error)?;
+    store
+        .set_wait(&run.config.state.wait_policy())
+        .map_err(state_error)?;
+    claim(run, &mut store)?;
     let mode = run.args.mode.unwrap_or(run.config.state.mode);
-    // An extract that did not read cleanly counts as partial: nobody vanishes from it.
-    let partial = !run.args.only.is_empty() || run.report.extract_incomplete();
+    let partial = !run.args.only.is_empty();
     let baseline = store.last_successful_run(feed).map_err(state_error)?;
     let run_id = store
         .begin_run(&NewRun {
@@ -222,6 +297,45 @@ pub fn open(run: &Run<'_>) -> anyhow::Result<Opened> {
     })
 }
 
+/// Claims the state file for this institution and feed before anything else is read from it
+/// or written to it: another institution's file, or an old file nothing shows is ours, stops
+/// the run (exit 2, `--force` or not). An adoption is reported.
+fn claim(run: &mut Run<'_>, store: &mut StateStore) -> anyhow::Result<()> {
+    let feed = &run.config.mapping.feed;
+    let owner = Owner {
+        institution: feed.institution.clone(),
+        feed: feed.name.clone(),
+    };
+    let claim = store
+        .claim(&owner, &run.config.hash, run.today)
+        .map_err(state_error)?;
+    if let Claim::Adopted { .. } = claim {
+        let note = format!(
+            "state file {} recorded no owner (an earlier alma-sis wrote it); a run of feed {:?} \
+             with this very config is recorded in it, so it is now recorded as institution \
+             {:?}'s",
+            store.path().display(),
+            owner.feed,
+            owner.institution
+        );
+        tracing::warn!("{note}");
+        run.report.warnings.push(note);
+    }
+    Ok(())
+}
+
+/// How vanished people get their purge dates: the mapping's `[purge]` rules by their last
+/// group, and `state.purge_minimum_days`.
+pub fn purge_policy(config: &AppConfig) -> PurgePolicy {
+    let rules = config.purge.clone();
+    PurgePolicy {
+        rule: std::sync::Arc::new(move |group: Option<&str>, expiry| {
+            rules.purge_date(group, expiry)
+        }),
+        minimum_days: config.state.purge_minimum_days,
+    }
+}
+
 /// How this run plans, from `[state]` and the command line.
 pub fn plan_options(run: &Run<'_>, mode: Mode, partial: bool) -> PlanOptions {
     run.config.state.plan_options(mode, partial)
@@ -235,7 +349,7 @@ pub fn supplements(run: &Run<'_>) -> HashSet<String> {
         .inputs
         .iter()
         .filter(|i| i.supplement)
-        .map(|i| i.path.display().to_string())
+        .map(|i| i.name())
         .collect()
 }
 
@@ -326,9 +440,13 @@ pub fn record_failure(
     opened: &mut Opened,
     error: &anyhow::Error,
 ) -> anyhow::Result<()> {
+    let outcome = match crate::exit_code_of(error) {
+        Exit::Interrupted | Exit::Terminated => RunOutcome::Interrupted,
+        _ => RunOutcome::Failed,
+    };
     let end = run_end(
         run,
-        RunOutcome::Failed,
+        outcome,
         RunCounts::default(),
         Some(format!("{error:#}")),
     );
