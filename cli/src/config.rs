@@ -260,6 +260,52 @@ fn default_archive() -> String {
     "archive".into()
 }
 
+/// The sections the CLI owns, read from the document with their positions, so that a
+/// mistake in any of them is reported with its line and column.
+#[derive(Debug, Deserialize)]
+struct CliSections {
+    #[serde(default)]
+    output: Option<OutputConfig>,
+    #[serde(default)]
+    delivery: Option<DeliveryConfig>,
+    #[serde(default)]
+    package: Option<alma_sis_package::PackageConfig>,
+    #[serde(default)]
+    check: Option<crate::cmd::check::CheckConfig>,
+    #[serde(default)]
+    state: Option<crate::pipeline::state::StateConfig>,
+}
+
+impl CliSections {
+    /// Parses the CLI's sections of `text`; errors name `path:line:column`.
+    fn parse(text: &str, path: &Path) -> anyhow::Result<CliSections> {
+        let source = sis_extract::config::ConfigSource {
+            path: path.to_owned(),
+            text: text.into(),
+        };
+        let invalid = |e: toml::de::Error| {
+            let at = e
+                .span()
+                .map_or_else(|| path.display().to_string(), |s| source.locate(&s));
+            Failure::error(
+                Exit::ConfigOrInput,
+                format!("config {at}: {}", e.message().trim_end()),
+            )
+        };
+        let mut root = toml::de::DeTable::parse(text).map_err(invalid)?;
+        let others: Vec<String> = root
+            .get_ref()
+            .keys()
+            .filter(|k| !CLI_SECTIONS.contains(&k.get_ref().as_ref()))
+            .map(|k| k.get_ref().to_string())
+            .collect();
+        for key in others {
+            root.get_mut().remove(key.as_str());
+        }
+        CliSections::deserialize(toml::de::Deserializer::from(root)).map_err(invalid)
+    }
+}
+
 impl AppConfig {
     /// Reads and validates the config file.
     pub fn load(path: &Path) -> anyhow::Result<AppConfig> {
@@ -286,39 +332,18 @@ impl AppConfig {
                 format!("config {} is not UTF-8", path.display()),
             )
         })?;
-        let invalid = |e: toml::de::Error| {
-            Failure::error(
-                Exit::ConfigOrInput,
-                format!("config {}: {e}", path.display()),
-            )
-        };
-        let mut table: toml::Table = toml::from_str(&text).map_err(invalid)?;
-        let output = match table.remove(CLI_SECTIONS[0]) {
-            Some(v) => v.try_into().map_err(invalid)?,
-            None => OutputConfig::default(),
-        };
-        let delivery = match table.remove(CLI_SECTIONS[1]) {
-            Some(v) => v.try_into().map_err(invalid)?,
-            None => DeliveryConfig::default(),
-        };
-        let check = match table.remove("check") {
-            Some(v) => v.try_into().map_err(invalid)?,
-            None => crate::cmd::check::CheckConfig::default(),
-        };
-        let package: alma_sis_package::PackageConfig = match table.remove("package") {
-            Some(v) => v.try_into().map_err(invalid)?,
-            None => alma_sis_package::PackageConfig::default(),
-        };
+        let sections = CliSections::parse(&text, path)?;
+        let output = sections.output.unwrap_or_default();
+        let delivery = sections.delivery.unwrap_or_default();
+        let check = sections.check.unwrap_or_default();
+        let package = sections.package.unwrap_or_default();
         package.validate().map_err(|e| {
             Failure::error(
                 Exit::ConfigOrInput,
                 format!("config {}: {e}", path.display()),
             )
         })?;
-        let state: crate::pipeline::state::StateConfig = match table.remove("state") {
-            Some(v) => v.try_into().map_err(invalid)?,
-            None => crate::pipeline::state::StateConfig::default(),
-        };
+        let state = sections.state.unwrap_or_default();
         state.validate().map_err(|e| {
             Failure::error(
                 Exit::ConfigOrInput,

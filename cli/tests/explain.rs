@@ -76,7 +76,9 @@ fn an_unknown_id_exits_2_with_a_clear_message() {
     expect_code(&out, 2);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("\"123\" is neither a key nor a primary id in the extract"),
+        err.contains(
+            "\"123\" is neither a key nor a primary id nor a FILE:LINE of a row in the extract"
+        ),
         "{err}"
     );
 }

@@ -595,3 +595,94 @@ fn names_from_the_config_are_escaped_in_the_html_report() {
         "the rule is listed, escaped"
     );
 }
+
+/// Everything a failed or rejecting run shows: stderr, the summary and both report files.
+fn everything_shown(cwd: &Path, out: &Output) -> String {
+    let mut all = String::from_utf8_lossy(&out.stderr).into_owned();
+    all.push_str(&String::from_utf8_lossy(&out.stdout));
+    for ext in ["json", "html"] {
+        all.push_str(&std::fs::read_to_string(report_file(cwd, ext)).unwrap());
+    }
+    all
+}
+
+#[test]
+fn an_extract_without_its_header_row_is_not_shown_as_its_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = copy_demo(tmp.path());
+    let csv = config.with_file_name("people.csv");
+    let personal = demo_personal_data(&csv);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let first_record = text.lines().nth(1).unwrap().to_owned();
+    std::fs::write(&csv, text.split_once('\n').unwrap().1).unwrap();
+
+    let out = run(tmp.path(), &config, &[], &[]);
+    expect_code(&out, 2);
+    let shown = everything_shown(tmp.path(), &out);
+    check_no_personal_data("a run on a headerless extract", &shown, &personal);
+    assert!(shown.contains("--show-values"), "{shown}");
+    // Asked for, the values are shown.
+    std::fs::remove_dir_all(tmp.path().join("out")).unwrap();
+    let out = run(tmp.path(), &config, &["--show-values"], &[]);
+    expect_code(&out, 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&first_record.replace(',', ", ")), "{err}");
+}
+
+#[test]
+fn files_the_config_names_do_not_have_their_lines_echoed() {
+    let secret = "hunter2-correct-horse-battery";
+    for (what, edit) in [
+        (
+            "term_calendar",
+            ("path = \"terms.csv\"", "path = \"secret.txt\""),
+        ),
+        (
+            "a lookup file",
+            (
+                "[lookup.departments]\nvalues = { BIO = \"Biology\", CS = \"Computer Science\", HIST = \"History\", LAW = \"Law\", LIB = \"Library\", MATH = \"Mathematics\", MUS = \"Music\" }",
+                "[lookup.departments]\npath = \"secret.txt\"\nfrom = \"code\"\nto = \"name\"",
+            ),
+        ),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = copy_demo(tmp.path());
+        std::fs::write(
+            config.with_file_name("secret.txt"),
+            format!("{secret}\nline-two-{secret}\n"),
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&config).unwrap();
+        assert!(text.contains(edit.0), "{what}: the demo config changed");
+        std::fs::write(&config, text.replacen(edit.0, edit.1, 1)).unwrap();
+        let out = run(tmp.path(), &config, &[], &[]);
+        expect_code(&out, 2);
+        let shown = everything_shown(tmp.path(), &out);
+        assert!(!shown.contains("hunter2"), "{what}: {shown}");
+        assert!(
+            shown.contains("secret.txt"),
+            "{what}: the file is named: {shown}"
+        );
+    }
+}
+
+#[test]
+fn e_map_field_and_the_other_mapping_errors_carry_no_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = copy_demo(tmp.path());
+    let personal = demo_personal_data(&config.with_file_name("people.csv"));
+    let text = std::fs::read_to_string(&config).unwrap();
+    let edited = text.replacen(
+        "first_name = \"{first_name}\"",
+        "first_name = { template = \"{first_name}\", map = { X = \"Y\" }, unmapped = \"reject\" }",
+        1,
+    );
+    std::fs::write(&config, edited).unwrap();
+    let out = run(tmp.path(), &config, &[], &[]);
+    let shown = everything_shown(tmp.path(), &out);
+    assert!(
+        shown.contains("E-MAP-FIELD: first_name: the value of column first_name is not in the map"),
+        "{shown}"
+    );
+    check_no_personal_data("a run rejecting every first name", &shown, &personal);
+}

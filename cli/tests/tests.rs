@@ -8,6 +8,7 @@ mod database;
 mod deliver;
 mod demo;
 mod explain;
+mod extract;
 mod golden;
 mod help;
 mod integrity;

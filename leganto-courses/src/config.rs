@@ -166,6 +166,7 @@ impl SourceConfig {
             positions: self.positions.clone(),
             encoding: self.encoding.clone(),
             supplement: false,
+            multiline: false,
         }
     }
 }

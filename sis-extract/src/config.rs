@@ -68,6 +68,15 @@ pub struct MappingConfig {
     /// `[purge]`: how the purge date follows from the expiry date.
     #[serde(default)]
     pub purge: PurgeConfig,
+    /// `[identity]`: when rows under one key are two people.
+    #[serde(default)]
+    pub identity: IdentityConfig,
+    /// `[text]`: values that look damaged upstream (double-encoded, C1 controls).
+    #[serde(default)]
+    pub text: TextConfig,
+    /// `[limits]`: the largest line, field, header and input read.
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// The file this config came from, to point errors at a line and column.
     #[serde(skip)]
     pub source: ConfigSource,
@@ -86,8 +95,141 @@ impl MappingConfig {
         let (mut config, source) =
             ConfigSource::deserialize::<MappingConfig>(text, path, foreign_sections)?;
         config.source = source;
+        config.validate()?;
         Ok(config)
     }
+
+    /// Checks what can be checked without the extract: date formats, limits, encodings.
+    fn validate(&self) -> Result<(), ExtractError> {
+        let error = |span: std::ops::Range<usize>, message: String| ExtractError::Config {
+            at: self.source.locate(&span),
+            message,
+        };
+        let fields = &self.fields;
+        let specs = [
+            Some(&fields.primary_id),
+            fields.first_name.as_ref(),
+            fields.middle_name.as_ref(),
+            fields.last_name.as_ref(),
+            fields.pref_first_name.as_ref(),
+            fields.pref_middle_name.as_ref(),
+            fields.pref_last_name.as_ref(),
+            fields.user_title.as_ref(),
+            fields.job_category.as_ref(),
+            fields.job_description.as_ref(),
+            fields.gender.as_ref(),
+            fields.campus_code.as_ref(),
+            fields.preferred_language.as_ref(),
+            fields.birth_date.as_ref(),
+            fields.external_id.as_ref(),
+            fields.status.as_ref(),
+            fields.record_type.as_ref(),
+            fields.account_type.as_ref(),
+            fields.web_site_url.as_ref(),
+        ];
+        for spec in specs.into_iter().flatten() {
+            for format in &spec.0.get_ref().date_formats {
+                check_date_format(format).map_err(|m| error(spec.0.span(), m))?;
+            }
+        }
+        let policies = self
+            .expiry
+            .rule
+            .iter()
+            .map(|r| &r.date)
+            .chain([&self.expiry.default]);
+        for policy in policies {
+            if let DatePolicy::Column { formats, .. } = policy.get_ref() {
+                for format in formats {
+                    check_date_format(format).map_err(|m| error(policy.span(), m))?;
+                }
+            }
+        }
+        self.limits.validate().map_err(|m| error(0..0, m))?;
+        for input in &self.inputs {
+            if let Some(label) = &input.encoding {
+                check_encoding(label.get_ref(), input).map_err(|m| error(label.span(), m))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a chrono date format cannot read a date: an unknown `%` specifier, or no year, month
+/// and day (or day of the year) to make one.
+pub fn check_date_format(format: &str) -> Result<(), String> {
+    use chrono::format::{Fixed, Item, Numeric, StrftimeItems};
+    let (mut year, mut month, mut day, mut ordinal, mut week, mut weekday) =
+        (false, false, false, false, false, false);
+    for item in StrftimeItems::new(format) {
+        match item {
+            Item::Error => {
+                return Err(format!(
+                    "date format {format:?} has a `%` specifier chrono does not know; write \
+                     formats like \"%Y-%m-%d\" or \"%m/%d/%Y\""
+                ));
+            }
+            Item::Numeric(n, _) => match n {
+                Numeric::Year | Numeric::YearMod100 | Numeric::IsoYear | Numeric::IsoYearMod100 => {
+                    year = true;
+                }
+                Numeric::Month => month = true,
+                Numeric::Day => day = true,
+                Numeric::Ordinal => ordinal = true,
+                Numeric::WeekFromSun | Numeric::WeekFromMon | Numeric::IsoWeek => week = true,
+                Numeric::NumDaysFromSun | Numeric::WeekdayFromMon => weekday = true,
+                Numeric::Timestamp => return Ok(()),
+                _ => {}
+            },
+            Item::Fixed(Fixed::ShortMonthName | Fixed::LongMonthName) => month = true,
+            Item::Fixed(Fixed::ShortWeekdayName | Fixed::LongWeekdayName) => weekday = true,
+            _ => {}
+        }
+    }
+    if year && ((month && day) || ordinal || (week && weekday)) {
+        return Ok(());
+    }
+    let missing: Vec<&str> = [
+        (!year, "year (%Y)"),
+        (!(month || ordinal || week), "month (%m)"),
+        (!(day || ordinal || weekday), "day (%d)"),
+    ]
+    .into_iter()
+    .filter_map(|(m, what)| m.then_some(what))
+    .collect();
+    Err(format!(
+        "date format {format:?} cannot read a date: it has no {}; chrono formats use `%`, \
+         e.g. \"%Y-%m-%d\" or \"%m/%d/%Y\"",
+        missing.join(", ")
+    ))
+}
+
+/// Why `label` cannot be an input's fallback encoding.
+fn check_encoding(label: &str, input: &InputConfig) -> Result<(), String> {
+    let Some(encoding) = encoding_rs::Encoding::for_label(label.as_bytes()) else {
+        return Err(format!(
+            "unknown encoding {label:?}; use a WHATWG label such as \"windows-1252\" or \"iso-8859-1\""
+        ));
+    };
+    let utf16 = encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE;
+    if !encoding.is_ascii_compatible() && !utf16 {
+        return Err(format!(
+            "encoding {label:?} cannot be read row by row (it is not ASCII-compatible); convert \
+             the file to UTF-8"
+        ));
+    }
+    let high = |s: &Spanned<String>| s.get_ref().bytes().any(|b| b >= 0x40);
+    if encoding.is_ascii_compatible()
+        && !encoding.is_single_byte()
+        && input.format == InputFormat::Delimited
+        && high(&input.quote)
+    {
+        return Err(format!(
+            "with the multi-byte fallback {label:?}, the quote must be an ASCII byte below 0x40 \
+             (such as `\"` or `'`): higher bytes can be the second byte of a character"
+        ));
+    }
+    Ok(())
 }
 
 /// Where a config came from: its path and text, to turn byte spans into line and column.
@@ -207,6 +349,10 @@ pub struct InputConfig {
     /// in a main input; eligibility rules do not apply to its rows.
     #[serde(default)]
     pub supplement: bool,
+    /// Whether a quoted field may hold line breaks (a record then runs over several lines).
+    /// Off by default: a quote left open at the end of a line is an error of that line.
+    #[serde(default)]
+    pub multiline: bool,
 }
 
 impl InputConfig {
@@ -680,6 +826,9 @@ pub enum DatePolicy {
         /// chrono formats tried in order (default `%Y-%m-%d`).
         #[serde(default)]
         formats: Vec<String>,
+        /// Added to the column's date (default none).
+        #[serde(default)]
+        grace: Option<String>,
     },
     /// The end of the person's term (looked up in `[term_calendar]`) plus a grace period.
     /// With a multi-valued term column the latest end wins.
@@ -763,4 +912,133 @@ pub struct PurgeRule {
     pub groups: Vec<Spanned<String>>,
     /// The duration after expiry.
     pub after: Spanned<String>,
+}
+
+/// What a finding about a value does to its person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFinding {
+    /// The person is rejected with the finding (`E-` code).
+    #[default]
+    Reject,
+    /// The person is loaded as the extract has them; the finding (`W-` code) is reported.
+    Warn,
+}
+
+/// `[identity]`: rows under one key that disagree on who they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Columns that must agree between a person's merged rows (where both have a value).
+    /// Default: the columns `fields.birth_date` and `fields.last_name` read.
+    #[serde(default)]
+    pub columns: Option<Vec<Spanned<String>>>,
+    /// `reject` (default): an identity conflict rejects the key; `merge`: the rows are
+    /// merged as one person and the conflict is reported as a warning.
+    #[serde(default)]
+    pub conflict: Conflict,
+}
+
+/// What an identity conflict does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Conflict {
+    /// Reject every row of the key (`E-MAP-IDENTITY`).
+    #[default]
+    Reject,
+    /// Merge the rows anyway (`W-MAP-IDENTITY`).
+    Merge,
+}
+
+/// `[text]`: values damaged upstream. Nothing here changes a value: a finding rejects the
+/// person or is reported with the person loaded as the extract has them.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextConfig {
+    /// UTF-8 text decoded twice upstream (`Ã¼` for `ü`, `â€™` for `’`).
+    #[serde(default)]
+    pub mojibake: OnFinding,
+    /// C1 control characters (U+0080 to U+009F) in a value.
+    #[serde(default)]
+    pub c1_controls: OnFinding,
+}
+
+/// `[limits]`: what one input may hold; beyond a limit the run stops with `E-READ-LIMIT`
+/// before anything is sent. The defaults are far above real extracts.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Bytes in one row (one line, or the lines of one record with quoted line breaks).
+    #[serde(default = "default_line_bytes")]
+    pub line_bytes: u64,
+    /// Bytes in one field.
+    #[serde(default = "default_field_bytes")]
+    pub field_bytes: u64,
+    /// Bytes in the header row.
+    #[serde(default = "default_header_bytes")]
+    pub header_bytes: u64,
+    /// Bytes in one input file.
+    #[serde(default = "default_input_bytes")]
+    pub input_bytes: u64,
+    /// Bytes in a lookup or term-calendar file (read whole).
+    #[serde(default = "default_table_bytes")]
+    pub table_bytes: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            line_bytes: default_line_bytes(),
+            field_bytes: default_field_bytes(),
+            header_bytes: default_header_bytes(),
+            input_bytes: default_input_bytes(),
+            table_bytes: default_table_bytes(),
+        }
+    }
+}
+
+impl LimitsConfig {
+    fn validate(&self) -> Result<(), String> {
+        for (key, value) in [
+            ("line_bytes", self.line_bytes),
+            ("field_bytes", self.field_bytes),
+            ("header_bytes", self.header_bytes),
+            ("input_bytes", self.input_bytes),
+            ("table_bytes", self.table_bytes),
+        ] {
+            if value == 0 {
+                return Err(format!("limits.{key} must be more than 0"));
+            }
+        }
+        if self.line_bytes > MAX_LINE_BYTES {
+            return Err(format!(
+                "limits.line_bytes may be at most {MAX_LINE_BYTES} (1 GiB), not {}",
+                self.line_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The highest `limits.line_bytes` (a row is held in memory whole).
+const MAX_LINE_BYTES: u64 = 1 << 30;
+
+fn default_line_bytes() -> u64 {
+    8 << 20
+}
+
+fn default_field_bytes() -> u64 {
+    1 << 20
+}
+
+fn default_header_bytes() -> u64 {
+    1 << 20
+}
+
+fn default_input_bytes() -> u64 {
+    64 << 30
+}
+
+fn default_table_bytes() -> u64 {
+    64 << 20
 }

@@ -21,7 +21,9 @@ use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use crate::ExtractError;
-use crate::config::{DatePolicy, FilterAction, InputConfig, InputFormat, MappingConfig};
+use crate::config::{
+    Conflict, DatePolicy, FilterAction, InputConfig, InputFormat, MappingConfig, OnFinding,
+};
 use crate::database::{Connector, Query};
 use crate::read::{Fields, Layout, Source, one_byte, read_table};
 use crate::rules::{
@@ -82,6 +84,38 @@ pub struct RowOutcome {
     pub key: String,
     /// What became of it.
     pub decision: Decision,
+    /// The fallback encoding the row was decoded with, when it was not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decoded_as: Option<&'static str>,
+}
+
+/// A finding about a row whose person is still loaded, because the config says to warn
+/// (`W-` codes): it names the code, the column and the row, never the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowWarning {
+    /// The row.
+    pub row: RowRef,
+    /// `CODE: what was found`.
+    pub text: String,
+}
+
+/// What reading one input gave: its rows, those decoded with the fallback encoding, and
+/// those that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InputSummary {
+    /// The file, as named in the config.
+    pub file: String,
+    /// Rows read.
+    pub rows: usize,
+    /// The input's fallback encoding (WHATWG name), if it has one.
+    pub fallback: Option<&'static str>,
+    /// Whether the whole file is in that encoding (UTF-16), rather than some rows.
+    pub whole_file: bool,
+    /// Lines of the rows that were not UTF-8 and were decoded with the fallback.
+    pub fallback_lines: Vec<u64>,
+    /// Rows that could not be read (each rejected with an `E-READ-*`, `E-UTF8` or
+    /// `E-DECODE` code).
+    pub unreadable_rows: usize,
 }
 
 /// Which part of the mapping a trace step is about.
@@ -156,6 +190,8 @@ pub struct PersonOutcome {
     pub user: Option<MappedUser>,
     /// The trace when no user was written (a written user carries it in `user.trace`).
     pub trace: Vec<TraceStep>,
+    /// Findings the config says to warn about (the person is loaded as the extract has them).
+    pub warnings: Vec<RowWarning>,
 }
 
 impl PersonOutcome {
@@ -174,6 +210,9 @@ pub struct Extraction {
     pub rows: Vec<RowOutcome>,
     /// Warnings (for example a fallback encoding used).
     pub warnings: Vec<String>,
+    /// Findings about rows whose people were loaded anyway (`[text]`, `[identity]` set to
+    /// warn or merge).
+    pub row_warnings: Vec<RowWarning>,
 }
 
 /// Reads the configured inputs (paths relative to `base_dir`) and maps them to users,
@@ -191,6 +230,7 @@ pub fn extract(
     for person in extractor.people() {
         out.rows.extend(person.rows);
         out.users.extend(person.user);
+        out.row_warnings.extend(person.warnings);
     }
     Ok(out)
 }
@@ -249,13 +289,28 @@ enum Why<'a> {
     TodayPlus(&'a str),
     TodayPlusOutOfRange(&'a str),
     Column(&'a str),
+    ColumnGrace(&'a str, NaiveDate, &'a str),
+    ColumnOutOfRange(NaiveDate, &'a str),
     ColumnEmpty(&'a str),
     ColumnNotADate(&'a str, &'a [String]),
     Term(&'a str, NaiveDate),
     TermGrace(&'a str, NaiveDate, &'a str),
     TermOutOfRange(NaiveDate, &'a str),
-    /// No term of the value (split by the separator) is in the calendar.
-    NoTerm(&'a str, &'a str, Option<char>),
+    /// No term of the value (split by the separator) is in the calendar: (column, value,
+    /// separator).
+    NoTerm(&'a str, &'a str, &'a str, Option<char>),
+}
+
+impl Why<'_> {
+    /// The reason without any value from the extract, for errors that reach the report.
+    fn private(&self) -> String {
+        match self {
+            Why::NoTerm(column, ..) => {
+                format!("no term in column {column} is in the term calendar")
+            }
+            other => other.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for Why<'_> {
@@ -266,6 +321,12 @@ impl fmt::Display for Why<'_> {
             Why::TodayPlus(text) => write!(f, "today + {text}"),
             Why::TodayPlusOutOfRange(text) => write!(f, "today + {text} is out of range"),
             Why::Column(column) => write!(f, "column {column}"),
+            Why::ColumnGrace(column, date, text) => {
+                write!(f, "column {column} is {date}, + {text} grace")
+            }
+            Why::ColumnOutOfRange(date, text) => {
+                write!(f, "column date {date} + {text} is out of range")
+            }
             Why::ColumnEmpty(column) => write!(f, "column {column} is empty"),
             Why::ColumnNotADate(column, formats) => write!(
                 f,
@@ -277,7 +338,7 @@ impl fmt::Display for Why<'_> {
                 write!(f, "term {term} ends {end}, + {text} grace")
             }
             Why::TermOutOfRange(end, text) => write!(f, "term end {end} + {text} is out of range"),
-            Why::NoTerm(value, separator, sep) => write!(
+            Why::NoTerm(_, value, separator, sep) => write!(
                 f,
                 "term {} is not in the term calendar",
                 parts(value, separator, *sep).collect::<Vec<_>>().join(", ")
@@ -293,7 +354,7 @@ enum Policy {
     Fixed(NaiveDate),
     Today,
     TodayPlus(Duration, String),
-    Column(String, Col, Vec<String>),
+    Column(String, Col, Vec<String>, Option<(Duration, String)>),
     Term(String, Col, Option<(Duration, String)>, String),
 }
 
@@ -381,6 +442,12 @@ struct Compiled {
     safe_zones: Vec<SafeZoneC>,
     purge_default: Option<(Duration, String)>,
     purge_rules: Vec<(Vec<String>, Duration, String)>,
+    /// Columns that must agree between a person's merged rows, with the date formats of a
+    /// column `birth_date` reads alone (its values are compared as dates).
+    identity: Vec<(String, Col, Option<Vec<String>>)>,
+    /// Every column a field rule reads, once, in column order, with the fields that read it
+    /// (`last_name, address home line1`): checked for damaged text.
+    used: Vec<(String, Col, String)>,
 }
 
 impl Compiled {
@@ -580,8 +647,6 @@ impl Index {
 struct Builder<S = std::hash::RandomState> {
     index: Index,
     table: KeyTable<S>,
-    /// (rows, key bytes, people) when the current input started.
-    mark: (usize, usize, usize),
 }
 
 impl<S: std::hash::BuildHasher + Default> Builder<S> {
@@ -589,21 +654,11 @@ impl<S: std::hash::BuildHasher + Default> Builder<S> {
         Builder {
             index: Index::default(),
             table: KeyTable::new(),
-            mark: (0, 0, 0),
         }
     }
 }
 
 impl<S: std::hash::BuildHasher> Builder<S> {
-    /// An input starts: `restart` goes back here.
-    fn start_input(&mut self) {
-        self.mark = (
-            self.index.next.len(),
-            self.index.keys.len(),
-            self.index.people,
-        );
-    }
-
     fn new_person(&mut self, row: u32, key: &[u8]) {
         let index = &mut self.index;
         index.keys.extend_from_slice(&row.to_le_bytes());
@@ -677,41 +732,6 @@ impl<S: std::hash::BuildHasher> crate::read::Sink for Builder<S> {
         if wanted > self.table.tags.len() {
             self.table.rebuild(&self.index.keys, wanted);
         }
-    }
-
-    fn restart(&mut self) {
-        let (rows, keys, people) = self.mark;
-        let index = &mut self.index;
-        // Earlier people who got rows of this input end where they ended before it.
-        let mut cursor = (0, 0);
-        while cursor.1 < keys {
-            let entry = cursor.1;
-            let Some(head) = index.next_head(cursor.0) else {
-                break;
-            };
-            let (_, next) = get_key(&index.keys, entry + TAIL);
-            cursor = (head + 1, next);
-            if (tail(&index.keys, entry as u32) as usize) < rows {
-                continue;
-            }
-            let mut last = head;
-            while (index.next[last] as usize) < rows {
-                last = index.next[last] as usize;
-            }
-            index.next[last] = NONE;
-            set_tail(&mut index.keys, entry as u32, last as u32);
-        }
-        index.next.truncate(rows);
-        index.heads.truncate(rows.div_ceil(64));
-        if let Some(word) = index.heads.last_mut()
-            && rows % 64 != 0
-        {
-            *word &= (1 << (rows % 64)) - 1;
-        }
-        index.keys.truncate(keys);
-        index.people = people;
-        let capacity = self.table.tags.len();
-        self.table.rebuild(&self.index.keys, capacity);
     }
 }
 
@@ -815,9 +835,8 @@ impl<'c> Extractor<'c> {
                 crate::records::layout(input, src)?
             };
             row_base.push(builder.index.next.len() as u32);
-            builder.start_input();
-            let (source, warning) = match &query {
-                None => Source::open(input, base_dir, layout, &mut builder)?,
+            let source = match &query {
+                None => Source::open(input, base_dir, layout, &config.limits, &mut builder)?,
                 Some(query) => {
                     let spooled = crate::database::spool(query, base_dir, connector)?;
                     warnings.extend(spooled.warnings);
@@ -827,12 +846,12 @@ impl<'c> Extractor<'c> {
                         header: Some(true),
                         ..input.clone()
                     };
-                    let (mut source, warning) =
-                        Source::open(&spool, base_dir, layout, &mut builder)
+                    let mut source =
+                        Source::open(&spool, base_dir, layout, &config.limits, &mut builder)
                             .map_err(|e| rename(e, &spooled.path, &query.name))?;
                     source.name = query.name.clone();
                     spools.push(spooled.file);
-                    (source, warning)
+                    source
                 }
             };
             queries.push(query.is_some());
@@ -840,10 +859,34 @@ impl<'c> Extractor<'c> {
                 return Err(ExtractError::UnknownColumn {
                     at: src.locate(&input.key.span()),
                     column: input.key.get_ref().clone(),
-                    available: format!("\n  {}: {}", source.name, source.columns.join(", ")),
+                    files: vec![crate::InputColumns {
+                        input: source.name.clone(),
+                        columns: source.columns.clone(),
+                        named_by_config: query.is_some(),
+                    }],
                 });
             }
-            warnings.extend(warning);
+            let fallback = source.fallback_lines().len();
+            match source.encoding() {
+                Some((encoding, true)) => warnings.push(format!(
+                    "{}: a UTF-16 file, decoded as {encoding}",
+                    source.name
+                )),
+                Some((encoding, false)) if fallback > 0 => warnings.push(format!(
+                    "{}: {fallback} row(s) not UTF-8, decoded as {encoding} (their lines are in \
+                     the report)",
+                    source.name
+                )),
+                _ => {}
+            }
+            if source.problems() > 0 {
+                warnings.push(format!(
+                    "{}: {} row(s) could not be read and are rejected; the extract did not read \
+                     cleanly",
+                    source.name,
+                    source.problems()
+                ));
+            }
             sources.push(source);
         }
         let index = builder.finish();
@@ -862,7 +905,7 @@ impl<'c> Extractor<'c> {
                 .map(|c| source.index.get(c).copied().unwrap_or(usize::MAX))
                 .collect();
         }
-        let compiled = compile(config, base_dir, &sources, &columns)?;
+        let compiled = compile(config, base_dir, &sources, &queries, &columns)?;
         Ok(Extractor {
             config,
             today,
@@ -893,6 +936,36 @@ impl<'c> Extractor<'c> {
         self.sources.iter().map(Source::len).sum()
     }
 
+    /// What reading each input gave, in config order.
+    pub fn inputs(&self) -> Vec<InputSummary> {
+        self.sources
+            .iter()
+            .map(|s| {
+                let encoding = s.encoding();
+                InputSummary {
+                    file: s.name.clone(),
+                    rows: s.len(),
+                    fallback: encoding.map(|e| e.0),
+                    whole_file: encoding.is_some_and(|e| e.1),
+                    fallback_lines: s.fallback_lines(),
+                    unreadable_rows: s.problems(),
+                }
+            })
+            .collect()
+    }
+
+    /// Whether every row of every input was read cleanly. When not, some rows were not read
+    /// (they are rejected), so nobody may be taken for gone from the extract.
+    pub fn read_cleanly(&self) -> bool {
+        self.sources.iter().all(|s| s.problems() == 0)
+    }
+
+    /// Checks that no input changed since it was read: the same file, size and modification
+    /// time, and the same bytes. Call it after mapping, before anything is sent.
+    pub fn verify_unchanged(&self) -> Result<(), ExtractError> {
+        self.sources.iter().try_for_each(Source::verify)
+    }
+
     /// Every person, in order of first appearance of their key; rows without a key come as
     /// persons of their own.
     pub fn people(&self) -> impl Iterator<Item = PersonOutcome> + '_ {
@@ -904,13 +977,23 @@ impl<'c> Extractor<'c> {
         }
     }
 
-    /// The person whose key or primary id is `id`, traced.
+    /// The person whose key or primary id is `id`, or who has the row at `id` written as
+    /// `file:line` (for a row without a key), traced.
     pub fn explain(&self, id: &str) -> Option<PersonOutcome> {
         let mut reading = Reading::default();
         let mut cursor = (0, 0);
         while let Some((head, key)) = self.index.person(&mut cursor) {
             if !key.is_empty() && key == id {
                 return Some(self.person_traced(head, key, true, &mut reading));
+            }
+        }
+        if let Some(row) = self.row_at(id) {
+            let mut cursor = (0, 0);
+            while let Some((head, key)) = self.index.person(&mut cursor) {
+                let global = |(s, r): (usize, usize)| self.row_base[s] as usize + r;
+                if self.rows_of(head).any(|at| global(at) == row) {
+                    return Some(self.person_traced(head, key, true, &mut reading));
+                }
             }
         }
         // Find the person without tracing everyone, then trace them.
@@ -925,6 +1008,19 @@ impl<'c> Extractor<'c> {
             }
         }
         None
+    }
+
+    /// The row (numbered across inputs) at `file:line`: the input named as in the config, or
+    /// by its file name, and the line its record starts on.
+    fn row_at(&self, at: &str) -> Option<usize> {
+        let (file, line) = at.rsplit_once(':')?;
+        let line: u64 = line.parse().ok()?;
+        self.sources.iter().enumerate().find_map(|(s, source)| {
+            let named = source.name == file
+                || Path::new(&source.name).file_name() == Some(std::ffi::OsStr::new(file));
+            let row = source.row_on_line(line).filter(|_| named)?;
+            Some(self.row_base[s] as usize + row)
+        })
     }
 
     /// The rows of the person whose first row is `head`, as (source, row), in input order.
@@ -954,24 +1050,32 @@ impl<'c> Extractor<'c> {
                 .resize_with(self.sources.len(), Default::default);
         }
         let mut unreadable = false;
+        let mut problems: Vec<String> = Vec::new();
         let mut rows: Vec<Row> = self
             .rows_of(head)
             .map(|(s, r)| {
                 let source = &self.sources[s];
                 let mut fields = reading.spare.pop().unwrap_or_default();
-                unreadable |= !source.fields(r, &mut reading.caches[s], &mut fields);
+                let read = source.fields(r, &mut reading.caches[s], &mut fields);
+                unreadable |= !read.readable;
+                let at = RowRef {
+                    file: source.name.clone(),
+                    line: match self.queries[s] {
+                        true => r as u64 + 1,
+                        false => source.line(r),
+                    },
+                    query: self.queries[s],
+                };
+                if let Some(problem) = source.problem(r) {
+                    let key = self.config.inputs[s].key.get_ref();
+                    problems.push(problem.message(&at.to_string(), key, source.has_header()));
+                }
                 Row {
                     source: s,
-                    at: RowRef {
-                        file: source.name.clone(),
-                        line: match self.queries[s] {
-                            true => r as u64 + 1,
-                            false => source.line(r),
-                        },
-                        query: self.queries[s],
-                    },
+                    at,
                     fields,
                     decision: None,
+                    decoded_as: read.decoded_as.map(encoding_rs::Encoding::name),
                 }
             })
             .collect();
@@ -990,12 +1094,26 @@ impl<'c> Extractor<'c> {
                     .join(", ")
             )
         });
-        let user = if key.is_empty() || unreadable {
+        for row in rows.iter().filter(|r| r.decoded_as.is_some()) {
+            t.add(Topic::Rows, || {
+                format!(
+                    "{}: not UTF-8, decoded as {}",
+                    row.at,
+                    row.decoded_as.unwrap_or_default()
+                )
+            });
+        }
+        let mut warnings = Vec::new();
+        let user = if key.is_empty() || unreadable || !problems.is_empty() {
             let errors = if unreadable {
                 vec![
                     "E-MAP-INPUT-CHANGED: cannot read this person's rows back: an input changed during the run"
                         .to_owned(),
                 ]
+            } else if !problems.is_empty() {
+                // The row's own message leads; the person's other rows share it, so that no
+                // part of them is loaded without the row that could not be read.
+                problems
             } else {
                 let column = self.config.inputs[rows[0].source].key.get_ref();
                 vec![format!(
@@ -1010,7 +1128,7 @@ impl<'c> Extractor<'c> {
             }
             None
         } else {
-            self.map(&key, &mut rows, &mut t)
+            self.map(&key, &mut rows, &mut t, &mut warnings)
         };
         let outcomes = rows
             .into_iter()
@@ -1022,6 +1140,7 @@ impl<'c> Extractor<'c> {
                     decision: r.decision.unwrap_or_else(|| Decision::Rejected {
                         errors: vec!["E-MAP-UNDECIDED: no decision was reached".to_owned()],
                     }),
+                    decoded_as: r.decoded_as,
                 }
             })
             .collect();
@@ -1033,6 +1152,7 @@ impl<'c> Extractor<'c> {
                     rows: outcomes,
                     user: Some(u),
                     trace: Vec::new(),
+                    warnings,
                 }
             }
             None => PersonOutcome {
@@ -1040,6 +1160,7 @@ impl<'c> Extractor<'c> {
                 rows: outcomes,
                 user: None,
                 trace: t.steps,
+                warnings,
             },
         }
     }
@@ -1108,7 +1229,13 @@ impl<'c> Extractor<'c> {
         }
     }
 
-    fn map(&self, key: &str, rows: &mut Vec<Row>, t: &mut Tracer) -> Option<MappedUser> {
+    fn map(
+        &self,
+        key: &str,
+        rows: &mut Vec<Row>,
+        t: &mut Tracer,
+        warnings: &mut Vec<RowWarning>,
+    ) -> Option<MappedUser> {
         self.eligibility(rows, t);
         let main_left = rows
             .iter()
@@ -1176,7 +1303,36 @@ impl<'c> Extractor<'c> {
             rows: &live,
         };
         let mut errors = Vec::new();
-        let user = self.build(&person, t, &mut errors);
+        if let Some((conflict, at)) = self.identity_conflict(&live) {
+            match self.config.identity.conflict {
+                Conflict::Reject => {
+                    errors.push(format!(
+                        "E-MAP-IDENTITY: {conflict}: two people under one key? Their rows were \
+                         not merged (if they are one person, set [identity] conflict = \"merge\")"
+                    ));
+                }
+                Conflict::Merge => {
+                    t.add(Topic::Merge, || {
+                        format!(
+                            "{conflict}: merged as one person ([identity] conflict = \"merge\")"
+                        )
+                    });
+                    warnings.push(RowWarning {
+                        row: at,
+                        text: format!(
+                            "W-MAP-IDENTITY: {conflict}: merged as one person ([identity] \
+                             conflict = \"merge\")"
+                        ),
+                    });
+                }
+            }
+        }
+        self.damaged_text(&live, &mut errors, warnings);
+        let user = if errors.is_empty() {
+            self.build(&person, t, &mut errors)
+        } else {
+            None
+        };
         let refs: Vec<RowRef> = live.iter().map(|r| r.at.clone()).collect();
         let decision = match &user {
             Some(u) if errors.is_empty() => Decision::Written {
@@ -1200,6 +1356,108 @@ impl<'c> Extractor<'c> {
             rows: refs,
             trace: Vec::new(),
         })
+    }
+
+    /// ` (column x)` (or `(columns x, y)`) for a field of [`FIELD_NAMES`], for messages.
+    fn made_of(&self, which: usize) -> String {
+        let Some((_, field)) = self.compiled.fields.get(self.compiled.field_at[which]) else {
+            return String::new();
+        };
+        let names: Vec<&str> = field.columns().map(|(c, _)| c).collect();
+        match names.as_slice() {
+            [] => String::new(),
+            [one] => format!(" (column {one})"),
+            many => format!(" (columns {})", many.join(", ")),
+        }
+    }
+
+    /// Whether a person's merged rows disagree on who they are: `people.csv:3 and
+    /// people.csv:9 differ in birth_date, last_name`, and the second row. Empty values do not
+    /// disagree; names are compared ignoring case and spacing, dates as dates.
+    fn identity_conflict(&self, live: &[Row]) -> Option<(String, RowRef)> {
+        let identity = &self.compiled.identity;
+        if identity.is_empty() || live.len() < 2 {
+            return None;
+        }
+        let mut order: Vec<&Row> = live.iter().collect();
+        order.sort_by_key(|r| (r.source, r.at.line));
+        // For each column the first row with a value; the first later row that differs.
+        let mut found: Option<(&Row, &Row)> = None;
+        for (_, col, formats) in identity {
+            let mut with = order
+                .iter()
+                .copied()
+                .filter(|r| !self.row_value(r, *col).is_empty());
+            let Some(first) = with.next() else {
+                continue;
+            };
+            let value = self.row_value(first, *col);
+            if let Some(other) =
+                with.find(|r| !same_identity(value, self.row_value(r, *col), formats.as_deref()))
+            {
+                let earlier = found
+                    .is_none_or(|(_, o)| (other.source, other.at.line) < (o.source, o.at.line));
+                if earlier {
+                    found = Some((first, other));
+                }
+            }
+        }
+        let (a, b) = found?;
+        let columns: Vec<&str> = identity
+            .iter()
+            .filter(|(_, col, formats)| {
+                let (x, y) = (self.row_value(a, *col), self.row_value(b, *col));
+                !x.is_empty() && !y.is_empty() && !same_identity(x, y, formats.as_deref())
+            })
+            .map(|(name, _, _)| name.as_str())
+            .collect();
+        Some((
+            format!("{} and {} differ in {}", a.at, b.at, columns.join(", ")),
+            b.at.clone(),
+        ))
+    }
+
+    /// Values that look damaged upstream, in the columns the field rules read: errors or
+    /// warnings, as `[text]` says. Nothing is changed.
+    fn damaged_text(&self, live: &[Row], errors: &mut Vec<String>, warnings: &mut Vec<RowWarning>) {
+        let text = &self.config.text;
+        for row in live {
+            if !crate::text::suspect(row.fields.text().as_bytes()) {
+                continue;
+            }
+            for (column, col, fields) in &self.compiled.used {
+                let value = self.row_value(row, *col);
+                let found = [
+                    (
+                        crate::text::mojibake(value),
+                        text.mojibake,
+                        "MOJIBAKE",
+                        "looks like UTF-8 text decoded twice upstream (such as \"Ã©\" for \"é\")",
+                    ),
+                    (
+                        crate::text::c1_control(value),
+                        text.c1_controls,
+                        "C1",
+                        "holds a C1 control character (U+0080 to U+009F)",
+                    ),
+                ];
+                for (hit, action, code, what) in found {
+                    if !hit {
+                        continue;
+                    }
+                    match action {
+                        OnFinding::Reject => errors.push(format!(
+                            "E-TEXT-{code}: {}: column {column} (for {fields}) {what}",
+                            row.at
+                        )),
+                        OnFinding::Warn => warnings.push(RowWarning {
+                            row: row.at.clone(),
+                            text: format!("W-TEXT-{code}: column {column} (for {fields}) {what}"),
+                        }),
+                    }
+                }
+            }
+        }
     }
 
     fn field(&self, which: usize, person: &Person<'_>, errors: &mut Vec<String>) -> Option<String> {
@@ -1266,22 +1524,26 @@ impl<'c> Extractor<'c> {
         user.external_id = self.field(EXTERNAL_ID, p, errors);
         user.web_site_url = self.field(WEB_SITE_URL, p, errors);
         if let Some(v) = self.field_ref(BIRTH_DATE, p, errors) {
-            let parsed = self
+            let field = self
                 .compiled
                 .fields
                 .get(self.compiled.field_at[BIRTH_DATE])
-                .and_then(|(_, f)| f.date(&v));
-            match parsed {
+                .map(|(_, f)| f);
+            match field.and_then(|f| f.date(&v)) {
                 Some(d) => user.birth_date = Some(d),
-                None => errors
-                    .push("E-MAP-DATE: birth_date is not a date in its date_formats".to_owned()),
+                None => errors.push(format!(
+                    "E-MAP-DATE: birth_date{} is not a date in {} (the formats tried, in order)",
+                    self.made_of(BIRTH_DATE),
+                    field.map_or_else(String::new, |f| f.date_formats.join(" or "))
+                )),
             }
         }
         if let Some(v) = self.field_ref(RECORD_TYPE, p, errors) {
             match RecordType::from_code(&v) {
                 Some(r) => user.record_type = Some(r),
                 None => errors.push(format!(
-                    "E-MAP-CODE: record_type {v:?} is not PUBLIC, STAFF or CONTACT"
+                    "E-MAP-CODE: record_type{} is not PUBLIC, STAFF or CONTACT",
+                    self.made_of(RECORD_TYPE)
                 )),
             }
         } else {
@@ -1291,7 +1553,8 @@ impl<'c> Extractor<'c> {
             match AccountType::from_code(&v) {
                 Some(a) => user.account_type = Some(a),
                 None => errors.push(format!(
-                    "E-MAP-CODE: account_type {v:?} is not EXTERNAL or INTERNAL"
+                    "E-MAP-CODE: account_type{} is not EXTERNAL or INTERNAL",
+                    self.made_of(ACCOUNT_TYPE)
                 )),
             }
         }
@@ -1299,7 +1562,8 @@ impl<'c> Extractor<'c> {
             match UserStatus::from_code(&v) {
                 Some(s) => user.status = Some(s),
                 None => errors.push(format!(
-                    "E-MAP-CODE: status {v:?} is not ACTIVE or INACTIVE"
+                    "E-MAP-CODE: status{} is not ACTIVE or INACTIVE",
+                    self.made_of(STATUS)
                 )),
             }
         }
@@ -1381,7 +1645,12 @@ impl<'c> Extractor<'c> {
                 (code, desc)
             }
             (None, None) => {
-                errors.push("E-MAP-NO-GROUP: no user group rule matches".to_owned());
+                let rules: Vec<&str> = c.groups.iter().map(|g| g.0.as_str()).collect();
+                errors.push(format!(
+                    "E-MAP-NO-GROUP: no [[group]] rule matches any of the person's rows (the \
+                     groups tried, in order: {}); add a rule or a catch-all group",
+                    rules.join(", ")
+                ));
                 return;
             }
         };
@@ -1438,7 +1707,8 @@ impl<'c> Extractor<'c> {
                 }
                 Err(why) => {
                     errors.push(format!(
-                        "E-MAP-NO-EXPIRY: the default expiry policy gives no date ({why})"
+                        "E-MAP-NO-EXPIRY: the default expiry policy gives no date ({})",
+                        why.private()
                     ));
                     return;
                 }
@@ -1506,14 +1776,19 @@ impl<'c> Extractor<'c> {
                 .after(today)
                 .map(|date| (date, Why::TodayPlus(text)))
                 .ok_or(Why::TodayPlusOutOfRange(text)),
-            Policy::Column(column, col, formats) => {
+            Policy::Column(column, col, formats, grace) => {
                 let v = p.value(*col);
                 if v.is_empty() {
                     return Err(Why::ColumnEmpty(column));
                 }
-                parse_date(v, formats)
-                    .map(|d| (d, Why::Column(column)))
-                    .ok_or(Why::ColumnNotADate(column, formats))
+                let date = parse_date(v, formats).ok_or(Why::ColumnNotADate(column, formats))?;
+                match grace {
+                    Some((d, text)) => d
+                        .after(date)
+                        .map(|after| (after, Why::ColumnGrace(column, date, text)))
+                        .ok_or(Why::ColumnOutOfRange(date, text)),
+                    None => Ok((date, Why::Column(column))),
+                }
             }
             Policy::Term(column, col, grace, separator) => {
                 let v = p.value(*col);
@@ -1525,7 +1800,7 @@ impl<'c> Extractor<'c> {
                     .filter_map(|term| self.compiled.terms.get(term).map(|end| (term, *end)))
                     .max_by_key(|(_, end)| *end)
                 else {
-                    return Err(Why::NoTerm(v, separator, sep));
+                    return Err(Why::NoTerm(column, v, separator, sep));
                 };
                 match grace {
                     Some((d, text)) => d
@@ -1635,6 +1910,26 @@ impl<'c> Extractor<'c> {
     }
 }
 
+/// Whether two values of an identity column name the same person: equal ignoring case and
+/// spacing, or, for a date column (`formats`), the same date.
+fn same_identity(a: &str, b: &str, formats: Option<&[String]>) -> bool {
+    if a == b {
+        return true;
+    }
+    if let Some(formats) = formats
+        && let (Some(x), Some(y)) = (parse_date(a, formats), parse_date(b, formats))
+    {
+        return x == y;
+    }
+    let norm = |v: &str| {
+        v.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    norm(a) == norm(b)
+}
+
 fn value_of(name: &str, field: &Field, p: &Person<'_>, errors: &mut Vec<String>) -> Option<String> {
     value_ref(name, field, p, errors).map(Cow::into_owned)
 }
@@ -1661,6 +1956,7 @@ struct Row {
     at: RowRef,
     fields: Fields,
     decision: Option<Decision>,
+    decoded_as: Option<&'static str>,
 }
 
 /// A person's live rows in order of precedence.
@@ -1699,6 +1995,7 @@ fn compile(
     config: &MappingConfig,
     base_dir: &Path,
     sources: &[Source],
+    queries: &[bool],
     columns: &[String],
 ) -> Result<Compiled, ExtractError> {
     let src = &config.source;
@@ -1723,15 +2020,18 @@ fn compile(
                 )
             })?;
             let path = base_dir.join(path);
-            let crate::read::Table { header, rows } = read_table(&path, delimiter)?;
+            let file = read_table(&path, delimiter, config.limits.table_bytes)?;
+            let crate::read::Table { header, rows } = file;
+            // The file's first line is not shown: the config may name a file that is not a
+            // table at all.
             let col = |c: &str| {
                 header.iter().position(|h| h == c).ok_or_else(|| {
                     at_key(
                         format!("lookup.{name}"),
                         format!(
-                            "{} has no column {c:?}; its columns are: {}",
+                            "{} has no column {c:?} in its first line ({} column(s))",
                             path.display(),
-                            header.join(", ")
+                            header.len()
                         ),
                     )
                 })
@@ -1749,7 +2049,12 @@ fn compile(
         source: src,
         files: sources
             .iter()
-            .map(|s| (s.name.clone(), s.columns.clone()))
+            .zip(queries)
+            .map(|(s, &query)| crate::InputColumns {
+                input: s.name.clone(),
+                columns: s.columns.clone(),
+                named_by_config: query,
+            })
             .collect(),
         columns,
         lookups: &lookups,
@@ -1776,15 +2081,18 @@ fn compile(
                 )
             })?;
             let path = base_dir.join(path);
-            let crate::read::Table { header, rows } = read_table(&path, delimiter)?;
+            let table = read_table(&path, delimiter, config.limits.table_bytes)?;
+            let crate::read::Table { header, rows } = table;
+            // Neither the first line nor any value is shown: the config may name a file that
+            // is not a term calendar at all.
             let col = |c: &str| {
                 header.iter().position(|h| h == c).ok_or_else(|| {
                     at_key(
                         "term_calendar".to_owned(),
                         format!(
-                            "{} has no column {c:?}; its columns are: {}",
+                            "{} has no column {c:?} in its first line ({} column(s))",
                             path.display(),
-                            header.join(", ")
+                            header.len()
                         ),
                     )
                 })
@@ -1797,7 +2105,7 @@ fn compile(
                     NaiveDate::parse_from_str(end, "%Y-%m-%d").map_err(|_| ExtractError::Csv {
                         path: path.clone(),
                         line,
-                        message: format!("term {term:?}: end {end:?} is not YYYY-MM-DD"),
+                        message: format!("column {} is not a YYYY-MM-DD date", cal.end_column),
                     })?;
                 terms.insert(term.to_owned(), end);
             }
@@ -1851,14 +2159,19 @@ fn compile(
                 let (d, text) = duration(d)?;
                 Policy::TodayPlus(d, text)
             }
-            DatePolicy::Column { column, formats } => {
+            DatePolicy::Column {
+                column,
+                formats,
+                grace,
+            } => {
                 let col = check.column(&span, column)?;
                 let formats = if formats.is_empty() {
                     vec!["%Y-%m-%d".to_owned()]
                 } else {
                     formats.clone()
                 };
-                Policy::Column(column.clone(), col, formats)
+                let grace = grace.as_deref().map(duration).transpose()?;
+                Policy::Column(column.clone(), col, formats, grace)
             }
             DatePolicy::Term {
                 column,
@@ -1931,7 +2244,7 @@ fn compile(
         });
     }
 
-    Ok(Compiled {
+    let mut compiled = Compiled {
         filters: config
             .filters
             .iter()
@@ -2045,7 +2358,58 @@ fn compile(
                 ))
             })
             .collect::<Result<_, ExtractError>>()?,
-    })
+        identity: Vec::new(),
+        used: Vec::new(),
+    };
+    let mut used: Vec<(String, Col, String)> = Vec::new();
+    for (label, field) in compiled.every_field() {
+        for (column, col) in field.columns() {
+            match used.iter_mut().find(|u| u.1 == col) {
+                Some(u) if !u.2.split(", ").any(|l| l == label) => {
+                    u.2.push_str(", ");
+                    u.2.push_str(&label);
+                }
+                Some(_) => {}
+                None => used.push((column.to_owned(), col, label.clone())),
+            }
+        }
+    }
+    used.sort_by_key(|u| u.1);
+    compiled.used = used;
+    let field = |which: usize| {
+        compiled
+            .fields
+            .get(compiled.field_at[which])
+            .map(|(_, f)| f)
+    };
+    // A birth date read from one column alone is compared as a date.
+    let birth = field(BIRTH_DATE).and_then(|f| match f.columns().collect::<Vec<_>>()[..] {
+        [(_, col)] => Some((col, f.date_formats.clone())),
+        _ => None,
+    });
+    let formats_of = |col: Col| birth.as_ref().filter(|b| b.0 == col).map(|b| b.1.clone());
+    let identity: Vec<(String, Col, Option<Vec<String>>)> = match &config.identity.columns {
+        Some(list) => list
+            .iter()
+            .map(|c| {
+                let col = check.column(&c.span(), c.get_ref())?;
+                Ok((c.get_ref().clone(), col, formats_of(col)))
+            })
+            .collect::<Result<_, ExtractError>>()?,
+        None => {
+            let mut cols: Vec<(String, Col, Option<Vec<String>>)> = Vec::new();
+            for which in [BIRTH_DATE, LAST_NAME] {
+                for (name, col) in field(which).into_iter().flat_map(Field::columns) {
+                    if !cols.iter().any(|c| c.1 == col) {
+                        cols.push((name.to_owned(), col, formats_of(col)));
+                    }
+                }
+            }
+            cols
+        }
+    };
+    compiled.identity = identity;
+    Ok(compiled)
 }
 
 #[cfg(test)]
@@ -2090,7 +2454,6 @@ mod tests {
     #[test]
     fn keys_with_the_same_hash_stay_apart() {
         let mut builder = Colliding::new();
-        builder.start_input();
         for key in ["a", "b", "a", "", "c", "b", "", "a"] {
             assert!(builder.row(key));
         }
@@ -2109,7 +2472,6 @@ mod tests {
     #[test]
     fn a_table_grows_and_keeps_every_key() {
         let mut builder: Builder = Builder::new();
-        builder.start_input();
         for i in 0..5000 {
             assert!(builder.row(&format!("k{}", i % 3000)));
         }
@@ -2125,32 +2487,5 @@ mod tests {
                 .collect();
             assert_eq!(rows, &expected);
         }
-    }
-
-    #[test]
-    fn a_restarted_input_leaves_the_index_as_it_was_before_it() {
-        let mut builder = Colliding::new();
-        builder.start_input();
-        for key in ["a", "b", "", "c"] {
-            assert!(builder.row(key));
-        }
-        builder.start_input();
-        for key in ["b", "d", "a", "", "b"] {
-            assert!(builder.row(key));
-        }
-        builder.restart();
-        for key in ["x", "a", "b"] {
-            assert!(builder.row(key));
-        }
-        assert_eq!(
-            people(&builder.finish()),
-            owned(&[
-                ("a", &[0, 5]),
-                ("b", &[1, 6]),
-                ("", &[2]),
-                ("c", &[3]),
-                ("x", &[4]),
-            ])
-        );
     }
 }

@@ -3,7 +3,12 @@
 //!
 //! - Readers: delimited files (any one-byte delimiter, quoted fields, CRLF or LF, a header
 //!   row or configured column names) and fixed-width files; several files joined on a key;
-//!   UTF-8 (BOM stripped) or a configured fallback encoding, decided per file.
+//!   UTF-8 (BOM stripped) or a configured fallback encoding, decided per row. A file is read
+//!   as a whole or not trusted: rows that cannot be read are rejected with their own codes
+//!   ([`Extractor::read_cleanly`]), `[limits]` bound every row and file, and what was read is
+//!   hashed so that [`Extractor::verify_unchanged`] can tell whether a file changed since.
+//! - Findings about values damaged upstream (text decoded twice, C1 controls) and identity
+//!   conflicts (two people under one key), rejected or reported as the config says.
 //! - Rules ([`MappingConfig`], documented in `docs/configuration.md`): ordered, named
 //!   eligibility filters; user groups with combined groups; merging of a person's rows with
 //!   precedence; field templates, maps and lookups; expiry and purge policies.
@@ -68,16 +73,66 @@ mod purge;
 mod read;
 pub mod records;
 mod rules;
+mod text;
 
 pub use config::MappingConfig;
 pub use extract::{
-    Decision, Extraction, Extractor, MappedUser, PersonOutcome, RowOutcome, RowRef, Topic,
-    TraceStep, extract,
+    Decision, Extraction, Extractor, InputSummary, MappedUser, PersonOutcome, RowOutcome, RowRef,
+    RowWarning, Topic, TraceStep, extract,
 };
 pub use purge::{PurgeAfter, PurgeRules};
 pub use read::{DecodedFile, decode_file};
 
 use std::path::PathBuf;
+
+/// One input's columns, for [`ExtractError::UnknownColumn`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputColumns {
+    /// The input, as the config names it.
+    pub input: String,
+    /// Its column names.
+    pub columns: Vec<String>,
+    /// Whether the names come from the config (a query's result columns) rather than from
+    /// a file's first line, which may be a person's record: only these are displayed.
+    pub named_by_config: bool,
+}
+
+/// `people.csv has 24 column(s); the column names are not shown, as they come from the
+/// file` (a query's columns are listed).
+fn counts(files: &[InputColumns]) -> String {
+    let each: Vec<String> = files
+        .iter()
+        .map(|f| match f.named_by_config {
+            true => format!("{}: {}", f.input, f.columns.join(", ")),
+            false => format!("{} has {} column(s)", f.input, f.columns.len()),
+        })
+        .collect();
+    let hidden = files.iter().any(|f| !f.named_by_config);
+    let note = if hidden {
+        "; the column names of a file are not shown, as they come from the file"
+    } else {
+        ""
+    };
+    format!("{}{note}", each.join("; "))
+}
+
+impl ExtractError {
+    /// For [`ExtractError::UnknownColumn`]: each input's column names, one line per file. They
+    /// come from the file and may be personal data when a file has no header row: show them
+    /// only when the user asks.
+    pub fn columns(&self) -> Option<String> {
+        match self {
+            ExtractError::UnknownColumn { files, .. } => Some(
+                files
+                    .iter()
+                    .map(|f| format!("{}: {}", f.input, f.columns.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            _ => None,
+        }
+    }
+}
 
 /// Why an extract could not be read or mapped.
 #[derive(Debug, thiserror::Error)]
@@ -105,11 +160,28 @@ pub enum ExtractError {
         /// The offending bytes, hex.
         bytes: String,
     },
-    /// The configured encoding is not known.
+    /// The input cannot be read as a whole: a limit was reached, or its header is unusable.
+    #[error("{path}:{line}: {code}: {message}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line where the problem starts (0: the file as a whole).
+        line: u64,
+        /// The code (`E-READ-LIMIT`, `E-READ-DUP-COLUMN`, ...).
+        code: &'static str,
+        /// What is wrong (never a value from the file).
+        message: String,
+    },
+    /// An input changed after it was read, while the run was using it.
     #[error(
-        "unknown encoding {0:?}; use a WHATWG label such as \"windows-1252\" or \"iso-8859-1\""
+        "{path} changed while the run was reading it: {what}; nothing was sent. Hand over a finished extract by writing it under another name and renaming it into place, then run again"
     )]
-    UnknownEncoding(String),
+    Changed {
+        /// The file.
+        path: PathBuf,
+        /// What changed.
+        what: String,
+    },
     /// A delimited file could not be parsed.
     #[error("{path}:{line}: {message}")]
     Csv {
@@ -120,15 +192,17 @@ pub enum ExtractError {
         /// What is wrong.
         message: String,
     },
-    /// The config names a column no input has.
-    #[error("{at}: column {column:?} is not in the extract; its columns are:{available}")]
+    /// The config names a column no input has. The inputs' column names are kept but not
+    /// displayed: a file read with a header row it does not have would show a person's
+    /// record as its "columns" ([`ExtractError::columns`] lists them on request).
+    #[error("{at}: column {column:?} is not in the extract ({})", counts(.files))]
     UnknownColumn {
         /// `config-path:line:column` of the name.
         at: String,
         /// The missing column.
         column: String,
-        /// The columns the inputs do have, one line per file.
-        available: String,
+        /// Each input and its columns.
+        files: Vec<InputColumns>,
     },
     /// A query input could not be run or read (connection, login, query or result).
     #[error("input {input}: {message}")]

@@ -56,10 +56,21 @@ pub(crate) fn layout(input: &InputConfig, config: &ConfigSource) -> Result<Layou
                     ),
                 ));
             }
-            Ok(Layout::Delimited {
-                delimiter: byte(&input.delimiter, "delimiter")?,
-                quote: byte(&input.quote, "quote")?,
-            })
+            let (delimiter, quote) = (
+                byte(&input.delimiter, "delimiter")?,
+                byte(&input.quote, "quote")?,
+            );
+            if delimiter == quote || [delimiter, quote].iter().any(|b| b"\r\n".contains(b)) {
+                return Err(error(
+                    input.delimiter.span(),
+                    format!(
+                        "input {}: the delimiter and the quote must be two different bytes, \
+                         neither a line break",
+                        input.path.display()
+                    ),
+                ));
+            }
+            Ok(Layout::Delimited { delimiter, quote })
         }
         InputFormat::FixedWidth => {
             if input.positions.is_empty() || input.positions.iter().any(|p| p.start == 0) {
@@ -89,7 +100,6 @@ impl Sink for NoKeys {
     fn row(&mut self, _: &str) -> bool {
         true
     }
-    fn restart(&mut self) {}
     fn expect(&mut self, _: usize) {}
 }
 
@@ -122,7 +132,20 @@ impl Records {
         config: &ConfigSource,
     ) -> Result<Records, ExtractError> {
         let layout = layout(input, config)?;
-        let (source, warning) = Source::open(input, base_dir, layout, &mut NoKeys)?;
+        let limits = crate::config::LimitsConfig::default();
+        let source = Source::open(input, base_dir, layout, &limits, &mut NoKeys)?;
+        let decoded = source.fallback_lines().len();
+        let warning = match source.encoding() {
+            Some((encoding, true)) => Some(format!(
+                "{}: a UTF-16 file, decoded as {encoding}",
+                source.name
+            )),
+            Some((encoding, false)) if decoded > 0 => Some(format!(
+                "{}: {decoded} row(s) not UTF-8, decoded as {encoding}",
+                source.name
+            )),
+            _ => None,
+        };
         Ok(Records {
             source,
             warning,
@@ -141,7 +164,8 @@ impl Records {
         &self.source.columns
     }
 
-    /// Set when the file was not UTF-8 and the fallback encoding decoded it.
+    /// Set when rows of the file were not UTF-8 and the fallback encoding decoded them (each
+    /// row is decoded on its own: a UTF-8 row stays as it is).
     pub fn warning(&self) -> Option<&str> {
         self.warning.as_deref()
     }
@@ -159,7 +183,11 @@ impl Records {
     fn checker(&self) -> Checker<'_> {
         Checker {
             source: &self.config,
-            files: vec![(self.source.name.clone(), self.source.columns.clone())],
+            files: vec![crate::InputColumns {
+                input: self.source.name.clone(),
+                columns: self.source.columns.clone(),
+                named_by_config: false,
+            }],
             columns: &self.source.columns,
             lookups: &self.lookups,
         }
@@ -182,11 +210,17 @@ impl Records {
         let mut cache = Cache::default();
         (0..self.source.len()).map(move |i| {
             let mut fields = Fields::default();
-            let readable = self.source.fields(i, &mut cache, &mut fields);
+            let read = self.source.fields(i, &mut cache, &mut fields);
+            let line = self.source.line(i);
+            let at = format!("{}:{line}", self.source.name);
             Record {
-                line: self.source.line(i),
+                line,
                 fields,
-                readable,
+                readable: read.readable,
+                problem: self
+                    .source
+                    .problem(i)
+                    .map(|p| p.message(&at, "", self.source.has_header())),
             }
         })
     }
@@ -198,6 +232,7 @@ pub struct Record {
     line: u64,
     fields: Fields,
     readable: bool,
+    problem: Option<String>,
 }
 
 impl Record {
@@ -210,6 +245,13 @@ impl Record {
     /// fields are then empty.
     pub fn readable(&self) -> bool {
         self.readable
+    }
+
+    /// Why the row could not be read cleanly, as `CODE: file:line: what is wrong` (a quote
+    /// left open, another field count than the header's, bytes no encoding decodes); its
+    /// fields are then not to be trusted.
+    pub fn problem(&self) -> Option<&str> {
+        self.problem.as_deref()
     }
 
     /// The trimmed value of column `column` ("" when the row is short).

@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::{Datelike, Days, Months, NaiveDate};
@@ -20,7 +19,7 @@ pub(crate) type Col = usize;
 pub(crate) struct Checker<'a> {
     pub source: &'a ConfigSource,
     /// (file, its columns), in config order.
-    pub files: Vec<(String, Vec<String>)>,
+    pub files: Vec<crate::InputColumns>,
     /// Every input's columns, each once, in config order: a [`Col`] is a position here.
     pub columns: &'a [String],
     pub lookups: &'a HashMap<String, Arc<HashMap<String, String>>>,
@@ -39,14 +38,10 @@ impl Checker<'_> {
         if let Some(col) = self.columns.iter().position(|c| c == column) {
             return Ok(col);
         }
-        let mut available = String::new();
-        for (file, cols) in &self.files {
-            let _ = write!(available, "\n  {file}: {}", cols.join(", "));
-        }
         Err(ExtractError::UnknownColumn {
             at: self.source.locate(span),
             column: column.to_owned(),
-            available,
+            files: self.files.clone(),
         })
     }
 
@@ -278,6 +273,16 @@ impl Field {
         })
     }
 
+    /// ` of column x` (or `of columns x, y`) for messages: what the value was made from.
+    fn source_columns(&self) -> String {
+        let names: Vec<&str> = self.columns().map(|(c, _)| c).collect();
+        match names.as_slice() {
+            [] => String::new(),
+            [one] => format!(" of column {one}"),
+            many => format!(" of columns {}", many.join(", ")),
+        }
+    }
+
     /// The columns the template reads.
     pub fn columns(&self) -> impl Iterator<Item = (&str, Col)> {
         self.pieces.iter().filter_map(|p| match p {
@@ -368,7 +373,11 @@ impl Field {
             (Some(m), _) => Ok(Cow::Borrowed(m)),
             (None, Unmapped::Keep) => Ok(v),
             (None, Unmapped::Empty) => Ok(Cow::Borrowed("")),
-            (None, Unmapped::Reject) => Err(format!("value {v:?} is not in the {}", what())),
+            (None, Unmapped::Reject) => Err(format!(
+                "the value{} is not in the {} (unmapped = \"reject\")",
+                self.source_columns(),
+                what()
+            )),
         }
     }
 

@@ -148,3 +148,34 @@ fn no_date_at_all_rejects_the_person() {
         ["R:E-MAP-NO-EXPIRY: the default expiry policy gives no date (column end is empty)"]
     );
 }
+
+#[test]
+fn a_column_date_takes_a_grace_like_a_term() {
+    let policy = "[expiry]\ndefault = { policy = \"column\", column = \"end\", formats = [\"%m/%d/%Y\"], grace = \"30d\" }\n[purge]\nafter = \"1m\"\n";
+    check(
+        policy,
+        "1,FACULTY,,06/30/2027,",
+        ("2027-07-30", Some("2027-08-30")),
+    );
+}
+
+#[test]
+fn a_term_missing_from_the_calendar_is_named_by_its_column_only() {
+    let text = config(&format!(
+        "{BASE}\n[expiry]\ndefault = {{ policy = \"term\", column = \"term\" }}\n"
+    ));
+    let case = Case::new(
+        &text,
+        &[
+            ("p.csv", b"id,type,term,end,reg\n1,UG,1999XX,,\n"),
+            ("terms.csv", TERMS),
+        ],
+    );
+    let x = case.run().expect("extract");
+    assert_eq!(
+        decisions(&x),
+        [
+            "R:E-MAP-NO-EXPIRY: the default expiry policy gives no date (no term in column term is in the term calendar)"
+        ]
+    );
+}

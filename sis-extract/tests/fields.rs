@@ -125,7 +125,7 @@ fn an_unmapped_value_can_reject_the_person() {
         decisions(&x),
         [
             "W:1",
-            "R:E-MAP-FIELD: job_description: value \"ZOO\" is not in the lookup dept"
+            "R:E-MAP-FIELD: job_description: the value of column a is not in the lookup dept (unmapped = \"reject\")"
         ]
     );
 }
@@ -146,7 +146,9 @@ fn check_date(formats: &str, value: &str, expected: Option<&str>) {
         }
         None => assert_eq!(
             decisions(&x),
-            ["R:E-MAP-DATE: birth_date is not a date in its date_formats"]
+            [
+                "R:E-MAP-DATE: birth_date (column a) is not a date in %Y-%m-%d (the formats tried, in order)"
+            ]
         ),
     }
 }
@@ -250,7 +252,7 @@ fn a_bad_code_rejects_the_person() {
         decisions(&x),
         [
             "W:1",
-            "R:E-MAP-CODE: record_type \"PATRON\" is not PUBLIC, STAFF or CONTACT"
+            "R:E-MAP-CODE: record_type (column a) is not PUBLIC, STAFF or CONTACT"
         ]
     );
 }

@@ -56,7 +56,7 @@ fn group_rules() {
     // No rule matches: rejected with the reason.
     check(
         &["1,,UG,MAIN"],
-        "R:E-MAP-NO-GROUP: no user group rule matches",
+        "R:E-MAP-NO-GROUP: no [[group]] rule matches any of the person's rows (the groups tried, in order: FACX, FAC, STAFF, GRAD); add a rule or a catch-all group",
     );
 }
 

@@ -71,7 +71,7 @@ proptest! {
         let bytes = w.into_inner().expect("csv bytes");
         let text = config(RULES).replacen(
             "key = \"id\"\n",
-            "key = \"id\"\nencoding = \"windows-1252\"\n",
+            "key = \"id\"\nencoding = \"windows-1252\"\nmultiline = true\n",
             1,
         );
         let case = Case::new(&text, &[("p.csv", &bytes)]);

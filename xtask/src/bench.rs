@@ -10,6 +10,13 @@
 //! `bench_db`). Stage times and peak RSS come from the binary's
 //! `--timings` file.
 //!
+//! Then it compares encodings: the same people written with 1 % of their rows in
+//! windows-1252 and 0.5 % decoded twice upstream (`gen-extract --cp1252 10
+//! --double-encoded 5`), against their twin in plain UTF-8 (`--as-utf8`), each a first full
+//! run on a fresh state, five times in turn; the median of the five pairwise ratios of wall
+//! and of CPU time is compared (target: the mixed extract at most 5 % slower), which holds
+//! on a shared machine whose speed drifts. `--encodings` runs only this comparison.
+//!
 //! `--plan` measures `alma-sis plan` instead of the delta run, the check and the floor: after
 //! the measured full run, an Alma export is made from its zips (`alma-export`) and planned
 //! against, and both are compared with the full run.
@@ -26,6 +33,8 @@ use crate::synthetic::{GenOptions, gen_extract};
 /// Options of `bench`.
 struct BenchOptions {
     sizes: Vec<u64>,
+    /// Only the comparison of encodings.
+    encodings_only: bool,
     /// `--database`: the CSV run against the same run from a PostgreSQL query.
     database: bool,
     /// `--plan`: the plan against an export instead of the delta run, check and floor.
@@ -35,6 +44,7 @@ struct BenchOptions {
 fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
     let mut options = BenchOptions {
         sizes: vec![100_000, 1_000_000],
+        encodings_only: false,
         database: false,
         plan: false,
     };
@@ -50,11 +60,12 @@ fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
                     .map(|n| n.trim().parse().context("--rows takes numbers"))
                     .collect::<anyhow::Result<_>>()?;
             }
+            "--encodings" => options.encodings_only = true,
             "--database" => options.database = true,
             "--plan" => options.plan = true,
             other => bail!(
-                "unknown option {other:?}; usage: cargo xtask bench [--rows N,M] [--database] \
-                 [--plan]"
+                "unknown option {other:?}; usage: cargo xtask bench [--rows N,M] [--encodings] \
+                 [--database] [--plan]"
             ),
         }
     }
@@ -111,6 +122,15 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let demo_config = root.join("examples/demo/alma-sis.toml");
     println!("alma-sis benchmark (2-core figures are what CI machines have)");
     for &rows in &options.sizes {
+        if options.encodings_only {
+            encodings(
+                &bin,
+                &demo_config,
+                &target.join(format!("bench/{rows}-encodings")),
+                rows,
+            )?;
+            continue;
+        }
         let (dir, extract) = fresh_extract(&target.join(format!("bench/{rows}")), rows)?;
         let config = write_bench_config(&demo_config, &dir, &extract)?;
 
@@ -220,6 +240,12 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
             let verdict = if met { "met" } else { "NOT met" };
             println!("  {target:<46} {value:>20}  {verdict}");
         }
+        encodings(
+            &bin,
+            &demo_config,
+            &target.join(format!("bench/{rows}-encodings")),
+            rows,
+        )?;
     }
     Ok(())
 }
@@ -342,9 +368,132 @@ pub(crate) fn fresh_extract(dir: &Path, rows: u64) -> anyhow::Result<(PathBuf, P
         rows,
         seed: 42,
         messy: false,
+        cp1252: 0,
+        double_encoded: 0,
+        as_utf8: false,
         out: Some(extract.clone()),
     })?;
     Ok((dir.to_owned(), extract))
+}
+
+/// Compares a full run on an extract with 1 % windows-1252 rows and 0.5 % rows decoded twice
+/// with the same extract in plain UTF-8: five first runs of each, in turn, on fresh states.
+fn encodings(bin: &Path, demo_config: &Path, dir: &Path, rows: u64) -> anyhow::Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut configs = Vec::new();
+    for (name, as_utf8) in [("mixed", false), ("utf8", true)] {
+        let extract = dir.join(format!("{name}.csv"));
+        gen_extract(&GenOptions {
+            rows,
+            seed: 42,
+            messy: false,
+            cp1252: 10,
+            double_encoded: 5,
+            as_utf8,
+            out: Some(extract.clone()),
+        })?;
+        let site = dir.join(name);
+        std::fs::create_dir_all(&site)?;
+        let config = write_bench_config(demo_config, &site, &extract)?;
+        // The fallback for the rows that need it, and people with text decoded twice loaded
+        // as they are, so that both runs write the same users.
+        let mut table: toml::Table = toml::from_str(&std::fs::read_to_string(&config)?)?;
+        if let Some(first) = table
+            .get_mut("input")
+            .and_then(|v| v.as_array_mut())
+            .and_then(|a| a.first_mut())
+            .and_then(|v| v.as_table_mut())
+        {
+            first.insert(
+                "encoding".into(),
+                toml::Value::String("windows-1252".into()),
+            );
+        }
+        let mut text = toml::Table::new();
+        text.insert("mojibake".into(), toml::Value::String("warn".into()));
+        table.insert("text".into(), toml::Value::Table(text));
+        std::fs::write(&config, toml::to_string(&table)?)?;
+        configs.push((name, site, config));
+    }
+    const ROUNDS: usize = 5;
+    let mut walls = [Vec::new(), Vec::new()];
+    let mut cpus = [Vec::new(), Vec::new()];
+    let mut users = [0, 0];
+    for round in 0..ROUNDS {
+        for (i, (name, site, config)) in configs.iter().enumerate() {
+            let out_dir = site.join("out");
+            if out_dir.exists() {
+                std::fs::remove_dir_all(&out_dir)?;
+            }
+            let timings = site.join(format!("timings-{round}.json"));
+            let cpu_before = children_cpu_seconds();
+            let (wall, out) = timed(
+                Command::new(bin)
+                    .args(["run", "--quiet", "--config"])
+                    .arg(config)
+                    .args(["--now", "2026-11-23T04:00:00Z", "--timings"])
+                    .arg(&timings)
+                    .current_dir(site),
+            )?;
+            if !out.status.success() && out.status.code() != Some(1) {
+                bail!(
+                    "alma-sis run ({name}) failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            users[i] = read_timings(&timings)?.users;
+            walls[i].push(wall.as_secs_f64());
+            cpus[i].push(children_cpu_seconds() - cpu_before);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ratio = |pairs: &[Vec<f64>; 2]| {
+        median(pairs[0].iter().zip(&pairs[1]).map(|(a, b)| a / b).collect())
+    };
+    println!();
+    println!(
+        "== encodings, {rows} rows (1 % windows-1252, 0.5 % decoded twice; {ROUNDS} runs each, in turn)"
+    );
+    for (i, name) in ["mixed encodings", "plain UTF-8"].iter().enumerate() {
+        println!(
+            "{name:<15} {:>8.2} s wall  {:>8.2} s CPU  (medians; {} users)",
+            median(walls[i].clone()),
+            median(cpus[i].clone()),
+            users[i]
+        );
+    }
+    for (what, r) in [("wall", ratio(&walls)), ("CPU", ratio(&cpus))] {
+        let verdict = if r <= 1.05 { "met" } else { "NOT met" };
+        println!(
+            "  {:<46} {:>20}  {verdict}",
+            format!("mixed at most 5 % slower ({what}, median ratio)"),
+            format!("{:+.1} %", (r - 1.0) * 100.0)
+        );
+    }
+    Ok(())
+}
+
+/// CPU seconds (user and system) of this process's finished children, from `/proc` (Linux;
+/// 0 elsewhere). `/proc` counts in clock ticks, 100 a second on Linux.
+fn children_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command name (in parentheses), cutime and cstime are the 14th and 15th
+    // fields.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(13) + ticks(14)) / 100.0
 }
 
 /// Where cargo builds: `CARGO_TARGET_DIR` when set (xtask is a build tool and may read it),

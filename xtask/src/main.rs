@@ -16,6 +16,8 @@ use anyhow::{Context, bail};
 mod alma_export;
 mod bench;
 mod bench_db;
+#[cfg(test)]
+mod oracle;
 mod synthetic;
 
 fn main() -> anyhow::Result<()> {

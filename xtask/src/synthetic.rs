@@ -1,8 +1,12 @@
 //! `cargo xtask gen-extract`: a deterministic synthetic extract with the demo's columns.
 //!
-//! The same `--rows` and `--seed` always give the same bytes. `--messy` adds what real
-//! extracts contain: windows-1252 rows, control characters, duplicate ids, missing emails and
-//! people with several affiliations in one row.
+//! The same options always give the same bytes. `--messy` adds what real extracts contain:
+//! windows-1252 names, control characters, duplicate ids, missing emails and people with
+//! several affiliations in one row. `--cp1252 N` writes about N of every thousand people's
+//! rows in windows-1252 (as when an office pastes from Excel), `--double-encoded N` about N of
+//! every thousand as UTF-8 decoded twice upstream (`Ã©` for `é`); their names are then drawn
+//! from names windows-1252 can write. Those choices come from a generator of their own, so
+//! `--as-utf8` writes the same people, every row in plain UTF-8: the twin to compare with.
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -17,17 +21,27 @@ pub struct GenOptions {
     pub seed: u64,
     /// Add the defects real extracts have.
     pub messy: bool,
+    /// People (per thousand) whose rows are written in windows-1252.
+    pub cp1252: u64,
+    /// People (per thousand) whose rows are UTF-8 decoded twice upstream.
+    pub double_encoded: u64,
+    /// Write every row in plain UTF-8 (the same people and text as without it).
+    pub as_utf8: bool,
     /// Where to write (stdout when absent).
     pub out: Option<PathBuf>,
 }
 
 impl GenOptions {
-    /// Parses `--rows N --seed S [--messy] [--out FILE]`.
+    /// Parses `--rows N --seed S [--messy] [--cp1252 N] [--double-encoded N] [--as-utf8]
+    /// [--out FILE]`.
     pub fn parse(args: &[String]) -> anyhow::Result<GenOptions> {
         let mut options = GenOptions {
             rows: 1000,
             seed: 1,
             messy: false,
+            cp1252: 0,
+            double_encoded: 0,
+            as_utf8: false,
             out: None,
         };
         let mut it = args.iter();
@@ -42,10 +56,24 @@ impl GenOptions {
                 "--seed" => options.seed = value()?.parse().context("--seed takes a number")?,
                 "--out" => options.out = Some(PathBuf::from(value()?)),
                 "--messy" => options.messy = true,
+                "--cp1252" => {
+                    options.cp1252 = value()?.parse().context("--cp1252 takes a number")?;
+                }
+                "--double-encoded" => {
+                    options.double_encoded = value()?
+                        .parse()
+                        .context("--double-encoded takes a number")?;
+                }
+                "--as-utf8" => options.as_utf8 = true,
                 other => bail!(
-                    "unknown option {other:?}; usage: cargo xtask gen-extract --rows N --seed S [--messy] [--out FILE]"
+                    "unknown option {other:?}; usage: cargo xtask gen-extract --rows N --seed S \
+                     [--messy] [--cp1252 PER_MILLE] [--double-encoded PER_MILLE] [--as-utf8] \
+                     [--out FILE]"
                 ),
             }
+        }
+        if options.cp1252 + options.double_encoded > 1000 {
+            bail!("--cp1252 and --double-encoded together are at most 1000 per thousand");
         }
         Ok(options)
     }
@@ -150,6 +178,18 @@ const LAST: &[&str] = &[
 ];
 /// Names that windows-1252 can encode, for the messy rows.
 const LATIN1_FIRST: &[&str] = &["José", "Zoë", "Björn", "Chloé", "Søren", "François", "Ümit"];
+/// Last names that windows-1252 can encode, with a character beyond ASCII.
+const LATIN1_LAST: &[&str] = &["García", "Müller", "Schröder", "Åström", "Núñez", "Dubœuf"];
+
+/// How a person's rows are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Utf8,
+    /// Every byte in windows-1252.
+    Cp1252,
+    /// The UTF-8 bytes read as windows-1252 and written again as UTF-8.
+    Double,
+}
 const STREETS: &[&str] = &[
     "Main St",
     "Oak Ave",
@@ -207,8 +247,11 @@ pub fn gen_extract(options: &GenOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_extract(options: &GenOptions, out: &mut impl Write) -> anyhow::Result<()> {
+pub(crate) fn write_extract(options: &GenOptions, out: &mut impl Write) -> anyhow::Result<()> {
     let mut rng = SplitMix64(options.seed);
+    // The encoding knobs draw from a generator of their own: the people are the same with
+    // or without them.
+    let mut knobs = SplitMix64(options.seed ^ 0x00C0_FFEE_1252_0002);
     out.write_all(COLUMNS.join(",").as_bytes())?;
     out.write_all(b"\r\n")?;
     let mut written = 0u64;
@@ -226,17 +269,36 @@ fn write_extract(options: &GenOptions, out: &mut impl Write) -> anyhow::Result<(
         };
         set(&mut fields, 0, &id.to_string());
         set(&mut fields, 1, &format!("2123400{:07}", id % 10_000_000));
-        let cp1252 = options.messy && rng.chance(10);
-        if cp1252 {
-            // A row exported by a system that still writes windows-1252.
-            let name = rng.pick(LATIN1_FIRST);
-            let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(name);
-            fields[2] = bytes.into_owned();
+        // A first name from a system that still writes windows-1252.
+        let cp1252_first = options.messy && rng.chance(10);
+        if cp1252_first {
+            set(&mut fields, 2, rng.pick(LATIN1_FIRST));
         } else {
             set(&mut fields, 2, rng.pick(FIRST));
         }
         set(&mut fields, 3, rng.pick(&["", "", "A.", "Marie", "J"]));
         set(&mut fields, 4, rng.pick(LAST));
+        let roll = knobs.below(1000);
+        let encoding = if roll < options.cp1252 {
+            Encoding::Cp1252
+        } else if roll < options.cp1252 + options.double_encoded {
+            Encoding::Double
+        } else {
+            Encoding::Utf8
+        };
+        let (first, last) = (knobs.pick(LATIN1_FIRST), knobs.pick(LATIN1_LAST));
+        if encoding != Encoding::Utf8 {
+            set(&mut fields, 2, first);
+            set(&mut fields, 4, last);
+        }
+        let row = Row {
+            encoding: if options.as_utf8 {
+                Encoding::Utf8
+            } else {
+                encoding
+            },
+            cp1252_first: cp1252_first && !options.as_utf8,
+        };
         if options.messy && rng.chance(5) {
             // A control character pasted into a name.
             fields[4].push(0x07);
@@ -307,7 +369,7 @@ fn write_extract(options: &GenOptions, out: &mut impl Write) -> anyhow::Result<(
             set(&mut fields, 8, "STAFF");
             set(&mut fields, 9, "PT");
         }
-        write_row(out, &fields)?;
+        write_row(out, &fields, row)?;
         written += 1;
         if both && written < options.rows {
             // The same person from the HR system: a second row to merge.
@@ -317,41 +379,76 @@ fn write_extract(options: &GenOptions, out: &mut impl Write) -> anyhow::Result<(
             }
             set(&mut fields, 8, "STAFF");
             set(&mut fields, 9, "PT");
-            write_row(out, &fields)?;
+            write_row(out, &fields, row)?;
             written += 1;
         }
         if options.messy && rng.chance(5) && written < options.rows {
             // The same id sent twice with a different name: a duplicate to catch.
             set(&mut fields, 2, rng.pick(FIRST));
-            write_row(out, &fields)?;
+            let row = Row {
+                cp1252_first: false,
+                ..row
+            };
+            write_row(out, &fields, row)?;
             written += 1;
         }
     }
     Ok(())
 }
 
-fn write_row(out: &mut impl Write, fields: &[Vec<u8>]) -> std::io::Result<()> {
+/// How one row is written.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    encoding: Encoding,
+    /// The first name (only) in windows-1252.
+    cp1252_first: bool,
+}
+
+/// `text` in windows-1252 (every character of the names used has a byte there).
+fn cp1252(text: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(text);
+    encoding_rs::WINDOWS_1252.encode(&text).0.into_owned()
+}
+
+/// Writes one row (fields as UTF-8 text) as `row` says.
+fn write_row(out: &mut impl Write, fields: &[Vec<u8>], row: Row) -> std::io::Result<()> {
+    let mut line = Vec::with_capacity(256);
     for (i, field) in fields.iter().enumerate() {
         if i > 0 {
-            out.write_all(b",")?;
+            line.push(b',');
         }
+        let field = if row.cp1252_first && i == 2 && row.encoding == Encoding::Utf8 {
+            cp1252(field)
+        } else {
+            field.clone()
+        };
         let needs_quotes = field
             .iter()
             .any(|&b| b == b',' || b == b'"' || b == b'\r' || b == b'\n');
         if needs_quotes {
-            out.write_all(b"\"")?;
-            for &b in field {
+            line.push(b'"');
+            for &b in &field {
                 if b == b'"' {
-                    out.write_all(b"\"\"")?;
+                    line.extend_from_slice(b"\"\"");
                 } else {
-                    out.write_all(&[b])?;
+                    line.push(b);
                 }
             }
-            out.write_all(b"\"")?;
+            line.push(b'"');
         } else {
-            out.write_all(field)?;
+            line.extend_from_slice(&field);
         }
     }
+    let line = match row.encoding {
+        Encoding::Utf8 => line,
+        Encoding::Cp1252 => cp1252(&line),
+        Encoding::Double => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(&line)
+            .0
+            .into_owned()
+            .into_bytes(),
+    };
+    out.write_all(&line)?;
     out.write_all(b"\r\n")
 }
 
@@ -364,6 +461,9 @@ mod tests {
             rows,
             seed,
             messy,
+            cp1252: 0,
+            double_encoded: 0,
+            as_utf8: false,
             out: None,
         };
         let mut out = Vec::new();

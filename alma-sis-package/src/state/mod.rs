@@ -977,6 +977,15 @@ impl StateStore {
         Ok(RunId(self.conn.last_insert_rowid()))
     }
 
+    /// Records that a run begun as complete is partial after all (its extract did not read
+    /// cleanly): nobody vanishes in it, and it is no baseline for later runs.
+    pub fn mark_partial(&mut self, run: RunId) -> Result<(), StateError> {
+        self.conn
+            .execute("UPDATE runs SET partial = 1 WHERE id = ?1", params![run.0])
+            .map_err(self.sql_err(format!("record run {} as partial", run.0)))?;
+        Ok(())
+    }
+
     /// Finishes a run in one transaction: its outcome and counts; when `touch` is given, every
     /// present item of the run's feed gets `last_seen = touch`; then every write replaces its
     /// item. An error (from SQLite or from `writes`) rolls all of it back.

@@ -22,6 +22,10 @@ pub struct PlanArgs {
     /// The summary for people (text) or the report.json document (json) on stdout.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
+    /// Let error messages show values read from the input files (the column names of an
+    /// extract, which are a person's record when the file has no header row).
+    #[arg(long)]
+    pub show_values: bool,
     /// Write stage times and peak memory as JSON to this file (for `cargo xtask bench`).
     #[arg(long, value_name = "FILE", hide = true)]
     pub timings: Option<PathBuf>,
@@ -45,7 +49,7 @@ pub fn run(ctx: &Context, args: PlanArgs) -> anyhow::Result<Exit> {
     let stem = format!("{}_{}_{}", feed.institution, feed.name, ctx.stamp());
     let dir = config.output.ensure_dir()?.to_owned();
     let start = Instant::now();
-    let extractor = crate::pipeline::extract::extractor(&config, today)?;
+    let extractor = crate::pipeline::extract::extractor(&config, today, args.show_values)?;
     let read = start.elapsed();
     let check_options = config.check.options(&config.base_dir)?;
     let people = dir.join(format!("{stem}.plan.people.csv"));

@@ -29,6 +29,11 @@ pub struct RunArgs {
     /// will).
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub plan_against: Vec<std::path::PathBuf>,
+    /// Let error messages show values read from the input files (the column names of an
+    /// extract, which are a person's record when the file has no header row). Off by
+    /// default: messages name files, lines, columns and codes only.
+    #[arg(long)]
+    pub show_values: bool,
     /// Write stage times and peak memory as JSON to this file (for `cargo xtask bench`).
     #[arg(long, value_name = "FILE", hide = true)]
     pub timings: Option<std::path::PathBuf>,

@@ -3,6 +3,7 @@
 //! and hashed on a second, and they are handed to the run's pass through short queues, so
 //! mapping and rendering overlap with checking, the run state and compressing.
 
+use std::fmt::Write as _;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
@@ -25,7 +26,7 @@ const QUEUE: usize = 4;
 /// Reads and indexes the configured inputs (running query inputs); their warnings go into
 /// the report.
 pub fn open<'c>(run: &mut Run<'c>) -> anyhow::Result<Extractor<'c>> {
-    let extractor = extractor(run.config, run.today)?;
+    let extractor = extractor(run.config, run.today, run.args.show_values)?;
     for warning in extractor.warnings() {
         if warning.starts_with("input ") || warning.starts_with("password file ") {
             run.report.warnings.push(warning.clone());
@@ -36,21 +37,37 @@ pub fn open<'c>(run: &mut Run<'c>) -> anyhow::Result<Extractor<'c>> {
 
 /// Reads and indexes the inputs of `config` as a run does (`plan` maps the same way), and
 /// logs their warnings. A query's rows are spooled in the work directory, which must exist.
-pub fn extractor(config: &AppConfig, today: NaiveDate) -> anyhow::Result<Extractor<'_>> {
-    let input_error =
-        |e: sis_extract::ExtractError| Failure::error(Exit::ConfigOrInput, e.to_string());
+pub fn extractor(
+    config: &AppConfig,
+    today: NaiveDate,
+    show_values: bool,
+) -> anyhow::Result<Extractor<'_>> {
     let connector = sis_extract::database::Connector {
         spool_dir: config.output.dir.clone(),
         ..crate::connector::from_process()
     };
     // Traces are for `alma-sis explain`; a run keeps only decisions.
     let extractor = Extractor::with_connector(&config.mapping, &config.base_dir, today, &connector)
-        .map_err(input_error)?
+        .map_err(|e| input_error(show_values, &e))?
         .with_trace(false);
     for warning in extractor.warnings() {
         tracing::warn!("{warning}");
     }
     Ok(extractor)
+}
+
+/// An extract that cannot be read (exit 2). The inputs' column names, which come from the
+/// files, are listed only with `--show-values`.
+pub fn input_error(show_values: bool, e: &sis_extract::ExtractError) -> anyhow::Error {
+    let mut message = e.to_string();
+    match e.columns() {
+        Some(columns) if show_values => {
+            let _ = write!(message, "; the columns are (--show-values):\n{columns}");
+        }
+        Some(_) => message.push_str(" (run again with --show-values to list them)"),
+        None => {}
+    }
+    Failure::error(Exit::ConfigOrInput, message)
 }
 
 /// One person as the extract thread hands them over: their outcome and, when a user was

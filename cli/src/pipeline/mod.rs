@@ -198,6 +198,28 @@ fn started(run: &mut Run<'_>, opened: &mut state::Opened) -> Result<(), Stop> {
     let extractor = run
         .timed("read", |run| extract::open(run))
         .map_err(Stop::Unrecorded)?;
+    run.report.inputs = extractor.inputs();
+    if run.report.extract_incomplete() {
+        tracing::warn!(
+            unreadable_rows = run.report.unreadable_rows(),
+            "the extract did not read cleanly: no one is treated as vanished in this run"
+        );
+        run.report.exit = Exit::Findings;
+        // Nobody vanishes from an extract that was not read whole: the run is partial.
+        if !opened.partial {
+            opened
+                .store
+                .mark_partial(opened.run_id)
+                .map_err(|e| Stop::Unrecorded(state::state_error(e)))?;
+            opened.partial = true;
+        }
+    }
+    if state::fault_at("stop-after-read") {
+        // Tests change an input here: the process stops itself until it is continued.
+        let _ = std::process::Command::new("kill")
+            .args(["-STOP", &std::process::id().to_string()])
+            .status();
+    }
     crate::interrupt::check("reading the extract").map_err(Stop::Unrecorded)?;
     let check_options = run
         .config
@@ -266,7 +288,7 @@ fn planned(
 
     let start = std::time::Instant::now();
     let spinner = crate::progress::spinner("pass");
-    let (passed, busy) = {
+    let (passed, busy, only_seen) = {
         let mut pass = pass::Pass::new(
             &mut run.report,
             &mut quarantine,
@@ -275,7 +297,8 @@ fn planned(
             &run.args.only,
             &supplements,
         );
-        (pass.run(extractor), pass.busy)
+        let passed = pass.run(extractor);
+        (passed, pass.busy, std::mem::take(&mut pass.only_seen))
     };
     spinner.finish_and_clear();
     run.timings.push(("pass", start.elapsed()));
@@ -292,6 +315,26 @@ fn planned(
         // An unfinished reject file is a partial file: it goes with the run.
         quarantine.discard();
         return Err(Stop::Unrecorded(e));
+    }
+    // Nothing is packaged from an input that changed while it was read.
+    extractor
+        .verify_unchanged()
+        .map_err(|e| Stop::Unrecorded(Failure::error(Exit::ConfigOrInput, e.to_string())))?;
+    let unknown: Vec<&str> = run
+        .args
+        .only
+        .iter()
+        .filter(|id| !only_seen.contains(id.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Stop::Unrecorded(Failure::error(
+            Exit::ConfigOrInput,
+            format!(
+                "--only: {} is neither a key nor a primary id in the extract; nothing was sent",
+                unknown.join(", ")
+            ),
+        )));
     }
     let rejected = quarantine.rejected;
     let will_fail = quarantine.will_fail;

@@ -50,6 +50,8 @@ pub struct Pass<'p, 'q, 's> {
     pub supplements: &'p HashSet<String>,
     /// Time per step.
     pub busy: Busy,
+    /// The `--only` ids found in the extract, as a key or a primary id.
+    pub only_seen: HashSet<String>,
     sent: u64,
     fault_during_record: bool,
     /// The user count a test pauses after (`pass:<n>`), read once.
@@ -74,6 +76,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             only,
             supplements,
             busy: Busy::default(),
+            only_seen: HashSet::new(),
             sent: 0,
             fault_during_record: state::fault_at("during-record"),
             pause_after: crate::interrupt::pause_count("pass"),
@@ -104,7 +107,24 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
     fn person(&mut self, prepared: Prepared) -> anyhow::Result<()> {
         crate::interrupt::check("reading the extract")?;
         let Prepared { person, rendered } = prepared;
-        let PersonOutcome { mut rows, user, .. } = person;
+        let PersonOutcome {
+            key,
+            mut rows,
+            user,
+            warnings,
+            ..
+        } = person;
+        if !self.only.is_empty() {
+            let id = user.as_ref().map(|u| u.user.primary_id.as_str());
+            for wanted in self.only {
+                if (!key.is_empty() && *wanted == key) || Some(wanted.as_str()) == id {
+                    self.only_seen.insert(wanted.clone());
+                }
+            }
+        }
+        for warning in warnings {
+            self.report.row_warnings.push((key.clone(), warning));
+        }
         // Users outside `--only` come without a rendering: they are not sent.
         if let (Some(mapped), Some(rendered)) = (user, rendered) {
             self.user(&mapped.user, rendered, &mut rows)?;

@@ -686,7 +686,7 @@ pub fn explain(
         return Ok(None);
     }
     config.output.ensure_dir()?;
-    let extractor = super::extract::extractor(config, today)?;
+    let extractor = super::extract::extractor(config, today, false)?;
     let check_options = config.check.options(&config.base_dir)?;
     let input = PlanInput {
         export,

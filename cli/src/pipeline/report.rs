@@ -15,7 +15,7 @@ use alma_sis_package::PackagedFile;
 use alma_user_model::User;
 use chrono::Datelike as _;
 use serde::Serialize;
-use sis_extract::{Decision, RowOutcome};
+use sis_extract::{Decision, InputSummary, RowOutcome, RowWarning};
 
 use super::Run;
 use crate::exit::{Exit, exit_code_of};
@@ -65,6 +65,11 @@ pub struct RunReport {
     /// Unfinished zips (`.partial`) an interrupted earlier run left in the work directory,
     /// removed by this run.
     pub removed_partials: Vec<String>,
+    /// What reading each input gave (rows, rows decoded with the fallback, rows that could
+    /// not be read); empty until the inputs were read.
+    pub inputs: Vec<InputSummary>,
+    /// Findings about people who were loaded anyway (`W-` codes), with their key.
+    pub row_warnings: Vec<(String, RowWarning)>,
     /// `--plan-against`: what the plan predicted.
     pub plan: Option<PlanLine>,
 }
@@ -202,6 +207,66 @@ impl RunReport {
         lines
     }
 }
+
+impl RunReport {
+    /// Rows that could not be read, in all inputs.
+    pub fn unreadable_rows(&self) -> usize {
+        self.inputs.iter().map(|i| i.unreadable_rows).sum()
+    }
+
+    /// Whether the extract did not read cleanly: then nobody was treated as vanished.
+    pub fn extract_incomplete(&self) -> bool {
+        self.unreadable_rows() > 0
+    }
+
+    /// Warnings per code.
+    pub fn warnings_by_code(&self) -> BTreeMap<&str, usize> {
+        let mut by = BTreeMap::new();
+        for (_, w) in &self.row_warnings {
+            *by.entry(reason_code(&w.text)).or_default() += 1;
+        }
+        by
+    }
+
+    /// The summary's lines about reading the extract (none when it read cleanly in UTF-8).
+    fn extract_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for input in &self.inputs {
+            match input.fallback {
+                Some(encoding) if input.whole_file => lines.push(format!(
+                    "  decoded          {} as {encoding} (a UTF-16 file)",
+                    input.file
+                )),
+                Some(encoding) if !input.fallback_lines.is_empty() => lines.push(format!(
+                    "  decoded          {} row(s) of {} as {encoding} (not UTF-8; lines in the report)",
+                    input.fallback_lines.len(),
+                    input.file
+                )),
+                _ => {}
+            }
+        }
+        let unreadable = self.unreadable_rows();
+        if unreadable > 0 {
+            lines.push(format!(
+                "  extract          did not read cleanly: {unreadable} row(s) could not be read; \
+                 no one was treated as vanished in this run"
+            ));
+        }
+        if !self.row_warnings.is_empty() {
+            lines.push(format!(
+                "  warnings         {:>7}  (people loaded anyway; see the report)",
+                self.row_warnings.len()
+            ));
+        }
+        lines
+    }
+}
+
+/// The note a report carries when the extract did not read cleanly.
+pub const INCOMPLETE_NOTE: &str = "The extract did not read cleanly: the rows that could not be \
+    read are rejected, and no one was treated as vanished in this run (the run counts as \
+    partial, whatever the brake thresholds). Fix the extract; the next clean run sends what \
+    this one held back.";
 
 /// Primary ids kept for `W-PURGE-SOON`; the rest are counted.
 const PURGE_SOON_IDS: usize = 10_000;
@@ -497,6 +562,9 @@ fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
     let _ = writeln!(s, "  rows rejected    {:>7}", c.rejected);
     breakdown(&mut s, r.rejected_by_code(), "codes");
     let _ = writeln!(s, "  users vanished   {:>7}", r.vanished.len());
+    for line in r.extract_lines() {
+        let _ = writeln!(s, "{line}");
+    }
     if !r.user_groups.is_empty() {
         let groups: Vec<String> = r
             .user_groups
@@ -595,6 +663,24 @@ struct JsonReport<'a> {
     attention: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     plan: Option<&'a PlanLine>,
+    extract: JsonExtract<'a>,
+    warnings_by_code: Vec<Named<'a>>,
+    row_warnings: Vec<JsonWarning<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonExtract<'a> {
+    read_cleanly: bool,
+    note: Option<&'static str>,
+    inputs: &'a [InputSummary],
+}
+
+#[derive(Serialize)]
+struct JsonWarning<'a> {
+    file: &'a str,
+    line: u64,
+    id: &'a str,
+    reason: &'a str,
 }
 
 #[derive(Serialize)]
@@ -776,11 +862,98 @@ fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
         removed_partials: &r.removed_partials,
         attention: r.attention(),
         plan: r.plan.as_ref(),
+        extract: JsonExtract {
+            read_cleanly: !r.extract_incomplete(),
+            note: r.extract_incomplete().then_some(INCOMPLETE_NOTE),
+            inputs: &r.inputs,
+        },
+        warnings_by_code: named(r.warnings_by_code()),
+        row_warnings: r
+            .row_warnings
+            .iter()
+            .map(|(id, w)| JsonWarning {
+                file: &w.row.file,
+                line: w.row.line,
+                id,
+                reason: &w.text,
+            })
+            .collect(),
     };
     // Serializing plain structs of strings and numbers cannot fail.
     let mut json = serde_json::to_string_pretty(&report).unwrap_or_default();
     json.push('\n');
     json
+}
+
+/// The extract's sections of `report.html`: how each input read (with the lines of rows
+/// decoded with the fallback), and the warnings.
+fn render_html_extract(s: &mut String, r: &RunReport) {
+    s.push_str("<h2>Reading the extract</h2>\n");
+    if r.extract_incomplete() {
+        let _ = writeln!(s, "<p><b>{}</b></p>", esc(INCOMPLETE_NOTE));
+    }
+    if r.inputs.is_empty() {
+        s.push_str("<p class=\"none\">The inputs were not read.</p>\n");
+    } else {
+        s.push_str(
+            "<table><tr><th>input</th><th class=\"n\">rows</th><th class=\"n\">unreadable</th><th>decoded with the fallback</th></tr>\n",
+        );
+        for input in &r.inputs {
+            let decoded = match input.fallback {
+                Some(encoding) if input.whole_file => {
+                    format!("every row: a UTF-16 file, {}", esc(encoding))
+                }
+                Some(encoding) if !input.fallback_lines.is_empty() => {
+                    let lines: Vec<String> = input
+                        .fallback_lines
+                        .iter()
+                        .take(HTML_REJECTED_ROWS)
+                        .map(ToString::to_string)
+                        .collect();
+                    let more = input
+                        .fallback_lines
+                        .len()
+                        .saturating_sub(HTML_REJECTED_ROWS);
+                    let more = if more > 0 {
+                        format!(" &hellip; and {more} more (all in report.json)")
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "{} row(s) as {}, lines {}{more}",
+                        input.fallback_lines.len(),
+                        esc(encoding),
+                        lines.join(", ")
+                    )
+                }
+                _ => "none".to_owned(),
+            };
+            let _ = writeln!(
+                s,
+                "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{decoded}</td></tr>",
+                esc(&input.file),
+                input.rows,
+                input.unreadable_rows
+            );
+        }
+        s.push_str("</table>\n");
+    }
+    if !r.row_warnings.is_empty() {
+        s.push_str("<h2>Warnings: loaded anyway</h2>\n");
+        let by_code = largest_first(r.warnings_by_code());
+        table_of_counts(s, "code", &by_code, "");
+        s.push_str("<table><tr><th>where</th><th>id</th><th>what</th></tr>\n");
+        for (id, w) in r.row_warnings.iter().take(HTML_REJECTED_ROWS) {
+            let _ = writeln!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&w.row.to_string()),
+                esc(id),
+                esc(&w.text)
+            );
+        }
+        s.push_str("</table>\n");
+    }
 }
 
 /// A size for people: `912 B`, `17.3 KiB`, `4.2 MiB`.
@@ -1012,6 +1185,8 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
             );
         }
     }
+
+    render_html_extract(&mut s, r);
 
     if !r.vanished.is_empty() {
         s.push_str("<h2>Vanished since the last run</h2>\n<p>");
