@@ -11,6 +11,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 mod bench;
+mod fuzz;
 mod synthetic;
 
 fn main() -> anyhow::Result<()> {
@@ -22,8 +23,14 @@ fn main() -> anyhow::Result<()> {
         Some("bench") => bench::bench(&root, &args[1..]),
         Some("deflate-floor") => bench::deflate_floor_command(&args[1..]),
         Some("gen-extract") => synthetic::gen_extract(&synthetic::GenOptions::parse(&args[1..])?),
+        Some("fuzz-check") => {
+            if !fuzz::fuzz_check(&root, &fuzz::FuzzOptions::parse(&args[1..])?)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         _ => {
-            eprintln!("usage: cargo xtask <ci|fixtures|gen-extract|bench>");
+            eprintln!("usage: cargo xtask <ci|fixtures|gen-extract|bench|fuzz-check>");
             std::process::exit(2);
         }
     }
