@@ -19,6 +19,21 @@ pub const ZIP_METHOD: &str = "E-ZIP-METHOD";
 pub const ZIP_DESCRIPTOR: &str = "E-ZIP-DESCRIPTOR";
 /// An encrypted entry.
 pub const ZIP_ENCRYPTED: &str = "E-ZIP-ENCRYPTED";
+/// An entry's data does not match the CRC its local header or data descriptor gives
+/// (`ZipInputStream`: "invalid entry CRC").
+pub const ZIP_CRC: &str = "E-ZIP-CRC";
+/// An entry's data does not match the sizes its local header or data descriptor gives
+/// (`ZipInputStream`: "invalid entry size", "invalid entry compressed size").
+pub const ZIP_SIZE: &str = "E-ZIP-SIZE";
+/// An entry name that is not UTF-8 (`ZipFile`: "invalid CEN header (bad entry name)").
+pub const ZIP_NAME: &str = "E-ZIP-NAME";
+/// `ZipInputStream` reads other XML entries (or other bytes) than the central directory
+/// lists.
+pub const ZIP_STREAM: &str = "E-ZIP-STREAM";
+/// Entries that share a local header or whose data overlap (read once).
+pub const ZIP_OVERLAP: &str = "E-ZIP-OVERLAP";
+/// The central directory's CRC or sizes disagree with the data; Java does not check them.
+pub const ZIP_HEADERS: &str = "W-ZIP-HEADERS";
 /// No `.xml` entry in the zip.
 pub const ZIP_NO_XML: &str = "E-ZIP-NO-XML";
 /// More than 50 XML files in one zip.

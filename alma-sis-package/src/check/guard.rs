@@ -53,6 +53,8 @@ pub(crate) struct GuardLog {
     pub pushed: u64,
     /// Bytes read over all entries so far (the guard adds to it).
     pub total_read: u64,
+    /// The current document's input was stopped (a limit, or where Java stops parsing).
+    pub limited: bool,
 }
 
 impl GuardLog {
@@ -125,6 +127,7 @@ impl<R: Read> Guard<R> {
 
     fn stop(&mut self, kind: GuardEventKind) -> io::Error {
         self.stopped = true;
+        self.log.borrow_mut().limited = true;
         self.push(kind, self.offset);
         io::Error::other(LimitReached)
     }

@@ -39,7 +39,8 @@ mod guard;
 mod parallel;
 mod profile;
 mod swap;
-mod zipscan;
+mod zipcheck;
+mod zipread;
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -573,113 +574,6 @@ impl<'a> Checker<'a> {
             .map_err(io_err)
     }
 
-    fn check_zip(&mut self, path: &Path, display: &str, mut file: File) -> Result<(), CheckError> {
-        let io_err = |source| CheckError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let scan = zipscan::scan(&mut file).map_err(io_err)?;
-        let unreadable: Vec<String> = scan
-            .problems
-            .iter()
-            .filter(|p| p.severity == Severity::Error)
-            .filter_map(|p| p.entry.clone())
-            .collect();
-        let names: Vec<String> = scan.entries.into_iter().map(|e| e.name).collect();
-        for p in scan.problems {
-            let entry = p.entry.clone();
-            self.emit(
-                display,
-                entry.as_deref(),
-                Finding::new(p.code, p.severity, p.message),
-            );
-        }
-        if !scan.readable {
-            return Ok(());
-        }
-        let mut archive = match zip::ZipArchive::new(BufReader::new(file)) {
-            Ok(a) => a,
-            Err(e) => {
-                self.emit(
-                    display,
-                    None,
-                    Finding::new(
-                        codes::ZIP_CORRUPT,
-                        Severity::Error,
-                        format!("the zip cannot be opened ({e}); recreate it"),
-                    ),
-                );
-                return Ok(());
-            }
-        };
-        // Size the feed index for the users the XML entries probably hold.
-        let mut xml_bytes = 0u64;
-        for i in 0..archive.len() {
-            if let Ok(e) = archive.by_index_raw(i) {
-                let name = e.name_raw();
-                if !name.ends_with(b"/") && name.to_ascii_lowercase().ends_with(b".xml") {
-                    xml_bytes += e.size().min(self.options.limits.max_entry_bytes);
-                }
-            }
-        }
-        self.reserve_for_bytes(xml_bytes);
-        for i in 0..archive.len() {
-            let entry = match archive.by_index(i) {
-                Ok(e) => e,
-                Err(_) if names.get(i).is_some_and(|n| unreadable.contains(n)) => continue,
-                Err(e) => {
-                    self.emit(
-                        display,
-                        None,
-                        Finding::new(
-                            codes::ZIP_CORRUPT,
-                            Severity::Error,
-                            format!("entry {} cannot be read ({e}); recreate the zip", i + 1),
-                        ),
-                    );
-                    continue;
-                }
-            };
-            let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
-            let is_xml = !name.ends_with('/') && name.to_ascii_lowercase().ends_with(".xml");
-            if !is_xml || unreadable.contains(&name) {
-                continue;
-            }
-            if entry.size() > self.options.limits.max_entry_bytes {
-                self.emit(
-                    display,
-                    Some(&name),
-                    Finding::new(
-                        codes::LIMIT,
-                        Severity::Error,
-                        format!(
-                            "declares {} uncompressed bytes, over the limit of {} \
-                             (check.max_entry_bytes); not read: split the file",
-                            entry.size(),
-                            self.options.limits.max_entry_bytes
-                        ),
-                    ),
-                );
-                continue;
-            }
-            drop(entry);
-            if let Err(e) =
-                self.check_document(display, Some(&name), DocumentSource::Entry(&mut archive, i))
-            {
-                self.emit(
-                    display,
-                    None,
-                    Finding::new(
-                        codes::ZIP_CORRUPT,
-                        Severity::Error,
-                        format!("entry {} cannot be read ({e}); recreate the zip", i + 1),
-                    ),
-                );
-            }
-        }
-        Ok(())
-    }
-
     /// Reads one XML document through the guard and checks every user in it: on several
     /// threads when the fast reader vouches for the document ([`parallel`]), else (or from
     /// where it stopped vouching) with the full reader. Findings are the same either way.
@@ -690,6 +584,7 @@ impl<'a> Checker<'a> {
         mut source: DocumentSource<'_>,
     ) -> io::Result<()> {
         self.summary.documents += 1;
+        self.log.borrow_mut().limited = false;
         let done = if self.fast {
             match self.check_document_fast(file, entry, source.open()?) {
                 Ok(()) => return Ok(()),
@@ -715,6 +610,7 @@ impl<'a> Checker<'a> {
             let mut log = self.log.borrow_mut();
             log.events.clear();
             log.dropped = 0;
+            log.limited = false;
         }
         let guard = Guard::new(input, Rc::clone(&self.log), self.guard_limits());
         let mut reader =
@@ -866,8 +762,12 @@ impl<'a> Checker<'a> {
 
 /// Where a document comes from, to open it (again, when the fast path stops vouching).
 enum DocumentSource<'a> {
-    /// An entry of an open zip, by index.
-    Entry(&'a mut zip::ZipArchive<BufReader<File>>, usize),
+    /// A zip entry's data, read from the zip at `path`, its progress in `stats`.
+    Entry {
+        path: &'a Path,
+        key: zipread::ReadingKey,
+        stats: std::sync::Arc<std::sync::Mutex<zipread::ReadStats>>,
+    },
     /// A bare file.
     File(&'a Path),
 }
@@ -875,9 +775,11 @@ enum DocumentSource<'a> {
 impl DocumentSource<'_> {
     fn open(&mut self) -> io::Result<Box<dyn Read + Send + '_>> {
         Ok(match self {
-            DocumentSource::Entry(archive, i) => {
-                Box::new(archive.by_index(*i).map_err(io::Error::other)?)
-            }
+            DocumentSource::Entry { path, key, stats } => Box::new(zipread::Reading::open(
+                path,
+                *key,
+                std::sync::Arc::clone(stats),
+            )?),
             DocumentSource::File(path) => Box::new(File::open(path)?),
         })
     }

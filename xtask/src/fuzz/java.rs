@@ -64,7 +64,9 @@ impl JavaReference {
             .arg(&classes)
             .arg(&source)
             .status()
-            .context("cannot start javac (a JDK 17 is needed: apt-get install openjdk-17-jdk-headless)")?;
+            .context(
+                "cannot start javac (a JDK 17 is needed: apt-get install openjdk-17-jdk-headless)",
+            )?;
         if !status.success() {
             bail!("javac {} failed", source.display());
         }
@@ -80,7 +82,12 @@ impl JavaReference {
     /// Starts one JVM for `paths`; [`Running::wait`] collects its verdicts.
     pub fn start(&self, paths: &[PathBuf]) -> anyhow::Result<Running> {
         let mut child = Command::new("java")
-            .args(["-Xss8m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp"])
+            .args([
+                "-Xss8m",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                "-cp",
+            ])
             .arg(&self.classes)
             .arg("CheckReference")
             .arg(&self.xsd)
@@ -89,10 +96,7 @@ impl JavaReference {
             .spawn()
             .context("cannot start java")?;
         let mut stdin = child.stdin.take().context("java's stdin")?;
-        let list: String = paths
-            .iter()
-            .map(|p| format!("{}\n", p.display()))
-            .collect();
+        let list: String = paths.iter().map(|p| format!("{}\n", p.display())).collect();
         let writer = std::thread::spawn(move || {
             let _ = stdin.write_all(list.as_bytes());
         });

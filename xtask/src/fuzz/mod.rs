@@ -77,7 +77,11 @@ impl FuzzOptions {
             if !CLASSES.iter().any(|k| k.name == c) {
                 bail!(
                     "no class {c}; the classes are: {}",
-                    CLASSES.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+                    CLASSES
+                        .iter()
+                        .map(|k| k.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
         }
@@ -207,13 +211,14 @@ pub fn fuzz_check(root: &Path, o: &FuzzOptions) -> anyhow::Result<bool> {
     if o.verbose {
         for r in &results {
             println!(
-                "{:?}\t{}\t{}\t{}\tjava: {:?}\tcheck: {:?}",
+                "{:?}\t{}\t{}\t{}\tjava: {:?}\tcheck: {:?}\t{}",
                 r.outcome,
                 r.mutant.class,
                 r.mutant.seed,
                 r.mutant.what,
                 r.java,
-                r.check_errors
+                r.check_errors,
+                r.path.display()
             );
         }
     }
@@ -267,7 +272,10 @@ fn print_table(classes: &[&mutate::Class], results: &[Result]) {
     );
     let mut totals = [0usize; 6];
     for class in classes {
-        let mine: Vec<&Result> = results.iter().filter(|r| r.mutant.class == class.name).collect();
+        let mine: Vec<&Result> = results
+            .iter()
+            .filter(|r| r.mutant.class == class.name)
+            .collect();
         let count = |o: Outcome| mine.iter().filter(|r| r.outcome == o).count();
         let row = [
             mine.len(),
@@ -371,7 +379,9 @@ fn minimise(
 
 fn split(xml: &[u8], by_lines: bool) -> Vec<Vec<u8>> {
     if by_lines {
-        xml.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec).collect()
+        xml.split_inclusive(|&b| b == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect()
     } else {
         xml.iter().map(|&b| vec![b]).collect()
     }

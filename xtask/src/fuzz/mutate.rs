@@ -174,7 +174,10 @@ fn element<'m>(rng: &mut Rng, map: &'m [Element]) -> &'m Element {
 
 /// A random leaf element.
 fn leaf<'m>(rng: &mut Rng, map: &'m [Element]) -> Option<&'m Element> {
-    let leaves: Vec<&Element> = map.iter().filter(|e| e.leaf && e.parent.is_some()).collect();
+    let leaves: Vec<&Element> = map
+        .iter()
+        .filter(|e| e.leaf && e.parent.is_some())
+        .collect();
     (!leaves.is_empty()).then(|| leaves[rng.below(leaves.len())])
 }
 
@@ -244,8 +247,8 @@ fn set_text(xml: &[u8], e: &Element, text: &[u8]) -> Vec<u8> {
 
 fn interesting_byte(rng: &mut Rng) -> u8 {
     *rng.pick(&[
-        b'<', b'>', b'&', b'"', b'\'', b'/', b'=', b'?', b'!', b'-', b']', b' ', 0, 1, 0x0B,
-        0xC3, 0xFF, 0x80, b':', b'x', b'\n', b'\r', b'\t', b'Z', b'0', b'9', 0xE2, 0x7F,
+        b'<', b'>', b'&', b'"', b'\'', b'/', b'=', b'?', b'!', b'-', b']', b' ', 0, 1, 0x0B, 0xC3,
+        0xFF, 0x80, b':', b'x', b'\n', b'\r', b'\t', b'Z', b'0', b'9', 0xE2, 0x7F,
     ])
 }
 
@@ -286,7 +289,10 @@ fn byte_delete(rng: &mut Rng, xml: &[u8], _: &[Element]) -> Option<(Vec<u8>, Str
     let most = if rng.chance(1, 4) { 12 } else { 1 };
     let n = 1 + rng.below(most);
     let end = (at + n).min(xml.len());
-    Some((splice(xml, at..end, b""), format!("bytes {at}..{end} deleted")))
+    Some((
+        splice(xml, at..end, b""),
+        format!("bytes {at}..{end} deleted"),
+    ))
 }
 
 fn truncate(rng: &mut Rng, xml: &[u8], _: &[Element]) -> Option<(Vec<u8>, String)> {
@@ -467,7 +473,10 @@ fn cdata(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, String)
         ),
         3 => (b"<![CDATA[x".to_vec(), "unterminated CDATA"),
         4 => (b"<![cdata[x]]>".to_vec(), "lowercase CDATA"),
-        5 => ("<![CDATA[\u{FFFE}]]>".as_bytes().to_vec(), "U+FFFE in CDATA"),
+        5 => (
+            "<![CDATA[\u{FFFE}]]>".as_bytes().to_vec(),
+            "U+FFFE in CDATA",
+        ),
         6 => (b"<![CDATA[<&>]]>".to_vec(), "markup in CDATA"),
         7 => (b"<![CDATA[]]>".to_vec(), "empty CDATA"),
         _ => (
@@ -484,20 +493,45 @@ fn cdata(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, String)
             format!("CDATA in <{}>'s element content", parent.name),
         ));
     }
-    Some((
-        set_text(xml, l, &with),
-        format!("{what} in <{}>", l.name),
-    ))
+    Some((set_text(xml, l, &with), format!("{what} in <{}>", l.name)))
 }
 
 fn char_ref(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, String)> {
     let (at, place) = value_spot(rng, map)?;
     let what = *rng.pick(&[
-        "&#0;", "&#1;", "&#x8;", "&#9;", "&#xA;", "&#xD;", "&#x1F;", "&#x20;", "&#x7F;",
-        "&#x85;", "&#xD7FF;", "&#xD800;", "&#xDFFF;", "&#xE000;", "&#xFFFD;", "&#xFFFE;",
-        "&#xFFFF;", "&#x10000;", "&#x10FFFF;", "&#x110000;", "&#99999999999;", "&#;", "&#x;",
-        "&#xZ;", "&#12", "&#X41;", "&#x41;", "&#65;", "&#x1F600;", "&# 65;", "&#-1;",
-        "&#x0000041;", "&#xffff;",
+        "&#0;",
+        "&#1;",
+        "&#x8;",
+        "&#9;",
+        "&#xA;",
+        "&#xD;",
+        "&#x1F;",
+        "&#x20;",
+        "&#x7F;",
+        "&#x85;",
+        "&#xD7FF;",
+        "&#xD800;",
+        "&#xDFFF;",
+        "&#xE000;",
+        "&#xFFFD;",
+        "&#xFFFE;",
+        "&#xFFFF;",
+        "&#x10000;",
+        "&#x10FFFF;",
+        "&#x110000;",
+        "&#99999999999;",
+        "&#;",
+        "&#x;",
+        "&#xZ;",
+        "&#12",
+        "&#X41;",
+        "&#x41;",
+        "&#65;",
+        "&#x1F600;",
+        "&# 65;",
+        "&#-1;",
+        "&#x0000041;",
+        "&#xffff;",
     ]);
     Some((
         insert(xml, at, what.as_bytes()),
@@ -508,8 +542,8 @@ fn char_ref(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, Stri
 fn entity_ref(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, String)> {
     let (at, place) = value_spot(rng, map)?;
     let what = *rng.pick(&[
-        "&amp;", "&lt;", "&gt;", "&quot;", "&apos;", "&nbsp;", "&foo;", "&", "& ", "&amp",
-        "&#38;", "&AMP;", "&lt", "&;", "&a b;", "&1a;", "&a:b;", "&é;",
+        "&amp;", "&lt;", "&gt;", "&quot;", "&apos;", "&nbsp;", "&foo;", "&", "& ", "&amp", "&#38;",
+        "&AMP;", "&lt", "&;", "&a b;", "&1a;", "&a:b;", "&é;",
     ]);
     Some((
         insert(xml, at, what.as_bytes()),
@@ -518,9 +552,33 @@ fn entity_ref(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, St
 }
 
 const CHARS: &[char] = &[
-    '\0', '\u{1}', '\u{8}', '\u{B}', '\u{C}', '\u{1B}', '\u{1F}', '\u{7F}', '\u{80}', '\u{85}',
-    '\u{9F}', '\u{A0}', '\u{2028}', '\u{FEFF}', '\u{FFFD}', '\u{FFFE}', '\u{FFFF}', '\u{1F600}',
-    '\u{10FFFF}', '\u{E000}', '\u{D7FF}', '\u{301}', '\t', '\r', '\n', '\u{200B}', '\u{202E}',
+    '\0',
+    '\u{1}',
+    '\u{8}',
+    '\u{B}',
+    '\u{C}',
+    '\u{1B}',
+    '\u{1F}',
+    '\u{7F}',
+    '\u{80}',
+    '\u{85}',
+    '\u{9F}',
+    '\u{A0}',
+    '\u{2028}',
+    '\u{FEFF}',
+    '\u{FFFD}',
+    '\u{FFFE}',
+    '\u{FFFF}',
+    '\u{1F600}',
+    '\u{10FFFF}',
+    '\u{E000}',
+    '\u{D7FF}',
+    '\u{301}',
+    '\t',
+    '\r',
+    '\n',
+    '\u{200B}',
+    '\u{202E}',
 ];
 
 fn raw_char(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, String)> {
@@ -569,18 +627,25 @@ fn invalid_utf8(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, 
 
 /// Lengths around every maxLength of the schema.
 const LENGTHS: &[usize] = &[
-    2, 3, 4, 5, 9, 10, 11, 19, 20, 21, 25, 26, 49, 50, 51, 127, 128, 254, 255, 256, 300, 301,
-    599, 600, 601, 999, 1000, 1001, 1999, 2000, 2001, 2049, 3999, 4000, 4001,
+    2, 3, 4, 5, 9, 10, 11, 19, 20, 21, 25, 26, 49, 50, 51, 127, 128, 254, 255, 256, 300, 301, 599,
+    600, 601, 999, 1000, 1001, 1999, 2000, 2001, 2049, 3999, 4000, 4001,
 ];
 
 fn utf16_length(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, String)> {
     let n = *rng.pick(LENGTHS);
     let c = *rng.pick(&['\u{1F600}', '\u{10348}', '\u{E9}', '\u{4E2D}']);
-    let mut value: String = std::iter::repeat_n(c, n / if c > '\u{FFFF}' { 2 } else { 1 }).collect();
+    let mut value: String =
+        std::iter::repeat_n(c, n / if c > '\u{FFFF}' { 2 } else { 1 }).collect();
     if rng.chance(1, 3) {
         value.push('x');
     }
-    with_value(rng, xml, map, &value, &format!("{n} units of U+{:04X}", c as u32))
+    with_value(
+        rng,
+        xml,
+        map,
+        &value,
+        &format!("{n} units of U+{:04X}", c as u32),
+    )
 }
 
 fn length(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, String)> {
@@ -1027,10 +1092,52 @@ fn typed_value(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, S
     ];
     let ints = &["requests", "loans", "from_year", "to_year"];
     let values: &[&str] = &[
-        "true", "false", "1", "0", "TRUE", "True", "yes", " true", "true ", "", "  ", "2", "-0",
-        "t", "+1", "-1", "2147483647", "2147483648", "-2147483648", "-2147483649", "1.0", "1e3",
-        " 7 ", "007", "\u{663}", "1.5", "+1.5", ".5", "5.", "1e5", "1E-5", "INF", "-INF", "+INF",
-        "NaN", "nan", "inf", "1e", "1.2.3", "0x10", "1f", "1d", "3.4e39", "-", ".", "1_000",
+        "true",
+        "false",
+        "1",
+        "0",
+        "TRUE",
+        "True",
+        "yes",
+        " true",
+        "true ",
+        "",
+        "  ",
+        "2",
+        "-0",
+        "t",
+        "+1",
+        "-1",
+        "2147483647",
+        "2147483648",
+        "-2147483648",
+        "-2147483649",
+        "1.0",
+        "1e3",
+        " 7 ",
+        "007",
+        "\u{663}",
+        "1.5",
+        "+1.5",
+        ".5",
+        "5.",
+        "1e5",
+        "1E-5",
+        "INF",
+        "-INF",
+        "+INF",
+        "NaN",
+        "nan",
+        "inf",
+        "1e",
+        "1.2.3",
+        "0x10",
+        "1f",
+        "1d",
+        "3.4e39",
+        "-",
+        ".",
+        "1_000",
     ];
     let e = named_leaf(rng, map, booleans)
         .filter(|_| rng.chance(1, 2))
@@ -1097,37 +1204,70 @@ fn encoding(rng: &mut Rng, xml: &[u8], _: &[Element]) -> Option<(Vec<u8>, String
     };
     let cp1252 = |s: &str| encoding_rs::WINDOWS_1252.encode(s).0.into_owned();
     Some(match rng.below(16) {
-        0 => (with_declared(xml, "ISO-8859-1"), "ISO-8859-1 declared, UTF-8 bytes".into()),
+        0 => (
+            with_declared(xml, "ISO-8859-1"),
+            "ISO-8859-1 declared, UTF-8 bytes".into(),
+        ),
         1 => (
             latin1(&String::from_utf8_lossy(&with_declared(xml, "ISO-8859-1"))),
             "transcoded to ISO-8859-1 and declared".into(),
         ),
-        2 => (with_declared(xml, "US-ASCII"), "US-ASCII declared, UTF-8 bytes".into()),
+        2 => (
+            with_declared(xml, "US-ASCII"),
+            "US-ASCII declared, UTF-8 bytes".into(),
+        ),
         3 => (
             ascii(&String::from_utf8_lossy(&with_declared(xml, "US-ASCII"))),
             "transcoded to US-ASCII and declared".into(),
         ),
-        4 => (with_declared(xml, "windows-1252"), "windows-1252 declared".into()),
+        4 => (
+            with_declared(xml, "windows-1252"),
+            "windows-1252 declared".into(),
+        ),
         5 => (
-            cp1252(&String::from_utf8_lossy(&with_declared(xml, "windows-1252"))),
+            cp1252(&String::from_utf8_lossy(&with_declared(
+                xml,
+                "windows-1252",
+            ))),
             "transcoded to windows-1252 and declared".into(),
         ),
-        6 => (cp1252(&text), "transcoded to windows-1252, not declared".into()),
+        6 => (
+            cp1252(&text),
+            "transcoded to windows-1252, not declared".into(),
+        ),
         7 => (
-            utf16(&String::from_utf8_lossy(&with_declared(xml, "UTF-16")), true, true),
+            utf16(
+                &String::from_utf8_lossy(&with_declared(xml, "UTF-16")),
+                true,
+                true,
+            ),
             "UTF-16LE with BOM".into(),
         ),
         8 => (
-            utf16(&String::from_utf8_lossy(&with_declared(xml, "UTF-16")), false, true),
+            utf16(
+                &String::from_utf8_lossy(&with_declared(xml, "UTF-16")),
+                false,
+                true,
+            ),
             "UTF-16BE with BOM".into(),
         ),
         9 => (
-            utf16(&String::from_utf8_lossy(&with_declared(xml, "UTF-16LE")), true, false),
+            utf16(
+                &String::from_utf8_lossy(&with_declared(xml, "UTF-16LE")),
+                true,
+                false,
+            ),
             "UTF-16LE without BOM".into(),
         ),
-        10 => (with_declared(xml, "UTF-16"), "UTF-16 declared, UTF-8 bytes".into()),
+        10 => (
+            with_declared(xml, "UTF-16"),
+            "UTF-16 declared, UTF-8 bytes".into(),
+        ),
         11 => (with_declared(xml, "UTF-32"), "UTF-32 declared".into()),
-        12 => (with_declared(xml, "x-unknown"), "an unknown encoding declared".into()),
+        12 => (
+            with_declared(xml, "x-unknown"),
+            "an unknown encoding declared".into(),
+        ),
         13 => (
             [&[0xEF, 0xBB, 0xBF][..], &with_declared(xml, "ISO-8859-1")].concat(),
             "UTF-8 BOM with ISO-8859-1 declared".into(),
@@ -1163,7 +1303,10 @@ fn whitespace(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, St
                 format!("2 MB of spaces in <{}>", l.name),
             )
         }
-        4 => (text.replace("  ", "\t").into_bytes(), "tab indentation".into()),
+        4 => (
+            text.replace("  ", "\t").into_bytes(),
+            "tab indentation".into(),
+        ),
         5 => {
             let mut out = String::new();
             let mut last_gt = false;
@@ -1178,7 +1321,10 @@ fn whitespace(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, St
         }
         6 => {
             let at = markup_gap(rng, map);
-            (insert(xml, at, "\u{A0}".as_bytes()), format!("NBSP at {at}"))
+            (
+                insert(xml, at, "\u{A0}".as_bytes()),
+                format!("NBSP at {at}"),
+            )
         }
         7 => {
             let at = markup_gap(rng, map);
@@ -1245,10 +1391,7 @@ fn root(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, String)>
             insert(xml, r.whole.start, b"text"),
             "text before the root".into(),
         ),
-        16 => (
-            rename(xml, r, "researcher"),
-            "root <researcher>".into(),
-        ),
+        16 => (rename(xml, r, "researcher"), "root <researcher>".into()),
         _ => (
             splice(xml, r.whole.clone(), b"<users></users>"),
             "empty root <users></users>".into(),
@@ -1284,7 +1427,11 @@ fn structure(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, Str
             format!("<{}> start tag removed", e.name),
         ),
         2 if !e.end_tag.is_empty() => (
-            splice(xml, e.end_tag.clone(), format!("</{}>", other.name).as_bytes()),
+            splice(
+                xml,
+                e.end_tag.clone(),
+                format!("</{}>", other.name).as_bytes(),
+            ),
             format!("</{}> closes <{}>", other.name, e.name),
         ),
         3 => (
@@ -1292,7 +1439,11 @@ fn structure(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, Str
             "an extra </user>".into(),
         ),
         4 if !e.end_tag.is_empty() => (
-            insert(xml, e.content.start, b"<user><primary_id>n</primary_id></user>"),
+            insert(
+                xml,
+                e.content.start,
+                b"<user><primary_id>n</primary_id></user>",
+            ),
             format!("a <user> inside <{}>", e.name),
         ),
         5 if !e.end_tag.is_empty() => {
@@ -1338,7 +1489,10 @@ fn tag_syntax(rng: &mut Rng, xml: &[u8], map: &[Element]) -> Option<(Vec<u8>, St
             insert(xml, name_end, b" a=\"1\"b=\"2\""),
             format!("<{} a=\"1\"b=\"2\">", e.name),
         ),
-        4 => (insert(xml, name_end, b"\n\t"), format!("<{}\\n\\t>", e.name)),
+        4 => (
+            insert(xml, name_end, b"\n\t"),
+            format!("<{}\\n\\t>", e.name),
+        ),
         5 => (insert(xml, name_end, b" ="), format!("<{} =>", e.name)),
         6 => (insert(xml, name_end, b":"), format!("<{}:>", e.name)),
         7 => (insert(xml, name_end, b"/ "), format!("<{}/ >", e.name)),
@@ -1407,13 +1561,21 @@ fn damage_fields(rng: &mut Rng, f: &mut zipmodel::Fields) -> String {
         6 | 7 => {
             let which = rng.below(2);
             let delta = *rng.pick(&[1i64, -1, 100, -100]);
-            let v = if which == 0 { &mut f.csize } else { &mut f.size };
+            let v = if which == 0 {
+                &mut f.csize
+            } else {
+                &mut f.size
+            };
             *v = (i64::from(*v) + delta).max(0) as u32;
             format!("{} {delta:+}", ["compressed size", "size"][which])
         }
         8 => {
             let which = rng.below(2);
-            let v = if which == 0 { &mut f.csize } else { &mut f.size };
+            let v = if which == 0 {
+                &mut f.csize
+            } else {
+                &mut f.size
+            };
             *v = *rng.pick(&[0, 0xFFFF_FFFF]);
             format!("{} {}", ["compressed size", "size"][which], *v)
         }
@@ -1425,7 +1587,10 @@ fn damage_fields(rng: &mut Rng, f: &mut zipmodel::Fields) -> String {
 }
 
 fn two_entries(xml: &[u8]) -> Zip {
-    Zip::of(&[(b"users.xml", xml), (b"readme.txt", b"generated by a test\n")])
+    Zip::of(&[
+        (b"users.xml", xml),
+        (b"readme.txt", b"generated by a test\n"),
+    ])
 }
 
 fn zip_local_field(rng: &mut Rng, xml: &[u8]) -> Option<(Vec<u8>, String)> {
@@ -1499,7 +1664,10 @@ fn zip_crc(rng: &mut Rng, xml: &[u8]) -> Option<(Vec<u8>, String)> {
         _ => {
             let mut e2 = Entry::new(b"users.xml", xml, 8).with_descriptor(Descriptor::Signed);
             e2.descriptor_fields.0 ^= 1;
-            (Zip::new(vec![e2]).bytes(), "CRC wrong in the data descriptor".into())
+            (
+                Zip::new(vec![e2]).bytes(),
+                "CRC wrong in the data descriptor".into(),
+            )
         }
     })
 }
@@ -1622,7 +1790,10 @@ fn zip_descriptor(rng: &mut Rng, xml: &[u8]) -> Option<(Vec<u8>, String)> {
             Entry::new(b"users.xml", xml, 0).with_descriptor(Descriptor::Signed),
             "a stored entry with a descriptor",
         ),
-        3 => (deflated(Descriptor::Missing), "the descriptor flag without a descriptor"),
+        3 => (
+            deflated(Descriptor::Missing),
+            "the descriptor flag without a descriptor",
+        ),
         4 => {
             let mut e = deflated(Descriptor::Signed);
             e.descriptor_fields.1 += 1;
@@ -1740,7 +1911,10 @@ fn zip_name(rng: &mut Rng, xml: &[u8]) -> Option<(Vec<u8>, String)> {
     }
     let what = if flag == 2 {
         e.local_name = Some(b"other.xml".to_vec());
-        format!("name {:?}, local header says other.xml", String::from_utf8_lossy(name))
+        format!(
+            "name {:?}, local header says other.xml",
+            String::from_utf8_lossy(name)
+        )
     } else {
         format!(
             "name {:?}{}",
@@ -1772,7 +1946,10 @@ fn zip_entries(rng: &mut Rng, xml: &[u8]) -> Option<(Vec<u8>, String)> {
                 entries.push(e);
             }
             let n = entries.len();
-            (Zip::new(entries).bytes(), format!("{n} entries, one local header"))
+            (
+                Zip::new(entries).bytes(),
+                format!("{n} entries, one local header"),
+            )
         }
         2 => {
             let entries: Vec<Entry> = (0..51)
@@ -1892,15 +2069,16 @@ fn not_a_zip(rng: &mut Rng, xml: &[u8]) -> Option<(Vec<u8>, String)> {
     Some(match rng.below(6) {
         0 => (xml.to_vec(), "plain XML named .zip".into()),
         1 => {
-            let mut gz =
-                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             std::io::Write::write_all(&mut gz, xml).ok()?;
             (gz.finish().ok()?, "gzip named .zip".into())
         }
         2 => (Vec::new(), "an empty file".into()),
         3 => (b"PK".to_vec(), "just PK".into()),
         4 => (
-            (0..200).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect(),
+            (0..200)
+                .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect(),
             "random bytes".into(),
         ),
         _ => (

@@ -41,7 +41,9 @@ pub fn java(v: &JavaVerdict) -> Java {
         }
         if m.starts_with("cvc-datatype-valid.1.2.1: '' ")
             && let Some(next) = v.schema.get(i + 1)
-            && next.message.starts_with("cvc-type.3.1.3: The value '' of element")
+            && next
+                .message
+                .starts_with("cvc-type.3.1.3: The value '' of element")
         {
             let element = quoted_after(&next.message, "of element '").unwrap_or_default();
             tolerated.push(format!("empty <{element}>"));

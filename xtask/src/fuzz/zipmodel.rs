@@ -98,8 +98,7 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 }
 
 pub fn deflate(bytes: &[u8]) -> Vec<u8> {
-    let mut enc =
-        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(bytes).expect("in memory");
     enc.finish().expect("in memory")
 }
@@ -288,7 +287,10 @@ impl Zip {
         put16(&mut out, self.end_entries_disk.unwrap_or(listed));
         put16(&mut out, self.end_entries.unwrap_or(listed));
         put32(&mut out, self.end_cd_size.unwrap_or(cd_size as u32));
-        put32(&mut out, self.end_cd_offset.unwrap_or_else(|| shift(cd_start)));
+        put32(
+            &mut out,
+            self.end_cd_offset.unwrap_or_else(|| shift(cd_start)),
+        );
         put16(
             &mut out,
             self.end_comment_len.unwrap_or(self.comment.len() as u16),
