@@ -50,6 +50,7 @@ mod dates;
 mod finding;
 mod model;
 pub mod read;
+pub mod schema;
 pub mod validate;
 mod write;
 

@@ -1,5 +1,5 @@
 //! The stable codes `check` gives, besides the record-level ones of
-//! `alma_user_model` (schema conformance, `E-MANDATORY`, `E-CHAR`, `E-INTERNAL`,
+//! `alma_user_model` (schema conformance, `E-MANDATORY`, `E-CHAR`, `W-INTERNAL`,
 //! `E-CODE-VALUE`, `E-CASE`). `E-` codes are errors (Alma rejects the record or the file),
 //! `W-` codes warnings. `docs/troubleshooting.md` maps each to Alma's job-report messages.
 
@@ -42,18 +42,36 @@ pub const ZIP_TOO_MANY_XML: &str = "E-ZIP-TOO-MANY-XML";
 pub const ZIP_OTHER_ENTRY: &str = "W-ZIP-OTHER-ENTRY";
 /// A byte limit was reached (zip bomb, giant token); the rest was not read.
 pub const LIMIT: &str = "E-LIMIT";
-/// A UTF-8 byte-order mark before `<?xml`.
-pub const BOM: &str = "E-BOM";
+/// A UTF-8 byte-order mark before `<?xml` (Java skips it).
+pub const BOM: &str = "W-BOM";
 /// Bytes before `<?xml` or the first tag ("Content is not allowed in prolog").
 pub const PROLOG: &str = "E-PROLOG";
-/// The file is not UTF-8 (UTF-16 BOM, or another declared encoding).
+/// An encoding Java cannot read (an unknown name, UTF-16 declared on 8-bit bytes, a byte
+/// US-ASCII lacks).
 pub const ENCODING: &str = "E-ENCODING";
+/// An encoding other than UTF-8 that Java reads (ISO-8859-1, US-ASCII, windows-1252, UTF-16).
+pub const ENCODING_OTHER: &str = "W-ENCODING";
 /// Bytes that are not UTF-8 ("Invalid byte 1 of 1-byte UTF-8 sequence").
 pub const UTF8: &str = "E-UTF8";
 /// A control character XML 1.0 forbids.
 pub const CHAR: &str = "E-CHAR";
 /// The XML is not well-formed ("Could not parse file").
 pub const XML: &str = "E-XML";
+/// The XML declaration is broken (no version, an unsupported version, a bad pseudo-attribute).
+pub const XML_DECL: &str = "E-XML-DECL";
+/// A processing instruction Java refuses: no target, the reserved target `xml` (a second
+/// declaration, or one after a comment or space).
+pub const XML_PI: &str = "E-XML-PI";
+/// A comment holding `--`, or not opened with `<!--`.
+pub const XML_COMMENT: &str = "E-XML-COMMENT";
+/// `]]>` in text.
+pub const XML_CDATA: &str = "E-XML-CDATA";
+/// A namespace prefix that is not bound, or a binding XML forbids.
+pub const NAMESPACE: &str = "E-NAMESPACE";
+/// The DOCTYPE Java refuses (DTDs are disallowed).
+pub const DOCTYPE: &str = "E-DOCTYPE";
+/// A reference to an entity other than the five predefined ones.
+pub const ENTITY: &str = "E-ENTITY";
 /// The same match ID on two users of one run.
 pub const DUP_MATCH_ID: &str = "E-DUP-MATCH-ID";
 /// A user without the configured match ID.

@@ -8,7 +8,7 @@
 //!   least one and at most 50 `.xml` entries, UTF-8 without BOM or anything before
 //!   `<?xml`, well-formed XML (codes in [`codes`]);
 //! - **record**: `alma_user_model`'s reader (schema conformance) and record validation
-//!   (mandatory children, `E-CHAR`, `E-INTERNAL`, code tables with `E-CODE-VALUE`/`E-CASE`),
+//!   (mandatory children, `E-CHAR`, `W-INTERNAL`, code tables with `E-CODE-VALUE`/`E-CASE`),
 //!   the site's mandatory-field [`MandatoryProfile`], and preferred address/email;
 //! - **feed**: the same match ID twice, and any identifier value used by two users
 //!   (case-insensitive, across types, primary id included).
@@ -34,11 +34,13 @@
 
 pub mod codes;
 pub mod corpus;
+mod decode;
 mod feed;
 mod guard;
 mod parallel;
 mod profile;
 mod swap;
+mod xmlscan;
 mod zipcheck;
 mod zipread;
 
@@ -584,7 +586,11 @@ impl<'a> Checker<'a> {
         mut source: DocumentSource<'_>,
     ) -> io::Result<()> {
         self.summary.documents += 1;
-        self.log.borrow_mut().limited = false;
+        {
+            let mut log = self.log.borrow_mut();
+            log.limited = false;
+            log.byte_limit = false;
+        }
         let done = if self.fast {
             match self.check_document_fast(file, entry, source.open()?) {
                 Ok(()) => return Ok(()),
@@ -611,6 +617,7 @@ impl<'a> Checker<'a> {
             log.events.clear();
             log.dropped = 0;
             log.limited = false;
+            log.byte_limit = false;
         }
         let guard = Guard::new(input, Rc::clone(&self.log), self.guard_limits());
         let mut reader =
@@ -638,7 +645,7 @@ impl<'a> Checker<'a> {
             }
         }
         let events = self.take_events(None);
-        let limit_hit = events.iter().any(|e| is_limit(e.kind));
+        let limit_hit = self.log.borrow().limited;
         match pending {
             Some(prev) => self.finish_read_user(file, entry, prev, events),
             None => self.file_events(file, entry, events),
@@ -734,6 +741,8 @@ impl<'a> Checker<'a> {
         let raw_char = events
             .iter()
             .any(|e| matches!(e.kind, GuardEventKind::IllegalChar(_)));
+        // Where Java stops parsing (or a limit stopped the input), the user is cut short: its
+        // other findings would be about the missing rest.
         for e in events {
             findings.push(event_finding(e, &self.options.limits));
         }
@@ -901,50 +910,41 @@ fn identifier_field(n: usize) -> String {
     format!("user_identifiers/user_identifier[{n}]/value")
 }
 
-fn is_limit(kind: GuardEventKind) -> bool {
-    matches!(
-        kind,
-        GuardEventKind::EntryLimit | GuardEventKind::TotalLimit | GuardEventKind::TokenLimit
-    )
-}
-
 fn event_finding(e: GuardEvent, limits: &Limits) -> Finding {
-    let (code, message) = match e.kind {
+    let (code, severity, message) = match e.kind {
         GuardEventKind::Bom => (
             codes::BOM,
-            "a UTF-8 byte-order mark before <?xml (\"Content is not allowed in prolog\"): \
-             write UTF-8 without BOM"
+            Severity::Warning,
+            "a UTF-8 byte-order mark before <?xml; Alma's Java parser skips it, some other \
+             tools do not: write UTF-8 without BOM"
                 .to_owned(),
         ),
-        GuardEventKind::Prolog => (
-            codes::PROLOG,
-            "content before <?xml or the first tag (\"Content is not allowed in prolog\"): \
-             the file must start with <?xml"
-                .to_owned(),
-        ),
-        GuardEventKind::NotUtf8 => (
-            codes::ENCODING,
-            "the file is not UTF-8 (a UTF-16 byte-order mark, or another encoding declared in \
-             <?xml ... encoding=...?>); write it as UTF-8 with encoding=\"UTF-8\""
-                .to_owned(),
-        ),
+        GuardEventKind::Encoding {
+            code,
+            severity,
+            message,
+        } => (code, severity, message),
         GuardEventKind::InvalidUtf8(b) => (
             codes::UTF8,
+            Severity::Error,
             format!(
                 "byte 0x{b:02X} is not UTF-8 (\"Invalid byte 1 of 1-byte UTF-8 sequence\"); \
                  Alma aborts the whole file: the source is probably Windows-1252 or Latin-1, \
                  convert it to UTF-8"
             ),
         ),
-        GuardEventKind::IllegalChar(b) => (
+        GuardEventKind::IllegalChar(c) => (
             codes::CHAR,
+            Severity::Error,
             format!(
-                "control character U+{b:04X} is not allowed in XML 1.0; Alma aborts the whole \
-                 file: remove it at the source or in the mapping"
+                "character U+{c:04X} is not allowed in XML 1.0 (\"An invalid XML character \
+                 (Unicode: 0x{c:x}) was found\"); Alma aborts the whole file: remove it at the \
+                 source or in the mapping"
             ),
         ),
         GuardEventKind::EntryLimit => (
             codes::LIMIT,
+            Severity::Error,
             format!(
                 "more than {} uncompressed bytes (check.max_entry_bytes); the rest was not \
                  read: a zip bomb, or split the file",
@@ -953,22 +953,36 @@ fn event_finding(e: GuardEvent, limits: &Limits) -> Finding {
         ),
         GuardEventKind::TotalLimit => (
             codes::LIMIT,
+            Severity::Error,
             format!(
                 "more than {} uncompressed bytes in total (check.max_total_bytes); the rest \
                  was not read",
                 limits.max_total_bytes
             ),
         ),
-        GuardEventKind::TokenLimit => (
+        GuardEventKind::TokenLimit(what) => (
             codes::LIMIT,
-            format!(
-                "a tag or text longer than {} bytes (check.max_token_bytes); the rest was not \
-                 read: no Alma field is that long",
-                limits.max_token_bytes
-            ),
+            Severity::Error,
+            if what.starts_with("comment") {
+                format!(
+                    "a {what} longer than {} bytes ({}x check.max_token_bytes); the rest was \
+                     not read",
+                    limits
+                        .max_token_bytes
+                        .saturating_mul(xmlscan::COMMENT_FACTOR),
+                    xmlscan::COMMENT_FACTOR
+                )
+            } else {
+                format!(
+                    "a {what} longer than {} bytes (check.max_token_bytes); the rest was not \
+                     read: no Alma field is that long",
+                    limits.max_token_bytes
+                )
+            },
         ),
+        GuardEventKind::Xml(error) => (error.code, Severity::Error, error.message),
     };
-    Finding::new(code, Severity::Error, message).at(e.line, e.column)
+    Finding::new(code, severity, message).at(e.line, e.column)
 }
 
 /// Record validation warns when emails exist and none is preferred; no email at all means

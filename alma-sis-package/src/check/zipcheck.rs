@@ -102,7 +102,7 @@ impl Checker<'_> {
             if let Err(err) = self.check_document(display, Some(&e.name), source) {
                 return Err(io_err(err));
             }
-            if self.log.borrow().limited {
+            if self.log.borrow().byte_limit {
                 if let Ok(mut s) = cell.lock() {
                     s.end = ReadEnd::Limited;
                 }

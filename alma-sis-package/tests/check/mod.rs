@@ -145,19 +145,26 @@ fn file_level_codes() {
     check("fifty.zip", &zip_of(&refs[..50]), &o, e, &[]);
     let mut bom = vec![0xEF, 0xBB, 0xBF];
     bom.extend(good());
-    check("bom.xml", &bom, &o, e, &["E-BOM"]);
+    check("bom.xml", &bom, &o, e, &[]);
     check(
         "junk.xml",
         &[b"\n".as_slice(), &good()].concat(),
         &o,
         e,
-        &["E-PROLOG"],
+        &["E-XML-PI"],
     );
     check("users.xml", &good(), &o, e, &[]);
     let latin1 = String::from_utf8(good())
         .expect("utf-8")
         .replace("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"");
-    check("latin1.xml", latin1.as_bytes(), &o, e, &["E-ENCODING"]);
+    check("latin1.xml", latin1.as_bytes(), &o, e, &[]);
+    check(
+        "latin1.xml",
+        latin1.as_bytes(),
+        &o,
+        Severity::Warning,
+        &["W-ENCODING", "W-NOT-ZIPPED"],
+    );
     let utf16: Vec<u8> = [0xFF, 0xFE]
         .into_iter()
         .chain(
@@ -282,17 +289,34 @@ fn the_bad_byte_is_attributed_to_its_user_with_line_and_column() {
     let p = utf8[0].finding.position.expect("a position");
     assert_eq!((p.line, p.column), (4, 49));
     assert!(utf8[0].file.ends_with("users.xml"));
-    // Positions stay right after a removed BOM and after blanked prolog junk.
-    for (prefix, line) in [(&b"\xEF\xBB\xBF"[..], 4), (&b"junk\n\n"[..], 6)] {
-        let found = check_bytes("users.xml", &[prefix, &bytes].concat(), &defaults());
-        let utf8 = found
-            .iter()
-            .find(|f| f.finding.code == "E-UTF8")
-            .expect("an E-UTF8 finding");
-        let p = utf8.finding.position.expect("a position");
-        assert_eq!((p.line, p.column), (line, 49));
-        assert_eq!(utf8.finding.primary_id.as_deref(), Some("u2"));
-    }
+    // Positions stay right after a removed BOM.
+    let found = check_bytes(
+        "users.xml",
+        &[b"\xEF\xBB\xBF", &bytes[..]].concat(),
+        &defaults(),
+    );
+    let utf8 = found
+        .iter()
+        .find(|f| f.finding.code == "E-UTF8")
+        .expect("an E-UTF8 finding");
+    let p = utf8.finding.position.expect("a position");
+    assert_eq!((p.line, p.column), (4, 49));
+    assert_eq!(utf8.finding.primary_id.as_deref(), Some("u2"));
+    // Junk before the declaration is where Java stops: nothing after it is read.
+    let found = check_bytes(
+        "users.xml",
+        &[b"junk\n\n", &bytes[..]].concat(),
+        &defaults(),
+    );
+    let errors: Vec<(&str, u64, u64)> = found
+        .iter()
+        .filter(|f| f.finding.severity == Severity::Error)
+        .map(|f| {
+            let p = f.finding.position.expect("a position");
+            (f.finding.code.as_str(), p.line, p.column)
+        })
+        .collect();
+    assert_eq!(errors, [("E-PROLOG", 1, 1)]);
 }
 
 #[test]
@@ -302,7 +326,14 @@ fn record_level_codes() {
     let internal = String::from_utf8(good())
         .expect("utf-8")
         .replacen("EXTERNAL", "INTERNAL", 1);
-    check("internal.xml", internal.as_bytes(), &o, e, &["E-INTERNAL"]);
+    check("internal.xml", internal.as_bytes(), &o, e, &[]);
+    check(
+        "internal.xml",
+        internal.as_bytes(),
+        &o,
+        Severity::Warning,
+        &["W-INTERNAL", "W-NOT-ZIPPED"],
+    );
     let no_type = String::from_utf8(good()).expect("utf-8").replacen(
         "<email_types><email_type>school</email_type></email_types>",
         "",
