@@ -157,6 +157,8 @@ pub struct UserReader<R: BufRead> {
     /// The fast lexer met something only quick-xml reads exactly; the error it returned
     /// means "read this document with [`UserReader`]", not a fault of the document.
     unsupported: bool,
+    /// Where a long run of blank text the fast lexer handed out in pieces started.
+    blank_run: Option<(Position, u64)>,
 }
 
 /// Where the tokens come from: quick-xml (any input), or the fast lexer (documents and
@@ -207,6 +209,7 @@ impl<R: BufRead> UserReader<R> {
             total_record_count: None,
             users_read: 0,
             xsi_prefixes: Vec::new(),
+            blank_run: None,
             unsupported: false,
         }
     }
@@ -237,7 +240,7 @@ impl<R: BufRead> UserReader<R> {
         loop {
             match self.state {
                 DocState::Done => return Ok(false),
-                DocState::Prolog => match self.next_tok()? {
+                DocState::Prolog => match self.next_tok_in(true)? {
                     Tok::Start => {
                         self.open_root();
                         if self.state == DocState::Done {
@@ -255,7 +258,7 @@ impl<R: BufRead> UserReader<R> {
                     Tok::End => return Err(self.malformed("a closing tag before the root element")),
                     Tok::Eof => return Err(self.malformed("no root element")),
                 },
-                DocState::InRoot => match self.next_tok()? {
+                DocState::InRoot => match self.next_tok_in(true)? {
                     Tok::Start if self.name == "user" => return Ok(true),
                     Tok::Start => {
                         let (pos, name) = (self.pos, self.name.clone());
@@ -379,7 +382,7 @@ impl<R: BufRead> UserReader<R> {
     /// After the root closes only whitespace, comments and PIs may follow.
     fn check_epilog(&mut self) -> Result<(), ReadError> {
         loop {
-            match self.next_tok()? {
+            match self.next_tok_in(true)? {
                 Tok::Eof => return Ok(()),
                 Tok::Text if blank(&self.text) => self.text.clear(),
                 _ => return Err(self.malformed("content after the root element")),
@@ -420,15 +423,32 @@ impl<R: BufRead> UserReader<R> {
             let Lex::Quick(xml) = &mut self.lex else {
                 unreachable!("the fast lexer returned above");
             };
+            // Whitespace that means nothing here is skipped as it streams past, never held:
+            // a gigabyte of it between elements costs no memory.
+            xml.config_mut().trim_text_start = blank_text_ignored;
             let start = xml.buffer_position();
             xml.get_mut().mark(start);
-            let (line, column) = xml.get_ref().line_column(start);
+            let (mut line, mut column) = xml.get_ref().line_column(start);
             self.pos = Position { line, column };
             self.offset = start;
             // The event borrows the buffer, taken out of `self` for the handlers below.
             let mut buf = std::mem::take(&mut self.buf);
             buf.clear();
-            let tok = match xml.read_event_into(&mut buf) {
+            let event = xml.read_event_into(&mut buf);
+            if blank_text_ignored && !matches!(event, Ok(Event::Text(_))) {
+                // Markup after skipped whitespace starts where its first byte is (text keeps
+                // the start of the whitespace, as the fast lexer reports it).
+                let solid = match event {
+                    Ok(Event::Eof) => xml.buffer_position(),
+                    _ => xml.get_ref().first_solid.unwrap_or(start),
+                };
+                if solid > start {
+                    (line, column) = xml.get_ref().line_column(solid);
+                    self.pos = Position { line, column };
+                    self.offset = solid;
+                }
+            }
+            let tok = match event {
                 Err(e) => Err(self.xml_error(e)),
                 Ok(Event::Start(e)) => self.take_start(&e, false, start).map(|()| Some(Tok::Start)),
                 Ok(Event::Empty(e)) => self.take_start(&e, true, start).map(|()| Some(Tok::Start)),
@@ -480,12 +500,23 @@ impl<R: BufRead> UserReader<R> {
                     .iter()
                     .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
             {
+                if self.blank_run.is_none() && end == f.window.len() && !f.eof {
+                    // A long run handed out in pieces: text after it starts where it did,
+                    // as quick-xml reports it.
+                    let start = f.pos;
+                    self.blank_run = Some((f.position(start), f.base + start as u64));
+                }
                 f.pos = end;
                 continue;
             }
+            let run = self.blank_run.take();
             let start = f.pos;
             self.pos = f.position(start);
             self.offset = f.base + start as u64;
+            if let (Some((pos, offset)), FastTok::Text(_)) = (run, &tok) {
+                self.pos = pos;
+                self.offset = offset;
+            }
             f.pos = end;
             match tok {
                 FastTok::Skip => continue,
@@ -2138,6 +2169,9 @@ impl UserParser {
 /// Bytes asked of the input per read, as [`LineCounter`] asks: a reader of the input (such
 /// as a guard counting bytes) sees the same reads whichever lexer reads.
 const READ_SIZE: usize = 64 * 1024;
+/// Blank text longer than this is handed out in pieces (it is whitespace between elements,
+/// or a value the guard's token limit bounds).
+const BLANK_PIECE: usize = 256 * 1024;
 /// The most bytes the fast lexer holds for one token or user element (a user's fields hold
 /// at most some 4000 characters each; batches of users in flight stay small).
 const MAX_WINDOW: usize = 4 << 20;
@@ -2574,6 +2608,16 @@ impl<R: Read> FastLexer<R> {
             match lex(self.window.as_bytes(), self.pos, self.eof) {
                 Lexed::Tok(tok, end) => return Some((tok, end)),
                 Lexed::Unsupported => return None,
+                Lexed::More
+                    if self.window.len() - self.pos > BLANK_PIECE
+                        && self.window.as_bytes()[self.pos..]
+                            .iter()
+                            .all(|&b| is_xml_space(b)) =>
+                {
+                    // Blank text longer than a piece: handed out so far, the window moves on.
+                    let end = self.window.len();
+                    return Some((FastTok::Text(self.pos..end), end));
+                }
                 Lexed::More if self.window.len() - self.pos > MAX_WINDOW => return None,
                 Lexed::More => self.refill(self.pos).ok()?,
             }
@@ -2783,6 +2827,9 @@ impl<R: Read> FastLexer<R> {
     }
 }
 
+/// Newline offsets [`LineCounter`] keeps for one event before folding the older half.
+const MAX_PENDING_NEWLINES: usize = 1 << 16;
+
 /// A `BufRead` that counts lines in what the XML parser consumes, so byte offsets can be
 /// turned into line and column. It keeps the newline offsets seen since the last event
 /// boundary only, so memory stays bounded by one event.
@@ -2797,6 +2844,8 @@ struct LineCounter<R> {
     line_start: u64,
     /// Offsets of newlines consumed at or after the last mark.
     newlines: Vec<u64>,
+    /// The first byte consumed since the last mark that is not whitespace.
+    first_solid: Option<u64>,
 }
 
 impl<R: Read> LineCounter<R> {
@@ -2810,11 +2859,14 @@ impl<R: Read> LineCounter<R> {
             line: 1,
             line_start: 0,
             newlines: Vec::new(),
+            first_solid: None,
         }
     }
 
-    /// Forgets newlines before `offset`, folding them into the base line.
+    /// Forgets newlines before `offset`, folding them into the base line, and starts looking
+    /// for the next byte that is not whitespace.
     fn mark(&mut self, offset: u64) {
+        self.first_solid = None;
         let before = self.newlines.partition_point(|&n| n < offset);
         if before > 0 {
             self.line += before as u64;
@@ -2859,10 +2911,25 @@ impl<R: Read> BufRead for LineCounter<R> {
 
     fn consume(&mut self, amount: usize) {
         let amount = amount.min(self.filled - self.pos);
+        if self.first_solid.is_none()
+            && let Some(i) = self.buf[self.pos..self.pos + amount]
+                .iter()
+                .position(|&b| !is_xml_space(b))
+        {
+            self.first_solid = Some(self.consumed + i as u64);
+        }
         for (i, &b) in self.buf[self.pos..self.pos + amount].iter().enumerate() {
             if b == b'\n' {
                 self.newlines.push(self.consumed + i as u64);
             }
+        }
+        if self.newlines.len() > MAX_PENDING_NEWLINES {
+            // One event with this many lines (whitespace the reader skips): positions are
+            // asked for at its end, so the older half folds into the base line.
+            let half = self.newlines.len() / 2;
+            self.line += half as u64;
+            self.line_start = self.newlines[half - 1] + 1;
+            self.newlines.drain(..half);
         }
         self.pos += amount;
         self.consumed += amount as u64;
