@@ -494,11 +494,10 @@ impl<R: BufRead> UserReader<R> {
             let Some((tok, end)) = f.next() else {
                 return Err(self.unsupported());
             };
+            let piece = std::mem::take(&mut f.blank_piece);
             if blank_text_ignored
                 && let FastTok::Text(text) = &tok
-                && f.window.as_bytes()[text.clone()]
-                    .iter()
-                    .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                && (piece || crate::chars::is_xml_whitespace(&f.window.as_bytes()[text.clone()]))
             {
                 if self.blank_run.is_none() && end == f.window.len() && !f.eof {
                     // A long run handed out in pieces: text after it starts where it did,
@@ -1978,7 +1977,7 @@ fn namespace_attribute(key: &str, value: &str, xsi: &[String]) -> Option<Option<
 /// `s.trim().is_empty()`, without decoding characters when `s` is ASCII (as the
 /// whitespace between elements is).
 fn blank(s: &str) -> bool {
-    s.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    crate::chars::is_xml_whitespace(s.as_bytes())
 }
 
 /// The date `parts` names, when chrono can hold it (years up to ±262143).
@@ -2171,7 +2170,7 @@ impl UserParser {
 const READ_SIZE: usize = 64 * 1024;
 /// Blank text longer than this is handed out in pieces (it is whitespace between elements,
 /// or a value the guard's token limit bounds).
-const BLANK_PIECE: usize = 256 * 1024;
+const BLANK_PIECE: usize = 64 * 1024;
 /// The most bytes the fast lexer holds for one token or user element (a user's fields hold
 /// at most some 4000 characters each; batches of users in flight stay small).
 const MAX_WINDOW: usize = 4 << 20;
@@ -2536,6 +2535,8 @@ struct FastLexer<R> {
     failed: bool,
     /// Nothing lexed yet (a byte-order mark is quick-xml's to handle).
     fresh: bool,
+    /// The last token is a piece of blank text (known to be blank).
+    blank_piece: bool,
     /// The line, and the offset its first byte has, at `window[counted]`.
     line: u64,
     line_start: u64,
@@ -2561,6 +2562,7 @@ impl<R: Read> FastLexer<R> {
             eof: false,
             failed: false,
             fresh: true,
+            blank_piece: false,
             line: 1,
             line_start: 0,
             counted: 0,
@@ -2610,11 +2612,10 @@ impl<R: Read> FastLexer<R> {
                 Lexed::Unsupported => return None,
                 Lexed::More
                     if self.window.len() - self.pos > BLANK_PIECE
-                        && self.window.as_bytes()[self.pos..]
-                            .iter()
-                            .all(|&b| is_xml_space(b)) =>
+                        && crate::chars::is_xml_whitespace(&self.window.as_bytes()[self.pos..]) =>
                 {
                     // Blank text longer than a piece: handed out so far, the window moves on.
+                    self.blank_piece = true;
                     let end = self.window.len();
                     return Some((FastTok::Text(self.pos..end), end));
                 }

@@ -150,6 +150,23 @@ fn is_name_char(c: char) -> bool {
 
 /// The name at the start of `s` (its length in bytes; 0 when there is none).
 fn name_len(s: &str) -> usize {
+    let b = s.as_bytes();
+    let ascii_name = |c: u8, start: bool| {
+        c.is_ascii_alphabetic()
+            || c == b'_'
+            || c == b':'
+            || (!start && (c.is_ascii_digit() || c == b'-' || c == b'.'))
+    };
+    match b.first() {
+        Some(&c) if c < 0x80 && !ascii_name(c, true) => return 0,
+        Some(&c) if c < 0x80 => {
+            let n = 1 + b[1..].iter().take_while(|&&c| ascii_name(c, false)).count();
+            if b.get(n).is_none_or(|&c| c < 0x80) {
+                return n;
+            }
+        }
+        _ => {}
+    }
     let mut chars = s.char_indices();
     match chars.next() {
         Some((_, c)) if is_name_start(c) => {}
@@ -218,6 +235,9 @@ fn check_reference(body: &str) -> Result<(), WfError> {
 
 /// Checks an attribute value's references and `<`.
 fn check_value(element: &str, attr: &str, value: &str) -> Result<(), WfError> {
+    if memchr::memchr2(b'<', b'&', value.as_bytes()).is_none() {
+        return Ok(());
+    }
     if value.contains('<') {
         return Err(markup(format!(
             "The value of attribute \"{attr}\" associated with an element type \"{element}\" \
@@ -263,6 +283,9 @@ fn qname(name: &str) -> Result<(Option<&str>, &str), WfError> {
 }
 
 fn too_long(name: &str) -> Option<WfError> {
+    if name.len() <= MAX_NAME {
+        return None;
+    }
     let n = name.chars().count();
     (n > MAX_NAME).then(|| {
         java(
@@ -325,6 +348,8 @@ impl XmlScanner {
                 State::Comment(d) => self.comment(bytes, i, d),
                 State::CData(b) => self.cdata(bytes, i, b),
                 State::PiData(q) => self.pi_data(bytes, i, q),
+                State::StartTag(quote) => self.tag_run(bytes, i, quote),
+                State::EndTag => self.end_tag_run(bytes, i),
                 _ => self.byte(bytes[i]).map(|()| i + 1),
             };
             match step {
@@ -348,7 +373,7 @@ impl XmlScanner {
                 return Err(cdata_end());
             }
             self.brackets = 0;
-            if !self.text_nonblank && !run.iter().all(|&b| is_space(b)) {
+            if !self.text_nonblank && !alma_user_model::chars::is_xml_whitespace(run) {
                 self.text_nonblank = true;
                 if self.place != Place::Content {
                     return Err(self.outside_root());
@@ -524,6 +549,52 @@ impl XmlScanner {
             }
             i += 1;
         }
+    }
+
+    /// A start tag's bytes up to the next quote or `>`, buffered in one go.
+    fn tag_run(&mut self, bytes: &[u8], from: usize, quote: Option<u8>) -> Result<usize, WfError> {
+        let rest = &bytes[from..];
+        let stop = match quote {
+            Some(q) => memchr::memchr(q, rest),
+            None => memchr::memchr3(b'>', b'"', b'\'', rest),
+        };
+        let run = &rest[..stop.unwrap_or(rest.len())];
+        if quote.is_none() && memchr::memchr(b'<', run).is_some() {
+            let name =
+                String::from_utf8_lossy(&self.buf).into_owned() + &String::from_utf8_lossy(run);
+            let name = &name[..name_len(&name)];
+            return Err(markup(format!(
+                "Element type \"{name}\" must be followed by either attribute specifications, \
+                 \">\" or \"/>\"."
+            )));
+        }
+        self.buf.extend_from_slice(run);
+        if self.buf.len() as u64 > self.limit {
+            return Err(over_limit("tag"));
+        }
+        let Some(at) = stop else {
+            return Ok(bytes.len());
+        };
+        let at = from + at;
+        self.byte(bytes[at])?;
+        Ok(at + 1)
+    }
+
+    /// An end tag's bytes up to `>`, buffered in one go.
+    fn end_tag_run(&mut self, bytes: &[u8], from: usize) -> Result<usize, WfError> {
+        let rest = &bytes[from..];
+        let stop = memchr::memchr(b'>', rest);
+        self.buf
+            .extend_from_slice(&rest[..stop.unwrap_or(rest.len())]);
+        if self.buf.len() as u64 > self.limit {
+            return Err(over_limit("tag"));
+        }
+        let Some(at) = stop else {
+            return Ok(bytes.len());
+        };
+        let at = from + at;
+        self.byte(bytes[at])?;
+        Ok(at + 1)
     }
 
     /// One byte of markup being buffered.
@@ -962,7 +1033,11 @@ impl XmlScanner {
 
     /// A start tag's content (between `<` and `>`).
     fn start_tag(&mut self, tag: &[u8]) -> Result<(), WfError> {
-        let tag = String::from_utf8_lossy(tag);
+        let tag = match std::str::from_utf8(tag) {
+            Ok(tag) => std::borrow::Cow::Borrowed(tag),
+            Err(_) => String::from_utf8_lossy(tag),
+        };
+        let tag: &str = &tag;
         let (body, empty) = match tag.strip_suffix('/') {
             Some(body) => (body, true),
             None => (&tag[..], false),
@@ -1022,7 +1097,7 @@ impl XmlScanner {
                 }
             };
             rest = &rest[1..];
-            let Some(end) = rest.find(quote) else {
+            let Some(end) = memchr::memchr(quote as u8, rest.as_bytes()) else {
                 return Err(markup(format!(
                     "Open quote is expected for attribute \"{attr}\" associated with an  \
                      element type  \"{name}\"."
@@ -1044,7 +1119,14 @@ impl XmlScanner {
                 )));
             }
         }
-        self.namespaces(name, &attrs)?;
+        let plain =
+            !name.contains(':') && attrs.iter().all(|(a, _)| !a.contains(':') && *a != "xmlns");
+        if plain {
+            // No prefix and no declaration: nothing for namespace processing to check.
+            self.bindings_made = 0;
+        } else {
+            self.namespaces(name, &attrs)?;
+        }
         if self.place == Place::Prolog {
             self.place = Place::Content;
         }
@@ -1155,7 +1237,10 @@ impl XmlScanner {
 
     /// An end tag's content (between `</` and `>`).
     fn end_tag(&mut self, tag: &[u8]) -> Result<(), WfError> {
-        let tag = String::from_utf8_lossy(tag);
+        let tag = match std::str::from_utf8(tag) {
+            Ok(tag) => std::borrow::Cow::Borrowed(tag),
+            Err(_) => String::from_utf8_lossy(tag),
+        };
         let len = name_len(&tag);
         let name = &tag[..len];
         let rest = &tag[len..];
