@@ -123,6 +123,53 @@ pub struct ReadUser {
     /// Deviations found while reading, in document order, each with the user's primary id,
     /// field path and position.
     pub findings: Vec<Finding>,
+    /// Where each segment starts (address, email, phone, identifier, block, note, statistic,
+    /// ...), by the field path record validation gives it (`contact_info/emails/email[0]`):
+    /// a finding about a segment is reported at the segment, not at the user.
+    pub segments: Vec<SegmentAt>,
+}
+
+/// Where one segment of a user starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentAt {
+    /// The list's item path without the index, e.g. `contact_info/emails/email`.
+    pub list: &'static str,
+    /// The item's index in the list.
+    pub index: usize,
+    /// Line and column of the item's start tag.
+    pub position: Position,
+}
+
+impl SegmentAt {
+    /// Whether `field` (a validation field path) lies in this segment.
+    pub fn holds(&self, field: &str) -> bool {
+        let Some(rest) = field.strip_prefix(self.list) else {
+            return false;
+        };
+        let Some(rest) = rest.strip_prefix('[') else {
+            return false;
+        };
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        rest[..digits].parse() == Ok(self.index)
+            && matches!(rest.as_bytes().get(digits..digits + 1), Some(b"]"))
+            && matches!(rest.as_bytes().get(digits + 1), None | Some(b'/'))
+    }
+}
+
+/// The item paths of the lists record validation reports on, by item element.
+fn segment_list(item: &str) -> Option<&'static str> {
+    Some(match item {
+        "address" => "contact_info/addresses/address",
+        "email" => "contact_info/emails/email",
+        "phone" => "contact_info/phones/phone",
+        "user_identifier" => "user_identifiers/user_identifier",
+        "user_block" => "user_blocks/user_block",
+        "user_note" => "user_notes/user_note",
+        "user_statistic" => "user_statistics/user_statistic",
+        "rs_library" => "rs_libraries/rs_library",
+        "library_notice" => "library_notices/library_notice",
+        _ => return None,
+    })
 }
 
 /// Reads users one at a time from a `<users>` document; see the [module docs](self).
@@ -159,6 +206,8 @@ pub struct UserReader<R: BufRead> {
     unsupported: bool,
     /// Where a long run of blank text the fast lexer handed out in pieces started.
     blank_run: Option<(Position, u64)>,
+    /// The current user's segments so far.
+    segments: Vec<SegmentAt>,
 }
 
 /// Where the tokens come from: quick-xml (any input), or the fast lexer (documents and
@@ -210,6 +259,7 @@ impl<R: BufRead> UserReader<R> {
             users_read: 0,
             xsi_prefixes: Vec::new(),
             blank_run: None,
+            segments: Vec::new(),
             unsupported: false,
         }
     }
@@ -1357,6 +1407,7 @@ impl<R: BufRead> UserReader<R> {
         let start_offset = self.offset;
         // Anything found outside a user (an entity in the root's attributes) is the document's.
         self.document_findings.append(&mut self.findings);
+        self.segments.clear();
         self.path.clear();
         self.check_attrs(&["link"]);
         let mut user = User::default();
@@ -1419,6 +1470,7 @@ impl<R: BufRead> UserReader<R> {
             position,
             start_offset,
             findings,
+            segments: std::mem::take(&mut self.segments),
         })
     }
 
@@ -1542,6 +1594,13 @@ impl<R: BufRead> UserReader<R> {
                 let parent = self.path.rsplit('/').next().unwrap_or_default().to_owned();
                 self.unknown_element(&parent)?;
                 continue;
+            }
+            if let Some(list) = segment_list(item) {
+                self.segments.push(SegmentAt {
+                    list,
+                    index: items.len(),
+                    position: self.pos,
+                });
             }
             let len = self.push_path_indexed(item, items.len());
             items.push(read(self)?);

@@ -268,7 +268,10 @@ impl Validator<'_> {
                 "E-MANDATORY",
                 Severity::Error,
                 join(prefix, name),
-                format!("{what} is required"),
+                format!(
+                    "{what} is missing; Alma rejects the user (\"Mandatory field is missing\"): \
+                     send it, or leave the whole segment out"
+                ),
             );
         }
     }

@@ -84,5 +84,9 @@ pub const MANDATORY: &str = "E-MANDATORY";
 pub const NO_PREFERRED_EMAIL: &str = "W-NO-PREFERRED-EMAIL";
 /// No address, or none marked preferred.
 pub const NO_PREFERRED_ADDRESS: &str = "W-NO-PREFERRED-ADDRESS";
+/// A purge date before the expiry date: the purge job can delete a user who is still valid.
+pub const PURGE_BEFORE_EXPIRY: &str = "W-PURGE-BEFORE-EXPIRY";
+/// No expiry date: the user never expires unless the user group has a default.
+pub const NO_EXPIRY: &str = "W-NO-EXPIRY";
 /// With swap-all, a field the feed leaves empty clears the value Alma has.
 pub const BLANKS_FIELD: &str = "W-BLANKS-FIELD";

@@ -50,7 +50,9 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use alma_user_model::{Finding, Position, ReadError, ReadUser, Severity, User, ValidationOptions};
+use alma_user_model::{
+    Finding, Position, ReadError, ReadUser, SegmentAt, Severity, User, ValidationOptions,
+};
 use serde::Serialize;
 
 pub use profile::{FIELD_NAMES, I_SHARE, MandatoryProfile, UnknownField, UnknownProfile};
@@ -108,10 +110,13 @@ pub struct Limits {
     /// Most uncompressed bytes read from one XML file or entry (default 4 GiB, Alma's zip
     /// limit).
     pub max_entry_bytes: u64,
-    /// Most uncompressed bytes read over the whole check (default 80 GiB: 20 zips of
-    /// 4 GiB).
+    /// Most uncompressed bytes read over the whole check, every entry's data counted each
+    /// time it is read (default 16 GiB: about eight million users; it bounds the time a
+    /// check takes as well as its memory).
     pub max_total_bytes: u64,
-    /// Longest tag or text node (default 1 MiB; Alma's longest field is 4000 characters).
+    /// Longest tag, attribute or text value (default 1 MiB; Alma's longest field is 4000
+    /// characters). Whitespace between elements is not a value and is not counted; comments
+    /// and processing instructions may be 64 times as long.
     pub max_token_bytes: u64,
 }
 
@@ -119,7 +124,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_entry_bytes: 4 << 30,
-            max_total_bytes: 80 << 30,
+            max_total_bytes: 16 << 30,
             max_token_bytes: 1 << 20,
         }
     }
@@ -155,12 +160,37 @@ pub struct CheckFinding {
     pub finding: Finding,
 }
 
+/// `text` safe to print on one terminal line: control characters (C0, DEL, C1), line and
+/// paragraph separators and bidirectional overrides written as `\u{..}`. Entry names, paths
+/// and values come from files made elsewhere: a crafted name must not fake a line of output
+/// ("0 error(s)") or send terminal escape codes.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c,
+                '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+                | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 impl std::fmt::Display for CheckFinding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let fd = &self.finding;
-        write!(f, "{}", self.file)?;
+        write!(f, "{}", printable(&self.file))?;
         if let Some(entry) = &self.entry {
-            write!(f, "!{entry}")?;
+            write!(f, "!{}", printable(entry))?;
         }
         if let Some(p) = fd.position {
             write!(f, ":{}:{}", p.line, p.column)?;
@@ -172,12 +202,12 @@ impl std::fmt::Display for CheckFinding {
         };
         write!(f, ": {severity} {}", fd.code)?;
         if let Some(id) = &fd.primary_id {
-            write!(f, " [user {id}]")?;
+            write!(f, " [user {}]", printable(id))?;
         }
         if let Some(field) = &fd.field {
-            write!(f, " {field}")?;
+            write!(f, " {}", printable(field))?;
         }
-        write!(f, ": {}", fd.message)
+        write!(f, ": {}", printable(&fd.message))
     }
 }
 
@@ -314,6 +344,17 @@ impl<'a> Checker<'a> {
     /// Checks one user (record and feed level) and returns its findings, each with the
     /// user's primary id and, when given, the user's position.
     pub fn check_user(&mut self, user: &User, at: Option<Position>) -> Vec<Finding> {
+        self.check_user_at(user, at, &[])
+    }
+
+    /// [`Checker::check_user`] for a user read from a file: findings about a segment are
+    /// placed at the segment (`segments`), the rest at the user.
+    fn check_user_at(
+        &mut self,
+        user: &User,
+        at: Option<Position>,
+        segments: &[SegmentAt],
+    ) -> Vec<Finding> {
         let mut findings = alma_user_model::validate(user, &self.options.validation);
         self.feed_checks(
             FeedUser::of(&self.options.match_id, user),
@@ -321,15 +362,17 @@ impl<'a> Checker<'a> {
             &mut findings,
         );
         record_checks(self.options, user, &mut findings);
-        self.finish_user_findings(&user.primary_id, at, &mut findings);
+        self.finish_user_findings(&user.primary_id, at, segments, &mut findings);
         findings
     }
 
-    /// Fills in the user's primary id and position and counts the user.
+    /// Fills in the user's primary id and the position (the segment's a finding is about,
+    /// else the user's) and counts the user.
     fn finish_user_findings(
         &mut self,
         primary_id: &str,
         at: Option<Position>,
+        segments: &[SegmentAt],
         findings: &mut [Finding],
     ) {
         for f in findings.iter_mut() {
@@ -337,7 +380,11 @@ impl<'a> Checker<'a> {
                 f.primary_id = Some(primary_id.to_owned());
             }
             if f.position.is_none() {
-                f.position = at;
+                let segment = f
+                    .field
+                    .as_deref()
+                    .and_then(|field| segments.iter().find(|s| s.holds(field)));
+                f.position = segment.map(|s| s.position).or(at);
             }
         }
         self.summary.users += 1;
@@ -535,6 +582,22 @@ impl<'a> Checker<'a> {
         let mut magic = [0u8; 4];
         let n = read_up_to(&mut file, &mut magic).map_err(io_err)?;
         let looks_zip = n == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06");
+        if has_ext(path, "zip") && !looks_zip && looks_like_xml(path) {
+            self.emit(
+                &display,
+                None,
+                Finding::new(
+                    codes::NOT_ZIP,
+                    Severity::Error,
+                    "this is an XML file, not a zip (Java's ZipFile: \"zip END header not \
+                     found\"): zip it (deflate) and deliver the zip; its XML is checked below",
+                ),
+            );
+            self.reserve_for_bytes(std::fs::metadata(path).map_or(0, |m| m.len()));
+            return self
+                .check_document(&display, None, DocumentSource::File(path))
+                .map_err(io_err);
+        }
         if has_ext(path, "zip") || looks_zip {
             if !has_ext(path, "zip") {
                 self.emit(
@@ -720,7 +783,7 @@ impl<'a> Checker<'a> {
             &user.primary_id,
             findings,
             events,
-            |c| c.check_user(user, Some(read.position)),
+            |c| c.check_user_at(user, Some(read.position), &read.segments),
         );
     }
 
@@ -900,6 +963,7 @@ fn record_checks(options: &CheckOptions, user: &User, findings: &mut Vec<Finding
         }
     }
     preferred_warnings(user, findings);
+    date_warnings(user, findings);
     if let Some(previous) = &options.previous {
         findings.extend(previous.blanked(user, &options.match_id));
     }
@@ -985,6 +1049,35 @@ fn event_finding(e: GuardEvent, limits: &Limits) -> Finding {
     Finding::new(code, severity, message).at(e.line, e.column)
 }
 
+/// The dates that decide when Alma expires and purges the user: a purge date before the
+/// expiry date, and no expiry date at all.
+fn date_warnings(user: &User, findings: &mut Vec<Finding>) {
+    match (user.expiry_date, user.purge_date) {
+        (Some(expiry), Some(purge)) if purge < expiry => findings.push(
+            Finding::new(
+                codes::PURGE_BEFORE_EXPIRY,
+                Severity::Warning,
+                format!(
+                    "purge_date {purge} is before expiry_date {expiry}: Alma's \"Purge users\" \
+                     job can delete the user, with their loans and fines history, while the \
+                     account is still valid; set the purge date after the expiry date"
+                ),
+            )
+            .at_field("purge_date"),
+        ),
+        (None, _) => findings.push(
+            Finding::new(
+                codes::NO_EXPIRY,
+                Severity::Warning,
+                "no expiry_date: Alma gives the user the expiry its user group is configured \
+                 with, or none, and then never expires them; send an expiry date",
+            )
+            .at_field("expiry_date"),
+        ),
+        _ => {}
+    }
+}
+
 /// Record validation warns when emails exist and none is preferred; no email at all means
 /// Alma has nowhere to send notices.
 fn preferred_warnings(user: &User, findings: &mut Vec<Finding>) {
@@ -999,6 +1092,18 @@ fn preferred_warnings(user: &User, findings: &mut Vec<Finding>) {
             .at_field("contact_info/emails"),
         );
     }
+}
+
+/// Whether the file starts (after a byte-order mark and whitespace) like XML.
+fn looks_like_xml(path: &Path) -> bool {
+    let mut head = [0u8; 512];
+    let n = File::open(path)
+        .and_then(|mut f| read_up_to(&mut f, &mut head))
+        .unwrap_or(0);
+    let head = &head[..n];
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let start = head.iter().position(|b| !b.is_ascii_whitespace());
+    start.is_some_and(|i| head[i] == b'<')
 }
 
 fn has_ext(path: &Path, ext: &str) -> bool {

@@ -238,9 +238,10 @@ pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<Exit> {
         };
         let mut checker = Checker::with_sink(&options, &mut sink);
         for path in &args.paths {
-            checker
-                .check_path(path)
-                .map_err(|e| input_error(format!("{e}: {}", root_cause(&e))))?;
+            checker.check_path(path).map_err(|e| {
+                let message = format!("{e}: {}", root_cause(&e));
+                input_error(alma_sis_package::check::printable(&message).into_owned())
+            })?;
         }
         checker.summary()
     };
