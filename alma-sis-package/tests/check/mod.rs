@@ -1,6 +1,7 @@
 //! `check`: one table-driven test per layer, each code with a failing and a passing input;
 //! the real-world samples; the broken-input corpus; bounded state.
 
+mod codes;
 mod corpus;
 mod jdk;
 mod samples;
