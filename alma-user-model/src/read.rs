@@ -1296,7 +1296,8 @@ impl<R: BufRead> UserReader<R> {
             schema::Content::All(children) => (children, false),
             schema::Content::Sequence(children) => (children, true),
         };
-        let element = self.path.rsplit('/').next().unwrap_or_default().to_owned();
+        let element = self.path.rsplit('/').next().unwrap_or_default();
+        let element = element.split('[').next().unwrap_or(element).to_owned();
         let mut counts = vec![0u32; children.len()];
         let mut next = 0usize;
         let mut closed = self.empty;

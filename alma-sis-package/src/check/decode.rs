@@ -194,10 +194,20 @@ pub(crate) fn decide(head: &[u8]) -> Decision {
         return utf8;
     }
     if LATIN1.contains(&upper.as_str()) {
-        return warned(Mode::Latin1, 0, &format!("declared {name} (ISO-8859-1)"));
+        let canonical = if upper == "ISO-8859-1" {
+            ""
+        } else {
+            " (ISO-8859-1)"
+        };
+        return warned(Mode::Latin1, 0, &format!("declared {name}{canonical}"));
     }
     if ASCII.contains(&upper.as_str()) {
-        return warned(Mode::Ascii, 0, &format!("declared {name} (US-ASCII)"));
+        let canonical = if upper == "US-ASCII" {
+            ""
+        } else {
+            " (US-ASCII)"
+        };
+        return warned(Mode::Ascii, 0, &format!("declared {name}{canonical}"));
     }
     if OTHERS.contains(&upper.as_str())
         && let Some(enc) = encoding_rs::Encoding::for_label(upper.as_bytes())

@@ -577,6 +577,28 @@ mod tests {
         );
     }
 
+    #[test]
+    fn long_whitespace_checks_alike() {
+        let blank = " \n\t".repeat(150_000);
+        // Between users, inside a user, and before stray text in a user.
+        same(
+            "blank.xml",
+            &with(500, 250, |u| format!("{blank}{u}{blank}")),
+        );
+        same(
+            "inside.xml",
+            &with(500, 10, |u| {
+                u.replace("<contact_info>", &format!("{blank}<contact_info>"))
+            }),
+        );
+        same(
+            "stray.xml",
+            &with(500, 300, |u| {
+                u.replace("<contact_info>", &format!("{blank}stray<contact_info>"))
+            }),
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
 

@@ -926,6 +926,9 @@ impl XmlScanner {
                 return Err(decl_error("A pseudo attribute name is expected."));
             }
             let name = &rest[..len];
+            if !matches!(name, "version" | "encoding" | "standalone") {
+                return Err(decl_error("A pseudo attribute name is expected."));
+            }
             rest = &rest[len..];
             let (n, _) = skip_spaces(rest);
             rest = &rest[n..];

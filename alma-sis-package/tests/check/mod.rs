@@ -3,6 +3,8 @@
 
 mod codes;
 mod corpus;
+mod hostile;
+mod java_kinds;
 mod jdk;
 mod samples;
 
