@@ -3,6 +3,8 @@
 //! - `cargo xtask ci`: installs what the tests need (as root, when missing), then runs fmt,
 //!   clippy, the whole test suite and the docs build, all with warnings denied.
 //! - `cargo xtask fixtures`: regenerates every golden file.
+//! - `cargo xtask fuzz-check [--mutants N] [--seed S]`: `alma-sis check` against the JDK on
+//!   mutants of the demo's output, the real samples and made-up documents (CI runs 400).
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
 use std::path::{Path, PathBuf};
@@ -70,6 +72,10 @@ fn is_root() -> bool {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
+
+/// Mutants `cargo xtask ci` checks against the JDK, and their seed.
+const CI_MUTANTS: usize = 400;
+const CI_SEED: u64 = 24;
 
 /// Debian packages the tests need, with a file that shows each is installed.
 const PACKAGES: &[(&str, &str)] = &[
@@ -144,6 +150,18 @@ fn ci(root: &Path) -> anyhow::Result<()> {
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    // `check` against the JDK on a few hundred mutants: any file Java rejects that `check`
+    // passes fails the build.
+    eprintln!("$ cargo xtask fuzz-check --mutants {CI_MUTANTS} --seed {CI_SEED}");
+    let options = fuzz::FuzzOptions::parse(&[
+        "--mutants".into(),
+        CI_MUTANTS.to_string(),
+        "--seed".into(),
+        CI_SEED.to_string(),
+    ])?;
+    if !fuzz::fuzz_check(root, &options)? {
+        bail!("fuzz-check: check passed files the JDK rejects (see above)");
+    }
     eprintln!("cargo xtask ci: all checks passed");
     Ok(())
 }
