@@ -90,7 +90,7 @@ pub(crate) struct GuardLimits {
 /// Where the guard reads from: the input until its encoding is decided, then the decoder.
 enum Source<R> {
     Undecided(Option<R>),
-    Decided(Decoder<R>),
+    Decided(Box<Decoder<R>>),
 }
 
 /// A `Read` adapter; see the module docs.
@@ -138,7 +138,7 @@ impl<R: Read> Guard<R> {
     #[cfg(test)]
     fn bytes_only(inner: R, log: Rc<RefCell<GuardLog>>, limits: GuardLimits) -> Self {
         let mut guard = Self::new_undecided(None, log, limits);
-        guard.source = Source::Decided(Decoder::utf8(inner));
+        guard.source = Source::Decided(Box::new(Decoder::utf8(inner)));
         guard.scanner = None;
         guard
     }
@@ -177,7 +177,7 @@ impl<R: Read> Guard<R> {
                 return Ok(0);
             };
             let (decoder, decision) = Decoder::new(inner)?;
-            self.source = Source::Decided(decoder);
+            self.source = Source::Decided(Box::new(decoder));
             if let Some((code, severity, message)) = decision.note {
                 let kind = GuardEventKind::Encoding {
                     code,

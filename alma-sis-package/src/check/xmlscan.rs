@@ -1043,7 +1043,7 @@ impl XmlScanner {
         let tag: &str = &tag;
         let (body, empty) = match tag.strip_suffix('/') {
             Some(body) => (body, true),
-            None => (&tag[..], false),
+            None => (tag, false),
         };
         let len = name_len(body);
         if len == 0 {

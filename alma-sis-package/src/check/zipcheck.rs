@@ -12,6 +12,9 @@ use alma_user_model::{Finding, Severity};
 use super::zipread::{self, CenEntry, ReadEnd, ReadStats, ReadingKey, Readings};
 use super::{CheckError, Checker, DocumentSource, codes};
 
+/// An XML entry as one reader sees it: its name and the CRC and length of its bytes.
+type XmlSeen<'a> = (&'a [u8], Option<(u32, u64)>);
+
 /// Entries named in one overlap finding; the rest are counted.
 const NAMED: usize = 5;
 
@@ -102,10 +105,10 @@ impl Checker<'_> {
             if let Err(err) = self.check_document(display, Some(&e.name), source) {
                 return Err(io_err(err));
             }
-            if self.log.borrow().byte_limit {
-                if let Ok(mut s) = cell.lock() {
-                    s.end = ReadEnd::Limited;
-                }
+            if self.log.borrow().byte_limit
+                && let Ok(mut s) = cell.lock()
+            {
+                s.end = ReadEnd::Limited;
             }
         }
         self.verify_entries(path, display, &st.entries, &mut readings, (&inside, shared))
@@ -399,7 +402,7 @@ impl Checker<'_> {
         }
         // The two views must hold the same XML entries with the same bytes.
         let stats_of = |key: &ReadingKey| readings.stats(key);
-        let file_xml: Vec<(&[u8], Option<(u32, u64)>)> = entries
+        let file_xml: Vec<XmlSeen<'_>> = entries
             .iter()
             .filter(|e| e.is_xml())
             .map(|e| {
@@ -410,7 +413,7 @@ impl Checker<'_> {
                 (e.raw_name.as_slice(), sum)
             })
             .collect();
-        let stream_xml: Vec<(&[u8], Option<(u32, u64)>)> = stream
+        let stream_xml: Vec<XmlSeen<'_>> = stream
             .iter()
             .filter(|s| zipread::is_xml_name(&s.local.raw_name))
             .map(|s| {
@@ -419,7 +422,7 @@ impl Checker<'_> {
             })
             .collect();
         if file_xml != stream_xml {
-            let names = |v: &[(&[u8], Option<(u32, u64)>)]| {
+            let names = |v: &[XmlSeen<'_>]| {
                 let shown: Vec<String> = v
                     .iter()
                     .take(NAMED)

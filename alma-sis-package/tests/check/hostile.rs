@@ -185,11 +185,9 @@ fn whitespace_between_elements_is_not_a_token() {
     let out = check_bytes("whitespace.zip", &zip, &CheckOptions::default());
     assert_eq!(out[0], "--", "no error: {out:#?}");
     // The same bytes inside a value are a token over the limit.
-    let mut value = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<users>\n<user><primary_id>w1</primary_id>\
-         <last_name>"
-    )
-    .into_bytes();
+    let mut value = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<users>\n<user>\
+        <primary_id>w1</primary_id><last_name>"
+        .to_vec();
     value.extend(std::iter::repeat_n(b' ', 2 << 20));
     value.extend_from_slice(b"</last_name></user></users>\n");
     let zip = shared_entry_zip(&value, &["users.xml".to_owned()]);

@@ -107,9 +107,95 @@ impl JavaReference {
         })
     }
 
-    /// One batch, start to finish.
-    pub fn run(&self, paths: &[PathBuf]) -> anyhow::Result<Vec<JavaVerdict>> {
-        self.start(paths)?.wait()
+    /// A JVM for many small batches.
+    pub fn session(&self) -> anyhow::Result<Session> {
+        let mut child = Command::new("java")
+            .args(["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp"])
+            .arg(&self.classes)
+            .arg("CheckReference")
+            .arg(&self.xsd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("cannot start java")?;
+        let stdin = child.stdin.take().context("java's stdin")?;
+        let stdout = child.stdout.take().context("java's stdout")?;
+        Ok(Session {
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+        })
+    }
+}
+
+/// Reads one `FILE` ... `END` block; `None` at the end of the output.
+fn read_verdict(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+) -> anyhow::Result<Option<JavaVerdict>> {
+    let mut current: Option<JavaVerdict> = None;
+    for line in lines {
+        let line = line?;
+        let fields: Vec<String> = line.split('\t').map(unescape).collect();
+        let field = |i: usize| fields.get(i).cloned().unwrap_or_default();
+        match fields[0].as_str() {
+            "FILE" => current = Some(JavaVerdict::default()),
+            "END" => return Ok(current),
+            "Z" => {
+                if let Some(v) = current.as_mut() {
+                    v.zip.push((field(1), field(2)));
+                }
+            }
+            "X" => {
+                if let Some(v) = current.as_mut() {
+                    v.entries.push(field(1));
+                }
+            }
+            "F" => {
+                if let Some(v) = current.as_mut() {
+                    v.fatal.push((field(1), field(2), field(4)));
+                }
+            }
+            "S" => {
+                if let Some(v) = current.as_mut() {
+                    v.schema.push(SchemaError {
+                        entry: field(1),
+                        line: field(2),
+                        path: field(4),
+                        message: field(6),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// One JVM kept for many small batches (minimising): paths in, verdicts out, in turn.
+pub struct Session {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl Session {
+    pub fn verdicts(&mut self, paths: &[PathBuf]) -> anyhow::Result<Vec<JavaVerdict>> {
+        for p in paths {
+            writeln!(self.stdin, "{}", p.display())?;
+        }
+        self.stdin.flush()?;
+        let mut out = Vec::with_capacity(paths.len());
+        for _ in paths {
+            out.push(read_verdict(&mut self.lines)?.context("the Java reference stopped")?);
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -124,42 +210,10 @@ impl Running {
     /// The verdicts, in the order of the paths.
     pub fn wait(mut self) -> anyhow::Result<Vec<JavaVerdict>> {
         let stdout = self.child.stdout.take().context("java's stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
         let mut verdicts = Vec::with_capacity(self.paths.len());
-        let mut current: Option<JavaVerdict> = None;
-        for line in BufReader::new(stdout).lines() {
-            let line = line?;
-            let fields: Vec<String> = line.split('\t').map(unescape).collect();
-            let field = |i: usize| fields.get(i).cloned().unwrap_or_default();
-            match fields[0].as_str() {
-                "FILE" => current = Some(JavaVerdict::default()),
-                "END" => verdicts.extend(current.take()),
-                "Z" => {
-                    if let Some(v) = current.as_mut() {
-                        v.zip.push((field(1), field(2)));
-                    }
-                }
-                "X" => {
-                    if let Some(v) = current.as_mut() {
-                        v.entries.push(field(1));
-                    }
-                }
-                "F" => {
-                    if let Some(v) = current.as_mut() {
-                        v.fatal.push((field(1), field(2), field(4)));
-                    }
-                }
-                "S" => {
-                    if let Some(v) = current.as_mut() {
-                        v.schema.push(SchemaError {
-                            entry: field(1),
-                            line: field(2),
-                            path: field(4),
-                            message: field(6),
-                        });
-                    }
-                }
-                _ => {}
-            }
+        while let Some(v) = read_verdict(&mut lines)? {
+            verdicts.push(v);
         }
         if let Some(w) = self.writer.take() {
             let _ = w.join();

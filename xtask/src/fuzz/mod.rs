@@ -109,6 +109,9 @@ const ON_PURPOSE: &[&str] = &[
     "E-DUPLICATE-ELEMENT",
 ];
 
+/// Misses minimised (the rest are listed and kept as they are).
+const MINIMISED: usize = 5;
+
 /// One mutant's result.
 struct Result {
     mutant: Mutant,
@@ -251,6 +254,11 @@ pub fn fuzz_check(root: &Path, o: &FuzzOptions) -> anyhow::Result<bool> {
         return Ok(true);
     }
     println!("\n{} missed:", missed.len());
+    let mut session = if o.minimise {
+        Some(reference.session()?)
+    } else {
+        None
+    };
     for (n, r) in missed.iter().enumerate() {
         println!(
             "\n[{}] {} on {}: {}\n    java: {}\n    kept: {}",
@@ -264,22 +272,23 @@ pub fn fuzz_check(root: &Path, o: &FuzzOptions) -> anyhow::Result<bool> {
             },
             r.path.display()
         );
-        if o.minimise && n < 25 {
-            if let Some(xml) = &r.mutant.xml {
-                let small = minimise(&reference, &options, &work, xml)?;
-                let shown: String = String::from_utf8_lossy(&small)
-                    .chars()
-                    .take(600)
-                    .flat_map(char::escape_debug)
-                    .collect();
-                let path = work.join(format!("minimal-{n}.xml"));
-                std::fs::write(&path, &small)?;
-                println!(
-                    "    minimal ({} bytes, {}): \"{shown}\"",
-                    small.len(),
-                    path.display()
-                );
-            }
+        if n < MINIMISED
+            && let Some(java) = session.as_mut()
+            && let Some(xml) = &r.mutant.xml
+        {
+            let small = minimise(java, &options, &work, xml)?;
+            let shown: String = String::from_utf8_lossy(&small)
+                .chars()
+                .take(600)
+                .flat_map(char::escape_debug)
+                .collect();
+            let path = work.join(format!("minimal-{n}.xml"));
+            std::fs::write(&path, &small)?;
+            println!(
+                "    minimal ({} bytes, {}): \"{shown}\"",
+                small.len(),
+                path.display()
+            );
         }
     }
     Ok(false)
@@ -344,30 +353,61 @@ fn print_stricter(results: &[Result]) {
     }
 }
 
-/// The smallest XML (by delta debugging over lines, then bytes) that Java still rejects and
-/// check still passes.
+/// The smallest XML (by delta debugging over lines, then tags and text, then bytes) that
+/// Java still rejects and check still passes; within a minute per miss.
 fn minimise(
-    reference: &JavaReference,
+    java: &mut java::Session,
     options: &CheckOptions,
     work: &Path,
     xml: &[u8],
 ) -> anyhow::Result<Vec<u8>> {
     let dir = work.join("minimise");
     std::fs::create_dir_all(&dir)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut current = xml.to_vec();
-    for by_lines in [true, false] {
-        let mut parts = split(&current, by_lines);
+    let still_missed = |java: &mut java::Session, candidates: &[Vec<u8>]| {
+        let files: Vec<PathBuf> = candidates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let path = dir.join(format!("e{i}.zip"));
+                std::fs::write(&path, mutate::zipped(c)).map(|()| path)
+            })
+            .collect::<std::io::Result<_>>()?;
+        let verdicts = java.verdicts(&files)?;
+        anyhow::Ok(files.iter().zip(&verdicts).position(|(p, v)| {
+            matches!(verdict::java(v), Java::Rejects(_)) && check_errors(options, p).is_empty()
+        }))
+    };
+    // Whole elements first, largest first, while the document stays a miss.
+    while std::time::Instant::now() < deadline {
+        let Some(map) = xmlmap::map(&current) else {
+            break;
+        };
+        let mut elements: Vec<&xmlmap::Element> = map.iter().skip(1).collect();
+        elements.sort_by_key(|e| std::cmp::Reverse(e.whole.len()));
+        let candidates: Vec<Vec<u8>> = elements
+            .iter()
+            .map(|e| [&current[..e.whole.start], &current[e.whole.end..]].concat())
+            .collect();
+        match still_missed(java, &candidates)? {
+            Some(i) => current = candidates[i].clone(),
+            None => break,
+        }
+    }
+    for unit in [Unit::Line, Unit::Markup, Unit::Byte] {
+        if unit == Unit::Byte && current.len() > 1024 {
+            break;
+        }
+        let mut parts = split(&current, unit);
         let mut n = 2usize;
-        let mut rounds = 0;
-        while parts.len() >= 2 && rounds < 80 {
-            rounds += 1;
+        while parts.len() >= 2 && std::time::Instant::now() < deadline {
             n = n.min(parts.len());
-            let chunk = parts.len().div_ceil(n);
+            let len = parts.len();
             let candidates: Vec<Vec<Vec<u8>>> = (0..n)
                 .map(|i| {
                     let mut c = parts.clone();
-                    let end = ((i + 1) * chunk).min(c.len());
-                    c.drain(i * chunk..end);
+                    c.drain(i * len / n..(i + 1) * len / n);
                     c
                 })
                 .filter(|c| !c.is_empty())
@@ -380,7 +420,7 @@ fn minimise(
                     std::fs::write(&path, mutate::zipped(&c.concat())).map(|()| path)
                 })
                 .collect::<std::io::Result<_>>()?;
-            let verdicts = reference.run(&files)?;
+            let verdicts = java.verdicts(&files)?;
             let found = files.iter().zip(&verdicts).position(|(p, v)| {
                 matches!(verdict::java(v), Java::Rejects(_)) && check_errors(options, p).is_empty()
             });
@@ -394,19 +434,36 @@ fn minimise(
             }
         }
         current = parts.concat();
-        if current.len() > 4096 {
-            break;
-        }
     }
     Ok(current)
 }
 
-fn split(xml: &[u8], by_lines: bool) -> Vec<Vec<u8>> {
-    if by_lines {
-        xml.split_inclusive(|&b| b == b'\n')
+/// What delta debugging removes: lines, then tags and text, then bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Line,
+    Markup,
+    Byte,
+}
+
+fn split(xml: &[u8], unit: Unit) -> Vec<Vec<u8>> {
+    match unit {
+        Unit::Line => xml
+            .split_inclusive(|&b| b == b'\n')
             .map(<[u8]>::to_vec)
-            .collect()
-    } else {
-        xml.iter().map(|&b| vec![b]).collect()
+            .collect(),
+        Unit::Markup => {
+            let mut parts = Vec::new();
+            let mut start = 0;
+            for (i, &b) in xml.iter().enumerate() {
+                if b == b'<' && i > start {
+                    parts.push(xml[start..i].to_vec());
+                    start = i;
+                }
+            }
+            parts.push(xml[start..].to_vec());
+            parts
+        }
+        Unit::Byte => xml.iter().map(|&b| vec![b]).collect(),
     }
 }
