@@ -27,7 +27,7 @@
 //! | `E-NAMESPACE` | `xmlns="..."` puts elements in a namespace; the schema's elements have none |
 //! | `E-DUPLICATE-ELEMENT` | an element that may occur once occurs again; the first one is kept |
 //! | `E-SCHEMA-ORDER` | `contact_info`'s children (an `xs:sequence`) are not in the order addresses, emails, phones |
-//! | `E-SCHEMA-TYPE` | a value is not of the schema type (an `xs:date`, `xs:dateTime`, `xs:boolean` or number as Java's validator reads them, see [`schema`](crate::schema)), text where only elements may appear, elements inside a text value |
+//! | `E-SCHEMA-TYPE` | a value is not of the schema type (an `xs:date`, `xs:dateTime`, `xs:boolean` or number as Java's validator reads them, see [`schema`](mod@crate::schema)), text where only elements may appear, elements inside a text value |
 //! | `W-EMPTY-VALUE` | an element of such a type is empty (or whitespace): Alma reads it as absent (MIT's and Berkeley's production feeds), a validator rejects it |
 //! | `E-TOO-LONG` | a value (of an element the SIS load ignores, or a `desc`) longer than the schema allows, counted in UTF-16 units as Java counts |
 //! | `E-SCHEMA-ORDER` | (also) children of a sequence inside an ignored element out of order |

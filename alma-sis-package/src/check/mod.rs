@@ -3,13 +3,17 @@
 //! Input is an Alma SIS file as Alma fetches it (a `.zip`, a folder of them, or a bare
 //! `.xml`), made by this toolkit or any other. The checks run in three layers:
 //!
-//! - **file**: the zip's structure as the JDK reads it (end record, central directory,
-//!   local headers, deflate or stored only, no stored entry with a data descriptor), at
-//!   least one and at most 50 `.xml` entries, UTF-8 without BOM or anything before
-//!   `<?xml`, well-formed XML (codes in [`codes`]);
-//! - **record**: `alma_user_model`'s reader (schema conformance) and record validation
-//!   (mandatory children, `E-CHAR`, `W-INTERNAL`, code tables with `E-CODE-VALUE`/`E-CASE`),
-//!   the site's mandatory-field [`MandatoryProfile`], and preferred address/email;
+//! - **file**: the zip as both of the JDK's readers read it (`ZipFile` by the central
+//!   directory, `ZipInputStream` by the local headers, with descriptors, ZIP64, CRCs and
+//!   sizes; each finding says which reader fails), entries sharing data read once, at least
+//!   one and at most 50 `.xml` entries; the encoding as Java decides it; well-formedness as
+//!   the JDK's parser judges it (declaration, PIs, comments, CDATA, references, names,
+//!   namespaces), stopping where Java stops (codes in [`codes`]);
+//! - **record**: `alma_user_model`'s reader (conformance to all of `rest_user.xsd`, output-only
+//!   elements included) and record validation (mandatory children, `E-CHAR`, `W-INTERNAL`,
+//!   code tables with `E-CODE-VALUE`/`E-CASE`), the site's mandatory-field
+//!   [`MandatoryProfile`], preferred address/email, the expiry and purge dates; findings
+//!   about a segment are placed at the segment;
 //! - **feed**: the same match ID twice, and any identifier value used by two users
 //!   (case-insensitive, across types, primary id included).
 //!
@@ -17,8 +21,15 @@
 //! several threads, with the same findings in the same order as reading it on one), and
 //! across the feed the [`Checker`] keeps only hashes of identifier values and each user's
 //! primary id (see [`Retained`]).
-//! Hostile input is bounded ([`Limits`]): bytes per entry and in total, the longest token,
-//! no DTD processing, and entry names are never used as paths.
+//! Hostile input is bounded ([`Limits`]): bytes per entry and in total (every read counted),
+//! the longest tag, attribute or text value (whitespace between elements streams past), no
+//! DTD processing; entry names are never used as paths and are escaped when printed
+//! ([`printable`]).
+//!
+//! Severity is what Alma does: `E-` Alma rejects the user or aborts the job, `W-` it
+//! tolerates the deviation, `I-` information (`docs/troubleshooting.md` gives the evidence
+//! per code). `cargo xtask fuzz-check` compares the verdicts with the JDK's, mutant by
+//! mutant.
 //!
 //! ```
 //! use alma_sis_package::check::{CheckOptions, Checker};
