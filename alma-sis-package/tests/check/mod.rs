@@ -347,6 +347,81 @@ fn record_level_codes() {
     check("self.xml", &same_user, &o, e, &["E-ID-TAKEN-IN-FEED"]);
 }
 
+/// Issue 17: a purge date before the expiry date and a missing expiry date are warnings
+/// (Alma loads the user); an email without types is reported at the email, not the user.
+#[test]
+fn dates_and_the_place_of_a_missing_field() {
+    let o = defaults();
+    let w = Severity::Warning;
+    let purge_first = String::from_utf8(good()).expect("utf-8").replacen(
+        "<expiry_date>2027-09-30Z</expiry_date>",
+        "<expiry_date>2027-09-30Z</expiry_date><purge_date>2027-01-01Z</purge_date>",
+        1,
+    );
+    let found = check_bytes("purge.xml", purge_first.as_bytes(), &o);
+    assert_eq!(codes_of(&found, Severity::Error), Vec::<String>::new());
+    assert!(codes_of(&found, w).contains(&"W-PURGE-BEFORE-EXPIRY".to_owned()));
+    let no_expiry = String::from_utf8(good()).expect("utf-8").replacen(
+        "<expiry_date>2027-09-30Z</expiry_date>",
+        "",
+        1,
+    );
+    let found = check_bytes("expiry.xml", no_expiry.as_bytes(), &o);
+    let missing: Vec<&CheckFinding> = found
+        .iter()
+        .filter(|f| f.finding.code == "W-NO-EXPIRY")
+        .collect();
+    assert_eq!(missing.len(), 1, "only the user without one");
+    assert_eq!(missing[0].finding.primary_id.as_deref(), Some("u1"));
+    // The email without types: on the email's line.
+    let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<users>\n<user>\n\
+               <primary_id>m1</primary_id><expiry_date>2027-01-01Z</expiry_date>\n\
+               <contact_info><emails>\n\
+               <email preferred=\"true\"><email_address>m1@example.edu</email_address>\
+               </email>\n</emails></contact_info>\n</user>\n</users>\n";
+    let found = check_bytes("email.xml", xml.as_bytes(), &o);
+    let mandatory = found
+        .iter()
+        .find(|f| f.finding.code == "E-MANDATORY")
+        .expect("E-MANDATORY");
+    assert_eq!(
+        mandatory.finding.field.as_deref(),
+        Some("contact_info/emails/email[0]/email_types")
+    );
+    let p = mandatory.finding.position.expect("a position");
+    assert_eq!((p.line, p.column), (6, 1), "{mandatory}");
+    assert!(
+        mandatory
+            .finding
+            .message
+            .contains("Mandatory field is missing"),
+        "{mandatory}"
+    );
+}
+
+/// Issue 17: an XML file named `.zip` is told so, and its XML is still checked.
+#[test]
+fn plain_xml_named_zip_says_zip_it() {
+    let found = check_bytes("users.zip", &good(), &defaults());
+    let not_zip = found
+        .iter()
+        .find(|f| f.finding.code == "E-NOT-ZIP")
+        .expect("E-NOT-ZIP");
+    assert!(
+        not_zip
+            .finding
+            .message
+            .starts_with("this is an XML file, not a zip"),
+        "{not_zip}"
+    );
+    assert_eq!(codes_of(&found, Severity::Error), ["E-NOT-ZIP"]);
+    // Its users are read and checked all the same.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = write_input(dir.path(), "users.zip", &good());
+    let (_, summary) = run_check(&path, &defaults());
+    assert_eq!((summary.documents, summary.users), (1, 2));
+}
+
 #[test]
 fn feed_level_codes() {
     let e = Severity::Error;
