@@ -109,8 +109,9 @@ const ON_PURPOSE: &[&str] = &[
     "E-DUPLICATE-ELEMENT",
 ];
 
-/// Misses minimised (the rest are listed and kept as they are).
-const MINIMISED: usize = 5;
+/// Kinds of miss minimised (a kind: the class and Java's reason without numbers); further
+/// misses of a kind are listed and kept as they are.
+const MINIMISED: usize = 20;
 
 /// One mutant's result.
 struct Result {
@@ -259,6 +260,7 @@ pub fn fuzz_check(root: &Path, o: &FuzzOptions) -> anyhow::Result<bool> {
     } else {
         None
     };
+    let mut kinds: Vec<String> = Vec::new();
     for (n, r) in missed.iter().enumerate() {
         println!(
             "\n[{}] {} on {}: {}\n    java: {}\n    kept: {}",
@@ -272,7 +274,23 @@ pub fn fuzz_check(root: &Path, o: &FuzzOptions) -> anyhow::Result<bool> {
             },
             r.path.display()
         );
-        if n < MINIMISED
+        let kind = format!(
+            "{} {}",
+            r.mutant.class,
+            match &r.java {
+                Java::Rejects(why) => why
+                    .chars()
+                    .filter(|c| !c.is_ascii_digit())
+                    .collect::<String>(),
+                _ => String::new(),
+            }
+        );
+        let new_kind = !kinds.contains(&kind);
+        if new_kind {
+            kinds.push(kind);
+        }
+        if new_kind
+            && kinds.len() <= MINIMISED
             && let Some(java) = session.as_mut()
             && let Some(xml) = &r.mutant.xml
         {
