@@ -217,13 +217,11 @@ fn find_end(file: &mut File, len: u64) -> io::Result<Result<End, ZipProblem>> {
                 // record when the central directory and first local header are where it says.
                 let cen_at = end_at.checked_sub(cen_len);
                 let loc_at = cen_at.and_then(|c| c.checked_sub(cen_offset));
-                let mut sig = [0u8; 4];
                 let found = |file: &mut File, at: Option<u64>, want: u32| -> io::Result<bool> {
                     let Some(at) = at else { return Ok(false) };
                     let mut sig = [0u8; 4];
                     Ok(read_exact_at(file, at, &mut sig)? && u32::from_le_bytes(sig) == want)
                 };
-                let _ = &mut sig;
                 if !found(file, cen_at, CEN_SIG)? || !found(file, loc_at, LOC_SIG)? {
                     continue;
                 }
