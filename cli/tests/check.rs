@@ -268,3 +268,33 @@ fn the_samples_alma_loads_give_warnings_and_exit_0() {
         "{out}"
     );
 }
+
+/// `run`'s quarantine grades as `check` does: a warning (Alma tolerates it) never holds a
+/// user back, an error (Alma rejects the user) always does.
+#[test]
+fn the_quarantine_holds_back_errors_only() {
+    use alma_sis::pipeline::quarantine::Quarantine;
+    use alma_sis_package::check::CheckOptions;
+    use alma_user_model::{AccountType, Email, User};
+
+    let options = CheckOptions::default();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut quarantine = Quarantine::new(&options, dir.path().join("run.rejects.csv"));
+    // INTERNAL and no expiry date: warnings.
+    let mut tolerated = User::new("q1").with_email(Email::new("q1@example.edu", "school"));
+    tolerated.account_type = Some(AccountType::Internal);
+    assert_eq!(quarantine.check(&tolerated), Vec::new());
+    assert!(quarantine.warnings >= 2);
+    // An email without a type: Alma rejects the user.
+    let mut rejected = User::new("q2");
+    rejected
+        .contact_info
+        .emails
+        .push(Email::new("q2@example.edu", "school"));
+    rejected.contact_info.emails[0].email_types.clear();
+    let errors = quarantine.check(&rejected);
+    assert_eq!(
+        errors.iter().map(|f| f.code.as_str()).collect::<Vec<_>>(),
+        ["E-MANDATORY"]
+    );
+}
