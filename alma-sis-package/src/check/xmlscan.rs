@@ -95,7 +95,9 @@ pub(crate) struct XmlScanner {
     buf: Vec<u8>,
     /// Open elements' names, concatenated, and where each starts and how many namespace
     /// bindings it made.
-    names: String,
+    names: Vec<u8>,
+    /// The last start tag's attributes: (name, value) ranges into it.
+    attrs: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
     open: Vec<(usize, usize)>,
     /// Namespace bindings in scope: (prefix, uri).
     bindings: Vec<(String, String)>,
@@ -116,6 +118,8 @@ pub(crate) struct XmlScanner {
     text_len: u64,
     /// Bytes of the current comment or PI.
     comment_len: u64,
+    /// Where the violation a step reports is, when not where the step started.
+    error_at: Option<usize>,
 }
 
 /// How much longer than a token a comment or processing instruction may be.
@@ -180,6 +184,42 @@ fn name_len(s: &str) -> usize {
 fn skip_spaces(s: &str) -> (usize, bool) {
     let n = s.bytes().take_while(|&b| is_space(b)).count();
     (n, n > 0)
+}
+
+/// The name at the start of `b` (its length in bytes; 0 when there is none): ASCII names
+/// byte by byte, others through their characters.
+fn name_len_bytes(b: &[u8]) -> usize {
+    let ascii = b
+        .iter()
+        .enumerate()
+        .take_while(|&(i, &c)| {
+            c.is_ascii_alphabetic()
+                || c == b'_'
+                || c == b':'
+                || (i > 0 && (c.is_ascii_digit() || c == b'-' || c == b'.'))
+        })
+        .count();
+    if b.get(ascii).is_none_or(|&c| c < 0x80) {
+        return ascii;
+    }
+    // A non-ASCII character in the name: the whole name by characters.
+    let end = b
+        .iter()
+        .position(|&c| {
+            c < 0x80 && !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b':' | b'-' | b'.'))
+        })
+        .unwrap_or(b.len());
+    match std::str::from_utf8(&b[..end]) {
+        Ok(s) => name_len(s),
+        Err(e) => name_len(std::str::from_utf8(&b[..e.valid_up_to()]).unwrap_or_default()),
+    }
+}
+
+fn too_long_bytes(name: &[u8]) -> Option<WfError> {
+    if name.len() <= MAX_NAME {
+        return None;
+    }
+    too_long(&String::from_utf8_lossy(name))
 }
 
 /// Whether `c` may appear in an XML 1.0 document.
@@ -307,7 +347,8 @@ impl XmlScanner {
             state: State::Start,
             place: Place::Prolog,
             buf: Vec::new(),
-            names: String::new(),
+            names: Vec::new(),
+            attrs: Vec::new(),
             open: Vec::new(),
             bindings: Vec::new(),
             brackets: 0,
@@ -318,13 +359,14 @@ impl XmlScanner {
             limit,
             text_len: 0,
             comment_len: 0,
+            error_at: None,
         }
     }
 
     fn in_container(&self) -> bool {
-        self.open
-            .last()
-            .is_some_and(|&(start, _)| (self.containers)(&self.names[start..]))
+        self.open.last().is_some_and(|&(start, _)| {
+            std::str::from_utf8(&self.names[start..]).is_ok_and(self.containers)
+        })
     }
 
     /// Scans `bytes` (valid UTF-8 except where the guard already reported a byte); the first
@@ -356,7 +398,8 @@ impl XmlScanner {
                 Ok(next) => i = next,
                 Err(e) => {
                     self.state = State::Failed;
-                    return Some((i.min(bytes.len().saturating_sub(1)), e));
+                    let at = self.error_at.take().unwrap_or(i);
+                    return Some((at.min(bytes.len().saturating_sub(1)), e));
                 }
             }
         }
@@ -389,6 +432,31 @@ impl XmlScanner {
             b'<' => {
                 self.brackets = 0;
                 self.text_nonblank = false;
+                // Most tags lie whole in the chunk: read in place, without buffering.
+                if let Some(end) = whole_tag(bytes, at + 1) {
+                    let inner = &bytes[at + 1..end];
+                    let done = match inner.first() {
+                        Some(b'/') if self.place == Place::Content => {
+                            Some(self.end_tag(&inner[1..]))
+                        }
+                        Some(&c)
+                            if (c.is_ascii_alphabetic() || c == b'_')
+                                && self.place != Place::Epilog =>
+                        {
+                            Some(self.start_tag(inner))
+                        }
+                        _ => None,
+                    };
+                    if let Some(done) = done {
+                        self.text_len = 0;
+                        if done.is_err() {
+                            // Reported at the tag's `>`, as when the tag came in pieces.
+                            self.error_at = Some(end);
+                        }
+                        done?;
+                        return Ok(end + 1);
+                    }
+                }
                 self.state = State::Lt;
             }
             b'&' => {
@@ -416,8 +484,9 @@ impl XmlScanner {
 
     /// A text value over the limit (whitespace between elements is not a value).
     fn check_text_len(&self) -> Result<(), WfError> {
-        let counts = self.text_nonblank || (self.place == Place::Content && !self.in_container());
-        if counts && self.text_len > self.limit {
+        if self.text_len > self.limit
+            && (self.text_nonblank || (self.place == Place::Content && !self.in_container()))
+        {
             return Err(over_limit("text"));
         }
         Ok(())
@@ -576,7 +645,10 @@ impl XmlScanner {
             return Ok(bytes.len());
         };
         let at = from + at;
-        self.byte(bytes[at])?;
+        if let Err(e) = self.byte(bytes[at]) {
+            self.error_at = Some(at);
+            return Err(e);
+        }
         Ok(at + 1)
     }
 
@@ -593,7 +665,10 @@ impl XmlScanner {
             return Ok(bytes.len());
         };
         let at = from + at;
-        self.byte(bytes[at])?;
+        if let Err(e) = self.byte(bytes[at]) {
+            self.error_at = Some(at);
+            return Err(e);
+        }
         Ok(at + 1)
     }
 
@@ -881,6 +956,22 @@ impl XmlScanner {
     }
 }
 
+/// The `>` ending a tag whose content starts at `from`, outside quoted values, when the tag
+/// lies whole in `bytes` and holds no `<` outside quotes.
+fn whole_tag(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        let i = at + memchr::memchr3(b'>', b'"', b'\'', &bytes[at..])?;
+        if memchr::memchr(b'<', &bytes[at..i]).is_some() {
+            return None;
+        }
+        if bytes[i] == b'>' {
+            return Some(i);
+        }
+        at = i + 1 + memchr::memchr(bytes[i], &bytes[i + 1..])? + 1;
+    }
+}
+
 fn cdata_end() -> WfError {
     java(
         codes::XML_CDATA,
@@ -1034,102 +1125,134 @@ impl XmlScanner {
             .map(|(_, uri)| uri.as_str())
     }
 
-    /// A start tag's content (between `<` and `>`).
+    /// A start tag's content (between `<` and `>`), read as bytes (the guard hands out
+    /// UTF-8; text is made only for names with a colon and for messages).
     fn start_tag(&mut self, tag: &[u8]) -> Result<(), WfError> {
-        let tag = match std::str::from_utf8(tag) {
-            Ok(tag) => std::borrow::Cow::Borrowed(tag),
-            Err(_) => String::from_utf8_lossy(tag),
-        };
-        let tag: &str = &tag;
-        let (body, empty) = match tag.strip_suffix('/') {
+        let (body, empty) = match tag.strip_suffix(b"/") {
             Some(body) => (body, true),
             None => (tag, false),
         };
-        let len = name_len(body);
+        let len = name_len_bytes(body);
         if len == 0 {
             return Err(self.bad_markup());
         }
         let name = &body[..len];
-        if let Some(e) = too_long(name) {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        if let Some(e) = too_long_bytes(name) {
             return Err(e);
         }
         let mut rest = &body[len..];
-        let mut attrs: Vec<(&str, &str)> = Vec::new();
+        // (name, value) ranges into `body`, reused from tag to tag.
+        let mut attrs = std::mem::take(&mut self.attrs);
+        attrs.clear();
         let followed = || {
             markup(format!(
-                "Element type \"{name}\" must be followed by either attribute specifications, \
-                 \">\" or \"/>\"."
+                "Element type \"{}\" must be followed by either attribute specifications, \
+                 \">\" or \"/>\".",
+                text(name)
             ))
         };
-        loop {
-            let (n, space) = skip_spaces(rest);
+        let result = loop {
+            let n = rest.iter().take_while(|&&b| is_space(b)).count();
+            let space = n > 0;
             rest = &rest[n..];
             if rest.is_empty() {
-                break;
+                break Ok(());
             }
             if !space {
-                return Err(followed());
+                break Err(followed());
             }
-            let alen = name_len(rest);
+            let alen = name_len_bytes(rest);
             if alen == 0 {
-                return Err(followed());
+                break Err(followed());
             }
+            let attr_at = body.len() - rest.len();
             let attr = &rest[..alen];
-            if let Some(e) = too_long(attr) {
-                return Err(e);
+            if let Some(e) = too_long_bytes(attr) {
+                break Err(e);
             }
             rest = &rest[alen..];
-            let (n, _) = skip_spaces(rest);
-            rest = &rest[n..];
-            let Some(after) = rest.strip_prefix('=') else {
-                return Err(markup(format!(
-                    "Attribute name \"{attr}\" associated with an element type \"{name}\" must \
-                     be followed by the ' = ' character."
+            rest = &rest[rest.iter().take_while(|&&b| is_space(b)).count()..];
+            let Some(after) = rest.strip_prefix(b"=") else {
+                break Err(markup(format!(
+                    "Attribute name \"{}\" associated with an element type \"{}\" must be \
+                     followed by the ' = ' character.",
+                    text(attr),
+                    text(name)
                 )));
             };
-            rest = after;
-            let (n, _) = skip_spaces(rest);
-            rest = &rest[n..];
-            let quote = match rest.chars().next() {
-                Some(q @ ('"' | '\'')) => q,
+            rest = &after[after.iter().take_while(|&&b| is_space(b)).count()..];
+            let quote = match rest.first() {
+                Some(&q @ (b'"' | b'\'')) => q,
                 _ => {
-                    return Err(markup(format!(
-                        "Open quote is expected for attribute \"{attr}\" associated with an  \
-                         element type  \"{name}\"."
+                    break Err(markup(format!(
+                        "Open quote is expected for attribute \"{}\" associated with an  \
+                         element type  \"{}\".",
+                        text(attr),
+                        text(name)
                     )));
                 }
             };
             rest = &rest[1..];
-            let Some(end) = memchr::memchr(quote as u8, rest.as_bytes()) else {
-                return Err(markup(format!(
-                    "Open quote is expected for attribute \"{attr}\" associated with an  \
-                     element type  \"{name}\"."
+            let Some(end) = memchr::memchr(quote, rest) else {
+                break Err(markup(format!(
+                    "Open quote is expected for attribute \"{}\" associated with an  \
+                     element type  \"{}\".",
+                    text(attr),
+                    text(name)
                 )));
             };
+            let value_at = body.len() - rest.len();
             let value = &rest[..end];
             rest = &rest[end + 1..];
-            check_value(name, attr, value)?;
-            if attrs.iter().any(|(a, _)| *a == attr) {
-                return Err(markup(format!(
-                    "Attribute \"{attr}\" was already specified for element \"{name}\"."
+            if memchr::memchr2(b'<', b'&', value).is_some()
+                && let Err(e) = check_value(&text(name), &text(attr), &text(value))
+            {
+                break Err(e);
+            }
+            if attrs.iter().any(
+                |(a, _): &(std::ops::Range<usize>, std::ops::Range<usize>)| {
+                    &body[a.clone()] == attr
+                },
+            ) {
+                break Err(markup(format!(
+                    "Attribute \"{}\" was already specified for element \"{}\".",
+                    text(attr),
+                    text(name)
                 )));
             }
-            attrs.push((attr, value));
+            attrs.push((attr_at..attr_at + alen, value_at..value_at + end));
             if attrs.len() > MAX_ATTRIBUTES {
-                return Err(markup(format!(
-                    "JAXP00010002: Element \"{name}\" has more than \"{MAX_ATTRIBUTES}\" \
-                     attributes, \"{MAX_ATTRIBUTES}\" is the limit imposed by the application."
+                break Err(markup(format!(
+                    "JAXP00010002: Element \"{}\" has more than \"{MAX_ATTRIBUTES}\" \
+                     attributes, \"{MAX_ATTRIBUTES}\" is the limit imposed by the application.",
+                    text(name)
                 )));
             }
-        }
-        let plain =
-            !name.contains(':') && attrs.iter().all(|(a, _)| !a.contains(':') && *a != "xmlns");
-        if plain {
-            // No prefix and no declaration: nothing for namespace processing to check.
-            self.bindings_made = 0;
-        } else {
-            self.namespaces(name, &attrs)?;
-        }
+        };
+        let plain = !name.contains(&b':')
+            && attrs
+                .iter()
+                .all(|(a, _)| !body[a.clone()].contains(&b':') && &body[a.clone()] != b"xmlns");
+        let result = result.and_then(|()| {
+            if plain {
+                // No prefix and no declaration: nothing for namespace processing to check.
+                self.bindings_made = 0;
+                Ok(())
+            } else {
+                let owned: Vec<(String, String)> = attrs
+                    .iter()
+                    .map(|(a, v)| (text(&body[a.clone()]), text(&body[v.clone()])))
+                    .collect();
+                let pairs: Vec<(&str, &str)> = owned
+                    .iter()
+                    .map(|(a, v)| (a.as_str(), v.as_str()))
+                    .collect();
+                self.namespaces(&text(name), &pairs)
+            }
+        });
+        self.attrs = attrs;
+        result?;
         if self.place == Place::Prolog {
             self.place = Place::Content;
         }
@@ -1140,7 +1263,7 @@ impl XmlScanner {
             }
         } else {
             let start = self.names.len();
-            self.names.push_str(name);
+            self.names.extend_from_slice(name);
             self.open.push((start, self.bindings_made));
         }
         Ok(())
@@ -1240,11 +1363,7 @@ impl XmlScanner {
 
     /// An end tag's content (between `</` and `>`).
     fn end_tag(&mut self, tag: &[u8]) -> Result<(), WfError> {
-        let tag = match std::str::from_utf8(tag) {
-            Ok(tag) => std::borrow::Cow::Borrowed(tag),
-            Err(_) => String::from_utf8_lossy(tag),
-        };
-        let len = name_len(&tag);
+        let len = name_len_bytes(tag);
         let name = &tag[..len];
         let rest = &tag[len..];
         let Some(&(start, made)) = self.open.last() else {
@@ -1252,14 +1371,16 @@ impl XmlScanner {
         };
         let open = &self.names[start..];
         if len == 0 || open != name {
+            let open = String::from_utf8_lossy(open);
             return Err(markup(format!(
                 "The element type \"{open}\" must be terminated by the matching end-tag \
                  \"</{open}>\"."
             )));
         }
-        if !rest.bytes().all(is_space) {
+        if !rest.iter().all(|&b| is_space(b)) {
             return Err(markup(format!(
-                "The end-tag for element type \"{name}\" must end with a '>' delimiter."
+                "The end-tag for element type \"{}\" must end with a '>' delimiter.",
+                String::from_utf8_lossy(name)
             )));
         }
         self.names.truncate(start);
