@@ -50,6 +50,7 @@ mod dates;
 mod finding;
 mod model;
 pub mod read;
+pub mod schema;
 pub mod validate;
 mod write;
 
@@ -60,7 +61,7 @@ pub use model::{
     AccountType, Address, CodeValue, ContactInfo, Email, LibraryNotice, Phone, RecordType, User,
     UserBlock, UserIdentifier, UserNote, UserStatistic, UserStatus,
 };
-pub use read::{ReadError, ReadUser, UserReader};
+pub use read::{ReadError, ReadUser, SegmentAt, UserReader};
 pub use validate::{CodeLookup, CodeTableError, CodeTables, ValidationOptions, validate};
 pub use write::{
     MovingDates, UserXmlWriter, WriteError, WriterOptions, format_date, format_date_time,

@@ -17,18 +17,24 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | `E-ROOT-NAME` | the root element is not `<users>` (MIT's feeds use `<userRecords>`; Alma loads it, the XSD does not) |
+//! | `E-ROOT-NAME` | the root element is neither `<users>` nor `<userRecords>` |
+//! | `W-ROOT-NAME` | the root element is `<userRecords>` (MIT's production feeds: Alma loads it, the XSD does not declare it) |
 //! | `E-DOCTYPE` | the document has a `<!DOCTYPE>`; it is not processed |
 //! | `E-ENTITY` | a reference to an entity other than the five predefined ones; it is not expanded and is dropped from the value |
-//! | `E-UNKNOWN-ELEMENT` | an element `rest_user.xsd` does not declare at that place (e.g. `pref_full_name`); skipped |
-//! | `E-UNKNOWN-ATTRIBUTE` | an attribute the XSD does not declare on that element |
+//! | `E-UNKNOWN-ELEMENT` | an element `rest_user.xsd` does not declare at that place; skipped |
+//! | `W-SKIPPED-ELEMENT` | `pref_full_name` in a user: not in the XSD, but Alma skips it (Berkeley's production feeds) |
+//! | `E-UNKNOWN-ATTRIBUTE` | an attribute the XSD does not declare on that element (namespace declarations and `xsi:schemaLocation` / `xsi:noNamespaceSchemaLocation` are allowed anywhere, as a validator allows them) |
+//! | `E-NAMESPACE` | `xmlns="..."` puts elements in a namespace; the schema's elements have none |
 //! | `E-DUPLICATE-ELEMENT` | an element that may occur once occurs again; the first one is kept |
 //! | `E-SCHEMA-ORDER` | `contact_info`'s children (an `xs:sequence`) are not in the order addresses, emails, phones |
-//! | `E-SCHEMA-TYPE` | a value is not of the schema type: an empty or malformed `xs:date`, `xs:dateTime`, `xs:boolean` or number, text where only elements may appear, elements inside a text value |
-//! | `E-MANDATORY` | a required `user_viewable` / `popup_note` is missing from a `user_note` (other required children are checked by [`validate`](crate::validate())) |
+//! | `E-SCHEMA-TYPE` | a value is not of the schema type (an `xs:date`, `xs:dateTime`, `xs:boolean` or number as Java's validator reads them, see [`schema`](mod@crate::schema)), text where only elements may appear, elements inside a text value |
+//! | `W-EMPTY-VALUE` | an element of such a type is empty (or whitespace): Alma reads it as absent (MIT's and Berkeley's production feeds), a validator rejects it |
+//! | `E-TOO-LONG` | a value (of an element the SIS load ignores, or a `desc`) longer than the schema allows, counted in UTF-16 units as Java counts |
+//! | `E-SCHEMA-ORDER` | (also) children of a sequence inside an ignored element out of order |
+//! | `E-MANDATORY` | a required `user_viewable` / `popup_note` is missing from a `user_note`, or a required child inside an ignored element (other required children are checked by [`validate`](crate::validate())) |
 //! | `E-CODE-VALUE` | `record_type`, `account_type` or `status` is not one of Alma's codes |
 //! | `E-CASE` | as `E-CODE-VALUE`, but the code differs from an allowed one only in case |
-//! | `W-IGNORED-ELEMENT` | an output-only element, or one the SIS load ignores (`full_name`, `password`, `status_date`, `user_roles`, `proxy_for_users`, `is_researcher`, ...); skipped |
+//! | `W-IGNORED-ELEMENT` | an output-only element, or one the SIS load ignores (`full_name`, `password`, `status_date`, `user_roles`, `proxy_for_users`, `is_researcher`, `researcher`, ...); not loaded, but validated against the schema |
 //! | `W-RECORD-COUNT` | the root's `total_record_count` differs from the number of users read |
 //! | `I-EMPTY-ELEMENT` | an optional text or code element is present but empty (e.g. `<user_group desc=""></user_group>`, `<emails/>`); read as absent |
 //! | `I-DATE-NO-Z` | an `xs:date` or `xs:dateTime` without a time zone (valid; Ex Libris writes `YYYY-MM-DDZ`) |
@@ -41,7 +47,7 @@
 //! let mut reader = UserReader::new(xml.as_bytes());
 //! let read = reader.next_user()?.expect("one user");
 //! assert_eq!(read.user.primary_id, "jdoe");
-//! assert_eq!(read.findings[0].code, "E-SCHEMA-TYPE");
+//! assert_eq!(read.findings[0].code, "W-EMPTY-VALUE");
 //! assert!(reader.next_user()?.is_none());
 //! # Ok::<(), alma_user_model::ReadError>(())
 //! ```
@@ -58,7 +64,7 @@ use std::fmt::Write as _;
 use std::io::{self, BufRead, Read};
 use std::ops::Range;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesRef, BytesStart, BytesText, Event};
 
@@ -67,6 +73,7 @@ use crate::model::{
     AccountType, Address, CodeValue, Email, LibraryNotice, Phone, RecordType, User, UserBlock,
     UserIdentifier, UserNote, UserStatistic, UserStatus,
 };
+use crate::schema;
 
 /// Why a document could not be read. Everything short of these is a [`Finding`].
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +123,53 @@ pub struct ReadUser {
     /// Deviations found while reading, in document order, each with the user's primary id,
     /// field path and position.
     pub findings: Vec<Finding>,
+    /// Where each segment starts (address, email, phone, identifier, block, note, statistic,
+    /// ...), by the field path record validation gives it (`contact_info/emails/email[0]`):
+    /// a finding about a segment is reported at the segment, not at the user.
+    pub segments: Vec<SegmentAt>,
+}
+
+/// Where one segment of a user starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentAt {
+    /// The list's item path without the index, e.g. `contact_info/emails/email`.
+    pub list: &'static str,
+    /// The item's index in the list.
+    pub index: usize,
+    /// Line and column of the item's start tag.
+    pub position: Position,
+}
+
+impl SegmentAt {
+    /// Whether `field` (a validation field path) lies in this segment.
+    pub fn holds(&self, field: &str) -> bool {
+        let Some(rest) = field.strip_prefix(self.list) else {
+            return false;
+        };
+        let Some(rest) = rest.strip_prefix('[') else {
+            return false;
+        };
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        rest[..digits].parse() == Ok(self.index)
+            && matches!(rest.as_bytes().get(digits..digits + 1), Some(b"]"))
+            && matches!(rest.as_bytes().get(digits + 1), None | Some(b'/'))
+    }
+}
+
+/// The item paths of the lists record validation reports on, by item element.
+fn segment_list(item: &str) -> Option<&'static str> {
+    Some(match item {
+        "address" => "contact_info/addresses/address",
+        "email" => "contact_info/emails/email",
+        "phone" => "contact_info/phones/phone",
+        "user_identifier" => "user_identifiers/user_identifier",
+        "user_block" => "user_blocks/user_block",
+        "user_note" => "user_notes/user_note",
+        "user_statistic" => "user_statistics/user_statistic",
+        "rs_library" => "rs_libraries/rs_library",
+        "library_notice" => "library_notices/library_notice",
+        _ => return None,
+    })
 }
 
 /// Reads users one at a time from a `<users>` document; see the [module docs](self).
@@ -142,11 +196,18 @@ pub struct UserReader<R: BufRead> {
     findings: Vec<Finding>,
     document_findings: Vec<Finding>,
     state: DocState,
-    total_record_count: Option<u64>,
+    total_record_count: Option<i64>,
     users_read: u64,
+    /// Prefixes bound to the XML Schema instance namespace (for `xsi:` schema-location
+    /// hints, which a validator ignores).
+    xsi_prefixes: Vec<String>,
     /// The fast lexer met something only quick-xml reads exactly; the error it returned
     /// means "read this document with [`UserReader`]", not a fault of the document.
     unsupported: bool,
+    /// Where a long run of blank text the fast lexer handed out in pieces started.
+    blank_run: Option<(Position, u64)>,
+    /// The current user's segments so far.
+    segments: Vec<SegmentAt>,
 }
 
 /// Where the tokens come from: quick-xml (any input), or the fast lexer (documents and
@@ -196,6 +257,9 @@ impl<R: BufRead> UserReader<R> {
             state: DocState::Prolog,
             total_record_count: None,
             users_read: 0,
+            xsi_prefixes: Vec::new(),
+            blank_run: None,
+            segments: Vec::new(),
             unsupported: false,
         }
     }
@@ -226,7 +290,7 @@ impl<R: BufRead> UserReader<R> {
         loop {
             match self.state {
                 DocState::Done => return Ok(false),
-                DocState::Prolog => match self.next_tok()? {
+                DocState::Prolog => match self.next_tok_in(true)? {
                     Tok::Start => {
                         self.open_root();
                         if self.state == DocState::Done {
@@ -244,7 +308,7 @@ impl<R: BufRead> UserReader<R> {
                     Tok::End => return Err(self.malformed("a closing tag before the root element")),
                     Tok::Eof => return Err(self.malformed("no root element")),
                 },
-                DocState::InRoot => match self.next_tok()? {
+                DocState::InRoot => match self.next_tok_in(true)? {
                     Tok::Start if self.name == "user" => return Ok(true),
                     Tok::Start => {
                         let (pos, name) = (self.pos, self.name.clone());
@@ -273,27 +337,53 @@ impl<R: BufRead> UserReader<R> {
     }
 
     fn open_root(&mut self) {
-        if self.name != "users" {
+        if self.name == "userRecords" {
+            self.document_findings.push(
+                Finding::new(
+                    "W-ROOT-NAME",
+                    Severity::Warning,
+                    "the root element is <userRecords>; rest_users.xsd declares <users>. Alma \
+                     loads it (MIT's production feeds use it), a schema validator does not: \
+                     write <users> if you can",
+                )
+                .at_field("userRecords")
+                .at(self.pos.line, self.pos.column),
+            );
+        } else if self.name != "users" {
             let name = self.name.clone();
             self.document_findings.push(
                 Finding::new(
                     "E-ROOT-NAME",
                     Severity::Error,
                     format!(
-                        "the root element is <{name}>; rest_users.xsd declares <users>. Alma's \
-                         loader may accept it, a schema validator does not"
+                        "the root element is <{name}>; Alma reads users from a <users> root \
+                         (rest_users.xsd): write <users>"
                     ),
                 )
                 .at_field(name)
                 .at(self.pos.line, self.pos.column),
             );
         }
-        for i in 0..self.attr_count {
+        note_xsi_bindings(&self.attrs[..self.attr_count], &mut self.xsi_prefixes);
+        // A schema validator knows no <userRecords> and so checks none of its attributes.
+        let checked = if self.name == "userRecords" {
+            0
+        } else {
+            self.attr_count
+        };
+        for i in 0..checked {
             let (key, value) = &self.attrs[i];
+            if let Some(finding) = namespace_attribute(key, value, &self.xsi_prefixes) {
+                if let Some(f) = finding {
+                    self.document_findings
+                        .push(f.at(self.pos.line, self.pos.column));
+                }
+                continue;
+            }
             if key == "total_record_count" {
-                match value.trim().parse::<u64>() {
-                    Ok(n) => self.total_record_count = Some(n),
-                    Err(_) => self.document_findings.push(
+                match schema::parse_integer(schema::collapse(value)) {
+                    Some(n) => self.total_record_count = Some(n),
+                    None => self.document_findings.push(
                         Finding::new(
                             "E-SCHEMA-TYPE",
                             Severity::Error,
@@ -342,7 +432,7 @@ impl<R: BufRead> UserReader<R> {
     /// After the root closes only whitespace, comments and PIs may follow.
     fn check_epilog(&mut self) -> Result<(), ReadError> {
         loop {
-            match self.next_tok()? {
+            match self.next_tok_in(true)? {
                 Tok::Eof => return Ok(()),
                 Tok::Text if blank(&self.text) => self.text.clear(),
                 _ => return Err(self.malformed("content after the root element")),
@@ -351,7 +441,8 @@ impl<R: BufRead> UserReader<R> {
     }
 
     fn check_record_count(&mut self) {
-        if let Some(n) = self.total_record_count.filter(|&n| n != self.users_read) {
+        let read = i64::try_from(self.users_read).unwrap_or(i64::MAX);
+        if let Some(n) = self.total_record_count.filter(|&n| n != read) {
             self.document_findings.push(Finding::new(
                 "W-RECORD-COUNT",
                 Severity::Warning,
@@ -382,15 +473,32 @@ impl<R: BufRead> UserReader<R> {
             let Lex::Quick(xml) = &mut self.lex else {
                 unreachable!("the fast lexer returned above");
             };
+            // Whitespace that means nothing here is skipped as it streams past, never held:
+            // a gigabyte of it between elements costs no memory.
+            xml.config_mut().trim_text_start = blank_text_ignored;
             let start = xml.buffer_position();
             xml.get_mut().mark(start);
-            let (line, column) = xml.get_ref().line_column(start);
+            let (mut line, mut column) = xml.get_ref().line_column(start);
             self.pos = Position { line, column };
             self.offset = start;
             // The event borrows the buffer, taken out of `self` for the handlers below.
             let mut buf = std::mem::take(&mut self.buf);
             buf.clear();
-            let tok = match xml.read_event_into(&mut buf) {
+            let event = xml.read_event_into(&mut buf);
+            if blank_text_ignored && !matches!(event, Ok(Event::Text(_))) {
+                // Markup after skipped whitespace starts where its first byte is (text keeps
+                // the start of the whitespace, as the fast lexer reports it).
+                let solid = match event {
+                    Ok(Event::Eof) => xml.buffer_position(),
+                    _ => xml.get_ref().first_solid.unwrap_or(start),
+                };
+                if solid > start {
+                    (line, column) = xml.get_ref().line_column(solid);
+                    self.pos = Position { line, column };
+                    self.offset = solid;
+                }
+            }
+            let tok = match event {
                 Err(e) => Err(self.xml_error(e)),
                 Ok(Event::Start(e)) => self.take_start(&e, false, start).map(|()| Some(Tok::Start)),
                 Ok(Event::Empty(e)) => self.take_start(&e, true, start).map(|()| Some(Tok::Start)),
@@ -436,18 +544,28 @@ impl<R: BufRead> UserReader<R> {
             let Some((tok, end)) = f.next() else {
                 return Err(self.unsupported());
             };
+            let piece = std::mem::take(&mut f.blank_piece);
             if blank_text_ignored
                 && let FastTok::Text(text) = &tok
-                && f.window.as_bytes()[text.clone()]
-                    .iter()
-                    .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                && (piece || crate::chars::is_xml_whitespace(&f.window.as_bytes()[text.clone()]))
             {
+                if self.blank_run.is_none() && end == f.window.len() && !f.eof {
+                    // A long run handed out in pieces: text after it starts where it did,
+                    // as quick-xml reports it.
+                    let start = f.pos;
+                    self.blank_run = Some((f.position(start), f.base + start as u64));
+                }
                 f.pos = end;
                 continue;
             }
+            let run = self.blank_run.take();
             let start = f.pos;
             self.pos = f.position(start);
             self.offset = f.base + start as u64;
+            if let (Some((pos, offset)), FastTok::Text(_)) = (run, &tok) {
+                self.pos = pos;
+                self.offset = offset;
+            }
             f.pos = end;
             match tok {
                 FastTok::Skip => continue,
@@ -701,18 +819,34 @@ impl<R: BufRead> UserReader<R> {
         self.findings.push(finding);
     }
 
-    /// Reports attributes outside `allowed` on the start tag just read.
+    /// Reports attributes outside `allowed` on the start tag just read; namespace
+    /// declarations and `xsi:` schema-location hints are allowed anywhere.
     fn check_attrs(&mut self, allowed: &[&str]) {
+        if self.attr_count == 0 {
+            return;
+        }
+        note_xsi_bindings(&self.attrs[..self.attr_count], &mut self.xsi_prefixes);
         for i in 0..self.attr_count {
-            if !allowed.contains(&self.attrs[i].0.as_str()) {
-                let key = self.attrs[i].0.clone();
-                let pos = self.pos;
-                self.report(
-                    "E-UNKNOWN-ATTRIBUTE",
-                    Severity::Error,
-                    pos,
-                    format!("attribute {key:?} is not declared here"),
-                );
+            let (key, value) = &self.attrs[i];
+            if allowed.contains(&key.as_str()) {
+                continue;
+            }
+            let pos = self.pos;
+            match namespace_attribute(key, value, &self.xsi_prefixes) {
+                Some(None) => {}
+                Some(Some(f)) => {
+                    let message = f.message;
+                    self.report("E-NAMESPACE", Severity::Error, pos, message);
+                }
+                None => {
+                    let key = key.clone();
+                    self.report(
+                        "E-UNKNOWN-ATTRIBUTE",
+                        Severity::Error,
+                        pos,
+                        format!("attribute {key:?} is not declared here"),
+                    );
+                }
             }
         }
     }
@@ -846,6 +980,25 @@ impl<R: BufRead> UserReader<R> {
         self.skip()
     }
 
+    /// An element the schema does not declare that Alma is known to skip (`pref_full_name`:
+    /// Berkeley's production feeds send it).
+    fn skipped_element(&mut self) -> Result<(), ReadError> {
+        let pos = self.pos;
+        let name = self.name.clone();
+        let len = self.push_path(&name);
+        self.report(
+            "W-SKIPPED-ELEMENT",
+            Severity::Warning,
+            pos,
+            format!(
+                "<{name}> is not in rest_user.xsd; Alma skips it (Berkeley's production feeds \
+                 send it), a schema validator rejects it: leave it out"
+            ),
+        );
+        self.path.truncate(len);
+        self.skip()
+    }
+
     fn empty_element(&mut self, pos: Position) {
         let name = self.path.rsplit('/').next().unwrap_or_default().to_owned();
         self.report(
@@ -893,6 +1046,26 @@ impl<R: BufRead> UserReader<R> {
         let pos = self.pos;
         let value = self.code_value()?;
         if value.code.is_empty() {
+            // Validation never sees a code read as absent: its `desc` is checked here.
+            if let Some(desc) = &value.desc {
+                let element = self.path.rsplit('/').next().unwrap_or_default();
+                let max = if matches!(element, "campus_code" | "code") {
+                    255
+                } else {
+                    4000
+                };
+                let n = schema::utf16_len(desc);
+                if n > max {
+                    let len = self.push_path("@desc");
+                    self.report(
+                        "E-TOO-LONG",
+                        Severity::Error,
+                        pos,
+                        format!("{n} UTF-16 code units; the schema allows {max}"),
+                    );
+                    self.path.truncate(len);
+                }
+            }
             self.empty_element(pos);
             return Ok(None);
         }
@@ -909,6 +1082,19 @@ impl<R: BufRead> UserReader<R> {
         let Some(value) = self.opt_code()? else {
             return Ok(None);
         };
+        if let Some(desc) = &value.desc {
+            let n = schema::utf16_len(desc);
+            if n > 4000 {
+                let len = self.push_path("@desc");
+                self.report(
+                    "E-TOO-LONG",
+                    Severity::Error,
+                    pos,
+                    format!("{n} UTF-16 code units; the schema allows 4000"),
+                );
+                self.path.truncate(len);
+            }
+        }
         let code = value.code.trim();
         if let Some(v) = parse(code) {
             return Ok(Some(v));
@@ -931,14 +1117,29 @@ impl<R: BufRead> UserReader<R> {
         Ok(None)
     }
 
+    /// A value that is not of its simple type. An empty one (or whitespace only) is what
+    /// real feeds send for "no value", and Alma reads it as absent (MIT's and Berkeley's
+    /// production feeds): a warning; anything else breaks the schema.
     fn type_error(&mut self, pos: Position, what: &str) {
         let name = self.path.rsplit('/').next().unwrap_or_default().to_owned();
-        let message = if self.text.trim().is_empty() {
-            format!("<{name}> is empty, which is not a valid {what}: leave the element out")
+        if schema::collapse(&self.text).is_empty() {
+            self.report(
+                "W-EMPTY-VALUE",
+                Severity::Warning,
+                pos,
+                format!(
+                    "<{name}> is empty, which is not a valid {what}; Alma reads it as absent, a \
+                     schema validator rejects it: leave the element out"
+                ),
+            );
         } else {
-            format!("<{name}> is not a valid {what}")
-        };
-        self.report("E-SCHEMA-TYPE", Severity::Error, pos, message);
+            self.report(
+                "E-SCHEMA-TYPE",
+                Severity::Error,
+                pos,
+                format!("<{name}> is not a valid {what}"),
+            );
+        }
     }
 
     fn no_zone(&mut self, pos: Position, what: &str) {
@@ -955,12 +1156,12 @@ impl<R: BufRead> UserReader<R> {
         let pos = self.pos;
         self.check_attrs(&[]);
         self.leaf_text()?;
-        match parse_date(self.text.trim()) {
-            Some((date, zoned)) => {
-                if !zoned {
+        match schema::parse_date(schema::collapse(&self.text)) {
+            Some(parts) => {
+                if parts.zone.is_none() {
                     self.no_zone(pos, "YYYY-MM-DDZ");
                 }
-                Ok(Some(date))
+                Ok(naive_date(&parts))
             }
             None => {
                 self.type_error(pos, "xs:date");
@@ -973,16 +1174,24 @@ impl<R: BufRead> UserReader<R> {
         let pos = self.pos;
         self.check_attrs(&[]);
         self.leaf_text()?;
-        let text = self.text.trim();
-        if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
-            return Ok(Some(dt.with_timezone(&Utc)));
-        }
-        match NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") {
-            Ok(dt) => {
-                self.no_zone(pos, "YYYY-MM-DDThh:mm:ss.sssZ");
-                Ok(Some(dt.and_utc()))
+        match schema::parse_date_time(schema::collapse(&self.text)) {
+            Some((parts, seconds, nanos)) => {
+                if parts.zone.is_none() {
+                    self.no_zone(pos, "YYYY-MM-DDThh:mm:ss.sssZ");
+                }
+                let value = naive_date(&parts).and_then(|date| {
+                    let time = chrono::NaiveTime::from_num_seconds_from_midnight_opt(
+                        seconds % 86_400,
+                        nanos,
+                    )?;
+                    let at = date.and_time(time)
+                        + chrono::TimeDelta::seconds(i64::from(seconds / 86_400) * 86_400)
+                        - chrono::TimeDelta::minutes(i64::from(parts.zone.unwrap_or(0)));
+                    Some(at.and_utc())
+                });
+                Ok(value)
             }
-            Err(_) => {
+            None => {
                 self.type_error(pos, "xs:dateTime");
                 Ok(None)
             }
@@ -993,7 +1202,7 @@ impl<R: BufRead> UserReader<R> {
         let pos = self.pos;
         self.check_attrs(&[]);
         self.leaf_text()?;
-        let value = parse_bool(&self.text);
+        let value = schema::parse_boolean(&self.text);
         if value.is_none() {
             self.type_error(pos, "xs:boolean");
         }
@@ -1005,11 +1214,11 @@ impl<R: BufRead> UserReader<R> {
         let Some(raw) = self.attr(key) else {
             return false;
         };
-        match parse_bool(raw) {
+        match schema::parse_boolean(raw) {
             Some(b) => b,
             None => {
                 let pos = self.pos;
-                let empty = raw.trim().is_empty();
+                let empty = schema::collapse(raw).is_empty();
                 self.report(
                     "E-SCHEMA-TYPE",
                     Severity::Error,
@@ -1030,34 +1239,13 @@ impl<R: BufRead> UserReader<R> {
             .map(str::to_owned)
     }
 
-    /// An element the SIS load ignores: reported and skipped, but its simple type is
-    /// checked where the XSD would reject the document for it.
+    /// An element the SIS load ignores (output-only, or for other APIs): not loaded, but
+    /// validated against the schema as a validating loader would, then reported.
     fn ignored(&mut self, name: &str) -> Result<(), ReadError> {
         let pos = self.pos;
-        let what = match name {
-            "status_date" | "last_patron_activity_date" => Some("xs:date"),
-            "is_researcher" => Some("xs:boolean"),
-            "requests" | "loans" => Some("xs:int"),
-            "fees" => Some("xs:float"),
-            _ => None,
-        };
-        if let Some(what) = what {
-            self.leaf_text()?;
-            let text = self.text.trim();
-            let valid = match what {
-                "xs:date" => parse_date(text).is_some(),
-                "xs:boolean" => parse_bool(text).is_some(),
-                "xs:int" => text.parse::<i32>().is_ok(),
-                _ => text.parse::<f32>().is_ok(),
-            };
-            if !valid {
-                self.type_error(pos, what);
-                self.text.clear();
-                return Ok(());
-            }
-            self.text.clear();
-        } else {
-            self.skip()?;
+        match schema::user_child(name) {
+            Some(ty) => self.check_type(ty)?,
+            None => self.skip()?,
         }
         self.report(
             "W-IGNORED-ELEMENT",
@@ -1068,6 +1256,151 @@ impl<R: BufRead> UserReader<R> {
         Ok(())
     }
 
+    /// Validates the element whose start tag was just read against `ty` (attributes, content
+    /// model, values) and reads past its end tag; `self.path` names the element.
+    fn check_type(&mut self, ty: &'static schema::Type) -> Result<(), ReadError> {
+        let pos = self.pos;
+        let allowed: Vec<&str> = ty.attrs.iter().map(|a| a.name).collect();
+        self.check_attrs(&allowed);
+        for attr in ty.attrs {
+            let Some(value) = self.attr(attr.name) else {
+                continue;
+            };
+            if attr.ty.is_valid(value) {
+                continue;
+            }
+            let message = match attr.ty {
+                schema::Simple::String(Some(max)) => format!(
+                    "{} UTF-16 code units (characters; those outside the BMP, such as emoji, \
+                     count twice, as Java counts); the schema allows {max}",
+                    schema::utf16_len(value)
+                ),
+                other => format!("attribute {:?} is not a valid {}", attr.name, other.name()),
+            };
+            let code = if matches!(attr.ty, schema::Simple::String(_)) {
+                "E-TOO-LONG"
+            } else {
+                "E-SCHEMA-TYPE"
+            };
+            let len = self.push_path(&format!("@{}", attr.name));
+            self.report(code, Severity::Error, pos, message);
+            self.path.truncate(len);
+        }
+        let (children, sequence) = match ty.content {
+            schema::Content::Simple(simple) => {
+                self.leaf_text()?;
+                self.check_simple(simple, pos);
+                self.text.clear();
+                return Ok(());
+            }
+            schema::Content::All(children) => (children, false),
+            schema::Content::Sequence(children) => (children, true),
+        };
+        let element = self.path.rsplit('/').next().unwrap_or_default();
+        let element = element.split('[').next().unwrap_or(element).to_owned();
+        let mut counts = vec![0u32; children.len()];
+        let mut next = 0usize;
+        let mut closed = self.empty;
+        while self.next_child(&mut closed)? {
+            let child_pos = self.pos;
+            let Some(i) = children.iter().position(|c| c.name == self.name) else {
+                self.unknown_element(&element)?;
+                continue;
+            };
+            let child = &children[i];
+            if counts[i] >= child.max {
+                let len = self.push_path(child.name);
+                self.report(
+                    "E-DUPLICATE-ELEMENT",
+                    Severity::Error,
+                    child_pos,
+                    format!(
+                        "<{}> may occur at most {} time(s) in <{element}>; the rest is skipped",
+                        child.name, child.max
+                    ),
+                );
+                self.path.truncate(len);
+                self.skip()?;
+                continue;
+            }
+            if sequence {
+                if i < next {
+                    let len = self.push_path(child.name);
+                    self.report(
+                        "E-SCHEMA-ORDER",
+                        Severity::Error,
+                        child_pos,
+                        format!(
+                            "<{}> comes after <{}>; <{element}> is a sequence: {}",
+                            child.name,
+                            children[next].name,
+                            children
+                                .iter()
+                                .map(|c| c.name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                    self.path.truncate(len);
+                } else {
+                    for missing in (next..i).filter(|&j| counts[j] < children[j].min) {
+                        self.missing_child(&element, children[missing].name, child_pos);
+                    }
+                    next = i;
+                }
+            }
+            counts[i] += 1;
+            let len = if child.max > 1 {
+                self.push_path_indexed(child.name, counts[i] as usize - 1)
+            } else {
+                self.push_path(child.name)
+            };
+            self.check_type(child.ty)?;
+            self.path.truncate(len);
+        }
+        let from = if sequence { next } else { 0 };
+        for j in from..children.len() {
+            if counts[j] < children[j].min {
+                self.missing_child(&element, children[j].name, pos);
+            }
+        }
+        Ok(())
+    }
+
+    fn missing_child(&mut self, element: &str, child: &str, pos: Position) {
+        let len = self.push_path(child);
+        self.report(
+            "E-MANDATORY",
+            Severity::Error,
+            pos,
+            format!("<{element}> has no <{child}>; the schema requires it"),
+        );
+        self.path.truncate(len);
+    }
+
+    /// A simple value's length (in UTF-16 units, as Java counts) or lexical form.
+    fn check_simple(&mut self, simple: schema::Simple, pos: Position) {
+        match simple {
+            schema::Simple::String(Some(max)) => {
+                let n = schema::utf16_len(&self.text);
+                if n > max {
+                    self.report(
+                        "E-TOO-LONG",
+                        Severity::Error,
+                        pos,
+                        format!(
+                            "{n} UTF-16 code units (characters; those outside the BMP, such \
+                             as emoji, count twice, as Java counts); the schema allows {max}"
+                        ),
+                    );
+                }
+            }
+            schema::Simple::String(None) => {}
+            other if other.is_valid(&self.text) => {}
+            other => self.type_error(pos, other.name()),
+        }
+    }
+
     // ---- the user ---------------------------------------------------------------------------
 
     fn user(&mut self) -> Result<ReadUser, ReadError> {
@@ -1075,6 +1408,7 @@ impl<R: BufRead> UserReader<R> {
         let start_offset = self.offset;
         // Anything found outside a user (an entity in the root's attributes) is the document's.
         self.document_findings.append(&mut self.findings);
+        self.segments.clear();
         self.path.clear();
         self.check_attrs(&["link"]);
         let mut user = User::default();
@@ -1084,7 +1418,11 @@ impl<R: BufRead> UserReader<R> {
         let mut closed = self.empty;
         while self.next_child(&mut closed)? {
             let Some(index) = child_index(USER_CHILDREN, &self.name) else {
-                self.unknown_element("user")?;
+                if self.name == "pref_full_name" {
+                    self.skipped_element()?;
+                } else {
+                    self.unknown_element("user")?;
+                }
                 continue;
             };
             let name = USER_CHILDREN[index];
@@ -1133,6 +1471,7 @@ impl<R: BufRead> UserReader<R> {
             position,
             start_offset,
             findings,
+            segments: std::mem::take(&mut self.segments),
         })
     }
 
@@ -1256,6 +1595,13 @@ impl<R: BufRead> UserReader<R> {
                 let parent = self.path.rsplit('/').next().unwrap_or_default().to_owned();
                 self.unknown_element(&parent)?;
                 continue;
+            }
+            if let Some(list) = segment_list(item) {
+                self.segments.push(SegmentAt {
+                    list,
+                    index: items.len(),
+                    position: self.pos,
+                });
             }
             let len = self.push_path_indexed(item, items.len());
             items.push(read(self)?);
@@ -1640,59 +1986,63 @@ fn child_index(children: &[&str], name: &str) -> Option<usize> {
         .position(|c| c.as_bytes().first() == Some(first) && *c == name)
 }
 
+const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+
+/// Remembers the prefixes `attrs` bind to the XML Schema instance namespace.
+fn note_xsi_bindings(attrs: &[(String, String)], xsi: &mut Vec<String>) {
+    for (key, value) in attrs {
+        if let Some(prefix) = key.strip_prefix("xmlns:")
+            && value == XSI
+            && !xsi.iter().any(|p| p == prefix)
+        {
+            xsi.push(prefix.to_owned());
+        }
+    }
+}
+
+/// An attribute of namespace processing: `Some(None)` for a declaration (`xmlns`,
+/// `xmlns:p`) or an `xsi:` schema-location hint, which a validator accepts anywhere;
+/// `Some(Some(finding))` for a default namespace that moves the elements out of Alma's
+/// schema; `None` for any other attribute.
+fn namespace_attribute(key: &str, value: &str, xsi: &[String]) -> Option<Option<Finding>> {
+    if key == "xmlns" {
+        if value.is_empty() {
+            return Some(None);
+        }
+        return Some(Some(
+            Finding::new(
+                "E-NAMESPACE",
+                Severity::Error,
+                format!(
+                    "xmlns=\"{value}\" puts the elements in a namespace, and rest_user.xsd's \
+                     have none (Java: \"cvc-elt.1.a: Cannot find the declaration of element\"): \
+                     remove the xmlns attribute"
+                ),
+            )
+            .at_field("@xmlns"),
+        ));
+    }
+    if key.starts_with("xmlns:") {
+        return Some(None);
+    }
+    if let Some((prefix, local)) = key.split_once(':')
+        && matches!(local, "schemaLocation" | "noNamespaceSchemaLocation")
+        && xsi.iter().any(|p| p == prefix)
+    {
+        return Some(None);
+    }
+    None
+}
+
 /// `s.trim().is_empty()`, without decoding characters when `s` is ASCII (as the
 /// whitespace between elements is).
 fn blank(s: &str) -> bool {
-    if s.bytes()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C))
-    {
-        return true;
-    }
-    !s.is_ascii() && s.trim().is_empty()
+    crate::chars::is_xml_whitespace(s.as_bytes())
 }
 
-/// `xs:boolean` (whitespace-collapsed).
-fn parse_bool(text: &str) -> Option<bool> {
-    match text.trim() {
-        "true" | "1" => Some(true),
-        "false" | "0" => Some(false),
-        _ => None,
-    }
-}
-
-/// `xs:date`: `YYYY-MM-DD` with an optional zone (`Z`, `+hh:mm`, `-hh:mm`); the flag says
-/// whether a zone was present.
-fn parse_date(text: &str) -> Option<(NaiveDate, bool)> {
-    let b = text.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
-    if b.len() < 10
-        || !digits(0..4)
-        || b[4] != b'-'
-        || !digits(5..7)
-        || b[7] != b'-'
-        || !digits(8..10)
-    {
-        return None;
-    }
-    let number = |r: std::ops::Range<usize>| text[r].parse::<u32>().ok();
-    let year = i32::try_from(number(0..4)?).ok()?;
-    let date = NaiveDate::from_ymd_opt(year, number(5..7)?, number(8..10)?)?;
-    let zone = &text[10..];
-    let zb = zone.as_bytes();
-    let zoned = match zb {
-        [] => false,
-        [b'Z'] => true,
-        [b'+' | b'-', _, _, b':', _, _] if digits(11..13) && digits(14..16) => {
-            let (h, m) = (number(11..13)?, number(14..16)?);
-            if h > 14 || m > 59 || (h == 14 && m > 0) {
-                return None;
-            }
-            true
-        }
-        _ => return None,
-    };
-    Some((date, zoned))
+/// The date `parts` names, when chrono can hold it (years up to ±262143).
+fn naive_date(parts: &schema::DateParts) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(i32::try_from(parts.year).ok()?, parts.month, parts.day)
 }
 
 // ---- the fast path ------------------------------------------------------------------------
@@ -1878,6 +2228,9 @@ impl UserParser {
 /// Bytes asked of the input per read, as [`LineCounter`] asks: a reader of the input (such
 /// as a guard counting bytes) sees the same reads whichever lexer reads.
 const READ_SIZE: usize = 64 * 1024;
+/// Blank text longer than this is handed out in pieces (it is whitespace between elements,
+/// or a value the guard's token limit bounds).
+const BLANK_PIECE: usize = 64 * 1024;
 /// The most bytes the fast lexer holds for one token or user element (a user's fields hold
 /// at most some 4000 characters each; batches of users in flight stay small).
 const MAX_WINDOW: usize = 4 << 20;
@@ -2242,6 +2595,8 @@ struct FastLexer<R> {
     failed: bool,
     /// Nothing lexed yet (a byte-order mark is quick-xml's to handle).
     fresh: bool,
+    /// The last token is a piece of blank text (known to be blank).
+    blank_piece: bool,
     /// The line, and the offset its first byte has, at `window[counted]`.
     line: u64,
     line_start: u64,
@@ -2267,6 +2622,7 @@ impl<R: Read> FastLexer<R> {
             eof: false,
             failed: false,
             fresh: true,
+            blank_piece: false,
             line: 1,
             line_start: 0,
             counted: 0,
@@ -2314,6 +2670,15 @@ impl<R: Read> FastLexer<R> {
             match lex(self.window.as_bytes(), self.pos, self.eof) {
                 Lexed::Tok(tok, end) => return Some((tok, end)),
                 Lexed::Unsupported => return None,
+                Lexed::More
+                    if self.window.len() - self.pos > BLANK_PIECE
+                        && crate::chars::is_xml_whitespace(&self.window.as_bytes()[self.pos..]) =>
+                {
+                    // Blank text longer than a piece: handed out so far, the window moves on.
+                    self.blank_piece = true;
+                    let end = self.window.len();
+                    return Some((FastTok::Text(self.pos..end), end));
+                }
                 Lexed::More if self.window.len() - self.pos > MAX_WINDOW => return None,
                 Lexed::More => self.refill(self.pos).ok()?,
             }
@@ -2523,6 +2888,9 @@ impl<R: Read> FastLexer<R> {
     }
 }
 
+/// Newline offsets [`LineCounter`] keeps for one event before folding the older half.
+const MAX_PENDING_NEWLINES: usize = 1 << 16;
+
 /// A `BufRead` that counts lines in what the XML parser consumes, so byte offsets can be
 /// turned into line and column. It keeps the newline offsets seen since the last event
 /// boundary only, so memory stays bounded by one event.
@@ -2537,6 +2905,8 @@ struct LineCounter<R> {
     line_start: u64,
     /// Offsets of newlines consumed at or after the last mark.
     newlines: Vec<u64>,
+    /// The first byte consumed since the last mark that is not whitespace.
+    first_solid: Option<u64>,
 }
 
 impl<R: Read> LineCounter<R> {
@@ -2550,11 +2920,14 @@ impl<R: Read> LineCounter<R> {
             line: 1,
             line_start: 0,
             newlines: Vec::new(),
+            first_solid: None,
         }
     }
 
-    /// Forgets newlines before `offset`, folding them into the base line.
+    /// Forgets newlines before `offset`, folding them into the base line, and starts looking
+    /// for the next byte that is not whitespace.
     fn mark(&mut self, offset: u64) {
+        self.first_solid = None;
         let before = self.newlines.partition_point(|&n| n < offset);
         if before > 0 {
             self.line += before as u64;
@@ -2599,10 +2972,25 @@ impl<R: Read> BufRead for LineCounter<R> {
 
     fn consume(&mut self, amount: usize) {
         let amount = amount.min(self.filled - self.pos);
+        if self.first_solid.is_none()
+            && let Some(i) = self.buf[self.pos..self.pos + amount]
+                .iter()
+                .position(|&b| !is_xml_space(b))
+        {
+            self.first_solid = Some(self.consumed + i as u64);
+        }
         for (i, &b) in self.buf[self.pos..self.pos + amount].iter().enumerate() {
             if b == b'\n' {
                 self.newlines.push(self.consumed + i as u64);
             }
+        }
+        if self.newlines.len() > MAX_PENDING_NEWLINES {
+            // One event with this many lines (whitespace the reader skips): positions are
+            // asked for at its end, so the older half folds into the base line.
+            let half = self.newlines.len() / 2;
+            self.line += half as u64;
+            self.line_start = self.newlines[half - 1] + 1;
+            self.newlines.drain(..half);
         }
         self.pos += amount;
         self.consumed += amount as u64;

@@ -13,7 +13,7 @@
 //! | `E-TOO-LONG` | error | a value longer than the schema allows |
 //! | `E-CHAR` | error | a character XML 1.0 forbids; one aborts Alma's whole job |
 //! | `E-ID-TAKEN-IN-FEED` | error | an identifier value equal to `primary_id` or to another identifier of the same user, ignoring case (Alma: "Identifier ... is already taken") |
-//! | `E-INTERNAL` | error | `account_type` is `INTERNAL`; the SIS load never updates internal users ("User is not external") |
+//! | `W-INTERNAL` | warning | `account_type` is `INTERNAL`; the SIS load ignores it and creates or updates the user as external ("User is not external" comes from an internal user already in Alma, not from this value) |
 //! | `E-CODE-VALUE` | error | a code not in the institution's code table (only for tables given in [`ValidationOptions::code_tables`]) |
 //! | `E-CASE` | error | as `E-CODE-VALUE`, but the code matches an allowed one except for case (codes are case-sensitive) |
 //! | `I-SEGMENT-INTERNAL` | info | a segment with `segment_type="Internal"`; the SIS load treats every segment it loads as external |
@@ -237,15 +237,19 @@ impl Validator<'_> {
             );
         }
         if let Some(max) = max {
-            // Bytes bound characters from above: count only when it can matter.
+            // Bytes bound UTF-16 units from above: count only when it can matter.
             if value.len() > max {
-                let length = value.chars().count();
+                let length = crate::schema::utf16_len(value);
                 if length > max {
                     self.report(
                         "E-TOO-LONG",
                         Severity::Error,
                         join(prefix, name),
-                        format!("{length} characters; the schema allows {max}"),
+                        format!(
+                            "{length} UTF-16 code units (characters; those outside the BMP, \
+                             such as emoji, count twice, as Java counts); the schema allows \
+                             {max}"
+                        ),
                     );
                 }
             }
@@ -264,7 +268,10 @@ impl Validator<'_> {
                 "E-MANDATORY",
                 Severity::Error,
                 join(prefix, name),
-                format!("{what} is required"),
+                format!(
+                    "{what} is missing; Alma rejects the user (\"Mandatory field is missing\"): \
+                     send it, or leave the whole segment out"
+                ),
             );
         }
     }
@@ -358,11 +365,13 @@ impl Validator<'_> {
         );
         if u.account_type == Some(AccountType::Internal) {
             self.report(
-                "E-INTERNAL",
-                Severity::Error,
+                "W-INTERNAL",
+                Severity::Warning,
                 "account_type".to_owned(),
-                "account_type is INTERNAL; the SIS load only creates and updates EXTERNAL users \
-                 (\"User is not external\")"
+                "account_type is INTERNAL; the SIS load ignores it and creates or updates the \
+                 user as external. (Alma's \"User is not external\" comes from an internal user \
+                 already in Alma with this id, not from this value.) Send EXTERNAL or leave \
+                 account_type out"
                     .to_owned(),
             );
         }

@@ -30,21 +30,27 @@ fn deviations_become_findings() {
         ),
         (
             "<pref_full_name>x</pref_full_name>",
-            &["E-UNKNOWN-ELEMENT pref_full_name"],
+            &["W-SKIPPED-ELEMENT pref_full_name"],
         ),
         ("<full_name>x</full_name>", &["W-IGNORED-ELEMENT full_name"]),
         (
             "<user_roles><user_role/></user_roles>",
             &["W-IGNORED-ELEMENT user_roles"],
         ),
-        ("<status_date/>", &["E-SCHEMA-TYPE status_date"]),
+        (
+            "<status_date/>",
+            &["W-EMPTY-VALUE status_date", "W-IGNORED-ELEMENT status_date"],
+        ),
         (
             "<status_date>2020-01-01Z</status_date>",
             &["W-IGNORED-ELEMENT status_date"],
         ),
         (
             "<is_researcher>yes</is_researcher>",
-            &["E-SCHEMA-TYPE is_researcher"],
+            &[
+                "E-SCHEMA-TYPE is_researcher",
+                "W-IGNORED-ELEMENT is_researcher",
+            ],
         ),
         ("<first_name/>", &["I-EMPTY-ELEMENT first_name"]),
         (
@@ -65,7 +71,37 @@ fn deviations_become_findings() {
             "<expiry_date>2030-01-16T00:00:00Z</expiry_date>",
             &["E-SCHEMA-TYPE expiry_date"],
         ),
-        ("<birth_date></birth_date>", &["E-SCHEMA-TYPE birth_date"]),
+        ("<birth_date></birth_date>", &["W-EMPTY-VALUE birth_date"]),
+        (
+            "<birth_date>-2026-01-01</birth_date>",
+            &["I-DATE-NO-Z birth_date"],
+        ),
+        ("<birth_date>12026-01-01Z</birth_date>", &[]),
+        (
+            "<birth_date>0000-01-01Z</birth_date>",
+            &["E-SCHEMA-TYPE birth_date"],
+        ),
+        (
+            "<user_roles><user_role><bogus/></user_role></user_roles>",
+            &[
+                "E-UNKNOWN-ELEMENT user_roles/user_role[0]/bogus",
+                "W-IGNORED-ELEMENT user_roles",
+            ],
+        ),
+        (
+            "<proxy_for_users><proxy_for_user><full_name>a</full_name><primary_id>b</primary_id></proxy_for_user></proxy_for_users>",
+            &[
+                "E-SCHEMA-ORDER proxy_for_users/proxy_for_user[0]/primary_id",
+                "W-IGNORED-ELEMENT proxy_for_users",
+            ],
+        ),
+        (
+            "<force_password_change>FALSE</force_password_change>",
+            &[
+                "E-TOO-LONG force_password_change",
+                "W-IGNORED-ELEMENT force_password_change",
+            ],
+        ),
         ("<record_type>public</record_type>", &["E-CASE record_type"]),
         (
             "<account_type>SIS</account_type>",
@@ -132,7 +168,7 @@ fn deviations_become_findings() {
 fn document_level_findings() {
     check(
         "<userRecords><user/></userRecords>",
-        &["E-ROOT-NAME userRecords"],
+        &["W-ROOT-NAME userRecords"],
     );
     check(
         "<users total_record_count=\"2\"><user/></users>",

@@ -38,7 +38,7 @@ fn record_rules() {
         (
             |u| u.account_type = Some(alma_user_model::AccountType::Internal),
             "",
-            &["E-INTERNAL account_type"],
+            &["W-INTERNAL account_type"],
         ),
         (
             |u| u.first_name = Some("Ja\u{7}ne".into()),

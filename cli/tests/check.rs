@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{alma_sis, expect_code, workspace_root};
+use crate::support::{self, alma_sis, expect_code, workspace_root};
 
 const NOW: &str = "2026-11-23T04:00:00Z";
 
@@ -28,7 +28,10 @@ fn check(args: &[&str], code: i32) -> String {
 #[test]
 fn exit_codes() {
     check(&[&corpus("valid.zip")], 0);
-    check(&[&corpus("bom.xml")], 1);
+    check(&[&corpus("control-character.xml")], 1);
+    // A BOM is a warning (Java skips it): exit 0, unless --strict.
+    check(&[&corpus("bom.xml")], 0);
+    check(&[&corpus("bom.xml"), "--strict"], 1);
     check(&[&corpus("truncated.zip")], 1);
     check(&["/nonexistent/users.zip"], 2);
     check(&[&corpus("valid.zip"), "--profile", "carli"], 2);
@@ -225,4 +228,73 @@ fn text_report_snapshot() {
 #[test]
 fn json_report_snapshot() {
     insta::assert_snapshot!(check_in_corpus(&["--format", "json", "cp1252.xml"], 1));
+}
+
+/// The real-world samples, zipped as Alma fetches them.
+fn sample_zip(dir: &Path, name: &str) -> String {
+    let xml = std::fs::read(support::shared_dir().join("alma/samples").join(name))
+        .expect("the sample exists");
+    let path = dir.join(name.replace(".xml", ".zip"));
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("writable"));
+    zip.start_file(name, zip::write::SimpleFileOptions::DEFAULT)
+        .expect("in a temp dir");
+    std::io::Write::write_all(&mut zip, &xml).expect("in a temp dir");
+    zip.finish().expect("in a temp dir");
+    path.display().to_string()
+}
+
+#[test]
+fn the_samples_alma_loads_give_warnings_and_exit_0() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for name in [
+        "mit_staff_patrons.xml",
+        "mit_student_patrons.xml",
+        "berkeley_ucpath_expected_xml_1.xml",
+    ] {
+        let zip = sample_zip(dir.path(), name);
+        let out = check(&[&zip], 0);
+        assert!(out.contains(": 0 error(s) in 0 user(s)"), "{name}:\n{out}");
+        assert!(!out.contains(" error "), "{name}:\n{out}");
+        // Sites that want schema-clean files promote the warnings.
+        check(&[&zip, "--strict"], 1);
+    }
+    // Berkeley's SIS sample: only the barcode equal to the primary id stays an error.
+    let zip = sample_zip(dir.path(), "berkeley_sis_expected_xml.xml");
+    let out = check(&[&zip], 1);
+    let errors: Vec<&str> = out.lines().filter(|l| l.contains(": error ")).collect();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert!(
+        errors[0].contains("error E-ID-TAKEN-IN-FEED [user 12345]"),
+        "{out}"
+    );
+}
+
+/// `run`'s quarantine grades as `check` does: a warning (Alma tolerates it) never holds a
+/// user back, an error (Alma rejects the user) always does.
+#[test]
+fn the_quarantine_holds_back_errors_only() {
+    use alma_sis::pipeline::quarantine::Quarantine;
+    use alma_sis_package::check::CheckOptions;
+    use alma_user_model::{AccountType, Email, User};
+
+    let options = CheckOptions::default();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut quarantine = Quarantine::new(&options, dir.path().join("run.rejects.csv"));
+    // INTERNAL and no expiry date: warnings.
+    let mut tolerated = User::new("q1").with_email(Email::new("q1@example.edu", "school"));
+    tolerated.account_type = Some(AccountType::Internal);
+    assert_eq!(quarantine.check(&tolerated), Vec::new());
+    assert!(quarantine.warnings >= 2);
+    // An email without a type: Alma rejects the user.
+    let mut rejected = User::new("q2");
+    rejected
+        .contact_info
+        .emails
+        .push(Email::new("q2@example.edu", "school"));
+    rejected.contact_info.emails[0].email_types.clear();
+    let errors = quarantine.check(&rejected);
+    assert_eq!(
+        errors.iter().map(|f| f.code.as_str()).collect::<Vec<_>>(),
+        ["E-MANDATORY"]
+    );
 }

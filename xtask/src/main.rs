@@ -6,6 +6,8 @@
 //!   warnings denied and the `odbc` feature on. This tool does not build the ODBC code itself,
 //!   so it builds on a machine without unixODBC.
 //! - `cargo xtask fixtures`: regenerates every golden file.
+//! - `cargo xtask fuzz-check [--mutants N] [--seed S]`: `alma-sis check` against the JDK on
+//!   mutants of the demo's output, the real samples and made-up documents (CI runs 400).
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use anyhow::{Context, bail};
 mod alma_export;
 mod bench;
 mod bench_db;
+mod fuzz;
 #[cfg(test)]
 mod oracle;
 mod synthetic;
@@ -30,8 +33,14 @@ fn main() -> anyhow::Result<()> {
         Some("deflate-floor") => bench::deflate_floor_command(&args[1..]),
         Some("alma-export") => alma_export::command(&args[1..]),
         Some("gen-extract") => synthetic::gen_extract(&synthetic::GenOptions::parse(&args[1..])?),
+        Some("fuzz-check") => {
+            if !fuzz::fuzz_check(&root, &fuzz::FuzzOptions::parse(&args[1..])?)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         _ => {
-            eprintln!("usage: cargo xtask <ci|fixtures|gen-extract|bench [--database]>");
+            eprintln!("usage: cargo xtask <ci|fixtures|gen-extract|bench [--database]|fuzz-check>");
             std::process::exit(2);
         }
     }
@@ -71,6 +80,10 @@ fn is_root() -> bool {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
+
+/// Mutants `cargo xtask ci` checks against the JDK, and their seed.
+const CI_MUTANTS: usize = 400;
+const CI_SEED: u64 = 24;
 
 /// Debian packages the tests need, with a file that shows each is installed.
 const PACKAGES: &[(&str, &str)] = &[
@@ -203,6 +216,18 @@ fn ci(root: &Path) -> anyhow::Result<()> {
         &with(&["doc", "--workspace", "--no-deps"], &[]),
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    // `check` against the JDK on a few hundred mutants: any file Java rejects that `check`
+    // passes fails the build.
+    eprintln!("$ cargo xtask fuzz-check --mutants {CI_MUTANTS} --seed {CI_SEED}");
+    let options = fuzz::FuzzOptions::parse(&[
+        "--mutants".into(),
+        CI_MUTANTS.to_string(),
+        "--seed".into(),
+        CI_SEED.to_string(),
+    ])?;
+    if !fuzz::fuzz_check(root, &options)? {
+        bail!("fuzz-check: check passed files the JDK rejects (see above)");
+    }
     eprintln!("cargo xtask ci: all checks passed");
     Ok(())
 }

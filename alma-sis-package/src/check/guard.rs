@@ -10,29 +10,38 @@ use std::cell::RefCell;
 use std::io::{self, Read};
 use std::rc::Rc;
 
+use alma_user_model::Severity;
+
+use super::decode::Decoder;
+use super::xmlscan::{WfError, XmlScanner};
+
 /// What the guard saw, in file order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum GuardEventKind {
     /// A UTF-8 byte-order mark at the start.
     Bom,
-    /// Bytes before `<?xml` or before the first tag.
-    Prolog,
-    /// An UTF-16/32 byte-order mark: the file is not UTF-8 at all.
-    NotUtf8,
+    /// The document is not UTF-8: an encoding Java reads (a warning) or cannot read.
+    Encoding {
+        code: &'static str,
+        severity: Severity,
+        message: String,
+    },
     /// A byte sequence that is not UTF-8.
     InvalidUtf8(u8),
-    /// A control character XML 1.0 forbids.
-    IllegalChar(u8),
+    /// A character XML 1.0 forbids (a control character, U+FFFE, U+FFFF).
+    IllegalChar(u32),
     /// The entry's byte limit was reached.
     EntryLimit,
     /// The limit over all entries was reached.
     TotalLimit,
-    /// A single token (text node, tag) exceeded the limit.
-    TokenLimit,
+    /// A single token (tag, attribute, text node, comment) exceeded the limit.
+    TokenLimit(&'static str),
+    /// Where Java's parser stops: the document is not well-formed.
+    Xml(WfError),
 }
 
 /// One event with its byte offset and 1-based line and (byte) column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct GuardEvent {
     pub kind: GuardEventKind,
     pub offset: u64,
@@ -53,6 +62,10 @@ pub(crate) struct GuardLog {
     pub pushed: u64,
     /// Bytes read over all entries so far (the guard adds to it).
     pub total_read: u64,
+    /// The current document's input was stopped (a limit, or where Java stops parsing).
+    pub limited: bool,
+    /// ... by a byte limit (entry, total or token).
+    pub byte_limit: bool,
 }
 
 impl GuardLog {
@@ -74,42 +87,60 @@ pub(crate) struct GuardLimits {
     pub token: u64,
 }
 
+/// Where the guard reads from: the input until its encoding is decided, then the decoder.
+enum Source<R> {
+    Undecided(Option<R>),
+    Decided(Box<Decoder<R>>),
+}
+
 /// A `Read` adapter; see the module docs.
 pub(crate) struct Guard<R> {
-    inner: R,
+    source: Source<R>,
     log: Rc<RefCell<GuardLog>>,
     limits: GuardLimits,
-    /// Offset (in the original bytes) of the next byte handed out.
+    /// Offset (in the decoded bytes) of the next byte handed out.
     offset: u64,
     line: u64,
     /// Offset of the first byte of the current line.
     line_start: u64,
-    /// Offset just after the last `<` or `>`: where the current token started.
-    token_start: u64,
     /// Up to 3 bytes of an incomplete UTF-8 sequence carried to the next read.
     carry: Vec<u8>,
     started: bool,
-    prolog_done: bool,
-    prolog_seen: bool,
     stopped: bool,
+    /// Well-formedness as Java judges it (`None` only in byte-level tests).
+    scanner: Option<XmlScanner>,
 }
 
 impl<R: Read> Guard<R> {
     pub fn new(inner: R, log: Rc<RefCell<GuardLog>>, limits: GuardLimits) -> Self {
+        Self::new_undecided(Some(inner), log, limits)
+    }
+
+    fn new_undecided(inner: Option<R>, log: Rc<RefCell<GuardLog>>, limits: GuardLimits) -> Self {
         Guard {
-            inner,
+            source: Source::Undecided(inner),
             log,
             limits,
             offset: 0,
             line: 1,
             line_start: 0,
-            token_start: 0,
             carry: Vec::with_capacity(4),
             started: false,
-            prolog_done: false,
-            prolog_seen: false,
             stopped: false,
+            scanner: Some(XmlScanner::new(
+                alma_user_model::schema::is_container,
+                limits.token,
+            )),
         }
+    }
+
+    /// A guard for bytes only: no XML scanning (for testing the byte level alone).
+    #[cfg(test)]
+    fn bytes_only(inner: R, log: Rc<RefCell<GuardLog>>, limits: GuardLimits) -> Self {
+        let mut guard = Self::new_undecided(None, log, limits);
+        guard.source = Source::Decided(Box::new(Decoder::utf8(inner)));
+        guard.scanner = None;
+        guard
     }
 
     /// Records an event at byte offset `at` of the current line.
@@ -125,108 +156,165 @@ impl<R: Read> Guard<R> {
 
     fn stop(&mut self, kind: GuardEventKind) -> io::Error {
         self.stopped = true;
+        {
+            let mut log = self.log.borrow_mut();
+            log.limited = true;
+            log.byte_limit |= matches!(
+                kind,
+                GuardEventKind::EntryLimit
+                    | GuardEventKind::TotalLimit
+                    | GuardEventKind::TokenLimit(_)
+            );
+        }
         self.push(kind, self.offset);
         io::Error::other(LimitReached)
     }
 
-    /// Checks the first bytes: BOMs and the declared encoding. True when `buf` starts with
-    /// a UTF-8 byte-order mark, which the caller removes.
+    /// Reads from the input, deciding its encoding on the first read.
+    fn read_source(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if let Source::Undecided(inner) = &mut self.source {
+            let Some(inner) = inner.take() else {
+                return Ok(0);
+            };
+            let (decoder, decision) = Decoder::new(inner)?;
+            self.source = Source::Decided(Box::new(decoder));
+            if let Some((code, severity, message)) = decision.note {
+                let kind = GuardEventKind::Encoding {
+                    code,
+                    severity,
+                    message,
+                };
+                if decision.refused {
+                    return Err(self.stop(kind));
+                }
+                self.push(kind, 0);
+            }
+        }
+        let Source::Decided(decoder) = &mut self.source else {
+            return Ok(0);
+        };
+        let n = decoder.read(out)?;
+        if let Some((byte, line, column)) = decoder.bad_ascii.take() {
+            self.stopped = true;
+            let mut log = self.log.borrow_mut();
+            log.limited = true;
+            log.push(GuardEvent {
+                kind: GuardEventKind::Encoding {
+                    code: super::codes::ENCODING,
+                    severity: Severity::Error,
+                    message: format!(
+                        "the file declares US-ASCII but holds byte 0x{byte:02X} (Java's parser: \
+                         Byte \"{byte}\" is not a member of the (7-bit) ASCII character set.); \
+                         Alma's loader rejects the whole file: write UTF-8 and declare \
+                         encoding=\"UTF-8\""
+                    ),
+                },
+                offset: self.offset + n as u64,
+                line,
+                column,
+            });
+        }
+        Ok(n)
+    }
+
+    /// Checks the first bytes for a UTF-8 byte-order mark: true when there is one, which the
+    /// caller removes.
     fn start(&mut self, buf: &[u8]) -> bool {
         self.started = true;
         if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
             self.push(GuardEventKind::Bom, 0);
             return true;
         }
-        if buf.starts_with(&[0xFE, 0xFF])
-            || buf.starts_with(&[0xFF, 0xFE])
-            || declared_encoding(buf).is_some_and(|e| !e.eq_ignore_ascii_case(b"UTF-8"))
-        {
-            self.push(GuardEventKind::NotUtf8, 0);
-        }
         false
     }
 
-    /// Walks the bytes handed out: positions, prolog, control bytes, UTF-8. Plain ASCII
-    /// takes one comparison per byte; positions are computed only for events. `at_end`:
-    /// nothing can complete a sequence cut short at the end of `buf`.
-    fn inspect(&mut self, buf: &mut [u8], at_end: bool) -> io::Result<()> {
-        if self.prolog_done
-            && let Some(lines) = plain_lines(buf)
-        {
-            // What the loop below does with such bytes: lines and the last `<` or `>`.
-            let base = self.offset;
+    /// Walks the bytes handed out: positions, control bytes, UTF-8, then well-formedness.
+    /// Plain ASCII takes one comparison per byte; positions are computed only for events.
+    /// `at_end`: nothing can complete a sequence cut short at the end of `buf`. Returns how
+    /// many bytes to hand out: all of them, or those before where Java stops parsing.
+    fn inspect(&mut self, buf: &mut [u8], at_end: bool) -> io::Result<usize> {
+        let (base, line, line_start) = (self.offset, self.line, self.line_start);
+        if let Some(lines) = plain_lines(buf) {
+            // What the loop below does with such bytes: count lines.
             if lines > 0 {
                 self.line += lines as u64;
                 let last = memchr::memrchr(b'\n', buf).unwrap_or_default();
                 self.line_start = base + last as u64 + 1;
             }
-            if let Some(i) = memchr::memrchr2(b'<', b'>', buf) {
-                self.token_start = base + i as u64 + 1;
-            }
-            self.offset = base + buf.len() as u64;
-            if self.offset - self.token_start > self.limits.token {
-                return Err(self.stop(GuardEventKind::TokenLimit));
-            }
-            return Ok(());
-        }
-        let base = self.offset;
-        let mut i = 0;
-        while i < buf.len() {
-            let b = buf[i];
-            let at = base + i as u64;
-            if (0x20..0x80).contains(&b) && self.prolog_done {
-                if b == b'<' || b == b'>' {
-                    self.token_start = at + 1;
-                }
-                i += 1;
-                continue;
-            }
-            if !self.prolog_done {
-                // Anything before the first `<`, even whitespace before `<?xml`, is
-                // "content in prolog" for Java. It is reported once and blanked (same
-                // length) so the reader does not report it again.
-                if b == b'<' {
-                    self.prolog_done = true;
+        } else {
+            let mut i = 0;
+            while i < buf.len() {
+                let b = buf[i];
+                let at = base + i as u64;
+                if (0x20..0x80).contains(&b) {
+                    i += 1;
                     continue;
                 }
-                if !self.prolog_seen {
-                    self.prolog_seen = true;
-                    self.push(GuardEventKind::Prolog, at);
-                }
-                if b == b'\n' {
-                    self.new_line(at);
-                } else {
-                    buf[i] = b' ';
-                }
-                i += 1;
-                continue;
-            }
-            let width = match b {
-                b'\n' => {
-                    self.new_line(at);
-                    1
-                }
-                b'\t' | b'\r' => 1,
-                0..=0x1F => {
-                    self.push(GuardEventKind::IllegalChar(b), at);
-                    1
-                }
-                _ => match utf8_len(&buf[i..], at_end) {
-                    Some(n) => n,
-                    None => {
-                        self.push(GuardEventKind::InvalidUtf8(b), at);
-                        buf[i] = b'?';
+                let width = match b {
+                    b'\n' => {
+                        self.new_line(at);
                         1
                     }
-                },
-            };
-            i += width;
+                    b'\t' | b'\r' => 1,
+                    0..=0x1F => {
+                        self.push(GuardEventKind::IllegalChar(u32::from(b)), at);
+                        1
+                    }
+                    _ => match utf8_len(&buf[i..], at_end) {
+                        Some(3) if buf[i..].starts_with(&[0xEF, 0xBF]) && buf[i + 2] >= 0xBE => {
+                            let c = 0xFFFE + u32::from(buf[i + 2] - 0xBE);
+                            self.push(GuardEventKind::IllegalChar(c), at);
+                            3
+                        }
+                        Some(n) => n,
+                        None => {
+                            self.push(GuardEventKind::InvalidUtf8(b), at);
+                            buf[i] = b'?';
+                            1
+                        }
+                    },
+                };
+                i += width;
+            }
         }
         self.offset = base + buf.len() as u64;
-        if self.offset - self.token_start > self.limits.token {
-            return Err(self.stop(GuardEventKind::TokenLimit));
-        }
-        Ok(())
+        let Some(scanner) = self.scanner.as_mut() else {
+            return Ok(buf.len());
+        };
+        let Some((k, error)) = scanner.feed(buf) else {
+            return Ok(buf.len());
+        };
+        // Java stops at `k`: hand out what precedes it, report it there, read no more.
+        let before = &buf[..k];
+        let newlines = memchr::memchr_iter(b'\n', before).count() as u64;
+        let (line, line_start) = match memchr::memrchr(b'\n', before) {
+            Some(last) => (line + newlines, base + last as u64 + 1),
+            None => (line, line_start),
+        };
+        let at = base + k as u64;
+        let kind = if error.code == super::codes::LIMIT {
+            GuardEventKind::TokenLimit(if error.message.is_empty() {
+                "token"
+            } else {
+                limit_what(&error.message)
+            })
+        } else {
+            GuardEventKind::Xml(error)
+        };
+        self.stopped = true;
+        let mut log = self.log.borrow_mut();
+        log.limited = true;
+        log.byte_limit |= matches!(kind, GuardEventKind::TokenLimit(_));
+        // Java reads nothing after this point: neither does the check.
+        let keep = log.events.partition_point(|e| e.offset <= at);
+        log.events.truncate(keep);
+        log.push(GuardEvent {
+            kind,
+            offset: at,
+            line,
+            column: at - line_start + 1,
+        });
+        Ok(k)
     }
 
     fn new_line(&mut self, at: u64) {
@@ -235,18 +323,13 @@ impl<R: Read> Guard<R> {
     }
 }
 
-/// The `encoding` of an XML declaration at the start of `head`, if there is one.
-fn declared_encoding(head: &[u8]) -> Option<&[u8]> {
-    let decl = head.strip_prefix(b"<?xml")?;
-    let end = decl.windows(2).position(|w| w == b"?>")?;
-    let decl = &decl[..end];
-    let at = decl.windows(8).position(|w| w == b"encoding")?;
-    let rest = &decl[at + 8..];
-    let quote_at = rest.iter().position(|&b| b == b'"' || b == b'\'')?;
-    let quote = rest[quote_at];
-    let value = &rest[quote_at + 1..];
-    let len = value.iter().position(|&b| b == quote)?;
-    Some(&value[..len])
+/// What kind of token a limit message of the scanner is about.
+fn limit_what(message: &str) -> &'static str {
+    match message {
+        "comment" => "comment or processing instruction",
+        "tag" => "tag",
+        _ => "text",
+    }
 }
 
 /// The error a guard returns once a limit is reached; the checker reports the event instead.
@@ -293,7 +376,7 @@ impl<R: Read> Read for Guard<R> {
         }
         out[..start].copy_from_slice(&self.carry);
         self.carry.clear();
-        let n = self.inner.read(&mut out[start..start + want])?;
+        let n = self.read_source(&mut out[start..start + want])?;
         let mut len = start + n;
         let at_eof = n == 0;
         if len == 0 {
@@ -318,8 +401,8 @@ impl<R: Read> Read for Guard<R> {
         let give = self.give(&out[..len], at_eof, out.len());
         self.carry.extend_from_slice(&out[give..len]);
         let at_end = at_eof || self.carry_starts_a_character();
-        self.inspect(&mut out[..give], at_end)?;
-        if give == 0 && !self.carry.is_empty() {
+        let give = self.inspect(&mut out[..give], at_end)?;
+        if give == 0 && !self.carry.is_empty() && !self.stopped {
             // Only a partial sequence so far: read more.
             return self.read(out);
         }
@@ -333,7 +416,7 @@ impl<R: Read> Guard<R> {
         let mut chunk = std::mem::take(&mut self.carry);
         let start = chunk.len();
         chunk.resize(start + 4, 0);
-        let n = self.inner.read(&mut chunk[start..])?;
+        let n = self.read_source(&mut chunk[start..])?;
         chunk.truncate(start + n);
         let at_eof = n == 0;
         if chunk.is_empty() {
@@ -356,9 +439,9 @@ impl<R: Read> Guard<R> {
         let give = self.give(&chunk, at_eof, out.len());
         self.carry = chunk.split_off(give);
         let at_end = at_eof || self.carry_starts_a_character();
-        self.inspect(&mut chunk, at_end)?;
-        out[..give].copy_from_slice(&chunk);
-        if give == 0 && !self.carry.is_empty() {
+        let give = self.inspect(&mut chunk, at_end)?;
+        out[..give].copy_from_slice(&chunk[..give]);
+        if give == 0 && !self.carry.is_empty() && !self.stopped {
             return self.read(out);
         }
         Ok(give)
@@ -408,7 +491,11 @@ fn plain_lines(buf: &[u8]) -> Option<usize> {
         high |= b;
         lines += usize::from(b == b'\n');
     }
-    let whole = high & 0x80 == 0 || std::str::from_utf8(buf).is_ok();
+    // U+FFFE and U+FFFF are UTF-8 that XML forbids: the loop reports them.
+    let whole = high & 0x80 == 0
+        || (std::str::from_utf8(buf).is_ok()
+            && memchr::memmem::find(buf, b"\xEF\xBF\xBE").is_none()
+            && memchr::memmem::find(buf, b"\xEF\xBF\xBF").is_none());
     (control == 0 && whole).then_some(lines)
 }
 
@@ -460,8 +547,8 @@ mod tests {
         }
     }
 
-    /// What the guard promises, in one pass over the whole input: the bytes handed out and
-    /// the events (BOM and encoding declarations aside).
+    /// What the guard promises at the byte level, in one pass over the whole input: the
+    /// bytes handed out and the events (a BOM aside).
     fn reference(input: &[u8]) -> (Vec<u8>, Vec<GuardEvent>) {
         let mut out = input.to_vec();
         let mut events = Vec::new();
@@ -473,28 +560,8 @@ mod tests {
             column: at as u64 - line_start + 1,
         };
         let mut i = 0;
-        let mut prolog_done = false;
-        let mut prolog_seen = false;
         while i < out.len() {
             let b = out[i];
-            if !prolog_done {
-                if b == b'<' {
-                    prolog_done = true;
-                    continue;
-                }
-                if !prolog_seen {
-                    prolog_seen = true;
-                    events.push(event(GuardEventKind::Prolog, i, line, line_start));
-                }
-                if b == b'\n' {
-                    line += 1;
-                    line_start = i as u64 + 1;
-                } else {
-                    out[i] = b' ';
-                }
-                i += 1;
-                continue;
-            }
             match b {
                 b'\n' => {
                     line += 1;
@@ -503,7 +570,12 @@ mod tests {
                 }
                 b'\t' | b'\r' | 0x20..0x80 => i += 1,
                 0..0x20 => {
-                    events.push(event(GuardEventKind::IllegalChar(b), i, line, line_start));
+                    events.push(event(
+                        GuardEventKind::IllegalChar(u32::from(b)),
+                        i,
+                        line,
+                        line_start,
+                    ));
                     i += 1;
                 }
                 _ => {
@@ -518,6 +590,18 @@ mod tests {
                             .get(i..i + n)
                             .is_some_and(|s| std::str::from_utf8(s).is_ok());
                     if valid {
+                        if let Some(c) = std::str::from_utf8(&out[i..i + n])
+                            .ok()
+                            .and_then(|s| s.chars().next())
+                            .filter(|&c| c == '\u{FFFE}' || c == '\u{FFFF}')
+                        {
+                            events.push(event(
+                                GuardEventKind::IllegalChar(c as u32),
+                                i,
+                                line,
+                                line_start,
+                            ));
+                        }
                         i += n;
                     } else {
                         events.push(event(GuardEventKind::InvalidUtf8(b), i, line, line_start));
@@ -543,7 +627,7 @@ mod tests {
             sizes,
             turn: 0,
         };
-        let mut guard = Guard::new(inner, Rc::clone(&log), limits);
+        let mut guard = Guard::bytes_only(inner, Rc::clone(&log), limits);
         let mut out = Vec::new();
         let mut buf = vec![0; out_len];
         loop {
@@ -559,7 +643,7 @@ mod tests {
 
     fn piece() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
-            8 => prop::sample::select(vec!["<user>", "</user>", "text ", "\n  ", "é", "张", "𝔘", "<a b=\"c\">", "\r\n", "\t"])
+            8 => prop::sample::select(vec!["<user>", "</user>", "text ", "\n  ", "é", "张", "𝔘", "<a b=\"c\">", "\r\n", "\t", "\u{FFFE}", "\u{FFFF}"])
                 .prop_map(|s| s.as_bytes().to_vec()),
             1 => any::<u8>().prop_map(|b| vec![b]),
             1 => prop::collection::vec(any::<u8>(), 0..4),

@@ -3,13 +3,17 @@
 //! Input is an Alma SIS file as Alma fetches it (a `.zip`, a folder of them, or a bare
 //! `.xml`), made by this toolkit or any other. The checks run in three layers:
 //!
-//! - **file**: the zip's structure as the JDK reads it (end record, central directory,
-//!   local headers, deflate or stored only, no stored entry with a data descriptor), at
-//!   least one and at most 50 `.xml` entries, UTF-8 without BOM or anything before
-//!   `<?xml`, well-formed XML (codes in [`codes`]);
-//! - **record**: `alma_user_model`'s reader (schema conformance) and record validation
-//!   (mandatory children, `E-CHAR`, `E-INTERNAL`, code tables with `E-CODE-VALUE`/`E-CASE`),
-//!   the site's mandatory-field [`MandatoryProfile`], and preferred address/email;
+//! - **file**: the zip as both of the JDK's readers read it (`ZipFile` by the central
+//!   directory, `ZipInputStream` by the local headers, with descriptors, ZIP64, CRCs and
+//!   sizes; each finding says which reader fails), entries sharing data read once, at least
+//!   one and at most 50 `.xml` entries; the encoding as Java decides it; well-formedness as
+//!   the JDK's parser judges it (declaration, PIs, comments, CDATA, references, names,
+//!   namespaces), stopping where Java stops (codes in [`codes`]);
+//! - **record**: `alma_user_model`'s reader (conformance to all of `rest_user.xsd`, output-only
+//!   elements included) and record validation (mandatory children, `E-CHAR`, `W-INTERNAL`,
+//!   code tables with `E-CODE-VALUE`/`E-CASE`), the site's mandatory-field
+//!   [`MandatoryProfile`], preferred address/email, the expiry and purge dates; findings
+//!   about a segment are placed at the segment;
 //! - **feed**: the same match ID twice, and any identifier value used by two users
 //!   (case-insensitive, across types, primary id included).
 //!
@@ -17,8 +21,15 @@
 //! several threads, with the same findings in the same order as reading it on one), and
 //! across the feed the [`Checker`] keeps only hashes of identifier values and each user's
 //! primary id (see [`Retained`]).
-//! Hostile input is bounded ([`Limits`]): bytes per entry and in total, the longest token,
-//! no DTD processing, and entry names are never used as paths.
+//! Hostile input is bounded ([`Limits`]): bytes per entry and in total (every read counted),
+//! the longest tag, attribute or text value (whitespace between elements streams past), no
+//! DTD processing; entry names are never used as paths and are escaped when printed
+//! ([`printable`]).
+//!
+//! Severity is what Alma does: `E-` Alma rejects the user or aborts the job, `W-` it
+//! tolerates the deviation, `I-` information (`docs/troubleshooting.md` gives the evidence
+//! per code). `cargo xtask fuzz-check` compares the verdicts with the JDK's, mutant by
+//! mutant.
 //!
 //! ```
 //! use alma_sis_package::check::{CheckOptions, Checker};
@@ -34,12 +45,15 @@
 
 pub mod codes;
 pub mod corpus;
+mod decode;
 mod feed;
 mod guard;
 mod parallel;
 mod profile;
 mod swap;
-mod zipscan;
+mod xmlscan;
+mod zipcheck;
+mod zipread;
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -47,7 +61,9 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use alma_user_model::{Finding, Position, ReadError, ReadUser, Severity, User, ValidationOptions};
+use alma_user_model::{
+    Finding, Position, ReadError, ReadUser, SegmentAt, Severity, User, ValidationOptions,
+};
 use serde::Serialize;
 
 pub use profile::{FIELD_NAMES, I_SHARE, MandatoryProfile, UnknownField, UnknownProfile};
@@ -106,10 +122,13 @@ pub struct Limits {
     /// Most uncompressed bytes read from one XML file or entry (default 4 GiB, Alma's zip
     /// limit).
     pub max_entry_bytes: u64,
-    /// Most uncompressed bytes read over the whole check (default 80 GiB: 20 zips of
-    /// 4 GiB).
+    /// Most uncompressed bytes read over the whole check, every entry's data counted each
+    /// time it is read (default 16 GiB: about eight million users; it bounds the time a
+    /// check takes as well as its memory).
     pub max_total_bytes: u64,
-    /// Longest tag or text node (default 1 MiB; Alma's longest field is 4000 characters).
+    /// Longest tag, attribute or text value (default 1 MiB; Alma's longest field is 4000
+    /// characters). Whitespace between elements is not a value and is not counted; comments
+    /// and processing instructions may be 64 times as long.
     pub max_token_bytes: u64,
 }
 
@@ -117,7 +136,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_entry_bytes: 4 << 30,
-            max_total_bytes: 80 << 30,
+            max_total_bytes: 16 << 30,
             max_token_bytes: 1 << 20,
         }
     }
@@ -153,12 +172,37 @@ pub struct CheckFinding {
     pub finding: Finding,
 }
 
+/// `text` safe to print on one terminal line: control characters (C0, DEL, C1), line and
+/// paragraph separators and bidirectional overrides written as `\u{..}`. Entry names, paths
+/// and values come from files made elsewhere: a crafted name must not fake a line of output
+/// ("0 error(s)") or send terminal escape codes.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c,
+                '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+                | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 impl std::fmt::Display for CheckFinding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let fd = &self.finding;
-        write!(f, "{}", self.file)?;
+        write!(f, "{}", printable(&self.file))?;
         if let Some(entry) = &self.entry {
-            write!(f, "!{entry}")?;
+            write!(f, "!{}", printable(entry))?;
         }
         if let Some(p) = fd.position {
             write!(f, ":{}:{}", p.line, p.column)?;
@@ -170,12 +214,12 @@ impl std::fmt::Display for CheckFinding {
         };
         write!(f, ": {severity} {}", fd.code)?;
         if let Some(id) = &fd.primary_id {
-            write!(f, " [user {id}]")?;
+            write!(f, " [user {}]", printable(id))?;
         }
         if let Some(field) = &fd.field {
-            write!(f, " {field}")?;
+            write!(f, " {}", printable(field))?;
         }
-        write!(f, ": {}", fd.message)
+        write!(f, ": {}", printable(&fd.message))
     }
 }
 
@@ -312,6 +356,17 @@ impl<'a> Checker<'a> {
     /// Checks one user (record and feed level) and returns its findings, each with the
     /// user's primary id and, when given, the user's position.
     pub fn check_user(&mut self, user: &User, at: Option<Position>) -> Vec<Finding> {
+        self.check_user_at(user, at, &[])
+    }
+
+    /// [`Checker::check_user`] for a user read from a file: findings about a segment are
+    /// placed at the segment (`segments`), the rest at the user.
+    fn check_user_at(
+        &mut self,
+        user: &User,
+        at: Option<Position>,
+        segments: &[SegmentAt],
+    ) -> Vec<Finding> {
         let mut findings = alma_user_model::validate(user, &self.options.validation);
         self.feed_checks(
             FeedUser::of(&self.options.match_id, user),
@@ -319,15 +374,17 @@ impl<'a> Checker<'a> {
             &mut findings,
         );
         record_checks(self.options, user, &mut findings);
-        self.finish_user_findings(&user.primary_id, at, &mut findings);
+        self.finish_user_findings(&user.primary_id, at, segments, &mut findings);
         findings
     }
 
-    /// Fills in the user's primary id and position and counts the user.
+    /// Fills in the user's primary id and the position (the segment's a finding is about,
+    /// else the user's) and counts the user.
     fn finish_user_findings(
         &mut self,
         primary_id: &str,
         at: Option<Position>,
+        segments: &[SegmentAt],
         findings: &mut [Finding],
     ) {
         for f in findings.iter_mut() {
@@ -335,7 +392,11 @@ impl<'a> Checker<'a> {
                 f.primary_id = Some(primary_id.to_owned());
             }
             if f.position.is_none() {
-                f.position = at;
+                let segment = f
+                    .field
+                    .as_deref()
+                    .and_then(|field| segments.iter().find(|s| s.holds(field)));
+                f.position = segment.map(|s| s.position).or(at);
             }
         }
         self.summary.users += 1;
@@ -533,6 +594,22 @@ impl<'a> Checker<'a> {
         let mut magic = [0u8; 4];
         let n = read_up_to(&mut file, &mut magic).map_err(io_err)?;
         let looks_zip = n == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06");
+        if has_ext(path, "zip") && !looks_zip && looks_like_xml(path) {
+            self.emit(
+                &display,
+                None,
+                Finding::new(
+                    codes::NOT_ZIP,
+                    Severity::Error,
+                    "this is an XML file, not a zip (Java's ZipFile: \"zip END header not \
+                     found\"): zip it (deflate) and deliver the zip; its XML is checked below",
+                ),
+            );
+            self.reserve_for_bytes(std::fs::metadata(path).map_or(0, |m| m.len()));
+            return self
+                .check_document(&display, None, DocumentSource::File(path))
+                .map_err(io_err);
+        }
         if has_ext(path, "zip") || looks_zip {
             if !has_ext(path, "zip") {
                 self.emit(
@@ -574,113 +651,6 @@ impl<'a> Checker<'a> {
             .map_err(io_err)
     }
 
-    fn check_zip(&mut self, path: &Path, display: &str, mut file: File) -> Result<(), CheckError> {
-        let io_err = |source| CheckError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let scan = zipscan::scan(&mut file).map_err(io_err)?;
-        let unreadable: Vec<String> = scan
-            .problems
-            .iter()
-            .filter(|p| p.severity == Severity::Error)
-            .filter_map(|p| p.entry.clone())
-            .collect();
-        let names: Vec<String> = scan.entries.into_iter().map(|e| e.name).collect();
-        for p in scan.problems {
-            let entry = p.entry.clone();
-            self.emit(
-                display,
-                entry.as_deref(),
-                Finding::new(p.code, p.severity, p.message),
-            );
-        }
-        if !scan.readable {
-            return Ok(());
-        }
-        let mut archive = match zip::ZipArchive::new(BufReader::new(file)) {
-            Ok(a) => a,
-            Err(e) => {
-                self.emit(
-                    display,
-                    None,
-                    Finding::new(
-                        codes::ZIP_CORRUPT,
-                        Severity::Error,
-                        format!("the zip cannot be opened ({e}); recreate it"),
-                    ),
-                );
-                return Ok(());
-            }
-        };
-        // Size the feed index for the users the XML entries probably hold.
-        let mut xml_bytes = 0u64;
-        for i in 0..archive.len() {
-            if let Ok(e) = archive.by_index_raw(i) {
-                let name = e.name_raw();
-                if !name.ends_with(b"/") && name.to_ascii_lowercase().ends_with(b".xml") {
-                    xml_bytes += e.size().min(self.options.limits.max_entry_bytes);
-                }
-            }
-        }
-        self.reserve_for_bytes(xml_bytes);
-        for i in 0..archive.len() {
-            let entry = match archive.by_index(i) {
-                Ok(e) => e,
-                Err(_) if names.get(i).is_some_and(|n| unreadable.contains(n)) => continue,
-                Err(e) => {
-                    self.emit(
-                        display,
-                        None,
-                        Finding::new(
-                            codes::ZIP_CORRUPT,
-                            Severity::Error,
-                            format!("entry {} cannot be read ({e}); recreate the zip", i + 1),
-                        ),
-                    );
-                    continue;
-                }
-            };
-            let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
-            let is_xml = !name.ends_with('/') && name.to_ascii_lowercase().ends_with(".xml");
-            if !is_xml || unreadable.contains(&name) {
-                continue;
-            }
-            if entry.size() > self.options.limits.max_entry_bytes {
-                self.emit(
-                    display,
-                    Some(&name),
-                    Finding::new(
-                        codes::LIMIT,
-                        Severity::Error,
-                        format!(
-                            "declares {} uncompressed bytes, over the limit of {} \
-                             (check.max_entry_bytes); not read: split the file",
-                            entry.size(),
-                            self.options.limits.max_entry_bytes
-                        ),
-                    ),
-                );
-                continue;
-            }
-            drop(entry);
-            if let Err(e) =
-                self.check_document(display, Some(&name), DocumentSource::Entry(&mut archive, i))
-            {
-                self.emit(
-                    display,
-                    None,
-                    Finding::new(
-                        codes::ZIP_CORRUPT,
-                        Severity::Error,
-                        format!("entry {} cannot be read ({e}); recreate the zip", i + 1),
-                    ),
-                );
-            }
-        }
-        Ok(())
-    }
-
     /// Reads one XML document through the guard and checks every user in it: on several
     /// threads when the fast reader vouches for the document ([`parallel`]), else (or from
     /// where it stopped vouching) with the full reader. Findings are the same either way.
@@ -691,6 +661,11 @@ impl<'a> Checker<'a> {
         mut source: DocumentSource<'_>,
     ) -> io::Result<()> {
         self.summary.documents += 1;
+        {
+            let mut log = self.log.borrow_mut();
+            log.limited = false;
+            log.byte_limit = false;
+        }
         let done = if self.fast {
             match self.check_document_fast(file, entry, source.open()?) {
                 Ok(()) => return Ok(()),
@@ -716,6 +691,8 @@ impl<'a> Checker<'a> {
             let mut log = self.log.borrow_mut();
             log.events.clear();
             log.dropped = 0;
+            log.limited = false;
+            log.byte_limit = false;
         }
         let guard = Guard::new(input, Rc::clone(&self.log), self.guard_limits());
         let mut reader =
@@ -743,7 +720,7 @@ impl<'a> Checker<'a> {
             }
         }
         let events = self.take_events(None);
-        let limit_hit = events.iter().any(|e| is_limit(e.kind));
+        let limit_hit = self.log.borrow().limited;
         match pending {
             Some(prev) => self.finish_read_user(file, entry, prev, events),
             None => self.file_events(file, entry, events),
@@ -818,7 +795,7 @@ impl<'a> Checker<'a> {
             &user.primary_id,
             findings,
             events,
-            |c| c.check_user(user, Some(read.position)),
+            |c| c.check_user_at(user, Some(read.position), &read.segments),
         );
     }
 
@@ -839,6 +816,8 @@ impl<'a> Checker<'a> {
         let raw_char = events
             .iter()
             .any(|e| matches!(e.kind, GuardEventKind::IllegalChar(_)));
+        // Where Java stops parsing (or a limit stopped the input), the user is cut short: its
+        // other findings would be about the missing rest.
         for e in events {
             findings.push(event_finding(e, &self.options.limits));
         }
@@ -867,8 +846,12 @@ impl<'a> Checker<'a> {
 
 /// Where a document comes from, to open it (again, when the fast path stops vouching).
 enum DocumentSource<'a> {
-    /// An entry of an open zip, by index.
-    Entry(&'a mut zip::ZipArchive<BufReader<File>>, usize),
+    /// A zip entry's data, read from the zip at `path`, its progress in `stats`.
+    Entry {
+        path: &'a Path,
+        key: zipread::ReadingKey,
+        stats: std::sync::Arc<std::sync::Mutex<zipread::ReadStats>>,
+    },
     /// A bare file.
     File(&'a Path),
 }
@@ -876,9 +859,11 @@ enum DocumentSource<'a> {
 impl DocumentSource<'_> {
     fn open(&mut self) -> io::Result<Box<dyn Read + Send + '_>> {
         Ok(match self {
-            DocumentSource::Entry(archive, i) => {
-                Box::new(archive.by_index(*i).map_err(io::Error::other)?)
-            }
+            DocumentSource::Entry { path, key, stats } => Box::new(zipread::Reading::open(
+                path,
+                *key,
+                std::sync::Arc::clone(stats),
+            )?),
             DocumentSource::File(path) => Box::new(File::open(path)?),
         })
     }
@@ -990,6 +975,7 @@ fn record_checks(options: &CheckOptions, user: &User, findings: &mut Vec<Finding
         }
     }
     preferred_warnings(user, findings);
+    date_warnings(user, findings);
     if let Some(previous) = &options.previous {
         findings.extend(previous.blanked(user, &options.match_id));
     }
@@ -1000,50 +986,41 @@ fn identifier_field(n: usize) -> String {
     format!("user_identifiers/user_identifier[{n}]/value")
 }
 
-fn is_limit(kind: GuardEventKind) -> bool {
-    matches!(
-        kind,
-        GuardEventKind::EntryLimit | GuardEventKind::TotalLimit | GuardEventKind::TokenLimit
-    )
-}
-
 fn event_finding(e: GuardEvent, limits: &Limits) -> Finding {
-    let (code, message) = match e.kind {
+    let (code, severity, message) = match e.kind {
         GuardEventKind::Bom => (
             codes::BOM,
-            "a UTF-8 byte-order mark before <?xml (\"Content is not allowed in prolog\"): \
-             write UTF-8 without BOM"
+            Severity::Warning,
+            "a UTF-8 byte-order mark before <?xml; Alma's Java parser skips it, some other \
+             tools do not: write UTF-8 without BOM"
                 .to_owned(),
         ),
-        GuardEventKind::Prolog => (
-            codes::PROLOG,
-            "content before <?xml or the first tag (\"Content is not allowed in prolog\"): \
-             the file must start with <?xml"
-                .to_owned(),
-        ),
-        GuardEventKind::NotUtf8 => (
-            codes::ENCODING,
-            "the file is not UTF-8 (a UTF-16 byte-order mark, or another encoding declared in \
-             <?xml ... encoding=...?>); write it as UTF-8 with encoding=\"UTF-8\""
-                .to_owned(),
-        ),
+        GuardEventKind::Encoding {
+            code,
+            severity,
+            message,
+        } => (code, severity, message),
         GuardEventKind::InvalidUtf8(b) => (
             codes::UTF8,
+            Severity::Error,
             format!(
                 "byte 0x{b:02X} is not UTF-8 (\"Invalid byte 1 of 1-byte UTF-8 sequence\"); \
                  Alma aborts the whole file: the source is probably Windows-1252 or Latin-1, \
                  convert it to UTF-8"
             ),
         ),
-        GuardEventKind::IllegalChar(b) => (
+        GuardEventKind::IllegalChar(c) => (
             codes::CHAR,
+            Severity::Error,
             format!(
-                "control character U+{b:04X} is not allowed in XML 1.0; Alma aborts the whole \
-                 file: remove it at the source or in the mapping"
+                "character U+{c:04X} is not allowed in XML 1.0 (\"An invalid XML character \
+                 (Unicode: 0x{c:x}) was found\"); Alma aborts the whole file: remove it at the \
+                 source or in the mapping"
             ),
         ),
         GuardEventKind::EntryLimit => (
             codes::LIMIT,
+            Severity::Error,
             format!(
                 "more than {} uncompressed bytes (check.max_entry_bytes); the rest was not \
                  read: a zip bomb, or split the file",
@@ -1052,22 +1029,65 @@ fn event_finding(e: GuardEvent, limits: &Limits) -> Finding {
         ),
         GuardEventKind::TotalLimit => (
             codes::LIMIT,
+            Severity::Error,
             format!(
                 "more than {} uncompressed bytes in total (check.max_total_bytes); the rest \
                  was not read",
                 limits.max_total_bytes
             ),
         ),
-        GuardEventKind::TokenLimit => (
+        GuardEventKind::TokenLimit(what) => (
             codes::LIMIT,
-            format!(
-                "a tag or text longer than {} bytes (check.max_token_bytes); the rest was not \
-                 read: no Alma field is that long",
-                limits.max_token_bytes
-            ),
+            Severity::Error,
+            if what.starts_with("comment") {
+                format!(
+                    "a {what} longer than {} bytes ({}x check.max_token_bytes); the rest was \
+                     not read",
+                    limits
+                        .max_token_bytes
+                        .saturating_mul(xmlscan::COMMENT_FACTOR),
+                    xmlscan::COMMENT_FACTOR
+                )
+            } else {
+                format!(
+                    "a {what} longer than {} bytes (check.max_token_bytes); the rest was not \
+                     read: no Alma field is that long",
+                    limits.max_token_bytes
+                )
+            },
         ),
+        GuardEventKind::Xml(error) => (error.code, Severity::Error, error.message),
     };
-    Finding::new(code, Severity::Error, message).at(e.line, e.column)
+    Finding::new(code, severity, message).at(e.line, e.column)
+}
+
+/// The dates that decide when Alma expires and purges the user: a purge date before the
+/// expiry date, and no expiry date at all.
+fn date_warnings(user: &User, findings: &mut Vec<Finding>) {
+    match (user.expiry_date, user.purge_date) {
+        (Some(expiry), Some(purge)) if purge < expiry => findings.push(
+            Finding::new(
+                codes::PURGE_BEFORE_EXPIRY,
+                Severity::Warning,
+                format!(
+                    "purge_date {purge} is before expiry_date {expiry}: Alma's \"Purge users\" \
+                     job can delete the user, with their loans and fines history, while the \
+                     account is still valid; set the purge date after the expiry date"
+                ),
+            )
+            .at_field("purge_date"),
+        ),
+        (None, _) => findings.push(
+            Finding::new(
+                codes::NO_EXPIRY,
+                Severity::Warning,
+                "no expiry_date: Alma gives the user the expiry its user group is configured \
+                 with, or none, and then never expires them; send an expiry date",
+            )
+            .at_field("expiry_date"),
+        ),
+        _ => {}
+    }
 }
 
 /// Record validation warns when emails exist and none is preferred; no email at all means
@@ -1084,6 +1104,18 @@ fn preferred_warnings(user: &User, findings: &mut Vec<Finding>) {
             .at_field("contact_info/emails"),
         );
     }
+}
+
+/// Whether the file starts (after a byte-order mark and whitespace) like XML.
+fn looks_like_xml(path: &Path) -> bool {
+    let mut head = [0u8; 512];
+    let n = File::open(path)
+        .and_then(|mut f| read_up_to(&mut f, &mut head))
+        .unwrap_or(0);
+    let head = &head[..n];
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let start = head.iter().position(|b| !b.is_ascii_whitespace());
+    start.is_some_and(|i| head[i] == b'<')
 }
 
 fn has_ext(path: &Path, ext: &str) -> bool {

@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use alma_user_model::read::{RawUser, Split, UserParser, UserSplitter};
-use alma_user_model::{Finding, Position, ReadUser};
+use alma_user_model::{Finding, Position, ReadUser, SegmentAt};
 
 use super::guard::{Guard, GuardEvent, GuardLimits, GuardLog, MAX_EVENTS};
 use super::{CheckOptions, Checker, FeedUser, blanked_fields, record_checks};
@@ -75,6 +75,8 @@ struct CheckedUser {
     matched: Option<Option<usize>>,
     /// Into [`CheckedBatch::ids`].
     ids: Range<usize>,
+    /// Where the user's segments start.
+    segments: Vec<SegmentAt>,
 }
 
 #[derive(Default)]
@@ -220,7 +222,7 @@ impl Checker<'_> {
         self.finish_user(file, entry, at, primary_id, user.reader, user.events, |c| {
             c.feed_checks(feed_user, Some(at), &mut validation);
             validation.extend(rest);
-            c.finish_user_findings(primary_id, Some(at), &mut validation);
+            c.finish_user_findings(primary_id, Some(at), &user.segments, &mut validation);
             validation
         });
     }
@@ -395,6 +397,7 @@ fn check_read(
         primary_id,
         matched: feed.matched.map(|(_, index)| index),
         ids: first_id..out.ids.len(),
+        segments: read.segments.clone(),
     }
 }
 
@@ -571,6 +574,28 @@ mod tests {
             "zip-limits.zip",
             &zip_of(&[("a.xml", &big), ("b.xml", &long)]),
             &tight(4_000_000, 200_000),
+        );
+    }
+
+    #[test]
+    fn long_whitespace_checks_alike() {
+        let blank = " \n\t".repeat(150_000);
+        // Between users, inside a user, and before stray text in a user.
+        same(
+            "blank.xml",
+            &with(500, 250, |u| format!("{blank}{u}{blank}")),
+        );
+        same(
+            "inside.xml",
+            &with(500, 10, |u| {
+                u.replace("<contact_info>", &format!("{blank}<contact_info>"))
+            }),
+        );
+        same(
+            "stray.xml",
+            &with(500, 300, |u| {
+                u.replace("<contact_info>", &format!("{blank}stray<contact_info>"))
+            }),
         );
     }
 

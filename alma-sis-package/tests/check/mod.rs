@@ -1,7 +1,10 @@
 //! `check`: one table-driven test per layer, each code with a failing and a passing input;
 //! the real-world samples; the broken-input corpus; bounded state.
 
+mod codes;
 mod corpus;
+mod hostile;
+mod java_kinds;
 mod jdk;
 mod samples;
 
@@ -145,19 +148,26 @@ fn file_level_codes() {
     check("fifty.zip", &zip_of(&refs[..50]), &o, e, &[]);
     let mut bom = vec![0xEF, 0xBB, 0xBF];
     bom.extend(good());
-    check("bom.xml", &bom, &o, e, &["E-BOM"]);
+    check("bom.xml", &bom, &o, e, &[]);
     check(
         "junk.xml",
         &[b"\n".as_slice(), &good()].concat(),
         &o,
         e,
-        &["E-PROLOG"],
+        &["E-XML-PI"],
     );
     check("users.xml", &good(), &o, e, &[]);
     let latin1 = String::from_utf8(good())
         .expect("utf-8")
         .replace("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"");
-    check("latin1.xml", latin1.as_bytes(), &o, e, &["E-ENCODING"]);
+    check("latin1.xml", latin1.as_bytes(), &o, e, &[]);
+    check(
+        "latin1.xml",
+        latin1.as_bytes(),
+        &o,
+        Severity::Warning,
+        &["W-ENCODING", "W-NOT-ZIPPED"],
+    );
     let utf16: Vec<u8> = [0xFF, 0xFE]
         .into_iter()
         .chain(
@@ -282,17 +292,34 @@ fn the_bad_byte_is_attributed_to_its_user_with_line_and_column() {
     let p = utf8[0].finding.position.expect("a position");
     assert_eq!((p.line, p.column), (4, 49));
     assert!(utf8[0].file.ends_with("users.xml"));
-    // Positions stay right after a removed BOM and after blanked prolog junk.
-    for (prefix, line) in [(&b"\xEF\xBB\xBF"[..], 4), (&b"junk\n\n"[..], 6)] {
-        let found = check_bytes("users.xml", &[prefix, &bytes].concat(), &defaults());
-        let utf8 = found
-            .iter()
-            .find(|f| f.finding.code == "E-UTF8")
-            .expect("an E-UTF8 finding");
-        let p = utf8.finding.position.expect("a position");
-        assert_eq!((p.line, p.column), (line, 49));
-        assert_eq!(utf8.finding.primary_id.as_deref(), Some("u2"));
-    }
+    // Positions stay right after a removed BOM.
+    let found = check_bytes(
+        "users.xml",
+        &[b"\xEF\xBB\xBF", &bytes[..]].concat(),
+        &defaults(),
+    );
+    let utf8 = found
+        .iter()
+        .find(|f| f.finding.code == "E-UTF8")
+        .expect("an E-UTF8 finding");
+    let p = utf8.finding.position.expect("a position");
+    assert_eq!((p.line, p.column), (4, 49));
+    assert_eq!(utf8.finding.primary_id.as_deref(), Some("u2"));
+    // Junk before the declaration is where Java stops: nothing after it is read.
+    let found = check_bytes(
+        "users.xml",
+        &[b"junk\n\n", &bytes[..]].concat(),
+        &defaults(),
+    );
+    let errors: Vec<(&str, u64, u64)> = found
+        .iter()
+        .filter(|f| f.finding.severity == Severity::Error)
+        .map(|f| {
+            let p = f.finding.position.expect("a position");
+            (f.finding.code.as_str(), p.line, p.column)
+        })
+        .collect();
+    assert_eq!(errors, [("E-PROLOG", 1, 1)]);
 }
 
 #[test]
@@ -302,7 +329,14 @@ fn record_level_codes() {
     let internal = String::from_utf8(good())
         .expect("utf-8")
         .replacen("EXTERNAL", "INTERNAL", 1);
-    check("internal.xml", internal.as_bytes(), &o, e, &["E-INTERNAL"]);
+    check("internal.xml", internal.as_bytes(), &o, e, &[]);
+    check(
+        "internal.xml",
+        internal.as_bytes(),
+        &o,
+        Severity::Warning,
+        &["W-INTERNAL", "W-NOT-ZIPPED"],
+    );
     let no_type = String::from_utf8(good()).expect("utf-8").replacen(
         "<email_types><email_type>school</email_type></email_types>",
         "",
@@ -311,6 +345,81 @@ fn record_level_codes() {
     check("mandatory.xml", no_type.as_bytes(), &o, e, &["E-MANDATORY"]);
     let same_user = doc(&[user("u1", "U1", ""), user("u2", "B2", "")]);
     check("self.xml", &same_user, &o, e, &["E-ID-TAKEN-IN-FEED"]);
+}
+
+/// Issue 17: a purge date before the expiry date and a missing expiry date are warnings
+/// (Alma loads the user); an email without types is reported at the email, not the user.
+#[test]
+fn dates_and_the_place_of_a_missing_field() {
+    let o = defaults();
+    let w = Severity::Warning;
+    let purge_first = String::from_utf8(good()).expect("utf-8").replacen(
+        "<expiry_date>2027-09-30Z</expiry_date>",
+        "<expiry_date>2027-09-30Z</expiry_date><purge_date>2027-01-01Z</purge_date>",
+        1,
+    );
+    let found = check_bytes("purge.xml", purge_first.as_bytes(), &o);
+    assert_eq!(codes_of(&found, Severity::Error), Vec::<String>::new());
+    assert!(codes_of(&found, w).contains(&"W-PURGE-BEFORE-EXPIRY".to_owned()));
+    let no_expiry = String::from_utf8(good()).expect("utf-8").replacen(
+        "<expiry_date>2027-09-30Z</expiry_date>",
+        "",
+        1,
+    );
+    let found = check_bytes("expiry.xml", no_expiry.as_bytes(), &o);
+    let missing: Vec<&CheckFinding> = found
+        .iter()
+        .filter(|f| f.finding.code == "W-NO-EXPIRY")
+        .collect();
+    assert_eq!(missing.len(), 1, "only the user without one");
+    assert_eq!(missing[0].finding.primary_id.as_deref(), Some("u1"));
+    // The email without types: on the email's line.
+    let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<users>\n<user>\n\
+               <primary_id>m1</primary_id><expiry_date>2027-01-01Z</expiry_date>\n\
+               <contact_info><emails>\n\
+               <email preferred=\"true\"><email_address>m1@example.edu</email_address>\
+               </email>\n</emails></contact_info>\n</user>\n</users>\n";
+    let found = check_bytes("email.xml", xml.as_bytes(), &o);
+    let mandatory = found
+        .iter()
+        .find(|f| f.finding.code == "E-MANDATORY")
+        .expect("E-MANDATORY");
+    assert_eq!(
+        mandatory.finding.field.as_deref(),
+        Some("contact_info/emails/email[0]/email_types")
+    );
+    let p = mandatory.finding.position.expect("a position");
+    assert_eq!((p.line, p.column), (6, 1), "{mandatory}");
+    assert!(
+        mandatory
+            .finding
+            .message
+            .contains("Mandatory field is missing"),
+        "{mandatory}"
+    );
+}
+
+/// Issue 17: an XML file named `.zip` is told so, and its XML is still checked.
+#[test]
+fn plain_xml_named_zip_says_zip_it() {
+    let found = check_bytes("users.zip", &good(), &defaults());
+    let not_zip = found
+        .iter()
+        .find(|f| f.finding.code == "E-NOT-ZIP")
+        .expect("E-NOT-ZIP");
+    assert!(
+        not_zip
+            .finding
+            .message
+            .starts_with("this is an XML file, not a zip"),
+        "{not_zip}"
+    );
+    assert_eq!(codes_of(&found, Severity::Error), ["E-NOT-ZIP"]);
+    // Its users are read and checked all the same.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = write_input(dir.path(), "users.zip", &good());
+    let (_, summary) = run_check(&path, &defaults());
+    assert_eq!((summary.documents, summary.users), (1, 2));
 }
 
 #[test]

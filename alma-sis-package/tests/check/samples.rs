@@ -1,5 +1,5 @@
-//! The four real-world files in `shared/alma/samples/`: at error level exactly the defects
-//! their SOURCE.md lists, nothing else.
+//! The four real-world files in `shared/alma/samples/`: at error level only what Alma rejects
+//! of the defects their SOURCE.md lists; the rest are warnings.
 
 use std::path::PathBuf;
 
@@ -45,63 +45,32 @@ fn check(name: &str, expected: &[(&str, &str)]) {
     );
 }
 
+// Issue 17: MIT's and UCPath's files come from loads Alma accepts, so `check` gives them
+// warnings only; in Berkeley's SIS file only the barcode equal to the primary id stays an
+// error (Ex Libris: primary and additional identifiers must be unique, also within a user).
+
 #[test]
 fn mit_staff() {
-    // SOURCE.md: root `userRecords` undeclared; empty status_date (one per user).
-    check(
-        "mit_staff_patrons.xml",
-        &[
-            ("E-ROOT-NAME", "userRecords"),
-            ("E-SCHEMA-TYPE", "status_date"),
-            ("E-SCHEMA-TYPE", "status_date"),
-        ],
-    );
+    check("mit_staff_patrons.xml", &[]);
 }
 
 #[test]
 fn mit_student() {
-    // SOURCE.md: root undeclared; empty status_date and is_researcher (one per user).
-    check(
-        "mit_student_patrons.xml",
-        &[
-            ("E-ROOT-NAME", "userRecords"),
-            ("E-SCHEMA-TYPE", "status_date"),
-            ("E-SCHEMA-TYPE", "status_date"),
-            ("E-SCHEMA-TYPE", "is_researcher"),
-            ("E-SCHEMA-TYPE", "is_researcher"),
-        ],
-    );
+    check("mit_student_patrons.xml", &[]);
 }
 
 #[test]
 fn berkeley_ucpath() {
-    // SOURCE.md: unexpected pref_full_name.
-    check(
-        "berkeley_ucpath_expected_xml_1.xml",
-        &[("E-UNKNOWN-ELEMENT", "pref_full_name")],
-    );
+    check("berkeley_ucpath_expected_xml_1.xml", &[]);
 }
 
 #[test]
 fn berkeley_sis() {
-    // SOURCE.md: empty start_date and end_date, pref_full_name, and the BARCODE equal to
-    // primary_id ("Identifier ... already taken").
     check(
         "berkeley_sis_expected_xml.xml",
-        &[
-            (
-                "E-SCHEMA-TYPE",
-                "contact_info/addresses/address[0]/start_date",
-            ),
-            (
-                "E-SCHEMA-TYPE",
-                "contact_info/addresses/address[0]/end_date",
-            ),
-            ("E-UNKNOWN-ELEMENT", "pref_full_name"),
-            (
-                "E-ID-TAKEN-IN-FEED",
-                "user_identifiers/user_identifier[0]/value",
-            ),
-        ],
+        &[(
+            "E-ID-TAKEN-IN-FEED",
+            "user_identifiers/user_identifier[0]/value",
+        )],
     );
 }

@@ -47,6 +47,10 @@ pub struct CheckArgs {
     /// Also show informational findings in text output (JSON always has them).
     #[arg(long)]
     pub all: bool,
+    /// Exit 1 on warnings too, not only on errors: for sites that want schema-clean files
+    /// (warnings are deviations Alma tolerates; see docs/troubleshooting.md).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Output formats of `check`.
@@ -234,9 +238,10 @@ pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<Exit> {
         };
         let mut checker = Checker::with_sink(&options, &mut sink);
         for path in &args.paths {
-            checker
-                .check_path(path)
-                .map_err(|e| input_error(format!("{e}: {}", root_cause(&e))))?;
+            checker.check_path(path).map_err(|e| {
+                let message = format!("{e}: {}", root_cause(&e));
+                input_error(alma_sis_package::check::printable(&message).into_owned())
+            })?;
         }
         checker.summary()
     };
@@ -273,7 +278,10 @@ pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<Exit> {
                     writeln!(out, "  {code:<24} {n:>7}")?;
                 }
             }
-            if summary.errors > 0 {
+            if args.strict && summary.warnings > 0 {
+                writeln!(out, "--strict: the warnings count as errors")?;
+            }
+            if summary.errors > 0 || (args.strict && summary.warnings > 0) {
                 writeln!(
                     out,
                     "see docs/troubleshooting.md for what each code means and how to fix it"
@@ -282,11 +290,13 @@ pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<Exit> {
         }
     }
     out.flush()?;
-    Ok(if summary.errors > 0 {
-        Exit::Findings
-    } else {
-        Exit::Ok
-    })
+    Ok(
+        if summary.errors > 0 || (args.strict && summary.warnings > 0) {
+            Exit::Findings
+        } else {
+            Exit::Ok
+        },
+    )
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
