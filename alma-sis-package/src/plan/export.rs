@@ -496,12 +496,13 @@ impl<'o> Builder<'o> {
     }
 }
 
-/// A document with no user whose root is `<userRecords>` is a version 1 export; any other
-/// root is no users export at all.
+/// A document with no user whose root is `<userRecords>` is a version 1 export (the reader
+/// only warns about that root, which MIT's feeds load with); any other root is no users
+/// export at all.
 fn version_check(path: &Path, entry: Option<&str>, findings: &[Finding]) -> Result<(), PlanError> {
     let root = findings
         .iter()
-        .find(|f| f.code == "E-ROOT-NAME")
+        .find(|f| f.code == "E-ROOT-NAME" || f.code == "W-ROOT-NAME")
         .and_then(|f| f.field.clone());
     let place = match entry {
         Some(e) => format!("{}!{e}", path.display()),
