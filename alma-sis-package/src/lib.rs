@@ -36,7 +36,6 @@
 
 pub mod check;
 pub mod plan;
-pub mod state;
 
 mod assemble;
 mod config;

@@ -357,7 +357,7 @@ fn state_forget_makes_a_person_new_and_the_state_file_is_private() {
 
 #[test]
 fn the_history_table_is_a_snapshot() {
-    use alma_sis_package::state::{RunCounts, RunId, RunOutcome, RunRecord};
+    use alma_sis_state::{RunCounts, RunId, RunOutcome, RunRecord};
     let record = |id, outcome, partial, sent, files: &[&str]| RunRecord {
         id: RunId(id),
         feed: "patrons".into(),

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use alma_sis_package::state::{FeedLock, LoadMode, PlanOptions, StateStore};
+use alma_sis_state::{FeedLock, LoadMode, PlanOptions, StateStore};
 use sha2::Digest as _;
 
 use crate::state::{Demo, stderr};

@@ -107,7 +107,7 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> anyhow::Result<Exit> {
 mod vanished {
     use std::fmt::Write as _;
 
-    use alma_sis_package::state::{IfMissing, VanishedAction, VanishedDates, VanishedUser};
+    use alma_sis_state::{IfMissing, VanishedAction, VanishedDates, VanishedUser};
     use alma_user_model::User;
     use chrono::NaiveDate;
 

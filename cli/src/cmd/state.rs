@@ -3,7 +3,7 @@
 use std::io::{ErrorKind, Write as _};
 use std::path::PathBuf;
 
-use alma_sis_package::state::{Claim, Owner, StateError, match_id};
+use alma_sis_state::{Claim, Owner, StateError, match_id};
 use clap::{Args, Subcommand};
 
 use super::Context;

@@ -2,7 +2,6 @@
 //! state adapter and the nightly run.
 
 pub mod run;
-pub mod state;
 
 use std::path::{Path, PathBuf};
 
@@ -13,10 +12,7 @@ use serde::Deserialize;
 use crate::config::{DeliveryConfig, OutputConfig};
 use crate::exit::{Exit, Failure};
 
-/// The feed name courses are recorded under in the run state.
-pub const FEED: &str = "courses";
-/// The feed name sent rollovers are recorded under.
-pub const ROLLOVER_FEED: &str = "courses-rollover";
+pub use alma_sis_state::courses::{FEED, ROLLOVER_FEED};
 
 /// A course config file: the mapping (owned by `leganto-courses`) plus what the CLI owns.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use alma_sis_package::state::{
+use alma_sis_state::{
     FeedLock, NewRun, RunCounts, RunEnd, RunOutcome, StateError, StateStore, match_id,
 };
 use anyhow::Context as _;
@@ -16,9 +16,9 @@ use leganto_courses::{
 };
 
 use super::CoursesAppConfig;
-use super::state::{StoreCourseState, last_snapshot, rollovers_sent};
 use crate::cmd::Context;
 use crate::exit::{Exit, Failure};
+use alma_sis_state::courses::{StoreCourseState, last_snapshot, rollovers_sent};
 
 /// What `courses run` is asked to do.
 #[derive(Debug, Clone, Copy, Default)]

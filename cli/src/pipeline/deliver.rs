@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use alma_sis_package::PackagedFile;
-use alma_sis_package::state::{RunFile, RunOutcome};
+use alma_sis_state::{RunFile, RunOutcome};
 use sftp_deliver::{DeliverError, Delivered, Destination, FolderReport, Outgoing, Step};
 
 use super::Run;

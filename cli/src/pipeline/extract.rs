@@ -8,7 +8,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
-use alma_sis_package::state::ContentHash;
+use alma_sis_state::ContentHash;
 use alma_user_model::{WriteError, render_user};
 use sis_extract::{Extractor, PersonOutcome};
 

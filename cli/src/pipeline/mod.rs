@@ -17,7 +17,7 @@ pub mod quarantine;
 pub mod report;
 pub mod state;
 
-use alma_sis_package::state::RunId;
+use alma_sis_state::RunId;
 use chrono::NaiveDate;
 use sftp_deliver::Destination;
 
@@ -256,7 +256,7 @@ fn planned(
     opened: &mut state::Opened,
     plan_failures: Option<plan::PlanFailures>,
 ) -> Result<(), Stop> {
-    use alma_sis_package::state::RunOutcome;
+    use alma_sis_state::RunOutcome;
 
     let state::Opened {
         store,
@@ -347,16 +347,14 @@ fn planned(
     state::report_plan(run, baseline.as_ref(), mode, partial, &plan);
 
     // From here on the plan's writes are open: every way out records the run's outcome.
-    let refuse = |run: &Run<'_>,
-                  plan: alma_sis_package::state::PlannedRun<'_>,
-                  outcome,
-                  error: anyhow::Error| {
-        let end = state::run_end(run, outcome, plan.counts, Some(format!("{error:#}")));
-        match plan.abandon(run_id, &end) {
-            Ok(()) => Stop::Recorded(error),
-            Err(e) => Stop::Recorded(state::state_error(e).context(format!("{error:#}"))),
-        }
-    };
+    let refuse =
+        |run: &Run<'_>, plan: alma_sis_state::PlannedRun<'_>, outcome, error: anyhow::Error| {
+            let end = state::run_end(run, outcome, plan.counts, Some(format!("{error:#}")));
+            match plan.abandon(run_id, &end) {
+                Ok(()) => Stop::Recorded(error),
+                Err(e) => Stop::Recorded(state::state_error(e).context(format!("{error:#}"))),
+            }
+        };
     if run.args.strict && rejected > 0 {
         let listed = rejects.map(|p| p.display().to_string()).unwrap_or_default();
         let in_alma = if will_fail > 0 {

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use alma_sis_package::Packager;
-use alma_sis_package::state::{ContentHash, Planner};
+use alma_sis_state::{ContentHash, Planner};
 use alma_user_model::{User, WriteError};
 use anyhow::Context as _;
 use sis_extract::{Decision, Extractor, PersonOutcome, RowOutcome};
@@ -201,7 +201,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
 pub fn resend(
     report: &mut RunReport,
     packager: &mut Packager,
-    users: impl Iterator<Item = Result<User, alma_sis_package::state::StateError>>,
+    users: impl Iterator<Item = Result<User, alma_sis_state::StateError>>,
 ) -> anyhow::Result<()> {
     for user in users {
         let user = user.map_err(state::state_error)?;

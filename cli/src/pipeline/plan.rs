@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use alma_sis_package::check::{CheckOptions, MatchId};
 use alma_sis_package::plan::{AlmaExport, ExportOptions, Outcome, Verdict};
-use alma_sis_package::state::{IfMissing, StateStore, VanishedAction};
+use alma_sis_state::{IfMissing, StateStore, VanishedAction};
 use alma_user_model::{Finding, User};
 use anyhow::Context as _;
 use chrono::NaiveDate;

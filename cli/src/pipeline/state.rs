@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use alma_sis_package::state::{
+use alma_sis_state::{
     BrakeLimits, Claim, FeedLock, LoadMode, NewRun, Owner, PlanOptions, PlannedRun, PurgePolicy,
     RunCounts, RunEnd, RunId, RunOutcome, RunRecord, StateError, StateStore, VanishedPolicy,
     WaitPolicy,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alma_sis_package::state::{
+use alma_sis_state::{
     BrakeLimits, Claim, FeedLock, Held, LoadMode, NewRun, Owner, PlanOptions, StateError,
     StateStore, VanishedPolicy, WaitPolicy, Waiting,
 };

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use alma_sis_package::state::{
+use alma_sis_state::{
     BrakeLimits, ContentHash, LoadMode, NewRun, PlanOptions, RunEnd, RunFile, RunId, RunOutcome,
     StateStore, VanishedAction, VanishedPolicy,
 };

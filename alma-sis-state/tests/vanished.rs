@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use alma_sis_package::state::{
+use alma_sis_state::{
     BrakeLimits, ContentHash, LoadMode, NewRun, PlanOptions, PurgePolicy, RunEnd, RunOutcome,
     StateStore, VanishedPolicy,
 };

@@ -833,7 +833,7 @@ impl PlannedRun<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{BrakeLimits, NewRun, RunOutcome, VanishedPolicy};
+    use crate::{BrakeLimits, NewRun, RunOutcome, VanishedPolicy};
 
     fn day(n: u64) -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 1)

@@ -1,4 +1,6 @@
-//! The run state: what each feed sent, person by person (or course by course), and every run.
+//! [`StateStore`] is alma-sis' run state: what each feed sent, person by person (or course by
+//! course), and every run; its [`Planner`] decides whom a patron run sends, and [`FeedLock`]
+//! keeps two runs of a feed apart. This is the only crate of the workspace that uses SQLite.
 //!
 //! One SQLite file (mode 0600, as are its `-wal` and `-shm` companions) holds every feed;
 //! each row is namespaced by a feed name. Items are keyed by a match id and carry a content
@@ -21,7 +23,7 @@
 //! Nothing here reads the clock: every date and time is an argument.
 //!
 //! ```
-//! use alma_sis_package::state::{
+//! use alma_sis_state::{
 //!     BrakeLimits, ContentHash, FeedLock, LoadMode, PlanOptions, StateStore, VanishedPolicy,
 //! };
 //! use alma_user_model::{User, render_user};
@@ -52,6 +54,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![deny(missing_docs)]
+
+pub mod courses;
 mod delivery;
 mod guard;
 mod identity;

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use alma_sis_package::state::{
+use alma_sis_state::{
     BrakeLimits, ContentHash, FeedLock, ItemWrite, LoadMode, NewRun, PlanOptions, PlannedRun,
     Planner, PurgePolicy, RunCounts, RunEnd, RunId, RunOutcome, StateError, StateStore,
     VanishedAction, VanishedPolicy, Verdict,
@@ -789,7 +789,7 @@ fn people_recorded_with_a_json_payload_are_still_re_sent_when_they_vanish() {
         first_seen: day(1),
         last_seen: day(1),
         last_sent: Some(day(1)),
-        status: alma_sis_package::state::ItemStatus::Present,
+        status: alma_sis_state::ItemStatus::Present,
         payload: Some(serde_json::to_string(&sent).unwrap()),
     };
     let end = RunEnd {
@@ -1038,7 +1038,7 @@ fn history_lists_runs_newest_first_with_their_outcome_and_counts() {
 
 #[test]
 fn generic_items_record_what_another_feed_sent() {
-    use alma_sis_package::state::{ContentHash, ItemStatus};
+    use alma_sis_state::{ContentHash, ItemStatus};
     let feed = Feed::new();
     let mut store = feed.store();
     let run = store
