@@ -57,7 +57,7 @@ pub use config::{
 };
 pub use error::{PackageError, VerifyError};
 pub use manifest::{Manifest, ManifestEntry, ManifestFile};
-pub use verify::{primary_ids, verify};
+pub use verify::{match_values, primary_ids, verify};
 pub use write::{PackStats, Package, Packager, Staged, package};
 
 /// One zip written under its final name.

@@ -14,6 +14,7 @@ use std::sync::mpsc::Receiver;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use alma_user_model::MatchId;
 use flate2::{Decompress, FlushDecompress, Status};
 use memchr::memmem;
 use zip::{CompressionMethod, ZipArchive};
@@ -78,6 +79,13 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Result<(), VerifyError> {
 /// The primary ids of the users in a zip, entry by entry, in order: who is in a zip that did
 /// not reach the destination. Entry names are never used as paths.
 pub fn primary_ids(path: &Path) -> Result<Vec<String>, VerifyError> {
+    match_values(path, &MatchId::PrimaryId)
+}
+
+/// The match values (under `match_id`; the primary id of a user without one) of the users in
+/// a zip, entry by entry, in order: whom the run state knows in a zip that did not reach the
+/// destination. Entry names are never used as paths.
+pub fn match_values(path: &Path, match_id: &MatchId) -> Result<Vec<String>, VerifyError> {
     let file = File::open(path).map_err(|source| VerifyError::Io {
         path: path.to_owned(),
         source,
@@ -94,7 +102,13 @@ pub fn primary_ids(path: &Path) -> Result<Vec<String>, VerifyError> {
         let mut reader = alma_user_model::UserReader::new(BufReader::new(entry));
         loop {
             match reader.next_user() {
-                Ok(Some(read)) => ids.push(read.user.primary_id),
+                Ok(Some(read)) => {
+                    let user = read.user;
+                    ids.push(match match_id.value(&user) {
+                        Some(value) => value.to_owned(),
+                        None => user.primary_id,
+                    });
+                }
                 Ok(None) => break,
                 Err(e) => {
                     return Err(VerifyError::Xml {

@@ -26,7 +26,7 @@
 //! use alma_sis_state::{
 //!     BrakeLimits, ContentHash, FeedLock, LoadMode, PlanOptions, StateStore, VanishedPolicy,
 //! };
-//! use alma_user_model::{User, render_user};
+//! use alma_user_model::{MatchId, User, render_user};
 //! use chrono::NaiveDate;
 //!
 //! let dir = tempfile::tempdir()?;
@@ -34,6 +34,7 @@
 //! let _lock = FeedLock::acquire(&path, "patrons")?;
 //! let mut store = StateStore::open(&path)?;
 //! let options = PlanOptions {
+//!     match_id: MatchId::PrimaryId,
 //!     mode: LoadMode::Delta,
 //!     vanished: VanishedPolicy::Expire { grace_days: 0 },
 //!     vanished_runs: 3,
@@ -82,7 +83,7 @@ pub use identity::{Claim, Owner};
 pub use plan::{PlannedRun, Planner};
 pub use users::{
     BrakeLimits, BrakeReading, Class, LoadMode, PlanOptions, VanishedAction, VanishedPolicy,
-    VanishedUser, Verdict, match_id,
+    VanishedUser, Verdict,
 };
 pub use vanished::{IfMissing, PurgePolicy, PurgeRule, VanishedDates};
 
@@ -247,6 +248,15 @@ pub enum StateError {
         /// The cause.
         #[source]
         source: alma_user_model::ReadError,
+    },
+    /// A user to plan has no value of the match id: the run state cannot know them (and
+    /// Alma cannot match them).
+    #[error("user {primary_id} has no {match_id} to match on")]
+    NoMatchValue {
+        /// The user's primary id.
+        primary_id: String,
+        /// The match id, described.
+        match_id: String,
     },
     /// The brake tripped: the extract looks implausible next to the last successful run.
     #[error("{0}")]

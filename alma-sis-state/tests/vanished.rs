@@ -114,6 +114,7 @@ proptest! {
             VanishedPolicy::Expire { grace_days: grace }
         };
         let options = PlanOptions {
+            match_id: alma_user_model::MatchId::PrimaryId,
             mode: LoadMode::Full,
             vanished: policy,
             vanished_runs,

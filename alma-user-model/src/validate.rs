@@ -59,10 +59,12 @@
 //! # Ok::<(), alma_user_model::CodeTableError>(())
 //! ```
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::chars::first_illegal_xml_char;
 use crate::finding::{Finding, Severity};
+use crate::identity::match_key;
 use crate::model::{AccountType, CodeValue, User};
 
 /// Allowed codes per Alma code table (e.g. `UserGroups` → `UGRD`, `GRAD`, ...).
@@ -522,9 +524,10 @@ impl Validator<'_> {
 
     fn identifiers(&mut self) {
         let ids = &self.user.user_identifiers;
-        let mut seen: HashSet<String> = HashSet::with_capacity(ids.len() + 1);
+        let mut seen: HashSet<Cow<'_, str>> = HashSet::with_capacity(ids.len() + 1);
+        let primary = match_key(&self.user.primary_id);
         if !self.user.primary_id.is_empty() {
-            seen.insert(self.user.primary_id.to_lowercase());
+            seen.insert(primary.clone());
         }
         for (i, id) in ids.iter().enumerate() {
             let item = format!("user_identifiers/user_identifier[{i}]");
@@ -542,9 +545,9 @@ impl Validator<'_> {
             self.text(&item, "value", &id.value, Some(MAX_255));
             self.opt_text(&item, "note", &id.note, Some(MAX_2000));
             self.opt_text(&item, "status", &id.status, Some(MAX_255));
-            if !id.value.is_empty() && !seen.insert(id.value.to_lowercase()) {
-                let same_as_primary =
-                    id.value.to_lowercase() == self.user.primary_id.to_lowercase();
+            let key = match_key(&id.value);
+            if !id.value.is_empty() && !seen.insert(key.clone()) {
+                let same_as_primary = key == primary;
                 let message = if same_as_primary {
                     format!(
                         "the {} value equals primary_id (ignoring case); Alma rejects the user: \

@@ -62,7 +62,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use alma_user_model::{
-    Finding, Position, ReadError, ReadUser, SegmentAt, Severity, User, ValidationOptions,
+    Finding, MatchId, Position, ReadError, ReadUser, SegmentAt, Severity, User, ValidationOptions,
 };
 use serde::Serialize;
 
@@ -75,46 +75,6 @@ use guard::{Guard, GuardEvent, GuardEventKind, GuardLimits, GuardLog};
 
 /// Alma processes at most this many XML files per zip.
 pub const MAX_XML_PER_ZIP: usize = 50;
-
-/// Which value Alma's integration profile matches incoming users on.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum MatchId {
-    /// `primary_id` (the default).
-    #[default]
-    PrimaryId,
-    /// The value of the first identifier of this `id_type`.
-    Identifier(String),
-}
-
-impl MatchId {
-    /// `primary_id`, or an identifier type.
-    pub fn parse(s: &str) -> MatchId {
-        if s == "primary_id" {
-            MatchId::PrimaryId
-        } else {
-            MatchId::Identifier(s.to_owned())
-        }
-    }
-
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            MatchId::PrimaryId => "primary_id".into(),
-            MatchId::Identifier(t) => format!("identifier type {t}"),
-        }
-    }
-
-    pub(crate) fn value<'u>(&self, user: &'u User) -> Option<&'u str> {
-        match self {
-            MatchId::PrimaryId => Some(user.primary_id.as_str()),
-            MatchId::Identifier(t) => user
-                .user_identifiers
-                .iter()
-                .find(|i| i.id_type.code == *t)
-                .map(|i| i.value.as_str()),
-        }
-        .filter(|v| !v.trim().is_empty())
-    }
-}
 
 /// Byte limits against hostile input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -935,18 +895,9 @@ impl<'u> FeedUser<'u, ()> {
         match_id: &MatchId,
         user: &'u User,
     ) -> FeedUser<'u, impl Iterator<Item = (&'u str, &'u str)> + Clone + use<'u>> {
-        let matched = match match_id {
-            MatchId::PrimaryId => Some((user.primary_id.as_str(), None)),
-            MatchId::Identifier(t) => user
-                .user_identifiers
-                .iter()
-                .position(|i| i.id_type.code == *t)
-                .map(|n| (user.user_identifiers[n].value.as_str(), Some(n))),
-        }
-        .filter(|(v, _)| !v.trim().is_empty());
         FeedUser {
             primary_id: &user.primary_id,
-            matched,
+            matched: match_id.locate(user),
             identifiers: user
                 .user_identifiers
                 .iter()

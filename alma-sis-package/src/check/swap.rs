@@ -14,9 +14,9 @@ use alma_user_model::{Finding, Severity, User};
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use alma_user_model::UserReader;
+use alma_user_model::{MatchId, UserReader};
 
-use super::{CheckError, MatchId, codes, feed::id_key};
+use super::{CheckError, codes, feed::id_key};
 
 /// Fields the file replaces (cleared when sent empty), in mask-bit order.
 pub const CORE_FIELDS: &[&str] = &[

@@ -17,14 +17,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use alma_user_model::read::{RawUser, Split, UserParser, UserSplitter};
-use alma_user_model::{AccountType, Finding, User, UserReader};
+use alma_user_model::{AccountType, Finding, MatchId, User, UserReader};
 
 use super::records::{
     AS_MATCH, AS_PRIMARY, Format, IN_GROUPS, INTERNAL, Kept, NO_GROUP, NO_MATCH_VALUE, Records,
     ValueIndex,
 };
 use super::{Coverage, ExportDocument, ExportOptions, PlanError};
-use crate::check::{MatchId, id_key, read_up_to};
+use crate::check::{id_key, read_up_to};
 
 /// Raw XML per batch handed to a worker.
 const BATCH_BYTES: usize = 256 * 1024;

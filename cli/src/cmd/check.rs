@@ -7,9 +7,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use alma_sis_package::check::{
-    CheckFinding, CheckOptions, Checker, Limits, MandatoryProfile, MatchId, PreviousFeed,
+    CheckFinding, CheckOptions, Checker, Limits, MandatoryProfile, PreviousFeed,
 };
-use alma_user_model::{CodeTables, Severity, ValidationOptions};
+use alma_user_model::{CodeTables, MatchId, Severity, ValidationOptions};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;

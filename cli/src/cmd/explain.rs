@@ -123,7 +123,7 @@ mod vanished {
         let Some((path, store)) = open_existing(config)? else {
             return Ok(None);
         };
-        let options = config.state.explain_options();
+        let options = config.state.explain_options(&config.check.match_id);
         let purge = purge_policy(config);
         let feed = &config.mapping.feed.name;
         for id in ids {

@@ -223,15 +223,16 @@ pub fn run_files(files: &[PackagedFile], delivery: Option<&Delivery>) -> Vec<Run
         .collect()
 }
 
-/// `(file, primary id)` for every user in a zip that did not arrive, read back from the zip.
+/// `(file, match value)` for every user in a zip that did not arrive, read back from the zip.
 pub fn held_back(
     files: &[PackagedFile],
     delivery: &Delivery,
+    match_id: &alma_user_model::MatchId,
 ) -> Result<Vec<(String, String)>, alma_sis_package::VerifyError> {
     let mut held = Vec::new();
     for f in files {
         if !delivery.delivered.iter().any(|d| d.name == f.name) {
-            for id in alma_sis_package::primary_ids(&f.path)? {
+            for id in alma_sis_package::match_values(&f.path, match_id)? {
                 held.push((f.name.clone(), id));
             }
         }

@@ -418,7 +418,8 @@ fn planned(
             .timed("record", |_| plan.abandon(run_id, &end))
             .map_err(recording);
     };
-    let held_back = match deliver::held_back(&files, &delivery) {
+    let match_id = alma_user_model::MatchId::parse(&run.config.check.match_id);
+    let held_back = match deliver::held_back(&files, &delivery, &match_id) {
         Ok(held) => held,
         Err(e) => {
             // Who is in the zips that did not arrive is unknown: record nobody as sent (the

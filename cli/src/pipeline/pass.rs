@@ -126,43 +126,50 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             self.report.row_warnings.push((key.clone(), warning));
         }
         // Users outside `--only` come without a rendering: they are not sent.
-        if let (Some(mapped), Some(rendered)) = (user, rendered) {
-            self.user(&mapped.user, rendered, &mut rows)?;
+        let mut quarantined = false;
+        if let (Some(mapped), Some(rendered)) = (user.as_ref(), rendered) {
+            quarantined = !self.user(&mapped.user, rendered, &mut rows)?;
+        }
+        let rejected = rows.iter().any(|row| {
+            matches!(row.decision, Decision::Rejected { .. })
+                && !self.supplements.contains(&row.row.file)
+        });
+        // People whose main row was rejected today are still in the extract: not vanished.
+        // A user the check rejected is held by its match value; someone whose rows gave no
+        // user by the person key (the match value when the extract's key is, e.g. UNIV_ID).
+        if rejected {
+            match user.as_ref() {
+                Some(mapped) if quarantined => self.planner.hold_user(&mapped.user),
+                Some(_) => {}
+                None => self.planner.hold(&key),
+            }
         }
         for row in rows {
-            self.hold_if_rejected(&row);
             self.report.add_row(row);
         }
         Ok(())
     }
 
-    /// People whose main row was rejected today are still in the extract: not vanished.
-    fn hold_if_rejected(&mut self, row: &RowOutcome) {
-        if matches!(row.decision, Decision::Rejected { .. })
-            && !self.supplements.contains(&row.row.file)
-        {
-            self.planner.hold(&row.key);
-        }
-    }
-
+    /// Checks the user and sends it or quarantines it; `false` when quarantined.
     fn user(
         &mut self,
         user: &User,
         rendered: Result<(Vec<u8>, ContentHash), WriteError>,
         rows: &mut [RowOutcome],
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let start = Instant::now();
         let mut findings = self.quarantine.check(user);
         let checked = Instant::now();
         self.busy.check += checked - start;
         if findings.is_empty() {
             match rendered {
-                Ok((xml, hash)) => return self.send(user, &xml, hash, checked),
+                Ok((xml, hash)) => return self.send(user, &xml, hash, checked).map(|()| true),
                 // The writer's own refusal, when no check explains it.
                 Err(err) => findings.push(Quarantine::write_refused(user, &err)),
             }
         }
-        self.quarantine.reject(&user.primary_id, &findings, rows)
+        self.quarantine.reject(&user.primary_id, &findings, rows)?;
+        Ok(false)
     }
 
     /// Asks the run state and hands the bytes to the packager when the user is to be sent.
