@@ -39,6 +39,7 @@ pub mod plan;
 
 mod assemble;
 mod config;
+mod context;
 mod deflate;
 mod error;
 mod manifest;

@@ -20,10 +20,10 @@ use memchr::memmem;
 use zip::{CompressionMethod, ZipArchive};
 
 use crate::config::check_file_name;
+use crate::context::{ClosedZip, Context};
 use crate::error::VerifyError;
 use crate::manifest::{Manifest, ManifestEntry, ManifestFile};
 use crate::sha256_file;
-use crate::write::{ClosedZip, Context};
 use crate::zip32::{self, DosTime, LOCAL_HEADER_LEN};
 
 /// An entry's index in the zip and why it failed.

@@ -45,6 +45,24 @@
 //! ```
 #![deny(missing_docs)]
 
+/// The schema's `maxLength` of the string at a path below `<user>`
+/// ([`schema::max_length`]), looked up while compiling.
+macro_rules! max_len {
+    ($path:expr) => {
+        const { crate::schema::max_length($path) }
+    };
+}
+
+/// The schema's lengths of a code-table value at a path below `<user>` and of its `desc`.
+macro_rules! code_len {
+    ($path:literal) => {
+        crate::schema::CodeLengths {
+            code: max_len!($path),
+            desc: max_len!(concat!($path, "/@desc")),
+        }
+    };
+}
+
 pub mod chars;
 mod dates;
 mod finding;

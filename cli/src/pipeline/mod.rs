@@ -282,6 +282,14 @@ fn planned(
     let mut planner = store
         .planner(&feed, &options, run.today)
         .map_err(|e| Stop::Unrecorded(state::state_error(e)))?;
+    if planner.rekeyed() > 0 {
+        tracing::warn!(
+            items = planner.rekeyed(),
+            match_id = %run.config.check.match_id,
+            "the run state now knows people by check.match_id: items moved from the id they \
+             were recorded under (kept only if this run is delivered)"
+        );
+    }
     let purge = state::purge_policy(run.config);
     run.report.purge_floor = Some((purge.floor(None, run.today), purge.minimum_days));
     planner.set_purge_policy(purge);
