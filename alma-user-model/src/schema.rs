@@ -628,9 +628,24 @@ pub static USER_CHILDREN: &[Child] = &[
 /// This is how the writer and record validation learn Alma's field lengths: evaluated in a
 /// `const` block, a path the schema does not have fails the build.
 pub const fn max_length(path: &str) -> Option<usize> {
+    match walk(path).2 {
+        Some(Simple::String(max)) => max,
+        _ => None,
+    }
+}
+
+/// The children of the element at `path` below `<user>` (`""`: `<user>`'s own), in the
+/// schema's declaration order; none for an element of simple content. Like
+/// [`max_length`], a path the schema lacks panics (fails the build in a `const`).
+pub const fn children(path: &str) -> &'static [Child] {
+    walk(path).0
+}
+
+/// Follows `path` from `<user>`: the children, attributes and simple type where it ends.
+const fn walk(path: &str) -> (&'static [Child], &'static [Attr], Option<Simple>) {
     let path = path.as_bytes();
-    let mut children: &[Child] = USER_CHILDREN;
-    let mut attrs: &[Attr] = &[];
+    let mut children: &'static [Child] = USER_CHILDREN;
+    let mut attrs: &'static [Attr] = &[];
     let mut simple = None;
     let mut start = 0;
     while start < path.len() {
@@ -648,7 +663,7 @@ pub const fn max_length(path: &str) -> Option<usize> {
                 }
                 i += 1;
             }
-            simple = Some(attrs[i].ty);
+            (children, attrs, simple) = (&[], &[], Some(attrs[i].ty));
         } else {
             let mut i = 0;
             loop {
@@ -667,10 +682,7 @@ pub const fn max_length(path: &str) -> Option<usize> {
         }
         start = end + 1;
     }
-    match simple {
-        Some(Simple::String(max)) => max,
-        _ => None,
-    }
+    (children, attrs, simple)
 }
 
 /// The `maxLength`s of a code-table value and of its `desc` attribute.
