@@ -1,6 +1,10 @@
-//! Packages Alma user XML into zip files that Alma's Java loader always opens, split within
-//! Alma's limits (at most 50 XML files per zip, 20 zips per run, under 4 GB per zip), named from
-//! a pattern, described by a JSON manifest and verified before they get their final names.
+//! The Alma load file both ways: [`Packager`] writes users into the zips Alma's Java loader
+//! opens, [`check::Checker`] reads any load file for every failure before Alma does, and
+//! [`plan::AlmaExport`] compares a load with Alma's own export.
+//!
+//! Zips are split within Alma's limits (at most 50 XML files per zip, 20 zips per run, under
+//! 4 GB per zip), named from a pattern, described by a JSON manifest and verified before they
+//! get their final names.
 //!
 //! Users stream into deflated XML entries inside seekable zips (never stored with a data
 //! descriptor), with the run's timestamp on every entry and a fixed order, so the same users,

@@ -1,4 +1,6 @@
-//! The Alma user record as `rest_user.xsd` defines it, written and read as Alma does.
+//! [`User`] is the Alma user record as `rest_user.xsd` defines it; [`UserXmlWriter`] writes
+//! it and [`UserReader`] reads it as Alma does, and [`MatchId`] says how Alma tells two
+//! users apart.
 //!
 //! This crate is the contract between a campus feed and Alma's *Users* integration profile
 //! (SIS import / synchronize):
