@@ -737,23 +737,18 @@ fn xml_head(run: &RunInfo) -> Result<Vec<u8>, PackageError> {
     Ok(head)
 }
 
-/// The run's timestamp as zip headers store it (years 1980 to 2107).
+/// The run's timestamp as zip headers store it (years 1980 to 2107, seconds halved).
 fn dos_time(timestamp: NaiveDateTime) -> Result<DosTime, PackageError> {
-    let bad = || PackageError::Timestamp { timestamp };
-    let year = u16::try_from(timestamp.year()).map_err(|_| bad())?;
-    // Each component is range-checked by chrono (month 1..=12, second 0..=59), so `as u8` is exact.
-    let time = zip::DateTime::from_date_and_time(
-        year,
-        timestamp.month() as u8,
-        timestamp.day() as u8,
-        timestamp.hour() as u8,
-        timestamp.minute() as u8,
-        timestamp.second() as u8,
-    )
-    .map_err(|_| bad())?;
+    let year = timestamp.year();
+    if !(1980..=2107).contains(&year) {
+        return Err(PackageError::Timestamp { timestamp });
+    }
+    // Each component is range-checked by chrono (month 1..=12, second 0..=59), so they fit.
+    let (year, month, day) = (year - 1980, timestamp.month(), timestamp.day());
+    let (hour, minute, second) = (timestamp.hour(), timestamp.minute(), timestamp.second());
     Ok(DosTime {
-        time: time.timepart(),
-        date: time.datepart(),
+        time: ((hour << 11) | (minute << 5) | (second / 2)) as u16,
+        date: (((year as u32) << 9) | (month << 5) | day) as u16,
     })
 }
 

@@ -53,7 +53,7 @@ mod profile;
 mod swap;
 mod xmlscan;
 mod zipcheck;
-mod zipread;
+pub(crate) mod zipread;
 
 use std::cell::RefCell;
 use std::fs::File;
