@@ -23,8 +23,8 @@ use chrono::NaiveDate;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 
-use super::plan::{PlannedRun, sql_error};
-use super::{RunEnd, RunId, RunOutcome, StateError, StateStore, date_text};
+use super::plan::PlannedRun;
+use super::{RunEnd, RunId, RunOutcome, StateError, StateStore, date_text, sql_error};
 
 /// The tables this module keeps. Created when missing, so a state file written before them
 /// keeps working (and an older alma-sis ignores them).

@@ -63,6 +63,7 @@ mod guard;
 mod identity;
 mod index;
 mod plan;
+mod stored;
 mod users;
 mod vanished;
 
@@ -332,6 +333,15 @@ impl StateError {
             StateError::Sql { source, .. } => guard::is_busy(source),
             _ => false,
         }
+    }
+}
+
+/// A SQLite failure while doing `action` on the state file at `path`.
+fn sql_error(path: &Path, action: String, source: rusqlite::Error) -> StateError {
+    StateError::Sql {
+        path: path.to_owned(),
+        action,
+        source,
     }
 }
 

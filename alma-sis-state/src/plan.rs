@@ -15,18 +15,18 @@
 //! [`PlannedRun::commit`] leaves the state exactly as the last finished run left it.
 
 use std::collections::HashSet;
-use std::io::Read as _;
-use std::path::Path;
 
-use alma_user_model::{MatchId, User, UserReader, match_key};
+use alma_user_model::{MatchId, User, match_key};
 use chrono::{Days, NaiveDate};
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OptionalExtension as _, params};
+use rusqlite::{OptionalExtension as _, params};
 
 use super::index::{
     Entry, HASH_PREFIX, Index, KeyHasher, NO_ROW, PRESENT, RETIRED, SEEN, SENT, SENT_TODAY,
     VANISHED, key_hash,
 };
+use super::sql_error;
+use super::stored::load_user;
 use super::vanished::decide;
 use super::{
     BrakeReading, CACHE_FLOOR_KIB, Class, ContentHash, LoadMode, PLAN_BUDGET_KIB, PlanOptions,
@@ -54,8 +54,6 @@ const PUT_PAYLOAD: &str = "INSERT INTO payloads (feed, key, payload) VALUES (?1,
 
 const UPDATE_VANISHED: &str = "UPDATE items SET last_seen = ?3, status = ?4, status_since = ?5, \
      sends = ?6, last_sent = coalesce(?7, last_sent) WHERE feed = ?1 AND key = ?2";
-
-const GET_PAYLOAD: &str = "SELECT payload FROM payloads WHERE feed = ?1 AND key = ?2";
 
 /// The open transaction of a run being planned; rolled back when dropped uncommitted.
 #[derive(Debug)]
@@ -92,14 +90,6 @@ impl Drop for Tx<'_> {
             let _ = self.store.conn.execute_batch("ROLLBACK");
             self.shrink_cache();
         }
-    }
-}
-
-pub(super) fn sql_error(path: &Path, action: String, source: rusqlite::Error) -> StateError {
-    StateError::Sql {
-        path: path.to_owned(),
-        action,
-        source,
     }
 }
 
@@ -838,60 +828,6 @@ fn unseen_items(
     }
     gone.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     Ok(gone)
-}
-
-/// The user last stored for `key`: the rendered `<user>` (or, written by older versions,
-/// its JSON).
-pub(super) fn load_user(
-    store: &StateStore,
-    feed: &str,
-    key: &str,
-) -> Result<Option<User>, StateError> {
-    let conn: &Connection = &store.conn;
-    let mut stmt = conn
-        .prepare_cached(GET_PAYLOAD)
-        .map_err(|source| sql_error(&store.path, format!("read the payload of {key:?}"), source))?;
-    let payload = stmt
-        .query_row(params![feed, key], |r| {
-            Ok(match r.get_ref(0)? {
-                ValueRef::Text(b) | ValueRef::Blob(b) => Some(b.to_vec()),
-                _ => None,
-            })
-        })
-        .optional()
-        .map_err(|source| sql_error(&store.path, format!("read the payload of {key:?}"), source))?
-        .flatten();
-    let Some(payload) = payload else {
-        return Ok(None);
-    };
-    if payload.trim_ascii_start().starts_with(b"{") {
-        return serde_json::from_slice(&payload)
-            .map(Some)
-            .map_err(|source| StateError::Payload {
-                feed: feed.to_owned(),
-                key: key.to_owned(),
-                source,
-            });
-    }
-    let document = (&b"<users>\n"[..])
-        .chain(&payload[..])
-        .chain(&b"</users>\n"[..]);
-    let mut reader = UserReader::new(document);
-    match reader.next_user() {
-        Ok(Some(read)) => Ok(Some(read.user)),
-        Ok(None) => Err(StateError::Corrupt {
-            path: store.path.clone(),
-            feed: feed.to_owned(),
-            key: key.to_owned(),
-            field: "payload",
-            value: "(no <user> element)".into(),
-        }),
-        Err(source) => Err(StateError::StoredUser {
-            feed: feed.to_owned(),
-            key: key.to_owned(),
-            source,
-        }),
-    }
 }
 
 /// A vanished person to re-send.

@@ -225,7 +225,7 @@ impl StateStore {
             }
             other => return Err(corrupt("status", other)),
         };
-        let stored = super::plan::load_user(self, feed, &key)?;
+        let stored = super::stored::load_user(self, feed, &key)?;
         let entry = decide(
             options,
             purge,
