@@ -892,6 +892,20 @@ impl StateStore {
         &self.path
     }
 
+    /// Whether the file has table `name` (tables added by later versions may be missing);
+    /// `action` names what is being done, for an error.
+    fn has_table(&self, name: &str, action: &str) -> Result<bool, StateError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [name],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(self.sql_err(action))
+    }
+
     fn sql_err(&self, action: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StateError {
         let path = self.path.clone();
         let action = action.into();

@@ -217,16 +217,7 @@ impl StateStore {
     /// The match id the items of `feed` are keyed by: the `match_id` of its last committed
     /// run (`primary_id` for a feed never run with another). Writes nothing.
     pub fn keyed_by(&self, feed: &str) -> Result<MatchId, StateError> {
-        let exists: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'feed_match'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sql_err("read its match ids"))?;
-        if exists.is_none() {
+        if !self.has_table("feed_match", "read its match ids")? {
             return Ok(MatchId::PrimaryId);
         }
         keyed_by(self, feed)
