@@ -12,6 +12,7 @@ mod extract;
 mod golden;
 mod help;
 mod integrity;
+mod messages;
 mod package;
 mod pg_server;
 mod plan;

@@ -331,7 +331,9 @@ fn planned(
         return Err(Stop::Unrecorded(Failure::error(
             Exit::ConfigOrInput,
             format!(
-                "--only: {} is neither a key nor a primary id in the extract; nothing was sent",
+                "--only: {} is neither a key nor a primary id in the extract; nothing was \
+                 sent. Give the ids of people in the extract (`alma-sis explain ID` shows what \
+                 it holds for one)",
                 unknown.join(", ")
             ),
         )));
