@@ -9,6 +9,7 @@ mod deliver;
 mod demo;
 mod explain;
 mod extract;
+mod getting_started;
 mod golden;
 mod help;
 mod integrity;
