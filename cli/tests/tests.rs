@@ -17,6 +17,7 @@ mod messages;
 mod package;
 mod pg_server;
 mod plan;
+mod progress;
 mod report;
 mod signals;
 mod site;
