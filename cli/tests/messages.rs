@@ -61,6 +61,17 @@ fn missing_config_names_the_path_once_and_says_what_to_do() {
 }
 
 #[test]
+fn missing_course_config_says_how_to_name_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = alma_sis(dir.path(), &["--now", NOW, "courses", "run"]);
+    expect_code(&out, 2);
+    insta::assert_snapshot!(
+        "missing_course_config",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn missing_input_gives_the_os_reason_and_the_config_line() {
     let sample = Sample::new();
     std::fs::remove_file(sample.path().join("people.csv")).unwrap();
