@@ -35,6 +35,19 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// field is a section.
 const MAPPING_SECTION_MARKERS: [&str; 2] = ["feed", "input"];
 
+/// Whether a name read from a file's first line may be offered as a "did you mean": only
+/// names shaped like column headers (ASCII letters, digits, `_`, `-`, `.`, at least one letter).
+/// A headerless extract's first line is somebody's record, and an email, a date, a phone
+/// number or a name with a space or an accent is never shown without `--show-values`.
+pub fn header_like(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && name.chars().any(|c| c.is_ascii_alphabetic())
+}
+
 /// `message` with a "did you mean" for serde's "unknown field `x`, expected one of `a`, `b`"
 /// (or "unknown variant"): the closest expected name, if one is close. An unknown top-level
 /// name is a section, and the sections of `extra_sections` (the CLI's own, which the
@@ -103,6 +116,25 @@ pub fn naming_line(config_path: &Path, config_text: &str, value: &Path) -> Optio
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_header_shaped_names_are_offered() {
+        for header in ["affiliation", "PERSON_ID", "e-mail", "addr.line1"] {
+            assert!(super::header_like(header), "{header}");
+        }
+        for value in [
+            "ada@example.edu",
+            "Jürgen",
+            "1001",
+            "2004-05-06",
+            "1 Sample St",
+            "+1 555 0100",
+            "",
+        ] {
+            assert!(!super::header_like(value), "{value}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -78,10 +78,12 @@ pub fn input_error(
         );
     }
     if let ExtractError::UnknownColumn { column, files, .. } = e {
-        // A name a few edits from the configured one is a column header, not a record.
+        // A name a few edits from the configured one is a column header, not a record; and
+        // only names shaped like headers are offered.
         let names = files
             .iter()
-            .flat_map(|f| f.columns.iter().map(String::as_str));
+            .flat_map(|f| f.columns.iter().map(String::as_str))
+            .filter(|name| crate::messages::header_like(name));
         if let Some(best) = crate::messages::closest(column, names) {
             let _ = write!(message, "; did you mean {best:?}?");
         }
