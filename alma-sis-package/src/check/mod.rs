@@ -494,6 +494,16 @@ impl<'a> Checker<'a> {
     /// Checks a `.zip`, a folder of zips or an `.xml` file. Findings go to the sink;
     /// only an unreadable path is an error.
     pub fn check_path(&mut self, path: &Path) -> Result<(), CheckError> {
+        self.check_path_as(path, false)
+    }
+
+    /// Checks the `.zip` files of a work directory, where the files a run keeps beside its
+    /// zips (reports, manifest, run state) are not findings: only the zips are looked at.
+    pub fn check_work_dir(&mut self, path: &Path) -> Result<(), CheckError> {
+        self.check_path_as(path, true)
+    }
+
+    fn check_path_as(&mut self, path: &Path, zips_only: bool) -> Result<(), CheckError> {
         let io_err = |source| CheckError::Io {
             path: path.to_owned(),
             source,
@@ -521,7 +531,7 @@ impl<'a> Checker<'a> {
                     ),
                 );
             }
-            for p in &names {
+            for p in names.iter().filter(|_| !zips_only) {
                 if !has_ext(p, "zip") {
                     self.emit(
                         &p.display().to_string(),

@@ -44,7 +44,7 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> anyhow::Result<Exit> {
         ctx.today(),
         &crate::connector::from_process(),
     )
-    .map_err(|e| crate::pipeline::extract::input_error(args.show_values, &e))?
+    .map_err(|e| crate::pipeline::extract::input_error(&config, args.show_values, &e))?
     .with_trace(false);
     let today = ctx.today();
     let alma = crate::pipeline::plan::explain(&config, today, &args.id, &args.alma_export)?;

@@ -57,9 +57,18 @@ pub struct PullConfig {
 impl CoursesAppConfig {
     /// Reads and checks a course config file.
     pub fn load(path: &Path) -> anyhow::Result<CoursesAppConfig> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read course config {}", path.display()))
-            .map_err(|e| Failure::error(Exit::ConfigOrInput, format!("{e:#}")))?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            let next = if e.kind() == std::io::ErrorKind::NotFound {
+                "; name the course config with --config FILE (examples/courses/courses.toml \
+                 and docs/courses.md show one)"
+            } else {
+                "; the account running alma-sis must be able to read it"
+            };
+            Failure::error(
+                Exit::ConfigOrInput,
+                format!("cannot read course config {}: {e}{next}", path.display()),
+            )
+        })?;
         let text = std::str::from_utf8(&bytes).map_err(|_| {
             Failure::error(
                 Exit::ConfigOrInput,

@@ -152,8 +152,8 @@ fn watch() -> impl FnMut(Step<'_>) -> ControlFlow<()> {
     let mut started = None;
     move |step| {
         match step {
-            Step::Starting { size, .. } => {
-                bar = Some(crate::progress::bytes(size, "uploading"));
+            Step::Starting { size, name, .. } => {
+                bar = Some(crate::progress::bytes(size, &format!("delivering {name}")));
             }
             Step::Bytes { index, done } => {
                 if let Some(bar) = &bar {
@@ -166,7 +166,12 @@ fn watch() -> impl FnMut(Step<'_>) -> ControlFlow<()> {
             }
             Step::Arrived { index, delivered } => {
                 if let Some(bar) = bar.take() {
-                    bar.finish_and_clear();
+                    let size = indicatif::HumanBytes(delivered.size);
+                    crate::progress::done(
+                        &bar,
+                        &format!("{size} arrived"),
+                        crate::progress::Unit::Bytes,
+                    );
                 }
                 tracing::info!(
                     file = %delivered.name,

@@ -52,7 +52,12 @@ pub struct Pass<'p, 'q, 's> {
     pub busy: Busy,
     /// The `--only` ids found in the extract, as a key or a primary id.
     pub only_seen: HashSet<String>,
-    sent: u64,
+    /// Rows done, and users to send in its message (hidden off a terminal).
+    pub progress: indicatif::ProgressBar,
+    /// Users handed to the packager.
+    pub sent: u64,
+    /// Rows taken since the bar was last moved.
+    unshown_rows: u64,
     fault_during_record: bool,
     /// The user count a test pauses after (`pass:<n>`), read once.
     pause_after: Option<u64>,
@@ -77,7 +82,9 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             supplements,
             busy: Busy::default(),
             only_seen: HashSet::new(),
+            progress: indicatif::ProgressBar::hidden(),
             sent: 0,
+            unshown_rows: 0,
             fault_during_record: state::fault_at("during-record"),
             pause_after: crate::interrupt::pause_count("pass"),
         }
@@ -93,6 +100,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
                 .into_iter()
                 .flatten()
                 .try_for_each(|p| self.person(p));
+            self.show_progress();
             let thread = mapper
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -144,10 +152,26 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
                 None => self.planner.hold(&key),
             }
         }
+        self.unshown_rows += rows.len() as u64;
         for row in rows {
             self.report.add_row(row);
         }
+        // The bar moves every thousand rows or so: drawing is not free.
+        if self.unshown_rows >= 1024 {
+            self.show_progress();
+        }
         Ok(())
+    }
+
+    fn show_progress(&mut self) {
+        if self.progress.is_hidden() {
+            return;
+        }
+        self.progress.inc(std::mem::take(&mut self.unshown_rows));
+        self.progress.set_message(format!(
+            ", {} users to send",
+            crate::progress::count(self.sent)
+        ));
     }
 
     /// Checks the user and sends it or quarantines it; `false` when quarantined.
