@@ -367,11 +367,8 @@ pub(crate) fn fresh_extract(dir: &Path, rows: u64) -> anyhow::Result<(PathBuf, P
     gen_extract(&GenOptions {
         rows,
         seed: 42,
-        messy: false,
-        cp1252: 0,
-        double_encoded: 0,
-        as_utf8: false,
         out: Some(extract.clone()),
+        ..GenOptions::default()
     })?;
     Ok((dir.to_owned(), extract))
 }
@@ -394,6 +391,7 @@ fn encodings(bin: &Path, demo_config: &Path, dir: &Path, rows: u64) -> anyhow::R
             double_encoded: 5,
             as_utf8,
             out: Some(extract.clone()),
+            ..GenOptions::default()
         })?;
         let site = dir.join(name);
         std::fs::create_dir_all(&site)?;

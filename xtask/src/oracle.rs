@@ -143,8 +143,7 @@ fn a_messy_mixed_encoding_extract_is_decoded_row_by_row_as_an_independent_decode
             messy: true,
             cp1252: 10,
             double_encoded: 5,
-            as_utf8: false,
-            out: None,
+            ..GenOptions::default()
         },
         &mut extract,
     )

@@ -7,14 +7,55 @@
 //! every thousand as UTF-8 decoded twice upstream (`Ã©` for `é`); their names are then drawn
 //! from names windows-1252 can write. Those choices come from a generator of their own, so
 //! `--as-utf8` writes the same people, every row in plain UTF-8: the twin to compare with.
+//!
+//! `--shape college` writes another extract instead (`COLLEGE_COLUMNS`): a student-and-faculty
+//! college with 22 columns, many of them optional, three identifiers, two addresses, two
+//! emails and two notes a person (the bench's wider shape, `xtask/bench/college.toml`).
+//! `--changed N` gives about N of every thousand people a new phone number, from a generator
+//! of their own: the rest of the extract is byte for byte the one without it (the bench's
+//! "1 % changed" night).
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
+/// Which extract `gen-extract` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shape {
+    /// The demo's 24 columns (`examples/demo`).
+    #[default]
+    Demo,
+    /// A student-and-faculty college: `COLLEGE_COLUMNS`.
+    College,
+}
+
+impl Shape {
+    /// Both shapes, in the order the bench measures them.
+    pub const ALL: [Shape; 2] = [Shape::Demo, Shape::College];
+
+    /// The name `--shape` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Demo => "demo",
+            Shape::College => "college",
+        }
+    }
+
+    /// The shape `--shape` names.
+    pub fn parse(name: &str) -> anyhow::Result<Shape> {
+        Shape::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .with_context(|| format!("unknown shape {name:?}; the shapes are demo and college"))
+    }
+}
+
 /// Options of `gen-extract`.
+#[derive(Debug, Default)]
 pub struct GenOptions {
+    /// Which columns and people.
+    pub shape: Shape,
     /// Data rows to write.
     pub rows: u64,
     /// The seed.
@@ -27,6 +68,8 @@ pub struct GenOptions {
     pub double_encoded: u64,
     /// Write every row in plain UTF-8 (the same people and text as without it).
     pub as_utf8: bool,
+    /// People (per thousand) with another phone number than without it.
+    pub changed: u64,
     /// Where to write (stdout when absent).
     pub out: Option<PathBuf>,
 }
@@ -38,11 +81,7 @@ impl GenOptions {
         let mut options = GenOptions {
             rows: 1000,
             seed: 1,
-            messy: false,
-            cp1252: 0,
-            double_encoded: 0,
-            as_utf8: false,
-            out: None,
+            ..GenOptions::default()
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -65,15 +104,27 @@ impl GenOptions {
                         .context("--double-encoded takes a number")?;
                 }
                 "--as-utf8" => options.as_utf8 = true,
+                "--shape" => options.shape = Shape::parse(&value()?)?,
+                "--changed" => {
+                    options.changed = value()?.parse().context("--changed takes a number")?;
+                }
                 other => bail!(
                     "unknown option {other:?}; usage: cargo xtask gen-extract --rows N --seed S \
-                     [--messy] [--cp1252 PER_MILLE] [--double-encoded PER_MILLE] [--as-utf8] \
-                     [--out FILE]"
+                     [--shape demo|college] [--messy] [--cp1252 PER_MILLE] \
+                     [--double-encoded PER_MILLE] [--as-utf8] [--changed PER_MILLE] [--out FILE]"
                 ),
             }
         }
         if options.cp1252 + options.double_encoded > 1000 {
             bail!("--cp1252 and --double-encoded together are at most 1000 per thousand");
+        }
+        if options.changed > 1000 {
+            bail!("--changed is at most 1000 per thousand");
+        }
+        if options.shape == Shape::College
+            && (options.messy || options.cp1252 > 0 || options.double_encoded > 0)
+        {
+            bail!("--messy, --cp1252 and --double-encoded are for the demo shape only");
         }
         Ok(options)
     }
@@ -248,7 +299,11 @@ pub fn gen_extract(options: &GenOptions) -> anyhow::Result<()> {
 }
 
 pub(crate) fn write_extract(options: &GenOptions, out: &mut impl Write) -> anyhow::Result<()> {
+    if options.shape == Shape::College {
+        return write_college(options, out);
+    }
     let mut rng = SplitMix64(options.seed);
+    let mut changes = changes(options.seed);
     // The encoding knobs draw from a generator of their own: the people are the same with
     // or without them.
     let mut knobs = SplitMix64(options.seed ^ 0x00C0_FFEE_1252_0002);
@@ -369,6 +424,9 @@ pub(crate) fn write_extract(options: &GenOptions, out: &mut impl Write) -> anyho
             set(&mut fields, 8, "STAFF");
             set(&mut fields, 9, "PT");
         }
+        if changes.chance(options.changed) {
+            another_number(&mut fields[16]);
+        }
         write_row(out, &fields, row)?;
         written += 1;
         if both && written < options.rows {
@@ -390,6 +448,225 @@ pub(crate) fn write_extract(options: &GenOptions, out: &mut impl Write) -> anyho
                 ..row
             };
             write_row(out, &fields, row)?;
+            written += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The generator of `--changed`: its own, so that the people are the same with or without it.
+fn changes(seed: u64) -> SplitMix64 {
+    SplitMix64(seed ^ 0x0C4A_4DED_0000_0025)
+}
+
+/// Another phone number: the last digit moves on by one.
+fn another_number(phone: &mut Vec<u8>) {
+    match phone.last_mut() {
+        Some(d) if d.is_ascii_digit() => *d = b'0' + (*d - b'0' + 1) % 10,
+        _ => phone.push(b'0'),
+    }
+}
+
+/// The college extract's columns, in order: three identifiers besides the person id, two
+/// emails, a home and a campus address and two notes, most of them optional.
+pub const COLLEGE_COLUMNS: [&str; 22] = [
+    "person_id",
+    "univ_id",
+    "barcode",
+    "netid",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "preferred_first_name",
+    "role",
+    "class_level",
+    "department",
+    "email",
+    "alt_email",
+    "phone",
+    "home_line1",
+    "home_city",
+    "home_state",
+    "home_postal",
+    "campus_line1",
+    "hold_note",
+    "advisor_note",
+    "end_date",
+];
+
+/// Column numbers of `COLLEGE_COLUMNS`.
+mod college {
+    pub const PERSON_ID: usize = 0;
+    pub const UNIV_ID: usize = 1;
+    pub const BARCODE: usize = 2;
+    pub const NETID: usize = 3;
+    pub const FIRST_NAME: usize = 4;
+    pub const MIDDLE: usize = 5;
+    pub const LAST_NAME: usize = 6;
+    pub const PREFERRED: usize = 7;
+    pub const ROLE: usize = 8;
+    pub const CLASS_LEVEL: usize = 9;
+    pub const DEPARTMENT: usize = 10;
+    pub const EMAIL: usize = 11;
+    pub const ALT_EMAIL: usize = 12;
+    pub const PHONE: usize = 13;
+    pub const HOME_LINE1: usize = 14;
+    pub const HOME_CITY: usize = 15;
+    pub const HOME_STATE: usize = 16;
+    pub const HOME_POSTAL: usize = 17;
+    pub const CAMPUS_LINE1: usize = 18;
+    pub const HOLD_NOTE: usize = 19;
+    pub const ADVISOR_NOTE: usize = 20;
+    pub const END_DATE: usize = 21;
+}
+
+const HALLS: &[&str] = &[
+    "Johnson Hall",
+    "Pratt Hall",
+    "Kendrick House",
+    "Science Center",
+    "Frost Library",
+];
+const COLLEGE_TOWNS: &[(&str, &str, &str)] = &[
+    ("Amherst", "MA", "010"),
+    ("Northampton", "MA", "010"),
+    ("Springfield", "MA", "011"),
+    ("Hartford", "CT", "061"),
+    ("Albany", "NY", "122"),
+];
+
+/// The college extract: about 8 % of people are students who also work on campus, with a
+/// second row from HR (so 1M rows are about 926k people).
+fn write_college(options: &GenOptions, out: &mut impl Write) -> anyhow::Result<()> {
+    use college::*;
+    let mut rng = SplitMix64(options.seed);
+    let mut changes = changes(options.seed);
+    out.write_all(COLLEGE_COLUMNS.join(",").as_bytes())?;
+    out.write_all(b"\r\n")?;
+    let plain = Row {
+        encoding: Encoding::Utf8,
+        cp1252_first: false,
+    };
+    let mut written = 0u64;
+    let mut person = 0u64;
+    let mut fields: Vec<Vec<u8>> = vec![Vec::new(); COLLEGE_COLUMNS.len()];
+    let set = |fields: &mut Vec<Vec<u8>>, column: usize, value: &str| {
+        fields[column].clear();
+        fields[column].extend_from_slice(value.as_bytes());
+    };
+    while written < options.rows {
+        person += 1;
+        let id = 700_000_000 + person;
+        for f in fields.iter_mut() {
+            f.clear();
+        }
+        set(&mut fields, PERSON_ID, &id.to_string());
+        set(&mut fields, UNIV_ID, &format!("U{person:08}"));
+        if rng.chance(900) {
+            set(&mut fields, BARCODE, &format!("2999900{person:07}"));
+        }
+        if rng.chance(950) {
+            set(&mut fields, NETID, &format!("n{person:07}"));
+        }
+        set(&mut fields, FIRST_NAME, rng.pick(FIRST));
+        set(&mut fields, MIDDLE, rng.pick(&["", "", "A.", "Marie", "J"]));
+        set(&mut fields, LAST_NAME, rng.pick(LAST));
+        if rng.chance(150) {
+            set(&mut fields, PREFERRED, rng.pick(FIRST));
+        }
+        let roll = rng.below(100);
+        let works_too = roll >= 92;
+        let role = match roll {
+            0..62 => "STUDENT",
+            62..75 => "FACULTY",
+            75..92 => "STAFF",
+            _ => "STUDENT",
+        };
+        set(&mut fields, ROLE, role);
+        let student = role == "STUDENT";
+        if student {
+            set(
+                &mut fields,
+                CLASS_LEVEL,
+                if rng.chance(200) { "GR" } else { "UG" },
+            );
+        }
+        set(&mut fields, DEPARTMENT, rng.pick(DEPARTMENTS));
+        set(&mut fields, EMAIL, &format!("u{id}@college.example.edu"));
+        if rng.chance(400) {
+            set(&mut fields, ALT_EMAIL, &format!("u{id}.home@example.org"));
+        }
+        if rng.chance(850) {
+            set(
+                &mut fields,
+                PHONE,
+                &format!("+1 413 555 {:04}", rng.below(10_000)),
+            );
+        }
+        if rng.chance(800) {
+            let (town, state, zip) = COLLEGE_TOWNS[rng.below(COLLEGE_TOWNS.len() as u64) as usize];
+            set(
+                &mut fields,
+                HOME_LINE1,
+                &format!("{} {}", 1 + rng.below(999), rng.pick(STREETS)),
+            );
+            set(&mut fields, HOME_CITY, town);
+            set(&mut fields, HOME_STATE, state);
+            set(
+                &mut fields,
+                HOME_POSTAL,
+                &format!("{zip}{:02}", rng.below(100)),
+            );
+        }
+        if rng.chance(if student { 600 } else { 900 }) {
+            // A comma inside: the field is quoted.
+            let place = if student { "Box" } else { "Office" };
+            set(
+                &mut fields,
+                CAMPUS_LINE1,
+                &format!("{place} {}, {}", 1 + rng.below(4999), rng.pick(HALLS)),
+            );
+        }
+        if rng.chance(50) {
+            set(
+                &mut fields,
+                HOLD_NOTE,
+                &format!("Library hold: {} overdue items", 1 + rng.below(9)),
+            );
+        }
+        if student && rng.chance(300) {
+            set(
+                &mut fields,
+                ADVISOR_NOTE,
+                &format!("Advisor: {} ({})", rng.pick(LAST), rng.pick(DEPARTMENTS)),
+            );
+        }
+        if student {
+            set(
+                &mut fields,
+                END_DATE,
+                &format!("{}-05-{:02}", 2027 + rng.below(4), 15 + rng.below(10)),
+            );
+        } else if rng.chance(300) {
+            set(
+                &mut fields,
+                END_DATE,
+                &format!("{}-06-30", 2027 + rng.below(3)),
+            );
+        }
+        if changes.chance(options.changed) {
+            another_number(&mut fields[PHONE]);
+        }
+        write_row(out, &fields, plain)?;
+        written += 1;
+        if works_too && written < options.rows {
+            // The same person from HR: a second row to merge.
+            set(&mut fields, ROLE, "STAFF");
+            for column in [CLASS_LEVEL, HOLD_NOTE, ADVISOR_NOTE, END_DATE] {
+                fields[column].clear();
+            }
+            set(&mut fields, DEPARTMENT, rng.pick(DEPARTMENTS));
+            write_row(out, &fields, plain)?;
             written += 1;
         }
     }
@@ -461,10 +738,7 @@ mod tests {
             rows,
             seed,
             messy,
-            cp1252: 0,
-            double_encoded: 0,
-            as_utf8: false,
-            out: None,
+            ..GenOptions::default()
         };
         let mut out = Vec::new();
         write_extract(&options, &mut out).unwrap();
@@ -500,5 +774,137 @@ mod tests {
         assert!(messy.contains(&0x07), "control characters");
         let text = String::from_utf8_lossy(&messy);
         assert!(text.contains("STUDENT;EMPLOYEE"), "several affiliations");
+    }
+
+    fn generate_shape(shape: Shape, rows: u64, seed: u64, changed: u64) -> Vec<u8> {
+        let options = GenOptions {
+            shape,
+            rows,
+            seed,
+            changed,
+            ..GenOptions::default()
+        };
+        let mut out = Vec::new();
+        write_extract(&options, &mut out).unwrap();
+        out
+    }
+
+    fn records(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
+        let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
+        let headers = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        let rows = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+            .collect();
+        (headers, rows)
+    }
+
+    #[test]
+    fn the_college_shape_is_deterministic() {
+        let a = generate_shape(Shape::College, 3000, 42, 0);
+        assert_eq!(a, generate_shape(Shape::College, 3000, 42, 0));
+        assert_ne!(a, generate_shape(Shape::College, 3000, 43, 0));
+        assert_ne!(a, generate_shape(Shape::Demo, 3000, 42, 0));
+    }
+
+    #[test]
+    fn the_college_shape_has_its_columns_many_of_them_optional() {
+        let (headers, rows) = records(&generate_shape(Shape::College, 5000, 42, 0));
+        assert_eq!(headers, COLLEGE_COLUMNS);
+        assert_eq!(rows.len(), 5000);
+        assert!(rows.iter().all(|r| r.len() == 22));
+        let filled = |name: &str| {
+            let i = COLLEGE_COLUMNS.iter().position(|c| *c == name).unwrap();
+            rows.iter().filter(|r| !r[i].is_empty()).count()
+        };
+        for always in [
+            "person_id",
+            "univ_id",
+            "first_name",
+            "last_name",
+            "role",
+            "email",
+        ] {
+            assert_eq!(filled(always), rows.len(), "{always} is always there");
+        }
+        let optional = [
+            "barcode",
+            "netid",
+            "middle_name",
+            "preferred_first_name",
+            "class_level",
+            "alt_email",
+            "phone",
+            "home_line1",
+            "home_city",
+            "campus_line1",
+            "hold_note",
+            "advisor_note",
+            "end_date",
+        ];
+        for column in optional {
+            let n = filled(column);
+            assert!(0 < n && n < rows.len(), "{column} is optional: {n} filled");
+        }
+        // Two addresses, two notes and three identifiers on one person.
+        assert!(
+            rows.iter()
+                .any(|r| { [1, 2, 3, 14, 18, 19, 20].iter().all(|&i| !r[i].is_empty()) })
+        );
+        // People who are students and staff: two rows with the same id, one of each role.
+        let mut roles: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+        for r in &rows {
+            roles.entry(&r[0]).or_default().push(&r[8]);
+        }
+        let both = roles
+            .values()
+            .filter(|v| v == &&["STUDENT", "STAFF"])
+            .count();
+        assert!(both > 0 && roles.values().all(|v| v.len() <= 2));
+        let people = roles.len();
+        assert!(
+            (4400..4800).contains(&people),
+            "{people} people in 5000 rows"
+        );
+        // Identifiers are unique a person.
+        for column in [1, 2, 3] {
+            let mut ids: Vec<(&str, &str)> = rows
+                .iter()
+                .filter(|r| !r[column].is_empty())
+                .map(|r| (r[column].as_str(), r[0].as_str()))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            assert!(ids.windows(2).all(|w| w[0].0 != w[1].0));
+        }
+    }
+
+    #[test]
+    fn changed_people_differ_only_in_their_phone_number() {
+        for (shape, phone) in [(Shape::Demo, 16), (Shape::College, 13)] {
+            let (_, before) = records(&generate_shape(shape, 20_000, 42, 0));
+            let (_, after) = records(&generate_shape(shape, 20_000, 42, 10));
+            assert_eq!(before.len(), after.len());
+            let mut changed = 0;
+            for (b, a) in before.iter().zip(&after) {
+                for (i, (x, y)) in b.iter().zip(a).enumerate() {
+                    if x != y {
+                        assert_eq!(i, phone, "{shape:?}: only the phone changes");
+                        changed += 1;
+                    }
+                }
+            }
+            // About 1 % of people (some with two rows); the empty phones of the college
+            // shape become "0", which is still a change.
+            assert!(
+                (100..=300).contains(&changed),
+                "{shape:?}: {changed} rows changed"
+            );
+        }
     }
 }
