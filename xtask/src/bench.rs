@@ -1,25 +1,31 @@
-//! `cargo xtask bench`: the full patron path on synthetic extracts, in full and delta mode,
-//! with the deflate floor to compare against.
+//! `cargo xtask bench`: the full patron path on synthetic extracts, measured against issue
+//! 25's targets (see `round_two`).
 //!
-//! For each size it generates an extract (`gen-extract`, seed 42) and runs the release binary
-//! `alma-sis run` three nights in a row on the same input: a first full load that seeds the
-//! run state, then the measured nightly full load, then the measured nightly delta load
-//! (nothing changed). It then runs `alma-sis check` on what the measured full load wrote, and
-//! deflates the same XML bytes alone with the same backend and level. `--database` compares
-//! the full run from the CSV file with the same run from a PostgreSQL query instead (see
-//! `bench_db`). Stage times and peak RSS come from the binary's
-//! `--timings` file.
+//! For each size and each extract shape (`demo`: the demo's 24 columns; `college`: a
+//! student-and-faculty college with 22 columns, many optional, `xtask/bench/college.toml`) it
+//! generates the extract (`gen-extract`, seed 42) and runs the release binary `alma-sis run`
+//! four nights in a row: a first full load on an empty state, the nightly full load, a delta
+//! with nothing changed, and a delta with 1 % of people changed (`gen-extract --changed 10`).
+//! It then runs `alma-sis check` on what the nightly full load wrote, and compresses the same
+//! XML with `pigz -p 2` at the packager's level (the floor; pigz is installed with apt-get when
+//! missing and this runs as root) and with zlib-rs on one thread. Stage times and peak RSS
+//! come from the binary's `--timings` file (the check's peak RSS from `/proc`), the state's
+//! size from its file. Every figure is printed as a ratio against its target, with a verdict,
+//! and `--json FILE` writes them all.
 //!
-//! Then it compares encodings: the same people written with 1 % of their rows in
-//! windows-1252 and 0.5 % decoded twice upstream (`gen-extract --cp1252 10
+//! `--database` compares the full run from the CSV file with the same run from a PostgreSQL
+//! query instead (see `bench_db`).
+//!
+//! Then it compares encodings (unless `--no-encodings`): the same people written with 1 % of
+//! their rows in windows-1252 and 0.5 % decoded twice upstream (`gen-extract --cp1252 10
 //! --double-encoded 5`), against their twin in plain UTF-8 (`--as-utf8`), each a first full
 //! run on a fresh state, five times in turn; the median of the five pairwise ratios of wall
 //! and of CPU time is compared (target: the mixed extract at most 5 % slower), which holds
 //! on a shared machine whose speed drifts. `--encodings` runs only this comparison.
 //!
-//! `--plan` measures `alma-sis plan` instead of the delta run, the check and the floor: after
-//! the measured full run, an Alma export is made from its zips (`alma-export`) and planned
-//! against, and both are compared with the full run.
+//! `--plan` measures `alma-sis plan` instead: after a nightly full run on the demo shape, an
+//! Alma export is made from its zips (`alma-export`) and planned against, and both are
+//! compared with the full run.
 
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
@@ -28,9 +34,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::synthetic::{GenOptions, gen_extract};
+use crate::round_two::{self, Mode, ModeFigures, ShapeFigures};
+use crate::synthetic::{GenOptions, Shape, gen_extract};
 
 /// Options of `bench`.
+#[derive(Debug)]
 struct BenchOptions {
     sizes: Vec<u64>,
     /// Only the comparison of encodings.
@@ -39,6 +47,12 @@ struct BenchOptions {
     database: bool,
     /// `--plan`: the plan against an export instead of the delta run, check and floor.
     plan: bool,
+    /// `--shape`: the extract shapes measured (both by default).
+    shapes: Vec<Shape>,
+    /// `--json FILE`: every figure and verdict, for later runs to compare with.
+    json: Option<PathBuf>,
+    /// The comparison of encodings after the shapes (`--no-encodings` turns it off).
+    encodings: bool,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
@@ -47,6 +61,9 @@ fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
         encodings_only: false,
         database: false,
         plan: false,
+        shapes: Shape::ALL.to_vec(),
+        json: None,
+        encodings: true,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -61,10 +78,24 @@ fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
                     .collect::<anyhow::Result<_>>()?;
             }
             "--encodings" => options.encodings_only = true,
+            "--no-encodings" => options.encodings = false,
+            "--shape" => {
+                let list = it.next().context("--shape needs a value: demo, college")?;
+                options.shapes = list
+                    .split(',')
+                    .map(|s| Shape::parse(s.trim()))
+                    .collect::<anyhow::Result<_>>()?;
+            }
+            "--json" => {
+                options.json = Some(PathBuf::from(
+                    it.next().context("--json needs a file name")?,
+                ));
+            }
             "--database" => options.database = true,
             "--plan" => options.plan = true,
             other => bail!(
-                "unknown option {other:?}; usage: cargo xtask bench [--rows N,M] [--encodings] \
+                "unknown option {other:?}; usage: cargo xtask bench [--rows N,M] \
+                 [--shape demo,college] [--json FILE] [--no-encodings] [--encodings] \
                  [--database] [--plan]"
             ),
         }
@@ -121,6 +152,12 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     }
     let demo_config = root.join("examples/demo/alma-sis.toml");
     println!("alma-sis benchmark (2-core figures are what CI machines have)");
+    let pigz = if options.encodings_only || options.plan {
+        false
+    } else {
+        ensure_pigz(root)
+    };
+    let mut measured = Vec::new();
     for &rows in &options.sizes {
         if options.encodings_only {
             encodings(
@@ -131,123 +168,278 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
             )?;
             continue;
         }
-        let (dir, extract) = fresh_extract(&target.join(format!("bench/{rows}")), rows)?;
-        let config = write_bench_config(&demo_config, &dir, &extract)?;
-
-        let run = |now: &str, mode: &str, name: &str| -> anyhow::Result<(Duration, Timings)> {
-            let timings = dir.join(format!("timings-{name}.json"));
-            let (wall, out) = timed(
-                Command::new(&bin)
-                    .args(["run", "--quiet", "--config"])
-                    .arg(&config)
-                    .args(["--now", now, "--mode", mode, "--force", "--timings"])
-                    .arg(&timings)
-                    .current_dir(&dir),
-            )?;
-            if !out.status.success() && out.status.code() != Some(1) {
-                bail!(
-                    "alma-sis run ({name}) failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            Ok((wall, read_timings(&timings)?))
-        };
-        // Night 1 seeds the run state; nights 2 and 3 are the steady state being compared:
-        // a nightly full load and a nightly delta load over the same, unchanged extract.
-        run("2026-11-22T04:00:00Z", "full", "initial")?;
-        let (full_wall, full) = run("2026-11-23T04:00:00Z", "full", "full")?;
         if options.plan {
-            plan(root, &bin, &dir, &config, rows, full_wall, &full)?;
+            plan_night(root, &bin, &demo_config, &target, rows)?;
             continue;
         }
-        let (delta_wall, delta) = run("2026-11-24T04:00:00Z", "delta", "delta")?;
-
-        let zips = zips_in(&dir.join("out/drop"), "20261123")?;
-        let (check_wall, _) = timed(Command::new(&bin).arg("check").args(&zips))?;
-        let xml_len = xml_of(&zips)?.len();
-        let floor = floor_in_release(root, &zips)?;
-
-        let rows_f = rows as f64;
-        let mb = xml_len as f64 / 1e6;
+        for &shape in &options.shapes {
+            let figures = round_two(root, &bin, &target, shape, rows, pigz)?;
+            println!();
+            print!("{}", round_two::report(&figures));
+            measured.push(figures);
+            if let Some(path) = &options.json {
+                write_json(path, &measured)?;
+            }
+        }
+        if options.encodings {
+            encodings(
+                &bin,
+                &demo_config,
+                &target.join(format!("bench/{rows}-encodings")),
+                rows,
+            )?;
+        }
+    }
+    if let Some(path) = &options.json {
         println!();
-        println!(
-            "== {rows} rows ({} users written, {:.1} MB of XML)",
-            full.users, mb
-        );
-        println!(
-            "full run    {:>8.2} s  {:>10.0} rows/s  {:>7.1} MB/s XML  peak RSS {:>6.1} MB",
-            full_wall.as_secs_f64(),
-            rows_f / full_wall.as_secs_f64(),
-            mb / full_wall.as_secs_f64(),
-            full.peak_rss_kib as f64 / 1024.0
-        );
-        for (stage, secs) in &full.stages {
-            println!("  {stage:<12} {secs:>8.2} s");
-        }
-        println!(
-            "delta run   {:>8.2} s  {:>10.0} rows/s  ({:.0}% of full)  peak RSS {:>6.1} MB",
-            delta_wall.as_secs_f64(),
-            rows_f / delta_wall.as_secs_f64(),
-            100.0 * delta_wall.as_secs_f64() / full_wall.as_secs_f64(),
-            delta.peak_rss_kib as f64 / 1024.0
-        );
-        for (stage, secs) in &delta.stages {
-            println!("  {stage:<12} {secs:>8.2} s");
-        }
-        println!(
-            "check       {:>8.2} s  ({:.0}% of the full run)",
-            check_wall.as_secs_f64(),
-            100.0 * check_wall.as_secs_f64() / full_wall.as_secs_f64()
-        );
-        println!(
-            "deflate floor {:>6.2} s  ({:.1} MB/s); full run = {:.2} x floor",
-            floor.as_secs_f64(),
-            mb / floor.as_secs_f64(),
-            full_wall.as_secs_f64() / floor.as_secs_f64()
-        );
-        let peak_mb = full.peak_rss_kib.max(delta.peak_rss_kib) as f64 / 1024.0;
-        let targets = [
-            (
-                "full run within 1.5x the deflate floor",
-                format!("{:.2}x", full_wall.as_secs_f64() / floor.as_secs_f64()),
-                full_wall.as_secs_f64() <= 1.5 * floor.as_secs_f64(),
-            ),
-            (
-                "peak RSS at most 100 MB",
-                format!("{peak_mb:.1} MB"),
-                peak_mb <= 100.0,
-            ),
-            (
-                "delta run at most half a full run",
-                format!(
-                    "{:.0}%",
-                    100.0 * delta_wall.as_secs_f64() / full_wall.as_secs_f64()
-                ),
-                delta_wall.as_secs_f64() <= 0.5 * full_wall.as_secs_f64(),
-            ),
-            (
-                "check no slower than writing (the full run)",
-                format!(
-                    "{:.2} s vs {:.2} s",
-                    check_wall.as_secs_f64(),
-                    full_wall.as_secs_f64()
-                ),
-                check_wall <= full_wall,
-            ),
-        ];
-        println!("targets (issue 11):");
-        for (target, value, met) in targets {
-            let verdict = if met { "met" } else { "NOT met" };
-            println!("  {target:<46} {value:>20}  {verdict}");
-        }
-        encodings(
-            &bin,
-            &demo_config,
-            &target.join(format!("bench/{rows}-encodings")),
-            rows,
-        )?;
+        println!("figures written to {}", path.display());
     }
     Ok(())
+}
+
+fn write_json(path: &Path, measured: &[ShapeFigures]) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(&round_two::to_json(measured))?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+/// Whether `pigz` is there for the floor: installed with apt-get when missing and this runs
+/// as root; else the bench says the floor is not measured.
+fn ensure_pigz(root: &Path) -> bool {
+    if crate::have("pigz") {
+        return true;
+    }
+    if crate::is_root() {
+        eprintln!("pigz is missing: installing it for the compression floor");
+        let installed = crate::apt_get(root, &["update", "-qq"]).and_then(|()| {
+            crate::apt_get(
+                root,
+                &["install", "-y", "-qq", "--no-install-recommends", "pigz"],
+            )
+        });
+        if let Err(e) = installed {
+            eprintln!("could not install pigz: {e:#}");
+        }
+    }
+    let there = crate::have("pigz");
+    if !there {
+        eprintln!(
+            "pigz is not installed (apt-get install pigz): the floor and the ratios against it \
+             are not measured"
+        );
+    }
+    there
+}
+
+/// Runs `alma-sis run` in `dir` on the night `now` (RFC 3339) and reads its timings.
+fn run_night(
+    bin: &Path,
+    dir: &Path,
+    config: &Path,
+    now: &str,
+    mode: &str,
+    name: &str,
+) -> anyhow::Result<(Duration, Timings)> {
+    let timings = dir.join(format!("timings-{name}.json"));
+    let (wall, out) = timed(
+        Command::new(bin)
+            .args(["run", "--quiet", "--config"])
+            .arg(config)
+            .args(["--now", now, "--mode", mode, "--force", "--timings"])
+            .arg(&timings)
+            .current_dir(dir),
+    )?;
+    if !out.status.success() && out.status.code() != Some(1) {
+        bail!(
+            "alma-sis run ({name}) failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok((wall, read_timings(&timings)?))
+}
+
+/// Issue 25's round for one shape at one size: a first load on an empty state, the nightly
+/// full run, a delta with nothing changed, a delta with 1 % of people changed, `check` on the
+/// full run's zips, and the floor (the same XML through pigz, and zlib-rs on one thread).
+fn round_two(
+    root: &Path,
+    bin: &Path,
+    target: &Path,
+    shape: Shape,
+    rows: u64,
+    pigz: bool,
+) -> anyhow::Result<ShapeFigures> {
+    let dir = target.join(format!("bench/{rows}-{}", shape.name()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let (config_source, file) = match shape {
+        Shape::Demo => (root.join("examples/demo/alma-sis.toml"), "people.csv"),
+        Shape::College => (root.join("xtask/bench/college.toml"), "college.csv"),
+    };
+    let extract = dir.join(file);
+    let changed = dir.join(format!("changed-{file}"));
+    for (out, changed) in [(&extract, 0), (&changed, 10)] {
+        gen_extract(&GenOptions {
+            shape,
+            rows,
+            seed: 42,
+            changed,
+            out: Some(out.clone()),
+            ..GenOptions::default()
+        })?;
+    }
+    let config = write_bench_config(&config_source, &dir, &extract)?;
+    let state = dir.join("out/alma-sis-state.sqlite");
+    let mut modes = Vec::new();
+    let nights = [
+        (Mode::FirstLoad, "2026-11-22T04:00:00Z", "full"),
+        (Mode::Full, "2026-11-23T04:00:00Z", "full"),
+        (Mode::DeltaUnchanged, "2026-11-24T04:00:00Z", "delta"),
+        (Mode::DeltaChanged, "2026-11-25T04:00:00Z", "delta"),
+    ];
+    for (mode, now, run_mode) in nights {
+        if mode == Mode::DeltaChanged {
+            std::fs::rename(&changed, &extract)?;
+        }
+        let (wall, t) = run_night(bin, &dir, &config, now, run_mode, mode.key())?;
+        modes.push(ModeFigures {
+            mode,
+            seconds: wall.as_secs_f64(),
+            peak_rss_kib: t.peak_rss_kib,
+            state_bytes: Some(state_bytes(&state)),
+            users_written: t.users,
+            stages: t.stages,
+        });
+    }
+    let zips = zips_in(&dir.join("out/drop"), "20261123")?;
+    let (check_wall, check_rss) = timed_with_peak_rss(Command::new(bin).arg("check").args(&zips))?;
+    modes.push(ModeFigures {
+        mode: Mode::Check,
+        seconds: check_wall.as_secs_f64(),
+        peak_rss_kib: check_rss,
+        state_bytes: None,
+        users_written: 0,
+        stages: Vec::new(),
+    });
+    let xml = dir.join("floor.xml");
+    let xml_bytes = {
+        let bytes = xml_of(&zips)?;
+        std::fs::write(&xml, &bytes)?;
+        bytes.len() as u64
+    };
+    let pigz_seconds = if pigz {
+        Some(pigz_floor(&xml)?.as_secs_f64())
+    } else {
+        None
+    };
+    std::fs::remove_file(&xml)?;
+    let zlib_rs_seconds = Some(floor_in_release(root, &zips)?.as_secs_f64());
+    let users = modes
+        .iter()
+        .find(|m| m.mode == Mode::Full)
+        .map_or(0, |m| m.users_written);
+    Ok(ShapeFigures {
+        shape: shape.name(),
+        rows,
+        users,
+        xml_bytes,
+        modes,
+        pigz_seconds,
+        zlib_rs_seconds,
+    })
+}
+
+/// The state file and its write-ahead log, in bytes.
+fn state_bytes(state: &Path) -> u64 {
+    let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let mut wal = state.as_os_str().to_owned();
+    wal.push("-wal");
+    len(state) + len(Path::new(&wal))
+}
+
+/// `pigz -p 2 -<level>` over `xml` (just written, so in the page cache), output discarded.
+fn pigz_floor(xml: &Path) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let status = Command::new("pigz")
+        .args(["-p", "2", &format!("-{}", round_two::PACKAGER_LEVEL), "-c"])
+        .arg(xml)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("starting pigz")?;
+    let elapsed = start.elapsed();
+    if !status.success() {
+        bail!("pigz failed: {status}");
+    }
+    Ok(elapsed)
+}
+
+/// Runs `cmd` (its output discarded) and returns its wall time and peak RSS (`VmHWM`, read
+/// from `/proc` every 10 ms while it runs: a peak in its last 10 ms can be missed; 0 where
+/// there is no `/proc`).
+fn timed_with_peak_rss(cmd: &mut Command) -> anyhow::Result<(Duration, u64)> {
+    let start = Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("starting alma-sis")?;
+    let status_file = PathBuf::from(format!("/proc/{}/status", child.id()));
+    let mut peak = 0;
+    let status = loop {
+        if let Some(hwm) = std::fs::read_to_string(&status_file)
+            .ok()
+            .as_deref()
+            .and_then(vm_hwm_kib)
+        {
+            peak = peak.max(hwm);
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = start.elapsed();
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut stderr) = child.stderr.take() {
+            stderr.read_to_string(&mut err)?;
+        }
+        bail!("alma-sis check failed ({status}): {err}");
+    }
+    Ok((elapsed, peak))
+}
+
+/// The `VmHWM` line of `/proc/<pid>/status`, in KiB.
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// `--plan`: a seeding night and the measured nightly full run on the demo shape, then the
+/// plan against an export of it.
+fn plan_night(
+    root: &Path,
+    bin: &Path,
+    demo_config: &Path,
+    target: &Path,
+    rows: u64,
+) -> anyhow::Result<()> {
+    let (dir, extract) = fresh_extract(&target.join(format!("bench/{rows}")), rows)?;
+    let config = write_bench_config(demo_config, &dir, &extract)?;
+    run_night(
+        bin,
+        &dir,
+        &config,
+        "2026-11-22T04:00:00Z",
+        "full",
+        "initial",
+    )?;
+    let (full_wall, full) = run_night(bin, &dir, &config, "2026-11-23T04:00:00Z", "full", "full")?;
+    plan(root, bin, &dir, &config, rows, full_wall, &full)
 }
 
 /// `--plan`: an Alma export made from the measured full run's zips (`alma-export`: as many
@@ -635,4 +827,34 @@ fn deflate_floor(xml: &[u8]) -> anyhow::Result<Duration> {
     zip.write_all(xml)?;
     zip.finish()?;
     Ok(start.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peak_rss_is_read_from_the_vm_hwm_line() {
+        let status =
+            "Name:\talma-sis\nVmPeak:\t  200000 kB\nVmHWM:\t   51234 kB\nVmRSS:\t 40000 kB\n";
+        assert_eq!(vm_hwm_kib(status), Some(51_234));
+        assert_eq!(vm_hwm_kib("Name:\tzombie\n"), None);
+    }
+
+    #[test]
+    fn bench_options_name_shapes_and_a_json_file() {
+        let args: Vec<String> = ["--rows", "2000", "--shape", "college", "--json", "b.json"]
+            .map(String::from)
+            .to_vec();
+        let options = parse(&args).unwrap();
+        assert_eq!(options.sizes, [2000]);
+        assert_eq!(options.shapes, [Shape::College]);
+        assert_eq!(options.json.as_deref(), Some(Path::new("b.json")));
+        assert!(options.encodings);
+        let both = parse(&["--no-encodings".to_owned()]).unwrap();
+        assert_eq!(both.shapes, Shape::ALL);
+        assert!(!both.encodings);
+        let err = parse(&["--shape".to_owned(), "campus".to_owned()]).unwrap_err();
+        assert!(format!("{err:#}").contains("demo and college"), "{err:#}");
+    }
 }

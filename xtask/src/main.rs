@@ -21,6 +21,7 @@ mod bench_db;
 mod fuzz;
 #[cfg(test)]
 mod oracle;
+mod round_two;
 mod synthetic;
 
 fn main() -> anyhow::Result<()> {
