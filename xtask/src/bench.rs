@@ -309,7 +309,7 @@ fn round_two(
             peak_rss_kib: t.peak_rss_kib,
             state_bytes: Some(state_bytes(&state)),
             users_written: t.users,
-            stages: t.stages,
+            stages: round_two::qualified_stages(t.stages),
         });
     }
     let zips = zips_in(&dir.join("out/drop"), "20261123")?;

@@ -157,6 +157,24 @@ pub(crate) fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
+/// The binary's stage list with each indented step named under its stage (`pass.map`,
+/// `package.compress (workers)`): the names are unique, as the JSON's keys must be.
+pub(crate) fn qualified_stages(stages: Vec<(String, f64)>) -> Vec<(String, f64)> {
+    let mut parent = String::new();
+    stages
+        .into_iter()
+        .map(|(name, secs)| {
+            let trimmed = name.trim_start();
+            if trimmed.len() == name.len() {
+                parent = name.clone();
+                (name, secs)
+            } else {
+                (format!("{parent}.{trimmed}"), secs)
+            }
+        })
+        .collect()
+}
+
 /// Issue 25's acceptance, measured on one shape.
 pub(crate) fn verdicts(f: &ShapeFigures) -> Vec<Verdict> {
     let full = f.seconds(Mode::Full);
@@ -429,6 +447,27 @@ mod tests {
         let printed = report(&f);
         assert!(printed.contains("pigz is not installed"), "{printed}");
         assert!(printed.contains("not measured"), "{printed}");
+    }
+
+    #[test]
+    fn steps_are_named_under_their_stage() {
+        let stages = ["read", "pass", "  map", "  package", "package", "  verify"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ((*n).to_owned(), i as f64))
+            .collect();
+        let names: Vec<String> = qualified_stages(stages).into_iter().map(|s| s.0).collect();
+        assert_eq!(
+            names,
+            [
+                "read",
+                "pass",
+                "pass.map",
+                "pass.package",
+                "package",
+                "package.verify"
+            ]
+        );
     }
 
     #[test]
