@@ -313,7 +313,10 @@ fn round_two(
         });
     }
     let zips = zips_in(&dir.join("out/drop"), "20261123")?;
-    let (check_wall, check_rss) = timed_with_peak_rss(Command::new(bin).arg("check").args(&zips))?;
+    let (check_wall, check_rss) = timed_with_peak_rss(
+        Command::new(bin).arg("check").args(&zips),
+        &dir.join("check-stderr.txt"),
+    )?;
     modes.push(ModeFigures {
         mode: Mode::Check,
         seconds: check_wall.as_secs_f64(),
@@ -374,14 +377,14 @@ fn pigz_floor(xml: &Path) -> anyhow::Result<Duration> {
     Ok(elapsed)
 }
 
-/// Runs `cmd` (its output discarded) and returns its wall time and peak RSS (`VmHWM`, read
-/// from `/proc` every 10 ms while it runs: a peak in its last 10 ms can be missed; 0 where
-/// there is no `/proc`).
-fn timed_with_peak_rss(cmd: &mut Command) -> anyhow::Result<(Duration, u64)> {
+/// Runs `cmd` (stdout discarded, stderr into `stderr_file`) and returns its wall time and
+/// peak RSS (`VmHWM`, read from `/proc` every 10 ms while it runs: a peak in its last 10 ms
+/// can be missed; 0 where there is no `/proc`).
+fn timed_with_peak_rss(cmd: &mut Command, stderr_file: &Path) -> anyhow::Result<(Duration, u64)> {
     let start = Instant::now();
     let mut child = cmd
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(stderr_file)?)
         .spawn()
         .context("starting alma-sis")?;
     let status_file = PathBuf::from(format!("/proc/{}/status", child.id()));
@@ -401,10 +404,7 @@ fn timed_with_peak_rss(cmd: &mut Command) -> anyhow::Result<(Duration, u64)> {
     };
     let elapsed = start.elapsed();
     if !status.success() {
-        let mut err = String::new();
-        if let Some(mut stderr) = child.stderr.take() {
-            stderr.read_to_string(&mut err)?;
-        }
+        let err = std::fs::read_to_string(stderr_file).unwrap_or_default();
         bail!("alma-sis check failed ({status}): {err}");
     }
     Ok((elapsed, peak))
