@@ -857,4 +857,93 @@ mod tests {
         let err = parse(&["--shape".to_owned(), "campus".to_owned()]).unwrap_err();
         assert!(format!("{err:#}").contains("demo and college"), "{err:#}");
     }
+
+    /// Runs `alma-sis run` in this process and returns its report.
+    fn run_in_process(config: &Path, out: &Path, now: &str, mode: &str) -> serde_json::Value {
+        use clap::Parser as _;
+        let cli = alma_sis::args::Cli::try_parse_from([
+            "alma-sis",
+            "--quiet",
+            "run",
+            "--config",
+            config.to_str().expect("a UTF-8 path"),
+            "--now",
+            now,
+            "--mode",
+            mode,
+        ])
+        .expect("arguments");
+        let exit = alma_sis::run(cli).expect("the run");
+        assert_eq!(exit.code(), 0, "{exit:?}");
+        let stamp = now.replace(['-', ':', 'T', 'Z'], "");
+        let report = std::fs::read_dir(out)
+            .expect("the work directory")
+            .map(|e| e.expect("an entry").path())
+            .find(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                name.contains(&stamp) && name.ends_with(".report.json")
+            })
+            .expect("the report");
+        serde_json::from_str(&std::fs::read_to_string(report).expect("the report")).expect("JSON")
+    }
+
+    /// Person id -> that person's rows, as text.
+    fn people(csv: &Path) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut reader = csv::Reader::from_path(csv).expect("the extract");
+        let mut people: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for record in reader.records() {
+            let record = record.expect("a row");
+            let row: Vec<&str> = record.iter().collect();
+            people
+                .entry(row[0].to_owned())
+                .or_default()
+                .push(row.join("\u{1f}"));
+        }
+        people
+    }
+
+    /// The bench's college night on a small extract: every person is loaded by
+    /// `xtask/bench/college.toml`, and the "1 % changed" delta sends exactly the people whose
+    /// rows differ (found here by comparing the two extracts).
+    #[test]
+    fn the_college_config_loads_everyone_and_the_changed_night_sends_the_changed() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let extract = dir.path().join("college.csv");
+        let changed = dir.path().join("changed.csv");
+        for (out, changed) in [(&extract, 0), (&changed, 10)] {
+            gen_extract(&GenOptions {
+                shape: Shape::College,
+                rows: 3000,
+                seed: 42,
+                changed,
+                out: Some(out.clone()),
+                ..GenOptions::default()
+            })
+            .expect("generate");
+        }
+        let before = people(&extract);
+        let after = people(&changed);
+        let differ = before
+            .iter()
+            .filter(|(id, rows)| after[*id] != **rows)
+            .count();
+        assert!(differ > 10, "{differ} people changed");
+
+        let config =
+            write_bench_config(&root.join("xtask/bench/college.toml"), dir.path(), &extract)
+                .expect("the bench config");
+        let out = dir.path().join("out");
+        let first = run_in_process(&config, &out, "2026-11-22T04:00:00Z", "full");
+        assert_eq!(
+            first["counts"]["rows_rejected"], 0,
+            "{}",
+            first["rejected_by_code"]
+        );
+        assert_eq!(first["counts"]["users_written"], before.len());
+        std::fs::rename(&changed, &extract).expect("the changed extract");
+        let delta = run_in_process(&config, &out, "2026-11-23T04:00:00Z", "delta");
+        assert_eq!(delta["counts"]["users_written"], differ);
+        assert_eq!(delta["counts"]["users_vanished"], 0);
+    }
 }
