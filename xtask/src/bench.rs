@@ -159,20 +159,16 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     };
     let mut measured = Vec::new();
     for &rows in &options.sizes {
-        if options.encodings_only {
-            encodings(
-                &bin,
-                &demo_config,
-                &target.join(format!("bench/{rows}-encodings")),
-                rows,
-            )?;
-            continue;
-        }
         if options.plan {
             plan_night(root, &bin, &demo_config, &target, rows)?;
             continue;
         }
-        for &shape in &options.shapes {
+        let shapes = if options.encodings_only {
+            &[][..]
+        } else {
+            &options.shapes
+        };
+        for &shape in shapes {
             let figures = round_two(root, &bin, &target, shape, rows, pigz)?;
             println!();
             print!("{}", round_two::report(&figures));
@@ -181,7 +177,7 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
                 write_json(path, &measured)?;
             }
         }
-        if options.encodings {
+        if options.encodings || options.encodings_only {
             encodings(
                 &bin,
                 &demo_config,
@@ -230,14 +226,14 @@ fn ensure_pigz(root: &Path) -> bool {
     there
 }
 
-/// Runs `alma-sis run` in `dir` on the night `now` (RFC 3339) and reads its timings.
-fn run_night(
+/// Runs `alma-sis run` in `dir` on the night `now` (RFC 3339), with `envs` set, and reads
+/// its timings.
+pub(crate) fn run_night(
     bin: &Path,
     dir: &Path,
     config: &Path,
-    now: &str,
-    mode: &str,
-    name: &str,
+    (now, mode, name): (&str, &str, &str),
+    envs: &[(&str, &str)],
 ) -> anyhow::Result<(Duration, Timings)> {
     let timings = dir.join(format!("timings-{name}.json"));
     let (wall, out) = timed(
@@ -246,11 +242,13 @@ fn run_night(
             .arg(config)
             .args(["--now", now, "--mode", mode, "--force", "--timings"])
             .arg(&timings)
+            .envs(envs.iter().copied())
             .current_dir(dir),
     )?;
     if !out.status.success() && out.status.code() != Some(1) {
         bail!(
-            "alma-sis run ({name}) failed: {}",
+            "alma-sis run ({name}, {}) failed: {}",
+            config.display(),
             String::from_utf8_lossy(&out.stderr)
         );
     }
@@ -302,7 +300,7 @@ fn round_two(
         if mode == Mode::DeltaChanged {
             std::fs::rename(&changed, &extract)?;
         }
-        let (wall, t) = run_night(bin, &dir, &config, now, run_mode, mode.key())?;
+        let (wall, t) = run_night(bin, &dir, &config, (now, run_mode, mode.key()), &[])?;
         modes.push(ModeFigures {
             mode,
             seconds: wall.as_secs_f64(),
@@ -430,15 +428,9 @@ fn plan_night(
 ) -> anyhow::Result<()> {
     let (dir, extract) = fresh_extract(&target.join(format!("bench/{rows}")), rows)?;
     let config = write_bench_config(demo_config, &dir, &extract)?;
-    run_night(
-        bin,
-        &dir,
-        &config,
-        "2026-11-22T04:00:00Z",
-        "full",
-        "initial",
-    )?;
-    let (full_wall, full) = run_night(bin, &dir, &config, "2026-11-23T04:00:00Z", "full", "full")?;
+    let night = |now, name| run_night(bin, &dir, &config, (now, "full", name), &[]);
+    night("2026-11-22T04:00:00Z", "initial")?;
+    let (full_wall, full) = night("2026-11-23T04:00:00Z", "full")?;
     plan(root, bin, &dir, &config, rows, full_wall, &full)
 }
 

@@ -11,7 +11,6 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -19,7 +18,7 @@ use anyhow::{Context, bail};
 #[path = "../../cli/tests/pg_server.rs"]
 mod pg_server;
 
-use crate::bench::{Timings, fresh_extract, read_timings, target_dir, timed, write_bench_config};
+use crate::bench::{Timings, fresh_extract, target_dir, write_bench_config};
 use crate::synthetic::COLUMNS;
 
 const PASSWORD: &str = "bench-only-password";
@@ -172,23 +171,12 @@ fn night(
     name: &str,
     port: u16,
 ) -> anyhow::Result<(Duration, Timings)> {
-    let timings = dir.join(format!("timings-{name}.json"));
-    let (wall, out) = timed(
-        Command::new(bin)
-            .args(["run", "--quiet", "--config"])
-            .arg(config)
-            .args(["--now", now, "--mode", "full", "--force", "--timings"])
-            .arg(&timings)
-            .env("PGPORT", port.to_string())
-            .env("ALMA_SIS_BENCH_DB_PASSWORD", PASSWORD)
-            .current_dir(dir),
-    )?;
-    if !out.status.success() && out.status.code() != Some(1) {
-        bail!(
-            "alma-sis run ({name}, {}) failed: {}",
-            config.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok((wall, read_timings(&timings)?))
+    let port = port.to_string();
+    crate::bench::run_night(
+        bin,
+        dir,
+        config,
+        (now, "full", name),
+        &[("PGPORT", &port), ("ALMA_SIS_BENCH_DB_PASSWORD", PASSWORD)],
+    )
 }
