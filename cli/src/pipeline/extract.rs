@@ -9,7 +9,7 @@ use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use alma_sis_state::ContentHash;
-use alma_user_model::{WriteError, render_user};
+use alma_user_model::WriteError;
 use sis_extract::{Extractor, PersonOutcome};
 
 use super::Run;
@@ -183,8 +183,7 @@ pub fn spawn<'scope, 'env>(
                         })
                         .map(|m| {
                             let mut xml = Vec::with_capacity(4096);
-                            render_user(&m.user, &mut xml)?;
-                            let hash = ContentHash::of_user_xml(&xml);
+                            let hash = ContentHash::render_user(&m.user, &mut xml)?;
                             Ok((xml, hash))
                         });
                     Prepared { person, rendered }
