@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod alert;
 pub mod args;
 pub mod cmd;
 pub mod config;

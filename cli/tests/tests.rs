@@ -1,6 +1,7 @@
 //! Integration tests of the `alma-sis` command.
 #![allow(missing_docs)]
 
+mod alerts;
 mod check;
 mod config_reference;
 mod courses;

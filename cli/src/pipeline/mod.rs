@@ -7,6 +7,7 @@
 //! (`report`). A user lives only while it passes. SIGINT and SIGTERM stop the run at the next
 //! safe point (`crate::interrupt`).
 
+pub mod alerts;
 pub mod deliver;
 pub mod extract;
 pub mod package;
@@ -84,10 +85,12 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
         timings: Vec::new(),
         xml_bytes: 0,
     };
-    run.report.warnings.clone_from(&config.warnings);
+    for warning in &config.warnings {
+        run.report.warn("W-CONFIG-MODE", warning);
+    }
     let outcome = stages(&mut run).map_err(|e| nothing_delivered(&run, e));
     // The report comes first: a timings file that cannot be written must not cost it.
-    let exit = report::finish(&run, outcome);
+    let exit = report::finish(&mut run, outcome);
     if let Some(path) = &args.timings {
         write_timings(&run, path)?;
     }
@@ -106,6 +109,7 @@ fn settle_reject_threshold(run: &mut Run<'_>) {
             "more than {limit}% of the rows were rejected"
         );
         run.report.exit = Exit::Findings;
+        run.report.rejects_over_threshold = true;
     }
 }
 

@@ -72,6 +72,10 @@ pub struct RunReport {
     pub row_warnings: Vec<(String, RowWarning)>,
     /// `--plan-against`: what the plan predicted.
     pub plan: Option<PlanLine>,
+    /// More rows were rejected than `[check] max_rejected_percent` allows.
+    pub rejects_over_threshold: bool,
+    /// What became of the `[[alert]]`s this run sent.
+    pub alerts: Vec<super::alerts::AlertOutcome>,
 }
 
 /// What `run --plan-against` predicted Alma does with the load (the plan's own reports
@@ -130,7 +134,7 @@ impl RunReport {
         let mut lines = Vec::new();
         if !self.removed_partials.is_empty() {
             lines.push(format!(
-                "removed {} unfinished zip(s) an interrupted earlier run left in the work \
+                "W-LEFTOVER-PARTIAL: removed {} unfinished zip(s) an interrupted earlier run left in the work \
                  directory: {}",
                 self.removed_partials.len(),
                 self.removed_partials.join(", ")
@@ -141,7 +145,7 @@ impl RunReport {
         };
         if !d.not_delivered.is_empty() {
             lines.push(format!(
-                "{} of {} zip(s) did not reach {}: {}; the run state records as sent only the \
+                "W-NOT-DELIVERED: {} of {} zip(s) did not reach {}: {}; the run state records as sent only the \
                  users in zips that arrived: deliver these with `alma-sis deliver` or run \
                  again (a delta run sends the rest)",
                 d.not_delivered.len(),
@@ -167,7 +171,7 @@ impl RunReport {
             .collect();
         if !waiting.is_empty() {
             lines.push(format!(
-                "{} earlier zip(s) that Alma has not processed yet are in {}: {}; check that \
+                "W-STALE-ZIP: {} earlier zip(s) that Alma has not processed yet are in {}: {}; check that \
                  the SIS job runs",
                 waiting.len(),
                 d.destination,
@@ -176,14 +180,14 @@ impl RunReport {
         }
         if !archived.is_empty() {
             lines.push(format!(
-                "{} earlier zip(s) that Alma had not processed were moved out of its way: {}",
+                "W-STALE-ARCHIVED: {} earlier zip(s) that Alma had not processed were moved out of its way: {}",
                 archived.len(),
                 archived.join(", ")
             ));
         }
         if !d.removed_leftovers.is_empty() {
             lines.push(format!(
-                "removed {} temporary file(s) an interrupted earlier delivery left in {}: {}",
+                "W-LEFTOVER-TEMP: removed {} temporary file(s) an interrupted earlier delivery left in {}: {}",
                 d.removed_leftovers.len(),
                 d.destination,
                 d.removed_leftovers.join(", ")
@@ -193,13 +197,13 @@ impl RunReport {
             let xml = other.to_ascii_lowercase().ends_with(".xml");
             lines.push(if xml {
                 format!(
-                    "{other} is in {}: Alma may load a leftover XML file the next time a zip \
+                    "W-OTHER-FILE: {other} is in {}: Alma may load a leftover XML file the next time a zip \
                      arrives; delete it",
                     d.destination
                 )
             } else {
                 format!(
-                    "{other} is in {} (not a zip; Alma ignores it): remove it if nobody needs it",
+                    "W-OTHER-FILE: {other} is in {} (not a zip; Alma ignores it): remove it if nobody needs it",
                     d.destination
                 )
             });
@@ -209,6 +213,82 @@ impl RunReport {
 }
 
 impl RunReport {
+    /// Adds a warning for the report, as `CODE: text`.
+    pub fn warn(&mut self, code: &str, text: &str) {
+        self.warnings.push(format!("{code}: {text}"));
+    }
+
+    /// Every warning of the run with its code, in the order the report shows them: the
+    /// run's own, what needs attention at the destination and in the work directory, how the
+    /// extract read, and the people loaded anyway (one line per code).
+    pub fn every_warning(&self) -> Vec<(String, String)> {
+        let coded = |text: String| {
+            let code = reason_code(&text).to_owned();
+            let text = text
+                .strip_prefix(code.as_str())
+                .and_then(|t| t.strip_prefix(": "))
+                .map_or_else(|| text.clone(), str::to_owned);
+            (code, text)
+        };
+        let mut all: Vec<(String, String)> = self.all_warnings().into_iter().map(coded).collect();
+        all.extend(self.attention().into_iter().map(coded));
+        for input in &self.inputs {
+            match input.fallback {
+                Some(encoding) if input.whole_file => all.push((
+                    "W-ENCODING-FALLBACK".to_owned(),
+                    format!("{} was decoded as {encoding} (a UTF-16 file)", input.file),
+                )),
+                Some(encoding) if !input.fallback_lines.is_empty() => {
+                    let lines: Vec<String> = input
+                        .fallback_lines
+                        .iter()
+                        .take(20)
+                        .map(ToString::to_string)
+                        .collect();
+                    let more = input.fallback_lines.len().saturating_sub(20);
+                    let more = if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    };
+                    all.push((
+                        "W-ENCODING-FALLBACK".to_owned(),
+                        format!(
+                            "{} row(s) of {} are not UTF-8 and were decoded as {encoding} \
+                             (the configured fallback): lines {}{more}; check that the names \
+                             in them read right",
+                            input.fallback_lines.len(),
+                            input.file,
+                            lines.join(", ")
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if self.extract_incomplete() {
+            all.push((
+                "W-EXTRACT-INCOMPLETE".to_owned(),
+                INCOMPLETE_NOTE.to_owned(),
+            ));
+        }
+        for (code, n) in self.warnings_by_code() {
+            all.push((
+                code.to_owned(),
+                format!("{n} user(s) were loaded with this finding (listed with their rows)"),
+            ));
+        }
+        all
+    }
+
+    /// The codes of [`RunReport::every_warning`].
+    pub fn warning_codes(&self) -> std::collections::BTreeSet<String> {
+        self.every_warning()
+            .into_iter()
+            .map(|(code, _)| code)
+            .collect()
+    }
+
     /// Rows that could not be read, in all inputs.
     pub fn unreadable_rows(&self) -> usize {
         self.inputs.iter().map(|i| i.unreadable_rows).sum()
@@ -457,14 +537,24 @@ fn free_report_paths(work_dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
 
 /// Writes the report files, prints the summary and turns the stages' outcome into the exit
 /// status: the error (with its exit code) if a stage failed, else [`RunReport::exit`].
-pub fn finish(run: &Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit> {
+pub fn finish(run: &mut Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit> {
     let (exit, error) = match &outcome {
         Ok(()) => (run.report.exit, None),
         Err(e) => (exit_code_of(e), Some(format!("{e:#}"))),
     };
+    let (json_path, html_path) = free_report_paths(&run.config.output.dir, &run.stem);
+    // The alerts go first: what became of them is part of the report.
+    let facts = super::alerts::RunFacts {
+        exit,
+        rejects_over_threshold: run.report.rejects_over_threshold,
+        warning_codes: run.report.warning_codes(),
+        dry_run: run.args.dry_run,
+    };
+    let message = super::alerts::message(run, &facts, error.as_deref(), Some(&html_path));
+    run.report.alerts = super::alerts::send_all(run, &facts, &message);
+    let run = &*run;
     let json = render_json(run, exit, error.as_deref());
     let html = render_html(run, exit, error.as_deref());
-    let (json_path, html_path) = free_report_paths(&run.config.output.dir, &run.stem);
     let mut written = Vec::new();
     for (path, contents) in [(&json_path, &json), (&html_path, &html)] {
         match write_private(path, contents.as_bytes()) {
@@ -479,6 +569,12 @@ pub fn finish(run: &Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit
         let _ = std::io::stdout().lock().write_all(summary.as_bytes());
     }
     outcome.map(|()| exit)
+}
+
+/// A moment as people read it: local time with its UTC offset, to the second
+/// (`2026-11-23 04:00:00 +00:00`).
+pub fn local_time(now: &chrono::DateTime<chrono::FixedOffset>) -> String {
+    now.format("%Y-%m-%d %H:%M:%S %:z").to_string()
 }
 
 /// Creates `path` with mode 0600; never replaces an existing file, never writes into a
@@ -548,7 +644,7 @@ fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
         "alma-sis run {} ({}) at {}: {}",
         feed.name,
         feed.institution,
-        run.ctx.now.to_rfc3339(),
+        local_time(&run.ctx.now),
         exit.name()
     );
     let _ = writeln!(s, "  rows read        {:>7}", c.read);
@@ -629,6 +725,27 @@ fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
     for line in r.attention() {
         let _ = writeln!(s, "  attention        {line}");
     }
+    for alert in &r.alerts {
+        let on: Vec<&str> = alert.on.iter().map(|c| c.name()).collect();
+        match &alert.error {
+            None => {
+                let _ = writeln!(
+                    s,
+                    "  alert            sent to {} ({})",
+                    alert.target,
+                    on.join(", ")
+                );
+            }
+            Some(e) => {
+                let _ = writeln!(
+                    s,
+                    "  alert            NOT sent to {} ({}): {e}",
+                    alert.target,
+                    on.join(", ")
+                );
+            }
+        }
+    }
     for path in reports {
         let _ = writeln!(s, "  report           {}", path.display());
     }
@@ -666,6 +783,14 @@ struct JsonReport<'a> {
     extract: JsonExtract<'a>,
     warnings_by_code: Vec<Named<'a>>,
     row_warnings: Vec<JsonWarning<'a>>,
+    every_warning: Vec<JsonCoded>,
+    alerts: &'a [super::alerts::AlertOutcome],
+}
+
+#[derive(Serialize)]
+struct JsonCoded {
+    code: String,
+    message: String,
 }
 
 #[derive(Serialize)]
@@ -823,7 +948,10 @@ fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
         },
         feed: &run.config.mapping.feed.name,
         institution: &run.config.mapping.feed.institution,
-        started_at: run.ctx.now.to_rfc3339(),
+        started_at: run
+            .ctx
+            .now
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
         config: JsonConfig {
             path: run.config.path.display().to_string(),
             sha256: &run.config.hash,
@@ -878,6 +1006,12 @@ fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
                 reason: &w.text,
             })
             .collect(),
+        every_warning: r
+            .every_warning()
+            .into_iter()
+            .map(|(code, message)| JsonCoded { code, message })
+            .collect(),
+        alerts: &r.alerts,
     };
     // Serializing plain structs of strings and numbers cannot fail.
     let mut json = serde_json::to_string_pretty(&report).unwrap_or_default();
@@ -1055,7 +1189,7 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
     let c = r.row_counts();
     let feed = &run.config.mapping.feed;
     let title = format!("alma-sis run {} ({})", feed.name, feed.institution);
-    let mut s = page_head(&title, &run.ctx.now.to_rfc3339(), &run.config.hash);
+    let mut s = page_head(&title, &local_time(&run.ctx.now), &run.config.hash);
     let _ = writeln!(
         s,
         "<p><span class=\"status s{}\">{} (exit {})</span>{}</p>",
@@ -1084,16 +1218,37 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
     if let Some(error) = error {
         let _ = writeln!(s, "<p><b>What went wrong:</b> {}</p>", esc(error));
     }
-    for warning in r.all_warnings() {
-        let _ = writeln!(s, "<p><b>Warning:</b> {}</p>", esc(&warning));
-    }
-    let attention = r.attention();
-    if !attention.is_empty() {
-        s.push_str("<h2>Needs attention</h2>\n<ul>\n");
-        for line in &attention {
-            let _ = writeln!(s, "<li>{}</li>", esc(line));
+    let every = r.every_warning();
+    if !every.is_empty() {
+        s.push_str(
+            "<h2>Warnings</h2>\n<table><tr><th>code</th><th>what, and what to do</th></tr>\n",
+        );
+        for (code, text) in &every {
+            let _ = writeln!(
+                s,
+                "<tr><td><code>{}</code></td><td>{}</td></tr>",
+                esc(code),
+                esc(text)
+            );
         }
-        s.push_str("</ul>\n");
+        s.push_str("</table>\n");
+    }
+    if !r.alerts.is_empty() {
+        s.push_str("<h2>Alerts</h2>\n<table><tr><th>to</th><th>because</th><th>sent</th></tr>\n");
+        for alert in &r.alerts {
+            let on: Vec<&str> = alert.on.iter().map(|c| c.name()).collect();
+            let sent = match &alert.error {
+                None => "yes".to_owned(),
+                Some(e) => format!("<b>no</b>: {}", esc(e)),
+            };
+            let _ = writeln!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{sent}</td></tr>",
+                esc(&alert.target),
+                esc(&on.join(", "))
+            );
+        }
+        s.push_str("</table>\n");
     }
 
     s.push_str("<h2>Counts</h2>\n<div class=\"cards\">\n");

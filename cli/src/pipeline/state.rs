@@ -319,7 +319,7 @@ fn claim(run: &mut Run<'_>, store: &mut StateStore) -> anyhow::Result<()> {
             owner.institution
         );
         tracing::warn!("{note}");
-        run.report.warnings.push(note);
+        run.report.warn("W-STATE-ADOPTED", &note);
     }
     Ok(())
 }
