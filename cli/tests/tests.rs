@@ -22,4 +22,5 @@ mod site;
 mod state;
 mod state_safety;
 mod support;
+mod trend;
 mod vanished;

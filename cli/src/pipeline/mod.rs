@@ -17,6 +17,7 @@ pub mod plan_report;
 pub mod quarantine;
 pub mod report;
 pub mod state;
+pub mod trend;
 
 use alma_sis_package::state::RunId;
 use chrono::NaiveDate;
@@ -53,6 +54,8 @@ pub struct Run<'a> {
     pub timings: Vec<(&'static str, std::time::Duration)>,
     /// XML bytes packaged, for the timings file.
     pub xml_bytes: u64,
+    /// When the run began, for its time in the trend.
+    pub started: std::time::Instant,
 }
 
 impl Run<'_> {
@@ -84,6 +87,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
         report: report::RunReport::default(),
         timings: Vec::new(),
         xml_bytes: 0,
+        started: std::time::Instant::now(),
     };
     for warning in &config.warnings {
         run.report.warn("W-CONFIG-MODE", warning);

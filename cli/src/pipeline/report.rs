@@ -76,6 +76,10 @@ pub struct RunReport {
     pub rejects_over_threshold: bool,
     /// What became of the `[[alert]]`s this run sent.
     pub alerts: Vec<super::alerts::AlertOutcome>,
+    /// Transient delivery faults that were retried, with their cause.
+    pub retries: Vec<crate::destination::Retried>,
+    /// The feed's last runs, this one last (see [`super::trend`]).
+    pub trend: Vec<super::trend::TrendPoint>,
 }
 
 /// What `run --plan-against` predicted Alma does with the load (the plan's own reports
@@ -232,6 +236,16 @@ impl RunReport {
         };
         let mut all: Vec<(String, String)> = self.all_warnings().into_iter().map(coded).collect();
         all.extend(self.attention().into_iter().map(coded));
+        for retry in &self.retries {
+            all.push((
+                "W-DELIVERY-RETRY".to_owned(),
+                format!(
+                    "delivery failed transiently ({}); tried again after {} s (check the \
+                     network or the server if this happens every night)",
+                    retry.cause, retry.pause_secs
+                ),
+            ));
+        }
         for input in &self.inputs {
             match input.fallback {
                 Some(encoding) if input.whole_file => all.push((
@@ -543,6 +557,7 @@ pub fn finish(run: &mut Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<
         Err(e) => (exit_code_of(e), Some(format!("{e:#}"))),
     };
     let (json_path, html_path) = free_report_paths(&run.config.output.dir, &run.stem);
+    run.report.retries = crate::destination::take_retries();
     // The alerts go first: what became of them is part of the report.
     let facts = super::alerts::RunFacts {
         exit,
@@ -552,6 +567,7 @@ pub fn finish(run: &mut Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<
     };
     let message = super::alerts::message(run, &facts, error.as_deref(), Some(&html_path));
     run.report.alerts = super::alerts::send_all(run, &facts, &message);
+    run.report.trend = record_trend(run, exit);
     let run = &*run;
     let json = render_json(run, exit, error.as_deref());
     let html = render_html(run, exit, error.as_deref());
@@ -569,6 +585,46 @@ pub fn finish(run: &mut Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<
         let _ = std::io::stdout().lock().write_all(summary.as_bytes());
     }
     outcome.map(|()| exit)
+}
+
+/// Adds this run to the feed's trend file and returns the last runs, this one included.
+fn record_trend(run: &Run<'_>, exit: Exit) -> Vec<super::trend::TrendPoint> {
+    let r = &run.report;
+    let feed = &run.config.mapping.feed;
+    let users_sent = r.delivery.as_ref().map_or(0, |d| {
+        r.packages
+            .iter()
+            .filter(|p| d.delivered.contains(&file_name(&p.path)))
+            .map(|p| p.users)
+            .sum()
+    });
+    let point = super::trend::TrendPoint {
+        run: run.run_id.map(|id| id.0),
+        started_at: run
+            .ctx
+            .now
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        status: exit.name().to_owned(),
+        exit_code: exit.code(),
+        users_sent,
+        rows_rejected: r.row_counts().rejected as u64,
+        users_vanished: r.vanished.len() as u64,
+        seconds: if run.ctx.pinned {
+            0.0
+        } else {
+            (run.started.elapsed().as_secs_f64() * 10.0).round() / 10.0
+        },
+    };
+    let path = super::trend::path(&run.config.output.dir, &feed.institution, &feed.name);
+    match super::trend::append(&path, &point) {
+        Ok(()) => super::trend::last(&path, super::trend::TREND_RUNS),
+        Err(e) => {
+            tracing::error!("cannot add the run to the trend {}: {e}", path.display());
+            let mut points = super::trend::last(&path, super::trend::TREND_RUNS - 1);
+            points.push(point);
+            points
+        }
+    }
 }
 
 /// A moment as people read it: local time with its UTC offset, to the second
@@ -785,6 +841,9 @@ struct JsonReport<'a> {
     row_warnings: Vec<JsonWarning<'a>>,
     every_warning: Vec<JsonCoded>,
     alerts: &'a [super::alerts::AlertOutcome],
+    retries: &'a [crate::destination::Retried],
+    user_group_descriptions: BTreeMap<&'a str, &'a str>,
+    trend: &'a [super::trend::TrendPoint],
 }
 
 #[derive(Serialize)]
@@ -927,6 +986,30 @@ fn files(r: &RunReport) -> Vec<JsonFile> {
         .collect()
 }
 
+/// The config's description of each user-group code the run sent (`[[group]]` and
+/// `[[combined_group]]` `desc`).
+fn group_descriptions<'a>(run: &'a Run<'_>) -> BTreeMap<&'a str, &'a str> {
+    let m = &run.config.mapping;
+    let described = m
+        .groups
+        .iter()
+        .map(|g| (g.group.as_str(), g.desc.as_deref()))
+        .chain(
+            m.combined_groups
+                .iter()
+                .map(|g| (g.group.as_str(), g.desc.as_deref())),
+        );
+    let mut out = BTreeMap::new();
+    for (code, desc) in described {
+        if let Some(desc) = desc
+            && run.report.user_groups.contains_key(code)
+        {
+            out.entry(code).or_insert(desc);
+        }
+    }
+    out
+}
+
 /// `--mode` as given (`None`: the config decides).
 fn mode_name(run: &Run<'_>) -> Option<&'static str> {
     run.args.mode.map(|m| match m {
@@ -1012,6 +1095,9 @@ fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
             .map(|(code, message)| JsonCoded { code, message })
             .collect(),
         alerts: &r.alerts,
+        retries: &r.retries,
+        user_group_descriptions: group_descriptions(run),
+        trend: &r.trend,
     };
     // Serializing plain structs of strings and numbers cannot fail.
     let mut json = serde_json::to_string_pretty(&report).unwrap_or_default();
@@ -1138,6 +1224,7 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6e
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .bar{background:#5c7cfa;height:.9em;border-radius:.2em}
 .none{color:#777;font-style:italic}
+.charts{display:flex;flex-wrap:wrap;gap:1em 2em;margin:.6em 0}
 code{font-size:.9em}
 ";
 
@@ -1226,7 +1313,7 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
         for (code, text) in &every {
             let _ = writeln!(
                 s,
-                "<tr><td><code>{}</code></td><td>{}</td></tr>",
+                "<tr><td style=\"white-space:nowrap\"><code>{}</code></td><td>{}</td></tr>",
                 esc(code),
                 esc(text)
             );
@@ -1267,6 +1354,7 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
         "<p>{} rows became {} users; every row read was written, filtered or rejected.</p>",
         c.written, r.users_written
     );
+    s.push_str(&super::trend::charts_html(&r.trend));
 
     s.push_str("<h2>Filtered by rule</h2>\n");
     let by_rule = largest_first(r.filtered_by_rule());
@@ -1277,7 +1365,15 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
     table_of_counts(&mut s, "code", &by_code, "No row was rejected.");
 
     s.push_str("<h2>User groups</h2>\n");
-    let groups: Vec<(String, usize)> = r.user_groups.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    let descriptions = group_descriptions(run);
+    let groups: Vec<(String, usize)> = r
+        .user_groups
+        .iter()
+        .map(|(k, v)| match descriptions.get(k.as_str()) {
+            Some(desc) => (format!("{k}: {desc}"), *v),
+            None => (k.clone(), *v),
+        })
+        .collect();
     table_of_counts(&mut s, "user group", &groups, "No user was sent.");
 
     s.push_str("<h2>Expiry dates</h2>\n");
