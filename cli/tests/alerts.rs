@@ -77,7 +77,7 @@ import os, socket, ssl, sys, time
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-outdir, cert, key, user, password = sys.argv[1:6]
+outdir, cert, key, user, password, mode = sys.argv[1:7]
 
 class Keep:
     async def handle_DATA(self, server, session, envelope):
@@ -99,20 +99,27 @@ port = s.getsockname()[1]
 s.close()
 context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 context.load_cert_chain(cert, key)
-controller = Controller(Keep(), hostname="127.0.0.1", port=port, tls_context=context,
-                        require_starttls=True, authenticator=check, auth_required=True,
-                        auth_require_tls=True)
+if mode == "starttls":
+    controller = Controller(Keep(), hostname="127.0.0.1", port=port, tls_context=context,
+                            require_starttls=True, authenticator=check, auth_required=True,
+                            auth_require_tls=True)
+else:
+    # TLS from the first byte (smtps): the whole session is encrypted.
+    controller = Controller(Keep(), hostname="127.0.0.1", port=port, ssl_context=context,
+                            authenticator=check, auth_required=True, auth_require_tls=False)
 controller.start()
 print(port, flush=True)
 while True:
     time.sleep(3600)
 "#;
 
-/// aiosmtpd on loopback: STARTTLS required (a certificate made for the test), then AUTH.
+/// aiosmtpd on loopback: STARTTLS required, or TLS from the start (a certificate made for
+/// the test), then AUTH.
 struct MailServer {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
+    implicit_tls: bool,
 }
 
 impl Drop for MailServer {
@@ -124,6 +131,10 @@ impl Drop for MailServer {
 
 impl MailServer {
     fn start() -> MailServer {
+        MailServer::start_with(false)
+    }
+
+    fn start_with(implicit_tls: bool) -> MailServer {
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
         let made = Command::new("openssl")
@@ -148,11 +159,12 @@ impl MailServer {
         std::fs::create_dir(&mail).unwrap();
         // Debian's python3, which python3-aiosmtpd is installed for.
         let mut child = Command::new("/usr/bin/python3")
-            .args(["-c", SMTP_SERVER])
+            .args(["-W", "ignore", "-c", SMTP_SERVER])
             .arg(&mail)
             .arg(&cert)
             .arg(&key)
             .args(["alerts", "s3cret pass"])
+            .arg(if implicit_tls { "tls" } else { "starttls" })
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs (python3-aiosmtpd: cargo xtask ci installs it)");
@@ -164,11 +176,17 @@ impl MailServer {
             .trim()
             .parse()
             .unwrap_or_else(|_| panic!("aiosmtpd did not start: {line:?}"));
-        MailServer { child, port, dir }
+        MailServer {
+            child,
+            port,
+            dir,
+            implicit_tls,
+        }
     }
 
     fn url(&self) -> String {
-        format!("smtp://alerts:s3cret%20pass@127.0.0.1:{}", self.port)
+        let scheme = if self.implicit_tls { "smtps" } else { "smtp" };
+        format!("{scheme}://alerts:s3cret%20pass@127.0.0.1:{}", self.port)
     }
 
     fn ca(&self) -> PathBuf {
@@ -510,4 +528,109 @@ fn an_alert_entry_with_two_targets_is_a_config_error() {
     let out = demo.run("2026-11-23T04:00:00Z", &[]);
     expect_code(&out, 2);
     assert!(stderr(&out).contains("brakes"), "{}", stderr(&out));
+}
+
+#[test]
+fn rejects_over_the_threshold_and_chosen_warning_codes_send_their_alerts() {
+    let demo = Demo::new();
+    let rejects = Receiver::start(200);
+    let stale = Receiver::start(200);
+    let other = Receiver::start(200);
+    add_alerts(
+        &demo,
+        &format!(
+            "{}{}codes = [\"W-STALE-ZIP\"]\n{}codes = [\"W-PURGE-SOON\"]\n\
+             [check]\nmax_rejected_percent = 0.1\n",
+            webhook(&rejects.url, r#"["rejects"]"#),
+            webhook(&stale.url, r#"["warning"]"#),
+            webhook(&other.url, r#"["warning"]"#),
+        ),
+    );
+    // The demo rejects one row of 333: over 0.1%.
+    let first = demo.run("2026-11-23T04:00:00Z", &[]);
+    expect_code(&first, 1);
+    let texts = rejects.texts();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    for expected in [
+        "finished with too many rejected rows (exit 1)",
+        "1 row(s) rejected",
+        "Delivered: DEMO_patrons_20261123040000_r1_01.zip",
+        "Next step: fix the rejected rows in the source system",
+        "Sent because: rejects.",
+    ] {
+        assert!(
+            texts[0].contains(expected),
+            "{expected:?} not in:\n{}",
+            texts[0]
+        );
+    }
+    assert_no_personal_data(&demo, &texts[0]);
+    assert!(stale.texts().is_empty(), "no stale zip yet");
+
+    // Alma has not taken the first zip: the second run's delivery finds it waiting
+    // (W-STALE-ZIP).
+    let second = demo.run("2026-11-24T04:00:00Z", &["--mode", "full"]);
+    expect_code(&second, 1);
+    let texts = stale.texts();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(texts[0].contains("Warnings: W-STALE-ZIP."), "{}", texts[0]);
+    assert!(texts[0].contains("Sent because: warning."), "{}", texts[0]);
+    assert!(other.texts().is_empty(), "W-PURGE-SOON did not occur");
+    assert_eq!(rejects.texts().len(), 2);
+}
+
+#[test]
+fn an_smtp_file_others_may_read_is_refused_and_reported() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let demo = Demo::new();
+    let mail = MailServer::start();
+    let file = demo.root().join("smtp-url");
+    std::fs::write(&file, format!("{}\n", mail.url())).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    add_alerts(
+        &demo,
+        &format!(
+            "{}smtp_file = \"{}\"\n",
+            email(&mail.ca(), r#"["digest"]"#),
+            file.display()
+        ),
+    );
+    let out = demo.run("2026-11-23T04:00:00Z", &[]);
+    expect_code(&out, 0);
+    let report = report_of(&demo, &out);
+    let error = report["alerts"][0]["error"].as_str().unwrap();
+    assert!(error.contains("chmod 600"), "{error}");
+    assert!(mail.messages().is_empty());
+
+    // Made private, it is used; the digest was not sent, so today's is still due.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = demo.run("2026-11-23T05:00:00Z", &["--mode", "delta"]);
+    expect_code(&out, 0);
+    assert_eq!(report_of(&demo, &out)["alerts"][0]["sent"], true);
+    assert_eq!(mail.messages().len(), 1);
+}
+
+#[test]
+fn email_goes_over_tls_from_the_start_with_smtps() {
+    let demo = Demo::new();
+    let mail = MailServer::start_with(true);
+    add_alerts(
+        &demo,
+        &format!(
+            "{}smtp_env = \"W22_SMTP\"\n",
+            email(&mail.ca(), r#"["digest"]"#)
+        ),
+    );
+    let url = mail.url();
+    assert!(url.starts_with("smtps://"));
+    let out = demo.run_env("2026-11-23T04:00:00Z", &[], &[("W22_SMTP", url.as_str())]);
+    expect_code(&out, 0);
+    assert_eq!(report_of(&demo, &out)["alerts"][0]["sent"], true);
+    let messages = mail.messages();
+    assert_eq!(messages.len(), 1);
+    assert!(
+        messages[0].contains("Subject: alma-sis DEMO/patrons: finished (exit 0)"),
+        "{}",
+        messages[0]
+    );
 }

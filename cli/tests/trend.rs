@@ -276,3 +276,36 @@ fn retried_deliveries_are_in_the_report_with_their_cause() {
         "{coded:?}"
     );
 }
+
+#[test]
+fn the_run_after_a_killed_one_says_so_in_its_report() {
+    let demo = Demo::new();
+    expect_code(&demo.run("2026-11-23T04:00:00Z", &[]), 0);
+    let killed = demo.run_env(
+        "2026-11-24T04:00:00Z",
+        &["--mode", "delta"],
+        &[("ALMA_SIS_TEST_FAULT", "after-package")],
+    );
+    assert_eq!(killed.status.code(), None, "killed by a signal");
+    let next = demo.run("2026-11-24T05:00:00Z", &["--mode", "delta"]);
+    expect_code(&next, 0);
+    let report = json(&report_path(&demo, &next, "json"));
+    let killed: Vec<&serde_json::Value> = report["every_warning"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["code"] == "W-RUN-KILLED")
+        .collect();
+    assert_eq!(killed.len(), 1, "{report}");
+    let message = killed[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("run 2 (started 2026-11-24T04:00:00+00:00) never finished"),
+        "{message}"
+    );
+    let html = std::fs::read_to_string(report_path(&demo, &next, "html")).unwrap();
+    assert!(html.contains("<code>W-RUN-KILLED</code>"));
+    // Once: the run after this one finds a finished run before it.
+    let after = demo.run("2026-11-25T04:00:00Z", &["--mode", "delta"]);
+    let report = json(&report_path(&demo, &after, "json"));
+    assert!(!report.to_string().contains("W-RUN-KILLED"), "{report}");
+}

@@ -279,6 +279,24 @@ pub fn open(run: &mut Run<'_>) -> anyhow::Result<Opened> {
     let mode = run.args.mode.unwrap_or(run.config.state.mode);
     let partial = !run.args.only.is_empty();
     let baseline = store.last_successful_run(feed).map_err(state_error)?;
+    // A run still recorded as running was killed (the lock is ours): its report was never
+    // written, so this one says so.
+    if let Some(killed) = store
+        .runs(Some(feed), 1)
+        .map_err(state_error)?
+        .into_iter()
+        .find(|r| r.outcome == RunOutcome::Running)
+    {
+        run.report.warn(
+            "W-RUN-KILLED",
+            &format!(
+                "run {} (started {}) never finished: it was killed (SIGKILL, a crash, a power \
+                 cut) and wrote no report; it recorded nobody as sent, so this run sends what it \
+                 held; if runs are killed every night, give them more time",
+                killed.id, killed.started
+            ),
+        );
+    }
     let run_id = store
         .begin_run(&NewRun {
             feed: feed.clone(),
