@@ -299,7 +299,7 @@ fn the_run_after_a_killed_one_says_so_in_its_report() {
     assert_eq!(killed.len(), 1, "{report}");
     let message = killed[0]["message"].as_str().unwrap();
     assert!(
-        message.starts_with("run 2 (started 2026-11-24T04:00:00+00:00) never finished"),
+        message.starts_with("run 2 (started 2026-11-24 04:00:00 +00:00) never finished"),
         "{message}"
     );
     let html = std::fs::read_to_string(report_path(&demo, &next, "html")).unwrap();

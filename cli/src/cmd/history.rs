@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::Context;
 use crate::Exit;
+use crate::pipeline::report::readable;
 use crate::pipeline::state::{open_existing, state_error};
 
 /// Arguments of `alma-sis history`.
@@ -88,7 +89,7 @@ pub fn render(runs: &[RunRecord]) -> String {
             let c = r.counts;
             [
                 r.id.to_string(),
-                r.started.clone(),
+                readable(&r.started),
                 r.feed.clone(),
                 mode,
                 outcome,
@@ -174,7 +175,7 @@ pub fn render_html(
                  <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
                  <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
                 r.id,
-                esc(&r.started),
+                esc(&readable(&r.started)),
                 esc(&r.feed),
                 esc(&r.mode),
                 esc(outcome),

@@ -633,6 +633,13 @@ pub fn local_time(now: &chrono::DateTime<chrono::FixedOffset>) -> String {
     now.format("%Y-%m-%d %H:%M:%S %:z").to_string()
 }
 
+/// An RFC 3339 time as people read it: `2026-11-23T04:00:00.123+01:00` as
+/// `2026-11-23 04:00:00 +01:00` (text that is not such a time stays as it is).
+pub fn readable(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map_or_else(|_| rfc3339.to_owned(), |t| local_time(&t))
+}
+
 /// Creates `path` with mode 0600; never replaces an existing file, never writes into a
 /// work directory that is a symbolic link.
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -1396,7 +1403,7 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
                  <tr><th>changed</th><td class=\"n\">{}</td></tr>\n\
                  <tr><th>unchanged</th><td class=\"n\">{}</td></tr>\n\
                  <tr><th>vanished</th><td class=\"n\">{}</td></tr></table>",
-                esc(&cmp.last_run_at),
+                esc(&readable(&cmp.last_run_at)),
                 cmp.last_eligible,
                 cmp.eligible,
                 cmp.new,

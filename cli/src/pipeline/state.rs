@@ -293,7 +293,8 @@ pub fn open(run: &mut Run<'_>) -> anyhow::Result<Opened> {
                 "run {} (started {}) never finished: it was killed (SIGKILL, a crash, a power \
                  cut) and wrote no report; it recorded nobody as sent, so this run sends what it \
                  held; if runs are killed every night, give them more time",
-                killed.id, killed.started
+                killed.id,
+                super::report::readable(&killed.started)
             ),
         );
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::report::esc;
+use super::report::{esc, readable};
 
 /// The bar of a run that delivered (exit 0 or 1).
 pub const DELIVERED: &str = "#4263eb";
@@ -184,12 +184,6 @@ fn chart(s: &mut String, title: &str, points: &[TrendPoint], value: Measure) {
 /// The day of a run, `YYYY-MM-DD`.
 fn day(p: Option<&TrendPoint>) -> &str {
     p.map_or("", |p| p.started_at.get(..10).unwrap_or(""))
-}
-
-/// `2026-11-23T04:00:00+01:00` as `2026-11-23 04:00:00 +01:00`.
-fn readable(rfc3339: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map_or_else(|_| rfc3339.to_owned(), |t| super::report::local_time(&t))
 }
 
 /// A count as a whole number, a time with one decimal.
