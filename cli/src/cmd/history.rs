@@ -171,7 +171,7 @@ pub fn render_html(
             let c = r.counts;
             let _ = writeln!(
                 s,
-                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                "<tr><td class=\"n\">{}</td><td style=\"white-space:nowrap\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
                  <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
                  <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
                 r.id,

@@ -615,16 +615,22 @@ fn record_trend(run: &Run<'_>, exit: Exit) -> Vec<super::trend::TrendPoint> {
             (run.started.elapsed().as_secs_f64() * 10.0).round() / 10.0
         },
     };
-    let path = super::trend::path(&run.config.output.dir, &feed.institution, &feed.name);
-    match super::trend::append(&path, &point) {
-        Ok(()) => super::trend::last(&path, super::trend::TREND_RUNS),
-        Err(e) => {
-            tracing::error!("cannot add the run to the trend {}: {e}", path.display());
-            let mut points = super::trend::last(&path, super::trend::TREND_RUNS - 1);
-            points.push(point);
-            points
-        }
+    let dir = &run.config.output.dir;
+    let path = super::trend::path(dir, &feed.institution, &feed.name);
+    // A work directory that is missing or a link gets nothing (the report says why).
+    let usable = std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
+    let appended = usable
+        && super::trend::append(&path, &point)
+            .map_err(|e| {
+                tracing::error!("cannot add the run to the trend {}: {e}", path.display());
+            })
+            .is_ok();
+    if appended {
+        return super::trend::last(&path, super::trend::TREND_RUNS);
     }
+    let mut points = super::trend::last(&path, super::trend::TREND_RUNS - 1);
+    points.push(point);
+    points
 }
 
 /// A moment as people read it: local time with its UTC offset, to the second

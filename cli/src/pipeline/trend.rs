@@ -136,7 +136,8 @@ fn chart(s: &mut String, title: &str, points: &[TrendPoint], value: Measure) {
     } else {
         0.0
     };
-    let slot = W / TREND_RUNS as f64;
+    // Bars as wide as 30 runs allow, and no wider than a tenth of the chart.
+    let slot = W / points.len().clamp(10, TREND_RUNS) as f64;
     let _ = writeln!(
         s,
         "<svg class=\"chart\" width=\"{W}\" height=\"{H}\" \
@@ -170,15 +171,23 @@ fn chart(s: &mut String, title: &str, points: &[TrendPoint], value: Measure) {
             esc(&p.status)
         );
     }
+    let y = H - 4.0;
     let _ = writeln!(
         s,
-        "<text x=\"0\" y=\"{y}\" font-size=\"10\" fill=\"#555\">{}</text>\n\
-         <text x=\"{:.1}\" y=\"{y}\" font-size=\"10\" fill=\"#555\" text-anchor=\"end\">{}</text>\n</svg>",
-        esc(day(points.first())),
-        points.len() as f64 * slot,
-        esc(day(points.last())),
-        y = H - 4.0,
+        "<text x=\"0\" y=\"{y}\" font-size=\"10\" fill=\"#555\">{}</text>",
+        esc(day(points.first()))
     );
+    // The last run's day under its bar, where it does not run into the first's.
+    let end = points.len() as f64 * slot;
+    if points.len() > 1 && end > 130.0 {
+        let _ = writeln!(
+            s,
+            "<text x=\"{end:.1}\" y=\"{y}\" font-size=\"10\" fill=\"#555\" \
+             text-anchor=\"end\">{}</text>",
+            esc(day(points.last()))
+        );
+    }
+    s.push_str("</svg>\n");
 }
 
 /// The day of a run, `YYYY-MM-DD`.
