@@ -18,6 +18,7 @@ pub mod interrupt;
 mod logging;
 pub mod pipeline;
 pub mod progress;
+pub mod warning;
 
 pub use exit::{Exit, Failure, exit_code_of};
 

@@ -309,3 +309,16 @@ fn the_run_after_a_killed_one_says_so_in_its_report() {
     let report = json(&report_path(&demo, &after, "json"));
     assert!(!report.to_string().contains("W-RUN-KILLED"), "{report}");
 }
+
+#[test]
+fn every_run_warning_code_is_explained_in_troubleshooting() {
+    let doc =
+        std::fs::read_to_string(crate::support::workspace_root().join("docs/troubleshooting.md"))
+            .unwrap();
+    for code in alma_sis::warning::RUN_WARNINGS {
+        assert!(
+            doc.contains(&format!("| `{code}: ")),
+            "{code} is not explained in docs/troubleshooting.md"
+        );
+    }
+}

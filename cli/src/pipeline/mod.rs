@@ -90,7 +90,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
         started: std::time::Instant::now(),
     };
     for warning in &config.warnings {
-        run.report.warn("W-CONFIG-MODE", warning);
+        run.report.warn(crate::warning::CONFIG_MODE, warning);
     }
     let outcome = stages(&mut run).map_err(|e| nothing_delivered(&run, e));
     // The report comes first: a timings file that cannot be written must not cost it.

@@ -19,6 +19,7 @@ use sis_extract::{Decision, InputSummary, RowOutcome, RowWarning};
 
 use super::Run;
 use crate::exit::{Exit, exit_code_of};
+use crate::warning;
 
 /// The `schema` value of `report.json`. Fields are only ever added within a version; a
 /// renamed or removed field bumps it.
@@ -138,8 +139,9 @@ impl RunReport {
         let mut lines = Vec::new();
         if !self.removed_partials.is_empty() {
             lines.push(format!(
-                "W-LEFTOVER-PARTIAL: removed {} unfinished zip(s) an interrupted earlier run left in the work \
+                "{}: removed {} unfinished zip(s) an interrupted earlier run left in the work \
                  directory: {}",
+                warning::LEFTOVER_PARTIAL,
                 self.removed_partials.len(),
                 self.removed_partials.join(", ")
             ));
@@ -149,9 +151,10 @@ impl RunReport {
         };
         if !d.not_delivered.is_empty() {
             lines.push(format!(
-                "W-NOT-DELIVERED: {} of {} zip(s) did not reach {}: {}; the run state records as sent only the \
+                "{}: {} of {} zip(s) did not reach {}: {}; the run state records as sent only the \
                  users in zips that arrived: deliver these with `alma-sis deliver` or run \
                  again (a delta run sends the rest)",
+                warning::NOT_DELIVERED,
                 d.not_delivered.len(),
                 d.delivered.len() + d.not_delivered.len(),
                 d.destination,
@@ -175,8 +178,9 @@ impl RunReport {
             .collect();
         if !waiting.is_empty() {
             lines.push(format!(
-                "W-STALE-ZIP: {} earlier zip(s) that Alma has not processed yet are in {}: {}; check that \
+                "{}: {} earlier zip(s) that Alma has not processed yet are in {}: {}; check that \
                  the SIS job runs",
+                warning::STALE_ZIP,
                 waiting.len(),
                 d.destination,
                 waiting.join(", ")
@@ -184,14 +188,16 @@ impl RunReport {
         }
         if !archived.is_empty() {
             lines.push(format!(
-                "W-STALE-ARCHIVED: {} earlier zip(s) that Alma had not processed were moved out of its way: {}",
+                "{}: {} earlier zip(s) that Alma had not processed were moved out of its way: {}",
+                warning::STALE_ARCHIVED,
                 archived.len(),
                 archived.join(", ")
             ));
         }
         if !d.removed_leftovers.is_empty() {
             lines.push(format!(
-                "W-LEFTOVER-TEMP: removed {} temporary file(s) an interrupted earlier delivery left in {}: {}",
+                "{}: removed {} temporary file(s) an interrupted earlier delivery left in {}: {}",
+                warning::LEFTOVER_TEMP,
                 d.removed_leftovers.len(),
                 d.destination,
                 d.removed_leftovers.join(", ")
@@ -201,13 +207,15 @@ impl RunReport {
             let xml = other.to_ascii_lowercase().ends_with(".xml");
             lines.push(if xml {
                 format!(
-                    "W-OTHER-FILE: {other} is in {}: Alma may load a leftover XML file the next time a zip \
+                    "{}: {other} is in {}: Alma may load a leftover XML file the next time a zip \
                      arrives; delete it",
+                    warning::OTHER_FILE,
                     d.destination
                 )
             } else {
                 format!(
-                    "W-OTHER-FILE: {other} is in {} (not a zip; Alma ignores it): remove it if nobody needs it",
+                    "{}: {other} is in {} (not a zip; Alma ignores it): remove it if nobody needs it",
+                    warning::OTHER_FILE,
                     d.destination
                 )
             });
@@ -238,7 +246,7 @@ impl RunReport {
         all.extend(self.attention().into_iter().map(coded));
         for retry in &self.retries {
             all.push((
-                "W-DELIVERY-RETRY".to_owned(),
+                warning::DELIVERY_RETRY.to_owned(),
                 format!(
                     "delivery failed transiently ({}); tried again after {} s (check the \
                      network or the server if this happens every night)",
@@ -249,7 +257,7 @@ impl RunReport {
         for input in &self.inputs {
             match input.fallback {
                 Some(encoding) if input.whole_file => all.push((
-                    "W-ENCODING-FALLBACK".to_owned(),
+                    warning::ENCODING_FALLBACK.to_owned(),
                     format!("{} was decoded as {encoding} (a UTF-16 file)", input.file),
                 )),
                 Some(encoding) if !input.fallback_lines.is_empty() => {
@@ -266,7 +274,7 @@ impl RunReport {
                         String::new()
                     };
                     all.push((
-                        "W-ENCODING-FALLBACK".to_owned(),
+                        warning::ENCODING_FALLBACK.to_owned(),
                         format!(
                             "{} row(s) of {} are not UTF-8 and were decoded as {encoding} \
                              (the configured fallback): lines {}{more}; check that the names \
@@ -282,7 +290,7 @@ impl RunReport {
         }
         if self.extract_incomplete() {
             all.push((
-                "W-EXTRACT-INCOMPLETE".to_owned(),
+                warning::EXTRACT_INCOMPLETE.to_owned(),
                 INCOMPLETE_NOTE.to_owned(),
             ));
         }

@@ -288,7 +288,7 @@ pub fn open(run: &mut Run<'_>) -> anyhow::Result<Opened> {
         .find(|r| r.outcome == RunOutcome::Running)
     {
         run.report.warn(
-            "W-RUN-KILLED",
+            crate::warning::RUN_KILLED,
             &format!(
                 "run {} (started {}) never finished: it was killed (SIGKILL, a crash, a power \
                  cut) and wrote no report; it recorded nobody as sent, so this run sends what it \
@@ -338,7 +338,7 @@ fn claim(run: &mut Run<'_>, store: &mut StateStore) -> anyhow::Result<()> {
             owner.institution
         );
         tracing::warn!("{note}");
-        run.report.warn("W-STATE-ADOPTED", &note);
+        run.report.warn(crate::warning::STATE_ADOPTED, &note);
     }
     Ok(())
 }
