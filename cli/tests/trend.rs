@@ -322,3 +322,40 @@ fn every_run_warning_code_is_explained_in_troubleshooting() {
         );
     }
 }
+
+#[test]
+fn the_trend_keeps_the_last_30_runs_oldest_first_and_skips_damaged_lines() {
+    use alma_sis::pipeline::trend::{self, TREND_RUNS, TrendPoint};
+    let dir = tempfile::tempdir().unwrap();
+    let path = trend::path(dir.path(), "DEMO", "patrons");
+    let point = |run: i64| TrendPoint {
+        run: Some(run),
+        started_at: format!("2026-11-{:02}T04:00:00+01:00", run % 28 + 1),
+        status: "ok".into(),
+        exit_code: 0,
+        users_sent: run as u64,
+        rows_rejected: 0,
+        users_vanished: 0,
+        seconds: 1.5,
+    };
+    for run in 1..=20 {
+        trend::append(&path, &point(run)).unwrap();
+    }
+    // A line cut short by a full disk, then more runs.
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("{\"run\":21,\"started_at\n");
+    std::fs::write(&path, text).unwrap();
+    for run in 22..=36 {
+        trend::append(&path, &point(run)).unwrap();
+    }
+    let last = trend::last(&path, TREND_RUNS);
+    let runs: Vec<i64> = last.iter().map(|p| p.run.unwrap()).collect();
+    let expected: Vec<i64> = (6..=20).chain(22..=36).collect();
+    assert_eq!(runs, expected);
+    assert_eq!(last[0], point(6));
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let html = trend::charts_html(&last);
+    assert_eq!(html.matches("<rect ").count(), 4 * TREND_RUNS);
+}
