@@ -14,11 +14,11 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use crate::config::NameKind;
+use crate::context::{Context, create_new, refuse_existing};
 use crate::deflate::{Chunk, recycle};
 use crate::error::PackageError;
 use crate::manifest::{ManifestEntry, ManifestFile};
 use crate::verify::Check;
-use crate::write::{Context, create_new, refuse_existing};
 use crate::zip32::{
     self, CENTRAL_HEADER_LEN, END_RECORD_LEN, EntryFields, LOCAL_HEADER_LEN, LOCAL_SIZES_AT,
 };

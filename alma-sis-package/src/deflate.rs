@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use flate2::{Compress, Compression, FlushCompress, Status};
 
+use crate::context::Context;
 use crate::error::PackageError;
-use crate::write::Context;
 
 /// Deflate's window: what a chunk may refer back to in the chunk before it.
 pub(crate) const WINDOW: usize = 32 * 1024;

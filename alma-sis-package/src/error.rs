@@ -73,15 +73,6 @@ pub enum PackageError {
         #[source]
         source: std::io::Error,
     },
-    /// The zip library failed.
-    #[error("cannot write zip {path}")]
-    Zip {
-        /// The file (or the XML entry, while it is being compressed).
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: zip::result::ZipError,
-    },
     /// A user could not be written into an XML file.
     #[error("cannot write XML file {entry}")]
     Xml {
@@ -164,13 +155,12 @@ pub enum VerifyError {
         found: String,
     },
     /// The zip cannot be opened or an entry cannot be read.
-    #[error("{path} is not a readable zip")]
+    #[error("{path} is not a readable zip: {reason}")]
     Unreadable {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        #[source]
-        source: zip::result::ZipError,
+        /// Why, as Java's `ZipFile` would fail.
+        reason: String,
     },
     /// The zip holds a different number of entries than the manifest.
     #[error("{path} holds {found} entries, the manifest says {expected}")]

@@ -1,6 +1,10 @@
-//! Packages Alma user XML into zip files that Alma's Java loader always opens, split within
-//! Alma's limits (at most 50 XML files per zip, 20 zips per run, under 4 GB per zip), named from
-//! a pattern, described by a JSON manifest and verified before they get their final names.
+//! The Alma load file both ways: [`Packager`] writes users into the zips Alma's Java loader
+//! opens, [`check::Checker`] reads any load file for every failure before Alma does, and
+//! [`plan::AlmaExport`] compares a load with Alma's own export.
+//!
+//! Zips are split within Alma's limits (at most 50 XML files per zip, 20 zips per run, under
+//! 4 GB per zip), named from a pattern, described by a JSON manifest and verified before they
+//! get their final names.
 //!
 //! Users stream into deflated XML entries inside seekable zips (never stored with a data
 //! descriptor), with the run's timestamp on every entry and a fixed order, so the same users,
@@ -36,10 +40,10 @@
 
 pub mod check;
 pub mod plan;
-pub mod state;
 
 mod assemble;
 mod config;
+mod context;
 mod deflate;
 mod error;
 mod manifest;
@@ -58,7 +62,7 @@ pub use config::{
 };
 pub use error::{PackageError, VerifyError};
 pub use manifest::{Manifest, ManifestEntry, ManifestFile};
-pub use verify::{primary_ids, verify};
+pub use verify::{match_values, primary_ids, verify};
 pub use write::{PackStats, Package, Packager, Staged, package};
 
 /// One zip written under its final name.

@@ -14,15 +14,16 @@ use std::sync::mpsc::Receiver;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use alma_user_model::MatchId;
 use flate2::{Decompress, FlushDecompress, Status};
 use memchr::memmem;
-use zip::{CompressionMethod, ZipArchive};
 
+use crate::check::zipread;
 use crate::config::check_file_name;
+use crate::context::{ClosedZip, Context};
 use crate::error::VerifyError;
 use crate::manifest::{Manifest, ManifestEntry, ManifestFile};
 use crate::sha256_file;
-use crate::write::{ClosedZip, Context};
 use crate::zip32::{self, DosTime, LOCAL_HEADER_LEN};
 
 /// An entry's index in the zip and why it failed.
@@ -78,35 +79,38 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Result<(), VerifyError> {
 /// The primary ids of the users in a zip, entry by entry, in order: who is in a zip that did
 /// not reach the destination. Entry names are never used as paths.
 pub fn primary_ids(path: &Path) -> Result<Vec<String>, VerifyError> {
-    let file = File::open(path).map_err(|source| VerifyError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let unreadable = |source| VerifyError::Unreadable {
-        path: path.to_owned(),
-        source,
-    };
-    let mut archive = ZipArchive::new(BufReader::new(file)).map_err(unreadable)?;
+    match_values(path, &MatchId::PrimaryId)
+}
+
+/// The match values (under `match_id`; the primary id of a user without one) of the users in
+/// a zip, entry by entry, in order: whom the run state knows in a zip that did not reach the
+/// destination. Entry names are never used as paths.
+pub fn match_values(path: &Path, match_id: &MatchId) -> Result<Vec<String>, VerifyError> {
     let mut ids = Vec::new();
-    for index in 0..archive.len() {
-        let entry = archive.by_index(index).map_err(unreadable)?;
-        let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
-        let mut reader = alma_user_model::UserReader::new(BufReader::new(entry));
-        loop {
-            match reader.next_user() {
-                Ok(Some(read)) => ids.push(read.user.primary_id),
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(VerifyError::Xml {
+    zipread::read_xml_entries(
+        path,
+        |entry, data| {
+            for read in alma_user_model::UserReader::new(BufReader::new(data)) {
+                let user = read
+                    .map_err(|e| VerifyError::Xml {
                         path: path.to_owned(),
-                        entry: name,
+                        entry: entry.name.clone(),
                         position: 0,
                         message: e.to_string(),
-                    });
-                }
+                    })?
+                    .user;
+                ids.push(match match_id.value(&user) {
+                    Some(value) => value.to_owned(),
+                    None => user.primary_id,
+                });
             }
-        }
-    }
+            Ok(())
+        },
+        |reason| VerifyError::Unreadable {
+            path: path.to_owned(),
+            reason,
+        },
+    )?;
     Ok(ids)
 }
 
@@ -184,32 +188,34 @@ fn verify_file(path: &Path, expected: &ManifestFile) -> Result<(), VerifyError> 
     Ok(())
 }
 
-/// Reads the central directory with the `zip` crate (a reader independent of our writer) and
-/// checks it against the manifest; returns each entry's local header offset and DOS time.
+/// Reads the central directory as Java's `ZipFile` does (the reader `check` uses, independent
+/// of our writer) and checks it against the manifest; returns each entry's local header
+/// offset and DOS time.
 fn read_directory(
     path: &Path,
     file: &File,
     expected: &ManifestFile,
 ) -> Result<Vec<(u64, DosTime)>, VerifyError> {
-    let unreadable = |source| VerifyError::Unreadable {
+    let io_error = |source| VerifyError::Io {
         path: path.to_owned(),
         source,
     };
-    let reader = file.try_clone().map_err(|source| VerifyError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mut archive = ZipArchive::new(BufReader::new(reader)).map_err(unreadable)?;
-    if archive.len() != expected.entries.len() {
+    let mut reader = file.try_clone().map_err(io_error)?;
+    let entries = zipread::open_entries(&mut reader)
+        .map_err(io_error)?
+        .map_err(|reason| VerifyError::Unreadable {
+            path: path.to_owned(),
+            reason,
+        })?;
+    if entries.len() != expected.entries.len() {
         return Err(VerifyError::EntryCount {
             path: path.to_owned(),
             expected: expected.entries.len(),
-            found: archive.len(),
+            found: entries.len(),
         });
     }
-    let mut directory = Vec::with_capacity(archive.len());
-    for (index, want) in expected.entries.iter().enumerate() {
-        let entry = archive.by_index_raw(index).map_err(unreadable)?;
+    let mut directory = Vec::with_capacity(entries.len());
+    for (entry, want) in entries.iter().zip(&expected.entries) {
         let mismatch = |field: &'static str, expected: String, found: String| VerifyError::Entry {
             path: path.to_owned(),
             entry: want.name.clone(),
@@ -217,40 +223,31 @@ fn read_directory(
             expected,
             found,
         };
-        if entry.name_raw() != want.name.as_bytes() {
-            return Err(mismatch(
-                "name",
-                want.name.clone(),
-                String::from_utf8_lossy(entry.name_raw()).into_owned(),
-            ));
+        if entry.raw_name != want.name.as_bytes() {
+            return Err(mismatch("name", want.name.clone(), entry.name.clone()));
         }
-        if entry.compression() != CompressionMethod::Deflated {
-            return Err(mismatch(
-                "method",
-                "Deflated".into(),
-                format!("{:?}", entry.compression()),
-            ));
+        if entry.method != zip32::METHOD_DEFLATE {
+            let found = match entry.method {
+                0 => "Stored".to_owned(),
+                other => format!("method {other}"),
+            };
+            return Err(mismatch("method", "Deflated".into(), found));
         }
         let fields = [
-            ("size", want.size, entry.size()),
-            (
-                "compressed size",
-                want.compressed_size,
-                entry.compressed_size(),
-            ),
-            ("crc32", u64::from(want.crc32), u64::from(entry.crc32())),
+            ("size", want.size, entry.size),
+            ("compressed size", want.compressed_size, entry.csize),
+            ("crc32", u64::from(want.crc32), u64::from(entry.crc)),
         ];
         for (field, expected, found) in fields {
             if expected != found {
                 return Err(mismatch(field, expected.to_string(), found.to_string()));
             }
         }
-        let time = entry.last_modified().unwrap_or_default();
         let dos = DosTime {
-            time: time.timepart(),
-            date: time.datepart(),
+            time: entry.dos_time,
+            date: entry.dos_date,
         };
-        directory.push((entry.header_start(), dos));
+        directory.push((entry.local_at, dos));
     }
     Ok(directory)
 }

@@ -9,12 +9,10 @@
 //! on its input, so the same users, config and timestamp give the same zips.
 
 use std::borrow::Borrow;
-use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -24,6 +22,7 @@ use chrono::{Datelike, NaiveDateTime, Timelike};
 use crate::PackagedFile;
 use crate::assemble::{Assembled, assembler};
 use crate::config::{NameKind, PackageConfig, RunInfo};
+use crate::context::{ClosedZip, Context, create_new, refuse_existing};
 use crate::deflate::{Chunk, WINDOW, worker};
 use crate::error::PackageError;
 use crate::manifest::{Manifest, ManifestFile};
@@ -76,61 +75,6 @@ pub struct PackStats {
     pub push_waited: Duration,
 }
 
-/// What the threads share: the run, and the first failure.
-pub(crate) struct Context {
-    pub dir: PathBuf,
-    pub config: PackageConfig,
-    pub run: RunInfo,
-    /// The run's timestamp as zip headers store it.
-    pub dos: DosTime,
-    pub failure: Failure,
-    /// The caller finished: the assembler closes the last zip.
-    complete: AtomicBool,
-    /// Temporary files created, removed unless published.
-    temps: Mutex<Vec<PathBuf>>,
-}
-
-impl Context {
-    pub(crate) fn complete(&self) -> bool {
-        self.complete.load(Ordering::Acquire)
-    }
-
-    /// Records a temporary file to remove unless the run is published.
-    pub(crate) fn remember(&self, path: PathBuf) {
-        lock(&self.temps).push(path);
-    }
-}
-
-/// The first error any thread met; it stops the others.
-#[derive(Default)]
-pub(crate) struct Failure {
-    stopped: AtomicBool,
-    first: Mutex<Option<PackageError>>,
-}
-
-impl Failure {
-    pub(crate) fn stopped(&self) -> bool {
-        self.stopped.load(Ordering::Acquire)
-    }
-
-    /// Records `e` unless an earlier error is recorded, and stops the pipeline.
-    pub(crate) fn fail(&self, e: PackageError) {
-        lock(&self.first).get_or_insert(e);
-        self.stopped.store(true, Ordering::Release);
-    }
-
-    fn take(&self) -> Option<PackageError> {
-        lock(&self.first).take()
-    }
-}
-
-/// A poisoned lock only means another thread panicked; its panic is re-raised at the join.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// The threads and queues of a running packager.
 struct Pipeline {
     jobs: SyncSender<Chunk>,
@@ -178,12 +122,6 @@ impl Pipeline {
             verify_busy,
         }
     }
-}
-
-/// A zip written and verified under its temporary name.
-pub(crate) struct ClosedZip {
-    pub temp: PathBuf,
-    pub record: ManifestFile,
 }
 
 /// The part (XML entry) being filled.
@@ -267,15 +205,7 @@ impl Packager {
         })?;
         refuse_existing(&dir.join(manifest_name))?;
         let head = xml_head(run)?;
-        let context = Arc::new(Context {
-            dir: dir.to_owned(),
-            config: config.clone(),
-            run: run.clone(),
-            dos,
-            failure: Failure::default(),
-            complete: AtomicBool::new(false),
-            temps: Mutex::new(Vec::new()),
-        });
+        let context = Arc::new(Context::new(dir, config, run, dos));
         let pipeline = start(&context)?;
         Ok(Packager {
             context,
@@ -333,7 +263,7 @@ impl Packager {
         {
             return Err(self.abort(e));
         }
-        self.context.complete.store(true, Ordering::Release);
+        self.context.set_complete();
         let Some(pipeline) = self.pipeline.take() else {
             return Err(PackageError::Stopped);
         };
@@ -341,7 +271,7 @@ impl Packager {
         if let Some(e) = self.context.failure.take() {
             return Err(e);
         }
-        let temps = std::mem::take(&mut *lock(&self.context.temps));
+        let temps = self.context.take_temps();
         let run = &self.context.run;
         let files: Vec<ManifestFile> = stopped.closed.iter().map(|z| z.record.clone()).collect();
         let manifest = Manifest {
@@ -552,7 +482,7 @@ impl Packager {
     }
 
     fn remove_temps(&self) {
-        for path in std::mem::take(&mut *lock(&self.context.temps)) {
+        for path in self.context.take_temps() {
             // Best effort: the error that brought us here is the one to report.
             let _ = std::fs::remove_file(path);
         }
@@ -807,50 +737,18 @@ fn xml_head(run: &RunInfo) -> Result<Vec<u8>, PackageError> {
     Ok(head)
 }
 
-/// The run's timestamp as zip headers store it (years 1980 to 2107).
+/// The run's timestamp as zip headers store it (years 1980 to 2107, seconds halved).
 fn dos_time(timestamp: NaiveDateTime) -> Result<DosTime, PackageError> {
-    let bad = || PackageError::Timestamp { timestamp };
-    let year = u16::try_from(timestamp.year()).map_err(|_| bad())?;
-    // Each component is range-checked by chrono (month 1..=12, second 0..=59), so `as u8` is exact.
-    let time = zip::DateTime::from_date_and_time(
-        year,
-        timestamp.month() as u8,
-        timestamp.day() as u8,
-        timestamp.hour() as u8,
-        timestamp.minute() as u8,
-        timestamp.second() as u8,
-    )
-    .map_err(|_| bad())?;
-    Ok(DosTime {
-        time: time.timepart(),
-        date: time.datepart(),
-    })
-}
-
-pub(crate) fn refuse_existing(path: &Path) -> Result<(), PackageError> {
-    if path.symlink_metadata().is_ok() {
-        return Err(PackageError::Exists {
-            path: path.to_owned(),
-        });
+    let year = timestamp.year();
+    if !(1980..=2107).contains(&year) {
+        return Err(PackageError::Timestamp { timestamp });
     }
-    Ok(())
-}
-
-/// Creates a new file with mode 0600 (readable too when `read`); an existing file is an
-/// error, never overwritten.
-pub(crate) fn create_new(path: &Path, read: bool) -> Result<File, PackageError> {
-    let mut open = OpenOptions::new();
-    open.read(read).write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    open.open(path).map_err(|source| match source.kind() {
-        io::ErrorKind::AlreadyExists => PackageError::Exists {
-            path: path.to_owned(),
-        },
-        _ => PackageError::Io {
-            path: path.to_owned(),
-            source,
-        },
+    // Each component is range-checked by chrono (month 1..=12, second 0..=59), so they fit.
+    let (year, month, day) = (year - 1980, timestamp.month(), timestamp.day());
+    let (hour, minute, second) = (timestamp.hour(), timestamp.minute(), timestamp.second());
+    Ok(DosTime {
+        time: ((hour << 11) | (minute << 5) | (second / 2)) as u16,
+        date: (((year as u32) << 9) | (month << 5) | day) as u16,
     })
 }
 

@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 use std::io::Write as _;
 
-use alma_sis_package::check::MatchId;
 use alma_sis_package::plan::{AlmaExport, ExportOptions, Outcome, same_id, synchronize};
+use alma_user_model::MatchId;
 use alma_user_model::{AccountType, Email, User, UserIdentifier, UserXmlWriter, WriterOptions};
 use proptest::prelude::*;
 

@@ -1,4 +1,6 @@
-//! The Alma user record as `rest_user.xsd` defines it, written and read as Alma does.
+//! [`User`] is the Alma user record as `rest_user.xsd` defines it; [`UserXmlWriter`] writes
+//! it and [`UserReader`] reads it as Alma does, and [`MatchId`] says how Alma tells two
+//! users apart.
 //!
 //! This crate is the contract between a campus feed and Alma's *Users* integration profile
 //! (SIS import / synchronize):
@@ -45,9 +47,28 @@
 //! ```
 #![deny(missing_docs)]
 
+/// The schema's `maxLength` of the string at a path below `<user>`
+/// ([`schema::max_length`]), looked up while compiling.
+macro_rules! max_len {
+    ($path:expr) => {
+        const { crate::schema::max_length($path) }
+    };
+}
+
+/// The schema's lengths of a code-table value at a path below `<user>` and of its `desc`.
+macro_rules! code_len {
+    ($path:literal) => {
+        crate::schema::CodeLengths {
+            code: max_len!($path),
+            desc: max_len!(concat!($path, "/@desc")),
+        }
+    };
+}
+
 pub mod chars;
 mod dates;
 mod finding;
+mod identity;
 mod model;
 pub mod read;
 pub mod schema;
@@ -57,6 +78,7 @@ mod write;
 pub use chars::{first_illegal_xml_char, is_xml_char};
 pub use dates::{format_iso_date, parse_iso_date};
 pub use finding::{Finding, Position, Severity};
+pub use identity::{MatchId, match_key, with_match_key};
 pub use model::{
     AccountType, Address, CodeValue, ContactInfo, Email, LibraryNotice, Phone, RecordType, User,
     UserBlock, UserIdentifier, UserNote, UserStatistic, UserStatus,

@@ -73,7 +73,7 @@ use crate::model::{
     AccountType, Address, CodeValue, Email, LibraryNotice, Phone, RecordType, User, UserBlock,
     UserIdentifier, UserNote, UserStatistic, UserStatus,
 };
-use crate::schema;
+use crate::schema::{self, Child};
 
 /// Why a document could not be read. Everything short of these is a [`Finding`].
 #[derive(Debug, thiserror::Error)]
@@ -1425,7 +1425,7 @@ impl<R: BufRead> UserReader<R> {
                 }
                 continue;
             };
-            let name = USER_CHILDREN[index];
+            let name = USER_CHILDREN[index].name;
             let pos = self.pos;
             self.path.clear();
             self.path.push_str(name);
@@ -1443,7 +1443,7 @@ impl<R: BufRead> UserReader<R> {
             seen[index] = true;
             if index < last && !order_reported {
                 order_reported = true;
-                let after = USER_CHILDREN[last];
+                let after = USER_CHILDREN[last].name;
                 self.report(
                     "I-ORDER",
                     Severity::Info,
@@ -1525,20 +1525,20 @@ impl<R: BufRead> UserReader<R> {
     }
 
     fn contact_info(&mut self, u: &mut User) -> Result<(), ReadError> {
-        const ORDER: [&str; 3] = ["addresses", "emails", "phones"];
+        const ORDER: &[Child] = schema::children("contact_info");
         let pos = self.pos;
         self.check_attrs(&[]);
         let mut closed = self.empty;
         let mut last = 0usize;
-        let mut seen = [false; 3];
+        let mut seen = [false; ORDER.len()];
         let mut any = false;
         while self.next_child(&mut closed)? {
             any = true;
-            let Some(index) = child_index(&ORDER, &self.name) else {
+            let Some(index) = child_index(ORDER, &self.name) else {
                 self.unknown_element("contact_info")?;
                 continue;
             };
-            let name = ORDER[index];
+            let name = ORDER[index].name;
             let pos = self.pos;
             let len = self.push_path(name);
             if seen[index] {
@@ -1560,7 +1560,7 @@ impl<R: BufRead> UserReader<R> {
                     format!(
                         "<{name}> comes after <{}>; contact_info is a sequence: addresses, \
                          emails, phones",
-                        ORDER[last]
+                        ORDER[last].name
                     ),
                 );
             }
@@ -1618,7 +1618,7 @@ impl<R: BufRead> UserReader<R> {
     fn segment<T>(
         &mut self,
         element: &str,
-        children: &[&'static str],
+        children: &'static [Child],
         value: &mut T,
         child: fn(&mut Self, &'static str, &mut T) -> Result<(), ReadError>,
     ) -> Result<(), ReadError> {
@@ -1630,7 +1630,7 @@ impl<R: BufRead> UserReader<R> {
                 self.unknown_element(element)?;
                 continue;
             };
-            let name = children[index];
+            let name = children[index].name;
             let pos = self.pos;
             let len = self.push_path(name);
             if seen & (1 << index) != 0 {
@@ -1844,10 +1844,15 @@ impl<R: BufRead> UserReader<R> {
     fn rs_library(&mut self) -> Result<CodeValue, ReadError> {
         self.check_attrs(&[]);
         let mut code = CodeValue::default();
-        self.segment("rs_library", &["code"], &mut code, |r, _, code| {
-            *code = r.opt_code()?.unwrap_or_default();
-            Ok(())
-        })?;
+        self.segment(
+            "rs_library",
+            RS_LIBRARY_CHILDREN,
+            &mut code,
+            |r, _, code| {
+                *code = r.opt_code()?.unwrap_or_default();
+                Ok(())
+            },
+        )?;
         Ok(code)
     }
 
@@ -1856,7 +1861,7 @@ impl<R: BufRead> UserReader<R> {
         let mut n = LibraryNotice::default();
         self.segment(
             "library_notice",
-            &["code", "value"],
+            LIBRARY_NOTICE_CHILDREN,
             &mut n,
             |r, name, n| {
                 match name {
@@ -1885,105 +1890,28 @@ impl<R: BufRead> Iterator for UserReader<R> {
     }
 }
 
-/// `<user>`'s children in the schema's declaration order.
-const USER_CHILDREN: &[&str] = &[
-    "record_type",
-    "primary_id",
-    "first_name",
-    "middle_name",
-    "last_name",
-    "full_name",
-    "pin_number",
-    "user_title",
-    "job_category",
-    "job_description",
-    "gender",
-    "user_group",
-    "campus_code",
-    "web_site_url",
-    "cataloger_level",
-    "preferred_language",
-    "birth_date",
-    "expiry_date",
-    "purge_date",
-    "account_type",
-    "external_id",
-    "password",
-    "force_password_change",
-    "status",
-    "status_date",
-    "last_patron_activity_date",
-    "requests",
-    "loans",
-    "fees",
-    "contact_info",
-    "user_identifiers",
-    "user_roles",
-    "user_blocks",
-    "user_notes",
-    "user_statistics",
-    "proxy_for_users",
-    "rs_libraries",
-    "library_notices",
-    "source_link_id",
-    "source_institution_code",
-    "linking_id",
-    "pref_first_name",
-    "pref_middle_name",
-    "pref_last_name",
-    "pref_name_suffix",
-    "is_researcher",
-    "researcher",
-];
-
-const ADDRESS_CHILDREN: &[&str] = &[
-    "line1",
-    "line2",
-    "line3",
-    "line4",
-    "line5",
-    "city",
-    "state_province",
-    "postal_code",
-    "country",
-    "address_note",
-    "start_date",
-    "end_date",
-    "address_types",
-];
-const EMAIL_CHILDREN: &[&str] = &["email_address", "description", "email_types"];
-const PHONE_CHILDREN: &[&str] = &["phone_number", "phone_types"];
-const IDENTIFIER_CHILDREN: &[&str] = &["id_type", "value", "note", "status"];
-const BLOCK_CHILDREN: &[&str] = &[
-    "block_type",
-    "block_description",
-    "block_status",
-    "block_note",
-    "created_by",
-    "created_date",
-    "expiry_date",
-    "item_loan_id",
-];
-const NOTE_CHILDREN: &[&str] = &[
-    "note_type",
-    "note_text",
-    "user_viewable",
-    "popup_note",
-    "created_by",
-    "created_date",
-];
-const STATISTIC_CHILDREN: &[&str] = &["statistic_category", "category_type", "statistic_note"];
+/// `<user>`'s children in the schema's declaration order, and those of its segments.
+const USER_CHILDREN: &[Child] = schema::children("");
+const ADDRESS_CHILDREN: &[Child] = schema::children("contact_info/addresses/address");
+const EMAIL_CHILDREN: &[Child] = schema::children("contact_info/emails/email");
+const PHONE_CHILDREN: &[Child] = schema::children("contact_info/phones/phone");
+const IDENTIFIER_CHILDREN: &[Child] = schema::children("user_identifiers/user_identifier");
+const BLOCK_CHILDREN: &[Child] = schema::children("user_blocks/user_block");
+const NOTE_CHILDREN: &[Child] = schema::children("user_notes/user_note");
+const STATISTIC_CHILDREN: &[Child] = schema::children("user_statistics/user_statistic");
+const RS_LIBRARY_CHILDREN: &[Child] = schema::children("rs_libraries/rs_library");
+const LIBRARY_NOTICE_CHILDREN: &[Child] = schema::children("library_notices/library_notice");
 
 const RECORD_TYPES: &[&str] = &["PUBLIC", "STAFF", "CONTACT"];
 const ACCOUNT_TYPES: &[&str] = &["INTERNAL", "EXTERNAL"];
 const STATUSES: &[&str] = &["ACTIVE", "INACTIVE"];
 
 /// The index of `name` in `children`; the first byte sorts out most names before a compare.
-fn child_index(children: &[&str], name: &str) -> Option<usize> {
+fn child_index(children: &[Child], name: &str) -> Option<usize> {
     let first = name.as_bytes().first()?;
     children
         .iter()
-        .position(|c| c.as_bytes().first() == Some(first) && *c == name)
+        .position(|c| c.name.as_bytes().first() == Some(first) && c.name == name)
 }
 
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";

@@ -621,6 +621,91 @@ pub static USER_CHILDREN: &[Child] = &[
     one("researcher", &RESEARCHER),
 ];
 
+/// The `maxLength` of the string at `path` below `<user>`: element names joined by `/`, an
+/// attribute last as `@name` (`first_name`, `contact_info/addresses/address/line2`,
+/// `user_group/@desc`). `None` for a string without one or a value of another type.
+///
+/// This is how the writer and record validation learn Alma's field lengths: evaluated in a
+/// `const` block, a path the schema does not have fails the build.
+pub const fn max_length(path: &str) -> Option<usize> {
+    match walk(path).2 {
+        Some(Simple::String(max)) => max,
+        _ => None,
+    }
+}
+
+/// The children of the element at `path` below `<user>` (`""`: `<user>`'s own), in the
+/// schema's declaration order; none for an element of simple content. Like
+/// [`max_length`], a path the schema lacks panics (fails the build in a `const`).
+pub const fn children(path: &str) -> &'static [Child] {
+    walk(path).0
+}
+
+/// Follows `path` from `<user>`: the children, attributes and simple type where it ends.
+const fn walk(path: &str) -> (&'static [Child], &'static [Attr], Option<Simple>) {
+    let path = path.as_bytes();
+    let mut children: &'static [Child] = USER_CHILDREN;
+    let mut attrs: &'static [Attr] = &[];
+    let mut simple = None;
+    let mut start = 0;
+    while start < path.len() {
+        let mut end = start;
+        while end < path.len() && path[end] != b'/' {
+            end += 1;
+        }
+        let step = path.split_at(end).0.split_at(start).1;
+        if let [b'@', name @ ..] = step {
+            let mut i = 0;
+            loop {
+                assert!(i < attrs.len(), "no such attribute in rest_user.xsd");
+                if bytes_eq(attrs[i].name.as_bytes(), name) {
+                    break;
+                }
+                i += 1;
+            }
+            (children, attrs, simple) = (&[], &[], Some(attrs[i].ty));
+        } else {
+            let mut i = 0;
+            loop {
+                assert!(i < children.len(), "no such element in rest_user.xsd");
+                if bytes_eq(children[i].name.as_bytes(), step) {
+                    break;
+                }
+                i += 1;
+            }
+            let ty = children[i].ty;
+            attrs = ty.attrs;
+            (children, simple) = match ty.content {
+                Content::Simple(simple) => (&[] as &[Child], Some(simple)),
+                Content::All(c) | Content::Sequence(c) => (c, None),
+            };
+        }
+        start = end + 1;
+    }
+    (children, attrs, simple)
+}
+
+/// The `maxLength`s of a code-table value and of its `desc` attribute.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CodeLengths {
+    pub(crate) code: Option<usize>,
+    pub(crate) desc: Option<usize>,
+}
+
+const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// The type of `<user>`'s child `name`.
 pub fn user_child(name: &str) -> Option<&'static Type> {
     USER_CHILDREN.iter().find(|c| c.name == name).map(|c| c.ty)
@@ -901,4 +986,43 @@ pub fn parse_date_time(s: &str) -> Option<(DateParts, u32, u32)> {
         h * 3600 + m * 60 + sec,
         nanos,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::max_length;
+
+    /// The lengths as `rest_user.xsd` states them (its `string255Length`, `string50Length`,
+    /// ... types and the `desc` attributes), read off the schema by hand.
+    #[test]
+    fn field_lengths_are_the_schemas() {
+        for (path, max) in [
+            ("primary_id", Some(255)),
+            ("full_name", Some(600)),
+            ("user_group", Some(255)),
+            ("user_group/@desc", Some(4000)),
+            ("campus_code", Some(50)),
+            ("campus_code/@desc", Some(255)),
+            ("contact_info/addresses/address/line1", None),
+            ("contact_info/addresses/address/address_note", Some(1000)),
+            ("contact_info/addresses/address/@segment_type", Some(10)),
+            ("contact_info/addresses/address/@preferred", None),
+            (
+                "contact_info/phones/phone/phone_types/phone_type/@desc",
+                Some(4000),
+            ),
+            ("user_identifiers/user_identifier/note", Some(2000)),
+            ("library_notices/library_notice/code/@desc", Some(255)),
+            ("rs_libraries/rs_library/code", Some(50)),
+            ("expiry_date", None),
+        ] {
+            assert_eq!(max_length(path), max, "{path}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "no such element")]
+    fn a_path_the_schema_lacks_is_refused() {
+        max_length("contact_info/addresses/address/line6");
+    }
 }

@@ -59,11 +59,14 @@
 //! # Ok::<(), alma_user_model::CodeTableError>(())
 //! ```
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::chars::first_illegal_xml_char;
 use crate::finding::{Finding, Severity};
+use crate::identity::match_key;
 use crate::model::{AccountType, CodeValue, User};
+use crate::schema::CodeLengths;
 
 /// Allowed codes per Alma code table (e.g. `UserGroups` → `UGRD`, `GRAD`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -192,13 +195,6 @@ pub fn validate(user: &User, options: &ValidationOptions) -> Vec<Finding> {
     v.findings
 }
 
-const MAX_10: usize = 10;
-const MAX_50: usize = 50;
-const MAX_255: usize = 255;
-const MAX_1000: usize = 1000;
-const MAX_2000: usize = 2000;
-const MAX_4000: usize = 4000;
-
 struct Validator<'a> {
     user: &'a User,
     tables: &'a CodeTables,
@@ -277,18 +273,10 @@ impl Validator<'_> {
     }
 
     /// A code-table value: characters, lengths, and the table when loaded.
-    fn code(
-        &mut self,
-        prefix: &str,
-        name: &str,
-        value: &CodeValue,
-        table: &str,
-        code_max: usize,
-        desc_max: usize,
-    ) {
-        self.text(prefix, name, &value.code, Some(code_max));
+    fn code(&mut self, prefix: &str, name: &str, value: &CodeValue, table: &str, max: CodeLengths) {
+        self.text(prefix, name, &value.code, max.code);
         if let Some(desc) = &value.desc {
-            self.text(prefix, &format!("{name}/@desc"), desc, Some(desc_max));
+            self.text(prefix, &format!("{name}/@desc"), desc, max.desc);
         }
         if value.code.is_empty() {
             return;
@@ -317,15 +305,22 @@ impl Validator<'_> {
         }
     }
 
-    fn opt_code(&mut self, prefix: &str, name: &str, value: &Option<CodeValue>, table: &str) {
+    fn opt_code(
+        &mut self,
+        prefix: &str,
+        name: &str,
+        value: &Option<CodeValue>,
+        table: &str,
+        max: CodeLengths,
+    ) {
         if let Some(v) = value {
-            self.code(prefix, name, v, table, MAX_255, MAX_4000);
+            self.code(prefix, name, v, table, max);
         }
     }
 
-    fn segment_type(&mut self, item: &str, segment_type: &Option<String>) {
+    fn segment_type(&mut self, item: &str, segment_type: &Option<String>, max: Option<usize>) {
         if let Some(s) = segment_type {
-            self.text(item, "@segment_type", s, Some(MAX_10));
+            self.text(item, "@segment_type", s, max);
             if s == "Internal" {
                 self.report(
                     "I-SEGMENT-INTERNAL",
@@ -342,26 +337,61 @@ impl Validator<'_> {
     fn user(&mut self) {
         let u = self.user;
         self.mandatory("", "primary_id", !u.primary_id.is_empty(), "primary_id");
-        self.text("", "primary_id", &u.primary_id, Some(MAX_255));
-        self.opt_text("", "first_name", &u.first_name, Some(MAX_255));
-        self.opt_text("", "middle_name", &u.middle_name, Some(MAX_255));
-        self.opt_text("", "last_name", &u.last_name, Some(MAX_255));
-        self.opt_text("", "pin_number", &u.pin_number, Some(MAX_255));
-        self.opt_code("", "user_title", &u.user_title, "UserTitles");
-        self.opt_code("", "job_category", &u.job_category, "JobTitles");
-        self.opt_text("", "job_description", &u.job_description, Some(MAX_255));
-        self.opt_code("", "gender", &u.gender, "Genders");
-        self.opt_code("", "user_group", &u.user_group, "UserGroups");
+        self.text("", "primary_id", &u.primary_id, max_len!("primary_id"));
+        self.opt_text("", "first_name", &u.first_name, max_len!("first_name"));
+        self.opt_text("", "middle_name", &u.middle_name, max_len!("middle_name"));
+        self.opt_text("", "last_name", &u.last_name, max_len!("last_name"));
+        self.opt_text("", "pin_number", &u.pin_number, max_len!("pin_number"));
+        self.opt_code(
+            "",
+            "user_title",
+            &u.user_title,
+            "UserTitles",
+            code_len!("user_title"),
+        );
+        self.opt_code(
+            "",
+            "job_category",
+            &u.job_category,
+            "JobTitles",
+            code_len!("job_category"),
+        );
+        self.opt_text(
+            "",
+            "job_description",
+            &u.job_description,
+            max_len!("job_description"),
+        );
+        self.opt_code("", "gender", &u.gender, "Genders", code_len!("gender"));
+        self.opt_code(
+            "",
+            "user_group",
+            &u.user_group,
+            "UserGroups",
+            code_len!("user_group"),
+        );
         if let Some(c) = &u.campus_code {
-            self.code("", "campus_code", c, "CampusList", MAX_50, MAX_255);
+            self.code("", "campus_code", c, "CampusList", code_len!("campus_code"));
         }
-        self.opt_text("", "web_site_url", &u.web_site_url, Some(MAX_255));
-        self.opt_code("", "cataloger_level", &u.cataloger_level, "CatalogerLevel");
+        self.opt_text(
+            "",
+            "web_site_url",
+            &u.web_site_url,
+            max_len!("web_site_url"),
+        );
+        self.opt_code(
+            "",
+            "cataloger_level",
+            &u.cataloger_level,
+            "CatalogerLevel",
+            code_len!("cataloger_level"),
+        );
         self.opt_code(
             "",
             "preferred_language",
             &u.preferred_language,
             "UserPreferredLanguage",
+            code_len!("preferred_language"),
         );
         if u.account_type == Some(AccountType::Internal) {
             self.report(
@@ -375,7 +405,7 @@ impl Validator<'_> {
                     .to_owned(),
             );
         }
-        self.opt_text("", "external_id", &u.external_id, Some(MAX_255));
+        self.opt_text("", "external_id", &u.external_id, max_len!("external_id"));
         self.addresses();
         self.emails();
         self.phones();
@@ -385,7 +415,13 @@ impl Validator<'_> {
         self.statistics();
         for (i, lib) in u.rs_libraries.iter().enumerate() {
             let item = format!("rs_libraries/rs_library[{i}]");
-            self.code(&item, "code", lib, "RSLibraries", MAX_50, MAX_255);
+            self.code(
+                &item,
+                "code",
+                lib,
+                "RSLibraries",
+                code_len!("rs_libraries/rs_library/code"),
+            );
         }
         for (i, n) in u.library_notices.iter().enumerate() {
             if let Some(code) = &n.code {
@@ -395,15 +431,34 @@ impl Validator<'_> {
                     "code",
                     code,
                     "LibraryNoticesOptInDisplay",
-                    MAX_255,
-                    MAX_255,
+                    code_len!("library_notices/library_notice/code"),
                 );
             }
         }
-        self.opt_text("", "pref_first_name", &u.pref_first_name, Some(MAX_255));
-        self.opt_text("", "pref_middle_name", &u.pref_middle_name, Some(MAX_255));
-        self.opt_text("", "pref_last_name", &u.pref_last_name, Some(MAX_255));
-        self.opt_text("", "pref_name_suffix", &u.pref_name_suffix, Some(MAX_255));
+        self.opt_text(
+            "",
+            "pref_first_name",
+            &u.pref_first_name,
+            max_len!("pref_first_name"),
+        );
+        self.opt_text(
+            "",
+            "pref_middle_name",
+            &u.pref_middle_name,
+            max_len!("pref_middle_name"),
+        );
+        self.opt_text(
+            "",
+            "pref_last_name",
+            &u.pref_last_name,
+            max_len!("pref_last_name"),
+        );
+        self.opt_text(
+            "",
+            "pref_name_suffix",
+            &u.pref_name_suffix,
+            max_len!("pref_name_suffix"),
+        );
     }
 
     fn preferred(&mut self, list: &str, count: usize, preferred: usize, none_code: Option<&str>) {
@@ -436,17 +491,67 @@ impl Validator<'_> {
         );
         for (i, a) in addresses.iter().enumerate() {
             let item = format!("contact_info/addresses/address[{i}]");
-            self.segment_type(&item, &a.segment_type);
+            self.segment_type(
+                &item,
+                &a.segment_type,
+                max_len!("contact_info/addresses/address/@segment_type"),
+            );
             self.opt_text(&item, "line1", &a.line1, None);
-            self.opt_text(&item, "line2", &a.line2, Some(MAX_255));
-            self.opt_text(&item, "line3", &a.line3, Some(MAX_255));
-            self.opt_text(&item, "line4", &a.line4, Some(MAX_255));
-            self.opt_text(&item, "line5", &a.line5, Some(MAX_255));
-            self.opt_text(&item, "city", &a.city, Some(MAX_255));
-            self.opt_text(&item, "state_province", &a.state_province, Some(MAX_255));
-            self.opt_text(&item, "postal_code", &a.postal_code, Some(MAX_255));
-            self.opt_code(&item, "country", &a.country, "CountryCodes");
-            self.opt_text(&item, "address_note", &a.address_note, Some(MAX_1000));
+            self.opt_text(
+                &item,
+                "line2",
+                &a.line2,
+                max_len!("contact_info/addresses/address/line2"),
+            );
+            self.opt_text(
+                &item,
+                "line3",
+                &a.line3,
+                max_len!("contact_info/addresses/address/line3"),
+            );
+            self.opt_text(
+                &item,
+                "line4",
+                &a.line4,
+                max_len!("contact_info/addresses/address/line4"),
+            );
+            self.opt_text(
+                &item,
+                "line5",
+                &a.line5,
+                max_len!("contact_info/addresses/address/line5"),
+            );
+            self.opt_text(
+                &item,
+                "city",
+                &a.city,
+                max_len!("contact_info/addresses/address/city"),
+            );
+            self.opt_text(
+                &item,
+                "state_province",
+                &a.state_province,
+                max_len!("contact_info/addresses/address/state_province"),
+            );
+            self.opt_text(
+                &item,
+                "postal_code",
+                &a.postal_code,
+                max_len!("contact_info/addresses/address/postal_code"),
+            );
+            self.opt_code(
+                &item,
+                "country",
+                &a.country,
+                "CountryCodes",
+                code_len!("contact_info/addresses/address/country"),
+            );
+            self.opt_text(
+                &item,
+                "address_note",
+                &a.address_note,
+                max_len!("contact_info/addresses/address/address_note"),
+            );
             self.mandatory(
                 &item,
                 "address_types",
@@ -455,7 +560,13 @@ impl Validator<'_> {
             );
             for (j, t) in a.address_types.iter().enumerate() {
                 let name = format!("address_types/address_type[{j}]");
-                self.code(&item, &name, t, "UserAddressTypes", MAX_255, MAX_4000);
+                self.code(
+                    &item,
+                    &name,
+                    t,
+                    "UserAddressTypes",
+                    code_len!("contact_info/addresses/address/address_types/address_type"),
+                );
             }
         }
     }
@@ -471,15 +582,29 @@ impl Validator<'_> {
         );
         for (i, e) in emails.iter().enumerate() {
             let item = format!("contact_info/emails/email[{i}]");
-            self.segment_type(&item, &e.segment_type);
+            self.segment_type(
+                &item,
+                &e.segment_type,
+                max_len!("contact_info/emails/email/@segment_type"),
+            );
             self.mandatory(
                 &item,
                 "email_address",
                 !e.email_address.is_empty(),
                 "email_address",
             );
-            self.text(&item, "email_address", &e.email_address, Some(MAX_255));
-            self.opt_text(&item, "description", &e.description, Some(MAX_255));
+            self.text(
+                &item,
+                "email_address",
+                &e.email_address,
+                max_len!("contact_info/emails/email/email_address"),
+            );
+            self.opt_text(
+                &item,
+                "description",
+                &e.description,
+                max_len!("contact_info/emails/email/description"),
+            );
             self.mandatory(
                 &item,
                 "email_types",
@@ -488,7 +613,13 @@ impl Validator<'_> {
             );
             for (j, t) in e.email_types.iter().enumerate() {
                 let name = format!("email_types/email_type[{j}]");
-                self.code(&item, &name, t, "UserEmailTypes", MAX_255, MAX_4000);
+                self.code(
+                    &item,
+                    &name,
+                    t,
+                    "UserEmailTypes",
+                    code_len!("contact_info/emails/email/email_types/email_type"),
+                );
             }
         }
     }
@@ -499,14 +630,23 @@ impl Validator<'_> {
         self.preferred("contact_info/phones", phones.len(), preferred, None);
         for (i, p) in phones.iter().enumerate() {
             let item = format!("contact_info/phones/phone[{i}]");
-            self.segment_type(&item, &p.segment_type);
+            self.segment_type(
+                &item,
+                &p.segment_type,
+                max_len!("contact_info/phones/phone/@segment_type"),
+            );
             self.mandatory(
                 &item,
                 "phone_number",
                 !p.phone_number.is_empty(),
                 "phone_number",
             );
-            self.text(&item, "phone_number", &p.phone_number, Some(MAX_255));
+            self.text(
+                &item,
+                "phone_number",
+                &p.phone_number,
+                max_len!("contact_info/phones/phone/phone_number"),
+            );
             self.mandatory(
                 &item,
                 "phone_types",
@@ -515,36 +655,61 @@ impl Validator<'_> {
             );
             for (j, t) in p.phone_types.iter().enumerate() {
                 let name = format!("phone_types/phone_type[{j}]");
-                self.code(&item, &name, t, "UserPhoneTypes", MAX_255, MAX_4000);
+                self.code(
+                    &item,
+                    &name,
+                    t,
+                    "UserPhoneTypes",
+                    code_len!("contact_info/phones/phone/phone_types/phone_type"),
+                );
             }
         }
     }
 
     fn identifiers(&mut self) {
         let ids = &self.user.user_identifiers;
-        let mut seen: HashSet<String> = HashSet::with_capacity(ids.len() + 1);
+        let mut seen: HashSet<Cow<'_, str>> = HashSet::with_capacity(ids.len() + 1);
+        let primary = match_key(&self.user.primary_id);
         if !self.user.primary_id.is_empty() {
-            seen.insert(self.user.primary_id.to_lowercase());
+            seen.insert(primary.clone());
         }
         for (i, id) in ids.iter().enumerate() {
             let item = format!("user_identifiers/user_identifier[{i}]");
-            self.segment_type(&item, &id.segment_type);
+            self.segment_type(
+                &item,
+                &id.segment_type,
+                max_len!("user_identifiers/user_identifier/@segment_type"),
+            );
             self.mandatory(&item, "id_type", !id.id_type.code.is_empty(), "id_type");
             self.code(
                 &item,
                 "id_type",
                 &id.id_type,
                 "UserIdentifierTypes",
-                MAX_255,
-                MAX_4000,
+                code_len!("user_identifiers/user_identifier/id_type"),
             );
             self.mandatory(&item, "value", !id.value.is_empty(), "value");
-            self.text(&item, "value", &id.value, Some(MAX_255));
-            self.opt_text(&item, "note", &id.note, Some(MAX_2000));
-            self.opt_text(&item, "status", &id.status, Some(MAX_255));
-            if !id.value.is_empty() && !seen.insert(id.value.to_lowercase()) {
-                let same_as_primary =
-                    id.value.to_lowercase() == self.user.primary_id.to_lowercase();
+            self.text(
+                &item,
+                "value",
+                &id.value,
+                max_len!("user_identifiers/user_identifier/value"),
+            );
+            self.opt_text(
+                &item,
+                "note",
+                &id.note,
+                max_len!("user_identifiers/user_identifier/note"),
+            );
+            self.opt_text(
+                &item,
+                "status",
+                &id.status,
+                max_len!("user_identifiers/user_identifier/status"),
+            );
+            let key = match_key(&id.value);
+            if !id.value.is_empty() && !seen.insert(key.clone()) {
+                let same_as_primary = key == primary;
                 let message = if same_as_primary {
                     format!(
                         "the {} value equals primary_id (ignoring case); Alma rejects the user: \
@@ -571,8 +736,18 @@ impl Validator<'_> {
     fn blocks(&mut self) {
         for (i, b) in self.user.user_blocks.iter().enumerate() {
             let item = format!("user_blocks/user_block[{i}]");
-            self.segment_type(&item, &b.segment_type);
-            self.opt_code(&item, "block_type", &b.block_type, "UserBlockTypes");
+            self.segment_type(
+                &item,
+                &b.segment_type,
+                max_len!("user_blocks/user_block/@segment_type"),
+            );
+            self.opt_code(
+                &item,
+                "block_type",
+                &b.block_type,
+                "UserBlockTypes",
+                code_len!("user_blocks/user_block/block_type"),
+            );
             self.mandatory(
                 &item,
                 "block_description",
@@ -584,12 +759,26 @@ impl Validator<'_> {
                 "block_description",
                 &b.block_description,
                 "UserBlockDescription",
-                MAX_255,
-                MAX_4000,
+                code_len!("user_blocks/user_block/block_description"),
             );
-            self.opt_text(&item, "block_status", &b.block_status, Some(MAX_255));
-            self.opt_text(&item, "block_note", &b.block_note, Some(MAX_2000));
-            self.opt_text(&item, "created_by", &b.created_by, Some(MAX_255));
+            self.opt_text(
+                &item,
+                "block_status",
+                &b.block_status,
+                max_len!("user_blocks/user_block/block_status"),
+            );
+            self.opt_text(
+                &item,
+                "block_note",
+                &b.block_note,
+                max_len!("user_blocks/user_block/block_note"),
+            );
+            self.opt_text(
+                &item,
+                "created_by",
+                &b.created_by,
+                max_len!("user_blocks/user_block/created_by"),
+            );
             self.opt_text(&item, "item_loan_id", &b.item_loan_id, None);
         }
     }
@@ -597,7 +786,11 @@ impl Validator<'_> {
     fn notes(&mut self) {
         for (i, n) in self.user.user_notes.iter().enumerate() {
             let item = format!("user_notes/user_note[{i}]");
-            self.segment_type(&item, &n.segment_type);
+            self.segment_type(
+                &item,
+                &n.segment_type,
+                max_len!("user_notes/user_note/@segment_type"),
+            );
             self.mandatory(
                 &item,
                 "note_type",
@@ -609,18 +802,31 @@ impl Validator<'_> {
                 "note_type",
                 &n.note_type,
                 "NoteTypes",
-                MAX_255,
-                MAX_4000,
+                code_len!("user_notes/user_note/note_type"),
             );
-            self.opt_text(&item, "note_text", &n.note_text, Some(MAX_2000));
-            self.opt_text(&item, "created_by", &n.created_by, Some(MAX_255));
+            self.opt_text(
+                &item,
+                "note_text",
+                &n.note_text,
+                max_len!("user_notes/user_note/note_text"),
+            );
+            self.opt_text(
+                &item,
+                "created_by",
+                &n.created_by,
+                max_len!("user_notes/user_note/created_by"),
+            );
         }
     }
 
     fn statistics(&mut self) {
         for (i, s) in self.user.user_statistics.iter().enumerate() {
             let item = format!("user_statistics/user_statistic[{i}]");
-            self.segment_type(&item, &s.segment_type);
+            self.segment_type(
+                &item,
+                &s.segment_type,
+                max_len!("user_statistics/user_statistic/@segment_type"),
+            );
             self.mandatory(
                 &item,
                 "statistic_category",
@@ -632,16 +838,21 @@ impl Validator<'_> {
                 "statistic_category",
                 &s.statistic_category,
                 "UserStatCategories",
-                MAX_255,
-                MAX_4000,
+                code_len!("user_statistics/user_statistic/statistic_category"),
             );
             self.opt_code(
                 &item,
                 "category_type",
                 &s.category_type,
                 "UserStatisticalTypes",
+                code_len!("user_statistics/user_statistic/category_type"),
             );
-            self.opt_text(&item, "statistic_note", &s.statistic_note, Some(MAX_2000));
+            self.opt_text(
+                &item,
+                "statistic_note",
+                &s.statistic_note,
+                max_len!("user_statistics/user_statistic/statistic_note"),
+            );
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::model::{
     Address, CodeValue, ContactInfo, Email, LibraryNotice, Phone, User, UserBlock, UserIdentifier,
     UserNote, UserStatistic,
 };
+use crate::schema::CodeLengths;
 
 /// Why a user (or the document) could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -215,13 +216,6 @@ impl fmt::Display for Step {
     }
 }
 
-const MAX_10: usize = 10;
-const MAX_50: usize = 50;
-const MAX_255: usize = 255;
-const MAX_1000: usize = 1000;
-const MAX_2000: usize = 2000;
-const MAX_4000: usize = 4000;
-
 impl Emitter<'_> {
     /// The field path of `name` below the open elements; built only for an error.
     fn field_path(&self, name: fmt::Arguments<'_>) -> String {
@@ -285,7 +279,7 @@ impl Emitter<'_> {
     /// Opens `<name attrs>`; `step` is its name and index in field paths (`address[0]`).
     fn open_as(&mut self, step: Step, attrs: &[(&str, &str)]) -> Result<(), WriteError> {
         for (key, value) in attrs {
-            self.check(format_args!("{step}/@{key}"), value, Some(MAX_4000))?;
+            self.check(format_args!("{step}/@{key}"), value, None)?;
         }
         self.indent();
         self.out.push(b'<');
@@ -348,9 +342,9 @@ impl Emitter<'_> {
         &mut self,
         name: &'static str,
         value: &CodeValue,
-        desc_max: usize,
+        max: CodeLengths,
     ) -> Result<(), WriteError> {
-        self.code_at(Step(name, None), value, desc_max)
+        self.code_at(Step(name, None), value, max)
     }
 
     /// Writes `<name desc="…">code</name>`; `step` is its name and index in field paths.
@@ -358,15 +352,15 @@ impl Emitter<'_> {
         &mut self,
         step: Step,
         value: &CodeValue,
-        desc_max: usize,
+        max: CodeLengths,
     ) -> Result<(), WriteError> {
         let name = step.0;
-        self.check(format_args!("{step}"), &value.code, Some(MAX_255))?;
+        self.check(format_args!("{step}"), &value.code, max.code)?;
         self.indent();
         self.out.push(b'<');
         self.out.extend_from_slice(name.as_bytes());
         if let Some(desc) = value.desc.as_deref().filter(|d| !d.is_empty()) {
-            self.check(format_args!("{step}/@desc"), desc, Some(desc_max))?;
+            self.check(format_args!("{step}/@desc"), desc, max.desc)?;
             self.out.extend_from_slice(b" desc=\"");
             escape_into(desc, true, self.out);
             self.out.push(b'"');
@@ -383,10 +377,10 @@ impl Emitter<'_> {
         &mut self,
         name: &'static str,
         value: &Option<CodeValue>,
-        desc_max: usize,
+        max: CodeLengths,
     ) -> Result<(), WriteError> {
         match value {
-            Some(v) if !v.code.is_empty() => self.code(name, v, desc_max),
+            Some(v) if !v.code.is_empty() => self.code(name, v, max),
             _ => Ok(()),
         }
     }
@@ -427,13 +421,10 @@ impl Emitter<'_> {
         segment_type: &Option<String>,
         item: &str,
         index: usize,
+        max: Option<usize>,
     ) -> Result<(), WriteError> {
         match segment_type {
-            Some(s) => self.check(
-                format_args!("{item}[{index}]/@segment_type"),
-                s,
-                Some(MAX_10),
-            ),
+            Some(s) => self.check(format_args!("{item}[{index}]/@segment_type"), s, max),
             None => Ok(()),
         }
     }
@@ -446,24 +437,35 @@ impl Emitter<'_> {
             self.text("record_type", rt.code(), None)?;
         }
         if !u.primary_id.is_empty() {
-            self.text("primary_id", &u.primary_id, Some(MAX_255))?;
+            self.text("primary_id", &u.primary_id, max_len!("primary_id"))?;
         }
-        self.opt_text("first_name", &u.first_name, Some(MAX_255))?;
-        self.opt_text("middle_name", &u.middle_name, Some(MAX_255))?;
-        self.opt_text("last_name", &u.last_name, Some(MAX_255))?;
-        self.opt_text("pin_number", &u.pin_number, Some(MAX_255))?;
-        self.opt_code("user_title", &u.user_title, MAX_4000)?;
-        self.opt_code("job_category", &u.job_category, MAX_4000)?;
-        self.opt_text("job_description", &u.job_description, Some(MAX_255))?;
-        self.opt_code("gender", &u.gender, MAX_4000)?;
-        self.opt_code("user_group", &u.user_group, MAX_4000)?;
+        self.opt_text("first_name", &u.first_name, max_len!("first_name"))?;
+        self.opt_text("middle_name", &u.middle_name, max_len!("middle_name"))?;
+        self.opt_text("last_name", &u.last_name, max_len!("last_name"))?;
+        self.opt_text("pin_number", &u.pin_number, max_len!("pin_number"))?;
+        self.opt_code("user_title", &u.user_title, code_len!("user_title"))?;
+        self.opt_code("job_category", &u.job_category, code_len!("job_category"))?;
+        self.opt_text(
+            "job_description",
+            &u.job_description,
+            max_len!("job_description"),
+        )?;
+        self.opt_code("gender", &u.gender, code_len!("gender"))?;
+        self.opt_code("user_group", &u.user_group, code_len!("user_group"))?;
         if let Some(c) = u.campus_code.as_ref().filter(|c| !c.code.is_empty()) {
-            self.check(format_args!("campus_code"), &c.code, Some(MAX_50))?;
-            self.code("campus_code", c, MAX_255)?;
+            self.code("campus_code", c, code_len!("campus_code"))?;
         }
-        self.opt_text("web_site_url", &u.web_site_url, Some(MAX_255))?;
-        self.opt_code("cataloger_level", &u.cataloger_level, MAX_4000)?;
-        self.opt_code("preferred_language", &u.preferred_language, MAX_4000)?;
+        self.opt_text("web_site_url", &u.web_site_url, max_len!("web_site_url"))?;
+        self.opt_code(
+            "cataloger_level",
+            &u.cataloger_level,
+            code_len!("cataloger_level"),
+        )?;
+        self.opt_code(
+            "preferred_language",
+            &u.preferred_language,
+            code_len!("preferred_language"),
+        )?;
         self.opt_date("birth_date", u.birth_date)?;
         let at = self.out.len();
         self.opt_date("expiry_date", u.expiry_date)?;
@@ -474,7 +476,7 @@ impl Emitter<'_> {
         if let Some(at) = u.account_type {
             self.text("account_type", at.code(), None)?;
         }
-        self.opt_text("external_id", &u.external_id, Some(MAX_255))?;
+        self.opt_text("external_id", &u.external_id, max_len!("external_id"))?;
         if let Some(st) = u.status {
             self.text("status", st.code(), None)?;
         }
@@ -512,8 +514,7 @@ impl Emitter<'_> {
             for (i, lib) in u.rs_libraries.iter().enumerate() {
                 self.open_indexed("rs_library", i, &[])?;
                 if !lib.code.is_empty() {
-                    self.check(format_args!("code"), &lib.code, Some(MAX_50))?;
-                    self.code("code", lib, MAX_255)?;
+                    self.code("code", lib, code_len!("rs_libraries/rs_library/code"))?;
                 }
                 self.close("rs_library");
             }
@@ -526,10 +527,26 @@ impl Emitter<'_> {
             }
             self.close("library_notices");
         }
-        self.opt_text("pref_first_name", &u.pref_first_name, Some(MAX_255))?;
-        self.opt_text("pref_middle_name", &u.pref_middle_name, Some(MAX_255))?;
-        self.opt_text("pref_last_name", &u.pref_last_name, Some(MAX_255))?;
-        self.opt_text("pref_name_suffix", &u.pref_name_suffix, Some(MAX_255))?;
+        self.opt_text(
+            "pref_first_name",
+            &u.pref_first_name,
+            max_len!("pref_first_name"),
+        )?;
+        self.opt_text(
+            "pref_middle_name",
+            &u.pref_middle_name,
+            max_len!("pref_middle_name"),
+        )?;
+        self.opt_text(
+            "pref_last_name",
+            &u.pref_last_name,
+            max_len!("pref_last_name"),
+        )?;
+        self.opt_text(
+            "pref_name_suffix",
+            &u.pref_name_suffix,
+            max_len!("pref_name_suffix"),
+        )?;
         self.depth -= 1;
         self.indent();
         self.out.extend_from_slice(b"</user>\n");
@@ -571,6 +588,7 @@ impl Emitter<'_> {
         list: &'static str,
         item: &'static str,
         types: &[CodeValue],
+        max: CodeLengths,
     ) -> Result<(), WriteError> {
         if types.is_empty() {
             self.empty(list);
@@ -578,48 +596,117 @@ impl Emitter<'_> {
         }
         self.open(list, &[])?;
         for (i, t) in types.iter().enumerate() {
-            self.code_at(Step(item, Some(i)), t, MAX_4000)?;
+            self.code_at(Step(item, Some(i)), t, max)?;
         }
         self.close(list);
         Ok(())
     }
 
     fn address(&mut self, i: usize, a: &Address) -> Result<(), WriteError> {
-        self.check_segment_type(&a.segment_type, "address", i)?;
+        self.check_segment_type(
+            &a.segment_type,
+            "address",
+            i,
+            max_len!("contact_info/addresses/address/@segment_type"),
+        )?;
         let mut attrs = vec![("preferred", if a.preferred { "true" } else { "false" })];
         Self::segment_attrs(&a.segment_type, &mut attrs);
         self.open_indexed("address", i, &attrs)?;
         self.opt_text("line1", &a.line1, None)?;
-        self.opt_text("line2", &a.line2, Some(MAX_255))?;
-        self.opt_text("line3", &a.line3, Some(MAX_255))?;
-        self.opt_text("line4", &a.line4, Some(MAX_255))?;
-        self.opt_text("line5", &a.line5, Some(MAX_255))?;
-        self.opt_text("city", &a.city, Some(MAX_255))?;
-        self.opt_text("state_province", &a.state_province, Some(MAX_255))?;
-        self.opt_text("postal_code", &a.postal_code, Some(MAX_255))?;
-        self.opt_code("country", &a.country, MAX_4000)?;
-        self.opt_text("address_note", &a.address_note, Some(MAX_1000))?;
+        self.opt_text(
+            "line2",
+            &a.line2,
+            max_len!("contact_info/addresses/address/line2"),
+        )?;
+        self.opt_text(
+            "line3",
+            &a.line3,
+            max_len!("contact_info/addresses/address/line3"),
+        )?;
+        self.opt_text(
+            "line4",
+            &a.line4,
+            max_len!("contact_info/addresses/address/line4"),
+        )?;
+        self.opt_text(
+            "line5",
+            &a.line5,
+            max_len!("contact_info/addresses/address/line5"),
+        )?;
+        self.opt_text(
+            "city",
+            &a.city,
+            max_len!("contact_info/addresses/address/city"),
+        )?;
+        self.opt_text(
+            "state_province",
+            &a.state_province,
+            max_len!("contact_info/addresses/address/state_province"),
+        )?;
+        self.opt_text(
+            "postal_code",
+            &a.postal_code,
+            max_len!("contact_info/addresses/address/postal_code"),
+        )?;
+        self.opt_code(
+            "country",
+            &a.country,
+            code_len!("contact_info/addresses/address/country"),
+        )?;
+        self.opt_text(
+            "address_note",
+            &a.address_note,
+            max_len!("contact_info/addresses/address/address_note"),
+        )?;
         self.opt_date("start_date", a.start_date)?;
         self.opt_date("end_date", a.end_date)?;
-        self.type_list("address_types", "address_type", &a.address_types)?;
+        self.type_list(
+            "address_types",
+            "address_type",
+            &a.address_types,
+            code_len!("contact_info/addresses/address/address_types/address_type"),
+        )?;
         self.close("address");
         Ok(())
     }
 
     fn email(&mut self, i: usize, e: &Email) -> Result<(), WriteError> {
-        self.check_segment_type(&e.segment_type, "email", i)?;
+        self.check_segment_type(
+            &e.segment_type,
+            "email",
+            i,
+            max_len!("contact_info/emails/email/@segment_type"),
+        )?;
         let mut attrs = vec![("preferred", if e.preferred { "true" } else { "false" })];
         Self::segment_attrs(&e.segment_type, &mut attrs);
         self.open_indexed("email", i, &attrs)?;
-        self.text("email_address", &e.email_address, Some(MAX_255))?;
-        self.opt_text("description", &e.description, Some(MAX_255))?;
-        self.type_list("email_types", "email_type", &e.email_types)?;
+        self.text(
+            "email_address",
+            &e.email_address,
+            max_len!("contact_info/emails/email/email_address"),
+        )?;
+        self.opt_text(
+            "description",
+            &e.description,
+            max_len!("contact_info/emails/email/description"),
+        )?;
+        self.type_list(
+            "email_types",
+            "email_type",
+            &e.email_types,
+            code_len!("contact_info/emails/email/email_types/email_type"),
+        )?;
         self.close("email");
         Ok(())
     }
 
     fn phone(&mut self, i: usize, p: &Phone) -> Result<(), WriteError> {
-        self.check_segment_type(&p.segment_type, "phone", i)?;
+        self.check_segment_type(
+            &p.segment_type,
+            "phone",
+            i,
+            max_len!("contact_info/phones/phone/@segment_type"),
+        )?;
         let mut attrs = vec![
             ("preferred", if p.preferred { "true" } else { "false" }),
             (
@@ -629,35 +716,90 @@ impl Emitter<'_> {
         ];
         Self::segment_attrs(&p.segment_type, &mut attrs);
         self.open_indexed("phone", i, &attrs)?;
-        self.text("phone_number", &p.phone_number, Some(MAX_255))?;
-        self.type_list("phone_types", "phone_type", &p.phone_types)?;
+        self.text(
+            "phone_number",
+            &p.phone_number,
+            max_len!("contact_info/phones/phone/phone_number"),
+        )?;
+        self.type_list(
+            "phone_types",
+            "phone_type",
+            &p.phone_types,
+            code_len!("contact_info/phones/phone/phone_types/phone_type"),
+        )?;
         self.close("phone");
         Ok(())
     }
 
     fn identifier(&mut self, i: usize, id: &UserIdentifier) -> Result<(), WriteError> {
-        self.check_segment_type(&id.segment_type, "user_identifier", i)?;
+        self.check_segment_type(
+            &id.segment_type,
+            "user_identifier",
+            i,
+            max_len!("user_identifiers/user_identifier/@segment_type"),
+        )?;
         let mut attrs = Vec::new();
         Self::segment_attrs(&id.segment_type, &mut attrs);
         self.open_indexed("user_identifier", i, &attrs)?;
-        self.code("id_type", &id.id_type, MAX_4000)?;
-        self.text("value", &id.value, Some(MAX_255))?;
-        self.opt_text("note", &id.note, Some(MAX_2000))?;
-        self.opt_text("status", &id.status, Some(MAX_255))?;
+        self.code(
+            "id_type",
+            &id.id_type,
+            code_len!("user_identifiers/user_identifier/id_type"),
+        )?;
+        self.text(
+            "value",
+            &id.value,
+            max_len!("user_identifiers/user_identifier/value"),
+        )?;
+        self.opt_text(
+            "note",
+            &id.note,
+            max_len!("user_identifiers/user_identifier/note"),
+        )?;
+        self.opt_text(
+            "status",
+            &id.status,
+            max_len!("user_identifiers/user_identifier/status"),
+        )?;
         self.close("user_identifier");
         Ok(())
     }
 
     fn block(&mut self, i: usize, b: &UserBlock) -> Result<(), WriteError> {
-        self.check_segment_type(&b.segment_type, "user_block", i)?;
+        self.check_segment_type(
+            &b.segment_type,
+            "user_block",
+            i,
+            max_len!("user_blocks/user_block/@segment_type"),
+        )?;
         let mut attrs = Vec::new();
         Self::segment_attrs(&b.segment_type, &mut attrs);
         self.open_indexed("user_block", i, &attrs)?;
-        self.opt_code("block_type", &b.block_type, MAX_4000)?;
-        self.code("block_description", &b.block_description, MAX_4000)?;
-        self.opt_text("block_status", &b.block_status, Some(MAX_255))?;
-        self.opt_text("block_note", &b.block_note, Some(MAX_2000))?;
-        self.opt_text("created_by", &b.created_by, Some(MAX_255))?;
+        self.opt_code(
+            "block_type",
+            &b.block_type,
+            code_len!("user_blocks/user_block/block_type"),
+        )?;
+        self.code(
+            "block_description",
+            &b.block_description,
+            code_len!("user_blocks/user_block/block_description"),
+        )?;
+        self.opt_text(
+            "block_status",
+            &b.block_status,
+            max_len!("user_blocks/user_block/block_status"),
+        )?;
+        self.opt_text(
+            "block_note",
+            &b.block_note,
+            max_len!("user_blocks/user_block/block_note"),
+        )?;
+        self.opt_text(
+            "created_by",
+            &b.created_by,
+            max_len!("user_blocks/user_block/created_by"),
+        )?;
         self.opt_date_time("created_date", b.created_date)?;
         self.opt_date_time("expiry_date", b.expiry_date)?;
         self.opt_text("item_loan_id", &b.item_loan_id, None)?;
@@ -666,28 +808,62 @@ impl Emitter<'_> {
     }
 
     fn note(&mut self, i: usize, n: &UserNote) -> Result<(), WriteError> {
-        self.check_segment_type(&n.segment_type, "user_note", i)?;
+        self.check_segment_type(
+            &n.segment_type,
+            "user_note",
+            i,
+            max_len!("user_notes/user_note/@segment_type"),
+        )?;
         let mut attrs = Vec::new();
         Self::segment_attrs(&n.segment_type, &mut attrs);
         self.open_indexed("user_note", i, &attrs)?;
-        self.code("note_type", &n.note_type, MAX_4000)?;
-        self.opt_text("note_text", &n.note_text, Some(MAX_2000))?;
+        self.code(
+            "note_type",
+            &n.note_type,
+            code_len!("user_notes/user_note/note_type"),
+        )?;
+        self.opt_text(
+            "note_text",
+            &n.note_text,
+            max_len!("user_notes/user_note/note_text"),
+        )?;
         self.bool("user_viewable", n.user_viewable)?;
         self.bool("popup_note", n.popup_note)?;
-        self.opt_text("created_by", &n.created_by, Some(MAX_255))?;
+        self.opt_text(
+            "created_by",
+            &n.created_by,
+            max_len!("user_notes/user_note/created_by"),
+        )?;
         self.opt_date_time("created_date", n.created_date)?;
         self.close("user_note");
         Ok(())
     }
 
     fn statistic(&mut self, i: usize, s: &UserStatistic) -> Result<(), WriteError> {
-        self.check_segment_type(&s.segment_type, "user_statistic", i)?;
+        self.check_segment_type(
+            &s.segment_type,
+            "user_statistic",
+            i,
+            max_len!("user_statistics/user_statistic/@segment_type"),
+        )?;
         let mut attrs = Vec::new();
         Self::segment_attrs(&s.segment_type, &mut attrs);
         self.open_indexed("user_statistic", i, &attrs)?;
-        self.code("statistic_category", &s.statistic_category, MAX_4000)?;
-        self.opt_code("category_type", &s.category_type, MAX_4000)?;
-        self.opt_text("statistic_note", &s.statistic_note, Some(MAX_2000))?;
+        self.code(
+            "statistic_category",
+            &s.statistic_category,
+            code_len!("user_statistics/user_statistic/statistic_category"),
+        )?;
+        self.opt_code(
+            "category_type",
+            &s.category_type,
+            code_len!("user_statistics/user_statistic/category_type"),
+        )?;
+        self.opt_text(
+            "statistic_note",
+            &s.statistic_note,
+            max_len!("user_statistics/user_statistic/statistic_note"),
+        )?;
         self.close("user_statistic");
         Ok(())
     }
@@ -695,7 +871,11 @@ impl Emitter<'_> {
     fn library_notice(&mut self, i: usize, n: &LibraryNotice) -> Result<(), WriteError> {
         self.open_indexed("library_notice", i, &[])?;
         if let Some(code) = n.code.as_ref().filter(|c| !c.code.is_empty()) {
-            self.code("code", code, MAX_255)?;
+            self.code(
+                "code",
+                code,
+                code_len!("library_notices/library_notice/code"),
+            )?;
         }
         if let Some(v) = n.value {
             self.bool("value", v)?;

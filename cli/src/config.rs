@@ -77,7 +77,7 @@ impl OutputConfig {
                     dir.display()
                 )));
             }
-            Ok(_) => return Ok(dir),
+            Ok(_) => return writable(dir),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(refuse(format!("work directory {}: {e}", dir.display()))),
         }
@@ -93,6 +93,31 @@ impl OutputConfig {
             ))
         })?;
         Ok(dir)
+    }
+}
+
+/// `dir` when a file can be created in it: otherwise no file of the run can be, the report
+/// included, and that is said once, first.
+fn writable(dir: &Path) -> anyhow::Result<&Path> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let probe = dir.join(format!(".alma-sis-probe-{}", std::process::id()));
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&probe);
+    match created {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(dir)
+        }
+        Err(e) => Err(Failure::unwritable_work_dir(format!(
+            "cannot write in work directory {} ([output] dir): {e}; nothing was read or sent, \
+             and no run report could be written. Let the account that runs alma-sis write \
+             there (`chown` or `chmod u+w` the directory), or set [output] dir to a directory \
+             it can write",
+            dir.display()
+        ))),
     }
 }
 
@@ -291,10 +316,8 @@ impl CliSections {
             let at = e
                 .span()
                 .map_or_else(|| path.display().to_string(), |s| source.locate(&s));
-            Failure::error(
-                Exit::ConfigOrInput,
-                format!("config {at}: {}", e.message().trim_end()),
-            )
+            let message = crate::messages::with_key_suggestion(e.message().trim_end(), &[]);
+            Failure::error(Exit::ConfigOrInput, format!("config {at}: {message}"))
         };
         let mut root = toml::de::DeTable::parse(text).map_err(invalid)?;
         let others: Vec<String> = root
@@ -314,8 +337,16 @@ impl AppConfig {
     /// Reads and validates the config file.
     pub fn load(path: &Path) -> anyhow::Result<AppConfig> {
         let unreadable = |e: std::io::Error| {
-            let e = anyhow::Error::new(e).context(format!("cannot read config {}", path.display()));
-            Failure::error(Exit::ConfigOrInput, format!("{e:#}"))
+            let next = if e.kind() == std::io::ErrorKind::NotFound {
+                "; start one with `alma-sis init` (an annotated config and a sample extract), \
+                 or name yours with --config FILE (or ALMA_SIS_CONFIG)"
+            } else {
+                "; the account running alma-sis must be able to read it"
+            };
+            Failure::error(
+                Exit::ConfigOrInput,
+                format!("cannot read config {}: {e}{next}", path.display()),
+            )
         };
         let mut file = std::fs::File::open(path).map_err(unreadable)?;
         let mut warnings = Vec::new();
@@ -364,14 +395,24 @@ impl AppConfig {
         }
         // The mapping is parsed from the text itself so its errors keep line and column;
         // every section the CLI owns must be listed in CLI_SECTIONS.
-        let mapping = MappingConfig::from_toml(&text, path, &CLI_SECTIONS)
-            .map_err(|e| Failure::error(Exit::ConfigOrInput, e.to_string()))?;
+        let mapping_error = |e: sis_extract::ExtractError| {
+            let message = match &e {
+                sis_extract::ExtractError::Config { at, message } => format!(
+                    "config {at}: {}",
+                    crate::messages::with_key_suggestion(message, &CLI_SECTIONS)
+                ),
+                _ => e.to_string(),
+            };
+            Failure::error(Exit::ConfigOrInput, message)
+        };
+        let mapping =
+            MappingConfig::from_toml(&text, path, &CLI_SECTIONS).map_err(mapping_error)?;
         let purge = sis_extract::PurgeRules::new(&mapping)
             .and_then(|rules| {
                 rules.check_minimum(state.purge_minimum_days, "state.purge_minimum_days")?;
                 Ok(rules)
             })
-            .map_err(|e| Failure::error(Exit::ConfigOrInput, e.to_string()))?;
+            .map_err(mapping_error)?;
         let base_dir = path
             .parent()
             .map(Path::to_owned)

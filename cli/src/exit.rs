@@ -67,6 +67,9 @@ pub struct Failure {
     pub exit: Exit,
     /// What went wrong, for people.
     pub message: String,
+    /// The work directory cannot be written, so neither can the run report: the error is
+    /// said once, without a report.
+    pub unwritable_work_dir: bool,
 }
 
 impl fmt::Display for Failure {
@@ -83,8 +86,25 @@ impl Failure {
         anyhow::Error::new(Failure {
             exit,
             message: message.into(),
+            unwritable_work_dir: false,
         })
     }
+
+    /// The work directory cannot be written (exit 2).
+    pub fn unwritable_work_dir(message: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(Failure {
+            exit: Exit::ConfigOrInput,
+            message: message.into(),
+            unwritable_work_dir: true,
+        })
+    }
+}
+
+/// Whether `err` says the work directory cannot be written.
+pub fn is_unwritable_work_dir(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|c| c.downcast_ref::<Failure>())
+        .any(|f| f.unwritable_work_dir)
 }
 
 /// The exit code for an error: the tagged one, else 2 (config or input error).

@@ -16,11 +16,12 @@ mod exit;
 pub mod fixtures;
 pub mod interrupt;
 mod logging;
+pub mod messages;
 pub mod pipeline;
 pub mod progress;
 pub mod warning;
 
-pub use exit::{Exit, Failure, exit_code_of};
+pub use exit::{Exit, Failure, exit_code_of, is_unwritable_work_dir};
 
 /// `docs/library.md`, compiled and run as doc tests so its examples stay true.
 #[cfg(doctest)]

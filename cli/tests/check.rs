@@ -298,3 +298,33 @@ fn the_quarantine_holds_back_errors_only() {
         ["E-MANDATORY"]
     );
 }
+
+#[test]
+fn a_work_directory_is_checked_for_its_zips_only() {
+    let dir = tempfile::tempdir().unwrap();
+    expect_code(&alma_sis(dir.path(), &["init"]), 0);
+    let now = ["--now", "2026-11-23T04:00:00Z"];
+    expect_code(
+        &alma_sis(dir.path(), &[&now[..], &["run", "--dry-run"]].concat()),
+        0,
+    );
+    let out = alma_sis(dir.path(), &["check", "out/"]);
+    expect_code(&out, 0);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with(
+            "checked 1 file(s), 1 XML document(s), 4 user(s): 0 error(s) in 0 user(s), 0 warning(s)"
+        ),
+        "the run's reports, manifest, state and lock are not findings:\n{said}"
+    );
+    // A folder that is not a work directory still hears about every file Alma would ignore.
+    let folder = dir.path().join("sis");
+    std::fs::create_dir(&folder).unwrap();
+    for zip in files_ending(&dir.path().join("out"), ".zip") {
+        std::fs::copy(&zip, folder.join(zip.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(folder.join("notes.txt"), "x").unwrap();
+    let out = alma_sis(dir.path(), &["check", "sis"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("notes.txt: warning W-IGNORED-FILE"), "{said}");
+}

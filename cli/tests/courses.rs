@@ -643,7 +643,7 @@ fn five_terms_keep_keys_delete_only_what_is_not_offered_and_roll_over_once() {
 
 #[test]
 fn first_version_course_state_keeps_working() {
-    use alma_sis_package::state::{
+    use alma_sis_state::{
         ContentHash, ItemStatus, ItemWrite, NewRun, RunCounts, RunEnd, RunOutcome, StateStore,
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -673,7 +673,7 @@ fn first_version_course_state_keeps_working() {
     ]
     .into_iter()
     .map(|(key, payload)| {
-        Ok::<_, alma_sis_package::state::StateError>(ItemWrite {
+        Ok::<_, alma_sis_state::StateError>(ItemWrite {
             key: key.to_owned(),
             hash: ContentHash::of(payload.as_bytes()),
             expires: None,

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use alma_sis_package::state::FeedLock;
+use alma_sis_state::FeedLock;
 
 use crate::site::{Kind, NOW, Site, expect, file_name, ids_in, kill, stderr, strings};
 

@@ -357,7 +357,7 @@ fn state_forget_makes_a_person_new_and_the_state_file_is_private() {
 
 #[test]
 fn the_history_table_is_a_snapshot() {
-    use alma_sis_package::state::{RunCounts, RunId, RunOutcome, RunRecord};
+    use alma_sis_state::{RunCounts, RunId, RunOutcome, RunRecord};
     let record = |id, outcome, partial, sent, files: &[&str]| RunRecord {
         id: RunId(id),
         feed: "patrons".into(),
@@ -418,4 +418,66 @@ fn a_dry_run_records_the_run_but_marks_nobody_as_sent() {
     let zips = demo.drop_zips();
     assert_eq!(zips.len(), 1);
     assert_eq!(users_in(&zips[0]).len(), demo.known().len());
+}
+
+/// The demo with primary ids from a `netid` column (`n` and the person id), a `UNIV_ID`
+/// identifier from the person id, and the integration profile matching on `UNIV_ID`.
+fn demo_matching_on_univ_id() -> Demo {
+    let demo = Demo::new();
+    let config = std::fs::read_to_string(demo.config()).unwrap();
+    let primary = "primary_id = \"{person_id}\"";
+    assert!(
+        config.contains(primary),
+        "the demo's primary id is the person id"
+    );
+    let config = config.replace(primary, "primary_id = \"{netid}\"")
+        + "\n[[identifier]]\ntype = \"UNIV_ID\"\nvalue = \"{person_id}\"\n\
+           \n[check]\nmatch_id = \"UNIV_ID\"\n";
+    std::fs::write(demo.config(), config).unwrap();
+    let people = std::fs::read_to_string(demo.people()).unwrap();
+    let mut lines = people.lines();
+    let mut out = format!("{},netid\n", lines.next().unwrap());
+    for line in lines {
+        let id = line.split(',').next().unwrap();
+        out.push_str(&format!("{line},n{id}\n"));
+    }
+    std::fs::write(demo.people(), out).unwrap();
+    demo
+}
+
+#[test]
+fn under_a_match_on_univ_id_a_new_primary_id_is_one_update_not_a_new_user_and_a_vanished_one() {
+    let demo = demo_matching_on_univ_id();
+    expect_code(&demo.run("2026-11-23T04:00:00Z", &[]), 0);
+    let known = demo.known();
+    assert!(known.len() > 100, "{known:?}");
+    // Known by their UNIV_ID (the person id), not by their primary id.
+    assert!(known.iter().all(|(k, _)| !k.starts_with('n')), "{known:?}");
+    let first = demo.drop_zips();
+    assert_eq!(first.len(), 1);
+    let someone = &pick(&known, 0, 1)[0];
+    assert!(ids(&users_in(&first[0])).contains(&format!("n{someone}")));
+
+    // The campus gives them a new primary id; nothing else changes.
+    let people = std::fs::read_to_string(demo.people()).unwrap();
+    let renamed = people.replace(&format!(",n{someone}\n"), ",renamed-user\n");
+    assert_ne!(people, renamed);
+    std::fs::write(demo.people(), renamed).unwrap();
+    let out = demo.run("2026-11-24T04:00:00Z", &["--mode", "delta"]);
+    expect_code(&out, 0);
+
+    let zips = demo.drop_zips();
+    assert_eq!(zips.len(), 2, "{}", stderr(&out));
+    let sent = users_in(&zips[1]);
+    assert_eq!(
+        ids(&sent),
+        BTreeSet::from(["renamed-user".to_owned()]),
+        "one update under the new primary id; nobody re-sent expired"
+    );
+    let after = demo.known();
+    assert_eq!(after.len(), known.len());
+    assert!(
+        after.iter().all(|(_, status)| status == "present"),
+        "nobody vanished: {after:?}"
+    );
 }

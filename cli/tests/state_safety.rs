@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use alma_sis_package::state::{FeedLock, LoadMode, PlanOptions, StateStore};
+use alma_sis_state::{FeedLock, LoadMode, PlanOptions, StateStore};
 use sha2::Digest as _;
 
 use crate::state::{Demo, stderr};
@@ -298,5 +298,5 @@ fn a_state_file_another_process_writes_is_waited_for_then_exit_5() {
 
 /// Plan options of a complete run.
 fn crate_options() -> PlanOptions {
-    alma_sis::pipeline::state::StateConfig::default().explain_options()
+    alma_sis::pipeline::state::StateConfig::default().explain_options("primary_id")
 }

@@ -1,5 +1,6 @@
-//! The Leganto course-loading file: 34 tab-separated columns, UTF-8, CRLF, a header row and
-//! a datestamped name, built from a registrar's extract.
+//! [`CourseRow`] is a line of the Leganto course-loading file (34 tab-separated columns,
+//! UTF-8, CRLF, a header row and a datestamped name), built from a registrar's extract with a
+//! [`CourseConfig`] and kept in step with what was sent through a [`CourseState`].
 //!
 //! The flow: [`map_extract_file`] reads the registrar's extract (with sis-extract's readers
 //! and field rules) with a [`CourseConfig`] and returns today's courses, each with its rows

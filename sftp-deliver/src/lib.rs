@@ -1,5 +1,5 @@
-//! Delivers files to where Alma polls for them, never leaving a partial file under a name
-//! Alma would pick up.
+//! [`Destination`] delivers files to where Alma polls for them ([`DropFolder`], [`Sftp`]),
+//! never leaving a partial file under a name Alma would pick up.
 //!
 //! A [`Destination`] receives finished local files as one batch ([`Destination::deliver_all`]):
 //! each is written under a temporary name that does not end in `.zip`, checked, then renamed

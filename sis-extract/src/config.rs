@@ -320,7 +320,7 @@ pub struct InputConfig {
     pub query_file: Option<PathBuf>,
     /// Where the query runs (default: PostgreSQL, as the `PG*` environment variables say).
     #[serde(default)]
-    pub database: Option<crate::database::DatabaseConfig>,
+    pub database: Option<crate::database::settings::DatabaseConfig>,
     /// The column that identifies a person; rows of all inputs are joined on it.
     pub key: Spanned<String>,
     /// `delimited` (default) or `fixed_width`.

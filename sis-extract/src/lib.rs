@@ -1,5 +1,5 @@
-//! Reads what Student Information, HR and identity systems export and applies an
-//! institution's rules, kept in a config file, to turn rows into Alma users.
+//! [`Extractor`] turns what Student Information, HR and identity systems export into Alma
+//! users, one [`PersonOutcome`] at a time, by an institution's rules ([`MappingConfig`]).
 //!
 //! - Readers: delimited files (any one-byte delimiter, quoted fields, CRLF or LF, a header
 //!   row or configured column names) and fixed-width files; several files joined on a key;

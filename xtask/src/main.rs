@@ -154,7 +154,10 @@ fn install_test_tools(root: &Path) -> anyhow::Result<()> {
         .filter(|(_, probe)| !installed(probe))
         .map(|(pkg, _)| *pkg)
         .collect();
-    if !missing.is_empty() {
+    if missing.is_empty() {
+        eprintln!("  all {} are installed", PACKAGES.len());
+    } else {
+        eprintln!("  missing: {}", missing.join(" "));
         if !is_root() {
             bail!(
                 "missing test tools: {}; install them (apt-get install -y {}) or run as root",
@@ -180,60 +183,124 @@ fn install_test_tools(root: &Path) -> anyhow::Result<()> {
 /// it, so that it builds before unixODBC is installed).
 const FEATURES: [&str; 2] = ["--features", "alma-sis/odbc"];
 
+/// The steps of `cargo xtask ci`, announced before each starts (a build can take minutes).
+struct Steps {
+    total: usize,
+    done: usize,
+    started: std::time::Instant,
+}
+
+impl Steps {
+    fn new(total: usize) -> Steps {
+        Steps {
+            total,
+            done: 0,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Says what starts now, then runs it and says how long it took.
+    fn step<T>(&mut self, what: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+        self.done += 1;
+        eprintln!("==> [{}/{}] {what}…", self.done, self.total);
+        let start = std::time::Instant::now();
+        let out = f().with_context(|| format!("step {}/{}: {what}", self.done, self.total))?;
+        eprintln!(
+            "    {what}: done in {} (total {})",
+            minutes(start.elapsed()),
+            minutes(self.started.elapsed())
+        );
+        Ok(out)
+    }
+}
+
+/// `42 s`, `3 min 05 s`.
+fn minutes(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    if secs < 60 {
+        format!("{secs} s")
+    } else {
+        format!("{} min {:02} s", secs / 60, secs % 60)
+    }
+}
+
 fn ci(root: &Path) -> anyhow::Result<()> {
-    install_test_tools(root)?;
-    run(root, "cargo", &["fmt", "--all", "--", "--check"], &[])?;
+    let mut steps = Steps::new(7);
+    steps.step(
+        "installing the test packages (apt-get, waiting for its lock)",
+        || install_test_tools(root),
+    )?;
+    steps.step("checking formatting (cargo fmt)", || {
+        run(root, "cargo", &["fmt", "--all", "--", "--check"], &[])
+    })?;
     let with = |args: &[&'static str], tail: &[&'static str]| -> Vec<&'static str> {
         args.iter().chain(&FEATURES).chain(tail).copied().collect()
     };
-    run(
-        root,
-        "cargo",
-        &with(
-            &["clippy", "--workspace", "--all-targets"],
-            &["--", "-D", "warnings"],
-        ),
-        &[],
-    )?;
+    steps.step("building and linting everything (cargo clippy)", || {
+        run(
+            root,
+            "cargo",
+            &with(
+                &["clippy", "--workspace", "--all-targets"],
+                &["--", "-D", "warnings"],
+            ),
+            &[],
+        )
+    })?;
     // The interruption tests run a 300,000-row extract: on the release binary, in seconds.
-    run(
-        root,
-        "cargo",
-        &["build", "--release", "-p", "alma-sis"],
-        &[],
-    )?;
+    steps.step("building the release binary for the big tests", || {
+        run(
+            root,
+            "cargo",
+            &["build", "--release", "-p", "alma-sis"],
+            &[],
+        )
+    })?;
     let release = bench::target_dir(root).join("release/alma-sis");
     let release = release.to_string_lossy();
-    run(
-        root,
-        "cargo",
-        &with(&["test", "--workspace"], &[]),
-        &[
-            ("PROPTEST_CASES", "64"),
-            ("ALMA_SIS_REQUIRE_SSHD", "1"),
-            ("ALMA_SIS_REQUIRE_POSTGRES", "1"),
-            ("ALMA_SIS_BIN", &release),
-        ],
-    )?;
-    run(
-        root,
-        "cargo",
-        &with(&["doc", "--workspace", "--no-deps"], &[]),
-        &[("RUSTDOCFLAGS", "-D warnings")],
-    )?;
+    steps.step("building and running every test (cargo test)", || {
+        run(
+            root,
+            "cargo",
+            &with(&["test", "--workspace"], &[]),
+            &[
+                ("PROPTEST_CASES", "64"),
+                ("ALMA_SIS_REQUIRE_SSHD", "1"),
+                ("ALMA_SIS_REQUIRE_POSTGRES", "1"),
+                ("ALMA_SIS_BIN", &release),
+            ],
+        )
+    })?;
+    steps.step("building the docs (cargo doc)", || {
+        run(
+            root,
+            "cargo",
+            &with(&["doc", "--workspace", "--no-deps"], &[]),
+            &[("RUSTDOCFLAGS", "-D warnings")],
+        )
+    })?;
     // `check` against the JDK on a few hundred mutants: any file Java rejects that `check`
     // passes fails the build.
-    eprintln!("$ cargo xtask fuzz-check --mutants {CI_MUTANTS} --seed {CI_SEED}");
-    let options = fuzz::FuzzOptions::parse(&[
-        "--mutants".into(),
-        CI_MUTANTS.to_string(),
-        "--seed".into(),
-        CI_SEED.to_string(),
-    ])?;
-    if !fuzz::fuzz_check(root, &options)? {
-        bail!("fuzz-check: check passed files the JDK rejects (see above)");
-    }
-    eprintln!("cargo xtask ci: all checks passed");
+    steps.step(
+        &format!("checking {CI_MUTANTS} mutated zips against the JDK (fuzz-check)"),
+        || {
+            eprintln!("$ cargo xtask fuzz-check --mutants {CI_MUTANTS} --seed {CI_SEED}");
+            let options = fuzz::FuzzOptions::parse(&[
+                "--mutants".into(),
+                CI_MUTANTS.to_string(),
+                "--seed".into(),
+                CI_SEED.to_string(),
+            ])?;
+            if !fuzz::fuzz_check(root, &options)? {
+                bail!("fuzz-check: check passed files the JDK rejects (see above)");
+            }
+            Ok(())
+        },
+    )?;
+    eprintln!(
+        "cargo xtask ci: all checks passed in {}",
+        minutes(steps.started.elapsed())
+    );
     Ok(())
 }
 
@@ -253,4 +320,25 @@ fn fixtures(root: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_times_read_as_minutes_and_seconds() {
+        assert_eq!(minutes(std::time::Duration::from_secs(42)), "42 s");
+        assert_eq!(minutes(std::time::Duration::from_secs(185)), "3 min 05 s");
+    }
+
+    #[test]
+    fn a_failed_step_is_named_in_the_error() {
+        let mut steps = Steps::new(2);
+        steps.step("first", || Ok(())).unwrap();
+        let err = steps
+            .step("second", || -> anyhow::Result<()> { bail!("boom") })
+            .unwrap_err();
+        assert_eq!(format!("{err:#}"), "step 2/2: second: boom");
+    }
 }

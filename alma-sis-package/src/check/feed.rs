@@ -49,18 +49,8 @@ const SEED: u64 = 0x616c_6d61_2d73_6973;
 
 /// Hashes a value the way Alma compares it: trimmed, case-insensitive.
 pub(crate) fn id_key(value: &str) -> u64 {
-    let value = value.trim();
     let mut hasher = FixedState::with_seed(SEED).build_hasher();
-    let mut short = [0u8; 64];
-    if value.len() <= short.len() && value.is_ascii() {
-        let lower = &mut short[..value.len()];
-        lower.copy_from_slice(value.as_bytes());
-        lower.make_ascii_lowercase();
-        hasher.write(lower);
-    } else {
-        let lower: String = value.chars().flat_map(char::to_lowercase).collect();
-        hasher.write(lower.as_bytes());
-    }
+    alma_user_model::with_match_key(value, |key| hasher.write(key));
     hasher.finish()
 }
 

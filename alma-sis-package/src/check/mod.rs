@@ -53,7 +53,7 @@ mod profile;
 mod swap;
 mod xmlscan;
 mod zipcheck;
-mod zipread;
+pub(crate) mod zipread;
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -62,7 +62,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use alma_user_model::{
-    Finding, Position, ReadError, ReadUser, SegmentAt, Severity, User, ValidationOptions,
+    Finding, MatchId, Position, ReadError, ReadUser, SegmentAt, Severity, User, ValidationOptions,
 };
 use serde::Serialize;
 
@@ -75,46 +75,6 @@ use guard::{Guard, GuardEvent, GuardEventKind, GuardLimits, GuardLog};
 
 /// Alma processes at most this many XML files per zip.
 pub const MAX_XML_PER_ZIP: usize = 50;
-
-/// Which value Alma's integration profile matches incoming users on.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum MatchId {
-    /// `primary_id` (the default).
-    #[default]
-    PrimaryId,
-    /// The value of the first identifier of this `id_type`.
-    Identifier(String),
-}
-
-impl MatchId {
-    /// `primary_id`, or an identifier type.
-    pub fn parse(s: &str) -> MatchId {
-        if s == "primary_id" {
-            MatchId::PrimaryId
-        } else {
-            MatchId::Identifier(s.to_owned())
-        }
-    }
-
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            MatchId::PrimaryId => "primary_id".into(),
-            MatchId::Identifier(t) => format!("identifier type {t}"),
-        }
-    }
-
-    pub(crate) fn value<'u>(&self, user: &'u User) -> Option<&'u str> {
-        match self {
-            MatchId::PrimaryId => Some(user.primary_id.as_str()),
-            MatchId::Identifier(t) => user
-                .user_identifiers
-                .iter()
-                .find(|i| i.id_type.code == *t)
-                .map(|i| i.value.as_str()),
-        }
-        .filter(|v| !v.trim().is_empty())
-    }
-}
 
 /// Byte limits against hostile input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -534,6 +494,16 @@ impl<'a> Checker<'a> {
     /// Checks a `.zip`, a folder of zips or an `.xml` file. Findings go to the sink;
     /// only an unreadable path is an error.
     pub fn check_path(&mut self, path: &Path) -> Result<(), CheckError> {
+        self.check_path_as(path, false)
+    }
+
+    /// Checks the `.zip` files of a work directory, where the files a run keeps beside its
+    /// zips (reports, manifest, run state) are not findings: only the zips are looked at.
+    pub fn check_work_dir(&mut self, path: &Path) -> Result<(), CheckError> {
+        self.check_path_as(path, true)
+    }
+
+    fn check_path_as(&mut self, path: &Path, zips_only: bool) -> Result<(), CheckError> {
         let io_err = |source| CheckError::Io {
             path: path.to_owned(),
             source,
@@ -561,7 +531,7 @@ impl<'a> Checker<'a> {
                     ),
                 );
             }
-            for p in &names {
+            for p in names.iter().filter(|_| !zips_only) {
                 if !has_ext(p, "zip") {
                     self.emit(
                         &p.display().to_string(),
@@ -935,18 +905,9 @@ impl<'u> FeedUser<'u, ()> {
         match_id: &MatchId,
         user: &'u User,
     ) -> FeedUser<'u, impl Iterator<Item = (&'u str, &'u str)> + Clone + use<'u>> {
-        let matched = match match_id {
-            MatchId::PrimaryId => Some((user.primary_id.as_str(), None)),
-            MatchId::Identifier(t) => user
-                .user_identifiers
-                .iter()
-                .position(|i| i.id_type.code == *t)
-                .map(|n| (user.user_identifiers[n].value.as_str(), Some(n))),
-        }
-        .filter(|(v, _)| !v.trim().is_empty());
         FeedUser {
             primary_id: &user.primary_id,
-            matched,
+            matched: match_id.locate(user),
             identifiers: user
                 .user_identifiers
                 .iter()

@@ -410,7 +410,8 @@ mod tests {
     use zip::ZipWriter;
     use zip::write::SimpleFileOptions;
 
-    use super::super::{CheckOptions, Checker, Limits, MatchId, Summary};
+    use super::super::{CheckOptions, Checker, Limits, Summary};
+    use alma_user_model::MatchId;
 
     /// Every finding as text, the summary and the feed index's counts.
     fn run(

@@ -14,9 +14,9 @@ use alma_user_model::{Finding, Severity, User};
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use alma_user_model::UserReader;
+use alma_user_model::{MatchId, UserReader};
 
-use super::{CheckError, MatchId, codes, feed::id_key};
+use super::{CheckError, codes, feed::id_key, zipread};
 
 /// Fields the file replaces (cleared when sent empty), in mask-bit order.
 pub const CORE_FIELDS: &[&str] = &[
@@ -114,7 +114,6 @@ impl PreviousFeed {
             path: path.to_owned(),
             message,
         };
-        let file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
         let mut feed = PreviousFeed::default();
         let mut remember = |input: &mut dyn Read| -> Result<(), CheckError> {
             for read in UserReader::new(BufReader::new(input)) {
@@ -127,16 +126,9 @@ impl PreviousFeed {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
         {
-            let mut archive = zip::ZipArchive::new(BufReader::new(file))
-                .map_err(|e| unreadable(e.to_string()))?;
-            for i in 0..archive.len() {
-                let mut entry = archive.by_index(i).map_err(|e| unreadable(e.to_string()))?;
-                let name = String::from_utf8_lossy(entry.name_raw()).to_ascii_lowercase();
-                if name.ends_with(".xml") {
-                    remember(&mut entry)?;
-                }
-            }
+            zipread::read_xml_entries(path, |_, entry| remember(entry), unreadable)?;
         } else {
+            let file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
             remember(&mut BufReader::new(file))?;
         }
         Ok(feed)

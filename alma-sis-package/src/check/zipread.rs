@@ -94,6 +94,9 @@ pub(crate) struct CenEntry {
     pub crc: u32,
     pub csize: u64,
     pub size: u64,
+    /// The DOS time and date of its last modification.
+    pub dos_time: u16,
+    pub dos_date: u16,
     /// The local header's position in the file.
     pub local_at: u64,
     /// The local header there, when there is one.
@@ -445,6 +448,7 @@ pub(crate) fn structure(file: &mut File) -> io::Result<ZipStructure> {
         }
         let flags = u16_at(rec, 8);
         let method = u16_at(rec, 10);
+        let (dos_time, dos_date) = (u16_at(rec, 12), u16_at(rec, 14));
         let crc = u32_at(rec, 16);
         let mut csize = u64::from(u32_at(rec, 20));
         let mut size = u64::from(u32_at(rec, 24));
@@ -514,6 +518,8 @@ pub(crate) fn structure(file: &mut File) -> io::Result<ZipStructure> {
             crc,
             csize,
             size,
+            dos_time,
+            dos_date,
             local_at: base.saturating_add(offset),
             local: None,
         });
@@ -563,6 +569,18 @@ pub(crate) struct ReadStats {
     pub produced: u64,
     pub crc: u32,
     pub end: ReadEnd,
+}
+
+impl ReadStats {
+    /// A cell for a reading's progress, before it starts.
+    pub(crate) fn cell() -> Arc<Mutex<ReadStats>> {
+        Arc::new(Mutex::new(ReadStats {
+            consumed: 0,
+            produced: 0,
+            crc: 0,
+            end: ReadEnd::Open,
+        }))
+    }
 }
 
 /// Entry data read from a file of its own: deflate (raw) or stored, with counts and CRC.
@@ -742,12 +760,7 @@ impl Readings {
             .entry(key)
             .or_insert_with(|| {
                 new = true;
-                Arc::new(Mutex::new(ReadStats {
-                    consumed: 0,
-                    produced: 0,
-                    crc: 0,
-                    end: ReadEnd::Open,
-                }))
+                ReadStats::cell()
             })
             .clone();
         (cell, new)
@@ -758,6 +771,54 @@ impl Readings {
             .get(key)
             .and_then(|c| c.lock().ok().map(|s| s.clone()))
     }
+}
+
+/// A zip as Java's `ZipFile` opens it, for a caller that only wants its entries: the
+/// structure, refused at its first error (`Err` says why).
+pub(crate) fn open_entries(file: &mut File) -> io::Result<Result<Vec<CenEntry>, String>> {
+    let st = structure(file)?;
+    if let Some(p) = st.problems.iter().find(|p| p.severity == Severity::Error) {
+        return Ok(Err(p.message.clone()));
+    }
+    if !st.readable {
+        return Ok(Err("Java's ZipFile cannot open it".into()));
+    }
+    Ok(Ok(st.entries))
+}
+
+/// Every `.xml` entry of the zip at `path` (the entries Alma reads as user files), read as
+/// `ZipFile` reads it and handed to `each` in central-directory order; each is read to its
+/// end and must match its CRC-32 and size. `zip_error` makes the error for a zip or an
+/// entry that cannot be read so.
+pub(crate) fn read_xml_entries<E>(
+    path: &Path,
+    mut each: impl FnMut(&CenEntry, &mut dyn Read) -> Result<(), E>,
+    zip_error: impl Fn(String) -> E,
+) -> Result<(), E> {
+    let io_error = |e: io::Error| zip_error(e.to_string());
+    let mut file = File::open(path).map_err(io_error)?;
+    let entries = open_entries(&mut file)
+        .map_err(io_error)?
+        .map_err(&zip_error)?;
+    for entry in entries.iter().filter(|e| e.is_xml()) {
+        let Some(key) = entry.reading() else {
+            return Err(zip_error(format!("entry {}: no local header", entry.name)));
+        };
+        let stats = ReadStats::cell();
+        let mut reading = Reading::open(path, key, Arc::clone(&stats)).map_err(io_error)?;
+        each(entry, &mut reading)?;
+        io::copy(&mut reading, &mut io::sink()).map_err(io_error)?;
+        let read = stats.lock().map(|s| s.clone()).ok();
+        if !read.is_some_and(|s| {
+            s.end == ReadEnd::Complete && s.crc == entry.crc && s.produced == entry.size
+        }) {
+            return Err(zip_error(format!(
+                "entry {}: its data does not match its CRC-32 and size",
+                entry.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Reads `key`'s data to its end into nothing (for entries no XML check reads), within

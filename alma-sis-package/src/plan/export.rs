@@ -17,14 +17,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use alma_user_model::read::{RawUser, Split, UserParser, UserSplitter};
-use alma_user_model::{AccountType, Finding, User, UserReader};
+use alma_user_model::{AccountType, Finding, MatchId, User, UserReader};
 
 use super::records::{
     AS_MATCH, AS_PRIMARY, Format, IN_GROUPS, INTERNAL, Kept, NO_GROUP, NO_MATCH_VALUE, Records,
     ValueIndex,
 };
 use super::{Coverage, ExportDocument, ExportOptions, PlanError};
-use crate::check::{MatchId, id_key, read_up_to};
+use crate::check::zipread::{self, ReadStats, ReadingKey};
+use crate::check::{id_key, read_up_to};
 
 /// Raw XML per batch handed to a worker.
 const BATCH_BYTES: usize = 256 * 1024;
@@ -139,14 +140,17 @@ impl<R: Read> Read for Limited<R> {
 /// One document's source: a bare file (whose records stay in it) or a zip entry.
 enum Source<'a> {
     File(&'a Path),
-    Entry(&'a mut zip::ZipArchive<BufReader<File>>, usize),
+    /// The zip, and where its entry's data is, as Java's `ZipFile` reads it.
+    Entry(&'a Path, ReadingKey),
 }
 
 impl Source<'_> {
     fn open(&mut self) -> io::Result<Box<dyn Read + Send + '_>> {
         Ok(match self {
             Source::File(path) => Box::new(File::open(path)?),
-            Source::Entry(archive, i) => Box::new(archive.by_index(*i).map_err(io::Error::other)?),
+            Source::Entry(path, key) => {
+                Box::new(zipread::Reading::open(path, *key, ReadStats::cell())?)
+            }
         })
     }
 }
@@ -250,29 +254,29 @@ impl<'o> Builder<'o> {
         }
     }
 
-    fn read_zip(&mut self, path: &Path, file: File) -> Result<(), PlanError> {
-        let not_zip = |e: zip::result::ZipError| PlanError::NotAnExport {
+    fn read_zip(&mut self, path: &Path, mut file: File) -> Result<(), PlanError> {
+        let not_zip = |why: String| PlanError::NotAnExport {
             path: path.to_owned(),
-            why: format!("the zip cannot be read: {e}"),
+            why: format!("the zip cannot be read: {why}"),
         };
-        let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(not_zip)?;
+        let entries = zipread::open_entries(&mut file)
+            .map_err(Self::io(path))?
+            .map_err(not_zip)?;
         let mut xml_entries = 0;
-        for i in 0..archive.len() {
+        for entry in entries {
             // The entry's name is only ever shown, never used as a path.
-            let (name, is_dir) = {
-                let entry = archive.by_index(i).map_err(not_zip)?;
-                (
-                    String::from_utf8_lossy(entry.name_raw()).into_owned(),
-                    entry.is_dir(),
-                )
-            };
-            if is_dir {
+            let name = entry.name.clone();
+            if entry.raw_name.ends_with(b"/") {
                 continue;
             }
+            let Some(key) = entry.reading() else {
+                return Err(not_zip(format!("entry {name} has no local header")));
+            };
             let kind = {
-                let mut entry = archive.by_index(i).map_err(not_zip)?;
+                let mut data =
+                    zipread::Reading::open(path, key, ReadStats::cell()).map_err(Self::io(path))?;
                 let mut head = [0u8; 512];
-                let n = read_up_to(&mut entry, &mut head).map_err(Self::io(path))?;
+                let n = read_up_to(&mut data, &mut head).map_err(Self::io(path))?;
                 sniff(&head[..n])
             };
             if kind != Kind::Xml {
@@ -282,7 +286,7 @@ impl<'o> Builder<'o> {
                 continue;
             }
             xml_entries += 1;
-            self.read_document(path, Some(name), Source::Entry(&mut archive, i), None)?;
+            self.read_document(path, Some(name), Source::Entry(path, key), None)?;
         }
         if xml_entries == 0 {
             return Err(PlanError::NotAnExport {

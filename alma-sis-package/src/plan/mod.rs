@@ -58,12 +58,12 @@ pub mod sync;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use alma_user_model::{ReadError, User};
+use alma_user_model::{MatchId, ReadError, User};
 use serde::Serialize;
 
 pub use sync::{Change, ChangeKind, synchronize};
 
-use crate::check::{Limits, MatchId, id_key};
+use crate::check::{Limits, id_key};
 use records::{
     AS_MATCH, IN_GROUPS, INTERNAL, MATCHED, NO_GROUP, NO_MATCH_VALUE, OWNER, Records, SUPERSEDED,
     ValueIndex,
@@ -353,6 +353,8 @@ pub struct Verdict {
 pub struct AlmaUser {
     /// Its primary id.
     pub primary_id: String,
+    /// Its value of the match id (the primary id when that is the match id), if it has one.
+    pub match_value: Option<String>,
     /// Its user group code.
     pub user_group: Option<String>,
 }
@@ -752,15 +754,23 @@ impl AlmaExport {
                     .filter(|_| group != NO_GROUP)
                     .cloned();
                 let ordinal = u32::try_from(ordinal).unwrap_or(u32::MAX);
-                let primary_id = self
-                    .records
-                    .primary_id(ordinal)
-                    .map_err(|source| PlanError::Io {
-                        path: self.spill_dir.clone(),
-                        source,
-                    });
-                return Some(primary_id.map(|primary_id| AlmaUser {
+                let ids = match &self.match_id {
+                    MatchId::PrimaryId => self
+                        .records
+                        .primary_id(ordinal)
+                        .map(|id| (id.clone(), Some(id))),
+                    other => self.records.load(ordinal).map(|user| {
+                        let value = other.value(&user).map(str::to_owned);
+                        (user.primary_id, value)
+                    }),
+                };
+                let ids = ids.map_err(|source| PlanError::Io {
+                    path: self.spill_dir.clone(),
+                    source,
+                });
+                return Some(ids.map(|(primary_id, match_value)| AlmaUser {
                     primary_id,
+                    match_value,
                     user_group,
                 }));
             }

@@ -12,9 +12,9 @@ use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
 use alma_sis_package::check::{
-    CheckFinding, CheckOptions, Checker, Limits, MandatoryProfile, MatchId, PreviousFeed, Summary,
+    CheckFinding, CheckOptions, Checker, Limits, MandatoryProfile, PreviousFeed, Summary,
 };
-use alma_user_model::{CodeTables, Severity, User, UserReader, ValidationOptions};
+use alma_user_model::{CodeTables, MatchId, Severity, User, UserReader, ValidationOptions};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 

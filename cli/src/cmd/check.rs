@@ -7,9 +7,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use alma_sis_package::check::{
-    CheckFinding, CheckOptions, Checker, Limits, MandatoryProfile, MatchId, PreviousFeed,
+    CheckFinding, CheckOptions, Checker, Limits, MandatoryProfile, PreviousFeed,
 };
-use alma_user_model::{CodeTables, Severity, ValidationOptions};
+use alma_user_model::{CodeTables, MatchId, Severity, ValidationOptions};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
@@ -24,7 +24,8 @@ pub const SCHEMA: &str = "alma-sis.check/1";
 /// Arguments of `alma-sis check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The files to check: .zip files, folders of them, or .xml files.
+    /// The files to check: .zip files, folders of them (in alma-sis's work directory only the
+    /// zips: its reports, manifest and run state are not for Alma), or .xml files.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Output for people (text) or machines (json).
@@ -238,7 +239,12 @@ pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<Exit> {
         };
         let mut checker = Checker::with_sink(&options, &mut sink);
         for path in &args.paths {
-            checker.check_path(path).map_err(|e| {
+            let checked = if is_work_dir(path) {
+                checker.check_work_dir(path)
+            } else {
+                checker.check_path(path)
+            };
+            checked.map_err(|e| {
                 let message = format!("{e}: {}", root_cause(&e));
                 input_error(alma_sis_package::check::printable(&message).into_owned())
             })?;
@@ -297,6 +303,21 @@ pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<Exit> {
             Exit::Ok
         },
     )
+}
+
+/// Whether `path` is an alma-sis work directory: it holds the run state or a run's
+/// manifest or report, which are no business of Alma's and no finding.
+fn is_work_dir(path: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return false;
+    };
+    entries.filter_map(Result::ok).any(|entry| {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        name.starts_with("alma-sis-state.sqlite")
+            || name.ends_with("_manifest.json")
+            || name.ends_with(".report.json")
+    })
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {

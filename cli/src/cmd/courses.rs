@@ -158,11 +158,10 @@ fn rollover_report(ctx: &Context) -> anyhow::Result<Exit> {
     let state_path = config.state_path();
     let state_failure = |e| Failure::error(Exit::ConfigOrInput, format!("run state: {e}"));
     let (last, sent) = if state_path.exists() {
-        let store =
-            alma_sis_package::state::StateStore::open(&state_path).map_err(state_failure)?;
+        let store = alma_sis_state::StateStore::open(&state_path).map_err(state_failure)?;
         (
-            crate::courses::state::last_snapshot(&store).map_err(state_failure)?,
-            crate::courses::state::rollovers_sent(&store).map_err(state_failure)?,
+            alma_sis_state::courses::last_snapshot(&store).map_err(state_failure)?,
+            alma_sis_state::courses::rollovers_sent(&store).map_err(state_failure)?,
         )
     } else {
         (Snapshot::default(), Vec::new())

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use alma_sis_package::check::{CheckFinding, Checker};
-use alma_sis_package::state::FeedLock;
+use alma_sis_state::FeedLock;
 use alma_user_model::Severity;
 use clap::Args;
 

@@ -44,7 +44,7 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> anyhow::Result<Exit> {
         ctx.today(),
         &crate::connector::from_process(),
     )
-    .map_err(|e| crate::pipeline::extract::input_error(args.show_values, &e))?
+    .map_err(|e| crate::pipeline::extract::input_error(&config, args.show_values, &e))?
     .with_trace(false);
     let today = ctx.today();
     let alma = crate::pipeline::plan::explain(&config, today, &args.id, &args.alma_export)?;
@@ -107,7 +107,7 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> anyhow::Result<Exit> {
 mod vanished {
     use std::fmt::Write as _;
 
-    use alma_sis_package::state::{IfMissing, VanishedAction, VanishedDates, VanishedUser};
+    use alma_sis_state::{IfMissing, VanishedAction, VanishedDates, VanishedUser};
     use alma_user_model::User;
     use chrono::NaiveDate;
 
@@ -123,7 +123,7 @@ mod vanished {
         let Some((path, store)) = open_existing(config)? else {
             return Ok(None);
         };
-        let options = config.state.explain_options();
+        let options = config.state.explain_options(&config.check.match_id);
         let purge = purge_policy(config);
         let feed = &config.mapping.feed.name;
         for id in ids {

@@ -2,7 +2,7 @@
 
 use std::io::Write as _;
 
-use alma_sis_package::state::{RunOutcome, RunRecord};
+use alma_sis_state::{RunOutcome, RunRecord};
 use clap::Args;
 
 use super::Context;

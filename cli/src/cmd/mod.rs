@@ -11,7 +11,6 @@ pub mod plan;
 pub mod run;
 pub mod state;
 
-use anyhow::Context as _;
 use chrono::{DateTime, FixedOffset, Local, NaiveDate};
 use sha2::{Digest, Sha256};
 
@@ -63,7 +62,6 @@ impl Context {
     /// Loads the config file.
     pub fn config(&self) -> anyhow::Result<AppConfig> {
         AppConfig::load(&self.config_path)
-            .with_context(|| format!("loading {}", self.config_path.display()))
     }
 }
 

@@ -3,7 +3,8 @@
 use std::io::{ErrorKind, Write as _};
 use std::path::PathBuf;
 
-use alma_sis_package::state::{Claim, Owner, StateError, match_id};
+use alma_sis_state::{Claim, Owner, StateError};
+use alma_user_model::match_key;
 use clap::{Args, Subcommand};
 
 use super::Context;
@@ -72,7 +73,7 @@ pub fn run(ctx: &Context, args: StateArgs) -> anyhow::Result<Exit> {
                 .unwrap_or_else(|| config.mapping.feed.name.clone());
             let _lock = lock_feed(&config, &feed)?;
             let removed = store
-                .forget(Some(&feed), &match_id(&forget.id))
+                .forget(Some(&feed), &match_key(&forget.id))
                 .map_err(state_error)?;
             if removed == 0 {
                 return Err(Failure::error(

@@ -2,7 +2,6 @@
 //! state adapter and the nightly run.
 
 pub mod run;
-pub mod state;
 
 use std::path::{Path, PathBuf};
 
@@ -13,10 +12,7 @@ use serde::Deserialize;
 use crate::config::{DeliveryConfig, OutputConfig};
 use crate::exit::{Exit, Failure};
 
-/// The feed name courses are recorded under in the run state.
-pub const FEED: &str = "courses";
-/// The feed name sent rollovers are recorded under.
-pub const ROLLOVER_FEED: &str = "courses-rollover";
+pub use alma_sis_state::courses::{FEED, ROLLOVER_FEED};
 
 /// A course config file: the mapping (owned by `leganto-courses`) plus what the CLI owns.
 #[derive(Debug, Clone)]
@@ -61,9 +57,18 @@ pub struct PullConfig {
 impl CoursesAppConfig {
     /// Reads and checks a course config file.
     pub fn load(path: &Path) -> anyhow::Result<CoursesAppConfig> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read course config {}", path.display()))
-            .map_err(|e| Failure::error(Exit::ConfigOrInput, format!("{e:#}")))?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            let next = if e.kind() == std::io::ErrorKind::NotFound {
+                "; name the course config with --config FILE (examples/courses/courses.toml \
+                 and docs/courses.md show one)"
+            } else {
+                "; the account running alma-sis must be able to read it"
+            };
+            Failure::error(
+                Exit::ConfigOrInput,
+                format!("cannot read course config {}: {e}{next}", path.display()),
+            )
+        })?;
         let text = std::str::from_utf8(&bytes).map_err(|_| {
             Failure::error(
                 Exit::ConfigOrInput,

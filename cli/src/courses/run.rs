@@ -5,9 +5,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use alma_sis_package::state::{
-    FeedLock, NewRun, RunCounts, RunEnd, RunOutcome, StateError, StateStore, match_id,
-};
+use alma_sis_state::{FeedLock, NewRun, RunCounts, RunEnd, RunOutcome, StateError, StateStore};
+use alma_user_model::{MatchId, match_key};
 use anyhow::Context as _;
 use leganto_courses::{
     ChangeKind, CourseError, CourseState, Delta, Finding, MappedCourses, RolloverLine, Rules,
@@ -16,9 +15,9 @@ use leganto_courses::{
 };
 
 use super::CoursesAppConfig;
-use super::state::{StoreCourseState, last_snapshot, rollovers_sent};
 use crate::cmd::Context;
 use crate::exit::{Exit, Failure};
+use alma_sis_state::courses::{StoreCourseState, last_snapshot, rollovers_sent};
 
 /// What `courses run` is asked to do.
 #[derive(Debug, Clone, Copy, Default)]
@@ -127,8 +126,17 @@ pub fn instructor_findings(
     if !path.exists() {
         return not_checked(format!("no run state at {}", path.display()));
     }
-    let known = match StateStore::open(&path).and_then(|store| store.snapshot(&feed)) {
-        Ok(known) => known,
+    let known = match StateStore::open(&path).and_then(|store| {
+        let keyed_by = store.keyed_by(&feed)?;
+        Ok((keyed_by, store.snapshot(&feed)?))
+    }) {
+        Ok((MatchId::PrimaryId, known)) => known,
+        Ok((other, _)) => {
+            return not_checked(format!(
+                "that feed matches users on {}, not on the primary ids a course file names",
+                other.describe()
+            ));
+        }
         Err(e) => return not_checked(format!("{}: {e}", path.display())),
     };
     let loaded: std::collections::HashSet<&str> = known
@@ -139,12 +147,8 @@ pub fn instructor_findings(
     if loaded.is_empty() {
         return not_checked(format!("it has delivered no users in {}", path.display()));
     }
-    let findings = unloaded_instructors(
-        mapped,
-        delta,
-        &|id| loaded.contains(match_id(id).as_str()),
-        &feed,
-    );
+    let findings =
+        unloaded_instructors(mapped, delta, &|id| loaded.contains(&*match_key(id)), &feed);
     (findings, None)
 }
 

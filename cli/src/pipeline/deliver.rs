@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use alma_sis_package::PackagedFile;
-use alma_sis_package::state::{RunFile, RunOutcome};
+use alma_sis_state::{RunFile, RunOutcome};
 use sftp_deliver::{DeliverError, Delivered, Destination, FolderReport, Outgoing, Step};
 
 use super::Run;
@@ -152,8 +152,8 @@ fn watch() -> impl FnMut(Step<'_>) -> ControlFlow<()> {
     let mut started = None;
     move |step| {
         match step {
-            Step::Starting { size, .. } => {
-                bar = Some(crate::progress::bytes(size, "uploading"));
+            Step::Starting { size, name, .. } => {
+                bar = Some(crate::progress::bytes(size, &format!("delivering {name}")));
             }
             Step::Bytes { index, done } => {
                 if let Some(bar) = &bar {
@@ -166,7 +166,12 @@ fn watch() -> impl FnMut(Step<'_>) -> ControlFlow<()> {
             }
             Step::Arrived { index, delivered } => {
                 if let Some(bar) = bar.take() {
-                    bar.finish_and_clear();
+                    let size = indicatif::HumanBytes(delivered.size);
+                    crate::progress::done(
+                        &bar,
+                        &format!("{size} arrived"),
+                        crate::progress::Unit::Bytes,
+                    );
                 }
                 tracing::info!(
                     file = %delivered.name,
@@ -223,15 +228,16 @@ pub fn run_files(files: &[PackagedFile], delivery: Option<&Delivery>) -> Vec<Run
         .collect()
 }
 
-/// `(file, primary id)` for every user in a zip that did not arrive, read back from the zip.
+/// `(file, match value)` for every user in a zip that did not arrive, read back from the zip.
 pub fn held_back(
     files: &[PackagedFile],
     delivery: &Delivery,
+    match_id: &alma_user_model::MatchId,
 ) -> Result<Vec<(String, String)>, alma_sis_package::VerifyError> {
     let mut held = Vec::new();
     for f in files {
         if !delivery.delivered.iter().any(|d| d.name == f.name) {
-            for id in alma_sis_package::primary_ids(&f.path)? {
+            for id in alma_sis_package::match_values(&f.path, match_id)? {
                 held.push((f.name.clone(), id));
             }
         }

@@ -8,7 +8,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
-use alma_sis_package::state::ContentHash;
+use alma_sis_state::ContentHash;
 use alma_user_model::{WriteError, render_user};
 use sis_extract::{Extractor, PersonOutcome};
 
@@ -48,7 +48,7 @@ pub fn extractor(
     };
     // Traces are for `alma-sis explain`; a run keeps only decisions.
     let extractor = Extractor::with_connector(&config.mapping, &config.base_dir, today, &connector)
-        .map_err(|e| input_error(show_values, &e))?
+        .map_err(|e| input_error(config, show_values, &e))?
         .with_trace(false);
     for warning in extractor.warnings() {
         tracing::warn!("{warning}");
@@ -56,18 +56,72 @@ pub fn extractor(
     Ok(extractor)
 }
 
-/// An extract that cannot be read (exit 2). The inputs' column names, which come from the
-/// files, are listed only with `--show-values`.
-pub fn input_error(show_values: bool, e: &sis_extract::ExtractError) -> anyhow::Error {
+/// An extract that cannot be read (exit 2): a file that cannot be opened gets its OS reason
+/// and the config line that names it; an unknown column a "did you mean". The inputs'
+/// column names, which come from the files, are listed only with `--show-values`.
+pub fn input_error(
+    config: &AppConfig,
+    show_values: bool,
+    e: &sis_extract::ExtractError,
+) -> anyhow::Error {
+    use sis_extract::ExtractError;
     let mut message = e.to_string();
+    if let ExtractError::Io { path, source } = e {
+        let named = named_by(config, path)
+            .map(|(key, at)| format!(" ({key} at {at})"))
+            .unwrap_or_default();
+        message = format!(
+            "cannot read {}{named}: {source}; nothing was read or sent. Put the file there \
+             or correct the path in the config (a relative path is relative to the \
+             config's directory)",
+            path.display()
+        );
+    }
+    if let ExtractError::UnknownColumn { column, files, .. } = e {
+        // A name a few edits from the configured one is a column header, not a record; and
+        // only names shaped like headers are offered.
+        let names = files
+            .iter()
+            .flat_map(|f| f.columns.iter().map(String::as_str))
+            .filter(|name| crate::messages::header_like(name));
+        if let Some(best) = crate::messages::closest(column, names) {
+            let _ = write!(message, "; did you mean {best:?}?");
+        }
+    }
     match e.columns() {
         Some(columns) if show_values => {
-            let _ = write!(message, "; the columns are (--show-values):\n{columns}");
+            let _ = write!(message, "\nthe columns are (--show-values):\n{columns}");
         }
-        Some(_) => message.push_str(" (run again with --show-values to list them)"),
+        Some(_) => message.push_str("\nrun again with --show-values to list the columns"),
         None => {}
     }
     Failure::error(Exit::ConfigOrInput, message)
+}
+
+/// The config key that names the file at `path`, and where (`file:line:column`).
+fn named_by(config: &AppConfig, path: &std::path::Path) -> Option<(String, String)> {
+    let mapping = &config.mapping;
+    let mut named: Vec<(String, &std::path::Path)> = Vec::new();
+    for input in &mapping.inputs {
+        named.push(("[[input]] path".into(), &input.path));
+        if let Some(file) = &input.query_file {
+            named.push(("[[input]] query_file".into(), file));
+        }
+    }
+    if let Some(file) = mapping.term_calendar.as_ref().and_then(|t| t.path.as_ref()) {
+        named.push(("[term_calendar] path".into(), file));
+    }
+    for (name, lookup) in &mapping.lookups {
+        if let Some(file) = &lookup.path {
+            named.push((format!("[lookup.{name}] path"), file));
+        }
+    }
+    let (key, value) = named
+        .into_iter()
+        .find(|(_, value)| !value.as_os_str().is_empty() && config.base_dir.join(value) == path)?;
+    let source = &mapping.source;
+    let at = crate::messages::naming_line(&source.path, &source.text, value)?;
+    Some((key, at))
 }
 
 /// One person as the extract thread hands them over: their outcome and, when a user was

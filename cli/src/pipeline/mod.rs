@@ -19,7 +19,7 @@ pub mod report;
 pub mod state;
 pub mod trend;
 
-use alma_sis_package::state::RunId;
+use alma_sis_state::RunId;
 use chrono::NaiveDate;
 use sftp_deliver::Destination;
 
@@ -59,15 +59,50 @@ pub struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Runs one stage and records its wall time.
+    /// Runs one stage and records its wall time; on a terminal a spinner shows it meanwhile.
     fn timed<T>(&mut self, stage: &'static str, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.timed_as(stage, f, |_| None)
+    }
+
+    /// [`Run::timed`], leaving on a terminal the line `said` gives for what the stage did
+    /// (`None`: the stage leaves no line).
+    fn timed_as<T>(
+        &mut self,
+        stage: &'static str,
+        f: impl FnOnce(&mut Self) -> T,
+        said: impl FnOnce(&T) -> Option<String>,
+    ) -> T {
         let start = std::time::Instant::now();
-        let spinner = crate::progress::spinner(stage);
+        let spinner = crate::progress::spinner(stage_for_people(stage));
         let out = f(self);
-        spinner.finish_and_clear();
+        match said(&out) {
+            Some(what) => crate::progress::done(&spinner, &what, crate::progress::Unit::Rows),
+            None => spinner.finish_and_clear(),
+        }
         self.timings.push((stage, start.elapsed()));
         out
     }
+}
+
+/// A stage as a person would name it (the timings keep the short names).
+fn stage_for_people(stage: &str) -> &str {
+    match stage {
+        "read" => "reading the extract",
+        "alma plan" => "comparing with Alma's export",
+        "plan" => "deciding who vanished",
+        "package" => "compressing and verifying",
+        "deliver" => "delivering",
+        "record" => "recording the run",
+        other => other,
+    }
+}
+
+/// What a stage that failed says on its line.
+fn stopped<T>(outcome: &anyhow::Result<T>, done: impl FnOnce(&T) -> String) -> Option<String> {
+    Some(match outcome {
+        Ok(value) => done(value),
+        Err(_) => "stopped (see the error below)".to_owned(),
+    })
 }
 
 /// Runs the whole pipeline.
@@ -204,7 +239,18 @@ fn started(run: &mut Run<'_>, opened: &mut state::Opened) -> Result<(), Stop> {
     }
     crate::interrupt::check("starting").map_err(Stop::Unrecorded)?;
     let extractor = run
-        .timed("read", |run| extract::open(run))
+        .timed_as(
+            "read",
+            |run| extract::open(run),
+            |read| {
+                stopped(read, |extractor| {
+                    format!(
+                        "{} rows",
+                        crate::progress::count(extractor.rows_read() as u64)
+                    )
+                })
+            },
+        )
         .map_err(Stop::Unrecorded)?;
     run.report.inputs = extractor.inputs();
     if run.report.extract_incomplete() {
@@ -264,7 +310,7 @@ fn planned(
     opened: &mut state::Opened,
     plan_failures: Option<plan::PlanFailures>,
 ) -> Result<(), Stop> {
-    use alma_sis_package::state::RunOutcome;
+    use alma_sis_state::RunOutcome;
 
     let state::Opened {
         store,
@@ -290,13 +336,21 @@ fn planned(
     let mut planner = store
         .planner(&feed, &options, run.today)
         .map_err(|e| Stop::Unrecorded(state::state_error(e)))?;
+    if planner.rekeyed() > 0 {
+        tracing::warn!(
+            items = planner.rekeyed(),
+            match_id = %run.config.check.match_id,
+            "the run state now knows people by check.match_id: items moved from the id they \
+             were recorded under (kept only if this run is delivered)"
+        );
+    }
     let purge = state::purge_policy(run.config);
     run.report.purge_floor = Some((purge.floor(None, run.today), purge.minimum_days));
     planner.set_purge_policy(purge);
 
     let start = std::time::Instant::now();
-    let spinner = crate::progress::spinner("pass");
-    let (passed, busy, only_seen) = {
+    let bar = crate::progress::rows(extractor.rows_read() as u64, "mapping and checking");
+    let (passed, busy, only_seen, sent) = {
         let mut pass = pass::Pass::new(
             &mut run.report,
             &mut quarantine,
@@ -305,10 +359,25 @@ fn planned(
             &run.args.only,
             &supplements,
         );
+        pass.progress = bar.clone();
         let passed = pass.run(extractor);
-        (passed, pass.busy, std::mem::take(&mut pass.only_seen))
+        (
+            passed,
+            pass.busy,
+            std::mem::take(&mut pass.only_seen),
+            pass.sent,
+        )
     };
-    spinner.finish_and_clear();
+    let what = if passed.is_ok() {
+        format!(
+            "{} rows, {} users to send",
+            crate::progress::count(bar.position()),
+            crate::progress::count(sent)
+        )
+    } else {
+        "stopped (see the error below)".to_owned()
+    };
+    crate::progress::done(&bar, &what, crate::progress::Unit::Rows);
     run.timings.push(("pass", start.elapsed()));
     for (step, time) in [
         ("  map", busy.map),
@@ -339,7 +408,9 @@ fn planned(
         return Err(Stop::Unrecorded(Failure::error(
             Exit::ConfigOrInput,
             format!(
-                "--only: {} is neither a key nor a primary id in the extract; nothing was sent",
+                "--only: {} is neither a key nor a primary id in the extract; nothing was \
+                 sent. Give the ids of people in the extract (`alma-sis explain ID` shows what \
+                 it holds for one)",
                 unknown.join(", ")
             ),
         )));
@@ -355,16 +426,14 @@ fn planned(
     state::report_plan(run, baseline.as_ref(), mode, partial, &plan);
 
     // From here on the plan's writes are open: every way out records the run's outcome.
-    let refuse = |run: &Run<'_>,
-                  plan: alma_sis_package::state::PlannedRun<'_>,
-                  outcome,
-                  error: anyhow::Error| {
-        let end = state::run_end(run, outcome, plan.counts, Some(format!("{error:#}")));
-        match plan.abandon(run_id, &end) {
-            Ok(()) => Stop::Recorded(error),
-            Err(e) => Stop::Recorded(state::state_error(e).context(format!("{error:#}"))),
-        }
-    };
+    let refuse =
+        |run: &Run<'_>, plan: alma_sis_state::PlannedRun<'_>, outcome, error: anyhow::Error| {
+            let end = state::run_end(run, outcome, plan.counts, Some(format!("{error:#}")));
+            match plan.abandon(run_id, &end) {
+                Ok(()) => Stop::Recorded(error),
+                Err(e) => Stop::Recorded(state::state_error(e).context(format!("{error:#}"))),
+            }
+        };
     if run.args.strict && rejected > 0 {
         let listed = rejects.map(|p| p.display().to_string()).unwrap_or_default();
         let in_alma = if will_fail > 0 {
@@ -387,16 +456,29 @@ fn planned(
         let error = Failure::error(Exit::BrakeTripped, message);
         return Err(refuse(run, plan, RunOutcome::Refused, error));
     }
-    let sent = run.timed("package", |run| -> anyhow::Result<_> {
-        pass::resend(&mut run.report, &mut packager, plan.resend())?;
-        let staged = packager.finish().context("packaging")?;
-        crate::interrupt::pause_at("packaged");
-        // Dropping the verified zips (still under temporary names) removes them.
-        crate::interrupt::check("packaging")?;
-        let stats = staged.stats();
-        let files = package::publish(run, staged)?;
-        Ok((files, stats))
-    });
+    let sent = run.timed_as(
+        "package",
+        |run| -> anyhow::Result<_> {
+            pass::resend(&mut run.report, &mut packager, plan.resend())?;
+            let staged = packager.finish().context("packaging")?;
+            crate::interrupt::pause_at("packaged");
+            // Dropping the verified zips (still under temporary names) removes them.
+            crate::interrupt::check("packaging")?;
+            let stats = staged.stats();
+            let files = package::publish(run, staged)?;
+            Ok((files, stats))
+        },
+        |sent| {
+            stopped(sent, |(files, stats)| {
+                format!(
+                    "{} users into {} zip(s), {} of XML",
+                    crate::progress::count(files.iter().map(|f| f.users).sum()),
+                    files.len(),
+                    indicatif::HumanBytes(stats.xml_bytes)
+                )
+            })
+        },
+    );
     let (files, stats) = match sent {
         Ok(done) => done,
         Err(e) => {
@@ -412,6 +494,7 @@ fn planned(
         .push(("  compress (workers)", stats.compress_busy));
     run.timings.push(("  verify", stats.verify_busy));
     run.xml_bytes = stats.xml_bytes;
+    // Each zip that arrives leaves its own line.
     let delivery = run.timed("deliver", |run| deliver::stage(run, &files));
     if state::fault_at("after-package") {
         std::process::abort();
@@ -428,7 +511,8 @@ fn planned(
             .timed("record", |_| plan.abandon(run_id, &end))
             .map_err(recording);
     };
-    let held_back = match deliver::held_back(&files, &delivery) {
+    let match_id = alma_user_model::MatchId::parse(&run.config.check.match_id);
+    let held_back = match deliver::held_back(&files, &delivery, &match_id) {
         Ok(held) => held,
         Err(e) => {
             // Who is in the zips that did not arrive is unknown: record nobody as sent (the

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use alma_sis_package::Packager;
-use alma_sis_package::state::{ContentHash, Planner};
+use alma_sis_state::{ContentHash, Planner};
 use alma_user_model::{User, WriteError};
 use anyhow::Context as _;
 use sis_extract::{Decision, Extractor, PersonOutcome, RowOutcome};
@@ -52,7 +52,12 @@ pub struct Pass<'p, 'q, 's> {
     pub busy: Busy,
     /// The `--only` ids found in the extract, as a key or a primary id.
     pub only_seen: HashSet<String>,
-    sent: u64,
+    /// Rows done, and users to send in its message (hidden off a terminal).
+    pub progress: indicatif::ProgressBar,
+    /// Users handed to the packager.
+    pub sent: u64,
+    /// Rows taken since the bar was last moved.
+    unshown_rows: u64,
     fault_during_record: bool,
     /// The user count a test pauses after (`pass:<n>`), read once.
     pause_after: Option<u64>,
@@ -77,7 +82,9 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             supplements,
             busy: Busy::default(),
             only_seen: HashSet::new(),
+            progress: indicatif::ProgressBar::hidden(),
             sent: 0,
+            unshown_rows: 0,
             fault_during_record: state::fault_at("during-record"),
             pause_after: crate::interrupt::pause_count("pass"),
         }
@@ -93,6 +100,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
                 .into_iter()
                 .flatten()
                 .try_for_each(|p| self.person(p));
+            self.show_progress();
             let thread = mapper
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -126,43 +134,66 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             self.report.row_warnings.push((key.clone(), warning));
         }
         // Users outside `--only` come without a rendering: they are not sent.
-        if let (Some(mapped), Some(rendered)) = (user, rendered) {
-            self.user(&mapped.user, rendered, &mut rows)?;
+        let mut quarantined = false;
+        if let (Some(mapped), Some(rendered)) = (user.as_ref(), rendered) {
+            quarantined = !self.user(&mapped.user, rendered, &mut rows)?;
         }
+        let rejected = rows.iter().any(|row| {
+            matches!(row.decision, Decision::Rejected { .. })
+                && !self.supplements.contains(&row.row.file)
+        });
+        // People whose main row was rejected today are still in the extract: not vanished.
+        // A user the check rejected is held by its match value; someone whose rows gave no
+        // user by the person key (the match value when the extract's key is, e.g. UNIV_ID).
+        if rejected {
+            match user.as_ref() {
+                Some(mapped) if quarantined => self.planner.hold_user(&mapped.user),
+                Some(_) => {}
+                None => self.planner.hold(&key),
+            }
+        }
+        self.unshown_rows += rows.len() as u64;
         for row in rows {
-            self.hold_if_rejected(&row);
             self.report.add_row(row);
+        }
+        // The bar moves every thousand rows or so: drawing is not free.
+        if self.unshown_rows >= 1024 {
+            self.show_progress();
         }
         Ok(())
     }
 
-    /// People whose main row was rejected today are still in the extract: not vanished.
-    fn hold_if_rejected(&mut self, row: &RowOutcome) {
-        if matches!(row.decision, Decision::Rejected { .. })
-            && !self.supplements.contains(&row.row.file)
-        {
-            self.planner.hold(&row.key);
+    fn show_progress(&mut self) {
+        if self.progress.is_hidden() {
+            return;
         }
+        self.progress.inc(std::mem::take(&mut self.unshown_rows));
+        self.progress.set_message(format!(
+            ", {} users to send",
+            crate::progress::count(self.sent)
+        ));
     }
 
+    /// Checks the user and sends it or quarantines it; `false` when quarantined.
     fn user(
         &mut self,
         user: &User,
         rendered: Result<(Vec<u8>, ContentHash), WriteError>,
         rows: &mut [RowOutcome],
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let start = Instant::now();
         let mut findings = self.quarantine.check(user);
         let checked = Instant::now();
         self.busy.check += checked - start;
         if findings.is_empty() {
             match rendered {
-                Ok((xml, hash)) => return self.send(user, &xml, hash, checked),
+                Ok((xml, hash)) => return self.send(user, &xml, hash, checked).map(|()| true),
                 // The writer's own refusal, when no check explains it.
                 Err(err) => findings.push(Quarantine::write_refused(user, &err)),
             }
         }
-        self.quarantine.reject(&user.primary_id, &findings, rows)
+        self.quarantine.reject(&user.primary_id, &findings, rows)?;
+        Ok(false)
     }
 
     /// Asks the run state and hands the bytes to the packager when the user is to be sent.
@@ -201,7 +232,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
 pub fn resend(
     report: &mut RunReport,
     packager: &mut Packager,
-    users: impl Iterator<Item = Result<User, alma_sis_package::state::StateError>>,
+    users: impl Iterator<Item = Result<User, alma_sis_state::StateError>>,
 ) -> anyhow::Result<()> {
     for user in users {
         let user = user.map_err(state::state_error)?;

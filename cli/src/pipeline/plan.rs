@@ -13,10 +13,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use alma_sis_package::check::{CheckOptions, MatchId};
+use alma_sis_package::check::CheckOptions;
 use alma_sis_package::plan::{AlmaExport, ExportOptions, Outcome, Verdict};
-use alma_sis_package::state::{IfMissing, StateStore, VanishedAction};
-use alma_user_model::{Finding, User};
+use alma_sis_state::{IfMissing, StateStore, VanishedAction};
+use alma_user_model::{Finding, MatchId, User, match_key};
 use anyhow::Context as _;
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -431,7 +431,7 @@ struct PlanPass<'a, 'q> {
     quarantine: Quarantine<'q>,
     report: &'a mut PlanReport,
     supplements: HashSet<String>,
-    /// Lowercase keys of people whose rows were rejected (the run holds them).
+    /// Match keys of people whose rows were rejected (the run holds them).
     held: HashSet<String>,
     focus: Option<&'a str>,
     focus_by_key: bool,
@@ -469,6 +469,9 @@ impl PlanPass<'_, '_> {
             user,
             ..
         } = person;
+        // Whom the run would hold if their rows were rejected: a user the check rejects by
+        // its match value, someone whose rows gave no user by the person key.
+        let mut hold = user.is_none().then(|| key.clone());
         if let (Some(mapped), Some(rendered)) = (user, rendered) {
             let user = &mapped.user;
             self.report.users += 1;
@@ -487,6 +490,7 @@ impl PlanPass<'_, '_> {
                 plan
             } else {
                 Quarantine::mark(&user.primary_id, &findings, &mut rows);
+                hold = self.export.match_id().value(user).map(str::to_owned);
                 self.quarantined(user, &findings)?
             };
             self.focus_on(&key, &user.primary_id, &plan);
@@ -497,8 +501,9 @@ impl PlanPass<'_, '_> {
         for row in rows {
             if matches!(row.decision, Decision::Rejected { .. })
                 && !self.supplements.contains(&row.row.file)
+                && let Some(value) = &hold
             {
-                self.held.insert(row.key.to_lowercase());
+                self.held.insert(match_key(value).into_owned());
             }
             self.report.rows.add_row(row);
         }
@@ -598,7 +603,7 @@ fn vanished(
     mut people: Option<&mut PeopleFile>,
 ) -> anyhow::Result<()> {
     let state = open_existing(config)?;
-    let options = config.state.explain_options();
+    let options = config.state.explain_options(&config.check.match_id);
     let purge = purge_policy(config);
     let feed = &config.mapping.feed.name;
     let ask = |store: &StateStore, id: &str| -> anyhow::Result<_> {
@@ -609,12 +614,13 @@ fn vanished(
     for alma in export.unmatched() {
         crate::interrupt::check("planning against Alma's export")?;
         let alma = alma.map_err(export_error)?;
-        let (send, dates) = if held.contains(&alma.primary_id.to_lowercase()) {
+        let value = alma.match_value.as_deref().unwrap_or(&alma.primary_id);
+        let (send, dates) = if held.contains(&*match_key(value)) {
             (VanishedSend::Held, None)
         } else {
             match &state {
                 None => (VanishedSend::NotInRunState, None),
-                Some((_, store)) => what_run_sends(config, ask(store, &alma.primary_id)?),
+                Some((_, store)) => what_run_sends(config, ask(store, value)?),
             }
         };
         report

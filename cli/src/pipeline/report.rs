@@ -580,13 +580,20 @@ pub fn finish(run: &mut Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<
     let json = render_json(run, exit, error.as_deref());
     let html = render_html(run, exit, error.as_deref());
     let mut written = Vec::new();
+    // A work directory that cannot be written is the error itself: said once, first.
+    let unwritable = outcome.as_ref().is_err_and(crate::is_unwritable_work_dir);
     for (path, contents) in [(&json_path, &json), (&html_path, &html)] {
+        if unwritable {
+            break;
+        }
         match write_private(path, contents.as_bytes()) {
             Ok(()) => written.push(path.as_path()),
             Err(e) => tracing::error!("cannot write the run report {}: {e}", path.display()),
         }
     }
-    if !crate::logging::quiet() {
+    // A config or input error stops the run before it did anything a summary would count:
+    // the error is the message (the report still records it).
+    if !crate::logging::quiet() && exit != Exit::ConfigOrInput {
         let summary = render_summary(run, exit, &written);
         // The summary repeats the report: a closed stdout (`| head`) must not change the
         // exit status of a run that did its work.

@@ -9,11 +9,12 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use alma_sis_package::state::{
+use alma_sis_state::{
     BrakeLimits, Claim, FeedLock, LoadMode, NewRun, Owner, PlanOptions, PlannedRun, PurgePolicy,
     RunCounts, RunEnd, RunId, RunOutcome, RunRecord, StateError, StateStore, VanishedPolicy,
     WaitPolicy,
 };
+use alma_user_model::MatchId;
 use anyhow::Context as _;
 use serde::Deserialize;
 
@@ -158,13 +159,15 @@ impl StateConfig {
         }
     }
 
-    /// How `alma-sis explain` and `run` plan (full mode, a complete run).
-    pub fn explain_options(&self) -> PlanOptions {
-        self.plan_options(Mode::Full, false)
+    /// How `alma-sis explain` and `run` plan (full mode, a complete run), users matched on
+    /// `match_id` (`[check] match_id`).
+    pub fn explain_options(&self, match_id: &str) -> PlanOptions {
+        self.plan_options(Mode::Full, false, match_id)
     }
 
-    fn plan_options(&self, mode: Mode, partial: bool) -> PlanOptions {
+    fn plan_options(&self, mode: Mode, partial: bool, match_id: &str) -> PlanOptions {
         PlanOptions {
+            match_id: MatchId::parse(match_id),
             mode: match mode {
                 Mode::Full => LoadMode::Full,
                 Mode::Delta => LoadMode::Delta,
@@ -357,7 +360,9 @@ pub fn purge_policy(config: &AppConfig) -> PurgePolicy {
 
 /// How this run plans, from `[state]` and the command line.
 pub fn plan_options(run: &Run<'_>, mode: Mode, partial: bool) -> PlanOptions {
-    run.config.state.plan_options(mode, partial)
+    run.config
+        .state
+        .plan_options(mode, partial, &run.config.check.match_id)
 }
 
 /// The files of the inputs marked `supplement`: a supplement row alone (a card file) does not

@@ -5,7 +5,7 @@
 //! ```text
 //! store.planner(feed, &options, today)?     BEGIN IMMEDIATE; load the index (32 B an item)
 //!   .observe(&user, hash, &rendered)?       classify; a sent user's item (and payload) written
-//!   .hold(primary_id)                       rejected today: not vanished
+//!   .hold(match_value)                      rejected today: not vanished
 //!   .finish()?                              vanished people (read back from SQLite), brake
 //! planned.resend()                          the vanished to re-send, one at a time
 //! planned.commit(run, &end)? / .abandon(..) COMMIT / ROLLBACK
@@ -15,19 +15,18 @@
 //! [`PlannedRun::commit`] leaves the state exactly as the last finished run left it.
 
 use std::collections::HashSet;
-use std::io::Read as _;
-use std::path::Path;
 
-use alma_user_model::{User, UserReader};
+use alma_user_model::{MatchId, User, match_key};
 use chrono::{Days, NaiveDate};
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OptionalExtension as _, params};
+use rusqlite::{OptionalExtension as _, params};
 
 use super::index::{
     Entry, HASH_PREFIX, Index, KeyHasher, NO_ROW, PRESENT, RETIRED, SEEN, SENT, SENT_TODAY,
     VANISHED, key_hash,
 };
-use super::users::match_key;
+use super::sql_error;
+use super::stored::load_user;
 use super::vanished::decide;
 use super::{
     BrakeReading, CACHE_FLOOR_KIB, Class, ContentHash, LoadMode, PLAN_BUDGET_KIB, PlanOptions,
@@ -55,8 +54,6 @@ const PUT_PAYLOAD: &str = "INSERT INTO payloads (feed, key, payload) VALUES (?1,
 
 const UPDATE_VANISHED: &str = "UPDATE items SET last_seen = ?3, status = ?4, status_since = ?5, \
      sends = ?6, last_sent = coalesce(?7, last_sent) WHERE feed = ?1 AND key = ?2";
-
-const GET_PAYLOAD: &str = "SELECT payload FROM payloads WHERE feed = ?1 AND key = ?2";
 
 /// The open transaction of a run being planned; rolled back when dropped uncommitted.
 #[derive(Debug)]
@@ -96,14 +93,6 @@ impl Drop for Tx<'_> {
     }
 }
 
-pub(super) fn sql_error(path: &Path, action: String, source: rusqlite::Error) -> StateError {
-    StateError::Sql {
-        path: path.to_owned(),
-        action,
-        source,
-    }
-}
-
 /// Text bound without a UTF-8 check (the renderer only writes UTF-8).
 struct TextBytes<'a>(&'a [u8]);
 
@@ -136,6 +125,8 @@ pub struct Planner<'s> {
     expires_text: Option<(NaiveDate, String)>,
     /// The purge dates of the vanished.
     purge: PurgePolicy,
+    /// Items moved to the keys of a new match id when the run started.
+    rekeyed: u64,
 }
 
 impl StateStore {
@@ -182,6 +173,7 @@ impl StateStore {
             })
             .optional()
             .map_err(tx.store.sql_err(format!("read feed {feed:?}")))?;
+        let rekeyed = rekey(tx.store, feed, &options.match_id)?;
         let index = load_index(tx.store, feed, &today_text, hasher)?;
         let cache = PLAN_BUDGET_KIB
             .saturating_sub(index.heap_bytes() / 1024)
@@ -197,7 +189,7 @@ impl StateStore {
         Ok(Planner {
             tx,
             feed: feed.to_owned(),
-            options: *options,
+            options: options.clone(),
             today,
             today_text,
             index,
@@ -209,8 +201,125 @@ impl StateStore {
             feed_last_seen,
             expires_text: None,
             purge: PurgePolicy::default(),
+            rekeyed,
         })
     }
+}
+
+/// The table recording the match id each feed's items are keyed by. A feed without a row is
+/// keyed by `primary_id`, as every feed was before the table.
+const FEED_MATCH_TABLE: &str = "CREATE TABLE IF NOT EXISTS feed_match (
+    feed TEXT PRIMARY KEY,
+    match_id TEXT NOT NULL
+)";
+
+impl StateStore {
+    /// The match id the items of `feed` are keyed by: the `match_id` of its last committed
+    /// run (`primary_id` for a feed never run with another). Writes nothing.
+    pub fn keyed_by(&self, feed: &str) -> Result<MatchId, StateError> {
+        if !self.has_table("feed_match", "read its match ids")? {
+            return Ok(MatchId::PrimaryId);
+        }
+        keyed_by(self, feed)
+    }
+}
+
+fn keyed_by(store: &StateStore, feed: &str) -> Result<MatchId, StateError> {
+    let recorded = store
+        .conn
+        .query_row(
+            "SELECT match_id FROM feed_match WHERE feed = ?1",
+            [feed],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(store.sql_err(format!("read the match id of feed {feed:?}")))?;
+    Ok(recorded
+        .as_deref()
+        .map_or(MatchId::PrimaryId, MatchId::parse))
+}
+
+/// Keys the items of `feed` by `match_id` when they are keyed by another one (the site
+/// changed its integration profile's match id, or an older version keyed them by primary
+/// id): each item moves to the match key of the user last sent. An item whose stored user
+/// has no such value keeps its key (it vanishes, as Alma cannot match it either). Returns
+/// how many items moved. In the run's transaction: undone unless the run commits.
+fn rekey(store: &StateStore, feed: &str, match_id: &MatchId) -> Result<u64, StateError> {
+    let action = || {
+        format!(
+            "re-key the items of feed {feed:?} by {}",
+            match_id.describe()
+        )
+    };
+    let sql = |source| sql_error(&store.path, action(), source);
+    store.conn.execute_batch(FEED_MATCH_TABLE).map_err(sql)?;
+    let keyed_by = keyed_by(store, feed)?;
+    if keyed_by == *match_id {
+        return Ok(0);
+    }
+    let keys = store
+        .conn
+        .prepare("SELECT key FROM items WHERE feed = ?1 ORDER BY key")
+        .and_then(|mut stmt| {
+            stmt.query_map([feed], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(sql)?;
+    let mut moves = Vec::new();
+    for key in keys {
+        let Some(user) = load_user(store, feed, &key)? else {
+            continue;
+        };
+        if let Some(new) = match_id.key(&user).filter(|new| *new != key) {
+            moves.push((key, new.into_owned()));
+        }
+    }
+    // Through names no key can have, so that a move never meets a key not yet moved; a
+    // move that would meet a key that stays (or two users with one match key) is undone.
+    let rename = |old: &str, new: &str| -> Result<bool, StateError> {
+        let moved = store
+            .conn
+            .execute(
+                "UPDATE OR IGNORE items SET key = ?3 WHERE feed = ?1 AND key = ?2",
+                params![feed, old, new],
+            )
+            .map_err(sql)?;
+        if moved > 0 {
+            store
+                .conn
+                .execute(
+                    "UPDATE OR REPLACE payloads SET key = ?3 WHERE feed = ?1 AND key = ?2",
+                    params![feed, old, new],
+                )
+                .map_err(sql)?;
+        }
+        Ok(moved > 0)
+    };
+    const MOVING: char = '\u{1}';
+    let mut moving = Vec::with_capacity(moves.len());
+    for (old, new) in &moves {
+        let through = format!("{MOVING}{new}");
+        if rename(old, &through)? {
+            moving.push((old, new, through));
+        }
+    }
+    let mut moved = 0;
+    for (old, new, through) in moving {
+        if rename(&through, new)? {
+            moved += 1;
+        } else {
+            rename(&through, old)?;
+        }
+    }
+    store
+        .conn
+        .execute(
+            "INSERT INTO feed_match (feed, match_id) VALUES (?1, ?2) \
+             ON CONFLICT (feed) DO UPDATE SET match_id = excluded.match_id",
+            params![feed, match_id.as_str()],
+        )
+        .map_err(sql)?;
+    Ok(moved)
 }
 
 /// Reads every item of `feed` into the index: one pass (two in the rare case of colliding
@@ -329,15 +438,21 @@ impl<'s> Planner<'s> {
     /// when the user is new, changed or returning. When the verdict is `send`, the user's
     /// item write goes into the open transaction now.
     ///
-    /// A primary id seen twice in one extract (which `check` rejects) is new the second time,
-    /// as it always was.
+    /// Users are known by the match key of `options.match_id` (an error for a user without
+    /// a value to match on, which `check` rejects). A match key seen twice in one extract
+    /// (which `check` also rejects) is new the second time.
     pub fn observe(
         &mut self,
         user: &User,
         hash: ContentHash,
         rendered: &[u8],
     ) -> Result<Verdict, StateError> {
-        let key = match_key(&user.primary_id);
+        let Some(key) = self.options.match_id.key(user) else {
+            return Err(StateError::NoMatchValue {
+                primary_id: user.primary_id.clone(),
+                match_id: self.options.match_id.describe(),
+            });
+        };
         let key = &*key;
         self.counts.eligible += 1;
         let slot = if !self.fresh.is_empty() && self.fresh.contains(key) {
@@ -400,13 +515,28 @@ impl<'s> Planner<'s> {
         self.purge = purge;
     }
 
-    /// Someone in today's extract whose rows were rejected today: not vanished. Takes a
-    /// primary id or key (applies [`match_id`](super::match_id)).
-    pub fn hold(&mut self, primary_id: &str) {
-        let key = match_key(primary_id);
+    /// Someone in today's extract whose rows were rejected today: not vanished. Takes their
+    /// match value (the value of `options.match_id`, compared as Alma does).
+    pub fn hold(&mut self, value: &str) {
+        let key = match_key(value);
         if self.index.find(self.index.hash(&key), &key).is_some() {
             self.held.insert(key.into());
         }
+    }
+
+    /// [`Planner::hold`] for a user the run does not send (the check rejected it), by its
+    /// match value.
+    pub fn hold_user(&mut self, user: &User) {
+        if let Some(value) = self.options.match_id.value(user) {
+            self.hold(value);
+        }
+    }
+
+    /// How many known items the run moved to the keys of a new match id (the config's
+    /// `match_id` is not the one the items were keyed by): each moved to the match value of
+    /// the user last sent, so nobody looks new or vanished because the match id changed.
+    pub fn rekeyed(&self) -> u64 {
+        self.rekeyed
     }
 
     /// `expires` formatted (most users share a handful of dates: formatted once each run of
@@ -691,60 +821,6 @@ fn unseen_items(
     Ok(gone)
 }
 
-/// The user last stored for `key`: the rendered `<user>` (or, written by older versions,
-/// its JSON).
-pub(super) fn load_user(
-    store: &StateStore,
-    feed: &str,
-    key: &str,
-) -> Result<Option<User>, StateError> {
-    let conn: &Connection = &store.conn;
-    let mut stmt = conn
-        .prepare_cached(GET_PAYLOAD)
-        .map_err(|source| sql_error(&store.path, format!("read the payload of {key:?}"), source))?;
-    let payload = stmt
-        .query_row(params![feed, key], |r| {
-            Ok(match r.get_ref(0)? {
-                ValueRef::Text(b) | ValueRef::Blob(b) => Some(b.to_vec()),
-                _ => None,
-            })
-        })
-        .optional()
-        .map_err(|source| sql_error(&store.path, format!("read the payload of {key:?}"), source))?
-        .flatten();
-    let Some(payload) = payload else {
-        return Ok(None);
-    };
-    if payload.trim_ascii_start().starts_with(b"{") {
-        return serde_json::from_slice(&payload)
-            .map(Some)
-            .map_err(|source| StateError::Payload {
-                feed: feed.to_owned(),
-                key: key.to_owned(),
-                source,
-            });
-    }
-    let document = (&b"<users>\n"[..])
-        .chain(&payload[..])
-        .chain(&b"</users>\n"[..]);
-    let mut reader = UserReader::new(document);
-    match reader.next_user() {
-        Ok(Some(read)) => Ok(Some(read.user)),
-        Ok(None) => Err(StateError::Corrupt {
-            path: store.path.clone(),
-            feed: feed.to_owned(),
-            key: key.to_owned(),
-            field: "payload",
-            value: "(no <user> element)".into(),
-        }),
-        Err(source) => Err(StateError::StoredUser {
-            feed: feed.to_owned(),
-            key: key.to_owned(),
-            source,
-        }),
-    }
-}
-
 /// A vanished person to re-send.
 #[derive(Debug)]
 struct Resend {
@@ -833,7 +909,7 @@ impl PlannedRun<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{BrakeLimits, NewRun, RunOutcome, VanishedPolicy};
+    use crate::{BrakeLimits, NewRun, RunOutcome, VanishedPolicy};
 
     fn day(n: u64) -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 1)
@@ -844,6 +920,7 @@ mod tests {
 
     fn options() -> PlanOptions {
         PlanOptions {
+            match_id: MatchId::PrimaryId,
             mode: LoadMode::Delta,
             vanished: VanishedPolicy::Expire { grace_days: 0 },
             vanished_runs: 2,

@@ -1,4 +1,6 @@
-//! The run state: what each feed sent, person by person (or course by course), and every run.
+//! [`StateStore`] is alma-sis' run state: what each feed sent, person by person (or course by
+//! course), and every run; its [`Planner`] decides whom a patron run sends, and [`FeedLock`]
+//! keeps two runs of a feed apart. This is the only crate of the workspace that uses SQLite.
 //!
 //! One SQLite file (mode 0600, as are its `-wal` and `-shm` companions) holds every feed;
 //! each row is namespaced by a feed name. Items are keyed by a match id and carry a content
@@ -21,10 +23,10 @@
 //! Nothing here reads the clock: every date and time is an argument.
 //!
 //! ```
-//! use alma_sis_package::state::{
+//! use alma_sis_state::{
 //!     BrakeLimits, ContentHash, FeedLock, LoadMode, PlanOptions, StateStore, VanishedPolicy,
 //! };
-//! use alma_user_model::{User, render_user};
+//! use alma_user_model::{MatchId, User, render_user};
 //! use chrono::NaiveDate;
 //!
 //! let dir = tempfile::tempdir()?;
@@ -32,6 +34,7 @@
 //! let _lock = FeedLock::acquire(&path, "patrons")?;
 //! let mut store = StateStore::open(&path)?;
 //! let options = PlanOptions {
+//!     match_id: MatchId::PrimaryId,
 //!     mode: LoadMode::Delta,
 //!     vanished: VanishedPolicy::Expire { grace_days: 0 },
 //!     vanished_runs: 3,
@@ -52,11 +55,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![deny(missing_docs)]
+
+pub mod courses;
 mod delivery;
 mod guard;
 mod identity;
 mod index;
 mod plan;
+mod stored;
 mod users;
 mod vanished;
 
@@ -77,7 +84,7 @@ pub use identity::{Claim, Owner};
 pub use plan::{PlannedRun, Planner};
 pub use users::{
     BrakeLimits, BrakeReading, Class, LoadMode, PlanOptions, VanishedAction, VanishedPolicy,
-    VanishedUser, Verdict, match_id,
+    VanishedUser, Verdict,
 };
 pub use vanished::{IfMissing, PurgePolicy, PurgeRule, VanishedDates};
 
@@ -243,6 +250,15 @@ pub enum StateError {
         #[source]
         source: alma_user_model::ReadError,
     },
+    /// A user to plan has no value of the match id: the run state cannot know them (and
+    /// Alma cannot match them).
+    #[error("user {primary_id} has no {match_id} to match on")]
+    NoMatchValue {
+        /// The user's primary id.
+        primary_id: String,
+        /// The match id, described.
+        match_id: String,
+    },
     /// The brake tripped: the extract looks implausible next to the last successful run.
     #[error("{0}")]
     BrakeTripped(BrakeReading),
@@ -317,6 +333,15 @@ impl StateError {
             StateError::Sql { source, .. } => guard::is_busy(source),
             _ => false,
         }
+    }
+}
+
+/// A SQLite failure while doing `action` on the state file at `path`.
+fn sql_error(path: &Path, action: String, source: rusqlite::Error) -> StateError {
+    StateError::Sql {
+        path: path.to_owned(),
+        action,
+        source,
     }
 }
 
@@ -865,6 +890,20 @@ impl StateStore {
     /// The state file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the file has table `name` (tables added by later versions may be missing);
+    /// `action` names what is being done, for an error.
+    fn has_table(&self, name: &str, action: &str) -> Result<bool, StateError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [name],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(self.sql_err(action))
     }
 
     fn sql_err(&self, action: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StateError {

@@ -14,11 +14,10 @@
 
 use std::sync::Arc;
 
-use alma_user_model::User;
+use alma_user_model::{User, match_key};
 use chrono::{Days, NaiveDate};
 use rusqlite::{OptionalExtension as _, params};
 
-use super::users::match_key;
 use super::{PlanOptions, StateError, StateStore, VanishedAction, VanishedPolicy, VanishedUser};
 
 /// The `[purge]` rules of the mapping: the purge date that follows an expiry date for a user
@@ -160,18 +159,19 @@ pub enum IfMissing {
 }
 
 impl StateStore {
-    /// What a complete run of `feed` on `today` would do with `primary_id` if they were
-    /// missing from its extract (`None`: not known): the same decision and dates as
+    /// What a complete run of `feed` on `today` would do with the person whose match value
+    /// (under `options.match_id`, the primary id by default) is `value` if they were missing
+    /// from its extract (`None`: not known): the same decision and dates as
     /// [`Planner::finish`](super::Planner::finish), for `alma-sis explain`. Writes nothing.
     pub fn if_missing(
         &self,
         feed: &str,
-        primary_id: &str,
+        value: &str,
         options: &PlanOptions,
         purge: &PurgePolicy,
         today: NaiveDate,
     ) -> Result<Option<IfMissing>, StateError> {
-        let key = match_key(primary_id);
+        let key = match_key(value);
         let action = format!("read item {key:?} of feed {feed:?}");
         // Cached: `plan` asks this of every Alma user the load does not match.
         let row = self
@@ -225,7 +225,7 @@ impl StateStore {
             }
             other => return Err(corrupt("status", other)),
         };
-        let stored = super::plan::load_user(self, feed, &key)?;
+        let stored = super::stored::load_user(self, feed, &key)?;
         let entry = decide(
             options,
             purge,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alma_sis_package::state::{
+use alma_sis_state::{
     BrakeLimits, Claim, FeedLock, Held, LoadMode, NewRun, Owner, PlanOptions, StateError,
     StateStore, VanishedPolicy, WaitPolicy, Waiting,
 };
@@ -283,6 +283,7 @@ fn a_busy_state_file_is_waited_for_visibly_and_a_wait_that_runs_out_is_busy() {
     let state = dir.path().join("state.sqlite");
     let mut other = StateStore::open(&state).unwrap();
     let options = PlanOptions {
+        match_id: alma_user_model::MatchId::PrimaryId,
         mode: LoadMode::Full,
         vanished: VanishedPolicy::Expire { grace_days: 0 },
         vanished_runs: 3,

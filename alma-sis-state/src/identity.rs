@@ -13,7 +13,7 @@
 //! sha256, so the same institution), else only on request ([`StateStore::adopt`]).
 
 use chrono::NaiveDate;
-use rusqlite::{OptionalExtension as _, params};
+use rusqlite::params;
 
 use super::{StateError, StateStore, date_text};
 
@@ -54,16 +54,7 @@ impl StateStore {
     /// Every owner recorded, by feed: `(institution, feed)`. Empty for a file written before
     /// owners were recorded. Writes nothing.
     pub fn owners(&self) -> Result<Vec<Owner>, StateError> {
-        let exists: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'owner'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sql_err("read its owner"))?;
-        if exists.is_none() {
+        if !self.has_table("owner", "read its owner")? {
             return Ok(Vec::new());
         }
         let action = "read its owner";

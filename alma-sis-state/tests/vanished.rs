@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use alma_sis_package::state::{
+use alma_sis_state::{
     BrakeLimits, ContentHash, LoadMode, NewRun, PlanOptions, PurgePolicy, RunEnd, RunOutcome,
     StateStore, VanishedPolicy,
 };
@@ -114,6 +114,7 @@ proptest! {
             VanishedPolicy::Expire { grace_days: grace }
         };
         let options = PlanOptions {
+            match_id: alma_user_model::MatchId::PrimaryId,
             mode: LoadMode::Full,
             vanished: policy,
             vanished_runs,

@@ -1,9 +1,9 @@
 //! The patron feed's planning vocabulary: load modes, the vanished policy, the brake, and the
 //! verdicts the [`Planner`](super::Planner) hands out.
 
-use std::borrow::Cow;
 use std::fmt;
 
+use alma_user_model::MatchId;
 use chrono::NaiveDate;
 
 use super::RunId;
@@ -52,8 +52,12 @@ impl Default for BrakeLimits {
 }
 
 /// How to plan a run of the patron feed.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlanOptions {
+    /// What the integration profile matches users on: items are keyed by its
+    /// [match key](alma_user_model::match_key), so someone whose primary id changes under a
+    /// match on `UNIV_ID` stays the same item.
+    pub match_id: MatchId,
     /// Full or delta.
     pub mode: LoadMode,
     /// What vanished people get.
@@ -195,21 +199,4 @@ pub struct Verdict {
     /// Whether the user goes into this run's files: every user in full mode, all but the
     /// unchanged ones in delta mode.
     pub send: bool,
-}
-
-/// The match id of a primary id: Alma compares primary ids case-insensitively.
-pub fn match_id(primary_id: &str) -> String {
-    primary_id.to_lowercase()
-}
-
-/// [`match_id`] without an allocation when the id is already lower-case ASCII (nearly always).
-pub(super) fn match_key(primary_id: &str) -> Cow<'_, str> {
-    if primary_id
-        .bytes()
-        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
-    {
-        Cow::Borrowed(primary_id)
-    } else {
-        Cow::Owned(match_id(primary_id))
-    }
 }

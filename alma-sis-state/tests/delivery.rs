@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use alma_sis_package::state::{
+use alma_sis_state::{
     BrakeLimits, ContentHash, LoadMode, NewRun, PlanOptions, RunEnd, RunFile, RunId, RunOutcome,
     StateStore, VanishedAction, VanishedPolicy,
 };
@@ -30,6 +30,7 @@ fn person(id: &str, version: u32) -> User {
 
 fn options() -> PlanOptions {
     PlanOptions {
+        match_id: alma_user_model::MatchId::PrimaryId,
         mode: LoadMode::Delta,
         vanished: VanishedPolicy::Expire { grace_days: 0 },
         vanished_runs: 2,

@@ -18,13 +18,13 @@
 
 use std::collections::HashSet;
 
+use alma_user_model::match_key;
 use chrono::NaiveDate;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 
-use super::plan::{PlannedRun, sql_error};
-use super::users::match_key;
-use super::{RunEnd, RunId, RunOutcome, StateError, StateStore, date_text};
+use super::plan::PlannedRun;
+use super::{RunEnd, RunId, RunOutcome, StateError, StateStore, date_text, sql_error};
 
 /// The tables this module keeps. Created when missing, so a state file written before them
 /// keeps working (and an older alma-sis ignores them).
@@ -198,8 +198,8 @@ impl PlannedRun<'_> {
         let mut held = HeldBack::default();
         let mut before: Option<Connection> = None;
         let mut seen = HashSet::new();
-        for (file, primary_id) in held_back {
-            let key = match_key(&primary_id).into_owned();
+        for (file, value) in held_back {
+            let key = match_key(&value).into_owned();
             if !seen.insert(key.clone()) {
                 continue;
             }

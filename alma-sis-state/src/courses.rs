@@ -1,15 +1,17 @@
-//! What was sent, kept in the run-state store (`alma_sis_package::state`): courses as last
-//! sent under feed `courses` (each with what makes it the same course next time, see
+//! Leganto's [`CourseState`] over the run-state store: courses as last
+//! sent under feed [`FEED`] (each with what makes it the same course next time, see
 //! [`SentCourse`]; a first-version payload, a bare course row, is migrated when read and
-//! rewritten by the next delivered run), delivered rollovers under `courses-rollover`.
+//! rewritten by the next delivered run), delivered rollovers under [`ROLLOVER_FEED`].
 
-use alma_sis_package::state::{
-    ContentHash, ItemStatus, ItemWrite, RunEnd, RunId, StateError, StateStore,
-};
 use chrono::NaiveDate;
 use leganto_courses::{CourseKey, CourseState, SentCourse, SentRollover, Snapshot};
 
-use super::{FEED, ROLLOVER_FEED};
+use crate::{ContentHash, ItemStatus, ItemWrite, NewRun, RunEnd, RunId, StateError, StateStore};
+
+/// The feed name courses are recorded under in the run state.
+pub const FEED: &str = "courses";
+/// The feed name sent rollovers are recorded under.
+pub const ROLLOVER_FEED: &str = "courses-rollover";
 
 /// The store's key for a course: code and section, tab-separated (neither holds a tab in the
 /// file).
@@ -40,7 +42,7 @@ pub struct StoreCourseState<'a> {
     /// Today.
     pub today: NaiveDate,
     /// Starts the rollover feed's run record: `(feed, started, config hash)`.
-    pub rollover_run: alma_sis_package::state::NewRun,
+    pub rollover_run: NewRun,
 }
 
 /// Reads the last snapshot from the store.

@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use alma_sis_package::state::{
+use alma_sis_state::{
     BrakeLimits, ContentHash, FeedLock, ItemWrite, LoadMode, NewRun, PlanOptions, PlannedRun,
     Planner, PurgePolicy, RunCounts, RunEnd, RunId, RunOutcome, StateError, StateStore,
     VanishedAction, VanishedPolicy, Verdict,
 };
-use alma_user_model::{User, UserStatus, render_user};
+use alma_user_model::{MatchId, User, UserStatus, render_user};
 use chrono::{DateTime, Days, NaiveDate};
 
 const FEED: &str = "patrons";
@@ -32,6 +32,7 @@ fn person(id: &str, last_name: &str, today: NaiveDate) -> User {
 
 fn options(mode: LoadMode) -> PlanOptions {
     PlanOptions {
+        match_id: MatchId::PrimaryId,
         mode,
         vanished: VanishedPolicy::Expire { grace_days: 0 },
         vanished_runs: 2,
@@ -387,7 +388,7 @@ fn the_brake_never_trips_on_the_first_run_or_a_partial_one() {
     );
     let only_one = PlanOptions {
         partial: true,
-        ..full
+        ..full.clone()
     };
     let got = feed.run(
         day(2),
@@ -586,6 +587,114 @@ fn primary_ids_match_case_insensitively() {
     assert_eq!(
         got,
         "sent [ab12] new 0 changed 1 unchanged 0 returning 0 refreshed 0 vanished 0 retired 0"
+    );
+}
+
+/// Everyone of `extract` with a `UNIV_ID` of their own: `U` and the number.
+fn with_univ_ids(users: Vec<User>) -> Vec<User> {
+    users
+        .into_iter()
+        .map(|u| {
+            let univ = u.primary_id.replacen('p', "U", 1);
+            u.with_identifier("UNIV_ID", &univ)
+        })
+        .collect()
+}
+
+#[test]
+fn under_a_match_on_univ_id_a_new_primary_id_is_one_update() {
+    let feed = Feed::new();
+    let opts = PlanOptions {
+        match_id: MatchId::parse("UNIV_ID"),
+        ..options(LoadMode::Delta)
+    };
+    let first = feed.run(
+        day(1),
+        with_univ_ids(extract(day(1), &[], &[])),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    assert!(first.contains("new 10 "), "{first}");
+    let mut users = with_univ_ids(extract(day(2), &[], &[]));
+    users[2].primary_id = "jdoe-new".into();
+    let got = feed.run(day(2), users, &opts, false, Delivery::Ok);
+    assert_eq!(
+        got,
+        "sent [jdoe-new] new 0 changed 1 unchanged 9 returning 0 refreshed 0 vanished 0 retired 0"
+    );
+    // The control: matched on primary_id, the same extract is someone new and someone gone.
+    let feed = Feed::new();
+    let opts = options(LoadMode::Delta);
+    feed.run(
+        day(1),
+        with_univ_ids(extract(day(1), &[], &[])),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    let mut users = with_univ_ids(extract(day(2), &[], &[]));
+    users[2].primary_id = "jdoe-new".into();
+    let got = feed.run(day(2), users, &opts, true, Delivery::Ok);
+    assert_eq!(
+        got,
+        "sent [jdoe-new p03] new 1 changed 0 unchanged 9 returning 0 refreshed 0 vanished 1 retired 0"
+    );
+}
+
+#[test]
+fn a_feed_whose_match_id_changes_is_rekeyed_from_what_was_sent_and_nobody_vanishes() {
+    let feed = Feed::new();
+    let by_primary = options(LoadMode::Delta);
+    let mut users = with_univ_ids(extract(day(1), &[], &[]));
+    // Sent before the feed carried a UNIV_ID: nothing to re-key them by.
+    users[9].user_identifiers.clear();
+    feed.run(day(1), users, &by_primary, false, Delivery::Ok);
+    let by_univ = PlanOptions {
+        match_id: MatchId::parse("UNIV_ID"),
+        ..options(LoadMode::Delta)
+    };
+    let mut users = with_univ_ids(extract(day(2), &[], &[]));
+    users[0].primary_id = "renamed".into();
+    let today = day(2);
+    let _lock = acquire(&feed.path);
+    let mut store = feed.store();
+    let run = begin(&mut store, today, &by_univ);
+    let mut planner = store.planner(FEED, &by_univ, today).unwrap();
+    assert_eq!(planner.rekeyed(), 9);
+    let sent = observe_all(&mut planner, &users);
+    let planned = planner.finish().unwrap();
+    let line = summary(sent, &planned.counts);
+    // p10 was sent without a UNIV_ID and is sent with one now: Alma cannot have matched
+    // the old record by it either.
+    assert_eq!(
+        line,
+        "sent [p10 renamed] new 1 changed 1 unchanged 8 returning 0 refreshed 0 vanished 1 retired 0"
+    );
+    let end = RunEnd {
+        outcome: RunOutcome::Delivered,
+        counts: planned.counts,
+        files: vec![],
+        destination: None,
+        message: None,
+    };
+    planned.commit(run, &end).unwrap();
+    drop((store, _lock));
+    let keys = items(&feed.store());
+    assert!(keys.contains("\"key\":\"u01\""), "{keys}");
+    assert!(!keys.contains("\"key\":\"p01\""), "{keys}");
+    // Once re-keyed, the next run moves nothing: p01's old primary id back is one update.
+    let got = feed.run(
+        day(3),
+        with_univ_ids(extract(day(3), &[], &[])),
+        &by_univ,
+        true,
+        Delivery::Ok,
+    );
+    // (The old p10 record, vanished yesterday, is re-sent a second time and retired.)
+    assert_eq!(
+        got,
+        "sent [p01 p10] new 0 changed 1 unchanged 9 returning 0 refreshed 0 vanished 1 retired 1"
     );
 }
 
@@ -789,7 +898,7 @@ fn people_recorded_with_a_json_payload_are_still_re_sent_when_they_vanish() {
         first_seen: day(1),
         last_seen: day(1),
         last_sent: Some(day(1)),
-        status: alma_sis_package::state::ItemStatus::Present,
+        status: alma_sis_state::ItemStatus::Present,
         payload: Some(serde_json::to_string(&sent).unwrap()),
     };
     let end = RunEnd {
@@ -1038,7 +1147,7 @@ fn history_lists_runs_newest_first_with_their_outcome_and_counts() {
 
 #[test]
 fn generic_items_record_what_another_feed_sent() {
-    use alma_sis_package::state::{ContentHash, ItemStatus};
+    use alma_sis_state::{ContentHash, ItemStatus};
     let feed = Feed::new();
     let mut store = feed.store();
     let run = store
@@ -1114,13 +1223,13 @@ mod laws {
                         .collect()
                 };
                 let mode = if *full { LoadMode::Full } else { LoadMode::Delta };
-                let opts = PlanOptions { mode, ..lenient };
+                let opts = PlanOptions { mode, ..lenient.clone() };
                 let first = feed.run(today, users(), &opts, false, Delivery::Ok);
                 if *full {
                     let eligible = present.iter().filter(|p| **p).count();
                     prop_assert!(first.matches('p').count() >= eligible, "{}", first);
                 }
-                let again = feed.run(today, users(), &PlanOptions { mode: LoadMode::Delta, ..lenient }, false, Delivery::Ok);
+                let again = feed.run(today, users(), &PlanOptions { mode: LoadMode::Delta, ..lenient.clone() }, false, Delivery::Ok);
                 prop_assert!(again.starts_with("sent [] "), "{}", again);
             }
         }

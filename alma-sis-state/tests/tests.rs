@@ -1,0 +1,7 @@
+//! Integration tests of `alma-sis-state`.
+#![allow(missing_docs)]
+
+mod delivery;
+mod state;
+mod state_files;
+mod vanished;
