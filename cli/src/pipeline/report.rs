@@ -575,13 +575,14 @@ pub fn finish(run: &mut Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<
     };
     let message = super::alerts::message(run, &facts, error.as_deref(), Some(&html_path));
     run.report.alerts = super::alerts::send_all(run, &facts, &message);
-    run.report.trend = record_trend(run, exit);
+    // A work directory that cannot be written is the error itself: said once, first (no
+    // trend line, no report files are attempted).
+    let unwritable = outcome.as_ref().is_err_and(crate::is_unwritable_work_dir);
+    run.report.trend = record_trend(run, exit, !unwritable);
     let run = &*run;
     let json = render_json(run, exit, error.as_deref());
     let html = render_html(run, exit, error.as_deref());
     let mut written = Vec::new();
-    // A work directory that cannot be written is the error itself: said once, first.
-    let unwritable = outcome.as_ref().is_err_and(crate::is_unwritable_work_dir);
     for (path, contents) in [(&json_path, &json), (&html_path, &html)] {
         if unwritable {
             break;
@@ -602,8 +603,9 @@ pub fn finish(run: &mut Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<
     outcome.map(|()| exit)
 }
 
-/// Adds this run to the feed's trend file and returns the last runs, this one included.
-fn record_trend(run: &Run<'_>, exit: Exit) -> Vec<super::trend::TrendPoint> {
+/// Adds this run to the feed's trend file (when `append`) and returns the last runs, this
+/// one included.
+fn record_trend(run: &Run<'_>, exit: Exit, append: bool) -> Vec<super::trend::TrendPoint> {
     let r = &run.report;
     let feed = &run.config.mapping.feed;
     let users_sent = r.delivery.as_ref().map_or(0, |d| {
@@ -633,7 +635,7 @@ fn record_trend(run: &Run<'_>, exit: Exit) -> Vec<super::trend::TrendPoint> {
     let dir = &run.config.output.dir;
     let path = super::trend::path(dir, &feed.institution, &feed.name);
     // A work directory that is missing or a link gets nothing (the report says why).
-    let usable = std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
+    let usable = append && std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
     let appended = usable
         && super::trend::append(&path, &point)
             .map_err(|e| {
