@@ -29,7 +29,7 @@ pub fn open<'c>(run: &mut Run<'c>) -> anyhow::Result<Extractor<'c>> {
     let extractor = extractor(run.config, run.today, run.args.show_values)?;
     for warning in extractor.warnings() {
         if warning.starts_with("input ") || warning.starts_with("password file ") {
-            run.report.warnings.push(warning.clone());
+            run.report.warn(crate::warning::INPUT, warning);
         }
     }
     Ok(extractor)
