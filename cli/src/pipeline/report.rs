@@ -1224,18 +1224,7 @@ fn human_bytes(bytes: u64) -> String {
 
 /// Escapes text for HTML element content and attribute values.
 pub(crate) fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    alma_user_model::escape_html(text)
 }
 
 /// Rejected rows listed on the page; the rest are counted (all are in `report.json`).
