@@ -295,7 +295,7 @@ fn check_pattern(pattern: &str, kind: NameKind) -> Result<(), String> {
     if kind.needs_run() && !uses("run") {
         return Err(format!(
             "{pattern:?} must contain {{run}} so no two runs share a name (two runs in one \
-             second, or with the same --now, would otherwise collide)"
+             second, or pinned to the same time, would otherwise collide)"
         ));
     }
     if !pattern.ends_with(kind.extension()) {

@@ -26,7 +26,7 @@
 //! use alma_sis_state::{
 //!     BrakeLimits, ContentHash, FeedLock, LoadMode, PlanOptions, StateStore, VanishedPolicy,
 //! };
-//! use alma_user_model::{MatchId, User, render_user};
+//! use alma_user_model::{MatchId, User};
 //! use chrono::NaiveDate;
 //!
 //! let dir = tempfile::tempdir()?;
@@ -46,8 +46,8 @@
 //! let mut planner = store.planner("patrons", &options, today)?;
 //! let user = User::new("jdoe");
 //! let mut xml = Vec::new();
-//! render_user(&user, &mut xml)?;
-//! assert!(planner.observe(&user, ContentHash::of_user_xml(&xml), &xml)?.send);
+//! let hash = ContentHash::render_user(&user, &mut xml)?;
+//! assert!(planner.observe(&user, hash, &xml)?.send);
 //! let planned = planner.finish()?;
 //! assert_eq!(planned.counts.new, 1);
 //! drop(planned); // not delivered: nothing recorded
@@ -73,6 +73,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use alma_user_model::{MovingDates, User, WriteError, render_user_marked};
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -364,67 +365,33 @@ impl ContentHash {
         ContentHash(sha.finalize().into())
     }
 
-    /// The content hash of a patron: the sha256 of its rendered `<user>` element
-    /// ([`render_user`](alma_user_model::render_user) output) without the user's
-    /// `<expiry_date>` and `<purge_date>` lines, which move every day under a "today + N
-    /// days" rule and are compared separately. Equal to the sha256 of the user rendered with
-    /// no expiry and purge date (how earlier versions computed it), so stored hashes stay
-    /// valid.
-    ///
-    /// Only the lines before the first nested element are looked at: the renderer writes
-    /// the two dates among the user's leading simple fields, each on its own line at depth 2,
-    /// and a text value cannot hold a `<` to fake one.
-    pub fn of_user_xml(rendered: &[u8]) -> ContentHash {
-        const EXPIRY: &[u8] = b"    <expiry_date>";
-        const PURGE: &[u8] = b"    <purge_date>";
-        const NESTED: &[u8] = b"      <";
+    /// Renders `user` and appends it to `out`, exactly as
+    /// [`render_user`](alma_user_model::render_user) does, and returns its content hash: the
+    /// sha256 of the appended `<user>` element without the user's own `<expiry_date>` and
+    /// `<purge_date>` lines, which move every day under a "today + N days" rule and are
+    /// compared separately. The writer says where those lines are
+    /// ([`render_user_marked`]), so nothing here guesses from the layout. Equal to the sha256
+    /// of the user rendered with no expiry and purge date (how earlier versions computed it),
+    /// so stored hashes stay valid. `out` is left unchanged when the user cannot be written.
+    pub fn render_user(user: &User, out: &mut Vec<u8>) -> Result<ContentHash, WriteError> {
+        let start = out.len();
+        let MovingDates { expiry, purge } = render_user_marked(user, out)?;
+        let mut moving = [expiry, purge];
+        moving.sort_by_key(|range| range.as_ref().map(|r| r.start));
         let mut sha = Sha256::new();
-        let mut hashed = 0;
-        let mut line = 0;
-        while line < rendered.len() {
-            let rest = &rendered[line..];
-            if rest.starts_with(NESTED) {
-                break;
-            }
-            let next = next_line(rendered, line);
-            if rest.starts_with(EXPIRY) || rest.starts_with(PURGE) {
-                sha.update(&rendered[hashed..line]);
-                hashed = next;
-            }
-            line = next;
+        let mut hashed = start;
+        for range in moving.into_iter().flatten() {
+            sha.update(&out[hashed..range.start]);
+            hashed = range.end;
         }
-        sha.update(&rendered[hashed..]);
-        ContentHash(sha.finalize().into())
+        sha.update(&out[hashed..]);
+        Ok(ContentHash(sha.finalize().into()))
     }
 
     /// Lower-case hex.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
-}
-
-/// The start of the line after the one containing `from` (or the end): eight bytes at a
-/// time, as the content hash looks at a million users' leading lines.
-fn next_line(bytes: &[u8], from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    const NEWLINES: u64 = 0x0a0a_0a0a_0a0a_0a0a;
-    let mut at = from;
-    while let Some(chunk) = bytes.get(at..at + 8) {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word) ^ NEWLINES;
-        // A byte of `x` is zero where a newline was; this marks the first one exactly.
-        let found = x.wrapping_sub(ONES) & !x & HIGHS;
-        if found != 0 {
-            return at + (found.trailing_zeros() / 8) as usize + 1;
-        }
-        at += 8;
-    }
-    bytes[at..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(bytes.len(), |i| at + i + 1)
 }
 
 /// Where an item stands.
@@ -1440,29 +1407,4 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
 
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::next_line;
-
-    #[test]
-    fn next_line_finds_the_byte_after_the_first_newline() {
-        let texts: [&[u8]; 5] = [
-            b"",
-            b"no newline at all, longer than eight bytes",
-            b"\n\n\nabc\ndefghijklmnop\n",
-            "ünïcödé\u{a}\u{10a}\u{a0a}x\n".as_bytes(),
-            b"\x0b\x09\x8a\x0a\xff\x0a",
-        ];
-        for text in texts {
-            for from in 0..=text.len() {
-                let naive = text[from..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(text.len(), |i| from + i + 1);
-                assert_eq!(next_line(text, from), naive, "{text:?} from {from}");
-            }
-        }
-    }
 }

@@ -433,7 +433,7 @@ fn classify(
 
 impl<'s> Planner<'s> {
     /// One eligible user, in extract order. `hash`: its content hash
-    /// ([`ContentHash::of_user_xml`] of `rendered`); `rendered`: its `<user>` element exactly
+    /// ([`ContentHash::render_user`] of the user); `rendered`: its `<user>` element exactly
     /// as sent ([`render_user`](alma_user_model::render_user) output), stored as the payload
     /// when the user is new, changed or returning. When the verdict is `send`, the user's
     /// item write goes into the open transaction now.
@@ -937,8 +937,8 @@ mod tests {
         let mut u = User::new(id).with_name("Sam", name);
         u.expiry_date = today.checked_add_days(Days::new(365));
         let mut xml = Vec::new();
-        alma_user_model::render_user(&u, &mut xml).unwrap();
-        (u, ContentHash::of_user_xml(&xml), xml)
+        let hash = ContentHash::render_user(&u, &mut xml).unwrap();
+        (u, hash, xml)
     }
 
     /// Every key hashes to one of two values: known keys collide, and new keys collide with

@@ -8,7 +8,7 @@ use alma_sis_state::{
     BrakeLimits, ContentHash, LoadMode, NewRun, PlanOptions, RunEnd, RunFile, RunId, RunOutcome,
     StateStore, VanishedAction, VanishedPolicy,
 };
-use alma_user_model::{User, render_user};
+use alma_user_model::User;
 use chrono::{DateTime, Days, NaiveDate};
 
 const FEED: &str = "patrons";
@@ -80,12 +80,8 @@ fn run(
     let mut sent = Vec::new();
     for user in people {
         let mut xml = Vec::new();
-        render_user(user, &mut xml).unwrap();
-        if planner
-            .observe(user, ContentHash::of_user_xml(&xml), &xml)
-            .unwrap()
-            .send
-        {
+        let hash = ContentHash::render_user(user, &mut xml).unwrap();
+        if planner.observe(user, hash, &xml).unwrap().send {
             sent.push(user.primary_id.clone());
         }
     }
@@ -155,9 +151,7 @@ fn recorded(store: &StateStore) -> BTreeMap<String, ContentHash> {
 }
 
 fn hash_of(user: &User) -> ContentHash {
-    let mut xml = Vec::new();
-    render_user(user, &mut xml).unwrap();
-    ContentHash::of_user_xml(&xml)
+    ContentHash::render_user(user, &mut Vec::new()).unwrap()
 }
 
 fn ids(list: &[&str]) -> Vec<String> {

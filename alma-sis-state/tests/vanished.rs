@@ -12,7 +12,7 @@ use alma_sis_state::{
     BrakeLimits, ContentHash, LoadMode, NewRun, PlanOptions, PurgePolicy, RunEnd, RunOutcome,
     StateStore, VanishedPolicy,
 };
-use alma_user_model::{CodeValue, User, UserStatus, render_user};
+use alma_user_model::{CodeValue, User, UserStatus};
 use chrono::{DateTime, Days, Months, NaiveDate};
 use proptest::prelude::*;
 
@@ -148,8 +148,8 @@ proptest! {
                 if *here {
                     let user = person(i, GROUPS[groups[i]], today);
                     let mut xml = Vec::new();
-                    render_user(&user, &mut xml).unwrap();
-                    planner.observe(&user, ContentHash::of_user_xml(&xml), &xml).unwrap();
+                    let hash = ContentHash::render_user(&user, &mut xml).unwrap();
+                    planner.observe(&user, hash, &xml).unwrap();
                 }
             }
             let planned = planner.finish().unwrap();

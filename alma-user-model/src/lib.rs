@@ -77,7 +77,7 @@ mod write;
 
 pub use chars::{first_illegal_xml_char, is_xml_char};
 pub use dates::{format_iso_date, parse_iso_date};
-pub use finding::{Finding, Position, Severity};
+pub use finding::{Finding, Position, Severity, escape_html};
 pub use identity::{MatchId, match_key, with_match_key};
 pub use model::{
     AccountType, Address, CodeValue, ContactInfo, Email, LibraryNotice, Phone, RecordType, User,

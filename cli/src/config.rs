@@ -9,7 +9,7 @@ use crate::exit::{Exit, Failure};
 
 /// Sections the CLI owns; everything else belongs to the mapping. List every new section
 /// here: the configuration-reference test walks these.
-pub const CLI_SECTIONS: [&str; 5] = ["output", "delivery", "package", "check", "state"];
+pub const CLI_SECTIONS: [&str; 6] = ["output", "delivery", "package", "check", "state", "alert"];
 
 /// The whole config file.
 #[derive(Debug, Clone)]
@@ -34,6 +34,8 @@ pub struct AppConfig {
     pub check: crate::cmd::check::CheckConfig,
     /// The `[purge]` rules, compiled (for the vanished, who are not mapped).
     pub purge: sis_extract::PurgeRules,
+    /// `[[alert]]`: who is told about a run, and when.
+    pub alerts: Vec<crate::alert::AlertConfig>,
     /// Warnings about the config file itself (e.g. readable by others): logged when it is
     /// loaded, and put into a run's report.
     pub warnings: Vec<String>,
@@ -299,6 +301,8 @@ struct CliSections {
     check: Option<crate::cmd::check::CheckConfig>,
     #[serde(default)]
     state: Option<crate::pipeline::state::StateConfig>,
+    #[serde(default)]
+    alert: Vec<crate::alert::AlertConfig>,
 }
 
 impl CliSections {
@@ -381,6 +385,14 @@ impl AppConfig {
                 format!("config {}: {e}", path.display()),
             )
         })?;
+        for (i, alert) in sections.alert.iter().enumerate() {
+            alert.validate(i + 1).map_err(|e| {
+                Failure::error(
+                    Exit::ConfigOrInput,
+                    format!("config {}: {e}", path.display()),
+                )
+            })?;
+        }
         // The mapping is parsed from the text itself so its errors keep line and column;
         // every section the CLI owns must be listed in CLI_SECTIONS.
         let mapping_error = |e: sis_extract::ExtractError| {
@@ -416,6 +428,7 @@ impl AppConfig {
             state,
             check,
             purge,
+            alerts: sections.alert,
             warnings,
         })
     }

@@ -115,16 +115,49 @@ pub fn sftp(config: &DeliveryConfig) -> anyhow::Result<Sftp> {
         stale: stale_policy(config),
         verify_sha256: config.verify_sha256,
     };
-    Ok(Sftp::new(
-        config,
-        Box::new(|pause| {
+    Ok(
+        Sftp::new(config, Box::new(std::thread::sleep)).on_retry(Box::new(|fault, pause| {
+            // The cause with its sources: "cannot connect to host:22: Connection refused".
+            let mut cause = fault.to_string();
+            let mut source = std::error::Error::source(fault);
+            while let Some(s) = source {
+                cause = format!("{cause}: {s}");
+                source = s.source();
+            }
             tracing::warn!(
                 seconds = pause.as_secs(),
-                "delivery failed transiently; retrying"
+                "delivery failed transiently ({cause}); retrying"
             );
-            std::thread::sleep(pause);
-        }),
-    ))
+            if let Ok(mut retries) = retries().lock() {
+                retries.push(Retried {
+                    cause,
+                    pause_secs: pause.as_secs(),
+                });
+            }
+        })),
+    )
+}
+
+/// A transient delivery fault that was retried.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Retried {
+    /// What went wrong.
+    pub cause: String,
+    /// Seconds waited before the next attempt.
+    pub pause_secs: u64,
+}
+
+fn retries() -> &'static std::sync::Mutex<Vec<Retried>> {
+    static RETRIES: std::sync::Mutex<Vec<Retried>> = std::sync::Mutex::new(Vec::new());
+    &RETRIES
+}
+
+/// The retries of this process's deliveries so far, for the run report; empties the list.
+pub fn take_retries() -> Vec<Retried> {
+    retries()
+        .lock()
+        .map(|mut r| std::mem::take(&mut *r))
+        .unwrap_or_default()
 }
 
 /// `delivery.stale` as the library's policy.

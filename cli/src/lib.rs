@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod alert;
 pub mod args;
 pub mod cmd;
 pub mod config;
@@ -18,6 +19,7 @@ mod logging;
 pub mod messages;
 pub mod pipeline;
 pub mod progress;
+pub mod warning;
 
 pub use exit::{Exit, Failure, exit_code_of, is_unwritable_work_dir};
 

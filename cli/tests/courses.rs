@@ -212,6 +212,13 @@ fn the_brake_stops_mass_deletes_and_force_overrides_it() {
         "{}",
         stderr(&out)
     );
+    // The library says what to do; the CLI names its flag.
+    assert!(
+        stderr(&out)
+            .contains("or force the run. If this extract is right, run again with --force."),
+        "{}",
+        stderr(&out)
+    );
     assert!(
         !tmp.path()
             .join("out/courses/drop/20261124040000.txt")
@@ -605,6 +612,11 @@ fn five_terms_keep_keys_delete_only_what_is_not_offered_and_roll_over_once() {
     let (rows, out) = night("2026-11-09T04:00:00Z", &t2281b, &[], 1);
     assert!(rows.is_empty());
     assert!(stderr(&out).contains("error[E-REKEY]"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("hint: `--force` makes the run go on as the E-REKEY finding says"),
+        "{}",
+        stderr(&out)
+    );
     let report =
         std::fs::read_to_string(dir.join("out/courses_20261109040000.report.txt")).unwrap();
     assert!(report.contains("E-REKEY"), "{report}");

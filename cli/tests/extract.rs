@@ -504,12 +504,27 @@ fn rows_that_are_not_utf8_are_decoded_on_their_own_and_listed() {
     assert_eq!(input["fallback"], "windows-1252");
     assert_eq!(input["fallback_lines"], serde_json::json!(decoded_lines));
     assert_eq!(report["extract"]["read_cleanly"], true);
+    // Also among every warning of the run, with its code and the lines.
+    let listed: Vec<String> = decoded_lines.iter().map(ToString::to_string).collect();
+    let fallback: Vec<&serde_json::Value> = report["every_warning"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["code"] == "W-ENCODING-FALLBACK")
+        .collect();
+    assert_eq!(fallback.len(), 1, "{report}");
+    assert!(
+        fallback[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("lines {}", listed.join(", "))),
+        "{fallback:?}"
+    );
     let summary = text(&out.stdout);
     assert!(
         summary.contains("decoded          5 row(s) of people.csv as windows-1252"),
         "{summary}"
     );
-    let listed: Vec<String> = decoded_lines.iter().map(ToString::to_string).collect();
     assert!(site.html("20261123040000").contains(&format!(
         "5 row(s) as windows-1252, lines {}",
         listed.join(", ")

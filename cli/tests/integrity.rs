@@ -129,7 +129,7 @@ fn a_destination_lost_after_zip_1_of_3_records_only_zip_1_and_a_delta_rerun_send
         assert!(
             strings(&report["attention"])
                 .iter()
-                .any(|l| l.starts_with("2 of 3 zip(s) did not reach")),
+                .any(|l| l.starts_with("W-NOT-DELIVERED: 2 of 3 zip(s) did not reach")),
             "{kind:?}: {report}"
         );
         assert_eq!(site.recorded(), ids_in(&zips[..1]), "{kind:?}");
@@ -345,7 +345,7 @@ fn leftover_temporary_files_are_removed_and_other_files_reported() {
             .unwrap();
         let html = std::fs::read_to_string(site.root().join("out").join(html)).unwrap();
         assert!(
-            html.contains("<h2>Needs attention</h2>") && html.contains("users.xml is in"),
+            html.contains("<h2>Warnings</h2>") && html.contains("users.xml is in"),
             "{kind:?}"
         );
         let listed = site.target_names();

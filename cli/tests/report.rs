@@ -52,12 +52,16 @@ fn settings(cwd: &Path) -> insta::Settings {
     // The demo config's mode is the checkout's (0644 under umask 022): its warning is tested
     // on its own (`state_safety`), not in the shape of every report.
     s.add_filter(
-        r"(?m)^  warning +config \S+ is readable by other users[^\n]*\n",
+        r"(?m)^  warning +W-CONFIG-MODE: config \S+ is readable by other users[^\n]*\n",
         "",
     );
     s.add_filter(
-        r#",\n  "warnings": \[\n    "config [^"]* is readable by other users[^"]*"\n  \]"#,
+        r#",\n  "warnings": \[\n    "W-CONFIG-MODE: config [^"]* is readable by other users[^"]*"\n  \]"#,
         "",
+    );
+    s.add_filter(
+        r#""every_warning": \[\n    \{\n      "code": "W-CONFIG-MODE",\n      "message": "[^"]*"\n    \}\n  \]"#,
+        r#""every_warning": []"#,
     );
     s
 }

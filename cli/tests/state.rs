@@ -163,7 +163,7 @@ pub(crate) fn stderr(out: &Output) -> String {
 
 /// People eligible in the demo, known after a first run: `n` of them, from the end of the
 /// sorted list (stable for a given demo).
-fn pick(known: &[(String, String)], skip: usize, n: usize) -> Vec<String> {
+pub(crate) fn pick(known: &[(String, String)], skip: usize, n: usize) -> Vec<String> {
     known
         .iter()
         .map(|(k, _)| k.clone())

@@ -1,6 +1,7 @@
 //! Integration tests of the `alma-sis` command.
 #![allow(missing_docs)]
 
+mod alerts;
 mod check;
 mod config_reference;
 mod courses;
@@ -24,4 +25,5 @@ mod site;
 mod state;
 mod state_safety;
 mod support;
+mod trend;
 mod vanished;

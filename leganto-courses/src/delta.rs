@@ -570,7 +570,7 @@ fn identify(mapped: &MappedCourses, last: &Snapshot, force: bool) -> Identity {
             let advice = if stuck {
                 "a key another course keeps is needed: fix the registrar's data".to_owned()
             } else {
-                format!("with --force: {outcome}")
+                format!("forced, the run would go on: {outcome}")
             };
             out.findings.push(Finding::error(
                 "E-REKEY",

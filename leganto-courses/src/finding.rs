@@ -1,30 +1,11 @@
-//! Findings: what is wrong (or worth knowing) about a course row, and where.
+//! Findings: what is wrong (or worth knowing) about a course row, and where. How bad one
+//! is, [`Severity`], is the same as for patron records.
 
 use std::fmt;
 
 use serde::Serialize;
 
-/// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Alma will reject the row or the file.
-    Error,
-    /// Alma will load it, but probably not as intended.
-    Warning,
-    /// Worth knowing.
-    Info,
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        })
-    }
-}
+pub use alma_user_model::Severity;
 
 /// One finding, with a stable code (e.g. `E-DATE`) and, when known, a file position.
 ///

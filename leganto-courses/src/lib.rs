@@ -108,7 +108,7 @@ pub enum CourseError {
     Extract(#[from] sis_extract::ExtractError),
     /// The brake: more deletes than allowed.
     #[error(
-        "brake: {deletes} courses would be deleted, more than the {limit} allowed ({sent} sent for the extract's terms); check the extract, or raise [delta] limits, or use --force"
+        "brake: {deletes} courses would be deleted, more than the {limit} allowed ({sent} sent for the extract's terms); check the extract, or raise [delta] limits, or force the run"
     )]
     Brake {
         /// Deletes planned.
@@ -120,7 +120,7 @@ pub enum CourseError {
     },
     /// The brake on deleting courses that received rolled-over reading lists.
     #[error(
-        "brake: {deletes} course(s) that received rolled-over reading lists would be deleted ({}), more than the {limit} allowed: deleting a course deletes its reading lists. Check the extract, or raise [delta] max_rollover_target_deletes, or use --force",
+        "brake: {deletes} course(s) that received rolled-over reading lists would be deleted ({}), more than the {limit} allowed: deleting a course deletes its reading lists. Check the extract, or raise [delta] max_rollover_target_deletes, or force the run",
         courses.join(", ")
     )]
     RolloverTargetBrake {

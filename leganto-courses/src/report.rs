@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use alma_user_model::escape_html;
+
 use crate::row::CourseKey;
 
 /// A course that should copy its reading lists from an older one.
@@ -101,21 +103,6 @@ pub fn rollover_csv(lines: &[RolloverLine]) -> String {
     out
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The report as a self-contained HTML page; `generated` is the run's time as text.
 pub fn rollover_html(lines: &[RolloverLine], generated: &str) -> String {
     let mut out = String::new();
@@ -129,7 +116,7 @@ pub fn rollover_html(lines: &[RolloverLine], generated: &str) -> String {
     let _ = writeln!(
         out,
         "<p>Generated {}. {} candidate(s): {} sent in this file, {} sent before, {} not sent (see the status), {} to review.</p>",
-        escape(generated),
+        escape_html(generated),
         lines.len(),
         lines
             .iter()
@@ -153,7 +140,7 @@ pub fn rollover_html(lines: &[RolloverLine], generated: &str) -> String {
     for line in lines {
         out.push_str("<tr>");
         for cell in cells(line) {
-            let _ = write!(out, "<td>{}</td>", escape(&cell));
+            let _ = write!(out, "<td>{}</td>", escape_html(&cell));
         }
         out.push_str("</tr>\n");
     }

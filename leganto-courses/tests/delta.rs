@@ -278,7 +278,7 @@ fn a_change_that_would_re_key_a_course_is_held_unless_forced() {
     assert_eq!(
         messages,
         [
-            "error[E-REKEY]: the courses sent as ANTH101-S27/8, HIST101-S27/7 are today 1 course(s) (extract lines 2, 3): keeping every key is not possible; nothing is sent for them and none is deleted. Check the registrar's cross-listing and sections; with --force: sent as ANTH101-S27/8; HIST101-S27/7 no longer sent (deleted if the extract has its term)"
+            "error[E-REKEY]: the courses sent as ANTH101-S27/8, HIST101-S27/7 are today 1 course(s) (extract lines 2, 3): keeping every key is not possible; nothing is sent for them and none is deleted. Check the registrar's cross-listing and sections; forced, the run would go on: sent as ANTH101-S27/8; HIST101-S27/7 no longer sent (deleted if the extract has its term)"
         ]
     );
     let forced = DeltaOptions {
@@ -481,7 +481,7 @@ fn deleting_a_course_that_received_lists_trips_its_own_brake() {
     let err = plan(&state, &format!("{old}{other}"), &options()).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "brake: 1 course(s) that received rolled-over reading lists would be deleted (HIST101-S27/1), more than the 0 allowed: deleting a course deletes its reading lists. Check the extract, or raise [delta] max_rollover_target_deletes, or use --force"
+        "brake: 1 course(s) that received rolled-over reading lists would be deleted (HIST101-S27/1), more than the 0 allowed: deleting a course deletes its reading lists. Check the extract, or raise [delta] max_rollover_target_deletes, or force the run"
     );
     let allowed = DeltaOptions {
         max_rollover_target_deletes: 1,

@@ -44,7 +44,7 @@ pub use error::DeliverError;
 pub use key_file::read_private_key;
 pub use pattern::matches_pattern;
 pub use retry::RetryPolicy;
-pub use sftp::{HostKeyPin, Secret, Sftp, SftpAuth, SftpConfig};
+pub use sftp::{HostKeyPin, OnRetry, Secret, Sftp, SftpAuth, SftpConfig};
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};

@@ -36,10 +36,10 @@ impl RetryPolicy {
     }
 
     /// Runs `op` (given the attempt number) until it succeeds, fails permanently, or the
-    /// attempts are used up; `sleep` pauses between attempts.
+    /// attempts are used up; `sleep` pauses between attempts, told why.
     pub(crate) fn run<T>(
         &self,
-        sleep: &mut dyn FnMut(Duration),
+        sleep: &mut dyn FnMut(Duration, &DeliverError),
         mut op: impl FnMut(u32) -> Result<T, DeliverError>,
     ) -> Result<T, DeliverError> {
         let attempts = self.attempts.max(1);
@@ -48,7 +48,7 @@ impl RetryPolicy {
             match op(attempt) {
                 Ok(v) => return Ok(v),
                 Err(e) if e.is_transient() && attempt < attempts => {
-                    sleep(self.backoff(attempt));
+                    sleep(self.backoff(attempt), &e);
                     attempt += 1;
                 }
                 Err(e) if e.is_transient() && attempt > 1 => {

@@ -140,10 +140,15 @@ fn join_remote(base: &str, rel: &str) -> String {
     format!("{}/{rel}", base.trim_end_matches('/'))
 }
 
+/// Told about each transient fault that is retried: the fault and the pause before the next
+/// attempt.
+pub type OnRetry = Box<dyn FnMut(&DeliverError, Duration) + Send>;
+
 /// An SFTP destination; connects anew for every delivery (and every attempt).
 pub struct Sftp {
     config: SftpConfig,
     sleep: Box<dyn FnMut(Duration) + Send>,
+    on_retry: Option<OnRetry>,
 }
 
 impl fmt::Debug for Sftp {
@@ -158,7 +163,19 @@ impl Sftp {
     /// An SFTP destination that pauses between attempts with `sleep` (the CLI passes
     /// `std::thread::sleep`; tests pass something that does not wait).
     pub fn new(config: SftpConfig, sleep: Box<dyn FnMut(Duration) + Send>) -> Self {
-        Sftp { config, sleep }
+        Sftp {
+            config,
+            sleep,
+            on_retry: None,
+        }
+    }
+
+    /// Tells `on_retry` about every transient fault that is retried: the fault and the pause
+    /// before the next attempt (the CLI puts them into the run report).
+    #[must_use]
+    pub fn on_retry(mut self, on_retry: OnRetry) -> Self {
+        self.on_retry = Some(on_retry);
+        self
     }
 
     /// The settings.
@@ -171,7 +188,22 @@ impl Sftp {
         let config = &self.config;
         config
             .retry
-            .run(&mut self.sleep, |_| connect(config).map(drop))
+            .run(&mut pause(&mut self.sleep, &mut self.on_retry), |_| {
+                connect(config).map(drop)
+            })
+    }
+}
+
+/// The pause between attempts: tells `on_retry` why, then sleeps.
+fn pause<'a>(
+    sleep: &'a mut Box<dyn FnMut(Duration) + Send>,
+    on_retry: &'a mut Option<OnRetry>,
+) -> impl FnMut(Duration, &DeliverError) + 'a {
+    move |pause, cause| {
+        if let Some(tell) = on_retry.as_mut() {
+            tell(cause, pause);
+        }
+        sleep(pause);
     }
 }
 
@@ -918,7 +950,8 @@ impl Sftp {
         let config = &self.config;
         let mut earlier = EarlierAttempts::default();
         let mut attempts = 0;
-        let (location, size, sha256) = config.retry.run(&mut self.sleep, |attempt| {
+        let mut pause = pause(&mut self.sleep, &mut self.on_retry);
+        let (location, size, sha256) = config.retry.run(&mut pause, |attempt| {
             attempts = attempt;
             let conn = connect(config)?;
             let (report, looked) = &mut *folder;
@@ -984,17 +1017,19 @@ impl Destination for Sftp {
         let config = &self.config;
         let dir = join_remote(&config.base_dir, from);
         let mut pulled: Vec<Pulled> = Vec::new();
-        config.retry.run(&mut self.sleep, |_| {
-            let conn = connect(config)?;
-            for (name, stat) in conn.list(&dir)? {
-                let wanted = !name.starts_with('.') && matches_pattern(pattern, &name);
-                if wanted && !pulled.iter().any(|p| p.name == name) {
-                    let remote = join_remote(&dir, &name);
-                    pulled.push(conn.download(&remote, into, &name, stat.size)?);
+        config
+            .retry
+            .run(&mut pause(&mut self.sleep, &mut self.on_retry), |_| {
+                let conn = connect(config)?;
+                for (name, stat) in conn.list(&dir)? {
+                    let wanted = !name.starts_with('.') && matches_pattern(pattern, &name);
+                    if wanted && !pulled.iter().any(|p| p.name == name) {
+                        let remote = join_remote(&dir, &name);
+                        pulled.push(conn.download(&remote, into, &name, stat.size)?);
+                    }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?;
         Ok(pulled)
     }
 

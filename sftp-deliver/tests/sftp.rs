@@ -393,7 +393,12 @@ fn a_refused_connection_is_retried_with_backoff_then_given_up() {
     // No key to read: the connection fails first.
     config.auth.key_file = None;
     config.retry.attempts = 3;
-    let (mut dest, sleeps) = sftp(config);
+    let (dest, sleeps) = sftp(config);
+    let causes = Arc::new(Mutex::new(Vec::new()));
+    let told = Arc::clone(&causes);
+    let mut dest = dest.on_retry(Box::new(move |cause, pause| {
+        told.lock().unwrap().push((cause.to_string(), pause));
+    }));
     match deliver_small(&mut dest) {
         Err(DeliverError::GaveUp { attempts, source }) => {
             assert_eq!(attempts, 3);
@@ -407,7 +412,13 @@ fn a_refused_connection_is_retried_with_backoff_then_given_up() {
     assert_eq!(
         *sleeps.lock().unwrap(),
         [Duration::from_secs(1), Duration::from_secs(2)]
-    );
+    ); // Every retry is told with its cause and its pause.
+    let causes = causes.lock().unwrap();
+    assert_eq!(causes.len(), 2, "{causes:?}");
+    for ((cause, pause), expected) in causes.iter().zip([1, 2]) {
+        assert!(cause.starts_with("cannot connect to 127.0.0.1:"), "{cause}");
+        assert_eq!(*pause, Duration::from_secs(expected));
+    }
 }
 
 /// (name, size) under `.zip` names, and temporary names, as a watcher saw them.

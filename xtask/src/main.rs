@@ -99,6 +99,11 @@ const PACKAGES: &[(&str, &str)] = &[
         "/usr/lib/jvm/java-17-openjdk-amd64/bin/javac",
     ),
     ("python3", "/usr/bin/python3"),
+    // A real SMTP server (STARTTLS, AUTH) for the email alerts' tests.
+    (
+        "python3-aiosmtpd",
+        "/usr/lib/python3/dist-packages/aiosmtpd/__init__.py",
+    ),
     ("chromium", "/usr/bin/chromium"),
     // A real PostgreSQL server for the database inputs' tests (a throwaway cluster each), the
     // `openssl` tool for its test certificates, and ODBC: unixODBC (headers and library, to

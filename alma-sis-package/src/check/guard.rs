@@ -52,6 +52,9 @@ pub(crate) struct GuardEvent {
 /// Most events kept per entry; beyond this only a count is kept, so a file of garbage
 /// cannot grow memory.
 pub(crate) const MAX_EVENTS: usize = 1000;
+/// Room for what the guard reads from its source and holds back from a read: up to 3 bytes
+/// of an incomplete UTF-8 sequence, carried to the next read.
+pub(crate) const MAX_CARRY: usize = 4;
 
 /// Events shared with the checker, which attributes them to users as they are read.
 #[derive(Debug, Default)]
@@ -103,7 +106,7 @@ pub(crate) struct Guard<R> {
     line: u64,
     /// Offset of the first byte of the current line.
     line_start: u64,
-    /// Up to 3 bytes of an incomplete UTF-8 sequence carried to the next read.
+    /// An incomplete UTF-8 sequence carried to the next read (at most [`MAX_CARRY`] bytes).
     carry: Vec<u8>,
     started: bool,
     stopped: bool,
@@ -124,7 +127,7 @@ impl<R: Read> Guard<R> {
             offset: 0,
             line: 1,
             line_start: 0,
-            carry: Vec::with_capacity(4),
+            carry: Vec::with_capacity(MAX_CARRY),
             started: false,
             stopped: false,
             scanner: Some(XmlScanner::new(

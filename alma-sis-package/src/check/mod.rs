@@ -665,8 +665,10 @@ impl<'a> Checker<'a> {
             log.byte_limit = false;
         }
         let guard = Guard::new(input, Rc::clone(&self.log), self.guard_limits());
-        let mut reader =
-            alma_user_model::UserReader::new(BufReader::with_capacity(64 * 1024, guard));
+        let mut reader = alma_user_model::UserReader::new(BufReader::with_capacity(
+            alma_user_model::read::READ_SIZE,
+            guard,
+        ));
         let mut pending: Option<ReadUser> = None;
         let mut failed = None;
         let mut steps = 0usize;

@@ -17,19 +17,19 @@ use std::ops::Range;
 use std::rc::Rc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use alma_user_model::read::{RawUser, Split, UserParser, UserSplitter};
+use alma_user_model::read::{READ_SIZE, RawUser, Split, UserParser, UserSplitter};
 use alma_user_model::{Finding, Position, ReadUser, SegmentAt};
 
-use super::guard::{Guard, GuardEvent, GuardLimits, GuardLog, MAX_EVENTS};
+use super::guard::{Guard, GuardEvent, GuardLimits, GuardLog, MAX_CARRY, MAX_EVENTS};
 use super::{CheckOptions, Checker, FeedUser, blanked_fields, record_checks};
 
 /// Raw XML per batch handed to a worker.
 const BATCH_BYTES: usize = 256 * 1024;
 /// How far past a user the serial reader may have read when it takes that user's guard
-/// events (its 64 KiB buffer and the guard's carry): a batch is released only when the
-/// splitter has read that far, so that its event count covers everything the serial path
-/// had seen.
-const READ_AHEAD: u64 = 64 * 1024 + 4;
+/// events (one read of the reader's, and the guard's carry): a batch is released only when
+/// the splitter has read that far, so that its event count covers everything the serial
+/// path had seen.
+const READ_AHEAD: u64 = (READ_SIZE + MAX_CARRY) as u64;
 /// Batches waiting per worker, each way.
 const QUEUE: usize = 2;
 
@@ -240,7 +240,7 @@ fn split(
         ..GuardLog::default()
     }));
     let guard = Guard::new(input, Rc::clone(&log), limits);
-    let mut splitter = UserSplitter::new(BufReader::with_capacity(64 * 1024, guard));
+    let mut splitter = UserSplitter::new(BufReader::with_capacity(READ_SIZE, guard));
     let mut turn = 0;
     let mut send = |cut: Cut| {
         let sent = workers[turn % workers.len()].send(cut).is_ok();

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use alma_user_model::read::{RawUser, Split, UserParser, UserSplitter};
+use alma_user_model::read::{READ_SIZE, RawUser, Split, UserParser, UserSplitter};
 use alma_user_model::{AccountType, Finding, MatchId, User, UserReader};
 
 use super::records::{
@@ -427,7 +427,7 @@ impl<'o> Builder<'o> {
         path: &Path,
         entry: Option<&str>,
     ) -> Result<(u64, Vec<Finding>), PlanError> {
-        let mut reader = UserReader::new(BufReader::with_capacity(64 * 1024, input));
+        let mut reader = UserReader::new(BufReader::with_capacity(READ_SIZE, input));
         let mut users = 0u64;
         loop {
             let read = match reader.next_user() {
@@ -551,7 +551,7 @@ enum Parsed {
 /// The splitter thread: batches to the workers in turn, then the end (or a fallback) to the
 /// next worker in turn.
 fn split(input: impl Read, to_workers: &[SyncSender<Cut>]) {
-    let mut splitter = UserSplitter::new(BufReader::with_capacity(64 * 1024, input));
+    let mut splitter = UserSplitter::new(BufReader::with_capacity(READ_SIZE, input));
     let mut turn = 0usize;
     let mut send = |cut: Cut| {
         let sent = to_workers[turn % to_workers.len()].send(cut).is_ok();

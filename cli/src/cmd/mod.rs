@@ -25,6 +25,9 @@ pub struct Context {
     pub now: DateTime<FixedOffset>,
     /// The config file path.
     pub config_path: std::path::PathBuf,
+    /// `--now` pinned the clock: nothing measures time either (a run's time is 0 in the
+    /// trend), so the same input, config and `--now` give identical reports.
+    pub pinned: bool,
 }
 
 impl Context {
@@ -42,6 +45,7 @@ impl Context {
         Ok(Context {
             now,
             config_path: global.config.clone(),
+            pinned: global.now.is_some(),
         })
     }
 

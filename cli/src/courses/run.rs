@@ -93,11 +93,13 @@ fn state_error(e: StateError) -> anyhow::Error {
 }
 
 fn course_error(e: CourseError) -> anyhow::Error {
-    let exit = match e {
-        CourseError::Brake { .. } | CourseError::RolloverTargetBrake { .. } => Exit::BrakeTripped,
-        _ => Exit::ConfigOrInput,
-    };
-    Failure::error(exit, e.to_string())
+    match e {
+        CourseError::Brake { .. } | CourseError::RolloverTargetBrake { .. } => Failure::error(
+            Exit::BrakeTripped,
+            format!("{e}. If this extract is right, run again with --force."),
+        ),
+        _ => Failure::error(Exit::ConfigOrInput, e.to_string()),
+    }
 }
 
 /// Maps the configured extract.
@@ -304,6 +306,9 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
     findings.extend(instructors);
     let notes: Vec<String> = note.into_iter().collect();
     let errors = print_findings(&findings);
+    if !options.force && findings.iter().any(|f| f.code == "E-REKEY") {
+        eprintln!("hint: `--force` makes the run go on as the E-REKEY finding says");
+    }
     let exit = if errors > 0 { Exit::Findings } else { Exit::Ok };
 
     let mut reports = Vec::new();

@@ -9,7 +9,7 @@ use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use alma_sis_state::ContentHash;
-use alma_user_model::{WriteError, render_user};
+use alma_user_model::WriteError;
 use sis_extract::{Extractor, PersonOutcome};
 
 use super::Run;
@@ -29,7 +29,7 @@ pub fn open<'c>(run: &mut Run<'c>) -> anyhow::Result<Extractor<'c>> {
     let extractor = extractor(run.config, run.today, run.args.show_values)?;
     for warning in extractor.warnings() {
         if warning.starts_with("input ") || warning.starts_with("password file ") {
-            run.report.warnings.push(warning.clone());
+            run.report.warn(crate::warning::INPUT, warning);
         }
     }
     Ok(extractor)
@@ -183,8 +183,7 @@ pub fn spawn<'scope, 'env>(
                         })
                         .map(|m| {
                             let mut xml = Vec::with_capacity(4096);
-                            render_user(&m.user, &mut xml)?;
-                            let hash = ContentHash::of_user_xml(&xml);
+                            let hash = ContentHash::render_user(&m.user, &mut xml)?;
                             Ok((xml, hash))
                         });
                     Prepared { person, rendered }

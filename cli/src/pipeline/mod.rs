@@ -7,6 +7,7 @@
 //! (`report`). A user lives only while it passes. SIGINT and SIGTERM stop the run at the next
 //! safe point (`crate::interrupt`).
 
+pub mod alerts;
 pub mod deliver;
 pub mod extract;
 pub mod package;
@@ -16,6 +17,7 @@ pub mod plan_report;
 pub mod quarantine;
 pub mod report;
 pub mod state;
+pub mod trend;
 
 use alma_sis_state::RunId;
 use chrono::NaiveDate;
@@ -52,6 +54,8 @@ pub struct Run<'a> {
     pub timings: Vec<(&'static str, std::time::Duration)>,
     /// XML bytes packaged, for the timings file.
     pub xml_bytes: u64,
+    /// When the run began, for its time in the trend.
+    pub started: std::time::Instant,
 }
 
 impl Run<'_> {
@@ -118,11 +122,14 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
         report: report::RunReport::default(),
         timings: Vec::new(),
         xml_bytes: 0,
+        started: std::time::Instant::now(),
     };
-    run.report.warnings.clone_from(&config.warnings);
+    for warning in &config.warnings {
+        run.report.warn(crate::warning::CONFIG_MODE, warning);
+    }
     let outcome = stages(&mut run).map_err(|e| nothing_delivered(&run, e));
     // The report comes first: a timings file that cannot be written must not cost it.
-    let exit = report::finish(&run, outcome);
+    let exit = report::finish(&mut run, outcome);
     if let Some(path) = &args.timings {
         write_timings(&run, path)?;
     }
@@ -141,6 +148,7 @@ fn settle_reject_threshold(run: &mut Run<'_>) {
             "more than {limit}% of the rows were rejected"
         );
         run.report.exit = Exit::Findings;
+        run.report.rejects_over_threshold = true;
     }
 }
 

@@ -107,7 +107,7 @@ pub fn summary(ctx: &PlanContext<'_>, r: &PlanReport, exit: Exit, reports: &[&Pa
         ctx.command,
         ctx.feed,
         ctx.institution,
-        ctx.now,
+        super::report::readable(&ctx.now),
         exit.name()
     );
     let _ = writeln!(

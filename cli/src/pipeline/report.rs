@@ -19,6 +19,7 @@ use sis_extract::{Decision, InputSummary, RowOutcome, RowWarning};
 
 use super::Run;
 use crate::exit::{Exit, exit_code_of};
+use crate::warning;
 
 /// The `schema` value of `report.json`. Fields are only ever added within a version; a
 /// renamed or removed field bumps it.
@@ -72,6 +73,14 @@ pub struct RunReport {
     pub row_warnings: Vec<(String, RowWarning)>,
     /// `--plan-against`: what the plan predicted.
     pub plan: Option<PlanLine>,
+    /// More rows were rejected than `[check] max_rejected_percent` allows.
+    pub rejects_over_threshold: bool,
+    /// What became of the `[[alert]]`s this run sent.
+    pub alerts: Vec<super::alerts::AlertOutcome>,
+    /// Transient delivery faults that were retried, with their cause.
+    pub retries: Vec<crate::destination::Retried>,
+    /// The feed's last runs, this one last (see [`super::trend`]).
+    pub trend: Vec<super::trend::TrendPoint>,
 }
 
 /// What `run --plan-against` predicted Alma does with the load (the plan's own reports
@@ -130,8 +139,9 @@ impl RunReport {
         let mut lines = Vec::new();
         if !self.removed_partials.is_empty() {
             lines.push(format!(
-                "removed {} unfinished zip(s) an interrupted earlier run left in the work \
+                "{}: removed {} unfinished zip(s) an interrupted earlier run left in the work \
                  directory: {}",
+                warning::LEFTOVER_PARTIAL,
                 self.removed_partials.len(),
                 self.removed_partials.join(", ")
             ));
@@ -141,9 +151,10 @@ impl RunReport {
         };
         if !d.not_delivered.is_empty() {
             lines.push(format!(
-                "{} of {} zip(s) did not reach {}: {}; the run state records as sent only the \
+                "{}: {} of {} zip(s) did not reach {}: {}; the run state records as sent only the \
                  users in zips that arrived: deliver these with `alma-sis deliver` or run \
                  again (a delta run sends the rest)",
+                warning::NOT_DELIVERED,
                 d.not_delivered.len(),
                 d.delivered.len() + d.not_delivered.len(),
                 d.destination,
@@ -167,8 +178,9 @@ impl RunReport {
             .collect();
         if !waiting.is_empty() {
             lines.push(format!(
-                "{} earlier zip(s) that Alma has not processed yet are in {}: {}; check that \
+                "{}: {} earlier zip(s) that Alma has not processed yet are in {}: {}; check that \
                  the SIS job runs",
+                warning::STALE_ZIP,
                 waiting.len(),
                 d.destination,
                 waiting.join(", ")
@@ -176,14 +188,16 @@ impl RunReport {
         }
         if !archived.is_empty() {
             lines.push(format!(
-                "{} earlier zip(s) that Alma had not processed were moved out of its way: {}",
+                "{}: {} earlier zip(s) that Alma had not processed were moved out of its way: {}",
+                warning::STALE_ARCHIVED,
                 archived.len(),
                 archived.join(", ")
             ));
         }
         if !d.removed_leftovers.is_empty() {
             lines.push(format!(
-                "removed {} temporary file(s) an interrupted earlier delivery left in {}: {}",
+                "{}: removed {} temporary file(s) an interrupted earlier delivery left in {}: {}",
+                warning::LEFTOVER_TEMP,
                 d.removed_leftovers.len(),
                 d.destination,
                 d.removed_leftovers.join(", ")
@@ -193,13 +207,15 @@ impl RunReport {
             let xml = other.to_ascii_lowercase().ends_with(".xml");
             lines.push(if xml {
                 format!(
-                    "{other} is in {}: Alma may load a leftover XML file the next time a zip \
+                    "{}: {other} is in {}: Alma may load a leftover XML file the next time a zip \
                      arrives; delete it",
+                    warning::OTHER_FILE,
                     d.destination
                 )
             } else {
                 format!(
-                    "{other} is in {} (not a zip; Alma ignores it): remove it if nobody needs it",
+                    "{}: {other} is in {} (not a zip; Alma ignores it): remove it if nobody needs it",
+                    warning::OTHER_FILE,
                     d.destination
                 )
             });
@@ -209,6 +225,92 @@ impl RunReport {
 }
 
 impl RunReport {
+    /// Adds a warning for the report, as `CODE: text`.
+    pub fn warn(&mut self, code: &str, text: &str) {
+        self.warnings.push(format!("{code}: {text}"));
+    }
+
+    /// Every warning of the run with its code, in the order the report shows them: the
+    /// run's own, what needs attention at the destination and in the work directory, how the
+    /// extract read, and the people loaded anyway (one line per code).
+    pub fn every_warning(&self) -> Vec<(String, String)> {
+        let coded = |text: String| {
+            let code = reason_code(&text).to_owned();
+            let text = text
+                .strip_prefix(code.as_str())
+                .and_then(|t| t.strip_prefix(": "))
+                .map_or_else(|| text.clone(), str::to_owned);
+            (code, text)
+        };
+        let mut all: Vec<(String, String)> = self.all_warnings().into_iter().map(coded).collect();
+        all.extend(self.attention().into_iter().map(coded));
+        for retry in &self.retries {
+            all.push((
+                warning::DELIVERY_RETRY.to_owned(),
+                format!(
+                    "delivery failed transiently ({}); tried again after {} s (check the \
+                     network or the server if this happens every night)",
+                    retry.cause, retry.pause_secs
+                ),
+            ));
+        }
+        for input in &self.inputs {
+            match input.fallback {
+                Some(encoding) if input.whole_file => all.push((
+                    warning::ENCODING_FALLBACK.to_owned(),
+                    format!("{} was decoded as {encoding} (a UTF-16 file)", input.file),
+                )),
+                Some(encoding) if !input.fallback_lines.is_empty() => {
+                    let lines: Vec<String> = input
+                        .fallback_lines
+                        .iter()
+                        .take(20)
+                        .map(ToString::to_string)
+                        .collect();
+                    let more = input.fallback_lines.len().saturating_sub(20);
+                    let more = if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    };
+                    all.push((
+                        warning::ENCODING_FALLBACK.to_owned(),
+                        format!(
+                            "{} row(s) of {} are not UTF-8 and were decoded as {encoding} \
+                             (the configured fallback): lines {}{more}; check that the names \
+                             in them read right",
+                            input.fallback_lines.len(),
+                            input.file,
+                            lines.join(", ")
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if self.extract_incomplete() {
+            all.push((
+                warning::EXTRACT_INCOMPLETE.to_owned(),
+                INCOMPLETE_NOTE.to_owned(),
+            ));
+        }
+        for (code, n) in self.warnings_by_code() {
+            all.push((
+                code.to_owned(),
+                format!("{n} user(s) were loaded with this finding (listed with their rows)"),
+            ));
+        }
+        all
+    }
+
+    /// The codes of [`RunReport::every_warning`].
+    pub fn warning_codes(&self) -> std::collections::BTreeSet<String> {
+        self.every_warning()
+            .into_iter()
+            .map(|(code, _)| code)
+            .collect()
+    }
+
     /// Rows that could not be read, in all inputs.
     pub fn unreadable_rows(&self) -> usize {
         self.inputs.iter().map(|i| i.unreadable_rows).sum()
@@ -457,17 +559,30 @@ fn free_report_paths(work_dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
 
 /// Writes the report files, prints the summary and turns the stages' outcome into the exit
 /// status: the error (with its exit code) if a stage failed, else [`RunReport::exit`].
-pub fn finish(run: &Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit> {
+pub fn finish(run: &mut Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit> {
     let (exit, error) = match &outcome {
         Ok(()) => (run.report.exit, None),
         Err(e) => (exit_code_of(e), Some(format!("{e:#}"))),
     };
+    let (json_path, html_path) = free_report_paths(&run.config.output.dir, &run.stem);
+    run.report.retries = crate::destination::take_retries();
+    // The alerts go first: what became of them is part of the report.
+    let facts = super::alerts::RunFacts {
+        exit,
+        rejects_over_threshold: run.report.rejects_over_threshold,
+        warning_codes: run.report.warning_codes(),
+        dry_run: run.args.dry_run,
+    };
+    let message = super::alerts::message(run, &facts, error.as_deref(), Some(&html_path));
+    run.report.alerts = super::alerts::send_all(run, &facts, &message);
+    // A work directory that cannot be written is the error itself: said once, first (no
+    // trend line, no report files are attempted).
+    let unwritable = outcome.as_ref().is_err_and(crate::is_unwritable_work_dir);
+    run.report.trend = record_trend(run, exit, !unwritable);
+    let run = &*run;
     let json = render_json(run, exit, error.as_deref());
     let html = render_html(run, exit, error.as_deref());
-    let (json_path, html_path) = free_report_paths(&run.config.output.dir, &run.stem);
     let mut written = Vec::new();
-    // A work directory that cannot be written is the error itself: said once, first.
-    let unwritable = outcome.as_ref().is_err_and(crate::is_unwritable_work_dir);
     for (path, contents) in [(&json_path, &json), (&html_path, &html)] {
         if unwritable {
             break;
@@ -486,6 +601,66 @@ pub fn finish(run: &Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit
         let _ = std::io::stdout().lock().write_all(summary.as_bytes());
     }
     outcome.map(|()| exit)
+}
+
+/// Adds this run to the feed's trend file (when `append`) and returns the last runs, this
+/// one included.
+fn record_trend(run: &Run<'_>, exit: Exit, append: bool) -> Vec<super::trend::TrendPoint> {
+    let r = &run.report;
+    let feed = &run.config.mapping.feed;
+    let users_sent = r.delivery.as_ref().map_or(0, |d| {
+        r.packages
+            .iter()
+            .filter(|p| d.delivered.contains(&file_name(&p.path)))
+            .map(|p| p.users)
+            .sum()
+    });
+    let point = super::trend::TrendPoint {
+        run: run.run_id.map(|id| id.0),
+        started_at: run
+            .ctx
+            .now
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        status: exit.name().to_owned(),
+        exit_code: exit.code(),
+        users_sent,
+        rows_rejected: r.row_counts().rejected as u64,
+        users_vanished: r.vanished.len() as u64,
+        seconds: if run.ctx.pinned {
+            0.0
+        } else {
+            (run.started.elapsed().as_secs_f64() * 10.0).round() / 10.0
+        },
+    };
+    let dir = &run.config.output.dir;
+    let path = super::trend::path(dir, &feed.institution, &feed.name);
+    // A work directory that is missing or a link gets nothing (the report says why).
+    let usable = append && std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
+    let appended = usable
+        && super::trend::append(&path, &point)
+            .map_err(|e| {
+                tracing::error!("cannot add the run to the trend {}: {e}", path.display());
+            })
+            .is_ok();
+    if appended {
+        return super::trend::last(&path, super::trend::TREND_RUNS);
+    }
+    let mut points = super::trend::last(&path, super::trend::TREND_RUNS - 1);
+    points.push(point);
+    points
+}
+
+/// A moment as people read it: local time with its UTC offset, to the second
+/// (`2026-11-23 04:00:00 +00:00`).
+pub fn local_time(now: &chrono::DateTime<chrono::FixedOffset>) -> String {
+    now.format("%Y-%m-%d %H:%M:%S %:z").to_string()
+}
+
+/// An RFC 3339 time as people read it: `2026-11-23T04:00:00.123+01:00` as
+/// `2026-11-23 04:00:00 +01:00` (text that is not such a time stays as it is).
+pub fn readable(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map_or_else(|_| rfc3339.to_owned(), |t| local_time(&t))
 }
 
 /// Creates `path` with mode 0600; never replaces an existing file, never writes into a
@@ -555,7 +730,7 @@ fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
         "alma-sis run {} ({}) at {}: {}",
         feed.name,
         feed.institution,
-        run.ctx.now.to_rfc3339(),
+        local_time(&run.ctx.now),
         exit.name()
     );
     let _ = writeln!(s, "  rows read        {:>7}", c.read);
@@ -636,6 +811,27 @@ fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
     for line in r.attention() {
         let _ = writeln!(s, "  attention        {line}");
     }
+    for alert in &r.alerts {
+        let on: Vec<&str> = alert.on.iter().map(|c| c.name()).collect();
+        match &alert.error {
+            None => {
+                let _ = writeln!(
+                    s,
+                    "  alert            sent to {} ({})",
+                    alert.target,
+                    on.join(", ")
+                );
+            }
+            Some(e) => {
+                let _ = writeln!(
+                    s,
+                    "  alert            NOT sent to {} ({}): {e}",
+                    alert.target,
+                    on.join(", ")
+                );
+            }
+        }
+    }
     for path in reports {
         let _ = writeln!(s, "  report           {}", path.display());
     }
@@ -673,6 +869,17 @@ struct JsonReport<'a> {
     extract: JsonExtract<'a>,
     warnings_by_code: Vec<Named<'a>>,
     row_warnings: Vec<JsonWarning<'a>>,
+    every_warning: Vec<JsonCoded>,
+    alerts: &'a [super::alerts::AlertOutcome],
+    retries: &'a [crate::destination::Retried],
+    user_group_descriptions: BTreeMap<&'a str, &'a str>,
+    trend: &'a [super::trend::TrendPoint],
+}
+
+#[derive(Serialize)]
+struct JsonCoded {
+    code: String,
+    message: String,
 }
 
 #[derive(Serialize)]
@@ -809,6 +1016,30 @@ fn files(r: &RunReport) -> Vec<JsonFile> {
         .collect()
 }
 
+/// The config's description of each user-group code the run sent (`[[group]]` and
+/// `[[combined_group]]` `desc`).
+fn group_descriptions<'a>(run: &'a Run<'_>) -> BTreeMap<&'a str, &'a str> {
+    let m = &run.config.mapping;
+    let described = m
+        .groups
+        .iter()
+        .map(|g| (g.group.as_str(), g.desc.as_deref()))
+        .chain(
+            m.combined_groups
+                .iter()
+                .map(|g| (g.group.as_str(), g.desc.as_deref())),
+        );
+    let mut out = BTreeMap::new();
+    for (code, desc) in described {
+        if let Some(desc) = desc
+            && run.report.user_groups.contains_key(code)
+        {
+            out.entry(code).or_insert(desc);
+        }
+    }
+    out
+}
+
 /// `--mode` as given (`None`: the config decides).
 fn mode_name(run: &Run<'_>) -> Option<&'static str> {
     run.args.mode.map(|m| match m {
@@ -830,7 +1061,10 @@ fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
         },
         feed: &run.config.mapping.feed.name,
         institution: &run.config.mapping.feed.institution,
-        started_at: run.ctx.now.to_rfc3339(),
+        started_at: run
+            .ctx
+            .now
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
         config: JsonConfig {
             path: run.config.path.display().to_string(),
             sha256: &run.config.hash,
@@ -885,6 +1119,15 @@ fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
                 reason: &w.text,
             })
             .collect(),
+        every_warning: r
+            .every_warning()
+            .into_iter()
+            .map(|(code, message)| JsonCoded { code, message })
+            .collect(),
+        alerts: &r.alerts,
+        retries: &r.retries,
+        user_group_descriptions: group_descriptions(run),
+        trend: &r.trend,
     };
     // Serializing plain structs of strings and numbers cannot fail.
     let mut json = serde_json::to_string_pretty(&report).unwrap_or_default();
@@ -981,18 +1224,7 @@ fn human_bytes(bytes: u64) -> String {
 
 /// Escapes text for HTML element content and attribute values.
 pub(crate) fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    alma_user_model::escape_html(text)
 }
 
 /// Rejected rows listed on the page; the rest are counted (all are in `report.json`).
@@ -1011,6 +1243,7 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6e
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .bar{background:#5c7cfa;height:.9em;border-radius:.2em}
 .none{color:#777;font-style:italic}
+.charts{display:flex;flex-wrap:wrap;gap:1em 2em;margin:.6em 0}
 code{font-size:.9em}
 ";
 
@@ -1062,7 +1295,7 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
     let c = r.row_counts();
     let feed = &run.config.mapping.feed;
     let title = format!("alma-sis run {} ({})", feed.name, feed.institution);
-    let mut s = page_head(&title, &run.ctx.now.to_rfc3339(), &run.config.hash);
+    let mut s = page_head(&title, &local_time(&run.ctx.now), &run.config.hash);
     let _ = writeln!(
         s,
         "<p><span class=\"status s{}\">{} (exit {})</span>{}</p>",
@@ -1091,16 +1324,37 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
     if let Some(error) = error {
         let _ = writeln!(s, "<p><b>What went wrong:</b> {}</p>", esc(error));
     }
-    for warning in r.all_warnings() {
-        let _ = writeln!(s, "<p><b>Warning:</b> {}</p>", esc(&warning));
-    }
-    let attention = r.attention();
-    if !attention.is_empty() {
-        s.push_str("<h2>Needs attention</h2>\n<ul>\n");
-        for line in &attention {
-            let _ = writeln!(s, "<li>{}</li>", esc(line));
+    let every = r.every_warning();
+    if !every.is_empty() {
+        s.push_str(
+            "<h2>Warnings</h2>\n<table><tr><th>code</th><th>what, and what to do</th></tr>\n",
+        );
+        for (code, text) in &every {
+            let _ = writeln!(
+                s,
+                "<tr><td style=\"white-space:nowrap\"><code>{}</code></td><td>{}</td></tr>",
+                esc(code),
+                esc(text)
+            );
         }
-        s.push_str("</ul>\n");
+        s.push_str("</table>\n");
+    }
+    if !r.alerts.is_empty() {
+        s.push_str("<h2>Alerts</h2>\n<table><tr><th>to</th><th>because</th><th>sent</th></tr>\n");
+        for alert in &r.alerts {
+            let on: Vec<&str> = alert.on.iter().map(|c| c.name()).collect();
+            let sent = match &alert.error {
+                None => "yes".to_owned(),
+                Some(e) => format!("<b>no</b>: {}", esc(e)),
+            };
+            let _ = writeln!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{sent}</td></tr>",
+                esc(&alert.target),
+                esc(&on.join(", "))
+            );
+        }
+        s.push_str("</table>\n");
     }
 
     s.push_str("<h2>Counts</h2>\n<div class=\"cards\">\n");
@@ -1119,6 +1373,7 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
         "<p>{} rows became {} users; every row read was written, filtered or rejected.</p>",
         c.written, r.users_written
     );
+    s.push_str(&super::trend::charts_html(&r.trend));
 
     s.push_str("<h2>Filtered by rule</h2>\n");
     let by_rule = largest_first(r.filtered_by_rule());
@@ -1129,7 +1384,15 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
     table_of_counts(&mut s, "code", &by_code, "No row was rejected.");
 
     s.push_str("<h2>User groups</h2>\n");
-    let groups: Vec<(String, usize)> = r.user_groups.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    let descriptions = group_descriptions(run);
+    let groups: Vec<(String, usize)> = r
+        .user_groups
+        .iter()
+        .map(|(k, v)| match descriptions.get(k.as_str()) {
+            Some(desc) => (format!("{k}: {desc}"), *v),
+            None => (k.clone(), *v),
+        })
+        .collect();
     table_of_counts(&mut s, "user group", &groups, "No user was sent.");
 
     s.push_str("<h2>Expiry dates</h2>\n");
@@ -1152,7 +1415,7 @@ fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
                  <tr><th>changed</th><td class=\"n\">{}</td></tr>\n\
                  <tr><th>unchanged</th><td class=\"n\">{}</td></tr>\n\
                  <tr><th>vanished</th><td class=\"n\">{}</td></tr></table>",
-                esc(&cmp.last_run_at),
+                esc(&readable(&cmp.last_run_at)),
                 cmp.last_eligible,
                 cmp.eligible,
                 cmp.new,

@@ -282,6 +282,25 @@ pub fn open(run: &mut Run<'_>) -> anyhow::Result<Opened> {
     let mode = run.args.mode.unwrap_or(run.config.state.mode);
     let partial = !run.args.only.is_empty();
     let baseline = store.last_successful_run(feed).map_err(state_error)?;
+    // A run still recorded as running was killed (the lock is ours): its report was never
+    // written, so this one says so.
+    if let Some(killed) = store
+        .runs(Some(feed), 1)
+        .map_err(state_error)?
+        .into_iter()
+        .find(|r| r.outcome == RunOutcome::Running)
+    {
+        run.report.warn(
+            crate::warning::RUN_KILLED,
+            &format!(
+                "run {} (started {}) never finished: it was killed (SIGKILL, a crash, a power \
+                 cut) and wrote no report; it recorded nobody as sent, so this run sends what it \
+                 held; if runs are killed every night, give them more time",
+                killed.id,
+                super::report::readable(&killed.started)
+            ),
+        );
+    }
     let run_id = store
         .begin_run(&NewRun {
             feed: feed.clone(),
@@ -322,7 +341,7 @@ fn claim(run: &mut Run<'_>, store: &mut StateStore) -> anyhow::Result<()> {
             owner.institution
         );
         tracing::warn!("{note}");
-        run.report.warnings.push(note);
+        run.report.warn(crate::warning::STATE_ADOPTED, &note);
     }
     Ok(())
 }

@@ -435,27 +435,9 @@ fn simple_line(input: &[u8], quote: u8) -> Option<&[u8]> {
     (input.get(end) != Some(&quote)).then(|| &input[..end])
 }
 
-/// The first `\r`, `\n` or `quote` in `bytes` (or its length), eight bytes at a time.
+/// The first `\r`, `\n` or `quote` in `bytes` (or its length).
 fn line_end(bytes: &[u8], quote: u8) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Set bits where a byte of `x` is zero (and maybe after one): none when none is.
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let (cr, lf, q) = (ONES * 0x0D, ONES * 0x0A, ONES * u64::from(quote));
-    let mut at = 0;
-    for chunk in bytes.chunks_exact(8) {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        if zero(w ^ cr) | zero(w ^ lf) | zero(w ^ q) != 0 {
-            break;
-        }
-        at += 8;
-    }
-    bytes[at..]
-        .iter()
-        .position(|&b| b == b'\r' || b == b'\n' || b == quote)
-        .map_or(bytes.len(), |p| at + p)
+    memchr::memchr3(b'\r', b'\n', quote, bytes).unwrap_or(bytes.len())
 }
 
 /// The field ends of a line without quotes or line breaks: one at each delimiter, one at
@@ -1444,10 +1426,7 @@ impl Source {
             }
             Layout::Fixed { positions } => {
                 // The row's own line: the span runs on to the next row, over blank lines.
-                let own = bytes
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(bytes, |at| &bytes[..=at]);
+                let own = memchr::memchr(b'\n', bytes).map_or(bytes, |at| &bytes[..=at]);
                 let text = match (std::str::from_utf8(own), self.text) {
                     (Ok(text), _) => Cow::Borrowed(text),
                     (Err(_), Text::Rows(Some(encoding))) => {
@@ -1518,8 +1497,8 @@ impl<'a> Lines<'a> {
             .map_or(self.text.len(), |p| from + p);
         let (done, line) = self.at;
         if first >= done {
-            let breaks = self.text[done..first].iter().filter(|&&b| b == b'\n');
-            self.at = (first, line + breaks.count() as u64);
+            let breaks = memchr::memchr_iter(b'\n', &self.text[done..first]).count();
+            self.at = (first, line + breaks as u64);
         }
         self.at.1
     }
