@@ -18,7 +18,7 @@ use crate::error::PackageError;
 /// Deflate's window: what a chunk may refer back to in the chunk before it.
 pub(crate) const WINDOW: usize = 32 * 1024;
 /// The deflate level the `zip` crate used for us (flate2's default, 6).
-const LEVEL: u32 = 6;
+const LEVEL: u32 = crate::COMPRESSION_LEVEL;
 
 /// One piece of an XML entry on its way from the caller through a worker to the assembler.
 /// Chunks are pooled: the assembler hands each back when written, so memory stays bounded.

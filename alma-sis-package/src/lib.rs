@@ -65,6 +65,10 @@ pub use manifest::{Manifest, ManifestEntry, ManifestFile};
 pub use verify::{match_values, primary_ids, verify};
 pub use write::{PackStats, Package, Packager, Staged, package};
 
+/// The deflate level every entry is compressed at (zlib's default): what a comparison with
+/// another compressor (`pigz -6`) must use.
+pub const COMPRESSION_LEVEL: u32 = 6;
+
 /// One zip written under its final name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackagedFile {

@@ -4,9 +4,8 @@
 
 use std::fmt::Write as _;
 
-/// The deflate level of the packager (alma-sis-package's `deflate::LEVEL`, flate2's
-/// default): the pigz floor compresses at the same level.
-pub(crate) const PACKAGER_LEVEL: u32 = 6;
+/// The deflate level of the packager: the pigz floor compresses at the same level.
+pub(crate) const PACKAGER_LEVEL: u32 = alma_sis_package::COMPRESSION_LEVEL;
 
 /// The modes measured for each shape, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
