@@ -6,22 +6,13 @@
 //! directive such as `alma_sis=info`) overrides the level.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing_subscriber::EnvFilter;
 
 use crate::args::{GlobalArgs, LogFormat};
 
-static QUIET: AtomicBool = AtomicBool::new(false);
-
-/// Whether `--quiet` asked for errors only (no summary).
-pub fn quiet() -> bool {
-    QUIET.load(Ordering::Relaxed)
-}
-
 /// Installs the subscriber once; later calls (tests) are ignored.
 pub fn init(global: &GlobalArgs) {
-    QUIET.store(global.quiet, Ordering::Relaxed);
     let default = if global.quiet {
         "error"
     } else if global.verbose > 1 {

@@ -28,6 +28,8 @@ pub struct Context {
     /// `--now` pinned the clock: nothing measures time either (a run's time is 0 in the
     /// trend), so the same input, config and `--now` give identical reports.
     pub pinned: bool,
+    /// `--quiet`: errors only, no summary on stdout.
+    pub quiet: bool,
 }
 
 impl Context {
@@ -46,6 +48,7 @@ impl Context {
             now,
             config_path: global.config.clone(),
             pinned: global.now.is_some(),
+            quiet: global.quiet,
         })
     }
 

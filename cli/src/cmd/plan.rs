@@ -83,7 +83,7 @@ pub fn run(ctx: &Context, args: PlanArgs) -> anyhow::Result<Exit> {
             let json = plan_report::json(&pctx, &report, exit);
             let _ = std::io::stdout().lock().write_all(json.as_bytes());
         }
-        PlanFormat::Text if !crate::logging::quiet() => {
+        PlanFormat::Text if !ctx.quiet => {
             let paths: Vec<&std::path::Path> = written.iter().map(PathBuf::as_path).collect();
             let summary = plan_report::summary(&pctx, &report, exit, &paths);
             let _ = std::io::stdout().lock().write_all(summary.as_bytes());

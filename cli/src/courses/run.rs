@@ -292,7 +292,7 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
                 &[e.to_string()],
                 &mapped.findings,
             )?;
-            if !crate::logging::quiet() {
+            if !ctx.quiet {
                 println!("Leganto courses: refused, nothing delivered");
                 print!("{text}");
                 println!("  {:<34}{}", "run report", report.display());
@@ -320,7 +320,7 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
     let report = |outcome: &str, file: Option<&Path>, delivered: Option<(&str, &str)>| {
         let text = summary(&mapped, Some(&delta), file, delivered, &reports);
         let path = write_run_report(ctx, &config, &text, outcome, &notes, &findings)?;
-        if !crate::logging::quiet() {
+        if !ctx.quiet {
             println!("Leganto courses: {outcome}");
             print!("{text}");
             println!("  {:<34}{}", "run report", path.display());

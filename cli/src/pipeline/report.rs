@@ -594,7 +594,7 @@ pub fn finish(run: &mut Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<
     }
     // A config or input error stops the run before it did anything a summary would count:
     // the error is the message (the report still records it).
-    if !crate::logging::quiet() && exit != Exit::ConfigOrInput {
+    if !run.ctx.quiet && exit != Exit::ConfigOrInput {
         let summary = render_summary(run, exit, &written);
         // The summary repeats the report: a closed stdout (`| head`) must not change the
         // exit status of a run that did its work.
