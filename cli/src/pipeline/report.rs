@@ -663,16 +663,25 @@ pub fn readable(rfc3339: &str) -> String {
         .map_or_else(|_| rfc3339.to_owned(), |t| local_time(&t))
 }
 
+/// An error when the directory `path` is in is a symbolic link: nothing is written through
+/// one (a work directory swapped for a link must not redirect the run's files).
+pub(crate) fn refuse_linked_work_dir(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) => {
+            Err(std::io::Error::other(
+                "the work directory is a symbolic link (not followed)",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Creates `path` with mode 0600; never replaces an existing file, never writes into a
 /// work directory that is a symbolic link.
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
+    refuse_linked_work_dir(path)?;
     if let Some(dir) = path.parent() {
-        if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(std::io::Error::other(
-                "the work directory is a symbolic link (not followed)",
-            ));
-        }
         std::fs::create_dir_all(dir)?;
     }
     let mut file = std::fs::OpenOptions::new()
@@ -1223,9 +1232,7 @@ fn human_bytes(bytes: u64) -> String {
 }
 
 /// Escapes text for HTML element content and attribute values.
-pub(crate) fn esc(text: &str) -> String {
-    alma_user_model::escape_html(text)
-}
+pub(crate) use alma_user_model::escape_html as esc;
 
 /// Rejected rows listed on the page; the rest are counted (all are in `report.json`).
 const HTML_REJECTED_ROWS: usize = 500;

@@ -48,13 +48,7 @@ pub fn path(work_dir: &Path, institution: &str, feed: &str) -> PathBuf {
 /// Appends one run (a file of mode 0600, never through a link at the work directory).
 pub fn append(path: &Path, point: &TrendPoint) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    if let Some(dir) = path.parent()
-        && std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink())
-    {
-        return Err(std::io::Error::other(
-            "the work directory is a symbolic link (not followed)",
-        ));
-    }
+    super::report::refuse_linked_work_dir(path)?;
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(std::io::Error::other(
             "it is a symbolic link (not followed)",
