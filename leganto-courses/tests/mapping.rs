@@ -57,7 +57,7 @@ fn the_demo_extract_maps_as_the_config_says() {
     );
     assert_eq!(mapped.terms, ["2269", "2271"]);
     let findings: Vec<(&str, Option<u64>)> =
-        mapped.findings.iter().map(|f| (f.code, f.line)).collect();
+        mapped.findings.iter().map(|f| (f.code.as_str(), f.line)).collect();
     assert_eq!(
         findings,
         [
