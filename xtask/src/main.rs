@@ -182,7 +182,7 @@ fn install_test_tools(root: &Path) -> anyhow::Result<()> {
 
 /// The features CI builds with: everything, ODBC included (this tool itself is built without
 /// it, so that it builds before unixODBC is installed).
-const FEATURES: [&str; 2] = ["--features", "alma-sis/odbc"];
+const FEATURES: [&str; 2] = ["--features", "alma-sis/odbc,alma-sis/fault-injection"];
 
 /// The steps of `cargo xtask ci`, announced before each starts (a build can take minutes).
 struct Steps {

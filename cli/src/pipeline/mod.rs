@@ -10,6 +10,7 @@
 pub mod alerts;
 pub mod deliver;
 pub mod extract;
+mod fault;
 pub mod package;
 pub mod pass;
 pub mod plan;
@@ -268,11 +269,9 @@ fn started(run: &mut Run<'_>, opened: &mut state::Opened) -> Result<(), Stop> {
             opened.partial = true;
         }
     }
-    if state::fault_at("stop-after-read") {
+    if fault::at("stop-after-read") {
         // Tests change an input here: the process stops itself until it is continued.
-        let _ = std::process::Command::new("kill")
-            .args(["-STOP", &std::process::id().to_string()])
-            .status();
+        fault::stop();
     }
     crate::interrupt::check("reading the extract").map_err(Stop::Unrecorded)?;
     let check_options = run
@@ -496,8 +495,8 @@ fn planned(
     run.xml_bytes = stats.xml_bytes;
     // Each zip that arrives leaves its own line.
     let delivery = run.timed("deliver", |run| deliver::stage(run, &files));
-    if state::fault_at("after-package") {
-        std::process::abort();
+    if fault::at("after-package") {
+        fault::crash();
     }
     let path = store_path(run);
     let recording = |e| {

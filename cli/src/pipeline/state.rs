@@ -24,10 +24,6 @@ use crate::cmd::run::Mode;
 use crate::config::{AppConfig, OutputConfig};
 use crate::exit::{Exit, Failure};
 
-/// Set to `after-package` or `during-record` to kill the run at that point (tests of crash
-/// consistency); never set in production.
-const FAULT_ENV: &str = "ALMA_SIS_TEST_FAULT";
-
 /// `[state]`: the run-state file, the load mode, vanished people and the brake.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -454,13 +450,6 @@ pub fn run_end(
         destination: run.report.deliveries.first().map(|(to, _)| to.clone()),
         message,
     }
-}
-
-/// A test of crash consistency asked to be killed at `point` (`during-record`: while the
-/// run's writes are open; `after-package`: after delivery, before recording). Never set in
-/// production.
-pub fn fault_at(point: &str) -> bool {
-    std::env::var(FAULT_ENV).is_ok_and(|v| v == point)
 }
 
 /// Records a run that failed before it had a plan: nothing is marked sent.
