@@ -399,7 +399,7 @@ fn the_history_table_is_a_snapshot() {
             &["a_01.zip", "a_02.zip"],
         ),
     ];
-    insta::assert_snapshot!("history_table", alma_sis::cmd::history::render(&runs));
+    insta::assert_snapshot!("history_table", alma_sis::history::render(&runs));
 }
 
 #[test]

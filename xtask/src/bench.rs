@@ -852,20 +852,19 @@ mod tests {
 
     /// Runs `alma-sis run` in this process and returns its report.
     fn run_in_process(config: &Path, out: &Path, now: &str, mode: &str) -> serde_json::Value {
-        use clap::Parser as _;
-        let cli = alma_sis::args::Cli::try_parse_from([
-            "alma-sis",
-            "--quiet",
-            "run",
-            "--config",
-            config.to_str().expect("a UTF-8 path"),
-            "--now",
-            now,
-            "--mode",
-            mode,
-        ])
-        .expect("arguments");
-        let exit = alma_sis::run(cli).expect("the run");
+        let ctx = alma_sis::Context::pinned(
+            chrono::DateTime::parse_from_rfc3339(now).expect("an RFC 3339 time"),
+            config,
+        );
+        let mode = match mode {
+            "delta" => alma_sis::config::Mode::Delta,
+            _ => alma_sis::config::Mode::Full,
+        };
+        let options = alma_sis::RunOptions {
+            mode: Some(mode),
+            ..alma_sis::RunOptions::default()
+        };
+        let exit = alma_sis::pipeline::run(&ctx, &options).expect("the run");
         assert_eq!(exit.code(), 0, "{exit:?}");
         let stamp = now.replace(['-', ':', 'T', 'Z'], "");
         let report = std::fs::read_dir(out)

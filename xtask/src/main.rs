@@ -18,6 +18,8 @@ use anyhow::{Context, bail};
 mod alma_export;
 mod bench;
 mod bench_db;
+mod corpus;
+mod fixtures;
 mod fuzz;
 #[cfg(test)]
 mod oracle;
@@ -306,7 +308,7 @@ fn ci(root: &Path) -> anyhow::Result<()> {
 }
 
 fn fixtures(root: &Path) -> anyhow::Result<()> {
-    for golden in alma_sis::fixtures::goldens(root)? {
+    for golden in fixtures::goldens(root)? {
         let path = root.join(&golden.path);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;

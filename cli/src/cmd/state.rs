@@ -7,9 +7,9 @@ use alma_sis_state::{Claim, Owner, StateError};
 use alma_user_model::match_key;
 use clap::{Args, Subcommand};
 
-use super::Context;
-use crate::exit::{Exit, Failure};
-use crate::pipeline::state::{lock_feed, open_existing, state_error};
+use alma_sis::Context;
+use alma_sis::pipeline::state::{lock_feed, open_existing, state_error};
+use alma_sis::{Exit, Failure};
 
 /// Arguments of `alma-sis state`.
 #[derive(Debug, Args)]

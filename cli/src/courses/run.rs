@@ -15,7 +15,7 @@ use leganto_courses::{
 };
 
 use super::CoursesAppConfig;
-use crate::cmd::Context;
+use crate::context::Context;
 use crate::exit::{Exit, Failure};
 use alma_sis_state::courses::{StoreCourseState, last_snapshot, rollovers_sent};
 

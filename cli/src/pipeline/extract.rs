@@ -12,7 +12,7 @@ use alma_sis_state::ContentHash;
 use alma_user_model::WriteError;
 use sis_extract::{Extractor, PersonOutcome};
 
-use super::Run;
+use super::report::Run;
 use crate::config::AppConfig;
 use crate::exit::{Exit, Failure};
 use chrono::NaiveDate;
