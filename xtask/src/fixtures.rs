@@ -159,7 +159,7 @@ pub fn database_config(root: &Path) -> anyhow::Result<Vec<u8>> {
     for (from, to) in edits {
         anyhow::ensure!(
             text.contains(from),
-            "examples/demo/alma-sis.toml no longer has {from:?}: update cli/src/fixtures.rs"
+            "examples/demo/alma-sis.toml no longer has {from:?}: update xtask/src/fixtures.rs"
         );
         text = text.replacen(from, to, 1);
     }

@@ -183,7 +183,8 @@ fn install_test_tools(root: &Path) -> anyhow::Result<()> {
 }
 
 /// The features CI builds with: everything, ODBC included (this tool itself is built without
-/// it, so that it builds before unixODBC is installed).
+/// it, so that it builds before unixODBC is installed), and the test-only fault injection the
+/// crash-consistency tests need (never in the release binary).
 const FEATURES: [&str; 2] = ["--features", "alma-sis/odbc,alma-sis/fault-injection"];
 
 /// The steps of `cargo xtask ci`, announced before each starts (a build can take minutes).

@@ -101,7 +101,7 @@ fn stage_for_people(stage: &str) -> &str {
 /// renamed or removed field bumps it.
 pub const SCHEMA: &str = "alma-sis.run-report/1";
 
-/// What a run did. Stages fill it; [`finish`] prints and writes it.
+/// What a run did. Stages fill it; the run's end (`pipeline::finish`) prints and writes it.
 #[derive(Debug, Default)]
 pub struct RunReport {
     /// Rows read, by decision (see [`RunReport::add_row`]).
