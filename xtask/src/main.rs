@@ -21,6 +21,7 @@ mod bench_db;
 mod corpus;
 mod fixtures;
 mod fuzz;
+mod night;
 #[cfg(test)]
 mod oracle;
 mod round_two;
@@ -260,7 +261,7 @@ fn ci(root: &Path) -> anyhow::Result<()> {
             &[],
         )
     })?;
-    let release = bench::target_dir(root).join("release/alma-sis");
+    let release = night::target_dir(root).join("release/alma-sis");
     let release = release.to_string_lossy();
     steps.step("building and running every test (cargo test)", || {
         run(
