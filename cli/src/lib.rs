@@ -10,9 +10,6 @@
 //! (`src/main.rs` with its `args`, `cmd`, `logging` and `terminal` modules) is a thin layer
 //! over this. See `docs/ARCHITECTURE.md`.
 #![deny(missing_docs)]
-// A run prints its one-screen summary on stdout unless `Context::quiet`; `courses` lists its
-// findings on stderr.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod alert;
 pub mod config;

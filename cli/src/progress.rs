@@ -1,7 +1,10 @@
-//! How far a run is. The pipeline names each stage for a person (reading the extract,
-//! mapping and checking, compressing, delivering) and counts what it does; a [`Progress`]
-//! observer, passed in the [`crate::Context`], shows it. The binary draws bars on a terminal;
-//! a tool that runs the pipeline gets none ([`Hidden`]) unless it passes its own.
+//! How far a run is, and what it says to the person who started it. The pipeline names each
+//! stage for a person (reading the extract, mapping and checking, compressing, delivering)
+//! and counts what it does; at its end it has a one-screen summary (and a course run its
+//! findings). A [`Progress`] observer, passed in the [`crate::Context`], shows them: the
+//! binary draws bars on a terminal and prints the summary on stdout and findings on stderr;
+//! a tool that runs the pipeline gets nothing ([`Hidden`]) unless it passes its own. The
+//! library itself never prints.
 
 use indicatif::ProgressBar;
 
@@ -22,6 +25,14 @@ pub trait Progress: Send + Sync {
 
     /// A stage ended, having done `what` (counted in `unit` when its bar counted).
     fn done(&self, bar: &ProgressBar, what: &str, unit: Unit);
+
+    /// What the run says when it ends, for the person who started it (lines, each ending in
+    /// a newline): the summary. Not said with `Context::quiet`. Dropped by default.
+    fn say(&self, _text: &str) {}
+
+    /// A finding or a hint worth a person's attention now (lines, each ending in a newline);
+    /// it is in the report files too. Dropped by default.
+    fn warn(&self, _text: &str) {}
 }
 
 impl dyn Progress + '_ {

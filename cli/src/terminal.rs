@@ -83,6 +83,16 @@ impl Progress for Bars {
     fn done(&self, bar: &ProgressBar, what: &str, unit: Unit) {
         done(bar, what, unit);
     }
+
+    fn say(&self, text: &str) {
+        // The summary repeats the report: a closed stdout (`| head`) must not change the exit
+        // status of a run that did its work.
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    }
+
+    fn warn(&self, text: &str) {
+        let _ = LogWriter.write_all(text.as_bytes());
+    }
 }
 
 fn new(len: Option<u64>, template: &str, stage: &str, unit: Unit) -> ProgressBar {

@@ -98,7 +98,7 @@ fn check(ctx: &Context, args: &CoursesCheckArgs) -> anyhow::Result<Exit> {
         .with_context(|| format!("cannot read {}", args.file.display()))
         .map_err(|e| Failure::error(Exit::ConfigOrInput, format!("{e:#}")))?;
     let file = read_course_file(&bytes, &args.file.display().to_string(), &rules);
-    let errors = print_findings(&file.findings);
+    let errors = print_findings(ctx.progress.as_ref(), &file.findings);
     let warnings = file.findings.len() - errors;
     println!(
         "{}: {} course rows, {} columns, {errors} errors, {warnings} warnings",
@@ -182,7 +182,7 @@ fn rollover_report(ctx: &Context) -> anyhow::Result<Exit> {
             .filter(|f| f.code.starts_with("W-ROLLOVER"))
             .cloned(),
     );
-    let rejected = print_findings(&findings);
+    let rejected = print_findings(ctx.progress.as_ref(), &findings);
     let (csv, html) = write_rollover_reports(ctx, &config, &delta.rollovers)?;
     println!("{} rollover candidates", delta.rollovers.len());
     println!("  {}", csv.display());

@@ -1,8 +1,6 @@
 //! The run's end: its alerts, its line in the trend, `report.json` and `report.html`
 //! written, the summary printed, and the stages' outcome turned into the exit status.
 
-use std::io::Write as _;
-
 use super::page::{file_name, write_private};
 use super::report::{Run, free_report_paths, render_html, render_json, render_summary};
 use crate::exit::{Exit, exit_code_of};
@@ -47,10 +45,7 @@ pub fn finish(run: &mut Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<
     // A config or input error stops the run before it did anything a summary would count:
     // the error is the message (the report still records it).
     if !run.ctx.quiet && exit != Exit::ConfigOrInput {
-        let summary = render_summary(run, exit, &written);
-        // The summary repeats the report: a closed stdout (`| head`) must not change the
-        // exit status of a run that did its work.
-        let _ = std::io::stdout().lock().write_all(summary.as_bytes());
+        run.ctx.progress.say(&render_summary(run, exit, &written));
     }
     outcome.map(|()| exit)
 }
