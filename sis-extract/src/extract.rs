@@ -936,6 +936,11 @@ impl<'c> Extractor<'c> {
         self.sources.iter().map(Source::len).sum()
     }
 
+    /// How many people the inputs hold (each becomes at most one user): a capacity hint.
+    pub fn people_count(&self) -> usize {
+        self.index.people
+    }
+
     /// What reading each input gave, in config order.
     pub fn inputs(&self) -> Vec<InputSummary> {
         self.sources

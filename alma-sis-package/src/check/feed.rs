@@ -351,6 +351,8 @@ pub(crate) struct FeedIndex {
     /// Newest last; a value is in at most one. One table unless the feed outgrew the hint.
     tables: Vec<ValueTable>,
     users: UserLog,
+    /// Users announced by [`FeedIndex::reserve`], all told.
+    expected_users: usize,
 }
 
 impl FeedIndex {
@@ -365,6 +367,7 @@ impl FeedIndex {
         if !room {
             self.add_table(slots_for(values), users);
         }
+        self.expected_users = self.expected_users.saturating_add(users);
         self.users.bytes.reserve(users.saturating_mul(4));
     }
 
@@ -376,11 +379,26 @@ impl FeedIndex {
             .push(ValueTable::new(capacity, owner_bits_for(users)));
     }
 
-    /// Adds a table when the last one is full, as large as all before it together.
+    /// Adds a table when the last one is full: sized for the rest of the announced users at
+    /// the values per user seen so far (a feed with more identifiers than the hint assumed
+    /// then takes a small second table, not a second table as large as the first), and,
+    /// past the announced users or without a hint, as large as all tables before it.
     fn grow(&mut self) {
         let held: usize = self.tables.iter().map(|t| t.capacity).sum();
-        let capacity = held.clamp(MIN_SLOTS, 1 << 31);
+        let users = self.users.users as usize;
+        let capacity = if self.expected_users > users && users > 0 {
+            let (values, _) = self.values_and_users();
+            let rest = (self.expected_users - users).saturating_mul(values) / users;
+            slots_for(rest.saturating_add(rest / 16))
+        } else {
+            held.clamp(MIN_SLOTS, 1 << 31)
+        };
         self.add_table(capacity, capacity);
+    }
+
+    fn values_and_users(&self) -> (usize, usize) {
+        let values = self.tables.iter().map(|t| t.len).sum();
+        (values, self.users.users as usize)
     }
 
     /// Registers a user and returns its ordinal.
@@ -446,8 +464,8 @@ impl FeedIndex {
 
     /// How much the index holds: (users, distinct values, bytes of the user log).
     pub fn sizes(&self) -> (usize, usize, usize) {
-        let values = self.tables.iter().map(|t| t.len).sum();
-        (self.users.users as usize, values, self.users.bytes.len())
+        let (values, users) = self.values_and_users();
+        (users, values, self.users.bytes.len())
     }
 
     /// Heap bytes the index holds.
@@ -546,5 +564,37 @@ mod tests {
             }
         }
         assert_eq!(index.tables.len(), 1);
+    }
+
+    #[test]
+    fn a_feed_richer_than_the_hint_grows_by_what_is_left() {
+        let mut index = FeedIndex::default();
+        index.reserve(40_000);
+        let first = index.tables[0].capacity;
+        // Five values a user against the three the hint assumes.
+        for u in 0..40_000u32 {
+            index.add_user(&u.to_string(), seen(0));
+            for v in 0..5 {
+                assert!(
+                    index
+                        .claim(id_key(&format!("{v}-{u}")), u, v == 0)
+                        .is_none()
+                );
+            }
+        }
+        assert_eq!(index.sizes().1, 200_000);
+        let held: usize = index.tables.iter().map(|t| t.capacity).sum();
+        // Doubling would hold twice the first table; the rest of the feed needs far less.
+        assert!(
+            held < first * 2,
+            "{held} slots against a first table of {first}"
+        );
+        assert!(fits(200_000, held));
+        for u in (0..40_000u32).step_by(331) {
+            let first = index
+                .claim(id_key(&format!("4-{u}")), 40_000, false)
+                .expect("taken");
+            assert_eq!(first.primary_id, u.to_string());
+        }
     }
 }

@@ -272,6 +272,7 @@ fn planned(
         .dir
         .join(format!("{}.rejects.csv", run.stem));
     let mut quarantine = quarantine::Quarantine::new(check_options, rejects_path);
+    quarantine.reserve(extractor.people_count());
     if let Some(failures) = plan_failures {
         quarantine.plan_failures(failures);
     }

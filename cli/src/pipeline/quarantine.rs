@@ -48,6 +48,11 @@ impl<'a> Quarantine<'a> {
         }
     }
 
+    /// Sizes the feed-wide index for about `users` users (the extract's people) at once.
+    pub fn reserve(&mut self, users: usize) {
+        self.checker.reserve(users);
+    }
+
     /// Quarantines the users a plan predicts will fail in Alma (those the check lets pass,
     /// as in the plan itself).
     pub fn plan_failures(&mut self, failures: PlanFailures) {
