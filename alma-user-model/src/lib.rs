@@ -84,7 +84,9 @@ pub use model::{
     UserBlock, UserIdentifier, UserNote, UserStatistic, UserStatus,
 };
 pub use read::{ReadError, ReadUser, SegmentAt, UserReader};
-pub use validate::{CodeLookup, CodeTableError, CodeTables, ValidationOptions, validate};
+pub use validate::{
+    CodeLookup, CodeTableError, CodeTables, ValidationOptions, validate, validate_rendered,
+};
 pub use write::{
     MovingDates, UserXmlWriter, WriteError, WriterOptions, format_date, format_date_time,
     render_user, render_user_marked,

@@ -186,10 +186,23 @@ pub struct ValidationOptions {
 /// Validates one user; the findings carry its primary id and field paths in the writer's
 /// form (`contact_info/emails/email[0]/email_address`).
 pub fn validate(user: &User, options: &ValidationOptions) -> Vec<Finding> {
+    validate_with(user, options, true)
+}
+
+/// [`validate`] for a user the writer has rendered ([`crate::render_user`] and its kin
+/// returned `Ok`): the writer refuses any character XML 1.0 forbids in every value it writes,
+/// which is every value validated here, so characters are not checked a second time. The
+/// findings are those of [`validate`].
+pub fn validate_rendered(user: &User, options: &ValidationOptions) -> Vec<Finding> {
+    validate_with(user, options, false)
+}
+
+fn validate_with(user: &User, options: &ValidationOptions, chars: bool) -> Vec<Finding> {
     let mut v = Validator {
         user,
         tables: &options.code_tables,
         findings: Vec::new(),
+        chars,
     };
     v.user();
     v.findings
@@ -199,6 +212,21 @@ struct Validator<'a> {
     user: &'a User,
     tables: &'a CodeTables,
     findings: Vec<Finding>,
+    /// Whether values' characters are checked (not when the writer already has).
+    chars: bool,
+}
+
+/// The path of the `i`th item under `base`, allocated only past the fourth item.
+macro_rules! indexed {
+    ($base:literal, $i:expr) => {
+        match $i {
+            0 => Cow::Borrowed(concat!($base, "[0]")),
+            1 => Cow::Borrowed(concat!($base, "[1]")),
+            2 => Cow::Borrowed(concat!($base, "[2]")),
+            3 => Cow::Borrowed(concat!($base, "[3]")),
+            i => Cow::Owned(format!(concat!($base, "[{}]"), i)),
+        }
+    };
 }
 
 fn join(prefix: &str, name: &str) -> String {
@@ -220,7 +248,7 @@ impl Validator<'_> {
 
     /// Characters and length of one text value.
     fn text(&mut self, prefix: &str, name: &str, value: &str, max: Option<usize>) {
-        if let Some((position, c)) = first_illegal_xml_char(value) {
+        if let Some((position, c)) = self.illegal_char(value) {
             self.report(
                 "E-CHAR",
                 Severity::Error,
@@ -252,6 +280,20 @@ impl Validator<'_> {
         }
     }
 
+    fn illegal_char(&self, value: &str) -> Option<(usize, char)> {
+        if self.chars {
+            first_illegal_xml_char(value)
+        } else {
+            None
+        }
+    }
+
+    /// Whether [`Validator::text`] would find nothing in `value`.
+    fn text_is_clean(&self, value: &str, max: Option<usize>) -> bool {
+        self.illegal_char(value).is_none()
+            && max.is_none_or(|max| value.len() <= max || crate::schema::utf16_len(value) <= max)
+    }
+
     fn opt_text(&mut self, prefix: &str, name: &str, value: &Option<String>, max: Option<usize>) {
         if let Some(v) = value {
             self.text(prefix, name, v, max);
@@ -275,7 +317,9 @@ impl Validator<'_> {
     /// A code-table value: characters, lengths, and the table when loaded.
     fn code(&mut self, prefix: &str, name: &str, value: &CodeValue, table: &str, max: CodeLengths) {
         self.text(prefix, name, &value.code, max.code);
-        if let Some(desc) = &value.desc {
+        if let Some(desc) = &value.desc
+            && !self.text_is_clean(desc, max.desc)
+        {
             self.text(prefix, &format!("{name}/@desc"), desc, max.desc);
         }
         if value.code.is_empty() {
@@ -414,7 +458,7 @@ impl Validator<'_> {
         self.notes();
         self.statistics();
         for (i, lib) in u.rs_libraries.iter().enumerate() {
-            let item = format!("rs_libraries/rs_library[{i}]");
+            let item = indexed!("rs_libraries/rs_library", i);
             self.code(
                 &item,
                 "code",
@@ -425,7 +469,7 @@ impl Validator<'_> {
         }
         for (i, n) in u.library_notices.iter().enumerate() {
             if let Some(code) = &n.code {
-                let item = format!("library_notices/library_notice[{i}]");
+                let item = indexed!("library_notices/library_notice", i);
                 self.code(
                     &item,
                     "code",
@@ -490,7 +534,7 @@ impl Validator<'_> {
             Some("W-NO-PREFERRED-ADDRESS"),
         );
         for (i, a) in addresses.iter().enumerate() {
-            let item = format!("contact_info/addresses/address[{i}]");
+            let item = indexed!("contact_info/addresses/address", i);
             self.segment_type(
                 &item,
                 &a.segment_type,
@@ -559,7 +603,7 @@ impl Validator<'_> {
                 "an address_type",
             );
             for (j, t) in a.address_types.iter().enumerate() {
-                let name = format!("address_types/address_type[{j}]");
+                let name = indexed!("address_types/address_type", j);
                 self.code(
                     &item,
                     &name,
@@ -581,7 +625,7 @@ impl Validator<'_> {
             Some("W-NO-PREFERRED-EMAIL"),
         );
         for (i, e) in emails.iter().enumerate() {
-            let item = format!("contact_info/emails/email[{i}]");
+            let item = indexed!("contact_info/emails/email", i);
             self.segment_type(
                 &item,
                 &e.segment_type,
@@ -612,7 +656,7 @@ impl Validator<'_> {
                 "an email_type",
             );
             for (j, t) in e.email_types.iter().enumerate() {
-                let name = format!("email_types/email_type[{j}]");
+                let name = indexed!("email_types/email_type", j);
                 self.code(
                     &item,
                     &name,
@@ -629,7 +673,7 @@ impl Validator<'_> {
         let preferred = phones.iter().filter(|p| p.preferred).count();
         self.preferred("contact_info/phones", phones.len(), preferred, None);
         for (i, p) in phones.iter().enumerate() {
-            let item = format!("contact_info/phones/phone[{i}]");
+            let item = indexed!("contact_info/phones/phone", i);
             self.segment_type(
                 &item,
                 &p.segment_type,
@@ -654,7 +698,7 @@ impl Validator<'_> {
                 "a phone_type",
             );
             for (j, t) in p.phone_types.iter().enumerate() {
-                let name = format!("phone_types/phone_type[{j}]");
+                let name = indexed!("phone_types/phone_type", j);
                 self.code(
                     &item,
                     &name,
@@ -674,7 +718,7 @@ impl Validator<'_> {
             seen.insert(primary.clone());
         }
         for (i, id) in ids.iter().enumerate() {
-            let item = format!("user_identifiers/user_identifier[{i}]");
+            let item = indexed!("user_identifiers/user_identifier", i);
             self.segment_type(
                 &item,
                 &id.segment_type,
@@ -735,7 +779,7 @@ impl Validator<'_> {
 
     fn blocks(&mut self) {
         for (i, b) in self.user.user_blocks.iter().enumerate() {
-            let item = format!("user_blocks/user_block[{i}]");
+            let item = indexed!("user_blocks/user_block", i);
             self.segment_type(
                 &item,
                 &b.segment_type,
@@ -785,7 +829,7 @@ impl Validator<'_> {
 
     fn notes(&mut self) {
         for (i, n) in self.user.user_notes.iter().enumerate() {
-            let item = format!("user_notes/user_note[{i}]");
+            let item = indexed!("user_notes/user_note", i);
             self.segment_type(
                 &item,
                 &n.segment_type,
@@ -821,7 +865,7 @@ impl Validator<'_> {
 
     fn statistics(&mut self) {
         for (i, s) in self.user.user_statistics.iter().enumerate() {
-            let item = format!("user_statistics/user_statistic[{i}]");
+            let item = indexed!("user_statistics/user_statistic", i);
             self.segment_type(
                 &item,
                 &s.segment_type,

@@ -318,6 +318,14 @@ impl<'a> Checker<'a> {
         self.check_user_at(user, at, &[])
     }
 
+    /// [`Checker::check_user`] for a user the writer has rendered without error: the same
+    /// findings, without checking the values' characters again (see
+    /// [`alma_user_model::validate_rendered`]).
+    pub fn check_rendered_user(&mut self, user: &User) -> Vec<Finding> {
+        let findings = alma_user_model::validate_rendered(user, &self.options.validation);
+        self.checked_user(user, None, &[], findings)
+    }
+
     /// [`Checker::check_user`] for a user read from a file: findings about a segment are
     /// placed at the segment (`segments`), the rest at the user.
     fn check_user_at(
@@ -326,7 +334,18 @@ impl<'a> Checker<'a> {
         at: Option<Position>,
         segments: &[SegmentAt],
     ) -> Vec<Finding> {
-        let mut findings = alma_user_model::validate(user, &self.options.validation);
+        let findings = alma_user_model::validate(user, &self.options.validation);
+        self.checked_user(user, at, segments, findings)
+    }
+
+    /// The feed and record checks after validation.
+    fn checked_user(
+        &mut self,
+        user: &User,
+        at: Option<Position>,
+        segments: &[SegmentAt],
+        mut findings: Vec<Finding>,
+    ) -> Vec<Finding> {
         self.feed_checks(
             FeedUser::of(&self.options.match_id, user),
             at,

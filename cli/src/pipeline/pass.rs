@@ -182,7 +182,11 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
         rows: &mut [RowOutcome],
     ) -> anyhow::Result<bool> {
         let start = Instant::now();
-        let mut findings = self.quarantine.check(user);
+        let mut findings = if rendered.is_ok() {
+            self.quarantine.check_rendered(user)
+        } else {
+            self.quarantine.check(user)
+        };
         let checked = Instant::now();
         self.busy.check += checked - start;
         if findings.is_empty() {

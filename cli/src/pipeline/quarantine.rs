@@ -61,7 +61,18 @@ impl<'a> Quarantine<'a> {
 
     /// The error-level findings of `user` (empty when it can be sent); warnings are counted.
     pub fn check(&mut self, user: &User) -> Vec<Finding> {
-        let mut findings = self.checker.check_user(user, None);
+        let findings = self.checker.check_user(user, None);
+        self.errors(user, findings)
+    }
+
+    /// [`Quarantine::check`] for a user the writer rendered: its characters are not checked
+    /// again.
+    pub fn check_rendered(&mut self, user: &User) -> Vec<Finding> {
+        let findings = self.checker.check_rendered_user(user);
+        self.errors(user, findings)
+    }
+
+    fn errors(&mut self, user: &User, mut findings: Vec<Finding>) -> Vec<Finding> {
         self.warnings += findings
             .iter()
             .filter(|f| f.severity == Severity::Warning)
