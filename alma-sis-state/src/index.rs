@@ -1,6 +1,6 @@
 //! The known items of one feed, held compactly while a run is planned: 32 bytes an item
-//! (a 64-bit hash of the key, 96 bits of the content hash, the expiry sent, the row id and
-//! status bits) in one vector sorted by key hash, found through a radix directory and a
+//! (a 64-bit hash of the key, 64 bits of the content hash, the raw-row hash, the expiry sent
+//! and status bits) in one vector sorted by key hash, found through a radix directory and a
 //! short binary search.
 //!
 //! Keys are not held. Two known keys with the same 64-bit hash (about one feed in 10^7 at a
@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::hash::Hasher as _;
 
 use chrono::{Datelike, NaiveDate};
+
+use super::RawHash;
 
 /// Hashes a key for the index.
 pub(super) type KeyHasher = fn(&str) -> u64;
@@ -40,15 +42,15 @@ pub(super) const SENT_TODAY: u8 = 1 << 3;
 pub(super) const SEEN: u8 = 1 << 4;
 /// Placeholder in the sorted vector: several known keys share this hash; see the side map.
 pub(super) const COLLIDED: u8 = 1 << 5;
+/// The item records a raw-row hash.
+const HAS_RAW: u8 = 1 << 6;
 
 const NO_DATE: i32 = i32::MIN;
 
-/// The row id of an item whose row id does not fit in 32 bits: found by key instead.
-pub(super) const NO_ROW: u32 = u32::MAX;
-
-/// How many bytes of the content hash the index compares: 96 bits, so a change goes
-/// unnoticed with a chance of 2^-96.
-pub(super) const HASH_PREFIX: usize = 12;
+/// How many bytes of the content hash the index compares: 64 bits, so a change goes
+/// unnoticed with a chance of 2^-64 (a million changes a night for a thousand years leaves
+/// that under one in 10^4).
+pub(super) const HASH_PREFIX: usize = 8;
 
 /// One known item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,22 +59,20 @@ pub(super) struct Entry {
     pub key: u64,
     /// The first [`HASH_PREFIX`] bytes of the content hash last recorded.
     pub hash: [u8; HASH_PREFIX],
+    /// The raw-row hash recorded (when [`HAS_RAW`] is set).
+    raw: u64,
     /// The expiry date last sent, as days from the common era ([`NO_DATE`] for none).
     expires: i32,
-    /// The item's row id in the `items` table ([`NO_ROW`] when it does not fit): the run's
-    /// writes go straight to the row, in the order of the extract, which is mostly the order
-    /// the rows were first written in.
-    pub row: u32,
     /// Status and marks.
     pub flags: u8,
 }
 
 impl Entry {
-    /// An entry for `key`'s hash, in row `row`.
+    /// An entry for `key`'s hash.
     pub fn new(
         key: u64,
-        row: i64,
         hash: &[u8; 32],
+        raw: Option<RawHash>,
         expires: Option<NaiveDate>,
         flags: u8,
     ) -> Entry {
@@ -81,13 +81,15 @@ impl Entry {
         Entry {
             key,
             hash: prefix,
+            raw: raw.map_or(0, |r| r.0),
             expires: expires.map_or(NO_DATE, |d| d.num_days_from_ce()),
-            row: u32::try_from(row)
-                .ok()
-                .filter(|&r| r != NO_ROW)
-                .unwrap_or(NO_ROW),
-            flags,
+            flags: flags | if raw.is_some() { HAS_RAW } else { 0 },
         }
+    }
+
+    /// The raw-row hash recorded.
+    pub fn raw(&self) -> Option<RawHash> {
+        self.has(HAS_RAW).then_some(RawHash(self.raw))
     }
 
     /// The expiry date last sent.
@@ -271,7 +273,7 @@ mod tests {
     use super::*;
 
     fn entry(key: u64, flags: u8) -> Entry {
-        Entry::new(key, key as i64, &[key as u8; 32], None, flags)
+        Entry::new(key, &[key as u8; 32], None, None, flags)
     }
 
     #[test]
@@ -315,11 +317,14 @@ mod tests {
     }
 
     #[test]
-    fn expiry_dates_survive_the_compact_form() {
+    fn expiry_dates_and_raw_hashes_survive_the_compact_form() {
         let d = NaiveDate::from_ymd_opt(2027, 11, 23).unwrap();
-        let e = Entry::new(1, 7, &[0; 32], Some(d), 0);
-        assert_eq!((e.expires(), e.row), (Some(d), 7));
-        let e = Entry::new(1, 1 << 40, &[0; 32], None, 0);
-        assert_eq!((e.expires(), e.row), (None, NO_ROW));
+        let e = Entry::new(1, &[0; 32], Some(RawHash(0)), Some(d), SENT);
+        assert_eq!(
+            (e.expires(), e.raw(), e.has(SENT)),
+            (Some(d), Some(RawHash(0)), true)
+        );
+        let e = Entry::new(1, &[0; 32], None, None, 0);
+        assert_eq!((e.expires(), e.raw()), (None, None));
     }
 }

@@ -985,8 +985,15 @@ fn die_mid_run(path: &Path, stage: &str) -> ! {
     let run = begin(&mut store, day(2), &opts);
     let mut planner = store.planner(FEED, &opts, day(2)).unwrap();
     observe_all(&mut planner, &extract(day(2), &["p09"], &["p01"]));
-    // 3,000 new people with 20 kB payloads each (their content does not matter here).
-    let payload = b"x".repeat(20_000);
+    // 3,000 new people with 20 kB payloads each (their content does not matter here, but
+    // it must not compress away: the state compresses payloads).
+    let mut seed = 0x2545_f491_u32;
+    let payload: Vec<u8> = (0..20_000)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            b'!' + (seed >> 16) as u8 % 90
+        })
+        .collect();
     for i in 0..3_000 {
         let u = User::new(format!("new{i}"));
         let hash = ContentHash::of(u.primary_id.as_bytes());
