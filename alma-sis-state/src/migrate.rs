@@ -139,7 +139,7 @@ fn copy_payloads(store: &StateStore) -> Result<(), StateError> {
             codec::SAMPLE
         ))
         .and_then(|mut stmt| {
-            stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?
+            stmt.query_map([], |r| Ok(r.get_ref(0)?.as_bytes()?.to_vec()))?
                 .collect::<Result<_, _>>()
         })
         .map_err(sql("sample the payloads"))?;
