@@ -164,26 +164,21 @@ impl Codec {
         put_varint(out, payload.len() as u64);
         self.compress.reset();
         let head = out.len();
-        let deflated = self
-            .compress
-            .set_dictionary(dictionary)
-            .is_ok()
-            .then(|| {
-                out.reserve(payload.len() / 2 + 64);
-                loop {
-                    let before = self.compress.total_in() as usize;
-                    match self.compress.compress_vec(
-                        &payload[before.min(payload.len())..],
-                        out,
-                        FlushCompress::Finish,
-                    ) {
-                        Ok(Status::StreamEnd) => return true,
-                        Ok(_) => out.reserve(out.capacity().max(64)),
-                        Err(_) => return false,
-                    }
+        let deflated = self.compress.set_dictionary(dictionary).is_ok() && {
+            out.reserve(payload.len() / 2 + 64);
+            loop {
+                let before = usize::try_from(self.compress.total_in()).unwrap_or(usize::MAX);
+                match self.compress.compress_vec(
+                    &payload[before.min(payload.len())..],
+                    out,
+                    FlushCompress::Finish,
+                ) {
+                    Ok(Status::StreamEnd) => break true,
+                    Ok(_) => out.reserve(out.capacity().max(64)),
+                    Err(_) => break false,
                 }
-            })
-            .unwrap_or(false);
+            }
+        };
         if !deflated {
             // Cannot happen with a valid dictionary; stored as it is rather than lost.
             out.truncate(head);
