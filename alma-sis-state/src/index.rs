@@ -38,8 +38,6 @@ pub(super) const RETIRED: u8 = 2;
 pub(super) const SENT: u8 = 1 << 2;
 /// It was last sent today.
 pub(super) const SENT_TODAY: u8 = 1 << 3;
-/// Seen in this run's extract.
-pub(super) const SEEN: u8 = 1 << 4;
 /// Placeholder in the sorted vector: several known keys share this hash; see the side map.
 pub(super) const COLLIDED: u8 = 1 << 5;
 /// The item records a raw-row hash.
@@ -111,10 +109,10 @@ impl Entry {
         self.flags & flag != 0
     }
 
-    /// Whether this item vanishes (or stays vanished) when nobody in the extract claims it:
-    /// present and sent, or vanished and not already re-sent today.
-    pub fn vanishes_unseen(&self) -> bool {
-        !self.has(SEEN)
+    /// Whether this item vanishes (or stays vanished) when nobody in the extract claims it
+    /// (`seen`: someone did): present and sent, or vanished and not already re-sent today.
+    pub fn vanishes_unless(&self, seen: bool) -> bool {
+        !seen
             && match self.status() {
                 PRESENT => self.has(SENT),
                 VANISHED => !self.has(SENT_TODAY),
@@ -233,16 +231,22 @@ impl Index {
         }
     }
 
-    /// Sets `flag` on the entry in `slot` (found for `key`).
-    pub fn mark(&mut self, slot: Slot, key: &str, flag: u8) {
-        match slot {
-            Slot::Main(at) => self.entries[at].flags |= flag,
-            Slot::Side => {
-                if let Some(e) = self.side.get_mut(key) {
-                    e.flags |= flag;
-                }
-            }
-        }
+    /// How many places the sorted vector has (placeholders included): [`Slot::Main`]
+    /// positions are below it.
+    pub fn main_len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether some item vanishes unless seen: `seen` tells, by slot and key, who was.
+    pub fn any_vanishes(&self, seen: impl Fn(Slot, &str) -> bool) -> bool {
+        self.entries
+            .iter()
+            .enumerate()
+            .any(|(at, e)| !e.has(COLLIDED) && e.vanishes_unless(seen(Slot::Main(at), "")))
+            || self
+                .side
+                .iter()
+                .any(|(k, e)| e.vanishes_unless(seen(Slot::Side, k)))
     }
 
     /// Every entry (placeholders excluded), in no particular order.
@@ -303,17 +307,17 @@ mod tests {
         let entries = keys.iter().map(|k| entry(by_len(k), SENT)).collect();
         let (mut index, collisions) = Index::build(entries, by_len);
         assert_eq!(collisions, [1]);
-        index.add_side("a".into(), entry(1, SENT | SEEN));
+        index.add_side("a".into(), entry(1, SENT | SENT_TODAY));
         index.add_side("b".into(), entry(1, SENT));
         assert_eq!(index.find(1, "a"), Some(Slot::Side));
-        assert!(index.get(Slot::Side, "a").has(SEEN));
-        assert!(!index.get(Slot::Side, "b").has(SEEN));
+        assert!(index.get(Slot::Side, "a").has(SENT_TODAY));
+        assert!(!index.get(Slot::Side, "b").has(SENT_TODAY));
         // Unknown, with a colliding hash: not found.
         assert_eq!(index.find(1, "z"), None);
         assert!(matches!(index.find(2, "cc"), Some(Slot::Main(_))));
-        index.mark(Slot::Side, "b", SEEN);
-        assert!(index.get(Slot::Side, "b").has(SEEN));
         assert_eq!(index.iter().count(), 4);
+        assert!(index.any_vanishes(|slot, key| slot == Slot::Side && key == "a"));
+        assert!(!index.any_vanishes(|_, _| true));
     }
 
     #[test]

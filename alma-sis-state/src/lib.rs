@@ -84,7 +84,7 @@ use sha2::{Digest, Sha256};
 pub use delivery::{HeldBack, RecordedFile, RunFile};
 pub use guard::{Held, WaitNotice, WaitPolicy, Waiting};
 pub use identity::{Claim, Owner};
-pub use plan::{PlannedRun, Planner};
+pub use plan::{PlannedRun, Planner, SkipProbe};
 pub use users::{
     BrakeLimits, BrakeReading, Class, LoadMode, PlanOptions, VanishedAction, VanishedPolicy,
     VanishedUser, Verdict,

@@ -15,13 +15,14 @@
 //! [`PlannedRun::commit`] leaves the state exactly as the last finished run left it.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use alma_user_model::{MatchId, User, match_key};
 use chrono::{Days, NaiveDate};
 use rusqlite::{OptionalExtension as _, params};
 
 use super::index::{
-    Entry, HASH_PREFIX, Index, KeyHasher, PRESENT, RETIRED, SEEN, SENT, SENT_TODAY, VANISHED,
+    Entry, HASH_PREFIX, Index, KeyHasher, PRESENT, RETIRED, SENT, SENT_TODAY, Slot, VANISHED,
     key_hash,
 };
 use super::sql_error;
@@ -103,7 +104,17 @@ pub struct Planner<'s> {
     today: NaiveDate,
     /// `today` as stored.
     today_day: i64,
-    index: Index,
+    index: Arc<Index>,
+    /// Who in the index this run's extract claimed.
+    seen: Seen,
+    /// Whether people may be skipped unmapped ([`Planner::set_raw_basis`]).
+    skipping: bool,
+    /// The basis the raw-row hashes of this run are taken under, recorded at commit.
+    raw_basis: Option<Vec<u8>>,
+    /// People skipped unmapped.
+    skipped: u64,
+    /// This run dropped every recorded raw-row hash: it records each person's again.
+    raw_cleared: bool,
     /// Known keys held today (rejected rows): exact, usually few.
     held: HashSet<Box<str>>,
     /// Keys written as new this run although their hash matched a known key's.
@@ -187,7 +198,12 @@ impl StateStore {
             options: options.clone(),
             today,
             today_day,
-            index,
+            seen: Seen::new(index.main_len()),
+            index: Arc::new(index),
+            skipping: false,
+            raw_basis: None,
+            skipped: 0,
+            raw_cleared: false,
             held: HashSet::new(),
             fresh: HashSet::new(),
             counts: RunCounts::default(),
@@ -466,7 +482,7 @@ impl<'s> Planner<'s> {
         user: &User,
         hash: ContentHash,
         rendered: &[u8],
-        raw: Option<RawHash>,
+        raw: Option<(&str, RawHash)>,
     ) -> Result<Verdict, StateError> {
         let Some(key) = self.options.match_id.key(user) else {
             return Err(StateError::NoMatchValue {
@@ -475,6 +491,10 @@ impl<'s> Planner<'s> {
             });
         };
         let key = &*key;
+        // Kept only for a person known by their extract key (what a later run probes with).
+        let raw = raw
+            .filter(|_| self.raw_basis.is_some())
+            .and_then(|(person, raw)| (match_key(person) == key).then_some(raw));
         self.counts.eligible += 1;
         let slot = if !self.fresh.is_empty() && self.fresh.contains(key) {
             None
@@ -482,7 +502,7 @@ impl<'s> Planner<'s> {
             let kh = self.index.hash(key);
             self.index
                 .find(kh, key)
-                .filter(|&slot| !self.index.get(slot, key).has(SEEN))
+                .filter(|&slot| !self.seen.has(slot, key))
         };
         let known = slot.map(|slot| self.index.get(slot, key));
         let mut class = classify(
@@ -494,7 +514,7 @@ impl<'s> Planner<'s> {
         );
         let send = self.options.mode == LoadMode::Full || class != Class::Unchanged;
         let mut claimed = slot;
-        if !send && known.is_some_and(|k| k.raw() != raw) {
+        if !send && known.is_some_and(|k| self.raw_cleared || k.raw() != raw) {
             // Unchanged, but its rows hash otherwise (or were not hashed, or by another
             // version): record the hash, so that the next run can skip the person.
             self.write_raw(key, raw)?;
@@ -522,7 +542,7 @@ impl<'s> Planner<'s> {
             self.counts.sent += 1;
         }
         if let Some(slot) = claimed {
-            self.index.mark(slot, key, SEEN);
+            self.seen.mark(slot, key);
         }
         let c = &mut self.counts;
         match class {
@@ -533,6 +553,95 @@ impl<'s> Planner<'s> {
             Class::Returning => c.returning += 1,
         }
         Ok(Verdict { class, send })
+    }
+
+    /// Says under what the raw-row hashes of this run are taken: `basis` stands for the
+    /// version of the hash, the config and the lookups (the caller hashes them; see
+    /// [`RawHash`]). When the feed's last committed run took them under the same basis,
+    /// people may be skipped unmapped ([`Planner::skip_unchanged`], delta runs that are not
+    /// partial only); otherwise every recorded raw-row hash is dropped, nobody is skipped,
+    /// and this run records everyone's afresh (an upgrade or a config change re-hashes
+    /// instead of sending or tripping anything). The basis is recorded with the run.
+    pub fn set_raw_basis(&mut self, basis: &[u8]) -> Result<(), StateError> {
+        let store = &*self.tx.store;
+        let sql = |action: &str| {
+            let (path, action) = (store.path.clone(), action.to_owned());
+            move |source| sql_error(&path, action, source)
+        };
+        let stored = store
+            .conn
+            .query_row(
+                "SELECT raw_basis FROM feeds WHERE feed = ?1",
+                [&self.feed],
+                |r| r.get::<_, Option<Vec<u8>>>(0),
+            )
+            .optional()
+            .map_err(sql("read the raw-row hash basis"))?
+            .flatten();
+        if stored.as_deref() == Some(basis) {
+            self.skipping = self.options.mode == LoadMode::Delta && !self.options.partial;
+        } else {
+            store
+                .conn
+                .execute(
+                    "UPDATE items SET raw = NULL WHERE feed = ?1 AND raw IS NOT NULL",
+                    [&self.feed],
+                )
+                .map_err(sql("drop the raw-row hashes"))?;
+            self.skipping = false;
+            self.raw_cleared = true;
+        }
+        self.raw_basis = Some(basis.to_vec());
+        Ok(())
+    }
+
+    /// A probe another thread asks before mapping a person: whether
+    /// [`Planner::skip_unchanged`] would take them (it decides; the probe only spares the
+    /// mapping of those it would not take).
+    pub fn skip_probe(&self) -> SkipProbe {
+        SkipProbe {
+            index: self.skipping.then(|| Arc::clone(&self.index)),
+            today: self.today,
+            refresh_days: self.options.refresh_days,
+        }
+    }
+
+    /// A person of the extract not mapped, known by their extract key `person`, whose input
+    /// rows hash to `raw`: taken as unchanged (eligible, not sent) when the run skips people
+    /// ([`Planner::set_raw_basis`]), their item was last recorded present and sent with the
+    /// same raw-row hash, nobody in this run claimed it yet, and their expiry needs no
+    /// refresh. `false` otherwise: then map them and [`Planner::observe_raw`] them.
+    ///
+    /// Recorded with the same basis, the same rows map to the same user, but for the expiry
+    /// and purge dates of a "today + N" rule, which only move later and which the content
+    /// hash leaves out: so the verdict of a mapped run would be "unchanged" too.
+    pub fn skip_unchanged(&mut self, person: &str, raw: RawHash) -> bool {
+        if !self.skipping || person.is_empty() {
+            return false;
+        }
+        let key = match_key(person);
+        if !self.fresh.is_empty() && self.fresh.contains(&*key) {
+            return false;
+        }
+        let Some(slot) = self.index.find(self.index.hash(&key), &key) else {
+            return false;
+        };
+        let entry = self.index.get(slot, &key);
+        if self.seen.has(slot, &key)
+            || !skippable(&entry, raw, self.today, self.options.refresh_days)
+        {
+            return false;
+        }
+        self.seen.mark(slot, &key);
+        self.counts.eligible += 1;
+        self.counts.unchanged += 1;
+        self.skipped += 1;
+        true
+    }
+
+    /// How many people [`Planner::skip_unchanged`] took.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
     }
 
     /// How the vanished get their purge dates: the mapping's `[purge]` rules and the
@@ -679,12 +788,27 @@ impl<'s> Planner<'s> {
     /// and handled in key order.
     pub fn finish(mut self) -> Result<PlannedRun<'s>, StateError> {
         self.flush_samples()?;
+        if let Some(basis) = &self.raw_basis {
+            let store = &*self.tx.store;
+            // A feed's first run has no row yet: day 0 never counts as a later sighting.
+            store
+                .conn
+                .execute(
+                    "INSERT INTO feeds (feed, last_seen, raw_basis) VALUES (?1, 0, ?2) \
+                     ON CONFLICT (feed) DO UPDATE SET raw_basis = excluded.raw_basis",
+                    params![self.feed, basis],
+                )
+                .map_err(|source| {
+                    sql_error(&store.path, "record the raw-row hash basis".into(), source)
+                })?;
+        }
         let Planner {
             tx,
             feed,
             options,
             today,
             index,
+            seen,
             held,
             fresh,
             mut counts,
@@ -697,8 +821,16 @@ impl<'s> Planner<'s> {
         let mut vanished = Vec::new();
         let mut resends = Vec::new();
         let mut newly_vanished = 0;
-        if !options.partial && index.iter().any(Entry::vanishes_unseen) {
-            let gone = unseen_items(tx.store, &feed, &index, &held, &fresh, feed_last_seen)?;
+        if !options.partial && index.any_vanishes(|slot, key| seen.has(slot, key)) {
+            let gone = unseen_items(
+                tx.store,
+                &feed,
+                &index,
+                &seen,
+                &held,
+                &fresh,
+                feed_last_seen,
+            )?;
             let today_day = day_number(today);
             for item in gone {
                 let (since, sends) = match item.status {
@@ -786,6 +918,84 @@ impl<'s> Planner<'s> {
     }
 }
 
+/// Who in the index a run's extract claimed: a bit per place of the sorted vector, keys
+/// for the side map.
+#[derive(Debug)]
+struct Seen {
+    main: Vec<u64>,
+    side: HashSet<Box<str>>,
+}
+
+impl Seen {
+    fn new(places: usize) -> Seen {
+        Seen {
+            main: vec![0; places.div_ceil(64)],
+            side: HashSet::new(),
+        }
+    }
+
+    fn has(&self, slot: Slot, key: &str) -> bool {
+        match slot {
+            Slot::Main(at) => self.main[at / 64] >> (at % 64) & 1 == 1,
+            Slot::Side => self.side.contains(key),
+        }
+    }
+
+    fn mark(&mut self, slot: Slot, key: &str) {
+        match slot {
+            Slot::Main(at) => self.main[at / 64] |= 1 << (at % 64),
+            Slot::Side => {
+                self.side.insert(key.into());
+            }
+        }
+    }
+}
+
+/// Whether a known item may be taken as unchanged without mapping its person, whose rows
+/// hash to `raw`: present and sent with that raw-row hash, and not due for a refresh.
+fn skippable(entry: &Entry, raw: RawHash, today: NaiveDate, refresh_days: u32) -> bool {
+    let due = entry
+        .expires()
+        .and_then(|e| e.checked_sub_days(Days::new(u64::from(refresh_days))))
+        .is_none_or(|due| due <= today);
+    entry.status() == PRESENT
+        && entry.has(SENT)
+        && entry.raw() == Some(raw)
+        && (entry.expires().is_none() || !due)
+}
+
+/// Asked on the mapping thread: whether the planner would skip a person unmapped
+/// ([`Planner::skip_probe`]).
+#[derive(Debug, Clone)]
+pub struct SkipProbe {
+    /// The planner's index, when the run skips people at all.
+    index: Option<Arc<Index>>,
+    today: NaiveDate,
+    refresh_days: u32,
+}
+
+impl SkipProbe {
+    /// Whether the person known by extract key `person`, whose rows hash to `raw`, would be
+    /// skipped (unless someone else claims their item first).
+    pub fn may_skip(&self, person: &str, raw: RawHash) -> bool {
+        let Some(index) = &self.index else {
+            return false;
+        };
+        if person.is_empty() {
+            return false;
+        }
+        let key = match_key(person);
+        index.find(index.hash(&key), &key).is_some_and(|slot| {
+            skippable(&index.get(slot, &key), raw, self.today, self.refresh_days)
+        })
+    }
+
+    /// Whether this run skips anyone.
+    pub fn active(&self) -> bool {
+        self.index.is_some()
+    }
+}
+
 /// An item nobody in the extract claimed, as stored.
 struct Gone {
     key: Box<str>,
@@ -803,6 +1013,7 @@ fn unseen_items(
     store: &StateStore,
     feed: &str,
     index: &Index,
+    seen: &Seen,
     held: &HashSet<Box<str>>,
     fresh: &HashSet<Box<str>>,
     feed_last_seen: Option<i64>,
@@ -834,7 +1045,7 @@ fn unseen_items(
             continue; // new in this run
         };
         let entry = index.get(slot, key);
-        if !entry.vanishes_unseen() || held.contains(key) {
+        if !entry.vanishes_unless(seen.has(slot, key)) || held.contains(key) {
             continue;
         }
         let last_seen: i64 = row.get(1).map_err(sql)?;
