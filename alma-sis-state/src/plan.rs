@@ -558,8 +558,8 @@ impl<'s> Planner<'s> {
     /// Says under what the raw-row hashes of this run are taken: `basis` stands for the
     /// version of the hash, the config and the lookups (the caller hashes them; see
     /// [`RawHash`]). When the feed's last committed run took them under the same basis,
-    /// people may be skipped unmapped ([`Planner::skip_unchanged`], delta runs that are not
-    /// partial only); otherwise every recorded raw-row hash is dropped, nobody is skipped,
+    /// people may be skipped unmapped ([`Planner::skip_unchanged`], delta runs only; a run
+    /// whose extract did not read cleanly too, as the people skipped read cleanly); otherwise every recorded raw-row hash is dropped, nobody is skipped,
     /// and this run records everyone's afresh (an upgrade or a config change re-hashes
     /// instead of sending or tripping anything). The basis is recorded with the run.
     pub fn set_raw_basis(&mut self, basis: &[u8]) -> Result<(), StateError> {
@@ -579,7 +579,7 @@ impl<'s> Planner<'s> {
             .map_err(sql("read the raw-row hash basis"))?
             .flatten();
         if stored.as_deref() == Some(basis) {
-            self.skipping = self.options.mode == LoadMode::Delta && !self.options.partial;
+            self.skipping = self.options.mode == LoadMode::Delta;
         } else {
             store
                 .conn

@@ -1041,7 +1041,9 @@ impl<'c> Extractor<'c> {
             let raw = read.raw_hash();
             if let Some(raw) = raw.filter(|&raw| !key.is_empty() && skip(key, raw)) {
                 let rows = read.rows.len();
-                reading.spare.extend(read.rows.into_iter().map(|r| r.fields));
+                reading
+                    .spare
+                    .extend(read.rows.into_iter().map(|r| r.fields));
                 return Some(Visit::Skipped {
                     key: key.to_owned(),
                     rows,

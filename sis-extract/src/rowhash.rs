@@ -83,7 +83,10 @@ mod tests {
     fn rows_that_differ_anywhere_hash_apart() {
         let base = hash(&[(0, &["1", "Ana", "Smith"]), (1, &["1", "FAC"])]);
         // Pinned: the recipe is versioned, so its output must not drift.
-        assert_eq!(base, hash(&[(0, &["1", "Ana", "Smith"]), (1, &["1", "FAC"])]));
+        assert_eq!(
+            base,
+            hash(&[(0, &["1", "Ana", "Smith"]), (1, &["1", "FAC"])])
+        );
         for other in [
             hash(&[(0, &["1", "Ana", "Smith"]), (1, &["1", "FAD"])]),
             hash(&[(0, &["1", "AnaSmith", ""]), (1, &["1", "FAC"])]),

@@ -54,6 +54,8 @@ pub struct Run<'a> {
     pub timings: Vec<(&'static str, std::time::Duration)>,
     /// XML bytes packaged, for the timings file.
     pub xml_bytes: u64,
+    /// People mapped and people skipped unmapped (unchanged rows), for the timings file.
+    pub people: (u64, u64),
     /// When the run began, for its time in the trend.
     pub started: std::time::Instant,
 }
@@ -122,6 +124,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
         report: report::RunReport::default(),
         timings: Vec::new(),
         xml_bytes: 0,
+        people: (0, 0),
         started: std::time::Instant::now(),
     };
     for warning in &config.warnings {
@@ -158,6 +161,8 @@ fn write_timings(run: &Run<'_>, path: &std::path::Path) -> anyhow::Result<()> {
         "stages": stages_json(&run.timings),
         "users_written": run.report.users_written,
         "xml_bytes": run.xml_bytes,
+        "people_mapped": run.people.0,
+        "people_skipped": run.people.1,
         "peak_rss_kib": peak_rss_kib(),
     });
     std::fs::write(path, serde_json::to_vec_pretty(&json)?)
@@ -347,6 +352,11 @@ fn planned(
     let purge = state::purge_policy(run.config);
     run.report.purge_floor = Some((purge.floor(None, run.today), purge.minimum_days));
     planner.set_purge_policy(purge);
+    planner
+        .set_raw_basis(&state::raw_basis(run.config))
+        .map_err(|e| Stop::Unrecorded(state::state_error(e)))?;
+    // `--only` and `--map-everyone` map everyone they take.
+    let probe = (run.args.only.is_empty() && !run.args.map_everyone).then(|| planner.skip_probe());
 
     let start = std::time::Instant::now();
     let bar = crate::progress::rows(extractor.rows_read() as u64, "mapping and checking");
@@ -360,7 +370,9 @@ fn planned(
             &supplements,
         );
         pass.progress = bar.clone();
+        pass.probe = probe;
         let passed = pass.run(extractor);
+        run.people = (pass.mapped, pass.planner.skipped());
         (
             passed,
             pass.busy,

@@ -427,6 +427,14 @@ impl RunReport {
         }
     }
 
+    /// Counts the rows of a person the run did not map because their rows, config and
+    /// lookups are as when they were last mapped, all rows written then (a person is
+    /// skipped only when every row of theirs was written and nothing warned): as written.
+    pub fn add_unmapped_rows(&mut self, rows: usize) {
+        self.counts.read += rows;
+        self.counts.written += rows;
+    }
+
     /// Counts rows by decision; `read == written + filtered + rejected` always holds.
     pub fn row_counts(&self) -> RowCounts {
         self.counts
