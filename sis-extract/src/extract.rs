@@ -789,6 +789,8 @@ impl ReadRows {
 }
 
 /// One person of [`Extractor::people_unless`].
+// Moved once per person into a batch: boxing the larger variant would allocate per person.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Visit {
     /// Mapped. `raw`: the hash of their rows ([`crate::RAW_HASH_VERSION`]), `None` when a
