@@ -17,6 +17,7 @@
 //! or JSON) are read as they are.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
@@ -302,5 +303,66 @@ mod tests {
             assert_eq!(get_varint(&out), Some((n, &[][..])));
         }
         assert_eq!(get_varint(&[0x80]), None);
+    }
+}
+
+/// The dictionary a planner compresses with, once it has one: shared with the threads that
+/// pack payloads ahead of it ([`PayloadPacker`]).
+pub(super) type SharedDictionary = Arc<OnceLock<(i64, Arc<[u8]>)>>;
+
+/// Compresses payloads as the state file stores them, on another thread than the planner's
+/// (compressing is most of what storing a new person costs): made by
+/// [`Planner::payload_packer`](crate::Planner::payload_packer); packs nothing until the
+/// planner has its dictionary.
+pub struct PayloadPacker {
+    dictionary: SharedDictionary,
+    codec: Option<Codec>,
+}
+
+impl std::fmt::Debug for PayloadPacker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayloadPacker")
+            .field("ready", &self.codec.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for PayloadPacker {
+    fn clone(&self) -> PayloadPacker {
+        PayloadPacker::new(Arc::clone(&self.dictionary))
+    }
+}
+
+/// A payload packed by a [`PayloadPacker`]: for the planner to store as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackedPayload {
+    pub(super) dictionary: i64,
+    pub(super) bytes: Vec<u8>,
+}
+
+impl PayloadPacker {
+    pub(super) fn new(dictionary: SharedDictionary) -> PayloadPacker {
+        PayloadPacker {
+            dictionary,
+            codec: None,
+        }
+    }
+
+    /// `rendered` (a `<user>` element as sent) as the state file stores it; `None` while the
+    /// planner has no dictionary yet (it then compresses the payload itself).
+    pub fn pack(&mut self, rendered: &[u8]) -> Option<PackedPayload> {
+        if self.codec.is_none() {
+            let (id, bytes) = self.dictionary.get()?;
+            let mut codec = Codec::new();
+            codec.add(*id, bytes.to_vec(), true);
+            self.codec = Some(codec);
+        }
+        let codec = self.codec.as_mut()?;
+        let mut bytes = Vec::new();
+        codec.encode(rendered, &mut bytes);
+        Some(PackedPayload {
+            dictionary: codec.current()?,
+            bytes,
+        })
     }
 }

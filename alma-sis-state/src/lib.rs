@@ -96,6 +96,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use codec::{PackedPayload, PayloadPacker};
 pub use delivery::{HeldBack, RecordedFile, RunFile};
 pub use guard::{Held, WaitNotice, WaitPolicy, Waiting};
 pub use identity::{Claim, Owner};
@@ -468,7 +469,7 @@ impl ContentHash {
 /// A 64-bit hash of one person's raw input rows (all their rows across inputs, in a defined
 /// order), kept with their item so that a delta run can skip a person whose rows did not
 /// change ([`Planner::skip_unchanged`]). The caller computes it (see
-/// `sis_extract::Extractor::raw_hashes`); the store only keeps and compares it.
+/// `sis_extract::Extractor::people_unless`); the store only keeps and compares it.
 ///
 /// 64 bits: a changed person is taken for unchanged only when their new rows hash like
 /// their old ones, a chance of 2^-64 per changed person (ten thousand changes a night for

@@ -21,6 +21,7 @@ use alma_user_model::{MatchId, User, match_key};
 use chrono::{Days, NaiveDate};
 use rusqlite::{OptionalExtension as _, params};
 
+use super::codec::{PackedPayload, PayloadPacker, SharedDictionary};
 use super::index::{
     Entry, HASH_PREFIX, Index, KeyHasher, PRESENT, RETIRED, SENT, SENT_TODAY, Slot, VANISHED,
     key_hash,
@@ -128,6 +129,8 @@ pub struct Planner<'s> {
     samples: Vec<(Box<str>, Vec<u8>)>,
     /// A payload as stored (reused).
     stored: Vec<u8>,
+    /// The dictionary, for [`PayloadPacker`]s, once there is one.
+    dictionary: SharedDictionary,
     /// The purge dates of the vanished.
     purge: PurgePolicy,
     /// Items moved to the keys of a new match id when the run started.
@@ -180,7 +183,7 @@ impl StateStore {
             .map_err(tx.store.sql_err(format!("read feed {feed:?}")))?;
         let rekeyed = rekey(tx.store, feed, &options.match_id)?;
         let index = load_index(tx.store, feed, today_day, hasher)?;
-        load_dictionary(tx.store)?;
+        let dictionary = load_dictionary(tx.store)?;
         let cache = PLAN_BUDGET_KIB
             .saturating_sub(index.heap_bytes() / 1024)
             .max(RUN_CACHE_FLOOR_KIB);
@@ -212,6 +215,7 @@ impl StateStore {
             feed_last_seen,
             samples: Vec::new(),
             stored: Vec::new(),
+            dictionary,
             purge: PurgePolicy::default(),
             rekeyed,
         })
@@ -399,7 +403,7 @@ fn load_index(
 
 /// Makes the newest dictionary of the file the one new payloads are compressed with (none
 /// in a file that has stored no user yet: the planner builds it from its first users).
-fn load_dictionary(store: &StateStore) -> Result<(), StateError> {
+fn load_dictionary(store: &StateStore) -> Result<SharedDictionary, StateError> {
     let newest = store
         .conn
         .query_row(
@@ -411,10 +415,12 @@ fn load_dictionary(store: &StateStore) -> Result<(), StateError> {
         .map_err(|source| sql_error(&store.path, "read the dictionary".into(), source))?;
     let mut codec = store.codec.borrow_mut();
     codec.forget();
+    let shared = SharedDictionary::default();
     if let Some((id, bytes)) = newest {
+        let _ = shared.set((id, bytes.as_slice().into()));
         codec.add(id, bytes, true);
     }
-    Ok(())
+    Ok(shared)
 }
 
 /// How an eligible user compares with the item known for them.
@@ -484,6 +490,19 @@ impl<'s> Planner<'s> {
         rendered: &[u8],
         raw: Option<(&str, RawHash)>,
     ) -> Result<Verdict, StateError> {
+        self.observe_packed(user, hash, rendered, raw, None)
+    }
+
+    /// [`Planner::observe_raw`], with the payload already packed by a [`PayloadPacker`] (on
+    /// another thread): stored as it is when the user's payload is to be stored.
+    pub fn observe_packed(
+        &mut self,
+        user: &User,
+        hash: ContentHash,
+        rendered: &[u8],
+        raw: Option<(&str, RawHash)>,
+        packed: Option<PackedPayload>,
+    ) -> Result<Verdict, StateError> {
         let Some(key) = self.options.match_id.key(user) else {
             return Err(StateError::NoMatchValue {
                 primary_id: user.primary_id.clone(),
@@ -537,7 +556,15 @@ impl<'s> Planner<'s> {
                 self.write_new(key, &hash, user.expiry_date, raw)?;
             }
             if matches!(class, Class::New | Class::Changed | Class::Returning) {
-                self.write_payload(key, rendered)?;
+                match packed {
+                    Some(p) if self.tx.store.codec.borrow().current() == Some(p.dictionary) => {
+                        let store = &*self.tx.store;
+                        put_payload(&store.conn, &self.feed, key, &p.bytes).map_err(|source| {
+                            sql_error(&store.path, format!("write the payload of {key:?}"), source)
+                        })?;
+                    }
+                    _ => self.write_payload(key, rendered)?,
+                }
             }
             self.counts.sent += 1;
         }
@@ -600,10 +627,17 @@ impl<'s> Planner<'s> {
     /// mapping of those it would not take).
     pub fn skip_probe(&self) -> SkipProbe {
         SkipProbe {
-            index: self.skipping.then(|| Arc::clone(&self.index)),
+            index: Arc::clone(&self.index),
+            skipping: self.skipping,
             today: self.today,
             refresh_days: self.options.refresh_days,
         }
+    }
+
+    /// Packs payloads on another thread as this planner stores them (see [`SkipProbe::is_known`]
+    /// for whom it is worth it: the new).
+    pub fn payload_packer(&self) -> PayloadPacker {
+        PayloadPacker::new(Arc::clone(&self.dictionary))
     }
 
     /// A person of the extract not mapped, known by their extract key `person`, whose input
@@ -774,6 +808,7 @@ impl<'s> Planner<'s> {
             )
             .map_err(|source| sql_error(&store.path, "store the dictionary".into(), source))?;
         let id = store.conn.last_insert_rowid();
+        let _ = self.dictionary.set((id, dictionary.as_slice().into()));
         store.codec.borrow_mut().add(id, dictionary, true);
         for (key, payload) in samples {
             self.write_payload(&key, &payload)?;
@@ -968,8 +1003,10 @@ fn skippable(entry: &Entry, raw: RawHash, today: NaiveDate, refresh_days: u32) -
 /// ([`Planner::skip_probe`]).
 #[derive(Debug, Clone)]
 pub struct SkipProbe {
-    /// The planner's index, when the run skips people at all.
-    index: Option<Arc<Index>>,
+    /// The planner's index.
+    index: Arc<Index>,
+    /// Whether the run skips people at all.
+    skipping: bool,
     today: NaiveDate,
     refresh_days: u32,
 }
@@ -978,12 +1015,10 @@ impl SkipProbe {
     /// Whether the person known by extract key `person`, whose rows hash to `raw`, would be
     /// skipped (unless someone else claims their item first).
     pub fn may_skip(&self, person: &str, raw: RawHash) -> bool {
-        let Some(index) = &self.index else {
-            return false;
-        };
-        if person.is_empty() {
+        if !self.skipping || person.is_empty() {
             return false;
         }
+        let index = &self.index;
         let key = match_key(person);
         index.find(index.hash(&key), &key).is_some_and(|slot| {
             skippable(&index.get(slot, &key), raw, self.today, self.refresh_days)
@@ -992,7 +1027,22 @@ impl SkipProbe {
 
     /// Whether this run skips anyone.
     pub fn active(&self) -> bool {
-        self.index.is_some()
+        self.skipping
+    }
+
+    /// The same probe, skipping nobody (`--only`, or a run told to map everyone).
+    pub fn without_skipping(self) -> SkipProbe {
+        SkipProbe {
+            skipping: false,
+            ..self
+        }
+    }
+
+    /// Whether the run state knows the person with extract key `person` (by its match key):
+    /// someone it does not know will be stored new, so packing their payload ahead pays.
+    pub fn is_known(&self, person: &str) -> bool {
+        let key = match_key(person);
+        self.index.find(self.index.hash(&key), &key).is_some()
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
-use alma_sis_state::{ContentHash, RawHash, SkipProbe};
+use alma_sis_state::{ContentHash, PackedPayload, PayloadPacker, RawHash, SkipProbe};
 use alma_user_model::{User, WriteError};
 use sis_extract::{Extractor, PersonOutcome, Visit};
 
@@ -136,6 +136,8 @@ pub struct Prepared {
     /// Not mapped, because the run state's probe said their rows are unchanged: how many
     /// rows they have.
     pub unmapped: Option<usize>,
+    /// The user's payload packed for the run state (someone it does not know yet).
+    pub packed: Option<PackedPayload>,
 }
 
 /// `user` rendered as sent, with its content hash.
@@ -159,18 +161,22 @@ pub struct ThreadBusy {
 /// the time both spent. The threads stop early when the receiver is dropped.
 ///
 /// With a `probe`, a person whose rows the run state has with the same hash is not mapped
-/// (nor rendered): they come with `unmapped` set, for the run state to take as unchanged.
+/// (nor rendered): they come with `unmapped` set, for the run state to take as unchanged;
+/// with a `packer`, the payload of someone the run state does not know is packed on the
+/// rendering thread.
 pub fn spawn<'scope, 'env>(
     scope: &'scope Scope<'scope, 'env>,
     extractor: &'env Extractor<'env>,
     only: &'env [String],
     probe: Option<SkipProbe>,
+    mut packer: Option<PayloadPacker>,
 ) -> (
     Receiver<Vec<Prepared>>,
     ScopedJoinHandle<'scope, ThreadBusy>,
 ) {
     let (mapped_tx, mapped_rx) = sync_channel::<Vec<Visit>>(QUEUE);
     let (tx, rx) = sync_channel(QUEUE);
+    let known = probe.clone();
     let mapper = scope.spawn(move || {
         let mut busy = Duration::ZERO;
         let mut people = extractor.people_unless(move |key, raw| {
@@ -203,11 +209,17 @@ pub fn spawn<'scope, 'env>(
                                 only.is_empty() || only.iter().any(|id| id == &m.user.primary_id)
                             })
                             .map(|m| render(&m.user));
+                        let new = || known.as_ref().is_some_and(|p| !p.is_known(&person.key));
+                        let packed = match (&mut packer, &rendered) {
+                            (Some(packer), Some(Ok((xml, _)))) if new() => packer.pack(xml),
+                            _ => None,
+                        };
                         Prepared {
                             person,
                             rendered,
                             raw,
                             unmapped: None,
+                            packed,
                         }
                     }
                     Visit::Skipped { key, rows, raw } => Prepared {
@@ -221,6 +233,7 @@ pub fn spawn<'scope, 'env>(
                         rendered: None,
                         raw: Some(raw),
                         unmapped: Some(rows),
+                        packed: None,
                     },
                 })
                 .collect();

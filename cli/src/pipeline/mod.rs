@@ -356,7 +356,13 @@ fn planned(
         .set_raw_basis(&state::raw_basis(run.config))
         .map_err(|e| Stop::Unrecorded(state::state_error(e)))?;
     // `--only` and `--map-everyone` map everyone they take.
-    let probe = (run.args.only.is_empty() && !run.args.map_everyone).then(|| planner.skip_probe());
+    let probe = planner.skip_probe();
+    let probe = if run.args.only.is_empty() && !run.args.map_everyone {
+        probe
+    } else {
+        probe.without_skipping()
+    };
+    let packer = planner.payload_packer();
 
     let start = std::time::Instant::now();
     let bar = crate::progress::rows(extractor.rows_read() as u64, "mapping and checking");
@@ -370,7 +376,8 @@ fn planned(
             &supplements,
         );
         pass.progress = bar.clone();
-        pass.probe = probe;
+        pass.probe = Some(probe);
+        pass.packer = Some(packer);
         let passed = pass.run(extractor);
         run.people = (pass.mapped, pass.planner.skipped());
         (

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use alma_sis_package::Packager;
-use alma_sis_state::{ContentHash, Planner, RawHash, SkipProbe};
+use alma_sis_state::{ContentHash, PackedPayload, PayloadPacker, Planner, RawHash, SkipProbe};
 use alma_user_model::{User, WriteError};
 use anyhow::Context as _;
 use sis_extract::{Decision, Extractor, PersonOutcome, RowOutcome};
@@ -58,6 +58,8 @@ pub struct Pass<'p, 'q, 's> {
     pub sent: u64,
     /// The run state's probe: people whose rows it has unchanged are not mapped.
     pub probe: Option<SkipProbe>,
+    /// Packs new people's payloads on the rendering thread.
+    pub packer: Option<PayloadPacker>,
     /// People mapped.
     pub mapped: u64,
     /// Rows taken since the bar was last moved.
@@ -89,6 +91,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             progress: indicatif::ProgressBar::hidden(),
             sent: 0,
             probe: None,
+            packer: None,
             mapped: 0,
             unshown_rows: 0,
             fault_during_record: state::fault_at("during-record"),
@@ -100,7 +103,13 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
     pub fn run(&mut self, extractor: &Extractor<'_>) -> anyhow::Result<()> {
         let extractor: &Extractor<'_> = extractor;
         std::thread::scope(|scope| {
-            let (people, mapper) = extract::spawn(scope, extractor, self.only, self.probe.take());
+            let (people, mapper) = extract::spawn(
+                scope,
+                extractor,
+                self.only,
+                self.probe.take(),
+                self.packer.take(),
+            );
             // An error stops the pass; dropping the queue then stops the extract thread.
             let result = people
                 .into_iter()
@@ -125,6 +134,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             rendered,
             raw,
             unmapped,
+            packed,
         } = prepared;
         if let (Some(rows), Some(raw)) = (unmapped, raw) {
             if self.planner.skip_unchanged(&person.key, RawHash(raw)) {
@@ -146,6 +156,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
                 rendered,
                 raw: Some(raw),
                 unmapped: None,
+                packed: None,
             };
             return self.person(prepared, extractor);
         }
@@ -179,7 +190,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
         let mut quarantined = false;
         if let (Some(mapped), Some(rendered)) = (user.as_ref(), rendered) {
             let raw = raw.map(|raw| (key.as_str(), raw));
-            quarantined = !self.user(&mapped.user, rendered, &mut rows, raw)?;
+            quarantined = !self.user(&mapped.user, rendered, &mut rows, raw, packed)?;
         }
         let rejected = rows.iter().any(|row| {
             matches!(row.decision, Decision::Rejected { .. })
@@ -224,6 +235,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
         rendered: Result<(Vec<u8>, ContentHash), WriteError>,
         rows: &mut [RowOutcome],
         raw: Option<(&str, RawHash)>,
+        packed: Option<PackedPayload>,
     ) -> anyhow::Result<bool> {
         let start = Instant::now();
         let mut findings = self.quarantine.check(user);
@@ -232,7 +244,9 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
         if findings.is_empty() {
             match rendered {
                 Ok((xml, hash)) => {
-                    return self.send(user, &xml, hash, raw, checked).map(|()| true);
+                    return self
+                        .send(user, (&xml, hash), raw, packed, checked)
+                        .map(|()| true);
                 }
                 // The writer's own refusal, when no check explains it.
                 Err(err) => findings.push(Quarantine::write_refused(user, &err)),
@@ -246,14 +260,14 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
     fn send(
         &mut self,
         user: &User,
-        xml: &[u8],
-        hash: ContentHash,
+        (xml, hash): (&[u8], ContentHash),
         raw: Option<(&str, RawHash)>,
+        packed: Option<PackedPayload>,
         start: Instant,
     ) -> anyhow::Result<()> {
         let verdict = self
             .planner
-            .observe_raw(user, hash, xml, raw)
+            .observe_packed(user, hash, xml, raw, packed)
             .map_err(state::state_error)?;
         let observed = Instant::now();
         self.busy.state += observed - start;

@@ -444,7 +444,7 @@ struct PlanPass<'a, 'q> {
 impl PlanPass<'_, '_> {
     fn run(&mut self, extractor: &Extractor<'_>) -> anyhow::Result<()> {
         std::thread::scope(|scope| {
-            let (people, mapper) = super::extract::spawn(scope, extractor, &[], None);
+            let (people, mapper) = super::extract::spawn(scope, extractor, &[], None, None);
             let result = people
                 .into_iter()
                 .flatten()
