@@ -160,6 +160,20 @@ fn redact_url(url: &str) -> String {
     }
 }
 
+/// What became of one alert, for the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertOutcome {
+    /// Where it went: an email address or a webhook's host (never its secret path).
+    pub target: String,
+    /// The conditions that sent it.
+    pub on: Vec<Condition>,
+    /// Whether the server took it.
+    pub sent: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// One alert's text: a subject line and a body of plain lines.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AlertMessage {

@@ -2,7 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use alma_sis_package::check::{CheckOptions, Limits, MandatoryProfile};
+use alma_sis_state::{BrakeLimits, LoadMode, PlanOptions, PurgePolicy, VanishedPolicy, WaitPolicy};
+use alma_user_model::{CodeTables, MatchId, ValidationOptions};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use sis_extract::MappingConfig;
 
 use crate::exit::{Exit, Failure};
@@ -29,9 +33,9 @@ pub struct AppConfig {
     /// `[package]`: users per XML file, files per zip, zips per run, file names.
     pub package: alma_sis_package::PackageConfig,
     /// `[state]`: the run-state file, full or delta, vanished people, the brake.
-    pub state: crate::pipeline::state::StateConfig,
+    pub state: StateConfig,
     /// `[check]`: match ID, mandatory fields, code tables, input limits.
-    pub check: crate::cmd::check::CheckConfig,
+    pub check: CheckConfig,
     /// The `[purge]` rules, compiled (for the vanished, who are not mapped).
     pub purge: sis_extract::PurgeRules,
     /// `[[alert]]`: who is told about a run, and when.
@@ -298,9 +302,9 @@ struct CliSections {
     #[serde(default)]
     package: Option<alma_sis_package::PackageConfig>,
     #[serde(default)]
-    check: Option<crate::cmd::check::CheckConfig>,
+    check: Option<CheckConfig>,
     #[serde(default)]
-    state: Option<crate::pipeline::state::StateConfig>,
+    state: Option<StateConfig>,
     #[serde(default)]
     alert: Vec<crate::alert::AlertConfig>,
 }
@@ -420,7 +424,7 @@ impl AppConfig {
         Ok(AppConfig {
             path: path.to_owned(),
             base_dir,
-            hash: crate::cmd::sha256_hex(&bytes),
+            hash: sha256_hex(&bytes),
             mapping,
             output,
             delivery,
@@ -432,4 +436,292 @@ impl AppConfig {
             warnings,
         })
     }
+}
+
+/// `[check]`: what `check` and `run`'s quarantine check against.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckConfig {
+    /// The integration profile's match ID: `primary_id` or an identifier type.
+    #[serde(default = "default_match_id")]
+    pub match_id: String,
+    /// Mandatory-field profile: `alma` (the schema's required fields) or `i-share`.
+    #[serde(default = "default_profile")]
+    pub profile: String,
+    /// More mandatory fields for this site (see `docs/configuration.md` for the names).
+    #[serde(default)]
+    pub mandatory: Vec<String>,
+    /// The institution's code tables as TSV, relative to the config file.
+    pub code_tables: Option<PathBuf>,
+    /// Most uncompressed bytes read from one XML file or zip entry.
+    #[serde(default = "default_entry_bytes")]
+    pub max_entry_bytes: u64,
+    /// Most uncompressed bytes read in one check.
+    #[serde(default = "default_total_bytes")]
+    pub max_total_bytes: u64,
+    /// Longest tag or text node read.
+    #[serde(default = "default_token_bytes")]
+    pub max_token_bytes: u64,
+    /// `run` exits 1 when more than this percentage of the rows read is rejected (the rest is
+    /// still delivered).
+    #[serde(default = "default_max_rejected_percent")]
+    pub max_rejected_percent: f64,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        CheckConfig {
+            match_id: default_match_id(),
+            profile: default_profile(),
+            mandatory: Vec::new(),
+            code_tables: None,
+            max_entry_bytes: default_entry_bytes(),
+            max_total_bytes: default_total_bytes(),
+            max_token_bytes: default_token_bytes(),
+            max_rejected_percent: default_max_rejected_percent(),
+        }
+    }
+}
+
+fn default_max_rejected_percent() -> f64 {
+    5.0
+}
+
+fn default_match_id() -> String {
+    "primary_id".into()
+}
+
+fn default_profile() -> String {
+    "alma".into()
+}
+
+fn default_entry_bytes() -> u64 {
+    Limits::default().max_entry_bytes
+}
+
+fn default_total_bytes() -> u64 {
+    Limits::default().max_total_bytes
+}
+
+fn default_token_bytes() -> u64 {
+    Limits::default().max_token_bytes
+}
+
+fn input_error(message: String) -> anyhow::Error {
+    Failure::error(Exit::ConfigOrInput, message)
+}
+
+impl CheckConfig {
+    /// The library's options; relative paths are resolved against `base_dir`.
+    pub fn options(&self, base_dir: &Path) -> anyhow::Result<CheckOptions> {
+        if !(0.0..=100.0).contains(&self.max_rejected_percent) {
+            return Err(input_error(format!(
+                "check.max_rejected_percent must be between 0 and 100, not {}",
+                self.max_rejected_percent
+            )));
+        }
+        let profile = MandatoryProfile::builtin(&self.profile)
+            .map_err(|e| input_error(format!("check.profile: {e}")))?
+            .with_fields(&self.mandatory)
+            .map_err(|e| input_error(format!("check.mandatory: {e}")))?;
+        let code_tables = match &self.code_tables {
+            Some(path) => load_code_tables(&base_dir.join(path))?,
+            None => CodeTables::default(),
+        };
+        Ok(CheckOptions {
+            match_id: MatchId::parse(&self.match_id),
+            profile: Some(profile),
+            validation: ValidationOptions { code_tables },
+            limits: Limits {
+                max_entry_bytes: self.max_entry_bytes,
+                max_total_bytes: self.max_total_bytes,
+                max_token_bytes: self.max_token_bytes,
+            },
+            previous: None,
+        })
+    }
+}
+
+fn load_code_tables(path: &Path) -> anyhow::Result<CodeTables> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| input_error(format!("cannot read code tables {}: {e}", path.display())))?;
+    CodeTables::parse_tsv(&text)
+        .map_err(|e| input_error(format!("code tables {}: {e}", path.display())))
+}
+
+/// `[state]`: the run-state file, the load mode, vanished people and the brake.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// The state file; default `<output.dir>/alma-sis-state.sqlite`.
+    pub path: Option<PathBuf>,
+    /// `full` or `delta`; `run --mode` overrides it.
+    #[serde(default = "default_mode")]
+    pub mode: Mode,
+    /// What people sent before and missing from the extract get.
+    #[serde(default)]
+    pub vanished: VanishedSetting,
+    /// Days after the day someone vanished for their expiry and purge date (`expire`).
+    #[serde(default)]
+    pub vanished_grace_days: u32,
+    /// Successful runs that re-send a vanished person before they are retired.
+    #[serde(default = "default_vanished_runs")]
+    pub vanished_runs: u32,
+    /// Re-send an unchanged user when the expiry date last sent is this many days away.
+    #[serde(default = "default_refresh_days")]
+    pub refresh_days: u32,
+    /// The brake trips when the eligible count falls by more than this percentage.
+    #[serde(default = "default_eligible_drop")]
+    pub brake_eligible_drop_percent: f64,
+    /// The brake trips when more than this percentage of known users changed or vanished.
+    #[serde(default = "default_changed")]
+    pub brake_changed_percent: f64,
+    /// No purge date is sent sooner than this many days after the later of the expiry date
+    /// and the run date; `[purge]` durations must be at least this long.
+    #[serde(default = "default_purge_minimum")]
+    pub purge_minimum_days: u32,
+    /// Seconds a run waits for a busy state file (another process writing it) or for the
+    /// feed's lock (another run of the feed) before it gives up.
+    #[serde(default = "default_lock_wait")]
+    pub lock_wait_secs: u64,
+}
+
+/// `state.vanished`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VanishedSetting {
+    /// Re-send with the expiry date on the day they vanished (plus the grace) and a purge
+    /// date by their last group's `[purge]` rule, no sooner than the minimum.
+    #[default]
+    Expire,
+    /// Re-send with status INACTIVE (the last expiry date, and a purge date as for `expire`).
+    Inactive,
+    /// Send nothing.
+    Nothing,
+}
+
+fn default_mode() -> Mode {
+    Mode::Full
+}
+
+fn default_vanished_runs() -> u32 {
+    3
+}
+
+fn default_refresh_days() -> u32 {
+    30
+}
+
+fn default_eligible_drop() -> f64 {
+    10.0
+}
+
+fn default_changed() -> f64 {
+    25.0
+}
+
+fn default_purge_minimum() -> u32 {
+    PurgePolicy::DEFAULT_MINIMUM_DAYS
+}
+
+fn default_lock_wait() -> u64 {
+    600
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            path: None,
+            mode: default_mode(),
+            vanished: VanishedSetting::default(),
+            vanished_grace_days: 0,
+            vanished_runs: default_vanished_runs(),
+            refresh_days: default_refresh_days(),
+            brake_eligible_drop_percent: default_eligible_drop(),
+            brake_changed_percent: default_changed(),
+            purge_minimum_days: default_purge_minimum(),
+            lock_wait_secs: default_lock_wait(),
+        }
+    }
+}
+
+impl StateConfig {
+    /// The state file: `path`, or `alma-sis-state.sqlite` in the output directory.
+    pub fn file(&self, output: &OutputConfig) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| output.dir.join("alma-sis-state.sqlite"))
+    }
+
+    /// Checks the percentages.
+    pub fn validate(&self) -> Result<(), String> {
+        for (key, value) in [
+            (
+                "brake_eligible_drop_percent",
+                self.brake_eligible_drop_percent,
+            ),
+            ("brake_changed_percent", self.brake_changed_percent),
+        ] {
+            if !(0.0..=100.0).contains(&value) {
+                return Err(format!(
+                    "state.{key} = {value} is not a percentage between 0 and 100"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// How long to wait for a busy state file or feed lock; a wait that starts is logged
+    /// (stderr at the default level).
+    pub fn wait_policy(&self) -> WaitPolicy {
+        WaitPolicy {
+            limit: std::time::Duration::from_secs(self.lock_wait_secs),
+            notice: std::sync::Arc::new(|waiting| tracing::warn!("{waiting}")),
+        }
+    }
+
+    /// How `alma-sis explain` and `run` plan (full mode, a complete run), users matched on
+    /// `match_id` (`[check] match_id`).
+    pub fn explain_options(&self, match_id: &str) -> PlanOptions {
+        self.plan_options(Mode::Full, false, match_id)
+    }
+
+    pub(crate) fn plan_options(&self, mode: Mode, partial: bool, match_id: &str) -> PlanOptions {
+        PlanOptions {
+            match_id: MatchId::parse(match_id),
+            mode: match mode {
+                Mode::Full => LoadMode::Full,
+                Mode::Delta => LoadMode::Delta,
+            },
+            vanished: match self.vanished {
+                VanishedSetting::Expire => VanishedPolicy::Expire {
+                    grace_days: self.vanished_grace_days,
+                },
+                VanishedSetting::Inactive => VanishedPolicy::Inactive,
+                VanishedSetting::Nothing => VanishedPolicy::Nothing,
+            },
+            vanished_runs: self.vanished_runs,
+            refresh_days: self.refresh_days,
+            brake: BrakeLimits {
+                eligible_drop_percent: self.brake_eligible_drop_percent,
+                changed_or_vanished_percent: self.brake_changed_percent,
+            },
+            partial,
+        }
+    }
+}
+
+/// Load modes (also `state.mode` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Send everyone eligible.
+    Full,
+    /// Send new and changed users only.
+    Delta,
+}
+
+/// Hex sha256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }

@@ -26,7 +26,7 @@ pub fn init(global: &GlobalArgs) {
         EnvFilter::try_from_env("ALMA_SIS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| crate::progress::LogWriter)
+        .with_writer(|| crate::terminal::LogWriter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = match global.log_format {

@@ -367,6 +367,7 @@ fn a_duplicate_header_name_stops_the_run_before_anything_changes() {
     assert_eq!(report["outcome"]["exit_code"], 2);
 }
 
+#[cfg(feature = "fault-injection")]
 /// Waits until process `pid` is stopped (state `T` in `/proc`).
 fn wait_stopped(pid: u32) {
     loop {
@@ -384,6 +385,7 @@ fn wait_stopped(pid: u32) {
     }
 }
 
+#[cfg(feature = "fault-injection")]
 #[test]
 fn an_input_that_changes_while_the_run_reads_it_fails_with_exit_2_and_sends_nothing() {
     let site = Site::new();

@@ -1,32 +1,42 @@
 //! `--help` of every subcommand, nested ones included, is a snapshot: a change to the
-//! interface is a reviewed change. New subcommands are found by walking clap's tree.
+//! interface is a reviewed change. New subcommands are found by walking the binary's help.
 
-use clap::CommandFactory;
+use crate::support::alma_sis;
 
-use alma_sis::args::Cli;
-
-/// Every command path with its long help: `[]`, `["run"]`, `["state", "forget"]`, ...
+/// Every command path with its long help, as the binary prints it for `--help`: `[]`,
+/// `["run"]`, `["state", "forget"]`, ... Subcommands are found in each help's `Commands:`.
 fn all_helps() -> Vec<(Vec<String>, String)> {
-    fn walk(cmd: &mut clap::Command, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
-        out.push((path.clone(), cmd.render_long_help().to_string()));
-        let names: Vec<String> = cmd
-            .get_subcommands()
-            .map(|c| c.get_name().to_owned())
-            .filter(|n| n != "help")
-            .collect();
+    fn walk(path: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let output = alma_sis(std::path::Path::new("."), &args);
+        assert!(output.status.success(), "alma-sis {args:?}: {output:?}");
+        let help = String::from_utf8(output.stdout).expect("help is UTF-8");
+        let names = subcommands(&help);
+        out.push((path.clone(), help));
         for name in names {
-            if let Some(sub) = cmd.find_subcommand_mut(&name) {
-                path.push(name);
-                walk(sub, path, out);
-                path.pop();
-            }
+            path.push(name);
+            walk(path, out);
+            path.pop();
         }
     }
-    let mut cmd = Cli::command();
-    cmd.build();
     let mut out = Vec::new();
-    walk(&mut cmd, &mut Vec::new(), &mut out);
+    walk(&mut Vec::new(), &mut out);
     out
+}
+
+/// The names listed under `Commands:` (each line starts with two spaces and the name; a
+/// wrapped description starts with more), without `help`.
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
 }
 
 fn snapshot_name(path: &[String]) -> String {

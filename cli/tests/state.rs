@@ -298,6 +298,7 @@ fn a_failed_delivery_is_sent_again_by_the_next_run() {
     assert!(history.contains("failed"), "{history}");
 }
 
+#[cfg(feature = "fault-injection")]
 fn check_killed(fault: &str) {
     let demo = Demo::new();
     expect_code(&demo.run("2026-11-23T04:00:00Z", &[]), 0);
@@ -326,6 +327,7 @@ fn check_killed(fault: &str) {
     assert_ne!(demo.export(), before, "{fault}: recorded this time");
 }
 
+#[cfg(feature = "fault-injection")]
 #[test]
 fn a_run_killed_between_packaging_and_recording_leaves_the_state_consistent() {
     check_killed("after-package");
@@ -397,7 +399,7 @@ fn the_history_table_is_a_snapshot() {
             &["a_01.zip", "a_02.zip"],
         ),
     ];
-    insta::assert_snapshot!("history_table", alma_sis::cmd::history::render(&runs));
+    insta::assert_snapshot!("history_table", alma_sis::history::render(&runs));
 }
 
 #[test]

@@ -298,5 +298,5 @@ fn a_state_file_another_process_writes_is_waited_for_then_exit_5() {
 
 /// Plan options of a complete run.
 fn crate_options() -> PlanOptions {
-    alma_sis::pipeline::state::StateConfig::default().explain_options("primary_id")
+    alma_sis::config::StateConfig::default().explain_options("primary_id")
 }

@@ -277,6 +277,7 @@ fn retried_deliveries_are_in_the_report_with_their_cause() {
     );
 }
 
+#[cfg(feature = "fault-injection")]
 #[test]
 fn the_run_after_a_killed_one_says_so_in_its_report() {
     let demo = Demo::new();

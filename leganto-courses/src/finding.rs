@@ -1,7 +1,13 @@
-//! Findings: what is wrong (or worth knowing) about a course row, and where. How bad one
-//! is, [`Severity`], is the same as for patron records.
+//! Findings: what is wrong (or worth knowing) about a course row, and where.
+//!
+//! A course finding is alma-user-model's [`alma_user_model::Finding`] (its code, severity
+//! and message; reached through `Deref`, so `finding.code` reads as for a user finding) in
+//! a thin wrapper that says where: a course file has no user and no field path, and its
+//! places are a file, a line and a field number that may be unknown (a user finding's
+//! position always has a byte column), about a course rather than a primary id.
 
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 
 use serde::Serialize;
 
@@ -13,10 +19,9 @@ pub use alma_user_model::Severity;
 /// `READING_LIST_NAME`), or of the registrar's extract for mapping findings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// A stable code such as `E-COLUMNS` or `W-LEGACY-31`.
-    pub code: &'static str,
-    /// How bad it is.
-    pub severity: Severity,
+    /// The code, severity and message, as for patron records.
+    #[serde(flatten)]
+    pub finding: alma_user_model::Finding,
     /// The file, when the finding is about one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
@@ -29,8 +34,20 @@ pub struct Finding {
     /// The course (`CODE/SECTION`), when the finding is about one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub course: Option<String>,
-    /// What is wrong and what to do, for people.
-    pub message: String,
+}
+
+impl Deref for Finding {
+    type Target = alma_user_model::Finding;
+
+    fn deref(&self) -> &alma_user_model::Finding {
+        &self.finding
+    }
+}
+
+impl DerefMut for Finding {
+    fn deref_mut(&mut self) -> &mut alma_user_model::Finding {
+        &mut self.finding
+    }
 }
 
 impl Finding {
@@ -46,13 +63,11 @@ impl Finding {
 
     fn new(code: &'static str, severity: Severity, message: impl Into<String>) -> Finding {
         Finding {
-            code,
-            severity,
+            finding: alma_user_model::Finding::new(code, severity, message),
             file: None,
             line: None,
             column: None,
             course: None,
-            message: message.into(),
         }
     }
 

@@ -668,11 +668,8 @@ pub fn map_extract_file(
                 Some(c) => format!("{} (course file column {c})", f.message),
                 None => f.message.clone(),
             };
-            let f = Finding {
-                message,
-                column: None,
-                ..f
-            };
+            let mut f = Finding { column: None, ..f };
+            f.message = message;
             if f.is_error() {
                 errors.push(at(f, None));
             } else if !value_errors {

@@ -56,8 +56,11 @@ fn the_demo_extract_maps_as_the_config_says() {
         (10, 2, 1, 0)
     );
     assert_eq!(mapped.terms, ["2269", "2271"]);
-    let findings: Vec<(&str, Option<u64>)> =
-        mapped.findings.iter().map(|f| (f.code, f.line)).collect();
+    let findings: Vec<(&str, Option<u64>)> = mapped
+        .findings
+        .iter()
+        .map(|f| (f.code.as_str(), f.line))
+        .collect();
     assert_eq!(
         findings,
         [

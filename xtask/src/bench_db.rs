@@ -18,7 +18,7 @@ use anyhow::{Context, bail};
 #[path = "../../cli/tests/pg_server.rs"]
 mod pg_server;
 
-use crate::bench::{Timings, fresh_extract, target_dir, write_bench_config};
+use crate::night::{Timings, fresh_extract, run_night, target_dir, write_bench_config};
 use crate::synthetic::COLUMNS;
 
 const PASSWORD: &str = "bench-only-password";
@@ -172,7 +172,7 @@ fn night(
     port: u16,
 ) -> anyhow::Result<(Duration, Timings)> {
     let port = port.to_string();
-    crate::bench::run_night(
+    run_night(
         bin,
         dir,
         config,

@@ -18,7 +18,10 @@ use anyhow::{Context, bail};
 mod alma_export;
 mod bench;
 mod bench_db;
+mod corpus;
+mod fixtures;
 mod fuzz;
+mod night;
 #[cfg(test)]
 mod oracle;
 mod round_two;
@@ -181,8 +184,9 @@ fn install_test_tools(root: &Path) -> anyhow::Result<()> {
 }
 
 /// The features CI builds with: everything, ODBC included (this tool itself is built without
-/// it, so that it builds before unixODBC is installed).
-const FEATURES: [&str; 2] = ["--features", "alma-sis/odbc"];
+/// it, so that it builds before unixODBC is installed), and the test-only fault injection the
+/// crash-consistency tests need (never in the release binary).
+const FEATURES: [&str; 2] = ["--features", "alma-sis/odbc,alma-sis/fault-injection"];
 
 /// The steps of `cargo xtask ci`, announced before each starts (a build can take minutes).
 struct Steps {
@@ -257,7 +261,7 @@ fn ci(root: &Path) -> anyhow::Result<()> {
             &[],
         )
     })?;
-    let release = bench::target_dir(root).join("release/alma-sis");
+    let release = night::target_dir(root).join("release/alma-sis");
     let release = release.to_string_lossy();
     steps.step("building and running every test (cargo test)", || {
         run(
@@ -306,7 +310,7 @@ fn ci(root: &Path) -> anyhow::Result<()> {
 }
 
 fn fixtures(root: &Path) -> anyhow::Result<()> {
-    for golden in alma_sis::fixtures::goldens(root)? {
+    for golden in fixtures::goldens(root)? {
         let path = root.join(&golden.path);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;

@@ -11,8 +11,6 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read as _;
 use std::path::Path;
 
-use clap::Parser as _;
-
 use crate::synthetic::{GenOptions, write_extract};
 
 /// What windows-1252 decodes bytes 0x80..=0x9F to, written out (undefined bytes as the C1
@@ -167,17 +165,11 @@ fn a_messy_mixed_encoding_extract_is_decoded_row_by_row_as_an_independent_decode
         );
     let config_path = dir.path().join("alma-sis.toml");
     std::fs::write(&config_path, config).expect("config");
-    let cli = alma_sis::args::Cli::try_parse_from([
-        "alma-sis",
-        "--quiet",
-        "run",
-        "--config",
-        config_path.to_str().expect("a UTF-8 path"),
-        "--now",
-        "2026-11-23T04:00:00Z",
-    ])
-    .expect("arguments");
-    let exit = alma_sis::run(cli).expect("the run");
+    let ctx = alma_sis::Context::pinned(
+        chrono::DateTime::parse_from_rfc3339("2026-11-23T04:00:00Z").expect("a time"),
+        &config_path,
+    );
+    let exit = alma_sis::pipeline::run(&ctx, &alma_sis::RunOptions::default()).expect("the run");
     assert!(exit.code() <= 1, "{exit:?}");
 
     let expected = oracle(&extract);

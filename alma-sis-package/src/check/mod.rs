@@ -44,7 +44,6 @@
 //! ```
 
 pub mod codes;
-pub mod corpus;
 mod decode;
 mod feed;
 mod guard;

@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use alma_sis_package::check::corpus::corpus;
 use alma_sis_package::check::{CheckOptions, MandatoryProfile};
 use alma_user_model::Severity;
 
@@ -179,12 +178,7 @@ fn troubleshooting_states_what_alma_does_for_every_code() {
 #[test]
 fn findings_carry_the_graded_severity() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let mut paths = Vec::new();
-    for file in corpus() {
-        let path = dir.path().join(file.name);
-        std::fs::write(&path, &file.bytes).expect("writable");
-        paths.push(path);
-    }
+    let mut paths = super::corpus::corpus_files();
     let samples = root().join("../shared/alma/samples");
     for name in [
         "mit_staff_patrons.xml",

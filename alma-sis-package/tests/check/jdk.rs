@@ -4,9 +4,9 @@
 use std::process::Command;
 
 use alma_sis_package::check::CheckOptions;
-use alma_sis_package::check::corpus::corpus;
 use alma_user_model::Severity;
 
+use super::corpus::corpus_files;
 use super::{codes_of, run_check};
 use crate::support::tool_available;
 
@@ -22,13 +22,10 @@ fn check_and_the_jdk_agree_on_every_corpus_zip() {
     if !tool_available("java", "-version") {
         return;
     }
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let mut paths = Vec::new();
-    for file in corpus().into_iter().filter(|f| f.name.ends_with(".zip")) {
-        let path = dir.path().join(file.name);
-        std::fs::write(&path, &file.bytes).expect("writable");
-        paths.push(path);
-    }
+    let paths: Vec<std::path::PathBuf> = corpus_files()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "zip"))
+        .collect();
     let program =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check/JdkZipRead.java");
     let out = Command::new("java")

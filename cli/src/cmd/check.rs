@@ -1,22 +1,18 @@
-//! `alma-sis check`: every Alma load failure, found before Alma does.
-//!
-//! Also home of the `[check]` config section, which `run` uses for its quarantine.
+//! `alma-sis check`: every Alma load failure, found before Alma does (its `[check]` config
+//! section is `alma_sis::config::CheckConfig`, which `run` uses for its quarantine).
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use alma_sis_package::check::{
-    CheckFinding, CheckOptions, Checker, Limits, MandatoryProfile, PreviousFeed,
-};
-use alma_user_model::{CodeTables, MatchId, Severity, ValidationOptions};
+use alma_sis_package::check::{CheckFinding, Checker, PreviousFeed};
+use alma_user_model::Severity;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use serde::Deserialize;
 
-use super::Context;
-use crate::config::AppConfig;
-use crate::exit::{Exit, Failure};
+use alma_sis::Context;
+use alma_sis::config::{AppConfig, CheckConfig};
+use alma_sis::{Exit, Failure};
 
 /// The `schema` value of `check --format json`.
 pub const SCHEMA: &str = "alma-sis.check/1";
@@ -63,115 +59,8 @@ pub enum Format {
     Json,
 }
 
-/// `[check]`: what `check` and `run`'s quarantine check against.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckConfig {
-    /// The integration profile's match ID: `primary_id` or an identifier type.
-    #[serde(default = "default_match_id")]
-    pub match_id: String,
-    /// Mandatory-field profile: `alma` (the schema's required fields) or `i-share`.
-    #[serde(default = "default_profile")]
-    pub profile: String,
-    /// More mandatory fields for this site (see `docs/configuration.md` for the names).
-    #[serde(default)]
-    pub mandatory: Vec<String>,
-    /// The institution's code tables as TSV, relative to the config file.
-    pub code_tables: Option<PathBuf>,
-    /// Most uncompressed bytes read from one XML file or zip entry.
-    #[serde(default = "default_entry_bytes")]
-    pub max_entry_bytes: u64,
-    /// Most uncompressed bytes read in one check.
-    #[serde(default = "default_total_bytes")]
-    pub max_total_bytes: u64,
-    /// Longest tag or text node read.
-    #[serde(default = "default_token_bytes")]
-    pub max_token_bytes: u64,
-    /// `run` exits 1 when more than this percentage of the rows read is rejected (the rest is
-    /// still delivered).
-    #[serde(default = "default_max_rejected_percent")]
-    pub max_rejected_percent: f64,
-}
-
-impl Default for CheckConfig {
-    fn default() -> Self {
-        CheckConfig {
-            match_id: default_match_id(),
-            profile: default_profile(),
-            mandatory: Vec::new(),
-            code_tables: None,
-            max_entry_bytes: default_entry_bytes(),
-            max_total_bytes: default_total_bytes(),
-            max_token_bytes: default_token_bytes(),
-            max_rejected_percent: default_max_rejected_percent(),
-        }
-    }
-}
-
-fn default_max_rejected_percent() -> f64 {
-    5.0
-}
-
-fn default_match_id() -> String {
-    "primary_id".into()
-}
-
-fn default_profile() -> String {
-    "alma".into()
-}
-
-fn default_entry_bytes() -> u64 {
-    Limits::default().max_entry_bytes
-}
-
-fn default_total_bytes() -> u64 {
-    Limits::default().max_total_bytes
-}
-
-fn default_token_bytes() -> u64 {
-    Limits::default().max_token_bytes
-}
-
 fn input_error(message: String) -> anyhow::Error {
     Failure::error(Exit::ConfigOrInput, message)
-}
-
-impl CheckConfig {
-    /// The library's options; relative paths are resolved against `base_dir`.
-    pub fn options(&self, base_dir: &Path) -> anyhow::Result<CheckOptions> {
-        if !(0.0..=100.0).contains(&self.max_rejected_percent) {
-            return Err(input_error(format!(
-                "check.max_rejected_percent must be between 0 and 100, not {}",
-                self.max_rejected_percent
-            )));
-        }
-        let profile = MandatoryProfile::builtin(&self.profile)
-            .map_err(|e| input_error(format!("check.profile: {e}")))?
-            .with_fields(&self.mandatory)
-            .map_err(|e| input_error(format!("check.mandatory: {e}")))?;
-        let code_tables = match &self.code_tables {
-            Some(path) => load_code_tables(&base_dir.join(path))?,
-            None => CodeTables::default(),
-        };
-        Ok(CheckOptions {
-            match_id: MatchId::parse(&self.match_id),
-            profile: Some(profile),
-            validation: ValidationOptions { code_tables },
-            limits: Limits {
-                max_entry_bytes: self.max_entry_bytes,
-                max_total_bytes: self.max_total_bytes,
-                max_token_bytes: self.max_token_bytes,
-            },
-            previous: None,
-        })
-    }
-}
-
-fn load_code_tables(path: &Path) -> anyhow::Result<CodeTables> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| input_error(format!("cannot read code tables {}: {e}", path.display())))?;
-    CodeTables::parse_tsv(&text)
-        .map_err(|e| input_error(format!("code tables {}: {e}", path.display())))
 }
 
 /// The `[check]` section: from the config file when there is one; without a config file

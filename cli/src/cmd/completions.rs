@@ -1,10 +1,8 @@
 //! `alma-sis completions <shell>`.
 
-use clap::{Args, CommandFactory};
+use alma_sis::Exit;
+use clap::Args;
 use clap_complete::Shell;
-
-use crate::Exit;
-use crate::args::Cli;
 
 /// Arguments of `alma-sis completions`.
 #[derive(Debug, Args)]
@@ -13,9 +11,8 @@ pub struct CompletionsArgs {
     pub shell: Shell,
 }
 
-/// Prints completions for the shell to stdout.
-pub fn run(args: CompletionsArgs) -> anyhow::Result<Exit> {
-    let mut cmd = Cli::command();
+/// Prints completions for the shell to stdout, for the command line `cmd` (the whole of it).
+pub fn run(mut cmd: clap::Command, args: CompletionsArgs) -> anyhow::Result<Exit> {
     clap_complete::generate(args.shell, &mut cmd, "alma-sis", &mut std::io::stdout());
     Ok(Exit::Ok)
 }

@@ -6,10 +6,10 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use leganto_courses::{DateFormat, Rules, Snapshot, plan_delta, read_course_file};
 
-use super::Context;
-use crate::courses::CoursesAppConfig;
-use crate::courses::run::{RunOptions, print_findings, write_rollover_reports};
-use crate::exit::{Exit, Failure};
+use alma_sis::Context;
+use alma_sis::courses::CoursesAppConfig;
+use alma_sis::courses::run::{RunOptions, print_findings, write_rollover_reports};
+use alma_sis::{Exit, Failure};
 
 /// Arguments of `alma-sis courses`.
 #[derive(Debug, Args)]
@@ -25,10 +25,10 @@ pub struct CoursesArgs {
 pub enum CoursesCommand {
     /// Map the registrar's extract, write the course file with only what changed, check it
     /// and deliver it.
-    #[command(after_help = crate::args::EXIT_CODES)]
+    #[command(after_help = crate::help::EXIT_CODES)]
     Run(CoursesRunArgs),
     /// Check a course-loading file the way Alma reads it (file:line:column findings).
-    #[command(after_help = crate::args::EXIT_CODES)]
+    #[command(after_help = crate::help::EXIT_CODES)]
     Check(CoursesCheckArgs),
     /// Fetch the registrar's extract from the `[pull]` server and install it as `[source] path`.
     Pull,
@@ -65,7 +65,7 @@ pub struct CoursesCheckArgs {
 /// Runs `alma-sis courses ...`.
 pub fn run(ctx: &Context, args: CoursesArgs) -> anyhow::Result<Exit> {
     match args.command {
-        CoursesCommand::Run(a) => crate::courses::run::run(
+        CoursesCommand::Run(a) => alma_sis::courses::run::run(
             ctx,
             RunOptions {
                 dry_run: a.dry_run,
@@ -98,7 +98,7 @@ fn check(ctx: &Context, args: &CoursesCheckArgs) -> anyhow::Result<Exit> {
         .with_context(|| format!("cannot read {}", args.file.display()))
         .map_err(|e| Failure::error(Exit::ConfigOrInput, format!("{e:#}")))?;
     let file = read_course_file(&bytes, &args.file.display().to_string(), &rules);
-    let errors = print_findings(&file.findings);
+    let errors = print_findings(ctx.progress.as_ref(), &file.findings);
     let warnings = file.findings.len() - errors;
     println!(
         "{}: {} course rows, {} columns, {errors} errors, {warnings} warnings",
@@ -119,7 +119,7 @@ fn pull(ctx: &Context) -> anyhow::Result<Exit> {
     };
     let into = config.output.dir.join(format!("pulled_{}", ctx.stamp()));
     std::fs::create_dir_all(&into).with_context(|| format!("cannot create {}", into.display()))?;
-    let mut server = crate::destination::build(&pull.server)?;
+    let mut server = alma_sis::destination::build(&pull.server)?;
     let pulled = server.pull(&pull.from, &pull.pattern, &into).map_err(|e| {
         Failure::error(
             Exit::DeliveryFailed,
@@ -154,7 +154,7 @@ fn pull(ctx: &Context) -> anyhow::Result<Exit> {
 
 fn rollover_report(ctx: &Context) -> anyhow::Result<Exit> {
     let config = CoursesAppConfig::load(&ctx.config_path)?;
-    let mapped = crate::courses::run::map(&config)?;
+    let mapped = alma_sis::courses::run::map(&config)?;
     let state_path = config.state_path();
     let state_failure = |e| Failure::error(Exit::ConfigOrInput, format!("run state: {e}"));
     let (last, sent) = if state_path.exists() {
@@ -182,7 +182,7 @@ fn rollover_report(ctx: &Context) -> anyhow::Result<Exit> {
             .filter(|f| f.code.starts_with("W-ROLLOVER"))
             .cloned(),
     );
-    let rejected = print_findings(&findings);
+    let rejected = print_findings(ctx.progress.as_ref(), &findings);
     let (csv, html) = write_rollover_reports(ctx, &config, &delta.rollovers)?;
     println!("{} rollover candidates", delta.rollovers.len());
     println!("  {}", csv.display());

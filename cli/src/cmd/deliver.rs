@@ -15,11 +15,11 @@ use alma_sis_state::FeedLock;
 use alma_user_model::Severity;
 use clap::Args;
 
-use super::Context;
-use crate::Exit;
-use crate::config::AppConfig;
-use crate::exit::Failure;
-use crate::pipeline::state::{open_existing, state_error};
+use alma_sis::Context;
+use alma_sis::Exit;
+use alma_sis::Failure;
+use alma_sis::config::AppConfig;
+use alma_sis::pipeline::state::{open_existing, state_error};
 
 /// Findings named in a refusal; the rest are counted (`alma-sis check` lists them all).
 const NAMED_FINDINGS: usize = 5;
@@ -36,8 +36,8 @@ pub struct DeliverArgs {
 /// Runs `alma-sis deliver`.
 pub fn run(ctx: &Context, args: DeliverArgs) -> anyhow::Result<Exit> {
     let config = ctx.config()?;
-    crate::interrupt::install()?;
-    let mut destination = crate::destination::build(&config.delivery)?;
+    alma_sis::interrupt::install()?;
+    let mut destination = alma_sis::destination::build(&config.delivery)?;
     check_zip(&config, &args.zip)?;
     let feed = &config.mapping.feed;
     // No run of the feed writes the state or the destination meanwhile.
@@ -81,8 +81,12 @@ pub fn run(ctx: &Context, args: DeliverArgs) -> anyhow::Result<Exit> {
         }
     }
     let family = config.package.zip_family(&feed.institution, &feed.name);
-    let (delivered, folder) =
-        crate::pipeline::deliver::deliver_one(destination.as_mut(), &args.zip, &family)?;
+    let (delivered, folder) = alma_sis::pipeline::deliver::deliver_one(
+        destination.as_mut(),
+        &args.zip,
+        &family,
+        ctx.progress.as_ref(),
+    )?;
     for temp in &folder.removed_temps {
         println!("removed          {temp} (left by an interrupted earlier delivery)");
     }

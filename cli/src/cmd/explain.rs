@@ -9,8 +9,8 @@ use alma_user_model::{Severity, render_user};
 use clap::Args;
 use sis_extract::{Decision, Extractor, PersonOutcome, Topic};
 
-use super::Context;
-use crate::exit::{Exit, Failure};
+use alma_sis::Context;
+use alma_sis::{Exit, Failure};
 
 /// Arguments of `alma-sis explain`.
 #[derive(Debug, Args)]
@@ -42,12 +42,13 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> anyhow::Result<Exit> {
         &config.mapping,
         &config.base_dir,
         ctx.today(),
-        &crate::connector::from_process(),
+        &alma_sis::connector::from_process(),
     )
-    .map_err(|e| crate::pipeline::extract::input_error(&config, args.show_values, &e))?
+    .map_err(|e| alma_sis::pipeline::extract::input_error(&config, args.show_values, &e))?
     .with_trace(false);
     let today = ctx.today();
-    let alma = crate::pipeline::plan::explain(&config, today, &args.id, &args.alma_export)?;
+    let alma =
+        alma_sis::pipeline::plan_report::explain(&config, today, &args.id, &args.alma_export)?;
     let Some(mut person) = extractor.explain(&args.id) else {
         if let Some(text) = vanished::explain(&config, &[&args.id], today)? {
             print!("{}: not in the extract (as of {today})\n{text}", args.id);
@@ -111,8 +112,9 @@ mod vanished {
     use alma_user_model::User;
     use chrono::NaiveDate;
 
-    use crate::config::AppConfig;
-    use crate::pipeline::state::{VanishedSetting, open_existing, purge_policy, state_error};
+    use alma_sis::config::AppConfig;
+    use alma_sis::config::VanishedSetting;
+    use alma_sis::pipeline::state::{open_existing, purge_policy, state_error};
 
     /// The "vanished" section for the first of `ids` the run state knows, or `None`.
     pub fn explain(
@@ -404,7 +406,7 @@ fn verdict(person: &PersonOutcome, check: Option<&[String]>) -> String {
             Some(reasons) => {
                 let mut codes: Vec<&str> = reasons
                     .iter()
-                    .map(|r| crate::pipeline::report::reason_code(r))
+                    .map(|r| alma_sis::pipeline::report::reason_code(r))
                     .collect();
                 codes.dedup();
                 format!(
@@ -432,7 +434,7 @@ fn verdict(person: &PersonOutcome, check: Option<&[String]>) -> String {
             _ => None,
         })
         .flatten()
-        .map(|e| crate::pipeline::report::reason_code(e))
+        .map(|e| alma_sis::pipeline::report::reason_code(e))
         .collect();
     codes.sort_unstable();
     codes.dedup();

@@ -7,8 +7,8 @@ use clap::Args;
 
 use sis_extract::database::{DatabaseConfig, Driver, query_rows};
 
-use super::Context;
-use crate::exit::{Exit, Failure};
+use alma_sis::Context;
+use alma_sis::{Exit, Failure};
 
 /// The files `init` writes: name and contents.
 const FILES: [(&str, &str); 3] = [
@@ -170,7 +170,7 @@ fn from_query(_ctx: &Context, args: &InitArgs, sql_file: &Path) -> anyhow::Resul
         db.connection_env = Some(var.clone());
     }
     db.retries = 0;
-    let rows = query_rows(&sql, &db, dir, &crate::connector::from_process())
+    let rows = query_rows(&sql, &db, dir, &alma_sis::connector::from_process())
         .map_err(|e| fail(e.to_string()))?;
     let columns = rows.columns.clone();
     let lower: Vec<String> = columns.iter().map(|c| c.to_ascii_lowercase()).collect();

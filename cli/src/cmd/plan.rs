@@ -6,11 +6,10 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 
-use super::Context;
-use crate::exit::Exit;
-use crate::pipeline::plan::{PlanInput, PlanReport, plan};
-use crate::pipeline::plan_report::{self, PlanContext};
-use crate::pipeline::report::{report_paths, write_private};
+use alma_sis::Context;
+use alma_sis::Exit;
+use alma_sis::pipeline::plan::{PlanInput, PlanReport, plan};
+use alma_sis::pipeline::plan_report::{self, PlanContext, write_reports};
 
 /// Arguments of `alma-sis plan`.
 #[derive(Debug, Args)]
@@ -49,7 +48,7 @@ pub fn run(ctx: &Context, args: PlanArgs) -> anyhow::Result<Exit> {
     let stem = format!("{}_{}_{}", feed.institution, feed.name, ctx.stamp());
     let dir = config.output.ensure_dir()?.to_owned();
     let start = Instant::now();
-    let extractor = crate::pipeline::extract::extractor(&config, today, args.show_values)?;
+    let extractor = alma_sis::pipeline::extract::extractor(&config, today, args.show_values)?;
     let read = start.elapsed();
     let check_options = config.check.options(&config.base_dir)?;
     let people = dir.join(format!("{stem}.plan.people.csv"));
@@ -96,26 +95,6 @@ pub fn run(ctx: &Context, args: PlanArgs) -> anyhow::Result<Exit> {
     Ok(exit)
 }
 
-/// Writes `<stem>.plan.report.json` and `.html` (mode 0600); returns the paths written.
-pub fn write_reports(
-    ctx: &PlanContext<'_>,
-    report: &PlanReport,
-    exit: Exit,
-    stem: &str,
-) -> Vec<PathBuf> {
-    let (json_path, html_path) = report_paths(ctx.work_dir, &format!("{stem}.plan"));
-    let json = plan_report::json(ctx, report, exit);
-    let html = plan_report::html(ctx, report, exit);
-    let mut written = Vec::new();
-    for (path, contents) in [(json_path, json), (html_path, html)] {
-        match write_private(&path, contents.as_bytes()) {
-            Ok(()) => written.push(path),
-            Err(e) => tracing::error!("cannot write the plan report {}: {e}", path.display()),
-        }
-    }
-    written
-}
-
 /// Stage times, users, the index's size and the process's peak RSS, as JSON.
 fn write_timings(
     report: &PlanReport,
@@ -123,12 +102,12 @@ fn write_timings(
     path: &std::path::Path,
 ) -> anyhow::Result<()> {
     let json = serde_json::json!({
-        "stages": crate::pipeline::stages_json(&report.timings),
+        "stages": alma_sis::pipeline::stages_json(&report.timings),
         "seconds": total.as_secs_f64(),
         "users_mapped": report.users,
         "export_users": report.coverage.users,
         "index_bytes": report.index_bytes,
-        "peak_rss_kib": crate::pipeline::peak_rss_kib(),
+        "peak_rss_kib": alma_sis::pipeline::peak_rss_kib(),
     });
     std::fs::write(path, serde_json::to_vec_pretty(&json)?)
         .map_err(|e| anyhow::anyhow!("cannot write timings {}: {e}", path.display()))

@@ -2,8 +2,8 @@
 
 use clap::{Args, ValueEnum};
 
-use super::Context;
-use crate::exit::Exit;
+use alma_sis::config::Mode;
+use alma_sis::{Context, Exit, RunOptions};
 
 /// Arguments of `alma-sis run`.
 #[derive(Debug, Args)]
@@ -16,7 +16,7 @@ pub struct RunArgs {
     pub only: Vec<String>,
     /// Send everyone eligible (full) or only new and changed users (delta).
     #[arg(long, value_enum)]
-    pub mode: Option<Mode>,
+    pub mode: Option<ModeArg>,
     /// Deliver even when the brake would stop an implausible extract.
     #[arg(long)]
     pub force: bool,
@@ -44,16 +44,41 @@ pub struct RunArgs {
 }
 
 /// Load modes (also `state.mode` in the config).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
     /// Send everyone eligible.
     Full,
     /// Send new and changed users only.
     Delta,
 }
 
-/// Runs the patron pipeline.
+impl From<ModeArg> for Mode {
+    fn from(mode: ModeArg) -> Mode {
+        match mode {
+            ModeArg::Full => Mode::Full,
+            ModeArg::Delta => Mode::Delta,
+        }
+    }
+}
+
+impl From<RunArgs> for RunOptions {
+    fn from(args: RunArgs) -> RunOptions {
+        RunOptions {
+            dry_run: args.dry_run,
+            only: args.only,
+            mode: args.mode.map(Mode::from),
+            force: args.force,
+            strict: args.strict,
+            plan_against: args.plan_against,
+            show_values: args.show_values,
+            timings: args.timings,
+            map_everyone: args.map_everyone,
+        }
+    }
+}
+
+/// Runs the patron pipeline; SIGINT and SIGTERM stop it at the next safe point.
 pub fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<Exit> {
-    crate::pipeline::run(ctx, &args)
+    alma_sis::interrupt::install()?;
+    alma_sis::pipeline::run(ctx, &RunOptions::from(args))
 }

@@ -7,9 +7,9 @@ use alma_sis_state::{Claim, Owner, StateError};
 use alma_user_model::match_key;
 use clap::{Args, Subcommand};
 
-use super::Context;
-use crate::exit::{Exit, Failure};
-use crate::pipeline::state::{lock_feed, open_existing, state_error};
+use alma_sis::Context;
+use alma_sis::pipeline::state::{lock_feed, open_existing, state_error};
+use alma_sis::{Exit, Failure};
 
 /// Arguments of `alma-sis state`.
 #[derive(Debug, Args)]
@@ -35,7 +35,9 @@ pub enum StateCommand {
 /// Arguments of `alma-sis state forget`.
 #[derive(Debug, Args)]
 pub struct ForgetArgs {
-    /// The person's primary id (any case).
+    /// The person's match id value: the value of the field `check.match_id` names (the
+    /// primary id unless the config matches on another id), compared trimmed and ignoring
+    /// case, as the run state keys people.
     #[arg(value_name = "ID")]
     pub id: String,
     /// The feed (default: the config's `feed.name`).

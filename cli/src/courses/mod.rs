@@ -136,7 +136,7 @@ impl CoursesAppConfig {
         Ok(CoursesAppConfig {
             path: path.to_owned(),
             base_dir,
-            hash: crate::cmd::sha256_hex(&bytes),
+            hash: crate::config::sha256_hex(&bytes),
             courses,
             output,
             delivery,

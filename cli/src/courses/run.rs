@@ -15,8 +15,9 @@ use leganto_courses::{
 };
 
 use super::CoursesAppConfig;
-use crate::cmd::Context;
+use crate::context::Context;
 use crate::exit::{Exit, Failure};
+use crate::progress::Progress;
 use alma_sis_state::courses::{StoreCourseState, last_snapshot, rollovers_sent};
 
 /// What `courses run` is asked to do.
@@ -58,11 +59,13 @@ fn sorted(findings: &[Finding]) -> Vec<&Finding> {
     sorted
 }
 
-/// Prints findings to stderr, errors first; returns how many are errors.
-pub fn print_findings(findings: &[Finding]) -> usize {
+/// Tells `progress` the findings, errors first; returns how many are errors.
+pub fn print_findings(progress: &dyn Progress, findings: &[Finding]) -> usize {
+    let mut text = String::new();
     for f in sorted(findings) {
-        eprintln!("{f}");
+        let _ = writeln!(text, "{f}");
     }
+    progress.warn(&text);
     findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
@@ -282,7 +285,7 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
         Ok(d) => d,
         Err(e) => {
             finish(&mut store, RunOutcome::Refused, Some(e.to_string()))?;
-            print_findings(&mapped.findings);
+            print_findings(ctx.progress.as_ref(), &mapped.findings);
             let text = summary(&mapped, None, None, None, &[]);
             let report = write_run_report(
                 ctx,
@@ -293,9 +296,11 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
                 &mapped.findings,
             )?;
             if !ctx.quiet {
-                println!("Leganto courses: refused, nothing delivered");
-                print!("{text}");
-                println!("  {:<34}{}", "run report", report.display());
+                ctx.progress.say(&format!(
+                    "Leganto courses: refused, nothing delivered\n{text}  {:<34}{}\n",
+                    "run report",
+                    report.display()
+                ));
             }
             return Err(course_error(e));
         }
@@ -305,9 +310,10 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
     findings.extend(delta.findings.iter().cloned());
     findings.extend(instructors);
     let notes: Vec<String> = note.into_iter().collect();
-    let errors = print_findings(&findings);
+    let errors = print_findings(ctx.progress.as_ref(), &findings);
     if !options.force && findings.iter().any(|f| f.code == "E-REKEY") {
-        eprintln!("hint: `--force` makes the run go on as the E-REKEY finding says");
+        ctx.progress
+            .warn("hint: `--force` makes the run go on as the E-REKEY finding says\n");
     }
     let exit = if errors > 0 { Exit::Findings } else { Exit::Ok };
 
@@ -321,15 +327,18 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
         let text = summary(&mapped, Some(&delta), file, delivered, &reports);
         let path = write_run_report(ctx, &config, &text, outcome, &notes, &findings)?;
         if !ctx.quiet {
-            println!("Leganto courses: {outcome}");
-            print!("{text}");
-            println!("  {:<34}{}", "run report", path.display());
+            let mut said = format!(
+                "Leganto courses: {outcome}\n{text}  {:<34}{}\n",
+                "run report",
+                path.display()
+            );
             for note in &notes {
-                println!("{note}");
+                let _ = writeln!(said, "{note}");
             }
             if delta.not_applied > 0 {
-                println!("{ALMA_UPDATES}");
+                let _ = writeln!(said, "{ALMA_UPDATES}");
             }
+            ctx.progress.say(&said);
         }
         anyhow::Ok(())
     };
@@ -374,7 +383,7 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
     };
     let check = read_course_file(&bytes, &name, &rules);
     if check.has_errors() {
-        print_findings(&check.findings);
+        print_findings(ctx.progress.as_ref(), &check.findings);
         finish(
             &mut store,
             RunOutcome::Failed,

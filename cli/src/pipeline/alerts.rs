@@ -11,23 +11,11 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::Run;
+use super::report::Run;
 use crate::alert::{AlertConfig, AlertMessage, Condition};
 use crate::exit::Exit;
 
-/// What became of one alert, for the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AlertOutcome {
-    /// Where it went: an email address or a webhook's host (never its secret path).
-    pub target: String,
-    /// The conditions that sent it.
-    pub on: Vec<Condition>,
-    /// Whether the server took it.
-    pub sent: bool,
-    /// Why not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
+pub use crate::alert::AlertOutcome;
 
 /// What a run did, as the alerts see it.
 #[derive(Debug, Clone)]
@@ -106,7 +94,7 @@ fn write_memory(path: &Path, memory: &DigestMemory) -> std::io::Result<()> {
     let _ = std::fs::remove_file(&tmp);
     let mut bytes = serde_json::to_vec_pretty(memory).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
-    super::report::write_private(&tmp, &bytes)?;
+    super::page::write_private(&tmp, &bytes)?;
     std::fs::rename(&tmp, path)
 }
 
@@ -185,7 +173,7 @@ pub fn message(
         s,
         "Run {} at {}: {} (exit {}).",
         run.stem,
-        super::report::local_time(&run.ctx.now),
+        super::page::local_time(&run.ctx.now),
         exit.name(),
         exit.code()
     );

@@ -14,10 +14,11 @@ use alma_sis_package::PackagedFile;
 use alma_sis_state::{RunFile, RunOutcome};
 use sftp_deliver::{DeliverError, Delivered, Destination, FolderReport, Outgoing, Step};
 
-use super::Run;
+use super::report::Run;
 use super::report::{DeliveryReport, StaleEntry};
 use crate::exit::{Exit, Failure};
 use crate::interrupt;
+use crate::progress::Progress;
 
 /// What delivering a run's zips did.
 #[derive(Debug)]
@@ -83,7 +84,8 @@ fn deliver_batch(
     let outcome = if outgoing.is_empty() {
         sftp_deliver::BatchOutcome::default()
     } else {
-        destination.deliver_all(&outgoing, family, &mut watch())
+        let progress = run.ctx.progress.clone();
+        destination.deliver_all(&outgoing, family, &mut watch(progress.as_ref()))
     };
     report_folder(&describe, &outcome.folder);
     let stopped_by = match &outcome.failed {
@@ -147,13 +149,13 @@ fn deliver_batch(
 
 /// The batch's callback: a progress bar per zip, a log line per zip that arrived, the test
 /// pauses, and a stop when a signal came.
-fn watch() -> impl FnMut(Step<'_>) -> ControlFlow<()> {
+fn watch<'p>(progress: &'p dyn Progress) -> impl FnMut(Step<'_>) -> ControlFlow<()> + 'p {
     let mut bar: Option<indicatif::ProgressBar> = None;
     let mut started = None;
     move |step| {
         match step {
             Step::Starting { size, name, .. } => {
-                bar = Some(crate::progress::bytes(size, &format!("delivering {name}")));
+                bar = Some(progress.bytes(size, &format!("delivering {name}")));
             }
             Step::Bytes { index, done } => {
                 if let Some(bar) = &bar {
@@ -167,7 +169,7 @@ fn watch() -> impl FnMut(Step<'_>) -> ControlFlow<()> {
             Step::Arrived { index, delivered } => {
                 if let Some(bar) = bar.take() {
                     let size = indicatif::HumanBytes(delivered.size);
-                    crate::progress::done(
+                    progress.done(
                         &bar,
                         &format!("{size} arrived"),
                         crate::progress::Unit::Bytes,
@@ -297,6 +299,7 @@ pub fn deliver_one(
     destination: &mut dyn Destination,
     path: &Path,
     family: &str,
+    progress: &dyn Progress,
 ) -> anyhow::Result<(Delivered, FolderReport)> {
     let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
         Failure::error(
@@ -306,7 +309,7 @@ pub fn deliver_one(
     })?;
     let describe = destination.describe();
     let files = [Outgoing::new(path, name)];
-    let mut outcome = destination.deliver_all(&files, family, &mut watch());
+    let mut outcome = destination.deliver_all(&files, family, &mut watch(progress));
     report_folder(&describe, &outcome.folder);
     match (
         outcome.failed,

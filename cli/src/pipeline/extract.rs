@@ -12,7 +12,7 @@ use alma_sis_state::{ContentHash, PackedPayload, PayloadPacker, RawHash, SkipPro
 use alma_user_model::{User, WriteError};
 use sis_extract::{Extractor, PersonOutcome, Visit};
 
-use super::Run;
+use super::report::Run;
 use crate::config::AppConfig;
 use crate::exit::{Exit, Failure};
 use chrono::NaiveDate;

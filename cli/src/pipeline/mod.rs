@@ -4,13 +4,21 @@
 //! (`quarantine`), the run state (`state`: full or delta) and packaging (`package`); after it
 //! come the vanished people and the brake, then the zips are published and delivered
 //! (`deliver`), the run is recorded with exactly what arrived, and the report written
-//! (`report`). A user lives only while it passes. SIGINT and SIGTERM stop the run at the next
-//! safe point (`crate::interrupt`).
+//! (`report`, `finish`). A user lives only while it passes. SIGINT and SIGTERM stop the run
+//! at the next safe point once the caller installed `crate::interrupt` (the binary does).
+//!
+//! The modules import one way: `mod.rs` (the stages in order) -> `finish` -> `alerts` ->
+//! the stages (`pass`, `plan_report` -> `plan` -> `quarantine`, `state`, `deliver`,
+//! `package`, `extract`) -> `report` (`Run` and `RunReport`) -> `trend`, `options`, `page`.
 
 pub mod alerts;
 pub mod deliver;
 pub mod extract;
+mod fault;
+mod finish;
+pub mod options;
 pub mod package;
+pub mod page;
 pub mod pass;
 pub mod plan;
 pub mod plan_report;
@@ -19,85 +27,14 @@ pub mod report;
 pub mod state;
 pub mod trend;
 
-use alma_sis_state::RunId;
-use chrono::NaiveDate;
-use sftp_deliver::Destination;
-
-use crate::cmd::Context;
-use crate::cmd::run::RunArgs;
-use crate::config::AppConfig;
 use anyhow::Context as _;
 
+pub use options::RunOptions;
+pub use report::Run;
+
+use crate::config::AppConfig;
+use crate::context::Context;
 use crate::exit::{Exit, Failure};
-
-/// Everything one run knows; stages fill it in order.
-pub struct Run<'a> {
-    /// The clock and config path.
-    pub ctx: &'a Context,
-    /// The command-line options of `run`.
-    pub args: &'a RunArgs,
-    /// The loaded config.
-    pub config: &'a AppConfig,
-    /// Today, as the run sees it.
-    pub today: NaiveDate,
-    /// `<institution>_<feed>_<YYYYMMDDHHMMSS>_r<run id>`: names this run's files (without
-    /// `_r<id>` only for a run that stopped before the run state gave it an id).
-    pub stem: String,
-    /// The run's id in the run state, once it has one.
-    pub run_id: Option<RunId>,
-    /// Where the zips go; built before anything is read, so a refused key or pin stops the
-    /// run first. `None` for `--dry-run`.
-    pub destination: Option<Box<dyn Destination>>,
-    /// What the run did, for the summary and the report.
-    pub report: report::RunReport,
-    /// Wall time per stage, in order (busy time for the steps of the pass, indented).
-    pub timings: Vec<(&'static str, std::time::Duration)>,
-    /// XML bytes packaged, for the timings file.
-    pub xml_bytes: u64,
-    /// People mapped and people skipped unmapped (unchanged rows), for the timings file.
-    pub people: (u64, u64),
-    /// When the run began, for its time in the trend.
-    pub started: std::time::Instant,
-}
-
-impl Run<'_> {
-    /// Runs one stage and records its wall time; on a terminal a spinner shows it meanwhile.
-    fn timed<T>(&mut self, stage: &'static str, f: impl FnOnce(&mut Self) -> T) -> T {
-        self.timed_as(stage, f, |_| None)
-    }
-
-    /// [`Run::timed`], leaving on a terminal the line `said` gives for what the stage did
-    /// (`None`: the stage leaves no line).
-    fn timed_as<T>(
-        &mut self,
-        stage: &'static str,
-        f: impl FnOnce(&mut Self) -> T,
-        said: impl FnOnce(&T) -> Option<String>,
-    ) -> T {
-        let start = std::time::Instant::now();
-        let spinner = crate::progress::spinner(stage_for_people(stage));
-        let out = f(self);
-        match said(&out) {
-            Some(what) => crate::progress::done(&spinner, &what, crate::progress::Unit::Rows),
-            None => spinner.finish_and_clear(),
-        }
-        self.timings.push((stage, start.elapsed()));
-        out
-    }
-}
-
-/// A stage as a person would name it (the timings keep the short names).
-fn stage_for_people(stage: &str) -> &str {
-    match stage {
-        "read" => "reading the extract",
-        "alma plan" => "comparing with Alma's export",
-        "plan" => "deciding who vanished",
-        "package" => "compressing and verifying",
-        "deliver" => "delivering",
-        "record" => "recording the run",
-        other => other,
-    }
-}
 
 /// What a stage that failed says on its line.
 fn stopped<T>(outcome: &anyhow::Result<T>, done: impl FnOnce(&T) -> String) -> Option<String> {
@@ -107,16 +44,23 @@ fn stopped<T>(outcome: &anyhow::Result<T>, done: impl FnOnce(&T) -> String) -> O
     })
 }
 
-/// Runs the whole pipeline.
-pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
+/// Runs the whole pipeline with the config file of `ctx`.
+pub fn run(ctx: &Context, args: &RunOptions) -> anyhow::Result<Exit> {
     let config = ctx.config()?;
+    run_with(ctx, &config, args)
+}
+
+/// Runs the whole pipeline with a config the caller loaded (and may have changed, e.g. its
+/// `[output]` or `[delivery]`): extract, check, plan, package, deliver, and the run state
+/// committed after delivery; the report files are written whatever happens. Returns the exit
+/// status the binary would give (an `Err` carries its own: `alma_sis::exit_code_of`).
+pub fn run_with(ctx: &Context, config: &AppConfig, args: &RunOptions) -> anyhow::Result<Exit> {
     let feed = &config.mapping.feed;
-    crate::interrupt::install()?;
     let stem = format!("{}_{}_{}", feed.institution, feed.name, ctx.stamp());
     let mut run = Run {
         ctx,
         args,
-        config: &config,
+        config,
         today: ctx.today(),
         stem,
         run_id: None,
@@ -132,7 +76,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
     }
     let outcome = stages(&mut run).map_err(|e| nothing_delivered(&run, e));
     // The report comes first: a timings file that cannot be written must not cost it.
-    let exit = report::finish(&mut run, outcome);
+    let exit = finish::finish(&mut run, outcome);
     if let Some(path) = &args.timings {
         write_timings(&run, path)?;
     }
@@ -170,7 +114,7 @@ fn write_timings(run: &Run<'_>, path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// Stage times as JSON: `[{"stage", "seconds"}]`.
-pub(crate) fn stages_json(timings: &[(&str, std::time::Duration)]) -> Vec<serde_json::Value> {
+pub fn stages_json(timings: &[(&str, std::time::Duration)]) -> Vec<serde_json::Value> {
     timings
         .iter()
         .map(|(stage, d)| serde_json::json!({ "stage": stage, "seconds": d.as_secs_f64() }))
@@ -178,7 +122,7 @@ pub(crate) fn stages_json(timings: &[(&str, std::time::Duration)]) -> Vec<serde_
 }
 
 /// The process's peak resident set size (Linux `VmHWM`), 0 where unknown.
-pub(crate) fn peak_rss_kib() -> u64 {
+pub fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -193,11 +137,11 @@ pub(crate) fn peak_rss_kib() -> u64 {
 /// An interruption before delivery says so in its one line.
 fn nothing_delivered(run: &Run<'_>, e: anyhow::Error) -> anyhow::Error {
     let interrupted = matches!(
-        crate::exit_code_of(&e),
+        crate::exit::exit_code_of(&e),
         Exit::Interrupted | Exit::Terminated
     );
     if interrupted && run.report.delivery.is_none() {
-        let exit = crate::exit_code_of(&e);
+        let exit = crate::exit::exit_code_of(&e);
         let what = if run.args.dry_run {
             "nothing is delivered in a dry run"
         } else {
@@ -273,11 +217,9 @@ fn started(run: &mut Run<'_>, opened: &mut state::Opened) -> Result<(), Stop> {
             opened.partial = true;
         }
     }
-    if state::fault_at("stop-after-read") {
+    if fault::at("stop-after-read") {
         // Tests change an input here: the process stops itself until it is continued.
-        let _ = std::process::Command::new("kill")
-            .args(["-STOP", &std::process::id().to_string()])
-            .status();
+        fault::stop();
     }
     crate::interrupt::check("reading the extract").map_err(Stop::Unrecorded)?;
     let check_options = run
@@ -290,7 +232,7 @@ fn started(run: &mut Run<'_>, opened: &mut state::Opened) -> Result<(), Stop> {
     } else {
         let failures = run
             .timed("alma plan", |run| {
-                plan::before_run(run, &extractor, &check_options)
+                plan_report::before_run(run, &extractor, &check_options)
             })
             .map_err(Stop::Unrecorded)?;
         crate::interrupt::check("planning against Alma's export").map_err(Stop::Unrecorded)?;
@@ -313,7 +255,7 @@ fn planned(
     extractor: &sis_extract::Extractor<'_>,
     check_options: &alma_sis_package::check::CheckOptions,
     opened: &mut state::Opened,
-    plan_failures: Option<plan::PlanFailures>,
+    plan_failures: Option<quarantine::PlanFailures>,
 ) -> Result<(), Stop> {
     use alma_sis_state::RunOutcome;
 
@@ -365,7 +307,10 @@ fn planned(
     let packer = planner.payload_packer();
 
     let start = std::time::Instant::now();
-    let bar = crate::progress::rows(extractor.rows_read() as u64, "mapping and checking");
+    let bar = run
+        .ctx
+        .progress
+        .rows(extractor.rows_read() as u64, "mapping and checking");
     let (passed, busy, only_seen, sent) = {
         let mut pass = pass::Pass::new(
             &mut run.report,
@@ -396,7 +341,9 @@ fn planned(
     } else {
         "stopped (see the error below)".to_owned()
     };
-    crate::progress::done(&bar, &what, crate::progress::Unit::Rows);
+    run.ctx
+        .progress
+        .done(&bar, &what, crate::progress::Unit::Rows);
     run.timings.push(("pass", start.elapsed()));
     for (step, time) in [
         ("  map", busy.map),
@@ -515,8 +462,8 @@ fn planned(
     run.xml_bytes = stats.xml_bytes;
     // Each zip that arrives leaves its own line.
     let delivery = run.timed("deliver", |run| deliver::stage(run, &files));
-    if state::fault_at("after-package") {
-        std::process::abort();
+    if fault::at("after-package") {
+        fault::crash();
     }
     let path = store_path(run);
     let recording = |e| {

@@ -7,7 +7,7 @@
 use alma_sis_package::{Package, PackagedFile, Packager, RunInfo, Staged};
 use anyhow::Context as _;
 
-use super::Run;
+use super::report::Run;
 
 /// A packager for this run's users, writing into the work directory.
 pub fn packager(run: &Run<'_>) -> anyhow::Result<Packager> {

@@ -94,7 +94,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             packer: None,
             mapped: 0,
             unshown_rows: 0,
-            fault_during_record: state::fault_at("during-record"),
+            fault_during_record: super::fault::at("during-record"),
             pause_after: crate::interrupt::pause_count("pass"),
         }
     }
@@ -281,7 +281,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
                 crate::interrupt::pause_at(&format!("pass:{}", self.sent));
             }
             if self.fault_during_record && self.sent == 2 {
-                std::process::abort();
+                super::fault::crash();
             }
         }
         self.busy.package += observed.elapsed();

@@ -8,7 +8,7 @@
 //! Memory: the export's index (about 50 bytes a user; records stay on disk), the run's own
 //! indexes (extract, check), and per outcome, field and reason a count and a sample of ids.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -25,8 +25,8 @@ use sis_extract::{Decision, Extractor, PersonOutcome};
 use super::extract::Prepared;
 use super::quarantine::Quarantine;
 use super::report::RunReport;
-use super::state::{VanishedSetting, open_existing, purge_policy, state_error, supplement_files};
-use crate::config::AppConfig;
+use super::state::{open_existing, purge_policy, state_error, supplement_files};
+use crate::config::{AppConfig, VanishedSetting};
 use crate::exit::{Exit, Failure};
 
 /// Ids kept per outcome, field, reason or action (the rest are counted; all are in the
@@ -51,9 +51,7 @@ impl Bucket {
     }
 }
 
-/// The users that will fail, by lowercase primary id: (code, message), for the run's
-/// quarantine.
-pub type PlanFailures = HashMap<String, (String, String)>;
+pub use super::quarantine::PlanFailures;
 
 /// The expiry and purge dates a vanished person is re-sent with.
 pub type SentDates = (Option<NaiveDate>, Option<NaiveDate>);
@@ -671,88 +669,4 @@ fn what_run_sends(
         VanishedAction::Left => (VanishedSend::Retired, None),
         VanishedAction::NoRecord => (VanishedSend::NoRecord, None),
     }
-}
-
-/// The `alma` section `explain` prints.
-#[derive(Debug, Clone, Default)]
-pub struct AlmaSection {
-    /// The section.
-    pub text: String,
-    /// Whether the plan has the person (a user of the load or an Alma user).
-    pub found: bool,
-}
-
-/// `explain <id> --alma-export PATH...`: the plan's section on one person (the whole plan
-/// runs, so it says what `plan` says); `None` without export paths.
-pub fn explain(
-    config: &AppConfig,
-    today: NaiveDate,
-    id: &str,
-    export: &[PathBuf],
-) -> anyhow::Result<Option<AlmaSection>> {
-    if export.is_empty() {
-        return Ok(None);
-    }
-    config.output.ensure_dir()?;
-    let extractor = super::extract::extractor(config, today, false)?;
-    let check_options = config.check.options(&config.base_dir)?;
-    let input = PlanInput {
-        export,
-        focus: Some(id),
-        people: None,
-    };
-    let report = plan(config, &extractor, &check_options, today, &input)?;
-    Ok(Some(AlmaSection {
-        text: super::plan_report::explain_section(&report),
-        found: report.focus.is_some(),
-    }))
-}
-
-/// `run --plan-against`: the plan of this run's extract, its reports beside the run's, a
-/// line in the run's report; returns the users that will fail, for the quarantine.
-pub fn before_run(
-    run: &mut super::Run<'_>,
-    extractor: &Extractor<'_>,
-    check_options: &CheckOptions,
-) -> anyhow::Result<PlanFailures> {
-    let config = run.config;
-    let dir = config.output.dir.clone();
-    let people = dir.join(format!("{}.plan.people.csv", run.stem));
-    let input = PlanInput {
-        export: &run.args.plan_against,
-        focus: None,
-        people: Some(people.clone()),
-    };
-    let mut report = plan(config, extractor, check_options, run.today, &input)?;
-    let exit = report.exit();
-    let feed = &config.mapping.feed;
-    let ctx = super::plan_report::PlanContext {
-        command: "run --plan-against",
-        feed: &feed.name,
-        institution: &feed.institution,
-        now: run.ctx.now.to_rfc3339(),
-        config_path: &config.path,
-        config_sha256: &config.hash,
-        work_dir: &dir,
-        export: &run.args.plan_against,
-        people: Some(&people),
-    };
-    let reports = crate::cmd::plan::write_reports(&ctx, &report, exit, &run.stem);
-    let failures = std::mem::take(&mut report.failures);
-    if !failures.is_empty() {
-        tracing::warn!(
-            users = failures.len(),
-            "users that will fail in Alma are quarantined (--plan-against)"
-        );
-    }
-    run.report.plan = Some(super::report::PlanLine {
-        new: report.outcome("new"),
-        update: report.outcome("update"),
-        unchanged: report.outcome("unchanged"),
-        will_fail: report.will_fail(),
-        quarantined: report.outcome("quarantined"),
-        vanished: report.vanished_count(),
-        reports,
-    });
-    Ok(failures)
 }

@@ -1,15 +1,22 @@
 //! The plan's reports: a one-screen summary like `run`'s, `<stem>.plan.report.json`
 //! (schema [`SCHEMA`]) and `<stem>.plan.report.html`, beside `<stem>.plan.people.csv` (one
 //! line per person). Counts per outcome, per field changed, per reason and per what `run`
-//! sends the vanished, each with a sample of ids; never a value of a field.
+//! sends the vanished, each with a sample of ids; never a value of a field. Also the plan
+//! as `run --plan-against` ([`before_run`]) and `explain --alma-export` ([`explain`]) use it.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::plan::{Bucket, PlanReport, SAMPLE, VanishedSend};
-use super::report::{esc, largest_first, table_of_counts};
+use alma_sis_package::check::CheckOptions;
+use chrono::NaiveDate;
+use sis_extract::Extractor;
+
+use super::page::{esc, largest_first, table_of_counts, write_private};
+use super::plan::{Bucket, PlanFailures, PlanInput, PlanReport, SAMPLE, VanishedSend, plan};
+use super::report::{Run, report_paths};
+use crate::config::AppConfig;
 use crate::exit::Exit;
 
 /// The `schema` value of the plan's `report.json`. Fields are only ever added within a
@@ -107,7 +114,7 @@ pub fn summary(ctx: &PlanContext<'_>, r: &PlanReport, exit: Exit, reports: &[&Pa
         ctx.command,
         ctx.feed,
         ctx.institution,
-        super::report::readable(&ctx.now),
+        super::page::readable(&ctx.now),
         exit.name()
     );
     let _ = writeln!(
@@ -143,9 +150,9 @@ pub fn summary(ctx: &PlanContext<'_>, r: &PlanReport, exit: Exit, reports: &[&Pa
         r.users, rows.written
     );
     let _ = writeln!(s, "  rows filtered    {:>7}", rows.filtered);
-    super::report::breakdown(&mut s, r.rows.filtered_by_rule(), "rules");
+    super::page::breakdown(&mut s, r.rows.filtered_by_rule(), "rules");
     let _ = writeln!(s, "  rows rejected    {:>7}", rows.rejected);
-    super::report::breakdown(&mut s, r.rows.rejected_by_code(), "codes");
+    super::page::breakdown(&mut s, r.rows.rejected_by_code(), "codes");
     for (name, _) in OUTCOMES {
         let n = r.outcome(name);
         let label = name.replace('_', " ");
@@ -325,7 +332,7 @@ fn bucket_table(s: &mut String, head: &str, rows: &[(String, &Bucket, &str)], em
 pub fn html(ctx: &PlanContext<'_>, r: &PlanReport, exit: Exit) -> String {
     let c = &r.coverage;
     let title = format!("alma-sis plan {} ({})", ctx.feed, ctx.institution);
-    let mut s = super::report::page_head(&title, &ctx.now, ctx.config_sha256);
+    let mut s = super::page::page_head(&title, &ctx.now, ctx.config_sha256);
     let verdict = if r.will_fail() > 0 {
         "some users will fail in Alma"
     } else {
@@ -540,4 +547,108 @@ pub fn explain_section(r: &PlanReport) -> String {
         }
     }
     s
+}
+
+/// Writes `<stem>.plan.report.json` and `.html` (mode 0600); returns the paths written.
+pub fn write_reports(
+    ctx: &PlanContext<'_>,
+    report: &PlanReport,
+    exit: Exit,
+    stem: &str,
+) -> Vec<PathBuf> {
+    let (json_path, html_path) = report_paths(ctx.work_dir, &format!("{stem}.plan"));
+    let json = json(ctx, report, exit);
+    let html = html(ctx, report, exit);
+    let mut written = Vec::new();
+    for (path, contents) in [(json_path, json), (html_path, html)] {
+        match write_private(&path, contents.as_bytes()) {
+            Ok(()) => written.push(path),
+            Err(e) => tracing::error!("cannot write the plan report {}: {e}", path.display()),
+        }
+    }
+    written
+}
+
+/// The `alma` section `explain` prints.
+#[derive(Debug, Clone, Default)]
+pub struct AlmaSection {
+    /// The section.
+    pub text: String,
+    /// Whether the plan has the person (a user of the load or an Alma user).
+    pub found: bool,
+}
+
+/// `explain <id> --alma-export PATH...`: the plan's section on one person (the whole plan
+/// runs, so it says what `plan` says); `None` without export paths.
+pub fn explain(
+    config: &AppConfig,
+    today: NaiveDate,
+    id: &str,
+    export: &[PathBuf],
+) -> anyhow::Result<Option<AlmaSection>> {
+    if export.is_empty() {
+        return Ok(None);
+    }
+    config.output.ensure_dir()?;
+    let extractor = super::extract::extractor(config, today, false)?;
+    let check_options = config.check.options(&config.base_dir)?;
+    let input = PlanInput {
+        export,
+        focus: Some(id),
+        people: None,
+    };
+    let report = plan(config, &extractor, &check_options, today, &input)?;
+    Ok(Some(AlmaSection {
+        text: explain_section(&report),
+        found: report.focus.is_some(),
+    }))
+}
+
+/// `run --plan-against`: the plan of this run's extract, its reports beside the run's, a
+/// line in the run's report; returns the users that will fail, for the quarantine.
+pub fn before_run(
+    run: &mut Run<'_>,
+    extractor: &Extractor<'_>,
+    check_options: &CheckOptions,
+) -> anyhow::Result<PlanFailures> {
+    let config = run.config;
+    let dir = config.output.dir.clone();
+    let people = dir.join(format!("{}.plan.people.csv", run.stem));
+    let input = PlanInput {
+        export: &run.args.plan_against,
+        focus: None,
+        people: Some(people.clone()),
+    };
+    let mut report = plan(config, extractor, check_options, run.today, &input)?;
+    let exit = report.exit();
+    let feed = &config.mapping.feed;
+    let ctx = PlanContext {
+        command: "run --plan-against",
+        feed: &feed.name,
+        institution: &feed.institution,
+        now: run.ctx.now.to_rfc3339(),
+        config_path: &config.path,
+        config_sha256: &config.hash,
+        work_dir: &dir,
+        export: &run.args.plan_against,
+        people: Some(&people),
+    };
+    let reports = write_reports(&ctx, &report, exit, &run.stem);
+    let failures = std::mem::take(&mut report.failures);
+    if !failures.is_empty() {
+        tracing::warn!(
+            users = failures.len(),
+            "users that will fail in Alma are quarantined (--plan-against)"
+        );
+    }
+    run.report.plan = Some(super::report::PlanLine {
+        new: report.outcome("new"),
+        update: report.outcome("update"),
+        unchanged: report.outcome("unchanged"),
+        will_fail: report.will_fail(),
+        quarantined: report.outcome("quarantined"),
+        vanished: report.vanished_count(),
+        reports,
+    });
+    Ok(failures)
 }

@@ -4,6 +4,7 @@
 //! `Rejected` with the codes, they go to `<stem>.rejects.csv` in the work directory (ids, codes
 //! and messages only; mode 0600), and the rest are packaged, unless `--strict`.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
@@ -13,6 +14,10 @@ use alma_user_model::{Finding, Severity, User, WriteError};
 use sis_extract::{Decision, RowOutcome};
 
 use crate::exit::{Exit, Failure};
+
+/// The users that will fail, by lowercase primary id: (code, message), for the run's
+/// quarantine.
+pub type PlanFailures = HashMap<String, (String, String)>;
 
 /// The check of one run: the feed-wide checker and the reject file, opened at the first reject.
 pub struct Quarantine<'a> {
@@ -24,7 +29,7 @@ pub struct Quarantine<'a> {
     /// Warning-level findings so far (the users are still sent).
     pub warnings: usize,
     /// The users `--plan-against` predicts Alma rejects: quarantined with the plan's code.
-    plan: super::plan::PlanFailures,
+    plan: PlanFailures,
     /// Users quarantined because they will fail in Alma.
     pub will_fail: usize,
 }
@@ -38,14 +43,14 @@ impl<'a> Quarantine<'a> {
             out: None,
             rejected: 0,
             warnings: 0,
-            plan: super::plan::PlanFailures::new(),
+            plan: PlanFailures::new(),
             will_fail: 0,
         }
     }
 
     /// Quarantines the users a plan predicts will fail in Alma (those the check lets pass,
     /// as in the plan itself).
-    pub fn plan_failures(&mut self, failures: super::plan::PlanFailures) {
+    pub fn plan_failures(&mut self, failures: PlanFailures) {
         self.plan = failures;
     }
 

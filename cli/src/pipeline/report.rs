@@ -8,24 +8,102 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use alma_sis_package::PackagedFile;
+use alma_sis_state::RunId;
 use alma_user_model::User;
-use chrono::Datelike as _;
+use chrono::{Datelike as _, NaiveDate};
 use serde::Serialize;
+use sftp_deliver::Destination;
 use sis_extract::{Decision, InputSummary, RowOutcome, RowWarning};
 
-use super::Run;
-use crate::exit::{Exit, exit_code_of};
+use super::options::RunOptions;
+use super::page::{
+    breakdown, esc, file_name, largest_first, local_time, page_head, readable, table_of_counts,
+};
+use crate::config::AppConfig;
+use crate::context::Context;
+use crate::exit::Exit;
 use crate::warning;
+
+/// Everything one run knows; stages fill it in order.
+pub struct Run<'a> {
+    /// The clock and config path.
+    pub ctx: &'a Context,
+    /// What this run was asked to do (`run`'s options).
+    pub args: &'a RunOptions,
+    /// The loaded config.
+    pub config: &'a AppConfig,
+    /// Today, as the run sees it.
+    pub today: NaiveDate,
+    /// `<institution>_<feed>_<YYYYMMDDHHMMSS>_r<run id>`: names this run's files (without
+    /// `_r<id>` only for a run that stopped before the run state gave it an id).
+    pub stem: String,
+    /// The run's id in the run state, once it has one.
+    pub run_id: Option<RunId>,
+    /// Where the zips go; built before anything is read, so a refused key or pin stops the
+    /// run first. `None` for `--dry-run`.
+    pub destination: Option<Box<dyn Destination>>,
+    /// What the run did, for the summary and the report.
+    pub report: RunReport,
+    /// Wall time per stage, in order (busy time for the steps of the pass, indented).
+    pub timings: Vec<(&'static str, std::time::Duration)>,
+    /// XML bytes packaged, for the timings file.
+    pub xml_bytes: u64,
+    /// People mapped and people skipped unmapped (unchanged rows), for the timings file.
+    pub people: (u64, u64),
+    /// When the run began, for its time in the trend.
+    pub started: std::time::Instant,
+}
+
+impl Run<'_> {
+    /// Runs one stage and records its wall time; on a terminal a spinner shows it meanwhile.
+    pub(crate) fn timed<T>(&mut self, stage: &'static str, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.timed_as(stage, f, |_| None)
+    }
+
+    /// [`Run::timed`], leaving on a terminal the line `said` gives for what the stage did
+    /// (`None`: the stage leaves no line).
+    pub(crate) fn timed_as<T>(
+        &mut self,
+        stage: &'static str,
+        f: impl FnOnce(&mut Self) -> T,
+        said: impl FnOnce(&T) -> Option<String>,
+    ) -> T {
+        let start = std::time::Instant::now();
+        let spinner = self.ctx.progress.spinner(stage_for_people(stage));
+        let out = f(self);
+        match said(&out) {
+            Some(what) => self
+                .ctx
+                .progress
+                .done(&spinner, &what, crate::progress::Unit::Rows),
+            None => spinner.finish_and_clear(),
+        }
+        self.timings.push((stage, start.elapsed()));
+        out
+    }
+}
+
+/// A stage as a person would name it (the timings keep the short names).
+fn stage_for_people(stage: &str) -> &str {
+    match stage {
+        "read" => "reading the extract",
+        "alma plan" => "comparing with Alma's export",
+        "plan" => "deciding who vanished",
+        "package" => "compressing and verifying",
+        "deliver" => "delivering",
+        "record" => "recording the run",
+        other => other,
+    }
+}
 
 /// The `schema` value of `report.json`. Fields are only ever added within a version; a
 /// renamed or removed field bumps it.
 pub const SCHEMA: &str = "alma-sis.run-report/1";
 
-/// What a run did. Stages fill it; [`finish`] prints and writes it.
+/// What a run did. Stages fill it; the run's end (`pipeline::finish`) prints and writes it.
 #[derive(Debug, Default)]
 pub struct RunReport {
     /// Rows read, by decision (see [`RunReport::add_row`]).
@@ -76,7 +154,7 @@ pub struct RunReport {
     /// More rows were rejected than `[check] max_rejected_percent` allows.
     pub rejects_over_threshold: bool,
     /// What became of the `[[alert]]`s this run sent.
-    pub alerts: Vec<super::alerts::AlertOutcome>,
+    pub alerts: Vec<crate::alert::AlertOutcome>,
     /// Transient delivery faults that were retried, with their cause.
     pub retries: Vec<crate::destination::Retried>,
     /// The feed's last runs, this one last (see [`super::trend`]).
@@ -551,7 +629,7 @@ pub fn report_paths(work_dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
 
 /// The report paths of `stem`, or of `stem-2`, `stem-3`, ... when a report by that name
 /// exists (only a run that failed before the run state gave it an id can meet one).
-fn free_report_paths(work_dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn free_report_paths(work_dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
     let taken = |(json, html): &(PathBuf, PathBuf)| {
         json.symlink_metadata().is_ok() || html.symlink_metadata().is_ok()
     };
@@ -565,179 +643,8 @@ fn free_report_paths(work_dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
         .unwrap_or(first)
 }
 
-/// Writes the report files, prints the summary and turns the stages' outcome into the exit
-/// status: the error (with its exit code) if a stage failed, else [`RunReport::exit`].
-pub fn finish(run: &mut Run<'_>, outcome: anyhow::Result<()>) -> anyhow::Result<Exit> {
-    let (exit, error) = match &outcome {
-        Ok(()) => (run.report.exit, None),
-        Err(e) => (exit_code_of(e), Some(format!("{e:#}"))),
-    };
-    let (json_path, html_path) = free_report_paths(&run.config.output.dir, &run.stem);
-    run.report.retries = crate::destination::take_retries();
-    // The alerts go first: what became of them is part of the report.
-    let facts = super::alerts::RunFacts {
-        exit,
-        rejects_over_threshold: run.report.rejects_over_threshold,
-        warning_codes: run.report.warning_codes(),
-        dry_run: run.args.dry_run,
-    };
-    let message = super::alerts::message(run, &facts, error.as_deref(), Some(&html_path));
-    run.report.alerts = super::alerts::send_all(run, &facts, &message);
-    // A work directory that cannot be written is the error itself: said once, first (no
-    // trend line, no report files are attempted).
-    let unwritable = outcome.as_ref().is_err_and(crate::is_unwritable_work_dir);
-    run.report.trend = record_trend(run, exit, !unwritable);
-    let run = &*run;
-    let json = render_json(run, exit, error.as_deref());
-    let html = render_html(run, exit, error.as_deref());
-    let mut written = Vec::new();
-    for (path, contents) in [(&json_path, &json), (&html_path, &html)] {
-        if unwritable {
-            break;
-        }
-        match write_private(path, contents.as_bytes()) {
-            Ok(()) => written.push(path.as_path()),
-            Err(e) => tracing::error!("cannot write the run report {}: {e}", path.display()),
-        }
-    }
-    // A config or input error stops the run before it did anything a summary would count:
-    // the error is the message (the report still records it).
-    if !run.ctx.quiet && exit != Exit::ConfigOrInput {
-        let summary = render_summary(run, exit, &written);
-        // The summary repeats the report: a closed stdout (`| head`) must not change the
-        // exit status of a run that did its work.
-        let _ = std::io::stdout().lock().write_all(summary.as_bytes());
-    }
-    outcome.map(|()| exit)
-}
-
-/// Adds this run to the feed's trend file (when `append`) and returns the last runs, this
-/// one included.
-fn record_trend(run: &Run<'_>, exit: Exit, append: bool) -> Vec<super::trend::TrendPoint> {
-    let r = &run.report;
-    let feed = &run.config.mapping.feed;
-    let users_sent = r.delivery.as_ref().map_or(0, |d| {
-        r.packages
-            .iter()
-            .filter(|p| d.delivered.contains(&file_name(&p.path)))
-            .map(|p| p.users)
-            .sum()
-    });
-    let point = super::trend::TrendPoint {
-        run: run.run_id.map(|id| id.0),
-        started_at: run
-            .ctx
-            .now
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-        status: exit.name().to_owned(),
-        exit_code: exit.code(),
-        users_sent,
-        rows_rejected: r.row_counts().rejected as u64,
-        users_vanished: r.vanished.len() as u64,
-        seconds: if run.ctx.pinned {
-            0.0
-        } else {
-            (run.started.elapsed().as_secs_f64() * 10.0).round() / 10.0
-        },
-    };
-    let dir = &run.config.output.dir;
-    let path = super::trend::path(dir, &feed.institution, &feed.name);
-    // A work directory that is missing or a link gets nothing (the report says why).
-    let usable = append && std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
-    let appended = usable
-        && super::trend::append(&path, &point)
-            .map_err(|e| {
-                tracing::error!("cannot add the run to the trend {}: {e}", path.display());
-            })
-            .is_ok();
-    if appended {
-        return super::trend::last(&path, super::trend::TREND_RUNS);
-    }
-    let mut points = super::trend::last(&path, super::trend::TREND_RUNS - 1);
-    points.push(point);
-    points
-}
-
-/// A moment as people read it: local time with its UTC offset, to the second
-/// (`2026-11-23 04:00:00 +00:00`).
-pub fn local_time(now: &chrono::DateTime<chrono::FixedOffset>) -> String {
-    now.format("%Y-%m-%d %H:%M:%S %:z").to_string()
-}
-
-/// An RFC 3339 time as people read it: `2026-11-23T04:00:00.123+01:00` as
-/// `2026-11-23 04:00:00 +01:00` (text that is not such a time stays as it is).
-pub fn readable(rfc3339: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map_or_else(|_| rfc3339.to_owned(), |t| local_time(&t))
-}
-
-/// An error when the directory `path` is in is a symbolic link: nothing is written through
-/// one (a work directory swapped for a link must not redirect the run's files).
-pub(crate) fn refuse_linked_work_dir(path: &Path) -> std::io::Result<()> {
-    match path.parent() {
-        Some(dir) if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) => {
-            Err(std::io::Error::other(
-                "the work directory is a symbolic link (not followed)",
-            ))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Creates `path` with mode 0600; never replaces an existing file, never writes into a
-/// work directory that is a symbolic link.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    refuse_linked_work_dir(path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-/// The last part of `path`, lossily as text (empty when there is none).
-pub fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// Counts by name, the largest first (ties by name).
-pub(crate) fn largest_first(counts: BTreeMap<&str, usize>) -> Vec<(String, usize)> {
-    let mut counts: Vec<(String, usize)> = counts
-        .into_iter()
-        .map(|(name, n)| (name.to_owned(), n))
-        .collect();
-    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    counts
-}
-
-/// Summary lines under a count, the largest first, at most [`SUMMARY_BREAKDOWN`] of them.
-pub(crate) fn breakdown(s: &mut String, counts: BTreeMap<&str, usize>, what: &str) {
-    let counts = largest_first(counts);
-    for (name, n) in counts.iter().take(SUMMARY_BREAKDOWN) {
-        let _ = writeln!(s, "    {n:>7}  {name}");
-    }
-    if counts.len() > SUMMARY_BREAKDOWN {
-        let _ = writeln!(
-            s,
-            "             and {} more {what} (see the report)",
-            counts.len() - SUMMARY_BREAKDOWN
-        );
-    }
-}
-
-/// Rules or codes listed under a count in the summary, so it stays one screen.
-const SUMMARY_BREAKDOWN: usize = 6;
-
 /// The one-screen text summary.
-fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
+pub(crate) fn render_summary(run: &Run<'_>, exit: Exit, reports: &[&Path]) -> String {
     let r = &run.report;
     let c = r.row_counts();
     let mut s = String::new();
@@ -887,7 +794,7 @@ struct JsonReport<'a> {
     warnings_by_code: Vec<Named<'a>>,
     row_warnings: Vec<JsonWarning<'a>>,
     every_warning: Vec<JsonCoded>,
-    alerts: &'a [super::alerts::AlertOutcome],
+    alerts: &'a [crate::alert::AlertOutcome],
     retries: &'a [crate::destination::Retried],
     user_group_descriptions: BTreeMap<&'a str, &'a str>,
     trend: &'a [super::trend::TrendPoint],
@@ -1060,13 +967,13 @@ fn group_descriptions<'a>(run: &'a Run<'_>) -> BTreeMap<&'a str, &'a str> {
 /// `--mode` as given (`None`: the config decides).
 fn mode_name(run: &Run<'_>) -> Option<&'static str> {
     run.args.mode.map(|m| match m {
-        crate::cmd::run::Mode::Full => "full",
-        crate::cmd::run::Mode::Delta => "delta",
+        crate::config::Mode::Full => "full",
+        crate::config::Mode::Delta => "delta",
     })
 }
 
 /// `report.json`: pretty-printed, keys in a fixed order, one trailing newline.
-fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
+pub(crate) fn render_json(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
     let r = &run.report;
     let c = r.row_counts();
     let mode = mode_name(run);
@@ -1239,73 +1146,11 @@ fn human_bytes(bytes: u64) -> String {
     format!("{size:.1} {}", UNITS[unit])
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub(crate) use alma_user_model::escape_html as esc;
-
 /// Rejected rows listed on the page; the rest are counted (all are in `report.json`).
 const HTML_REJECTED_ROWS: usize = 500;
 
-pub(crate) const CSS: &str = "\
-body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#1d1d1f;background:#fff}
-h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-.sub{color:#555;margin-top:0}
-.status{display:inline-block;padding:.15em .6em;border-radius:.3em;font-weight:600;color:#fff}
-.s0{background:#2e7d32}.s1{background:#ef6c00}.s2,.s3,.s4,.s5{background:#c62828}
-.cards{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}
-.card{border:1px solid #ddd;border-radius:.4em;padding:.6em 1em;min-width:8em}
-.card b{display:block;font-size:1.6em}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #eee;vertical-align:top}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-.bar{background:#5c7cfa;height:.9em;border-radius:.2em}
-.none{color:#777;font-style:italic}
-.charts{display:flex;flex-wrap:wrap;gap:1em 2em;margin:.6em 0}
-code{font-size:.9em}
-";
-
-pub(crate) fn table_of_counts(s: &mut String, head: &str, rows: &[(String, usize)], empty: &str) {
-    if rows.is_empty() {
-        let _ = writeln!(s, "<p class=\"none\">{}</p>", esc(empty));
-        return;
-    }
-    let max = rows.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
-    let _ = writeln!(
-        s,
-        "<table><tr><th>{}</th><th class=\"n\">count</th><th style=\"width:50%\"></th></tr>",
-        esc(head)
-    );
-    for (name, n) in rows {
-        let _ = writeln!(
-            s,
-            "<tr><td>{}</td><td class=\"n\">{n}</td><td><div class=\"bar\" style=\"width:{}%\"></div></td></tr>",
-            esc(name),
-            n * 100 / max
-        );
-    }
-    s.push_str("</table>\n");
-}
-
-/// The start of a report page: head, title, and when, which version and which config.
-pub(crate) fn page_head(title: &str, now: &str, config_sha256: &str) -> String {
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{t}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<h1>{t}</h1>\n",
-        t = esc(title)
-    );
-    let _ = writeln!(
-        s,
-        "<p class=\"sub\">{} &middot; alma-sis {} &middot; config sha256 <code>{}</code></p>",
-        esc(now),
-        env!("CARGO_PKG_VERSION"),
-        esc(config_sha256)
-    );
-    s
-}
-
 /// `report.html`: one self-contained page (inline CSS, no scripts, no external resources).
-fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
+pub(crate) fn render_html(run: &Run<'_>, exit: Exit, error: Option<&str>) -> String {
     let r = &run.report;
     let c = r.row_counts();
     let feed = &run.config.mapping.feed;

@@ -10,185 +10,16 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use alma_sis_state::{
-    BrakeLimits, Claim, FeedLock, LoadMode, NewRun, Owner, PlanOptions, PlannedRun, PurgePolicy,
-    RunCounts, RunEnd, RunId, RunOutcome, RunRecord, StateError, StateStore, VanishedPolicy,
-    WaitPolicy,
+    Claim, FeedLock, NewRun, Owner, PlanOptions, PlannedRun, PurgePolicy, RunCounts, RunEnd, RunId,
+    RunOutcome, RunRecord, StateError, StateStore,
 };
-use alma_user_model::MatchId;
 use anyhow::Context as _;
-use serde::Deserialize;
 
-use super::Run;
 use super::report::Comparison;
-use crate::cmd::run::Mode;
-use crate::config::{AppConfig, OutputConfig};
+use super::report::Run;
+use crate::config::AppConfig;
+use crate::config::Mode;
 use crate::exit::{Exit, Failure};
-
-/// Set to `after-package` or `during-record` to kill the run at that point (tests of crash
-/// consistency); never set in production.
-const FAULT_ENV: &str = "ALMA_SIS_TEST_FAULT";
-
-/// `[state]`: the run-state file, the load mode, vanished people and the brake.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StateConfig {
-    /// The state file; default `<output.dir>/alma-sis-state.sqlite`.
-    pub path: Option<PathBuf>,
-    /// `full` or `delta`; `run --mode` overrides it.
-    #[serde(default = "default_mode")]
-    pub mode: Mode,
-    /// What people sent before and missing from the extract get.
-    #[serde(default)]
-    pub vanished: VanishedSetting,
-    /// Days after the day someone vanished for their expiry and purge date (`expire`).
-    #[serde(default)]
-    pub vanished_grace_days: u32,
-    /// Successful runs that re-send a vanished person before they are retired.
-    #[serde(default = "default_vanished_runs")]
-    pub vanished_runs: u32,
-    /// Re-send an unchanged user when the expiry date last sent is this many days away.
-    #[serde(default = "default_refresh_days")]
-    pub refresh_days: u32,
-    /// The brake trips when the eligible count falls by more than this percentage.
-    #[serde(default = "default_eligible_drop")]
-    pub brake_eligible_drop_percent: f64,
-    /// The brake trips when more than this percentage of known users changed or vanished.
-    #[serde(default = "default_changed")]
-    pub brake_changed_percent: f64,
-    /// No purge date is sent sooner than this many days after the later of the expiry date
-    /// and the run date; `[purge]` durations must be at least this long.
-    #[serde(default = "default_purge_minimum")]
-    pub purge_minimum_days: u32,
-    /// Seconds a run waits for a busy state file (another process writing it) or for the
-    /// feed's lock (another run of the feed) before it gives up.
-    #[serde(default = "default_lock_wait")]
-    pub lock_wait_secs: u64,
-}
-
-/// `state.vanished`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VanishedSetting {
-    /// Re-send with the expiry date on the day they vanished (plus the grace) and a purge
-    /// date by their last group's `[purge]` rule, no sooner than the minimum.
-    #[default]
-    Expire,
-    /// Re-send with status INACTIVE (the last expiry date, and a purge date as for `expire`).
-    Inactive,
-    /// Send nothing.
-    Nothing,
-}
-
-fn default_mode() -> Mode {
-    Mode::Full
-}
-
-fn default_vanished_runs() -> u32 {
-    3
-}
-
-fn default_refresh_days() -> u32 {
-    30
-}
-
-fn default_eligible_drop() -> f64 {
-    10.0
-}
-
-fn default_changed() -> f64 {
-    25.0
-}
-
-fn default_purge_minimum() -> u32 {
-    PurgePolicy::DEFAULT_MINIMUM_DAYS
-}
-
-fn default_lock_wait() -> u64 {
-    600
-}
-
-impl Default for StateConfig {
-    fn default() -> Self {
-        StateConfig {
-            path: None,
-            mode: default_mode(),
-            vanished: VanishedSetting::default(),
-            vanished_grace_days: 0,
-            vanished_runs: default_vanished_runs(),
-            refresh_days: default_refresh_days(),
-            brake_eligible_drop_percent: default_eligible_drop(),
-            brake_changed_percent: default_changed(),
-            purge_minimum_days: default_purge_minimum(),
-            lock_wait_secs: default_lock_wait(),
-        }
-    }
-}
-
-impl StateConfig {
-    /// The state file: `path`, or `alma-sis-state.sqlite` in the output directory.
-    pub fn file(&self, output: &OutputConfig) -> PathBuf {
-        self.path
-            .clone()
-            .unwrap_or_else(|| output.dir.join("alma-sis-state.sqlite"))
-    }
-
-    /// Checks the percentages.
-    pub fn validate(&self) -> Result<(), String> {
-        for (key, value) in [
-            (
-                "brake_eligible_drop_percent",
-                self.brake_eligible_drop_percent,
-            ),
-            ("brake_changed_percent", self.brake_changed_percent),
-        ] {
-            if !(0.0..=100.0).contains(&value) {
-                return Err(format!(
-                    "state.{key} = {value} is not a percentage between 0 and 100"
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// How long to wait for a busy state file or feed lock; a wait that starts is logged
-    /// (stderr at the default level).
-    pub fn wait_policy(&self) -> WaitPolicy {
-        WaitPolicy {
-            limit: std::time::Duration::from_secs(self.lock_wait_secs),
-            notice: std::sync::Arc::new(|waiting| tracing::warn!("{waiting}")),
-        }
-    }
-
-    /// How `alma-sis explain` and `run` plan (full mode, a complete run), users matched on
-    /// `match_id` (`[check] match_id`).
-    pub fn explain_options(&self, match_id: &str) -> PlanOptions {
-        self.plan_options(Mode::Full, false, match_id)
-    }
-
-    fn plan_options(&self, mode: Mode, partial: bool, match_id: &str) -> PlanOptions {
-        PlanOptions {
-            match_id: MatchId::parse(match_id),
-            mode: match mode {
-                Mode::Full => LoadMode::Full,
-                Mode::Delta => LoadMode::Delta,
-            },
-            vanished: match self.vanished {
-                VanishedSetting::Expire => VanishedPolicy::Expire {
-                    grace_days: self.vanished_grace_days,
-                },
-                VanishedSetting::Inactive => VanishedPolicy::Inactive,
-                VanishedSetting::Nothing => VanishedPolicy::Nothing,
-            },
-            vanished_runs: self.vanished_runs,
-            refresh_days: self.refresh_days,
-            brake: BrakeLimits {
-                eligible_drop_percent: self.brake_eligible_drop_percent,
-                changed_or_vanished_percent: self.brake_changed_percent,
-            },
-            partial,
-        }
-    }
-}
 
 /// Opens the state file of `config` for a support command; `None` when it does not exist.
 /// A file that belongs to another institution is refused; busy waits are told on stderr.
@@ -297,7 +128,7 @@ pub fn open(run: &mut Run<'_>) -> anyhow::Result<Opened> {
                  cut) and wrote no report; it recorded nobody as sent, so this run sends what it \
                  held; if runs are killed every night, give them more time",
                 killed.id,
-                super::report::readable(&killed.started)
+                super::page::readable(&killed.started)
             ),
         );
     }
@@ -449,7 +280,7 @@ pub fn run_end(
             .report
             .packages
             .iter()
-            .map(|p| super::report::file_name(&p.path))
+            .map(|p| super::page::file_name(&p.path))
             .collect(),
         destination: run.report.deliveries.first().map(|(to, _)| to.clone()),
         message,
@@ -487,20 +318,13 @@ pub fn raw_basis(config: &AppConfig) -> Vec<u8> {
     sha.finalize().to_vec()
 }
 
-/// A test of crash consistency asked to be killed at `point` (`during-record`: while the
-/// run's writes are open; `after-package`: after delivery, before recording). Never set in
-/// production.
-pub fn fault_at(point: &str) -> bool {
-    std::env::var(FAULT_ENV).is_ok_and(|v| v == point)
-}
-
 /// Records a run that failed before it had a plan: nothing is marked sent.
 pub fn record_failure(
     run: &Run<'_>,
     opened: &mut Opened,
     error: &anyhow::Error,
 ) -> anyhow::Result<()> {
-    let outcome = match crate::exit_code_of(error) {
+    let outcome = match crate::exit::exit_code_of(error) {
         Exit::Interrupted | Exit::Terminated => RunOutcome::Interrupted,
         _ => RunOutcome::Failed,
     };

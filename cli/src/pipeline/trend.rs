@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::report::{esc, readable};
+use super::page::{esc, readable};
 
 /// The bar of a run that delivered (exit 0 or 1).
 pub const DELIVERED: &str = "#4263eb";
@@ -48,7 +48,7 @@ pub fn path(work_dir: &Path, institution: &str, feed: &str) -> PathBuf {
 /// Appends one run (a file of mode 0600, never through a link at the work directory).
 pub fn append(path: &Path, point: &TrendPoint) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    super::report::refuse_linked_work_dir(path)?;
+    super::page::refuse_linked_work_dir(path)?;
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(std::io::Error::other(
             "it is a symbolic link (not followed)",

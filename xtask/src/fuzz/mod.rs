@@ -178,7 +178,7 @@ pub fn fuzz_check(root: &Path, o: &FuzzOptions) -> anyhow::Result<bool> {
         .iter()
         .filter(|c| o.classes.is_empty() || o.classes.iter().any(|n| n == c.name))
         .collect();
-    let options = alma_sis::cmd::check::CheckConfig::default().options(root)?;
+    let options = alma_sis::config::CheckConfig::default().options(root)?;
 
     // Mutants, round-robin over the classes.
     let mut mutants = Vec::with_capacity(o.mutants);

@@ -363,7 +363,7 @@ pub fn seeds(root: &Path, samples: &Path) -> anyhow::Result<Vec<Seed>> {
             weight,
         });
     }
-    for file in alma_sis_package::check::corpus::corpus() {
+    for file in crate::corpus::corpus() {
         if matches!(
             file.name,
             "duplicate-ids.xml" | "internal-account.xml" | "missing-segment-children.xml"

@@ -7,7 +7,7 @@ use alma_user_model::{UserXmlWriter, WriterOptions};
 use anyhow::Context as _;
 use chrono::NaiveDate;
 
-use crate::config::AppConfig;
+use alma_sis::config::AppConfig;
 
 /// The date the demo goldens are computed for.
 pub fn demo_today() -> NaiveDate {
@@ -30,8 +30,8 @@ pub fn goldens(root: &Path) -> anyhow::Result<Vec<Golden>> {
     }];
     // The demo's Leganto course file, as a first `courses run` delivers it.
     goldens.push(Golden {
-        path: PathBuf::from(crate::courses::DEMO_COURSE_FILE),
-        contents: crate::courses::demo_course_file(root)?,
+        path: PathBuf::from(alma_sis::courses::DEMO_COURSE_FILE),
+        contents: alma_sis::courses::demo_course_file(root)?,
     });
     // The demo extract as a PostgreSQL table, and the demo's config reading it.
     goldens.push(Golden {
@@ -43,14 +43,10 @@ pub fn goldens(root: &Path) -> anyhow::Result<Vec<Golden>> {
         contents: database_config(root)?,
     });
     // `check`'s corpus of broken inputs, one defect each.
-    goldens.extend(
-        alma_sis_package::check::corpus::corpus()
-            .into_iter()
-            .map(|file| Golden {
-                path: Path::new(alma_sis_package::check::corpus::CORPUS_DIR).join(file.name),
-                contents: file.bytes,
-            }),
-    );
+    goldens.extend(crate::corpus::corpus().into_iter().map(|file| Golden {
+        path: Path::new(crate::corpus::CORPUS_DIR).join(file.name),
+        contents: file.bytes,
+    }));
     Ok(goldens)
 }
 
@@ -163,9 +159,33 @@ pub fn database_config(root: &Path) -> anyhow::Result<Vec<u8>> {
     for (from, to) in edits {
         anyhow::ensure!(
             text.contains(from),
-            "examples/demo/alma-sis.toml no longer has {from:?}: update cli/src/fixtures.rs"
+            "examples/demo/alma-sis.toml no longer has {from:?}: update xtask/src/fixtures.rs"
         );
         text = text.replacen(from, to, 1);
     }
     Ok(text.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::goldens;
+
+    #[test]
+    fn goldens_are_fresh() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask is in the workspace");
+        let mut stale = Vec::new();
+        for golden in goldens(root).expect("goldens compute") {
+            let on_disk = std::fs::read(root.join(&golden.path)).unwrap_or_default();
+            if on_disk != golden.contents {
+                stale.push(golden.path.display().to_string());
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "stale golden files: {}; run `cargo xtask fixtures` and commit",
+            stale.join(", ")
+        );
+    }
 }
