@@ -24,7 +24,8 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 
 use super::plan::PlannedRun;
-use super::{RunEnd, RunId, RunOutcome, StateError, StateStore, date_text, sql_error};
+use super::stored::{delete_payload, put_payload, put_payload_text};
+use super::{RunEnd, RunId, RunOutcome, StateError, StateStore, date_text, day_number, sql_error};
 
 /// The tables this module keeps. Created when missing, so a state file written before them
 /// keeps working (and an older alma-sis ignores them).
@@ -101,11 +102,12 @@ pub struct HeldBack {
 /// An item row: the columns of [`ITEM_COLUMNS`], as SQLite values.
 type ItemRow = Vec<Value>;
 
+/// An item row and its payload as stored (encoded; or TEXT as earlier versions kept it).
 fn read_item(
     conn: &Connection,
     feed: &str,
     key: &str,
-) -> rusqlite::Result<Option<(ItemRow, Option<String>)>> {
+) -> rusqlite::Result<Option<(ItemRow, Option<Value>)>> {
     let item = conn
         .prepare_cached(&format!(
             "SELECT {ITEM_COLUMNS} FROM items WHERE feed = ?1 AND key = ?2"
@@ -120,8 +122,11 @@ fn read_item(
         return Ok(None);
     };
     let payload = conn
-        .prepare_cached("SELECT payload FROM payloads WHERE feed = ?1 AND key = ?2")?
-        .query_row(params![feed, key], |r| r.get::<_, String>(0))
+        .prepare_cached(
+            "SELECT p.payload FROM items i JOIN payloads p ON p.id = i.pid \
+             WHERE i.feed = ?1 AND i.key = ?2",
+        )?
+        .query_row(params![feed, key], |r| r.get::<_, Value>(0))
         .optional()?;
     Ok(Some((item, payload)))
 }
@@ -139,7 +144,7 @@ fn write_item(
     feed: &str,
     key: &str,
     item: &ItemRow,
-    payload: Option<&str>,
+    payload: Option<&Value>,
 ) -> rusqlite::Result<()> {
     let mut values: Vec<&dyn rusqlite::ToSql> = vec![&feed, &key];
     values.extend(item.iter().map(|v| v as &dyn rusqlite::ToSql));
@@ -152,17 +157,10 @@ fn write_item(
     ))?
     .execute(values.as_slice())?;
     match payload {
-        Some(p) => conn
-            .prepare_cached(
-                "INSERT INTO payloads (feed, key, payload) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (feed, key) DO UPDATE SET payload = excluded.payload",
-            )?
-            .execute(params![feed, key, p])?,
-        None => conn
-            .prepare_cached("DELETE FROM payloads WHERE feed = ?1 AND key = ?2")?
-            .execute(params![feed, key])?,
-    };
-    Ok(())
+        Some(Value::Blob(p)) => put_payload(conn, feed, key, p),
+        Some(Value::Text(p)) => put_payload_text(conn, feed, key, p),
+        _ => delete_payload(conn, feed, key),
+    }
 }
 
 impl PlannedRun<'_> {
@@ -225,7 +223,7 @@ impl PlannedRun<'_> {
                         // since today, to be re-sent by the next run.
                         item[3] = after[3].clone();
                         item[5] = Value::Text("vanished".into());
-                        item[6] = Value::Text(date_text(today));
+                        item[6] = Value::Integer(day_number(today));
                         item[7] = Value::Integer(0);
                     }
                     (Some(item), payload)
@@ -241,19 +239,14 @@ impl PlannedRun<'_> {
             .and_then(|mut s| s.execute(values.as_slice()))
             .map_err(sql("keep a held-back record"))?;
             match restored {
-                Some(item) => write_item(conn, &feed, &key, &item, restored_payload.as_deref()),
-                None => conn
-                    .execute(
+                Some(item) => write_item(conn, &feed, &key, &item, restored_payload.as_ref()),
+                None => delete_payload(conn, &feed, &key).and_then(|()| {
+                    conn.execute(
                         "DELETE FROM items WHERE feed = ?1 AND key = ?2",
                         params![feed, key],
                     )
-                    .and_then(|_| {
-                        conn.execute(
-                            "DELETE FROM payloads WHERE feed = ?1 AND key = ?2",
-                            params![feed, key],
-                        )
-                    })
-                    .map(drop),
+                    .map(drop)
+                }),
             }
             .map_err(sql("put a held-back item back"))?;
             held.people += 1;
@@ -377,7 +370,7 @@ impl StateStore {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(sql("start a transaction"))?;
-        let mut rows: Vec<(String, ItemRow, Option<String>)> = Vec::new();
+        let mut rows: Vec<(String, ItemRow, Option<Value>)> = Vec::new();
         {
             let mut stmt = tx
                 .prepare(&format!(
@@ -393,7 +386,11 @@ impl StateStore {
                     let item = (1..9)
                         .map(|i| r.get::<_, Value>(i))
                         .collect::<Result<_, _>>()?;
-                    Ok((r.get(0)?, item, r.get(9)?))
+                    let payload = match r.get::<_, Value>(9)? {
+                        Value::Null => None,
+                        v => Some(v),
+                    };
+                    Ok((r.get(0)?, item, payload))
                 })();
                 rows.push(read.map_err(sql("read the held-back records"))?);
             }
@@ -402,16 +399,11 @@ impl StateStore {
             let keep = match payload {
                 Some(p) => Some(p.clone()),
                 // The run did not change this person's payload: keep the stored one.
-                None => tx
-                    .query_row(
-                        "SELECT payload FROM payloads WHERE feed = ?1 AND key = ?2",
-                        params![file.feed, key],
-                        |r| r.get::<_, String>(0),
-                    )
-                    .optional()
-                    .map_err(sql("read a payload"))?,
+                None => read_item(&tx, &file.feed, key)
+                    .map_err(sql("read a payload"))?
+                    .and_then(|(_, p)| p),
             };
-            write_item(&tx, &file.feed, key, item, keep.as_deref())
+            write_item(&tx, &file.feed, key, item, keep.as_ref())
                 .map_err(sql("record a late delivery"))?;
         }
         tx.execute(

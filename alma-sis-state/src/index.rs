@@ -1,6 +1,6 @@
 //! The known items of one feed, held compactly while a run is planned: 32 bytes an item
-//! (a 64-bit hash of the key, 96 bits of the content hash, the expiry sent, the row id and
-//! status bits) in one vector sorted by key hash, found through a radix directory and a
+//! (a 64-bit hash of the key, 64 bits of the content hash, the raw-row hash, the expiry sent
+//! and status bits) in one vector sorted by key hash, found through a radix directory and a
 //! short binary search.
 //!
 //! Keys are not held. Two known keys with the same 64-bit hash (about one feed in 10^7 at a
@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::hash::Hasher as _;
 
 use chrono::{Datelike, NaiveDate};
+
+use super::RawHash;
 
 /// Hashes a key for the index.
 pub(super) type KeyHasher = fn(&str) -> u64;
@@ -36,19 +38,17 @@ pub(super) const RETIRED: u8 = 2;
 pub(super) const SENT: u8 = 1 << 2;
 /// It was last sent today.
 pub(super) const SENT_TODAY: u8 = 1 << 3;
-/// Seen in this run's extract.
-pub(super) const SEEN: u8 = 1 << 4;
 /// Placeholder in the sorted vector: several known keys share this hash; see the side map.
 pub(super) const COLLIDED: u8 = 1 << 5;
+/// The item records a raw-row hash.
+const HAS_RAW: u8 = 1 << 6;
 
 const NO_DATE: i32 = i32::MIN;
 
-/// The row id of an item whose row id does not fit in 32 bits: found by key instead.
-pub(super) const NO_ROW: u32 = u32::MAX;
-
-/// How many bytes of the content hash the index compares: 96 bits, so a change goes
-/// unnoticed with a chance of 2^-96.
-pub(super) const HASH_PREFIX: usize = 12;
+/// How many bytes of the content hash the index compares: 64 bits, so a change goes
+/// unnoticed with a chance of 2^-64 (a million changes a night for a thousand years leaves
+/// that under one in 10^4).
+pub(super) const HASH_PREFIX: usize = 8;
 
 /// One known item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,22 +57,20 @@ pub(super) struct Entry {
     pub key: u64,
     /// The first [`HASH_PREFIX`] bytes of the content hash last recorded.
     pub hash: [u8; HASH_PREFIX],
+    /// The raw-row hash recorded (when [`HAS_RAW`] is set).
+    raw: u64,
     /// The expiry date last sent, as days from the common era ([`NO_DATE`] for none).
     expires: i32,
-    /// The item's row id in the `items` table ([`NO_ROW`] when it does not fit): the run's
-    /// writes go straight to the row, in the order of the extract, which is mostly the order
-    /// the rows were first written in.
-    pub row: u32,
     /// Status and marks.
     pub flags: u8,
 }
 
 impl Entry {
-    /// An entry for `key`'s hash, in row `row`.
+    /// An entry for `key`'s hash.
     pub fn new(
         key: u64,
-        row: i64,
         hash: &[u8; 32],
+        raw: Option<RawHash>,
         expires: Option<NaiveDate>,
         flags: u8,
     ) -> Entry {
@@ -81,13 +79,15 @@ impl Entry {
         Entry {
             key,
             hash: prefix,
+            raw: raw.map_or(0, |r| r.0),
             expires: expires.map_or(NO_DATE, |d| d.num_days_from_ce()),
-            row: u32::try_from(row)
-                .ok()
-                .filter(|&r| r != NO_ROW)
-                .unwrap_or(NO_ROW),
-            flags,
+            flags: flags | if raw.is_some() { HAS_RAW } else { 0 },
         }
+    }
+
+    /// The raw-row hash recorded.
+    pub fn raw(&self) -> Option<RawHash> {
+        self.has(HAS_RAW).then_some(RawHash(self.raw))
     }
 
     /// The expiry date last sent.
@@ -109,10 +109,10 @@ impl Entry {
         self.flags & flag != 0
     }
 
-    /// Whether this item vanishes (or stays vanished) when nobody in the extract claims it:
-    /// present and sent, or vanished and not already re-sent today.
-    pub fn vanishes_unseen(&self) -> bool {
-        !self.has(SEEN)
+    /// Whether this item vanishes (or stays vanished) when nobody in the extract claims it
+    /// (`seen`: someone did): present and sent, or vanished and not already re-sent today.
+    pub fn vanishes_unless(&self, seen: bool) -> bool {
+        !seen
             && match self.status() {
                 PRESENT => self.has(SENT),
                 VANISHED => !self.has(SENT_TODAY),
@@ -231,16 +231,22 @@ impl Index {
         }
     }
 
-    /// Sets `flag` on the entry in `slot` (found for `key`).
-    pub fn mark(&mut self, slot: Slot, key: &str, flag: u8) {
-        match slot {
-            Slot::Main(at) => self.entries[at].flags |= flag,
-            Slot::Side => {
-                if let Some(e) = self.side.get_mut(key) {
-                    e.flags |= flag;
-                }
-            }
-        }
+    /// How many places the sorted vector has (placeholders included): [`Slot::Main`]
+    /// positions are below it.
+    pub fn main_len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether some item vanishes unless seen: `seen` tells, by slot and key, who was.
+    pub fn any_vanishes(&self, seen: impl Fn(Slot, &str) -> bool) -> bool {
+        self.entries
+            .iter()
+            .enumerate()
+            .any(|(at, e)| !e.has(COLLIDED) && e.vanishes_unless(seen(Slot::Main(at), "")))
+            || self
+                .side
+                .iter()
+                .any(|(k, e)| e.vanishes_unless(seen(Slot::Side, k)))
     }
 
     /// Every entry (placeholders excluded), in no particular order.
@@ -271,7 +277,7 @@ mod tests {
     use super::*;
 
     fn entry(key: u64, flags: u8) -> Entry {
-        Entry::new(key, key as i64, &[key as u8; 32], None, flags)
+        Entry::new(key, &[key as u8; 32], None, None, flags)
     }
 
     #[test]
@@ -301,25 +307,28 @@ mod tests {
         let entries = keys.iter().map(|k| entry(by_len(k), SENT)).collect();
         let (mut index, collisions) = Index::build(entries, by_len);
         assert_eq!(collisions, [1]);
-        index.add_side("a".into(), entry(1, SENT | SEEN));
+        index.add_side("a".into(), entry(1, SENT | SENT_TODAY));
         index.add_side("b".into(), entry(1, SENT));
         assert_eq!(index.find(1, "a"), Some(Slot::Side));
-        assert!(index.get(Slot::Side, "a").has(SEEN));
-        assert!(!index.get(Slot::Side, "b").has(SEEN));
+        assert!(index.get(Slot::Side, "a").has(SENT_TODAY));
+        assert!(!index.get(Slot::Side, "b").has(SENT_TODAY));
         // Unknown, with a colliding hash: not found.
         assert_eq!(index.find(1, "z"), None);
         assert!(matches!(index.find(2, "cc"), Some(Slot::Main(_))));
-        index.mark(Slot::Side, "b", SEEN);
-        assert!(index.get(Slot::Side, "b").has(SEEN));
         assert_eq!(index.iter().count(), 4);
+        assert!(index.any_vanishes(|slot, key| slot == Slot::Side && key == "a"));
+        assert!(!index.any_vanishes(|_, _| true));
     }
 
     #[test]
-    fn expiry_dates_survive_the_compact_form() {
+    fn expiry_dates_and_raw_hashes_survive_the_compact_form() {
         let d = NaiveDate::from_ymd_opt(2027, 11, 23).unwrap();
-        let e = Entry::new(1, 7, &[0; 32], Some(d), 0);
-        assert_eq!((e.expires(), e.row), (Some(d), 7));
-        let e = Entry::new(1, 1 << 40, &[0; 32], None, 0);
-        assert_eq!((e.expires(), e.row), (None, NO_ROW));
+        let e = Entry::new(1, &[0; 32], Some(RawHash(0)), Some(d), SENT);
+        assert_eq!(
+            (e.expires(), e.raw(), e.has(SENT)),
+            (Some(d), Some(RawHash(0)), true)
+        );
+        let e = Entry::new(1, &[0; 32], None, None, 0);
+        assert_eq!((e.expires(), e.raw()), (None, None));
     }
 }

@@ -4,10 +4,23 @@
 //!
 //! One SQLite file (mode 0600, as are its `-wal` and `-shm` companions) holds every feed;
 //! each row is namespaced by a feed name. Items are keyed by a match id and carry a content
-//! hash, the dates they were first seen, last seen and last sent, and the last payload sent
-//! (the rendered `<user>` of a patron; JSON for other feeds and for patrons recorded by
-//! older versions), so someone who vanishes can be re-sent expired. Runs record their time,
-//! config hash, counts, files, destination and outcome.
+//! hash, the dates they were first seen, last seen and last sent, the hash of the person's
+//! raw input rows ([`RawHash`]) and the last payload sent (the rendered `<user>` of a
+//! patron; JSON for other feeds), so someone who vanishes can be re-sent expired. Runs
+//! record their time, config hash, counts, files, destination and outcome.
+//!
+//! The layout is compact (schema version 2, under 300 bytes a patron where version 1 took
+//! 2.5-2.9 kB): each item once, in a `WITHOUT ROWID` table keyed by feed and key; dates as day
+//! numbers; 96 bits of the content hash; the payload compressed with raw deflate and a
+//! preset dictionary that the file keeps (built once from the first users it stores, with
+//! only the values several of them share, so it holds no one person's data) and that every
+//! payload names by id. A file of an earlier version is upgraded when opened.
+//!
+//! A delta run need not map people whose input rows did not change: the caller gives each
+//! person's [`RawHash`] and the basis it was taken under ([`Planner::set_raw_basis`]: the
+//! hash's version, the config, the lookups), and [`Planner::skip_unchanged`] takes a person
+//! whose item was last recorded with the same hash, under the same basis, as unchanged.
+//! A new basis drops every recorded raw-row hash and records them again.
 //!
 //! The patron feed is planned by a streaming [`Planner`] ([`StateStore::planner`]): users
 //! pass one at a time against a compact index of the known items, and every item write of
@@ -18,7 +31,9 @@
 //!
 //! The file is in WAL mode: readers (`alma-sis history` in another process) keep working
 //! while a run holds its write transaction, and a large transaction spills to the WAL, not
-//! to memory.
+//! to memory. A run's pages are written twice (to the WAL, then by the checkpoint into the
+//! file); with the compact layout that is a few hundred bytes a person on a first load and
+//! little on a nightly run.
 //!
 //! Nothing here reads the clock: every date and time is an argument.
 //!
@@ -57,11 +72,13 @@
 
 #![deny(missing_docs)]
 
+mod codec;
 pub mod courses;
 mod delivery;
 mod guard;
 mod identity;
 mod index;
+mod migrate;
 mod plan;
 mod stored;
 mod users;
@@ -74,48 +91,66 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use alma_user_model::{MovingDates, User, WriteError, render_user_marked};
-use chrono::{DateTime, FixedOffset, NaiveDate};
+use chrono::{DateTime, Datelike as _, FixedOffset, NaiveDate};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use codec::{PackedPayload, PayloadPacker};
 pub use delivery::{HeldBack, RecordedFile, RunFile};
 pub use guard::{Held, WaitNotice, WaitPolicy, Waiting};
 pub use identity::{Claim, Owner};
-pub use plan::{PlannedRun, Planner};
+pub use plan::{PlannedRun, Planner, SkipProbe};
 pub use users::{
     BrakeLimits, BrakeReading, Class, LoadMode, PlanOptions, VanishedAction, VanishedPolicy,
     VanishedUser, Verdict,
 };
 pub use vanished::{IfMissing, PurgePolicy, PurgeRule, VanishedDates};
 
-/// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// The schema version this code writes (`PRAGMA user_version`): 2, the compact layout
+/// (see [`SCHEMA`]); 1 stored dates as text, full hashes and payloads as text, keys four
+/// times (it is upgraded on open).
+const SCHEMA_VERSION: i64 = 2;
 
+/// The layout: each item once, keyed by feed and key (`WITHOUT ROWID`: the key is stored
+/// once, in the table's own b-tree); dates as days since 1970-01-01; the content hash's
+/// first [`ContentHash::STORED`] bytes; the raw-row hash of the person's input rows
+/// (`raw`, see [`RawHash`]); the last payload sent in `payloads`, compressed
+/// ([`codec`]), found through the item's `pid` (a rowid table: payloads are appended, so
+/// its pages are full, and a re-key never moves them).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS items (
     feed TEXT NOT NULL,
     key TEXT NOT NULL,
     hash BLOB NOT NULL,
-    expires TEXT,
-    first_seen TEXT NOT NULL,
-    last_seen TEXT NOT NULL,
-    last_sent TEXT,
+    expires INTEGER,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    last_sent INTEGER,
     status TEXT NOT NULL,
-    status_since TEXT,
+    status_since INTEGER,
     sends INTEGER NOT NULL DEFAULT 0,
+    raw INTEGER,
+    pid INTEGER,
     PRIMARY KEY (feed, key)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS payloads (
-    feed TEXT NOT NULL,
-    key TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    PRIMARY KEY (feed, key)
+    id INTEGER PRIMARY KEY,
+    payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dictionaries (
+    id INTEGER PRIMARY KEY,
+    bytes BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS feeds (
     feed TEXT PRIMARY KEY,
-    last_seen TEXT NOT NULL
+    last_seen INTEGER NOT NULL,
+    raw_basis BLOB
 );
+";
+
+/// The runs, unchanged since schema version 1.
+const RUNS_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     feed TEXT NOT NULL,
@@ -346,9 +381,24 @@ fn sql_error(path: &Path, action: String, source: rusqlite::Error) -> StateError
     }
 }
 
-/// A sha256 content hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A sha256 content hash. Two are equal when the bytes the state file keeps
+/// ([`ContentHash::STORED`]) are: a hash read back from the state equals the one computed.
+#[derive(Debug, Clone, Copy)]
 pub struct ContentHash(pub [u8; 32]);
+
+impl PartialEq for ContentHash {
+    fn eq(&self, other: &ContentHash) -> bool {
+        self.stored() == other.stored()
+    }
+}
+
+impl Eq for ContentHash {}
+
+impl std::hash::Hash for ContentHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.stored().hash(state);
+    }
+}
 
 impl ContentHash {
     /// The sha256 of `bytes`.
@@ -391,6 +441,51 @@ impl ContentHash {
     /// Lower-case hex.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
+    }
+
+    /// How many of its bytes the state file keeps: 96 bits, so the chance that a change
+    /// leaves the kept bytes equal is 2^-96 (the planner compares 64 of them: 2^-64, under
+    /// one in 10^4 for a million changes a night for a thousand years); the hash only ever
+    /// compares one site's own data with itself, so nobody gains by aiming at a collision.
+    pub const STORED: usize = 12;
+
+    /// The bytes the state file keeps.
+    pub fn stored(&self) -> &[u8] {
+        &self.0[..Self::STORED]
+    }
+
+    /// A hash as the state file keeps it: its first [`ContentHash::STORED`] bytes (the rest
+    /// zero), or all 32 as earlier versions kept them. `None` for any other length.
+    pub fn from_stored(bytes: &[u8]) -> Option<ContentHash> {
+        let mut hash = [0; 32];
+        match bytes.len() {
+            32 => hash.copy_from_slice(bytes),
+            Self::STORED => hash[..Self::STORED].copy_from_slice(bytes),
+            _ => return None,
+        }
+        Some(ContentHash(hash))
+    }
+}
+
+/// A 64-bit hash of one person's raw input rows (all their rows across inputs, in a defined
+/// order), kept with their item so that a delta run can skip a person whose rows did not
+/// change ([`Planner::skip_unchanged`]). The caller computes it (see
+/// `sis_extract::Extractor::people_unless`); the store only keeps and compares it.
+///
+/// 64 bits: a changed person is taken for unchanged only when their new rows hash like
+/// their old ones, a chance of 2^-64 per changed person (ten thousand changes a night for
+/// ten years: about 2 in 10^12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RawHash(pub u64);
+
+impl RawHash {
+    /// As SQLite keeps it (an INTEGER).
+    fn stored(self) -> i64 {
+        self.0 as i64
+    }
+
+    fn from_stored(v: i64) -> RawHash {
+        RawHash(v as u64)
     }
 }
 
@@ -767,6 +862,8 @@ impl FeedLock {
 pub struct StateStore {
     conn: Connection,
     path: PathBuf,
+    /// Compresses and expands payloads (interior: payloads are read through `&self`).
+    codec: std::cell::RefCell<codec::Codec>,
     /// How long a writer waits for another's write lock.
     wait_limit: std::time::Duration,
 }
@@ -802,6 +899,7 @@ impl StateStore {
         let store = StateStore {
             conn,
             path: path.to_owned(),
+            codec: std::cell::RefCell::new(codec::Codec::new()),
             wait_limit: BUSY_TIMEOUT,
         };
         store.configure()?;
@@ -912,9 +1010,13 @@ impl StateStore {
             // for a run that holds the write lock.
             return self.ensure_delivery_tables();
         }
+        if self.has_table("items", "read the schema")? {
+            // Written by an earlier version (1, or 0 before versions were recorded).
+            return migrate::upgrade(self);
+        }
         self.conn
             .execute_batch(&format!(
-                "BEGIN; {SCHEMA} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+                "BEGIN; {SCHEMA} {RUNS_SCHEMA} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
                 delivery::DELIVERY_SCHEMA
             ))
             .map_err(self.sql_err("create the schema"))
@@ -952,16 +1054,20 @@ impl StateStore {
             .map_err(self.sql_err(format!("count the items of feed {feed:?}")))
     }
 
-    /// The last payload stored for one item.
+    /// The last payload stored for one item, expanded.
     pub fn payload(&self, feed: &str, key: &str) -> Result<Option<String>, StateError> {
-        self.conn
-            .query_row(
-                "SELECT payload FROM payloads WHERE feed = ?1 AND key = ?2",
-                params![feed, key],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()
-            .map_err(self.sql_err(format!("read the payload of {key:?} in feed {feed:?}")))
+        let Some(bytes) = stored::payload_bytes(self, feed, key)? else {
+            return Ok(None);
+        };
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt {
+                path: self.path.clone(),
+                feed: feed.to_owned(),
+                key: key.to_owned(),
+                field: "payload",
+                value: format!("(not UTF-8: {e})"),
+            })
     }
 
     /// Records that a run started (outcome [`RunOutcome::Running`] until finished).
@@ -1030,31 +1136,27 @@ impl StateStore {
                      sends = excluded.sends",
                 )
                 .map_err(sql_err("prepare the item writes"))?;
-            let mut put_payload = tx
-                .prepare(
-                    "INSERT INTO payloads (feed, key, payload) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (feed, key) DO UPDATE SET payload = excluded.payload",
-                )
-                .map_err(sql_err("prepare the item writes"))?;
             for write in writes {
                 let w = write?;
                 upsert
                     .execute(params![
                         feed,
                         w.key,
-                        &w.hash.0[..],
-                        w.expires.map(date_text),
-                        date_text(w.first_seen),
-                        date_text(w.last_seen),
-                        w.last_sent.map(date_text),
+                        w.hash.stored(),
+                        w.expires.map(day_number),
+                        day_number(w.first_seen),
+                        day_number(w.last_seen),
+                        w.last_sent.map(day_number),
                         w.status.code(),
-                        w.status.since().map(date_text),
+                        w.status.since().map(day_number),
                         i64::from(w.status.sends()),
                     ])
                     .map_err(sql_err(&format!("write item {:?}", w.key)))?;
                 if let Some(payload) = &w.payload {
-                    put_payload
-                        .execute(params![feed, w.key, payload])
+                    // Not a user: stored as it is (course feeds' JSON is small).
+                    let mut stored = vec![codec::RAW];
+                    stored.extend_from_slice(payload.as_bytes());
+                    stored::put_payload(&tx, &feed, &w.key, &stored)
                         .map_err(sql_err(&format!("write the payload of {:?}", w.key)))?;
                 }
             }
@@ -1176,19 +1278,15 @@ impl StateStore {
     pub fn forget(&mut self, feed: Option<&str>, key: &str) -> Result<usize, StateError> {
         let forget = |conn: &mut Connection| -> rusqlite::Result<usize> {
             let tx = conn.transaction()?;
-            let mut removed = 0;
-            for table in ["items", "payloads"] {
-                let n = tx.execute(
-                    &format!(
-                        "DELETE FROM {table} WHERE (?1 IS NULL OR feed = ?1) \
-                         AND key = ?2 COLLATE NOCASE"
-                    ),
-                    params![feed, key],
-                )?;
-                if table == "items" {
-                    removed = n;
-                }
-            }
+            tx.execute(
+                "DELETE FROM payloads WHERE id IN (SELECT pid FROM items \
+                 WHERE (?1 IS NULL OR feed = ?1) AND key = ?2 COLLATE NOCASE)",
+                params![feed, key],
+            )?;
+            let removed = tx.execute(
+                "DELETE FROM items WHERE (?1 IS NULL OR feed = ?1) AND key = ?2 COLLATE NOCASE",
+                params![feed, key],
+            )?;
             tx.commit()?;
             Ok(removed)
         };
@@ -1216,17 +1314,19 @@ impl StateStore {
         while let Some(row) = rows.next().map_err(self.sql_err(action))? {
             let raw = RawItem::from_row(row).map_err(self.sql_err(action))?;
             let feed: String = row.get(9).map_err(self.sql_err(action))?;
+            let (key, item) = raw.parse(&self.path, &feed)?;
+            let text = |d: NaiveDate| date_text(d);
             let line = ExportLine {
-                feed,
                 hash: hex::encode(raw.hash),
-                key: raw.key.to_owned(),
-                expires: raw.expires.map(str::to_owned),
-                first_seen: raw.first_seen.to_owned(),
-                last_seen: raw.last_seen.to_owned(),
-                last_sent: raw.last_sent.map(str::to_owned),
+                key: key.into(),
+                expires: item.expires.map(text),
+                first_seen: text(item.first_seen),
+                last_seen: text(item.last_seen),
+                last_sent: item.last_sent.map(text),
                 status: raw.status.to_owned(),
-                status_since: raw.status_since.map(str::to_owned),
+                status_since: item.status.since().map(text),
                 sends: raw.sends,
+                feed,
             };
             serde_json::to_writer(&mut *out, &line).map_err(|e| StateError::Export(e.into()))?;
             out.write_all(b"\n").map_err(StateError::Export)?;
@@ -1299,7 +1399,7 @@ fn record_end(
         conn.execute(
             "INSERT INTO feeds (feed, last_seen) VALUES (?1, ?2) \
              ON CONFLICT (feed) DO UPDATE SET last_seen = excluded.last_seen",
-            params![feed, date_text(today)],
+            params![feed, day_number(today)],
         )
         .map_err(sql_err("mark items seen"))?;
     }
@@ -1310,12 +1410,12 @@ fn record_end(
 struct RawItem<'a> {
     key: &'a str,
     hash: &'a [u8],
-    expires: Option<&'a str>,
-    first_seen: &'a str,
-    last_seen: &'a str,
-    last_sent: Option<&'a str>,
+    expires: Option<i64>,
+    first_seen: i64,
+    last_seen: i64,
+    last_sent: Option<i64>,
     status: &'a str,
-    status_since: Option<&'a str>,
+    status_since: Option<i64>,
     sends: i64,
 }
 
@@ -1348,12 +1448,12 @@ impl<'a> RawItem<'a> {
         Ok(RawItem {
             key: required(r, 0)?,
             hash: r.get_ref(1)?.as_blob()?,
-            expires: text(r, 2)?,
-            first_seen: required(r, 3)?,
-            last_seen: required(r, 4)?,
-            last_sent: text(r, 5)?,
+            expires: r.get(2)?,
+            first_seen: r.get(3)?,
+            last_seen: r.get(4)?,
+            last_sent: r.get(5)?,
             status: required(r, 6)?,
-            status_since: text(r, 7)?,
+            status_since: r.get(7)?,
             sends: r.get(8)?,
         })
     }
@@ -1366,12 +1466,12 @@ impl<'a> RawItem<'a> {
             field,
             value: value.to_owned(),
         };
-        let date = |field, value: &str| parse_date(value).ok_or_else(|| corrupt(field, value));
-        let opt_date = |field, value: Option<&str>| value.map(|v| date(field, v)).transpose();
-        let hash: [u8; 32] = self
-            .hash
-            .try_into()
-            .map_err(|_| corrupt("hash", &hex::encode(self.hash)))?;
+        let date = |field, value: i64| {
+            from_day_number(value).ok_or_else(|| corrupt(field, &value.to_string()))
+        };
+        let opt_date = |field, value: Option<i64>| value.map(|v| date(field, v)).transpose();
+        let hash = ContentHash::from_stored(self.hash)
+            .ok_or_else(|| corrupt("hash", &hex::encode(self.hash)))?;
         let since = || {
             opt_date("status_since", self.status_since)?.ok_or_else(|| corrupt("status_since", ""))
         };
@@ -1386,7 +1486,7 @@ impl<'a> RawItem<'a> {
             other => return Err(corrupt("status", other)),
         };
         let item = KnownItem {
-            hash: ContentHash(hash),
+            hash,
             expires: opt_date("expires", self.expires)?,
             first_seen: date("first_seen", self.first_seen)?,
             last_seen: date("last_seen", self.last_seen)?,
@@ -1397,12 +1497,23 @@ impl<'a> RawItem<'a> {
     }
 }
 
-fn date_text(d: NaiveDate) -> String {
-    alma_user_model::format_iso_date(d)
+/// How a date is stored: days since 1970-01-01.
+fn day_number(d: NaiveDate) -> i64 {
+    i64::from(d.num_days_from_ce()) - i64::from(UNIX_EPOCH_DAYS_FROM_CE)
 }
 
-fn parse_date(s: &str) -> Option<NaiveDate> {
-    alma_user_model::parse_iso_date(s)
+/// The date stored as `n` ([`day_number`]).
+fn from_day_number(n: i64) -> Option<NaiveDate> {
+    i32::try_from(n + i64::from(UNIX_EPOCH_DAYS_FROM_CE))
+        .ok()
+        .and_then(NaiveDate::from_num_days_from_ce_opt)
+}
+
+/// 1970-01-01, in days from the common era.
+const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
+
+fn date_text(d: NaiveDate) -> String {
+    alma_user_model::format_iso_date(d)
 }
 
 fn to_i64(n: u64) -> i64 {

@@ -184,10 +184,10 @@ impl StateStore {
                 stmt.query_row(params![feed, &*key], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
-                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<i64>>(1)?,
                         r.get::<_, i64>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<i64>>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
                     ))
                 })
                 .optional()
@@ -203,14 +203,14 @@ impl StateStore {
             field,
             value: value.to_owned(),
         };
-        let date = |field, value: Option<&str>| {
+        let date = |field, value: Option<i64>| {
             value
-                .map(|v| super::parse_date(v).ok_or_else(|| corrupt(field, v)))
+                .map(|v| super::from_day_number(v).ok_or_else(|| corrupt(field, &v.to_string())))
                 .transpose()
         };
-        let since = date("status_since", since.as_deref())?;
-        let expires = date("expires", expires.as_deref())?;
-        let last_sent = date("last_sent", last_sent.as_deref())?;
+        let since = date("status_since", since)?;
+        let expires = date("expires", expires)?;
+        let last_sent = date("last_sent", last_sent)?;
         let (since, sends) = match status.as_str() {
             "present" if last_sent.is_none() => return Ok(Some(IfMissing::NeverSent)),
             "present" => (today, 0),

@@ -985,8 +985,15 @@ fn die_mid_run(path: &Path, stage: &str) -> ! {
     let run = begin(&mut store, day(2), &opts);
     let mut planner = store.planner(FEED, &opts, day(2)).unwrap();
     observe_all(&mut planner, &extract(day(2), &["p09"], &["p01"]));
-    // 3,000 new people with 20 kB payloads each (their content does not matter here).
-    let payload = b"x".repeat(20_000);
+    // 3,000 new people with 20 kB payloads each (their content does not matter here, but
+    // it must not compress away: the state compresses payloads).
+    let mut seed = 0x2545_f491_u32;
+    let payload: Vec<u8> = (0..20_000)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            b'!' + (seed >> 16) as u8 % 90
+        })
+        .collect();
     for i in 0..3_000 {
         let u = User::new(format!("new{i}"));
         let hash = ContentHash::of(u.primary_id.as_bytes());
@@ -1571,4 +1578,189 @@ mod bench {
         let c = bench_run(LoadMode::Full, day(2), false);
         assert_eq!((c.unchanged, c.sent), (setup().1, setup().1));
     }
+}
+
+/// A patron shaped like a campus extract's: names, a group, dates, an address, two emails,
+/// a phone and two identifiers, the values varied by `i` (a generator independent of the
+/// state's dictionary).
+fn campus_person(i: u64, today: NaiveDate) -> User {
+    use alma_user_model::{Address, Email, Phone};
+    const FIRST: [&str; 8] = [
+        "Ana", "José", "Mei", "Noah", "Priya", "Søren", "Zoë", "Fatima",
+    ];
+    const LAST: [&str; 8] = [
+        "Smith", "Kim", "Cohen", "Haddad", "O'Brien", "张", "Nakamura", "Ivanova",
+    ];
+    const CITY: [&str; 4] = ["Chicago", "Urbana", "Springfield", "Peoria"];
+    const GROUP: [&str; 4] = ["UG", "GRAD", "FAC", "STAFF"];
+    let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut pick = |n: u64| {
+        x ^= x >> 29;
+        x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        (x >> 32) % n
+    };
+    let id = format!("{}", 900_000_000 + i);
+    let mut u = User::new(&id).with_name(FIRST[pick(8) as usize], LAST[pick(8) as usize]);
+    u = u
+        .with_user_group(GROUP[pick(4) as usize])
+        .with_address(
+            Address::home(
+                format!("{} University Blvd", 100 + pick(900)),
+                CITY[pick(4) as usize],
+                format!("6{:04}", pick(10_000)),
+            )
+            .state_province("IL")
+            .country("USA")
+            .as_preferred(),
+        )
+        .with_email(Email::new(format!("u{id}@campus.example.edu"), "school"))
+        .with_email(Email::new(format!("u{id}.home@example.org"), "personal"))
+        .with_phone(Phone::new(
+            format!("+1 217 555 {:04}", pick(10_000)),
+            "mobile",
+        ))
+        .with_identifier("BARCODE", format!("2123400{:07}", i))
+        .with_identifier("UNIV_ID", format!("U{i:08}"));
+    u.expiry_date = today.checked_add_days(Days::new(365 + pick(700)));
+    u.purge_date = u
+        .expiry_date
+        .and_then(|d| d.checked_add_days(Days::new(365)));
+    u
+}
+
+/// The state file's size on disk with its WAL folded in (the store closed).
+fn state_bytes(path: &Path) -> u64 {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(path).unwrap().len() + std::fs::metadata(&wal).map_or(0, |m| m.len())
+}
+
+#[test]
+fn a_first_load_stores_at_most_300_bytes_a_user() {
+    const USERS: u64 = 20_000;
+    let feed = Feed::new();
+    let users: Vec<User> = (0..USERS).map(|i| campus_person(i, day(1))).collect();
+    let xml_bytes: usize = users.iter().map(|u| rendered(u).1.len()).sum();
+    let line = feed.run(
+        day(1),
+        users,
+        &options(LoadMode::Delta),
+        false,
+        Delivery::Ok,
+    );
+    assert!(line.contains(&format!("new {USERS} ")), "{line}");
+    let per_user = state_bytes(&feed.path) / USERS;
+    assert!(
+        per_user <= 300,
+        "{per_user} bytes a user (the users' XML is {} bytes each)",
+        xml_bytes / USERS as usize
+    );
+    // What was stored reads back: everyone vanishes the next night and is re-sent as sent.
+    let opts = options(LoadMode::Delta);
+    let mut store = feed.store();
+    let planned = store
+        .planner(FEED, &opts, day(2))
+        .unwrap()
+        .finish()
+        .unwrap();
+    let mut resent = 0;
+    for (i, user) in planned.resend().enumerate().step_by(997) {
+        let mut expected = campus_person(i as u64, day(1));
+        let user = user.unwrap();
+        expected.expiry_date = user.expiry_date;
+        expected.purge_date = user.purge_date;
+        assert_eq!(user, expected);
+        resent += 1;
+    }
+    assert!(resent > 10);
+}
+
+/// The layout of schema version 1, as earlier versions created it.
+const SCHEMA_1: &str = "
+CREATE TABLE items (feed TEXT NOT NULL, key TEXT NOT NULL, hash BLOB NOT NULL, expires TEXT,
+    first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, last_sent TEXT, status TEXT NOT NULL,
+    status_since TEXT, sends INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (feed, key));
+CREATE TABLE payloads (feed TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL,
+    PRIMARY KEY (feed, key));
+CREATE TABLE feeds (feed TEXT PRIMARY KEY, last_seen TEXT NOT NULL);
+CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, feed TEXT NOT NULL,
+    started TEXT NOT NULL, config_hash TEXT NOT NULL, mode TEXT NOT NULL,
+    partial INTEGER NOT NULL, outcome TEXT NOT NULL, eligible INTEGER NOT NULL DEFAULT 0,
+    sent INTEGER NOT NULL DEFAULT 0, new INTEGER NOT NULL DEFAULT 0,
+    changed INTEGER NOT NULL DEFAULT 0, unchanged INTEGER NOT NULL DEFAULT 0,
+    returned INTEGER NOT NULL DEFAULT 0, refreshed INTEGER NOT NULL DEFAULT 0,
+    vanished INTEGER NOT NULL DEFAULT 0, retired INTEGER NOT NULL DEFAULT 0,
+    files TEXT NOT NULL DEFAULT '[]', destination TEXT, message TEXT);
+PRAGMA user_version = 1;
+";
+
+#[test]
+fn a_schema_1_state_file_is_upgraded_and_keeps_what_was_sent() {
+    let feed = Feed::new();
+    std::fs::create_dir_all(feed.path.parent().unwrap()).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&feed.path).unwrap();
+        conn.execute_batch(SCHEMA_1).unwrap();
+        for user in extract(day(1), &[], &[]) {
+            let (hash, xml) = rendered(&user);
+            let date = |d: Option<NaiveDate>| d.map(|d| d.to_string());
+            conn.execute(
+                "INSERT INTO items VALUES ('patrons', ?1, ?2, ?3, ?4, ?4, ?4, 'present', NULL, 0)",
+                rusqlite::params![
+                    user.primary_id,
+                    &hash.0[..],
+                    date(user.expiry_date),
+                    day(1).to_string()
+                ],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO payloads VALUES ('patrons', ?1, ?2)",
+                rusqlite::params![user.primary_id, String::from_utf8(xml).unwrap()],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO feeds VALUES ('patrons', '2026-11-02');
+             INSERT INTO runs (feed, started, config_hash, mode, partial, outcome, eligible, sent, new)
+             VALUES ('patrons', '2026-11-02T04:00:00+00:00', 'c0ffee', 'delta', 0, 'delivered', 10, 10, 10);",
+        )
+        .unwrap();
+    }
+    let before = items(&feed.store());
+    assert!(before.contains(r#""key":"p01","hash":""#), "{before}");
+    assert!(before.contains(r#""first_seen":"2026-11-02""#), "{before}");
+    // The next night: p03 left (re-sent from the stored, now compressed, record), p01 changed.
+    let got = feed.run(
+        day(2),
+        extract(day(2), &["p03"], &["p01"]),
+        &options(LoadMode::Delta),
+        false,
+        Delivery::Ok,
+    );
+    assert_eq!(
+        got,
+        "sent [p01 p03] new 0 changed 1 unchanged 8 returning 0 refreshed 0 vanished 1 retired 0"
+    );
+    let conn = rusqlite::Connection::open(&feed.path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(version, 2);
+    assert!(!tables.iter().any(|t| t.ends_with("_v1")), "{tables:?}");
+    let compressed: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM payloads WHERE typeof(payload) = 'blob'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(compressed, 10);
 }

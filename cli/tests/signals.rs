@@ -17,7 +17,7 @@ use crate::site::{Kind, NOW, Site, expect, file_name, ids_in, kill, stderr, stri
 
 #[allow(dead_code)]
 #[path = "../../xtask/src/synthetic.rs"]
-mod synthetic;
+pub(crate) mod synthetic;
 
 /// The binary and the number of rows.
 fn setup() -> (PathBuf, u64) {

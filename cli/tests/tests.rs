@@ -7,6 +7,7 @@ mod config_reference;
 mod courses;
 mod database;
 mod deliver;
+mod delta_skip;
 mod demo;
 mod explain;
 mod extract;

@@ -761,6 +761,57 @@ struct Reading {
     spare: Vec<Fields>,
 }
 
+/// A person's rows as read, before mapping.
+struct ReadRows {
+    rows: Vec<Row>,
+    /// A row could not be read back.
+    unreadable: bool,
+    /// The messages of rows that could not be read when indexed.
+    problems: Vec<String>,
+}
+
+impl ReadRows {
+    /// The raw-row hash of these rows (see [`crate::RAW_HASH_VERSION`]); `None` when one of
+    /// them could not be read (such a person is always mapped).
+    fn raw_hash(&self) -> Option<u64> {
+        if self.unreadable || !self.problems.is_empty() {
+            return None;
+        }
+        let mut h = crate::rowhash::RowHasher::new();
+        for row in &self.rows {
+            h.row(row.source);
+            for i in 0..row.fields.len() {
+                h.field(row.fields.get(i).unwrap_or("").as_bytes());
+            }
+        }
+        Some(h.finish())
+    }
+}
+
+/// One person of [`Extractor::people_unless`].
+// Moved once per person into a batch: boxing the larger variant would allocate per person.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Visit {
+    /// Mapped. `raw`: the hash of their rows ([`crate::RAW_HASH_VERSION`]), `None` when a
+    /// row could not be read.
+    Mapped {
+        /// The person.
+        person: PersonOutcome,
+        /// Their raw-row hash.
+        raw: Option<u64>,
+    },
+    /// Not mapped: the caller's test held for their key and raw-row hash.
+    Skipped {
+        /// The person key.
+        key: String,
+        /// How many rows they have.
+        rows: usize,
+        /// Their raw-row hash.
+        raw: u64,
+    },
+}
+
 /// Every person, in order of first appearance; see [`Extractor::people`].
 struct People<'x, 'c> {
     extractor: &'x Extractor<'c>,
@@ -982,6 +1033,35 @@ impl<'c> Extractor<'c> {
         }
     }
 
+    /// Every person, as [`Extractor::people`] gives them, each with the hash of their rows
+    /// (see [`crate::RAW_HASH_VERSION`]); a person with a key for whom `skip(key, raw
+    /// hash)` holds is read and hashed but not mapped ([`Visit::Skipped`]).
+    pub fn people_unless<'a>(
+        &'a self,
+        mut skip: impl FnMut(&str, u64) -> bool + 'a,
+    ) -> impl Iterator<Item = Visit> + 'a {
+        let mut reading = Reading::default();
+        let mut cursor = (0, 0);
+        std::iter::from_fn(move || {
+            let (head, key) = self.index.person(&mut cursor)?;
+            let read = self.read_rows(head, &mut reading);
+            let raw = read.raw_hash();
+            if let Some(raw) = raw.filter(|&raw| !key.is_empty() && skip(key, raw)) {
+                let rows = read.rows.len();
+                reading
+                    .spare
+                    .extend(read.rows.into_iter().map(|r| r.fields));
+                return Some(Visit::Skipped {
+                    key: key.to_owned(),
+                    rows,
+                    raw,
+                });
+            }
+            let person = self.person_of_rows(key, read, self.trace, &mut reading);
+            Some(Visit::Mapped { person, raw })
+        })
+    }
+
     /// The person whose key or primary id is `id`, or who has the row at `id` written as
     /// `file:line` (for a row without a key), traced.
     pub fn explain(&self, id: &str) -> Option<PersonOutcome> {
@@ -1049,6 +1129,12 @@ impl<'c> Extractor<'c> {
         trace: bool,
         reading: &mut Reading,
     ) -> PersonOutcome {
+        let read = self.read_rows(head, reading);
+        self.person_of_rows(key, read, trace, reading)
+    }
+
+    /// The rows of the person whose first row is `head`, read.
+    fn read_rows(&self, head: usize, reading: &mut Reading) -> ReadRows {
         if reading.caches.len() < self.sources.len() {
             reading
                 .caches
@@ -1056,7 +1142,7 @@ impl<'c> Extractor<'c> {
         }
         let mut unreadable = false;
         let mut problems: Vec<String> = Vec::new();
-        let mut rows: Vec<Row> = self
+        let rows: Vec<Row> = self
             .rows_of(head)
             .map(|(s, r)| {
                 let source = &self.sources[s];
@@ -1084,6 +1170,26 @@ impl<'c> Extractor<'c> {
                 }
             })
             .collect();
+        ReadRows {
+            rows,
+            unreadable,
+            problems,
+        }
+    }
+
+    /// The person whose rows were read, mapped.
+    fn person_of_rows(
+        &self,
+        key: &str,
+        read: ReadRows,
+        trace: bool,
+        reading: &mut Reading,
+    ) -> PersonOutcome {
+        let ReadRows {
+            mut rows,
+            unreadable,
+            problems,
+        } = read;
         let key = key.to_owned();
         let mut t = Tracer {
             on: trace,

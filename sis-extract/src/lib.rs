@@ -72,16 +72,18 @@ mod extract;
 mod purge;
 mod read;
 pub mod records;
+mod rowhash;
 mod rules;
 mod text;
 
 pub use config::MappingConfig;
 pub use extract::{
     Decision, Extraction, Extractor, InputSummary, MappedUser, PersonOutcome, RowOutcome, RowRef,
-    RowWarning, Topic, TraceStep, extract,
+    RowWarning, Topic, TraceStep, Visit, extract,
 };
 pub use purge::{PurgeAfter, PurgeRules};
 pub use read::{DecodedFile, decode_file};
+pub use rowhash::RAW_HASH_VERSION;
 
 use std::path::PathBuf;
 

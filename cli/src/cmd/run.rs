@@ -37,6 +37,10 @@ pub struct RunArgs {
     /// Write stage times and peak memory as JSON to this file (for `cargo xtask bench`).
     #[arg(long, value_name = "FILE", hide = true)]
     pub timings: Option<std::path::PathBuf>,
+    /// Map every person, also those whose input rows are unchanged since they were last
+    /// mapped (a delta skips them): for tests that compare the two.
+    #[arg(long, hide = true)]
+    pub map_everyone: bool,
 }
 
 /// Load modes (also `state.mode` in the config).
@@ -68,6 +72,7 @@ impl From<RunArgs> for RunOptions {
             plan_against: args.plan_against,
             show_values: args.show_values,
             timings: args.timings,
+            map_everyone: args.map_everyone,
         }
     }
 }

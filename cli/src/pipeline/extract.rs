@@ -8,9 +8,9 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
-use alma_sis_state::ContentHash;
-use alma_user_model::WriteError;
-use sis_extract::{Extractor, PersonOutcome};
+use alma_sis_state::{ContentHash, PackedPayload, PayloadPacker, RawHash, SkipProbe};
+use alma_user_model::{User, WriteError};
+use sis_extract::{Extractor, PersonOutcome, Visit};
 
 use super::report::Run;
 use crate::config::AppConfig;
@@ -127,10 +127,24 @@ fn named_by(config: &AppConfig, path: &std::path::Path) -> Option<(String, Strin
 /// One person as the extract thread hands them over: their outcome and, when a user was
 /// mapped, that user rendered (or the writer's refusal).
 pub struct Prepared {
-    /// The person's rows and user.
+    /// The person's rows and user (only the key for a person not mapped).
     pub person: PersonOutcome,
     /// The user's `<user>` element and its content hash.
     pub rendered: Option<Result<(Vec<u8>, ContentHash), WriteError>>,
+    /// The hash of the person's input rows (`None` when one could not be read).
+    pub raw: Option<u64>,
+    /// Not mapped, because the run state's probe said their rows are unchanged: how many
+    /// rows they have.
+    pub unmapped: Option<usize>,
+    /// The user's payload packed for the run state (someone it does not know yet).
+    pub packed: Option<PackedPayload>,
+}
+
+/// `user` rendered as sent, with its content hash.
+pub fn render(user: &User) -> Result<(Vec<u8>, ContentHash), WriteError> {
+    let mut xml = Vec::with_capacity(4096);
+    let hash = ContentHash::render_user(user, &mut xml)?;
+    Ok((xml, hash))
 }
 
 /// Time the extract threads spent, per step.
@@ -145,22 +159,34 @@ pub struct ThreadBusy {
 /// Maps every person on one thread of the scope and renders the users among `only` (everyone
 /// when empty) on another, so the two steps and the pass share the cores; the handle returns
 /// the time both spent. The threads stop early when the receiver is dropped.
+///
+/// With a `probe`, a person whose rows the run state has with the same hash is not mapped
+/// (nor rendered): they come with `unmapped` set, for the run state to take as unchanged;
+/// with a `packer`, the payload of someone the run state does not know is packed on the
+/// rendering thread.
 pub fn spawn<'scope, 'env>(
     scope: &'scope Scope<'scope, 'env>,
     extractor: &'env Extractor<'env>,
     only: &'env [String],
+    probe: Option<SkipProbe>,
+    mut packer: Option<PayloadPacker>,
 ) -> (
     Receiver<Vec<Prepared>>,
     ScopedJoinHandle<'scope, ThreadBusy>,
 ) {
-    let (mapped_tx, mapped_rx) = sync_channel::<Vec<PersonOutcome>>(QUEUE);
+    let (mapped_tx, mapped_rx) = sync_channel::<Vec<Visit>>(QUEUE);
     let (tx, rx) = sync_channel(QUEUE);
+    let known = probe.clone();
     let mapper = scope.spawn(move || {
         let mut busy = Duration::ZERO;
-        let mut people = extractor.people();
+        let mut people = extractor.people_unless(move |key, raw| {
+            probe
+                .as_ref()
+                .is_some_and(|p| p.may_skip(key, RawHash(raw)))
+        });
         loop {
             let start = Instant::now();
-            let batch: Vec<PersonOutcome> = people.by_ref().take(BATCH).collect();
+            let batch: Vec<Visit> = people.by_ref().take(BATCH).collect();
             busy += start.elapsed();
             if batch.is_empty() || mapped_tx.send(batch).is_err() {
                 break;
@@ -170,23 +196,52 @@ pub fn spawn<'scope, 'env>(
     });
     let handle = scope.spawn(move || {
         let mut serialize = Duration::ZERO;
+        let mut packed_turn = 0u8;
         for batch in mapped_rx {
             let start = Instant::now();
             let prepared: Vec<Prepared> = batch
                 .into_iter()
-                .map(|person| {
-                    let rendered = person
-                        .user
-                        .as_ref()
-                        .filter(|m| {
-                            only.is_empty() || only.iter().any(|id| id == &m.user.primary_id)
-                        })
-                        .map(|m| {
-                            let mut xml = Vec::with_capacity(4096);
-                            let hash = ContentHash::render_user(&m.user, &mut xml)?;
-                            Ok((xml, hash))
-                        });
-                    Prepared { person, rendered }
+                .map(|visit| match visit {
+                    Visit::Mapped { person, raw } => {
+                        let rendered = person
+                            .user
+                            .as_ref()
+                            .filter(|m| {
+                                only.is_empty() || only.iter().any(|id| id == &m.user.primary_id)
+                            })
+                            .map(|m| render(&m.user));
+                        // Two of three new people are packed here, the third by the
+                        // planner: the two threads then carry about the same load.
+                        packed_turn = (packed_turn + 1) % 3;
+                        let new = || {
+                            packed_turn != 0
+                                && known.as_ref().is_some_and(|p| !p.is_known(&person.key))
+                        };
+                        let packed = match (&mut packer, &rendered) {
+                            (Some(packer), Some(Ok((xml, _)))) if new() => packer.pack(xml),
+                            _ => None,
+                        };
+                        Prepared {
+                            person,
+                            rendered,
+                            raw,
+                            unmapped: None,
+                            packed,
+                        }
+                    }
+                    Visit::Skipped { key, rows, raw } => Prepared {
+                        person: PersonOutcome {
+                            key,
+                            rows: Vec::new(),
+                            user: None,
+                            trace: Vec::new(),
+                            warnings: Vec::new(),
+                        },
+                        rendered: None,
+                        raw: Some(raw),
+                        unmapped: Some(rows),
+                        packed: None,
+                    },
                 })
                 .collect();
             serialize += start.elapsed();

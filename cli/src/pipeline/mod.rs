@@ -68,6 +68,7 @@ pub fn run_with(ctx: &Context, config: &AppConfig, args: &RunOptions) -> anyhow:
         report: report::RunReport::default(),
         timings: Vec::new(),
         xml_bytes: 0,
+        people: (0, 0),
         started: std::time::Instant::now(),
     };
     for warning in &config.warnings {
@@ -104,6 +105,8 @@ fn write_timings(run: &Run<'_>, path: &std::path::Path) -> anyhow::Result<()> {
         "stages": stages_json(&run.timings),
         "users_written": run.report.users_written,
         "xml_bytes": run.xml_bytes,
+        "people_mapped": run.people.0,
+        "people_skipped": run.people.1,
         "peak_rss_kib": peak_rss_kib(),
     });
     std::fs::write(path, serde_json::to_vec_pretty(&json)?)
@@ -292,6 +295,17 @@ fn planned(
     let purge = state::purge_policy(run.config);
     run.report.purge_floor = Some((purge.floor(None, run.today), purge.minimum_days));
     planner.set_purge_policy(purge);
+    planner
+        .set_raw_basis(&state::raw_basis(run.config))
+        .map_err(|e| Stop::Unrecorded(state::state_error(e)))?;
+    // `--only` and `--map-everyone` map everyone they take.
+    let probe = planner.skip_probe();
+    let probe = if run.args.only.is_empty() && !run.args.map_everyone {
+        probe
+    } else {
+        probe.without_skipping()
+    };
+    let packer = planner.payload_packer();
 
     let start = std::time::Instant::now();
     let bar = run
@@ -308,7 +322,10 @@ fn planned(
             &supplements,
         );
         pass.progress = bar.clone();
+        pass.probe = Some(probe);
+        pass.packer = Some(packer);
         let passed = pass.run(extractor);
+        run.people = (pass.mapped, pass.planner.skipped());
         (
             passed,
             pass.busy,

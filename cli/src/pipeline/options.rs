@@ -26,4 +26,7 @@ pub struct RunOptions {
     pub show_values: bool,
     /// Write stage times and peak memory as JSON to this file.
     pub timings: Option<PathBuf>,
+    /// Map every person, also those whose input rows are unchanged since they were last
+    /// mapped (a delta skips them): for tests that compare the two.
+    pub map_everyone: bool,
 }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use alma_sis_package::Packager;
-use alma_sis_state::{ContentHash, Planner};
+use alma_sis_state::{ContentHash, PackedPayload, PayloadPacker, Planner, RawHash, SkipProbe};
 use alma_user_model::{User, WriteError};
 use anyhow::Context as _;
 use sis_extract::{Decision, Extractor, PersonOutcome, RowOutcome};
@@ -56,6 +56,12 @@ pub struct Pass<'p, 'q, 's> {
     pub progress: indicatif::ProgressBar,
     /// Users handed to the packager.
     pub sent: u64,
+    /// The run state's probe: people whose rows it has unchanged are not mapped.
+    pub probe: Option<SkipProbe>,
+    /// Packs new people's payloads on the rendering thread.
+    pub packer: Option<PayloadPacker>,
+    /// People mapped.
+    pub mapped: u64,
     /// Rows taken since the bar was last moved.
     unshown_rows: u64,
     fault_during_record: bool,
@@ -84,6 +90,9 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             only_seen: HashSet::new(),
             progress: indicatif::ProgressBar::hidden(),
             sent: 0,
+            probe: None,
+            packer: None,
+            mapped: 0,
             unshown_rows: 0,
             fault_during_record: super::fault::at("during-record"),
             pause_after: crate::interrupt::pause_count("pass"),
@@ -94,12 +103,18 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
     pub fn run(&mut self, extractor: &Extractor<'_>) -> anyhow::Result<()> {
         let extractor: &Extractor<'_> = extractor;
         std::thread::scope(|scope| {
-            let (people, mapper) = extract::spawn(scope, extractor, self.only);
+            let (people, mapper) = extract::spawn(
+                scope,
+                extractor,
+                self.only,
+                self.probe.take(),
+                self.packer.take(),
+            );
             // An error stops the pass; dropping the queue then stops the extract thread.
             let result = people
                 .into_iter()
                 .flatten()
-                .try_for_each(|p| self.person(p));
+                .try_for_each(|p| self.person(p, extractor));
             self.show_progress();
             let thread = mapper
                 .join()
@@ -112,9 +127,40 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
 
     /// One person: their user (if any) is checked and sent or quarantined, their rows counted.
     /// A signal stops the pass here, between people.
-    fn person(&mut self, prepared: Prepared) -> anyhow::Result<()> {
+    fn person(&mut self, prepared: Prepared, extractor: &Extractor<'_>) -> anyhow::Result<()> {
         crate::interrupt::check("reading the extract")?;
-        let Prepared { person, rendered } = prepared;
+        let Prepared {
+            person,
+            rendered,
+            raw,
+            unmapped,
+            packed,
+        } = prepared;
+        if let (Some(rows), Some(raw)) = (unmapped, raw) {
+            if self.planner.skip_unchanged(&person.key, RawHash(raw)) {
+                self.report.add_unmapped_rows(rows);
+                self.unshown_rows += rows as u64;
+                if self.unshown_rows >= 1024 {
+                    self.show_progress();
+                }
+                return Ok(());
+            }
+            // The probe said skip, the run state did not (someone earlier in the extract
+            // took their item): mapped after all.
+            let Some(person) = extractor.explain(&person.key) else {
+                anyhow::bail!("person {:?} is no longer in the extract", person.key);
+            };
+            let rendered = person.user.as_ref().map(|m| extract::render(&m.user));
+            let prepared = Prepared {
+                person,
+                rendered,
+                raw: Some(raw),
+                unmapped: None,
+                packed: None,
+            };
+            return self.person(prepared, extractor);
+        }
+        self.mapped += 1;
         let PersonOutcome {
             key,
             mut rows,
@@ -122,6 +168,13 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             warnings,
             ..
         } = person;
+        // The rows' hash is kept only for a person whose every row was written and who
+        // warned of nothing: a skipped person's rows then count as written.
+        let clean = warnings.is_empty()
+            && rows
+                .iter()
+                .all(|r| matches!(r.decision, Decision::Written { .. }));
+        let raw = raw.filter(|_| clean).map(RawHash);
         if !self.only.is_empty() {
             let id = user.as_ref().map(|u| u.user.primary_id.as_str());
             for wanted in self.only {
@@ -136,7 +189,8 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
         // Users outside `--only` come without a rendering: they are not sent.
         let mut quarantined = false;
         if let (Some(mapped), Some(rendered)) = (user.as_ref(), rendered) {
-            quarantined = !self.user(&mapped.user, rendered, &mut rows)?;
+            let raw = raw.map(|raw| (key.as_str(), raw));
+            quarantined = !self.user(&mapped.user, rendered, &mut rows, raw, packed)?;
         }
         let rejected = rows.iter().any(|row| {
             matches!(row.decision, Decision::Rejected { .. })
@@ -180,6 +234,8 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
         user: &User,
         rendered: Result<(Vec<u8>, ContentHash), WriteError>,
         rows: &mut [RowOutcome],
+        raw: Option<(&str, RawHash)>,
+        packed: Option<PackedPayload>,
     ) -> anyhow::Result<bool> {
         let start = Instant::now();
         let mut findings = if rendered.is_ok() {
@@ -191,7 +247,11 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
         self.busy.check += checked - start;
         if findings.is_empty() {
             match rendered {
-                Ok((xml, hash)) => return self.send(user, &xml, hash, checked).map(|()| true),
+                Ok((xml, hash)) => {
+                    return self
+                        .send(user, (&xml, hash), raw, packed, checked)
+                        .map(|()| true);
+                }
                 // The writer's own refusal, when no check explains it.
                 Err(err) => findings.push(Quarantine::write_refused(user, &err)),
             }
@@ -204,13 +264,14 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
     fn send(
         &mut self,
         user: &User,
-        xml: &[u8],
-        hash: ContentHash,
+        (xml, hash): (&[u8], ContentHash),
+        raw: Option<(&str, RawHash)>,
+        packed: Option<PackedPayload>,
         start: Instant,
     ) -> anyhow::Result<()> {
         let verdict = self
             .planner
-            .observe(user, hash, xml)
+            .observe_packed(user, hash, xml, raw, packed)
             .map_err(state::state_error)?;
         let observed = Instant::now();
         self.busy.state += observed - start;

@@ -442,7 +442,7 @@ struct PlanPass<'a, 'q> {
 impl PlanPass<'_, '_> {
     fn run(&mut self, extractor: &Extractor<'_>) -> anyhow::Result<()> {
         std::thread::scope(|scope| {
-            let (people, mapper) = super::extract::spawn(scope, extractor, &[]);
+            let (people, mapper) = super::extract::spawn(scope, extractor, &[], None, None);
             let result = people
                 .into_iter()
                 .flatten()
@@ -460,7 +460,9 @@ impl PlanPass<'_, '_> {
     fn person(&mut self, prepared: Prepared) -> anyhow::Result<()> {
         // `run --plan-against` stops here on SIGINT/SIGTERM (`plan` alone just dies).
         crate::interrupt::check("planning against Alma's export")?;
-        let Prepared { person, rendered } = prepared;
+        let Prepared {
+            person, rendered, ..
+        } = prepared;
         let PersonOutcome {
             key,
             mut rows,

@@ -51,6 +51,8 @@ pub struct Run<'a> {
     pub timings: Vec<(&'static str, std::time::Duration)>,
     /// XML bytes packaged, for the timings file.
     pub xml_bytes: u64,
+    /// People mapped and people skipped unmapped (unchanged rows), for the timings file.
+    pub people: (u64, u64),
     /// When the run began, for its time in the trend.
     pub started: std::time::Instant,
 }
@@ -501,6 +503,14 @@ impl RunReport {
                 self.rejected.push(row);
             }
         }
+    }
+
+    /// Counts the rows of a person the run did not map because their rows, config and
+    /// lookups are as when they were last mapped, all rows written then (a person is
+    /// skipped only when every row of theirs was written and nothing warned): as written.
+    pub fn add_unmapped_rows(&mut self, rows: usize) {
+        self.counts.read += rows;
+        self.counts.written += rows;
     }
 
     /// Counts rows by decision; `read == written + filtered + rejected` always holds.

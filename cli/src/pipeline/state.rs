@@ -287,6 +287,37 @@ pub fn run_end(
     }
 }
 
+/// What the raw-row hashes of a run are taken under: the hash recipe's version, the config
+/// and the mapping as read, and every lookup and term calendar file it names (their bytes;
+/// one that cannot be read makes a basis no run had, so nobody is skipped).
+pub fn raw_basis(config: &AppConfig) -> Vec<u8> {
+    use sha2::Digest as _;
+    let mut sha = sha2::Sha256::new();
+    sha.update(sis_extract::RAW_HASH_VERSION.to_le_bytes());
+    sha.update(config.hash.as_bytes());
+    let source = &config.mapping.source;
+    sha.update(source.path.to_string_lossy().as_bytes());
+    sha.update(source.text.len().to_le_bytes());
+    sha.update(source.text.as_bytes());
+    let mapping = &config.mapping;
+    let files = mapping
+        .lookups
+        .values()
+        .filter_map(|l| l.path.as_ref())
+        .chain(mapping.term_calendar.as_ref().and_then(|t| t.path.as_ref()));
+    for path in files {
+        match std::fs::read(config.base_dir.join(path)) {
+            Ok(bytes) => {
+                sha.update(bytes.len().to_le_bytes());
+                sha.update(&bytes);
+            }
+            Err(_) => sha.update(b"unreadable"),
+        }
+        sha.update(path.to_string_lossy().as_bytes());
+    }
+    sha.finalize().to_vec()
+}
+
 /// Records a run that failed before it had a plan: nothing is marked sent.
 pub fn record_failure(
     run: &Run<'_>,

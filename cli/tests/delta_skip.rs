@@ -1,0 +1,228 @@
+//! The delta that skips unchanged people: a person whose input rows, config and lookups are
+//! as when they were last mapped (and whose expiry needs no refresh) is not mapped at all.
+//! Checked by what the run says it mapped (`--timings`), and against an oracle: the same
+//! nights run with `--map-everyone` must send the same bytes and count the same rows.
+
+use std::path::{Path, PathBuf};
+
+use crate::signals::synthetic;
+use crate::state::Demo;
+use crate::support::{expect_code, unzip_text};
+
+/// Writes a generated demo-shaped extract (`--changed` per thousand people changed).
+fn generate(out: &Path, rows: u64, messy: bool, changed: u64) {
+    let mut args: Vec<String> = vec![
+        "--rows".into(),
+        rows.to_string(),
+        "--seed".into(),
+        "25".into(),
+        "--changed".into(),
+        changed.to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    if messy {
+        args.push("--messy".into());
+    }
+    synthetic::gen_extract(&synthetic::GenOptions::parse(&args).unwrap()).unwrap();
+}
+
+/// What one night did: people mapped and skipped, the report's row counts, and the text of
+/// every zip it delivered (by file name).
+#[derive(Debug, PartialEq)]
+struct Night {
+    mapped: u64,
+    skipped: u64,
+    rows: [u64; 4],
+    sent: u64,
+    zips: Vec<(String, String)>,
+}
+
+fn night(demo: &Demo, now: &str, extra: &[&str]) -> Night {
+    let timings = demo.root().join("timings.json");
+    let before: Vec<PathBuf> = demo.drop_zips();
+    let mut args = vec!["--mode", "delta", "--timings", timings.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = demo.run(now, &args);
+    // 1: delivered, with findings (a messy extract has rows to reject).
+    if out.status.code() != Some(1) {
+        expect_code(&out, 0);
+    }
+    let t: serde_json::Value = serde_json::from_slice(&std::fs::read(&timings).unwrap()).unwrap();
+    let report = newest_report(demo);
+    let count = |k: &str| {
+        report[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} in {report}"))
+    };
+    let zips = demo
+        .drop_zips()
+        .into_iter()
+        .filter(|z| !before.contains(z))
+        .map(|z| {
+            let name = z.file_name().unwrap().to_string_lossy().into_owned();
+            (name, unzip_text(&z))
+        })
+        .collect();
+    Night {
+        mapped: t["people_mapped"].as_u64().unwrap(),
+        skipped: t["people_skipped"].as_u64().unwrap(),
+        rows: [
+            count("rows_read"),
+            count("rows_written"),
+            count("rows_filtered"),
+            count("rows_rejected"),
+        ],
+        sent: t["users_written"].as_u64().unwrap(),
+        zips,
+    }
+}
+
+/// The JSON report of the newest run.
+fn newest_report(demo: &Demo) -> serde_json::Value {
+    let mut reports: Vec<PathBuf> = std::fs::read_dir(demo.root().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".report.json"))
+        .collect();
+    reports.sort_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap());
+    let text = std::fs::read(reports.last().expect("a report")).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    // The row counts live where the report keeps them.
+    find_rows(&report).unwrap_or(report)
+}
+
+fn find_rows(v: &serde_json::Value) -> Option<serde_json::Value> {
+    if v.get("rows_read").is_some() {
+        return Some(v.clone());
+    }
+    match v {
+        serde_json::Value::Object(map) => map.values().find_map(find_rows),
+        _ => None,
+    }
+}
+
+/// A demo whose extract is the generated one.
+fn site(rows: u64, messy: bool) -> Demo {
+    let demo = Demo::new();
+    generate(&demo.people(), rows, messy, 0);
+    demo
+}
+
+const NIGHT: [&str; 4] = [
+    "2026-11-23T04:00:00Z",
+    "2026-11-24T04:00:00Z",
+    "2026-11-25T04:00:00Z",
+    "2026-11-26T04:00:00Z",
+];
+
+#[test]
+fn a_delta_with_nothing_changed_maps_nobody_and_one_with_one_percent_changed_maps_about_them() {
+    let demo = site(3000, false);
+    let first = night(&demo, NIGHT[0], &[]);
+    assert_eq!(first.skipped, 0, "a first load skips nobody");
+    assert!(first.sent > 2000, "{first:?}");
+    // Nothing changed: everyone recorded is skipped. Still mapped: people with a row that
+    // was filtered or rejected, or who warned (their rows and warnings are reported each
+    // night), a sixth of the demo's people.
+    let same = night(&demo, NIGHT[1], &[]);
+    assert_eq!(same.sent, 0);
+    assert_eq!(same.rows, first.rows, "the same rows, counted the same way");
+    assert_eq!(same.mapped + same.skipped, first.mapped);
+    assert!(
+        same.skipped * 10 >= first.mapped * 8,
+        "{same:?} after {first:?}"
+    );
+    assert!(same.mapped <= first.mapped - first.sent + first.rows[2] + first.rows[3]);
+    let again = night(&demo, NIGHT[2], &[]);
+    assert_eq!((again.mapped, again.skipped), (same.mapped, same.skipped));
+    // One percent changed (a generator of its own picks them): those are mapped, and sent.
+    let before = std::fs::read_to_string(demo.people()).unwrap();
+    generate(&demo.people(), 3000, false, 10);
+    let after = std::fs::read_to_string(demo.people()).unwrap();
+    let differing = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .count() as u64;
+    assert!((10..=60).contains(&differing), "{differing} rows changed");
+    let changed = night(&demo, NIGHT[3], &[]);
+    let newly_mapped = changed.mapped - same.mapped;
+    assert!(
+        newly_mapped <= differing && newly_mapped * 10 >= differing * 8,
+        "{newly_mapped} more mapped for {differing} changed rows"
+    );
+    assert!(changed.sent > 0 && changed.sent <= differing, "{changed:?}");
+    assert_eq!(changed.rows, first.rows);
+}
+
+#[test]
+fn a_config_or_lookup_change_or_a_new_hash_basis_maps_everyone_once_without_sending_them() {
+    let demo = site(1500, false);
+    let first = night(&demo, NIGHT[0], &[]);
+    let people = first.mapped;
+    let unchanged = night(&demo, NIGHT[1], &[]);
+    assert!(unchanged.skipped * 10 >= people * 8, "{unchanged:?}");
+    let check = |n: &Night, what: &str| {
+        assert_eq!(
+            (n.mapped, n.skipped, n.sent),
+            (people, 0, 0),
+            "{what}: everyone mapped again, nobody sent"
+        );
+    };
+    // The config changes (a comment is enough: its hash is part of the basis).
+    let config = std::fs::read_to_string(demo.config()).unwrap();
+    std::fs::write(demo.config(), format!("{config}\n# edited\n")).unwrap();
+    check(&night(&demo, NIGHT[2], &[]), "config");
+    // The term calendar (a lookup file) changes.
+    let terms = demo.config().with_file_name("terms.csv");
+    let text = std::fs::read_to_string(&terms).unwrap();
+    std::fs::write(&terms, format!("{text}\n")).unwrap();
+    check(&night(&demo, NIGHT[3], &[]), "terms.csv");
+    // A new version of the raw-row hash gives a new basis; so does this.
+    let conn = rusqlite::Connection::open(demo.root().join("out/alma-sis-state.sqlite")).unwrap();
+    conn.execute("UPDATE feeds SET raw_basis = x'00'", [])
+        .unwrap();
+    drop(conn);
+    check(&night(&demo, "2026-11-27T04:00:00Z", &[]), "hash basis");
+    // And the next night skips again.
+    let next = night(&demo, "2026-11-28T04:00:00Z", &[]);
+    assert_eq!(
+        (next.mapped, next.skipped),
+        (unchanged.mapped, unchanged.skipped)
+    );
+}
+
+#[test]
+fn over_three_messy_nights_a_skipping_delta_sends_what_a_mapping_delta_sends() {
+    let skipping = site(2500, true);
+    let mapping = site(2500, true);
+    // Night 2: one percent changed; night 3: changed back, and some people gone.
+    let make = |n: usize, p: &Path| {
+        generate(p, 2500, true, if n == 1 { 10 } else { 0 });
+        if n == 2 {
+            let bytes = std::fs::read(p).unwrap();
+            let kept: Vec<&[u8]> = bytes
+                .split_inclusive(|&b| b == b'\n')
+                .enumerate()
+                .filter(|(i, _)| *i == 0 || i % 40 != 7)
+                .map(|(_, l)| l)
+                .collect();
+            std::fs::write(p, kept.concat()).unwrap();
+        }
+    };
+    let mut skipped = 0;
+    for (n, now) in NIGHT.iter().take(3).enumerate() {
+        make(n, &skipping.people());
+        make(n, &mapping.people());
+        let a = night(&skipping, now, &[]);
+        let b = night(&mapping, now, &["--map-everyone"]);
+        assert_eq!(b.skipped, 0);
+        assert_eq!(a.zips, b.zips, "night {}: the same files and bytes", n + 1);
+        assert_eq!(a.rows, b.rows, "night {}: the same row counts", n + 1);
+        assert_eq!(a.sent, b.sent, "night {}", n + 1);
+        skipped += a.skipped;
+    }
+    assert!(skipped > 2000, "the skipping site skipped {skipped}");
+    assert_eq!(skipping.export(), mapping.export());
+}
