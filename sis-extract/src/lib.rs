@@ -61,6 +61,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod compile;
 pub mod config;
 // Built without a database source, the module still parses the config and refuses queries.
 #[cfg_attr(
