@@ -56,6 +56,9 @@ pub enum RecordType {
 }
 
 impl RecordType {
+    /// Every code of the table, in Alma's order: [`RecordType::code`] states the codes, once.
+    pub const ALL: [RecordType; 3] = [RecordType::Public, RecordType::Staff, RecordType::Contact];
+
     /// The code Alma expects.
     pub fn code(self) -> &'static str {
         match self {
@@ -67,12 +70,7 @@ impl RecordType {
 
     /// Parses an exact (case-sensitive) code.
     pub fn from_code(code: &str) -> Option<Self> {
-        match code {
-            "PUBLIC" => Some(RecordType::Public),
-            "STAFF" => Some(RecordType::Staff),
-            "CONTACT" => Some(RecordType::Contact),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|t| t.code() == code)
     }
 }
 
@@ -88,6 +86,9 @@ pub enum AccountType {
 }
 
 impl AccountType {
+    /// Every code of the table, in Alma's order: [`AccountType::code`] states the codes, once.
+    pub const ALL: [AccountType; 2] = [AccountType::Internal, AccountType::External];
+
     /// The code Alma expects.
     pub fn code(self) -> &'static str {
         match self {
@@ -98,11 +99,7 @@ impl AccountType {
 
     /// Parses an exact (case-sensitive) code.
     pub fn from_code(code: &str) -> Option<Self> {
-        match code {
-            "INTERNAL" => Some(AccountType::Internal),
-            "EXTERNAL" => Some(AccountType::External),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|t| t.code() == code)
     }
 }
 
@@ -117,6 +114,9 @@ pub enum UserStatus {
 }
 
 impl UserStatus {
+    /// Every code of the table, in Alma's order: [`UserStatus::code`] states the codes, once.
+    pub const ALL: [UserStatus; 2] = [UserStatus::Active, UserStatus::Inactive];
+
     /// The code Alma expects.
     pub fn code(self) -> &'static str {
         match self {
@@ -127,11 +127,7 @@ impl UserStatus {
 
     /// Parses an exact (case-sensitive) code.
     pub fn from_code(code: &str) -> Option<Self> {
-        match code {
-            "ACTIVE" => Some(UserStatus::Active),
-            "INACTIVE" => Some(UserStatus::Inactive),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|t| t.code() == code)
     }
 }
 

@@ -643,7 +643,25 @@ pub const fn children(path: &str) -> &'static [Child] {
 
 /// Follows `path` from `<user>`: the children, attributes and simple type where it ends.
 const fn walk(path: &str) -> (&'static [Child], &'static [Attr], Option<Simple>) {
-    let path = path.as_bytes();
+    match try_walk(path.as_bytes()) {
+        Ok(end) => end,
+        Err(Missing::Element) => panic!("no such element in rest_user.xsd"),
+        Err(Missing::Attribute) => panic!("no such attribute in rest_user.xsd"),
+    }
+}
+
+/// What [`try_walk`] did not find.
+enum Missing {
+    Element,
+    Attribute,
+}
+
+/// The children, attributes and simple type at the end of `path` (element names joined by
+/// `/`, each maybe followed by an index `[n]` that is skipped, an attribute last as `@name`).
+#[allow(clippy::type_complexity)]
+const fn try_walk(
+    path: &[u8],
+) -> Result<(&'static [Child], &'static [Attr], Option<Simple>), Missing> {
     let mut children: &'static [Child] = USER_CHILDREN;
     let mut attrs: &'static [Attr] = &[];
     let mut simple = None;
@@ -653,11 +671,22 @@ const fn walk(path: &str) -> (&'static [Child], &'static [Attr], Option<Simple>)
         while end < path.len() && path[end] != b'/' {
             end += 1;
         }
-        let step = path.split_at(end).0.split_at(start).1;
+        let mut step = path.split_at(end).0.split_at(start).1;
+        if let [rest @ .., b']'] = step {
+            let mut open = rest.len();
+            while open > 0 && rest[open - 1] != b'[' {
+                open -= 1;
+            }
+            if open > 0 {
+                step = rest.split_at(open - 1).0;
+            }
+        }
         if let [b'@', name @ ..] = step {
             let mut i = 0;
             loop {
-                assert!(i < attrs.len(), "no such attribute in rest_user.xsd");
+                if i >= attrs.len() {
+                    return Err(Missing::Attribute);
+                }
                 if bytes_eq(attrs[i].name.as_bytes(), name) {
                     break;
                 }
@@ -667,7 +696,9 @@ const fn walk(path: &str) -> (&'static [Child], &'static [Attr], Option<Simple>)
         } else {
             let mut i = 0;
             loop {
-                assert!(i < children.len(), "no such element in rest_user.xsd");
+                if i >= children.len() {
+                    return Err(Missing::Element);
+                }
                 if bytes_eq(children[i].name.as_bytes(), step) {
                     break;
                 }
@@ -682,7 +713,20 @@ const fn walk(path: &str) -> (&'static [Child], &'static [Attr], Option<Simple>)
         }
         start = end + 1;
     }
-    (children, attrs, simple)
+    Ok((children, attrs, simple))
+}
+
+/// The `maxLength` of the `desc` attribute of the code element at `path`, a field path as
+/// the reader keeps it (`contact_info/addresses/address[0]/country`); `None` when the schema
+/// has no such element or its `desc` no length.
+pub(crate) fn desc_length(path: &str) -> Option<usize> {
+    match try_walk(path.as_bytes()) {
+        Ok((_, attrs, _)) => attrs.iter().find_map(|a| match (a.name, a.ty) {
+            ("desc", Simple::String(max)) => max,
+            _ => None,
+        }),
+        Err(_) => None,
+    }
 }
 
 /// The `maxLength`s of a code-table value and of its `desc` attribute.
@@ -1017,6 +1061,28 @@ mod tests {
             ("expiry_date", None),
         ] {
             assert_eq!(max_length(path), max, "{path}");
+        }
+    }
+
+    /// The reader looks up a code's `desc` length by its field path, indexes and all.
+    #[test]
+    fn desc_lengths_by_field_path() {
+        for (path, max) in [
+            ("user_group", Some(4000)),
+            ("campus_code", Some(255)),
+            ("record_type", Some(4000)),
+            ("contact_info/addresses/address[0]/country", Some(4000)),
+            ("rs_libraries/rs_library[2]/code", Some(255)),
+            ("library_notices/library_notice[10]/code", Some(255)),
+            (
+                "user_statistics/user_statistic[0]/category_type",
+                Some(4000),
+            ),
+            ("primary_id", None),
+            ("contact_info/addresses/address[0]/line6", None),
+            ("no_such_element", None),
+        ] {
+            assert_eq!(super::desc_length(path), max, "{path}");
         }
     }
 

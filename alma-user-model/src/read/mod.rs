@@ -158,22 +158,6 @@ impl SegmentAt {
     }
 }
 
-/// The item paths of the lists record validation reports on, by item element.
-fn segment_list(item: &str) -> Option<&'static str> {
-    Some(match item {
-        "address" => "contact_info/addresses/address",
-        "email" => "contact_info/emails/email",
-        "phone" => "contact_info/phones/phone",
-        "user_identifier" => "user_identifiers/user_identifier",
-        "user_block" => "user_blocks/user_block",
-        "user_note" => "user_notes/user_note",
-        "user_statistic" => "user_statistics/user_statistic",
-        "rs_library" => "rs_libraries/rs_library",
-        "library_notice" => "library_notices/library_notice",
-        _ => return None,
-    })
-}
-
 /// Reads users one at a time from a `<users>` document; see the [module docs](self).
 ///
 /// After the last user, [`document_findings`](Self::document_findings) holds the findings

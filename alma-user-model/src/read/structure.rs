@@ -281,13 +281,9 @@ impl<R: BufRead> UserReader<R> {
         let value = self.code_value()?;
         if value.code.is_empty() {
             // Validation never sees a code read as absent: its `desc` is checked here.
-            if let Some(desc) = &value.desc {
-                let element = self.path.rsplit('/').next().unwrap_or_default();
-                let max = if matches!(element, "campus_code" | "code") {
-                    255
-                } else {
-                    4000
-                };
+            if let Some(desc) = &value.desc
+                && let Some(max) = schema::desc_length(&self.path)
+            {
                 let n = schema::utf16_len(desc);
                 if n > max {
                     let len = self.push_path("@desc");
@@ -307,32 +303,35 @@ impl<R: BufRead> UserReader<R> {
     }
 
     /// A fixed Alma code (`record_type`, `account_type`, `status`).
-    pub(super) fn fixed_code<T>(
+    pub(super) fn fixed_code<T: Copy>(
         &mut self,
-        parse: fn(&str) -> Option<T>,
-        allowed: &[&str],
+        table: &[T],
+        code_of: fn(T) -> &'static str,
     ) -> Result<Option<T>, ReadError> {
         let pos = self.pos;
         let Some(value) = self.opt_code()? else {
             return Ok(None);
         };
-        if let Some(desc) = &value.desc {
+        if let Some(desc) = &value.desc
+            && let Some(max) = schema::desc_length(&self.path)
+        {
             let n = schema::utf16_len(desc);
-            if n > 4000 {
+            if n > max {
                 let len = self.push_path("@desc");
                 self.report(
                     "E-TOO-LONG",
                     Severity::Error,
                     pos,
-                    format!("{n} UTF-16 code units; the schema allows 4000"),
+                    format!("{n} UTF-16 code units; the schema allows {max}"),
                 );
                 self.path.truncate(len);
             }
         }
         let code = value.code.trim();
-        if let Some(v) = parse(code) {
+        if let Some(v) = table.iter().copied().find(|&t| code_of(t) == code) {
             return Ok(Some(v));
         }
+        let allowed: Vec<&str> = table.iter().map(|&t| code_of(t)).collect();
         let same_but_case = allowed.iter().find(|a| a.eq_ignore_ascii_case(code));
         match same_but_case {
             Some(right) => self.report(

@@ -2,7 +2,7 @@
 
 use std::io::BufRead;
 
-use super::{ReadError, ReadUser, SegmentAt, UserReader, segment_list};
+use super::{ReadError, ReadUser, SegmentAt, UserReader};
 use crate::finding::Severity;
 use crate::model::{
     AccountType, Address, CodeValue, Email, LibraryNotice, Phone, RecordType, User, UserBlock,
@@ -87,9 +87,7 @@ impl<R: BufRead> UserReader<R> {
 
     fn user_child(&mut self, name: &'static str, u: &mut User) -> Result<(), ReadError> {
         match name {
-            "record_type" => {
-                u.record_type = self.fixed_code(RecordType::from_code, RECORD_TYPES)?
-            }
+            "record_type" => u.record_type = self.fixed_code(&RecordType::ALL, RecordType::code)?,
             "primary_id" => u.primary_id = self.req_string()?,
             "first_name" => u.first_name = self.opt_string()?,
             "middle_name" => u.middle_name = self.opt_string()?,
@@ -108,10 +106,10 @@ impl<R: BufRead> UserReader<R> {
             "expiry_date" => u.expiry_date = self.date()?,
             "purge_date" => u.purge_date = self.date()?,
             "account_type" => {
-                u.account_type = self.fixed_code(AccountType::from_code, ACCOUNT_TYPES)?
+                u.account_type = self.fixed_code(&AccountType::ALL, AccountType::code)?
             }
             "external_id" => u.external_id = self.opt_string()?,
-            "status" => u.status = self.fixed_code(UserStatus::from_code, STATUSES)?,
+            "status" => u.status = self.fixed_code(&UserStatus::ALL, UserStatus::code)?,
             "contact_info" => self.contact_info(u)?,
             "user_identifiers" => {
                 u.user_identifiers = self.list("user_identifier", Self::identifier)?
@@ -497,14 +495,26 @@ const STATISTIC_CHILDREN: &[Child] = schema::children("user_statistics/user_stat
 const RS_LIBRARY_CHILDREN: &[Child] = schema::children("rs_libraries/rs_library");
 const LIBRARY_NOTICE_CHILDREN: &[Child] = schema::children("library_notices/library_notice");
 
-const RECORD_TYPES: &[&str] = &["PUBLIC", "STAFF", "CONTACT"];
-const ACCOUNT_TYPES: &[&str] = &["INTERNAL", "EXTERNAL"];
-const STATUSES: &[&str] = &["ACTIVE", "INACTIVE"];
-
 /// The index of `name` in `children`; the first byte sorts out most names before a compare.
 fn child_index(children: &[Child], name: &str) -> Option<usize> {
     let first = name.as_bytes().first()?;
     children
         .iter()
         .position(|c| c.name.as_bytes().first() == Some(first) && c.name == name)
+}
+
+/// The item paths of the lists record validation reports on, by item element.
+fn segment_list(item: &str) -> Option<&'static str> {
+    Some(match item {
+        "address" => "contact_info/addresses/address",
+        "email" => "contact_info/emails/email",
+        "phone" => "contact_info/phones/phone",
+        "user_identifier" => "user_identifiers/user_identifier",
+        "user_block" => "user_blocks/user_block",
+        "user_note" => "user_notes/user_note",
+        "user_statistic" => "user_statistics/user_statistic",
+        "rs_library" => "rs_libraries/rs_library",
+        "library_notice" => "library_notices/library_notice",
+        _ => return None,
+    })
 }

@@ -463,8 +463,9 @@ impl Extractor<'_> {
             match RecordType::from_code(&v) {
                 Some(r) => user.record_type = Some(r),
                 None => errors.push(format!(
-                    "E-MAP-CODE: record_type{} is not PUBLIC, STAFF or CONTACT",
-                    self.made_of(RECORD_TYPE)
+                    "E-MAP-CODE: record_type{} is not {}",
+                    self.made_of(RECORD_TYPE),
+                    one_of(&RecordType::ALL, RecordType::code)
                 )),
             }
         } else {
@@ -474,8 +475,9 @@ impl Extractor<'_> {
             match AccountType::from_code(&v) {
                 Some(a) => user.account_type = Some(a),
                 None => errors.push(format!(
-                    "E-MAP-CODE: account_type{} is not EXTERNAL or INTERNAL",
-                    self.made_of(ACCOUNT_TYPE)
+                    "E-MAP-CODE: account_type{} is not {}",
+                    self.made_of(ACCOUNT_TYPE),
+                    one_of(&AccountType::ALL, AccountType::code)
                 )),
             }
         }
@@ -483,8 +485,9 @@ impl Extractor<'_> {
             match UserStatus::from_code(&v) {
                 Some(s) => user.status = Some(s),
                 None => errors.push(format!(
-                    "E-MAP-CODE: status{} is not ACTIVE or INACTIVE",
-                    self.made_of(STATUS)
+                    "E-MAP-CODE: status{} is not {}",
+                    self.made_of(STATUS),
+                    one_of(&UserStatus::ALL, UserStatus::code)
                 )),
             }
         }
@@ -828,6 +831,16 @@ impl Extractor<'_> {
                 });
             }
         }
+    }
+}
+
+/// `A, B or C`: the codes of one of Alma's code tables, for messages.
+fn one_of<T: Copy>(table: &[T], code: fn(T) -> &'static str) -> String {
+    let codes: Vec<&str> = table.iter().map(|&t| code(t)).collect();
+    match codes.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 
