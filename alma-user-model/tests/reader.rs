@@ -297,3 +297,53 @@ fn streams_many_users_with_line_numbers() {
     }
     assert_eq!(count, 20_000);
 }
+
+/// A code's `desc` is as long as the schema table allows for that element: 255 for
+/// `campus_code` and a resource-sharing library's `code`, 4000 for other codes.
+#[test]
+fn code_descriptions_are_measured_against_the_schema_table() {
+    let d = |n: usize| "d".repeat(n);
+    let cases: Vec<(String, &[&str])> = vec![
+        (
+            format!("<campus_code desc=\"{}\"></campus_code>", d(255)),
+            &["I-EMPTY-ELEMENT campus_code"],
+        ),
+        (
+            format!("<campus_code desc=\"{}\"></campus_code>", d(256)),
+            &[
+                "E-TOO-LONG campus_code/@desc",
+                "I-EMPTY-ELEMENT campus_code",
+            ],
+        ),
+        (
+            format!("<user_group desc=\"{}\"></user_group>", d(4000)),
+            &["I-EMPTY-ELEMENT user_group"],
+        ),
+        (
+            format!("<user_group desc=\"{}\"></user_group>", d(4001)),
+            &["E-TOO-LONG user_group/@desc", "I-EMPTY-ELEMENT user_group"],
+        ),
+        (
+            format!(
+                "<rs_libraries><rs_library><code desc=\"{}\"></code></rs_library></rs_libraries>",
+                d(256)
+            ),
+            &[
+                "E-TOO-LONG rs_libraries/rs_library[0]/code/@desc",
+                "I-EMPTY-ELEMENT rs_libraries/rs_library[0]/code",
+            ],
+        ),
+        (
+            format!("<record_type desc=\"{}\">PUBLIC</record_type>", d(4001)),
+            &["E-TOO-LONG record_type/@desc"],
+        ),
+        (
+            "<account_type>external</account_type>".to_owned(),
+            &["E-CASE account_type"],
+        ),
+        ("<status>GONE</status>".to_owned(), &["E-CODE-VALUE status"]),
+    ];
+    for (body, expected) in cases {
+        check(&doc(&body), expected);
+    }
+}

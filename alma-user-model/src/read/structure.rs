@@ -275,27 +275,32 @@ impl<R: BufRead> UserReader<R> {
         })
     }
 
+    /// Reports a code's `desc` longer than the schema allows for the element at the path.
+    fn desc_length(&mut self, desc: Option<&str>, pos: Position) {
+        if let Some(desc) = desc
+            && let Some(max) = schema::desc_length(&self.path)
+        {
+            let n = schema::utf16_len(desc);
+            if n > max {
+                let len = self.push_path("@desc");
+                self.report(
+                    "E-TOO-LONG",
+                    Severity::Error,
+                    pos,
+                    format!("{n} UTF-16 code units; the schema allows {max}"),
+                );
+                self.path.truncate(len);
+            }
+        }
+    }
+
     /// An optional code element: `None` (reported) when the code is empty.
     pub(super) fn opt_code(&mut self) -> Result<Option<CodeValue>, ReadError> {
         let pos = self.pos;
         let value = self.code_value()?;
         if value.code.is_empty() {
             // Validation never sees a code read as absent: its `desc` is checked here.
-            if let Some(desc) = &value.desc
-                && let Some(max) = schema::desc_length(&self.path)
-            {
-                let n = schema::utf16_len(desc);
-                if n > max {
-                    let len = self.push_path("@desc");
-                    self.report(
-                        "E-TOO-LONG",
-                        Severity::Error,
-                        pos,
-                        format!("{n} UTF-16 code units; the schema allows {max}"),
-                    );
-                    self.path.truncate(len);
-                }
-            }
+            self.desc_length(value.desc.as_deref(), pos);
             self.empty_element(pos);
             return Ok(None);
         }
@@ -312,21 +317,7 @@ impl<R: BufRead> UserReader<R> {
         let Some(value) = self.opt_code()? else {
             return Ok(None);
         };
-        if let Some(desc) = &value.desc
-            && let Some(max) = schema::desc_length(&self.path)
-        {
-            let n = schema::utf16_len(desc);
-            if n > max {
-                let len = self.push_path("@desc");
-                self.report(
-                    "E-TOO-LONG",
-                    Severity::Error,
-                    pos,
-                    format!("{n} UTF-16 code units; the schema allows {max}"),
-                );
-                self.path.truncate(len);
-            }
-        }
+        self.desc_length(value.desc.as_deref(), pos);
         let code = value.code.trim();
         if let Some(v) = table.iter().copied().find(|&t| code_of(t) == code) {
             return Ok(Some(v));
