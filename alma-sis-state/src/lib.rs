@@ -9,12 +9,14 @@
 //! patron; JSON for other feeds), so someone who vanishes can be re-sent expired. Runs
 //! record their time, config hash, counts, files, destination and outcome.
 //!
-//! The layout is compact (schema version 2, under 300 bytes a patron where version 1 took
+//! The layout is compact (schema version 3, under 300 bytes a patron where version 1 took
 //! 2.5-2.9 kB): each item once, in a `WITHOUT ROWID` table keyed by feed and key; dates as day
-//! numbers; 96 bits of the content hash; the payload compressed with raw deflate and a
-//! preset dictionary that the file keeps (built once from the first users it stores, with
-//! only the values several of them share, so it holds no one person's data) and that every
-//! payload names by id. A file of an earlier version is upgraded when opened.
+//! numbers; 96 bits of the content hash; the payload compressed against a dictionary that
+//! the file keeps (built once from the first users it stores, with only the values several
+//! of them share, so it holds no one person's data) and that every payload names by id: each
+//! line a number into the dictionary's shared lines or tag templates plus the text between
+//! the tags, deflated. A file of an earlier version is upgraded when opened (version 2, whose
+//! payloads are deflated whole against a plain dictionary, keeps them and is read as it is).
 //!
 //! A delta run need not map people whose input rows did not change: the caller gives each
 //! person's [`RawHash`] and the basis it was taken under ([`Planner::set_raw_basis`]: the
@@ -107,10 +109,17 @@ pub use users::{
 };
 pub use vanished::{IfMissing, PurgePolicy, PurgeRule, VanishedDates};
 
-/// The schema version this code writes (`PRAGMA user_version`): 2, the compact layout
-/// (see [`SCHEMA`]); 1 stored dates as text, full hashes and payloads as text, keys four
-/// times (it is upgraded on open).
-const SCHEMA_VERSION: i64 = 2;
+/// The schema version this code writes (`PRAGMA user_version`): 3, the compact layout
+/// (see [`SCHEMA`]) whose payloads may be templated ([`codec`]). 2 has the same tables, but
+/// its code reads only plain dictionaries, so a version 2 file is renumbered on open (its
+/// payloads and dictionary stay as they are and are read as before; a program that knows
+/// only version 2 then refuses the file rather than failing on a payload it cannot read);
+/// 1 stored dates as text, full hashes and payloads as text, keys four times (it is
+/// upgraded on open).
+const SCHEMA_VERSION: i64 = 3;
+
+/// The version with [`SCHEMA_VERSION`]'s tables and plain dictionaries only.
+const PLAIN_SCHEMA_VERSION: i64 = 2;
 
 /// The layout: each item once, keyed by feed and key (`WITHOUT ROWID`: the key is stored
 /// once, in the table's own b-tree); dates as days since 1970-01-01; the content hash's
@@ -1008,6 +1017,15 @@ impl StateStore {
         if version == SCHEMA_VERSION {
             // Nothing to write (unless tables added since are missing): opening never waits
             // for a run that holds the write lock.
+            return self.ensure_delivery_tables();
+        }
+        if version == PLAIN_SCHEMA_VERSION {
+            // The same tables: only the number changes (any process may do it, once).
+            self.conn
+                .execute_batch(&format!(
+                    "BEGIN IMMEDIATE; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                ))
+                .map_err(self.sql_err("renumber the schema"))?;
             return self.ensure_delivery_tables();
         }
         if self.has_table("items", "read the schema")? {

@@ -1753,7 +1753,7 @@ fn a_schema_1_state_file_is_upgraded_and_keeps_what_was_sent() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     assert!(!tables.iter().any(|t| t.ends_with("_v1")), "{tables:?}");
     let compressed: i64 = conn
         .query_row(
@@ -1763,4 +1763,102 @@ fn a_schema_1_state_file_is_upgraded_and_keeps_what_was_sent() {
         )
         .unwrap();
     assert_eq!(compressed, 10);
+}
+
+/// A payload as schema version 2 stored it: tag 1, the dictionary's id and the payload's
+/// length (varints), raw deflate with the dictionary as its preset.
+fn plain_payload(dictionary_id: u8, dictionary: &[u8], payload: &[u8]) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let mut out = vec![1, dictionary_id];
+    let mut n = payload.len();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    let mut compress = Compress::new(Compression::new(6), false);
+    compress.set_dictionary(dictionary).unwrap();
+    out.reserve(payload.len() + 64);
+    compress
+        .compress_vec(payload, &mut out, FlushCompress::Finish)
+        .unwrap();
+    out
+}
+
+#[test]
+fn a_schema_2_state_file_is_renumbered_and_its_plain_payloads_read() {
+    let feed = Feed::new();
+    feed.run(
+        day(1),
+        extract(day(1), &[], &[]),
+        &options(LoadMode::Delta),
+        false,
+        Delivery::Ok,
+    );
+    {
+        // Made over as schema version 2 made it: a plain dictionary (users' lines), payloads
+        // deflated with it.
+        let conn = rusqlite::Connection::open(&feed.path).unwrap();
+        let users = extract(day(1), &[], &[]);
+        let dictionary: Vec<u8> = users.iter().take(3).flat_map(|u| rendered(u).1).collect();
+        let id: i64 = conn
+            .query_row("SELECT id FROM dictionaries", [], |r| r.get(0))
+            .unwrap();
+        conn.execute(
+            "UPDATE dictionaries SET bytes = ?1 WHERE id = ?2",
+            rusqlite::params![dictionary, id],
+        )
+        .unwrap();
+        for user in &users {
+            let stored = plain_payload(u8::try_from(id).unwrap(), &dictionary, &rendered(user).1);
+            let changed = conn
+                .execute(
+                    "UPDATE payloads SET payload = ?1 WHERE id = \
+                     (SELECT pid FROM items WHERE key = ?2)",
+                    rusqlite::params![stored, user.primary_id],
+                )
+                .unwrap();
+            assert_eq!(changed, 1);
+        }
+        conn.execute_batch("PRAGMA user_version = 2;").unwrap();
+    }
+    // The next night: p03 left (re-sent from its plain payload), p01 changed (stored with
+    // the file's plain dictionary, still its newest).
+    let got = feed.run(
+        day(2),
+        extract(day(2), &["p03"], &["p01"]),
+        &options(LoadMode::Delta),
+        false,
+        Delivery::Ok,
+    );
+    assert_eq!(
+        got,
+        "sent [p01 p03] new 0 changed 1 unchanged 8 returning 0 refreshed 0 vanished 1 retired 0"
+    );
+    let conn = rusqlite::Connection::open(&feed.path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
+    let tags: Vec<u8> = conn
+        .prepare("SELECT substr(payload, 1, 1) FROM payloads ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|t| t.unwrap()[0])
+        .collect();
+    assert!(tags.iter().all(|&t| t == 1), "{tags:?}");
+    // And the changed p01 reads back: it vanishes the night after and is re-sent.
+    let got = feed.run(
+        day(3),
+        extract(day(3), &["p01", "p03"], &[]),
+        &options(LoadMode::Delta),
+        true,
+        Delivery::Ok,
+    );
+    assert!(got.starts_with("sent [p01"), "{got}");
 }

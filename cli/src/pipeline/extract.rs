@@ -196,7 +196,6 @@ pub fn spawn<'scope, 'env>(
     });
     let handle = scope.spawn(move || {
         let mut serialize = Duration::ZERO;
-        let mut packed_turn = 0u8;
         for batch in mapped_rx {
             let start = Instant::now();
             let prepared: Vec<Prepared> = batch
@@ -210,13 +209,9 @@ pub fn spawn<'scope, 'env>(
                                 only.is_empty() || only.iter().any(|id| id == &m.user.primary_id)
                             })
                             .map(|m| render(&m.user));
-                        // Two of three new people are packed here, the third by the
-                        // planner: the two threads then carry about the same load.
-                        packed_turn = (packed_turn + 1) % 3;
-                        let new = || {
-                            packed_turn != 0
-                                && known.as_ref().is_some_and(|p| !p.is_known(&person.key))
-                        };
+                        // New people are packed here, off the pass's main thread (the
+                        // busier one since packing costs a few microseconds a user).
+                        let new = || known.as_ref().is_some_and(|p| !p.is_known(&person.key));
                         let packed = match (&mut packer, &rendered) {
                             (Some(packer), Some(Ok((xml, _)))) if new() => packer.pack(xml),
                             _ => None,
