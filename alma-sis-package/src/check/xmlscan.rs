@@ -88,6 +88,7 @@ enum State {
 }
 
 /// The scanner; see the module docs.
+#[derive(Clone)]
 pub(crate) struct XmlScanner {
     state: State,
     place: Place,
@@ -361,6 +362,53 @@ impl XmlScanner {
             comment_len: 0,
             error_at: None,
         }
+    }
+
+    /// True between markup inside the root element, where a child element may start: the
+    /// state in which the check's splitter hands an element's bytes to another scanner.
+    pub fn between_children(&self) -> bool {
+        self.state == State::Text && self.place == Place::Content && !self.open.is_empty()
+    }
+
+    /// Whether the elements open here are those open in `other` (same depth and namespace
+    /// scopes): between children, the only state a child element's scan depends on, besides
+    /// the text counters its `<` resets.
+    pub fn same_scope(&self, other: &XmlScanner) -> bool {
+        self.between_children()
+            && other.between_children()
+            && self.open == other.open
+            && self.names == other.names
+            && self.bindings == other.bindings
+    }
+
+    /// Takes the state `self` had between children (see [`between_children`]) for scanning
+    /// one child element's bytes, keeping this scanner's buffers.
+    ///
+    /// [`between_children`]: Self::between_children
+    pub fn restart_from(&mut self, from: &XmlScanner) {
+        self.state = from.state;
+        self.place = from.place;
+        self.names.clone_from(&from.names);
+        self.open.clone_from(&from.open);
+        self.bindings.clone_from(&from.bindings);
+        self.brackets = from.brackets;
+        self.text_nonblank = from.text_nonblank;
+        self.containers = from.containers;
+        self.decl_possible = from.decl_possible;
+        self.limit = from.limit;
+        self.text_len = from.text_len;
+        self.comment_len = from.comment_len;
+        self.error_at = None;
+        self.buf.clear();
+    }
+
+    /// Steps over a child element that another scanner, restarted from this one, scanned
+    /// whole without a violation, ending in [`same_scope`](Self::same_scope): what its `<`
+    /// and its end tag's `>` did to this state.
+    pub fn skip_child(&mut self) {
+        self.brackets = 0;
+        self.text_nonblank = false;
+        self.text_len = 0;
     }
 
     fn in_container(&self) -> bool {
