@@ -715,6 +715,52 @@ mod tests {
     }
 
     #[test]
+    fn violations_only_the_scan_sees_check_alike() {
+        // Markup the fast reader takes but Java's parser refuses, in a user and between them.
+        for at in [0, 1, 1500, 2999] {
+            for (name, change) in [
+                ("attributes.xml", "<user a=\"1\" a=\"2\">"),
+                ("prefix.xml", "<user x:a=\"1\">"),
+                ("cdata-end.xml", "<user>]]>"),
+                ("pi.xml", "<user><?xml version=\"1.0\"?>"),
+                ("comment.xml", "<user><!-- a -- b -->"),
+            ] {
+                same(name, &with(3000, at, |u| u.replacen("<user>", change, 1)));
+            }
+            same(
+                "between.xml",
+                &with(3000, at, |u| format!("<!-- a -- b -->{u}")),
+            );
+            same("stray.xml", &with(3000, at, |u| format!("{u}]]>")));
+        }
+        let mut epilog = doc((0..3000).map(user));
+        epilog.extend(b"<users/>\n");
+        same("epilog.xml", &epilog);
+    }
+
+    #[test]
+    fn namespaces_and_comments_between_users_check_alike() {
+        let mut bound = String::from_utf8(doc((0..3000).map(|i| {
+            let u = user(i).replacen("<user>", "<user x:n=\"1\">", 1);
+            if i % 7 == 0 {
+                format!("  <!-- user {i} --><?note {i}?>\n{u}")
+            } else {
+                u
+            }
+        })))
+        .expect("UTF-8");
+        bound = bound.replacen("<users>", "<users xmlns:x=\"urn:x\">", 1);
+        same("bound.xml", bound.as_bytes());
+        // Bound in one user only: unbound in the next.
+        let scoped = with(3000, 1500, |u| {
+            let bound = u.replacen("<user>", "<user xmlns:x=\"urn:x\" x:n=\"1\">", 1);
+            let next = user(1501).replacen("<user>", "<user x:n=\"1\">", 1);
+            format!("{bound}{next}")
+        });
+        same("scoped.xml", &scoped);
+    }
+
+    #[test]
     fn long_whitespace_checks_alike() {
         let blank = " \n\t".repeat(150_000);
         // Between users, inside a user, and before stray text in a user.

@@ -464,7 +464,13 @@ impl XmlScanner {
                 return Err(cdata_end());
             }
             self.brackets = 0;
-            if !self.text_nonblank && !alma_user_model::chars::is_xml_whitespace(run) {
+            // A value's first byte says it is not blank; indentation (short) is read to its
+            // end byte by byte.
+            let blank = || match run.len() {
+                0..64 => run.iter().all(|&b| is_space(b)),
+                _ => alma_user_model::chars::is_xml_whitespace(run),
+            };
+            if !self.text_nonblank && !(is_space(run[0]) && blank()) {
                 self.text_nonblank = true;
                 if self.place != Place::Content {
                     return Err(self.outside_root());
@@ -1007,17 +1013,19 @@ impl XmlScanner {
 /// The `>` ending a tag whose content starts at `from`, outside quoted values, when the tag
 /// lies whole in `bytes` and holds no `<` outside quotes.
 fn whole_tag(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut at = from;
-    loop {
-        let i = at + memchr::memchr3(b'>', b'"', b'\'', &bytes[at..])?;
-        if memchr::memchr(b'<', &bytes[at..i]).is_some() {
-            return None;
+    // Byte by byte: tags are short, shorter than what vector searches pay to start.
+    let mut quote = None;
+    for (i, &b) in bytes.iter().enumerate().skip(from) {
+        match (quote, b) {
+            (Some(q), _) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'>') => return Some(i),
+            (None, b'<') => return None,
+            (None, b'"' | b'\'') => quote = Some(b),
+            (None, _) => {}
         }
-        if bytes[i] == b'>' {
-            return Some(i);
-        }
-        at = i + 1 + memchr::memchr(bytes[i], &bytes[i + 1..])? + 1;
     }
+    None
 }
 
 fn cdata_end() -> WfError {
@@ -1189,6 +1197,12 @@ impl XmlScanner {
         if let Some(e) = too_long_bytes(name) {
             return Err(e);
         }
+        if len == body.len() && !name.contains(&b':') {
+            // A tag without attributes or prefix (most of them): nothing more to check.
+            self.bindings_made = 0;
+            self.open_element(name, empty);
+            return Ok(());
+        }
         let mut rest = &body[len..];
         // (name, value) ranges into `body`, reused from tag to tag.
         let mut attrs = std::mem::take(&mut self.attrs);
@@ -1301,6 +1315,12 @@ impl XmlScanner {
         });
         self.attrs = attrs;
         result?;
+        self.open_element(name, empty);
+        Ok(())
+    }
+
+    /// A start tag that passed its checks: opens the element (or closes it, when empty).
+    fn open_element(&mut self, name: &[u8], empty: bool) {
         if self.place == Place::Prolog {
             self.place = Place::Content;
         }
@@ -1314,7 +1334,6 @@ impl XmlScanner {
             self.names.extend_from_slice(name);
             self.open.push((start, self.bindings_made));
         }
-        Ok(())
     }
 
     /// Namespace well-formedness of a start tag: bindings, prefixes bound, no duplicate
