@@ -187,19 +187,39 @@ fn skip_spaces(s: &str) -> (usize, bool) {
     (n, n > 0)
 }
 
+/// [`NAME_BYTES`]: an ASCII byte that may start a name.
+const NAME_START: u8 = 1;
+/// [`NAME_BYTES`]: an ASCII byte that may be in a name.
+const NAME_CHAR: u8 = 2;
+/// What each ASCII byte may be in a name (non-ASCII bytes: nothing; they are read as
+/// characters).
+static NAME_BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        if b.is_ascii_alphabetic() || b == b'_' || b == b':' {
+            table[c] = NAME_START | NAME_CHAR;
+        } else if b.is_ascii_digit() || b == b'-' || b == b'.' {
+            table[c] = NAME_CHAR;
+        }
+        c += 1;
+    }
+    table
+};
+
 /// The name at the start of `b` (its length in bytes; 0 when there is none): ASCII names
 /// byte by byte, others through their characters.
 fn name_len_bytes(b: &[u8]) -> usize {
-    let ascii = b
-        .iter()
-        .enumerate()
-        .take_while(|&(i, &c)| {
-            c.is_ascii_alphabetic()
-                || c == b'_'
-                || c == b':'
-                || (i > 0 && (c.is_ascii_digit() || c == b'-' || c == b'.'))
-        })
-        .count();
+    let ascii = match b.first() {
+        Some(&c) if NAME_BYTES[usize::from(c)] & NAME_START != 0 => {
+            1 + b[1..]
+                .iter()
+                .take_while(|&&c| NAME_BYTES[usize::from(c)] & NAME_CHAR != 0)
+                .count()
+        }
+        _ => 0,
+    };
     if b.get(ascii).is_none_or(|&c| c < 0x80) {
         return ascii;
     }
