@@ -182,6 +182,16 @@ fn name_len(s: &str) -> usize {
         .map_or(s.len(), |(i, _)| i)
 }
 
+/// Whether a text run is whitespace only: a value's first byte says it is not, indentation
+/// (short) is read byte by byte.
+fn is_blank(run: &[u8]) -> bool {
+    match run.len() {
+        0 => true,
+        1..64 => run.iter().all(|&b| is_space(b)),
+        _ => is_space(run[0]) && alma_user_model::chars::is_xml_whitespace(run),
+    }
+}
+
 fn skip_spaces(s: &str) -> (usize, bool) {
     let n = s.bytes().take_while(|&b| is_space(b)).count();
     (n, n > 0)
@@ -484,13 +494,7 @@ impl XmlScanner {
                 return Err(cdata_end());
             }
             self.brackets = 0;
-            // A value's first byte says it is not blank; indentation (short) is read to its
-            // end byte by byte.
-            let blank = || match run.len() {
-                0..64 => run.iter().all(|&b| is_space(b)),
-                _ => alma_user_model::chars::is_xml_whitespace(run),
-            };
-            if !self.text_nonblank && !(is_space(run[0]) && blank()) {
+            if !(self.text_nonblank || is_blank(run)) {
                 self.text_nonblank = true;
                 if self.place != Place::Content {
                     return Err(self.outside_root());
