@@ -533,7 +533,7 @@ fn check_read(
         primary_id,
         matched: feed.matched.map(|(_, index)| index),
         ids: first_id..out.ids.len(),
-        segments: read.segments.clone(),
+        segments: read.segments,
     }
 }
 

@@ -182,6 +182,18 @@ fn name_len(s: &str) -> usize {
         .map_or(s.len(), |(i, _)| i)
 }
 
+/// Where text ends (`<`, `&`, or a `]` that may start `]]>`): a value or an indentation's
+/// first bytes are looked at one by one, the rest with a vector search.
+fn text_stop(text: &[u8]) -> Option<usize> {
+    const HEAD: usize = 32;
+    let head = &text[..text.len().min(HEAD)];
+    if let Some(at) = head.iter().position(|&b| matches!(b, b'<' | b'&' | b']')) {
+        return Some(at);
+    }
+    let tail = text.get(HEAD..).filter(|tail| !tail.is_empty())?;
+    memchr::memchr3(b'<', b'&', b']', tail).map(|at| HEAD + at)
+}
+
 /// Whether a text run is whitespace only: a value's first byte says it is not, indentation
 /// (short) is read byte by byte.
 fn is_blank(run: &[u8]) -> bool {
@@ -486,7 +498,7 @@ impl XmlScanner {
 
     fn text(&mut self, bytes: &[u8], from: usize) -> Result<usize, WfError> {
         let rest = &bytes[from..];
-        let stop = memchr::memchr3(b'<', b'&', b']', rest);
+        let stop = text_stop(rest);
         let run = &rest[..stop.unwrap_or(rest.len())];
         self.text_len += run.len() as u64;
         if !run.is_empty() {
@@ -561,6 +573,7 @@ impl XmlScanner {
     }
 
     /// A text value over the limit (whitespace between elements is not a value).
+    #[inline]
     fn check_text_len(&self) -> Result<(), WfError> {
         if self.text_len > self.limit
             && (self.text_nonblank || (self.place == Place::Content && !self.in_container()))
@@ -1481,5 +1494,109 @@ impl XmlScanner {
             self.place = Place::Epilog;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::XmlScanner;
+
+    fn scanner() -> XmlScanner {
+        XmlScanner::new(alma_user_model::schema::is_container, 1 << 20)
+    }
+
+    /// The verdict (the violation's code) on `doc` fed whole.
+    fn whole(doc: &[u8]) -> Option<&'static str> {
+        scanner().feed(doc).map(|(_, e)| e.code)
+    }
+
+    /// The verdict on `doc` fed in pieces cut at `cuts`.
+    fn in_pieces(doc: &[u8], cuts: &[usize]) -> Option<&'static str> {
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (doc.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut s = scanner();
+        let mut from = 0;
+        for to in cuts.into_iter().chain([doc.len()]) {
+            if let Some((_, e)) = s.feed(&doc[from..to]) {
+                return Some(e.code);
+            }
+            from = to;
+        }
+        None
+    }
+
+    /// The verdict the check's splitter and workers reach on `doc`, whose children of the
+    /// root are cut at `children` (byte ranges of whole elements): the splitter scans around
+    /// them, a restarted scanner each child.
+    fn split(doc: &[u8], children: &[std::ops::Range<usize>]) -> Option<&'static str> {
+        let mut s = scanner();
+        let mut child = scanner();
+        let mut from = 0;
+        for range in children {
+            if s.feed(&doc[from..range.start]).is_some() || !s.between_children() {
+                return Some("splitter");
+            }
+            child.restart_from(&s);
+            if child.feed(&doc[range.clone()]).is_some() || !child.same_scope(&s) {
+                return Some("child");
+            }
+            s.skip_child();
+            from = range.end;
+        }
+        s.feed(&doc[from..]).map(|(_, e)| e.code)
+    }
+
+    /// Pieces of users, some of them what Java refuses.
+    fn piece() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "<a>v</a>",
+            "<b x=\"1\" y='2'/>",
+            "<c>&amp;&#x41;</c>",
+            "<!-- note -->",
+            "<?pi data?>",
+            "<![CDATA[x]]>",
+            "<p:d xmlns:p=\"urn:p\" p:z=\"1\">w</p:d>",
+            "\n  ",
+            "]]>",
+            "<e a=\"1\" a=\"2\"/>",
+            "<q:f/>",
+            "&nope;",
+            "<g></h>",
+            "<-bad/>",
+            "<!-- a -- b -->",
+            "<i a=\"<\"/>",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn pieces_scan_as_the_whole(
+            users in prop::collection::vec(prop::collection::vec(piece(), 0..6), 1..6),
+            cuts in prop::collection::vec(any::<usize>(), 0..6),
+        ) {
+            let mut doc = String::from("<?xml version=\"1.0\"?>\n<users xmlns:r=\"urn:r\">\n");
+            let mut children = Vec::new();
+            for user in users {
+                let start = doc.len();
+                doc.push_str("<user r:n=\"1\">");
+                for p in user {
+                    doc.push_str(p);
+                }
+                doc.push_str("</user>");
+                children.push(start..doc.len());
+                doc.push_str("\n  ");
+            }
+            doc.push_str("</users>\n");
+            let doc = doc.as_bytes();
+            let verdict = whole(doc);
+            prop_assert_eq!(in_pieces(doc, &cuts), verdict);
+            // Split along the users: clean exactly when the whole is (a violation found in
+            // a part sends the document to the serial path, which reports it).
+            prop_assert_eq!(split(doc, &children).is_none(), verdict.is_none());
+        }
     }
 }
