@@ -137,6 +137,14 @@ impl<R: Read> Guard<R> {
         }
     }
 
+    /// A guard without the well-formedness scan, whose caller scans what it hands out
+    /// (the check's splitter, which has elements scanned on other threads).
+    pub fn unscanned(inner: R, log: Rc<RefCell<GuardLog>>, limits: GuardLimits) -> Self {
+        let mut guard = Self::new_undecided(Some(inner), log, limits);
+        guard.scanner = None;
+        guard
+    }
+
     /// A guard for bytes only: no XML scanning (for testing the byte level alone).
     #[cfg(test)]
     fn bytes_only(inner: R, log: Rc<RefCell<GuardLog>>, limits: GuardLimits) -> Self {

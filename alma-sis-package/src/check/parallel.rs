@@ -1,26 +1,38 @@
 //! One XML document on several threads, with exactly the findings of the serial path.
 //!
 //! A splitter thread inflates the input through the [`Guard`] and cuts it into users'
-//! raw XML ([`UserSplitter`]); workers parse and check them ([`UserParser`], record
-//! validation, the profile: everything that needs no feed state); this thread takes their
-//! results in document order, runs the feed checks and emits. Batches go to the workers in
-//! turn and come back in the same turn, so the order never depends on timing.
+//! raw XML ([`UserSplitter`]); workers scan each user's bytes for well-formedness, parse
+//! and check them ([`UserParser`], record validation, the profile: everything that needs no
+//! feed state); this thread takes their results in document order, runs the feed checks and
+//! emits. Batches go to the workers in turn and come back in the same turn, so the order
+//! never depends on timing.
+//!
+//! The well-formedness scan is split along the users: the splitter scans what lies between
+//! them (prolog, blanks, comments, epilog) and steps over each user, whose bytes a worker
+//! scans from a copy of the splitter's scanner taken at a user's start. Inside the root
+//! element, between its children, a child's scan depends only on the elements open and
+//! the namespaces in scope, and a child scanned whole without a violation leaves them as
+//! they were; so when no part finds a violation, neither does the scan of the whole.
 //!
 //! The serial path stays the reference. Where the fast reader cannot vouch for a document
-//! (see [`Split::Unsupported`]), or the guard finds so many byte-level problems that the
-//! serial path would drop some (which depends on how far ahead it read), the document is
-//! read again serially, and the steps already taken here are only replayed there.
+//! (see [`Split::Unsupported`]), where the scan finds a violation (Java stops there; the
+//! serial path reports it where it is and stops reading), or the guard finds so many
+//! byte-level problems that the serial path would drop some (which depends on how far
+//! ahead it read), the document is read again serially, and the steps already taken here
+//! are only replayed there.
 
 use std::cell::RefCell;
-use std::io::{BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::ops::Range;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use alma_user_model::read::{READ_SIZE, RawUser, Split, UserParser, UserSplitter};
 use alma_user_model::{Finding, Position, ReadUser, SegmentAt};
 
 use super::guard::{Guard, GuardEvent, GuardLimits, GuardLog, MAX_CARRY, MAX_EVENTS};
+use super::xmlscan::XmlScanner;
 use super::{CheckOptions, Checker, FeedUser, blanked_fields, record_checks};
 
 /// Raw XML per batch handed to a worker.
@@ -32,6 +44,12 @@ const BATCH_BYTES: usize = 256 * 1024;
 const READ_AHEAD: u64 = (READ_SIZE + MAX_CARRY) as u64;
 /// Batches waiting per worker, each way.
 const QUEUE: usize = 2;
+/// Most bytes the splitter holds read but neither scanned nor stepped over: a user is at
+/// most the fast reader's window (4 MiB), read ahead of by at most [`READ_AHEAD`]; more
+/// (megabytes of blanks between users, say) is left to the serial path, which holds none.
+const MAX_PENDING: usize = 16 << 20;
+/// Scanned bytes at the front of [`Pending`] are dropped once there are this many.
+const PENDING_COMPACT: usize = 256 * 1024;
 
 /// Users cut out by the splitter, each with the guard events from its start to the next
 /// user's start (the events the serial path gives it).
@@ -41,6 +59,8 @@ struct RawBatch {
     file_events: Option<Vec<GuardEvent>>,
     xml: String,
     users: Vec<(RawUser, Vec<GuardEvent>)>,
+    /// The splitter's scanner at a user's start, the same at every user's.
+    scope: Option<Arc<XmlScanner>>,
 }
 
 /// The document's end: its findings and the bytes read over the whole check.
@@ -239,8 +259,15 @@ fn split(
         total_read,
         ..GuardLog::default()
     }));
-    let guard = Guard::new(input, Rc::clone(&log), limits);
-    let mut splitter = UserSplitter::new(BufReader::with_capacity(READ_SIZE, guard));
+    let guard = Guard::unscanned(input, Rc::clone(&log), limits);
+    let pending = Rc::new(RefCell::new(Pending::default()));
+    let tee = Tee {
+        inner: guard,
+        pending: Rc::clone(&pending),
+    };
+    let mut splitter = UserSplitter::new(BufReader::with_capacity(READ_SIZE, tee));
+    let mut scanner = XmlScanner::new(alma_user_model::schema::is_container, limits.token);
+    let mut scope: Option<Arc<XmlScanner>> = None;
     let mut turn = 0;
     let mut send = |cut: Cut| {
         let sent = workers[turn % workers.len()].send(cut).is_ok();
@@ -266,6 +293,27 @@ fn split(
                 return;
             }
         };
+        // Scan what lies before the next user (or all that is left) and step over the user.
+        let scanned = {
+            let mut pending = pending.borrow_mut();
+            match next {
+                Some(at) => {
+                    pending.scan_to(&mut scanner, Some(at.start_offset))
+                        && scope
+                            .get_or_insert_with(|| Arc::new(scanner.clone()))
+                            .same_scope(&scanner)
+                        && pending.skip(at.len)
+                }
+                None => pending.scan_to(&mut scanner, None),
+            }
+        };
+        if !scanned {
+            send(Cut::Fallback);
+            return;
+        }
+        if next.is_some() {
+            scanner.skip_child();
+        }
         let events = take_events(&log, next.map(|at| at.start_offset));
         match held.take() {
             Some(user) => batch.users.push((user, events)),
@@ -288,7 +336,10 @@ fn split(
             // Everything is read: the serial path drops no event below the cap.
             if too_many_events(&log) {
                 send(Cut::Fallback);
-            } else if send(Cut::Users(batch)) {
+            } else if send(Cut::Users(RawBatch {
+                scope: scope.clone(),
+                ..batch
+            })) {
                 send(Cut::End(End {
                     file_events: None,
                     document: splitter.document_findings().to_vec(),
@@ -308,13 +359,80 @@ fn split(
             let mut next_xml = String::with_capacity(2 * BATCH_BYTES);
             next_xml.push_str(&batch.xml[batch.xml.len() - at.len..]);
             batch.xml.truncate(batch.xml.len() - at.len);
-            if !send(Cut::Users(std::mem::replace(
-                &mut batch,
-                new_batch(next_xml),
-            ))) {
+            let full = std::mem::replace(&mut batch, new_batch(next_xml));
+            if !send(Cut::Users(RawBatch {
+                scope: scope.clone(),
+                ..full
+            })) {
                 return;
             }
         }
+    }
+}
+
+/// The bytes the guard handed out that the splitter's scanner has not yet scanned or
+/// stepped over.
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    /// Index of the first byte not yet taken.
+    at: usize,
+    /// Document offset of `bytes[at]`.
+    offset: u64,
+}
+
+impl Pending {
+    /// Scans the bytes up to document offset `to` (all of them when `None`): false on a
+    /// violation, or when they were not all read.
+    fn scan_to(&mut self, scanner: &mut XmlScanner, to: Option<u64>) -> bool {
+        let held = self.bytes.len() - self.at;
+        let n = match to {
+            None => held,
+            Some(to) => match usize::try_from(to.saturating_sub(self.offset)) {
+                Ok(n) if n <= held && to >= self.offset => n,
+                _ => return false,
+            },
+        };
+        let clean = scanner.feed(&self.bytes[self.at..self.at + n]).is_none();
+        self.take(n);
+        clean
+    }
+
+    /// Steps over `len` bytes (a user a worker scans): false when they were not all read.
+    fn skip(&mut self, len: usize) -> bool {
+        if len > self.bytes.len() - self.at {
+            return false;
+        }
+        self.take(len);
+        true
+    }
+
+    fn take(&mut self, n: usize) {
+        self.at += n;
+        self.offset += n as u64;
+        if self.at >= PENDING_COMPACT {
+            self.bytes.drain(..self.at);
+            self.at = 0;
+        }
+    }
+}
+
+/// Keeps what the guard hands out for the splitter's scanner.
+struct Tee<R> {
+    inner: R,
+    pending: Rc<RefCell<Pending>>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(out)?;
+        let mut pending = self.pending.borrow_mut();
+        if pending.bytes.len() - pending.at + n > MAX_PENDING {
+            // The splitter stops vouching on a read error: the serial path reads it.
+            return Err(io::Error::other("too much read ahead of the scan"));
+        }
+        pending.bytes.extend_from_slice(&out[..n]);
+        Ok(n)
     }
 }
 
@@ -330,9 +448,12 @@ fn take_events(log: &RefCell<GuardLog>, before: Option<u64>) -> Vec<GuardEvent> 
 /// A worker thread: parses and checks batches, passes the rest on.
 fn work(rx: &Receiver<Cut>, tx: &SyncSender<Checked>, options: &CheckOptions) {
     let mut parser = UserParser::new();
+    let mut scanner = XmlScanner::new(alma_user_model::schema::is_container, 0);
     for cut in rx {
         let checked = match cut {
-            Cut::Users(batch) => Checked::Users(check_batch(&mut parser, batch, options)),
+            Cut::Users(batch) => {
+                Checked::Users(check_batch(&mut parser, &mut scanner, batch, options))
+            }
             Cut::End(end) => Checked::End(end),
             Cut::Fallback => Checked::Fallback,
         };
@@ -342,7 +463,12 @@ fn work(rx: &Receiver<Cut>, tx: &SyncSender<Checked>, options: &CheckOptions) {
     }
 }
 
-fn check_batch(parser: &mut UserParser, batch: RawBatch, options: &CheckOptions) -> CheckedBatch {
+fn check_batch(
+    parser: &mut UserParser,
+    scanner: &mut XmlScanner,
+    batch: RawBatch,
+    options: &CheckOptions,
+) -> CheckedBatch {
     let mut out = CheckedBatch {
         file_events: batch.file_events,
         ..CheckedBatch::default()
@@ -351,7 +477,17 @@ fn check_batch(parser: &mut UserParser, batch: RawBatch, options: &CheckOptions)
     for (raw, events) in batch.users {
         let xml = &batch.xml[at..at + raw.len];
         at += raw.len;
-        let Some(read) = parser.parse(xml, &raw) else {
+        // The user's part of the well-formedness scan (see the module docs).
+        let well_formed = batch.scope.as_deref().is_some_and(|scope| {
+            scanner.restart_from(scope);
+            scanner.feed(xml.as_bytes()).is_none() && scanner.same_scope(scope)
+        });
+        let read = if well_formed {
+            parser.parse(xml, &raw)
+        } else {
+            None
+        };
+        let Some(read) = read else {
             out.users.push(None);
             break;
         };
@@ -397,7 +533,7 @@ fn check_read(
         primary_id,
         matched: feed.matched.map(|(_, index)| index),
         ids: first_id..out.ids.len(),
-        segments: read.segments.clone(),
+        segments: read.segments,
     }
 }
 
@@ -576,6 +712,52 @@ mod tests {
             &zip_of(&[("a.xml", &big), ("b.xml", &long)]),
             &tight(4_000_000, 200_000),
         );
+    }
+
+    #[test]
+    fn violations_only_the_scan_sees_check_alike() {
+        // Markup the fast reader takes but Java's parser refuses, in a user and between them.
+        for at in [0, 1, 1500, 2999] {
+            for (name, change) in [
+                ("attributes.xml", "<user a=\"1\" a=\"2\">"),
+                ("prefix.xml", "<user x:a=\"1\">"),
+                ("cdata-end.xml", "<user>]]>"),
+                ("pi.xml", "<user><?xml version=\"1.0\"?>"),
+                ("comment.xml", "<user><!-- a -- b -->"),
+            ] {
+                same(name, &with(3000, at, |u| u.replacen("<user>", change, 1)));
+            }
+            same(
+                "between.xml",
+                &with(3000, at, |u| format!("<!-- a -- b -->{u}")),
+            );
+            same("stray.xml", &with(3000, at, |u| format!("{u}]]>")));
+        }
+        let mut epilog = doc((0..3000).map(user));
+        epilog.extend(b"<users/>\n");
+        same("epilog.xml", &epilog);
+    }
+
+    #[test]
+    fn namespaces_and_comments_between_users_check_alike() {
+        let mut bound = String::from_utf8(doc((0..3000).map(|i| {
+            let u = user(i).replacen("<user>", "<user x:n=\"1\">", 1);
+            if i % 7 == 0 {
+                format!("  <!-- user {i} --><?note {i}?>\n{u}")
+            } else {
+                u
+            }
+        })))
+        .expect("UTF-8");
+        bound = bound.replacen("<users>", "<users xmlns:x=\"urn:x\">", 1);
+        same("bound.xml", bound.as_bytes());
+        // Bound in one user only: unbound in the next.
+        let scoped = with(3000, 1500, |u| {
+            let bound = u.replacen("<user>", "<user xmlns:x=\"urn:x\" x:n=\"1\">", 1);
+            let next = user(1501).replacen("<user>", "<user x:n=\"1\">", 1);
+            format!("{bound}{next}")
+        });
+        same("scoped.xml", &scoped);
     }
 
     #[test]

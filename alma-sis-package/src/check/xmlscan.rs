@@ -88,6 +88,7 @@ enum State {
 }
 
 /// The scanner; see the module docs.
+#[derive(Clone)]
 pub(crate) struct XmlScanner {
     state: State,
     place: Place,
@@ -181,24 +182,66 @@ fn name_len(s: &str) -> usize {
         .map_or(s.len(), |(i, _)| i)
 }
 
+/// Where text ends (`<`, `&`, or a `]` that may start `]]>`): a value or an indentation's
+/// first bytes are looked at one by one, the rest with a vector search.
+fn text_stop(text: &[u8]) -> Option<usize> {
+    const HEAD: usize = 32;
+    let head = &text[..text.len().min(HEAD)];
+    if let Some(at) = head.iter().position(|&b| matches!(b, b'<' | b'&' | b']')) {
+        return Some(at);
+    }
+    let tail = text.get(HEAD..).filter(|tail| !tail.is_empty())?;
+    memchr::memchr3(b'<', b'&', b']', tail).map(|at| HEAD + at)
+}
+
+/// Whether a text run is whitespace only: a value's first byte says it is not, indentation
+/// (short) is read byte by byte.
+fn is_blank(run: &[u8]) -> bool {
+    match run.len() {
+        0 => true,
+        1..64 => run.iter().all(|&b| is_space(b)),
+        _ => is_space(run[0]) && alma_user_model::chars::is_xml_whitespace(run),
+    }
+}
+
 fn skip_spaces(s: &str) -> (usize, bool) {
     let n = s.bytes().take_while(|&b| is_space(b)).count();
     (n, n > 0)
 }
 
+/// [`NAME_BYTES`]: an ASCII byte that may start a name.
+const NAME_START: u8 = 1;
+/// [`NAME_BYTES`]: an ASCII byte that may be in a name.
+const NAME_CHAR: u8 = 2;
+/// What each ASCII byte may be in a name (non-ASCII bytes: nothing; they are read as
+/// characters).
+static NAME_BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        if b.is_ascii_alphabetic() || b == b'_' || b == b':' {
+            table[c] = NAME_START | NAME_CHAR;
+        } else if b.is_ascii_digit() || b == b'-' || b == b'.' {
+            table[c] = NAME_CHAR;
+        }
+        c += 1;
+    }
+    table
+};
+
 /// The name at the start of `b` (its length in bytes; 0 when there is none): ASCII names
 /// byte by byte, others through their characters.
 fn name_len_bytes(b: &[u8]) -> usize {
-    let ascii = b
-        .iter()
-        .enumerate()
-        .take_while(|&(i, &c)| {
-            c.is_ascii_alphabetic()
-                || c == b'_'
-                || c == b':'
-                || (i > 0 && (c.is_ascii_digit() || c == b'-' || c == b'.'))
-        })
-        .count();
+    let ascii = match b.first() {
+        Some(&c) if NAME_BYTES[usize::from(c)] & NAME_START != 0 => {
+            1 + b[1..]
+                .iter()
+                .take_while(|&&c| NAME_BYTES[usize::from(c)] & NAME_CHAR != 0)
+                .count()
+        }
+        _ => 0,
+    };
     if b.get(ascii).is_none_or(|&c| c < 0x80) {
         return ascii;
     }
@@ -363,6 +406,53 @@ impl XmlScanner {
         }
     }
 
+    /// True between markup inside the root element, where a child element may start: the
+    /// state in which the check's splitter hands an element's bytes to another scanner.
+    pub fn between_children(&self) -> bool {
+        self.state == State::Text && self.place == Place::Content && !self.open.is_empty()
+    }
+
+    /// Whether the elements open here are those open in `other` (same depth and namespace
+    /// scopes): between children, the only state a child element's scan depends on, besides
+    /// the text counters its `<` resets.
+    pub fn same_scope(&self, other: &XmlScanner) -> bool {
+        self.between_children()
+            && other.between_children()
+            && self.open == other.open
+            && self.names == other.names
+            && self.bindings == other.bindings
+    }
+
+    /// Takes the state `self` had between children (see [`between_children`]) for scanning
+    /// one child element's bytes, keeping this scanner's buffers.
+    ///
+    /// [`between_children`]: Self::between_children
+    pub fn restart_from(&mut self, from: &XmlScanner) {
+        self.state = from.state;
+        self.place = from.place;
+        self.names.clone_from(&from.names);
+        self.open.clone_from(&from.open);
+        self.bindings.clone_from(&from.bindings);
+        self.brackets = from.brackets;
+        self.text_nonblank = from.text_nonblank;
+        self.containers = from.containers;
+        self.decl_possible = from.decl_possible;
+        self.limit = from.limit;
+        self.text_len = from.text_len;
+        self.comment_len = from.comment_len;
+        self.error_at = None;
+        self.buf.clear();
+    }
+
+    /// Steps over a child element that another scanner, restarted from this one, scanned
+    /// whole without a violation, ending in [`same_scope`](Self::same_scope): what its `<`
+    /// and its end tag's `>` did to this state.
+    pub fn skip_child(&mut self) {
+        self.brackets = 0;
+        self.text_nonblank = false;
+        self.text_len = 0;
+    }
+
     fn in_container(&self) -> bool {
         self.open.last().is_some_and(|&(start, _)| {
             std::str::from_utf8(&self.names[start..]).is_ok_and(self.containers)
@@ -408,7 +498,7 @@ impl XmlScanner {
 
     fn text(&mut self, bytes: &[u8], from: usize) -> Result<usize, WfError> {
         let rest = &bytes[from..];
-        let stop = memchr::memchr3(b'<', b'&', b']', rest);
+        let stop = text_stop(rest);
         let run = &rest[..stop.unwrap_or(rest.len())];
         self.text_len += run.len() as u64;
         if !run.is_empty() {
@@ -416,7 +506,7 @@ impl XmlScanner {
                 return Err(cdata_end());
             }
             self.brackets = 0;
-            if !self.text_nonblank && !alma_user_model::chars::is_xml_whitespace(run) {
+            if !(self.text_nonblank || is_blank(run)) {
                 self.text_nonblank = true;
                 if self.place != Place::Content {
                     return Err(self.outside_root());
@@ -483,6 +573,7 @@ impl XmlScanner {
     }
 
     /// A text value over the limit (whitespace between elements is not a value).
+    #[inline]
     fn check_text_len(&self) -> Result<(), WfError> {
         if self.text_len > self.limit
             && (self.text_nonblank || (self.place == Place::Content && !self.in_container()))
@@ -959,17 +1050,19 @@ impl XmlScanner {
 /// The `>` ending a tag whose content starts at `from`, outside quoted values, when the tag
 /// lies whole in `bytes` and holds no `<` outside quotes.
 fn whole_tag(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut at = from;
-    loop {
-        let i = at + memchr::memchr3(b'>', b'"', b'\'', &bytes[at..])?;
-        if memchr::memchr(b'<', &bytes[at..i]).is_some() {
-            return None;
+    // Byte by byte: tags are short, shorter than what vector searches pay to start.
+    let mut quote = None;
+    for (i, &b) in bytes.iter().enumerate().skip(from) {
+        match (quote, b) {
+            (Some(q), _) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'>') => return Some(i),
+            (None, b'<') => return None,
+            (None, b'"' | b'\'') => quote = Some(b),
+            (None, _) => {}
         }
-        if bytes[i] == b'>' {
-            return Some(i);
-        }
-        at = i + 1 + memchr::memchr(bytes[i], &bytes[i + 1..])? + 1;
     }
+    None
 }
 
 fn cdata_end() -> WfError {
@@ -1141,6 +1234,12 @@ impl XmlScanner {
         if let Some(e) = too_long_bytes(name) {
             return Err(e);
         }
+        if len == body.len() && !name.contains(&b':') {
+            // A tag without attributes or prefix (most of them): nothing more to check.
+            self.bindings_made = 0;
+            self.open_element(name, empty);
+            return Ok(());
+        }
         let mut rest = &body[len..];
         // (name, value) ranges into `body`, reused from tag to tag.
         let mut attrs = std::mem::take(&mut self.attrs);
@@ -1253,6 +1352,12 @@ impl XmlScanner {
         });
         self.attrs = attrs;
         result?;
+        self.open_element(name, empty);
+        Ok(())
+    }
+
+    /// A start tag that passed its checks: opens the element (or closes it, when empty).
+    fn open_element(&mut self, name: &[u8], empty: bool) {
         if self.place == Place::Prolog {
             self.place = Place::Content;
         }
@@ -1266,7 +1371,6 @@ impl XmlScanner {
             self.names.extend_from_slice(name);
             self.open.push((start, self.bindings_made));
         }
-        Ok(())
     }
 
     /// Namespace well-formedness of a start tag: bindings, prefixes bound, no duplicate
@@ -1390,5 +1494,109 @@ impl XmlScanner {
             self.place = Place::Epilog;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::XmlScanner;
+
+    fn scanner() -> XmlScanner {
+        XmlScanner::new(alma_user_model::schema::is_container, 1 << 20)
+    }
+
+    /// The verdict (the violation's code) on `doc` fed whole.
+    fn whole(doc: &[u8]) -> Option<&'static str> {
+        scanner().feed(doc).map(|(_, e)| e.code)
+    }
+
+    /// The verdict on `doc` fed in pieces cut at `cuts`.
+    fn in_pieces(doc: &[u8], cuts: &[usize]) -> Option<&'static str> {
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (doc.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut s = scanner();
+        let mut from = 0;
+        for to in cuts.into_iter().chain([doc.len()]) {
+            if let Some((_, e)) = s.feed(&doc[from..to]) {
+                return Some(e.code);
+            }
+            from = to;
+        }
+        None
+    }
+
+    /// The verdict the check's splitter and workers reach on `doc`, whose children of the
+    /// root are cut at `children` (byte ranges of whole elements): the splitter scans around
+    /// them, a restarted scanner each child.
+    fn split(doc: &[u8], children: &[std::ops::Range<usize>]) -> Option<&'static str> {
+        let mut s = scanner();
+        let mut child = scanner();
+        let mut from = 0;
+        for range in children {
+            if s.feed(&doc[from..range.start]).is_some() || !s.between_children() {
+                return Some("splitter");
+            }
+            child.restart_from(&s);
+            if child.feed(&doc[range.clone()]).is_some() || !child.same_scope(&s) {
+                return Some("child");
+            }
+            s.skip_child();
+            from = range.end;
+        }
+        s.feed(&doc[from..]).map(|(_, e)| e.code)
+    }
+
+    /// Pieces of users, some of them what Java refuses.
+    fn piece() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "<a>v</a>",
+            "<b x=\"1\" y='2'/>",
+            "<c>&amp;&#x41;</c>",
+            "<!-- note -->",
+            "<?pi data?>",
+            "<![CDATA[x]]>",
+            "<p:d xmlns:p=\"urn:p\" p:z=\"1\">w</p:d>",
+            "\n  ",
+            "]]>",
+            "<e a=\"1\" a=\"2\"/>",
+            "<q:f/>",
+            "&nope;",
+            "<g></h>",
+            "<-bad/>",
+            "<!-- a -- b -->",
+            "<i a=\"<\"/>",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn pieces_scan_as_the_whole(
+            users in prop::collection::vec(prop::collection::vec(piece(), 0..6), 1..6),
+            cuts in prop::collection::vec(any::<usize>(), 0..6),
+        ) {
+            let mut doc = String::from("<?xml version=\"1.0\"?>\n<users xmlns:r=\"urn:r\">\n");
+            let mut children = Vec::new();
+            for user in users {
+                let start = doc.len();
+                doc.push_str("<user r:n=\"1\">");
+                for p in user {
+                    doc.push_str(p);
+                }
+                doc.push_str("</user>");
+                children.push(start..doc.len());
+                doc.push_str("\n  ");
+            }
+            doc.push_str("</users>\n");
+            let doc = doc.as_bytes();
+            let verdict = whole(doc);
+            prop_assert_eq!(in_pieces(doc, &cuts), verdict);
+            // Split along the users: clean exactly when the whole is (a violation found in
+            // a part sends the document to the serial path, which reports it).
+            prop_assert_eq!(split(doc, &children).is_none(), verdict.is_none());
+        }
     }
 }
