@@ -1,7 +1,9 @@
-//! The known items of one feed, held compactly while a run is planned: 32 bytes an item
-//! (a 64-bit hash of the key, 64 bits of the content hash, the raw-row hash, the expiry sent
-//! and status bits) in one vector sorted by key hash, found through a radix directory and a
-//! short binary search.
+//! The known items of one feed, held compactly while a run is planned: 24 bytes an item
+//! (a 64-bit hash of the key, 64 bits of the content hash, the expiry sent and status bits)
+//! in one vector sorted by key hash, found through a radix directory and a short binary
+//! search; plus, in a run that can use them (a delta), each item's raw-row hash (8 bytes)
+//! in a second vector beside it. A full run maps and sends everyone, so it never reads a
+//! recorded raw-row hash and does not hold them.
 //!
 //! Keys are not held. Two known keys with the same 64-bit hash (about one feed in 10^7 at a
 //! million items) are both moved to an exact side map, keyed by the key itself, and leave one
@@ -121,6 +123,43 @@ impl Entry {
     }
 }
 
+/// An entry as the sorted vector holds it: [`Entry`] without its raw-row hash, which lives
+/// in [`Index`]'s `raws` (when kept). 24 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stored {
+    key: u64,
+    hash: [u8; HASH_PREFIX],
+    expires: i32,
+    flags: u8,
+}
+
+impl Stored {
+    fn of(entry: &Entry) -> Stored {
+        Stored {
+            key: entry.key,
+            hash: entry.hash,
+            expires: entry.expires,
+            // Whether a raw-row hash is known is said by `raws` being kept.
+            flags: entry.flags & !HAS_RAW,
+        }
+    }
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// The entry, with `raw` as its raw-row hash.
+    fn entry(&self, raw: Option<u64>) -> Entry {
+        Entry {
+            key: self.key,
+            hash: self.hash,
+            raw: raw.unwrap_or(0),
+            expires: self.expires,
+            flags: self.flags | if raw.is_some() { HAS_RAW } else { 0 },
+        }
+    }
+}
+
 /// Where an entry lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Slot {
@@ -133,19 +172,27 @@ pub(super) enum Slot {
 /// The index; see the [module docs](self).
 pub(super) struct Index {
     /// Sorted by `key`; unique keys.
-    entries: Vec<Entry>,
+    entries: Vec<Stored>,
+    /// The raw-row hash of each entry of `entries` (0 for none), when the index keeps
+    /// them; empty otherwise.
+    raws: Vec<u64>,
+    /// Per entry of `entries`, whether it records a raw-row hash (a bit each), when kept.
+    has_raw: Vec<u64>,
     /// `dir[b]..dir[b + 1]` are the entries whose key hash starts with the `bits` bits `b`.
     dir: Vec<u32>,
     bits: u32,
     side: HashMap<Box<str>, Entry>,
     hasher: KeyHasher,
+    /// Whether raw-row hashes are kept (side entries drop theirs when not).
+    keep_raw: bool,
 }
 
 impl Index {
-    /// Sorts `entries` into an index. Returns the key hashes that several entries share
-    /// (sorted): their entries are replaced by one [`COLLIDED`] placeholder each, and the
-    /// caller adds them back by key with [`Index::add_side`].
-    pub fn build(mut entries: Vec<Entry>, hasher: KeyHasher) -> (Index, Vec<u64>) {
+    /// Sorts `entries` into an index, keeping their raw-row hashes when `keep_raw`
+    /// (without, [`Entry::raw`] of every entry found is `None`). Returns the key hashes that
+    /// several entries share (sorted): their entries are replaced by one [`COLLIDED`]
+    /// placeholder each, and the caller adds them back by key with [`Index::add_side`].
+    pub fn build(mut entries: Vec<Entry>, hasher: KeyHasher, keep_raw: bool) -> (Index, Vec<u64>) {
         entries.sort_unstable_by_key(|e| e.key);
         let mut collisions = Vec::new();
         if entries.windows(2).any(|w| w[0].key == w[1].key) {
@@ -161,8 +208,18 @@ impl Index {
                 }
             });
         }
-        entries.shrink_to_fit();
         let n = entries.len();
+        let (mut raws, mut has_raw) = (Vec::new(), Vec::new());
+        if keep_raw {
+            raws = entries.iter().map(|e| e.raw).collect();
+            has_raw = vec![0u64; n.div_ceil(64)];
+            for (at, e) in entries.iter().enumerate() {
+                if e.has(HAS_RAW) {
+                    has_raw[at / 64] |= 1 << (at % 64);
+                }
+            }
+        }
+        let entries: Vec<Stored> = entries.iter().map(Stored::of).collect();
         // About four entries a bucket: a lookup touches the directory and one or two cache
         // lines of entries.
         let bits = if n < 64 { 0 } else { n.ilog2() - 2 };
@@ -177,17 +234,22 @@ impl Index {
         dir.push(u32::try_from(n).unwrap_or(u32::MAX));
         let index = Index {
             entries,
+            raws,
+            has_raw,
             dir,
             bits,
             side: HashMap::new(),
             hasher,
+            keep_raw,
         };
         (index, collisions)
     }
 
     /// The heap memory held, in bytes.
     pub fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry>()
+        self.entries.capacity() * std::mem::size_of::<Stored>()
+            + self.raws.capacity() * 8
+            + self.has_raw.capacity() * 8
             + self.dir.capacity() * std::mem::size_of::<u32>()
             + self
                 .side
@@ -197,8 +259,19 @@ impl Index {
     }
 
     /// Adds an entry whose key hash collided, under its exact key.
-    pub fn add_side(&mut self, key: Box<str>, entry: Entry) {
+    pub fn add_side(&mut self, key: Box<str>, mut entry: Entry) {
+        if !self.keep_raw {
+            entry.flags &= !HAS_RAW;
+            entry.raw = 0;
+        }
         self.side.insert(key, entry);
+    }
+
+    /// The entry at `at` of the sorted vector.
+    fn main_entry(&self, at: usize) -> Entry {
+        let raw =
+            (self.keep_raw && self.has_raw[at / 64] >> (at % 64) & 1 == 1).then(|| self.raws[at]);
+        self.entries[at].entry(raw)
     }
 
     /// The key hash of `key`.
@@ -226,7 +299,7 @@ impl Index {
     /// The entry in `slot` (found for `key`).
     pub fn get(&self, slot: Slot, key: &str) -> Entry {
         match slot {
-            Slot::Main(at) => self.entries[at],
+            Slot::Main(at) => self.main_entry(at),
             Slot::Side => self.side[key],
         }
     }
@@ -239,22 +312,20 @@ impl Index {
 
     /// Whether some item vanishes unless seen: `seen` tells, by slot and key, who was.
     pub fn any_vanishes(&self, seen: impl Fn(Slot, &str) -> bool) -> bool {
-        self.entries
+        self.entries.iter().enumerate().any(|(at, e)| {
+            !e.has(COLLIDED) && e.entry(None).vanishes_unless(seen(Slot::Main(at), ""))
+        }) || self
+            .side
             .iter()
-            .enumerate()
-            .any(|(at, e)| !e.has(COLLIDED) && e.vanishes_unless(seen(Slot::Main(at), "")))
-            || self
-                .side
-                .iter()
-                .any(|(k, e)| e.vanishes_unless(seen(Slot::Side, k)))
+            .any(|(k, e)| e.vanishes_unless(seen(Slot::Side, k)))
     }
 
     /// Every entry (placeholders excluded), in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
-        self.entries
-            .iter()
-            .filter(|e| !e.has(COLLIDED))
-            .chain(self.side.values())
+    pub fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
+        (0..self.entries.len())
+            .filter(|&at| !self.entries[at].has(COLLIDED))
+            .map(|at| self.main_entry(at))
+            .chain(self.side.values().copied())
     }
 }
 
@@ -281,15 +352,40 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_is_32_bytes() {
-        assert_eq!(std::mem::size_of::<Entry>(), 32);
+    fn a_stored_entry_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<Stored>(), 24);
+    }
+
+    #[test]
+    fn raw_hashes_are_kept_only_when_asked_and_go_with_their_entries() {
+        let keys: Vec<String> = (0..1_000).map(|i| format!("k{i}")).collect();
+        // Every third entry without a raw-row hash; the others' hash follows the key.
+        let raw_of = |i: usize| (i % 3 != 0).then(|| RawHash(i as u64 * 7919));
+        let entries: Vec<Entry> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Entry::new(key_hash(k), &[1; 32], raw_of(i), None, SENT))
+            .collect();
+        let (kept, _) = Index::build(entries.clone(), key_hash, true);
+        let (dropped, _) = Index::build(entries, key_hash, false);
+        assert!(dropped.heap_bytes() < kept.heap_bytes());
+        for (i, k) in keys.iter().enumerate() {
+            let slot = kept.find(key_hash(k), k).expect(k);
+            let e = kept.get(slot, k);
+            assert_eq!((e.raw(), e.has(SENT)), (raw_of(i), true), "{k}");
+            let slot = dropped.find(key_hash(k), k).expect(k);
+            let e = dropped.get(slot, k);
+            assert_eq!((e.raw(), e.has(SENT)), (None, true), "{k}");
+        }
+        assert_eq!(kept.iter().filter(|e| e.raw().is_some()).count(), 666);
+        assert_eq!(dropped.iter().filter(|e| e.raw().is_some()).count(), 0);
     }
 
     #[test]
     fn finds_every_entry_of_a_large_index_and_nothing_else() {
         let keys: Vec<String> = (0..10_000).map(|i| format!("k{i}")).collect();
         let entries = keys.iter().map(|k| entry(key_hash(k), SENT)).collect();
-        let (index, collisions) = Index::build(entries, key_hash);
+        let (index, collisions) = Index::build(entries, key_hash, true);
         assert!(collisions.is_empty());
         for k in &keys {
             let slot = index.find(key_hash(k), k).expect(k);
@@ -305,7 +401,7 @@ mod tests {
         let by_len: KeyHasher = |k| k.len() as u64;
         let keys = ["a", "b", "cc", "ddd"];
         let entries = keys.iter().map(|k| entry(by_len(k), SENT)).collect();
-        let (mut index, collisions) = Index::build(entries, by_len);
+        let (mut index, collisions) = Index::build(entries, by_len, true);
         assert_eq!(collisions, [1]);
         index.add_side("a".into(), entry(1, SENT | SENT_TODAY));
         index.add_side("b".into(), entry(1, SENT));

@@ -204,10 +204,11 @@ const CACHE_FLOOR_KIB: usize = 8 * 1024;
 const RUN_CACHE_FLOOR_KIB: usize = 4 * 1024;
 
 /// What a run's planner may hold, in KiB: the index of the known items plus SQLite's page
-/// cache, which gets what the index leaves (a first load of a million users in random key
-/// order inserts at random into two key indexes of about 25 MB each: a cache that holds
-/// them halves its time).
-const PLAN_BUDGET_KIB: usize = 28 * 1024;
+/// cache, which gets what the index leaves. A first load (empty index) gets all of it, and
+/// fills it with the pages of its one transaction whatever the order of its keys; 16 MiB
+/// took a million-user first load in random key order as long as 28 MiB did, within the
+/// noise of the runs (2026-12-06, docs/performance.md), and peaked 13 MB lower.
+const PLAN_BUDGET_KIB: usize = 16 * 1024;
 
 /// The WAL file is truncated to this size after a checkpoint (bytes).
 const WAL_LIMIT: u64 = 64 * 1024 * 1024;

@@ -182,7 +182,10 @@ impl StateStore {
             .optional()
             .map_err(tx.store.sql_err(format!("read feed {feed:?}")))?;
         let rekeyed = rekey(tx.store, feed, &options.match_id)?;
-        let index = load_index(tx.store, feed, today_day, hasher)?;
+        // Only a delta reads recorded raw-row hashes (to skip people, or to see that one needs
+        // recording); a full run maps everyone and does not hold them.
+        let keep_raw = options.mode == LoadMode::Delta;
+        let index = load_index(tx.store, feed, today_day, hasher, keep_raw)?;
         let dictionary = load_dictionary(tx.store)?;
         let cache = PLAN_BUDGET_KIB
             .saturating_sub(index.heap_bytes() / 1024)
@@ -337,6 +340,7 @@ fn load_index(
     feed: &str,
     today: i64,
     hasher: KeyHasher,
+    keep_raw: bool,
 ) -> Result<Index, StateError> {
     let action = || format!("read the items of feed {feed:?}");
     let sql = |source| sql_error(&store.path, action(), source);
@@ -387,7 +391,7 @@ fn load_index(
         entries.push(entry(row, key, kh)?);
     }
     drop(rows);
-    let (mut index, collisions) = Index::build(entries, hasher);
+    let (mut index, collisions) = Index::build(entries, hasher, keep_raw);
     if !collisions.is_empty() {
         let mut rows = stmt.query([feed]).map_err(sql)?;
         while let Some(row) = rows.next().map_err(sql)? {
