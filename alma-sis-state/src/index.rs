@@ -169,57 +169,138 @@ pub(super) enum Slot {
     Side,
 }
 
-/// The index; see the [module docs](self).
-pub(super) struct Index {
-    /// Sorted by `key`; unique keys.
+/// Collects the entries of an index in any order, in the compact form from the start (24
+/// bytes an entry, plus 8 and a bit with raw-row hashes), so that building an index never
+/// holds the entries twice: [`Builder::finish`] sorts them in place.
+pub(super) struct Builder {
     entries: Vec<Stored>,
-    /// The raw-row hash of each entry of `entries` (0 for none), when the index keeps
-    /// them; empty otherwise.
     raws: Vec<u64>,
-    /// Per entry of `entries`, whether it records a raw-row hash (a bit each), when kept.
     has_raw: Vec<u64>,
-    /// `dir[b]..dir[b + 1]` are the entries whose key hash starts with the `bits` bits `b`.
-    dir: Vec<u32>,
-    bits: u32,
-    side: HashMap<Box<str>, Entry>,
-    hasher: KeyHasher,
-    /// Whether raw-row hashes are kept (side entries drop theirs when not).
     keep_raw: bool,
 }
 
-impl Index {
-    /// Sorts `entries` into an index, keeping their raw-row hashes when `keep_raw`
-    /// (without, [`Entry::raw`] of every entry found is `None`). Returns the key hashes that
-    /// several entries share (sorted): their entries are replaced by one [`COLLIDED`]
-    /// placeholder each, and the caller adds them back by key with [`Index::add_side`].
-    pub fn build(mut entries: Vec<Entry>, hasher: KeyHasher, keep_raw: bool) -> (Index, Vec<u64>) {
-        entries.sort_unstable_by_key(|e| e.key);
-        let mut collisions = Vec::new();
-        if entries.windows(2).any(|w| w[0].key == w[1].key) {
-            entries.dedup_by(|next, kept| {
-                if next.key == kept.key {
-                    if !kept.has(COLLIDED) {
-                        kept.flags = COLLIDED;
-                        collisions.push(kept.key);
-                    }
-                    true
-                } else {
-                    false
-                }
-            });
+impl Builder {
+    /// A builder for about `n` entries; raw-row hashes kept when `keep_raw` (without,
+    /// [`Entry::raw`] of every entry found is `None`).
+    pub fn with_capacity(n: usize, keep_raw: bool) -> Builder {
+        let (raws, has_raw) = if keep_raw {
+            (Vec::with_capacity(n), Vec::with_capacity(n.div_ceil(64)))
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Builder {
+            entries: Vec::with_capacity(n),
+            raws,
+            has_raw,
+            keep_raw,
         }
-        let n = entries.len();
-        let (mut raws, mut has_raw) = (Vec::new(), Vec::new());
-        if keep_raw {
-            raws = entries.iter().map(|e| e.raw).collect();
-            has_raw = vec![0u64; n.div_ceil(64)];
-            for (at, e) in entries.iter().enumerate() {
-                if e.has(HAS_RAW) {
-                    has_raw[at / 64] |= 1 << (at % 64);
-                }
+    }
+
+    /// Adds an entry.
+    pub fn push(&mut self, entry: &Entry) {
+        let at = self.entries.len();
+        self.entries.push(Stored::of(entry));
+        if self.keep_raw {
+            self.raws.push(entry.raw);
+            if at.is_multiple_of(64) {
+                self.has_raw.push(0);
+            }
+            if entry.has(HAS_RAW) {
+                self.has_raw[at / 64] |= 1 << (at % 64);
             }
         }
-        let entries: Vec<Stored> = entries.iter().map(Stored::of).collect();
+    }
+
+    fn raw_bit(&self, at: usize) -> bool {
+        self.has_raw[at / 64] >> (at % 64) & 1 == 1
+    }
+
+    fn set_raw_bit(&mut self, at: usize, on: bool) {
+        if on {
+            self.has_raw[at / 64] |= 1 << (at % 64);
+        } else {
+            self.has_raw[at / 64] &= !(1 << (at % 64));
+        }
+    }
+
+    /// Moves entry `from` (with its raw-row hash) to `to`.
+    fn copy(&mut self, from: usize, to: usize) {
+        self.entries[to] = self.entries[from];
+        if self.keep_raw {
+            self.raws[to] = self.raws[from];
+            let bit = self.raw_bit(from);
+            self.set_raw_bit(to, bit);
+        }
+    }
+
+    /// Sorts the entries by key hash (in place: a permutation of 4 bytes an entry is all it
+    /// adds) and builds the index. Returns the key hashes that several entries share
+    /// (sorted): their entries are replaced by one [`COLLIDED`] placeholder each, and the
+    /// caller adds them back by key with [`Index::add_side`].
+    pub fn finish(mut self, hasher: KeyHasher) -> (Index, Vec<u64>) {
+        let n = self.entries.len();
+        let mut order: Vec<u32> = (0..u32::try_from(n).expect("under 2^32 items")).collect();
+        order.sort_unstable_by_key(|&i| self.entries[i as usize].key);
+        // Apply the permutation cycle by cycle: position `j` takes the entry at `order[j]`.
+        const DONE: u32 = u32::MAX;
+        for start in 0..n {
+            if order[start] == DONE {
+                continue;
+            }
+            let held = (
+                self.entries[start],
+                self.keep_raw
+                    .then(|| (self.raws[start], self.raw_bit(start))),
+            );
+            let mut j = start;
+            loop {
+                let from = order[j] as usize;
+                order[j] = DONE;
+                if from == start {
+                    self.entries[j] = held.0;
+                    if let Some((raw, bit)) = held.1 {
+                        self.raws[j] = raw;
+                        self.set_raw_bit(j, bit);
+                    }
+                    break;
+                }
+                self.copy(from, j);
+                j = from;
+            }
+        }
+        drop(order);
+        // Keys whose hashes collide: one placeholder each.
+        let mut collisions = Vec::new();
+        let mut kept = 0;
+        for at in 0..n {
+            if kept > 0 && self.entries[kept - 1].key == self.entries[at].key {
+                let last = &mut self.entries[kept - 1];
+                if last.flags != COLLIDED {
+                    last.flags = COLLIDED;
+                    collisions.push(last.key);
+                }
+                continue;
+            }
+            if kept != at {
+                self.copy(at, kept);
+            }
+            kept += 1;
+        }
+        let Builder {
+            mut entries,
+            mut raws,
+            mut has_raw,
+            keep_raw,
+        } = self;
+        entries.truncate(kept);
+        entries.shrink_to_fit();
+        if keep_raw {
+            raws.truncate(kept);
+            raws.shrink_to_fit();
+            has_raw.truncate(kept.div_ceil(64));
+            has_raw.shrink_to_fit();
+        }
+        let n = entries.len();
         // About four entries a bucket: a lookup touches the directory and one or two cache
         // lines of entries.
         let bits = if n < 64 { 0 } else { n.ilog2() - 2 };
@@ -243,6 +324,37 @@ impl Index {
             keep_raw,
         };
         (index, collisions)
+    }
+}
+
+/// The index; see the [module docs](self).
+pub(super) struct Index {
+    /// Sorted by `key`; unique keys.
+    entries: Vec<Stored>,
+    /// The raw-row hash of each entry of `entries` (0 for none), when the index keeps
+    /// them; empty otherwise.
+    raws: Vec<u64>,
+    /// Per entry of `entries`, whether it records a raw-row hash (a bit each), when kept.
+    has_raw: Vec<u64>,
+    /// `dir[b]..dir[b + 1]` are the entries whose key hash starts with the `bits` bits `b`.
+    dir: Vec<u32>,
+    bits: u32,
+    side: HashMap<Box<str>, Entry>,
+    hasher: KeyHasher,
+    /// Whether raw-row hashes are kept (side entries drop theirs when not).
+    keep_raw: bool,
+}
+
+impl Index {
+    /// Sorts `entries` into an index, keeping their raw-row hashes when `keep_raw`; see
+    /// [`Builder`].
+    #[cfg(test)]
+    pub fn build(entries: Vec<Entry>, hasher: KeyHasher, keep_raw: bool) -> (Index, Vec<u64>) {
+        let mut builder = Builder::with_capacity(entries.len(), keep_raw);
+        for e in &entries {
+            builder.push(e);
+        }
+        builder.finish(hasher)
     }
 
     /// The heap memory held, in bytes.
@@ -400,7 +512,11 @@ mod tests {
         // A hasher that collides a lot: by length.
         let by_len: KeyHasher = |k| k.len() as u64;
         let keys = ["a", "b", "cc", "ddd"];
-        let entries = keys.iter().map(|k| entry(by_len(k), SENT)).collect();
+        let mut entries: Vec<Entry> = keys.iter().map(|k| entry(by_len(k), SENT)).collect();
+        // The ones that keep their place keep their raw-row hash through the dedup.
+        entries[2] = Entry::new(2, &[2; 32], Some(RawHash(22)), None, SENT);
+        entries[3] = Entry::new(3, &[3; 32], Some(RawHash(33)), None, SENT);
+        entries.reverse();
         let (mut index, collisions) = Index::build(entries, by_len, true);
         assert_eq!(collisions, [1]);
         index.add_side("a".into(), entry(1, SENT | SENT_TODAY));
@@ -411,6 +527,11 @@ mod tests {
         // Unknown, with a colliding hash: not found.
         assert_eq!(index.find(1, "z"), None);
         assert!(matches!(index.find(2, "cc"), Some(Slot::Main(_))));
+        let raw = |k: &str| index.get(index.find(by_len(k), k).expect(k), k).raw();
+        assert_eq!(
+            (raw("cc"), raw("ddd")),
+            (Some(RawHash(22)), Some(RawHash(33)))
+        );
         assert_eq!(index.iter().count(), 4);
         assert!(index.any_vanishes(|slot, key| slot == Slot::Side && key == "a"));
         assert!(!index.any_vanishes(|_, _| true));

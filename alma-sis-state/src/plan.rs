@@ -23,8 +23,8 @@ use rusqlite::{OptionalExtension as _, params};
 
 use super::codec::{PackedPayload, PayloadPacker, SharedDictionary};
 use super::index::{
-    Entry, HASH_PREFIX, Index, KeyHasher, PRESENT, RETIRED, SENT, SENT_TODAY, Slot, VANISHED,
-    key_hash,
+    Builder, Entry, HASH_PREFIX, Index, KeyHasher, PRESENT, RETIRED, SENT, SENT_TODAY, Slot,
+    VANISHED, key_hash,
 };
 use super::sql_error;
 use super::stored::{load_user, put_payload};
@@ -379,7 +379,7 @@ fn load_index(
         Ok(Entry::new(kh, &hash.0, raw, expires, flags))
     };
     let n = store.count_items(feed)?;
-    let mut entries = Vec::with_capacity(n);
+    let mut builder = Builder::with_capacity(n, keep_raw);
     let mut stmt = store
         .conn
         .prepare("SELECT key, hash, expires, last_sent, status, raw FROM items WHERE feed = ?1")
@@ -388,10 +388,10 @@ fn load_index(
     while let Some(row) = rows.next().map_err(sql)? {
         let key = required(row, 0).map_err(sql)?;
         let kh = hasher(key);
-        entries.push(entry(row, key, kh)?);
+        builder.push(&entry(row, key, kh)?);
     }
     drop(rows);
-    let (mut index, collisions) = Index::build(entries, hasher, keep_raw);
+    let (mut index, collisions) = builder.finish(hasher);
     if !collisions.is_empty() {
         let mut rows = stmt.query([feed]).map_err(sql)?;
         while let Some(row) = rows.next().map_err(sql)? {
