@@ -372,10 +372,14 @@ fn load_index(
                 flags |= SENT_TODAY;
             }
         }
-        let raw = row
-            .get::<_, Option<i64>>(5)
-            .map_err(sql)?
-            .map(RawHash::from_stored);
+        // A full run's index does not keep raw-row hashes: not read at all then.
+        let raw = if keep_raw {
+            row.get::<_, Option<i64>>(5)
+                .map_err(sql)?
+                .map(RawHash::from_stored)
+        } else {
+            None
+        };
         Ok(Entry::new(kh, &hash.0, raw, expires, flags))
     };
     let n = store.count_items(feed)?;
@@ -720,23 +724,7 @@ impl<'s> Planner<'s> {
         expires: Option<NaiveDate>,
         raw: Option<RawHash>,
     ) -> Result<bool, StateError> {
-        let store = &*self.tx.store;
-        let err = |source| sql_error(&store.path, format!("write item {key:?}"), source);
-        let n = store
-            .conn
-            .prepare_cached(UPDATE_SENT)
-            .and_then(|mut s| {
-                s.execute(params![
-                    self.feed,
-                    key,
-                    hash.stored(),
-                    expires.map(day_number),
-                    self.today_day,
-                    raw.map(RawHash::stored),
-                ])
-            })
-            .map_err(err)?;
-        Ok(n > 0)
+        Ok(self.write_sent(UPDATE_SENT, key, hash, expires, raw)? > 0)
     }
 
     /// Records the raw-row hash of an unchanged item.
@@ -759,11 +747,25 @@ impl<'s> Planner<'s> {
         expires: Option<NaiveDate>,
         raw: Option<RawHash>,
     ) -> Result<(), StateError> {
+        self.write_sent(UPSERT_SENT, key, hash, expires, raw)?;
+        Ok(())
+    }
+
+    /// Runs `sql` (one of [`UPDATE_SENT`] and [`UPSERT_SENT`], which take the same
+    /// parameters) for an item sent today; the number of rows it changed.
+    fn write_sent(
+        &self,
+        sql: &str,
+        key: &str,
+        hash: &ContentHash,
+        expires: Option<NaiveDate>,
+        raw: Option<RawHash>,
+    ) -> Result<usize, StateError> {
         let store = &*self.tx.store;
         let err = |source| sql_error(&store.path, format!("write item {key:?}"), source);
         store
             .conn
-            .prepare_cached(UPSERT_SENT)
+            .prepare_cached(sql)
             .and_then(|mut s| {
                 s.execute(params![
                     self.feed,
@@ -774,8 +776,7 @@ impl<'s> Planner<'s> {
                     raw.map(RawHash::stored),
                 ])
             })
-            .map_err(err)?;
-        Ok(())
+            .map_err(err)
     }
 
     /// Stores the payload of `key` compressed; the first users a file stores wait (in
