@@ -1731,21 +1731,7 @@ fn a_schema_1_state_file_is_upgraded_and_keeps_what_was_sent() {
     assert!(before.contains(r#""key":"p01","hash":""#), "{before}");
     assert!(before.contains(r#""first_seen":"2026-11-02""#), "{before}");
     // The next night: p03 left (re-sent from the stored, now compressed, record), p01 changed.
-    let got = feed.run(
-        day(2),
-        extract(day(2), &["p03"], &["p01"]),
-        &options(LoadMode::Delta),
-        false,
-        Delivery::Ok,
-    );
-    assert_eq!(
-        got,
-        "sent [p01 p03] new 0 changed 1 unchanged 8 returning 0 refreshed 0 vanished 1 retired 0"
-    );
-    let conn = rusqlite::Connection::open(&feed.path).unwrap();
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let (conn, version) = the_night_after_an_older_file(&feed);
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .unwrap()
@@ -1763,6 +1749,27 @@ fn a_schema_1_state_file_is_upgraded_and_keeps_what_was_sent() {
         )
         .unwrap();
     assert_eq!(compressed, 10);
+}
+
+/// The night after a file of an older schema was written by hand: p03 left (re-sent from
+/// what the file stored), p01 changed; the file opened afterwards and its schema version.
+fn the_night_after_an_older_file(feed: &Feed) -> (rusqlite::Connection, i64) {
+    let got = feed.run(
+        day(2),
+        extract(day(2), &["p03"], &["p01"]),
+        &options(LoadMode::Delta),
+        false,
+        Delivery::Ok,
+    );
+    assert_eq!(
+        got,
+        "sent [p01 p03] new 0 changed 1 unchanged 8 returning 0 refreshed 0 vanished 1 retired 0"
+    );
+    let conn = rusqlite::Connection::open(&feed.path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    (conn, version)
 }
 
 /// A payload as schema version 2 stored it: tag 1, the dictionary's id and the payload's
@@ -1828,21 +1835,7 @@ fn a_schema_2_state_file_is_renumbered_and_its_plain_payloads_read() {
     }
     // The next night: p03 left (re-sent from its plain payload), p01 changed (stored with
     // the file's plain dictionary, still its newest).
-    let got = feed.run(
-        day(2),
-        extract(day(2), &["p03"], &["p01"]),
-        &options(LoadMode::Delta),
-        false,
-        Delivery::Ok,
-    );
-    assert_eq!(
-        got,
-        "sent [p01 p03] new 0 changed 1 unchanged 8 returning 0 refreshed 0 vanished 1 retired 0"
-    );
-    let conn = rusqlite::Connection::open(&feed.path).unwrap();
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let (conn, version) = the_night_after_an_older_file(&feed);
     assert_eq!(version, 3);
     let tags: Vec<u8> = conn
         .prepare("SELECT substr(payload, 1, 1) FROM payloads ORDER BY id")
