@@ -18,6 +18,15 @@ use clap::{CommandFactory, Parser};
 
 use args::{Cli, Command, GlobalArgs, LogFormat};
 
+/// jemalloc, not the system's allocator: users are built on the pass's extract thread and
+/// freed on its main thread, which glibc's malloc pays for in arena locks and consolidation
+/// (malloc and free were a tenth of a nightly run's CPU). Its options (two arenas, free
+/// pages returned after a second, allocations over 1 MiB returned at once) are compiled in
+/// from `.cargo/config.toml`; see docs/performance.md ("The allocator").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json_logs = cli.global.log_format == LogFormat::Json;

@@ -2,6 +2,7 @@
 #![allow(missing_docs)]
 
 mod alerts;
+mod allocator;
 mod check;
 mod config_reference;
 mod courses;
