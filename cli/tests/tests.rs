@@ -2,6 +2,7 @@
 #![allow(missing_docs)]
 
 mod alerts;
+#[cfg(not(target_env = "msvc"))]
 mod allocator;
 mod check;
 mod config_reference;
