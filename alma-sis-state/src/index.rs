@@ -379,6 +379,17 @@ impl Index {
         self.side.insert(key, entry);
     }
 
+    /// Drops the raw-row hashes: every entry found from here on has none.
+    pub fn forget_raws(&mut self) {
+        self.raws = Vec::new();
+        self.has_raw = Vec::new();
+        self.keep_raw = false;
+        for entry in self.side.values_mut() {
+            entry.flags &= !HAS_RAW;
+            entry.raw = 0;
+        }
+    }
+
     /// The entry at `at` of the sorted vector.
     fn main_entry(&self, at: usize) -> Entry {
         let raw =

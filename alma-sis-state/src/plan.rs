@@ -149,7 +149,61 @@ impl StateStore {
         options: &PlanOptions,
         today: NaiveDate,
     ) -> Result<Planner<'_>, StateError> {
-        self.planner_with(feed, options, today, key_hash)
+        self.planner_with(feed, options, today, key_hash, None)
+    }
+
+    /// Reads ahead what [`StateStore::planner`] reads of `feed`'s items for a run with
+    /// `options` on `today` (the slow part of starting a plan: every item, sorted), so that a
+    /// caller can do it on another thread while it reads the extract, and hand it to
+    /// [`StateStore::planner_preloaded`]. Read in a transaction of its own, which it ends;
+    /// writes nothing. `None` when the items are keyed by another match id (the planner
+    /// re-keys them first, then reads them itself).
+    pub fn preload(
+        &mut self,
+        feed: &str,
+        options: &PlanOptions,
+        today: NaiveDate,
+    ) -> Result<Option<Preloaded>, StateError> {
+        if self.keyed_by(feed)? != options.match_id {
+            return Ok(None);
+        }
+        let keep_raw = options.mode == LoadMode::Delta;
+        let today_day = day_number(today);
+        self.conn
+            .execute_batch("BEGIN DEFERRED")
+            .map_err(self.sql_err(format!("start reading the items of feed {feed:?}")))?;
+        let read = data_version(self).and_then(|version| {
+            let index = load_index(self, feed, today_day, key_hash, keep_raw)?;
+            Ok(Preloaded {
+                feed: feed.to_owned(),
+                match_id: options.match_id.clone(),
+                keep_raw,
+                today_day,
+                version,
+                index,
+            })
+        });
+        let end = self
+            .conn
+            .execute_batch("COMMIT")
+            .map_err(self.sql_err(format!("finish reading the items of feed {feed:?}")));
+        let preloaded = read?;
+        end?;
+        Ok(Some(preloaded))
+    }
+
+    /// [`StateStore::planner`], with the items read ahead by [`StateStore::preload`] (on
+    /// this store). They are used only if they are what the planner would read: the same
+    /// feed, mode, day and match id, and no other connection wrote the file since (SQLite's
+    /// `data_version`); otherwise the planner reads the items again.
+    pub fn planner_preloaded(
+        &mut self,
+        feed: &str,
+        options: &PlanOptions,
+        today: NaiveDate,
+        preloaded: Option<Preloaded>,
+    ) -> Result<Planner<'_>, StateError> {
+        self.planner_with(feed, options, today, key_hash, preloaded)
     }
 
     fn planner_with(
@@ -158,6 +212,7 @@ impl StateStore {
         options: &PlanOptions,
         today: NaiveDate,
         hasher: KeyHasher,
+        preloaded: Option<Preloaded>,
     ) -> Result<Planner<'_>, StateError> {
         let baseline = if options.partial {
             None
@@ -185,7 +240,19 @@ impl StateStore {
         // Only a delta reads recorded raw-row hashes (to skip people, or to see that one needs
         // recording); a full run maps everyone and does not hold them.
         let keep_raw = options.mode == LoadMode::Delta;
-        let index = load_index(tx.store, feed, today_day, hasher, keep_raw)?;
+        let version = data_version(tx.store)?;
+        let fits = |p: &Preloaded| {
+            p.feed == feed
+                && p.match_id == options.match_id
+                && p.keep_raw == keep_raw
+                && p.today_day == today_day
+                && p.version == version
+                && rekeyed == 0
+        };
+        let index = match preloaded.filter(fits) {
+            Some(p) => p.index,
+            None => load_index(tx.store, feed, today_day, hasher, keep_raw)?,
+        };
         let dictionary = load_dictionary(tx.store)?;
         let cache = PLAN_BUDGET_KIB
             .saturating_sub(index.heap_bytes() / 1024)
@@ -227,6 +294,35 @@ impl StateStore {
 
 /// The table recording the match id each feed's items are keyed by. A feed without a row is
 /// keyed by `primary_id`, as every feed was before the table.
+/// The items of a feed read ahead of its planner; see [`StateStore::preload`].
+pub struct Preloaded {
+    feed: String,
+    match_id: MatchId,
+    keep_raw: bool,
+    today_day: i64,
+    /// The connection's `data_version` when they were read.
+    version: i64,
+    index: Index,
+}
+
+impl std::fmt::Debug for Preloaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Preloaded")
+            .field("feed", &self.feed)
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SQLite's `data_version` of the store's connection: it changes when another connection
+/// commits to the file.
+fn data_version(store: &StateStore) -> Result<i64, StateError> {
+    store
+        .conn
+        .query_row("PRAGMA data_version", [], |r| r.get(0))
+        .map_err(store.sql_err("read the file's data version"))
+}
+
 const FEED_MATCH_TABLE: &str = "CREATE TABLE IF NOT EXISTS feed_match (
     feed TEXT PRIMARY KEY,
     match_id TEXT NOT NULL
@@ -658,6 +754,48 @@ impl<'s> Planner<'s> {
     /// and purge dates of a "today + N" rule, which only move later and which the content
     /// hash leaves out: so the verdict of a mapped run would be "unchanged" too.
     pub fn skip_unchanged(&mut self, person: &str, raw: RawHash) -> bool {
+        self.skip(person, raw)
+    }
+
+    /// [`Planner::skip_unchanged`] for a person this planner's [`SkipProbe::probe`] already
+    /// took (their raw-row hash equal to the one recorded, no refresh due), found `at`: so
+    /// that their rows need not be read again to hash them, nor their item looked up again.
+    /// Only whether someone claimed the item since is asked again (the index does not
+    /// change during a run).
+    pub fn skip_probed(&mut self, person: &str, at: ProbedItem) -> bool {
+        if !self.skipping || person.is_empty() {
+            return false;
+        }
+        let key = match_key(person);
+        if !self.fresh.is_empty() && self.fresh.contains(&*key) {
+            return false;
+        }
+        let slot = at.slot();
+        if self.seen.has(slot, &key) {
+            return false;
+        }
+        self.seen.mark(slot, &key);
+        self.counts.eligible += 1;
+        self.counts.unchanged += 1;
+        self.skipped += 1;
+        true
+    }
+
+    /// Drops the raw-row hashes of the known items once every skip of the run was probed
+    /// ([`SkipProbe::probe`]): 8 bytes an item. Later comparisons then take every recorded
+    /// hash for unknown, which can only record a mapped person's hash again. Returns
+    /// whether they were dropped (not while a [`SkipProbe`] of this planner is alive).
+    pub fn forget_raw_hashes(&mut self) -> bool {
+        match Arc::get_mut(&mut self.index) {
+            Some(index) => {
+                index.forget_raws();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn skip(&mut self, person: &str, raw: RawHash) -> bool {
         if !self.skipping || person.is_empty() {
             return false;
         }
@@ -668,10 +806,15 @@ impl<'s> Planner<'s> {
         let Some(slot) = self.index.find(self.index.hash(&key), &key) else {
             return false;
         };
-        let entry = self.index.get(slot, &key);
-        if self.seen.has(slot, &key)
-            || !skippable(&entry, raw, self.today, self.options.refresh_days)
-        {
+        if self.seen.has(slot, &key) {
+            return false;
+        }
+        if !skippable(
+            &self.index.get(slot, &key),
+            raw,
+            self.today,
+            self.options.refresh_days,
+        ) {
             return false;
         }
         self.seen.mark(slot, &key);
@@ -1004,6 +1147,30 @@ fn skippable(entry: &Entry, raw: RawHash, today: NaiveDate, refresh_days: u32) -
         && (entry.expires().is_none() || !due)
 }
 
+/// Where [`SkipProbe::probe`] found a person's item, for [`Planner::skip_probed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbedItem(u32);
+
+impl ProbedItem {
+    /// A side entry (found by key).
+    const SIDE: u32 = u32::MAX;
+
+    fn of(slot: Slot) -> ProbedItem {
+        match slot {
+            // An index holds fewer than 2^32 - 1 places.
+            Slot::Main(at) => ProbedItem(u32::try_from(at).unwrap_or(Self::SIDE)),
+            Slot::Side => ProbedItem(Self::SIDE),
+        }
+    }
+
+    fn slot(self) -> Slot {
+        match self.0 {
+            Self::SIDE => Slot::Side,
+            at => Slot::Main(at as usize),
+        }
+    }
+}
+
 /// Asked on the mapping thread: whether the planner would skip a person unmapped
 /// ([`Planner::skip_probe`]).
 #[derive(Debug, Clone)]
@@ -1028,6 +1195,19 @@ impl SkipProbe {
         index.find(index.hash(&key), &key).is_some_and(|slot| {
             skippable(&index.get(slot, &key), raw, self.today, self.refresh_days)
         })
+    }
+
+    /// [`SkipProbe::may_skip`], saying where the item was found: for
+    /// [`Planner::skip_probed`], which then need not look it up again.
+    pub fn probe(&self, person: &str, raw: RawHash) -> Option<ProbedItem> {
+        if !self.skipping || person.is_empty() {
+            return None;
+        }
+        let index = &self.index;
+        let key = match_key(person);
+        let slot = index.find(index.hash(&key), &key)?;
+        skippable(&index.get(slot, &key), raw, self.today, self.refresh_days)
+            .then(|| ProbedItem::of(slot))
     }
 
     /// Whether this run skips anyone.
@@ -1265,6 +1445,36 @@ mod tests {
         today: NaiveDate,
         people: &[(&str, &str)],
     ) -> (Vec<String>, RunCounts, Vec<String>) {
+        run_with(store, today, people, Start::Clumsy)
+    }
+
+    /// How [`run_with`] starts its planner.
+    enum Start<'a> {
+        /// [`StateStore::planner_with`] and the clumsy hasher.
+        Clumsy,
+        /// [`StateStore::planner`].
+        Plain,
+        /// [`StateStore::preload`], then the closure (which may write the file through
+        /// another connection), then [`StateStore::planner_preloaded`].
+        Preloaded(Box<dyn FnOnce() + 'a>),
+    }
+
+    fn run_with(
+        store: &mut StateStore,
+        today: NaiveDate,
+        people: &[(&str, &str)],
+        start: Start<'_>,
+    ) -> (Vec<String>, RunCounts, Vec<String>) {
+        let (hasher, preloaded): (KeyHasher, _) = match start {
+            Start::Clumsy => (clumsy, None),
+            Start::Plain => (key_hash, None),
+            Start::Preloaded(meanwhile) => {
+                let preloaded = store.preload("patrons", &options(), today).unwrap();
+                assert!(preloaded.is_some());
+                meanwhile();
+                (key_hash, preloaded)
+            }
+        };
         let run = store
             .begin_run(&NewRun {
                 feed: "patrons".into(),
@@ -1275,7 +1485,7 @@ mod tests {
             })
             .unwrap();
         let mut planner = store
-            .planner_with("patrons", &options(), today, clumsy)
+            .planner_with("patrons", &options(), today, hasher, preloaded)
             .unwrap();
         let mut sent = Vec::new();
         for (id, name) in people {
@@ -1350,5 +1560,46 @@ mod tests {
                 r#""e" "present" "2026-11-05""#,
             ]
         );
+    }
+
+    #[test]
+    fn a_preloaded_planner_plans_as_one_that_reads_its_items_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plain = StateStore::open(&dir.path().join("plain.sqlite")).unwrap();
+        let mut ahead = StateStore::open(&dir.path().join("ahead.sqlite")).unwrap();
+        let days: [&[(&str, &str)]; 4] = [
+            &[("a", "A"), ("bb", "B"), ("ccc", "C")],
+            &[("dd", "D"), ("a", "A")],
+            &[("a", "A2"), ("dd", "D"), ("bb", "B")],
+            &[("a", "A2"), ("dd", "D"), ("bb", "B"), ("e", "E")],
+        ];
+        for (n, people) in days.into_iter().enumerate() {
+            let today = day(n as u64 + 1);
+            let want = run_with(&mut plain, today, people, Start::Plain);
+            let got = run_with(&mut ahead, today, people, Start::Preloaded(Box::new(|| {})));
+            assert_eq!(got, want, "day {}", n + 1);
+        }
+    }
+
+    #[test]
+    fn items_preloaded_before_another_connection_wrote_are_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let mut store = StateStore::open(&path).unwrap();
+        run_with(&mut store, day(1), &[("a", "A")], Start::Plain);
+        // Between the preload and the planner, another process records x.
+        let other = || {
+            let mut other = StateStore::open(&path).unwrap();
+            run_with(&mut other, day(1), &[("a", "A"), ("x", "X")], Start::Plain);
+        };
+        let (sent, counts, _) = run_with(
+            &mut store,
+            day(2),
+            &[("a", "A"), ("x", "X")],
+            Start::Preloaded(Box::new(other)),
+        );
+        // Read again: x is known and unchanged, not new.
+        assert_eq!(sent, Vec::<String>::new());
+        assert_eq!((counts.new, counts.unchanged), (0, 2));
     }
 }

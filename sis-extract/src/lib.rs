@@ -79,8 +79,8 @@ mod text;
 
 pub use config::MappingConfig;
 pub use extract::{
-    Decision, Extraction, Extractor, InputSummary, MappedUser, PersonOutcome, RowOutcome, RowRef,
-    RowWarning, Topic, TraceStep, Visit, extract,
+    Decision, Extraction, Extractor, InputSummary, MappedUser, PersonOutcome, ReadOptions,
+    RowOutcome, RowRef, RowWarning, Topic, TraceStep, Visit, extract,
 };
 pub use purge::{PurgeAfter, PurgeRules};
 pub use read::{DecodedFile, decode_file};

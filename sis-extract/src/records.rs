@@ -97,7 +97,7 @@ pub(crate) fn layout(input: &InputConfig, config: &ConfigSource) -> Result<Layou
 struct NoKeys;
 
 impl Sink for NoKeys {
-    fn row(&mut self, _: &str) -> bool {
+    fn row(&mut self, _: &str, _: Option<&Fields>) -> bool {
         true
     }
     fn expect(&mut self, _: usize) {}

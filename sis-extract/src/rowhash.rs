@@ -26,6 +26,16 @@ impl RowHasher {
         }
     }
 
+    /// A hasher that goes on from `state` (what [`RowHasher::state`] gave).
+    pub(crate) fn resume(state: u64) -> RowHasher {
+        RowHasher { state }
+    }
+
+    /// The state so far, to go on with later ([`RowHasher::resume`]).
+    pub(crate) fn state(&self) -> u64 {
+        self.state
+    }
+
     fn fold(&mut self, word: u64) {
         self.state = mix(self.state ^ word);
     }

@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use proptest::prelude::*;
-use sis_extract::{Extractor, MappingConfig, PersonOutcome};
+use sis_extract::database::Connector;
+use sis_extract::{Extractor, MappingConfig, PersonOutcome, ReadOptions, Visit};
 
 use crate::support::{Case, config, today};
 
@@ -897,5 +898,166 @@ fn messy_extracts_report_the_lines_a_whole_file_read_gives() {
         got.sort_unstable();
         let expected: Vec<u64> = reference(&people).into_iter().map(|r| r.0).collect();
         assert_eq!(got, expected);
+    }
+}
+
+/// The raw-row hashes a delta takes while reading ([`ReadOptions::hash_rows`]) are the ones
+/// a pass takes from the rows read back, person by person (both `None` for a person with a
+/// row that could not be read); and a person skipped before the pass
+/// ([`Extractor::settle_skips`]) comes with the row count a pass reads for them. Returns
+/// how many people had a hash.
+fn hashes_taken_while_reading_agree(config: &MappingConfig, dir: &Path) -> usize {
+    let hashing = ReadOptions::default().hash_rows(true);
+    let open = || {
+        Extractor::open(config, dir, today(), &Connector::default(), &hashing)
+            .expect("extractor")
+            .with_trace(false)
+    };
+    let mut scanned = std::collections::HashMap::new();
+    let mut ahead = open();
+    assert!(ahead.has_raw_hashes());
+    let marked = ahead.settle_skips(|key, raw| {
+        assert!(
+            scanned.insert(key.to_owned(), raw).is_none(),
+            "{key:?} twice"
+        );
+        false
+    });
+    assert_eq!(marked, Some(0));
+    assert!(!ahead.has_raw_hashes());
+    let plain = Extractor::new(config, dir, today())
+        .expect("extractor")
+        .with_trace(false);
+    let mut rows = Vec::new();
+    let mut hashed = 0;
+    for (passed, settled) in plain
+        .people_unless(|_, _| false)
+        .zip(ahead.people_unless(|_, _| panic!("settled: not asked")))
+    {
+        let (
+            Visit::Mapped { person, raw },
+            Visit::Mapped {
+                person: again,
+                raw: raw_again,
+            },
+        ) = (passed, settled)
+        else {
+            panic!("nobody is skipped");
+        };
+        assert_eq!(format!("{person:?}"), format!("{again:?}"));
+        assert_eq!(raw, raw_again, "person {:?}", person.key);
+        if person.key.is_empty() {
+            continue;
+        }
+        assert_eq!(scanned.remove(&person.key), raw, "person {:?}", person.key);
+        hashed += usize::from(raw.is_some());
+        if raw.is_some() {
+            rows.push((person.key.clone(), person.rows.len()));
+        }
+    }
+    assert!(scanned.is_empty(), "hashed while reading only: {scanned:?}");
+    // Skip everyone who has a hash: they come unread, with their row counts, in order.
+    let mut all = open();
+    assert_eq!(all.settle_skips(|_, _| true), Some(hashed));
+    let skipped: Vec<(String, usize)> = all
+        .people_unless(|_, _| panic!("settled: not asked"))
+        .filter_map(|visit| match visit {
+            Visit::Skipped { key, rows, raw } => {
+                assert_eq!(raw, None);
+                Some((key, rows))
+            }
+            Visit::Mapped { .. } => None,
+        })
+        .collect();
+    assert_eq!(skipped, rows);
+    hashed
+}
+
+#[test]
+fn hashes_taken_while_reading_messy_extracts_are_the_ones_the_pass_takes() {
+    for seed in [1, 7, 42] {
+        for (cp1252, encoding) in [(true, Some("windows-1252")), (false, None), (true, None)] {
+            let people = messy(seed, 400, cp1252);
+            let (dir, config) = demo_case(&people, encoding);
+            let hashed = hashes_taken_while_reading_agree(&config, dir.path());
+            assert!(hashed > 100, "seed {seed}: {hashed} people hashed");
+        }
+    }
+}
+
+#[test]
+fn hashes_taken_while_reading_fixed_width_and_utf_16_files_are_the_ones_the_pass_takes() {
+    let layout = "format = \"fixed_width\"\nheader = true\nencoding = \"windows-1252\"\npositions = [{ column = \"id\", start = 1, width = 4 }, { column = \"name\", start = 5, width = 6 }, { column = \"aff\", start = 11, width = 9 }]";
+    let text = config("[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\n").replacen(
+        "key = \"id\"\n",
+        &format!("key = \"id\"\n{layout}\n"),
+        1,
+    );
+    let mut rng = Rng(11);
+    let mut bytes = b"ID  NAME  AFF\r\n".to_vec();
+    for i in 0..200 {
+        let id = if rng.chance(4) {
+            1 + rng.below(i + 1)
+        } else {
+            i + 1
+        };
+        bytes.extend_from_slice(format!("{id:04}").as_bytes());
+        let name: &[u8] = rng.pick(&[b"Ann   ", b"Jos\xe9  ", b"\x93Q\x94", b"Bo", b" X \t  "]);
+        bytes.extend_from_slice(name);
+        if name.len() == 6 {
+            bytes.extend_from_slice(rng.pick(&[b"STUDENT  ", b"AFFILIATE", b""]));
+        }
+        bytes.extend_from_slice(rng.pick(&[b"\n", b"\r\n", b"\n  \n", b"\n\n"]));
+    }
+    let case = Case::new(&text, &[("p.csv", &bytes)]);
+    let hashed = hashes_taken_while_reading_agree(&case.config().expect("config"), case.dir.path());
+    assert!(hashed > 100, "{hashed}");
+
+    let text: String =
+        "\u{feff}id,name\r\n1,Jos\u{e9}\r\n2,\"\u{5f20}, Wei\"\r\n1,Ann\r\n\r\n3, x \r\n".into();
+    let bytes: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let config = config("[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\n").replacen(
+        "key = \"id\"\n",
+        "key = \"id\"\nencoding = \"utf-16le\"\n",
+        1,
+    );
+    let case = Case::new(&config, &[("p.csv", &bytes)]);
+    let hashed = hashes_taken_while_reading_agree(&case.config().expect("config"), case.dir.path());
+    assert_eq!(hashed, 3);
+}
+
+proptest! {
+    /// Over arbitrary cells and line ends (quotes, quoted line breaks, bytes that are not
+    /// UTF-8, spaces that are trimmed), in two inputs, the hashes taken while reading are the
+    /// pass's.
+    #[test]
+    fn hashes_taken_while_reading_arbitrary_rows_are_the_ones_the_pass_takes(
+        rows in proptest::collection::vec((0u8..12, cell(), cell(), terminator()), 0..40),
+        notes in proptest::collection::vec((0u8..8, cell(), terminator()), 0..10),
+        fallback in any::<bool>(),
+    ) {
+        let mut bytes = b"id,name,other\n".to_vec();
+        for (i, (key, name, other, end)) in rows.iter().enumerate() {
+            let key = if *key < 3 { u64::from(*key) } else { i as u64 + 3 };
+            bytes.extend_from_slice(format!("k{key},").as_bytes());
+            bytes.extend_from_slice(name);
+            bytes.push(b',');
+            bytes.extend_from_slice(other);
+            bytes.extend_from_slice(end);
+        }
+        let mut more = b"id,note\n".to_vec();
+        for (key, note, end) in &notes {
+            more.extend_from_slice(format!("k{key},").as_bytes());
+            more.extend_from_slice(note);
+            more.extend_from_slice(end);
+        }
+        let encoding = if fallback { "encoding = \"windows-1252\"\n" } else { "" };
+        let text = config(&format!(
+            "[[input]]\npath = \"s.csv\"\nkey = \"id\"\nsupplement = true\nmultiline = true\n{encoding}\n[fields]\nprimary_id = \"{{id}}\"\nfirst_name = \"{{name}}\"\n"
+        ))
+        .replacen("key = \"id\"\n", &format!("key = \"id\"\nmultiline = true\n{encoding}"), 1);
+        let case = Case::new(&text, &[("p.csv", &bytes), ("s.csv", &more)]);
+        let config = case.config().expect("config");
+        hashes_taken_while_reading_agree(&config, case.dir.path());
     }
 }

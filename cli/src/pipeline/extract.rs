@@ -24,9 +24,11 @@ const BATCH: usize = 32;
 const QUEUE: usize = 4;
 
 /// Reads and indexes the configured inputs (running query inputs); their warnings go into
-/// the report.
-pub fn open<'c>(run: &mut Run<'c>) -> anyhow::Result<Extractor<'c>> {
-    let extractor = extractor(run.config, run.today, run.args.show_values)?;
+/// the report. With `hash_rows`, every person's raw-row hash is taken while reading (a
+/// delta that may skip people: see [`Extractor::settle_skips`]).
+pub fn open<'c>(run: &mut Run<'c>, hash_rows: bool) -> anyhow::Result<Extractor<'c>> {
+    let options = sis_extract::ReadOptions::default().hash_rows(hash_rows);
+    let extractor = open_with(run.config, run.today, run.args.show_values, &options)?;
     for warning in extractor.warnings() {
         if warning.starts_with("input ") || warning.starts_with("password file ") {
             run.report.warn(crate::warning::INPUT, warning);
@@ -42,14 +44,35 @@ pub fn extractor(
     today: NaiveDate,
     show_values: bool,
 ) -> anyhow::Result<Extractor<'_>> {
+    open_with(
+        config,
+        today,
+        show_values,
+        &sis_extract::ReadOptions::default(),
+    )
+}
+
+/// [`extractor`], reading as `options` say.
+fn open_with<'c>(
+    config: &'c AppConfig,
+    today: NaiveDate,
+    show_values: bool,
+    options: &sis_extract::ReadOptions,
+) -> anyhow::Result<Extractor<'c>> {
     let connector = sis_extract::database::Connector {
         spool_dir: config.output.dir.clone(),
         ..crate::connector::from_process()
     };
     // Traces are for `alma-sis explain`; a run keeps only decisions.
-    let extractor = Extractor::with_connector(&config.mapping, &config.base_dir, today, &connector)
-        .map_err(|e| input_error(config, show_values, &e))?
-        .with_trace(false);
+    let extractor = Extractor::open(
+        &config.mapping,
+        &config.base_dir,
+        today,
+        &connector,
+        options,
+    )
+    .map_err(|e| input_error(config, show_values, &e))?
+    .with_trace(false);
     for warning in extractor.warnings() {
         tracing::warn!("{warning}");
     }
@@ -224,6 +247,8 @@ pub fn spawn<'scope, 'env>(
                             packed,
                         }
                     }
+                    // `raw` is `None` for someone skipped before the pass
+                    // (`Extractor::settle_skips`): the run state compares the hash it has.
                     Visit::Skipped { key, rows, raw } => Prepared {
                         person: PersonOutcome {
                             key,
@@ -233,7 +258,7 @@ pub fn spawn<'scope, 'env>(
                             warnings: Vec::new(),
                         },
                         rendered: None,
-                        raw: Some(raw),
+                        raw,
                         unmapped: Some(rows),
                         packed: None,
                     },

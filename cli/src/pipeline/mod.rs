@@ -187,10 +187,31 @@ fn started(run: &mut Run<'_>, opened: &mut state::Opened) -> Result<(), Stop> {
         run.destination = Some(destination);
     }
     crate::interrupt::check("starting").map_err(Stop::Unrecorded)?;
-    let extractor = run
-        .timed_as(
+    // A delta that may skip people hashes each person's rows as it reads them, so that those
+    // the run state has unchanged need not be read again.
+    let hash_rows = opened.mode == crate::config::Mode::Delta
+        && run.args.only.is_empty()
+        && !run.args.map_everyone;
+    // In a full run, the run state's items are read on another thread meanwhile (both take
+    // a while and neither needs the other). Not in a delta: its items carry their raw-row
+    // hashes and the extract its people's, and holding both while both are built is the
+    // delta's peak of memory (15 MB more than one after the other at a million people).
+    let preload_options = state::plan_options(run, opened.mode, opened.partial);
+    let preload = opened.mode != crate::config::Mode::Delta;
+    let feed = run.config.mapping.feed.name.clone();
+    let today = run.today;
+    let store = &mut opened.store;
+    let (extractor, preloaded) = std::thread::scope(|scope| {
+        let items = scope.spawn(move || {
+            if preload {
+                store.preload(&feed, &preload_options, today)
+            } else {
+                Ok(None)
+            }
+        });
+        let extractor = run.timed_as(
             "read",
-            |run| extract::open(run),
+            |run| extract::open(run, hash_rows),
             |read| {
                 stopped(read, |extractor| {
                     format!(
@@ -199,8 +220,14 @@ fn started(run: &mut Run<'_>, opened: &mut state::Opened) -> Result<(), Stop> {
                     )
                 })
             },
-        )
-        .map_err(Stop::Unrecorded)?;
+        );
+        let preloaded = items
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (extractor, preloaded)
+    });
+    let mut extractor = extractor.map_err(Stop::Unrecorded)?;
+    let preloaded = preloaded.map_err(|e| Stop::Unrecorded(state::state_error(e)))?;
     run.report.inputs = extractor.inputs();
     if run.report.extract_incomplete() {
         tracing::warn!(
@@ -238,7 +265,13 @@ fn started(run: &mut Run<'_>, opened: &mut state::Opened) -> Result<(), Stop> {
         crate::interrupt::check("planning against Alma's export").map_err(Stop::Unrecorded)?;
         Some(failures)
     };
-    planned(run, &extractor, &check_options, opened, plan_failures)
+    planned(
+        run,
+        &mut extractor,
+        &check_options,
+        opened,
+        (plan_failures, preloaded),
+    )
 }
 
 /// Why a run stopped, and whether the run state already knows.
@@ -252,10 +285,13 @@ enum Stop {
 /// The pass, the plan and what follows it; records the run's outcome once there is a plan.
 fn planned(
     run: &mut Run<'_>,
-    extractor: &sis_extract::Extractor<'_>,
+    extractor: &mut sis_extract::Extractor<'_>,
     check_options: &alma_sis_package::check::CheckOptions,
     opened: &mut state::Opened,
-    plan_failures: Option<quarantine::PlanFailures>,
+    (plan_failures, preloaded): (
+        Option<quarantine::PlanFailures>,
+        Option<alma_sis_state::Preloaded>,
+    ),
 ) -> Result<(), Stop> {
     use alma_sis_state::RunOutcome;
 
@@ -282,7 +318,7 @@ fn planned(
     let mut packager = package::packager(run).map_err(Stop::Unrecorded)?;
     let feed = run.config.mapping.feed.name.clone();
     let mut planner = store
-        .planner(&feed, &options, run.today)
+        .planner_preloaded(&feed, &options, run.today, preloaded)
         .map_err(|e| Stop::Unrecorded(state::state_error(e)))?;
     if planner.rekeyed() > 0 {
         tracing::warn!(
@@ -308,6 +344,27 @@ fn planned(
     let packer = planner.payload_packer();
 
     let start = std::time::Instant::now();
+    // Whom the run state has with the same rows is decided here, from the hashes taken while
+    // reading: their rows are not read again, their items not looked up again, and the
+    // items' raw-row hashes are no longer needed.
+    let mut probed = Vec::new();
+    let probe = if probe.active() && extractor.has_raw_hashes() {
+        probed.reserve_exact(extractor.people_count());
+        extractor.settle_skips(|key, raw| {
+            let at = probe.probe(key, alma_sis_state::RawHash(raw));
+            probed.extend(at);
+            at.is_some()
+        });
+        probed.shrink_to_fit();
+        drop(probe);
+        planner.forget_raw_hashes();
+        planner.skip_probe()
+    } else {
+        extractor.drop_raw_hashes();
+        probe
+    };
+    let settled = start.elapsed();
+    let extractor: &sis_extract::Extractor<'_> = extractor;
     let bar = run
         .ctx
         .progress
@@ -324,6 +381,7 @@ fn planned(
         pass.progress = bar.clone();
         pass.probe = Some(probe);
         pass.packer = Some(packer);
+        pass.probed = probed.into_iter();
         let passed = pass.run(extractor);
         run.people = (pass.mapped, pass.planner.skipped());
         (
@@ -347,6 +405,7 @@ fn planned(
         .done(&bar, &what, crate::progress::Unit::Rows);
     run.timings.push(("pass", start.elapsed()));
     for (step, time) in [
+        ("  settle", settled),
         ("  map", busy.map),
         ("  check", busy.check),
         ("  serialize", busy.serialize),

@@ -8,7 +8,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use alma_sis_package::Packager;
-use alma_sis_state::{ContentHash, PackedPayload, PayloadPacker, Planner, RawHash, SkipProbe};
+use alma_sis_state::{
+    ContentHash, PackedPayload, PayloadPacker, Planner, ProbedItem, RawHash, SkipProbe,
+};
 use alma_user_model::{User, WriteError};
 use anyhow::Context as _;
 use sis_extract::{Decision, Extractor, PersonOutcome, RowOutcome};
@@ -60,6 +62,9 @@ pub struct Pass<'p, 'q, 's> {
     pub probe: Option<SkipProbe>,
     /// Packs new people's payloads on the rendering thread.
     pub packer: Option<PayloadPacker>,
+    /// Where the probe found the items of the people skipped before the pass
+    /// (`Extractor::settle_skips`), in their order.
+    pub probed: std::vec::IntoIter<ProbedItem>,
     /// People mapped.
     pub mapped: u64,
     /// Rows taken since the bar was last moved.
@@ -92,6 +97,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             sent: 0,
             probe: None,
             packer: None,
+            probed: Vec::new().into_iter(),
             mapped: 0,
             unshown_rows: 0,
             fault_during_record: super::fault::at("during-record"),
@@ -136,8 +142,16 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             unmapped,
             packed,
         } = prepared;
-        if let (Some(rows), Some(raw)) = (unmapped, raw) {
-            if self.planner.skip_unchanged(&person.key, RawHash(raw)) {
+        if let Some(rows) = unmapped {
+            let skipped = match raw {
+                Some(raw) => self.planner.skip_unchanged(&person.key, RawHash(raw)),
+                // Settled before the pass: the probe found the recorded hash, and where.
+                None => self
+                    .probed
+                    .next()
+                    .is_some_and(|at| self.planner.skip_probed(&person.key, at)),
+            };
+            if skipped {
                 self.report.add_unmapped_rows(rows);
                 self.unshown_rows += rows as u64;
                 if self.unshown_rows >= 1024 {
@@ -151,10 +165,12 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
                 anyhow::bail!("person {:?} is no longer in the extract", person.key);
             };
             let rendered = person.user.as_ref().map(|m| extract::render(&m.user));
+            // Skipped before the pass, their rows were not hashed: nothing is recorded for
+            // them, and they are mapped again next time.
             let prepared = Prepared {
                 person,
                 rendered,
-                raw: Some(raw),
+                raw,
                 unmapped: None,
                 packed: None,
             };

@@ -30,19 +30,29 @@ fn get_key(keys: &[u8], mut at: usize) -> (&[u8], usize) {
     (&keys[at..end], end)
 }
 
-/// While indexing, a person's entry is their last row (4 bytes) followed by their key.
-const TAIL: usize = 4;
+/// While indexing, a person's entry is their last row and their number (4 bytes each)
+/// followed by their key.
+const TAIL: usize = 8;
 
 fn tail(keys: &[u8], entry: u32) -> u32 {
     let at = entry as usize;
-    let mut bytes = [0; TAIL];
-    bytes.copy_from_slice(&keys[at..at + TAIL]);
+    let mut bytes = [0; 4];
+    bytes.copy_from_slice(&keys[at..at + 4]);
     u32::from_le_bytes(bytes)
 }
 
 fn set_tail(keys: &mut [u8], entry: u32, row: u32) {
     let at = entry as usize;
-    keys[at..at + TAIL].copy_from_slice(&row.to_le_bytes());
+    keys[at..at + 4].copy_from_slice(&row.to_le_bytes());
+}
+
+/// The number of the person whose entry is at `entry` (people are numbered in order of
+/// first appearance).
+fn number(keys: &[u8], entry: u32) -> usize {
+    let at = entry as usize + 4;
+    let mut bytes = [0; 4];
+    bytes.copy_from_slice(&keys[at..at + 4]);
+    u32::from_le_bytes(bytes) as usize
 }
 
 /// Person keys to their entries while indexing: an open-addressing table of entry offsets
@@ -140,6 +150,69 @@ pub(super) struct Index {
     /// with the person's last row.
     pub(super) keys: Vec<u8>,
     pub(super) people: usize,
+    /// Per person, in order, the raw-row hash of their rows as read (when the index was
+    /// built [hashing](Builder::hashing)); see [`RawHashes`].
+    pub(super) raw: Option<RawHashes>,
+}
+
+/// The raw-row hashes of every person, taken while the inputs were read
+/// ([`crate::RAW_HASH_VERSION`]'s recipe, over the fields as a reader reads them back).
+#[derive(Debug, Default)]
+pub(super) struct RawHashes {
+    /// Per person: the hash.
+    hashes: Vec<u64>,
+    /// Per person, a bit: a row of theirs had a problem (their hash is not taken).
+    unhashable: Vec<u64>,
+}
+
+impl RawHashes {
+    /// The hash of person number `person`, unless a row of theirs had a problem.
+    pub(super) fn get(&self, person: usize) -> Option<u64> {
+        let bad = self.unhashable[person / 64] >> (person % 64) & 1 == 1;
+        (!bad).then(|| self.hashes[person])
+    }
+}
+
+/// A [`RawHashes`] being taken: per person, the hash's state so far.
+struct Hashing {
+    /// The input being read (its number in config order).
+    source: usize,
+    states: Vec<u64>,
+    unhashable: Vec<u64>,
+}
+
+impl Hashing {
+    /// Folds a row of person number `person` (`None`: a row with a problem) into their hash.
+    fn row(&mut self, person: usize, fields: Option<&crate::read::Fields>) {
+        if person == self.states.len() {
+            self.states.push(crate::rowhash::RowHasher::new().state());
+            if person.is_multiple_of(64) {
+                self.unhashable.push(0);
+            }
+        }
+        let Some(fields) = fields else {
+            self.unhashable[person / 64] |= 1 << (person % 64);
+            return;
+        };
+        let mut h = crate::rowhash::RowHasher::resume(self.states[person]);
+        h.row(self.source);
+        for i in 0..fields.len() {
+            h.field(fields.get(i).unwrap_or("").as_bytes());
+        }
+        self.states[person] = h.state();
+    }
+
+    fn finish(self) -> RawHashes {
+        let mut hashes = self.states;
+        for h in &mut hashes {
+            *h = crate::rowhash::RowHasher::resume(*h).finish();
+        }
+        hashes.shrink_to_fit();
+        RawHashes {
+            hashes,
+            unhashable: self.unhashable,
+        }
+    }
 }
 
 impl Index {
@@ -167,6 +240,7 @@ impl Index {
 pub(super) struct Builder<S = std::hash::RandomState> {
     pub(super) index: Index,
     table: KeyTable<S>,
+    hashing: Option<Hashing>,
 }
 
 impl<S: std::hash::BuildHasher + Default> Builder<S> {
@@ -174,17 +248,39 @@ impl<S: std::hash::BuildHasher + Default> Builder<S> {
         Builder {
             index: Index::default(),
             table: KeyTable::new(),
+            hashing: None,
         }
     }
 }
 
 impl<S: std::hash::BuildHasher> Builder<S> {
-    fn new_person(&mut self, row: u32, key: &[u8]) {
+    /// Takes every person's raw-row hash as their rows are read (8 bytes a person).
+    pub(super) fn hashing(mut self) -> Self {
+        self.hashing = Some(Hashing {
+            source: 0,
+            states: Vec::new(),
+            unhashable: Vec::new(),
+        });
+        self
+    }
+
+    /// The rows that follow are of input number `source` (in config order).
+    pub(super) fn start_source(&mut self, source: usize) {
+        if let Some(h) = &mut self.hashing {
+            h.source = source;
+        }
+    }
+
+    /// A new person, whose first row is `row`; returns their number.
+    fn new_person(&mut self, row: u32, key: &[u8]) -> usize {
         let index = &mut self.index;
+        let number = index.people;
         index.keys.extend_from_slice(&row.to_le_bytes());
+        index.keys.extend_from_slice(&(number as u32).to_le_bytes());
         put_key(&mut index.keys, key);
         index.heads[row as usize / 64] |= 1 << (row % 64);
         index.people += 1;
+        number
     }
 
     /// The index as kept: the build-time last rows dropped from the keys, the table gone.
@@ -202,14 +298,15 @@ impl<S: std::hash::BuildHasher> Builder<S> {
         index.keys.shrink_to_fit();
         index.next.shrink_to_fit();
         index.heads.shrink_to_fit();
+        index.raw = self.hashing.map(Hashing::finish);
         index
     }
 }
 
 impl<S: std::hash::BuildHasher> crate::read::Sink for Builder<S> {
-    fn row(&mut self, key: &str) -> bool {
+    fn row(&mut self, key: &str, fields: Option<&crate::read::Fields>) -> bool {
         let row = self.index.next.len();
-        if row >= NONE as usize || self.index.keys.len() + key.len() + 16 > u32::MAX as usize {
+        if row >= NONE as usize || self.index.keys.len() + key.len() + 20 > u32::MAX as usize {
             return false;
         }
         let row = row as u32;
@@ -218,29 +315,38 @@ impl<S: std::hash::BuildHasher> crate::read::Sink for Builder<S> {
             self.index.heads.push(0);
         }
         // A row without a key is a person of its own (and rejected).
-        if key.is_empty() {
-            self.new_person(row, b"");
-            return true;
-        }
-        let key = key.as_bytes();
-        if !self.table.has_room() {
-            let capacity = self.table.tags.len() * 2;
-            self.table.rebuild(&self.index.keys, capacity);
-        }
-        let hash = self.table.hash(key);
-        match self.table.find(&self.index.keys, key, hash) {
-            Ok(entry) => {
-                let last = tail(&self.index.keys, entry);
-                self.index.next[last as usize] = row;
-                set_tail(&mut self.index.keys, entry, row);
+        let person = if key.is_empty() {
+            self.new_person(row, b"")
+        } else {
+            let key = key.as_bytes();
+            if !self.table.has_room() {
+                let capacity = self.table.tags.len() * 2;
+                self.table.rebuild(&self.index.keys, capacity);
             }
-            Err(slot) => {
-                let entry = self.index.keys.len() as u32;
-                self.new_person(row, key);
-                self.table.put(slot, hash, entry);
+            let hash = self.table.hash(key);
+            match self.table.find(&self.index.keys, key, hash) {
+                Ok(entry) => {
+                    let last = tail(&self.index.keys, entry);
+                    self.index.next[last as usize] = row;
+                    set_tail(&mut self.index.keys, entry, row);
+                    number(&self.index.keys, entry)
+                }
+                Err(slot) => {
+                    let entry = self.index.keys.len() as u32;
+                    let person = self.new_person(row, key);
+                    self.table.put(slot, hash, entry);
+                    person
+                }
             }
+        };
+        if let Some(h) = &mut self.hashing {
+            h.row(person, fields);
         }
         true
+    }
+
+    fn wants_fields(&self) -> bool {
+        self.hashing.is_some()
     }
 
     fn expect(&mut self, rows: usize) {
@@ -298,7 +404,7 @@ mod tests {
     fn keys_with_the_same_hash_stay_apart() {
         let mut builder = Colliding::new();
         for key in ["a", "b", "a", "", "c", "b", "", "a"] {
-            assert!(builder.row(key));
+            assert!(builder.row(key, None));
         }
         assert_eq!(
             people(&builder.finish()),
@@ -316,7 +422,7 @@ mod tests {
     fn a_table_grows_and_keeps_every_key() {
         let mut builder: Builder = Builder::new();
         for i in 0..5000 {
-            assert!(builder.row(&format!("k{}", i % 3000)));
+            assert!(builder.row(&format!("k{}", i % 3000), None));
         }
         let index = builder.finish();
         let got = people(&index);

@@ -112,6 +112,27 @@ pub struct Extractor<'c> {
     _spools: Vec<std::fs::File>,
     warnings: Vec<String>,
     trace: bool,
+    /// Per person, a bit: skipped unread ([`Extractor::settle_skips`]).
+    skips: Option<Vec<u64>>,
+}
+
+/// How [`Extractor::open`] reads the inputs.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ReadOptions {
+    /// Take every person's raw-row hash while the inputs are read (8 bytes a person until
+    /// [`Extractor::settle_skips`]), so that people whose rows a run already has can be
+    /// skipped without reading their rows again. Costs parsing every row's fields once
+    /// more while reading.
+    pub hash_rows: bool,
+}
+
+impl ReadOptions {
+    /// These options with [`ReadOptions::hash_rows`] set to `on`.
+    pub fn hash_rows(mut self, on: bool) -> ReadOptions {
+        self.hash_rows = on;
+        self
+    }
 }
 
 /// What mapping keeps between people: per input, a window of the file and a parser, and
@@ -168,8 +189,9 @@ pub enum Visit {
         key: String,
         /// How many rows they have.
         rows: usize,
-        /// Their raw-row hash.
-        raw: u64,
+        /// Their raw-row hash; `None` when the test was settled before the pass
+        /// ([`Extractor::settle_skips`]): their rows are then not read at all.
+        raw: Option<u64>,
     },
 }
 
@@ -218,6 +240,17 @@ impl<'c> Extractor<'c> {
         today: NaiveDate,
         connector: &Connector,
     ) -> Result<Extractor<'c>, ExtractError> {
+        Extractor::open(config, base_dir, today, connector, &ReadOptions::default())
+    }
+
+    /// [`Extractor::with_connector`], reading as `options` say.
+    pub fn open(
+        config: &'c MappingConfig,
+        base_dir: &Path,
+        today: NaiveDate,
+        connector: &Connector,
+        options: &ReadOptions,
+    ) -> Result<Extractor<'c>, ExtractError> {
         let src = &config.source;
         let error = |span: std::ops::Range<usize>, message: String| ExtractError::Config {
             at: src.locate(&span),
@@ -226,6 +259,9 @@ impl<'c> Extractor<'c> {
         let mut sources = Vec::new();
         let mut warnings = Vec::new();
         let mut builder: Builder = Builder::new();
+        if options.hash_rows {
+            builder = builder.hashing();
+        }
         let mut row_base: Vec<u32> = Vec::new();
         let mut queries = Vec::new();
         let mut spools = Vec::new();
@@ -247,6 +283,7 @@ impl<'c> Extractor<'c> {
                 crate::records::layout(input, src)?
             };
             row_base.push(builder.index.next.len() as u32);
+            builder.start_source(sources.len());
             let source = match &query {
                 None => Source::open(input, base_dir, layout, &config.limits, &mut builder)?,
                 Some(query) => {
@@ -329,6 +366,7 @@ impl<'c> Extractor<'c> {
             _spools: spools,
             warnings,
             trace: true,
+            skips: None,
         })
     }
 
@@ -394,17 +432,71 @@ impl<'c> Extractor<'c> {
         }
     }
 
+    /// Whether the raw-row hashes taken while reading ([`ReadOptions::hash_rows`]) are
+    /// still held.
+    pub fn has_raw_hashes(&self) -> bool {
+        self.index.raw.is_some()
+    }
+
+    /// Decides ahead of the pass whom [`Extractor::people_unless`] skips, from the raw-row
+    /// hashes taken while reading ([`ReadOptions::hash_rows`]): each person with a key and
+    /// a hash for whom `skip(key, raw hash)` holds. Their rows are then neither read again
+    /// nor hashed; the hashes are dropped. Returns how many were marked, `None` (and
+    /// nothing marked) when no hashes were taken.
+    pub fn settle_skips(&mut self, mut skip: impl FnMut(&str, u64) -> bool) -> Option<usize> {
+        let raw = self.index.raw.take()?;
+        let mut bits = vec![0u64; self.index.people.div_ceil(64)];
+        let mut marked = 0;
+        let mut cursor = (0, 0);
+        let mut person = 0;
+        while let Some((_, key)) = self.index.person(&mut cursor) {
+            if let Some(hash) = raw.get(person)
+                && !key.is_empty()
+                && skip(key, hash)
+            {
+                bits[person / 64] |= 1 << (person % 64);
+                marked += 1;
+            }
+            person += 1;
+        }
+        self.skips = Some(bits);
+        Some(marked)
+    }
+
+    /// Drops the raw-row hashes taken while reading, unused (a run that skips nobody).
+    pub fn drop_raw_hashes(&mut self) {
+        self.index.raw = None;
+    }
+
     /// Every person, as [`Extractor::people`] gives them, each with the hash of their rows
     /// (see [`crate::RAW_HASH_VERSION`]); a person with a key for whom `skip(key, raw
-    /// hash)` holds is read and hashed but not mapped ([`Visit::Skipped`]).
+    /// hash)` holds is read and hashed but not mapped ([`Visit::Skipped`]). After
+    /// [`Extractor::settle_skips`], the people it marked are skipped unread (without
+    /// asking `skip`) and the others mapped.
     pub fn people_unless<'a>(
         &'a self,
         mut skip: impl FnMut(&str, u64) -> bool + 'a,
     ) -> impl Iterator<Item = Visit> + 'a {
         let mut reading = Reading::default();
         let mut cursor = (0, 0);
+        let mut person = 0;
         std::iter::from_fn(move || {
             let (head, key) = self.index.person(&mut cursor)?;
+            let number = person;
+            person += 1;
+            if let Some(skips) = &self.skips {
+                if skips[number / 64] >> (number % 64) & 1 == 1 {
+                    return Some(Visit::Skipped {
+                        key: key.to_owned(),
+                        rows: self.rows_of(head).count(),
+                        raw: None,
+                    });
+                }
+                let read = self.read_rows(head, &mut reading);
+                let raw = read.raw_hash();
+                let person = self.person_of_rows(key, read, self.trace, &mut reading);
+                return Some(Visit::Mapped { person, raw });
+            }
             let read = self.read_rows(head, &mut reading);
             let raw = read.raw_hash();
             if let Some(raw) = raw.filter(|&raw| !key.is_empty() && skip(key, raw)) {
@@ -415,7 +507,7 @@ impl<'c> Extractor<'c> {
                 return Some(Visit::Skipped {
                     key: key.to_owned(),
                     rows,
-                    raw,
+                    raw: Some(raw),
                 });
             }
             let person = self.person_of_rows(key, read, self.trace, &mut reading);

@@ -229,9 +229,16 @@ impl Offsets {
 /// Who is told about every row as a file is read.
 pub(crate) trait Sink {
     /// The next row of the file has this key; `false` when no more rows fit in the index.
-    fn row(&mut self, key: &str) -> bool;
+    /// `fields` are the row's fields as [`Source::fields`] reads them back, when the sink
+    /// [wants them](Sink::wants_fields) and the row was read without a problem (`None` for
+    /// a row with one).
+    fn row(&mut self, key: &str, fields: Option<&Fields>) -> bool;
     /// About this many more rows are coming (a guess from the file's size).
     fn expect(&mut self, rows: usize);
+    /// Whether [`Sink::row`] takes each row's fields (parsing them costs the scan time).
+    fn wants_fields(&self) -> bool {
+        false
+    }
 }
 
 /// `str::trim`, quicker on values that start and end with a visible ASCII character.
@@ -1098,7 +1105,17 @@ impl Source {
             ""
         };
         let key = d.key.map(|_| key);
-        self.push_row((start, line), key, problem, decoded, cx, sink)
+        // The fields as a reader parses the row back (the same parser on the same text; the
+        // bytes after the record do not change them).
+        let fields = if sink.wants_fields() && problem.is_none() {
+            if simple {
+                d.parser.parse(text, &mut d.fields);
+            }
+            Some(&d.fields)
+        } else {
+            None
+        };
+        self.push_row((start, line), key, problem, decoded, fields, cx, sink)
     }
 
     /// The header row: the column names (trimmed, each once).
@@ -1178,12 +1195,14 @@ impl Source {
 
     /// A row found at `start` (file offset, line) with `key` (`None` when the key column is
     /// missing: the config is refused, nothing is indexed).
+    #[allow(clippy::too_many_arguments)]
     fn push_row(
         &mut self,
         (start, line): (u64, u64),
         key: Option<&str>,
         problem: Option<Problem>,
         decoded: bool,
+        fields: Option<&Fields>,
         cx: &Scan<'_>,
         sink: &mut impl Sink,
     ) -> Result<(), ExtractError> {
@@ -1192,6 +1211,7 @@ impl Source {
         if self.rows.len() == GUESS_AFTER {
             sink.expect(guess(cx.size, start));
         }
+        let problem_free = problem.is_none();
         if let Some(problem) = problem {
             self.problems.push((row, problem));
         }
@@ -1199,15 +1219,17 @@ impl Source {
             self.fallback.push(row);
         }
         match key {
-            Some(key) if !sink.row(key) => Err(ExtractError::Read {
-                path: cx.path.to_owned(),
-                line,
-                code: "E-READ-LIMIT",
-                message: format!(
-                    "too many rows for one run: at most {} rows (and 4 GiB of keys) in all inputs",
-                    u32::MAX - 1
-                ),
-            }),
+            Some(key) if !sink.row(key, fields.filter(|_| problem_free)) => {
+                Err(ExtractError::Read {
+                    path: cx.path.to_owned(),
+                    line,
+                    code: "E-READ-LIMIT",
+                    message: format!(
+                        "too many rows for one run: at most {} rows (and 4 GiB of keys) in all inputs",
+                        u32::MAX - 1
+                    ),
+                })
+            }
             _ => Ok(()),
         }
     }
@@ -1271,7 +1293,16 @@ impl Source {
                 }
             });
             let key = key.map(str::to_owned);
-            self.push_row((start, line), key.as_deref(), problem, decoded, cx, sink)?;
+            let read = (sink.wants_fields() && problem.is_none()).then_some(&fields);
+            self.push_row(
+                (start, line),
+                key.as_deref(),
+                problem,
+                decoded,
+                read,
+                cx,
+                sink,
+            )?;
         }
         Ok(())
     }

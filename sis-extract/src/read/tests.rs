@@ -14,7 +14,7 @@ use crate::config::LimitsConfig;
 struct Keys(Vec<String>);
 
 impl Sink for Keys {
-    fn row(&mut self, key: &str) -> bool {
+    fn row(&mut self, key: &str, _: Option<&Fields>) -> bool {
         self.0.push(key.to_owned());
         true
     }
