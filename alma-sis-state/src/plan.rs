@@ -763,22 +763,7 @@ impl<'s> Planner<'s> {
     /// Only whether someone claimed the item since is asked again (the index does not
     /// change during a run).
     pub fn skip_probed(&mut self, person: &str, at: ProbedItem) -> bool {
-        if !self.skipping || person.is_empty() {
-            return false;
-        }
-        let key = match_key(person);
-        if !self.fresh.is_empty() && self.fresh.contains(&*key) {
-            return false;
-        }
-        let slot = at.slot();
-        if self.seen.has(slot, &key) {
-            return false;
-        }
-        self.seen.mark(slot, &key);
-        self.counts.eligible += 1;
-        self.counts.unchanged += 1;
-        self.skipped += 1;
-        true
+        self.take_unchanged(person, |_, _| Some(at.slot()))
     }
 
     /// Drops the raw-row hashes of the known items once every skip of the run was probed
@@ -796,6 +781,22 @@ impl<'s> Planner<'s> {
     }
 
     fn skip(&mut self, person: &str, raw: RawHash) -> bool {
+        self.take_unchanged(person, |planner, key| {
+            let index = &planner.index;
+            let slot = index.find(index.hash(key), key)?;
+            let entry = index.get(slot, key);
+            skippable(&entry, raw, planner.today, planner.options.refresh_days).then_some(slot)
+        })
+    }
+
+    /// Takes the item of extract key `person` as unchanged, when this run skips people,
+    /// `found` gives the item's slot (given the planner and the match key), and nobody in
+    /// this run claimed the item yet.
+    fn take_unchanged(
+        &mut self,
+        person: &str,
+        found: impl FnOnce(&Self, &str) -> Option<Slot>,
+    ) -> bool {
         if !self.skipping || person.is_empty() {
             return false;
         }
@@ -803,18 +804,10 @@ impl<'s> Planner<'s> {
         if !self.fresh.is_empty() && self.fresh.contains(&*key) {
             return false;
         }
-        let Some(slot) = self.index.find(self.index.hash(&key), &key) else {
+        let Some(slot) = found(self, &key) else {
             return false;
         };
         if self.seen.has(slot, &key) {
-            return false;
-        }
-        if !skippable(
-            &self.index.get(slot, &key),
-            raw,
-            self.today,
-            self.options.refresh_days,
-        ) {
             return false;
         }
         self.seen.mark(slot, &key);

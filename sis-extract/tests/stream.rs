@@ -373,9 +373,13 @@ fn a_messy_extract_without_a_fallback_rejects_exactly_the_rows_that_are_not_utf8
     assert!(!extractor.read_cleanly());
 }
 
+/// The `[[input]]` keys of a fixed-width windows-1252 file: a 4-byte id, a 6-byte name and a
+/// 9-byte affiliation.
+const FIXED_1252: &str = "format = \"fixed_width\"\nheader = true\nencoding = \"windows-1252\"\npositions = [{ column = \"id\", start = 1, width = 4 }, { column = \"name\", start = 5, width = 6 }, { column = \"aff\", start = 11, width = 9 }]";
+
 #[test]
 fn a_fixed_width_windows_1252_extract_maps_as_recorded() {
-    let layout = "format = \"fixed_width\"\nheader = true\nencoding = \"windows-1252\"\npositions = [{ column = \"id\", start = 1, width = 4 }, { column = \"name\", start = 5, width = 6 }, { column = \"aff\", start = 11, width = 9 }]";
+    let layout = FIXED_1252;
     let text = config(
         "[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\n\n[[filter]]\nname = \"no affiliates\"\naction = \"exclude\"\nwhen = [{ column = \"aff\", any_of = [\"AFFILIATE\"] }]\n",
     )
@@ -987,7 +991,7 @@ fn hashes_taken_while_reading_messy_extracts_are_the_ones_the_pass_takes() {
 
 #[test]
 fn hashes_taken_while_reading_fixed_width_and_utf_16_files_are_the_ones_the_pass_takes() {
-    let layout = "format = \"fixed_width\"\nheader = true\nencoding = \"windows-1252\"\npositions = [{ column = \"id\", start = 1, width = 4 }, { column = \"name\", start = 5, width = 6 }, { column = \"aff\", start = 11, width = 9 }]";
+    let layout = FIXED_1252;
     let text = config("[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\n").replacen(
         "key = \"id\"\n",
         &format!("key = \"id\"\n{layout}\n"),
