@@ -377,28 +377,19 @@ fn a_messy_extract_without_a_fallback_rejects_exactly_the_rows_that_are_not_utf8
 /// 9-byte affiliation.
 const FIXED_1252: &str = "format = \"fixed_width\"\nheader = true\nencoding = \"windows-1252\"\npositions = [{ column = \"id\", start = 1, width = 4 }, { column = \"name\", start = 5, width = 6 }, { column = \"aff\", start = 11, width = 9 }]";
 
-#[test]
-fn a_fixed_width_windows_1252_extract_maps_as_recorded() {
-    let layout = FIXED_1252;
-    let text = config(
-        "[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\n\n[[filter]]\nname = \"no affiliates\"\naction = \"exclude\"\nwhen = [{ column = \"aff\", any_of = [\"AFFILIATE\"] }]\n",
-    )
-    .replacen("key = \"id\"\n", &format!("key = \"id\"\n{layout}\n"), 1);
-    let mut rng = Rng(3);
+/// A fixed-width file of [`FIXED_1252`]'s layout: a header, then `rows` rows of a 4-digit
+/// id (one in `repeat_one_in` an earlier one), a name picked from `names` and, after a
+/// 6-byte name, an affiliation (possibly empty), ending in LF, CRLF or blank lines.
+fn fixed_1252_rows(seed: u64, rows: u64, repeat_one_in: u64, names: &[&[u8]]) -> Vec<u8> {
+    let mut rng = Rng(seed);
     let mut bytes = b"ID  NAME  AFF\r\n".to_vec();
-    for i in 0..60 {
-        let id = if rng.chance(5) {
+    for i in 0..rows {
+        let id = if rng.chance(repeat_one_in) {
             1 + rng.below(i + 1)
         } else {
             i + 1
         };
-        let name: &[u8] = rng.pick(&[
-            b"Ann   ",
-            b"Jos\xe9  ",
-            b"\x93Q\x94",
-            b"Bo",
-            b"\xa0X\xa0   ",
-        ]);
+        let name = rng.pick(names);
         let aff: &[u8] = rng.pick(&[b"STUDENT  ", b"AFFILIATE", b""]);
         bytes.extend_from_slice(format!("{id:04}").as_bytes());
         bytes.extend_from_slice(name);
@@ -407,6 +398,24 @@ fn a_fixed_width_windows_1252_extract_maps_as_recorded() {
         }
         bytes.extend_from_slice(rng.pick(&[b"\n", b"\r\n", b"\n  \n", b"\n\n"]));
     }
+    bytes
+}
+
+#[test]
+fn a_fixed_width_windows_1252_extract_maps_as_recorded() {
+    let layout = FIXED_1252;
+    let text = config(
+        "[fields]\nprimary_id = \"{id}\"\nfirst_name = \"{name}\"\n\n[[filter]]\nname = \"no affiliates\"\naction = \"exclude\"\nwhen = [{ column = \"aff\", any_of = [\"AFFILIATE\"] }]\n",
+    )
+    .replacen("key = \"id\"\n", &format!("key = \"id\"\n{layout}\n"), 1);
+    let names: [&[u8]; 5] = [
+        b"Ann   ",
+        b"Jos\xe9  ",
+        b"\x93Q\x94",
+        b"Bo",
+        b"\xa0X\xa0   ",
+    ];
+    let bytes = fixed_1252_rows(3, 60, 5, &names);
     let case = Case::new(&text, &[("p.csv", &bytes)]);
     let mapping = case.config().expect("config");
     let extractor = Extractor::new(&mapping, case.dir.path(), today())
@@ -997,22 +1006,8 @@ fn hashes_taken_while_reading_fixed_width_and_utf_16_files_are_the_ones_the_pass
         &format!("key = \"id\"\n{layout}\n"),
         1,
     );
-    let mut rng = Rng(11);
-    let mut bytes = b"ID  NAME  AFF\r\n".to_vec();
-    for i in 0..200 {
-        let id = if rng.chance(4) {
-            1 + rng.below(i + 1)
-        } else {
-            i + 1
-        };
-        bytes.extend_from_slice(format!("{id:04}").as_bytes());
-        let name: &[u8] = rng.pick(&[b"Ann   ", b"Jos\xe9  ", b"\x93Q\x94", b"Bo", b" X \t  "]);
-        bytes.extend_from_slice(name);
-        if name.len() == 6 {
-            bytes.extend_from_slice(rng.pick(&[b"STUDENT  ", b"AFFILIATE", b""]));
-        }
-        bytes.extend_from_slice(rng.pick(&[b"\n", b"\r\n", b"\n  \n", b"\n\n"]));
-    }
+    let names: [&[u8]; 5] = [b"Ann   ", b"Jos\xe9  ", b"\x93Q\x94", b"Bo", b" X \t  "];
+    let bytes = fixed_1252_rows(11, 200, 4, &names);
     let case = Case::new(&text, &[("p.csv", &bytes)]);
     let hashed = hashes_taken_while_reading_agree(&case.config().expect("config"), case.dir.path());
     assert!(hashed > 100, "{hashed}");
