@@ -202,13 +202,8 @@ fn started(run: &mut Run<'_>, opened: &mut state::Opened) -> Result<(), Stop> {
     let today = run.today;
     let store = &mut opened.store;
     let (extractor, preloaded) = std::thread::scope(|scope| {
-        let items = scope.spawn(move || {
-            if preload {
-                store.preload(&feed, &preload_options, today)
-            } else {
-                Ok(None)
-            }
-        });
+        let items =
+            preload.then(|| scope.spawn(move || store.preload(&feed, &preload_options, today)));
         let extractor = run.timed_as(
             "read",
             |run| extract::open(run, hash_rows),
@@ -221,9 +216,11 @@ fn started(run: &mut Run<'_>, opened: &mut state::Opened) -> Result<(), Stop> {
                 })
             },
         );
-        let preloaded = items
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let preloaded = items.map_or(Ok(None), |items| {
+            items
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
         (extractor, preloaded)
     });
     let mut extractor = extractor.map_err(Stop::Unrecorded)?;

@@ -484,22 +484,19 @@ impl<'c> Extractor<'c> {
             let (head, key) = self.index.person(&mut cursor)?;
             let number = person;
             person += 1;
-            if let Some(skips) = &self.skips {
-                if skips[number / 64] >> (number % 64) & 1 == 1 {
-                    return Some(Visit::Skipped {
-                        key: key.to_owned(),
-                        rows: self.rows_of(head).count(),
-                        raw: None,
-                    });
-                }
-                let read = self.read_rows(head, &mut reading);
-                let raw = read.raw_hash();
-                let person = self.person_of_rows(key, read, self.trace, &mut reading);
-                return Some(Visit::Mapped { person, raw });
+            let settled = self.skips.as_ref();
+            if settled.is_some_and(|skips| skips[number / 64] >> (number % 64) & 1 == 1) {
+                return Some(Visit::Skipped {
+                    key: key.to_owned(),
+                    rows: self.rows_of(head).count(),
+                    raw: None,
+                });
             }
             let read = self.read_rows(head, &mut reading);
             let raw = read.raw_hash();
-            if let Some(raw) = raw.filter(|&raw| !key.is_empty() && skip(key, raw)) {
+            // Once settled, `skip` is not asked: whom it skips was decided.
+            let asked = |raw: &u64| settled.is_none() && !key.is_empty() && skip(key, *raw);
+            if let Some(raw) = raw.filter(asked) {
                 let rows = read.rows.len();
                 reading
                     .spare
