@@ -172,6 +172,11 @@ impl StateStore {
         self.conn
             .execute_batch("BEGIN DEFERRED")
             .map_err(self.sql_err(format!("start reading the items of feed {feed:?}")))?;
+        // One pass over the items in table order, while the caller reads the extract: a
+        // page is read once, so a page cache only holds what the run's peak must carry.
+        let _ = self
+            .conn
+            .execute_batch(&format!("PRAGMA cache_size = -{SCAN_CACHE_KIB}"));
         let read = data_version(self).and_then(|version| {
             let index = load_index(self, feed, today_day, key_hash, keep_raw)?;
             Ok(Preloaded {
@@ -187,6 +192,10 @@ impl StateStore {
             .conn
             .execute_batch("COMMIT")
             .map_err(self.sql_err(format!("finish reading the items of feed {feed:?}")));
+        // Back to the size outside a run (a failure only leaves the cache smaller).
+        let _ = self
+            .conn
+            .execute_batch(&format!("PRAGMA cache_size = -{CACHE_FLOOR_KIB}"));
         let preloaded = read?;
         end?;
         Ok(Some(preloaded))
@@ -313,6 +322,9 @@ impl std::fmt::Debug for Preloaded {
             .finish_non_exhaustive()
     }
 }
+
+/// The page cache while [`StateStore::preload`] reads the items, in KiB.
+const SCAN_CACHE_KIB: usize = 512;
 
 /// SQLite's `data_version` of the store's connection: it changes when another connection
 /// commits to the file.
@@ -1594,5 +1606,88 @@ mod tests {
         // Read again: x is known and unchanged, not new.
         assert_eq!(sent, Vec::<String>::new());
         assert_eq!((counts.new, counts.unchanged), (0, 2));
+    }
+
+    /// One delivered delta that skips by raw-row hash (the hash of a person's "rows" here:
+    /// the name's length and bytes); returns `(skipped ids, sent ids, counts)`.
+    fn skipping_night(
+        store: &mut StateStore,
+        today: NaiveDate,
+        people: &[(&str, &str)],
+        preload: bool,
+    ) -> (Vec<String>, Vec<String>, RunCounts) {
+        let preloaded = if preload {
+            let preloaded = store.preload("patrons", &options(), today).unwrap();
+            assert!(preloaded.is_some());
+            preloaded
+        } else {
+            None
+        };
+        let run = store
+            .begin_run(&NewRun {
+                feed: "patrons".into(),
+                started: chrono::DateTime::parse_from_rfc3339("2026-11-01T04:00:00Z").unwrap(),
+                config_hash: "c".into(),
+                mode: "delta".into(),
+                partial: false,
+            })
+            .unwrap();
+        let mut planner = store
+            .planner_preloaded("patrons", &options(), today, preloaded)
+            .unwrap();
+        planner.set_raw_basis(b"basis").unwrap();
+        let (mut skipped, mut sent) = (Vec::new(), Vec::new());
+        for (id, name) in people {
+            let raw = RawHash(name.len() as u64 * 1_000_003 + u64::from(name.as_bytes()[0]));
+            if planner.skip_unchanged(id, raw) {
+                skipped.push(id.to_string());
+                continue;
+            }
+            let (u, hash, xml) = user(id, name, today);
+            if planner
+                .observe_raw(&u, hash, &xml, Some((id, raw)))
+                .unwrap()
+                .send
+            {
+                sent.push(u.primary_id.clone());
+            }
+        }
+        let planned = planner.finish().unwrap();
+        for u in planned.resend() {
+            sent.push(u.unwrap().primary_id);
+        }
+        let counts = planned.counts;
+        let end = RunEnd {
+            outcome: RunOutcome::Delivered,
+            counts,
+            files: vec![],
+            destination: None,
+            message: None,
+        };
+        planned.commit(run, &end).unwrap();
+        (skipped, sent, counts)
+    }
+
+    #[test]
+    fn a_preloaded_delta_skips_as_one_that_reads_its_items_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plain = StateStore::open(&dir.path().join("plain.sqlite")).unwrap();
+        let mut ahead = StateStore::open(&dir.path().join("ahead.sqlite")).unwrap();
+        let days: [&[(&str, &str)]; 4] = [
+            &[("a", "Ann"), ("bb", "Bo"), ("ccc", "Cy")],
+            &[("a", "Ann"), ("bb", "Bob"), ("ccc", "Cy"), ("dd", "Di")],
+            &[("a", "Ann"), ("bb", "Bob"), ("dd", "Di")],
+            &[("ccc", "Cy"), ("a", "Ann"), ("bb", "Bob"), ("dd", "Dee")],
+        ];
+        let mut skipped_any = false;
+        for (n, people) in days.into_iter().enumerate() {
+            let today = day(n as u64 + 1);
+            let want = skipping_night(&mut plain, today, people, false);
+            let got = skipping_night(&mut ahead, today, people, true);
+            assert_eq!(got, want, "day {}", n + 1);
+            skipped_any |= !got.0.is_empty();
+        }
+        // The comparison means something only if someone was skipped.
+        assert!(skipped_any);
     }
 }

@@ -173,191 +173,59 @@ impl RawHashes {
     }
 }
 
-/// Per person, their hash's state so far, and a bit for those who cannot be hashed.
+/// A [`RawHashes`] being taken as the rows are read: per person, their hash's state so far
+/// (see [`crate::rowhash::RowHasher::state`]), and a bit for those who cannot be hashed.
+/// Taken on the reading thread: hashing a row costs a small part of reading it.
 #[derive(Default)]
-struct Folds {
+struct Hashing {
+    /// The input being read (its number in config order).
+    source: usize,
     states: Vec<u64>,
     unhashable: Vec<u64>,
+    /// The hasher, its row buffer reused from row to row.
+    hasher: Option<crate::rowhash::RowHasher>,
 }
 
-impl Folds {
+impl Hashing {
     /// Makes room for person number `person` (people come in order of first appearance).
     fn person(&mut self, person: usize) {
         if person == self.states.len() {
-            self.states.push(crate::rowhash::RowHasher::new().state());
+            self.states.push(crate::rowhash::RowHasher::start());
             if person.is_multiple_of(64) {
                 self.unhashable.push(0);
             }
         }
     }
 
-    fn unhashable(&mut self, person: usize) {
+    /// A row of person number `person`; `None`: a row with a problem (the person is not
+    /// hashed).
+    fn row(&mut self, person: usize, fields: Option<&crate::read::Fields>) {
         self.person(person);
-        self.unhashable[person / 64] |= 1 << (person % 64);
-    }
-
-    /// Folds the rows of a batch ([`Hashing::row`] says how they are written).
-    fn take(&mut self, batch: &[u8]) {
-        let mut r = Cursor(batch);
-        while let Some(tag) = r.byte() {
-            let person = r.word();
-            if tag == UNHASHABLE {
-                self.unhashable(person);
-                continue;
-            }
-            let source = r.word();
-            let count = r.word();
-            self.person(person);
-            let mut h = crate::rowhash::RowHasher::resume(self.states[person]);
-            h.row(source);
-            for _ in 0..count {
-                let len = r.word();
-                h.field(r.bytes(len));
-            }
-            self.states[person] = h.state();
+        let Some(fields) = fields else {
+            self.unhashable[person / 64] |= 1 << (person % 64);
+            return;
+        };
+        let h = self
+            .hasher
+            .get_or_insert_with(crate::rowhash::RowHasher::new);
+        h.resume(self.states[person]);
+        h.row(self.source);
+        for i in 0..fields.len() {
+            h.field(fields.get(i).unwrap_or("").as_bytes());
         }
+        self.states[person] = h.state();
     }
 
     fn finish(self) -> RawHashes {
         let mut hashes = self.states;
         for h in &mut hashes {
-            *h = crate::rowhash::RowHasher::resume(*h).finish();
+            *h = crate::rowhash::RowHasher::finish_state(*h);
         }
         hashes.shrink_to_fit();
         RawHashes {
             hashes,
             unhashable: self.unhashable,
         }
-    }
-}
-
-/// A batch's tag: a row of a person.
-const ROW: u8 = 0;
-/// A batch's tag: a person with a row that could not be read.
-const UNHASHABLE: u8 = 1;
-/// Bytes of rows handed to the hashing thread at a time.
-const BATCH_BYTES: usize = 1 << 16;
-
-/// Reads a batch.
-struct Cursor<'b>(&'b [u8]);
-
-impl<'b> Cursor<'b> {
-    fn byte(&mut self) -> Option<u8> {
-        let (&b, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(b)
-    }
-
-    fn bytes(&mut self, n: usize) -> &'b [u8] {
-        let (taken, rest) = self.0.split_at(n.min(self.0.len()));
-        self.0 = rest;
-        taken
-    }
-
-    fn word(&mut self) -> usize {
-        let mut w = [0; 8];
-        let taken = self.bytes(8);
-        w[..taken.len()].copy_from_slice(taken);
-        usize::try_from(u64::from_le_bytes(w)).unwrap_or(usize::MAX)
-    }
-}
-
-/// A [`RawHashes`] being taken. The reading thread writes each row's fields into a batch;
-/// a thread of its own folds the batches into the hashes (the hashing costs about as much
-/// as reading, and the other core is idle while a delta reads its extract). Without that
-/// thread (it could not be started), rows are folded at once.
-struct Hashing {
-    /// The input being read (its number in config order).
-    source: usize,
-    batch: Vec<u8>,
-    folding: Folding,
-}
-
-enum Folding {
-    Here(Folds),
-    There {
-        batches: std::sync::mpsc::SyncSender<Vec<u8>>,
-        thread: std::thread::JoinHandle<Folds>,
-    },
-}
-
-impl Hashing {
-    fn new() -> Hashing {
-        let (batches, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-        let thread = std::thread::Builder::new()
-            .name("row hashes".into())
-            .spawn(move || {
-                let mut folds = Folds::default();
-                for batch in rx {
-                    folds.take(&batch);
-                }
-                folds
-            });
-        Hashing {
-            source: 0,
-            batch: Vec::new(),
-            folding: match thread {
-                Ok(thread) => Folding::There { batches, thread },
-                Err(_) => Folding::Here(Folds::default()),
-            },
-        }
-    }
-
-    fn put(&mut self, word: usize) {
-        self.batch.extend_from_slice(&(word as u64).to_le_bytes());
-    }
-
-    /// A row of person number `person` (`None`: a row with a problem): its fields written
-    /// into the batch as [`ROW`], the person, the input, the field count, then each field's
-    /// length and bytes; or [`UNHASHABLE`] and the person.
-    fn row(&mut self, person: usize, fields: Option<&crate::read::Fields>) {
-        match fields {
-            None => {
-                self.batch.push(UNHASHABLE);
-                self.put(person);
-            }
-            Some(fields) => {
-                self.batch.push(ROW);
-                self.put(person);
-                self.put(self.source);
-                self.put(fields.len());
-                for i in 0..fields.len() {
-                    let field = fields.get(i).unwrap_or("").as_bytes();
-                    self.put(field.len());
-                    self.batch.extend_from_slice(field);
-                }
-            }
-        }
-        if self.batch.len() >= BATCH_BYTES {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_BYTES + 1024));
-        match &mut self.folding {
-            Folding::Here(folds) => folds.take(&batch),
-            Folding::There { batches, .. } => {
-                if let Err(std::sync::mpsc::SendError(batch)) = batches.send(batch) {
-                    // The thread is gone (it panicked): the panic is raised at `finish`.
-                    drop(batch);
-                }
-            }
-        }
-    }
-
-    fn finish(mut self) -> RawHashes {
-        self.flush();
-        let folds = match self.folding {
-            Folding::Here(folds) => folds,
-            Folding::There { batches, thread } => {
-                drop(batches);
-                thread
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            }
-        };
-        folds.finish()
     }
 }
 
@@ -402,7 +270,7 @@ impl<S: std::hash::BuildHasher + Default> Builder<S> {
 impl<S: std::hash::BuildHasher> Builder<S> {
     /// Takes every person's raw-row hash as their rows are read (8 bytes a person).
     pub(super) fn hashing(mut self) -> Self {
-        self.hashing = Some(Hashing::new());
+        self.hashing = Some(Hashing::default());
         self
     }
 
