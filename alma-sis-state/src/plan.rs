@@ -722,7 +722,12 @@ impl<'s> Planner<'s> {
             .map_err(sql("read the raw-row hash basis"))?
             .flatten();
         if stored.as_deref() == Some(basis) {
-            self.skipping = self.options.mode == LoadMode::Delta;
+            // Skipping takes a person's expiry and purge dates as those last sent, which a
+            // "today + N" rule only moves later: not so on a day before a delivered run's
+            // (a clock set back, an old `--now`), where mapping would find them moved
+            // earlier, so changed. Then everyone is mapped.
+            let behind = last_delivered_day(store, &self.feed)?.is_some_and(|d| self.today < d);
+            self.skipping = self.options.mode == LoadMode::Delta && !behind;
         } else {
             store
                 .conn
@@ -1137,6 +1142,32 @@ impl Seen {
             }
         }
     }
+}
+
+/// The latest "today" of the delivered runs of `feed` (a run's day is its start's date in
+/// its own offset, as the run took it): the items were last written on or before it. Runs
+/// whose start does not read as a time are passed over.
+fn last_delivered_day(store: &StateStore, feed: &str) -> Result<Option<NaiveDate>, StateError> {
+    let sql = |source| {
+        sql_error(
+            &store.path,
+            "read the days of the delivered runs".into(),
+            source,
+        )
+    };
+    let mut stmt = store
+        .conn
+        .prepare("SELECT started FROM runs WHERE feed = ?1 AND outcome = 'delivered'")
+        .map_err(sql)?;
+    let mut rows = stmt.query([feed]).map_err(sql)?;
+    let mut latest = None;
+    while let Some(row) = rows.next().map_err(sql)? {
+        let started = row.get_ref(0).map_err(sql)?.as_str().unwrap_or_default();
+        if let Ok(at) = chrono::DateTime::parse_from_rfc3339(started) {
+            latest = latest.max(Some(at.date_naive()));
+        }
+    }
+    Ok(latest)
 }
 
 /// Whether a known item may be taken as unchanged without mapping its person, whose rows
@@ -1626,7 +1657,8 @@ mod tests {
         let run = store
             .begin_run(&NewRun {
                 feed: "patrons".into(),
-                started: chrono::DateTime::parse_from_rfc3339("2026-11-01T04:00:00Z").unwrap(),
+                started: chrono::DateTime::parse_from_rfc3339(&format!("{today}T04:00:00Z"))
+                    .unwrap(),
                 config_hash: "c".into(),
                 mode: "delta".into(),
                 partial: false,
@@ -1689,5 +1721,24 @@ mod tests {
         }
         // The comparison means something only if someone was skipped.
         assert!(skipped_any);
+    }
+
+    #[test]
+    fn a_delta_dated_before_a_delivered_run_skips_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = StateStore::open(&dir.path().join("s.sqlite")).unwrap();
+        let people: &[(&str, &str)] = &[("a", "Ann"), ("bb", "Bo")];
+        skipping_night(&mut store, day(5), people, false);
+        let (skipped, sent, _) = skipping_night(&mut store, day(6), people, false);
+        assert_eq!(
+            (skipped, sent),
+            (vec!["a".to_string(), "bb".into()], vec![])
+        );
+        // Two days before the last delivered run: the expiry (today + 365) maps earlier than
+        // the one sent, so mapping finds everyone changed; skipping must not say unchanged.
+        let (skipped, sent, counts) = skipping_night(&mut store, day(4), people, true);
+        assert_eq!(skipped, Vec::<String>::new());
+        assert_eq!(sent, vec!["a".to_string(), "bb".into()]);
+        assert_eq!(counts.changed, 2);
     }
 }
