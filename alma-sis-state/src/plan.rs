@@ -1495,41 +1495,27 @@ mod tests {
         Preloaded(Box<dyn FnOnce() + 'a>),
     }
 
-    fn run_with(
-        store: &mut StateStore,
-        today: NaiveDate,
-        people: &[(&str, &str)],
-        start: Start<'_>,
-    ) -> (Vec<String>, RunCounts, Vec<String>) {
-        let (hasher, preloaded): (KeyHasher, _) = match start {
-            Start::Clumsy => (clumsy, None),
-            Start::Plain => (key_hash, None),
-            Start::Preloaded(meanwhile) => {
-                let preloaded = store.preload("patrons", &options(), today).unwrap();
-                assert!(preloaded.is_some());
-                meanwhile();
-                (key_hash, preloaded)
-            }
-        };
-        let run = store
+    /// Starts a delta run of the feed, dated `today` (its start at 04:00 UTC).
+    fn begin(store: &mut StateStore, today: NaiveDate) -> RunId {
+        store
             .begin_run(&NewRun {
                 feed: "patrons".into(),
-                started: chrono::DateTime::parse_from_rfc3339("2026-11-01T04:00:00Z").unwrap(),
+                started: chrono::DateTime::parse_from_rfc3339(&format!("{today}T04:00:00Z"))
+                    .unwrap(),
                 config_hash: "c".into(),
                 mode: "delta".into(),
                 partial: false,
             })
-            .unwrap();
-        let mut planner = store
-            .planner_with("patrons", &options(), today, hasher, preloaded)
-            .unwrap();
-        let mut sent = Vec::new();
-        for (id, name) in people {
-            let (u, hash, xml) = user(id, name, today);
-            if planner.observe(&u, hash, &xml).unwrap().send {
-                sent.push(u.primary_id.clone());
-            }
-        }
+            .unwrap()
+    }
+
+    /// Finishes `planner` and commits `run` as delivered; the re-sent go to `sent`. Returns
+    /// the counts and the ids of the vanished.
+    fn deliver(
+        planner: Planner<'_>,
+        run: RunId,
+        sent: &mut Vec<String>,
+    ) -> (RunCounts, Vec<String>) {
         let planned = planner.finish().unwrap();
         for u in planned.resend() {
             sent.push(u.unwrap().primary_id);
@@ -1548,6 +1534,37 @@ mod tests {
             message: None,
         };
         planned.commit(run, &end).unwrap();
+        (counts, vanished)
+    }
+
+    fn run_with(
+        store: &mut StateStore,
+        today: NaiveDate,
+        people: &[(&str, &str)],
+        start: Start<'_>,
+    ) -> (Vec<String>, RunCounts, Vec<String>) {
+        let (hasher, preloaded): (KeyHasher, _) = match start {
+            Start::Clumsy => (clumsy, None),
+            Start::Plain => (key_hash, None),
+            Start::Preloaded(meanwhile) => {
+                let preloaded = store.preload("patrons", &options(), today).unwrap();
+                assert!(preloaded.is_some());
+                meanwhile();
+                (key_hash, preloaded)
+            }
+        };
+        let run = begin(store, today);
+        let mut planner = store
+            .planner_with("patrons", &options(), today, hasher, preloaded)
+            .unwrap();
+        let mut sent = Vec::new();
+        for (id, name) in people {
+            let (u, hash, xml) = user(id, name, today);
+            if planner.observe(&u, hash, &xml).unwrap().send {
+                sent.push(u.primary_id.clone());
+            }
+        }
+        let (counts, vanished) = deliver(planner, run, &mut sent);
         (sent, counts, vanished)
     }
 
@@ -1654,16 +1671,7 @@ mod tests {
         } else {
             None
         };
-        let run = store
-            .begin_run(&NewRun {
-                feed: "patrons".into(),
-                started: chrono::DateTime::parse_from_rfc3339(&format!("{today}T04:00:00Z"))
-                    .unwrap(),
-                config_hash: "c".into(),
-                mode: "delta".into(),
-                partial: false,
-            })
-            .unwrap();
+        let run = begin(store, today);
         let mut planner = store
             .planner_preloaded("patrons", &options(), today, preloaded)
             .unwrap();
@@ -1684,19 +1692,7 @@ mod tests {
                 sent.push(u.primary_id.clone());
             }
         }
-        let planned = planner.finish().unwrap();
-        for u in planned.resend() {
-            sent.push(u.unwrap().primary_id);
-        }
-        let counts = planned.counts;
-        let end = RunEnd {
-            outcome: RunOutcome::Delivered,
-            counts,
-            files: vec![],
-            destination: None,
-            message: None,
-        };
-        planned.commit(run, &end).unwrap();
+        let (counts, _) = deliver(planner, run, &mut sent);
         (skipped, sent, counts)
     }
 
