@@ -226,3 +226,58 @@ fn over_three_messy_nights_a_skipping_delta_sends_what_a_mapping_delta_sends() {
     assert!(skipped > 2000, "the skipping site skipped {skipped}");
     assert_eq!(skipping.export(), mapping.export());
 }
+
+/// Every zip in the drop folder, by name, with its text.
+#[cfg(feature = "fault-injection")]
+fn delivered(demo: &Demo) -> Vec<(String, String)> {
+    demo.drop_zips()
+        .into_iter()
+        .map(|z| {
+            let name = z.file_name().unwrap().to_string_lossy().into_owned();
+            (name, unzip_text(&z))
+        })
+        .collect()
+}
+
+/// A delta run killed at the fault `point` (see `cli/src/pipeline/fault.rs`).
+#[cfg(feature = "fault-injection")]
+fn killed(demo: &Demo, now: &str, extra: &[&str], point: &str) {
+    let mut args = vec!["--mode", "delta"];
+    args.extend_from_slice(extra);
+    let out = demo.run_env(now, &args, &[("ALMA_SIS_TEST_FAULT", point)]);
+    assert_eq!(out.status.code(), None, "killed at {point}: {out:?}");
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn nights_killed_midway_leave_a_skipping_delta_sending_what_a_mapping_delta_sends() {
+    let skipping = site(2000, true);
+    let mapping = site(2000, true);
+    let both = |f: &dyn Fn(&Demo, &[&str])| {
+        f(&skipping, &[]);
+        f(&mapping, &["--map-everyone"]);
+    };
+    both(&|d, extra| {
+        night(d, NIGHT[0], extra);
+    });
+    // Night 2, one percent changed: killed in the pass with the run's writes open (the
+    // skips already settled), then run again.
+    both(&|d, _| generate(&d.people(), 2000, true, 10));
+    both(&|d, extra| killed(d, NIGHT[1], extra, "during-record"));
+    both(&|d, extra| {
+        night(d, NIGHT[1], extra);
+    });
+    // Night 3, changed back: killed after delivering, before recording; then night 4.
+    both(&|d, _| generate(&d.people(), 2000, true, 0));
+    both(&|d, extra| killed(d, NIGHT[2], extra, "after-package"));
+    let a = night(&skipping, NIGHT[3], &[]);
+    let b = night(&mapping, NIGHT[3], &["--map-everyone"]);
+    assert_eq!((a.rows, a.sent), (b.rows, b.sent));
+    assert!(a.skipped > 0, "the skipping site skipped nobody: {a:?}");
+    assert_eq!(
+        delivered(&skipping),
+        delivered(&mapping),
+        "the same files and bytes"
+    );
+    assert_eq!(skipping.export(), mapping.export());
+}
