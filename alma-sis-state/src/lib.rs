@@ -204,11 +204,13 @@ const CACHE_FLOOR_KIB: usize = 8 * 1024;
 const RUN_CACHE_FLOOR_KIB: usize = 4 * 1024;
 
 /// What a run's planner may hold, in KiB: the index of the known items plus SQLite's page
-/// cache, which gets what the index leaves. A first load (empty index) gets all of it, and
-/// fills it with the pages of its one transaction whatever the order of its keys; 16 MiB
-/// took a million-user first load in random key order as long as 28 MiB did, within the
-/// noise of the runs (2026-12-06, docs/performance.md), and peaked 13 MB lower.
-const PLAN_BUDGET_KIB: usize = 16 * 1024;
+/// cache, which gets what the index leaves (at least [`RUN_CACHE_FLOOR_KIB`]). A first load
+/// (empty index) gets all of it and fills it with the pages of its one transaction. Its time
+/// does not follow the cache: a million-user first load took as long with 6 MiB as with 16
+/// MiB, in key order (0.98 of the time, 4 pairs) and in random key order (1.00, 4 pairs),
+/// and peaked 11 MB lower (2026-12-06, docs/performance.md); 16 against 28 MiB had shown the
+/// same before.
+const PLAN_BUDGET_KIB: usize = 6 * 1024;
 
 /// The WAL file is truncated to this size after a checkpoint (bytes).
 const WAL_LIMIT: u64 = 64 * 1024 * 1024;
