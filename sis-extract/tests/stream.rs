@@ -752,18 +752,31 @@ proptest! {
         if bom {
             bytes.extend_from_slice(b"\xEF\xBB\xBF");
         }
-        bytes.extend_from_slice(b"id,name,other\n");
-        for (i, (key, name, other, end)) in rows.iter().enumerate() {
-            // Some keys repeat.
-            let key = if *key < 3 { u64::from(*key) } else { i as u64 + 3 };
-            bytes.extend_from_slice(format!("k{key},").as_bytes());
-            bytes.extend_from_slice(name);
-            bytes.push(b',');
-            bytes.extend_from_slice(other);
-            bytes.extend_from_slice(end);
-        }
+        bytes.extend_from_slice(&id_name_other(&rows));
         prop_assert_eq!(map_names(&bytes, Some("windows-1252")), expected_people(&bytes));
     }
+}
+
+/// One arbitrary row of [`id_name_other`]: key, name, other, line end.
+type Row3 = (u8, Vec<u8>, Vec<u8>, &'static [u8]);
+
+/// A file of columns `id,name,other` with the arbitrary `rows`: keys below 3 repeat, the
+/// others are unique.
+fn id_name_other(rows: &[Row3]) -> Vec<u8> {
+    let mut bytes = b"id,name,other\n".to_vec();
+    for (i, (key, name, other, end)) in rows.iter().enumerate() {
+        let key = if *key < 3 {
+            u64::from(*key)
+        } else {
+            i as u64 + 3
+        };
+        bytes.extend_from_slice(format!("k{key},").as_bytes());
+        bytes.extend_from_slice(name);
+        bytes.push(b',');
+        bytes.extend_from_slice(other);
+        bytes.extend_from_slice(end);
+    }
+    bytes
 }
 
 /// `text` with every `\n` made `\r\n`.
@@ -1035,15 +1048,7 @@ proptest! {
         notes in proptest::collection::vec((0u8..8, cell(), terminator()), 0..10),
         fallback in any::<bool>(),
     ) {
-        let mut bytes = b"id,name,other\n".to_vec();
-        for (i, (key, name, other, end)) in rows.iter().enumerate() {
-            let key = if *key < 3 { u64::from(*key) } else { i as u64 + 3 };
-            bytes.extend_from_slice(format!("k{key},").as_bytes());
-            bytes.extend_from_slice(name);
-            bytes.push(b',');
-            bytes.extend_from_slice(other);
-            bytes.extend_from_slice(end);
-        }
+        let bytes = id_name_other(&rows);
         let mut more = b"id,note\n".to_vec();
         for (key, note, end) in &notes {
             more.extend_from_slice(format!("k{key},").as_bytes());
