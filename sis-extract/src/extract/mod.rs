@@ -26,7 +26,7 @@ pub use outcome::{
 };
 
 use crate::compile::{Compiled, compile};
-use index::{Builder, Index, NONE};
+use index::{Builder, Cursor, Index, NONE};
 use map::{Row, Tracer};
 
 /// Reads the configured inputs (paths relative to `base_dir`) and maps them to users,
@@ -198,8 +198,7 @@ pub enum Visit {
 /// Every person, in order of first appearance; see [`Extractor::people`].
 struct People<'x, 'c> {
     extractor: &'x Extractor<'c>,
-    /// (next row to look for a first row from, next key).
-    cursor: (usize, usize),
+    cursor: Cursor,
     left: usize,
     reading: Reading,
 }
@@ -282,7 +281,7 @@ impl<'c> Extractor<'c> {
             } else {
                 crate::records::layout(input, src)?
             };
-            row_base.push(builder.index.next.len() as u32);
+            row_base.push(builder.rows() as u32);
             builder.start_source(sources.len());
             let source = match &query {
                 None => Source::open(input, base_dir, layout, &config.limits, &mut builder)?,
@@ -426,7 +425,7 @@ impl<'c> Extractor<'c> {
     pub fn people(&self) -> impl Iterator<Item = PersonOutcome> + '_ {
         People {
             extractor: self,
-            cursor: (0, 0),
+            cursor: Cursor::default(),
             left: self.index.people,
             reading: Reading::default(),
         }
@@ -447,7 +446,7 @@ impl<'c> Extractor<'c> {
         let raw = self.index.raw.take()?;
         let mut bits = vec![0u64; self.index.people.div_ceil(64)];
         let mut marked = 0;
-        let mut cursor = (0, 0);
+        let mut cursor = Cursor::default();
         let mut person = 0;
         while let Some((_, key)) = self.index.person(&mut cursor) {
             if let Some(hash) = raw.get(person)
@@ -478,7 +477,7 @@ impl<'c> Extractor<'c> {
         mut skip: impl FnMut(&str, u64) -> bool + 'a,
     ) -> impl Iterator<Item = Visit> + 'a {
         let mut reading = Reading::default();
-        let mut cursor = (0, 0);
+        let mut cursor = Cursor::default();
         let mut person = 0;
         std::iter::from_fn(move || {
             let (head, key) = self.index.person(&mut cursor)?;
@@ -516,14 +515,14 @@ impl<'c> Extractor<'c> {
     /// `file:line` (for a row without a key), traced.
     pub fn explain(&self, id: &str) -> Option<PersonOutcome> {
         let mut reading = Reading::default();
-        let mut cursor = (0, 0);
+        let mut cursor = Cursor::default();
         while let Some((head, key)) = self.index.person(&mut cursor) {
             if !key.is_empty() && key == id {
                 return Some(self.person_traced(head, key, true, &mut reading));
             }
         }
         if let Some(row) = self.row_at(id) {
-            let mut cursor = (0, 0);
+            let mut cursor = Cursor::default();
             while let Some((head, key)) = self.index.person(&mut cursor) {
                 let global = |(s, r): (usize, usize)| self.row_base[s] as usize + r;
                 if self.rows_of(head).any(|at| global(at) == row) {
@@ -532,7 +531,7 @@ impl<'c> Extractor<'c> {
             }
         }
         // Find the person without tracing everyone, then trace them.
-        let mut cursor = (0, 0);
+        let mut cursor = Cursor::default();
         while let Some((head, key)) = self.index.person(&mut cursor) {
             let found = self
                 .person_traced(head, key, false, &mut reading)
@@ -566,7 +565,7 @@ impl<'c> Extractor<'c> {
                 return None;
             }
             let here = at;
-            at = self.index.next[here as usize];
+            at = self.index.links.next(here);
             let source = self.row_base.partition_point(|&b| b <= here) - 1;
             Some((source, (here - self.row_base[source]) as usize))
         })

@@ -3,7 +3,7 @@
 //! encoding.
 //!
 //! A [`Source`] is read once, in chunks, to find where every row starts ([`Offsets`]: about
-//! four bytes a row) and to hand each row's key to a [`Sink`]; nothing else of the file stays
+//! two bytes a row) and to hand each row's key to a [`Sink`]; nothing else of the file stays
 //! in memory. Rows are read back by offset when their person is mapped ([`Cache`]: a
 //! read-ahead window per file, owned by whoever maps) and parsed again: csv-core on the row's
 //! bytes, or, for a row without quotes, a plain split at the delimiter, which gives the same
@@ -166,42 +166,73 @@ enum Text {
     Utf16(&'static Encoding),
 }
 
-/// Where each row of a source starts, and its line: the low 32 bits of every start, with
-/// the high bits and the line (as a distance from the row number) kept only where they
-/// change. Row `i` ends where row `i + 1` starts (the last where the data ends).
+/// Where each row of a source starts, and its line: every [`STRIDE`]th start in full, the
+/// others as the distance from the row before (two bytes; a distance that does not fit is
+/// kept aside), and the line as a distance from the row number, kept only where it
+/// changes. Row `i` ends where row `i + 1` starts (the last where the data ends).
 #[derive(Debug, Default)]
 struct Offsets {
-    low: Vec<u32>,
-    /// (first row, high 32 bits of the starts from that row on).
-    high: Vec<(u32, u32)>,
+    /// The start of every [`STRIDE`]th row.
+    bases: Vec<u64>,
+    /// Per row: its start minus the previous row's ([`LONG`] when that does not fit, 0 for
+    /// a row in `bases`).
+    gaps: Vec<u16>,
+    /// (row, gap) of the rows whose gap is [`LONG`], in row order.
+    long: Vec<(u32, u64)>,
     /// (first row, line minus row number from that row on).
     lines: Vec<(u32, i64)>,
     end: u64,
+    /// The start of the last row pushed.
+    last: u64,
 }
+
+/// Rows between two full starts: finding a start adds at most this many gaps less one.
+const STRIDE: usize = 32;
+/// A gap kept in [`Offsets::long`].
+const LONG: u16 = u16::MAX;
 
 impl Offsets {
     fn push(&mut self, start: u64, line: u64) {
-        let row = self.low.len() as u32;
-        let high = (start >> 32) as u32;
-        if self.high.last().map_or(0, |h| h.1) != high {
-            self.high.push((row, high));
+        let row = self.gaps.len();
+        if row.is_multiple_of(STRIDE) {
+            self.bases.push(start);
+            self.gaps.push(0);
+        } else {
+            debug_assert!(start >= self.last, "rows start in file order");
+            let gap = start.saturating_sub(self.last);
+            match u16::try_from(gap) {
+                Ok(short) if short != LONG => self.gaps.push(short),
+                _ => {
+                    self.gaps.push(LONG);
+                    self.long.push((row as u32, gap));
+                }
+            }
         }
-        let delta = line as i64 - i64::from(row);
+        self.last = start;
+        let delta = line as i64 - row as i64;
         if self.lines.last().is_none_or(|l| l.1 != delta) {
-            self.lines.push((row, delta));
+            self.lines.push((row as u32, delta));
         }
-        self.low.push(start as u32);
     }
 
     fn len(&self) -> usize {
-        self.low.len()
+        self.gaps.len()
     }
 
     fn start(&self, i: usize) -> u64 {
-        let row = i as u32;
-        let at = self.high.partition_point(|h| h.0 <= row);
-        let high = at.checked_sub(1).map_or(0, |at| self.high[at].1);
-        (u64::from(high) << 32) | u64::from(self.low[i])
+        let base = self.bases[i / STRIDE];
+        self.gaps[i - i % STRIDE + 1..=i]
+            .iter()
+            .enumerate()
+            .fold(base, |at, (k, &gap)| {
+                at + if gap == LONG {
+                    let row = (i - i % STRIDE + 1 + k) as u32;
+                    let found = self.long.binary_search_by_key(&row, |l| l.0);
+                    found.map_or(0, |f| self.long[f].1)
+                } else {
+                    u64::from(gap)
+                }
+            })
     }
 
     fn end(&self, i: usize) -> u64 {
@@ -220,8 +251,9 @@ impl Offsets {
     }
 
     fn shrink_to_fit(&mut self) {
-        self.low.shrink_to_fit();
-        self.high.shrink_to_fit();
+        self.bases.shrink_to_fit();
+        self.gaps.shrink_to_fit();
+        self.long.shrink_to_fit();
         self.lines.shrink_to_fit();
     }
 }

@@ -494,3 +494,38 @@ fn a_character_cut_by_a_field_end_makes_the_row_not_utf8() {
     assert!(!parser.parse(b"k0,\xe9\xa0,\x80\n", &mut out));
     assert!(parser.parse("k0,\u{e9},\"\u{e9}\"\n".as_bytes(), &mut out));
 }
+
+proptest! {
+    /// Offsets give back every start, end and line pushed, whatever the gaps (none, short,
+    /// exactly the two-byte mark, longer) and however the lines jump.
+    #[test]
+    fn offsets_give_back_every_start_and_line(
+        rows in proptest::collection::vec(
+            (
+                prop_oneof![0..300u64, Just(65_534u64), Just(65_535), Just(65_536), 0..5_000_000_000u64],
+                1..4u64,
+            ),
+            0..200,
+        ),
+        tail in 0..100u64,
+    ) {
+        let (mut offsets, mut starts, mut lines) = (Offsets::default(), Vec::new(), Vec::new());
+        let (mut start, mut line) = (3u64, 2u64);
+        for &(gap, lines_on) in &rows {
+            start += gap;
+            line += lines_on;
+            offsets.push(start, line);
+            starts.push(start);
+            lines.push(line);
+        }
+        offsets.end = start + tail;
+        offsets.shrink_to_fit();
+        prop_assert_eq!(offsets.len(), starts.len());
+        for i in 0..starts.len() {
+            prop_assert_eq!(offsets.start(i), starts[i], "start of row {}", i);
+            let end = starts.get(i + 1).copied().unwrap_or(start + tail);
+            prop_assert_eq!(offsets.end(i), end, "end of row {}", i);
+            prop_assert_eq!(offsets.line(i), lines[i], "line of row {}", i);
+        }
+    }
+}
