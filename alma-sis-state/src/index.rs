@@ -1,9 +1,11 @@
-//! The known items of one feed, held compactly while a run is planned: 24 bytes an item
-//! (a 64-bit hash of the key, 64 bits of the content hash, the expiry sent and status bits)
-//! in one vector sorted by key hash, found through a radix directory and a short binary
-//! search; plus, in a run that can use them (a delta), each item's raw-row hash (8 bytes)
-//! in a second vector beside it. A full run maps and sends everyone, so it never reads a
-//! recorded raw-row hash and does not hold them.
+//! The known items of one feed, held compactly while a run is planned: 19 bytes an item
+//! (the low 48 bits of a 64-bit hash of the key, 64 bits of the content hash, the expiry
+//! sent and status bits) in one vector sorted by key hash, found through a radix directory
+//! and a short binary search. The directory has at least 2^16 buckets, so an item's bucket
+//! says the top 16 bits of its key hash: all 64 are compared. Plus, in a run that can use
+//! them (a delta), each item's raw-row hash (8 bytes) in a second vector beside it. A full
+//! run maps and sends everyone, so it never reads a recorded raw-row hash and does not hold
+//! them.
 //!
 //! Keys are not held. Two known keys with the same 64-bit hash (about one feed in 10^7 at a
 //! million items) are both moved to an exact side map, keyed by the key itself, and leave one
@@ -114,31 +116,44 @@ impl Entry {
     /// Whether this item vanishes (or stays vanished) when nobody in the extract claims it
     /// (`seen`: someone did): present and sent, or vanished and not already re-sent today.
     pub fn vanishes_unless(&self, seen: bool) -> bool {
-        !seen
-            && match self.status() {
-                PRESENT => self.has(SENT),
-                VANISHED => !self.has(SENT_TODAY),
-                _ => false,
-            }
+        vanishes_unless(self.flags, seen)
     }
 }
 
+/// [`Entry::vanishes_unless`] of an entry with `flags`.
+fn vanishes_unless(flags: u8, seen: bool) -> bool {
+    let has = |flag| flags & flag != 0;
+    !seen
+        && match flags & STATUS {
+            PRESENT => has(SENT),
+            VANISHED => !has(SENT_TODAY),
+            _ => false,
+        }
+}
+
+/// How many top bits of the key hash the directory says (at the least): the sorted vector
+/// holds the other 48.
+const IMPLIED_BITS: u32 = 16;
+
 /// An entry as the sorted vector holds it: [`Entry`] without its raw-row hash, which lives
-/// in [`Index`]'s `raws` (when kept). 24 bytes.
+/// in [`Index`]'s `raws` (when kept), and without the top [`IMPLIED_BITS`] of its key hash,
+/// which its bucket says. 19 bytes, byte-aligned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stored {
-    key: u64,
+    /// The low 48 bits of the key hash, big-endian: the arrays order as the numbers do.
+    key: [u8; 6],
     hash: [u8; HASH_PREFIX],
-    expires: i32,
+    /// The expiry as [`Entry`] holds it (days from the common era), little-endian.
+    expires: [u8; 4],
     flags: u8,
 }
 
 impl Stored {
     fn of(entry: &Entry) -> Stored {
         Stored {
-            key: entry.key,
+            key: low_key(entry.key),
             hash: entry.hash,
-            expires: entry.expires,
+            expires: entry.expires.to_le_bytes(),
             // Whether a raw-row hash is known is said by `raws` being kept.
             flags: entry.flags & !HAS_RAW,
         }
@@ -148,16 +163,34 @@ impl Stored {
         self.flags & flag != 0
     }
 
-    /// The entry, with `raw` as its raw-row hash.
-    fn entry(&self, raw: Option<u64>) -> Entry {
+    /// The key hash, its top [`IMPLIED_BITS`] being `top`.
+    fn key(&self, top: u16) -> u64 {
+        let [a, b, c, d, e, f] = self.key;
+        u64::from_be_bytes([0, 0, a, b, c, d, e, f]) | u64::from(top) << (64 - IMPLIED_BITS)
+    }
+
+    /// The entry, whose key hash's top [`IMPLIED_BITS`] are `top`, with `raw` as its
+    /// raw-row hash.
+    fn entry(&self, top: u16, raw: Option<u64>) -> Entry {
         Entry {
-            key: self.key,
+            key: self.key(top),
             hash: self.hash,
             raw: raw.unwrap_or(0),
-            expires: self.expires,
+            expires: i32::from_le_bytes(self.expires),
             flags: self.flags | if raw.is_some() { HAS_RAW } else { 0 },
         }
     }
+}
+
+/// The low 48 bits of key hash `kh`, as [`Stored`] holds them.
+fn low_key(kh: u64) -> [u8; 6] {
+    let [_, _, a, b, c, d, e, f] = kh.to_be_bytes();
+    [a, b, c, d, e, f]
+}
+
+/// The top [`IMPLIED_BITS`] of key hash `kh`.
+fn top_key(kh: u64) -> u16 {
+    (kh >> (64 - IMPLIED_BITS)) as u16
 }
 
 /// Where an entry lives.
@@ -169,11 +202,14 @@ pub(super) enum Slot {
     Side,
 }
 
-/// Collects the entries of an index in any order, in the compact form from the start (24
-/// bytes an entry, plus 8 and a bit with raw-row hashes), so that building an index never
-/// holds the entries twice: [`Builder::finish`] sorts them in place.
+/// Collects the entries of an index in any order, in the compact form from the start (19
+/// bytes an entry and 2 for the top of its key hash until the directory says it, plus 8 and
+/// a bit with raw-row hashes), so that building an index never holds the entries twice:
+/// [`Builder::finish`] sorts them in place.
 pub(super) struct Builder {
     entries: Vec<Stored>,
+    /// The top [`IMPLIED_BITS`] of each entry's key hash.
+    tops: Vec<u16>,
     raws: Vec<u64>,
     has_raw: Vec<u64>,
     keep_raw: bool,
@@ -190,6 +226,7 @@ impl Builder {
         };
         Builder {
             entries: Vec::with_capacity(n),
+            tops: Vec::with_capacity(n),
             raws,
             has_raw,
             keep_raw,
@@ -200,6 +237,7 @@ impl Builder {
     pub fn push(&mut self, entry: &Entry) {
         let at = self.entries.len();
         self.entries.push(Stored::of(entry));
+        self.tops.push(top_key(entry.key));
         if self.keep_raw {
             self.raws.push(entry.raw);
             if at.is_multiple_of(64) {
@@ -209,6 +247,11 @@ impl Builder {
                 self.has_raw[at / 64] |= 1 << (at % 64);
             }
         }
+    }
+
+    /// The key hash of entry `at`.
+    fn key(&self, at: usize) -> u64 {
+        self.entries[at].key(self.tops[at])
     }
 
     fn raw_bit(&self, at: usize) -> bool {
@@ -226,6 +269,7 @@ impl Builder {
     /// Moves entry `from` (with its raw-row hash) to `to`.
     fn copy(&mut self, from: usize, to: usize) {
         self.entries[to] = self.entries[from];
+        self.tops[to] = self.tops[from];
         if self.keep_raw {
             self.raws[to] = self.raws[from];
             let bit = self.raw_bit(from);
@@ -240,7 +284,7 @@ impl Builder {
     pub fn finish(mut self, hasher: KeyHasher) -> (Index, Vec<u64>) {
         let n = self.entries.len();
         let mut order: Vec<u32> = (0..u32::try_from(n).expect("under 2^32 items")).collect();
-        order.sort_unstable_by_key(|&i| self.entries[i as usize].key);
+        order.sort_unstable_by_key(|&i| self.key(i as usize));
         // Apply the permutation cycle by cycle: position `j` takes the entry at `order[j]`.
         const DONE: u32 = u32::MAX;
         for start in 0..n {
@@ -249,6 +293,7 @@ impl Builder {
             }
             let held = (
                 self.entries[start],
+                self.tops[start],
                 self.keep_raw
                     .then(|| (self.raws[start], self.raw_bit(start))),
             );
@@ -258,7 +303,8 @@ impl Builder {
                 order[j] = DONE;
                 if from == start {
                     self.entries[j] = held.0;
-                    if let Some((raw, bit)) = held.1 {
+                    self.tops[j] = held.1;
+                    if let Some((raw, bit)) = held.2 {
                         self.raws[j] = raw;
                         self.set_raw_bit(j, bit);
                     }
@@ -273,11 +319,12 @@ impl Builder {
         let mut collisions = Vec::new();
         let mut kept = 0;
         for at in 0..n {
-            if kept > 0 && self.entries[kept - 1].key == self.entries[at].key {
+            if kept > 0 && self.key(kept - 1) == self.key(at) {
+                let kh = self.key(at);
                 let last = &mut self.entries[kept - 1];
                 if last.flags != COLLIDED {
                     last.flags = COLLIDED;
-                    collisions.push(last.key);
+                    collisions.push(kh);
                 }
                 continue;
             }
@@ -288,12 +335,14 @@ impl Builder {
         }
         let Builder {
             mut entries,
+            mut tops,
             mut raws,
             mut has_raw,
             keep_raw,
         } = self;
         entries.truncate(kept);
         entries.shrink_to_fit();
+        tops.truncate(kept);
         if keep_raw {
             raws.truncate(kept);
             raws.shrink_to_fit();
@@ -301,18 +350,22 @@ impl Builder {
             has_raw.shrink_to_fit();
         }
         let n = entries.len();
-        // About four entries a bucket: a lookup touches the directory and one or two cache
-        // lines of entries.
-        let bits = if n < 64 { 0 } else { n.ilog2() - 2 };
+        // About four entries a bucket (a lookup touches the directory and one or two cache
+        // lines of entries), and never fewer buckets than the top bits the entries leave out.
+        let bits = n
+            .checked_ilog2()
+            .map_or(0, |b| b.saturating_sub(2))
+            .max(IMPLIED_BITS);
         let mut dir = Vec::with_capacity((1 << bits) + 1);
         let mut at = 0;
         for bucket in 0..(1u64 << bits) {
-            while at < n && bucket_of(entries[at].key, bits) < bucket {
+            while at < n && bucket_of(entries[at].key(tops[at]), bits) < bucket {
                 at += 1;
             }
             dir.push(u32::try_from(at).unwrap_or(u32::MAX));
         }
         dir.push(u32::try_from(n).unwrap_or(u32::MAX));
+        drop(tops);
         let index = Index {
             entries,
             raws,
@@ -329,7 +382,8 @@ impl Builder {
 
 /// The index; see the [module docs](self).
 pub(super) struct Index {
-    /// Sorted by `key`; unique keys.
+    /// Sorted by key hash; unique key hashes. Each holds the low 48 bits of its key hash; its
+    /// bucket in `dir` says the rest.
     entries: Vec<Stored>,
     /// The raw-row hash of each entry of `entries` (0 for none), when the index keeps
     /// them; empty otherwise.
@@ -338,6 +392,7 @@ pub(super) struct Index {
     has_raw: Vec<u64>,
     /// `dir[b]..dir[b + 1]` are the entries whose key hash starts with the `bits` bits `b`.
     dir: Vec<u32>,
+    /// At least [`IMPLIED_BITS`].
     bits: u32,
     side: HashMap<Box<str>, Entry>,
     hasher: KeyHasher,
@@ -392,9 +447,18 @@ impl Index {
 
     /// The entry at `at` of the sorted vector.
     fn main_entry(&self, at: usize) -> Entry {
+        // The last bucket starting at or before `at` holds it (the empty ones before it end
+        // where it starts).
+        let bucket = self.dir.partition_point(|&start| start as usize <= at) - 1;
+        self.bucket_entry(bucket, at)
+    }
+
+    /// The entry at `at` of the sorted vector, which is in bucket `bucket`.
+    fn bucket_entry(&self, bucket: usize, at: usize) -> Entry {
         let raw =
             (self.keep_raw && self.has_raw[at / 64] >> (at % 64) & 1 == 1).then(|| self.raws[at]);
-        self.entries[at].entry(raw)
+        let top = (bucket >> (self.bits - IMPLIED_BITS)) as u16;
+        self.entries[at].entry(top, raw)
     }
 
     /// The key hash of `key`.
@@ -408,9 +472,11 @@ impl Index {
         let bucket = usize::try_from(bucket_of(kh, self.bits)).ok()?;
         let lo = self.dir[bucket] as usize;
         let hi = self.dir[bucket + 1] as usize;
+        // The bucket's entries share their key hash's top bits, `kh`'s among them: the low
+        // bits tell the rest, and order them as the whole hashes.
         let at = lo
             + self.entries[lo..hi]
-                .binary_search_by_key(&kh, |e| e.key)
+                .binary_search_by_key(&low_key(kh), |e| e.key)
                 .ok()?;
         if self.entries[at].has(COLLIDED) {
             self.side.contains_key(key).then_some(Slot::Side)
@@ -435,19 +501,24 @@ impl Index {
 
     /// Whether some item vanishes unless seen: `seen` tells, by slot and key, who was.
     pub fn any_vanishes(&self, seen: impl Fn(Slot, &str) -> bool) -> bool {
-        self.entries.iter().enumerate().any(|(at, e)| {
-            !e.has(COLLIDED) && e.entry(None).vanishes_unless(seen(Slot::Main(at), ""))
-        }) || self
-            .side
+        self.entries
             .iter()
-            .any(|(k, e)| e.vanishes_unless(seen(Slot::Side, k)))
+            .enumerate()
+            .any(|(at, e)| !e.has(COLLIDED) && vanishes_unless(e.flags, seen(Slot::Main(at), "")))
+            || self
+                .side
+                .iter()
+                .any(|(k, e)| e.vanishes_unless(seen(Slot::Side, k)))
     }
 
     /// Every entry (placeholders excluded), in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
-        (0..self.entries.len())
-            .filter(|&at| !self.entries[at].has(COLLIDED))
-            .map(|at| self.main_entry(at))
+        self.dir
+            .windows(2)
+            .enumerate()
+            .flat_map(|(bucket, w)| (w[0] as usize..w[1] as usize).map(move |at| (bucket, at)))
+            .filter(|&(_, at)| !self.entries[at].has(COLLIDED))
+            .map(|(bucket, at)| self.bucket_entry(bucket, at))
             .chain(self.side.values().copied())
     }
 }
@@ -463,11 +534,15 @@ impl std::fmt::Debug for Index {
 }
 
 fn bucket_of(kh: u64, bits: u32) -> u64 {
-    if bits == 0 { 0 } else { kh >> (64 - bits) }
+    kh >> (64 - bits)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
     use super::*;
 
     fn entry(key: u64, flags: u8) -> Entry {
@@ -475,8 +550,9 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_entry_is_24_bytes() {
-        assert_eq!(std::mem::size_of::<Stored>(), 24);
+    fn a_stored_entry_is_19_bytes() {
+        assert_eq!(std::mem::size_of::<Stored>(), 19);
+        assert_eq!(std::mem::align_of::<Stored>(), 1);
     }
 
     #[test]
@@ -546,6 +622,165 @@ mod tests {
         assert_eq!(index.iter().count(), 4);
         assert!(index.any_vanishes(|slot, key| slot == Slot::Side && key == "a"));
         assert!(!index.any_vanishes(|_, _| true));
+    }
+
+    #[test]
+    fn an_index_of_100k_entries_holds_19_bytes_an_entry_beside_its_directory() {
+        let n = 100_000;
+        let entries: Vec<Entry> = (0..n)
+            .map(|i| {
+                let k = format!("k{i}");
+                Entry::new(key_hash(&k), &[1; 32], Some(RawHash(i as u64)), None, SENT)
+            })
+            .collect();
+        // 100k entries would take 2^14 buckets; the directory keeps its least, 2^16.
+        let dir = ((1 << 16) + 1) * std::mem::size_of::<u32>();
+        let per_entry = |index: &Index| (index.heap_bytes() - dir) as f64 / n as f64;
+        let (without, _) = Index::build(entries.clone(), key_hash, false);
+        assert!((19.0..19.1).contains(&per_entry(&without)), "{without:?}");
+        // The raw-row hashes: 8 bytes and a bit.
+        let (with, _) = Index::build(entries, key_hash, true);
+        assert!((27.125..27.2).contains(&per_entry(&with)), "{with:?}");
+    }
+
+    /// A reproducible stream of 64-bit values (splitmix64).
+    fn scrambled(i: u64) -> u64 {
+        let mut z = i.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    #[test]
+    fn buckets_of_more_than_16_bits_still_say_the_top_16() {
+        // 2^19 entries: 17 bits of directory, the 17th also among the 48 stored. Each base
+        // comes with neighbours in the same bucket, in the next bucket with the same top 16
+        // bits, and with the same low 48 bits under other top 16 bits.
+        let bases: Vec<u64> = (0..1 << 17).map(scrambled).collect();
+        let mut keys: Vec<u64> = bases
+            .iter()
+            .flat_map(|&b| [b, b ^ 1, b ^ 1 << 47, b ^ 1 << 48])
+            .collect();
+        let entries = keys.iter().map(|&k| entry(k, SENT)).collect();
+        let (index, collisions) = Index::build(entries, key_hash, false);
+        assert_eq!((index.bits, collisions.len()), (17, 0));
+        keys.sort_unstable();
+        for (at, &k) in keys.iter().enumerate() {
+            assert_eq!(index.find(k, ""), Some(Slot::Main(at)), "{k:x}");
+            assert_eq!(index.get(Slot::Main(at), ""), entry(k, SENT), "{k:x}");
+        }
+        for k in bases
+            .iter()
+            .flat_map(|&b| [b ^ 2, b ^ 1 << 46, b ^ 1 << 49])
+        {
+            if keys.binary_search(&k).is_err() {
+                assert_eq!(index.find(k, ""), None, "{k:x}");
+            }
+        }
+        let listed: Vec<u64> = index.iter().map(|e| e.key).collect();
+        assert_eq!(listed, keys);
+    }
+
+    /// A key hash said by its key, `{hash:x}#{n}` (`n` tells keys of one hash apart).
+    fn hex_hash(key: &str) -> u64 {
+        let hex = key.split_once('#').map_or(key, |(hex, _)| hex);
+        u64::from_str_radix(hex, 16).unwrap_or(0)
+    }
+
+    /// An order of entries that tells every field apart.
+    fn by_fields(e: &Entry) -> (u64, [u8; HASH_PREFIX], u64, i32, u8) {
+        (e.key, e.hash, e.raw, e.expires, e.flags)
+    }
+
+    /// One generated item: how its key hash is made and what it records.
+    type Item = (u8, u64, u64, u64, Option<u64>, Option<i32>, u8);
+
+    /// The key hash of an item, given the key hashes made before it (`kind`: 0-2 random,
+    /// 3-4 under a few top 16 bits, 5 an earlier one's, 6 an earlier one's low 48 bits under
+    /// other top bits, 7 an earlier one's with a low bit flipped).
+    fn item_key(kind: u8, a: u64, b: u64, earlier: &[u64]) -> u64 {
+        const LOW: u64 = (1 << 48) - 1;
+        match (kind, earlier.len() as u64) {
+            (3 | 4, _) => [0, 0xffff, 0x8000][(b % 3) as usize] << 48 | a & LOW,
+            (5, n @ 1..) => earlier[(b % n) as usize],
+            (6, n @ 1..) => earlier[(b % n) as usize] ^ ((b >> 32) & 0xffff).max(1) << 48,
+            (7, n @ 1..) => earlier[(b % n) as usize] ^ 1 << (a % 48),
+            _ => a,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_index_agrees_with_a_map_of_full_key_hashes(
+            items in proptest::collection::vec(
+                any::<Item>().prop_map(|mut i| { i.0 %= 8; i }),
+                0..3000,
+            ),
+            keep_raw: bool,
+        ) {
+            // Per key hash, each key's name, the entry given and the entry expected back.
+            let mut oracle: BTreeMap<u64, Vec<(String, Entry, Entry)>> = BTreeMap::new();
+            let mut keys = Vec::new();
+            let mut entries = Vec::new();
+            for (i, &(kind, a, b, content, raw, expires, flags)) in items.iter().enumerate() {
+                let kh = item_key(kind, a, b, &keys);
+                keys.push(kh);
+                let mut hash = [0xa5; 32];
+                hash[..8].copy_from_slice(&content.to_le_bytes());
+                let expires = expires.and_then(NaiveDate::from_num_days_from_ce_opt);
+                let flags = flags & (STATUS | SENT | SENT_TODAY);
+                let raw = raw.map(RawHash);
+                let given = Entry::new(kh, &hash, raw, expires, flags);
+                let expected = Entry::new(kh, &hash, raw.filter(|_| keep_raw), expires, flags);
+                entries.push(given);
+                oracle.entry(kh).or_default().push((format!("{kh:x}#{i}"), given, expected));
+            }
+            let (mut index, collisions) = Index::build(entries, hex_hash, keep_raw);
+            let colliding: Vec<u64> =
+                oracle.iter().filter(|(_, v)| v.len() > 1).map(|(&kh, _)| kh).collect();
+            prop_assert_eq!(&collisions, &colliding);
+            prop_assert_eq!(index.main_len(), oracle.len());
+
+            let mut listed: Vec<Entry> = index.iter().collect();
+            listed.sort_unstable_by_key(by_fields);
+            let single: Vec<Entry> =
+                oracle.values().filter(|v| v.len() == 1).map(|v| v[0].2).collect();
+            prop_assert_eq!(listed, single);
+
+            for (name, given, _) in oracle.values().filter(|v| v.len() > 1).flatten() {
+                index.add_side(name.as_str().into(), *given);
+            }
+            for (at, (&kh, known)) in oracle.iter().enumerate() {
+                for (name, _, expected) in known {
+                    let slot = if known.len() == 1 { Slot::Main(at) } else { Slot::Side };
+                    prop_assert_eq!(index.find(kh, name), Some(slot), "{}", name);
+                    prop_assert_eq!(index.get(slot, name), *expected, "{}", name);
+                }
+                let stranger = format!("{kh:x}#stranger");
+                let found = index.find(kh, &stranger);
+                prop_assert_eq!(found, (known.len() == 1).then_some(Slot::Main(at)));
+                for other in [kh ^ 1, kh ^ 1 << 47, kh ^ 1 << 48, kh ^ 1 << 63, kh.wrapping_add(1 << 48)] {
+                    if !oracle.contains_key(&other) {
+                        prop_assert_eq!(index.find(other, &format!("{other:x}")), None, "{:x}", other);
+                    }
+                }
+            }
+
+            let mut listed: Vec<Entry> = index.iter().collect();
+            listed.sort_unstable_by_key(by_fields);
+            let mut all: Vec<Entry> = oracle.values().flatten().map(|(_, _, e)| *e).collect();
+            all.sort_unstable_by_key(by_fields);
+            prop_assert_eq!(listed, all);
+
+            let vanishes = |side: bool| {
+                oracle.values().any(|v| (v.len() > 1) == side && v.iter().any(|(_, _, e)| e.vanishes_unless(false)))
+            };
+            prop_assert_eq!(index.any_vanishes(|_, _| false), vanishes(false) || vanishes(true));
+            prop_assert_eq!(index.any_vanishes(|slot, _| slot == Slot::Side), vanishes(false));
+            prop_assert_eq!(index.any_vanishes(|slot, _| slot != Slot::Side), vanishes(true));
+        }
     }
 
     #[test]
