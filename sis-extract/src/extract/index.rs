@@ -331,7 +331,9 @@ impl Index {
         let len = read_len(&self.keys, &mut cursor.at);
         let end = cursor.at.saturating_add(len).min(self.keys.len());
         cursor.key.truncate(shared);
-        cursor.key.extend_from_slice(&self.keys[cursor.at.min(end)..end]);
+        cursor
+            .key
+            .extend_from_slice(&self.keys[cursor.at.min(end)..end]);
         cursor.at = end;
         cursor.row = head + 1;
         Some((head, std::str::from_utf8(&cursor.key).unwrap_or_default()))
