@@ -1145,8 +1145,9 @@ impl Seen {
 }
 
 /// The latest "today" of the delivered runs of `feed` (a run's day is its start's date in
-/// its own offset, as the run took it): the items were last written on or before it. Runs
-/// whose start does not read as a time are passed over.
+/// its own offset, as the run took it): the items were last written on or before it. A run
+/// whose start does not read as a time (a state file edited by hand) could have been on any
+/// day, so it counts as the latest possible one: nobody is skipped.
 fn last_delivered_day(store: &StateStore, feed: &str) -> Result<Option<NaiveDate>, StateError> {
     let sql = |source| {
         sql_error(
@@ -1163,9 +1164,9 @@ fn last_delivered_day(store: &StateStore, feed: &str) -> Result<Option<NaiveDate
     let mut latest = None;
     while let Some(row) = rows.next().map_err(sql)? {
         let started = row.get_ref(0).map_err(sql)?.as_str().unwrap_or_default();
-        if let Ok(at) = chrono::DateTime::parse_from_rfc3339(started) {
-            latest = latest.max(Some(at.date_naive()));
-        }
+        let day = chrono::DateTime::parse_from_rfc3339(started)
+            .map_or(NaiveDate::MAX, |at| at.date_naive());
+        latest = latest.max(Some(day));
     }
     Ok(latest)
 }
@@ -1736,5 +1737,25 @@ mod tests {
         assert_eq!(skipped, Vec::<String>::new());
         assert_eq!(sent, vec!["a".to_string(), "bb".into()]);
         assert_eq!(counts.changed, 2);
+    }
+
+    #[test]
+    fn a_delivered_run_of_an_unreadable_day_skips_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = StateStore::open(&dir.path().join("s.sqlite")).unwrap();
+        let people: &[(&str, &str)] = &[("a", "Ann"), ("bb", "Bo")];
+        skipping_night(&mut store, day(5), people, false);
+        let (skipped, _, _) = skipping_night(&mut store, day(6), people, false);
+        assert_eq!(skipped.len(), 2);
+        // The delivered runs' start edited into something that is not a time: they could
+        // have been on any day, so the next delta maps everyone (and finds them unchanged).
+        store
+            .conn
+            .execute("UPDATE runs SET started = 'yesterday'", [])
+            .unwrap();
+        let (skipped, sent, counts) = skipping_night(&mut store, day(7), people, true);
+        assert_eq!(skipped, Vec::<String>::new());
+        assert_eq!(sent, Vec::<String>::new());
+        assert_eq!(counts.unchanged, 2);
     }
 }
