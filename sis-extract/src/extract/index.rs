@@ -6,28 +6,38 @@ pub(super) const NONE: u32 = u32::MAX;
 
 /// A person's key in the index: its length (LEB128) and its bytes.
 fn put_key(keys: &mut Vec<u8>, key: &[u8]) {
-    let mut len = key.len();
-    while len >= 0x80 {
-        keys.push((len as u8) | 0x80);
-        len >>= 7;
-    }
-    keys.push(len as u8);
+    push_len(keys, key.len());
     keys.extend_from_slice(key);
 }
 
 /// The key at `at` in the index, and where the next one starts.
 fn get_key(keys: &[u8], mut at: usize) -> (&[u8], usize) {
-    let (mut len, mut shift) = (0usize, 0);
-    while let Some(&b) = keys.get(at) {
-        at += 1;
-        len |= usize::from(b & 0x7F) << shift;
+    let len = read_len(keys, &mut at);
+    let end = at.saturating_add(len).min(keys.len());
+    (&keys[at.min(end)..end], end)
+}
+
+/// Appends `len` as LEB128.
+fn push_len(out: &mut Vec<u8>, mut len: usize) {
+    while len >= 0x80 {
+        out.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    out.push(len as u8);
+}
+
+/// The LEB128 length at `at`, which moves past it.
+fn read_len(bytes: &[u8], at: &mut usize) -> usize {
+    let (mut len, mut shift) = (0usize, 0u32);
+    while let Some(&b) = bytes.get(*at) {
+        *at += 1;
+        len |= usize::from(b & 0x7F).checked_shl(shift).unwrap_or(0);
         shift += 7;
         if b < 0x80 {
             break;
         }
     }
-    let end = (at + len).min(keys.len());
-    (&keys[at..end], end)
+    len
 }
 
 /// While indexing, a person's entry is their last row and their number (4 bytes each)
@@ -233,27 +243,6 @@ pub(super) struct Cursor {
     row: usize,
     at: usize,
     key: Vec<u8>,
-}
-
-fn read_len(bytes: &[u8], at: &mut usize) -> usize {
-    let (mut len, mut shift) = (0usize, 0);
-    while let Some(&b) = bytes.get(*at) {
-        *at += 1;
-        len |= usize::from(b & 0x7F).checked_shl(shift).unwrap_or(0);
-        shift += 7;
-        if b < 0x80 {
-            break;
-        }
-    }
-    len
-}
-
-fn push_len(out: &mut Vec<u8>, mut len: usize) {
-    while len >= 0x80 {
-        out.push((len as u8) | 0x80);
-        len >>= 7;
-    }
-    out.push(len as u8);
 }
 
 /// A [`RawHashes`] being taken as the rows are read: per person, their hash's state so far
