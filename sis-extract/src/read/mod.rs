@@ -219,28 +219,35 @@ impl Offsets {
         self.gaps.len()
     }
 
-    fn start(&self, i: usize) -> u64 {
-        let base = self.bases[i / STRIDE];
-        self.gaps[i - i % STRIDE + 1..=i]
-            .iter()
-            .enumerate()
-            .fold(base, |at, (k, &gap)| {
-                at + if gap == LONG {
-                    let row = (i - i % STRIDE + 1 + k) as u32;
-                    let found = self.long.binary_search_by_key(&row, |l| l.0);
-                    found.map_or(0, |f| self.long[f].1)
-                } else {
-                    u64::from(gap)
-                }
-            })
+    /// How far row `row` starts after the row before it (0 for a row in `bases`).
+    fn gap(&self, row: usize) -> u64 {
+        match self.gaps[row] {
+            LONG => {
+                let found = self.long.binary_search_by_key(&(row as u32), |l| l.0);
+                found.map_or(0, |f| self.long[f].1)
+            }
+            gap => u64::from(gap),
+        }
     }
 
-    fn end(&self, i: usize) -> u64 {
-        if i + 1 < self.len() {
-            self.start(i + 1)
-        } else {
+    fn start(&self, i: usize) -> u64 {
+        let base = i - i % STRIDE;
+        self.bases[i / STRIDE] + (base + 1..=i).map(|row| self.gap(row)).sum::<u64>()
+    }
+
+    /// Where row `i` starts and ends: it ends where row `i + 1` starts (the gaps are added
+    /// up once for both), the last where the data ends.
+    fn span(&self, i: usize) -> (u64, u64) {
+        let start = self.start(i);
+        let next = i + 1;
+        let end = if next >= self.len() {
             self.end
-        }
+        } else if next.is_multiple_of(STRIDE) {
+            self.bases[next / STRIDE]
+        } else {
+            start + self.gap(next)
+        };
+        (start, end)
     }
 
     fn line(&self, i: usize) -> u64 {
@@ -1451,7 +1458,7 @@ impl Source {
         if i >= self.rows.len() {
             return read;
         }
-        let (start, end) = (self.rows.start(i), self.rows.end(i));
+        let (start, end) = self.rows.span(i);
         // Not readable: parsed as an empty row; the person is rejected.
         let bytes =
             Self::read(&self.file, (start, end), &mut cache.window, self.chunk).unwrap_or_default();

@@ -464,8 +464,8 @@ fn offsets_past_4_gib_and_lines_that_jump_are_kept() {
     for (i, (start, line)) in rows.into_iter().enumerate() {
         assert_eq!((offsets.start(i), offsets.line(i)), (start, line));
     }
-    assert_eq!(offsets.end(4), 12_000_000_050);
-    assert_eq!(offsets.end(1), 4_294_967_300);
+    assert_eq!(offsets.span(4).1, 12_000_000_050);
+    assert_eq!(offsets.span(1).1, 4_294_967_300);
 }
 
 #[test]
@@ -524,7 +524,7 @@ proptest! {
         for i in 0..starts.len() {
             prop_assert_eq!(offsets.start(i), starts[i], "start of row {}", i);
             let end = starts.get(i + 1).copied().unwrap_or(start + tail);
-            prop_assert_eq!(offsets.end(i), end, "end of row {}", i);
+            prop_assert_eq!(offsets.span(i), (starts[i], end), "span of row {}", i);
             prop_assert_eq!(offsets.line(i), lines[i], "line of row {}", i);
         }
     }
