@@ -82,6 +82,7 @@ mod identity;
 mod index;
 mod migrate;
 mod plan;
+mod primed;
 mod stored;
 mod users;
 mod vanished;
