@@ -175,35 +175,17 @@ impl Templates {
                 put_varint(out, FIRST_INDEXED + 2 * i);
                 continue;
             }
-            // One pass: the line's tags, and the text after each `>` (up to the next `<` or
-            // `>`, which text never holds) ended by a `<`.
-            let (tags, holes) = (&mut scratch.tags, &mut scratch.holes);
-            tags.clear();
-            holes.clear();
-            let mut in_text = false;
-            for &b in line {
-                match b {
-                    b'<' | b'>' => {
-                        if in_text {
-                            holes.push(b'<');
-                        }
-                        in_text = b == b'>';
-                        tags.push(b);
-                    }
-                    _ if in_text => {
-                        if text {
-                            holes.push(b);
-                        }
-                    }
-                    _ => tags.push(b),
-                }
-            }
-            if in_text {
-                holes.push(b'<');
-            }
+            split_line(line, scratch);
+            let (tags, holes) = (&scratch.tags, &scratch.holes);
             if let Some(&i) = self.template_index.get(tags.as_slice()) {
                 put_varint(out, FIRST_INDEXED + 1 + 2 * i);
-                out.extend_from_slice(holes);
+                if text {
+                    out.extend_from_slice(holes);
+                } else {
+                    // Text never holds `<`: the `<`s are the ends of the holes.
+                    let ends = holes.iter().filter(|&&b| b == b'<').count();
+                    out.resize(out.len() + ends, b'<');
+                }
             } else {
                 put_varint(out, LITERAL);
                 put_varint(out, line.len() as u64);
@@ -291,6 +273,38 @@ impl Templates {
 struct Scratch {
     tags: Vec<u8>,
     holes: Vec<u8>,
+}
+
+/// Splits `line` into its tags (everything but the text after each `>`) and its holes (the
+/// text after each `>`, up to the next `<` or `>`, each ended by a `<`), into `scratch`.
+fn split_line(line: &[u8], scratch: &mut Scratch) {
+    let (tags, holes) = (&mut scratch.tags, &mut scratch.holes);
+    tags.clear();
+    holes.clear();
+    let mut in_text = false;
+    let mut rest = line;
+    // By runs between `<` and `>`, not byte by byte: most of a line is one or two runs.
+    loop {
+        let Some(at) = rest.iter().position(|&b| b == b'<' || b == b'>') else {
+            if in_text {
+                holes.extend_from_slice(rest);
+                holes.push(b'<');
+            } else {
+                tags.extend_from_slice(rest);
+            }
+            return;
+        };
+        let (run, after) = rest.split_at(at);
+        if in_text {
+            holes.extend_from_slice(run);
+            holes.push(b'<');
+        } else {
+            tags.extend_from_slice(run);
+        }
+        tags.push(after[0]);
+        in_text = after[0] == b'>';
+        rest = &after[1..];
+    }
 }
 
 /// A dictionary of either kind.
@@ -575,6 +589,107 @@ mod tests {
         }
     }
 
+    /// The line codes as the first templated layout made them, byte by byte: a whole shared
+    /// line first, else a template and the text between its tags, else the line.
+    pub(super) fn codes_by_lines(t: &Templates, payload: &[u8], text: bool) -> Vec<u8> {
+        let index = |list: &[Vec<u8>]| -> HashMap<Vec<u8>, u64> {
+            let mut index = HashMap::new();
+            for (i, line) in list.iter().enumerate() {
+                index.entry(line.clone()).or_insert(i as u64);
+            }
+            index
+        };
+        let (full, templates) = (index(&t.full), index(&t.templates));
+        let mut out = Vec::new();
+        for line in payload.split(|&b| b == b'\n') {
+            if let Some(&i) = full.get(line) {
+                put_varint(&mut out, FIRST_INDEXED + 2 * i);
+                continue;
+            }
+            let (mut tags, mut holes, mut in_text) = (Vec::new(), Vec::new(), false);
+            for &b in line {
+                match b {
+                    b'<' | b'>' => {
+                        if in_text {
+                            holes.push(b'<');
+                        }
+                        in_text = b == b'>';
+                        tags.push(b);
+                    }
+                    _ if in_text => {
+                        if text {
+                            holes.push(b);
+                        }
+                    }
+                    _ => tags.push(b),
+                }
+            }
+            if in_text {
+                holes.push(b'<');
+            }
+            if let Some(&i) = templates.get(&tags) {
+                put_varint(&mut out, FIRST_INDEXED + 1 + 2 * i);
+                out.extend_from_slice(&holes);
+            } else {
+                put_varint(&mut out, LITERAL);
+                put_varint(&mut out, line.len() as u64);
+                out.extend_from_slice(line);
+            }
+        }
+        put_varint(&mut out, END);
+        out
+    }
+
+    proptest! {
+        /// Lines split by runs are coded as the byte-by-byte split coded them: on
+        /// dictionaries built from samples, and on dictionaries read from bytes whose shared
+        /// lines have forms that are no template.
+        #[test]
+        fn lines_are_coded_as_when_split_byte_by_byte(
+            samples in proptest::collection::vec("[ <>ab/=\"\n]{0,30}", 1..12),
+            extra_full in proptest::collection::vec("[ <>ab/]{0,12}", 0..4),
+            payload in "[ <>abc/=\"\n]{0,80}",
+        ) {
+            let samples: Vec<Vec<u8>> = samples.into_iter().map(String::into_bytes).collect();
+            let repeated: Vec<Vec<u8>> = (0..SHARED_BY).flat_map(|_| samples.iter().cloned()).collect();
+            let built = build_dictionary(&repeated);
+            // Shared lines of any form, templates of the samples' first lines only.
+            let mut crafted = TEMPLATED_MAGIC.to_vec();
+            put_varint(&mut crafted, extra_full.len() as u64);
+            for line in &extra_full {
+                put_varint(&mut crafted, line.len() as u64);
+                crafted.extend_from_slice(line.as_bytes());
+            }
+            let mut forms = Vec::new();
+            for sample in &samples {
+                let mut form = Vec::new();
+                tags_only_into(sample.split(|&b| b == b'\n').next().unwrap_or_default(), &mut form);
+                forms.push(form);
+            }
+            put_varint(&mut crafted, forms.len() as u64);
+            for form in &forms {
+                put_varint(&mut crafted, form.len() as u64);
+                crafted.extend_from_slice(form);
+            }
+            // The payload holds the shared lines too, so that whole lines are found.
+            let payload = [payload.into_bytes()]
+                .into_iter()
+                .chain(samples.iter().cloned())
+                .chain(extra_full.iter().map(|line| line.clone().into_bytes()))
+                .collect::<Vec<_>>()
+                .join(&b'\n');
+            let payload = String::from_utf8(payload).unwrap_or_default();
+            for dictionary in [built, crafted] {
+                let t = Templates::from_bytes(&dictionary).unwrap();
+                for text in [true, false] {
+                    let mut out = Vec::new();
+                    t.codes(payload.as_bytes(), &mut out, text, &mut Scratch::default());
+                    prop_assert_eq!(&out, &codes_by_lines(&t, payload.as_bytes(), text));
+                }
+            }
+        }
+    }
+
     fn user(i: usize, city: &str) -> Vec<u8> {
         format!(
             "  <user>\n    <primary_id>{i:09}</primary_id>\n    <last_name>Name{i}</last_name>\n    \
@@ -789,6 +904,9 @@ mod bench {
                         codes
                     })
                     .collect();
+                for (user, codes) in rest.iter().zip(&all) {
+                    assert_eq!(codes, &super::tests::codes_by_lines(t, user, true));
+                }
                 let primed = PrimedDictionary::new(&t.codes_dictionary);
                 let mut deflater = PrimedDeflater::default();
                 let (mut out, mut bytes) = (Vec::new(), 0);
