@@ -121,6 +121,9 @@ pub(crate) struct XmlScanner {
     comment_len: u64,
     /// Where the violation a step reports is, when not where the step started.
     error_at: Option<usize>,
+    /// Tests: every tag takes the exact path (the oracle of [`Self::plain_tag`]).
+    #[cfg(test)]
+    exact_only: bool,
 }
 
 /// How much longer than a token a comment or processing instruction may be.
@@ -183,11 +186,11 @@ fn name_len(s: &str) -> usize {
 }
 
 /// Where text ends (`<`, `&`, or a `]` that may start `]]>`): a value or an indentation's
-/// first bytes are looked at one by one, the rest with a vector search.
+/// first bytes are looked at a word at a time, the rest with a vector search.
 fn text_stop(text: &[u8]) -> Option<usize> {
     const HEAD: usize = 32;
     let head = &text[..text.len().min(HEAD)];
-    if let Some(at) = head.iter().position(|&b| matches!(b, b'<' | b'&' | b']')) {
+    if let Some(at) = find_any(head, 0, [b'<', b'&', b']']) {
         return Some(at);
     }
     let tail = text.get(HEAD..).filter(|tail| !tail.is_empty())?;
@@ -213,6 +216,9 @@ fn skip_spaces(s: &str) -> (usize, bool) {
 const NAME_START: u8 = 1;
 /// [`NAME_BYTES`]: an ASCII byte that may be in a name.
 const NAME_CHAR: u8 = 2;
+/// [`NAME_BYTES`]: an ASCII byte that may be in a name other than `:` (a name of these needs
+/// no namespace processing).
+const PLAIN_CHAR: u8 = 4;
 /// What each ASCII byte may be in a name (non-ASCII bytes: nothing; they are read as
 /// characters).
 static NAME_BYTES: [u8; 256] = {
@@ -220,10 +226,12 @@ static NAME_BYTES: [u8; 256] = {
     let mut c = 0;
     while c < 128 {
         let b = c as u8;
-        if b.is_ascii_alphabetic() || b == b'_' || b == b':' {
+        if b == b':' {
             table[c] = NAME_START | NAME_CHAR;
+        } else if b.is_ascii_alphabetic() || b == b'_' {
+            table[c] = NAME_START | NAME_CHAR | PLAIN_CHAR;
         } else if b.is_ascii_digit() || b == b'-' || b == b'.' {
-            table[c] = NAME_CHAR;
+            table[c] = NAME_CHAR | PLAIN_CHAR;
         }
         c += 1;
     }
@@ -403,6 +411,8 @@ impl XmlScanner {
             text_len: 0,
             comment_len: 0,
             error_at: None,
+            #[cfg(test)]
+            exact_only: false,
         }
     }
 
@@ -522,6 +532,10 @@ impl XmlScanner {
             b'<' => {
                 self.brackets = 0;
                 self.text_nonblank = false;
+                if let Some(next) = self.plain_tag(bytes, at) {
+                    self.text_len = 0;
+                    return Ok(next);
+                }
                 // Most tags lie whole in the chunk: read in place, without buffering.
                 if let Some(end) = whole_tag(bytes, at + 1) {
                     let inner = &bytes[at + 1..end];
@@ -570,6 +584,55 @@ impl XmlScanner {
             }
         }
         Ok(at + 1)
+    }
+
+    /// The tags Alma's files are made of, read in one pass when they lie whole in `bytes`
+    /// from its `<` at `lt`: `<name>` and `<name/>` with a name of ASCII letters, digits,
+    /// `_`, `-` and `.`, and the end tag of the element open. Does what the exact path
+    /// (`whole_tag`, then `start_tag` or `end_tag`) does with them and returns where the
+    /// next byte is; `None` for any other tag, which then takes the exact path.
+    fn plain_tag(&mut self, bytes: &[u8], lt: usize) -> Option<usize> {
+        #[cfg(test)]
+        if self.exact_only {
+            return None;
+        }
+        match *bytes.get(lt + 1)? {
+            b'/' if self.place == Place::Content => {
+                let &(start, made) = self.open.last()?;
+                let name = &self.names[start..];
+                let end = lt + 2 + name.len();
+                if !same_bytes(bytes.get(lt + 2..end)?, name) || *bytes.get(end)? != b'>' {
+                    return None;
+                }
+                self.names.truncate(start);
+                self.open.pop();
+                self.close_scope(made);
+                if self.open.is_empty() {
+                    self.place = Place::Epilog;
+                }
+                Some(end + 1)
+            }
+            c if (c.is_ascii_alphabetic() || c == b'_') && self.place != Place::Epilog => {
+                let from = lt + 1;
+                let len = 1 + bytes[from + 1..]
+                    .iter()
+                    .take_while(|&&b| NAME_BYTES[usize::from(b)] & PLAIN_CHAR != 0)
+                    .count();
+                let after = from + len;
+                let (empty, next) = match bytes.get(after..)? {
+                    [b'>', ..] => (false, after + 1),
+                    [b'/', b'>', ..] => (true, after + 2),
+                    _ => return None,
+                };
+                if len > MAX_NAME {
+                    return None;
+                }
+                self.bindings_made = 0;
+                self.open_element(&bytes[from..after], empty);
+                Some(next)
+            }
+            _ => None,
+        }
     }
 
     /// A text value over the limit (whitespace between elements is not a value).
@@ -1050,19 +1113,54 @@ impl XmlScanner {
 /// The `>` ending a tag whose content starts at `from`, outside quoted values, when the tag
 /// lies whole in `bytes` and holds no `<` outside quotes.
 fn whole_tag(bytes: &[u8], from: usize) -> Option<usize> {
-    // Byte by byte: tags are short, shorter than what vector searches pay to start.
-    let mut quote = None;
-    for (i, &b) in bytes.iter().enumerate().skip(from) {
-        match (quote, b) {
-            (Some(q), _) if b == q => quote = None,
-            (Some(_), _) => {}
-            (None, b'>') => return Some(i),
-            (None, b'<') => return None,
-            (None, b'"' | b'\'') => quote = Some(b),
-            (None, _) => {}
+    // A word at a time: tags are short, shorter than what vector searches pay to start.
+    let mut at = from;
+    loop {
+        let i = find_any(bytes, at, [b'>', b'<', b'"', b'\''])?;
+        match bytes[i] {
+            b'>' => return Some(i),
+            b'<' => return None,
+            quote => at = find_any(bytes, i + 1, [quote])? + 1,
         }
     }
-    None
+}
+
+/// Whether `a` and `b` are equal, eight bytes at a time (names are short: a call to
+/// `memcmp` costs more).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let ((a8, a_rest), (b8, b_rest)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
+    a8.iter().zip(b8).all(|(x, y)| x == y) && a_rest.iter().zip(b_rest).all(|(x, y)| x == y)
+}
+
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `word` equal to `c`; exact up to the first such byte (a
+/// borrow may mark bytes above it, which the callers never look at).
+fn bytes_equal(word: u64, c: u8) -> u64 {
+    let x = word ^ (LOW_BITS * u64::from(c));
+    x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS
+}
+
+/// The first byte of `bytes` from `from` on that is one of `set`, eight bytes at a time.
+fn find_any<const N: usize>(bytes: &[u8], from: usize, set: [u8; N]) -> Option<usize> {
+    let mut at = from;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let hits = set.iter().fold(0, |hits, &c| hits | bytes_equal(word, c));
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    bytes
+        .get(at..)?
+        .iter()
+        .position(|b| set.contains(b))
+        .map(|i| at + i)
 }
 
 fn cdata_end() -> WfError {
@@ -1293,7 +1391,8 @@ impl XmlScanner {
                 }
             };
             rest = &rest[1..];
-            let Some(end) = memchr::memchr(quote, rest) else {
+            // Values are short: a word at a time beats a vector search's start-up.
+            let Some(end) = find_any(rest, 0, [quote]) else {
                 break Err(markup(format!(
                     "Open quote is expected for attribute \"{}\" associated with an  \
                      element type  \"{}\".",
@@ -1304,14 +1403,14 @@ impl XmlScanner {
             let value_at = body.len() - rest.len();
             let value = &rest[..end];
             rest = &rest[end + 1..];
-            if memchr::memchr2(b'<', b'&', value).is_some()
+            if find_any(value, 0, [b'<', b'&']).is_some()
                 && let Err(e) = check_value(&text(name), &text(attr), &text(value))
             {
                 break Err(e);
             }
             if attrs.iter().any(
                 |(a, _): &(std::ops::Range<usize>, std::ops::Range<usize>)| {
-                    &body[a.clone()] == attr
+                    same_bytes(&body[a.clone()], attr)
                 },
             ) {
                 break Err(markup(format!(
@@ -1570,8 +1669,210 @@ mod tests {
         ])
     }
 
+    /// The scanner's state, as far as a later step or the splitter can see it.
+    fn state_of(s: &XmlScanner) -> String {
+        format!(
+            "{:?} {:?} {:?} {:?} {:?} {} {} {} {} {} {}",
+            s.state,
+            s.place,
+            s.names,
+            s.open,
+            s.bindings,
+            s.brackets,
+            s.text_nonblank,
+            s.decl_possible,
+            s.bindings_made,
+            s.text_len,
+            s.comment_len
+        )
+    }
+
+    /// What `doc` cut at `cuts` gives (each violation with its index and message, and the
+    /// state after), with the fast tags or only the exact path.
+    fn outcome(doc: &[u8], cuts: &[usize], exact_only: bool) -> (Vec<String>, String) {
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (doc.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut s = scanner();
+        s.exact_only = exact_only;
+        let mut from = 0;
+        let mut seen = Vec::new();
+        for to in cuts.into_iter().chain([doc.len()]) {
+            if let Some((at, e)) = s.feed(&doc[from..to]) {
+                seen.push(format!("{from}+{at}: {} {}", e.code, e.message));
+            }
+            seen.push(state_of(&s));
+            from = to;
+        }
+        (seen, state_of(&s))
+    }
+
+    /// `text_stop` before it looked a word at a time.
+    fn text_stop_oracle(text: &[u8]) -> Option<usize> {
+        text.iter().position(|&b| matches!(b, b'<' | b'&' | b']'))
+    }
+
+    /// `whole_tag` before it looked a word at a time.
+    fn whole_tag_oracle(bytes: &[u8], from: usize) -> Option<usize> {
+        let mut quote = None;
+        for (i, &b) in bytes.iter().enumerate().skip(from) {
+            match (quote, b) {
+                (Some(q), _) if b == q => quote = None,
+                (Some(_), _) => {}
+                (None, b'>') => return Some(i),
+                (None, b'<') => return None,
+                (None, b'"' | b'\'') => quote = Some(b),
+                (None, _) => {}
+            }
+        }
+        None
+    }
+
+    /// Bytes of tags and text: the markup bytes the scanner looks for, names (ASCII,
+    /// non-ASCII, with colons, digits first), spaces of every kind.
+    fn markup_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let atom = prop::sample::select(vec![
+            "<",
+            ">",
+            "/",
+            "\"",
+            "'",
+            "&",
+            ";",
+            "]",
+            "]]>",
+            "=",
+            " ",
+            "\t",
+            "\r\n",
+            "\n",
+            "a",
+            "user",
+            "é",
+            "名",
+            "1",
+            ":",
+            "-",
+            ".",
+            "_",
+            "x:y",
+            "&amp;",
+            "&nope;",
+            "</a>",
+            "</user>",
+            "<a>",
+            "<a/>",
+            "<é/>",
+            "<1a>",
+            "<a:b:c>",
+            "abcdefghij",
+            "\u{7f}",
+        ]);
+        prop::collection::vec(atom, 0..40).prop_map(|atoms| atoms.concat().into_bytes())
+    }
+
+    /// A name of Alma's kind, or one the fast tags leave to the exact path.
+    fn tag_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z_][a-z0-9_.-]{0,12}",
+            "[a-zA-Z_:][a-zA-Z0-9_:.-]{0,6}",
+            "[a-zé名_][a-zé名0-9\u{300}.-]{0,5}",
+            "[0-9.-][a-z]{0,3}",
+            Just("a".repeat(1001)),
+            Just("é".repeat(600)),
+        ]
+    }
+
+    /// Pieces of a document around tags whose names come from [`tag_name`].
+    fn doc_piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            tag_name().prop_map(|n| format!("<{n}>")),
+            tag_name().prop_map(|n| format!("<{n}/>")),
+            tag_name().prop_map(|n| format!("</{n}>")),
+            tag_name().prop_map(|n| format!("</{n} >")),
+            tag_name().prop_map(|n| format!("<{n} a=\"1\">")),
+            tag_name().prop_map(|n| format!("<{n}\t/>")),
+            (tag_name(), "[ -~é]{0,8}").prop_map(|(n, v)| format!("<{n} v='{v}'>text</{n}>")),
+            (tag_name(), "[a-z ]{0,8}").prop_map(|(n, t)| format!("<{n}>{t}</{n}>")),
+            (
+                tag_name(),
+                prop::sample::select(vec![">", " >", "\t>", "/>", "x>", ">>", ""])
+            )
+                .prop_map(|(n, end)| format!("<{n}>]]</{n}{end}")),
+            prop::sample::select(vec![
+                "\n  ",
+                "\r\n",
+                "v",
+                "&amp;",
+                "&#x41;",
+                "&nope;",
+                "]]>",
+                "]]",
+                "]",
+                ">",
+                "&",
+                "<!-- c -->",
+                "<![CDATA[x]]>",
+                "<?pi d?>",
+                "<!DOCTYPE x>",
+                "<a x=\">\"/>",
+                "<a x=\"<\"/>",
+                "<a x='1' x='2'/>",
+                "<p:q xmlns:p=\"urn:p\"/>",
+                "</",
+                "<",
+                "<a",
+                "</a",
+                "<a/",
+                "<a/b>",
+            ])
+            .prop_map(str::to_owned),
+        ]
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn word_searches_find_what_byte_loops_find(bytes in markup_bytes(), from in 0usize..64) {
+            prop_assert_eq!(super::text_stop(&bytes), text_stop_oracle(&bytes));
+            prop_assert_eq!(super::whole_tag(&bytes, from), whole_tag_oracle(&bytes, from));
+            let from = from.min(bytes.len());
+            prop_assert_eq!(
+                super::find_any(&bytes, from, [b'"']),
+                memchr::memchr(b'"', &bytes[from..]).map(|i| from + i)
+            );
+            prop_assert_eq!(
+                super::find_any(&bytes, from, [b'<', b'&']),
+                memchr::memchr2(b'<', b'&', &bytes[from..]).map(|i| from + i)
+            );
+        }
+
+        #[test]
+        fn same_bytes_is_equality(a in markup_bytes(), b in markup_bytes(), cut in 0usize..64) {
+            prop_assert_eq!(super::same_bytes(&a, &b), a == b);
+            let prefix = &a[..cut.min(a.len())];
+            prop_assert_eq!(super::same_bytes(prefix, &a[..prefix.len()]), true);
+        }
+
+        /// Fed whole or in pieces, with the fast tags or only the exact path: the same
+        /// violations (index and message) and the same state after.
+        #[test]
+        fn fast_tags_do_what_the_exact_path_does(
+            pieces in prop::collection::vec(doc_piece(), 0..24),
+            root_attr in any::<bool>(),
+            root_end in prop::sample::select(vec!["</users>\n", "</users >x", "</users>>", "</users"]),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            let mut doc = String::from("<?xml version=\"1.0\"?>\n");
+            doc.push_str(if root_attr { "<users xmlns:p=\"urn:p\">" } else { "<users>" });
+            for p in &pieces {
+                doc.push_str(p);
+            }
+            doc.push_str(root_end);
+            let doc = doc.as_bytes();
+            prop_assert_eq!(outcome(doc, &[], false), outcome(doc, &[], true));
+            prop_assert_eq!(outcome(doc, &cuts, false), outcome(doc, &cuts, true));
+        }
 
         #[test]
         fn pieces_scan_as_the_whole(
