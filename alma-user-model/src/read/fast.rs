@@ -456,6 +456,16 @@ fn find3(bytes: &[u8], from: usize, a: u8, b: u8, c: u8) -> Option<usize> {
         .map(|i| at + i)
 }
 
+/// Whether `a` and `b` are equal, eight bytes at a time (element names are short: a call
+/// to `memcmp` costs more).
+pub(super) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let ((a8, a_rest), (b8, b_rest)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
+    a8.iter().zip(b8).all(|(x, y)| x == y) && a_rest.iter().zip(b_rest).all(|(x, y)| x == y)
+}
+
 /// Reads the attributes after a tag's name when they are plainly written, as quick-xml
 /// reads them then: `key="value"` or `key='value'`, keys of name characters and unique,
 /// values without references, `<`, tabs or line breaks (which quick-xml rewrites). False
@@ -773,7 +783,7 @@ impl<R: Read> FastLexer<R> {
             b'/' => {
                 let name = self.open.top(&self.window)?.as_bytes();
                 let tag = b.get(at..at + name.len() + 3)?;
-                if &tag[2..2 + name.len()] != name || tag[2 + name.len()] != b'>' {
+                if !same_bytes(&tag[2..2 + name.len()], name) || tag[2 + name.len()] != b'>' {
                     return None;
                 }
                 self.pos = at + tag.len();
@@ -813,12 +823,14 @@ impl<R: Read> FastLexer<R> {
         }
         let b = self.window.as_bytes();
         let start = self.pos;
-        let lt = find2(b, start, b'<', b'&')?;
+        // A `\r` before the end is what quick-xml rewrites: found in the same pass.
+        let lt = find3(b, start, b'<', b'&', b'\r')?;
         let name = self.open.top(&self.window)?.as_bytes();
         let tag = b.get(lt..lt + name.len() + 3)?;
-        let closes =
-            tag[1] == b'/' && &tag[2..2 + name.len()] == name && tag[2 + name.len()] == b'>';
-        if b[lt] != b'<' || !closes || b[start..lt].contains(&b'\r') {
+        let closes = tag[1] == b'/'
+            && same_bytes(&tag[2..2 + name.len()], name)
+            && tag[2 + name.len()] == b'>';
+        if b[lt] != b'<' || !closes {
             return None;
         }
         self.pos = lt + tag.len();
@@ -858,6 +870,66 @@ impl<R: Read> FastLexer<R> {
             let moved = (self.base - before) as usize;
             start -= moved;
             from = searched - moved;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{find2, find3, same_bytes};
+
+    /// Bytes of tags and text, with every byte the searches look for.
+    fn markup_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let atom = prop::sample::select(vec![
+            "<",
+            ">",
+            "/",
+            "\"",
+            "'",
+            "&",
+            ";",
+            " ",
+            "\t",
+            "\r",
+            "\n",
+            "\r\n",
+            "a",
+            "user",
+            "é",
+            "名",
+            "=",
+            "</a>",
+            "<a>",
+            "abcdefghij",
+        ]);
+        prop::collection::vec(atom, 0..40).prop_map(|atoms| atoms.concat().into_bytes())
+    }
+
+    /// Where `plain_leaf` found a value's end, before it looked for `\r` in the same pass.
+    fn leaf_end_oracle(b: &[u8], start: usize) -> Option<usize> {
+        let lt = find2(b, start, b'<', b'&')?;
+        (b[lt] == b'<' && !b[start..lt].contains(&b'\r')).then_some(lt)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn a_value_ends_where_it_ended_before(b in markup_bytes(), from in 0usize..48) {
+            let from = from.min(b.len());
+            let leaf_end = find3(&b, from, b'<', b'&', b'\r').filter(|&lt| b[lt] == b'<');
+            prop_assert_eq!(leaf_end, leaf_end_oracle(&b, from));
+        }
+
+        #[test]
+        fn same_bytes_is_equality(a in markup_bytes(), b in markup_bytes(), cut in 0usize..48) {
+            prop_assert_eq!(same_bytes(&a, &b), a == b);
+            let cut = cut.min(a.len());
+            prop_assert!(same_bytes(&a[..cut], &a[..cut]));
+            let other = &b[..cut.min(b.len())];
+            prop_assert_eq!(same_bytes(&a[..cut], other), a[..cut] == *other);
         }
     }
 }

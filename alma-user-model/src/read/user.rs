@@ -2,6 +2,7 @@
 
 use std::io::BufRead;
 
+use super::fast::same_bytes;
 use super::{ReadError, ReadUser, SegmentAt, UserReader};
 use crate::finding::Severity;
 use crate::model::{
@@ -65,7 +66,7 @@ impl<R: BufRead> UserReader<R> {
                 );
             }
             last = last.max(index);
-            self.user_child(name, &mut user)?;
+            self.user_child(index, &mut user)?;
             self.path.clear();
         }
         let primary_id = user.primary_id.clone();
@@ -85,49 +86,81 @@ impl<R: BufRead> UserReader<R> {
         })
     }
 
-    fn user_child(&mut self, name: &'static str, u: &mut User) -> Result<(), ReadError> {
-        match name {
-            "record_type" => u.record_type = self.fixed_code(&RecordType::ALL, RecordType::code)?,
-            "primary_id" => u.primary_id = self.req_string()?,
-            "first_name" => u.first_name = self.opt_string()?,
-            "middle_name" => u.middle_name = self.opt_string()?,
-            "last_name" => u.last_name = self.opt_string()?,
-            "pin_number" => u.pin_number = self.opt_string()?,
-            "user_title" => u.user_title = self.opt_code()?,
-            "job_category" => u.job_category = self.opt_code()?,
-            "job_description" => u.job_description = self.opt_string()?,
-            "gender" => u.gender = self.opt_code()?,
-            "user_group" => u.user_group = self.opt_code()?,
-            "campus_code" => u.campus_code = self.opt_code()?,
-            "web_site_url" => u.web_site_url = self.opt_string()?,
-            "cataloger_level" => u.cataloger_level = self.opt_code()?,
-            "preferred_language" => u.preferred_language = self.opt_code()?,
-            "birth_date" => u.birth_date = self.date()?,
-            "expiry_date" => u.expiry_date = self.date()?,
-            "purge_date" => u.purge_date = self.date()?,
-            "account_type" => {
+    /// Reads `USER_CHILDREN[index]`, chosen by its index: a match on the name compared it
+    /// with the names before it, one `memcmp` each.
+    fn user_child(&mut self, index: usize, u: &mut User) -> Result<(), ReadError> {
+        const RECORD_TYPE: usize = user_child_at("record_type");
+        const PRIMARY_ID: usize = user_child_at("primary_id");
+        const FIRST_NAME: usize = user_child_at("first_name");
+        const MIDDLE_NAME: usize = user_child_at("middle_name");
+        const LAST_NAME: usize = user_child_at("last_name");
+        const PIN_NUMBER: usize = user_child_at("pin_number");
+        const USER_TITLE: usize = user_child_at("user_title");
+        const JOB_CATEGORY: usize = user_child_at("job_category");
+        const JOB_DESCRIPTION: usize = user_child_at("job_description");
+        const GENDER: usize = user_child_at("gender");
+        const USER_GROUP: usize = user_child_at("user_group");
+        const CAMPUS_CODE: usize = user_child_at("campus_code");
+        const WEB_SITE_URL: usize = user_child_at("web_site_url");
+        const CATALOGER_LEVEL: usize = user_child_at("cataloger_level");
+        const PREFERRED_LANGUAGE: usize = user_child_at("preferred_language");
+        const BIRTH_DATE: usize = user_child_at("birth_date");
+        const EXPIRY_DATE: usize = user_child_at("expiry_date");
+        const PURGE_DATE: usize = user_child_at("purge_date");
+        const ACCOUNT_TYPE: usize = user_child_at("account_type");
+        const EXTERNAL_ID: usize = user_child_at("external_id");
+        const STATUS: usize = user_child_at("status");
+        const CONTACT_INFO: usize = user_child_at("contact_info");
+        const USER_IDENTIFIERS: usize = user_child_at("user_identifiers");
+        const USER_BLOCKS: usize = user_child_at("user_blocks");
+        const USER_NOTES: usize = user_child_at("user_notes");
+        const USER_STATISTICS: usize = user_child_at("user_statistics");
+        const RS_LIBRARIES: usize = user_child_at("rs_libraries");
+        const LIBRARY_NOTICES: usize = user_child_at("library_notices");
+        const PREF_FIRST_NAME: usize = user_child_at("pref_first_name");
+        const PREF_MIDDLE_NAME: usize = user_child_at("pref_middle_name");
+        const PREF_LAST_NAME: usize = user_child_at("pref_last_name");
+        const PREF_NAME_SUFFIX: usize = user_child_at("pref_name_suffix");
+        match index {
+            RECORD_TYPE => u.record_type = self.fixed_code(&RecordType::ALL, RecordType::code)?,
+            PRIMARY_ID => u.primary_id = self.req_string()?,
+            FIRST_NAME => u.first_name = self.opt_string()?,
+            MIDDLE_NAME => u.middle_name = self.opt_string()?,
+            LAST_NAME => u.last_name = self.opt_string()?,
+            PIN_NUMBER => u.pin_number = self.opt_string()?,
+            USER_TITLE => u.user_title = self.opt_code()?,
+            JOB_CATEGORY => u.job_category = self.opt_code()?,
+            JOB_DESCRIPTION => u.job_description = self.opt_string()?,
+            GENDER => u.gender = self.opt_code()?,
+            USER_GROUP => u.user_group = self.opt_code()?,
+            CAMPUS_CODE => u.campus_code = self.opt_code()?,
+            WEB_SITE_URL => u.web_site_url = self.opt_string()?,
+            CATALOGER_LEVEL => u.cataloger_level = self.opt_code()?,
+            PREFERRED_LANGUAGE => u.preferred_language = self.opt_code()?,
+            BIRTH_DATE => u.birth_date = self.date()?,
+            EXPIRY_DATE => u.expiry_date = self.date()?,
+            PURGE_DATE => u.purge_date = self.date()?,
+            ACCOUNT_TYPE => {
                 u.account_type = self.fixed_code(&AccountType::ALL, AccountType::code)?
             }
-            "external_id" => u.external_id = self.opt_string()?,
-            "status" => u.status = self.fixed_code(&UserStatus::ALL, UserStatus::code)?,
-            "contact_info" => self.contact_info(u)?,
-            "user_identifiers" => {
+            EXTERNAL_ID => u.external_id = self.opt_string()?,
+            STATUS => u.status = self.fixed_code(&UserStatus::ALL, UserStatus::code)?,
+            CONTACT_INFO => self.contact_info(u)?,
+            USER_IDENTIFIERS => {
                 u.user_identifiers = self.list("user_identifier", Self::identifier)?
             }
-            "user_blocks" => u.user_blocks = self.list("user_block", Self::block)?,
-            "user_notes" => u.user_notes = self.list("user_note", Self::note)?,
-            "user_statistics" => {
-                u.user_statistics = self.list("user_statistic", Self::statistic)?
-            }
-            "rs_libraries" => u.rs_libraries = self.list("rs_library", Self::rs_library)?,
-            "library_notices" => {
+            USER_BLOCKS => u.user_blocks = self.list("user_block", Self::block)?,
+            USER_NOTES => u.user_notes = self.list("user_note", Self::note)?,
+            USER_STATISTICS => u.user_statistics = self.list("user_statistic", Self::statistic)?,
+            RS_LIBRARIES => u.rs_libraries = self.list("rs_library", Self::rs_library)?,
+            LIBRARY_NOTICES => {
                 u.library_notices = self.list("library_notice", Self::library_notice)?
             }
-            "pref_first_name" => u.pref_first_name = self.opt_string()?,
-            "pref_middle_name" => u.pref_middle_name = self.opt_string()?,
-            "pref_last_name" => u.pref_last_name = self.opt_string()?,
-            "pref_name_suffix" => u.pref_name_suffix = self.opt_string()?,
-            other => self.ignored(other)?,
+            PREF_FIRST_NAME => u.pref_first_name = self.opt_string()?,
+            PREF_MIDDLE_NAME => u.pref_middle_name = self.opt_string()?,
+            PREF_LAST_NAME => u.pref_last_name = self.opt_string()?,
+            PREF_NAME_SUFFIX => u.pref_name_suffix = self.opt_string()?,
+            _ => self.ignored(USER_CHILDREN[index].name)?,
         }
         Ok(())
     }
@@ -498,9 +531,30 @@ const LIBRARY_NOTICE_CHILDREN: &[Child] = schema::children("library_notices/libr
 /// The index of `name` in `children`; the first byte sorts out most names before a compare.
 fn child_index(children: &[Child], name: &str) -> Option<usize> {
     let first = name.as_bytes().first()?;
-    children
-        .iter()
-        .position(|c| c.name.as_bytes().first() == Some(first) && c.name == name)
+    children.iter().position(|c| {
+        c.name.as_bytes().first() == Some(first) && same_bytes(c.name.as_bytes(), name.as_bytes())
+    })
+}
+
+/// The index of `name` in [`USER_CHILDREN`], at compile time (a name not there fails the
+/// build).
+const fn user_child_at(name: &str) -> usize {
+    let name = name.as_bytes();
+    let mut i = 0;
+    while i < USER_CHILDREN.len() {
+        let child = USER_CHILDREN[i].name.as_bytes();
+        if child.len() == name.len() {
+            let mut k = 0;
+            while k < name.len() && child[k] == name[k] {
+                k += 1;
+            }
+            if k == name.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("not a child of <user> in rest_user.xsd");
 }
 
 /// The item paths of the lists record validation reports on, by item element.
