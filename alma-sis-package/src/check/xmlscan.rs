@@ -8,6 +8,8 @@
 //! CDATA are skipped with `memchr`; only tags, references and the declaration are buffered
 //! (tags are bounded by the guard's token limit).
 
+use alma_user_model::chars::same_bytes;
+
 use super::codes;
 
 /// The JDK's limit on the length of a name (`jdk.xml.maxXMLNameLimit`).
@@ -1125,16 +1127,6 @@ fn whole_tag(bytes: &[u8], from: usize) -> Option<usize> {
     }
 }
 
-/// Whether `a` and `b` are equal, eight bytes at a time (names are short: a call to
-/// `memcmp` costs more).
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let ((a8, a_rest), (b8, b_rest)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
-    a8.iter().zip(b8).all(|(x, y)| x == y) && a_rest.iter().zip(b_rest).all(|(x, y)| x == y)
-}
-
 const LOW_BITS: u64 = 0x0101_0101_0101_0101;
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
@@ -1845,13 +1837,6 @@ mod tests {
                 super::find_any(&bytes, from, [b'<', b'&']),
                 memchr::memchr2(b'<', b'&', &bytes[from..]).map(|i| from + i)
             );
-        }
-
-        #[test]
-        fn same_bytes_is_equality(a in markup_bytes(), b in markup_bytes(), cut in 0usize..64) {
-            prop_assert_eq!(super::same_bytes(&a, &b), a == b);
-            let prefix = &a[..cut.min(a.len())];
-            prop_assert_eq!(super::same_bytes(prefix, &a[..prefix.len()]), true);
         }
 
         /// Fed whole or in pieces, with the fast tags or only the exact path: the same

@@ -13,6 +13,7 @@ use std::io::{self, BufRead, Read};
 use std::ops::Range;
 
 use super::{DocState, Lex, ReadUser, Tok, UserReader, is_xml_space};
+use crate::chars::same_bytes;
 use crate::finding::{Finding, Position};
 
 /// One `<user>` element cut out of a document by [`UserSplitter`]: where it starts and how
@@ -454,16 +455,6 @@ fn find3(bytes: &[u8], from: usize, a: u8, b: u8, c: u8) -> Option<usize> {
         .iter()
         .position(|&x| x == a || x == b || x == c)
         .map(|i| at + i)
-}
-
-/// Whether `a` and `b` are equal, eight bytes at a time (element names are short: a call
-/// to `memcmp` costs more).
-pub(super) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let ((a8, a_rest), (b8, b_rest)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
-    a8.iter().zip(b8).all(|(x, y)| x == y) && a_rest.iter().zip(b_rest).all(|(x, y)| x == y)
 }
 
 /// Reads the attributes after a tag's name when they are plainly written, as quick-xml

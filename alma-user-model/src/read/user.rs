@@ -2,8 +2,8 @@
 
 use std::io::BufRead;
 
-use super::fast::same_bytes;
 use super::{ReadError, ReadUser, SegmentAt, UserReader};
+use crate::chars::same_bytes;
 use crate::finding::Severity;
 use crate::model::{
     AccountType, Address, CodeValue, Email, LibraryNotice, Phone, RecordType, User, UserBlock,
