@@ -36,7 +36,7 @@ use std::sync::{Arc, OnceLock};
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
-use crate::primed::{PrimedDeflater, PrimedDictionary};
+use crate::primed::{PrimedDeflater, PrimedDictionary, WINDOW};
 
 /// Tag: stored as it is.
 pub(super) const RAW: u8 = 0;
@@ -55,8 +55,6 @@ const BODY_USERS: usize = 4;
 /// A line of the sample keeps its value in the dictionary only when at least this many of
 /// the sampled people have it.
 pub(super) const SHARED_BY: u32 = 5;
-/// Deflate's window: a dictionary longer than this is cut from its start.
-const WINDOW: usize = 32 * 1024;
 /// The compression level of plain dictionaries: the default.
 const LEVEL: u32 = 6;
 /// How many of the sample's longest users make up a templated dictionary's codes.

@@ -10,8 +10,9 @@
 //! reads it; matches are found greedily, the longer of the input's own last occurrence of
 //! the next four bytes and up to [`DICTIONARY_PROBES`] occurrences in the dictionary.
 
-/// Deflate's window: the farthest a match may refer back.
-const WINDOW: usize = 32 * 1024;
+/// Deflate's window: the farthest a match may refer back, so the most of a preset
+/// dictionary that counts (a longer one is cut from its start).
+pub(super) const WINDOW: usize = 32 * 1024;
 /// Shortest match looked for (the hash covers four bytes).
 const MIN_MATCH: usize = 4;
 /// Deflate's longest match.
