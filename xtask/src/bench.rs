@@ -13,6 +13,11 @@
 //! size from its file. Every figure is printed as a ratio against its target, with a verdict,
 //! and `--json FILE` writes them all.
 //!
+//! A single run's ratio moves by 10-25 % on a shared VM whose speed drifts over minutes.
+//! `--pairs N` measures the time ratios again from N pairs, each run next to its own reference
+//! (first load and floor, full run and floor, `check` and that full run; the order
+//! alternating), and adds each one's median as a verdict of its own (see [`paired`]).
+//!
 //! `--database` compares the full run from the CSV file with the same run from a PostgreSQL
 //! query instead (see `bench_db`).
 //!
@@ -56,6 +61,8 @@ struct BenchOptions {
     json: Option<PathBuf>,
     /// The comparison of encodings after the shapes (`--no-encodings` turns it off).
     encodings: bool,
+    /// `--pairs N`: the time ratios again from N alternating pairs (see [`paired`]).
+    pairs: usize,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
@@ -67,6 +74,7 @@ fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
         shapes: Shape::ALL.to_vec(),
         json: None,
         encodings: true,
+        pairs: 0,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -94,12 +102,19 @@ fn parse(args: &[String]) -> anyhow::Result<BenchOptions> {
                     it.next().context("--json needs a file name")?,
                 ));
             }
+            "--pairs" => {
+                options.pairs = it
+                    .next()
+                    .context("--pairs needs a number, e.g. 3")?
+                    .parse()
+                    .context("--pairs takes a number")?;
+            }
             "--database" => options.database = true,
             "--plan" => options.plan = true,
             other => bail!(
                 "unknown option {other:?}; usage: cargo xtask bench [--rows N,M] \
-                 [--shape demo,college] [--json FILE] [--no-encodings] [--encodings] \
-                 [--database] [--plan]"
+                 [--shape demo,college] [--json FILE] [--pairs N] [--no-encodings] \
+                 [--encodings] [--database] [--plan]"
             ),
         }
     }
@@ -140,7 +155,8 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
             &options.shapes
         };
         for &shape in shapes {
-            let figures = round_two(root, &bin, &target, shape, rows, pigz)?;
+            let pairs = if pigz { options.pairs } else { 0 };
+            let figures = round_two(root, &bin, &target, (shape, rows, pairs), pigz)?;
             println!();
             print!("{}", round_two::report(&figures));
             measured.push(figures);
@@ -204,8 +220,7 @@ fn round_two(
     root: &Path,
     bin: &Path,
     target: &Path,
-    shape: Shape,
-    rows: u64,
+    (shape, rows, pairs): (Shape, u64, usize),
     pigz: bool,
 ) -> anyhow::Result<ShapeFigures> {
     let dir = target.join(format!("bench/{rows}-{}", shape.name()));
@@ -231,6 +246,8 @@ fn round_two(
     }
     let config = write_bench_config(&config_source, &dir, &extract)?;
     let state = dir.join("out/alma-sis-state.sqlite");
+    let first_state = dir.join("state-after-first-load");
+    let mut paired = None;
     let mut modes = Vec::new();
     let nights = [
         (Mode::FirstLoad, "2026-11-22T04:00:00Z", "full"),
@@ -251,6 +268,20 @@ fn round_two(
             users_written: t.users,
             stages: round_two::qualified_stages(t.stages),
         });
+        // The pairs run on the extract of the first two nights, before the deltas change it.
+        if pairs > 0 && mode == Mode::FirstLoad {
+            copy_state(&state, &first_state)?;
+        }
+        if pairs > 0 && mode == Mode::Full {
+            let zips = zips_in(&dir.join("out/drop"), "20261123")?;
+            paired = Some(self::paired(
+                bin,
+                (&dir, &config),
+                &first_state,
+                &zips,
+                pairs,
+            )?);
+        }
     }
     let zips = zips_in(&dir.join("out/drop"), "20261123")?;
     let (check_wall, check_rss) = timed_with_peak_rss(
@@ -290,7 +321,97 @@ fn round_two(
         modes,
         pigz_seconds,
         zlib_rs_seconds,
+        paired,
     })
+}
+
+/// The run-state file `from` and its write-ahead log, copied to `to` (and `to`'s log).
+fn copy_state(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let wal = |p: &Path| {
+        let mut s = p.as_os_str().to_owned();
+        s.push("-wal");
+        PathBuf::from(s)
+    };
+    std::fs::copy(from, to).with_context(|| format!("copying {}", from.display()))?;
+    if wal(from).exists() {
+        std::fs::copy(wal(from), wal(to))?;
+    } else if wal(to).exists() {
+        std::fs::remove_file(wal(to))?;
+    }
+    Ok(())
+}
+
+/// `--pairs N`: the first load, the nightly full run and `check` measured again, each next to
+/// its own reference, N times. A pair is a first load on an empty state and the pigz floor,
+/// then a full run on a copy of `first_state` (the state the round's first load left) and the
+/// floor, then `check` on that run's zips, whose reference is that full run. Odd pairs take
+/// the floor first. The floor compresses the XML of `zips` (the round's nightly full run, the
+/// same bytes). The runs take the round's own config (another would be another raw-row hash
+/// basis, which a run pays for by dropping the recorded ones), in the round's `out`, which is
+/// kept aside meanwhile and put back after.
+fn paired(
+    bin: &Path,
+    (dir, config): (&Path, &Path),
+    first_state: &Path,
+    zips: &[PathBuf],
+    pairs: usize,
+) -> anyhow::Result<round_two::Paired> {
+    let xml = dir.join("pair-floor.xml");
+    std::fs::write(&xml, xml_of(zips)?)?;
+    let out = dir.join("out");
+    let kept = dir.join("out-of-the-round");
+    std::fs::rename(&out, &kept)?;
+    let measured = measure_pairs(bin, (dir, config), first_state, &xml, pairs);
+    if out.exists() {
+        std::fs::remove_dir_all(&out)?;
+    }
+    std::fs::rename(&kept, &out)?;
+    std::fs::remove_file(&xml)?;
+    measured
+}
+
+/// [`paired`]'s runs, in `dir/out`; `xml` is the floor's input.
+fn measure_pairs(
+    bin: &Path,
+    (dir, config): (&Path, &Path),
+    first_state: &Path,
+    xml: &Path,
+    pairs: usize,
+) -> anyhow::Result<round_two::Paired> {
+    let out = dir.join("out");
+    let night = |now: &str, name: &str, state: Option<&Path>| -> anyhow::Result<f64> {
+        if out.exists() {
+            std::fs::remove_dir_all(&out)?;
+        }
+        std::fs::create_dir_all(out.join("drop"))?;
+        if let Some(state) = state {
+            copy_state(state, &out.join("alma-sis-state.sqlite"))?;
+        }
+        let (wall, _) = run_night(bin, dir, config, (now, "full", name), &[])?;
+        Ok(wall.as_secs_f64())
+    };
+    let floor = || pigz_floor(xml).map(|d| d.as_secs_f64());
+    let mut p = round_two::Paired::default();
+    for i in 0..pairs {
+        eprintln!("pair {} of {pairs}", i + 1);
+        let floor_first = i % 2 == 1;
+        let before = if floor_first { Some(floor()?) } else { None };
+        let first = night("2026-11-22T04:00:00Z", "pair-first", None)?;
+        let after = if floor_first { None } else { Some(floor()?) };
+        p.first_load
+            .push(first / before.or(after).unwrap_or(f64::NAN));
+        let before = if floor_first { Some(floor()?) } else { None };
+        let full = night("2026-11-23T04:00:00Z", "pair-full", Some(first_state))?;
+        let after = if floor_first { None } else { Some(floor()?) };
+        p.full.push(full / before.or(after).unwrap_or(f64::NAN));
+        let full_zips = zips_in(&out.join("drop"), "20261123")?;
+        let (check, _) = timed_with_peak_rss(
+            Command::new(bin).arg("check").args(&full_zips),
+            &dir.join("pair-check-stderr.txt"),
+        )?;
+        p.check.push(check.as_secs_f64() / full);
+    }
+    Ok(p)
 }
 
 /// The state file and its write-ahead log, in bytes.

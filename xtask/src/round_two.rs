@@ -84,6 +84,62 @@ pub(crate) struct ShapeFigures {
     pub pigz_seconds: Option<f64>,
     /// The same XML deflated on one thread with the packager's backend (zlib-rs).
     pub zlib_rs_seconds: Option<f64>,
+    /// `--pairs N`: the time ratios again, each run next to its own reference.
+    pub paired: Option<Paired>,
+}
+
+/// The time ratios taken pair by pair (`cargo xtask bench --pairs N`): each run next to its
+/// own reference, the order alternating (run then floor, floor then run), so that a machine
+/// whose speed drifts over minutes moves both sides of a ratio together. One ratio a pair.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Paired {
+    /// First load on an empty state / the pigz floor.
+    pub first_load: Vec<f64>,
+    /// Nightly full run (on a copy of the first load's state) / the pigz floor.
+    pub full: Vec<f64>,
+    /// `check` on that full run's zips / that full run.
+    pub check: Vec<f64>,
+}
+
+impl Paired {
+    /// The pairs' ratios by name, with the target each is held to.
+    fn ratios(&self) -> [(&'static str, &[f64], f64, Unit); 3] {
+        [
+            (
+                "nightly full run / pigz",
+                &self.full[..],
+                2.0,
+                Unit::TimesFloor,
+            ),
+            (
+                "first load / pigz",
+                &self.first_load[..],
+                2.5,
+                Unit::TimesFloor,
+            ),
+            (
+                "check on the zip / full run",
+                &self.check[..],
+                0.3,
+                Unit::OfFull,
+            ),
+        ]
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count); none when empty.
+pub(crate) fn median(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len().is_multiple_of(2) {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    })
 }
 
 impl ShapeFigures {
@@ -230,6 +286,16 @@ pub(crate) fn verdicts(f: &ShapeFigures) -> Vec<Verdict> {
         300.0,
         Unit::BytesPerUser,
     ));
+    if let Some(paired) = &f.paired {
+        for (name, ratios, limit, unit) in paired.ratios() {
+            out.push(target(
+                format!("{name}, median of {} pairs", ratios.len()),
+                median(ratios),
+                limit,
+                unit,
+            ));
+        }
+    }
     out
 }
 
@@ -293,12 +359,22 @@ pub(crate) fn report(f: &ShapeFigures) -> String {
             "       zlib-rs, one thread, level {level}: {secs:.2} s (the packager's backend)"
         );
     }
+    if let Some(paired) = &f.paired {
+        let _ = writeln!(
+            s,
+            "paired (each run next to its own reference, the order alternating):"
+        );
+        for (name, ratios, _, _) in paired.ratios() {
+            let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+            let _ = writeln!(s, "  {name:<28} {}", each.join("  "));
+        }
+    }
     let _ = writeln!(s, "targets (issue 25), {} shape:", f.shape);
     for v in verdicts(f) {
         let value = v.value.map_or_else(|| "-".to_owned(), |x| v.show(x));
         let _ = writeln!(
             s,
-            "  {:<42} {:>10}  (at most {:>8})  {}",
+            "  {:<48} {:>10}  (at most {:>8})  {}",
             v.target,
             value,
             v.show(v.limit),
@@ -354,6 +430,11 @@ pub(crate) fn to_json(all: &[ShapeFigures]) -> serde_json::Value {
                 },
                 "state_bytes_per_user": f.state_bytes_per_user(),
                 "modes": modes,
+                "paired": f.paired.as_ref().map(|p| serde_json::json!({
+                    "first_load_over_pigz": p.first_load,
+                    "full_over_pigz": p.full,
+                    "check_over_full": p.check,
+                })),
                 "targets": targets,
             })
         })
@@ -391,6 +472,7 @@ mod tests {
             ],
             pigz_seconds: pigz,
             zlib_rs_seconds: Some(4.0),
+            paired: None,
         }
     }
 
@@ -508,5 +590,54 @@ mod tests {
         assert_eq!(targets[0]["met"], true);
         assert_eq!(targets[3]["met"], false);
         assert_eq!(shape["state_bytes_per_user"], 312.5);
+    }
+    #[test]
+    fn the_median_is_the_middle_value_or_the_mean_of_the_middle_two() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0]), Some(3.0));
+        assert_eq!(median(&[2.5, 1.0, 9.0]), Some(2.5));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&[f64::NAN, 1.0, 2.0]), Some(1.5));
+    }
+
+    #[test]
+    fn paired_ratios_add_a_verdict_each_from_their_median() {
+        let mut f = figures(Some(5.0));
+        f.paired = Some(Paired {
+            first_load: vec![2.6, 2.4, 2.45],
+            full: vec![1.9, 2.2, 1.95, 2.05],
+            check: vec![0.5, 0.45, 0.55],
+        });
+        let rows = table(&f);
+        assert_eq!(rows.len(), 14, "{rows:?}");
+        let tail: Vec<_> = rows[11..]
+            .iter()
+            .map(|(t, v, m)| (t.as_str(), *v, *m))
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                (
+                    "nightly full run / pigz, median of 4 pairs",
+                    Some(2.0),
+                    Some(true)
+                ),
+                (
+                    "first load / pigz, median of 3 pairs",
+                    Some(2.45),
+                    Some(true)
+                ),
+                (
+                    "check on the zip / full run, median of 3 pairs",
+                    Some(0.5),
+                    Some(false)
+                ),
+            ]
+        );
+        let printed = report(&f);
+        assert!(printed.contains("1.90  2.20  1.95  2.05"), "{printed}");
+        let json = to_json(&[f]);
+        assert_eq!(json["shapes"][0]["paired"]["check_over_full"][2], 0.55);
+        assert_eq!(json["shapes"][0]["targets"].as_array().unwrap().len(), 14);
     }
 }
