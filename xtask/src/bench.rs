@@ -15,8 +15,9 @@
 //!
 //! A single run's ratio moves by 10-25 % on a shared VM whose speed drifts over minutes.
 //! `--pairs N` measures the time ratios again from N pairs, each run next to its own reference
-//! (first load and floor, full run and floor, `check` and that full run; the order
-//! alternating), and adds each one's median as a verdict of its own (see [`paired`]).
+//! (first load and floor, full run and floor, `check` and the deltas against that full run;
+//! the order alternating), and adds each one's median as a verdict of its own (see
+//! [`paired`]).
 //!
 //! `--database` compares the full run from the CSV file with the same run from a PostgreSQL
 //! query instead (see `bench_db`).
@@ -274,13 +275,8 @@ fn round_two(
         }
         if pairs > 0 && mode == Mode::Full {
             let zips = zips_in(&dir.join("out/drop"), "20261123")?;
-            paired = Some(self::paired(
-                bin,
-                (&dir, &config),
-                &first_state,
-                &zips,
-                pairs,
-            )?);
+            let inputs = (first_state.as_path(), extract.as_path(), changed.as_path());
+            paired = Some(self::paired(bin, (&dir, &config), inputs, &zips, pairs)?);
         }
     }
     let zips = zips_in(&dir.join("out/drop"), "20261123")?;
@@ -341,10 +337,11 @@ fn copy_state(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--pairs N`: the first load, the nightly full run and `check` measured again, each next to
-/// its own reference, N times. A pair is a first load on an empty state and the pigz floor,
-/// then a full run on a copy of `first_state` (the state the round's first load left) and the
-/// floor, then `check` on that run's zips, whose reference is that full run. Odd pairs take
+/// `--pairs N`: the time ratios measured again, each run next to its own reference, N times.
+/// A pair is a first load on an empty state and the pigz floor, then a full run on a copy of
+/// `first_state` (the state the round's first load left) and the floor, then `check` on that
+/// run's zips and the two deltas on the state it left (nothing changed, then `extract`
+/// replaced by `changed` for the night), whose reference is that full run. Odd pairs take
 /// the floor first. The floor compresses the XML of `zips` (the round's nightly full run, the
 /// same bytes). The runs take the round's own config (another would be another raw-row hash
 /// basis, which a run pays for by dropping the recorded ones), in the round's `out`, which is
@@ -352,7 +349,7 @@ fn copy_state(from: &Path, to: &Path) -> anyhow::Result<()> {
 fn paired(
     bin: &Path,
     (dir, config): (&Path, &Path),
-    first_state: &Path,
+    inputs: (&Path, &Path, &Path),
     zips: &[PathBuf],
     pairs: usize,
 ) -> anyhow::Result<round_two::Paired> {
@@ -361,7 +358,7 @@ fn paired(
     let out = dir.join("out");
     let kept = dir.join("out-of-the-round");
     std::fs::rename(&out, &kept)?;
-    let measured = measure_pairs(bin, (dir, config), first_state, &xml, pairs);
+    let measured = measure_pairs(bin, (dir, config), inputs, &xml, pairs);
     if out.exists() {
         std::fs::remove_dir_all(&out)?;
     }
@@ -374,7 +371,7 @@ fn paired(
 fn measure_pairs(
     bin: &Path,
     (dir, config): (&Path, &Path),
-    first_state: &Path,
+    (first_state, extract, changed): (&Path, &Path, &Path),
     xml: &Path,
     pairs: usize,
 ) -> anyhow::Result<round_two::Paired> {
@@ -410,6 +407,27 @@ fn measure_pairs(
             &dir.join("pair-check-stderr.txt"),
         )?;
         p.check.push(check.as_secs_f64() / full);
+        // The round's two deltas on the state this full run left, against this full run.
+        let (unchanged, _) = run_night(
+            bin,
+            dir,
+            config,
+            ("2026-11-24T04:00:00Z", "delta", "pair-delta"),
+            &[],
+        )?;
+        p.delta_unchanged.push(unchanged.as_secs_f64() / full);
+        let kept = dir.join("pair-extract-kept");
+        std::fs::rename(extract, &kept)?;
+        std::fs::copy(changed, extract)?;
+        let night4 = run_night(
+            bin,
+            dir,
+            config,
+            ("2026-11-25T04:00:00Z", "delta", "pair-delta-changed"),
+            &[],
+        );
+        std::fs::rename(&kept, extract)?;
+        p.delta_changed.push(night4?.0.as_secs_f64() / full);
     }
     Ok(p)
 }

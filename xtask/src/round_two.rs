@@ -99,30 +99,32 @@ pub(crate) struct Paired {
     pub full: Vec<f64>,
     /// `check` on that full run's zips / that full run.
     pub check: Vec<f64>,
+    /// A delta with nothing changed, on the state that full run left / that full run.
+    pub delta_unchanged: Vec<f64>,
+    /// Then a delta with 1 % of people changed / that full run.
+    pub delta_changed: Vec<f64>,
 }
 
 impl Paired {
     /// The pairs' ratios by name, with the target each is held to.
-    fn ratios(&self) -> [(&'static str, &[f64], f64, Unit); 3] {
+    fn ratios(&self) -> [(&'static str, &[f64], f64, Unit); 5] {
+        use Unit::{OfFull, TimesFloor};
         [
+            ("nightly full run / pigz", &self.full[..], 2.0, TimesFloor),
+            ("first load / pigz", &self.first_load[..], 2.5, TimesFloor),
             (
-                "nightly full run / pigz",
-                &self.full[..],
-                2.0,
-                Unit::TimesFloor,
+                "delta, nothing changed / full",
+                &self.delta_unchanged[..],
+                0.2,
+                OfFull,
             ),
             (
-                "first load / pigz",
-                &self.first_load[..],
-                2.5,
-                Unit::TimesFloor,
-            ),
-            (
-                "check on the zip / full run",
-                &self.check[..],
+                "delta, 1 % changed / full",
+                &self.delta_changed[..],
                 0.3,
-                Unit::OfFull,
+                OfFull,
             ),
+            ("check on the zip / full run", &self.check[..], 0.3, OfFull),
         ]
     }
 }
@@ -434,6 +436,8 @@ pub(crate) fn to_json(all: &[ShapeFigures]) -> serde_json::Value {
                     "first_load_over_pigz": p.first_load,
                     "full_over_pigz": p.full,
                     "check_over_full": p.check,
+                    "delta_unchanged_over_full": p.delta_unchanged,
+                    "delta_1pct_changed_over_full": p.delta_changed,
                 })),
                 "targets": targets,
             })
@@ -607,9 +611,11 @@ mod tests {
             first_load: vec![2.6, 2.4, 2.45],
             full: vec![1.9, 2.2, 1.95, 2.05],
             check: vec![0.5, 0.45, 0.55],
+            delta_unchanged: vec![0.21, 0.19, 0.18],
+            delta_changed: vec![0.2, 0.31, 0.32],
         });
         let rows = table(&f);
-        assert_eq!(rows.len(), 14, "{rows:?}");
+        assert_eq!(rows.len(), 16, "{rows:?}");
         let tail: Vec<_> = rows[11..]
             .iter()
             .map(|(t, v, m)| (t.as_str(), *v, *m))
@@ -628,6 +634,16 @@ mod tests {
                     Some(true)
                 ),
                 (
+                    "delta, nothing changed / full, median of 3 pairs",
+                    Some(0.19),
+                    Some(true)
+                ),
+                (
+                    "delta, 1 % changed / full, median of 3 pairs",
+                    Some(0.31),
+                    Some(false)
+                ),
+                (
                     "check on the zip / full run, median of 3 pairs",
                     Some(0.5),
                     Some(false)
@@ -638,6 +654,10 @@ mod tests {
         assert!(printed.contains("1.90  2.20  1.95  2.05"), "{printed}");
         let json = to_json(&[f]);
         assert_eq!(json["shapes"][0]["paired"]["check_over_full"][2], 0.55);
-        assert_eq!(json["shapes"][0]["targets"].as_array().unwrap().len(), 14);
+        assert_eq!(
+            json["shapes"][0]["paired"]["delta_unchanged_over_full"][0],
+            0.21
+        );
+        assert_eq!(json["shapes"][0]["targets"].as_array().unwrap().len(), 16);
     }
 }
