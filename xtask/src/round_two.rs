@@ -368,7 +368,7 @@ pub(crate) fn report(f: &ShapeFigures) -> String {
         );
         for (name, ratios, _, _) in paired.ratios() {
             let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
-            let _ = writeln!(s, "  {name:<28} {}", each.join("  "));
+            let _ = writeln!(s, "  {name:<30} {}", each.join("  "));
         }
     }
     let _ = writeln!(s, "targets (issue 25), {} shape:", f.shape);
