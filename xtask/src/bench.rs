@@ -418,14 +418,18 @@ fn measure_pairs(
         p.delta_unchanged.push(unchanged.as_secs_f64() / full);
         let kept = dir.join("pair-extract-kept");
         std::fs::rename(extract, &kept)?;
-        std::fs::copy(changed, extract)?;
-        let night4 = run_night(
-            bin,
-            dir,
-            config,
-            ("2026-11-25T04:00:00Z", "delta", "pair-delta-changed"),
-            &[],
-        );
+        // The round's extract is put back whatever happens to the night.
+        let night4 = std::fs::copy(changed, extract)
+            .map_err(anyhow::Error::from)
+            .and_then(|_| {
+                run_night(
+                    bin,
+                    dir,
+                    config,
+                    ("2026-11-25T04:00:00Z", "delta", "pair-delta-changed"),
+                    &[],
+                )
+            });
         std::fs::rename(&kept, extract)?;
         p.delta_changed.push(night4?.0.as_secs_f64() / full);
     }
