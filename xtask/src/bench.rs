@@ -144,6 +144,9 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     } else {
         ensure_pigz(root)
     };
+    if options.pairs > 0 && !pigz {
+        eprintln!("--pairs: no pairs are measured without pigz (their reference is its floor)");
+    }
     let mut measured = Vec::new();
     for &rows in &options.sizes {
         if options.plan {
