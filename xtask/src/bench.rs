@@ -253,13 +253,7 @@ fn round_two(
     let first_state = dir.join("state-after-first-load");
     let mut paired = None;
     let mut modes = Vec::new();
-    let nights = [
-        (Mode::FirstLoad, "2026-11-22T04:00:00Z", "full"),
-        (Mode::Full, "2026-11-23T04:00:00Z", "full"),
-        (Mode::DeltaUnchanged, "2026-11-24T04:00:00Z", "delta"),
-        (Mode::DeltaChanged, "2026-11-25T04:00:00Z", "delta"),
-    ];
-    for (mode, now, run_mode) in nights {
+    for (mode, now, run_mode) in NIGHTS {
         if mode == Mode::DeltaChanged {
             std::fs::rename(&changed, &extract)?;
         }
@@ -324,13 +318,32 @@ fn round_two(
     })
 }
 
+/// The round's nights, in order: the mode measured, `--now` and `--mode`.
+const NIGHTS: [(Mode, &str, &str); 4] = [
+    (Mode::FirstLoad, "2026-11-22T04:00:00Z", "full"),
+    (Mode::Full, "2026-11-23T04:00:00Z", "full"),
+    (Mode::DeltaUnchanged, "2026-11-24T04:00:00Z", "delta"),
+    (Mode::DeltaChanged, "2026-11-25T04:00:00Z", "delta"),
+];
+
+/// [`NIGHTS`]' night of `mode` as [`run_night`] takes it, under the run name `name`.
+fn night_of(mode: Mode, name: &str) -> (&'static str, &'static str, &str) {
+    let (_, now, run_mode) = NIGHTS
+        .into_iter()
+        .find(|n| n.0 == mode)
+        .expect("every night's mode is in NIGHTS");
+    (now, run_mode, name)
+}
+
+/// The write-ahead log of the SQLite file `db`.
+fn wal(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push("-wal");
+    PathBuf::from(s)
+}
+
 /// The run-state file `from` and its write-ahead log, copied to `to` (and `to`'s log).
 fn copy_state(from: &Path, to: &Path) -> anyhow::Result<()> {
-    let wal = |p: &Path| {
-        let mut s = p.as_os_str().to_owned();
-        s.push("-wal");
-        PathBuf::from(s)
-    };
     std::fs::copy(from, to).with_context(|| format!("copying {}", from.display()))?;
     if wal(from).exists() {
         std::fs::copy(wal(from), wal(to))?;
@@ -379,7 +392,12 @@ fn measure_pairs(
     pairs: usize,
 ) -> anyhow::Result<round_two::Paired> {
     let out = dir.join("out");
-    let night = |now: &str, name: &str, state: Option<&Path>| -> anyhow::Result<f64> {
+    let night = |mode: Mode, name: &str| -> anyhow::Result<f64> {
+        let (wall, _) = run_night(bin, dir, config, night_of(mode, name), &[])?;
+        Ok(wall.as_secs_f64())
+    };
+    // A full-mode night on a fresh `out` holding a copy of `state` (none: an empty state).
+    let fresh = |mode: Mode, name: &str, state: Option<&Path>| -> anyhow::Result<f64> {
         if out.exists() {
             std::fs::remove_dir_all(&out)?;
         }
@@ -387,23 +405,29 @@ fn measure_pairs(
         if let Some(state) = state {
             copy_state(state, &out.join("alma-sis-state.sqlite"))?;
         }
-        let (wall, _) = run_night(bin, dir, config, (now, "full", name), &[])?;
-        Ok(wall.as_secs_f64())
+        night(mode, name)
     };
     let floor = || pigz_floor(xml).map(|d| d.as_secs_f64());
+    // `run` over the floor, the floor taken first when `floor_first`; also `run`'s seconds.
+    let over_floor = |floor_first: bool, run: &dyn Fn() -> anyhow::Result<f64>| {
+        let (run, floor) = if floor_first {
+            let floor = floor()?;
+            (run()?, floor)
+        } else {
+            (run()?, floor()?)
+        };
+        anyhow::Ok((run / floor, run))
+    };
     let mut p = round_two::Paired::default();
     for i in 0..pairs {
         eprintln!("pair {} of {pairs}", i + 1);
         let floor_first = i % 2 == 1;
-        let before = if floor_first { Some(floor()?) } else { None };
-        let first = night("2026-11-22T04:00:00Z", "pair-first", None)?;
-        let after = if floor_first { None } else { Some(floor()?) };
-        p.first_load
-            .push(first / before.or(after).unwrap_or(f64::NAN));
-        let before = if floor_first { Some(floor()?) } else { None };
-        let full = night("2026-11-23T04:00:00Z", "pair-full", Some(first_state))?;
-        let after = if floor_first { None } else { Some(floor()?) };
-        p.full.push(full / before.or(after).unwrap_or(f64::NAN));
+        let (first, _) = over_floor(floor_first, &|| fresh(Mode::FirstLoad, "pair-first", None))?;
+        p.first_load.push(first);
+        let (ratio, full) = over_floor(floor_first, &|| {
+            fresh(Mode::Full, "pair-full", Some(first_state))
+        })?;
+        p.full.push(ratio);
         let full_zips = zips_in(&out.join("drop"), "20261123")?;
         let (check, _) = timed_with_peak_rss(
             Command::new(bin).arg("check").args(&full_zips),
@@ -411,30 +435,16 @@ fn measure_pairs(
         )?;
         p.check.push(check.as_secs_f64() / full);
         // The round's two deltas on the state this full run left, against this full run.
-        let (unchanged, _) = run_night(
-            bin,
-            dir,
-            config,
-            ("2026-11-24T04:00:00Z", "delta", "pair-delta"),
-            &[],
-        )?;
-        p.delta_unchanged.push(unchanged.as_secs_f64() / full);
+        p.delta_unchanged
+            .push(night(Mode::DeltaUnchanged, "pair-delta")? / full);
         let kept = dir.join("pair-extract-kept");
         std::fs::rename(extract, &kept)?;
         // The round's extract is put back whatever happens to the night.
-        let night4 = std::fs::copy(changed, extract)
+        let changed_night = std::fs::copy(changed, extract)
             .map_err(anyhow::Error::from)
-            .and_then(|_| {
-                run_night(
-                    bin,
-                    dir,
-                    config,
-                    ("2026-11-25T04:00:00Z", "delta", "pair-delta-changed"),
-                    &[],
-                )
-            });
+            .and_then(|_| night(Mode::DeltaChanged, "pair-delta-changed"));
         std::fs::rename(&kept, extract)?;
-        p.delta_changed.push(night4?.0.as_secs_f64() / full);
+        p.delta_changed.push(changed_night? / full);
     }
     Ok(p)
 }
@@ -442,9 +452,7 @@ fn measure_pairs(
 /// The state file and its write-ahead log, in bytes.
 fn state_bytes(state: &Path) -> u64 {
     let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-    let mut wal = state.as_os_str().to_owned();
-    wal.push("-wal");
-    len(state) + len(Path::new(&wal))
+    len(state) + len(&wal(state))
 }
 
 /// `pigz -p 2 -<level>` over `xml` (just written, so in the page cache), output discarded.
@@ -702,10 +710,7 @@ fn encodings(bin: &Path, demo_config: &Path, dir: &Path, rows: u64) -> anyhow::R
             cpus[i].push(children_cpu_seconds() - cpu_before);
         }
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    let median = |v: Vec<f64>| round_two::median(&v).unwrap_or(f64::NAN);
     let ratio = |pairs: &[Vec<f64>; 2]| {
         median(pairs[0].iter().zip(&pairs[1]).map(|(a, b)| a / b).collect())
     };
