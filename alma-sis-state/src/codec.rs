@@ -168,7 +168,13 @@ impl Templates {
 
     /// `payload`'s line codes, appended to `out` (`text`: with the text between tags).
     fn codes(&self, payload: &[u8], out: &mut Vec<u8>, text: bool, scratch: &mut Scratch) {
-        for line in payload.split(|&b| b == b'\n') {
+        // The lines `payload.split(|&b| b == b'\n')` gives, found with a vector search (a
+        // byte-by-byte split was half of this function's time).
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b'\n', payload).chain(std::iter::once(payload.len()));
+        for end in ends {
+            let line = &payload[start..end];
+            start = end + 1;
             if let Some(&i) = self.full_index.get(line) {
                 put_varint(out, FIRST_INDEXED + 2 * i);
                 continue;

@@ -48,6 +48,12 @@ const UPSERT_SENT: &str = "INSERT INTO items (feed, key, hash, expires, first_se
      last_sent = excluded.last_sent, status = 'present', status_since = NULL, sends = 0, \
      raw = excluded.raw";
 
+/// A new item sent today, pointing at its payload (`?7`); nothing when the key is taken.
+const INSERT_NEW: &str = "INSERT INTO items (feed, key, hash, expires, first_seen, last_seen, \
+     last_sent, status, status_since, sends, raw, pid) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, 'present', NULL, 0, ?6, ?7) \
+     ON CONFLICT (feed, key) DO NOTHING";
+
 const UPDATE_VANISHED: &str = "UPDATE items SET last_seen = ?3, status = ?4, status_since = ?5, \
      sends = ?6, last_sent = coalesce(?7, last_sent) WHERE feed = ?1 AND key = ?2";
 
@@ -655,6 +661,8 @@ impl<'s> Planner<'s> {
             self.write_raw(key, raw)?;
         }
         if send {
+            // Whether the payload is stored with the item already.
+            let mut payload_stored = false;
             let written = match &known {
                 Some(_) => self.write_known(key, &hash, user.expiry_date, raw)?,
                 None => false,
@@ -669,9 +677,10 @@ impl<'s> Planner<'s> {
                     claimed = None;
                     self.fresh.insert(key.into());
                 }
-                self.write_new(key, &hash, user.expiry_date, raw)?;
+                payload_stored =
+                    self.write_new(key, &hash, user.expiry_date, raw, packed.as_ref(), rendered)?;
             }
-            if matches!(class, Class::New | Class::Changed | Class::Returning) {
+            if !payload_stored && matches!(class, Class::New | Class::Changed | Class::Returning) {
                 match packed {
                     Some(p) if self.tx.store.codec.borrow().current() == Some(p.dictionary) => {
                         let store = &*self.tx.store;
@@ -892,16 +901,70 @@ impl<'s> Planner<'s> {
         Ok(())
     }
 
-    /// Inserts (or replaces, first seen today) an item sent today.
+    /// Inserts (or replaces, first seen today) an item sent today; `true` when its payload
+    /// (`packed`, or `rendered` compressed now) is stored with it.
+    ///
+    /// A new person takes two statements when the file has its dictionary: the payload, then
+    /// the item pointing at it ([`INSERT_NEW`]), where writing the item and then its payload
+    /// ([`put_payload`]) took four and three lookups of the key. When the key is in the store
+    /// after all (an item the index did not lead to), the payload just added is taken back
+    /// and the item replaced as before.
     fn write_new(
         &mut self,
         key: &str,
         hash: &ContentHash,
         expires: Option<NaiveDate>,
         raw: Option<RawHash>,
-    ) -> Result<(), StateError> {
-        self.write_sent(UPSERT_SENT, key, hash, expires, raw)?;
-        Ok(())
+        packed: Option<&PackedPayload>,
+        rendered: &[u8],
+    ) -> Result<bool, StateError> {
+        let current = self.tx.store.codec.borrow().current();
+        let Some(current) = current else {
+            // No dictionary yet: the payload waits among the samples.
+            self.write_sent(UPSERT_SENT, key, hash, expires, raw)?;
+            return Ok(false);
+        };
+        let payload: &[u8] = match packed {
+            Some(p) if p.dictionary == current => &p.bytes,
+            _ => {
+                self.tx
+                    .store
+                    .codec
+                    .borrow_mut()
+                    .encode(rendered, &mut self.stored);
+                &self.stored
+            }
+        };
+        let store = &*self.tx.store;
+        let err = |source| sql_error(&store.path, format!("write item {key:?}"), source);
+        let inserted = store
+            .conn
+            .prepare_cached("INSERT INTO payloads (payload) VALUES (?1)")
+            .and_then(|mut s| s.execute([payload]))
+            .and_then(|_| {
+                let pid = store.conn.last_insert_rowid();
+                let n = store.conn.prepare_cached(INSERT_NEW)?.execute(params![
+                    self.feed,
+                    key,
+                    hash.stored(),
+                    expires.map(day_number),
+                    self.today_day,
+                    raw.map(RawHash::stored),
+                    pid,
+                ])?;
+                if n == 0 {
+                    store
+                        .conn
+                        .prepare_cached("DELETE FROM payloads WHERE id = ?1")?
+                        .execute([pid])?;
+                }
+                Ok(n > 0)
+            })
+            .map_err(err)?;
+        if !inserted {
+            self.write_sent(UPSERT_SENT, key, hash, expires, raw)?;
+        }
+        Ok(inserted)
     }
 
     /// Runs `sql` (one of [`UPDATE_SENT`] and [`UPSERT_SENT`], which take the same
@@ -1612,6 +1675,54 @@ mod tests {
                 r#""ccc" "retired" "2026-11-02""#,
                 r#""dd" "present" "2026-11-03""#,
                 r#""e" "present" "2026-11-05""#,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_key_seen_twice_in_a_run_keeps_one_payload_the_later() {
+        // More people than a dictionary's sample, so that the new are stored with their
+        // payload in two statements; p150 comes again at the end, under another name.
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = StateStore::open(&dir.path().join("s.sqlite")).unwrap();
+        let ids: Vec<String> = (0..2 * codec::SAMPLE).map(|i| format!("p{i:03}")).collect();
+        let mut people: Vec<(&str, &str)> = ids.iter().map(|id| (id.as_str(), "First")).collect();
+        people.push(("p150", "Second"));
+        let (sent, counts, _) = run_with(&mut store, day(1), &people, Start::Plain);
+        assert_eq!((sent.len(), counts.new), (people.len(), people.len() as u64));
+        let count = |sql: &str| -> i64 { store.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM items"), ids.len() as i64);
+        assert_eq!(count("SELECT count(*) FROM payloads"), ids.len() as i64);
+        assert_eq!(
+            count("SELECT count(DISTINCT pid) FROM items WHERE pid IN (SELECT id FROM payloads)"),
+            ids.len() as i64
+        );
+        // The next night p150 and p400 have left: re-sent as last stored.
+        let stay: Vec<(&str, &str)> = people[..ids.len()]
+            .iter()
+            .copied()
+            .filter(|(id, _)| !["p150", "p400"].contains(id))
+            .collect();
+        let mut planner = store
+            .planner_with("patrons", &options(), day(2), key_hash, None)
+            .unwrap();
+        for (id, name) in &stay {
+            let (u, hash, xml) = user(id, name, day(2));
+            planner.observe(&u, hash, &xml).unwrap();
+        }
+        let planned = planner.finish().unwrap();
+        let names: Vec<(String, Option<String>)> = planned
+            .resend()
+            .map(|u| {
+                let u = u.unwrap();
+                (u.primary_id, u.last_name)
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("p150".to_owned(), Some("Second".to_owned())),
+                ("p400".to_owned(), Some("First".to_owned()))
             ]
         );
     }
