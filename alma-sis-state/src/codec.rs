@@ -19,7 +19,7 @@
 //!   template's number and the text between its tags; any other line as it is), raw
 //!   deflate against that small dictionary (fixed Huffman codes, as zlib's level 1 writes,
 //!   by [`PrimedDeflater`], which indexes the dictionary once instead of once a payload):
-//!   about 2.5 kB become 130-160 bytes in about 4 us (3 of them the codes), where deflating
+//!   about 2.5 kB become 130-160 bytes in about 4 us (2 of them the codes), where deflating
 //!   the whole `<user>` at level 6 against the sample took 15-20 us for 180-200 bytes;
 //! - **plain** (written by the first compact layout): the sample's four longest users, for
 //!   raw deflate of the whole payload. Still read, and still used for new payloads of a file
