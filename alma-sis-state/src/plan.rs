@@ -1689,7 +1689,10 @@ mod tests {
         let mut people: Vec<(&str, &str)> = ids.iter().map(|id| (id.as_str(), "First")).collect();
         people.push(("p150", "Second"));
         let (sent, counts, _) = run_with(&mut store, day(1), &people, Start::Plain);
-        assert_eq!((sent.len(), counts.new), (people.len(), people.len() as u64));
+        assert_eq!(
+            (sent.len(), counts.new),
+            (people.len(), people.len() as u64)
+        );
         let count = |sql: &str| -> i64 { store.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
         assert_eq!(count("SELECT count(*) FROM items"), ids.len() as i64);
         assert_eq!(count("SELECT count(*) FROM payloads"), ids.len() as i64);
