@@ -886,7 +886,7 @@ impl<'s> Planner<'s> {
         expires: Option<NaiveDate>,
         raw: Option<RawHash>,
     ) -> Result<bool, StateError> {
-        Ok(self.write_sent(UPDATE_SENT, key, hash, expires, raw)? > 0)
+        Ok(self.write_sent(UPDATE_SENT, key, hash, expires, raw, None)? > 0)
     }
 
     /// Records the raw-row hash of an unchanged item.
@@ -921,7 +921,7 @@ impl<'s> Planner<'s> {
         let current = self.tx.store.codec.borrow().current();
         let Some(current) = current else {
             // No dictionary yet: the payload waits among the samples.
-            self.write_sent(UPSERT_SENT, key, hash, expires, raw)?;
+            self.write_sent(UPSERT_SENT, key, hash, expires, raw, None)?;
             return Ok(false);
         };
         let payload: &[u8] = match packed {
@@ -937,38 +937,27 @@ impl<'s> Planner<'s> {
         };
         let store = &*self.tx.store;
         let err = |source| sql_error(&store.path, format!("write item {key:?}"), source);
-        let inserted = store
+        store
             .conn
             .prepare_cached("INSERT INTO payloads (payload) VALUES (?1)")
             .and_then(|mut s| s.execute([payload]))
-            .and_then(|_| {
-                let pid = store.conn.last_insert_rowid();
-                let n = store.conn.prepare_cached(INSERT_NEW)?.execute(params![
-                    self.feed,
-                    key,
-                    hash.stored(),
-                    expires.map(day_number),
-                    self.today_day,
-                    raw.map(RawHash::stored),
-                    pid,
-                ])?;
-                if n == 0 {
-                    store
-                        .conn
-                        .prepare_cached("DELETE FROM payloads WHERE id = ?1")?
-                        .execute([pid])?;
-                }
-                Ok(n > 0)
-            })
             .map_err(err)?;
+        let pid = store.conn.last_insert_rowid();
+        let inserted = self.write_sent(INSERT_NEW, key, hash, expires, raw, Some(pid))? > 0;
         if !inserted {
-            self.write_sent(UPSERT_SENT, key, hash, expires, raw)?;
+            store
+                .conn
+                .prepare_cached("DELETE FROM payloads WHERE id = ?1")
+                .and_then(|mut s| s.execute([pid]))
+                .map_err(err)?;
+            self.write_sent(UPSERT_SENT, key, hash, expires, raw, None)?;
         }
         Ok(inserted)
     }
 
     /// Runs `sql` (one of [`UPDATE_SENT`] and [`UPSERT_SENT`], which take the same
-    /// parameters) for an item sent today; the number of rows it changed.
+    /// parameters, or [`INSERT_NEW`], which also takes the payload's id `pid`) for an item
+    /// sent today; the number of rows it changed.
     fn write_sent(
         &self,
         sql: &str,
@@ -976,6 +965,7 @@ impl<'s> Planner<'s> {
         hash: &ContentHash,
         expires: Option<NaiveDate>,
         raw: Option<RawHash>,
+        pid: Option<i64>,
     ) -> Result<usize, StateError> {
         let store = &*self.tx.store;
         let err = |source| sql_error(&store.path, format!("write item {key:?}"), source);
@@ -983,14 +973,16 @@ impl<'s> Planner<'s> {
             .conn
             .prepare_cached(sql)
             .and_then(|mut s| {
-                s.execute(params![
-                    self.feed,
-                    key,
-                    hash.stored(),
-                    expires.map(day_number),
-                    self.today_day,
-                    raw.map(RawHash::stored),
-                ])
+                s.raw_bind_parameter(1, &self.feed)?;
+                s.raw_bind_parameter(2, key)?;
+                s.raw_bind_parameter(3, hash.stored())?;
+                s.raw_bind_parameter(4, expires.map(day_number))?;
+                s.raw_bind_parameter(5, self.today_day)?;
+                s.raw_bind_parameter(6, raw.map(RawHash::stored))?;
+                if let Some(pid) = pid {
+                    s.raw_bind_parameter(7, pid)?;
+                }
+                s.raw_execute()
             })
             .map_err(err)
     }
