@@ -973,6 +973,15 @@ impl<'s> Planner<'s> {
             .conn
             .prepare_cached(sql)
             .and_then(|mut s| {
+                // What `execute` would check: every parameter bound, none left over from
+                // the statement's last use.
+                let count = 6 + usize::from(pid.is_some());
+                if s.parameter_count() != count {
+                    return Err(rusqlite::Error::InvalidParameterCount(
+                        count,
+                        s.parameter_count(),
+                    ));
+                }
                 s.raw_bind_parameter(1, &self.feed)?;
                 s.raw_bind_parameter(2, key)?;
                 s.raw_bind_parameter(3, hash.stored())?;
@@ -1719,6 +1728,35 @@ mod tests {
                 ("p150".to_owned(), Some("Second".to_owned())),
                 ("p400".to_owned(), Some("First".to_owned()))
             ]
+        );
+    }
+
+    #[test]
+    fn an_item_statement_with_a_parameter_left_unbound_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = StateStore::open(&dir.path().join("s.sqlite")).unwrap();
+        let planner = store
+            .planner_with("patrons", &options(), day(1), key_hash, None)
+            .unwrap();
+        let (_, hash, _) = user("a", "A", day(1));
+        let unbound = planner.write_sent(INSERT_NEW, "a", &hash, None, None, None);
+        assert!(
+            matches!(
+                unbound,
+                Err(StateError::Sql {
+                    source: rusqlite::Error::InvalidParameterCount(6, 7),
+                    ..
+                })
+            ),
+            "{unbound:?}"
+        );
+        let extra = planner.write_sent(UPDATE_SENT, "a", &hash, None, None, Some(1));
+        assert!(matches!(extra, Err(StateError::Sql { .. })), "{extra:?}");
+        assert_eq!(
+            planner
+                .write_sent(UPSERT_SENT, "a", &hash, None, None, None)
+                .unwrap(),
+            1
         );
     }
 
