@@ -27,7 +27,7 @@ use super::index::{
     VANISHED, key_hash,
 };
 use super::sql_error;
-use super::stored::{load_user, put_payload};
+use super::stored::{append_payload, load_user, put_payload, remove_payload};
 use super::vanished::decide;
 use super::{
     BrakeReading, CACHE_FLOOR_KIB, Class, ContentHash, LoadMode, PLAN_BUDGET_KIB, PlanOptions,
@@ -937,19 +937,10 @@ impl<'s> Planner<'s> {
         };
         let store = &*self.tx.store;
         let err = |source| sql_error(&store.path, format!("write item {key:?}"), source);
-        store
-            .conn
-            .prepare_cached("INSERT INTO payloads (payload) VALUES (?1)")
-            .and_then(|mut s| s.execute([payload]))
-            .map_err(err)?;
-        let pid = store.conn.last_insert_rowid();
+        let pid = append_payload(&store.conn, &payload).map_err(err)?;
         let inserted = self.write_sent(INSERT_NEW, key, hash, expires, raw, Some(pid))? > 0;
         if !inserted {
-            store
-                .conn
-                .prepare_cached("DELETE FROM payloads WHERE id = ?1")
-                .and_then(|mut s| s.execute([pid]))
-                .map_err(err)?;
+            remove_payload(&store.conn, pid).map_err(err)?;
             self.write_sent(UPSERT_SENT, key, hash, expires, raw, None)?;
         }
         Ok(inserted)

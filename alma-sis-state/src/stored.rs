@@ -109,12 +109,24 @@ fn put(conn: &Connection, feed: &str, key: &str, stored: &dyn ToSql) -> rusqlite
         )?
         .execute(params![feed, key, stored])?;
     if replaced == 0 {
-        conn.prepare_cached("INSERT INTO payloads (payload) VALUES (?1)")?
-            .execute([stored])?;
-        let id = conn.last_insert_rowid();
+        let id = append_payload(conn, stored)?;
         conn.prepare_cached("UPDATE items SET pid = ?3 WHERE feed = ?1 AND key = ?2")?
             .execute(params![feed, key, id])?;
     }
+    Ok(())
+}
+
+/// Appends `stored` (already encoded) as a payload no item points at yet; its id.
+pub(super) fn append_payload(conn: &Connection, stored: &dyn ToSql) -> rusqlite::Result<i64> {
+    conn.prepare_cached("INSERT INTO payloads (payload) VALUES (?1)")?
+        .execute([stored])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Removes payload `id`, one that [`append_payload`] added and no item points at.
+pub(super) fn remove_payload(conn: &Connection, id: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM payloads WHERE id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 
