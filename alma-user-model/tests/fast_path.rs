@@ -116,6 +116,15 @@ fn deviations_read_alike() {
         ),
         (
             "<first_name>José</first_name>",
+            "<pref_full_name><a b='1'><researcher/></a><c/></pref_full_name>",
+        ),
+        (
+            "<first_name>José</first_name>",
+            "<pref_full_name xmlns:q='http://www.w3.org/2001/XMLSchema-instance' q:type='x'>\
+             <a q:nil='true'/></pref_full_name>",
+        ),
+        (
+            "<first_name>José</first_name>",
             "<password>x</password><status_date>bad</status_date>",
         ),
         (
@@ -190,6 +199,10 @@ fn document_level_deviations_read_alike() {
     let user = PLAIN_USER.to_owned();
     let docs = [
         format!("<userRecords>\n{user}</userRecords>"),
+        format!(
+            "<userRecords xmlns:xsi='http://www.w3.org/2001/XMLSchema-instance' xsi:type=''>\n\
+             {user}</userRecords>"
+        ),
         format!("<users total_record_count=\"2\">\n{user}</users>"),
         format!("<users total_record_count=\"x\" other='1'>\n{user}</users>"),
         format!("<users>text{user}<junk><a/></junk>{user}more</users>\n<!-- end -->\n"),

@@ -164,10 +164,82 @@ fn deviations_become_findings() {
     }
 }
 
+/// A validator assesses `<pref_full_name>` laxly: it checks what has a global declaration
+/// inside it, and honours `xsi:type` and `xsi:nil` there; Alma's tolerance of it is known for
+/// plain content only (fuzz-check, seed 4242: both missed before).
+#[test]
+fn what_a_validator_checks_inside_a_skipped_element_is_an_error() {
+    let xsi = "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"";
+    let cases: Vec<(String, &[&str])> = vec![
+        (
+            "<pref_full_name><x a=\"1\"><y>B</y></x></pref_full_name>".to_owned(),
+            &["W-SKIPPED-ELEMENT pref_full_name"],
+        ),
+        (
+            "<pref_full_name><researcher><researcher_keywords>></researcher_keywords>\
+             </researcher></pref_full_name>"
+                .to_owned(),
+            &[
+                "W-SKIPPED-ELEMENT pref_full_name",
+                "E-UNKNOWN-ELEMENT pref_full_name/researcher",
+            ],
+        ),
+        (
+            "<pref_full_name><a><b><users/></b></a>t</pref_full_name><first_name>J</first_name>"
+                .to_owned(),
+            &[
+                "W-SKIPPED-ELEMENT pref_full_name",
+                "E-UNKNOWN-ELEMENT pref_full_name/users",
+            ],
+        ),
+        (
+            format!("<pref_full_name {xsi} xsi:type=\"xs:int\">A B</pref_full_name>"),
+            &[
+                "W-SKIPPED-ELEMENT pref_full_name",
+                "E-UNKNOWN-ATTRIBUTE pref_full_name",
+            ],
+        ),
+        (
+            format!("<pref_full_name><a {xsi}><b xsi:nil=\"true\"/></a></pref_full_name>"),
+            &[
+                "W-SKIPPED-ELEMENT pref_full_name",
+                "E-UNKNOWN-ATTRIBUTE pref_full_name",
+            ],
+        ),
+        (
+            format!("<pref_full_name {xsi} xsi:schemaLocation=\"a b\">A</pref_full_name>"),
+            &["W-SKIPPED-ELEMENT pref_full_name"],
+        ),
+    ];
+    for (body, expected) in cases {
+        check(&doc(&body), expected);
+    }
+    // Nesting as deep as the input likes is read without recursion.
+    let deep = format!(
+        "<pref_full_name>{}{}</pref_full_name><first_name>J</first_name>",
+        "<a>".repeat(200_000),
+        "</a>".repeat(200_000)
+    );
+    let (users, _) = read_all(doc(&deep).as_bytes()).expect("reads");
+    assert_eq!(users[0].user.first_name.as_deref(), Some("J"));
+}
+
 #[test]
 fn document_level_findings() {
     check(
         "<userRecords><user/></userRecords>",
+        &["W-ROOT-NAME userRecords"],
+    );
+    // A validator knows no <userRecords> but takes the type `xsi:type` names for it.
+    let xsi = "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"";
+    check(
+        &format!("<userRecords {xsi} xsi:type=\"\" other=\"1\"><user/></userRecords>"),
+        &["W-ROOT-NAME userRecords", "E-UNKNOWN-ATTRIBUTE @xsi:type"],
+    );
+    check(
+        &format!(
+            "<userRecords {xsi} xsi:noNamespaceSchemaLocation=\"u.xsd\"><user/></userRecords>"
+        ),
         &["W-ROOT-NAME userRecords"],
     );
     check(

@@ -22,7 +22,7 @@
 //! | `E-DOCTYPE` | the document has a `<!DOCTYPE>`; it is not processed |
 //! | `E-ENTITY` | a reference to an entity other than the five predefined ones; it is not expanded and is dropped from the value |
 //! | `E-UNKNOWN-ELEMENT` | an element `rest_user.xsd` does not declare at that place; skipped |
-//! | `W-SKIPPED-ELEMENT` | `pref_full_name` in a user: not in the XSD, but Alma skips it (Berkeley's production feeds) |
+//! | `W-SKIPPED-ELEMENT` | `pref_full_name` in a user: not in the XSD, but Alma skips it (Berkeley's production feeds); what a validator checks inside it (a `user`, `users` or `researcher` element, `xsi:type`, `xsi:nil`) is `E-UNKNOWN-ELEMENT` or `E-UNKNOWN-ATTRIBUTE` |
 //! | `E-UNKNOWN-ATTRIBUTE` | an attribute the XSD does not declare on that element (namespace declarations and `xsi:schemaLocation` / `xsi:noNamespaceSchemaLocation` are allowed anywhere, as a validator allows them) |
 //! | `E-NAMESPACE` | `xmlns="..."` puts elements in a namespace; the schema's elements have none |
 //! | `E-DUPLICATE-ELEMENT` | an element that may occur once occurs again; the first one is kept |
@@ -72,7 +72,7 @@ mod structure;
 mod user;
 
 use events::{Lex, LineCounter, Tok, is_xml_space};
-use structure::{namespace_attribute, note_xsi_bindings};
+use structure::{is_xsi_typing, namespace_attribute, note_xsi_bindings};
 
 #[doc(hidden)]
 pub use fast::{READ_SIZE, RawUser, Split, UserParser, UserSplitter};
@@ -334,8 +334,26 @@ impl<R: BufRead> UserReader<R> {
             );
         }
         note_xsi_bindings(&self.attrs[..self.attr_count], &mut self.xsi_prefixes);
-        // A schema validator knows no <userRecords> and so checks none of its attributes.
+        // A schema validator knows no <userRecords> and so checks none of its attributes,
+        // but for `xsi:type` and `xsi:nil`: it validates the root against the type they name.
         let checked = if self.name == "userRecords" {
+            for (key, _) in &self.attrs[..self.attr_count] {
+                if is_xsi_typing(key, &self.xsi_prefixes) {
+                    self.document_findings.push(
+                        Finding::new(
+                            "E-UNKNOWN-ATTRIBUTE",
+                            Severity::Error,
+                            format!(
+                                "the root element <userRecords> has {key:?}: a schema \
+                                 validator checks the whole document against the type it \
+                                 names; remove it"
+                            ),
+                        )
+                        .at_field(format!("@{key}"))
+                        .at(self.pos.line, self.pos.column),
+                    );
+                }
+            }
             0
         } else {
             self.attr_count

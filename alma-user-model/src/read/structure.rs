@@ -216,6 +216,13 @@ impl<R: BufRead> UserReader<R> {
 
     /// An element the schema does not declare that Alma is known to skip (`pref_full_name`:
     /// Berkeley's production feeds send it).
+    ///
+    /// A schema validator assesses such an element laxly (Xerces gives it `anyType` once the
+    /// content model has failed): it takes the type an `xsi:type` or `xsi:nil` names, and
+    /// validates any descendant that has a global declaration (`user`, `users`,
+    /// `researcher`) against it. What is known to load is plain content (Berkeley's text),
+    /// so those are errors here, wherever they are inside it; anything else is skipped as
+    /// Alma skips it.
     pub(super) fn skipped_element(&mut self) -> Result<(), ReadError> {
         let pos = self.pos;
         let name = self.name.clone();
@@ -229,8 +236,80 @@ impl<R: BufRead> UserReader<R> {
                  send it), a schema validator rejects it: leave it out"
             ),
         );
+        self.typing_attrs();
+        self.lax_content()?;
         self.path.truncate(len);
-        self.skip()
+        Ok(())
+    }
+
+    /// Reads the content of an element assessed laxly (see [`Self::skipped_element`]), whose
+    /// start tag was just read, past its end tag; without recursion (nesting depth is the
+    /// input's to choose).
+    fn lax_content(&mut self) -> Result<(), ReadError> {
+        if self.empty {
+            return Ok(());
+        }
+        let mut depth = 1usize;
+        loop {
+            match self.next_tok_in(true)? {
+                Tok::Start if GLOBAL_ELEMENTS.contains(&self.name.as_str()) => {
+                    let pos = self.pos;
+                    let name = self.name.clone();
+                    let len = self.push_path(&name);
+                    self.report(
+                        "E-UNKNOWN-ELEMENT",
+                        Severity::Error,
+                        pos,
+                        format!(
+                            "<{name}> inside an element Alma skips: a schema validator checks \
+                             it against rest_user.xsd's global <{name}>; remove it"
+                        ),
+                    );
+                    self.path.truncate(len);
+                    self.skip()?;
+                }
+                Tok::Start => {
+                    self.typing_attrs();
+                    if !self.empty {
+                        depth += 1;
+                    }
+                }
+                Tok::End => {
+                    depth -= 1;
+                    if depth == 0 {
+                        self.text.clear();
+                        return Ok(());
+                    }
+                }
+                Tok::Text => self.text.clear(),
+                Tok::Eof => return Err(self.malformed("an element is not closed")),
+            }
+        }
+    }
+
+    /// Reports `xsi:type` and `xsi:nil` on the start tag just read, inside content assessed
+    /// laxly: a validator would check the content against the type they name.
+    fn typing_attrs(&mut self) {
+        if self.attr_count == 0 {
+            return;
+        }
+        note_xsi_bindings(&self.attrs[..self.attr_count], &mut self.xsi_prefixes);
+        for i in 0..self.attr_count {
+            let key = &self.attrs[i].0;
+            if !is_xsi_typing(key, &self.xsi_prefixes) {
+                continue;
+            }
+            let (pos, key, element) = (self.pos, key.clone(), self.name.clone());
+            self.report(
+                "E-UNKNOWN-ATTRIBUTE",
+                Severity::Error,
+                pos,
+                format!(
+                    "attribute {key:?} on <{element}>, inside an element Alma skips: a schema \
+                     validator checks the content against the type it names; remove it"
+                ),
+            );
+        }
     }
 
     pub(super) fn empty_element(&mut self, pos: Position) {
@@ -638,6 +717,19 @@ pub(super) fn note_xsi_bindings(attrs: &[(String, String)], xsi: &mut Vec<String
             xsi.push(prefix.to_owned());
         }
     }
+}
+
+/// The elements rest_user.xsd and rest_researcher.xsd declare globally: a validator checks
+/// them wherever it meets them in content it assesses laxly.
+const GLOBAL_ELEMENTS: [&str; 3] = ["user", "users", "researcher"];
+
+/// `xsi:type` or `xsi:nil` (under any prefix bound to the XML Schema instance namespace):
+/// attributes that give an element a type or make it nil, which a validator honours even on
+/// an element it has no declaration for.
+pub(super) fn is_xsi_typing(key: &str, xsi: &[String]) -> bool {
+    key.split_once(':').is_some_and(|(prefix, local)| {
+        matches!(local, "type" | "nil") && xsi.iter().any(|p| p == prefix)
+    })
 }
 
 /// An attribute of namespace processing: `Some(None)` for a declaration (`xmlns`,
