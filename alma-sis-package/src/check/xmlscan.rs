@@ -275,6 +275,69 @@ fn too_long_bytes(name: &[u8]) -> Option<WfError> {
     too_long(&String::from_utf8_lossy(name))
 }
 
+/// A namespace name (the value of `xmlns` or `xmlns:p`) longer than JAXP's name limit: the
+/// JDK holds namespace names to it too (fuzz-check, seed 9001: a 2,049-character `xmlns:xsi`
+/// on the root was fatal for Java and passed), counted as Java counts them, in UTF-16 units
+/// of the value with its references replaced and its line ends normalized (1,000 `é` or 500
+/// emoji pass, 1,001 `é` or 501 emoji do not).
+fn too_long_uri(value: &[u8]) -> Option<WfError> {
+    // A unit takes at least a byte.
+    if value.len() <= MAX_NAME {
+        return None;
+    }
+    let text = String::from_utf8_lossy(value);
+    let mut units = 0usize;
+    let mut rest = &*text;
+    while let Some(c) = rest.chars().next() {
+        let mut step = c.len_utf8();
+        units += match c {
+            '&' => {
+                // The value's references were checked: each ends with `;`.
+                let end = rest.find(';').unwrap_or(rest.len() - 1);
+                step = end + 1;
+                let body = &rest[1..end];
+                let code = match body.strip_prefix("#x") {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                    None => body.strip_prefix('#').and_then(|d| d.parse().ok()),
+                };
+                code.and_then(char::from_u32).map_or(1, char::len_utf16)
+            }
+            '\r' if rest[1..].starts_with('\n') => {
+                step = 2;
+                1
+            }
+            c => c.len_utf16(),
+        };
+        rest = &rest[step..];
+    }
+    (units > MAX_NAME).then(|| {
+        java(
+            codes::XML,
+            format!(
+                "JAXP00010005: The length of entity \"[xml]\" is \"{}\" that exceeds the \
+                 \"{}\" limit set by \"FEATURE_SECURE_PROCESSING\".",
+                thousands(units),
+                thousands(MAX_NAME)
+            ),
+            "a namespace name this long is not one Alma's files use; fix the program that \
+             wrote the XML",
+        )
+    })
+}
+
+/// `n` with thousands separated by commas, as Java prints counts in its limit messages.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
 /// Whether `c` may appear in an XML 1.0 document.
 fn is_xml_char(c: u32) -> bool {
     matches!(c, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
@@ -384,8 +447,10 @@ fn too_long(name: &str) -> Option<WfError> {
         java(
             codes::XML,
             format!(
-                "JAXP00010005: The length of entity \"[xml]\" is \"{n}\" that exceeds the \
-                 \"{MAX_NAME}\" limit set by \"FEATURE_SECURE_PROCESSING\"."
+                "JAXP00010005: The length of entity \"[xml]\" is \"{}\" that exceeds the \
+                 \"{}\" limit set by \"FEATURE_SECURE_PROCESSING\".",
+                thousands(n),
+                thousands(MAX_NAME)
             ),
             "a name this long is not an Alma element; fix the program that wrote the XML",
         )
@@ -1400,6 +1465,11 @@ impl XmlScanner {
             {
                 break Err(e);
             }
+            if (attr == b"xmlns" || attr.starts_with(b"xmlns:"))
+                && let Some(e) = too_long_uri(value)
+            {
+                break Err(e);
+            }
             if attrs.iter().any(
                 |(a, _): &(std::ops::Range<usize>, std::ops::Range<usize>)| {
                     same_bytes(&body[a.clone()], attr)
@@ -1819,6 +1889,49 @@ mod tests {
             ])
             .prop_map(str::to_owned),
         ]
+    }
+
+    /// The JDK holds namespace names to its 1,000 name limit, in UTF-16 units of the value as
+    /// normalized; each case as `java` (CheckReference, the fuzz-check reference) decided it.
+    #[test]
+    fn namespace_names_are_held_to_javas_name_limit() {
+        let x = |n: usize| "x".repeat(n);
+        let cases = [
+            (x(1000), false),
+            (x(1001), true),
+            ("\u{e9}".repeat(1000), false),
+            ("\u{e9}".repeat(1001), true),
+            ("\u{1F600}".repeat(500), false),
+            ("\u{1F600}".repeat(501), true),
+            (format!("\u{1F600}{}", x(999)), true),
+            (format!("{}{}", x(995), "&#x78;".repeat(5)), false),
+            (format!("{}{}", x(995), "&#x78;".repeat(6)), true),
+            (format!("{}&amp;", x(1000)), true),
+            (format!("{}&#x1F600;", x(999)), true),
+            (format!("{}\r\n", x(999)), false),
+            (format!("{}\r\n", x(1000)), true),
+        ];
+        for attr in ["xmlns", "xmlns:q"] {
+            for (uri, too_long) in &cases {
+                let doc = format!("<users><user {attr}=\"{uri}\"><a/></user></users>");
+                let expected = too_long.then_some(super::codes::XML);
+                assert_eq!(
+                    whole(doc.as_bytes()),
+                    expected,
+                    "{attr}, {} bytes",
+                    uri.len()
+                );
+                let cuts = [9, 700, 1500];
+                assert_eq!(
+                    in_pieces(doc.as_bytes(), &cuts),
+                    expected,
+                    "{attr} in pieces"
+                );
+            }
+        }
+        // Other attributes' values are not names.
+        let doc = format!("<users><user a=\"{}\"><a/></user></users>", x(3000));
+        assert_eq!(whole(doc.as_bytes()), None);
     }
 
     proptest! {
