@@ -1484,9 +1484,10 @@ impl XmlScanner {
             attrs.push((attr_at..attr_at + alen, value_at..value_at + end));
             if attrs.len() > MAX_ATTRIBUTES {
                 break Err(markup(format!(
-                    "JAXP00010002: Element \"{}\" has more than \"{MAX_ATTRIBUTES}\" \
-                     attributes, \"{MAX_ATTRIBUTES}\" is the limit imposed by the application.",
-                    text(name)
+                    "JAXP00010002:  Element \"{}\" has more than \"{limit}\" attributes, \
+                     \"{limit}\" is the limit imposed by the JDK.",
+                    text(name),
+                    limit = thousands(MAX_ATTRIBUTES)
                 )));
             }
         };
