@@ -311,18 +311,26 @@ fn too_long_uri(value: &[u8]) -> Option<WfError> {
         rest = &rest[step..];
     }
     (units > MAX_NAME).then(|| {
-        java(
-            codes::XML,
-            format!(
-                "JAXP00010005: The length of entity \"[xml]\" is \"{}\" that exceeds the \
-                 \"{}\" limit set by \"FEATURE_SECURE_PROCESSING\".",
-                thousands(units),
-                thousands(MAX_NAME)
-            ),
+        name_limit(
+            units,
             "a namespace name this long is not one Alma's files use; fix the program that \
              wrote the XML",
         )
     })
+}
+
+/// JAXP's error for a name (or namespace name) of `length` over [`MAX_NAME`].
+fn name_limit(length: usize, advice: &str) -> WfError {
+    java(
+        codes::XML,
+        format!(
+            "JAXP00010005: The length of entity \"[xml]\" is \"{}\" that exceeds the \"{}\" \
+             limit set by \"FEATURE_SECURE_PROCESSING\".",
+            thousands(length),
+            thousands(MAX_NAME)
+        ),
+        advice,
+    )
 }
 
 /// `n` with thousands separated by commas, as Java prints counts in its limit messages.
@@ -444,14 +452,8 @@ fn too_long(name: &str) -> Option<WfError> {
     }
     let n = name.chars().count();
     (n > MAX_NAME).then(|| {
-        java(
-            codes::XML,
-            format!(
-                "JAXP00010005: The length of entity \"[xml]\" is \"{}\" that exceeds the \
-                 \"{}\" limit set by \"FEATURE_SECURE_PROCESSING\".",
-                thousands(n),
-                thousands(MAX_NAME)
-            ),
+        name_limit(
+            n,
             "a name this long is not an Alma element; fix the program that wrote the XML",
         )
     })

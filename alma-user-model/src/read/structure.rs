@@ -89,14 +89,37 @@ impl<R: BufRead> UserReader<R> {
 
     /// Skips the content of the element whose start tag was just read.
     pub(super) fn skip(&mut self) -> Result<(), ReadError> {
+        self.walk_content(false)
+    }
+
+    /// Reads past the content of the element whose start tag was just read, without
+    /// recursion (nesting depth is the input's to choose); `lax`: as a validator assesses
+    /// content it has no declaration for (see [`Self::skipped_element`]), reporting what it
+    /// would check.
+    fn walk_content(&mut self, lax: bool) -> Result<(), ReadError> {
         if self.empty {
             return Ok(());
         }
         let mut depth = 1usize;
         loop {
             match self.next_tok_in(true)? {
-                Tok::Start if !self.empty => depth += 1,
-                Tok::Start => {}
+                Tok::Start if lax && GLOBAL_ELEMENTS.contains(&self.name.as_str()) => {
+                    self.report_element("E-UNKNOWN-ELEMENT", Severity::Error, |name| {
+                        format!(
+                            "<{name}> inside an element Alma skips: a schema validator checks \
+                             it against rest_user.xsd's global <{name}>; remove it"
+                        )
+                    });
+                    self.skip()?;
+                }
+                Tok::Start => {
+                    if lax {
+                        self.typing_attrs();
+                    }
+                    if !self.empty {
+                        depth += 1;
+                    }
+                }
                 Tok::End => {
                     depth -= 1;
                     if depth == 0 {
@@ -201,17 +224,26 @@ impl<R: BufRead> UserReader<R> {
     }
 
     pub(super) fn unknown_element(&mut self, parent: &str) -> Result<(), ReadError> {
+        self.report_element("E-UNKNOWN-ELEMENT", Severity::Error, |name| {
+            format!("<{name}> is not declared in <{parent}> by rest_user.xsd; it is skipped")
+        });
+        self.skip()
+    }
+
+    /// Reports the element whose start tag was just read, at its path, with `message` made
+    /// from its name.
+    fn report_element(
+        &mut self,
+        code: &str,
+        severity: Severity,
+        message: impl FnOnce(&str) -> String,
+    ) {
         let pos = self.pos;
         let name = self.name.clone();
         let len = self.push_path(&name);
-        self.report(
-            "E-UNKNOWN-ELEMENT",
-            Severity::Error,
-            pos,
-            format!("<{name}> is not declared in <{parent}> by rest_user.xsd; it is skipped"),
-        );
+        let message = message(&name);
+        self.report(code, severity, pos, message);
         self.path.truncate(len);
-        self.skip()
     }
 
     /// An element the schema does not declare that Alma is known to skip (`pref_full_name`:
@@ -237,54 +269,9 @@ impl<R: BufRead> UserReader<R> {
             ),
         );
         self.typing_attrs();
-        self.lax_content()?;
+        self.walk_content(true)?;
         self.path.truncate(len);
         Ok(())
-    }
-
-    /// Reads the content of an element assessed laxly (see [`Self::skipped_element`]), whose
-    /// start tag was just read, past its end tag; without recursion (nesting depth is the
-    /// input's to choose).
-    fn lax_content(&mut self) -> Result<(), ReadError> {
-        if self.empty {
-            return Ok(());
-        }
-        let mut depth = 1usize;
-        loop {
-            match self.next_tok_in(true)? {
-                Tok::Start if GLOBAL_ELEMENTS.contains(&self.name.as_str()) => {
-                    let pos = self.pos;
-                    let name = self.name.clone();
-                    let len = self.push_path(&name);
-                    self.report(
-                        "E-UNKNOWN-ELEMENT",
-                        Severity::Error,
-                        pos,
-                        format!(
-                            "<{name}> inside an element Alma skips: a schema validator checks \
-                             it against rest_user.xsd's global <{name}>; remove it"
-                        ),
-                    );
-                    self.path.truncate(len);
-                    self.skip()?;
-                }
-                Tok::Start => {
-                    self.typing_attrs();
-                    if !self.empty {
-                        depth += 1;
-                    }
-                }
-                Tok::End => {
-                    depth -= 1;
-                    if depth == 0 {
-                        self.text.clear();
-                        return Ok(());
-                    }
-                }
-                Tok::Text => self.text.clear(),
-                Tok::Eof => return Err(self.malformed("an element is not closed")),
-            }
-        }
     }
 
     /// Reports `xsi:type` and `xsi:nil` on the start tag just read, inside content assessed
