@@ -292,8 +292,8 @@ impl<R: BufRead> UserReader<R> {
                 Severity::Error,
                 pos,
                 format!(
-                    "attribute {key:?} on <{element}>, inside an element Alma skips: a schema \
-                     validator checks the content against the type it names; remove it"
+                    "attribute {key:?} on <{element}>, in content Alma skips: a schema \
+                     validator checks the element against the type it names; remove it"
                 ),
             );
         }
