@@ -295,12 +295,10 @@ fn too_long_uri(value: &[u8]) -> Option<WfError> {
                 // The value's references were checked: each ends with `;`.
                 let end = rest.find(';').unwrap_or(rest.len() - 1);
                 step = end + 1;
-                let body = &rest[1..end];
-                let code = match body.strip_prefix("#x") {
-                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
-                    None => body.strip_prefix('#').and_then(|d| d.parse().ok()),
-                };
-                code.and_then(char::from_u32).map_or(1, char::len_utf16)
+                char_ref_digits(&rest[1..end])
+                    .and_then(|(digits, radix)| u32::from_str_radix(digits, radix).ok())
+                    .and_then(char::from_u32)
+                    .map_or(1, char::len_utf16)
             }
             '\r' if rest[1..].starts_with('\n') => {
                 step = 2;
@@ -353,12 +351,18 @@ fn is_xml_char(c: u32) -> bool {
 
 /// Checks a reference's body (between `&` and `;`): a character reference to a character
 /// XML allows, or one of the five predefined entities.
+/// The digits and radix of a character reference's body (`#65`, `#x41`); `None` for an
+/// entity name.
+fn char_ref_digits(body: &str) -> Option<(&str, u32)> {
+    let number = body.strip_prefix('#')?;
+    Some(match number.strip_prefix('x') {
+        Some(hex) => (hex, 16),
+        None => (number, 10),
+    })
+}
+
 fn check_reference(body: &str) -> Result<(), WfError> {
-    if let Some(number) = body.strip_prefix('#') {
-        let (digits, radix) = match number.strip_prefix('x') {
-            Some(hex) => (hex, 16),
-            None => (number, 10),
-        };
+    if let Some((digits, radix)) = char_ref_digits(body) {
         let valid_digits = !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix));
         if !valid_digits {
             let what = if radix == 16 {
@@ -374,7 +378,7 @@ fn check_reference(body: &str) -> Result<(), WfError> {
         if !is_xml_char(value) {
             return Err(java(
                 codes::CHAR,
-                format!("Character reference \"&#{number}\" is an invalid XML character."),
+                format!("Character reference \"&{body}\" is an invalid XML character."),
                 "XML 1.0 forbids this character even written as a reference; remove it at \
                  the source",
             ));

@@ -714,9 +714,7 @@ const GLOBAL_ELEMENTS: [&str; 3] = ["user", "users", "researcher"];
 /// attributes that give an element a type or make it nil, which a validator honours even on
 /// an element it has no declaration for.
 pub(super) fn is_xsi_typing(key: &str, xsi: &[String]) -> bool {
-    key.split_once(':').is_some_and(|(prefix, local)| {
-        matches!(local, "type" | "nil") && xsi.iter().any(|p| p == prefix)
-    })
+    matches!(xsi_local(key, xsi), Some("type" | "nil"))
 }
 
 /// An attribute of namespace processing: `Some(None)` for a declaration (`xmlns`,
@@ -748,13 +746,19 @@ pub(super) fn namespace_attribute(
     if key.starts_with("xmlns:") {
         return Some(None);
     }
-    if let Some((prefix, local)) = key.split_once(':')
-        && matches!(local, "schemaLocation" | "noNamespaceSchemaLocation")
-        && xsi.iter().any(|p| p == prefix)
-    {
+    if matches!(
+        xsi_local(key, xsi),
+        Some("schemaLocation" | "noNamespaceSchemaLocation")
+    ) {
         return Some(None);
     }
     None
+}
+
+/// The local name of `key` when its prefix is bound to the XML Schema instance namespace.
+fn xsi_local<'k>(key: &'k str, xsi: &[String]) -> Option<&'k str> {
+    let (prefix, local) = key.split_once(':')?;
+    xsi.iter().any(|p| p == prefix).then_some(local)
 }
 
 /// The date `parts` names, when chrono can hold it (years up to ±262143).
