@@ -18,7 +18,9 @@ fn fast_read(xml: &[u8]) -> Option<(Vec<ReadUser>, Vec<Finding>)> {
         match splitter.next_into(&mut raw) {
             Split::User(at) => {
                 assert_eq!(raw.len(), at.len);
-                users.push(parser.parse(&raw, &at)?);
+                let parsed = parser.parse(&raw, &at);
+                crate::clean_path::assert_clean_agrees(&raw, &at, parsed.as_ref());
+                users.push(parsed?);
             }
             Split::End => return Some((users, splitter.document_findings().to_vec())),
             Split::Unsupported => return None,
@@ -46,7 +48,7 @@ fn same(xml: &[u8]) -> bool {
     true
 }
 
-const PLAIN_USER: &str = "  <user>\n    <record_type>PUBLIC</record_type>\n    \
+pub(crate) const PLAIN_USER: &str = "  <user>\n    <record_type>PUBLIC</record_type>\n    \
     <primary_id>900000001</primary_id>\n    <first_name>José</first_name>\n    \
     <last_name>张</last_name>\n    <user_group desc=\"Faculty\">FAC</user_group>\n    \
     <expiry_date>2027-11-23Z</expiry_date>\n    <account_type>EXTERNAL</account_type>\n    \
@@ -63,7 +65,7 @@ const PLAIN_USER: &str = "  <user>\n    <record_type>PUBLIC</record_type>\n    \
     <value>21234000000001</value>\n      </user_identifier>\n    </user_identifiers>\n  \
     </user>\n";
 
-fn doc_of(users: &[String]) -> String {
+pub(crate) fn doc_of(users: &[String]) -> String {
     let mut xml = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- made by a test -->\n<users>\n",
     );

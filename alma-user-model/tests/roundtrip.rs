@@ -15,10 +15,10 @@ use proptest::test_runner::{Config, TestRunner};
 
 use crate::support::{assert_schema_valid, read_all};
 
-type Text = BoxedStrategy<String>;
+pub(crate) type Text = BoxedStrategy<String>;
 
 /// Non-empty text of legal characters, with the ones that need escaping over-represented.
-fn legal_text() -> Text {
+pub(crate) fn legal_text() -> Text {
     let c = prop_oneof![
         4 => any::<char>().prop_filter("XML Char", |c| is_xml_char(*c)),
         1 => prop::sample::select(vec!['&', '<', '>', '"', '\'', '\n', '\r', '\t', ' ', ']']),
@@ -29,7 +29,7 @@ fn legal_text() -> Text {
 }
 
 /// Any text: any characters (controls, surrogates' neighbours, U+FFFE...), sometimes too long.
-fn any_text() -> Text {
+pub(crate) fn any_text() -> Text {
     prop_oneof![
         8 => prop::collection::vec(any::<char>(), 0..10).prop_map(|v| v.into_iter().collect()),
         1 => "[a-z]{250,300}",
@@ -242,7 +242,7 @@ fn segments(t: &Text) -> BoxedStrategy<Segments> {
 }
 
 /// A user whose every text field is drawn from `t`.
-fn user(t: Text) -> BoxedStrategy<User> {
+pub(crate) fn user(t: Text) -> BoxedStrategy<User> {
     let names = (
         t.clone(),
         opt(&t),
@@ -370,7 +370,7 @@ fn user(t: Text) -> BoxedStrategy<User> {
 }
 
 /// Runs `test` over `strategy` and returns every document part the cases wrote.
-fn run(strategy: BoxedStrategy<User>, test: impl Fn(&User, &mut Vec<u8>)) -> Vec<u8> {
+pub(crate) fn run(strategy: BoxedStrategy<User>, test: impl Fn(&User, &mut Vec<u8>)) -> Vec<u8> {
     let written = RefCell::new(Vec::new());
     let mut runner = TestRunner::new(Config::default());
     runner
@@ -382,7 +382,7 @@ fn run(strategy: BoxedStrategy<User>, test: impl Fn(&User, &mut Vec<u8>)) -> Vec
     written.into_inner()
 }
 
-fn wrap(users: &[u8]) -> Vec<u8> {
+pub(crate) fn wrap(users: &[u8]) -> Vec<u8> {
     let mut doc = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<users>\n".to_vec();
     doc.extend_from_slice(users);
     doc.extend_from_slice(b"</users>\n");

@@ -14,6 +14,11 @@
 //! the namespaces in scope, and a child scanned whole without a violation leaves them as
 //! they were; so when no part finds a violation, neither does the scan of the whole.
 //!
+//! A worker first tries the clean-user path ([`read_clean`]): one pass over a user that
+//! either proves it is read with no finding (and so is well-formed for Java in this scope)
+//! and builds it, or gives up; only then does it scan and parse the user. Built with debug
+//! assertions, it always scans and parses as well and requires the two to agree.
+//!
 //! The serial path stays the reference. Where the fast reader cannot vouch for a document
 //! (see [`Split::Unsupported`]), where the scan finds a violation (Java stops there; the
 //! serial path reports it where it is and stops reading), or the guard finds so many
@@ -28,7 +33,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use alma_user_model::read::{READ_SIZE, RawUser, Split, UserParser, UserSplitter};
+use alma_user_model::read::{READ_SIZE, RawUser, Split, UserParser, UserSplitter, read_clean};
 use alma_user_model::{Finding, Position, ReadUser, SegmentAt};
 
 use super::guard::{Guard, GuardEvent, GuardLimits, GuardLog, MAX_CARRY, MAX_EVENTS};
@@ -477,16 +482,10 @@ fn check_batch(
     for (raw, events) in batch.users {
         let xml = &batch.xml[at..at + raw.len];
         at += raw.len;
-        // The user's part of the well-formedness scan (see the module docs).
-        let well_formed = batch.scope.as_deref().is_some_and(|scope| {
-            scanner.restart_from(scope);
-            scanner.feed(xml.as_bytes()).is_none() && scanner.same_scope(scope)
-        });
-        let read = if well_formed {
-            parser.parse(xml, &raw)
-        } else {
-            None
-        };
+        let read = batch
+            .scope
+            .as_deref()
+            .and_then(|scope| read_user(parser, scanner, scope, xml, &raw));
         let Some(read) = read else {
             out.users.push(None);
             break;
@@ -495,6 +494,47 @@ fn check_batch(
         out.users.push(Some(user));
     }
     out
+}
+
+/// The user in `xml`, or `None` when the serial path must read the document: read on the
+/// clean path when it is clean (see [`read_clean`]), else scanned and parsed.
+///
+/// A clean user is well-formed for Java in any scope between the root's children, provided
+/// none of its text runs is longer than the scanner's limit, which a user no longer than the
+/// limit cannot have: its part of the scan would find nothing and leave the scope as it was.
+/// Built with debug assertions (the tests), every clean user is also scanned and parsed, and
+/// the two must agree.
+fn read_user(
+    parser: &mut UserParser,
+    scanner: &mut XmlScanner,
+    scope: &XmlScanner,
+    xml: &str,
+    raw: &RawUser,
+) -> Option<ReadUser> {
+    // The user's part of the well-formedness scan (see the module docs), then the parser.
+    let mut scanned = |parser: &mut UserParser| {
+        scanner.restart_from(scope);
+        let well_formed = scanner.feed(xml.as_bytes()).is_none() && scanner.same_scope(scope);
+        well_formed.then(|| parser.parse(xml, raw)).flatten()
+    };
+    let clean = (xml.len() as u64 <= scope.text_limit())
+        .then(|| read_clean(xml, raw))
+        .flatten();
+    match clean {
+        Some(read) => {
+            #[cfg(debug_assertions)]
+            {
+                let reference = scanned(parser);
+                assert_eq!(
+                    reference.as_ref(),
+                    Some(&read),
+                    "the clean path differs from the scan and the parser on:\n{xml}"
+                );
+            }
+            Some(read)
+        }
+        None => scanned(parser),
+    }
 }
 
 /// Everything about one user that needs no feed state.

@@ -506,6 +506,11 @@ impl XmlScanner {
             && self.bindings == other.bindings
     }
 
+    /// The longest text run, in bytes, that is not over the limit.
+    pub fn text_limit(&self) -> u64 {
+        self.limit
+    }
+
     /// Takes the state `self` had between children (see [`between_children`]) for scanning
     /// one child element's bytes, keeping this scanner's buffers.
     ///

@@ -66,6 +66,7 @@ use crate::finding::{Finding, Position, Severity};
 use crate::model::User;
 use crate::schema;
 
+mod clean;
 mod events;
 mod fast;
 mod structure;
@@ -74,6 +75,8 @@ mod user;
 use events::{Lex, LineCounter, Tok, is_xml_space};
 use structure::{is_xsi_typing, namespace_attribute, note_xsi_bindings};
 
+#[doc(hidden)]
+pub use clean::read_clean;
 #[doc(hidden)]
 pub use fast::{READ_SIZE, RawUser, Split, UserParser, UserSplitter};
 

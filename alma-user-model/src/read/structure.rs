@@ -469,17 +469,7 @@ impl<R: BufRead> UserReader<R> {
                 if parts.zone.is_none() {
                     self.no_zone(pos, "YYYY-MM-DDThh:mm:ss.sssZ");
                 }
-                let value = naive_date(&parts).and_then(|date| {
-                    let time = chrono::NaiveTime::from_num_seconds_from_midnight_opt(
-                        seconds % 86_400,
-                        nanos,
-                    )?;
-                    let at = date.and_time(time)
-                        + chrono::TimeDelta::seconds(i64::from(seconds / 86_400) * 86_400)
-                        - chrono::TimeDelta::minutes(i64::from(parts.zone.unwrap_or(0)));
-                    Some(at.and_utc())
-                });
-                Ok(value)
+                Ok(date_time_of(&parts, seconds, nanos))
             }
             None => {
                 self.type_error(pos, "xs:dateTime");
@@ -761,7 +751,21 @@ fn xsi_local<'k>(key: &'k str, xsi: &[String]) -> Option<&'k str> {
     xsi.iter().any(|p| p == prefix).then_some(local)
 }
 
+/// The instant a parsed `xs:dateTime` names (a missing zone read as UTC), when chrono can
+/// hold it.
+pub(super) fn date_time_of(
+    parts: &schema::DateParts,
+    seconds: u32,
+    nanos: u32,
+) -> Option<DateTime<Utc>> {
+    let date = naive_date(parts)?;
+    let time = chrono::NaiveTime::from_num_seconds_from_midnight_opt(seconds % 86_400, nanos)?;
+    let at = date.and_time(time) + chrono::TimeDelta::seconds(i64::from(seconds / 86_400) * 86_400)
+        - chrono::TimeDelta::minutes(i64::from(parts.zone.unwrap_or(0)));
+    Some(at.and_utc())
+}
+
 /// The date `parts` names, when chrono can hold it (years up to ±262143).
-fn naive_date(parts: &schema::DateParts) -> Option<NaiveDate> {
+pub(super) fn naive_date(parts: &schema::DateParts) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(i32::try_from(parts.year).ok()?, parts.month, parts.day)
 }

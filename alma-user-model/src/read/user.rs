@@ -517,19 +517,21 @@ impl<R: BufRead> UserReader<R> {
 }
 
 /// `<user>`'s children in the schema's declaration order, and those of its segments.
-const USER_CHILDREN: &[Child] = schema::children("");
-const ADDRESS_CHILDREN: &[Child] = schema::children("contact_info/addresses/address");
-const EMAIL_CHILDREN: &[Child] = schema::children("contact_info/emails/email");
-const PHONE_CHILDREN: &[Child] = schema::children("contact_info/phones/phone");
-const IDENTIFIER_CHILDREN: &[Child] = schema::children("user_identifiers/user_identifier");
-const BLOCK_CHILDREN: &[Child] = schema::children("user_blocks/user_block");
-const NOTE_CHILDREN: &[Child] = schema::children("user_notes/user_note");
-const STATISTIC_CHILDREN: &[Child] = schema::children("user_statistics/user_statistic");
-const RS_LIBRARY_CHILDREN: &[Child] = schema::children("rs_libraries/rs_library");
-const LIBRARY_NOTICE_CHILDREN: &[Child] = schema::children("library_notices/library_notice");
+pub(super) const USER_CHILDREN: &[Child] = schema::children("");
+pub(super) const ADDRESS_CHILDREN: &[Child] = schema::children("contact_info/addresses/address");
+pub(super) const EMAIL_CHILDREN: &[Child] = schema::children("contact_info/emails/email");
+pub(super) const PHONE_CHILDREN: &[Child] = schema::children("contact_info/phones/phone");
+pub(super) const IDENTIFIER_CHILDREN: &[Child] =
+    schema::children("user_identifiers/user_identifier");
+pub(super) const BLOCK_CHILDREN: &[Child] = schema::children("user_blocks/user_block");
+pub(super) const NOTE_CHILDREN: &[Child] = schema::children("user_notes/user_note");
+pub(super) const STATISTIC_CHILDREN: &[Child] = schema::children("user_statistics/user_statistic");
+pub(super) const RS_LIBRARY_CHILDREN: &[Child] = schema::children("rs_libraries/rs_library");
+pub(super) const LIBRARY_NOTICE_CHILDREN: &[Child] =
+    schema::children("library_notices/library_notice");
 
 /// The index of `name` in `children`; the first byte sorts out most names before a compare.
-fn child_index(children: &[Child], name: &str) -> Option<usize> {
+pub(super) fn child_index(children: &[Child], name: &str) -> Option<usize> {
     let first = name.as_bytes().first()?;
     children.iter().position(|c| {
         c.name.as_bytes().first() == Some(first) && same_bytes(c.name.as_bytes(), name.as_bytes())
@@ -558,7 +560,7 @@ const fn user_child_at(name: &str) -> usize {
 }
 
 /// The item paths of the lists record validation reports on, by item element.
-fn segment_list(item: &str) -> Option<&'static str> {
+pub(super) fn segment_list(item: &str) -> Option<&'static str> {
     Some(match item {
         "address" => "contact_info/addresses/address",
         "email" => "contact_info/emails/email",

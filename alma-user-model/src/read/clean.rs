@@ -1,0 +1,711 @@
+//! The clean-user path: one pass over a user's XML, as [`UserSplitter`] cut it, that either
+//! proves the user is read with no finding at all and builds it, or gives up and leaves the
+//! user to [`UserParser`], which stays the reference.
+//!
+//! It accepts only what the toolkit and most SIS programs write: `<user>`'s children and
+//! their segments in the schema's order, each at most once; plain start and end tags (a
+//! schema name, no prefix, the attributes the element declares, values without `&`, `<`,
+//! tabs or line breaks); text with no reference but the five predefined entities; no empty
+//! optional element, no `/>`, no carriage return, no `]]>`, no date without its zone, no
+//! boolean or fixed code that is not one. Anything else (any finding, anything unusual) is
+//! `None`. So what it accepts is also well-formed for Java's parser in any scope between the
+//! root's children, as long as no text run is longer than the token limit (the caller's to
+//! check: a user no longer than the limit has none).
+//!
+//! The reference decides: tests hold it to [`UserParser`] on every user they make, and
+//! `check` built with debug assertions compares the two on every user it reads.
+//!
+//! [`UserSplitter`]: super::UserSplitter
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::fast::RawUser;
+use super::structure::{date_time_of, naive_date};
+use super::user::{
+    ADDRESS_CHILDREN, BLOCK_CHILDREN, EMAIL_CHILDREN, IDENTIFIER_CHILDREN, LIBRARY_NOTICE_CHILDREN,
+    NOTE_CHILDREN, PHONE_CHILDREN, RS_LIBRARY_CHILDREN, STATISTIC_CHILDREN, USER_CHILDREN,
+    child_index, segment_list,
+};
+use super::{ReadUser, SegmentAt};
+use crate::finding::Position;
+use crate::model::{
+    AccountType, Address, CodeValue, Email, LibraryNotice, Phone, RecordType, User, UserBlock,
+    UserIdentifier, UserNote, UserStatistic, UserStatus,
+};
+use crate::schema::{self, Child};
+
+/// The user in `xml` (one `<user>` element as [`UserSplitter`](super::UserSplitter) cut it,
+/// found `at`) when it is clean (see the module docs): exactly what
+/// [`UserParser::parse`](super::UserParser::parse) returns for it, with no finding. `None`
+/// says nothing about the user: read it with the parser.
+#[doc(hidden)]
+pub fn read_clean(xml: &str, at: &RawUser) -> Option<ReadUser> {
+    let mut c = Clean {
+        s: xml,
+        i: 0,
+        at,
+        line: at.position.line,
+        last_newline: None,
+        counted: 0,
+        segments: Vec::new(),
+    };
+    let user = c.user()?;
+    (c.i == xml.len()).then(|| ReadUser {
+        user,
+        position: at.position,
+        start_offset: at.start_offset,
+        findings: Vec::new(),
+        segments: c.segments,
+    })
+}
+
+/// A start tag: its name, what lies between the name and the `>` (attributes, unparsed),
+/// where its `<` is.
+struct Start<'a> {
+    name: &'a str,
+    attrs: &'a str,
+    at: usize,
+}
+
+impl<'a> Start<'a> {
+    /// The attributes, when they are plain and each is one of `allowed`.
+    fn attrs(&self, allowed: &[&str]) -> Option<Attrs<'a>> {
+        let (s, b) = (self.attrs, self.attrs.as_bytes());
+        let mut attrs = Attrs::default();
+        let mut i = 0;
+        loop {
+            while b.get(i) == Some(&b' ') {
+                i += 1;
+            }
+            if i == b.len() {
+                return Some(attrs);
+            }
+            let key_start = i;
+            while b
+                .get(i)
+                .is_some_and(|&c| c.is_ascii_lowercase() || c == b'_')
+            {
+                i += 1;
+            }
+            let key = &s[key_start..i];
+            let quote = *b.get(i + 1)?;
+            if !allowed.contains(&key) || b[i] != b'=' || !matches!(quote, b'"' | b'\'') {
+                return None;
+            }
+            let value_start = i + 2;
+            let len = memchr::memchr(quote, &b[value_start..])?;
+            let value = &s[value_start..value_start + len];
+            if value
+                .bytes()
+                .any(|c| matches!(c, b'&' | b'<' | b'\t' | b'\n' | b'\r'))
+                || attrs.get(key).is_some()
+                || attrs.len == attrs.list.len()
+            {
+                return None;
+            }
+            attrs.list[attrs.len] = (key, value);
+            attrs.len += 1;
+            i = value_start + len + 1;
+            // Attributes are separated by blanks.
+            if !matches!(b.get(i), None | Some(b' ')) {
+                return None;
+            }
+        }
+    }
+}
+
+/// A start tag's attributes (no element takes more than three).
+#[derive(Default)]
+struct Attrs<'a> {
+    list: [(&'a str, &'a str); 3],
+    len: usize,
+}
+
+impl<'a> Attrs<'a> {
+    fn get(&self, key: &str) -> Option<&'a str> {
+        self.list[..self.len]
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|&(_, v)| v)
+    }
+
+    /// A boolean attribute, `false` when absent; `None` when it is not an `xs:boolean`.
+    fn boolean(&self, key: &str) -> Option<bool> {
+        match self.get(key) {
+            None => Some(false),
+            Some(raw) => schema::parse_boolean(raw),
+        }
+    }
+
+    fn segment_type(&self) -> Option<String> {
+        self.get("segment_type")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+struct Clean<'a> {
+    s: &'a str,
+    i: usize,
+    at: &'a RawUser,
+    /// Line of `s[counted]`.
+    line: u64,
+    /// The last newline before `counted`.
+    last_newline: Option<usize>,
+    counted: usize,
+    segments: Vec<SegmentAt>,
+}
+
+impl<'a> Clean<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        self.s.as_bytes()
+    }
+
+    /// Line and column of `s[at]`, as the reader counts them (columns in bytes); `at` never
+    /// goes back.
+    fn position(&mut self, at: usize) -> Position {
+        for n in memchr::memchr_iter(b'\n', &self.bytes()[self.counted..at]) {
+            self.line += 1;
+            self.last_newline = Some(self.counted + n);
+        }
+        self.counted = at;
+        let column = match self.last_newline {
+            Some(n) => (at - n) as u64,
+            None => self.at.position.column + at as u64,
+        };
+        Position {
+            line: self.line,
+            column,
+        }
+    }
+
+    fn skip_blanks(&mut self) {
+        let b = self.bytes();
+        while b
+            .get(self.i)
+            .is_some_and(|&c| matches!(c, b' ' | b'\t' | b'\n'))
+        {
+            self.i += 1;
+        }
+    }
+
+    /// Blanks, then the next child's start tag (`Some(Some)`) or the end tag of `parent`
+    /// (`Some(None)`); `None` for anything else.
+    fn next_child(&mut self, parent: &str) -> Option<Option<Start<'a>>> {
+        self.skip_blanks();
+        let b = self.bytes();
+        if *b.get(self.i)? != b'<' {
+            return None;
+        }
+        if b.get(self.i + 1) == Some(&b'/') {
+            self.end_tag(parent)?;
+            return Some(None);
+        }
+        self.start_tag().map(Some)
+    }
+
+    /// `</name>` at the cursor.
+    fn end_tag(&mut self, name: &str) -> Option<()> {
+        let b = self.bytes();
+        let end = self.i + name.len() + 3;
+        let tag = b.get(self.i..end)?;
+        (tag.starts_with(b"</")
+            && &tag[2..2 + name.len()] == name.as_bytes()
+            && tag[end - self.i - 1] == b'>')
+            .then(|| self.i = end)
+    }
+
+    /// A start tag at the cursor: a name of ASCII letters, digits and `_`, then attributes
+    /// up to the first `>` (a `>` in an attribute value leaves the attributes unparsable).
+    fn start_tag(&mut self) -> Option<Start<'a>> {
+        let b = self.bytes();
+        let at = self.i;
+        let mut i = at + 1;
+        while b
+            .get(i)
+            .is_some_and(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        {
+            i += 1;
+        }
+        let name = &self.s[at + 1..i];
+        let attrs = match *b.get(i)? {
+            b'>' => "",
+            b' ' => {
+                let gt = i + memchr::memchr(b'>', &b[i..])?;
+                let attrs = &self.s[i..gt];
+                i = gt;
+                attrs
+            }
+            _ => return None,
+        };
+        if name.is_empty() {
+            return None;
+        }
+        self.i = i + 1;
+        Some(Start { name, attrs, at })
+    }
+
+    /// The text of the leaf `name` whose start tag was just read, through its end tag.
+    fn text(&mut self, name: &str) -> Option<Cow<'a, str>> {
+        let b = self.bytes();
+        let start = self.i;
+        let mut i = start;
+        loop {
+            match *b.get(i)? {
+                b'<' => break,
+                b'&' | b'\r' | b']' => return self.text_with_references(name),
+                _ => i += 1,
+            }
+        }
+        self.i = i;
+        self.end_tag(name)?;
+        Some(Cow::Borrowed(&self.s[start..i]))
+    }
+
+    /// [`Self::text`] with the five predefined references resolved; `None` at any other
+    /// reference, a carriage return (which XML rewrites) or `]]>` (which Java refuses).
+    fn text_with_references(&mut self, name: &str) -> Option<Cow<'a, str>> {
+        let b = self.bytes();
+        let mut out = String::new();
+        let (mut from, mut i) = (self.i, self.i);
+        loop {
+            match *b.get(i)? {
+                b'<' => break,
+                b'&' => {
+                    out.push_str(&self.s[from..i]);
+                    let (c, len) = predefined(&b[i..])?;
+                    out.push(c);
+                    i += len;
+                    from = i;
+                }
+                b'\r' => return None,
+                b']' if b[i..].starts_with(b"]]>") => return None,
+                _ => i += 1,
+            }
+        }
+        out.push_str(&self.s[from..i]);
+        self.i = i;
+        self.end_tag(name)?;
+        Some(Cow::Owned(out))
+    }
+
+    // ---- values, as the reader's value functions read them when they find nothing --------
+
+    /// A leaf with no attribute.
+    fn bare_text(&mut self, start: &Start<'a>) -> Option<Cow<'a, str>> {
+        if !start.attrs.is_empty() {
+            return None;
+        }
+        self.text(start.name)
+    }
+
+    fn opt_string(&mut self, start: &Start<'a>) -> Option<Option<String>> {
+        let text = self.bare_text(start)?;
+        (!text.is_empty()).then(|| Some(text.into_owned()))
+    }
+
+    fn req_string(&mut self, start: &Start<'a>) -> Option<String> {
+        self.bare_text(start).map(Cow::into_owned)
+    }
+
+    fn code_value(&mut self, start: &Start<'a>) -> Option<CodeValue> {
+        let desc = start
+            .attrs(&["desc"])?
+            .get("desc")
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned);
+        let code = self.text(start.name)?.into_owned();
+        Some(CodeValue { code, desc })
+    }
+
+    fn opt_code(&mut self, start: &Start<'a>) -> Option<Option<CodeValue>> {
+        let value = self.code_value(start)?;
+        (!value.code.is_empty()).then_some(Some(value))
+    }
+
+    /// A fixed Alma code, exactly one of `table`'s and without a `desc`.
+    fn fixed_code<T: Copy>(
+        &mut self,
+        start: &Start<'a>,
+        table: &[T],
+        code_of: fn(T) -> &'static str,
+    ) -> Option<Option<T>> {
+        let code = self.bare_text(start)?;
+        table
+            .iter()
+            .copied()
+            .find(|&t| code_of(t) == code)
+            .map(Some)
+    }
+
+    fn date(&mut self, start: &Start<'a>) -> Option<Option<NaiveDate>> {
+        let text = self.bare_text(start)?;
+        let parts = schema::parse_date(schema::collapse(&text))?;
+        parts.zone?;
+        Some(naive_date(&parts))
+    }
+
+    fn date_time(&mut self, start: &Start<'a>) -> Option<Option<DateTime<Utc>>> {
+        let text = self.bare_text(start)?;
+        let (parts, seconds, nanos) = schema::parse_date_time(schema::collapse(&text))?;
+        parts.zone?;
+        Some(date_time_of(&parts, seconds, nanos))
+    }
+
+    fn boolean(&mut self, start: &Start<'a>) -> Option<bool> {
+        let text = self.bare_text(start)?;
+        schema::parse_boolean(&text)
+    }
+
+    // ---- the user and its segments ------------------------------------------------------
+
+    fn user(&mut self) -> Option<User> {
+        let start = self.start_tag()?;
+        if start.name != "user" || !start.attrs.is_empty() {
+            return None;
+        }
+        let mut u = User::default();
+        let mut next = 0;
+        while let Some(child) = self.next_child("user")? {
+            // In the schema's order, each once (no I-ORDER, no duplicate): after the last.
+            next += child_index(&USER_CHILDREN[next..], child.name)? + 1;
+            self.user_child(&child, &mut u)?;
+        }
+        Some(u)
+    }
+
+    fn user_child(&mut self, c: &Start<'a>, u: &mut User) -> Option<()> {
+        match c.name {
+            "record_type" => {
+                u.record_type = self.fixed_code(c, &RecordType::ALL, RecordType::code)?
+            }
+            "primary_id" => u.primary_id = self.req_string(c)?,
+            "first_name" => u.first_name = self.opt_string(c)?,
+            "middle_name" => u.middle_name = self.opt_string(c)?,
+            "last_name" => u.last_name = self.opt_string(c)?,
+            "pin_number" => u.pin_number = self.opt_string(c)?,
+            "user_title" => u.user_title = self.opt_code(c)?,
+            "job_category" => u.job_category = self.opt_code(c)?,
+            "job_description" => u.job_description = self.opt_string(c)?,
+            "gender" => u.gender = self.opt_code(c)?,
+            "user_group" => u.user_group = self.opt_code(c)?,
+            "campus_code" => u.campus_code = self.opt_code(c)?,
+            "web_site_url" => u.web_site_url = self.opt_string(c)?,
+            "cataloger_level" => u.cataloger_level = self.opt_code(c)?,
+            "preferred_language" => u.preferred_language = self.opt_code(c)?,
+            "birth_date" => u.birth_date = self.date(c)?,
+            "expiry_date" => u.expiry_date = self.date(c)?,
+            "purge_date" => u.purge_date = self.date(c)?,
+            "account_type" => {
+                u.account_type = self.fixed_code(c, &AccountType::ALL, AccountType::code)?
+            }
+            "external_id" => u.external_id = self.opt_string(c)?,
+            "status" => u.status = self.fixed_code(c, &UserStatus::ALL, UserStatus::code)?,
+            "contact_info" => self.contact_info(c, u)?,
+            "user_identifiers" => {
+                u.user_identifiers = self.list(c, "user_identifier", Self::identifier)?
+            }
+            "user_blocks" => u.user_blocks = self.list(c, "user_block", Self::block)?,
+            "user_notes" => u.user_notes = self.list(c, "user_note", Self::note)?,
+            "user_statistics" => {
+                u.user_statistics = self.list(c, "user_statistic", Self::statistic)?
+            }
+            "rs_libraries" => u.rs_libraries = self.list(c, "rs_library", Self::rs_library)?,
+            "library_notices" => {
+                u.library_notices = self.list(c, "library_notice", Self::library_notice)?
+            }
+            "pref_first_name" => u.pref_first_name = self.opt_string(c)?,
+            "pref_middle_name" => u.pref_middle_name = self.opt_string(c)?,
+            "pref_last_name" => u.pref_last_name = self.opt_string(c)?,
+            "pref_name_suffix" => u.pref_name_suffix = self.opt_string(c)?,
+            // Elements the load ignores are reported by the reader.
+            _ => return None,
+        }
+        Some(())
+    }
+
+    fn contact_info(&mut self, c: &Start<'a>, u: &mut User) -> Option<()> {
+        const ORDER: &[Child] = schema::children("contact_info");
+        if !c.attrs.is_empty() {
+            return None;
+        }
+        let mut next = 0;
+        while let Some(child) = self.next_child(c.name)? {
+            let index = next + child_index(&ORDER[next..], child.name)?;
+            next = index + 1;
+            match index {
+                0 => u.contact_info.addresses = self.list(&child, "address", Self::address)?,
+                1 => u.contact_info.emails = self.list(&child, "email", Self::email)?,
+                _ => u.contact_info.phones = self.list(&child, "phone", Self::phone)?,
+            }
+        }
+        // An empty contact_info is reported.
+        (next > 0).then_some(())
+    }
+
+    /// A wrapper of one or more `item`s.
+    fn list<T>(
+        &mut self,
+        wrapper: &Start<'a>,
+        item: &str,
+        read: fn(&mut Self, &Start<'a>) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        if !wrapper.attrs.is_empty() {
+            return None;
+        }
+        let list = segment_list(item)?;
+        let mut items = Vec::new();
+        while let Some(child) = self.next_child(wrapper.name)? {
+            if child.name != item {
+                return None;
+            }
+            let position = self.position(child.at);
+            self.segments.push(SegmentAt {
+                list,
+                index: items.len(),
+                position,
+            });
+            items.push(read(self, &child)?);
+        }
+        // An empty list is reported.
+        (!items.is_empty()).then_some(items)
+    }
+
+    /// The children of an `xs:all` segment, each known and at most once, in any order.
+    fn segment<T>(
+        &mut self,
+        element: &Start<'a>,
+        children: &'static [Child],
+        value: &mut T,
+        child: fn(&mut Self, &Start<'a>, &mut T) -> Option<()>,
+    ) -> Option<()> {
+        let mut seen = 0u64;
+        while let Some(c) = self.next_child(element.name)? {
+            let index = child_index(children, c.name)?;
+            if seen & (1 << index) != 0 {
+                return None;
+            }
+            seen |= 1 << index;
+            child(self, &c, value)?;
+        }
+        Some(())
+    }
+
+    fn address(&mut self, c: &Start<'a>) -> Option<Address> {
+        let attrs = c.attrs(&["preferred", "segment_type"])?;
+        let mut a = Address {
+            preferred: attrs.boolean("preferred")?,
+            segment_type: attrs.segment_type(),
+            ..Address::default()
+        };
+        self.segment(c, ADDRESS_CHILDREN, &mut a, |r, c, a| {
+            match c.name {
+                "line1" => a.line1 = r.opt_string(c)?,
+                "line2" => a.line2 = r.opt_string(c)?,
+                "line3" => a.line3 = r.opt_string(c)?,
+                "line4" => a.line4 = r.opt_string(c)?,
+                "line5" => a.line5 = r.opt_string(c)?,
+                "city" => a.city = r.opt_string(c)?,
+                "state_province" => a.state_province = r.opt_string(c)?,
+                "postal_code" => a.postal_code = r.opt_string(c)?,
+                "country" => a.country = r.opt_code(c)?,
+                "address_note" => a.address_note = r.opt_string(c)?,
+                "start_date" => a.start_date = r.date(c)?,
+                "end_date" => a.end_date = r.date(c)?,
+                "address_types" => a.address_types = r.type_list(c, "address_type")?,
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(a)
+    }
+
+    /// `address_types` and friends: may be empty.
+    fn type_list(&mut self, c: &Start<'a>, item: &str) -> Option<Vec<CodeValue>> {
+        if !c.attrs.is_empty() {
+            return None;
+        }
+        let mut types = Vec::new();
+        while let Some(child) = self.next_child(c.name)? {
+            if child.name != item {
+                return None;
+            }
+            types.push(self.code_value(&child)?);
+        }
+        Some(types)
+    }
+
+    fn email(&mut self, c: &Start<'a>) -> Option<Email> {
+        let attrs = c.attrs(&["preferred", "segment_type"])?;
+        let mut e = Email {
+            preferred: attrs.boolean("preferred")?,
+            segment_type: attrs.segment_type(),
+            ..Email::default()
+        };
+        self.segment(c, EMAIL_CHILDREN, &mut e, |r, c, e| {
+            match c.name {
+                "email_address" => e.email_address = r.req_string(c)?,
+                "description" => e.description = r.opt_string(c)?,
+                "email_types" => e.email_types = r.type_list(c, "email_type")?,
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(e)
+    }
+
+    fn phone(&mut self, c: &Start<'a>) -> Option<Phone> {
+        let attrs = c.attrs(&["preferred", "preferred_sms", "segment_type"])?;
+        let mut p = Phone {
+            preferred: attrs.boolean("preferred")?,
+            preferred_sms: attrs.boolean("preferred_sms")?,
+            segment_type: attrs.segment_type(),
+            ..Phone::default()
+        };
+        self.segment(c, PHONE_CHILDREN, &mut p, |r, c, p| {
+            match c.name {
+                "phone_number" => p.phone_number = r.req_string(c)?,
+                "phone_types" => p.phone_types = r.type_list(c, "phone_type")?,
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(p)
+    }
+
+    fn identifier(&mut self, c: &Start<'a>) -> Option<UserIdentifier> {
+        let attrs = c.attrs(&["segment_type"])?;
+        let mut id = UserIdentifier {
+            segment_type: attrs.segment_type(),
+            ..UserIdentifier::default()
+        };
+        self.segment(c, IDENTIFIER_CHILDREN, &mut id, |r, c, id| {
+            match c.name {
+                "id_type" => id.id_type = r.code_value(c)?,
+                "value" => id.value = r.req_string(c)?,
+                "note" => id.note = r.opt_string(c)?,
+                "status" => id.status = r.opt_string(c)?,
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(id)
+    }
+
+    fn block(&mut self, c: &Start<'a>) -> Option<UserBlock> {
+        let attrs = c.attrs(&["segment_type"])?;
+        let mut b = UserBlock {
+            segment_type: attrs.segment_type(),
+            ..UserBlock::default()
+        };
+        self.segment(c, BLOCK_CHILDREN, &mut b, |r, c, b| {
+            match c.name {
+                "block_type" => b.block_type = r.opt_code(c)?,
+                "block_description" => b.block_description = r.code_value(c)?,
+                "block_status" => b.block_status = r.opt_string(c)?,
+                "block_note" => b.block_note = r.opt_string(c)?,
+                "created_by" => b.created_by = r.opt_string(c)?,
+                "created_date" => b.created_date = r.date_time(c)?,
+                "expiry_date" => b.expiry_date = r.date_time(c)?,
+                "item_loan_id" => b.item_loan_id = r.opt_string(c)?,
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(b)
+    }
+
+    fn note(&mut self, c: &Start<'a>) -> Option<UserNote> {
+        let attrs = c.attrs(&["segment_type"])?;
+        let mut n = (
+            UserNote {
+                segment_type: attrs.segment_type(),
+                ..UserNote::default()
+            },
+            [false; 2],
+        );
+        self.segment(c, NOTE_CHILDREN, &mut n, |r, c, (n, flags)| {
+            match c.name {
+                "note_type" => n.note_type = r.code_value(c)?,
+                "note_text" => n.note_text = r.opt_string(c)?,
+                "user_viewable" => {
+                    flags[0] = true;
+                    n.user_viewable = r.boolean(c)?;
+                }
+                "popup_note" => {
+                    flags[1] = true;
+                    n.popup_note = r.boolean(c)?;
+                }
+                "created_by" => n.created_by = r.opt_string(c)?,
+                "created_date" => n.created_date = r.date_time(c)?,
+                _ => return None,
+            }
+            Some(())
+        })?;
+        // Both flags are mandatory; a missing one is reported.
+        (n.1 == [true; 2]).then_some(n.0)
+    }
+
+    fn statistic(&mut self, c: &Start<'a>) -> Option<UserStatistic> {
+        let attrs = c.attrs(&["segment_type"])?;
+        let mut s = UserStatistic {
+            segment_type: attrs.segment_type(),
+            ..UserStatistic::default()
+        };
+        self.segment(c, STATISTIC_CHILDREN, &mut s, |r, c, s| {
+            match c.name {
+                "statistic_category" => s.statistic_category = r.code_value(c)?,
+                "category_type" => s.category_type = r.opt_code(c)?,
+                "statistic_note" => s.statistic_note = r.opt_string(c)?,
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(s)
+    }
+
+    fn rs_library(&mut self, c: &Start<'a>) -> Option<CodeValue> {
+        if !c.attrs.is_empty() {
+            return None;
+        }
+        let mut code = CodeValue::default();
+        self.segment(c, RS_LIBRARY_CHILDREN, &mut code, |r, c, code| {
+            *code = r.opt_code(c)??;
+            Some(())
+        })?;
+        Some(code)
+    }
+
+    fn library_notice(&mut self, c: &Start<'a>) -> Option<LibraryNotice> {
+        if !c.attrs.is_empty() {
+            return None;
+        }
+        let mut n = LibraryNotice::default();
+        self.segment(c, LIBRARY_NOTICE_CHILDREN, &mut n, |r, c, n| {
+            match c.name {
+                "code" => n.code = r.opt_code(c)?,
+                "value" => n.value = Some(r.boolean(c)?),
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(n)
+    }
+}
+
+/// One of the five predefined entity references at the start of `b`: its character and
+/// length.
+fn predefined(b: &[u8]) -> Option<(char, usize)> {
+    [
+        (&b"&lt;"[..], '<'),
+        (b"&gt;", '>'),
+        (b"&amp;", '&'),
+        (b"&quot;", '"'),
+        (b"&apos;", '\''),
+    ]
+    .into_iter()
+    .find(|(r, _)| b.starts_with(r))
+    .map(|(r, c)| (c, r.len()))
+}
