@@ -48,7 +48,7 @@ const BATCH_BYTES: usize = 256 * 1024;
 /// path had seen.
 const READ_AHEAD: u64 = (READ_SIZE + MAX_CARRY) as u64;
 /// Batches waiting per worker, each way.
-const QUEUE: usize = 2;
+const QUEUE: usize = 6;
 /// Most bytes the splitter holds read but neither scanned nor stepped over: a user is at
 /// most the fast reader's window (4 MiB), read ahead of by at most [`READ_AHEAD`]; more
 /// (megabytes of blanks between users, say) is left to the serial path, which holds none.

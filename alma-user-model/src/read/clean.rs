@@ -51,14 +51,19 @@ pub fn read_clean(xml: &str, at: &RawUser) -> Option<ReadUser> {
         counted: 0,
         segments: Vec::new(),
     };
-    let user = c.user()?;
-    (c.i == xml.len()).then(|| ReadUser {
-        user,
+    let mut read = ReadUser {
+        user: User::default(),
         position: at.position,
         start_offset: at.start_offset,
         findings: Vec::new(),
-        segments: c.segments,
-    })
+        segments: Vec::new(),
+    };
+    c.user(&mut read.user)?;
+    if c.i != xml.len() {
+        return None;
+    }
+    read.segments = c.segments;
+    Some(read)
 }
 
 /// A start tag: its name, what lies between the name and the `>` (attributes, unparsed),
@@ -361,19 +366,18 @@ impl<'a> Clean<'a> {
 
     // ---- the user and its segments ------------------------------------------------------
 
-    fn user(&mut self) -> Option<User> {
+    fn user(&mut self, u: &mut User) -> Option<()> {
         let start = self.start_tag()?;
         if start.name != "user" || !start.attrs.is_empty() {
             return None;
         }
-        let mut u = User::default();
         let mut next = 0;
         while let Some(child) = self.next_child("user")? {
             // In the schema's order, each once (no I-ORDER, no duplicate): after the last.
             next += child_index(&USER_CHILDREN[next..], child.name)? + 1;
-            self.user_child(&child, &mut u)?;
+            self.user_child(&child, u)?;
         }
-        Some(u)
+        Some(())
     }
 
     fn user_child(&mut self, c: &Start<'a>, u: &mut User) -> Option<()> {
@@ -446,11 +450,11 @@ impl<'a> Clean<'a> {
     }
 
     /// A wrapper of one or more `item`s.
-    fn list<T>(
+    fn list<T: Default>(
         &mut self,
         wrapper: &Start<'a>,
         item: &str,
-        read: fn(&mut Self, &Start<'a>) -> Option<T>,
+        read: fn(&mut Self, &Start<'a>, &mut T) -> Option<()>,
     ) -> Option<Vec<T>> {
         if !wrapper.attrs.is_empty() {
             return None;
@@ -467,7 +471,9 @@ impl<'a> Clean<'a> {
                 index: items.len(),
                 position,
             });
-            items.push(read(self, &child)?);
+            // Built where it is kept, not moved there.
+            items.push(T::default());
+            read(self, &child, items.last_mut()?)?;
         }
         // An empty list is reported.
         (!items.is_empty()).then_some(items)
@@ -493,14 +499,11 @@ impl<'a> Clean<'a> {
         Some(())
     }
 
-    fn address(&mut self, c: &Start<'a>) -> Option<Address> {
+    fn address(&mut self, c: &Start<'a>, a: &mut Address) -> Option<()> {
         let attrs = c.attrs(&["preferred", "segment_type"])?;
-        let mut a = Address {
-            preferred: attrs.boolean("preferred")?,
-            segment_type: attrs.segment_type(),
-            ..Address::default()
-        };
-        self.segment(c, ADDRESS_CHILDREN, &mut a, |r, c, a| {
+        a.preferred = attrs.boolean("preferred")?;
+        a.segment_type = attrs.segment_type();
+        self.segment(c, ADDRESS_CHILDREN, a, |r, c, a| {
             match c.name {
                 "line1" => a.line1 = r.opt_string(c)?,
                 "line2" => a.line2 = r.opt_string(c)?,
@@ -518,8 +521,7 @@ impl<'a> Clean<'a> {
                 _ => return None,
             }
             Some(())
-        })?;
-        Some(a)
+        })
     }
 
     /// `address_types` and friends: may be empty.
@@ -537,14 +539,11 @@ impl<'a> Clean<'a> {
         Some(types)
     }
 
-    fn email(&mut self, c: &Start<'a>) -> Option<Email> {
+    fn email(&mut self, c: &Start<'a>, e: &mut Email) -> Option<()> {
         let attrs = c.attrs(&["preferred", "segment_type"])?;
-        let mut e = Email {
-            preferred: attrs.boolean("preferred")?,
-            segment_type: attrs.segment_type(),
-            ..Email::default()
-        };
-        self.segment(c, EMAIL_CHILDREN, &mut e, |r, c, e| {
+        e.preferred = attrs.boolean("preferred")?;
+        e.segment_type = attrs.segment_type();
+        self.segment(c, EMAIL_CHILDREN, e, |r, c, e| {
             match c.name {
                 "email_address" => e.email_address = r.req_string(c)?,
                 "description" => e.description = r.opt_string(c)?,
@@ -552,36 +551,28 @@ impl<'a> Clean<'a> {
                 _ => return None,
             }
             Some(())
-        })?;
-        Some(e)
+        })
     }
 
-    fn phone(&mut self, c: &Start<'a>) -> Option<Phone> {
+    fn phone(&mut self, c: &Start<'a>, p: &mut Phone) -> Option<()> {
         let attrs = c.attrs(&["preferred", "preferred_sms", "segment_type"])?;
-        let mut p = Phone {
-            preferred: attrs.boolean("preferred")?,
-            preferred_sms: attrs.boolean("preferred_sms")?,
-            segment_type: attrs.segment_type(),
-            ..Phone::default()
-        };
-        self.segment(c, PHONE_CHILDREN, &mut p, |r, c, p| {
+        p.preferred = attrs.boolean("preferred")?;
+        p.preferred_sms = attrs.boolean("preferred_sms")?;
+        p.segment_type = attrs.segment_type();
+        self.segment(c, PHONE_CHILDREN, p, |r, c, p| {
             match c.name {
                 "phone_number" => p.phone_number = r.req_string(c)?,
                 "phone_types" => p.phone_types = r.type_list(c, "phone_type")?,
                 _ => return None,
             }
             Some(())
-        })?;
-        Some(p)
+        })
     }
 
-    fn identifier(&mut self, c: &Start<'a>) -> Option<UserIdentifier> {
+    fn identifier(&mut self, c: &Start<'a>, id: &mut UserIdentifier) -> Option<()> {
         let attrs = c.attrs(&["segment_type"])?;
-        let mut id = UserIdentifier {
-            segment_type: attrs.segment_type(),
-            ..UserIdentifier::default()
-        };
-        self.segment(c, IDENTIFIER_CHILDREN, &mut id, |r, c, id| {
+        id.segment_type = attrs.segment_type();
+        self.segment(c, IDENTIFIER_CHILDREN, id, |r, c, id| {
             match c.name {
                 "id_type" => id.id_type = r.code_value(c)?,
                 "value" => id.value = r.req_string(c)?,
@@ -590,17 +581,13 @@ impl<'a> Clean<'a> {
                 _ => return None,
             }
             Some(())
-        })?;
-        Some(id)
+        })
     }
 
-    fn block(&mut self, c: &Start<'a>) -> Option<UserBlock> {
+    fn block(&mut self, c: &Start<'a>, b: &mut UserBlock) -> Option<()> {
         let attrs = c.attrs(&["segment_type"])?;
-        let mut b = UserBlock {
-            segment_type: attrs.segment_type(),
-            ..UserBlock::default()
-        };
-        self.segment(c, BLOCK_CHILDREN, &mut b, |r, c, b| {
+        b.segment_type = attrs.segment_type();
+        self.segment(c, BLOCK_CHILDREN, b, |r, c, b| {
             match c.name {
                 "block_type" => b.block_type = r.opt_code(c)?,
                 "block_description" => b.block_description = r.code_value(c)?,
@@ -613,19 +600,12 @@ impl<'a> Clean<'a> {
                 _ => return None,
             }
             Some(())
-        })?;
-        Some(b)
+        })
     }
 
-    fn note(&mut self, c: &Start<'a>) -> Option<UserNote> {
-        let attrs = c.attrs(&["segment_type"])?;
-        let mut n = (
-            UserNote {
-                segment_type: attrs.segment_type(),
-                ..UserNote::default()
-            },
-            [false; 2],
-        );
+    fn note(&mut self, c: &Start<'a>, note: &mut UserNote) -> Option<()> {
+        note.segment_type = c.attrs(&["segment_type"])?.segment_type();
+        let mut n = (note, [false; 2]);
         self.segment(c, NOTE_CHILDREN, &mut n, |r, c, (n, flags)| {
             match c.name {
                 "note_type" => n.note_type = r.code_value(c)?,
@@ -645,16 +625,13 @@ impl<'a> Clean<'a> {
             Some(())
         })?;
         // Both flags are mandatory; a missing one is reported.
-        (n.1 == [true; 2]).then_some(n.0)
+        (n.1 == [true; 2]).then_some(())
     }
 
-    fn statistic(&mut self, c: &Start<'a>) -> Option<UserStatistic> {
+    fn statistic(&mut self, c: &Start<'a>, s: &mut UserStatistic) -> Option<()> {
         let attrs = c.attrs(&["segment_type"])?;
-        let mut s = UserStatistic {
-            segment_type: attrs.segment_type(),
-            ..UserStatistic::default()
-        };
-        self.segment(c, STATISTIC_CHILDREN, &mut s, |r, c, s| {
+        s.segment_type = attrs.segment_type();
+        self.segment(c, STATISTIC_CHILDREN, s, |r, c, s| {
             match c.name {
                 "statistic_category" => s.statistic_category = r.code_value(c)?,
                 "category_type" => s.category_type = r.opt_code(c)?,
@@ -662,36 +639,31 @@ impl<'a> Clean<'a> {
                 _ => return None,
             }
             Some(())
-        })?;
-        Some(s)
+        })
     }
 
-    fn rs_library(&mut self, c: &Start<'a>) -> Option<CodeValue> {
+    fn rs_library(&mut self, c: &Start<'a>, code: &mut CodeValue) -> Option<()> {
         if !c.attrs.is_empty() {
             return None;
         }
-        let mut code = CodeValue::default();
-        self.segment(c, RS_LIBRARY_CHILDREN, &mut code, |r, c, code| {
+        self.segment(c, RS_LIBRARY_CHILDREN, code, |r, c, code| {
             *code = r.opt_code(c)??;
             Some(())
-        })?;
-        Some(code)
+        })
     }
 
-    fn library_notice(&mut self, c: &Start<'a>) -> Option<LibraryNotice> {
+    fn library_notice(&mut self, c: &Start<'a>, n: &mut LibraryNotice) -> Option<()> {
         if !c.attrs.is_empty() {
             return None;
         }
-        let mut n = LibraryNotice::default();
-        self.segment(c, LIBRARY_NOTICE_CHILDREN, &mut n, |r, c, n| {
+        self.segment(c, LIBRARY_NOTICE_CHILDREN, n, |r, c, n| {
             match c.name {
                 "code" => n.code = r.opt_code(c)?,
                 "value" => n.value = Some(r.boolean(c)?),
                 _ => return None,
             }
             Some(())
-        })?;
-        Some(n)
+        })
     }
 }
 

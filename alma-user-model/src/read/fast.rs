@@ -707,14 +707,16 @@ impl<R: Read> FastLexer<R> {
             self.pending.extend_from_slice(&self.scratch[..n]);
             &self.pending[..]
         };
-        let valid = match std::str::from_utf8(bytes) {
-            Ok(text) => text.len(),
-            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+        // Validated once; only a read that ends inside a character validates its head again.
+        let (text, rest) = match std::str::from_utf8(bytes) {
+            Ok(text) => (text, &[][..]),
+            Err(e) if e.error_len().is_none() => {
+                let (text, rest) = bytes.split_at(e.valid_up_to());
+                (std::str::from_utf8(text).map_err(|_| ())?, rest)
+            }
             Err(_) => return Err(()),
         };
-        let (text, rest) = bytes.split_at(valid);
-        self.window
-            .push_str(std::str::from_utf8(text).map_err(|_| ())?);
+        self.window.push_str(text);
         let rest = rest.to_vec();
         self.pending = rest;
         Ok(())
