@@ -7,7 +7,8 @@ use std::cell::Cell;
 use alma_user_model::read::{RawUser, Split, UserParser, UserSplitter, read_clean};
 use alma_user_model::{ReadUser, render_user};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use crate::fast_path::{PLAIN_USER, doc_of};
 use crate::roundtrip::{Text, any_text, legal_text, run, user, wrap};
@@ -68,27 +69,34 @@ fn tame_text() -> Text {
 
 #[test]
 fn what_the_writer_writes_reads_clean_and_alike() {
-    let (clean, rendered) = (Cell::new(0), Cell::new(0));
-    for text in [tame_text(), legal_text(), any_text()] {
+    for text in [legal_text(), any_text()] {
         run(user(text), |u, _| {
             let mut xml = Vec::new();
-            if render_user(u, &mut xml).is_err() {
-                return;
+            if render_user(u, &mut xml).is_ok() {
+                assert_eq!(clean_share(&wrap(&xml)).1, 1);
             }
-            let (c, all) = clean_share(&wrap(&xml));
-            assert_eq!(all, 1);
-            rendered.set(rendered.get() + 1);
-            clean.set(clean.get() + c);
         });
     }
-    // Users of wild text nearly always have a value the clean path leaves to the parser (a
-    // carriage return, a character reference, a value the reader reports); a third of the
-    // cases have tame text, and many of those have none.
+    // Tame text, from a fixed seed: the share that reads clean is the same on every run.
+    let (mut clean, mut rendered) = (0, 0);
+    let config = Config::with_cases(400);
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let strategy = user(tame_text());
+    for _ in 0..400 {
+        let u = strategy.new_tree(&mut runner).expect("a user").current();
+        let mut xml = Vec::new();
+        if render_user(&u, &mut xml).is_ok() {
+            let (c, all) = clean_share(&wrap(&xml));
+            assert_eq!(all, 1);
+            (clean, rendered) = (clean + c, rendered + 1);
+        }
+    }
+    // Most random users have something the clean path leaves to the parser (an empty
+    // `<email_types/>`, a carriage return, a value the reader reports), but not all.
     assert!(
-        clean.get() * 10 > rendered.get(),
-        "only {} of {} rendered users read clean",
-        clean.get(),
-        rendered.get()
+        clean * 8 > rendered,
+        "only {clean} of {rendered} rendered users read clean"
     );
 }
 

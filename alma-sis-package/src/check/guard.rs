@@ -503,11 +503,15 @@ fn plain_lines(buf: &[u8]) -> Option<usize> {
         lines += usize::from(b == b'\n');
     }
     // U+FFFE and U+FFFF are UTF-8 that XML forbids: the loop reports them.
-    let whole = high & 0x80 == 0
-        || (std::str::from_utf8(buf).is_ok()
-            && memchr::memmem::find(buf, b"\xEF\xBF\xBE").is_none()
-            && memchr::memmem::find(buf, b"\xEF\xBF\xBF").is_none());
+    let whole = high & 0x80 == 0 || (std::str::from_utf8(buf).is_ok() && !has_nonchar(buf));
     (control == 0 && whole).then_some(lines)
+}
+
+/// Whether `buf` holds U+FFFE or U+FFFF (`EF BF BE`, `EF BF BF`): one pass for their first
+/// byte, which Latin text has none of.
+fn has_nonchar(buf: &[u8]) -> bool {
+    memchr::memchr_iter(0xEF, buf)
+        .any(|i| buf.get(i + 1) == Some(&0xBF) && matches!(buf.get(i + 2), Some(0xBE | 0xBF)))
 }
 
 /// How many bytes at the end of `b` start a UTF-8 sequence that is not complete yet.

@@ -48,7 +48,6 @@ pub fn read_clean(xml: &str, at: &RawUser) -> Option<ReadUser> {
         at,
         line: at.position.line,
         last_newline: None,
-        counted: 0,
         segments: Vec::new(),
     };
     let mut read = ReadUser {
@@ -100,7 +99,7 @@ impl<'a> Start<'a> {
                 return None;
             }
             let value_start = i + 2;
-            let len = memchr::memchr(quote, &b[value_start..])?;
+            let len = b[value_start..].iter().position(|&c| c == quote)?;
             let value = &s[value_start..value_start + len];
             if value
                 .bytes()
@@ -155,11 +154,10 @@ struct Clean<'a> {
     s: &'a str,
     i: usize,
     at: &'a RawUser,
-    /// Line of `s[counted]`.
+    /// Line of the cursor.
     line: u64,
-    /// The last newline before `counted`.
+    /// The last newline before the cursor.
     last_newline: Option<usize>,
-    counted: usize,
     segments: Vec<SegmentAt>,
 }
 
@@ -168,14 +166,9 @@ impl<'a> Clean<'a> {
         self.s.as_bytes()
     }
 
-    /// Line and column of `s[at]`, as the reader counts them (columns in bytes); `at` never
-    /// goes back.
-    fn position(&mut self, at: usize) -> Position {
-        for n in memchr::memchr_iter(b'\n', &self.bytes()[self.counted..at]) {
-            self.line += 1;
-            self.last_newline = Some(self.counted + n);
-        }
-        self.counted = at;
+    /// Line and column of `s[at]`, as the reader counts them (columns in bytes): every
+    /// newline before `at` has been passed over by [`Self::skip_blanks`] or [`Self::text`].
+    fn position(&self, at: usize) -> Position {
         let column = match self.last_newline {
             Some(n) => (at - n) as u64,
             None => self.at.position.column + at as u64,
@@ -186,12 +179,22 @@ impl<'a> Clean<'a> {
         }
     }
 
+    /// Notes `lines` newlines passed over, the last at `last`.
+    fn passed_newlines(&mut self, lines: u64, last: Option<usize>) {
+        if lines > 0 {
+            self.line += lines;
+            self.last_newline = last;
+        }
+    }
+
     fn skip_blanks(&mut self) {
         let b = self.bytes();
-        while b
-            .get(self.i)
-            .is_some_and(|&c| matches!(c, b' ' | b'\t' | b'\n'))
-        {
+        loop {
+            match b.get(self.i) {
+                Some(b' ' | b'\t') => {}
+                Some(b'\n') => self.passed_newlines(1, Some(self.i)),
+                _ => return,
+            }
             self.i += 1;
         }
     }
@@ -238,7 +241,7 @@ impl<'a> Clean<'a> {
         let attrs = match *b.get(i)? {
             b'>' => "",
             b' ' => {
-                let gt = i + memchr::memchr(b'>', &b[i..])?;
+                let gt = i + b[i..].iter().position(|&c| c == b'>')?;
                 let attrs = &self.s[i..gt];
                 i = gt;
                 attrs
@@ -257,13 +260,19 @@ impl<'a> Clean<'a> {
         let b = self.bytes();
         let start = self.i;
         let mut i = start;
+        let (mut lines, mut last) = (0, None);
         loop {
             match *b.get(i)? {
                 b'<' => break,
                 b'&' | b'\r' | b']' => return self.text_with_references(name),
+                b'\n' => {
+                    (lines, last) = (lines + 1, Some(i));
+                    i += 1;
+                }
                 _ => i += 1,
             }
         }
+        self.passed_newlines(lines, last);
         self.i = i;
         self.end_tag(name)?;
         Some(Cow::Borrowed(&self.s[start..i]))
@@ -275,9 +284,14 @@ impl<'a> Clean<'a> {
         let b = self.bytes();
         let mut out = String::new();
         let (mut from, mut i) = (self.i, self.i);
+        let (mut lines, mut last) = (0, None);
         loop {
             match *b.get(i)? {
                 b'<' => break,
+                b'\n' => {
+                    (lines, last) = (lines + 1, Some(i));
+                    i += 1;
+                }
                 b'&' => {
                     out.push_str(&self.s[from..i]);
                     let (c, len) = predefined(&b[i..])?;
@@ -291,6 +305,7 @@ impl<'a> Clean<'a> {
             }
         }
         out.push_str(&self.s[from..i]);
+        self.passed_newlines(lines, last);
         self.i = i;
         self.end_tag(name)?;
         Some(Cow::Owned(out))
