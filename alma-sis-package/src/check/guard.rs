@@ -503,7 +503,7 @@ fn plain_lines(buf: &[u8]) -> Option<usize> {
         lines += usize::from(b == b'\n');
     }
     // U+FFFE and U+FFFF are UTF-8 that XML forbids: the loop reports them.
-    let whole = high & 0x80 == 0 || (std::str::from_utf8(buf).is_ok() && !has_nonchar(buf));
+    let whole = high & 0x80 == 0 || (simdutf8::basic::from_utf8(buf).is_ok() && !has_nonchar(buf));
     (control == 0 && whole).then_some(lines)
 }
 

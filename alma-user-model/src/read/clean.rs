@@ -74,17 +74,18 @@ struct Start<'a> {
 }
 
 impl<'a> Start<'a> {
-    /// The attributes, when they are plain and each is one of `allowed`.
-    fn attrs(&self, allowed: &[&str]) -> Option<Attrs<'a>> {
+    /// The values of the attributes `allowed` names, by its order, when the attributes are
+    /// plain, each is one of `allowed` and none is there twice.
+    fn attrs<const N: usize>(&self, allowed: [&str; N]) -> Option<[Option<&'a str>; N]> {
         let (s, b) = (self.attrs, self.attrs.as_bytes());
-        let mut attrs = Attrs::default();
+        let mut values = [None; N];
         let mut i = 0;
         loop {
             while b.get(i) == Some(&b' ') {
                 i += 1;
             }
             if i == b.len() {
-                return Some(attrs);
+                return Some(values);
             }
             let key_start = i;
             while b
@@ -94,8 +95,9 @@ impl<'a> Start<'a> {
                 i += 1;
             }
             let key = &s[key_start..i];
+            let slot = allowed.iter().position(|k| *k == key)?;
             let quote = *b.get(i + 1)?;
-            if !allowed.contains(&key) || b[i] != b'=' || !matches!(quote, b'"' | b'\'') {
+            if b[i] != b'=' || !matches!(quote, b'"' | b'\'') || values[slot].is_some() {
                 return None;
             }
             let value_start = i + 2;
@@ -104,13 +106,10 @@ impl<'a> Start<'a> {
             if value
                 .bytes()
                 .any(|c| matches!(c, b'&' | b'<' | b'\t' | b'\n' | b'\r'))
-                || attrs.get(key).is_some()
-                || attrs.len == attrs.list.len()
             {
                 return None;
             }
-            attrs.list[attrs.len] = (key, value);
-            attrs.len += 1;
+            values[slot] = Some(value);
             i = value_start + len + 1;
             // Attributes are separated by blanks.
             if !matches!(b.get(i), None | Some(b' ')) {
@@ -120,34 +119,14 @@ impl<'a> Start<'a> {
     }
 }
 
-/// A start tag's attributes (no element takes more than three).
-#[derive(Default)]
-struct Attrs<'a> {
-    list: [(&'a str, &'a str); 3],
-    len: usize,
+/// A boolean attribute's value, `false` when absent; `None` when it is not an `xs:boolean`.
+fn bool_attr(value: Option<&str>) -> Option<bool> {
+    value.map_or(Some(false), schema::parse_boolean)
 }
 
-impl<'a> Attrs<'a> {
-    fn get(&self, key: &str) -> Option<&'a str> {
-        self.list[..self.len]
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|&(_, v)| v)
-    }
-
-    /// A boolean attribute, `false` when absent; `None` when it is not an `xs:boolean`.
-    fn boolean(&self, key: &str) -> Option<bool> {
-        match self.get(key) {
-            None => Some(false),
-            Some(raw) => schema::parse_boolean(raw),
-        }
-    }
-
-    fn segment_type(&self) -> Option<String> {
-        self.get("segment_type")
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    }
+/// A non-empty attribute value, owned.
+fn non_empty(value: Option<&str>) -> Option<String> {
+    value.filter(|v| !v.is_empty()).map(str::to_owned)
 }
 
 struct Clean<'a> {
@@ -331,11 +310,8 @@ impl<'a> Clean<'a> {
     }
 
     fn code_value(&mut self, start: &Start<'a>) -> Option<CodeValue> {
-        let desc = start
-            .attrs(&["desc"])?
-            .get("desc")
-            .filter(|d| !d.is_empty())
-            .map(str::to_owned);
+        let [desc] = start.attrs(["desc"])?;
+        let desc = non_empty(desc);
         let code = self.text(start.name)?.into_owned();
         Some(CodeValue { code, desc })
     }
@@ -515,9 +491,9 @@ impl<'a> Clean<'a> {
     }
 
     fn address(&mut self, c: &Start<'a>, a: &mut Address) -> Option<()> {
-        let attrs = c.attrs(&["preferred", "segment_type"])?;
-        a.preferred = attrs.boolean("preferred")?;
-        a.segment_type = attrs.segment_type();
+        let [preferred, segment_type] = c.attrs(["preferred", "segment_type"])?;
+        a.preferred = bool_attr(preferred)?;
+        a.segment_type = non_empty(segment_type);
         self.segment(c, ADDRESS_CHILDREN, a, |r, c, a| {
             match c.name {
                 "line1" => a.line1 = r.opt_string(c)?,
@@ -555,9 +531,9 @@ impl<'a> Clean<'a> {
     }
 
     fn email(&mut self, c: &Start<'a>, e: &mut Email) -> Option<()> {
-        let attrs = c.attrs(&["preferred", "segment_type"])?;
-        e.preferred = attrs.boolean("preferred")?;
-        e.segment_type = attrs.segment_type();
+        let [preferred, segment_type] = c.attrs(["preferred", "segment_type"])?;
+        e.preferred = bool_attr(preferred)?;
+        e.segment_type = non_empty(segment_type);
         self.segment(c, EMAIL_CHILDREN, e, |r, c, e| {
             match c.name {
                 "email_address" => e.email_address = r.req_string(c)?,
@@ -570,10 +546,11 @@ impl<'a> Clean<'a> {
     }
 
     fn phone(&mut self, c: &Start<'a>, p: &mut Phone) -> Option<()> {
-        let attrs = c.attrs(&["preferred", "preferred_sms", "segment_type"])?;
-        p.preferred = attrs.boolean("preferred")?;
-        p.preferred_sms = attrs.boolean("preferred_sms")?;
-        p.segment_type = attrs.segment_type();
+        let [preferred, preferred_sms, segment_type] =
+            c.attrs(["preferred", "preferred_sms", "segment_type"])?;
+        p.preferred = bool_attr(preferred)?;
+        p.preferred_sms = bool_attr(preferred_sms)?;
+        p.segment_type = non_empty(segment_type);
         self.segment(c, PHONE_CHILDREN, p, |r, c, p| {
             match c.name {
                 "phone_number" => p.phone_number = r.req_string(c)?,
@@ -585,8 +562,8 @@ impl<'a> Clean<'a> {
     }
 
     fn identifier(&mut self, c: &Start<'a>, id: &mut UserIdentifier) -> Option<()> {
-        let attrs = c.attrs(&["segment_type"])?;
-        id.segment_type = attrs.segment_type();
+        let [segment_type] = c.attrs(["segment_type"])?;
+        id.segment_type = non_empty(segment_type);
         self.segment(c, IDENTIFIER_CHILDREN, id, |r, c, id| {
             match c.name {
                 "id_type" => id.id_type = r.code_value(c)?,
@@ -600,8 +577,8 @@ impl<'a> Clean<'a> {
     }
 
     fn block(&mut self, c: &Start<'a>, b: &mut UserBlock) -> Option<()> {
-        let attrs = c.attrs(&["segment_type"])?;
-        b.segment_type = attrs.segment_type();
+        let [segment_type] = c.attrs(["segment_type"])?;
+        b.segment_type = non_empty(segment_type);
         self.segment(c, BLOCK_CHILDREN, b, |r, c, b| {
             match c.name {
                 "block_type" => b.block_type = r.opt_code(c)?,
@@ -619,7 +596,8 @@ impl<'a> Clean<'a> {
     }
 
     fn note(&mut self, c: &Start<'a>, note: &mut UserNote) -> Option<()> {
-        note.segment_type = c.attrs(&["segment_type"])?.segment_type();
+        let [segment_type] = c.attrs(["segment_type"])?;
+        note.segment_type = non_empty(segment_type);
         let mut n = (note, [false; 2]);
         self.segment(c, NOTE_CHILDREN, &mut n, |r, c, (n, flags)| {
             match c.name {
@@ -644,8 +622,8 @@ impl<'a> Clean<'a> {
     }
 
     fn statistic(&mut self, c: &Start<'a>, s: &mut UserStatistic) -> Option<()> {
-        let attrs = c.attrs(&["segment_type"])?;
-        s.segment_type = attrs.segment_type();
+        let [segment_type] = c.attrs(["segment_type"])?;
+        s.segment_type = non_empty(segment_type);
         self.segment(c, STATISTIC_CHILDREN, s, |r, c, s| {
             match c.name {
                 "statistic_category" => s.statistic_category = r.code_value(c)?,

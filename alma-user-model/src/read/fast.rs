@@ -708,7 +708,7 @@ impl<R: Read> FastLexer<R> {
             &self.pending[..]
         };
         // Validated once; only a read that ends inside a character validates its head again.
-        let (text, rest) = match std::str::from_utf8(bytes) {
+        let (text, rest) = match simdutf8::compat::from_utf8(bytes) {
             Ok(text) => (text, &[][..]),
             Err(e) if e.error_len().is_none() => {
                 let (text, rest) = bytes.split_at(e.valid_up_to());
