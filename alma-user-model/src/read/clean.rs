@@ -22,7 +22,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::fast::RawUser;
-use super::structure::{date_time_of, naive_date};
+use super::structure::{date_time_of, naive_date, non_empty};
 use super::user::{
     ADDRESS_CHILDREN, BLOCK_CHILDREN, EMAIL_CHILDREN, IDENTIFIER_CHILDREN, LIBRARY_NOTICE_CHILDREN,
     NOTE_CHILDREN, PHONE_CHILDREN, RS_LIBRARY_CHILDREN, STATISTIC_CHILDREN, USER_CHILDREN,
@@ -122,11 +122,6 @@ impl<'a> Start<'a> {
 /// A boolean attribute's value, `false` when absent; `None` when it is not an `xs:boolean`.
 fn bool_attr(value: Option<&str>) -> Option<bool> {
     value.map_or(Some(false), schema::parse_boolean)
-}
-
-/// A non-empty attribute value, owned.
-fn non_empty(value: Option<&str>) -> Option<String> {
-    value.filter(|v| !v.is_empty()).map(str::to_owned)
 }
 
 struct Clean<'a> {
@@ -234,35 +229,15 @@ impl<'a> Clean<'a> {
         Some(Start { name, attrs, at })
     }
 
-    /// The text of the leaf `name` whose start tag was just read, through its end tag.
+    /// The text of the leaf `name` whose start tag was just read, through its end tag, with
+    /// the five predefined references resolved (borrowed when it has none); `None` at any
+    /// other reference, a carriage return (which XML rewrites) or `]]>` (which Java refuses).
     fn text(&mut self, name: &str) -> Option<Cow<'a, str>> {
         let b = self.bytes();
         let start = self.i;
-        let mut i = start;
-        let (mut lines, mut last) = (0, None);
-        loop {
-            match *b.get(i)? {
-                b'<' => break,
-                b'&' | b'\r' | b']' => return self.text_with_references(name),
-                b'\n' => {
-                    (lines, last) = (lines + 1, Some(i));
-                    i += 1;
-                }
-                _ => i += 1,
-            }
-        }
-        self.passed_newlines(lines, last);
-        self.i = i;
-        self.end_tag(name)?;
-        Some(Cow::Borrowed(&self.s[start..i]))
-    }
-
-    /// [`Self::text`] with the five predefined references resolved; `None` at any other
-    /// reference, a carriage return (which XML rewrites) or `]]>` (which Java refuses).
-    fn text_with_references(&mut self, name: &str) -> Option<Cow<'a, str>> {
-        let b = self.bytes();
-        let mut out = String::new();
-        let (mut from, mut i) = (self.i, self.i);
+        let (mut from, mut i) = (start, start);
+        // The text so far, from the first reference on.
+        let mut resolved: Option<String> = None;
         let (mut lines, mut last) = (0, None);
         loop {
             match *b.get(i)? {
@@ -272,6 +247,7 @@ impl<'a> Clean<'a> {
                     i += 1;
                 }
                 b'&' => {
+                    let out = resolved.get_or_insert_with(String::new);
                     out.push_str(&self.s[from..i]);
                     let (c, len) = predefined(&b[i..])?;
                     out.push(c);
@@ -283,11 +259,16 @@ impl<'a> Clean<'a> {
                 _ => i += 1,
             }
         }
-        out.push_str(&self.s[from..i]);
         self.passed_newlines(lines, last);
         self.i = i;
         self.end_tag(name)?;
-        Some(Cow::Owned(out))
+        Some(match resolved {
+            None => Cow::Borrowed(&self.s[start..i]),
+            Some(mut out) => {
+                out.push_str(&self.s[from..i]);
+                Cow::Owned(out)
+            }
+        })
     }
 
     // ---- values, as the reader's value functions read them when they find nothing --------

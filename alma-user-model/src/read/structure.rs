@@ -330,10 +330,7 @@ impl<R: BufRead> UserReader<R> {
 
     pub(super) fn code_value(&mut self) -> Result<CodeValue, ReadError> {
         self.check_attrs(&["desc"]);
-        let desc = self
-            .attr("desc")
-            .filter(|d| !d.is_empty())
-            .map(str::to_owned);
+        let desc = non_empty(self.attr("desc"));
         self.leaf_text()?;
         Ok(CodeValue {
             code: std::mem::take(&mut self.text),
@@ -514,9 +511,7 @@ impl<R: BufRead> UserReader<R> {
     }
 
     pub(super) fn segment_type(&self) -> Option<String> {
-        self.attr("segment_type")
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
+        non_empty(self.attr("segment_type"))
     }
 
     /// An element the SIS load ignores (output-only, or for other APIs): not loaded, but
@@ -763,6 +758,11 @@ pub(super) fn date_time_of(
     let at = date.and_time(time) + chrono::TimeDelta::seconds(i64::from(seconds / 86_400) * 86_400)
         - chrono::TimeDelta::minutes(i64::from(parts.zone.unwrap_or(0)));
     Some(at.and_utc())
+}
+
+/// An attribute's value, owned; an empty one is read as absent (`desc`, `segment_type`).
+pub(super) fn non_empty(value: Option<&str>) -> Option<String> {
+    value.filter(|v| !v.is_empty()).map(str::to_owned)
 }
 
 /// The date `parts` names, when chrono can hold it (years up to ±262143).
