@@ -104,6 +104,7 @@ fn what_the_writer_writes_reads_clean_and_alike() {
 /// Those of [`LINES`] the reader reads, after a primary id, without a finding.
 const CLEAN_LINES: &[&str] = &[
     "<first_name>x</first_name>",
+    "<first_name>a]]&gt;b</first_name>",
     "<birth_date>2000-01-01Z</birth_date>",
     "<expiry_date> 2030-01-01Z </expiry_date>",
     "<user_group desc=\"\">G</user_group>",
@@ -117,6 +118,8 @@ const LINES: &[&str] = &[
     "<first_name></first_name>",
     "<first_name/>",
     "<first_name>x</first_name>",
+    "<first_name>a]]>b</first_name>",
+    "<first_name>a]]&gt;b</first_name>",
     "<last_name desc=\"d\">x</last_name>",
     "<password>secret</password>",
     "<pref_full_name>x</pref_full_name>",

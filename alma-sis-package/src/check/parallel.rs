@@ -783,6 +783,12 @@ mod tests {
                 &with(3000, at, |u| format!("<!-- a -- b -->{u}")),
             );
             same("stray.xml", &with(3000, at, |u| format!("{u}]]>")));
+            // In a value of a user otherwise clean (the clean path reads it): only the scan
+            // sees it.
+            same(
+                "cdata-end-in-value.xml",
+                &with(3000, at, |u| u.replacen("Zoë", "Zo]]>ë", 1)),
+            );
         }
         let mut epilog = doc((0..3000).map(user));
         epilog.extend(b"<users/>\n");
