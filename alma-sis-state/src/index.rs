@@ -44,6 +44,9 @@ pub(super) const SENT: u8 = 1 << 2;
 pub(super) const SENT_TODAY: u8 = 1 << 3;
 /// Placeholder in the sorted vector: several known keys share this hash; see the side map.
 pub(super) const COLLIDED: u8 = 1 << 5;
+/// The content hash recorded is a SHA-256 (recorded by a version before XXH3): compared with
+/// the SHA-256 of the user ([`crate::ContentHash::render_user_with_sha256`]).
+pub(super) const SHA256: u8 = 1 << 4;
 /// The item records a raw-row hash.
 const HAS_RAW: u8 = 1 << 6;
 
@@ -73,7 +76,7 @@ impl Entry {
     /// An entry for `key`'s hash.
     pub fn new(
         key: u64,
-        hash: &[u8; 32],
+        hash: &[u8],
         raw: Option<RawHash>,
         expires: Option<NaiveDate>,
         flags: u8,

@@ -110,17 +110,19 @@ pub use users::{
 };
 pub use vanished::{IfMissing, PurgePolicy, PurgeRule, VanishedDates};
 
-/// The schema version this code writes (`PRAGMA user_version`): 3, the compact layout
-/// (see [`SCHEMA`]) whose payloads may be templated ([`codec`]). 2 has the same tables, but
-/// its code reads only plain dictionaries, so a version 2 file is renumbered on open (its
-/// payloads and dictionary stay as they are and are read as before; a program that knows
-/// only version 2 then refuses the file rather than failing on a payload it cannot read);
-/// 1 stored dates as text, full hashes and payloads as text, keys four times (it is
-/// upgraded on open).
-const SCHEMA_VERSION: i64 = 3;
+/// The schema version this code writes (`PRAGMA user_version`): 4, the compact layout
+/// (see [`SCHEMA`]) whose payloads may be templated ([`codec`]) and whose users' content
+/// hashes may be XXH3-128 ([`HashKind`], told apart by their length). 3 and 2 have the same
+/// tables, but 3's code reads only SHA-256 hashes and 2's only plain dictionaries, so such a
+/// file is renumbered on open (what it stores stays as it is and is read as before; a
+/// program that knows only an earlier version then refuses the file rather than failing on
+/// a hash or payload it cannot read); 1 stored dates as text, full hashes and payloads as
+/// text, keys four times (it is upgraded on open).
+const SCHEMA_VERSION: i64 = 4;
 
-/// The version with [`SCHEMA_VERSION`]'s tables and plain dictionaries only.
-const PLAIN_SCHEMA_VERSION: i64 = 2;
+/// The versions with [`SCHEMA_VERSION`]'s tables: 2 (plain dictionaries only) and 3
+/// (SHA-256 content hashes only).
+const SAME_TABLES_SCHEMA_VERSIONS: [i64; 2] = [2, 3];
 
 /// The layout: each item once, keyed by feed and key (`WITHOUT ROWID`: the key is stored
 /// once, in the table's own b-tree); dates as days since 1970-01-01; the content hash's
@@ -308,6 +310,16 @@ pub enum StateError {
         /// The match id, described.
         match_id: String,
     },
+    /// A user compared with an item a version before XXH3 recorded could not be rendered
+    /// again to take the SHA-256 that item was recorded with.
+    #[error("user {primary_id} cannot be rendered to compare with its recorded item")]
+    Render {
+        /// The user's primary id.
+        primary_id: String,
+        /// The cause.
+        #[source]
+        source: WriteError,
+    },
     /// The brake tripped: the extract looks implausible next to the last successful run.
     #[error("{0}")]
     BrakeTripped(BrakeReading),
@@ -394,14 +406,38 @@ fn sql_error(path: &Path, action: String, source: rusqlite::Error) -> StateError
     }
 }
 
-/// A sha256 content hash. Two are equal when the bytes the state file keeps
-/// ([`ContentHash::STORED`]) are: a hash read back from the state equals the one computed.
+/// The function a [`ContentHash`] was taken with. The state file tells them apart by the
+/// length it keeps ([`ContentHash::stored`]): 12 bytes (or 32, before the compact layout)
+/// for SHA-256, 16 for XXH3-128.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HashKind {
+    /// SHA-256: course feeds' payloads, and users as versions before XXH3 recorded them.
+    Sha256,
+    /// XXH3-128: users ([`ContentHash::render_user`]). Not a cryptographic hash: the hash
+    /// only ever compares one site's own data with itself (a person who could aim at a
+    /// collision would only keep their own change from being sent), and it costs a tenth of
+    /// SHA-256 on every user of every run.
+    Xxh3,
+}
+
+/// A content hash. Two are equal when they are of the same kind and the bytes the state file
+/// keeps ([`ContentHash::STORED`]) are: a hash read back from the state equals the one
+/// computed. A user's hash may also carry the SHA-256 of the same bytes
+/// ([`ContentHash::render_user_with_sha256`]), to compare with items earlier versions
+/// recorded; equality leaves that out.
 #[derive(Debug, Clone, Copy)]
-pub struct ContentHash(pub [u8; 32]);
+pub struct ContentHash {
+    kind: HashKind,
+    /// SHA-256: all 32 bytes (or the kept ones, the rest zero); XXH3-128: 16, the rest zero.
+    bytes: [u8; 32],
+    /// For an XXH3 hash: the first [`ContentHash::STORED`] bytes of the SHA-256 of the same
+    /// bytes, when they were taken too.
+    sha256: Option<[u8; ContentHash::STORED]>,
+}
 
 impl PartialEq for ContentHash {
     fn eq(&self, other: &ContentHash) -> bool {
-        self.stored() == other.stored()
+        self.kind == other.kind && self.stored() == other.stored()
     }
 }
 
@@ -409,74 +445,186 @@ impl Eq for ContentHash {}
 
 impl std::hash::Hash for ContentHash {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
         self.stored().hash(state);
     }
 }
 
+/// The bytes of a user's `<user>` element appended to `out` from `start` on, without the
+/// ranges of `moving` (its own expiry and purge date lines): three parts, in order (some
+/// empty).
+fn hashed_parts(out: &[u8], start: usize, moving: MovingDates) -> [&[u8]; 3] {
+    let MovingDates { expiry, purge } = moving;
+    let mut moving = [expiry, purge];
+    moving.sort_by_key(|range| range.as_ref().map(|r| r.start));
+    let mut parts: [&[u8]; 3] = [&[]; 3];
+    let mut hashed = start;
+    for (part, range) in parts.iter_mut().zip(moving.into_iter().flatten()) {
+        *part = &out[hashed..range.start];
+        hashed = range.end;
+    }
+    parts[2] = &out[hashed..];
+    parts
+}
+
 impl ContentHash {
-    /// The sha256 of `bytes`.
+    /// The SHA-256 of `bytes` (what course feeds record).
     pub fn of(bytes: &[u8]) -> ContentHash {
-        ContentHash(Sha256::digest(bytes).into())
+        ContentHash::sha256(Sha256::digest(bytes).into())
     }
 
-    /// The sha256 over the concatenation of `parts`.
+    /// The SHA-256 over the concatenation of `parts`.
     pub fn of_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> ContentHash {
         let mut sha = Sha256::new();
         for part in parts {
             sha.update(part);
         }
-        ContentHash(sha.finalize().into())
+        ContentHash::sha256(sha.finalize().into())
+    }
+
+    /// The XXH3-128 of `bytes`.
+    pub fn xxh3_of(bytes: &[u8]) -> ContentHash {
+        ContentHash::xxh3(xxhash_rust::xxh3::xxh3_128(bytes))
+    }
+
+    fn sha256(bytes: [u8; 32]) -> ContentHash {
+        ContentHash {
+            kind: HashKind::Sha256,
+            bytes,
+            sha256: None,
+        }
+    }
+
+    fn xxh3(digest: u128) -> ContentHash {
+        let mut bytes = [0; 32];
+        bytes[..16].copy_from_slice(&digest.to_be_bytes());
+        ContentHash {
+            kind: HashKind::Xxh3,
+            bytes,
+            sha256: None,
+        }
     }
 
     /// Renders `user` and appends it to `out`, exactly as
     /// [`render_user`](alma_user_model::render_user) does, and returns its content hash: the
-    /// sha256 of the appended `<user>` element without the user's own `<expiry_date>` and
+    /// XXH3-128 of the appended `<user>` element without the user's own `<expiry_date>` and
     /// `<purge_date>` lines, which move every day under a "today + N days" rule and are
     /// compared separately. The writer says where those lines are
-    /// ([`render_user_marked`]), so nothing here guesses from the layout. Equal to the sha256
-    /// of the user rendered with no expiry and purge date (how earlier versions computed it),
-    /// so stored hashes stay valid. `out` is left unchanged when the user cannot be written.
+    /// ([`render_user_marked`]), so nothing here guesses from the layout. Equal to the
+    /// XXH3-128 of the user rendered with no expiry and purge date. `out` is left unchanged
+    /// when the user cannot be written.
     pub fn render_user(user: &User, out: &mut Vec<u8>) -> Result<ContentHash, WriteError> {
         let start = out.len();
-        let MovingDates { expiry, purge } = render_user_marked(user, out)?;
-        let mut moving = [expiry, purge];
-        moving.sort_by_key(|range| range.as_ref().map(|r| r.start));
-        let mut sha = Sha256::new();
-        let mut hashed = start;
-        for range in moving.into_iter().flatten() {
-            sha.update(&out[hashed..range.start]);
-            hashed = range.end;
+        let moving = render_user_marked(user, out)?;
+        let mut xxh = xxhash_rust::xxh3::Xxh3Default::new();
+        for part in hashed_parts(out, start, moving) {
+            xxh.update(part);
         }
-        sha.update(&out[hashed..]);
-        Ok(ContentHash(sha.finalize().into()))
+        Ok(ContentHash::xxh3(xxh.digest128()))
     }
 
-    /// Lower-case hex.
+    /// [`ContentHash::render_user`], also taking the SHA-256 of the same bytes: how versions
+    /// before XXH3 hashed a user, so that an item they recorded can be compared (the
+    /// planner takes it itself when a hash comes without it, rendering the user again).
+    pub fn render_user_with_sha256(
+        user: &User,
+        out: &mut Vec<u8>,
+    ) -> Result<ContentHash, WriteError> {
+        let start = out.len();
+        let moving = render_user_marked(user, out)?;
+        let mut xxh = xxhash_rust::xxh3::Xxh3Default::new();
+        let mut sha = Sha256::new();
+        for part in hashed_parts(out, start, moving) {
+            xxh.update(part);
+            sha.update(part);
+        }
+        let mut hash = ContentHash::xxh3(xxh.digest128());
+        let sha: [u8; 32] = sha.finalize().into();
+        hash.sha256 = Some(std::array::from_fn(|i| sha[i]));
+        Ok(hash)
+    }
+
+    /// Renders `user` into `out` as [`ContentHash::render_user`] does and returns the hash
+    /// versions before XXH3 recorded for it: the SHA-256 of the same bytes.
+    pub fn render_user_sha256(user: &User, out: &mut Vec<u8>) -> Result<ContentHash, WriteError> {
+        let start = out.len();
+        let moving = render_user_marked(user, out)?;
+        Ok(ContentHash::of_parts(hashed_parts(out, start, moving)))
+    }
+
+    /// The function it was taken with.
+    pub fn kind(&self) -> HashKind {
+        self.kind
+    }
+
+    /// Whether it carries the SHA-256 of the same bytes (an XXH3 hash taken with
+    /// [`ContentHash::render_user_with_sha256`]), or is one.
+    pub fn has_sha256(&self) -> bool {
+        self.sha256_prefix::<{ ContentHash::STORED }>().is_some()
+    }
+
+    /// This XXH3 hash carrying the SHA-256 `sha` (of the same bytes); any other unchanged.
+    pub(crate) fn with_sha256(mut self, sha: &ContentHash) -> ContentHash {
+        if self.kind == HashKind::Xxh3 {
+            self.sha256 = sha.sha256_prefix::<{ ContentHash::STORED }>();
+        }
+        self
+    }
+
+    /// The first `N` bytes of its SHA-256 (itself, or the one it carries), if known.
+    pub(crate) fn sha256_prefix<const N: usize>(&self) -> Option<[u8; N]> {
+        let bytes: &[u8] = match self.kind {
+            HashKind::Sha256 => &self.bytes,
+            HashKind::Xxh3 => self.sha256.as_ref()?,
+        };
+        Some(std::array::from_fn(|i| bytes[i]))
+    }
+
+    /// The first `N` bytes of its XXH3-128, if it is one.
+    pub(crate) fn xxh3_prefix<const N: usize>(&self) -> Option<[u8; N]> {
+        (self.kind == HashKind::Xxh3).then(|| std::array::from_fn(|i| self.bytes[i]))
+    }
+
+    /// Lower-case hex of the bytes the state file keeps.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        hex::encode(self.stored())
     }
 
-    /// How many of its bytes the state file keeps: 96 bits, so the chance that a change
-    /// leaves the kept bytes equal is 2^-96 (the planner compares 64 of them: 2^-64, under
-    /// one in 10^4 for a million changes a night for a thousand years); the hash only ever
-    /// compares one site's own data with itself, so nobody gains by aiming at a collision.
+    /// How many bytes of a SHA-256 the state file keeps: 96 bits, so the chance that a
+    /// change leaves the kept bytes equal is 2^-96 (the planner compares 64 of them: 2^-64,
+    /// under one in 10^4 for a million changes a night for a thousand years); the hash only
+    /// ever compares one site's own data with itself, so nobody gains by aiming at a
+    /// collision. An XXH3-128 is kept whole ([`ContentHash::STORED_XXH3`]).
     pub const STORED: usize = 12;
+
+    /// How many bytes of an XXH3-128 the state file keeps: all 16 (a length no SHA-256 is
+    /// kept with, so the kind needs no column of its own).
+    pub const STORED_XXH3: usize = 16;
 
     /// The bytes the state file keeps.
     pub fn stored(&self) -> &[u8] {
-        &self.0[..Self::STORED]
+        match self.kind {
+            HashKind::Sha256 => &self.bytes[..Self::STORED],
+            HashKind::Xxh3 => &self.bytes[..Self::STORED_XXH3],
+        }
     }
 
-    /// A hash as the state file keeps it: its first [`ContentHash::STORED`] bytes (the rest
-    /// zero), or all 32 as earlier versions kept them. `None` for any other length.
+    /// A hash as the state file keeps it: a SHA-256's first [`ContentHash::STORED`] bytes
+    /// (the rest zero) or all 32 as earlier versions kept them, or an XXH3-128's 16. `None`
+    /// for any other length.
     pub fn from_stored(bytes: &[u8]) -> Option<ContentHash> {
         let mut hash = [0; 32];
-        match bytes.len() {
-            32 => hash.copy_from_slice(bytes),
-            Self::STORED => hash[..Self::STORED].copy_from_slice(bytes),
+        let kind = match bytes.len() {
+            32 | Self::STORED => HashKind::Sha256,
+            Self::STORED_XXH3 => HashKind::Xxh3,
             _ => return None,
-        }
-        Some(ContentHash(hash))
+        };
+        hash[..bytes.len()].copy_from_slice(bytes);
+        Some(ContentHash {
+            kind,
+            bytes: hash,
+            sha256: None,
+        })
     }
 }
 
@@ -1023,7 +1171,7 @@ impl StateStore {
             // for a run that holds the write lock.
             return self.ensure_delivery_tables();
         }
-        if version == PLAIN_SCHEMA_VERSION {
+        if SAME_TABLES_SCHEMA_VERSIONS.contains(&version) {
             // The same tables: only the number changes (any process may do it, once).
             self.conn
                 .execute_batch(&format!(

@@ -23,17 +23,17 @@ use rusqlite::{OptionalExtension as _, params};
 
 use super::codec::{PackedPayload, PayloadPacker, SharedDictionary};
 use super::index::{
-    Builder, Entry, HASH_PREFIX, Index, KeyHasher, PRESENT, RETIRED, SENT, SENT_TODAY, Slot,
-    VANISHED, key_hash,
+    Builder, Entry, HASH_PREFIX, Index, KeyHasher, PRESENT, RETIRED, SENT, SENT_TODAY, SHA256,
+    Slot, VANISHED, key_hash,
 };
 use super::sql_error;
 use super::stored::{append_payload, load_user, put_payload, remove_payload};
 use super::vanished::decide;
 use super::{
-    BrakeReading, CACHE_FLOOR_KIB, Class, ContentHash, LoadMode, PLAN_BUDGET_KIB, PlanOptions,
-    PurgePolicy, RUN_CACHE_FLOOR_KIB, RawHash, RunCounts, RunEnd, RunId, StateError, StateStore,
-    VanishedAction, VanishedDates, VanishedUser, Verdict, codec, day_number, from_day_number,
-    required,
+    BrakeReading, CACHE_FLOOR_KIB, Class, ContentHash, HashKind, LoadMode, PLAN_BUDGET_KIB,
+    PlanOptions, PurgePolicy, RUN_CACHE_FLOOR_KIB, RawHash, RunCounts, RunEnd, RunId, StateError,
+    StateStore, VanishedAction, VanishedDates, VanishedUser, Verdict, codec, day_number,
+    from_day_number, required,
 };
 
 const UPDATE_SENT: &str = "UPDATE items SET hash = ?3, expires = ?4, last_seen = ?5, \
@@ -129,6 +129,11 @@ pub struct Planner<'s> {
     counts: RunCounts,
     baseline: Option<(RunId, u64)>,
     known: u64,
+    /// How many present, sent items have a SHA-256 content hash (recorded by a version
+    /// before XXH3): users compared with them need their SHA-256 too.
+    sha256_known: u64,
+    /// A rendering of a user whose hash came without the SHA-256 an item needs (reused).
+    rerendered: Vec<u8>,
     feed_last_seen: Option<i64>,
     /// Payloads waiting for the dictionary they will be compressed with: the first users a
     /// state file stores, from which it is built ([`codec::build_dictionary`]).
@@ -276,10 +281,14 @@ impl StateStore {
             .conn
             .execute_batch(&format!("PRAGMA cache_size = -{cache}"))
             .map_err(tx.store.sql_err("size its page cache"))?;
-        let known = index
+        let (mut known, mut sha256_known) = (0, 0);
+        for e in index
             .iter()
             .filter(|e| e.status() == PRESENT && e.has(SENT))
-            .count() as u64;
+        {
+            known += 1;
+            sha256_known += u64::from(e.has(SHA256));
+        }
         Ok(Planner {
             tx,
             feed: feed.to_owned(),
@@ -297,6 +306,8 @@ impl StateStore {
             counts: RunCounts::default(),
             baseline,
             known,
+            sha256_known,
+            rerendered: Vec::new(),
             feed_last_seen,
             samples: Vec::new(),
             stored: Vec::new(),
@@ -494,7 +505,10 @@ fn load_index(
         } else {
             None
         };
-        Ok(Entry::new(kh, &hash.0, raw, expires, flags))
+        if hash.kind() == HashKind::Sha256 {
+            flags |= SHA256;
+        }
+        Ok(Entry::new(kh, hash.stored(), raw, expires, flags))
     };
     let n = store.count_items(feed)?;
     let mut builder = Builder::with_capacity(n, keep_raw);
@@ -567,7 +581,14 @@ fn classify(
         (Some(sent), Some(now)) => now < sent,
         (sent, now) => sent != now,
     };
-    if k.hash[..] != hash.0[..HASH_PREFIX] || expiry_moved_earlier {
+    let recorded = if k.has(SHA256) {
+        hash.sha256_prefix::<HASH_PREFIX>()
+    } else {
+        hash.xxh3_prefix::<HASH_PREFIX>()
+    };
+    // A hash of another kind than the item's (one without the SHA-256 an earlier version's
+    // item needs, which the planner takes before it classifies) is a change.
+    if recorded != Some(k.hash) || expiry_moved_earlier {
         return Class::Changed;
     }
     let due = sent
@@ -646,6 +667,22 @@ impl<'s> Planner<'s> {
                 .filter(|&slot| !self.seen.has(slot, key))
         };
         let known = slot.map(|slot| self.index.get(slot, key));
+        let sha256_item = known.is_some_and(|k| k.has(SHA256));
+        let mut hash = hash;
+        if sha256_item && !hash.has_sha256() {
+            // An item a version before XXH3 recorded, and a hash taken without the SHA-256
+            // it was recorded with: taken now, from the user rendered again. (A run takes it
+            // on its rendering thread while such items are known: [`SkipProbe::wants_sha256`].)
+            self.rerendered.clear();
+            let sha =
+                ContentHash::render_user_sha256(user, &mut self.rerendered).map_err(|source| {
+                    StateError::Render {
+                        primary_id: user.primary_id.clone(),
+                        source,
+                    }
+                })?;
+            hash = hash.with_sha256(&sha);
+        }
         let mut class = classify(
             known.as_ref(),
             &hash,
@@ -655,10 +692,13 @@ impl<'s> Planner<'s> {
         );
         let send = self.options.mode == LoadMode::Full || class != Class::Unchanged;
         let mut claimed = slot;
-        if !send && known.is_some_and(|k| self.raw_cleared || k.raw() != raw) {
+        // Recorded with a SHA-256, and the same today: its XXH3 is recorded instead, so that
+        // later runs need not take the SHA-256 of this user again.
+        let upgrade = sha256_item && hash.kind() == HashKind::Xxh3;
+        if !send && known.is_some_and(|k| self.raw_cleared || k.raw() != raw || upgrade) {
             // Unchanged, but its rows hash otherwise (or were not hashed, or by another
             // version): record the hash, so that the next run can skip the person.
-            self.write_raw(key, raw)?;
+            self.write_unchanged(key, &hash, raw)?;
         }
         if send {
             // Whether the payload is stored with the item already.
@@ -758,6 +798,7 @@ impl<'s> Planner<'s> {
     pub fn skip_probe(&self) -> SkipProbe {
         SkipProbe {
             index: Arc::clone(&self.index),
+            sha256: self.sha256_known > 0,
             skipping: self.skipping,
             today: self.today,
             refresh_days: self.options.refresh_days,
@@ -889,14 +930,27 @@ impl<'s> Planner<'s> {
         Ok(self.write_sent(UPDATE_SENT, key, hash, expires, raw, None)? > 0)
     }
 
-    /// Records the raw-row hash of an unchanged item.
-    fn write_raw(&mut self, key: &str, raw: Option<RawHash>) -> Result<(), StateError> {
+    /// Records the raw-row hash and the content hash (the same content, perhaps taken with
+    /// another function) of an unchanged item.
+    fn write_unchanged(
+        &mut self,
+        key: &str,
+        hash: &ContentHash,
+        raw: Option<RawHash>,
+    ) -> Result<(), StateError> {
         let store = &*self.tx.store;
         let err = |source| sql_error(&store.path, format!("write item {key:?}"), source);
         store
             .conn
-            .prepare_cached("UPDATE items SET raw = ?3 WHERE feed = ?1 AND key = ?2")
-            .and_then(|mut s| s.execute(params![self.feed, key, raw.map(RawHash::stored)]))
+            .prepare_cached("UPDATE items SET raw = ?3, hash = ?4 WHERE feed = ?1 AND key = ?2")
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.feed,
+                    key,
+                    raw.map(RawHash::stored),
+                    hash.stored()
+                ])
+            })
             .map_err(err)?;
         Ok(())
     }
@@ -1269,6 +1323,8 @@ impl ProbedItem {
 pub struct SkipProbe {
     /// The planner's index.
     index: Arc<Index>,
+    /// Whether some present, sent item was recorded with a SHA-256.
+    sha256: bool,
     /// Whether the run skips people at all.
     skipping: bool,
     today: NaiveDate,
@@ -1300,6 +1356,15 @@ impl SkipProbe {
         let slot = index.find(index.hash(&key), &key)?;
         skippable(&index.get(slot, &key), raw, self.today, self.refresh_days)
             .then(|| ProbedItem::of(slot))
+    }
+
+    /// Whether users should be hashed with their SHA-256 too
+    /// ([`ContentHash::render_user_with_sha256`]): some item the planner compares with was
+    /// recorded by a version before XXH3. Without it the planner renders such a user again
+    /// to take it. A run after which every such item was compared (a full run, or a delta
+    /// that maps everyone) records XXH3 hashes for all, and later runs need it no more.
+    pub fn wants_sha256(&self) -> bool {
+        self.sha256
     }
 
     /// Whether this run skips anyone.

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use alma_sis_state::{
-    BrakeLimits, ContentHash, FeedLock, ItemWrite, LoadMode, NewRun, PlanOptions, PlannedRun,
-    Planner, PurgePolicy, RunCounts, RunEnd, RunId, RunOutcome, StateError, StateStore,
+    BrakeLimits, ContentHash, FeedLock, HashKind, ItemWrite, LoadMode, NewRun, PlanOptions,
+    PlannedRun, Planner, PurgePolicy, RunCounts, RunEnd, RunId, RunOutcome, StateError, StateStore,
     VanishedAction, VanishedPolicy, Verdict,
 };
 use alma_user_model::{MatchId, User, UserStatus, render_user};
@@ -871,8 +871,18 @@ fn the_content_hash_of_a_rendered_user_leaves_out_its_own_expiry_and_purge_dates
         bare.purge_date = None;
         let mut bare_xml = Vec::new();
         render_user(&bare, &mut bare_xml).unwrap();
-        // What earlier versions stored: the sha256 of the user rendered without the dates.
-        assert_eq!(hash, ContentHash::of(&bare_xml), "{}", user.primary_id);
+        // The XXH3-128 of the user rendered without the dates; and what versions before
+        // XXH3 stored: the SHA-256 of the same bytes (taken alone, or carried along).
+        assert_eq!(hash, ContentHash::xxh3_of(&bare_xml), "{}", user.primary_id);
+        assert_eq!(hash.kind(), HashKind::Xxh3);
+        assert!(!hash.has_sha256());
+        let sha = ContentHash::render_user_sha256(&user, &mut Vec::new()).unwrap();
+        assert_eq!(sha, ContentHash::of(&bare_xml), "{}", user.primary_id);
+        assert_eq!(sha.stored(), &sha256(&bare_xml)[..ContentHash::STORED]);
+        let mut xml = Vec::new();
+        let both = ContentHash::render_user_with_sha256(&user, &mut xml).unwrap();
+        assert_eq!((both, &xml), (hash, &rendered(&user).1));
+        assert!(both.has_sha256());
         let mut later = user.clone();
         later.expiry_date = day(900).into();
         assert_eq!(rendered(&later).0, hash);
@@ -881,6 +891,21 @@ fn the_content_hash_of_a_rendered_user_leaves_out_its_own_expiry_and_purge_dates
         ContentHash::of_parts([&b"ab"[..], b"", b"c"]),
         ContentHash::of(b"abc")
     );
+    // Kinds tell apart by the length kept; equal bytes of two kinds are not equal hashes.
+    let x = ContentHash::xxh3_of(b"abc");
+    assert_eq!(x.stored().len(), ContentHash::STORED_XXH3);
+    assert_eq!(ContentHash::from_stored(x.stored()), Some(x));
+    let s = ContentHash::of(b"abc");
+    assert_eq!(ContentHash::from_stored(s.stored()), Some(s));
+    assert_eq!(ContentHash::from_stored(&sha256(b"abc")), Some(s));
+    assert_ne!(ContentHash::from_stored(&x.stored()[..12]), Some(x));
+    assert_eq!(ContentHash::from_stored(&[0; 13]), None);
+}
+
+/// The SHA-256 of `bytes`, taken here (an oracle for [`ContentHash::of`]).
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
 }
 
 #[test]
@@ -1241,9 +1266,10 @@ mod laws {
             }
         }
 
-        /// The content hash taken at the writer's marks equals the one earlier versions
-        /// stored: found by the writer's indentation, and the sha256 of the user rendered
-        /// without its dates. Stored states keep matching.
+        /// The content hash taken at the writer's marks equals the one found by the
+        /// writer's indentation (as earlier versions found the dates) and the XXH3-128 of
+        /// the user rendered without its dates; its SHA-256 (what versions before XXH3
+        /// stored) is that of the same bytes. Stored states keep matching.
         #[test]
         fn the_content_hash_is_the_one_earlier_versions_stored(
             i in 0u64..10_000,
@@ -1266,20 +1292,25 @@ mod laws {
             let mut out = prefix.clone();
             let hash = ContentHash::render_user(&user, &mut out).unwrap();
             let rendered = &out[prefix.len()..];
-            prop_assert_eq!(hash, hash_by_indentation(rendered));
+            prop_assert_eq!(hash, ContentHash::xxh3_of(&without_moving_dates(rendered)));
+            let mut again = prefix.clone();
+            let sha = ContentHash::render_user_sha256(&user, &mut again).unwrap();
+            prop_assert_eq!(&again, &out);
+            prop_assert_eq!(sha, ContentHash::of(&without_moving_dates(rendered)));
             let mut bare = user.clone();
             bare.expiry_date = None;
             bare.purge_date = None;
             let mut bare_xml = Vec::new();
             render_user(&bare, &mut bare_xml).unwrap();
-            prop_assert_eq!(hash, ContentHash::of(&bare_xml));
+            prop_assert_eq!(hash, ContentHash::xxh3_of(&bare_xml));
+            prop_assert_eq!(sha, ContentHash::of(&bare_xml));
         }
     }
 }
 
 /// How earlier versions found the moving dates: by the writer's indentation, among the
-/// lines before the first nested element.
-fn hash_by_indentation(rendered: &[u8]) -> ContentHash {
+/// lines before the first nested element. The bytes hashed.
+fn without_moving_dates(rendered: &[u8]) -> Vec<u8> {
     let mut kept = Vec::new();
     let mut nested = false;
     for line in rendered.split_inclusive(|&b| b == b'\n') {
@@ -1290,7 +1321,7 @@ fn hash_by_indentation(rendered: &[u8]) -> ContentHash {
             kept.extend_from_slice(line);
         }
     }
-    ContentHash::of(&kept)
+    kept
 }
 
 /// `(key, first_seen, last_seen, last_sent, status)` of every item.
@@ -1702,13 +1733,19 @@ fn a_schema_1_state_file_is_upgraded_and_keeps_what_was_sent() {
         let conn = rusqlite::Connection::open(&feed.path).unwrap();
         conn.execute_batch(SCHEMA_1).unwrap();
         for user in extract(day(1), &[], &[]) {
-            let (hash, xml) = rendered(&user);
+            let (_, xml) = rendered(&user);
+            // Schema 1 kept the whole SHA-256 of the user rendered without its dates.
+            let mut bare = user.clone();
+            bare.expiry_date = None;
+            bare.purge_date = None;
+            let mut bare_xml = Vec::new();
+            render_user(&bare, &mut bare_xml).unwrap();
             let date = |d: Option<NaiveDate>| d.map(|d| d.to_string());
             conn.execute(
                 "INSERT INTO items VALUES ('patrons', ?1, ?2, ?3, ?4, ?4, ?4, 'present', NULL, 0)",
                 rusqlite::params![
                     user.primary_id,
-                    &hash.0[..],
+                    &sha256(&bare_xml)[..],
                     date(user.expiry_date),
                     day(1).to_string()
                 ],
@@ -1739,7 +1776,7 @@ fn a_schema_1_state_file_is_upgraded_and_keeps_what_was_sent() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     assert!(!tables.iter().any(|t| t.ends_with("_v1")), "{tables:?}");
     let compressed: i64 = conn
         .query_row(
@@ -1836,7 +1873,7 @@ fn a_schema_2_state_file_is_renumbered_and_its_plain_payloads_read() {
     // The next night: p03 left (re-sent from its plain payload), p01 changed (stored with
     // the file's plain dictionary, still its newest).
     let (conn, version) = the_night_after_an_older_file(&feed);
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let tags: Vec<u8> = conn
         .prepare("SELECT substr(payload, 1, 1) FROM payloads ORDER BY id")
         .unwrap()
@@ -1854,4 +1891,134 @@ fn a_schema_2_state_file_is_renumbered_and_its_plain_payloads_read() {
         Delivery::Ok,
     );
     assert!(got.starts_with("sent [p01"), "{got}");
+}
+
+/// Makes the file over as version 3 left it: every user's content hash the first 12 bytes
+/// of the SHA-256 of `users` (as rendered on the night they were recorded), schema version
+/// 3. What is kept stays as it is otherwise.
+fn as_version_3_left_it(feed: &Feed, users: &[User]) {
+    let conn = rusqlite::Connection::open(&feed.path).unwrap();
+    for user in users {
+        let sha = ContentHash::render_user_sha256(user, &mut Vec::new()).unwrap();
+        let changed = conn
+            .execute(
+                "UPDATE items SET hash = ?1 WHERE key = ?2",
+                rusqlite::params![sha.stored(), user.primary_id],
+            )
+            .unwrap();
+        assert_eq!(changed, 1, "{}", user.primary_id);
+    }
+    conn.execute_batch("PRAGMA user_version = 3;").unwrap();
+}
+
+/// `key length` of every item's hash, in key order.
+fn hash_lengths(feed: &Feed) -> Vec<String> {
+    let conn = rusqlite::Connection::open(&feed.path).unwrap();
+    conn.prepare("SELECT key, length(hash) FROM items ORDER BY key")
+        .unwrap()
+        .query_map([], |r| {
+            Ok(format!(
+                "{} {}",
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// A user rendered with its SHA-256 carried along, as a run does while items recorded with
+/// one are known.
+fn rendered_with_sha256(user: &User) -> (ContentHash, Vec<u8>) {
+    let mut xml = Vec::new();
+    let hash = ContentHash::render_user_with_sha256(user, &mut xml).unwrap();
+    (hash, xml)
+}
+
+/// Users hashed as [`rendered`] does, or with their SHA-256 carried along.
+type Hashing = fn(&User) -> (ContentHash, Vec<u8>);
+
+impl Feed {
+    /// [`Feed::run`] with the users hashed by `hashing`.
+    fn run_hashed(
+        &self,
+        today: NaiveDate,
+        users: Vec<User>,
+        options: &PlanOptions,
+        hashing: Hashing,
+    ) -> String {
+        let _lock = acquire(&self.path);
+        let mut store = self.store();
+        let run = begin(&mut store, today, options);
+        let mut planner = store.planner(FEED, options, today).unwrap();
+        let mut sent = Vec::new();
+        for user in &users {
+            let (hash, xml) = hashing(user);
+            if planner.observe(user, hash, &xml).unwrap().send {
+                sent.push(user.primary_id.clone());
+            }
+        }
+        let planned = planner.finish().unwrap();
+        sent.extend(resent(&planned));
+        planned.check_brake(false).unwrap();
+        let line = summary(sent, &planned.counts);
+        let end = RunEnd {
+            outcome: RunOutcome::Delivered,
+            counts: planned.counts,
+            files: vec![format!("{today}.zip")],
+            destination: Some("drop folder".into()),
+            message: None,
+        };
+        planned.commit(run, &end).unwrap();
+        line
+    }
+}
+
+#[test]
+fn items_recorded_with_sha256_are_compared_under_it_and_then_recorded_with_xxh3() {
+    // Each way a run hands over its users: hashed alone (the planner takes the SHA-256 it
+    // needs by rendering again), or with the SHA-256 carried along. Against a file that never
+    // held a SHA-256, the same users give the same verdicts every night.
+    for hashing in [rendered as Hashing, rendered_with_sha256] {
+        for mode in [LoadMode::Delta, LoadMode::Full] {
+            let upgraded = Feed::new();
+            let control = Feed::new();
+            let first = extract(day(1), &[], &[]);
+            for feed in [&upgraded, &control] {
+                feed.run_hashed(day(1), first.clone(), &options(mode), hashing);
+            }
+            as_version_3_left_it(&upgraded, &first);
+            assert!(hash_lengths(&upgraded).iter().all(|l| l.ends_with(" 12")));
+            // p03 leaves, p01 is renamed; then p03 returns and p02 is renamed; then a quiet
+            // night; then p04 renamed.
+            let nights = [
+                (day(2), extract(day(2), &["p03"], &["p01"])),
+                (day(3), extract(day(3), &[], &["p01", "p02"])),
+                (day(4), extract(day(4), &[], &["p01", "p02"])),
+                (day(5), extract(day(5), &[], &["p01", "p02", "p04"])),
+            ];
+            for (n, (date, users)) in nights.into_iter().enumerate() {
+                let got = upgraded.run_hashed(date, users.clone(), &options(mode), hashing);
+                let want = control.run_hashed(date, users, &options(mode), hashing);
+                assert_eq!(got, want, "night {n}, {mode:?}");
+                let lengths = hash_lengths(&upgraded);
+                if n == 0 {
+                    // Everyone compared now carries an XXH3; p03, vanished, keeps its SHA-256
+                    // until it returns. The file is version 4: a version-3 program refuses it.
+                    let want: Vec<String> = (1..=10)
+                        .map(|i| format!("p{i:02} {}", if i == 3 { 12 } else { 16 }))
+                        .collect();
+                    assert_eq!(lengths, want, "{mode:?}");
+                    let conn = rusqlite::Connection::open(&upgraded.path).unwrap();
+                    let version: i64 = conn
+                        .query_row("PRAGMA user_version", [], |r| r.get(0))
+                        .unwrap();
+                    assert_eq!(version, 4);
+                } else {
+                    assert!(lengths.iter().all(|l| l.ends_with(" 16")), "{lengths:?}");
+                }
+            }
+        }
+    }
 }

@@ -163,10 +163,15 @@ pub struct Prepared {
     pub packed: Option<PackedPayload>,
 }
 
-/// `user` rendered as sent, with its content hash.
-pub fn render(user: &User) -> Result<(Vec<u8>, ContentHash), WriteError> {
+/// `user` rendered as sent, with its content hash (carrying the SHA-256 of the same bytes
+/// when `sha256`: see [`SkipProbe::wants_sha256`]).
+pub fn render(user: &User, sha256: bool) -> Result<(Vec<u8>, ContentHash), WriteError> {
     let mut xml = Vec::with_capacity(4096);
-    let hash = ContentHash::render_user(user, &mut xml)?;
+    let hash = if sha256 {
+        ContentHash::render_user_with_sha256(user, &mut xml)?
+    } else {
+        ContentHash::render_user(user, &mut xml)?
+    };
     Ok((xml, hash))
 }
 
@@ -200,6 +205,8 @@ pub fn spawn<'scope, 'env>(
     let (mapped_tx, mapped_rx) = sync_channel::<Vec<Visit>>(QUEUE);
     let (tx, rx) = sync_channel(QUEUE);
     let known = probe.clone();
+    // Items recorded with a SHA-256 are compared with users hashed with it too, here.
+    let sha256 = probe.as_ref().is_some_and(SkipProbe::wants_sha256);
     let mapper = scope.spawn(move || {
         let mut busy = Duration::ZERO;
         let mut people = extractor.people_unless(move |key, raw| {
@@ -231,7 +238,7 @@ pub fn spawn<'scope, 'env>(
                             .filter(|m| {
                                 only.is_empty() || only.iter().any(|id| id == &m.user.primary_id)
                             })
-                            .map(|m| render(&m.user));
+                            .map(|m| render(&m.user, sha256));
                         // New people are packed here, off the pass's main thread (the
                         // busier one since packing costs a few microseconds a user).
                         let new = || known.as_ref().is_some_and(|p| !p.is_known(&person.key));

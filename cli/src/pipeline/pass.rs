@@ -164,7 +164,11 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             let Some(person) = extractor.explain(&person.key) else {
                 anyhow::bail!("person {:?} is no longer in the extract", person.key);
             };
-            let rendered = person.user.as_ref().map(|m| extract::render(&m.user));
+            // (Without a SHA-256: the planner takes it itself if the item needs it.)
+            let rendered = person
+                .user
+                .as_ref()
+                .map(|m| extract::render(&m.user, false));
             // Skipped before the pass, their rows were not hashed: nothing is recorded for
             // them, and they are mapped again next time.
             let prepared = Prepared {
