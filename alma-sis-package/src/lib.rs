@@ -47,6 +47,7 @@ mod context;
 mod deflate;
 mod error;
 mod manifest;
+mod priority;
 mod verify;
 mod write;
 mod zip32;

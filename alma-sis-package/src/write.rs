@@ -533,7 +533,10 @@ fn start(context: &Arc<Context>) -> Result<Pipeline, PackageError> {
         let (context, jobs, done) = (Arc::clone(context), Arc::clone(&jobs_rx), done_tx.clone());
         let handle = thread::Builder::new()
             .name(format!("deflate-{i}"))
-            .spawn(move || worker(&context, &jobs, &done))
+            .spawn(move || {
+                crate::priority::lower_this_thread();
+                worker(&context, &jobs, &done)
+            })
             .map_err(spawn_err)?;
         workers.push(handle);
     }
@@ -542,14 +545,20 @@ fn start(context: &Arc<Context>) -> Result<Pipeline, PackageError> {
         let context = Arc::clone(context);
         thread::Builder::new()
             .name("assemble".into())
-            .spawn(move || assembler(&context, done_rx, pool_tx, checks_tx))
+            .spawn(move || {
+                crate::priority::lower_this_thread();
+                assembler(&context, done_rx, pool_tx, checks_tx)
+            })
             .map_err(spawn_err)?
     };
     let verifier = {
         let context = Arc::clone(context);
         thread::Builder::new()
             .name("verify".into())
-            .spawn(move || verifier(&context, checks_rx))
+            .spawn(move || {
+                crate::priority::lower_this_thread();
+                verifier(&context, checks_rx)
+            })
             .map_err(spawn_err)?
     };
     Ok(Pipeline {

@@ -512,6 +512,8 @@ fn planned(
     run.timings
         .push(("  compress (workers)", stats.compress_busy));
     run.timings.push(("  verify", stats.verify_busy));
+    run.timings
+        .push(("  pass waited for workers", stats.push_waited));
     run.xml_bytes = stats.xml_bytes;
     // Each zip that arrives leaves its own line.
     let delivery = run.timed("deliver", |run| deliver::stage(run, &files));
