@@ -103,7 +103,7 @@ pub use codec::{PackedPayload, PayloadPacker};
 pub use delivery::{HeldBack, RecordedFile, RunFile};
 pub use guard::{Held, WaitNotice, WaitPolicy, Waiting};
 pub use identity::{Claim, Owner};
-pub use plan::{PlannedRun, Planner, Preloaded, ProbedItem, SkipProbe};
+pub use plan::{Located, PlannedRun, Planner, Preloaded, ProbedItem, SkipProbe};
 pub use users::{
     BrakeLimits, BrakeReading, Class, LoadMode, PlanOptions, VanishedAction, VanishedPolicy,
     VanishedUser, Verdict,

@@ -646,6 +646,22 @@ impl<'s> Planner<'s> {
         raw: Option<(&str, RawHash)>,
         packed: Option<PackedPayload>,
     ) -> Result<Verdict, StateError> {
+        self.observe_located(user, hash, rendered, raw, packed, None)
+    }
+
+    /// [`Planner::observe_packed`], with the user's item already looked up by this planner's
+    /// [`SkipProbe::locate`] (on another thread), so that it is not looked up again: the
+    /// index does not change during a run, and the probe looks up the key this planner
+    /// would.
+    pub fn observe_located(
+        &mut self,
+        user: &User,
+        hash: ContentHash,
+        rendered: &[u8],
+        raw: Option<(&str, RawHash)>,
+        packed: Option<PackedPayload>,
+        located: Option<Located>,
+    ) -> Result<Verdict, StateError> {
         let Some(key) = self.options.match_id.key(user) else {
             return Err(StateError::NoMatchValue {
                 primary_id: user.primary_id.clone(),
@@ -661,10 +677,11 @@ impl<'s> Planner<'s> {
         let slot = if !self.fresh.is_empty() && self.fresh.contains(key) {
             None
         } else {
-            let kh = self.index.hash(key);
-            self.index
-                .find(kh, key)
-                .filter(|&slot| !self.seen.has(slot, key))
+            let found = match located {
+                Some(Located(found)) => found.map(ProbedItem::slot),
+                None => self.index.find(self.index.hash(key), key),
+            };
+            found.filter(|&slot| !self.seen.has(slot, key))
         };
         let known = slot.map(|slot| self.index.get(slot, key));
         let sha256_item = known.is_some_and(|k| k.has(SHA256));
@@ -798,6 +815,7 @@ impl<'s> Planner<'s> {
     pub fn skip_probe(&self) -> SkipProbe {
         SkipProbe {
             index: Arc::clone(&self.index),
+            match_id: self.options.match_id.clone(),
             sha256: self.sha256_known > 0,
             skipping: self.skipping,
             today: self.today,
@@ -1317,12 +1335,26 @@ impl ProbedItem {
     }
 }
 
+/// Where [`SkipProbe::locate`] found a user's item, or that it found none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Located(Option<ProbedItem>);
+
+impl Located {
+    /// Whether the run state knows the user: someone it does not know will be stored new,
+    /// so packing their payload ahead pays.
+    pub fn is_known(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
 /// Asked on the mapping thread: whether the planner would skip a person unmapped
 /// ([`Planner::skip_probe`]).
 #[derive(Debug, Clone)]
 pub struct SkipProbe {
     /// The planner's index.
     index: Arc<Index>,
+    /// The planner's match id (what [`SkipProbe::locate`] looks users up by).
+    match_id: MatchId,
     /// Whether some present, sent item was recorded with a SHA-256.
     sha256: bool,
     /// Whether the run skips people at all.
@@ -1385,6 +1417,14 @@ impl SkipProbe {
     pub fn is_known(&self, person: &str) -> bool {
         let key = match_key(person);
         self.index.find(self.index.hash(&key), &key).is_some()
+    }
+
+    /// Looks up `user`'s item as the planner would (by the match key of its match id), for
+    /// [`Planner::observe_located`]; `None` for a user without a value to match on.
+    pub fn locate(&self, user: &User) -> Option<Located> {
+        let key = self.match_id.key(user)?;
+        let found = self.index.find(self.index.hash(&key), &key);
+        Some(Located(found.map(ProbedItem::of)))
     }
 }
 

@@ -31,6 +31,12 @@ pub(crate) struct RowHasher {
     open: bool,
 }
 
+impl Default for RowHasher {
+    fn default() -> RowHasher {
+        RowHasher::new()
+    }
+}
+
 impl RowHasher {
     pub(crate) fn new() -> RowHasher {
         RowHasher {

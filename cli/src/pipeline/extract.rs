@@ -8,7 +8,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
-use alma_sis_state::{ContentHash, PackedPayload, PayloadPacker, RawHash, SkipProbe};
+use alma_sis_state::{ContentHash, Located, PackedPayload, PayloadPacker, RawHash, SkipProbe};
 use alma_user_model::{User, WriteError};
 use sis_extract::{Extractor, PersonOutcome, Visit};
 
@@ -161,6 +161,9 @@ pub struct Prepared {
     pub unmapped: Option<usize>,
     /// The user's payload packed for the run state (someone it does not know yet).
     pub packed: Option<PackedPayload>,
+    /// Where the run state's index has the user's item (looked up here, so that the pass
+    /// does not look it up again).
+    pub located: Option<Located>,
 }
 
 /// `user` rendered as sent, with its content hash (carrying the SHA-256 of the same bytes
@@ -239,11 +242,16 @@ pub fn spawn<'scope, 'env>(
                                 only.is_empty() || only.iter().any(|id| id == &m.user.primary_id)
                             })
                             .map(|m| render(&m.user, sha256));
-                        // New people are packed here, off the pass's main thread (the
-                        // busier one since packing costs a few microseconds a user).
-                        let new = || known.as_ref().is_some_and(|p| !p.is_known(&person.key));
+                        // The item is looked up here, off the pass's main thread (the busier
+                        // one), for the run state; and new people are packed here too
+                        // (packing costs a few microseconds a user).
+                        let located = match (&known, &person.user, &rendered) {
+                            (Some(probe), Some(mapped), Some(Ok(_))) => probe.locate(&mapped.user),
+                            _ => None,
+                        };
+                        let new = located.is_some_and(|l| !l.is_known());
                         let packed = match (&mut packer, &rendered) {
-                            (Some(packer), Some(Ok((xml, _)))) if new() => packer.pack(xml),
+                            (Some(packer), Some(Ok((xml, _)))) if new => packer.pack(xml),
                             _ => None,
                         };
                         Prepared {
@@ -252,6 +260,7 @@ pub fn spawn<'scope, 'env>(
                             raw,
                             unmapped: None,
                             packed,
+                            located,
                         }
                     }
                     // `raw` is `None` for someone skipped before the pass
@@ -268,6 +277,7 @@ pub fn spawn<'scope, 'env>(
                         raw,
                         unmapped: Some(rows),
                         packed: None,
+                        located: None,
                     },
                 })
                 .collect();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use alma_sis_package::Packager;
 use alma_sis_state::{
-    ContentHash, PackedPayload, PayloadPacker, Planner, ProbedItem, RawHash, SkipProbe,
+    ContentHash, Located, PackedPayload, PayloadPacker, Planner, ProbedItem, RawHash, SkipProbe,
 };
 use alma_user_model::{User, WriteError};
 use anyhow::Context as _;
@@ -34,6 +34,13 @@ pub struct Busy {
     pub state: Duration,
     /// Handing bytes to the packager (waiting when its workers are behind).
     pub package: Duration,
+}
+
+/// What the extract threads did ahead for the run state: the payload packed, the item
+/// looked up.
+struct Ahead {
+    packed: Option<PackedPayload>,
+    located: Option<Located>,
 }
 
 /// What the pass works with.
@@ -141,6 +148,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             raw,
             unmapped,
             packed,
+            located,
         } = prepared;
         if let Some(rows) = unmapped {
             let skipped = match raw {
@@ -177,6 +185,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
                 raw,
                 unmapped: None,
                 packed: None,
+                located: None,
             };
             return self.person(prepared, extractor);
         }
@@ -210,7 +219,8 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
         let mut quarantined = false;
         if let (Some(mapped), Some(rendered)) = (user.as_ref(), rendered) {
             let raw = raw.map(|raw| (key.as_str(), raw));
-            quarantined = !self.user(&mapped.user, rendered, &mut rows, raw, packed)?;
+            let ahead = Ahead { packed, located };
+            quarantined = !self.user(&mapped.user, rendered, &mut rows, raw, ahead)?;
         }
         let rejected = rows.iter().any(|row| {
             matches!(row.decision, Decision::Rejected { .. })
@@ -255,7 +265,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
         rendered: Result<(Vec<u8>, ContentHash), WriteError>,
         rows: &mut [RowOutcome],
         raw: Option<(&str, RawHash)>,
-        packed: Option<PackedPayload>,
+        ahead: Ahead,
     ) -> anyhow::Result<bool> {
         let start = Instant::now();
         let mut findings = if rendered.is_ok() {
@@ -269,7 +279,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             match rendered {
                 Ok((xml, hash)) => {
                     return self
-                        .send(user, (&xml, hash), raw, packed, checked)
+                        .send(user, (&xml, hash), raw, ahead, checked)
                         .map(|()| true);
                 }
                 // The writer's own refusal, when no check explains it.
@@ -286,12 +296,12 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
         user: &User,
         (xml, hash): (&[u8], ContentHash),
         raw: Option<(&str, RawHash)>,
-        packed: Option<PackedPayload>,
+        Ahead { packed, located }: Ahead,
         start: Instant,
     ) -> anyhow::Result<()> {
         let verdict = self
             .planner
-            .observe_packed(user, hash, xml, raw, packed)
+            .observe_located(user, hash, xml, raw, packed, located)
             .map_err(state::state_error)?;
         let observed = Instant::now();
         self.busy.state += observed - start;

@@ -142,6 +142,8 @@ impl ReadOptions {
 struct Reading {
     caches: Vec<crate::read::Cache>,
     spare: Vec<Fields>,
+    /// The raw-row hasher, whose row buffer is reused from person to person.
+    hasher: crate::rowhash::RowHasher,
 }
 
 /// A person's rows as read, before mapping.
@@ -156,11 +158,11 @@ struct ReadRows {
 impl ReadRows {
     /// The raw-row hash of these rows (see [`crate::RAW_HASH_VERSION`]); `None` when one of
     /// them could not be read (such a person is always mapped).
-    fn raw_hash(&self) -> Option<u64> {
+    fn raw_hash(&self, h: &mut crate::rowhash::RowHasher) -> Option<u64> {
         if self.unreadable || !self.problems.is_empty() {
             return None;
         }
-        let mut h = crate::rowhash::RowHasher::new();
+        h.resume(crate::rowhash::RowHasher::start());
         for row in &self.rows {
             h.row(row.source);
             for i in 0..row.fields.len() {
@@ -493,7 +495,7 @@ impl<'c> Extractor<'c> {
                 });
             }
             let read = self.read_rows(head, &mut reading);
-            let raw = read.raw_hash();
+            let raw = read.raw_hash(&mut reading.hasher);
             // Once settled, `skip` is not asked: whom it skips was decided.
             let asked = |raw: &u64| settled.is_none() && !key.is_empty() && skip(key, *raw);
             if let Some(raw) = raw.filter(asked) {
