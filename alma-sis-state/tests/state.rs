@@ -2022,3 +2022,59 @@ fn items_recorded_with_sha256_are_compared_under_it_and_then_recorded_with_xxh3(
         }
     }
 }
+
+#[test]
+fn users_located_ahead_by_the_probe_are_planned_as_users_looked_up_by_the_planner() {
+    // The same nights, observed with the item looked up by the planner and by its probe
+    // (as a run's rendering thread does): the same verdicts, and the same file after.
+    let feeds = [Feed::new(), Feed::new()];
+    let nights = [
+        (day(1), extract(day(1), &[], &[])),
+        (day(2), extract(day(2), &["p03"], &["p01"])),
+        (day(3), extract(day(3), &[], &["p01", "p02"])),
+        (day(4), {
+            // A user seen twice in one extract: the second is new.
+            let mut users = extract(day(4), &["p05"], &["p01", "p02"]);
+            users.push(person("p04", "Twice", day(4)));
+            users
+        }),
+    ];
+    for (date, users) in nights {
+        let mut lines = Vec::new();
+        for (ahead, feed) in feeds.iter().enumerate() {
+            let _lock = acquire(&feed.path);
+            let mut store = feed.store();
+            let opts = options(LoadMode::Delta);
+            let run = begin(&mut store, date, &opts);
+            let mut planner = store.planner(FEED, &opts, date).unwrap();
+            let probe = planner.skip_probe();
+            let mut sent = Vec::new();
+            for user in &users {
+                let (hash, xml) = rendered(user);
+                let verdict = if ahead == 1 {
+                    let located = probe.locate(user);
+                    assert!(located.is_some());
+                    planner.observe_located(user, hash, &xml, None, None, located)
+                } else {
+                    planner.observe(user, hash, &xml)
+                };
+                if verdict.unwrap().send {
+                    sent.push(user.primary_id.clone());
+                }
+            }
+            let planned = planner.finish().unwrap();
+            sent.extend(resent(&planned));
+            lines.push(summary(sent, &planned.counts));
+            let end = RunEnd {
+                outcome: RunOutcome::Delivered,
+                counts: planned.counts,
+                files: vec![format!("{date}.zip")],
+                destination: Some("drop folder".into()),
+                message: None,
+            };
+            planned.commit(run, &end).unwrap();
+        }
+        assert_eq!(lines[0], lines[1], "{date}");
+    }
+    assert_eq!(items(&feeds[0].store()), items(&feeds[1].store()));
+}
