@@ -996,6 +996,39 @@ fn hashes_taken_while_reading_agree(config: &MappingConfig, dir: &Path) -> usize
         })
         .collect();
     assert_eq!(skipped, rows);
+    // Settled on several threads, in parts of 64 people or more: the same people marked,
+    // their values in person order.
+    let pick = |key: &str, raw: u64| (!raw.is_multiple_of(3)).then(|| (key.to_owned(), raw));
+    let mut one = open();
+    let mut wanted = Vec::new();
+    one.settle_skips(|key, raw| {
+        let picked = pick(key, raw);
+        wanted.extend(picked.clone());
+        picked.is_some()
+    });
+    let marks = |x: &Extractor<'_>| -> Vec<Option<String>> {
+        x.people_unless(|_, _| panic!("settled: not asked"))
+            .map(|visit| match visit {
+                Visit::Skipped { key, .. } => Some(key),
+                Visit::Mapped { .. } => None,
+            })
+            .collect()
+    };
+    let wanted_marks = marks(&one);
+    for (threads, part) in [(1, 64), (2, 64), (3, 128), (2, 4096), (8, 1)] {
+        let mut many = open();
+        let got = many.settle_skips_in_parts(threads, part, |key, raw| pick(key, raw));
+        assert_eq!(
+            got.as_ref(),
+            Some(&wanted),
+            "{threads} threads, parts of {part}"
+        );
+        assert_eq!(
+            marks(&many),
+            wanted_marks,
+            "{threads} threads, parts of {part}"
+        );
+    }
     hashed
 }
 

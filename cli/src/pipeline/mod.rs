@@ -342,13 +342,13 @@ fn planned(
     // items' raw-row hashes are no longer needed.
     let mut probed = Vec::new();
     let probe = if probe.active() && extractor.has_raw_hashes() {
-        probed.reserve_exact(extractor.people_count());
-        extractor.settle_skips(|key, raw| {
-            let at = probe.probe(key, alma_sis_state::RawHash(raw));
-            probed.extend(at);
-            at.is_some()
-        });
-        probed.shrink_to_fit();
+        // On two threads where there are two cores: the probes only read the index.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+        probed = extractor
+            .settle_skips_parallel(threads, |key, raw| {
+                probe.probe(key, alma_sis_state::RawHash(raw))
+            })
+            .unwrap_or_default();
         drop(probe);
         planner.forget_raw_hashes();
         planner.skip_probe()

@@ -136,6 +136,10 @@ impl ReadOptions {
     }
 }
 
+/// People per part of [`Extractor::settle_skips_parallel`]: a multiple of 64 (a part's marks
+/// are whole words).
+pub const SETTLE_PART: usize = 4096;
+
 /// What mapping keeps between people: per input, a window of the file and a parser, and
 /// the field buffers of rows.
 #[derive(Default)]
@@ -463,6 +467,88 @@ impl<'c> Extractor<'c> {
         }
         self.skips = Some(bits);
         Some(marked)
+    }
+
+    /// [`Extractor::settle_skips`] on up to `threads` threads: `skip` gives a value for each
+    /// person it skips, and the values come back in person order (`None`, and nothing
+    /// marked, when no hashes were taken). People are shared out in parts of
+    /// [`SETTLE_PART`] (each thread reads every key, which is cheap, and asks `skip` for its
+    /// own parts), so the marks and the values are those [`Extractor::settle_skips`] gives
+    /// whatever the threads' timing.
+    pub fn settle_skips_parallel<T: Send>(
+        &mut self,
+        threads: usize,
+        skip: impl Fn(&str, u64) -> Option<T> + Sync,
+    ) -> Option<Vec<T>> {
+        self.settle_skips_in_parts(threads, SETTLE_PART, skip)
+    }
+
+    /// [`Extractor::settle_skips_parallel`] with parts of `part` people (rounded up to a
+    /// multiple of 64): for tests, which cross parts with few people.
+    #[doc(hidden)]
+    pub fn settle_skips_in_parts<T: Send>(
+        &mut self,
+        threads: usize,
+        part: usize,
+        skip: impl Fn(&str, u64) -> Option<T> + Sync,
+    ) -> Option<Vec<T>> {
+        let part_len = part.max(1).div_ceil(64) * 64;
+        let raw = self.index.raw.take()?;
+        let people = self.index.people;
+        let threads = threads.clamp(1, people.div_ceil(part_len).max(1));
+        let (index, raw, skip) = (&self.index, &raw, &skip);
+        // Per thread, its parts in order: (part, marks, values).
+        type Part<T> = (usize, Vec<u64>, Vec<T>);
+        let settle = |t: usize| -> Vec<Part<T>> {
+            let mut parts: Vec<Part<T>> = Vec::new();
+            let mut cursor = Cursor::default();
+            let mut person = 0;
+            while let Some((_, key)) = index.person(&mut cursor) {
+                let part = person / part_len;
+                if part % threads == t {
+                    if parts.last().is_none_or(|p| p.0 != part) {
+                        parts.push((part, vec![0; part_len / 64], Vec::new()));
+                    }
+                    if let Some(hash) = raw.get(person)
+                        && !key.is_empty()
+                        && let Some(value) = skip(key, hash)
+                        && let Some((_, marks, values)) = parts.last_mut()
+                    {
+                        let at = person % part_len;
+                        marks[at / 64] |= 1 << (at % 64);
+                        values.push(value);
+                    }
+                }
+                person += 1;
+            }
+            parts
+        };
+        let mut settled: Vec<Part<T>> = std::thread::scope(|scope| {
+            let others: Vec<_> = (1..threads)
+                .map(|t| scope.spawn(move || settle(t)))
+                .collect();
+            let mut all = settle(0);
+            for other in others {
+                all.extend(
+                    other
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                );
+            }
+            all
+        });
+        settled.sort_unstable_by_key(|p| p.0);
+        let mut bits = vec![0u64; people.div_ceil(64)];
+        let mut values = Vec::with_capacity(settled.iter().map(|p| p.2.len()).sum());
+        for (part, marks, part_values) in settled {
+            let words = part * (part_len / 64);
+            for (word, mark) in bits[words..].iter_mut().zip(marks) {
+                *word = mark;
+            }
+            values.extend(part_values);
+        }
+        self.skips = Some(bits);
+        Some(values)
     }
 
     /// Drops the raw-row hashes taken while reading, unused (a run that skips nobody).
