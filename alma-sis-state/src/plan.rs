@@ -685,8 +685,10 @@ impl<'s> Planner<'s> {
         };
         let known = slot.map(|slot| self.index.get(slot, key));
         let sha256_item = known.is_some_and(|k| k.has(SHA256));
+        // Only a present item sent before is compared by its hash (see `classify`).
+        let compared = known.is_some_and(|k| k.status() == PRESENT && k.has(SENT));
         let mut hash = hash;
-        if sha256_item && !hash.has_sha256() {
+        if sha256_item && compared && !hash.has_sha256() {
             // An item a version before XXH3 recorded, and a hash taken without the SHA-256
             // it was recorded with: taken now, from the user rendered again. (A run takes it
             // on its rendering thread while such items are known: [`SkipProbe::wants_sha256`].)

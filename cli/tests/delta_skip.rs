@@ -196,24 +196,28 @@ fn a_config_or_lookup_change_or_a_new_hash_basis_maps_everyone_once_without_send
     );
 }
 
+/// The extract of night `n` (from 0) of a messy site of `rows` rows: night 2 (`n` = 1) one
+/// percent changed; night 3 changed back, and one row in 40 gone.
+fn messy_night(n: usize, p: &Path, rows: u64) {
+    generate(p, rows, true, if n == 1 { 10 } else { 0 });
+    if n == 2 {
+        let bytes = std::fs::read(p).unwrap();
+        let kept: Vec<&[u8]> = bytes
+            .split_inclusive(|&b| b == b'\n')
+            .enumerate()
+            .filter(|(i, _)| *i == 0 || i % 40 != 7)
+            .map(|(_, l)| l)
+            .collect();
+        std::fs::write(p, kept.concat()).unwrap();
+    }
+}
+
 #[test]
 fn over_three_messy_nights_a_skipping_delta_sends_what_a_mapping_delta_sends() {
     let skipping = site(2500, true);
     let mapping = site(2500, true);
     // Night 2: one percent changed; night 3: changed back, and some people gone.
-    let make = |n: usize, p: &Path| {
-        generate(p, 2500, true, if n == 1 { 10 } else { 0 });
-        if n == 2 {
-            let bytes = std::fs::read(p).unwrap();
-            let kept: Vec<&[u8]> = bytes
-                .split_inclusive(|&b| b == b'\n')
-                .enumerate()
-                .filter(|(i, _)| *i == 0 || i % 40 != 7)
-                .map(|(_, l)| l)
-                .collect();
-            std::fs::write(p, kept.concat()).unwrap();
-        }
-    };
+    let make = |n: usize, p: &Path| messy_night(n, p, 2500);
     let mut skipped = 0;
     for (n, now) in NIGHT.iter().take(3).enumerate() {
         make(n, &skipping.people());
@@ -341,19 +345,7 @@ fn a_state_file_whose_hashes_an_earlier_version_took_with_sha256_sends_what_one_
     // Night 2, one percent changed: a delta skips the unchanged (their SHA-256s stay) and
     // compares the changed; night 3, changed back and some people gone, a full run compares
     // everyone; night 4, a delta.
-    let make = |n: usize, p: &Path| {
-        generate(p, 2000, true, if n == 1 { 10 } else { 0 });
-        if n == 2 {
-            let bytes = std::fs::read(p).unwrap();
-            let kept: Vec<&[u8]> = bytes
-                .split_inclusive(|&b| b == b'\n')
-                .enumerate()
-                .filter(|(i, _)| *i == 0 || i % 40 != 7)
-                .map(|(_, l)| l)
-                .collect();
-            std::fs::write(p, kept.concat()).unwrap();
-        }
-    };
+    let make = |n: usize, p: &Path| messy_night(n, p, 2000);
     for (n, now) in NIGHT.iter().enumerate().skip(1) {
         make(n, &upgraded.people());
         make(n, &control.people());
