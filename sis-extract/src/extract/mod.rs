@@ -138,7 +138,7 @@ impl ReadOptions {
 
 /// People per part of [`Extractor::settle_skips_parallel`]: a multiple of 64 (a part's marks
 /// are whole words).
-pub const SETTLE_PART: usize = 4096;
+const SETTLE_PART: usize = 4096;
 
 /// What mapping keeps between people: per input, a window of the file and a parser, and
 /// the field buffers of rows.
@@ -471,10 +471,10 @@ impl<'c> Extractor<'c> {
 
     /// [`Extractor::settle_skips`] on up to `threads` threads: `skip` gives a value for each
     /// person it skips, and the values come back in person order (`None`, and nothing
-    /// marked, when no hashes were taken). People are shared out in parts of
-    /// [`SETTLE_PART`] (each thread reads every key, which is cheap, and asks `skip` for its
-    /// own parts), so the marks and the values are those [`Extractor::settle_skips`] gives
-    /// whatever the threads' timing.
+    /// marked, when no hashes were taken). People are shared out in parts of 4,096 (each
+    /// thread reads every key, which is cheap, and asks `skip` for its own parts), so the
+    /// marks and the values are those [`Extractor::settle_skips`] gives whatever the
+    /// threads' timing.
     pub fn settle_skips_parallel<T: Send>(
         &mut self,
         threads: usize,
