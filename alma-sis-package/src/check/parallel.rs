@@ -137,20 +137,27 @@ impl Checker<'_> {
         std::thread::scope(|scope| {
             let mut to_workers = Vec::with_capacity(workers);
             let mut from_workers = Vec::with_capacity(workers);
+            // Batch buffers go back to the splitter once read, to be filled again: a fresh
+            // half-megabyte buffer a batch cost page faults and the allocator's purges.
+            let (spent, recycled) = sync_channel::<String>(workers * (QUEUE + 1));
             for _ in 0..workers {
                 let (to, rx) = sync_channel::<Cut>(QUEUE);
                 let (tx, from) = sync_channel::<Checked>(QUEUE);
+                let spent = spent.clone();
                 std::thread::Builder::new()
                     .name("check-work".into())
-                    .spawn_scoped(scope, move || work(&rx, &tx, options))
+                    .spawn_scoped(scope, move || work(&rx, &tx, &spent, options))
                     .map_err(|_| 0usize)?;
                 to_workers.push(to);
                 from_workers.push(from);
             }
+            drop(spent);
             // Without threads the serial path reads the document.
             std::thread::Builder::new()
                 .name("check-split".into())
-                .spawn_scoped(scope, move || split(input, limits, total_read, &to_workers))
+                .spawn_scoped(scope, move || {
+                    split(input, limits, total_read, &to_workers, &recycled);
+                })
                 .map_err(|_| 0usize)?;
             self.merge(file, entry, &from_workers)
         })
@@ -259,6 +266,7 @@ fn split(
     limits: GuardLimits,
     total_read: u64,
     workers: &[SyncSender<Cut>],
+    recycled: &Receiver<String>,
 ) {
     let log = Rc::new(RefCell::new(GuardLog {
         total_read,
@@ -283,7 +291,17 @@ fn split(
         xml,
         ..RawBatch::default()
     };
-    let mut batch = new_batch(String::with_capacity(2 * BATCH_BYTES));
+    // A buffer a worker gave back, or a new one.
+    let buffer = || {
+        recycled.try_recv().map_or_else(
+            |_| String::with_capacity(2 * BATCH_BYTES),
+            |mut xml| {
+                xml.clear();
+                xml
+            },
+        )
+    };
+    let mut batch = new_batch(buffer());
     // The last user cut out, whose XML ends the batch's: its events are known once the
     // next one starts.
     let mut held: Option<RawUser> = None;
@@ -361,7 +379,7 @@ fn split(
                 send(Cut::Fallback);
                 return;
             }
-            let mut next_xml = String::with_capacity(2 * BATCH_BYTES);
+            let mut next_xml = buffer();
             next_xml.push_str(&batch.xml[batch.xml.len() - at.len..]);
             batch.xml.truncate(batch.xml.len() - at.len);
             let full = std::mem::replace(&mut batch, new_batch(next_xml));
@@ -451,14 +469,23 @@ fn take_events(log: &RefCell<GuardLog>, before: Option<u64>) -> Vec<GuardEvent> 
 }
 
 /// A worker thread: parses and checks batches, passes the rest on.
-fn work(rx: &Receiver<Cut>, tx: &SyncSender<Checked>, options: &CheckOptions) {
+fn work(
+    rx: &Receiver<Cut>,
+    tx: &SyncSender<Checked>,
+    spent: &SyncSender<String>,
+    options: &CheckOptions,
+) {
     let mut parser = UserParser::new();
     let mut scanner = XmlScanner::new(alma_user_model::schema::is_container, 0);
     for cut in rx {
         let checked = match cut {
-            Cut::Users(batch) => {
-                Checked::Users(check_batch(&mut parser, &mut scanner, batch, options))
-            }
+            Cut::Users(batch) => Checked::Users(check_batch(
+                &mut parser,
+                &mut scanner,
+                batch,
+                options,
+                spent,
+            )),
             Cut::End(end) => Checked::End(end),
             Cut::Fallback => Checked::Fallback,
         };
@@ -473,6 +500,7 @@ fn check_batch(
     scanner: &mut XmlScanner,
     batch: RawBatch,
     options: &CheckOptions,
+    spent: &SyncSender<String>,
 ) -> CheckedBatch {
     let mut out = CheckedBatch {
         file_events: batch.file_events,
@@ -493,6 +521,8 @@ fn check_batch(
         let user = check_read(read, clean, events, options, &mut out);
         out.users.push(Some(user));
     }
+    // Back to the splitter (dropped when it has enough, or is gone).
+    let _ = spent.try_send(batch.xml);
     out
 }
 
