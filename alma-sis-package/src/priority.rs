@@ -20,8 +20,19 @@
 /// How many nice levels below the caller's threads the packager's threads run.
 const LOWER_BY: i32 = 10;
 
+/// Spawns a packager thread named `name` that runs `f` at the lowered priority.
+pub(crate) fn spawn_lowered<T: Send + 'static>(
+    name: String,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<T>> {
+    std::thread::Builder::new().name(name).spawn(move || {
+        lower_this_thread();
+        f()
+    })
+}
+
 /// Lowers the calling thread's priority by [`LOWER_BY`] nice levels (up to the lowest).
-pub(crate) fn lower_this_thread() {
+fn lower_this_thread() {
     #[cfg(target_os = "linux")]
     {
         use rustix::process::{getpriority_process, setpriority_process};

@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use alma_user_model::{User, UserXmlWriter, WriteError, WriterOptions, render_user};
@@ -531,34 +531,23 @@ fn start(context: &Arc<Context>) -> Result<Pipeline, PackageError> {
     let mut workers = Vec::with_capacity(WORKERS);
     for i in 0..WORKERS {
         let (context, jobs, done) = (Arc::clone(context), Arc::clone(&jobs_rx), done_tx.clone());
-        let handle = thread::Builder::new()
-            .name(format!("deflate-{i}"))
-            .spawn(move || {
-                crate::priority::lower_this_thread();
-                worker(&context, &jobs, &done)
-            })
-            .map_err(spawn_err)?;
+        let handle = crate::priority::spawn_lowered(format!("deflate-{i}"), move || {
+            worker(&context, &jobs, &done)
+        })
+        .map_err(spawn_err)?;
         workers.push(handle);
     }
     drop(done_tx);
     let assembler = {
         let context = Arc::clone(context);
-        thread::Builder::new()
-            .name("assemble".into())
-            .spawn(move || {
-                crate::priority::lower_this_thread();
-                assembler(&context, done_rx, pool_tx, checks_tx)
-            })
-            .map_err(spawn_err)?
+        crate::priority::spawn_lowered("assemble".into(), move || {
+            assembler(&context, done_rx, pool_tx, checks_tx)
+        })
+        .map_err(spawn_err)?
     };
     let verifier = {
         let context = Arc::clone(context);
-        thread::Builder::new()
-            .name("verify".into())
-            .spawn(move || {
-                crate::priority::lower_this_thread();
-                verifier(&context, checks_rx)
-            })
+        crate::priority::spawn_lowered("verify".into(), move || verifier(&context, checks_rx))
             .map_err(spawn_err)?
     };
     Ok(Pipeline {

@@ -450,21 +450,25 @@ impl std::hash::Hash for ContentHash {
     }
 }
 
-/// The bytes of a user's `<user>` element appended to `out` from `start` on, without the
-/// ranges of `moving` (its own expiry and purge date lines): three parts, in order (some
-/// empty).
-fn hashed_parts(out: &[u8], start: usize, moving: MovingDates) -> [&[u8]; 3] {
-    let MovingDates { expiry, purge } = moving;
+/// Renders `user` and appends it to `out` as [`render_user_marked`] does, handing `hash`
+/// the appended `<user>` element without the user's own expiry and purge date lines (the
+/// ranges the writer marks), in order, in up to three parts.
+fn render_hashed(
+    user: &User,
+    out: &mut Vec<u8>,
+    mut hash: impl FnMut(&[u8]),
+) -> Result<(), WriteError> {
+    let start = out.len();
+    let MovingDates { expiry, purge } = render_user_marked(user, out)?;
     let mut moving = [expiry, purge];
     moving.sort_by_key(|range| range.as_ref().map(|r| r.start));
-    let mut parts: [&[u8]; 3] = [&[]; 3];
     let mut hashed = start;
-    for (part, range) in parts.iter_mut().zip(moving.into_iter().flatten()) {
-        *part = &out[hashed..range.start];
+    for range in moving.into_iter().flatten() {
+        hash(&out[hashed..range.start]);
         hashed = range.end;
     }
-    parts[2] = &out[hashed..];
-    parts
+    hash(&out[hashed..]);
+    Ok(())
 }
 
 impl ContentHash {
@@ -514,12 +518,8 @@ impl ContentHash {
     /// XXH3-128 of the user rendered with no expiry and purge date. `out` is left unchanged
     /// when the user cannot be written.
     pub fn render_user(user: &User, out: &mut Vec<u8>) -> Result<ContentHash, WriteError> {
-        let start = out.len();
-        let moving = render_user_marked(user, out)?;
         let mut xxh = xxhash_rust::xxh3::Xxh3Default::new();
-        for part in hashed_parts(out, start, moving) {
-            xxh.update(part);
-        }
+        render_hashed(user, out, |part| xxh.update(part))?;
         Ok(ContentHash::xxh3(xxh.digest128()))
     }
 
@@ -530,14 +530,12 @@ impl ContentHash {
         user: &User,
         out: &mut Vec<u8>,
     ) -> Result<ContentHash, WriteError> {
-        let start = out.len();
-        let moving = render_user_marked(user, out)?;
         let mut xxh = xxhash_rust::xxh3::Xxh3Default::new();
         let mut sha = Sha256::new();
-        for part in hashed_parts(out, start, moving) {
+        render_hashed(user, out, |part| {
             xxh.update(part);
             sha.update(part);
-        }
+        })?;
         let mut hash = ContentHash::xxh3(xxh.digest128());
         let sha: [u8; 32] = sha.finalize().into();
         hash.sha256 = Some(std::array::from_fn(|i| sha[i]));
@@ -547,9 +545,9 @@ impl ContentHash {
     /// Renders `user` into `out` as [`ContentHash::render_user`] does and returns the hash
     /// versions before XXH3 recorded for it: the SHA-256 of the same bytes.
     pub fn render_user_sha256(user: &User, out: &mut Vec<u8>) -> Result<ContentHash, WriteError> {
-        let start = out.len();
-        let moving = render_user_marked(user, out)?;
-        Ok(ContentHash::of_parts(hashed_parts(out, start, moving)))
+        let mut sha = Sha256::new();
+        render_hashed(user, out, |part| sha.update(part))?;
+        Ok(ContentHash::sha256(sha.finalize().into()))
     }
 
     /// The function it was taken with.
@@ -585,9 +583,13 @@ impl ContentHash {
         (self.kind == HashKind::Xxh3).then(|| std::array::from_fn(|i| self.bytes[i]))
     }
 
-    /// Lower-case hex of the bytes the state file keeps.
+    /// Lower-case hex (all 32 bytes of a SHA-256, the rest zero when it was read back from
+    /// the state file; the 16 of an XXH3-128).
     pub fn to_hex(&self) -> String {
-        hex::encode(self.stored())
+        match self.kind {
+            HashKind::Sha256 => hex::encode(self.bytes),
+            HashKind::Xxh3 => hex::encode(&self.bytes[..Self::STORED_XXH3]),
+        }
     }
 
     /// How many bytes of a SHA-256 the state file keeps: 96 bits, so the chance that a

@@ -825,7 +825,7 @@ impl<'s> Planner<'s> {
         }
     }
 
-    /// Packs payloads on another thread as this planner stores them (see [`SkipProbe::is_known`]
+    /// Packs payloads on another thread as this planner stores them (see [`Located::is_known`]
     /// for whom it is worth it: the new).
     pub fn payload_packer(&self) -> PayloadPacker {
         PayloadPacker::new(Arc::clone(&self.dictionary))
@@ -1412,13 +1412,6 @@ impl SkipProbe {
             skipping: false,
             ..self
         }
-    }
-
-    /// Whether the run state knows the person with extract key `person` (by its match key):
-    /// someone it does not know will be stored new, so packing their payload ahead pays.
-    pub fn is_known(&self, person: &str) -> bool {
-        let key = match_key(person);
-        self.index.find(self.index.hash(&key), &key).is_some()
     }
 
     /// Looks up `user`'s item as the planner would (by the match key of its match id), for
