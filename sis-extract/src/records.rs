@@ -28,7 +28,7 @@ use toml::Spanned;
 
 use crate::ExtractError;
 use crate::config::{ConfigSource, FieldSpec, InputConfig, InputFormat};
-use crate::read::{Cache, Fields, Layout, Sink, Source, one_byte};
+use crate::read::{Cache, Fields, Layout, RowFields, Sink, Source, one_byte};
 use crate::rules::{Checker, Col, Columns, Field};
 
 /// How an input's rows are split into fields, checked against the config.
@@ -97,7 +97,7 @@ pub(crate) fn layout(input: &InputConfig, config: &ConfigSource) -> Result<Layou
 struct NoKeys;
 
 impl Sink for NoKeys {
-    fn row(&mut self, _: &str, _: Option<&Fields>) -> bool {
+    fn row(&mut self, _: &str, _: Option<RowFields<'_>>) -> bool {
         true
     }
     fn expect(&mut self, _: usize) {}

@@ -271,7 +271,7 @@ impl Hashing {
 
     /// A row of person number `person`; `None`: a row with a problem (the person is not
     /// hashed).
-    fn row(&mut self, person: usize, fields: Option<&crate::read::Fields>) {
+    fn row(&mut self, person: usize, fields: Option<crate::read::RowFields<'_>>) {
         self.person(person);
         let Some(fields) = fields else {
             self.unhashable[person / 64] |= 1 << (person % 64);
@@ -282,9 +282,7 @@ impl Hashing {
             .get_or_insert_with(crate::rowhash::RowHasher::new);
         h.resume(self.states[person]);
         h.row(self.source);
-        for i in 0..fields.len() {
-            h.field(fields.get(i).unwrap_or("").as_bytes());
-        }
+        fields.each(|field| h.field(field));
         self.states[person] = h.state();
     }
 
@@ -414,7 +412,7 @@ impl<S: std::hash::BuildHasher> Builder<S> {
 }
 
 impl<S: std::hash::BuildHasher> crate::read::Sink for Builder<S> {
-    fn row(&mut self, key: &str, fields: Option<&crate::read::Fields>) -> bool {
+    fn row(&mut self, key: &str, fields: Option<crate::read::RowFields<'_>>) -> bool {
         let row = self.next.len();
         if row >= NONE as usize || self.index.keys.len() + key.len() + 20 > u32::MAX as usize {
             return false;

@@ -271,7 +271,7 @@ pub(crate) trait Sink {
     /// `fields` are the row's fields as [`Source::fields`] reads them back, when the sink
     /// [wants them](Sink::wants_fields) and the row was read without a problem (`None` for
     /// a row with one).
-    fn row(&mut self, key: &str, fields: Option<&Fields>) -> bool;
+    fn row(&mut self, key: &str, fields: Option<RowFields<'_>>) -> bool;
     /// About this many more rows are coming (a guess from the file's size).
     fn expect(&mut self, rows: usize);
     /// Whether [`Sink::row`] takes each row's fields (parsing them costs the scan time).
@@ -287,6 +287,54 @@ pub(crate) fn trim(value: &str) -> &str {
         (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => value,
         (None, _) => value,
         _ => value.trim(),
+    }
+}
+
+/// A row's fields for [`Sink::row`]: parsed, or a line that needs no CSV rules, whose
+/// fields are its pieces between delimiters, trimmed (what [`RowParser::parse`] makes of it,
+/// without copying it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RowFields<'a> {
+    /// Parsed.
+    Parsed(&'a Fields),
+    /// A line without quotes or line breaks, not empty and not starting with a BOM.
+    Line {
+        /// The line's bytes.
+        line: &'a [u8],
+        /// Where its fields end.
+        delimiter: u8,
+    },
+}
+
+impl RowFields<'_> {
+    /// Calls `each` with every field's bytes, in order, as [`Fields::get`] gives them.
+    pub(crate) fn each(self, mut each: impl FnMut(&[u8])) {
+        match self {
+            RowFields::Parsed(fields) => {
+                for i in 0..fields.len() {
+                    each(fields.get(i).unwrap_or("").as_bytes());
+                }
+            }
+            RowFields::Line { line, delimiter } => match std::str::from_utf8(line) {
+                // Field ends are at an ASCII byte: boundaries of characters.
+                Ok(text) if delimiter.is_ascii() => {
+                    let mut start = 0;
+                    for (at, &b) in line.iter().enumerate() {
+                        if b == delimiter {
+                            each(trim(&text[start..at]).as_bytes());
+                            start = at + 1;
+                        }
+                    }
+                    each(trim(&text[start..]).as_bytes());
+                }
+                // As the parser reads a line that is not UTF-8: field by field.
+                _ => {
+                    for field in line.split(|&b| b == delimiter) {
+                        each(trim(&String::from_utf8_lossy(field)).as_bytes());
+                    }
+                }
+            },
+        }
     }
 }
 
@@ -1147,10 +1195,17 @@ impl Source {
         // The fields as a reader parses the row back (the same parser on the same text; the
         // bytes after the record do not change them).
         let fields = if sink.wants_fields() && problem.is_none() {
-            if simple {
-                d.parser.parse(text, &mut d.fields);
+            if simple && !text.is_empty() && !text.starts_with(b"\xEF\xBB\xBF") {
+                Some(RowFields::Line {
+                    line: text,
+                    delimiter,
+                })
+            } else {
+                if simple {
+                    d.parser.parse(text, &mut d.fields);
+                }
+                Some(RowFields::Parsed(&d.fields))
             }
-            Some(&d.fields)
         } else {
             None
         };
@@ -1241,7 +1296,7 @@ impl Source {
         key: Option<&str>,
         problem: Option<Problem>,
         decoded: bool,
-        fields: Option<&Fields>,
+        fields: Option<RowFields<'_>>,
         cx: &Scan<'_>,
         sink: &mut impl Sink,
     ) -> Result<(), ExtractError> {
@@ -1332,7 +1387,8 @@ impl Source {
                 }
             });
             let key = key.map(str::to_owned);
-            let read = (sink.wants_fields() && problem.is_none()).then_some(&fields);
+            let read =
+                (sink.wants_fields() && problem.is_none()).then_some(RowFields::Parsed(&fields));
             self.push_row(
                 (start, line),
                 key.as_deref(),

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-use super::{Cache, Fields, Layout, Offsets, Problem, RowParser, Sink, Source};
+use super::{Cache, Fields, Layout, Offsets, Problem, RowFields, RowParser, Sink, Source};
 use crate::ExtractError;
 use crate::config::LimitsConfig;
 
@@ -14,7 +14,7 @@ use crate::config::LimitsConfig;
 struct Keys(Vec<String>);
 
 impl Sink for Keys {
-    fn row(&mut self, key: &str, _: Option<&Fields>) -> bool {
+    fn row(&mut self, key: &str, _: Option<RowFields<'_>>) -> bool {
         self.0.push(key.to_owned());
         true
     }
@@ -356,6 +356,41 @@ proptest! {
         let mut slow = RowParser::new(b',', b'"');
         slow.simple = false;
         prop_assert_eq!(fields(&mut quick, &input), fields(&mut slow, &input));
+    }
+
+    /// A line the scan hands on unparsed ([`RowFields::Line`]) gives the fields the parser
+    /// reads from it, byte for byte: the raw-row hash taken while reading is the one a pass
+    /// takes from the rows read back. Bytes that are not UTF-8 and whitespace at field ends
+    /// (ASCII, U+00A0, U+3000) included.
+    #[test]
+    fn a_line_handed_on_unparsed_gives_the_fields_the_parser_reads(
+        input in proptest::collection::vec(
+            prop_oneof![
+                byte().prop_map(|b| vec![b]),
+                Just("\u{a0}".as_bytes().to_vec()),
+                Just("\u{3000}".as_bytes().to_vec()),
+                Just("\u{e9}".as_bytes().to_vec()),
+                Just(b"a\xE9a".to_vec()),
+                Just(b"\t".to_vec()),
+            ],
+            0..30,
+        ),
+    ) {
+        let input = input.concat();
+        // What the scan hands on: not empty, no quote, no line break, no BOM at the start.
+        let line: Vec<u8> = input
+            .into_iter()
+            .filter(|&b| b != b'"' && b != b'\r' && b != b'\n')
+            .collect();
+        prop_assume!(!line.is_empty() && !line.starts_with(b"\xEF\xBB\xBF"));
+        let mut handed = Vec::new();
+        RowFields::Line { line: &line, delimiter: b',' }.each(|f| handed.push(f.to_vec()));
+        let mut parser = RowParser::new(b',', b'"');
+        let parsed: Vec<Vec<u8>> = fields(&mut parser, &line)
+            .into_iter()
+            .map(String::into_bytes)
+            .collect();
+        prop_assert_eq!(handed, parsed);
     }
 }
 
