@@ -7,7 +7,9 @@
 //! in memory. Rows are read back by offset when their person is mapped ([`Cache`]: a
 //! read-ahead window per file, owned by whoever maps) and parsed again: csv-core on the row's
 //! bytes, or, for a row without quotes, a plain split at the delimiter, which gives the same
-//! fields (see [`simple_line`]).
+//! fields (see [`simple_line`]), and for a row whose quotes only enclose whole fields, a
+//! split between the delimiters and quotes found (see `RowParser::quoted_line`), which does
+//! too (a proptest holds both to csv-core).
 //!
 //! Decoding is decided per row: a row whose bytes are UTF-8 is UTF-8; only a row that is not
 //! is decoded with the input's fallback (any ASCII-compatible encoding: rows are found in the
@@ -458,10 +460,15 @@ impl RowParser {
                 }
             }
         }
-        self.csv.reset();
         if self.ends.len() < 64 {
             self.ends.resize(64, 0);
         }
+        if self.simple
+            && let Some(nend) = self.quoted_line(input)
+        {
+            return self.fields_found(nend, fields);
+        }
+        self.csv.reset();
         // The first byte goes alone, so that csv-core does not take bytes EF BB BF for a BOM:
         // the file's own BOM is skipped before any row, so a U+FEFF that starts a row is part
         // of it (and a key holding it is refused).
@@ -489,6 +496,88 @@ impl RowParser {
                 R::Record | R::End => break,
             }
         }
+        self.fields_found(nend, fields)
+    }
+
+    /// The first record of `input` split as csv-core splits it, when its quotes only enclose
+    /// whole fields: each field holds no quote, or starts and ends with one and holds others
+    /// only doubled and no line break; each is followed by the delimiter or the end of the
+    /// record (a line break, or the end of `input`). Fills [`RowParser::out`] and
+    /// [`RowParser::ends`] as csv-core does and returns the number of fields; `None` for any
+    /// other record (csv-core reads it), one that starts with a line break or a BOM too.
+    fn quoted_line(&mut self, input: &[u8]) -> Option<usize> {
+        match input.first() {
+            None | Some(b'\r' | b'\n') => return None,
+            Some(_) if input.starts_with(b"\xEF\xBB\xBF") => return None,
+            Some(_) => {}
+        }
+        let (delimiter, quote) = (self.delimiter, self.quote);
+        // The record ends at the first line break: one inside a quoted field leaves it
+        // unclosed before it, which csv-core reads.
+        let record = &input[..memchr::memchr2(b'\r', b'\n', input).unwrap_or(input.len())];
+        // A field's bytes are never more than the record's.
+        if self.out.len() < record.len() {
+            self.out.resize(record.len(), 0);
+        }
+        let (mut n, mut nend) = (0, 0);
+        let put = |out: &mut [u8], n: &mut usize, bytes: &[u8]| {
+            out[*n..*n + bytes.len()].copy_from_slice(bytes);
+            *n += bytes.len();
+        };
+        // The delimiters and quotes, in order; `start` is where the current field starts.
+        let mut special = memchr::memchr2_iter(delimiter, quote, record);
+        let mut start = 0;
+        loop {
+            let end = if record.get(start) == Some(&quote) {
+                // A quoted field: its value runs to a quote not doubled, which the delimiter
+                // or the record's end must follow.
+                let mut from = start + 1;
+                loop {
+                    let at = special.find(|&at| at >= from && record[at] == quote)?;
+                    put(&mut self.out, &mut n, &record[from..at]);
+                    if record.get(at + 1) == Some(&quote) {
+                        put(&mut self.out, &mut n, &[quote]);
+                        from = at + 2;
+                        continue;
+                    }
+                    match record.get(at + 1) {
+                        None => break record.len(),
+                        Some(&b) if b == delimiter => {
+                            // The delimiter is the iterator's next.
+                            special.next();
+                            break at + 1;
+                        }
+                        Some(_) => return None,
+                    }
+                }
+            } else {
+                match special.find(|&at| at >= start) {
+                    Some(at) if record[at] == quote => return None,
+                    Some(at) => {
+                        put(&mut self.out, &mut n, &record[start..at]);
+                        at
+                    }
+                    None => {
+                        put(&mut self.out, &mut n, &record[start..]);
+                        record.len()
+                    }
+                }
+            };
+            if nend == self.ends.len() {
+                self.ends.resize(nend * 2, 0);
+            }
+            self.ends[nend] = n;
+            nend += 1;
+            if end == record.len() {
+                return Some(nend);
+            }
+            start = end + 1;
+        }
+    }
+
+    /// The fields of the record whose `nend` field ends are in [`RowParser::ends`] and bytes
+    /// in [`RowParser::out`], trimmed, into `fields`; `false` when they are not UTF-8.
+    fn fields_found(&mut self, nend: usize, fields: &mut Fields) -> bool {
         self.found = nend;
         let all = self
             .out

@@ -347,15 +347,38 @@ fn byte() -> impl Strategy<Value = u8> {
 }
 
 proptest! {
-    /// Rows without quotes skip csv-core; what they give is what csv-core gives.
+    /// Rows without quotes skip csv-core, and so do rows whose quotes enclose whole fields;
+    /// what they give is what csv-core gives (fields, their untrimmed bytes, which the key is
+    /// read from, and whether they are UTF-8), and so does any other row.
     #[test]
-    fn the_quick_path_reads_rows_as_csv_core_does(
-        input in proptest::collection::vec(byte(), 0..40),
+    fn the_quick_paths_read_rows_as_csv_core_does(
+        input in proptest::collection::vec(
+            prop_oneof![
+                byte().prop_map(|b| vec![b]),
+                Just(b"\"a,b\"".to_vec()),
+                Just(b"\"x\"\"y\"".to_vec()),
+                Just(b"\"\"".to_vec()),
+                Just(" \"\u{e9} \"".as_bytes().to_vec()),
+                Just(b"\"\xE9\"".to_vec()),
+                Just(b"\"a\r\nb\"".to_vec()),
+            ],
+            0..16,
+        ),
     ) {
+        let input = input.concat();
         let mut quick = RowParser::new(b',', b'"');
         let mut slow = RowParser::new(b',', b'"');
         slow.simple = false;
-        prop_assert_eq!(fields(&mut quick, &input), fields(&mut slow, &input));
+        let (mut a, mut b) = (Fields::default(), Fields::default());
+        prop_assert_eq!(quick.parse(&input, &mut a), slow.parse(&input, &mut b));
+        let got = |f: &Fields| (0..f.len()).map(|i| f.get(i).map(str::to_owned)).collect::<Vec<_>>();
+        prop_assert_eq!(got(&a), got(&b));
+        // (Read only where the quote-free path did not take the row.)
+        if super::simple_line(&input, b'"').is_none() {
+            for i in 0..=slow.found {
+                prop_assert_eq!(quick.untrimmed(i), slow.untrimmed(i));
+            }
+        }
     }
 
     /// A line the scan hands on unparsed ([`RowFields::Line`]) gives the fields the parser
