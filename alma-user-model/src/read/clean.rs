@@ -48,7 +48,7 @@ pub fn read_clean(xml: &str, at: &RawUser) -> Option<ReadUser> {
         at,
         line: at.position.line,
         last_newline: None,
-        segments: Vec::new(),
+        segments: Vec::with_capacity(16),
     };
     let mut read = ReadUser {
         user: User::default(),

@@ -41,6 +41,11 @@ pub enum Split {
     Unsupported,
 }
 
+/// The searcher for `</user>`, built once: building one costs about what a search through a
+/// user does.
+static USER_END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"</user>"));
+
 /// Cuts a `<users>` document into its users' XML without parsing them, so that
 /// [`UserParser`] can parse them on other threads.
 ///
@@ -848,7 +853,7 @@ impl<R: Read> FastLexer<R> {
     fn skip_user(&mut self, mut start: usize) -> Option<usize> {
         let mut from = self.pos;
         loop {
-            if let Some(i) = memchr::memmem::find(&self.window.as_bytes()[from..], b"</user>") {
+            if let Some(i) = USER_END.find(&self.window.as_bytes()[from..]) {
                 let end = from + i + b"</user>".len();
                 self.pos = end;
                 // The user's start tag opened it; its end closes it.
