@@ -248,10 +248,13 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
     }
 
     fn show_progress(&mut self) {
+        // Taken whether the bar is shown or not: left to grow, it would ask the bar for
+        // every person from the thousandth row on.
+        let rows = std::mem::take(&mut self.unshown_rows);
         if self.progress.is_hidden() {
             return;
         }
-        self.progress.inc(std::mem::take(&mut self.unshown_rows));
+        self.progress.inc(rows);
         self.progress.set_message(format!(
             ", {} users to send",
             crate::progress::count(self.sent)
