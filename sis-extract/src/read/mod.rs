@@ -437,8 +437,7 @@ impl RowParser {
 
     /// Parses the first record of `input` into trimmed fields; `false` when its bytes are
     /// not UTF-8 (the fields then hold U+FFFD where they are not).
-    fn parse(&mut self, mut input: &[u8], fields: &mut Fields) -> bool {
-        use csv_core::ReadRecordResult as R;
+    fn parse(&mut self, input: &[u8], fields: &mut Fields) -> bool {
         fields.clear();
         if self.simple
             && let Some(line) = simple_line(input, self.quote)
@@ -460,13 +459,24 @@ impl RowParser {
                 }
             }
         }
+        self.split(input);
+        self.fields_found(fields)
+    }
+
+    /// Splits the first record of `input` into [`RowParser::out`] and [`RowParser::ends`]
+    /// (the quoted quick path, or csv-core), without making fields of it: what
+    /// [`RowParser::untrimmed`] and [`RowParser::fields_found`] read. Returns the number of
+    /// fields.
+    fn split(&mut self, mut input: &[u8]) -> usize {
+        use csv_core::ReadRecordResult as R;
         if self.ends.len() < 64 {
             self.ends.resize(64, 0);
         }
         if self.simple
             && let Some(nend) = self.quoted_line(input)
         {
-            return self.fields_found(nend, fields);
+            self.found = nend;
+            return nend;
         }
         self.csv.reset();
         // The first byte goes alone, so that csv-core does not take bytes EF BB BF for a BOM:
@@ -496,7 +506,8 @@ impl RowParser {
                 R::Record | R::End => break,
             }
         }
-        self.fields_found(nend, fields)
+        self.found = nend;
+        nend
     }
 
     /// The first record of `input` split as csv-core splits it, when its quotes only enclose
@@ -575,10 +586,11 @@ impl RowParser {
         }
     }
 
-    /// The fields of the record whose `nend` field ends are in [`RowParser::ends`] and bytes
-    /// in [`RowParser::out`], trimmed, into `fields`; `false` when they are not UTF-8.
-    fn fields_found(&mut self, nend: usize, fields: &mut Fields) -> bool {
-        self.found = nend;
+    /// The fields of the record last split ([`RowParser::split`]), trimmed, into `fields`
+    /// (cleared first); `false` when they are not UTF-8.
+    fn fields_found(&self, fields: &mut Fields) -> bool {
+        fields.clear();
+        let nend = self.found;
         let all = self
             .out
             .get(..self.ends[..nend].last().copied().unwrap_or(0))
@@ -1242,18 +1254,18 @@ impl Source {
             });
             (memchr::memchr_iter(delimiter, text).count() + 1, key)
         } else {
-            d.parser.parse(text, &mut d.fields);
+            // Split only: the fields are made below if the sink wants them (a delta), and
+            // here when the row is long enough for a field to pass the limit.
+            let count = d.parser.split(text);
             if text.len() as u64 > cx.limits.field_bytes {
+                d.parser.fields_found(&mut d.fields);
                 cx.field_lens(line, (0..d.fields.len()).map(|i| d.fields.len_of(i)))?;
             }
             let key = d
                 .key
                 .and_then(|k| d.parser.untrimmed(k))
                 .unwrap_or_default();
-            (
-                d.fields.len(),
-                Cow::Owned(String::from_utf8_lossy(key).into_owned()),
-            )
+            (count, Cow::Owned(String::from_utf8_lossy(key).into_owned()))
         };
         if problem.is_none() && s.open {
             problem = Some(Problem::Quote {
@@ -1292,6 +1304,8 @@ impl Source {
             } else {
                 if simple {
                     d.parser.parse(text, &mut d.fields);
+                } else {
+                    d.parser.fields_found(&mut d.fields);
                 }
                 Some(RowFields::Parsed(&d.fields))
             }
