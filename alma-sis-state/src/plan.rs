@@ -633,26 +633,15 @@ impl<'s> Planner<'s> {
         rendered: &[u8],
         raw: Option<(&str, RawHash)>,
     ) -> Result<Verdict, StateError> {
-        self.observe_packed(user, hash, rendered, raw, None)
+        self.observe_located(user, hash, rendered, raw, None, None)
     }
 
     /// [`Planner::observe_raw`], with the payload already packed by a [`PayloadPacker`] (on
-    /// another thread): stored as it is when the user's payload is to be stored.
-    pub fn observe_packed(
-        &mut self,
-        user: &User,
-        hash: ContentHash,
-        rendered: &[u8],
-        raw: Option<(&str, RawHash)>,
-        packed: Option<PackedPayload>,
-    ) -> Result<Verdict, StateError> {
-        self.observe_located(user, hash, rendered, raw, packed, None)
-    }
-
-    /// [`Planner::observe_packed`], with the user's item already looked up by this planner's
-    /// [`SkipProbe::locate`] (on another thread), so that it is not looked up again: the
-    /// index does not change during a run, and the probe looks up the key this planner
-    /// would.
+    /// another thread; stored as it is when the user's payload is to be stored) and the
+    /// user's item already looked up by this planner's [`SkipProbe::locate`] (on another
+    /// thread), so that it is not looked up again: the index does not change during a run,
+    /// and the probe looks up the key this planner would. Either may be `None` (packed, or
+    /// looked up, here).
     pub fn observe_located(
         &mut self,
         user: &User,
