@@ -88,13 +88,7 @@ impl Feed {
             }
             Ok(()) => (RunOutcome::Delivered, summary(sent, &planned.counts)),
         };
-        let end = RunEnd {
-            outcome,
-            counts: planned.counts,
-            files: vec![format!("{today}.zip")],
-            destination: Some("drop folder".into()),
-            message: None,
-        };
+        let end = drop_folder_end(outcome, planned.counts, today);
         if outcome == RunOutcome::Delivered {
             planned.commit(run, &end).unwrap();
         } else {
@@ -145,6 +139,17 @@ fn resent(planned: &PlannedRun<'_>) -> Vec<String> {
 
 fn started(today: NaiveDate) -> DateTime<chrono::FixedOffset> {
     DateTime::parse_from_rfc3339(&format!("{today}T04:00:00Z")).unwrap()
+}
+
+/// How a run delivered to a drop folder (or not) ends: its one zip named after `day`.
+fn drop_folder_end(outcome: RunOutcome, counts: RunCounts, day: NaiveDate) -> RunEnd {
+    RunEnd {
+        outcome,
+        counts,
+        files: vec![format!("{day}.zip")],
+        destination: Some("drop folder".into()),
+        message: None,
+    }
 }
 
 fn summary(mut sent: Vec<String>, c: &RunCounts) -> String {
@@ -1963,13 +1968,7 @@ impl Feed {
         sent.extend(resent(&planned));
         planned.check_brake(false).unwrap();
         let line = summary(sent, &planned.counts);
-        let end = RunEnd {
-            outcome: RunOutcome::Delivered,
-            counts: planned.counts,
-            files: vec![format!("{today}.zip")],
-            destination: Some("drop folder".into()),
-            message: None,
-        };
+        let end = drop_folder_end(RunOutcome::Delivered, planned.counts, today);
         planned.commit(run, &end).unwrap();
         line
     }
@@ -2065,13 +2064,7 @@ fn users_located_ahead_by_the_probe_are_planned_as_users_looked_up_by_the_planne
             let planned = planner.finish().unwrap();
             sent.extend(resent(&planned));
             lines.push(summary(sent, &planned.counts));
-            let end = RunEnd {
-                outcome: RunOutcome::Delivered,
-                counts: planned.counts,
-                files: vec![format!("{date}.zip")],
-                destination: Some("drop folder".into()),
-                message: None,
-            };
+            let end = drop_folder_end(RunOutcome::Delivered, planned.counts, date);
             planned.commit(run, &end).unwrap();
         }
         assert_eq!(lines[0], lines[1], "{date}");
