@@ -1410,6 +1410,30 @@ impl SkipProbe {
         let found = self.index.find(self.index.hash(&key), &key);
         Some(Located(found.map(ProbedItem::of)))
     }
+
+    /// [`SkipProbe::locate`] for a batch of users (`None` for someone not to look up), in
+    /// their order: the index's memory for all of them is fetched together first
+    /// ([`Index::warm`]), which spares most of the cache misses of looking each up in turn.
+    pub fn locate_all<'u>(
+        &self,
+        users: impl IntoIterator<Item = Option<&'u User>>,
+    ) -> Vec<Option<Located>> {
+        let keys: Vec<Option<(u64, std::borrow::Cow<'u, str>)>> = users
+            .into_iter()
+            .map(|user| {
+                let key = self.match_id.key(user?)?;
+                Some((self.index.hash(&key), key))
+            })
+            .collect();
+        let hashes: Vec<u64> = keys.iter().flatten().map(|(kh, _)| *kh).collect();
+        self.index.warm(&hashes);
+        keys.iter()
+            .map(|key| {
+                let (kh, key) = key.as_ref()?;
+                Some(Located(self.index.find(*kh, key).map(ProbedItem::of)))
+            })
+            .collect()
+    }
 }
 
 /// An item nobody in the extract claimed, as stored.

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use alma_sis_state::{
-    BrakeLimits, ContentHash, FeedLock, HashKind, ItemWrite, LoadMode, NewRun, PlanOptions,
-    PlannedRun, Planner, PurgePolicy, RunCounts, RunEnd, RunId, RunOutcome, StateError, StateStore,
-    VanishedAction, VanishedPolicy, Verdict,
+    BrakeLimits, ContentHash, FeedLock, HashKind, ItemWrite, LoadMode, Located, NewRun,
+    PlanOptions, PlannedRun, Planner, PurgePolicy, RunCounts, RunEnd, RunId, RunOutcome,
+    StateError, StateStore, VanishedAction, VanishedPolicy, Verdict,
 };
 use alma_user_model::{MatchId, User, UserStatus, render_user};
 use chrono::{DateTime, Days, NaiveDate};
@@ -2024,9 +2024,10 @@ fn items_recorded_with_sha256_are_compared_under_it_and_then_recorded_with_xxh3(
 
 #[test]
 fn users_located_ahead_by_the_probe_are_planned_as_users_looked_up_by_the_planner() {
-    // The same nights, observed with the item looked up by the planner and by its probe
-    // (as a run's rendering thread does): the same verdicts, and the same file after.
-    let feeds = [Feed::new(), Feed::new()];
+    // The same nights, observed with the item looked up by the planner, by its probe one
+    // user at a time, and by its probe a batch at a time (as a run's rendering thread does):
+    // the same verdicts, and the same file after.
+    let feeds = [Feed::new(), Feed::new(), Feed::new()];
     let nights = [
         (day(1), extract(day(1), &[], &[])),
         (day(2), extract(day(2), &["p03"], &["p01"])),
@@ -2047,11 +2048,26 @@ fn users_located_ahead_by_the_probe_are_planned_as_users_looked_up_by_the_planne
             let run = begin(&mut store, date, &opts);
             let mut planner = store.planner(FEED, &opts, date).unwrap();
             let probe = planner.skip_probe();
+            // Batches of three, someone not to look up before each.
+            let batched: Vec<Option<Located>> = users
+                .chunks(3)
+                .flat_map(|batch| {
+                    let located =
+                        probe.locate_all(std::iter::once(None).chain(batch.iter().map(Some)));
+                    assert_eq!(located.len(), batch.len() + 1);
+                    assert!(located[0].is_none());
+                    located.into_iter().skip(1)
+                })
+                .collect();
             let mut sent = Vec::new();
-            for user in &users {
+            for (n, user) in users.iter().enumerate() {
                 let (hash, xml) = rendered(user);
-                let verdict = if ahead == 1 {
-                    let located = probe.locate(user);
+                let verdict = if ahead > 0 {
+                    let located = if ahead == 1 {
+                        probe.locate(user)
+                    } else {
+                        batched[n]
+                    };
                     assert!(located.is_some());
                     planner.observe_located(user, hash, &xml, None, None, located)
                 } else {
@@ -2068,6 +2084,8 @@ fn users_located_ahead_by_the_probe_are_planned_as_users_looked_up_by_the_planne
             planned.commit(run, &end).unwrap();
         }
         assert_eq!(lines[0], lines[1], "{date}");
+        assert_eq!(lines[0], lines[2], "{date}");
     }
     assert_eq!(items(&feeds[0].store()), items(&feeds[1].store()));
+    assert_eq!(items(&feeds[0].store()), items(&feeds[2].store()));
 }

@@ -178,6 +178,16 @@ pub fn render(user: &User, sha256: bool) -> Result<(Vec<u8>, ContentHash), Write
     Ok((xml, hash))
 }
 
+/// The person's user, to be rendered: none outside `only` (everyone when empty), who are not
+/// sent.
+fn wanted<'u>(person: &'u PersonOutcome, only: &[String]) -> Option<&'u User> {
+    person
+        .user
+        .as_ref()
+        .filter(|m| only.is_empty() || only.iter().any(|id| id == &m.user.primary_id))
+        .map(|m| &m.user)
+}
+
 /// Time the extract threads spent, per step.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ThreadBusy {
@@ -231,24 +241,25 @@ pub fn spawn<'scope, 'env>(
         let mut serialize = Duration::ZERO;
         for batch in mapped_rx {
             let start = Instant::now();
+            // The items are looked up here, off the pass's main thread (the busier one), for
+            // the run state: the whole batch's together.
+            let mut located = match &known {
+                Some(probe) => probe.locate_all(batch.iter().map(|visit| match visit {
+                    Visit::Mapped { person, .. } => wanted(person, only),
+                    Visit::Skipped { .. } => None,
+                })),
+                None => Vec::new(),
+            }
+            .into_iter();
             let prepared: Vec<Prepared> = batch
                 .into_iter()
                 .map(|visit| match visit {
                     Visit::Mapped { person, raw } => {
-                        let rendered = person
-                            .user
-                            .as_ref()
-                            .filter(|m| {
-                                only.is_empty() || only.iter().any(|id| id == &m.user.primary_id)
-                            })
-                            .map(|m| render(&m.user, sha256));
-                        // The item is looked up here, off the pass's main thread (the busier
-                        // one), for the run state; and new people are packed here too
-                        // (packing costs a few microseconds a user).
-                        let located = match (&known, &person.user, &rendered) {
-                            (Some(probe), Some(mapped), Some(Ok(_))) => probe.locate(&mapped.user),
-                            _ => None,
-                        };
+                        let rendered = wanted(&person, only).map(|user| render(user, sha256));
+                        // New people are packed here too (packing costs a few microseconds a
+                        // user).
+                        let found = located.next().flatten();
+                        let located = found.filter(|_| matches!(rendered, Some(Ok(_))));
                         let new = located.is_some_and(|l| !l.is_known());
                         let packed = match (&mut packer, &rendered) {
                             (Some(packer), Some(Ok((xml, _)))) if new => packer.pack(xml),
@@ -265,20 +276,23 @@ pub fn spawn<'scope, 'env>(
                     }
                     // `raw` is `None` for someone skipped before the pass
                     // (`Extractor::settle_skips`): the run state compares the hash it has.
-                    Visit::Skipped { key, rows, raw } => Prepared {
-                        person: PersonOutcome {
-                            key,
-                            rows: Vec::new(),
-                            user: None,
-                            trace: Vec::new(),
-                            warnings: Vec::new(),
-                        },
-                        rendered: None,
-                        raw,
-                        unmapped: Some(rows),
-                        packed: None,
-                        located: None,
-                    },
+                    Visit::Skipped { key, rows, raw } => {
+                        located.next();
+                        Prepared {
+                            person: PersonOutcome {
+                                key,
+                                rows: Vec::new(),
+                                user: None,
+                                trace: Vec::new(),
+                                warnings: Vec::new(),
+                            },
+                            rendered: None,
+                            raw,
+                            unmapped: Some(rows),
+                            packed: None,
+                            located: None,
+                        }
+                    }
                 })
                 .collect();
             serialize += start.elapsed();
