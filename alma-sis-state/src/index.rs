@@ -509,8 +509,9 @@ impl Index {
         }
     }
 
-    /// Fetches from memory what [`Index::find`] reads for the keys hashed `khs`: their
-    /// directory places, then the first entry of each one's bucket. Each stage's loads are
+    /// Fetches from memory what [`Index::find`] and [`Index::get`] read for the keys hashed
+    /// `khs`: their directory places, then the first entry of each one's bucket (and its
+    /// raw-row hash, when kept). Each stage's loads are
     /// issued together, not one miss after another as lookups one by one wait for them, so
     /// the finds that follow mostly hit the cache. Changes nothing; any number of keys.
     pub fn warm(&self, khs: &[u64]) {
@@ -521,10 +522,16 @@ impl Index {
                 let bucket = usize::try_from(bucket_of(kh, self.bits)).unwrap_or(usize::MAX);
                 *lo = self.dir.get(bucket).map_or(usize::MAX, |&at| at as usize);
             }
-            let mut touched = 0u8;
+            let mut touched = 0u64;
             for &at in &lo[..group.len()] {
                 if let Some(stored) = self.entries.get(at) {
-                    touched ^= stored.flags;
+                    touched ^= u64::from(stored.flags);
+                }
+                // A delta reads the raw-row hash beside the entry too.
+                if self.keep_raw
+                    && let (Some(raw), Some(has)) = (self.raws.get(at), self.has_raw.get(at / 64))
+                {
+                    touched ^= raw ^ has;
                 }
             }
             std::hint::black_box(touched);

@@ -1381,6 +1381,37 @@ impl SkipProbe {
             .then(|| ProbedItem::of(slot))
     }
 
+    /// [`SkipProbe::probe`] for many people at once (extract keys and raw-row hashes), in
+    /// their order: the index's memory for all of them is fetched together first
+    /// ([`Index::warm`]), which spares most of the cache misses of probing each in turn.
+    pub fn probe_all(&self, people: &[(&str, u64)]) -> Vec<Option<ProbedItem>> {
+        if !self.skipping {
+            return vec![None; people.len()];
+        }
+        let index = &self.index;
+        let keys: Vec<(u64, std::borrow::Cow<'_, str>)> = people
+            .iter()
+            .map(|&(person, _)| {
+                let key = match_key(person);
+                (index.hash(&key), key)
+            })
+            .collect();
+        let hashes: Vec<u64> = keys.iter().map(|(kh, _)| *kh).collect();
+        index.warm(&hashes);
+        keys.iter()
+            .zip(people)
+            .map(|((kh, key), &(person, raw))| {
+                if person.is_empty() {
+                    return None;
+                }
+                let slot = index.find(*kh, key)?;
+                let entry = index.get(slot, key);
+                skippable(&entry, RawHash(raw), self.today, self.refresh_days)
+                    .then(|| ProbedItem::of(slot))
+            })
+            .collect()
+    }
+
     /// Whether users should be hashed with their SHA-256 too
     /// ([`ContentHash::render_user_with_sha256`]): some item the planner compares with was
     /// recorded by a version before XXH3. Without it the planner renders such a user again
@@ -1925,9 +1956,21 @@ mod tests {
             .planner_preloaded("patrons", &options(), today, preloaded)
             .unwrap();
         planner.set_raw_basis(b"basis").unwrap();
+        let raw_of = |name: &str| name.len() as u64 * 1_000_003 + u64::from(name.as_bytes()[0]);
+        // The probe asked about everyone at once answers as asked about each in turn (and
+        // about someone without a key, and a stranger).
+        let probe = planner.skip_probe();
+        let mut asked: Vec<(&str, u64)> = people.iter().map(|(id, n)| (*id, raw_of(n))).collect();
+        asked.extend([("", 1), ("stranger", 2)]);
+        let one_by_one: Vec<Option<ProbedItem>> = asked
+            .iter()
+            .map(|&(id, raw)| probe.probe(id, RawHash(raw)))
+            .collect();
+        assert_eq!(probe.probe_all(&asked), one_by_one);
+        drop(probe);
         let (mut skipped, mut sent) = (Vec::new(), Vec::new());
         for (id, name) in people {
-            let raw = RawHash(name.len() as u64 * 1_000_003 + u64::from(name.as_bytes()[0]));
+            let raw = RawHash(raw_of(name));
             if planner.skip_unchanged(id, raw) {
                 skipped.push(id.to_string());
                 continue;

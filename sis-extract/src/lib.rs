@@ -80,7 +80,7 @@ mod text;
 pub use config::MappingConfig;
 pub use extract::{
     Decision, Extraction, Extractor, InputSummary, MappedUser, PersonOutcome, ReadOptions,
-    RowOutcome, RowRef, RowWarning, Topic, TraceStep, Visit, extract,
+    RowOutcome, RowRef, RowWarning, SETTLE_BATCH, Topic, TraceStep, Visit, extract,
 };
 pub use purge::{PurgeAfter, PurgeRules};
 pub use read::{DecodedFile, decode_file};

@@ -1017,7 +1017,10 @@ fn hashes_taken_while_reading_agree(config: &MappingConfig, dir: &Path) -> usize
     let wanted_marks = marks(&one);
     for (threads, part) in [(1, 64), (2, 64), (3, 128), (2, 4096), (8, 1)] {
         let mut many = open();
-        let got = many.settle_skips_in_parts(threads, part, |key, raw| pick(key, raw));
+        let got = many.settle_skips_in_parts(threads, part, |people| {
+            assert!((1..=sis_extract::SETTLE_BATCH).contains(&people.len()));
+            people.iter().map(|&(key, raw)| pick(key, raw)).collect()
+        });
         assert_eq!(
             got.as_ref(),
             Some(&wanted),
@@ -1029,6 +1032,9 @@ fn hashes_taken_while_reading_agree(config: &MappingConfig, dir: &Path) -> usize
             "{threads} threads, parts of {part}"
         );
     }
+    let mut parallel = open();
+    assert_eq!(parallel.settle_skips_parallel(2, pick), Some(wanted));
+    assert_eq!(marks(&parallel), wanted_marks);
     hashed
 }
 

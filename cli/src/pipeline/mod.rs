@@ -345,9 +345,7 @@ fn planned(
         // On two threads where there are two cores: the probes only read the index.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
         probed = extractor
-            .settle_skips_parallel(threads, |key, raw| {
-                probe.probe(key, alma_sis_state::RawHash(raw))
-            })
+            .settle_skips_batched(threads, |people| probe.probe_all(people))
             .unwrap_or_default();
         drop(probe);
         planner.forget_raw_hashes();
