@@ -18,10 +18,11 @@ use crate::exit::{Exit, Failure};
 use chrono::NaiveDate;
 
 /// People per hand-over between threads: one wake-up per batch, not per person.
-const BATCH: usize = 32;
+const BATCH: usize = 64;
 /// Batches queued ahead of the next step: enough to keep the threads busy, few enough to be
-/// small (a few hundred people).
-const QUEUE: usize = 4;
+/// small (a few hundred people). 64 x 3 against 32 x 4: 0.98 of a 1M college full run's time
+/// (6 pairs), 1.3 MiB more at its peak (2026-12-07, docs/performance.md).
+const QUEUE: usize = 3;
 
 /// Reads and indexes the configured inputs (running query inputs); their warnings go into
 /// the report. With `hash_rows`, every person's raw-row hash is taken while reading (a
