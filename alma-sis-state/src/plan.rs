@@ -1383,7 +1383,7 @@ impl SkipProbe {
 
     /// [`SkipProbe::probe`] for many people at once (extract keys and raw-row hashes), in
     /// their order: the index's memory for all of them is fetched together first
-    /// ([`Index::warm`]), which spares most of the cache misses of probing each in turn.
+    /// (`Index::warm`), which spares most of the cache misses of probing each in turn.
     pub fn probe_all(&self, people: &[(&str, u64)]) -> Vec<Option<ProbedItem>> {
         if !self.skipping {
             return vec![None; people.len()];
@@ -1444,7 +1444,7 @@ impl SkipProbe {
 
     /// [`SkipProbe::locate`] for a batch of users (`None` for someone not to look up), in
     /// their order: the index's memory for all of them is fetched together first
-    /// ([`Index::warm`]), which spares most of the cache misses of looking each up in turn.
+    /// (`Index::warm`), which spares most of the cache misses of looking each up in turn.
     pub fn locate_all<'u>(
         &self,
         users: impl IntoIterator<Item = Option<&'u User>>,
