@@ -511,9 +511,9 @@ impl Index {
 
     /// Fetches from memory what [`Index::find`] and [`Index::get`] read for the keys hashed
     /// `khs`: their directory places, then the first entry of each one's bucket (and its
-    /// raw-row hash, when kept). Each stage's loads are
-    /// issued together, not one miss after another as lookups one by one wait for them, so
-    /// the finds that follow mostly hit the cache. Changes nothing; any number of keys.
+    /// raw-row hash, when kept). Each stage's loads are issued together, not one miss after
+    /// another as lookups one by one wait for them, so the finds that follow mostly hit the
+    /// cache. Changes nothing; any number of keys.
     pub fn warm(&self, khs: &[u64]) {
         const GROUP: usize = 32;
         for group in khs.chunks(GROUP) {
