@@ -1358,14 +1358,7 @@ impl SkipProbe {
     /// Whether the person known by extract key `person`, whose rows hash to `raw`, would be
     /// skipped (unless someone else claims their item first).
     pub fn may_skip(&self, person: &str, raw: RawHash) -> bool {
-        if !self.skipping || person.is_empty() {
-            return false;
-        }
-        let index = &self.index;
-        let key = match_key(person);
-        index.find(index.hash(&key), &key).is_some_and(|slot| {
-            skippable(&index.get(slot, &key), raw, self.today, self.refresh_days)
-        })
+        self.probe(person, raw).is_some()
     }
 
     /// [`SkipProbe::may_skip`], saying where the item was found: for
@@ -1374,11 +1367,20 @@ impl SkipProbe {
         if !self.skipping || person.is_empty() {
             return None;
         }
-        let index = &self.index;
         let key = match_key(person);
-        let slot = index.find(index.hash(&key), &key)?;
-        skippable(&index.get(slot, &key), raw, self.today, self.refresh_days)
-            .then(|| ProbedItem::of(slot))
+        self.probe_key(self.index.hash(&key), &key, raw)
+    }
+
+    /// The item of match key `key` (hashed `kh`) when it is skippable with rows hashed `raw`.
+    fn probe_key(&self, kh: u64, key: &str, raw: RawHash) -> Option<ProbedItem> {
+        let slot = self.index.find(kh, key)?;
+        skippable(
+            &self.index.get(slot, key),
+            raw,
+            self.today,
+            self.refresh_days,
+        )
+        .then(|| ProbedItem::of(slot))
     }
 
     /// [`SkipProbe::probe`] for many people at once (extract keys and raw-row hashes), in
@@ -1404,10 +1406,7 @@ impl SkipProbe {
                 if person.is_empty() {
                     return None;
                 }
-                let slot = index.find(*kh, key)?;
-                let entry = index.get(slot, key);
-                skippable(&entry, RawHash(raw), self.today, self.refresh_days)
-                    .then(|| ProbedItem::of(slot))
+                self.probe_key(*kh, key, RawHash(raw))
             })
             .collect()
     }
@@ -1438,8 +1437,12 @@ impl SkipProbe {
     /// [`Planner::observe_located`]; `None` for a user without a value to match on.
     pub fn locate(&self, user: &User) -> Option<Located> {
         let key = self.match_id.key(user)?;
-        let found = self.index.find(self.index.hash(&key), &key);
-        Some(Located(found.map(ProbedItem::of)))
+        Some(self.located(self.index.hash(&key), &key))
+    }
+
+    /// Where the index has match key `key` (hashed `kh`).
+    fn located(&self, kh: u64, key: &str) -> Located {
+        Located(self.index.find(kh, key).map(ProbedItem::of))
     }
 
     /// [`SkipProbe::locate`] for a batch of users (`None` for someone not to look up), in
@@ -1461,7 +1464,7 @@ impl SkipProbe {
         keys.iter()
             .map(|key| {
                 let (kh, key) = key.as_ref()?;
-                Some(Located(self.index.find(*kh, key).map(ProbedItem::of)))
+                Some(self.located(*kh, key))
             })
             .collect()
     }

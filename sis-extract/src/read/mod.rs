@@ -517,10 +517,8 @@ impl RowParser {
     /// [`RowParser::ends`] as csv-core does and returns the number of fields; `None` for any
     /// other record (csv-core reads it), one that starts with a line break or a BOM too.
     fn quoted_line(&mut self, input: &[u8]) -> Option<usize> {
-        match input.first() {
-            None | Some(b'\r' | b'\n') => return None,
-            Some(_) if input.starts_with(b"\xEF\xBB\xBF") => return None,
-            Some(_) => {}
+        if !plain_start(input) {
+            return None;
         }
         let (delimiter, quote) = (self.delimiter, self.quote);
         // The record ends at the first line break: one inside a quoted field leaves it
@@ -621,13 +619,18 @@ impl RowParser {
 /// that ends it. Its fields are then exactly what csv-core makes of it: the line split at
 /// every delimiter.
 fn simple_line(input: &[u8], quote: u8) -> Option<&[u8]> {
-    match input.first() {
-        None | Some(b'\r' | b'\n') => return None,
-        Some(_) if input.starts_with(b"\xEF\xBB\xBF") => return None,
-        Some(_) => {}
+    if !plain_start(input) {
+        return None;
     }
     let end = line_end(input, quote);
     (input.get(end) != Some(&quote)).then(|| &input[..end])
+}
+
+/// Whether a record at the start of `input` may be read without csv-core as far as its start
+/// goes: there is one (not empty), and it starts with neither a line break nor a BOM (a
+/// U+FEFF that starts a row is csv-core's to read; see [`RowParser::split`]).
+fn plain_start(input: &[u8]) -> bool {
+    !matches!(input.first(), None | Some(b'\r' | b'\n')) && !input.starts_with(b"\xEF\xBB\xBF")
 }
 
 /// The first `\r`, `\n` or `quote` in `bytes` (or its length).
@@ -1296,7 +1299,7 @@ impl Source {
         // The fields as a reader parses the row back (the same parser on the same text; the
         // bytes after the record do not change them).
         let fields = if sink.wants_fields() && problem.is_none() {
-            if simple && !text.is_empty() && !text.starts_with(b"\xEF\xBB\xBF") {
+            if simple && plain_start(text) {
                 Some(RowFields::Line {
                     line: text,
                     delimiter,
