@@ -467,16 +467,17 @@ impl FeedIndex {
         None
     }
 
-    /// Reads the home slot of every key: the loads run in parallel, and the claims that
-    /// follow find the slots in cache instead of waiting for memory one after another.
+    /// Reads the home slot of every key in every table (a claim probes them all): the loads
+    /// run in parallel, and the claims that follow find the slots in cache instead of
+    /// waiting for memory one after another.
     pub fn prefetch<'k>(&self, keys: impl Iterator<Item = &'k u64>) {
-        if let Some(table) = self.tables.last() {
-            let mut sum = 0u8;
-            for &key in keys {
+        let mut sum = 0u8;
+        for &key in keys {
+            for table in &self.tables {
                 sum ^= table.distance(table.home(key));
             }
-            std::hint::black_box(sum);
         }
+        std::hint::black_box(sum);
     }
 
     /// How much the index holds: (users, distinct values, bytes of the user log).

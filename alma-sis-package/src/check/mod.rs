@@ -244,6 +244,8 @@ type Sink<'a> = Box<dyn FnMut(CheckFinding) + 'a>;
 pub struct Checker<'a> {
     options: &'a CheckOptions,
     index: FeedIndex,
+    /// The serial path's buffer for a user's keys ([`FeedUser::keys`]).
+    keys: Vec<u64>,
     sources: Vec<String>,
     summary: Summary,
     sink: Sink<'a>,
@@ -273,6 +275,7 @@ impl<'a> Checker<'a> {
         Checker {
             options,
             index: FeedIndex::default(),
+            keys: Vec::new(),
             sources: Vec::new(),
             summary: Summary::default(),
             sink: Box::new(sink),
@@ -346,11 +349,12 @@ impl<'a> Checker<'a> {
         segments: &[SegmentAt],
         mut findings: Vec<Finding>,
     ) -> Vec<Finding> {
-        self.feed_checks(
-            FeedUser::of(&self.options.match_id, user),
-            at,
-            &mut findings,
-        );
+        let feed_user = FeedUser::of(&self.options.match_id, user);
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
+        feed_user.keys(&mut keys);
+        self.feed_checks(feed_user, &keys, at, &mut findings);
+        self.keys = keys;
         record_checks(self.options, user, &mut findings);
         self.finish_user_findings(&user.primary_id, at, segments, &mut findings);
         findings
@@ -383,10 +387,12 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Registers the user in the feed index and claims its match ID and identifiers.
+    /// Registers the user in the feed index and claims its match ID and identifiers;
+    /// `keys` are the keys of its primary id and identifiers ([`FeedUser::keys`]).
     fn feed_checks<'u>(
         &mut self,
         user: FeedUser<'u, impl Iterator<Item = (&'u str, &'u str)> + Clone>,
+        keys: &[u64],
         at: Option<Position>,
         findings: &mut Vec<Finding>,
     ) {
@@ -396,20 +402,14 @@ impl<'a> Checker<'a> {
             line: at.map_or(0, |p| p.line),
         };
         let ordinal = self.index.add_user(user.primary_id, seen);
-        // The primary id's and identifiers' keys, computed once; their table slots are
-        // fetched from memory together, so the claims below mostly find them in cache.
-        let mut keys = [0u64; 8];
         let ids = user.ids();
-        let known = keys.len().min(1 + ids.clone().count());
-        for (key, (_, _, value)) in keys.iter_mut().zip(ids.clone()) {
-            *key = feed::id_key(value);
-        }
-        let match_key = user.matched.map(|(value, index)| match index {
-            None => keys[0],
-            Some(n) if n + 1 < known => keys[n + 1],
-            Some(_) => feed::id_key(value),
+        let match_key = user.matched.map(|(value, index)| {
+            let at = index.map_or(0, |n| n + 1);
+            keys.get(at).copied().unwrap_or_else(|| feed::id_key(value))
         });
-        self.index.prefetch(match_key.iter().chain(&keys[..known]));
+        // A batch's slots were fetched from memory together (see `FeedIndex::prefetch`); a
+        // user's own, when it comes alone.
+        self.index.prefetch(keys.iter());
         match (user.matched, match_key) {
             (Some((match_value, match_index)), Some(match_key)) => {
                 let match_field =
@@ -454,11 +454,7 @@ impl<'a> Checker<'a> {
             if value.trim().is_empty() {
                 continue;
             }
-            let key = if i < known {
-                keys[i]
-            } else {
-                feed::id_key(value)
-            };
+            let key = keys.get(i).copied().unwrap_or_else(|| feed::id_key(value));
             if Some(key) == match_key {
                 continue;
             }
@@ -917,6 +913,12 @@ impl<'u, I: Iterator<Item = (&'u str, &'u str)> + Clone> FeedUser<'u, I> {
                 .enumerate()
                 .map(|(n, (id_type, value))| (Some(n), id_type, value)),
         )
+    }
+
+    /// The keys ([`feed::id_key`]) of the primary id and every identifier, in the order of
+    /// [`FeedUser::ids`], appended to `keys`.
+    fn keys(&self, keys: &mut Vec<u64>) {
+        keys.extend(self.ids().map(|(_, _, value)| feed::id_key(value)));
     }
 }
 

@@ -17,7 +17,11 @@
 //! A worker first tries the clean-user path ([`read_clean`]): one pass over a user that
 //! either proves it is read with no finding (and so is well-formed for Java in this scope)
 //! and builds it, or gives up; only then does it scan and parse the user. Built with debug
-//! assertions, it always scans and parses as well and requires the two to agree.
+//! assertions, it always scans and parses as well and requires the two to agree. Its strings
+//! and lists come from the worker's [`Spare`], which every user is given back to once
+//! checked: a worker allocates next to nothing per user.
+//!
+//! [`read_clean`]: alma_user_model::read::read_clean
 //!
 //! The serial path stays the reference. Where the fast reader cannot vouch for a document
 //! (see [`Split::Unsupported`]), where the scan finds a violation (Java stops there; the
@@ -33,8 +37,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use alma_user_model::read::{READ_SIZE, RawUser, Split, UserParser, UserSplitter, read_clean};
-use alma_user_model::{Finding, Position, ReadUser, SegmentAt};
+use alma_user_model::read::{
+    READ_SIZE, RawUser, Spare, Split, UserParser, UserSplitter, read_clean_reusing,
+};
+use alma_user_model::{Finding, Position, ReadUser, SegmentAt, User};
 
 use super::guard::{Guard, GuardEvent, GuardLimits, GuardLog, MAX_CARRY, MAX_EVENTS};
 use super::xmlscan::XmlScanner;
@@ -100,6 +106,8 @@ struct CheckedUser {
     matched: Option<Option<usize>>,
     /// Into [`CheckedBatch::ids`].
     ids: Range<usize>,
+    /// Into [`CheckedBatch::keys`].
+    keys: Range<usize>,
     /// Where the user's segments start.
     segments: Vec<SegmentAt>,
 }
@@ -113,6 +121,8 @@ struct CheckedBatch {
     text: String,
     /// (type, value) ranges into `text`.
     ids: Vec<(Range<usize>, Range<usize>)>,
+    /// The users' keys in the feed index ([`FeedUser::keys`]).
+    keys: Vec<u64>,
 }
 
 enum Checked {
@@ -184,6 +194,9 @@ impl Checker<'_> {
                     if let Some(events) = batch.file_events.take() {
                         file_events = Some(events);
                     }
+                    // The batch's table slots, fetched from memory together: its claims
+                    // then find them in cache instead of waiting for them one by one.
+                    self.index.prefetch(batch.keys.iter());
                     for i in 0..batch.users.len() {
                         if batch.users[i].is_none() {
                             return Err(steps);
@@ -192,12 +205,12 @@ impl Checker<'_> {
                             self.file_events(file, entry, events);
                         } else if i > 0 {
                             if let Some(user) = batch.users[i - 1].take() {
-                                self.finish_checked(file, entry, user, &batch.text, &batch.ids);
+                                self.finish_checked(file, entry, user, &batch);
                             }
                         } else if let Some((mut prev, at)) = held.take()
                             && let Some(user) = prev.users[at].take()
                         {
-                            self.finish_checked(file, entry, user, &prev.text, &prev.ids);
+                            self.finish_checked(file, entry, user, &prev);
                         }
                         steps += 1;
                     }
@@ -209,7 +222,7 @@ impl Checker<'_> {
                     if let Some((mut prev, at)) = held.take()
                         && let Some(user) = prev.users[at].take()
                     {
-                        self.finish_checked(file, entry, user, &prev.text, &prev.ids);
+                        self.finish_checked(file, entry, user, &prev);
                     }
                     if let Some(events) = end.file_events {
                         self.file_events(file, entry, events);
@@ -231,11 +244,11 @@ impl Checker<'_> {
         file: &str,
         entry: Option<&str>,
         user: CheckedUser,
-        text: &str,
-        ids: &[(Range<usize>, Range<usize>)],
+        batch: &CheckedBatch,
     ) {
+        let (text, keys) = (&batch.text, &batch.keys[user.keys]);
         let primary_id = &text[user.primary_id];
-        let identifiers = ids[user.ids]
+        let identifiers = batch.ids[user.ids]
             .iter()
             .map(|(id_type, value)| (&text[id_type.clone()], &text[value.clone()]));
         let matched = user.matched.map(|index| {
@@ -252,7 +265,7 @@ impl Checker<'_> {
         let at = user.position;
         let (mut validation, rest) = (user.validation, user.rest);
         self.finish_user(file, entry, at, primary_id, user.reader, user.events, |c| {
-            c.feed_checks(feed_user, Some(at), &mut validation);
+            c.feed_checks(feed_user, keys, Some(at), &mut validation);
             validation.extend(rest);
             c.finish_user_findings(primary_id, Some(at), &user.segments, &mut validation);
             validation
@@ -462,6 +475,10 @@ impl<R: Read> Read for Tee<R> {
 /// Guard events before `offset` (all of them when `None`).
 fn take_events(log: &RefCell<GuardLog>, before: Option<u64>) -> Vec<GuardEvent> {
     let mut log = log.borrow_mut();
+    if log.events.is_empty() {
+        // Most users: no event, and nothing to collect.
+        return Vec::new();
+    }
     let split = before.map_or(log.events.len(), |b| {
         log.events.partition_point(|e| e.offset < b)
     });
@@ -477,11 +494,13 @@ fn work(
 ) {
     let mut parser = UserParser::new();
     let mut scanner = XmlScanner::new(alma_user_model::schema::is_container, 0);
+    let mut spare = Spare::default();
     for cut in rx {
         let checked = match cut {
             Cut::Users(batch) => Checked::Users(check_batch(
                 &mut parser,
                 &mut scanner,
+                &mut spare,
                 batch,
                 options,
                 spent,
@@ -498,13 +517,20 @@ fn work(
 fn check_batch(
     parser: &mut UserParser,
     scanner: &mut XmlScanner,
+    spare: &mut Spare,
     batch: RawBatch,
     options: &CheckOptions,
     spent: &SyncSender<String>,
 ) -> CheckedBatch {
+    // Room for what a batch of users holds (ids and identifiers, a few a user), so that
+    // the lists are not grown push by push.
+    let users = batch.users.len();
     let mut out = CheckedBatch {
         file_events: batch.file_events,
-        ..CheckedBatch::default()
+        users: Vec::with_capacity(users),
+        text: String::with_capacity(users * 64),
+        ids: Vec::with_capacity(users * 4),
+        keys: Vec::with_capacity(users * 5),
     };
     let mut at = 0;
     for (raw, events) in batch.users {
@@ -513,13 +539,14 @@ fn check_batch(
         let read = batch
             .scope
             .as_deref()
-            .and_then(|scope| read_user(parser, scanner, scope, xml, &raw));
+            .and_then(|scope| read_user(parser, scanner, spare, scope, xml, &raw));
         let Some((read, clean)) = read else {
             out.users.push(None);
             break;
         };
-        let user = check_read(read, clean, events, options, &mut out);
-        out.users.push(Some(user));
+        let (checked, user) = check_read(read, clean, events, options, &mut out);
+        out.users.push(Some(checked));
+        spare.recycle(user);
     }
     // Back to the splitter (dropped when it has enough, or is gone).
     let _ = spent.try_send(batch.xml);
@@ -527,8 +554,8 @@ fn check_batch(
 }
 
 /// The user in `xml` and whether it is clean, or `None` when the serial path must read the
-/// document: read on the clean path when it is clean (see [`read_clean`]), else scanned and
-/// parsed.
+/// document: read on the clean path when it is clean (see [`read_clean_reusing`]), else
+/// scanned and parsed.
 ///
 /// A clean user is well-formed for Java in any scope between the root's children, provided
 /// none of its text runs is longer than the scanner's limit, which a user no longer than the
@@ -538,6 +565,7 @@ fn check_batch(
 fn read_user(
     parser: &mut UserParser,
     scanner: &mut XmlScanner,
+    spare: &mut Spare,
     scope: &XmlScanner,
     xml: &str,
     raw: &RawUser,
@@ -549,7 +577,7 @@ fn read_user(
         well_formed.then(|| parser.parse(xml, raw)).flatten()
     };
     let clean = (xml.len() as u64 <= scope.text_limit())
-        .then(|| read_clean(xml, raw))
+        .then(|| read_clean_reusing(xml, raw, spare))
         .flatten();
     match clean {
         Some(read) => {
@@ -568,14 +596,14 @@ fn read_user(
     }
 }
 
-/// Everything about one user that needs no feed state.
+/// Everything about one user that needs no feed state; the user is given back.
 fn check_read(
     read: ReadUser,
     clean: bool,
     events: Vec<GuardEvent>,
     options: &CheckOptions,
     out: &mut CheckedBatch,
-) -> CheckedUser {
+) -> (CheckedUser, User) {
     let mut reader = read.findings;
     let blanked = blanked_fields(&reader);
     reader.extend(blanked);
@@ -592,30 +620,38 @@ fn check_read(
     };
     let mut rest = Vec::new();
     record_checks(options, user, &mut rest);
-    let feed = FeedUser::of(&options.match_id, user);
-    let mut keep = |s: &str| {
-        let start = out.text.len();
-        out.text.push_str(s);
-        start..out.text.len()
+    let first_key = out.keys.len();
+    let (primary_id, first_id, matched) = {
+        let feed = FeedUser::of(&options.match_id, user);
+        feed.keys(&mut out.keys);
+        let matched = feed.matched.map(|(_, index)| index);
+        let mut keep = |s: &str| {
+            let start = out.text.len();
+            out.text.push_str(s);
+            start..out.text.len()
+        };
+        let primary_id = keep(&user.primary_id);
+        let first_id = out.ids.len();
+        for (id_type, value) in feed.identifiers {
+            let id_type = keep(id_type);
+            let value = keep(value);
+            out.ids.push((id_type, value));
+        }
+        (primary_id, first_id, matched)
     };
-    let primary_id = keep(&user.primary_id);
-    let first_id = out.ids.len();
-    for (id_type, value) in feed.identifiers {
-        let id_type = keep(id_type);
-        let value = keep(value);
-        out.ids.push((id_type, value));
-    }
-    CheckedUser {
+    let checked = CheckedUser {
         position: read.position,
         events,
         reader,
         validation,
         rest,
         primary_id,
-        matched: feed.matched.map(|(_, index)| index),
+        matched,
         ids: first_id..out.ids.len(),
+        keys: first_key..out.keys.len(),
         segments: read.segments,
-    }
+    };
+    (checked, read.user)
 }
 
 #[cfg(test)]

@@ -69,6 +69,7 @@ use crate::schema;
 mod clean;
 mod events;
 mod fast;
+mod spare;
 mod structure;
 mod user;
 
@@ -76,9 +77,11 @@ use events::{Lex, LineCounter, Tok, is_xml_space};
 use structure::{is_xsi_typing, namespace_attribute, note_xsi_bindings};
 
 #[doc(hidden)]
-pub use clean::read_clean;
+pub use clean::{read_clean, read_clean_reusing};
 #[doc(hidden)]
 pub use fast::{READ_SIZE, RawUser, Split, UserParser, UserSplitter};
+#[doc(hidden)]
+pub use spare::Spare;
 
 /// Why a document could not be read. Everything short of these is a [`Finding`].
 #[derive(Debug, thiserror::Error)]

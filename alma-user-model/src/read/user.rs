@@ -89,38 +89,7 @@ impl<R: BufRead> UserReader<R> {
     /// Reads `USER_CHILDREN[index]`, chosen by its index: a match on the name compared it
     /// with the names before it, one `memcmp` each.
     fn user_child(&mut self, index: usize, u: &mut User) -> Result<(), ReadError> {
-        const RECORD_TYPE: usize = user_child_at("record_type");
-        const PRIMARY_ID: usize = user_child_at("primary_id");
-        const FIRST_NAME: usize = user_child_at("first_name");
-        const MIDDLE_NAME: usize = user_child_at("middle_name");
-        const LAST_NAME: usize = user_child_at("last_name");
-        const PIN_NUMBER: usize = user_child_at("pin_number");
-        const USER_TITLE: usize = user_child_at("user_title");
-        const JOB_CATEGORY: usize = user_child_at("job_category");
-        const JOB_DESCRIPTION: usize = user_child_at("job_description");
-        const GENDER: usize = user_child_at("gender");
-        const USER_GROUP: usize = user_child_at("user_group");
-        const CAMPUS_CODE: usize = user_child_at("campus_code");
-        const WEB_SITE_URL: usize = user_child_at("web_site_url");
-        const CATALOGER_LEVEL: usize = user_child_at("cataloger_level");
-        const PREFERRED_LANGUAGE: usize = user_child_at("preferred_language");
-        const BIRTH_DATE: usize = user_child_at("birth_date");
-        const EXPIRY_DATE: usize = user_child_at("expiry_date");
-        const PURGE_DATE: usize = user_child_at("purge_date");
-        const ACCOUNT_TYPE: usize = user_child_at("account_type");
-        const EXTERNAL_ID: usize = user_child_at("external_id");
-        const STATUS: usize = user_child_at("status");
-        const CONTACT_INFO: usize = user_child_at("contact_info");
-        const USER_IDENTIFIERS: usize = user_child_at("user_identifiers");
-        const USER_BLOCKS: usize = user_child_at("user_blocks");
-        const USER_NOTES: usize = user_child_at("user_notes");
-        const USER_STATISTICS: usize = user_child_at("user_statistics");
-        const RS_LIBRARIES: usize = user_child_at("rs_libraries");
-        const LIBRARY_NOTICES: usize = user_child_at("library_notices");
-        const PREF_FIRST_NAME: usize = user_child_at("pref_first_name");
-        const PREF_MIDDLE_NAME: usize = user_child_at("pref_middle_name");
-        const PREF_LAST_NAME: usize = user_child_at("pref_last_name");
-        const PREF_NAME_SUFFIX: usize = user_child_at("pref_name_suffix");
+        use at::*;
         match index {
             RECORD_TYPE => u.record_type = self.fixed_code(&RecordType::ALL, RecordType::code)?,
             PRIMARY_ID => u.primary_id = self.req_string()?,
@@ -536,6 +505,45 @@ pub(super) fn child_index(children: &[Child], name: &str) -> Option<usize> {
     children.iter().position(|c| {
         c.name.as_bytes().first() == Some(first) && same_bytes(c.name.as_bytes(), name.as_bytes())
     })
+}
+
+/// The index in [`USER_CHILDREN`] of each child of `<user>`, by name (the readers dispatch
+/// on it instead of comparing names once more).
+pub(super) mod at {
+    use super::user_child_at;
+
+    pub(in crate::read) const RECORD_TYPE: usize = user_child_at("record_type");
+    pub(in crate::read) const PRIMARY_ID: usize = user_child_at("primary_id");
+    pub(in crate::read) const FIRST_NAME: usize = user_child_at("first_name");
+    pub(in crate::read) const MIDDLE_NAME: usize = user_child_at("middle_name");
+    pub(in crate::read) const LAST_NAME: usize = user_child_at("last_name");
+    pub(in crate::read) const PIN_NUMBER: usize = user_child_at("pin_number");
+    pub(in crate::read) const USER_TITLE: usize = user_child_at("user_title");
+    pub(in crate::read) const JOB_CATEGORY: usize = user_child_at("job_category");
+    pub(in crate::read) const JOB_DESCRIPTION: usize = user_child_at("job_description");
+    pub(in crate::read) const GENDER: usize = user_child_at("gender");
+    pub(in crate::read) const USER_GROUP: usize = user_child_at("user_group");
+    pub(in crate::read) const CAMPUS_CODE: usize = user_child_at("campus_code");
+    pub(in crate::read) const WEB_SITE_URL: usize = user_child_at("web_site_url");
+    pub(in crate::read) const CATALOGER_LEVEL: usize = user_child_at("cataloger_level");
+    pub(in crate::read) const PREFERRED_LANGUAGE: usize = user_child_at("preferred_language");
+    pub(in crate::read) const BIRTH_DATE: usize = user_child_at("birth_date");
+    pub(in crate::read) const EXPIRY_DATE: usize = user_child_at("expiry_date");
+    pub(in crate::read) const PURGE_DATE: usize = user_child_at("purge_date");
+    pub(in crate::read) const ACCOUNT_TYPE: usize = user_child_at("account_type");
+    pub(in crate::read) const EXTERNAL_ID: usize = user_child_at("external_id");
+    pub(in crate::read) const STATUS: usize = user_child_at("status");
+    pub(in crate::read) const CONTACT_INFO: usize = user_child_at("contact_info");
+    pub(in crate::read) const USER_IDENTIFIERS: usize = user_child_at("user_identifiers");
+    pub(in crate::read) const USER_BLOCKS: usize = user_child_at("user_blocks");
+    pub(in crate::read) const USER_NOTES: usize = user_child_at("user_notes");
+    pub(in crate::read) const USER_STATISTICS: usize = user_child_at("user_statistics");
+    pub(in crate::read) const RS_LIBRARIES: usize = user_child_at("rs_libraries");
+    pub(in crate::read) const LIBRARY_NOTICES: usize = user_child_at("library_notices");
+    pub(in crate::read) const PREF_FIRST_NAME: usize = user_child_at("pref_first_name");
+    pub(in crate::read) const PREF_MIDDLE_NAME: usize = user_child_at("pref_middle_name");
+    pub(in crate::read) const PREF_LAST_NAME: usize = user_child_at("pref_last_name");
+    pub(in crate::read) const PREF_NAME_SUFFIX: usize = user_child_at("pref_name_suffix");
 }
 
 /// The index of `name` in [`USER_CHILDREN`], at compile time (a name not there fails the
