@@ -40,7 +40,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use alma_user_model::read::{
     READ_SIZE, RawUser, Spare, Split, UserParser, UserSplitter, read_clean_reusing,
 };
-use alma_user_model::{Finding, Position, ReadUser, SegmentAt, User};
+use alma_user_model::{Finding, Position, ReadUser, SegmentAt};
 
 use super::guard::{Guard, GuardEvent, GuardLimits, GuardLog, MAX_CARRY, MAX_EVENTS};
 use super::xmlscan::XmlScanner;
@@ -108,8 +108,8 @@ struct CheckedUser {
     ids: Range<usize>,
     /// Into [`CheckedBatch::keys`].
     keys: Range<usize>,
-    /// Where the user's segments start.
-    segments: Vec<SegmentAt>,
+    /// Into [`CheckedBatch::segments`].
+    segments: Range<usize>,
 }
 
 #[derive(Default)]
@@ -123,6 +123,8 @@ struct CheckedBatch {
     ids: Vec<(Range<usize>, Range<usize>)>,
     /// The users' keys in the feed index ([`FeedUser::keys`]).
     keys: Vec<u64>,
+    /// Where the users' segments start.
+    segments: Vec<SegmentAt>,
 }
 
 enum Checked {
@@ -267,7 +269,8 @@ impl Checker<'_> {
         self.finish_user(file, entry, at, primary_id, user.reader, user.events, |c| {
             c.feed_checks(feed_user, keys, Some(at), &mut validation);
             validation.extend(rest);
-            c.finish_user_findings(primary_id, Some(at), &user.segments, &mut validation);
+            let segments = &batch.segments[user.segments];
+            c.finish_user_findings(primary_id, Some(at), segments, &mut validation);
             validation
         });
     }
@@ -531,6 +534,7 @@ fn check_batch(
         text: String::with_capacity(users * 64),
         ids: Vec::with_capacity(users * 4),
         keys: Vec::with_capacity(users * 5),
+        segments: Vec::with_capacity(users * 8),
     };
     let mut at = 0;
     for (raw, events) in batch.users {
@@ -544,9 +548,8 @@ fn check_batch(
             out.users.push(None);
             break;
         };
-        let (checked, user) = check_read(read, clean, events, options, &mut out);
+        let checked = check_read(read, clean, events, options, &mut out, spare);
         out.users.push(Some(checked));
-        spare.recycle(user);
     }
     // Back to the splitter (dropped when it has enough, or is gone).
     let _ = spent.try_send(batch.xml);
@@ -596,14 +599,16 @@ fn read_user(
     }
 }
 
-/// Everything about one user that needs no feed state; the user is given back.
+/// Everything about one user that needs no feed state; the user and its list of segments
+/// are given back to `spare`.
 fn check_read(
     read: ReadUser,
     clean: bool,
     events: Vec<GuardEvent>,
     options: &CheckOptions,
     out: &mut CheckedBatch,
-) -> (CheckedUser, User) {
+    spare: &mut Spare,
+) -> CheckedUser {
     let mut reader = read.findings;
     let blanked = blanked_fields(&reader);
     reader.extend(blanked);
@@ -621,6 +626,7 @@ fn check_read(
     let mut rest = Vec::new();
     record_checks(options, user, &mut rest);
     let first_key = out.keys.len();
+    let first_segment = out.segments.len();
     let (primary_id, first_id, matched) = {
         let feed = FeedUser::of(&options.match_id, user);
         feed.keys(&mut out.keys);
@@ -649,9 +655,12 @@ fn check_read(
         matched,
         ids: first_id..out.ids.len(),
         keys: first_key..out.keys.len(),
-        segments: read.segments,
+        segments: first_segment..first_segment + read.segments.len(),
     };
-    (checked, read.user)
+    out.segments.extend_from_slice(&read.segments);
+    spare.recycle_segments(read.segments);
+    spare.recycle(read.user);
+    checked
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ pub fn read_clean(xml: &str, at: &RawUser) -> Option<ReadUser> {
 /// [`Spare::recycle`] when done): the same user, with next to no allocation.
 #[doc(hidden)]
 pub fn read_clean_reusing(xml: &str, at: &RawUser, spare: &mut Spare) -> Option<ReadUser> {
+    let segments = spare.segments();
     let mut c = Clean {
         spare,
         s: xml,
@@ -57,7 +58,7 @@ pub fn read_clean_reusing(xml: &str, at: &RawUser, spare: &mut Spare) -> Option<
         at,
         line: at.position.line,
         last_newline: None,
-        segments: Vec::with_capacity(16),
+        segments,
     };
     let mut read = ReadUser {
         user: User::default(),

@@ -7,6 +7,7 @@
 //! cleared before it is filled, a list emptied before it is pushed to. Only capacities carry
 //! over, and they are capped, so a user with huge values does not keep its memory held.
 
+use super::SegmentAt;
 use crate::model::{
     Address, CodeValue, ContactInfo, Email, LibraryNotice, Phone, User, UserBlock, UserIdentifier,
     UserNote, UserStatistic,
@@ -35,6 +36,8 @@ pub struct Spare {
     statistics: Vec<Vec<UserStatistic>>,
     codes: Vec<Vec<CodeValue>>,
     notices: Vec<Vec<LibraryNotice>>,
+    /// The list of where a user's segments start.
+    segments: Vec<SegmentAt>,
 }
 
 impl Spare {
@@ -54,6 +57,25 @@ impl Spare {
     #[inline]
     pub(super) fn list<T: Listed>(&mut self) -> Vec<T> {
         T::lists(self).pop().unwrap_or_default()
+    }
+
+    /// An empty list for where a user's segments start.
+    pub(super) fn segments(&mut self) -> Vec<SegmentAt> {
+        let mut segments = std::mem::take(&mut self.segments);
+        segments.clear();
+        if segments.capacity() == 0 {
+            segments.reserve(16);
+        }
+        segments
+    }
+
+    /// Takes back a list of where a user's segments start ([`ReadUser::segments`]).
+    ///
+    /// [`ReadUser::segments`]: crate::ReadUser::segments
+    pub fn recycle_segments(&mut self, segments: Vec<SegmentAt>) {
+        if segments.capacity() <= MAX_LIST * 4 {
+            self.segments = segments;
+        }
     }
 
     /// Takes back every string and list of `user`.
