@@ -376,7 +376,12 @@ impl FeedIndex {
     /// Expects about `users` more users: sizes the next table for them, so that a feed of
     /// the announced size fits one table.
     pub fn reserve(&mut self, users: usize) {
-        let values = users.saturating_mul(VALUES_PER_USER);
+        self.reserve_values(users, VALUES_PER_USER);
+    }
+
+    /// [`FeedIndex::reserve`], with room for `per_user` values a user.
+    pub fn reserve_values(&mut self, users: usize, per_user: usize) {
+        let values = users.saturating_mul(per_user);
         let room = self
             .tables
             .last()
