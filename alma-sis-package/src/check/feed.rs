@@ -376,12 +376,11 @@ impl FeedIndex {
     /// Expects about `users` more users: sizes the next table for them, so that a feed of
     /// the announced size fits one table.
     pub fn reserve(&mut self, users: usize) {
-        self.reserve_values(users, VALUES_PER_USER);
+        self.reserve_values(users, users.saturating_mul(VALUES_PER_USER));
     }
 
-    /// [`FeedIndex::reserve`], with room for `per_user` values a user.
-    pub fn reserve_values(&mut self, users: usize, per_user: usize) {
-        let values = users.saturating_mul(per_user);
+    /// [`FeedIndex::reserve`], with room for `values` values in all.
+    pub fn reserve_values(&mut self, users: usize, values: usize) {
         let room = self
             .tables
             .last()

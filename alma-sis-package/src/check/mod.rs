@@ -317,8 +317,16 @@ impl<'a> Checker<'a> {
         // bench's college has 3.85 values a user) then fits one table, so that each claim
         // probes one table instead of two.
         const VALUES_PER_USER: usize = 4;
-        let users = usize::try_from(bytes / BYTES_PER_USER).unwrap_or(usize::MAX);
-        self.index.reserve_values(users, VALUES_PER_USER);
+        // Sizes come from the file and may lie (a zip's central directory declares what it
+        // likes): what is reserved from them up front stays below about 49 MB of table (5M
+        // values, the users of 2.6 GB of XML at four values each); a larger feed grows the
+        // index as it is read.
+        const MAX_VALUES: usize = 5_000_000;
+        let users = usize::try_from(bytes / BYTES_PER_USER)
+            .unwrap_or(usize::MAX)
+            .min(MAX_VALUES / VALUES_PER_USER);
+        self.index
+            .reserve_values(users, users.saturating_mul(VALUES_PER_USER));
     }
 
     /// Checks one user (record and feed level) and returns its findings, each with the
