@@ -1,6 +1,7 @@
 //! Issue 23's `check` parts and issue 17's limits: zips whose entries share or overlap their
 //! data are reported and read once; the total-bytes limit counts every read; names and text
-//! from the file are escaped when printed; whitespace between elements is not a token.
+//! from the file are escaped when printed; whitespace between elements is not a token; the
+//! sizes a zip declares reserve a bounded feed index.
 
 use std::io::Write as _;
 
@@ -193,4 +194,34 @@ fn whitespace_between_elements_is_not_a_token() {
     let zip = shared_entry_zip(&value, &["users.xml".to_owned()]);
     let out = check_bytes("value.zip", &zip, &CheckOptions::default());
     assert_eq!(out[0], "E-LIMIT", "{out:#?}");
+}
+
+/// Sizes the central directory declares are the file's word, not a fact: twenty entries
+/// each declaring 4 GiB (the most one entry may hold) must not make `check` reserve room
+/// for the eighty gigabytes of users they claim before it has read one.
+#[test]
+fn declared_sizes_reserve_a_bounded_feed_index() {
+    let data = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<users>\n</users>\n";
+    let names: Vec<String> = (0..20).map(|i| format!("users{i}.xml")).collect();
+    let mut zip = shared_entry_zip(data, &names);
+    // Each central-directory entry: a 46-byte header (the uncompressed size at +24), then
+    // its name.
+    let mut at = zip
+        .windows(4)
+        .position(|w| w == 0x0201_4b50u32.to_le_bytes())
+        .expect("a central directory");
+    for name in &names {
+        zip[at + 24..at + 28].copy_from_slice(&u32::MAX.to_le_bytes());
+        at += 46 + name.len();
+    }
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("declared.zip");
+    std::fs::write(&path, &zip).expect("writable");
+    let options = CheckOptions::default();
+    let mut checker = alma_sis_package::check::Checker::new(&options);
+    checker.check_path(&path).expect("readable");
+    let retained = checker.retained();
+    // About 49 MB at most (5M values at 9.8 bytes); 80 GB of users at four values each
+    // would be some 1.6 GB.
+    assert!(retained.index_bytes < 60 << 20, "{retained:?}");
 }
