@@ -367,6 +367,9 @@ impl<'a> Checker<'a> {
         let mut keys = std::mem::take(&mut self.keys);
         keys.clear();
         feed_user.keys(&mut keys);
+        // The user's table slots, fetched from memory together (the fast path fetches a
+        // whole batch's before it finishes any, see `parallel`).
+        self.index.prefetch(keys.iter());
         self.feed_checks(feed_user, &keys, at, &mut findings);
         self.keys = keys;
         record_checks(self.options, user, &mut findings);
@@ -421,9 +424,6 @@ impl<'a> Checker<'a> {
             let at = index.map_or(0, |n| n + 1);
             keys.get(at).copied().unwrap_or_else(|| feed::id_key(value))
         });
-        // A batch's slots were fetched from memory together (see `FeedIndex::prefetch`); a
-        // user's own, when it comes alone.
-        self.index.prefetch(keys.iter());
         match (user.matched, match_key) {
             (Some((match_value, match_index)), Some(match_key)) => {
                 let match_field =

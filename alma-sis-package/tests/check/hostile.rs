@@ -204,12 +204,11 @@ fn declared_sizes_reserve_a_bounded_feed_index() {
     let data = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<users>\n</users>\n";
     let names: Vec<String> = (0..20).map(|i| format!("users{i}.xml")).collect();
     let mut zip = shared_entry_zip(data, &names);
-    // Each central-directory entry: a 46-byte header (the uncompressed size at +24), then
-    // its name.
-    let mut at = zip
-        .windows(4)
-        .position(|w| w == 0x0201_4b50u32.to_le_bytes())
-        .expect("a central directory");
+    // The central directory starts where the 22-byte end record (the last) says, at +16;
+    // each entry is a 46-byte header (the uncompressed size at +24), then its name.
+    let end = zip.len() - 22;
+    let offset: [u8; 4] = zip[end + 16..end + 20].try_into().expect("four bytes");
+    let mut at = u32::from_le_bytes(offset) as usize;
     for name in &names {
         zip[at + 24..at + 28].copy_from_slice(&u32::MAX.to_le_bytes());
         at += 46 + name.len();

@@ -694,23 +694,32 @@ fn bytes_equal(word: u64, c: u8) -> u64 {
     x.wrapping_sub(ONES) & !x & HIGHS
 }
 
-/// Index of the first byte marked in `mask` (nonzero), from the word at `i`.
-fn first_marked(i: usize, mask: u64) -> usize {
-    i + (mask.trailing_zeros() / 8) as usize
-}
-
-/// The first byte at or after `i` that is not a space, or `b.len()`.
-fn skip_spaces(b: &[u8], mut i: usize) -> usize {
+/// The first byte at or after `i` that `stop` picks, or `b.len()`: eight bytes at a time
+/// while there are eight, through `marks` (a word's mask whose lowest set bit lies in the
+/// first byte `stop` picks, zero when none does), then byte by byte.
+#[inline(always)]
+fn first_stop(
+    b: &[u8],
+    mut i: usize,
+    marks: impl Fn(u64) -> u64,
+    stop: impl Fn(u8) -> bool,
+) -> usize {
     while let Some(word) = word_at(b, i) {
-        let other = word ^ (ONES * u64::from(b' '));
-        if other != 0 {
-            return i + (other.trailing_zeros() / 8) as usize;
+        let mask = marks(word);
+        if mask != 0 {
+            return i + (mask.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
     i + b
         .get(i..)
-        .map_or(0, |rest| rest.iter().take_while(|&&c| c == b' ').count())
+        .map_or(0, |rest| rest.iter().take_while(|&&c| !stop(c)).count())
+}
+
+/// The first byte at or after `i` that is not a space, or `b.len()`.
+fn skip_spaces(b: &[u8], i: usize) -> usize {
+    // Any bit left after taking the spaces away lies in a byte that is not one.
+    first_stop(b, i, |word| word ^ (ONES * u64::from(b' ')), |c| c != b' ')
 }
 
 /// The high bit of every byte of `word` strictly between `low` and `high` (both at most
@@ -728,40 +737,29 @@ fn is_name_byte(c: u8) -> bool {
 }
 
 /// The first byte at or after `i` that is not a name byte ([`is_name_byte`]), or `b.len()`.
-fn name_end(b: &[u8], mut i: usize) -> usize {
-    while let Some(word) = word_at(b, i) {
+fn name_end(b: &[u8], i: usize) -> usize {
+    let marks = |word| {
         let name = bytes_between(word, b'a' - 1, b'z' + 1)
             | bytes_between(word, b'0' - 1, b'9' + 1)
             | bytes_between(word, b'_' - 1, b'_' + 1);
-        let other = !name & HIGHS;
-        if other != 0 {
-            return first_marked(i, other);
-        }
-        i += 8;
-    }
-    i + b.get(i..).map_or(0, |rest| {
-        rest.iter().take_while(|&&c| is_name_byte(c)).count()
-    })
+        !name & HIGHS
+    };
+    first_stop(b, i, marks, |c| !is_name_byte(c))
 }
 
 /// The first byte at or after `i` that text reading looks at (`<`, `&`, `]`, a line
 /// feed or a carriage return), or `b.len()`.
-fn text_stop(b: &[u8], mut i: usize) -> usize {
-    let stop = |c: u8| matches!(c, b'<' | b'&' | b']' | b'\n' | b'\r');
-    while let Some(word) = word_at(b, i) {
-        let mask = bytes_equal(word, b'<')
+fn text_stop(b: &[u8], i: usize) -> usize {
+    let marks = |word| {
+        bytes_equal(word, b'<')
             | bytes_equal(word, b'&')
             | bytes_equal(word, b']')
             | bytes_equal(word, b'\n')
-            | bytes_equal(word, b'\r');
-        if mask != 0 {
-            return first_marked(i, mask);
-        }
-        i += 8;
-    }
-    i + b
-        .get(i..)
-        .map_or(0, |rest| rest.iter().take_while(|&&c| !stop(c)).count())
+            | bytes_equal(word, b'\r')
+    };
+    first_stop(b, i, marks, |c| {
+        matches!(c, b'<' | b'&' | b']' | b'\n' | b'\r')
+    })
 }
 
 /// One of the five predefined entity references at the start of `b`: its character and
