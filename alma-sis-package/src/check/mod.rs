@@ -252,6 +252,8 @@ pub struct Checker<'a> {
     log: Rc<RefCell<GuardLog>>,
     /// Documents go the fast way when it vouches for them (tests compare with `false`).
     fast: bool,
+    /// What the fast way's threads keep from one document to the next.
+    pool: parallel::Pool,
 }
 
 impl std::fmt::Debug for Checker<'_> {
@@ -281,6 +283,7 @@ impl<'a> Checker<'a> {
             sink: Box::new(sink),
             log: Rc::new(RefCell::new(GuardLog::default())),
             fast: true,
+            pool: parallel::Pool::default(),
         }
     }
 

@@ -34,8 +34,8 @@ use std::cell::RefCell;
 use std::io::{self, BufReader, Read};
 use std::ops::Range;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use alma_user_model::read::{
     READ_SIZE, RawUser, Spare, Split, UserParser, UserSplitter, read_clean_reusing,
@@ -61,6 +61,105 @@ const QUEUE: usize = 6;
 const MAX_PENDING: usize = 16 << 20;
 /// Scanned bytes at the front of [`Pending`] are dropped once there are this many.
 const PENDING_COMPACT: usize = 256 * 1024;
+
+/// Batch buffers kept for the next batch, at most (as many as can be in flight).
+const POOLED_BUFFERS: usize = 4 * (QUEUE + 1);
+
+/// What the fast path's threads give back once done with it, for the next batch and the
+/// next document: the raw batches' buffers, the checked batches' lists, the workers'
+/// spares. A zip holds dozens of documents; building them anew for each cost a few
+/// megabytes of fresh pages a document (a sixth of `check`'s system time) and a cold
+/// spare on each worker.
+#[derive(Default)]
+pub(super) struct Pool {
+    xml: Mutex<Vec<String>>,
+    checked: Mutex<Vec<CheckedBatch>>,
+    kits: Mutex<Vec<Kit>>,
+}
+
+/// A worker's reusable parts.
+struct Kit {
+    parser: UserParser,
+    scanner: XmlScanner,
+    spare: Spare,
+}
+
+impl Kit {
+    fn new() -> Self {
+        Kit {
+            parser: UserParser::new(),
+            scanner: XmlScanner::new(alma_user_model::schema::is_container, 0),
+            spare: Spare::default(),
+        }
+    }
+}
+
+impl Pool {
+    /// An empty buffer for a raw batch.
+    fn xml(&self) -> String {
+        let pooled = self
+            .xml
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        pooled.unwrap_or_else(|| String::with_capacity(2 * BATCH_BYTES))
+    }
+
+    fn give_xml(&self, mut xml: String) {
+        let mut pool = self.xml.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < POOLED_BUFFERS {
+            xml.clear();
+            pool.push(xml);
+        }
+    }
+
+    /// Empty lists for a checked batch of `users` users.
+    fn checked(&self, users: usize) -> CheckedBatch {
+        let pooled = self
+            .checked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut batch = pooled.unwrap_or_default();
+        // Room for what a batch of users holds (ids and identifiers, a few a user), so
+        // that the lists are not grown push by push.
+        batch.users.reserve(users);
+        batch.text.reserve(users * 64);
+        batch.ids.reserve(users * 4);
+        batch.keys.reserve(users * 5);
+        batch.segments.reserve(users * 8);
+        batch
+    }
+
+    fn give_checked(&self, mut batch: CheckedBatch) {
+        let mut pool = self.checked.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < POOLED_BUFFERS {
+            batch.file_events = None;
+            batch.users.clear();
+            batch.text.clear();
+            batch.ids.clear();
+            batch.keys.clear();
+            batch.segments.clear();
+            pool.push(batch);
+        }
+    }
+
+    fn kit(&self) -> Kit {
+        let pooled = self
+            .kits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        pooled.unwrap_or_else(Kit::new)
+    }
+
+    fn give_kit(&self, kit: Kit) {
+        self.kits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(kit);
+    }
+}
 
 /// Users cut out by the splitter, each with the guard events from its start to the next
 /// user's start (the events the serial path gives it).
@@ -146,33 +245,33 @@ impl Checker<'_> {
         let limits = self.guard_limits();
         let total_read = self.log.borrow().total_read;
         let options = self.options;
-        std::thread::scope(|scope| {
+        // Taken out for the threads to share while `merge` borrows the checker; put back.
+        let pool = std::mem::take(&mut self.pool);
+        let done = std::thread::scope(|scope| {
+            let pool = &pool;
             let mut to_workers = Vec::with_capacity(workers);
             let mut from_workers = Vec::with_capacity(workers);
-            // Batch buffers go back to the splitter once read, to be filled again: a fresh
-            // half-megabyte buffer a batch cost page faults and the allocator's purges.
-            let (spent, recycled) = sync_channel::<String>(workers * (QUEUE + 1));
             for _ in 0..workers {
                 let (to, rx) = sync_channel::<Cut>(QUEUE);
                 let (tx, from) = sync_channel::<Checked>(QUEUE);
-                let spent = spent.clone();
                 std::thread::Builder::new()
                     .name("check-work".into())
-                    .spawn_scoped(scope, move || work(&rx, &tx, &spent, options))
+                    .spawn_scoped(scope, move || work(&rx, &tx, pool, options))
                     .map_err(|_| 0usize)?;
                 to_workers.push(to);
                 from_workers.push(from);
             }
-            drop(spent);
             // Without threads the serial path reads the document.
             std::thread::Builder::new()
                 .name("check-split".into())
                 .spawn_scoped(scope, move || {
-                    split(input, limits, total_read, &to_workers, &recycled);
+                    split(input, limits, total_read, &to_workers, pool);
                 })
                 .map_err(|_| 0usize)?;
-            self.merge(file, entry, &from_workers)
-        })
+            self.merge(file, entry, &from_workers, pool)
+        });
+        self.pool = pool;
+        done
     }
 
     /// Takes the workers' batches in document order and finishes every user, as the serial
@@ -182,6 +281,7 @@ impl Checker<'_> {
         file: &str,
         entry: Option<&str>,
         from_workers: &[Receiver<Checked>],
+        pool: &Pool,
     ) -> Result<(), usize> {
         let mut steps = 0;
         let mut file_events = None;
@@ -209,22 +309,25 @@ impl Checker<'_> {
                             if let Some(user) = batch.users[i - 1].take() {
                                 self.finish_checked(file, entry, user, &batch);
                             }
-                        } else if let Some((mut prev, at)) = held.take()
-                            && let Some(user) = prev.users[at].take()
-                        {
-                            self.finish_checked(file, entry, user, &prev);
+                        } else if let Some((mut prev, at)) = held.take() {
+                            if let Some(user) = prev.users[at].take() {
+                                self.finish_checked(file, entry, user, &prev);
+                            }
+                            pool.give_checked(prev);
                         }
                         steps += 1;
                     }
-                    if let Some(last) = batch.users.len().checked_sub(1) {
-                        held = Some((batch, last));
+                    match batch.users.len().checked_sub(1) {
+                        Some(last) => held = Some((batch, last)),
+                        None => pool.give_checked(batch),
                     }
                 }
                 Checked::End(end) => {
-                    if let Some((mut prev, at)) = held.take()
-                        && let Some(user) = prev.users[at].take()
-                    {
-                        self.finish_checked(file, entry, user, &prev);
+                    if let Some((mut prev, at)) = held.take() {
+                        if let Some(user) = prev.users[at].take() {
+                            self.finish_checked(file, entry, user, &prev);
+                        }
+                        pool.give_checked(prev);
                     }
                     if let Some(events) = end.file_events {
                         self.file_events(file, entry, events);
@@ -282,7 +385,7 @@ fn split(
     limits: GuardLimits,
     total_read: u64,
     workers: &[SyncSender<Cut>],
-    recycled: &Receiver<String>,
+    pool: &Pool,
 ) {
     let log = Rc::new(RefCell::new(GuardLog {
         total_read,
@@ -307,17 +410,7 @@ fn split(
         xml,
         ..RawBatch::default()
     };
-    // A buffer a worker gave back, or a new one.
-    let buffer = || {
-        recycled.try_recv().map_or_else(
-            |_| String::with_capacity(2 * BATCH_BYTES),
-            |mut xml| {
-                xml.clear();
-                xml
-            },
-        )
-    };
-    let mut batch = new_batch(buffer());
+    let mut batch = new_batch(pool.xml());
     // The last user cut out, whose XML ends the batch's: its events are known once the
     // next one starts.
     let mut held: Option<RawUser> = None;
@@ -395,7 +488,7 @@ fn split(
                 send(Cut::Fallback);
                 return;
             }
-            let mut next_xml = buffer();
+            let mut next_xml = pool.xml();
             next_xml.push_str(&batch.xml[batch.xml.len() - at.len..]);
             batch.xml.truncate(batch.xml.len() - at.len);
             let full = std::mem::replace(&mut batch, new_batch(next_xml));
@@ -489,57 +582,38 @@ fn take_events(log: &RefCell<GuardLog>, before: Option<u64>) -> Vec<GuardEvent> 
 }
 
 /// A worker thread: parses and checks batches, passes the rest on.
-fn work(
-    rx: &Receiver<Cut>,
-    tx: &SyncSender<Checked>,
-    spent: &SyncSender<String>,
-    options: &CheckOptions,
-) {
-    let mut parser = UserParser::new();
-    let mut scanner = XmlScanner::new(alma_user_model::schema::is_container, 0);
-    let mut spare = Spare::default();
+fn work(rx: &Receiver<Cut>, tx: &SyncSender<Checked>, pool: &Pool, options: &CheckOptions) {
+    let mut kit = pool.kit();
     for cut in rx {
         let checked = match cut {
-            Cut::Users(batch) => Checked::Users(check_batch(
-                &mut parser,
-                &mut scanner,
-                &mut spare,
-                batch,
-                options,
-                spent,
-            )),
+            Cut::Users(batch) => Checked::Users(check_batch(&mut kit, batch, options, pool)),
             Cut::End(end) => Checked::End(end),
             Cut::Fallback => Checked::Fallback,
         };
         if tx.send(checked).is_err() {
-            return;
+            break;
         }
     }
+    pool.give_kit(kit);
 }
 
 fn check_batch(
-    parser: &mut UserParser,
-    scanner: &mut XmlScanner,
-    spare: &mut Spare,
+    kit: &mut Kit,
     batch: RawBatch,
     options: &CheckOptions,
-    spent: &SyncSender<String>,
+    pool: &Pool,
 ) -> CheckedBatch {
-    // Room for what a batch of users holds (ids and identifiers, a few a user), so that
-    // the lists are not grown push by push.
-    let users = batch.users.len();
-    let mut out = CheckedBatch {
-        file_events: batch.file_events,
-        users: Vec::with_capacity(users),
-        text: String::with_capacity(users * 64),
-        ids: Vec::with_capacity(users * 4),
-        keys: Vec::with_capacity(users * 5),
-        segments: Vec::with_capacity(users * 8),
-    };
+    let mut out = pool.checked(batch.users.len());
+    out.file_events = batch.file_events;
     let mut at = 0;
     for (raw, events) in batch.users {
         let xml = &batch.xml[at..at + raw.len];
         at += raw.len;
+        let Kit {
+            parser,
+            scanner,
+            spare,
+        } = kit;
         let read = batch
             .scope
             .as_deref()
@@ -551,8 +625,8 @@ fn check_batch(
         let checked = check_read(read, clean, events, options, &mut out, spare);
         out.users.push(Some(checked));
     }
-    // Back to the splitter (dropped when it has enough, or is gone).
-    let _ = spent.try_send(batch.xml);
+    // Back to the splitter.
+    pool.give_xml(batch.xml);
     out
 }
 
