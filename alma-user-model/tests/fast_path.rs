@@ -411,6 +411,70 @@ fn user() -> impl Strategy<Value = String> {
         .prop_map(|(attr, children, sep)| format!("<user{attr}>{}</user>{sep}", children.join(sep)))
 }
 
+/// The document as a holding splitter gives it back: what it holds before each user, the
+/// user, and what it holds after the last; `None` when it refuses the document.
+fn held_pieces(xml: &[u8]) -> Option<Vec<u8>> {
+    let mut splitter = UserSplitter::new(xml);
+    let mut read_to = 0;
+    splitter.hold_from(read_to);
+    let mut out = Vec::new();
+    let mut raw = String::new();
+    loop {
+        raw.clear();
+        match splitter.next_into(&mut raw) {
+            Split::User(at) => {
+                let before = splitter.held(read_to, Some(at.start_offset));
+                out.extend_from_slice(before.expect("held since the last user"));
+                out.extend_from_slice(raw.as_bytes());
+                read_to = at.start_offset + at.len as u64;
+                splitter.hold_from(read_to);
+            }
+            Split::End => {
+                out.extend_from_slice(splitter.held(read_to, None).expect("held to the end"));
+                return Some(out);
+            }
+            Split::Unsupported => return None,
+        }
+    }
+}
+
+#[test]
+fn a_splitter_holds_at_most_16_mib() {
+    // 17 MiB of blanks between two users: read without holding, refused when holding.
+    let user = PLAIN_USER.to_owned();
+    let blanks = " ".repeat(17 << 20);
+    let xml = doc_of(&[user.clone(), blanks, user]);
+    assert!(fast_read(xml.as_bytes()).is_some(), "read in pieces");
+    assert_eq!(held_pieces(xml.as_bytes()), None);
+    // Under the limit, everything is held.
+    let xml = doc_of(&[
+        PLAIN_USER.to_owned(),
+        " ".repeat(15 << 20),
+        PLAIN_USER.to_owned(),
+    ]);
+    assert_eq!(held_pieces(xml.as_bytes()).as_deref(), Some(xml.as_bytes()));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Whatever lies between the users (blanks, comments, several reads long or none), a
+    /// splitter that holds gives back every byte of the document, in order.
+    #[test]
+    fn a_holding_splitter_keeps_every_byte(
+        gaps in prop::collection::vec((0usize..200_000, prop::sample::select(&[" ", "\n", "<!-- c -->", "\n  "][..])), 1..6),
+    ) {
+        let mut items = Vec::new();
+        for (i, (len, piece)) in gaps.iter().enumerate() {
+            items.push(piece.repeat(len / piece.len()));
+            items.push(PLAIN_USER.replace("900000001", &i.to_string()));
+        }
+        let xml = doc_of(&items);
+        let held = held_pieces(xml.as_bytes());
+        prop_assert_eq!(held.as_deref(), Some(xml.as_bytes()));
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 

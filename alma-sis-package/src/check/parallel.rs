@@ -31,7 +31,7 @@
 //! are only replayed there.
 
 use std::cell::RefCell;
-use std::io::{self, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::ops::Range;
 use std::rc::Rc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -55,13 +55,6 @@ const BATCH_BYTES: usize = 256 * 1024;
 const READ_AHEAD: u64 = (READ_SIZE + MAX_CARRY) as u64;
 /// Batches waiting per worker, each way.
 const QUEUE: usize = 6;
-/// Most bytes the splitter holds read but neither scanned nor stepped over: a user is at
-/// most the fast reader's window (4 MiB), read ahead of by at most [`READ_AHEAD`]; more
-/// (megabytes of blanks between users, say) is left to the serial path, which holds none.
-const MAX_PENDING: usize = 16 << 20;
-/// Scanned bytes at the front of [`Pending`] are dropped once there are this many.
-const PENDING_COMPACT: usize = 256 * 1024;
-
 /// Batch buffers kept for the next batch, at most (as many as can be in flight).
 const POOLED_BUFFERS: usize = 4 * (QUEUE + 1);
 
@@ -392,12 +385,11 @@ fn split(
         ..GuardLog::default()
     }));
     let guard = Guard::unscanned(input, Rc::clone(&log), limits);
-    let pending = Rc::new(RefCell::new(Pending::default()));
-    let tee = Tee {
-        inner: guard,
-        pending: Rc::clone(&pending),
-    };
-    let mut splitter = UserSplitter::new(BufReader::with_capacity(READ_SIZE, tee));
+    let mut splitter = UserSplitter::new(BufReader::with_capacity(READ_SIZE, guard));
+    // What lies between the users is scanned here, from the splitter's window, which
+    // keeps it until then; the users, by the workers.
+    let mut scanned_to = 0;
+    splitter.hold_from(scanned_to);
     let mut scanner = XmlScanner::new(alma_user_model::schema::is_container, limits.token);
     let mut scope: Option<Arc<XmlScanner>> = None;
     let mut turn = 0;
@@ -426,25 +418,21 @@ fn split(
             }
         };
         // Scan what lies before the next user (or all that is left) and step over the user.
-        let scanned = {
-            let mut pending = pending.borrow_mut();
-            match next {
-                Some(at) => {
-                    pending.scan_to(&mut scanner, Some(at.start_offset))
-                        && scope
-                            .get_or_insert_with(|| Arc::new(scanner.clone()))
-                            .same_scope(&scanner)
-                        && pending.skip(at.len)
-                }
-                None => pending.scan_to(&mut scanner, None),
-            }
-        };
+        let between = splitter.held(scanned_to, next.map(|at| at.start_offset));
+        let scanned = between.is_some_and(|bytes| scanner.feed(bytes).is_none())
+            && next.is_none_or(|_| {
+                scope
+                    .get_or_insert_with(|| Arc::new(scanner.clone()))
+                    .same_scope(&scanner)
+            });
         if !scanned {
             send(Cut::Fallback);
             return;
         }
-        if next.is_some() {
+        if let Some(at) = next {
             scanner.skip_child();
+            scanned_to = at.start_offset + at.len as u64;
+            splitter.hold_from(scanned_to);
         }
         let events = take_events(&log, next.map(|at| at.start_offset));
         match held.take() {
@@ -499,72 +487,6 @@ fn split(
                 return;
             }
         }
-    }
-}
-
-/// The bytes the guard handed out that the splitter's scanner has not yet scanned or
-/// stepped over.
-#[derive(Default)]
-struct Pending {
-    bytes: Vec<u8>,
-    /// Index of the first byte not yet taken.
-    at: usize,
-    /// Document offset of `bytes[at]`.
-    offset: u64,
-}
-
-impl Pending {
-    /// Scans the bytes up to document offset `to` (all of them when `None`): false on a
-    /// violation, or when they were not all read.
-    fn scan_to(&mut self, scanner: &mut XmlScanner, to: Option<u64>) -> bool {
-        let held = self.bytes.len() - self.at;
-        let n = match to {
-            None => held,
-            Some(to) => match usize::try_from(to.saturating_sub(self.offset)) {
-                Ok(n) if n <= held && to >= self.offset => n,
-                _ => return false,
-            },
-        };
-        let clean = scanner.feed(&self.bytes[self.at..self.at + n]).is_none();
-        self.take(n);
-        clean
-    }
-
-    /// Steps over `len` bytes (a user a worker scans): false when they were not all read.
-    fn skip(&mut self, len: usize) -> bool {
-        if len > self.bytes.len() - self.at {
-            return false;
-        }
-        self.take(len);
-        true
-    }
-
-    fn take(&mut self, n: usize) {
-        self.at += n;
-        self.offset += n as u64;
-        if self.at >= PENDING_COMPACT {
-            self.bytes.drain(..self.at);
-            self.at = 0;
-        }
-    }
-}
-
-/// Keeps what the guard hands out for the splitter's scanner.
-struct Tee<R> {
-    inner: R,
-    pending: Rc<RefCell<Pending>>,
-}
-
-impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(out)?;
-        let mut pending = self.pending.borrow_mut();
-        if pending.bytes.len() - pending.at + n > MAX_PENDING {
-            // The splitter stops vouching on a read error: the serial path reads it.
-            return Err(io::Error::other("too much read ahead of the scan"));
-        }
-        pending.bytes.extend_from_slice(&out[..n]);
-        Ok(n)
     }
 }
 

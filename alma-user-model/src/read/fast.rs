@@ -138,6 +138,30 @@ impl<R: BufRead> UserSplitter<R> {
         }
     }
 
+    /// Keeps every byte from document offset `offset` on (which must be read, and not
+    /// before an earlier hold) until the next call, for a caller that reads what lies
+    /// between the users itself ([`held`](Self::held)). Held bytes count towards a limit
+    /// of 16 MiB, past which the document ends in [`Split::Unsupported`].
+    pub fn hold_from(&mut self, offset: u64) {
+        if let Lex::Fast(f) = &mut self.reader.lex {
+            f.hold = Some(offset);
+        }
+    }
+
+    /// The bytes read from document offset `from` to `to` (to the end of what was read
+    /// when `None`), when they are all held (see [`hold_from`](Self::hold_from)).
+    pub fn held(&self, from: u64, to: Option<u64>) -> Option<&[u8]> {
+        let Lex::Fast(f) = &self.reader.lex else {
+            return None;
+        };
+        let start = usize::try_from(from.checked_sub(f.base)?).ok()?;
+        let end = match to {
+            Some(to) => usize::try_from(to.checked_sub(f.base)?).ok()?,
+            None => f.window.len(),
+        };
+        f.window.as_bytes().get(start..end)
+    }
+
     /// Bytes read from the input so far.
     pub fn bytes_read(&self) -> u64 {
         match &self.reader.lex {
@@ -212,6 +236,9 @@ const BLANK_PIECE: usize = 64 * 1024;
 /// The most bytes the fast lexer holds for one token or user element (a user's fields hold
 /// at most some 4000 characters each; batches of users in flight stay small).
 const MAX_WINDOW: usize = 4 << 20;
+/// The most bytes a splitter holds for its caller ([`UserSplitter::hold_from`]): a user and
+/// what its caller has not read before it.
+const MAX_HELD: usize = 16 << 20;
 
 /// A token of the fast lexer: ranges into its window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -588,6 +615,9 @@ pub(super) struct FastLexer<R> {
     newlines: Vec<usize>,
     newlines_before: usize,
     indexed: bool,
+    /// Document offset of the first byte the window keeps whatever the tokens need
+    /// ([`UserSplitter::hold_from`]).
+    hold: Option<u64>,
 }
 
 impl<R: Read> FastLexer<R> {
@@ -610,6 +640,7 @@ impl<R: Read> FastLexer<R> {
             newlines: Vec::new(),
             newlines_before: 0,
             indexed: false,
+            hold: None,
         }
     }
 
@@ -677,6 +708,16 @@ impl<R: Read> FastLexer<R> {
     }
 
     fn read_more(&mut self, keep: usize) -> Result<(), ()> {
+        let keep = match self.hold {
+            Some(hold) => {
+                let held = usize::try_from(hold.saturating_sub(self.base)).unwrap_or(usize::MAX);
+                if self.window.len().saturating_sub(held) > MAX_HELD {
+                    return Err(());
+                }
+                keep.min(held)
+            }
+            None => keep,
+        };
         // Dropping the read part moves the rest: only once it is most of the window.
         if keep > 0 && keep >= self.window.len() / 2 {
             if keep > self.counted {
