@@ -254,6 +254,9 @@ pub struct Checker<'a> {
     fast: bool,
     /// What the fast way's threads keep from one document to the next.
     pool: parallel::Pool,
+    /// Documents read whole the fast way (tests check that it did not give up).
+    #[cfg(test)]
+    fast_documents: usize,
 }
 
 impl std::fmt::Debug for Checker<'_> {
@@ -284,6 +287,8 @@ impl<'a> Checker<'a> {
             log: Rc::new(RefCell::new(GuardLog::default())),
             fast: true,
             pool: parallel::Pool::default(),
+            #[cfg(test)]
+            fast_documents: 0,
         }
     }
 
@@ -669,7 +674,13 @@ impl<'a> Checker<'a> {
         }
         let done = if self.fast {
             match self.check_document_fast(file, entry, source.open()?) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    #[cfg(test)]
+                    {
+                        self.fast_documents += 1;
+                    }
+                    return Ok(());
+                }
                 Err(done) => done,
             }
         } else {

@@ -65,9 +65,33 @@ const POOLED_BUFFERS: usize = 4 * (QUEUE + 1);
 /// spare on each worker.
 #[derive(Default)]
 pub(super) struct Pool {
-    xml: Mutex<Vec<String>>,
-    checked: Mutex<Vec<CheckedBatch>>,
-    kits: Mutex<Vec<Kit>>,
+    xml: Shelf<String>,
+    checked: Shelf<CheckedBatch>,
+    kits: Shelf<Kit>,
+}
+
+/// Things put aside by one thread for another.
+struct Shelf<T>(Mutex<Vec<T>>);
+
+impl<T> Default for Shelf<T> {
+    fn default() -> Self {
+        Shelf(Mutex::new(Vec::new()))
+    }
+}
+
+impl<T> Shelf<T> {
+    fn take(&self) -> Option<T> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).pop()
+    }
+
+    /// Keeps `item` (made ready for reuse by `clear`) unless there are enough already.
+    fn put(&self, mut item: T, clear: impl FnOnce(&mut T)) {
+        let mut shelf = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if shelf.len() < POOLED_BUFFERS {
+            clear(&mut item);
+            shelf.push(item);
+        }
+    }
 }
 
 /// A worker's reusable parts.
@@ -90,30 +114,18 @@ impl Kit {
 impl Pool {
     /// An empty buffer for a raw batch.
     fn xml(&self) -> String {
-        let pooled = self
-            .xml
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        pooled.unwrap_or_else(|| String::with_capacity(2 * BATCH_BYTES))
+        self.xml
+            .take()
+            .unwrap_or_else(|| String::with_capacity(2 * BATCH_BYTES))
     }
 
-    fn give_xml(&self, mut xml: String) {
-        let mut pool = self.xml.lock().unwrap_or_else(PoisonError::into_inner);
-        if pool.len() < POOLED_BUFFERS {
-            xml.clear();
-            pool.push(xml);
-        }
+    fn give_xml(&self, xml: String) {
+        self.xml.put(xml, String::clear);
     }
 
     /// Empty lists for a checked batch of `users` users.
     fn checked(&self, users: usize) -> CheckedBatch {
-        let pooled = self
-            .checked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let mut batch = pooled.unwrap_or_default();
+        let mut batch = self.checked.take().unwrap_or_default();
         // Room for what a batch of users holds (ids and identifiers, a few a user), so
         // that the lists are not grown push by push.
         batch.users.reserve(users);
@@ -124,33 +136,23 @@ impl Pool {
         batch
     }
 
-    fn give_checked(&self, mut batch: CheckedBatch) {
-        let mut pool = self.checked.lock().unwrap_or_else(PoisonError::into_inner);
-        if pool.len() < POOLED_BUFFERS {
+    fn give_checked(&self, batch: CheckedBatch) {
+        self.checked.put(batch, |batch| {
             batch.file_events = None;
             batch.users.clear();
             batch.text.clear();
             batch.ids.clear();
             batch.keys.clear();
             batch.segments.clear();
-            pool.push(batch);
-        }
+        });
     }
 
     fn kit(&self) -> Kit {
-        let pooled = self
-            .kits
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        pooled.unwrap_or_else(Kit::new)
+        self.kits.take().unwrap_or_else(Kit::new)
     }
 
     fn give_kit(&self, kit: Kit) {
-        self.kits
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(kit);
+        self.kits.put(kit, |_| {});
     }
 }
 
@@ -748,6 +750,34 @@ mod tests {
     /// A document of `n` users with `change` applied to user `at`.
     fn with(n: usize, at: usize, change: impl Fn(String) -> String) -> Vec<u8> {
         doc((0..n).map(|i| if i == at { change(user(i)) } else { user(i) }))
+    }
+
+    /// Documents `bytes` (as file `name`) has that the fast path reads whole.
+    fn read_fast(name: &str, bytes: &[u8]) -> usize {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("writable");
+        let options = CheckOptions::default();
+        let mut checker = Checker::new(&options);
+        checker.check_path(&path).expect("readable");
+        checker.fast_documents
+    }
+
+    #[test]
+    fn clean_documents_are_read_whole_the_fast_way() {
+        // Several batches a document, and what the first document's threads gave back
+        // (buffers, batches' lists, spares) reused by the next ones'.
+        let big = doc((0..3000).map(user));
+        let zip = zip_of(&[("a.xml", &big), ("b.xml", &big), ("c.xml", &big)]);
+        assert_eq!(read_fast("users.zip", &zip), 3);
+        // Blanks and comments between the users, several reads long, scanned from the
+        // splitter's window.
+        let spaced = doc((0..300).map(|i| {
+            let gap = if i % 50 == 0 { 70_000 } else { i % 7 };
+            format!("{}<!-- {i} -->\n{}", " ".repeat(gap), user(i))
+        }));
+        assert_eq!(read_fast("spaced.xml", &spaced), 1);
+        same("spaced.xml", &spaced);
     }
 
     #[test]
