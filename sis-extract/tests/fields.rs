@@ -10,7 +10,7 @@ fn user(fields: &str, values: &str, extra: &str) -> User {
     let rest = format!("[fields]\nprimary_id = \"{{id}}\"\n{fields}\n{extra}");
     let x = ok(&rest, &format!("id,a,b\n{values}\n"));
     assert_eq!(x.users.len(), 1, "{:?}", decisions(&x));
-    x.users[0].user.clone()
+    (*x.users[0].user).clone()
 }
 
 /// `job_description = <spec>` on `values` gives `expected`.

@@ -186,7 +186,7 @@ fn wanted<'u>(person: &'u PersonOutcome, only: &[String]) -> Option<&'u User> {
         .user
         .as_ref()
         .filter(|m| only.is_empty() || only.iter().any(|id| id == &m.user.primary_id))
-        .map(|m| &m.user)
+        .map(|m| &*m.user)
 }
 
 /// Time the extract threads spent, per step.

@@ -145,8 +145,8 @@ pub struct TraceStep {
 /// A user built from one or more rows, with the reasons for its values.
 #[derive(Debug, Clone)]
 pub struct MappedUser {
-    /// The user.
-    pub user: User,
+    /// The user (boxed: a person is handed from thread to thread, and a `User` is large).
+    pub user: Box<User>,
     /// The rows merged into it, in order of precedence.
     pub rows: Vec<RowRef>,
     /// Why each rule-driven value was chosen, in order (empty when tracing is off).
