@@ -357,7 +357,9 @@ impl Validator<'_> {
         table: &str,
         max: CodeLengths,
     ) {
-        if let Some(v) = value {
+        // An empty code is not written (the writer leaves the element out) and is read as
+        // absent: nothing of it reaches Alma, its `desc` included.
+        if let Some(v) = value.as_ref().filter(|v| !v.code.is_empty()) {
             self.code(prefix, name, v, table, max);
         }
     }

@@ -56,6 +56,18 @@ fn record_rules() {
             &["E-TOO-LONG last_name"],
         ),
         (|u| u.last_name = Some("é".repeat(255)), "", &[]),
+        // An optional code without a code is not written, its `desc` with it (a random case
+        // of `a_rendered_user_needs_no_second_character_check` once found E-CHAR here).
+        (
+            |u| {
+                u.user_title = Some(CodeValue {
+                    code: String::new(),
+                    desc: Some("a\u{B}".repeat(300)),
+                })
+            },
+            "",
+            &[],
+        ),
         (
             |u| u.campus_code = Some(CodeValue::new("c".repeat(51))),
             "",
