@@ -55,7 +55,8 @@ const BATCH_BYTES: usize = 256 * 1024;
 const READ_AHEAD: u64 = (READ_SIZE + MAX_CARRY) as u64;
 /// Batches waiting per worker, each way.
 const QUEUE: usize = 6;
-/// Batch buffers kept for the next batch, at most (as many as can be in flight).
+/// Things kept on each of the pool's shelves, at most (about as many batches as can be in
+/// flight with four workers).
 const POOLED_BUFFERS: usize = 4 * (QUEUE + 1);
 
 /// What the fast path's threads give back once done with it, for the next batch and the
@@ -689,11 +690,17 @@ mod tests {
         (found, summary, (retained.users, retained.identifiers))
     }
 
-    /// Checks `bytes` as file `name` both ways and compares.
-    fn same_with(name: &str, bytes: &[u8], options: &CheckOptions) {
+    /// `bytes` written as file `name` in a new temporary folder (kept while the first is).
+    fn written(name: &str, bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).expect("writable");
+        (dir, path)
+    }
+
+    /// Checks `bytes` as file `name` both ways and compares.
+    fn same_with(name: &str, bytes: &[u8], options: &CheckOptions) {
+        let (_dir, path) = written(name, bytes);
         let fast = run(&path, options, true);
         let serial = run(&path, options, false);
         assert_eq!(fast.1, serial.1, "{name}: summaries differ");
@@ -754,9 +761,7 @@ mod tests {
 
     /// Documents `bytes` (as file `name`) has that the fast path reads whole.
     fn read_fast(name: &str, bytes: &[u8]) -> usize {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let path = dir.path().join(name);
-        std::fs::write(&path, bytes).expect("writable");
+        let (_dir, path) = written(name, bytes);
         let options = CheckOptions::default();
         let mut checker = Checker::new(&options);
         checker.check_path(&path).expect("readable");

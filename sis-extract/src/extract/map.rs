@@ -427,7 +427,7 @@ impl Extractor<'_> {
             errors.push("E-MAP-NO-PRIMARY-ID: primary_id is empty".to_owned());
             return None;
         };
-        // Built where it is kept: a `User` is some 850 bytes, and a person was moved about
+        // Boxed before it is filled: a `User` is some 850 bytes, and a person was moved about
         // eight times between here and the pass (3 % of a full run's CPU in copies).
         let mut user = Box::new(User::new(primary_id));
         user.first_name = self.field(FIRST_NAME, p, errors);
