@@ -138,7 +138,11 @@ fn text_of(v: &Value) -> Option<&str> {
     }
 }
 
-/// Writes an item row (and its payload, or none) for `key`.
+/// Writes an item row (and its payload, or none) for `key`, without a raw-row hash: the
+/// rows behind a row put back or delivered late are not known, and a hash kept from the
+/// run that held it back (the rows of a change that did not arrive) would let the next
+/// delta skip the person as unchanged, so the change would never reach Alma. Without one,
+/// the next delta maps them.
 fn write_item(
     conn: &Connection,
     feed: &str,
@@ -153,7 +157,8 @@ fn write_item(
          ?9, ?10) ON CONFLICT (feed, key) DO UPDATE SET hash = excluded.hash, \
          expires = excluded.expires, first_seen = excluded.first_seen, \
          last_seen = excluded.last_seen, last_sent = excluded.last_sent, \
-         status = excluded.status, status_since = excluded.status_since, sends = excluded.sends"
+         status = excluded.status, status_since = excluded.status_since, sends = excluded.sends, \
+         raw = NULL"
     ))?
     .execute(values.as_slice())?;
     match payload {

@@ -333,3 +333,74 @@ fn over_many_nights_the_state_records_exactly_what_arrived() {
         }
     }
 }
+
+/// A person whose changed record sat in a zip that did not arrive is mapped and sent again
+/// by the next delta even when their input rows are the same as that night's: the raw-row
+/// hash recorded with the change is not kept when the item is put back.
+#[test]
+fn a_held_back_change_is_not_skipped_by_its_raw_row_hash() {
+    use alma_sis_state::RawHash;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(&dir.path().join("s.sqlite")).unwrap();
+    let night = |store: &mut StateStore, today, version, raw, arrive: usize| {
+        let run = store
+            .begin_run(&NewRun {
+                feed: FEED.into(),
+                started: DateTime::parse_from_rfc3339(&format!("{today}T04:00:00Z")).unwrap(),
+                config_hash: "c".into(),
+                mode: "delta".into(),
+                partial: false,
+            })
+            .unwrap();
+        let mut planner = store.planner(FEED, &options(), today).unwrap();
+        planner.set_raw_basis(b"basis").unwrap();
+        let skipped = planner.skip_unchanged("p", RawHash(raw));
+        let mut sent = false;
+        if !skipped {
+            let user = person("p", version);
+            let mut xml = Vec::new();
+            let hash = ContentHash::render_user(&user, &mut xml).unwrap();
+            sent = planner
+                .observe_raw(&user, hash, &xml, Some(("p", RawHash(raw))))
+                .unwrap()
+                .send;
+        }
+        let planned = planner.finish().unwrap();
+        let name = format!("{today}.zip");
+        let files = [RunFile {
+            name: name.clone(),
+            sha256: format!("sha-{today}"),
+            users: u64::from(sent),
+            delivered: arrive > 0,
+        }];
+        let held: Vec<(String, String)> = if sent && arrive == 0 {
+            vec![(name.clone(), "p".into())]
+        } else {
+            Vec::new()
+        };
+        let end = RunEnd {
+            outcome: if arrive > 0 {
+                RunOutcome::Delivered
+            } else {
+                RunOutcome::PartlyDelivered
+            },
+            counts: planned.counts,
+            files: vec![name],
+            destination: Some("drop folder".into()),
+            message: None,
+        };
+        planned.commit_delivered(run, &end, &files, held).unwrap();
+        sent
+    };
+    assert!(night(&mut store, day(1), 1, 11, 1), "new: sent");
+    assert!(
+        night(&mut store, day(2), 2, 22, 0),
+        "changed: sent, did not arrive"
+    );
+    assert!(
+        night(&mut store, day(3), 2, 22, 1),
+        "the same rows as the night whose zip did not arrive: sent again"
+    );
+    assert_eq!(recorded(&store)["p"], hash_of(&person("p", 2)));
+    assert!(!night(&mut store, day(4), 2, 22, 1), "then unchanged");
+}
