@@ -2,6 +2,7 @@
 #![allow(missing_docs)]
 
 mod delivery;
+mod nights;
 mod state;
 mod state_files;
 mod vanished;

@@ -1,0 +1,255 @@
+//! Many nights of mixed runs (full and delta, complete and `--only`, people rejected, gone,
+//! back, changed, skipped by their raw-row hash, zips that do not arrive and arrive late)
+//! against an oracle that knows only what reached Alma: the state's `last_sent` and content
+//! hash of everyone are what the zips that arrived last carried, and every run sends
+//! everyone whose record in Alma differs from today's (a full run: everyone).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+
+use alma_sis_state::{
+    BrakeLimits, ContentHash, LoadMode, NewRun, PlanOptions, RawHash, RunEnd, RunFile, RunOutcome,
+    StateStore, VanishedPolicy,
+};
+use alma_user_model::{MatchId, User};
+use chrono::{DateTime, Days, NaiveDate};
+
+const FEED: &str = "patrons";
+const PEOPLE: usize = 16;
+
+fn day(n: u64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 1)
+        .unwrap()
+        .checked_add_days(Days::new(n))
+        .unwrap()
+}
+
+fn person(i: usize, version: u32) -> User {
+    let mut u = User::new(format!("p{i:02}"));
+    u.first_name = Some("Sam".into());
+    u.last_name = Some(format!("Version{version}"));
+    u.expiry_date = NaiveDate::from_ymd_opt(2028, 1, 1);
+    u
+}
+
+fn hash_of(user: &User) -> ContentHash {
+    ContentHash::render_user(user, &mut Vec::new()).unwrap()
+}
+
+/// A small deterministic generator.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+
+    fn one_in(&mut self, n: u64) -> bool {
+        self.below(n) == 0
+    }
+}
+
+/// What reached Alma last for one person: the content and the night.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InAlma {
+    hash: ContentHash,
+    night: NaiveDate,
+}
+
+/// The state's view of everyone, as the oracle keeps it.
+fn recorded(store: &StateStore) -> BTreeMap<String, InAlma> {
+    store
+        .snapshot(FEED)
+        .unwrap()
+        .iter()
+        .filter_map(|(k, item)| {
+            item.last_sent.map(|night| {
+                (
+                    k.to_owned(),
+                    InAlma {
+                        hash: item.hash,
+                        night,
+                    },
+                )
+            })
+        })
+        .collect()
+}
+
+/// `last_sent` of every item as `export` writes it, by key.
+fn exported(store: &StateStore) -> BTreeMap<String, Option<String>> {
+    let mut out = Vec::new();
+    store.export(Some(FEED), &mut out).unwrap();
+    out.flush().unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            (
+                v["key"].as_str().unwrap().to_owned(),
+                v["last_sent"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn over_many_mixed_nights_the_state_records_what_reached_alma_and_when() {
+    for seed in 1..=12 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = StateStore::open(&dir.path().join("s.sqlite")).unwrap();
+        let mut rng = Lcg(seed);
+        let mut versions = vec![1_u32; PEOPLE];
+        let mut alma: BTreeMap<String, InAlma> = BTreeMap::new();
+        for n in 1..=12 {
+            let today = day(n);
+            let at = format!("seed {seed} night {n}");
+            for v in versions.iter_mut() {
+                if rng.one_in(4) {
+                    *v += 1;
+                }
+            }
+            let mode = if rng.one_in(2) {
+                LoadMode::Full
+            } else {
+                LoadMode::Delta
+            };
+            let partial = rng.one_in(6);
+            // In today's extract (else gone tonight), and rejected by the check.
+            let present: Vec<bool> = (0..PEOPLE).map(|_| !rng.one_in(6)).collect();
+            let rejected: Vec<bool> = (0..PEOPLE).map(|_| rng.one_in(10)).collect();
+            let options = PlanOptions {
+                match_id: MatchId::PrimaryId,
+                mode,
+                vanished: VanishedPolicy::Expire { grace_days: 0 },
+                vanished_runs: 2,
+                refresh_days: 30,
+                brake: BrakeLimits {
+                    eligible_drop_percent: 100.0,
+                    changed_or_vanished_percent: 100.0,
+                },
+                partial,
+            };
+            let run = store
+                .begin_run(&NewRun {
+                    feed: FEED.into(),
+                    started: DateTime::parse_from_rfc3339(&format!("{today}T04:00:00Z")).unwrap(),
+                    config_hash: "c".into(),
+                    mode: format!("{mode:?}").to_lowercase(),
+                    partial,
+                })
+                .unwrap();
+            let mut planner = store.planner(FEED, &options, today).unwrap();
+            planner.set_raw_basis(b"basis").unwrap();
+            let mut sent: Vec<(String, Option<ContentHash>)> = Vec::new();
+            let mut must_send = BTreeSet::new();
+            for i in 0..PEOPLE {
+                let user = person(i, versions[i]);
+                let id = user.primary_id.clone();
+                if !present[i] {
+                    continue;
+                }
+                if rejected[i] {
+                    planner.hold(&id);
+                    continue;
+                }
+                let hash = hash_of(&user);
+                if mode == LoadMode::Full || alma.get(&id).map(|a| a.hash) != Some(hash) {
+                    must_send.insert(id.clone());
+                }
+                // The same rows, the same hash: a version is a person's rows.
+                let raw = RawHash(u64::from(versions[i]) << 8 | i as u64);
+                if planner.skip_unchanged(&id, raw) {
+                    continue;
+                }
+                let mut xml = Vec::new();
+                let hash = ContentHash::render_user(&user, &mut xml).unwrap();
+                if planner
+                    .observe_raw(&user, hash, &xml, Some((&id, raw)))
+                    .unwrap()
+                    .send
+                {
+                    sent.push((id, Some(hash)));
+                }
+            }
+            let planned = planner.finish().unwrap();
+            for user in planned.resend() {
+                // Re-sent expired: the content Alma has, with new dates.
+                sent.push((user.unwrap().primary_id, None));
+            }
+            let sent_ids: BTreeSet<String> = sent.iter().map(|(id, _)| id.clone()).collect();
+            assert!(
+                must_send.is_subset(&sent_ids),
+                "{at}: {mode:?} must send {must_send:?}, sent {sent_ids:?}"
+            );
+            let per_file = 1 + rng.below(5) as usize;
+            let files: Vec<(String, Vec<(String, Option<ContentHash>)>)> = sent
+                .chunks(per_file)
+                .enumerate()
+                .map(|(i, c)| (format!("{today}_r{run}_{:02}.zip", i + 1), c.to_vec()))
+                .collect();
+            let arrive = rng.below(files.len() as u64 + 1) as usize;
+            let record: Vec<RunFile> = files
+                .iter()
+                .enumerate()
+                .map(|(i, (name, ids))| RunFile {
+                    name: name.clone(),
+                    sha256: format!("sha-{name}"),
+                    users: ids.len() as u64,
+                    delivered: i < arrive,
+                })
+                .collect();
+            let held_back: Vec<(String, String)> = files
+                .iter()
+                .skip(arrive)
+                .flat_map(|(name, ids)| ids.iter().map(|(id, _)| (name.clone(), id.clone())))
+                .collect();
+            let end = RunEnd {
+                outcome: if arrive == files.len() {
+                    RunOutcome::Delivered
+                } else {
+                    RunOutcome::PartlyDelivered
+                },
+                counts: planned.counts,
+                files: files.iter().map(|(name, _)| name.clone()).collect(),
+                destination: Some("drop folder".into()),
+                message: None,
+            };
+            planned
+                .commit_delivered(run, &end, &record, held_back)
+                .unwrap();
+            let mut arrived = |ids: &[(String, Option<ContentHash>)]| {
+                for (id, hash) in ids {
+                    let hash = hash.or_else(|| alma.get(id).map(|a| a.hash)).unwrap();
+                    alma.insert(id.clone(), InAlma { hash, night: today });
+                }
+            };
+            for (_, ids) in files.iter().take(arrive) {
+                arrived(ids);
+            }
+            // Now and then the first zip that did not arrive is delivered by hand the same day.
+            if let Some((name, ids)) = files.get(arrive)
+                && rng.one_in(3)
+            {
+                let file = store.run_file(&format!("sha-{name}")).unwrap().unwrap();
+                assert_eq!(store.superseded_by(&file).unwrap(), None, "{at}");
+                store.record_late_delivery(&file, today).unwrap();
+                arrived(ids);
+            }
+            assert_eq!(recorded(&store), alma, "{at} ({mode:?}, partial {partial})");
+            let by_export: BTreeMap<String, Option<String>> = exported(&store);
+            let by_snapshot: BTreeMap<String, Option<String>> = store
+                .snapshot(FEED)
+                .unwrap()
+                .iter()
+                .map(|(k, item)| (k.to_owned(), item.last_sent.map(|d| d.to_string())))
+                .collect();
+            assert_eq!(by_export, by_snapshot, "{at}");
+        }
+    }
+}
