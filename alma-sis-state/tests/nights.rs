@@ -60,6 +60,9 @@ struct InAlma {
     night: NaiveDate,
 }
 
+/// A person sent: their id and content (`None`: re-sent expired, the content Alma has).
+type Sent = (String, Option<ContentHash>);
+
 /// The state's view of everyone, as the oracle keeps it.
 fn recorded(store: &StateStore) -> BTreeMap<String, InAlma> {
     store
@@ -104,7 +107,7 @@ fn over_many_mixed_nights_the_state_records_what_reached_alma_and_when() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = StateStore::open(&dir.path().join("s.sqlite")).unwrap();
         let mut rng = Lcg(seed);
-        let mut versions = vec![1_u32; PEOPLE];
+        let mut versions = [1_u32; PEOPLE];
         let mut alma: BTreeMap<String, InAlma> = BTreeMap::new();
         for n in 1..=12 {
             let today = day(n);
@@ -146,7 +149,7 @@ fn over_many_mixed_nights_the_state_records_what_reached_alma_and_when() {
                 .unwrap();
             let mut planner = store.planner(FEED, &options, today).unwrap();
             planner.set_raw_basis(b"basis").unwrap();
-            let mut sent: Vec<(String, Option<ContentHash>)> = Vec::new();
+            let mut sent: Vec<Sent> = Vec::new();
             let mut must_send = BTreeSet::new();
             for i in 0..PEOPLE {
                 let user = person(i, versions[i]);
@@ -188,7 +191,7 @@ fn over_many_mixed_nights_the_state_records_what_reached_alma_and_when() {
                 "{at}: {mode:?} must send {must_send:?}, sent {sent_ids:?}"
             );
             let per_file = 1 + rng.below(5) as usize;
-            let files: Vec<(String, Vec<(String, Option<ContentHash>)>)> = sent
+            let files: Vec<(String, Vec<Sent>)> = sent
                 .chunks(per_file)
                 .enumerate()
                 .map(|(i, c)| (format!("{today}_r{run}_{:02}.zip", i + 1), c.to_vec()))
@@ -223,7 +226,7 @@ fn over_many_mixed_nights_the_state_records_what_reached_alma_and_when() {
             planned
                 .commit_delivered(run, &end, &record, held_back)
                 .unwrap();
-            let mut arrived = |ids: &[(String, Option<ContentHash>)]| {
+            let mut arrived = |ids: &[Sent]| {
                 for (id, hash) in ids {
                     let hash = hash.or_else(|| alma.get(id).map(|a| a.hash)).unwrap();
                     alma.insert(id.clone(), InAlma { hash, night: today });
