@@ -25,7 +25,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 
 use super::plan::PlannedRun;
 use super::stored::{delete_payload, put_payload, put_payload_text};
-use super::{RunEnd, RunId, RunOutcome, StateError, StateStore, date_text, day_number, sql_error};
+use super::{
+    RunEnd, RunId, RunOutcome, SENT_BY_LAST_FULL_RUN, StateError, StateStore, date_text,
+    day_number, sql_error,
+};
 
 /// The tables this module keeps. Created when missing, so a state file written before them
 /// keeps working (and an older alma-sis ignores them).
@@ -191,6 +194,7 @@ impl PlannedRun<'_> {
             feed,
             today,
             partial,
+            full_run,
             ..
         } = self;
         let path = tx.store.path.clone();
@@ -199,7 +203,8 @@ impl PlannedRun<'_> {
             move |source| sql_error(&path, action, source)
         };
         let mut held = HeldBack::default();
-        let mut before: Option<Connection> = None;
+        // The state as last committed, and its day of the feed's last full run.
+        let mut before: Option<(Connection, Option<i64>)> = None;
         let mut seen = HashSet::new();
         for (file, value) in held_back {
             let key = match_key(&value).into_owned();
@@ -207,20 +212,34 @@ impl PlannedRun<'_> {
                 continue;
             }
             let conn = &tx.store.conn;
-            let Some((after, after_payload)) =
+            let Some((mut after, after_payload)) =
                 read_item(conn, &feed, &key).map_err(sql("read a held-back item"))?
             else {
                 continue;
             };
-            let before = match &mut before {
-                Some(c) => c,
-                None => before.insert(open_snapshot(&path).map_err(sql("open a reader"))?),
+            // Kept and put back with dates of their own: the day of the feed's last full run
+            // moves with this commit (see `SENT_BY_LAST_FULL_RUN`).
+            let by_full_run = Value::Integer(SENT_BY_LAST_FULL_RUN);
+            if after[4] == by_full_run {
+                after[4] = Value::Integer(day_number(today));
+            }
+            let (before, before_full_sent) = match &mut before {
+                Some((c, f)) => (&*c, *f),
+                None => {
+                    let c = open_snapshot(&path).map_err(sql("open a reader"))?;
+                    let f = full_sent(&c, &feed).map_err(sql("read the feed as last committed"))?;
+                    let (c, f) = before.insert((c, f));
+                    (&*c, *f)
+                }
             };
             let (restored, restored_payload) = match read_item(before, &feed, &key)
                 .map_err(sql("read an item as last committed"))?
             {
                 None => (None, None),
                 Some((mut item, payload)) => {
+                    if item[4] == by_full_run {
+                        item[4] = before_full_sent.map_or(Value::Null, Value::Integer);
+                    }
                     let was_present = text_of(&item[5]) == Some("present");
                     let vanished_now = matches!(text_of(&after[5]), Some("vanished" | "retired"));
                     if was_present && vanished_now {
@@ -280,10 +299,20 @@ impl PlannedRun<'_> {
             .map_err(sql("record the run's files"))?;
         }
         let touch = (!partial).then_some(today);
-        tx.store.record_end(run, end, touch)?;
+        tx.store
+            .record_end(run, end, touch, full_run.then_some(today))?;
         tx.end("COMMIT", &format!("commit run {run} of feed {feed:?}"))?;
         Ok(held)
     }
+}
+
+/// The day of `feed`'s last complete full run (`feeds.full_sent`), as `conn` sees it.
+fn full_sent(conn: &Connection, feed: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row("SELECT full_sent FROM feeds WHERE feed = ?1", [feed], |r| {
+        r.get::<_, Option<i64>>(0)
+    })
+    .optional()
+    .map(Option::flatten)
 }
 
 /// A read-only connection whose first read fixes its snapshot: the state as last committed.

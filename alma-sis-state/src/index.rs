@@ -49,6 +49,9 @@ pub(super) const COLLIDED: u8 = 1 << 5;
 pub(super) const SHA256: u8 = 1 << 4;
 /// The item records a raw-row hash.
 const HAS_RAW: u8 = 1 << 6;
+/// It was last sent by the feed's last full run: its `last_sent` says so
+/// ([`crate::SENT_BY_LAST_FULL_RUN`]), not a date.
+pub(super) const SENT_BY_FULL_RUN: u8 = 1 << 7;
 
 const NO_DATE: i32 = i32::MIN;
 

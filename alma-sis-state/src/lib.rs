@@ -7,9 +7,14 @@
 //! hash, the dates they were first seen, last seen and last sent, the hash of the person's
 //! raw input rows ([`RawHash`]) and the last payload sent (the rendered `<user>` of a
 //! patron; JSON for other feeds), so someone who vanishes can be re-sent expired. Runs
-//! record their time, config hash, counts, files, destination and outcome.
+//! record their time, config hash, counts, files, destination and outcome. Two dates are
+//! kept once a feed where they would change on every item every night: a present item was
+//! last seen by the feed's last complete run (`feeds.last_seen`) when that is later than its
+//! own date, and one may say it was last sent by the feed's last complete full run
+//! (`last_sent` -1, `feeds.full_sent`), so a full run writes no item of someone
+//! unchanged since the full run before.
 //!
-//! The layout is compact (schema version 3, under 300 bytes a patron where version 1 took
+//! The layout is compact (from schema version 3 on, under 300 bytes a patron where version 1 took
 //! 2.5-2.9 kB): each item once, in a `WITHOUT ROWID` table keyed by feed and key; dates as day
 //! numbers; 96 bits of the content hash; the payload compressed against a dictionary that
 //! the file keeps (built once from the first users it stores, with only the values several
@@ -34,8 +39,9 @@
 //! The file is in WAL mode: readers (`alma-sis history` in another process) keep working
 //! while a run holds its write transaction, and a large transaction spills to the WAL, not
 //! to memory. A run's pages are written twice (to the WAL, then by the checkpoint into the
-//! file); with the compact layout that is a few hundred bytes a person on a first load and
-//! little on a nightly run.
+//! file); with the compact layout that is a few hundred bytes a person on a first load, and
+//! on a nightly run only the pages of the people who changed (and of the vanished and
+//! rejected).
 //!
 //! Nothing here reads the clock: every date and time is an argument.
 //!
@@ -110,19 +116,36 @@ pub use users::{
 };
 pub use vanished::{IfMissing, PurgePolicy, PurgeRule, VanishedDates};
 
-/// The schema version this code writes (`PRAGMA user_version`): 4, the compact layout
-/// (see [`SCHEMA`]) whose payloads may be templated ([`codec`]) and whose users' content
-/// hashes may be XXH3-128 ([`HashKind`], told apart by their length). 3 and 2 have the same
-/// tables, but 3's code reads only SHA-256 hashes and 2's only plain dictionaries, so such a
-/// file is renumbered on open (what it stores stays as it is and is read as before; a
-/// program that knows only an earlier version then refuses the file rather than failing on
-/// a hash or payload it cannot read); 1 stored dates as text, full hashes and payloads as
-/// text, keys four times (it is upgraded on open).
-const SCHEMA_VERSION: i64 = 4;
+/// The schema version this code writes (`PRAGMA user_version`): 5, the compact layout
+/// (see [`SCHEMA`]) whose payloads may be templated ([`codec`]), whose users' content
+/// hashes may be XXH3-128 ([`HashKind`], told apart by their length), and whose items may
+/// say they were sent by their feed's last full run ([`SENT_BY_LAST_FULL_RUN`]). 4, 3 and 2
+/// have the same tables but for `feeds.full_sent`, which 5 adds on open; 3's code reads only
+/// SHA-256 hashes and 2's only plain dictionaries, and 4's would take a `last_sent` of
+/// [`SENT_BY_LAST_FULL_RUN`] for a date, so such a file is renumbered on open (what it
+/// stores stays as it is and is read as before; a program that knows only an earlier
+/// version then refuses the file rather than misread it); 1 stored dates as text, full
+/// hashes and payloads as text, keys four times (it is upgraded on open).
+const SCHEMA_VERSION: i64 = 5;
 
-/// The versions with [`SCHEMA_VERSION`]'s tables: 2 (plain dictionaries only) and 3
-/// (SHA-256 content hashes only).
-const SAME_TABLES_SCHEMA_VERSIONS: [i64; 2] = [2, 3];
+/// The versions with [`SCHEMA_VERSION`]'s tables but for `feeds.full_sent`: 2 (plain
+/// dictionaries only), 3 (SHA-256 content hashes only) and 4.
+const SAME_TABLES_SCHEMA_VERSIONS: [i64; 3] = [2, 3, 4];
+
+/// An item's `last_sent` that says "the day of the feed's last full run"
+/// (`feeds.full_sent`). A complete full run sends everyone in the extract, and a person
+/// unchanged since the full run before needs nothing else written: so such a run leaves
+/// their item as it is, rather than rewrite a million items (each a page of the file, twice
+/// through the WAL and the checkpoint) only to move their `last_sent` by a day. Only a
+/// present item says it; one the run does not send (rejected today, vanished, put back
+/// because its zip did not arrive) gets the date itself first, so a present item with this
+/// value was sent by every complete full run since it was written.
+pub(crate) const SENT_BY_LAST_FULL_RUN: i64 = -1;
+
+/// `last_sent` of items `i` as a day number, given the feed's row `f`: see
+/// [`SENT_BY_LAST_FULL_RUN`].
+pub(crate) const LAST_SENT_SQL: &str =
+    "CASE WHEN i.last_sent = -1 THEN f.full_sent ELSE i.last_sent END";
 
 /// The layout: each item once, keyed by feed and key (`WITHOUT ROWID`: the key is stored
 /// once, in the table's own b-tree); dates as days since 1970-01-01; the content hash's
@@ -157,7 +180,8 @@ CREATE TABLE IF NOT EXISTS dictionaries (
 CREATE TABLE IF NOT EXISTS feeds (
     feed TEXT PRIMARY KEY,
     last_seen INTEGER NOT NULL,
-    raw_basis BLOB
+    raw_basis BLOB,
+    full_sent INTEGER
 );
 ";
 
@@ -1174,12 +1198,35 @@ impl StateStore {
             return self.ensure_delivery_tables();
         }
         if SAME_TABLES_SCHEMA_VERSIONS.contains(&version) {
-            // The same tables: only the number changes (any process may do it, once).
+            // The same tables but for a column: added, and the number changed, once (another
+            // process may have done it while this one waited for the lock).
             self.conn
-                .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                ))
+                .execute_batch("BEGIN IMMEDIATE")
                 .map_err(self.sql_err("renumber the schema"))?;
+            let renumber = || -> rusqlite::Result<()> {
+                let now: i64 = self
+                    .conn
+                    .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                if now != SCHEMA_VERSION {
+                    let has_column: bool = self.conn.query_row(
+                        "SELECT count(*) FROM pragma_table_info('feeds') \
+                         WHERE name = 'full_sent'",
+                        [],
+                        |r| r.get(0),
+                    )?;
+                    if !has_column {
+                        self.conn
+                            .execute_batch("ALTER TABLE feeds ADD COLUMN full_sent INTEGER")?;
+                    }
+                    self.conn
+                        .execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+                }
+                self.conn.execute_batch("COMMIT")
+            };
+            if let Err(source) = renumber() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(sql_error(&self.path, "renumber the schema".into(), source));
+            }
             return self.ensure_delivery_tables();
         }
         if self.has_table("items", "read the schema")? {
@@ -1199,13 +1246,13 @@ impl StateStore {
         let action = format!("read the items of feed {feed:?}");
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT i.key, i.hash, i.expires, i.first_seen, \
                  CASE WHEN i.status = 'present' AND f.last_seen > i.last_seen \
                  THEN f.last_seen ELSE i.last_seen END, \
-                 i.last_sent, i.status, i.status_since, i.sends \
-                 FROM items i LEFT JOIN feeds f ON f.feed = i.feed WHERE i.feed = ?1",
-            )
+                 {LAST_SENT_SQL}, i.status, i.status_since, i.sends \
+                 FROM items i LEFT JOIN feeds f ON f.feed = i.feed WHERE i.feed = ?1"
+            ))
             .map_err(self.sql_err(action.clone()))?;
         let mut rows = stmt.query([feed]).map_err(self.sql_err(action.clone()))?;
         let mut items = HashMap::with_capacity(self.count_items(feed)?);
@@ -1294,7 +1341,7 @@ impl StateStore {
             .conn
             .transaction()
             .map_err(sql_err("start a transaction"))?;
-        let feed = record_end(&tx, &self.path, run, end, touch)?;
+        let feed = record_end(&tx, &self.path, run, end, touch, None)?;
         {
             let mut upsert = tx
                 .prepare(
@@ -1337,14 +1384,16 @@ impl StateStore {
     }
 
     /// Records how run `run` ended (and, with `touch`, that every present item of its feed was
-    /// seen that day) in the open transaction.
+    /// seen that day; with `full_sent`, that it was a complete full run that day: see
+    /// [`SENT_BY_LAST_FULL_RUN`]) in the open transaction.
     fn record_end(
         &self,
         run: RunId,
         end: &RunEnd,
         touch: Option<NaiveDate>,
+        full_sent: Option<NaiveDate>,
     ) -> Result<(), StateError> {
-        record_end(&self.conn, &self.path, run, end, touch).map(drop)
+        record_end(&self.conn, &self.path, run, end, touch, full_sent).map(drop)
     }
 
     /// The newest finished, delivered, complete (not `--only`) run of `feed`: the brake's
@@ -1472,14 +1521,14 @@ impl StateStore {
         let action = "export the items";
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT i.key, i.hash, i.expires, i.first_seen, \
                  CASE WHEN i.status = 'present' AND f.last_seen > i.last_seen \
                  THEN f.last_seen ELSE i.last_seen END, \
-                 i.last_sent, i.status, i.status_since, i.sends, i.feed \
+                 {LAST_SENT_SQL}, i.status, i.status_since, i.sends, i.feed \
                  FROM items i LEFT JOIN feeds f ON f.feed = i.feed \
-                 WHERE ?1 IS NULL OR i.feed = ?1 ORDER BY i.feed, i.key",
-            )
+                 WHERE ?1 IS NULL OR i.feed = ?1 ORDER BY i.feed, i.key"
+            ))
             .map_err(self.sql_err(action))?;
         let mut rows = stmt.query([feed]).map_err(self.sql_err(action))?;
         let mut lines = 0;
@@ -1517,14 +1566,17 @@ impl StateStore {
     }
 }
 
-/// Records how run `run` ended, and with `touch` marks every present item of its feed seen
-/// that day, on `conn` (inside the caller's transaction). Returns the run's feed.
+/// Records how run `run` ended, with `touch` marks every present item of its feed seen
+/// that day, and with `full_sent` records the day of the feed's last complete full run (see
+/// [`SENT_BY_LAST_FULL_RUN`]), on `conn` (inside the caller's transaction). Returns the
+/// run's feed.
 fn record_end(
     conn: &Connection,
     path: &Path,
     run: RunId,
     end: &RunEnd,
     touch: Option<NaiveDate>,
+    full_sent: Option<NaiveDate>,
 ) -> Result<String, StateError> {
     let sql_err = |action: &str| {
         let action = format!("{action} (run {run})");
@@ -1574,6 +1626,16 @@ fn record_end(
             params![feed, day_number(today)],
         )
         .map_err(sql_err("mark items seen"))?;
+    }
+    if let Some(day) = full_sent {
+        // One row, not one per item: the items the run sent say so
+        // ([`SENT_BY_LAST_FULL_RUN`]); those it did not send were given their own date.
+        conn.execute(
+            "INSERT INTO feeds (feed, last_seen, full_sent) VALUES (?1, ?2, ?2) \
+             ON CONFLICT (feed) DO UPDATE SET full_sent = excluded.full_sent",
+            params![feed, day_number(day)],
+        )
+        .map_err(sql_err("mark items sent"))?;
     }
     Ok(feed)
 }

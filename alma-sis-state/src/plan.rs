@@ -23,39 +23,51 @@ use rusqlite::{OptionalExtension as _, params};
 
 use super::codec::{PackedPayload, PayloadPacker, SharedDictionary};
 use super::index::{
-    Builder, Entry, HASH_PREFIX, Index, KeyHasher, PRESENT, RETIRED, SENT, SENT_TODAY, SHA256,
-    Slot, VANISHED, key_hash,
+    Builder, Entry, HASH_PREFIX, Index, KeyHasher, PRESENT, RETIRED, SENT, SENT_BY_FULL_RUN,
+    SENT_TODAY, SHA256, Slot, VANISHED, key_hash,
 };
 use super::sql_error;
 use super::stored::{append_payload, load_user, put_payload, remove_payload};
 use super::vanished::decide;
 use super::{
     BrakeReading, CACHE_FLOOR_KIB, Class, ContentHash, HashKind, LoadMode, PLAN_BUDGET_KIB,
-    PlanOptions, PurgePolicy, RUN_CACHE_FLOOR_KIB, RawHash, RunCounts, RunEnd, RunId, StateError,
-    StateStore, VanishedAction, VanishedDates, VanishedUser, Verdict, codec, day_number,
-    from_day_number, required,
+    PlanOptions, PurgePolicy, RUN_CACHE_FLOOR_KIB, RawHash, RunCounts, RunEnd, RunId,
+    SENT_BY_LAST_FULL_RUN, StateError, StateStore, VanishedAction, VanishedDates, VanishedUser,
+    Verdict, codec, day_number, from_day_number, required,
 };
 
+/// A known item sent today (`?5`), its `last_sent` `?7`: today, or in a complete full run
+/// [`SENT_BY_LAST_FULL_RUN`], which the next such run need not write again. (So do
+/// [`UPSERT_SENT`] and [`INSERT_NEW`].)
 const UPDATE_SENT: &str = "UPDATE items SET hash = ?3, expires = ?4, last_seen = ?5, \
-     last_sent = ?5, status = 'present', status_since = NULL, sends = 0, raw = ?6 \
+     last_sent = ?7, status = 'present', status_since = NULL, sends = 0, raw = ?6 \
      WHERE feed = ?1 AND key = ?2";
 
 const UPSERT_SENT: &str = "INSERT INTO items (feed, key, hash, expires, first_seen, last_seen, \
      last_sent, status, status_since, sends, raw) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, 'present', NULL, 0, ?6) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?7, 'present', NULL, 0, ?6) \
      ON CONFLICT (feed, key) DO UPDATE SET hash = excluded.hash, expires = excluded.expires, \
      first_seen = excluded.first_seen, last_seen = excluded.last_seen, \
      last_sent = excluded.last_sent, status = 'present', status_since = NULL, sends = 0, \
      raw = excluded.raw";
 
-/// A new item sent today, pointing at its payload (`?7`); nothing when the key is taken.
+/// A new item sent today, pointing at its payload (`?8`); nothing when the key is taken.
 const INSERT_NEW: &str = "INSERT INTO items (feed, key, hash, expires, first_seen, last_seen, \
      last_sent, status, status_since, sends, raw, pid) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, 'present', NULL, 0, ?6, ?7) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?7, 'present', NULL, 0, ?6, ?8) \
      ON CONFLICT (feed, key) DO NOTHING";
 
+/// A vanished item: re-sent today (`?7`), or keeping the day it was last sent, which an
+/// item sent by the feed's last full run ([`SENT_BY_LAST_FULL_RUN`]) now says itself (`?8`:
+/// that run's day), as only a present item may say it.
 const UPDATE_VANISHED: &str = "UPDATE items SET last_seen = ?3, status = ?4, status_since = ?5, \
-     sends = ?6, last_sent = coalesce(?7, last_sent) WHERE feed = ?1 AND key = ?2";
+     sends = ?6, last_sent = coalesce(?7, CASE WHEN last_sent = -1 THEN ?8 ELSE last_sent END) \
+     WHERE feed = ?1 AND key = ?2";
+
+/// A present item the run does not send, given the day of the feed's last full run (`?3`)
+/// when it says it was sent by that run: see [`SENT_BY_LAST_FULL_RUN`].
+const KEEP_LAST_SENT: &str = "UPDATE items SET last_sent = ?3 \
+     WHERE feed = ?1 AND key = ?2 AND last_sent = -1";
 
 /// The open transaction of a run being planned; rolled back when dropped uncommitted.
 #[derive(Debug)]
@@ -135,6 +147,12 @@ pub struct Planner<'s> {
     /// A rendering of a user whose hash came without the SHA-256 an item needs (reused).
     rerendered: Vec<u8>,
     feed_last_seen: Option<i64>,
+    /// The day of the feed's last complete full run, which items sent by it stand for
+    /// ([`SENT_BY_LAST_FULL_RUN`]).
+    feed_full_sent: Option<i64>,
+    /// Whether this is a complete full run: what it sends is marked sent by it, and those it
+    /// sends unchanged since the last one are left as they are.
+    full_run: bool,
     /// Payloads waiting for the dictionary they will be compressed with: the first users a
     /// state file stores, from which it is built ([`codec::build_dictionary`]).
     samples: Vec<(Box<str>, Vec<u8>)>,
@@ -248,14 +266,17 @@ impl StateStore {
             open: true,
         };
         let today_day = day_number(today);
-        let feed_last_seen = tx
+        let (feed_last_seen, feed_full_sent) = tx
             .store
             .conn
-            .query_row("SELECT last_seen FROM feeds WHERE feed = ?1", [feed], |r| {
-                r.get::<_, i64>(0)
-            })
+            .query_row(
+                "SELECT last_seen, full_sent FROM feeds WHERE feed = ?1",
+                [feed],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?)),
+            )
             .optional()
-            .map_err(tx.store.sql_err(format!("read feed {feed:?}")))?;
+            .map_err(tx.store.sql_err(format!("read feed {feed:?}")))?
+            .map_or((None, None), |(seen, sent)| (Some(seen), sent));
         let rekeyed = rekey(tx.store, feed, &options.match_id)?;
         // Only a delta reads recorded raw-row hashes (to skip people, or to see that one needs
         // recording); a full run maps everyone and does not hold them.
@@ -309,6 +330,8 @@ impl StateStore {
             sha256_known,
             rerendered: Vec::new(),
             feed_last_seen,
+            feed_full_sent,
+            full_run: options.mode == LoadMode::Full && !options.partial,
             samples: Vec::new(),
             stored: Vec::new(),
             dictionary,
@@ -493,7 +516,9 @@ fn load_index(
         };
         if let Some(sent) = row.get::<_, Option<i64>>(3).map_err(sql)? {
             flags |= SENT;
-            if sent == today {
+            if sent == SENT_BY_LAST_FULL_RUN {
+                flags |= SENT_BY_FULL_RUN;
+            } else if sent == today {
                 flags |= SENT_TODAY;
             }
         }
@@ -708,7 +733,18 @@ impl<'s> Planner<'s> {
             // version): record the hash, so that the next run can skip the person.
             self.write_unchanged(key, &hash, raw)?;
         }
-        if send {
+        // A complete full run sends everyone. Someone unchanged since the last one, whose
+        // item says it was sent by that run and holds the expiry sent today, needs nothing
+        // written: the run's own record moves their `last_sent` and `last_seen`
+        // ([`SENT_BY_LAST_FULL_RUN`]). Their raw-row hash stays that of rows which map to the
+        // same user, perhaps earlier than today's (a full run does not hold the hashes
+        // recorded): a later delta then maps them once and records today's.
+        let unwritten = self.full_run
+            && class == Class::Unchanged
+            && !upgrade
+            && !self.raw_cleared
+            && known.is_some_and(|k| k.has(SENT_BY_FULL_RUN) && k.expires() == user.expiry_date);
+        if send && !unwritten {
             // Whether the payload is stored with the item already.
             let mut payload_stored = false;
             let written = match &known {
@@ -739,6 +775,8 @@ impl<'s> Planner<'s> {
                     _ => self.write_payload(key, rendered)?,
                 }
             }
+        }
+        if send {
             self.counts.sent += 1;
         }
         if let Some(slot) = claimed {
@@ -1023,13 +1061,18 @@ impl<'s> Planner<'s> {
     ) -> Result<usize, StateError> {
         let store = &*self.tx.store;
         let err = |source| sql_error(&store.path, format!("write item {key:?}"), source);
+        let last_sent = if self.full_run {
+            SENT_BY_LAST_FULL_RUN
+        } else {
+            self.today_day
+        };
         store
             .conn
             .prepare_cached(sql)
             .and_then(|mut s| {
                 // What `execute` would check: every parameter bound, none left over from
                 // the statement's last use.
-                let count = 6 + usize::from(pid.is_some());
+                let count = 7 + usize::from(pid.is_some());
                 if s.parameter_count() != count {
                     return Err(rusqlite::Error::InvalidParameterCount(
                         count,
@@ -1042,8 +1085,9 @@ impl<'s> Planner<'s> {
                 s.raw_bind_parameter(4, expires.map(day_number))?;
                 s.raw_bind_parameter(5, self.today_day)?;
                 s.raw_bind_parameter(6, raw.map(RawHash::stored))?;
+                s.raw_bind_parameter(7, last_sent)?;
                 if let Some(pid) = pid {
-                    s.raw_bind_parameter(7, pid)?;
+                    s.raw_bind_parameter(8, pid)?;
                 }
                 s.raw_execute()
             })
@@ -1126,6 +1170,8 @@ impl<'s> Planner<'s> {
             baseline,
             known,
             feed_last_seen,
+            feed_full_sent,
+            full_run,
             purge,
             ..
         } = self;
@@ -1186,6 +1232,7 @@ impl<'s> Planner<'s> {
                             status_since,
                             i64::from(sends),
                             resent.then_some(today_day),
+                            feed_full_sent,
                         ])
                     })
                     .map_err(|source| {
@@ -1207,6 +1254,24 @@ impl<'s> Planner<'s> {
                 vanished.push(entry);
             }
         }
+        if full_run {
+            // Held today, so not sent by this run: the day of the last full run, said by
+            // their item, becomes their own before the run's record moves that day.
+            for key in &held {
+                let unseen = index
+                    .find(index.hash(key), key)
+                    .is_some_and(|slot| !seen.has(slot, key));
+                if unseen {
+                    tx.store
+                        .conn
+                        .prepare_cached(KEEP_LAST_SENT)
+                        .and_then(|mut s| s.execute(params![feed, &**key, feed_full_sent]))
+                        .map_err(|source| {
+                            sql_error(&tx.store.path, format!("write held item {key:?}"), source)
+                        })?;
+                }
+            }
+        }
         counts.sent += resends.len() as u64;
         let brake = BrakeReading {
             baseline,
@@ -1224,6 +1289,7 @@ impl<'s> Planner<'s> {
             feed,
             today,
             partial: options.partial,
+            full_run,
             resends,
         })
     }
@@ -1576,6 +1642,8 @@ pub struct PlannedRun<'s> {
     pub(super) feed: String,
     pub(super) today: NaiveDate,
     pub(super) partial: bool,
+    /// A complete full run: its record says the day of the feed's last full run.
+    pub(super) full_run: bool,
     resends: Vec<Resend>,
 }
 
@@ -1621,10 +1689,12 @@ impl PlannedRun<'_> {
             feed,
             today,
             partial,
+            full_run,
             ..
         } = self;
         let touch = (!partial).then_some(today);
-        tx.store.record_end(run, end, touch)?;
+        tx.store
+            .record_end(run, end, touch, full_run.then_some(today))?;
         tx.end("COMMIT", &format!("commit run {run} of feed {feed:?}"))
     }
 
@@ -1771,6 +1841,81 @@ mod tests {
         (sent, counts, vanished)
     }
 
+    /// One complete full run of `people` (`(id, last name)`) on `today`; returns how many
+    /// rows its observations changed in the file.
+    fn full_run(store: &mut StateStore, today: NaiveDate, people: &[(&str, &str)]) -> u64 {
+        let run = begin(store, today);
+        let options = PlanOptions {
+            mode: LoadMode::Full,
+            ..options()
+        };
+        let mut planner = store.planner("patrons", &options, today).unwrap();
+        planner.set_raw_basis(b"basis").unwrap();
+        let before = planner.tx.store.conn.total_changes();
+        for (id, name) in people {
+            let (u, hash, xml) = user(id, name, day(1));
+            let raw = RawHash(name.len() as u64);
+            assert!(
+                planner
+                    .observe_raw(&u, hash, &xml, Some((id, raw)))
+                    .unwrap()
+                    .send
+            );
+        }
+        let changes = planner.tx.store.conn.total_changes() - before;
+        deliver(planner, run, &mut Vec::new());
+        changes
+    }
+
+    #[test]
+    fn a_full_run_writes_no_item_of_someone_unchanged_since_the_last_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = StateStore::open(&dir.path().join("s.sqlite")).unwrap();
+        let people = [("a", "Ames"), ("b", "Bell"), ("c", "Cole")];
+        assert!(full_run(&mut store, day(1), &people) >= 3, "new: written");
+        // Delivered by a delta: their `last_sent` a date, which the next full run moves.
+        let run = begin(&mut store, day(2));
+        let mut planner = store.planner("patrons", &options(), day(2)).unwrap();
+        let (u, hash, xml) = user("b", "Bellamy", day(1));
+        assert!(planner.observe(&u, hash, &xml).unwrap().send);
+        for (id, name) in [("a", "Ames"), ("c", "Cole")] {
+            let (u, hash, xml) = user(id, name, day(1));
+            assert!(!planner.observe(&u, hash, &xml).unwrap().send);
+        }
+        deliver(planner, run, &mut Vec::new());
+        let people = [("a", "Ames"), ("b", "Bellamy"), ("c", "Cole")];
+        assert_eq!(
+            full_run(&mut store, day(3), &people),
+            1,
+            "b: sent by a delta"
+        );
+        assert_eq!(
+            store
+                .snapshot("patrons")
+                .unwrap()
+                .get("a")
+                .unwrap()
+                .last_sent,
+            Some(day(3))
+        );
+        assert_eq!(full_run(&mut store, day(4), &people), 0, "nobody changed");
+        let people = [("a", "Ames"), ("b", "Bellamy"), ("c", "Coleman")];
+        assert_eq!(
+            full_run(&mut store, day(5), &people),
+            2,
+            "c changed: item and payload"
+        );
+        let snapshot = store.snapshot("patrons").unwrap();
+        for id in ["a", "b", "c"] {
+            let item = snapshot.get(id).unwrap();
+            assert_eq!(
+                (item.last_seen, item.last_sent),
+                (day(5), Some(day(5))),
+                "{id}"
+            );
+        }
+    }
+
     #[test]
     fn people_whose_key_hashes_collide_never_merge() {
         let dir = tempfile::tempdir().unwrap();
@@ -1882,7 +2027,7 @@ mod tests {
             matches!(
                 unbound,
                 Err(StateError::Sql {
-                    source: rusqlite::Error::InvalidParameterCount(6, 7),
+                    source: rusqlite::Error::InvalidParameterCount(7, 8),
                     ..
                 })
             ),

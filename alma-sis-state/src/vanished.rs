@@ -176,10 +176,12 @@ impl StateStore {
         // Cached: `plan` asks this of every Alma user the load does not match.
         let row = self
             .conn
-            .prepare_cached(
-                "SELECT status, status_since, sends, expires, last_sent FROM items \
-                 WHERE feed = ?1 AND key = ?2",
-            )
+            .prepare_cached(&format!(
+                "SELECT i.status, i.status_since, i.sends, i.expires, {} \
+                 FROM items i LEFT JOIN feeds f ON f.feed = i.feed \
+                 WHERE i.feed = ?1 AND i.key = ?2",
+                super::LAST_SENT_SQL
+            ))
             .and_then(|mut stmt| {
                 stmt.query_row(params![feed, &*key], |r| {
                     Ok((

@@ -24,11 +24,14 @@ fn day(n: u64) -> NaiveDate {
         .unwrap()
 }
 
-fn person(i: usize, version: u32) -> User {
+/// Person `i` in the `version` of their record, expiring `term` days into 2028.
+fn person(i: usize, version: u32, term: i32) -> User {
     let mut u = User::new(format!("p{i:02}"));
     u.first_name = Some("Sam".into());
     u.last_name = Some(format!("Version{version}"));
-    u.expiry_date = NaiveDate::from_ymd_opt(2028, 1, 1);
+    u.expiry_date = NaiveDate::from_ymd_opt(2028, 1, 1)
+        .unwrap()
+        .checked_add_signed(chrono::Duration::days(i64::from(term)));
     u
 }
 
@@ -53,15 +56,18 @@ impl Lcg {
     }
 }
 
-/// What reached Alma last for one person: the content and the night.
+/// What reached Alma last for one person: the content, its expiry (re-sent expired, the
+/// one the state keeps is the last sent with the record) and the night.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct InAlma {
     hash: ContentHash,
+    expires: Option<NaiveDate>,
     night: NaiveDate,
 }
 
-/// A person sent: their id and content (`None`: re-sent expired, the content Alma has).
-type Sent = (String, Option<ContentHash>);
+/// A person sent: their id, content and expiry (`None`: re-sent expired, the content Alma
+/// has).
+type Sent = (String, Option<(ContentHash, Option<NaiveDate>)>);
 
 /// The state's view of everyone, as the oracle keeps it.
 fn recorded(store: &StateStore) -> BTreeMap<String, InAlma> {
@@ -75,6 +81,7 @@ fn recorded(store: &StateStore) -> BTreeMap<String, InAlma> {
                     k.to_owned(),
                     InAlma {
                         hash: item.hash,
+                        expires: item.expires,
                         night,
                     },
                 )
@@ -108,6 +115,7 @@ fn over_many_mixed_nights_the_state_records_what_reached_alma_and_when() {
         let mut store = StateStore::open(&dir.path().join("s.sqlite")).unwrap();
         let mut rng = Lcg(seed);
         let mut versions = [1_u32; PEOPLE];
+        let mut terms = [0_i32; PEOPLE];
         let mut alma: BTreeMap<String, InAlma> = BTreeMap::new();
         for n in 1..=12 {
             let today = day(n);
@@ -115,6 +123,14 @@ fn over_many_mixed_nights_the_state_records_what_reached_alma_and_when() {
             for v in versions.iter_mut() {
                 if rng.one_in(4) {
                     *v += 1;
+                }
+            }
+            // Expiry dates move too, mostly later (a new term), now and then earlier.
+            for t in terms.iter_mut() {
+                match rng.below(12) {
+                    0 | 1 => *t += 30,
+                    2 => *t -= 10,
+                    _ => {}
                 }
             }
             let mode = if rng.one_in(2) {
@@ -129,7 +145,12 @@ fn over_many_mixed_nights_the_state_records_what_reached_alma_and_when() {
             let options = PlanOptions {
                 match_id: MatchId::PrimaryId,
                 mode,
-                vanished: VanishedPolicy::Expire { grace_days: 0 },
+                // Every third seed leaves the vanished as they are in Alma (not re-sent).
+                vanished: if seed % 3 == 0 {
+                    VanishedPolicy::Nothing
+                } else {
+                    VanishedPolicy::Expire { grace_days: 0 }
+                },
                 vanished_runs: 2,
                 refresh_days: 30,
                 brake: BrakeLimits {
@@ -152,7 +173,7 @@ fn over_many_mixed_nights_the_state_records_what_reached_alma_and_when() {
             let mut sent: Vec<Sent> = Vec::new();
             let mut must_send = BTreeSet::new();
             for i in 0..PEOPLE {
-                let user = person(i, versions[i]);
+                let user = person(i, versions[i], terms[i]);
                 let id = user.primary_id.clone();
                 if !present[i] {
                     continue;
@@ -162,11 +183,18 @@ fn over_many_mixed_nights_the_state_records_what_reached_alma_and_when() {
                     continue;
                 }
                 let hash = hash_of(&user);
-                if mode == LoadMode::Full || alma.get(&id).map(|a| a.hash) != Some(hash) {
+                let changed = alma.get(&id).is_none_or(|a| {
+                    a.hash != hash || user.expiry_date.is_some_and(|e| a.expires > Some(e))
+                });
+                if mode == LoadMode::Full || changed {
                     must_send.insert(id.clone());
                 }
-                // The same rows, the same hash: a version is a person's rows.
-                let raw = RawHash(u64::from(versions[i]) << 8 | i as u64);
+                // The same rows, the same hash: a version and a term are a person's rows.
+                let raw = RawHash(
+                    u64::from(versions[i]) << 40
+                        | u64::from(terms[i].cast_unsigned()) << 8
+                        | i as u64,
+                );
                 if planner.skip_unchanged(&id, raw) {
                     continue;
                 }
@@ -177,7 +205,7 @@ fn over_many_mixed_nights_the_state_records_what_reached_alma_and_when() {
                     .unwrap()
                     .send
                 {
-                    sent.push((id, Some(hash)));
+                    sent.push((id, Some((hash, user.expiry_date))));
                 }
             }
             let planned = planner.finish().unwrap();
@@ -227,9 +255,18 @@ fn over_many_mixed_nights_the_state_records_what_reached_alma_and_when() {
                 .commit_delivered(run, &end, &record, held_back)
                 .unwrap();
             let mut arrived = |ids: &[Sent]| {
-                for (id, hash) in ids {
-                    let hash = hash.or_else(|| alma.get(id).map(|a| a.hash)).unwrap();
-                    alma.insert(id.clone(), InAlma { hash, night: today });
+                for (id, record) in ids {
+                    let (hash, expires) = record
+                        .or_else(|| alma.get(id).map(|a| (a.hash, a.expires)))
+                        .unwrap();
+                    alma.insert(
+                        id.clone(),
+                        InAlma {
+                            hash,
+                            expires,
+                            night: today,
+                        },
+                    );
                 }
             };
             for (_, ids) in files.iter().take(arrive) {

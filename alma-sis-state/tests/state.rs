@@ -1781,7 +1781,7 @@ fn a_schema_1_state_file_is_upgraded_and_keeps_what_was_sent() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     assert!(!tables.iter().any(|t| t.ends_with("_v1")), "{tables:?}");
     let compressed: i64 = conn
         .query_row(
@@ -1873,12 +1873,12 @@ fn a_schema_2_state_file_is_renumbered_and_its_plain_payloads_read() {
                 .unwrap();
             assert_eq!(changed, 1);
         }
-        conn.execute_batch("PRAGMA user_version = 2;").unwrap();
+        as_version(&conn, 2);
     }
     // The next night: p03 left (re-sent from its plain payload), p01 changed (stored with
     // the file's plain dictionary, still its newest).
     let (conn, version) = the_night_after_an_older_file(&feed);
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     let tags: Vec<u8> = conn
         .prepare("SELECT substr(payload, 1, 1) FROM payloads ORDER BY id")
         .unwrap()
@@ -1913,7 +1913,18 @@ fn as_version_3_left_it(feed: &Feed, users: &[User]) {
             .unwrap();
         assert_eq!(changed, 1, "{}", user.primary_id);
     }
-    conn.execute_batch("PRAGMA user_version = 3;").unwrap();
+    as_version(&conn, 3);
+}
+
+/// Makes the file over as schema `version` (2 to 4) wrote it: every `last_sent` a date,
+/// no `feeds.full_sent`.
+fn as_version(conn: &rusqlite::Connection, version: i64) {
+    conn.execute_batch(&format!(
+        "UPDATE items SET last_sent = (SELECT full_sent FROM feeds f WHERE f.feed = items.feed) \
+         WHERE last_sent = -1; ALTER TABLE feeds DROP COLUMN full_sent; \
+         PRAGMA user_version = {version};"
+    ))
+    .unwrap();
 }
 
 /// `key length` of every item's hash, in key order.
@@ -2004,7 +2015,7 @@ fn items_recorded_with_sha256_are_compared_under_it_and_then_recorded_with_xxh3(
                 let lengths = hash_lengths(&upgraded);
                 if n == 0 {
                     // Everyone compared now carries an XXH3; p03, vanished, keeps its SHA-256
-                    // until it returns. The file is version 4: a version-3 program refuses it.
+                    // until it returns. The file is version 5: a version-3 program refuses it.
                     let want: Vec<String> = (1..=10)
                         .map(|i| format!("p{i:02} {}", if i == 3 { 12 } else { 16 }))
                         .collect();
@@ -2013,7 +2024,7 @@ fn items_recorded_with_sha256_are_compared_under_it_and_then_recorded_with_xxh3(
                     let version: i64 = conn
                         .query_row("PRAGMA user_version", [], |r| r.get(0))
                         .unwrap();
-                    assert_eq!(version, 4);
+                    assert_eq!(version, 5);
                 } else {
                     assert!(lengths.iter().all(|l| l.ends_with(" 16")), "{lengths:?}");
                 }

@@ -318,7 +318,13 @@ fn as_version_3_left_it(demo: &Demo) -> usize {
                 .unwrap();
         }
     }
-    conn.execute_batch("PRAGMA user_version = 3;").unwrap();
+    // As version 3 wrote it: every `last_sent` a date, no `feeds.full_sent`.
+    conn.execute_batch(
+        "UPDATE items SET last_sent = (SELECT full_sent FROM feeds f WHERE f.feed = items.feed) \
+         WHERE last_sent = -1; ALTER TABLE feeds DROP COLUMN full_sent; \
+         PRAGMA user_version = 3;",
+    )
+    .unwrap();
     converted
 }
 
