@@ -5,15 +5,15 @@
 use std::collections::BTreeMap;
 
 use alma_sis_state::{
-    BrakeLimits, ContentHash, LoadMode, NewRun, PlanOptions, RunEnd, RunFile, RunId, RunOutcome,
-    StateStore, VanishedAction, VanishedPolicy,
+    BrakeLimits, ContentHash, LoadMode, NewRun, PlanOptions, PlannedRun, RunEnd, RunFile, RunId,
+    RunOutcome, StateStore, VanishedAction, VanishedPolicy,
 };
 use alma_user_model::User;
 use chrono::{DateTime, Days, NaiveDate};
 
-const FEED: &str = "patrons";
+pub(crate) const FEED: &str = "patrons";
 
-fn day(n: u64) -> NaiveDate {
+pub(crate) fn day(n: u64) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 1)
         .unwrap()
         .checked_add_days(Days::new(n))
@@ -58,43 +58,30 @@ impl Day {
     }
 }
 
-/// One run of `people` on `today`: sends in files of `per_file` users (extract order, then
-/// the vanished), of which the first `arrive` reach the destination.
-fn run(
-    store: &mut StateStore,
-    today: NaiveDate,
-    people: &[User],
-    per_file: usize,
-    arrive: usize,
-) -> Day {
-    let run = store
+/// Records the start of a run of the feed on `today` (at 04:00 UTC), in `mode`.
+pub(crate) fn begin(store: &mut StateStore, today: NaiveDate, mode: &str, partial: bool) -> RunId {
+    store
         .begin_run(&NewRun {
             feed: FEED.into(),
             started: DateTime::parse_from_rfc3339(&format!("{today}T04:00:00Z")).unwrap(),
             config_hash: "c".into(),
-            mode: "delta".into(),
-            partial: false,
+            mode: mode.into(),
+            partial,
         })
-        .unwrap();
-    let mut planner = store.planner(FEED, &options(), today).unwrap();
-    let mut sent = Vec::new();
-    for user in people {
-        let mut xml = Vec::new();
-        let hash = ContentHash::render_user(user, &mut xml).unwrap();
-        if planner.observe(user, hash, &xml).unwrap().send {
-            sent.push(user.primary_id.clone());
-        }
-    }
-    let planned = planner.finish().unwrap();
-    let vanished: Vec<(String, VanishedAction)> = planned
-        .vanished
-        .iter()
-        .filter(|v| v.send > 0)
-        .map(|v| (v.primary_id.clone(), v.action))
-        .collect();
-    for user in planned.resend() {
-        sent.push(user.unwrap().primary_id);
-    }
+        .unwrap()
+}
+
+/// Commits `planned`, run `run` of `today`, as sent in files of `per_file` users of `sent`
+/// (primary ids, in sending order), of which the first `arrive` reach the destination; the
+/// people of the others are held back. Returns the files, each with its ids.
+pub(crate) fn commit_in_files(
+    planned: PlannedRun<'_>,
+    run: RunId,
+    today: NaiveDate,
+    sent: &[String],
+    per_file: usize,
+    arrive: usize,
+) -> Vec<(String, Vec<String>)> {
     let files: Vec<(String, Vec<String>)> = sent
         .chunks(per_file)
         .enumerate()
@@ -132,6 +119,39 @@ fn run(
         .unwrap();
     let expected_held: usize = files.iter().skip(arrive).map(|(_, ids)| ids.len()).sum();
     assert_eq!(held.people, expected_held as u64);
+    files
+}
+
+/// One run of `people` on `today`: sends in files of `per_file` users (extract order, then
+/// the vanished), of which the first `arrive` reach the destination.
+fn run(
+    store: &mut StateStore,
+    today: NaiveDate,
+    people: &[User],
+    per_file: usize,
+    arrive: usize,
+) -> Day {
+    let run = begin(store, today, "delta", false);
+    let mut planner = store.planner(FEED, &options(), today).unwrap();
+    let mut sent = Vec::new();
+    for user in people {
+        let mut xml = Vec::new();
+        let hash = ContentHash::render_user(user, &mut xml).unwrap();
+        if planner.observe(user, hash, &xml).unwrap().send {
+            sent.push(user.primary_id.clone());
+        }
+    }
+    let planned = planner.finish().unwrap();
+    let vanished: Vec<(String, VanishedAction)> = planned
+        .vanished
+        .iter()
+        .filter(|v| v.send > 0)
+        .map(|v| (v.primary_id.clone(), v.action))
+        .collect();
+    for user in planned.resend() {
+        sent.push(user.unwrap().primary_id);
+    }
+    let files = commit_in_files(planned, run, today, &sent, per_file, arrive);
     Day {
         run,
         files,
@@ -150,7 +170,7 @@ fn recorded(store: &StateStore) -> BTreeMap<String, ContentHash> {
         .collect()
 }
 
-fn hash_of(user: &User) -> ContentHash {
+pub(crate) fn hash_of(user: &User) -> ContentHash {
     ContentHash::render_user(user, &mut Vec::new()).unwrap()
 }
 
@@ -281,15 +301,19 @@ fn changed_and_vanished_people_of_a_file_that_did_not_arrive_are_sent_again_as_t
 }
 
 /// A small deterministic generator.
-struct Lcg(u64);
+pub(crate) struct Lcg(pub(crate) u64);
 
 impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % n
+    }
+
+    pub(crate) fn one_in(&mut self, n: u64) -> bool {
+        self.below(n) == 0
     }
 }
 
@@ -343,54 +367,25 @@ fn a_held_back_change_is_not_skipped_by_its_raw_row_hash() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = StateStore::open(&dir.path().join("s.sqlite")).unwrap();
     let night = |store: &mut StateStore, today, version, raw, arrive: usize| {
-        let run = store
-            .begin_run(&NewRun {
-                feed: FEED.into(),
-                started: DateTime::parse_from_rfc3339(&format!("{today}T04:00:00Z")).unwrap(),
-                config_hash: "c".into(),
-                mode: "delta".into(),
-                partial: false,
-            })
-            .unwrap();
+        let run = begin(store, today, "delta", false);
         let mut planner = store.planner(FEED, &options(), today).unwrap();
         planner.set_raw_basis(b"basis").unwrap();
-        let skipped = planner.skip_unchanged("p", RawHash(raw));
-        let mut sent = false;
-        if !skipped {
+        let mut sent = Vec::new();
+        if !planner.skip_unchanged("p", RawHash(raw)) {
             let user = person("p", version);
             let mut xml = Vec::new();
             let hash = ContentHash::render_user(&user, &mut xml).unwrap();
-            sent = planner
+            if planner
                 .observe_raw(&user, hash, &xml, Some(("p", RawHash(raw))))
                 .unwrap()
-                .send;
+                .send
+            {
+                sent.push(user.primary_id);
+            }
         }
         let planned = planner.finish().unwrap();
-        let name = format!("{today}.zip");
-        let files = [RunFile {
-            name: name.clone(),
-            sha256: format!("sha-{today}"),
-            users: u64::from(sent),
-            delivered: arrive > 0,
-        }];
-        let held: Vec<(String, String)> = if sent && arrive == 0 {
-            vec![(name.clone(), "p".into())]
-        } else {
-            Vec::new()
-        };
-        let end = RunEnd {
-            outcome: if arrive > 0 {
-                RunOutcome::Delivered
-            } else {
-                RunOutcome::PartlyDelivered
-            },
-            counts: planned.counts,
-            files: vec![name],
-            destination: Some("drop folder".into()),
-            message: None,
-        };
-        planned.commit_delivered(run, &end, &files, held).unwrap();
-        sent
+        commit_in_files(planned, run, today, &sent, 1, arrive);
+        !sent.is_empty()
     };
     assert!(night(&mut store, day(1), 1, 11, 1), "new: sent");
     assert!(

@@ -8,21 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 
 use alma_sis_state::{
-    BrakeLimits, ContentHash, LoadMode, NewRun, PlanOptions, RawHash, RunEnd, RunFile, RunOutcome,
-    StateStore, VanishedPolicy,
+    BrakeLimits, ContentHash, LoadMode, PlanOptions, RawHash, StateStore, VanishedPolicy,
 };
 use alma_user_model::{MatchId, User};
-use chrono::{DateTime, Days, NaiveDate};
+use chrono::NaiveDate;
 
-const FEED: &str = "patrons";
+use super::delivery::{FEED, Lcg, begin, commit_in_files, day, hash_of};
+
 const PEOPLE: usize = 16;
-
-fn day(n: u64) -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 11, 1)
-        .unwrap()
-        .checked_add_days(Days::new(n))
-        .unwrap()
-}
 
 /// Person `i` in the `version` of their record, expiring `term` days into 2028.
 fn person(i: usize, version: u32, term: i32) -> User {
@@ -35,27 +28,6 @@ fn person(i: usize, version: u32, term: i32) -> User {
     u
 }
 
-fn hash_of(user: &User) -> ContentHash {
-    ContentHash::render_user(user, &mut Vec::new()).unwrap()
-}
-
-/// A small deterministic generator.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
-
-    fn one_in(&mut self, n: u64) -> bool {
-        self.below(n) == 0
-    }
-}
-
 /// What reached Alma last for one person: the content, its expiry (re-sent expired, the
 /// one the state keeps is the last sent with the record) and the night.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,9 +37,9 @@ struct InAlma {
     night: NaiveDate,
 }
 
-/// A person sent: their id, content and expiry (`None`: re-sent expired, the content Alma
-/// has).
-type Sent = (String, Option<(ContentHash, Option<NaiveDate>)>);
+/// What a person was sent with: their content and expiry (`None`: re-sent expired, the
+/// content Alma has).
+type Record = Option<(ContentHash, Option<NaiveDate>)>;
 
 /// The state's view of everyone, as the oracle keeps it.
 fn recorded(store: &StateStore) -> BTreeMap<String, InAlma> {
@@ -159,18 +131,15 @@ fn over_many_mixed_nights_the_state_records_what_reached_alma_and_when() {
                 },
                 partial,
             };
-            let run = store
-                .begin_run(&NewRun {
-                    feed: FEED.into(),
-                    started: DateTime::parse_from_rfc3339(&format!("{today}T04:00:00Z")).unwrap(),
-                    config_hash: "c".into(),
-                    mode: format!("{mode:?}").to_lowercase(),
-                    partial,
-                })
-                .unwrap();
+            let run = begin(
+                &mut store,
+                today,
+                &format!("{mode:?}").to_lowercase(),
+                partial,
+            );
             let mut planner = store.planner(FEED, &options, today).unwrap();
             planner.set_raw_basis(b"basis").unwrap();
-            let mut sent: Vec<Sent> = Vec::new();
+            let mut sent: Vec<(String, Record)> = Vec::new();
             let mut must_send = BTreeSet::new();
             for i in 0..PEOPLE {
                 let user = person(i, versions[i], terms[i]);
@@ -219,44 +188,13 @@ fn over_many_mixed_nights_the_state_records_what_reached_alma_and_when() {
                 "{at}: {mode:?} must send {must_send:?}, sent {sent_ids:?}"
             );
             let per_file = 1 + rng.below(5) as usize;
-            let files: Vec<(String, Vec<Sent>)> = sent
-                .chunks(per_file)
-                .enumerate()
-                .map(|(i, c)| (format!("{today}_r{run}_{:02}.zip", i + 1), c.to_vec()))
-                .collect();
-            let arrive = rng.below(files.len() as u64 + 1) as usize;
-            let record: Vec<RunFile> = files
-                .iter()
-                .enumerate()
-                .map(|(i, (name, ids))| RunFile {
-                    name: name.clone(),
-                    sha256: format!("sha-{name}"),
-                    users: ids.len() as u64,
-                    delivered: i < arrive,
-                })
-                .collect();
-            let held_back: Vec<(String, String)> = files
-                .iter()
-                .skip(arrive)
-                .flat_map(|(name, ids)| ids.iter().map(|(id, _)| (name.clone(), id.clone())))
-                .collect();
-            let end = RunEnd {
-                outcome: if arrive == files.len() {
-                    RunOutcome::Delivered
-                } else {
-                    RunOutcome::PartlyDelivered
-                },
-                counts: planned.counts,
-                files: files.iter().map(|(name, _)| name.clone()).collect(),
-                destination: Some("drop folder".into()),
-                message: None,
-            };
-            planned
-                .commit_delivered(run, &end, &record, held_back)
-                .unwrap();
-            let mut arrived = |ids: &[Sent]| {
-                for (id, record) in ids {
-                    let (hash, expires) = record
+            let arrive = rng.below(sent.len().div_ceil(per_file) as u64 + 1) as usize;
+            let ids: Vec<String> = sent.iter().map(|(id, _)| id.clone()).collect();
+            let files = commit_in_files(planned, run, today, &ids, per_file, arrive);
+            let records: BTreeMap<String, Record> = sent.into_iter().collect();
+            let mut arrived = |ids: &[String]| {
+                for id in ids {
+                    let (hash, expires) = records[id]
                         .or_else(|| alma.get(id).map(|a| (a.hash, a.expires)))
                         .unwrap();
                     alma.insert(
