@@ -101,7 +101,7 @@ use std::path::{Path, PathBuf};
 
 use alma_user_model::{MovingDates, User, WriteError, render_user_marked};
 use chrono::{DateTime, Datelike as _, FixedOffset, NaiveDate};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -1199,34 +1199,26 @@ impl StateStore {
         }
         if SAME_TABLES_SCHEMA_VERSIONS.contains(&version) {
             // The same tables but for a column: added, and the number changed, once (another
-            // process may have done it while this one waited for the lock).
-            self.conn
-                .execute_batch("BEGIN IMMEDIATE")
-                .map_err(self.sql_err("renumber the schema"))?;
+            // process may have done it while this one waited for the lock). Rolled back when
+            // dropped uncommitted.
             let renumber = || -> rusqlite::Result<()> {
-                let now: i64 = self
-                    .conn
-                    .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+                let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
                 if now != SCHEMA_VERSION {
-                    let has_column: bool = self.conn.query_row(
+                    let has_column: bool = tx.query_row(
                         "SELECT count(*) FROM pragma_table_info('feeds') \
                          WHERE name = 'full_sent'",
                         [],
                         |r| r.get(0),
                     )?;
                     if !has_column {
-                        self.conn
-                            .execute_batch("ALTER TABLE feeds ADD COLUMN full_sent INTEGER")?;
+                        tx.execute_batch("ALTER TABLE feeds ADD COLUMN full_sent INTEGER")?;
                     }
-                    self.conn
-                        .execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+                    tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
                 }
-                self.conn.execute_batch("COMMIT")
+                tx.commit()
             };
-            if let Err(source) = renumber() {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                return Err(sql_error(&self.path, "renumber the schema".into(), source));
-            }
+            renumber().map_err(self.sql_err("renumber the schema"))?;
             return self.ensure_delivery_tables();
         }
         if self.has_table("items", "read the schema")? {
