@@ -12,7 +12,7 @@
 //! job acts on within days of the run; counted from the run date as well, whoever is sent
 //! always has at least the minimum left to come back or be noticed.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use alma_user_model::{User, match_key};
 use chrono::{Days, NaiveDate};
@@ -158,6 +158,17 @@ pub enum IfMissing {
     Vanishes(VanishedUser),
 }
 
+/// The item [`StateStore::if_missing`] reads, its `last_sent` a date (formatted once: it
+/// is asked of every Alma user a `plan` does not match).
+static IF_MISSING_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT i.status, i.status_since, i.sends, i.expires, {} \
+         FROM items i LEFT JOIN feeds f ON f.feed = i.feed \
+         WHERE i.feed = ?1 AND i.key = ?2",
+        super::LAST_SENT_SQL
+    )
+});
+
 impl StateStore {
     /// What a complete run of `feed` on `today` would do with the person whose match value
     /// (under `options.match_id`, the primary id by default) is `value` if they were missing
@@ -176,12 +187,7 @@ impl StateStore {
         // Cached: `plan` asks this of every Alma user the load does not match.
         let row = self
             .conn
-            .prepare_cached(&format!(
-                "SELECT i.status, i.status_since, i.sends, i.expires, {} \
-                 FROM items i LEFT JOIN feeds f ON f.feed = i.feed \
-                 WHERE i.feed = ?1 AND i.key = ?2",
-                super::LAST_SENT_SQL
-            ))
+            .prepare_cached(&IF_MISSING_SQL)
             .and_then(|mut stmt| {
                 stmt.query_row(params![feed, &*key], |r| {
                     Ok((
