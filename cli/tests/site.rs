@@ -202,15 +202,8 @@ impl Site {
     /// The match ids the run state records as sent (`state export`, read with plain string
     /// search: a big run's export is read in a debug build).
     pub fn recorded(&self) -> BTreeSet<String> {
-        let out = self.command(&["state", "export"]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         const KEY: &str = "\"key\":\"";
-        String::from_utf8(out.stdout)
-            .unwrap()
+        self.export()
             .lines()
             .filter(|l| !l.contains("\"last_sent\":null"))
             .map(|l| {
@@ -219,6 +212,17 @@ impl Site {
                 l[from..from + len].to_owned()
             })
             .collect()
+    }
+
+    /// The run state's items (`state export`).
+    pub fn export(&self) -> String {
+        let out = self.command(&["state", "export"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     }
 
     /// The outcome of run `id` as the run state recorded it.
