@@ -255,6 +255,44 @@ fn an_empty_extract_deletes_nothing() {
 }
 
 #[test]
+fn an_extract_cut_mid_row_or_a_mistyped_term_deletes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = demo_copy(tmp.path(), &|c| c);
+    expect_code(&courses(tmp.path(), &config, DAY1, &["run"]), 0);
+    let text = std::fs::read_to_string(tmp.path().join("registrar.csv")).unwrap();
+
+    // Cut in the middle of the fourth row: the rest of the term is gone, and the cut row
+    // is no course (its title would be the last value read).
+    let cut = text.find("2271,LAW,500,").unwrap() + "2271,LAW,500,10501,Contr".len();
+    std::fs::write(tmp.path().join("registrar.csv"), &text[..cut]).unwrap();
+    let out = courses(tmp.path(), &config, DAY2, &["run"]);
+    expect_code(&out, 1);
+    assert!(
+        stderr(&out).contains("error[E-READ-FIELDS]") && stderr(&out).contains("registrar.csv:5"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        std::fs::read_dir(tmp.path().join("out/courses/drop"))
+            .unwrap()
+            .all(|e| e.unwrap().file_name() != "20261124040000.txt"),
+        "nothing to send: no file"
+    );
+
+    // The whole extract again, with one row's term mistyped: its course is kept.
+    let typo = text.replacen("2271,HIST,101,10234,", "2272,HIST,101,10234,", 1);
+    assert_ne!(typo, text);
+    std::fs::write(tmp.path().join("registrar.csv"), typo).unwrap();
+    let out = courses(tmp.path(), &config, DAY3, &["run"]);
+    assert!(stderr(&out).contains("W-TERM-UNMAPPED"), "{}", stderr(&out));
+    let sent = tmp.path().join("out/courses/drop/20261125040000.txt");
+    if sent.exists() {
+        let lines = delivered(tmp.path(), "20261125040000.txt");
+        assert!(lines.iter().all(|l| !l.contains("DELETE")), "{lines:?}");
+    }
+}
+
+#[test]
 fn a_dry_run_delivers_and_records_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let out = courses(tmp.path(), &demo_config(), DAY1, &["run", "--dry-run"]);

@@ -307,6 +307,11 @@ pub struct MappedCourses {
     pub rows_rejected: u64,
     /// Rows that could not be read back (the extract changed during the run).
     pub rows_unreadable: u64,
+    /// Rows that did not read cleanly (`E-READ-FIELDS`, `E-READ-QUOTE`, `E-UTF8`,
+    /// `E-DECODE`: a row cut short or run together with the next, a quote left open, bytes
+    /// no encoding decodes), whose fields are not to be trusted: each is also counted in
+    /// `rows_rejected`, and holds the course it seems to be of.
+    pub rows_unclean: u64,
     /// Rows that are a further section of a course.
     pub rows_merged: u64,
     /// Rows of courses held because another of their rows was rejected (`rows_read` =
@@ -323,9 +328,10 @@ pub struct MappedCourses {
 }
 
 impl MappedCourses {
-    /// Whether every row was read: when not, no course is deleted for missing.
+    /// Whether every row was read, and read cleanly: when not, no course is deleted for
+    /// missing (a truncated extract ends in a row cut short).
     pub fn complete(&self) -> bool {
-        self.rows_unreadable == 0
+        self.rows_unreadable == 0 && self.rows_unclean == 0
     }
 }
 
@@ -396,6 +402,37 @@ impl Templates {
             same_course: opt(&config.rollover.same_course)?,
         })
     }
+}
+
+/// The (code, section) a row of an unmapped term would have under each term of
+/// `[terms.map]`, when the term is one column read as it is (`from = "{TERM}"`): the
+/// courses a mistyped or empty term must not delete. Empty otherwise.
+fn as_if_mapped(
+    templates: &Templates,
+    config: &CourseConfig,
+    record: &Record,
+    key: &CourseKey,
+) -> Vec<CourseKey> {
+    let mut columns = templates.term.columns();
+    let (Some((_, column)), None) = (columns.next(), columns.next()) else {
+        return Vec::new();
+    };
+    let as_if = |template: &Template, term: &str| {
+        template
+            .value_as_if(record, column, term)
+            .unwrap_or_default()
+    };
+    config
+        .terms
+        .map
+        .keys()
+        .filter(|term| as_if(&templates.term, term) == **term)
+        .map(|term| CourseKey {
+            code: as_if(&templates.code, term),
+            section: as_if(&templates.section, term),
+        })
+        .filter(|k| !k.code.is_empty() && k != key)
+        .collect()
 }
 
 /// The extract column a template reads, when it reads exactly one (1-based, for findings).
@@ -541,6 +578,34 @@ pub fn map_extract_file(
             code: code.clone(),
             section: section.clone(),
         };
+        if let Some((problem, what)) = record.problem_parts() {
+            // Its values may be another column's, or cut short: nothing is taken from it,
+            // and the course its key and group seem to name is held.
+            mapped.rows_rejected += 1;
+            mapped.rows_unclean += 1;
+            mapped.findings.push(
+                at(
+                    Finding::error(
+                        problem,
+                        format!(
+                            "{what}; the row is not read, the course it seems to be of is held, and no course is deleted for missing in this run"
+                        ),
+                    ),
+                    None,
+                )
+                .for_course(key.to_string()),
+            );
+            let cross_list = v.opt_text(&templates.cross_list);
+            if !key.code.is_empty() {
+                held_groups.insert(if cross_list.is_empty() {
+                    code
+                } else {
+                    format!("cross-list:{term}:{cross_list}")
+                });
+            }
+            held_rows.insert(key);
+            continue;
+        }
         let mut operation = Operation::Normal;
         if let (Some(status), Some(i)) = (&config.status, status_column) {
             let value = record.get(i);
@@ -555,6 +620,9 @@ pub fn map_extract_file(
         }
         let Some(alma_terms) = config.terms.map.get(&term) else {
             mapped.rows_skipped += 1;
+            // A term mistyped or left empty must not delete the course the row is of: the
+            // row holds the course it would be of under each term the config maps.
+            held_rows.extend(as_if_mapped(&templates, config, &record, &key));
             held_rows.insert(key);
             mapped.findings.push(at(
                 Finding::warning(

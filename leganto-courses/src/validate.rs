@@ -168,6 +168,24 @@ pub const RULES: &[Rule] = &[
         "Ex Libris KC, Configuring Course Loading: commas separate values only in the three multi-value columns; loaded as text here, but check it.",
     ),
     rule(
+        "E-CHAR",
+        Severity::Error,
+        "A control character other than a tab, CR or line feed (which are written as spaces): a C0 control, DEL or a C1 control.",
+        "W3C XML 1.0, section 2.2: such characters cannot be in the XML Alma's course APIs return, and Leganto shows them as boxes; no registrar value needs one.",
+    ),
+    rule(
+        "E-KEY-CHAR",
+        Severity::Error,
+        "A character that does not show (zero-width, bidirectional mark, byte-order mark) in COURSE_CODE, SECTION_ID, OLD_COURSE_CODE or OLD_COURSE_SECTION.",
+        "alma-sis: such a key names a course that looks like another but is not; when the registrar fixes it, the fixed course is new and the first one is deleted with its reading lists (the patron feed rejects such keys as E-READ-KEY-CHAR).",
+    ),
+    rule(
+        "E-TEXT-MOJIBAKE",
+        Severity::Error,
+        "A value that looks like UTF-8 text decoded twice upstream (such as \"Ã©\" for \"é\").",
+        "alma-sis: the patron feed's [text] mojibake rule; Alma would store and show the garbled text.",
+    ),
+    rule(
         "E-INSTRUCTORS",
         Severity::Error,
         "More than ten instructors for INSTR1..INSTR10.",
@@ -751,6 +769,94 @@ fn parse_fields(fields: &[&str], date_format: &DateFormat) -> (CourseRow, Vec<Fi
     (row, findings)
 }
 
+/// Values damaged before they reached the file, as the patron feed's `[text]` and key
+/// checks find them: a control character (a tab, CR or line feed is written as a space,
+/// any other C0, DEL or C1 is an error), UTF-8 decoded twice upstream (`Ã©` for `é`), and
+/// in the course's key (code and section, old code and section) a character that does not
+/// show (zero-width, bidirectional mark, byte-order mark): a key that looks like another
+/// course's but is not would create a second course, and fixing it would delete the first.
+fn text_findings(row: &CourseRow, findings: &mut Vec<Finding>) {
+    const C_MULTI_SEARCH: u64 = 17;
+    const C_MULTI_INST: u64 = 28;
+    let mut values: Vec<(u64, &str, bool)> = vec![
+        (C_CODE, &row.code, true),
+        (C_TITLE, &row.title, false),
+        (C_SECTION, &row.section, true),
+        (C_ACAD, &row.academic_department, false),
+        (C_PROC, &row.processing_department, false),
+        (C_SEARCH1, &row.search_id1, false),
+        (C_SEARCH2, &row.search_id2, false),
+        (C_LIST_NAME, &row.reading_list_name, false),
+    ];
+    values.extend(
+        row.terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (C_TERM1 + i as u64, t.as_str(), false)),
+    );
+    values.extend(
+        row.multi_search_ids
+            .iter()
+            .map(|v| (C_MULTI_SEARCH, v.as_str(), false)),
+    );
+    values.extend(
+        row.instructors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (C_INSTR1 + i as u64, t.as_str(), false)),
+    );
+    values.extend(
+        row.multi_instructors
+            .iter()
+            .map(|v| (C_MULTI_INST, v.as_str(), false)),
+    );
+    values.extend(
+        row.campus_participants
+            .iter()
+            .map(|c| (C_CAMPUS, c.campus.as_str(), false)),
+    );
+    if let Operation::Rollover {
+        old_code,
+        old_section,
+    } = &row.operation
+    {
+        values.push((C_OLD_CODE, old_code, true));
+        values.push((C_OLD_SECTION, old_section, true));
+    }
+    for (column, value, key) in values {
+        let name = column_name(column);
+        let control = value
+            .chars()
+            .find(|&c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'));
+        if let Some(c) = control {
+            findings.push(
+                Finding::error(
+                    "E-CHAR",
+                    format!("{name} holds the control character U+{:04X}", u32::from(c)),
+                )
+                .with_column(column),
+            );
+        } else if key && sis_extract::text::invisible(value) {
+            findings.push(
+                Finding::error(
+                    "E-KEY-CHAR",
+                    format!("{name} holds a character that does not show (zero-width, bidirectional mark or byte-order mark): it would make a course that looks like another but is not"),
+                )
+                .with_column(column),
+            );
+        }
+        if sis_extract::text::mojibake(value) {
+            findings.push(
+                Finding::error(
+                    "E-TEXT-MOJIBAKE",
+                    format!("{name} looks like UTF-8 text decoded twice upstream (such as \"Ã©\" for \"é\")"),
+                )
+                .with_column(column),
+            );
+        }
+    }
+}
+
 /// Checks one row against the rules that do not depend on the file's text: required
 /// values, dates in order, rollover source, commas, counts and the configured codes.
 /// Findings carry the column but no line.
@@ -893,6 +999,7 @@ pub fn check_row(row: &CourseRow, codes: &CodeLists) -> Vec<Finding> {
             );
         }
     }
+    text_findings(row, &mut findings);
     let mut known = |code: &'static str, list: &[String], column: u64, what: &str, value: &str| {
         if !value.is_empty() && !list.is_empty() && !list.iter().any(|c| c == value) {
             findings.push(

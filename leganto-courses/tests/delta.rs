@@ -652,3 +652,81 @@ fn file_names_come_from_the_run_time() {
         "20261123040000.txt"
     );
 }
+
+/// Five courses of term S27, one section each.
+fn five_courses() -> String {
+    ["C1", "C2", "C3", "C4", "C5"]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| row(c, &(i + 1).to_string(), "S27", "a", ""))
+        .collect()
+}
+
+#[test]
+fn a_row_whose_term_is_mistyped_or_empty_deletes_no_course_of_it() {
+    let mut state = MemoryState::default();
+    assert_eq!(night(&mut state, "n1", &five_courses()).len(), 5);
+    // C1's term mistyped, C2's left empty, C5 gone: only C5 is deleted.
+    let body = [
+        row("C1", "1", "S72", "a", ""),
+        row("C2", "2", "", "a", ""),
+        row("C3", "3", "S27", "a", ""),
+        row("C4", "4", "S27", "a", ""),
+    ]
+    .concat();
+    let delta = plan(&state, &body, &options()).unwrap();
+    assert_eq!(lines(&delta.rows()), ["C5-S27/5 DELETE [a]"]);
+    assert_eq!(delta.kept_missing, 2);
+    // Under the other term the config maps, C1 and C2 are held as well (a second course
+    // with the same code and section is never deleted for a mistyped term either).
+    let mapped = map_text(&course_config(CONFIG), &format!("{HEAD}{body}"));
+    for k in ["C1-S27/1", "C1-F27/1", "C2-S27/2", "C2-F27/2"] {
+        assert!(
+            mapped.held_rows.iter().any(|h| h.to_string() == k),
+            "{k}: {:?}",
+            mapped.held_rows
+        );
+    }
+}
+
+#[test]
+fn rows_that_do_not_read_cleanly_are_rejected_hold_their_course_and_delete_nothing() {
+    let mut state = MemoryState::default();
+    assert_eq!(night(&mut state, "n1", &five_courses()).len(), 5);
+    // C1 cut short (a truncated extract), C2 with a field too many, C3 with a quote left
+    // open; C4 gone, C5 with a new instructor.
+    let body = [
+        "C1,T,1,2027-01-18\n".to_owned(),
+        "C2,T,2,2027-01-18,2027-05-14,S27,a,,,,,extra\n".to_owned(),
+        "C3,\"T,3,2027-01-18,2027-05-14,S27,a,,,\n".to_owned(),
+        row("C5", "5", "S27", "a;b", ""),
+    ]
+    .concat();
+    let mapped = map_text(&course_config(CONFIG), &format!("{HEAD}{body}"));
+    let found: Vec<String> = mapped
+        .findings
+        .iter()
+        .map(|f| format!("{}:{}", f.code, f.line.unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        found,
+        ["E-READ-FIELDS:2", "E-READ-FIELDS:3", "E-READ-QUOTE:4"],
+        "{:#?}",
+        mapped.findings
+    );
+    assert!(mapped.findings.iter().all(|f| f.is_error()));
+    assert_eq!((mapped.rows_unclean, mapped.rows_rejected), (3, 3));
+    assert!(!mapped.complete());
+    assert_eq!(mapped.held_groups, ["C1-", "C2-S27", "C3-"]);
+    let delta = plan(&state, &body, &options()).unwrap();
+    // Nothing deleted, C1-C3 not updated from rows that may be another column's values.
+    assert_eq!(lines(&delta.rows()), ["C5-S27/5  [a b]"]);
+    assert_eq!(delta.kept_missing, 4, "C1-C3 held, C4 kept");
+    let sum = mapped.courses.len() as u64
+        + mapped.rows_merged
+        + mapped.rows_skipped
+        + mapped.rows_rejected
+        + mapped.rows_unreadable
+        + mapped.rows_held;
+    assert_eq!(sum, mapped.rows_read, "every row is counted once");
+}

@@ -37,6 +37,9 @@ const TESTED: &[&str] = &[
     "E-ROLLOVER-SELF",
     "E-COMMA",
     "W-COMMA",
+    "E-CHAR",
+    "E-KEY-CHAR",
+    "E-TEXT-MOJIBAKE",
     "E-INSTRUCTORS",
     "E-TERMS",
     "E-PROC-DEPT",
@@ -502,5 +505,41 @@ fn a_cancelled_row_is_checked_as_a_delete() {
         operation: Operation::Delete,
         ..CourseRow::default()
     };
+    assert!(check_row(&row, &rules().codes).is_empty());
+}
+
+#[test]
+fn control_characters_keys_that_do_not_show_and_mojibake_are_errors() {
+    type Change = fn(&mut CourseRow);
+    let cases: [(&str, Change, u64); 8] = [
+        ("E-CHAR", |r| r.title = "World\u{0}History".into(), 2),
+        ("E-CHAR", |r| r.title = "World\u{85}History".into(), 2),
+        ("E-CHAR", |r| r.code = "HIST\u{1}101".into(), 1),
+        ("E-CHAR", |r| r.instructors = vec!["jdoe\u{7f}".into()], 18),
+        ("E-KEY-CHAR", |r| r.section = "1023\u{200b}4".into(), 3),
+        ("E-KEY-CHAR", |r| r.code = "\u{feff}HIST101-2271".into(), 1),
+        ("E-TEXT-MOJIBAKE", |r| r.title = "CafÃ© history".into(), 2),
+        (
+            "E-TEXT-MOJIBAKE",
+            |r| r.reading_list_name = "Students\u{e2}\u{20ac}\u{2122} list".into(),
+            34,
+        ),
+    ];
+    for (code, change, column) in cases {
+        let mut row = good_row();
+        change(&mut row);
+        let found = check_row(&row, &rules().codes);
+        assert!(
+            found
+                .iter()
+                .any(|f| f.code == code && f.column == Some(column) && f.is_error()),
+            "{code} in column {column}: {found:#?}"
+        );
+        rule(code, Severity::Error, "");
+    }
+    // A tab, CR or line feed is written as a space; a zero-width space in a title is text;
+    // "é" written once is not mojibake.
+    let mut row = good_row();
+    row.title = "World\tHistory\r\nto 1500 \u{200b} Café".into();
     assert!(check_row(&row, &rules().codes).is_empty());
 }

@@ -75,7 +75,7 @@ mod read;
 pub mod records;
 mod rowhash;
 mod rules;
-mod text;
+pub mod text;
 
 pub use config::MappingConfig;
 pub use extract::{

@@ -213,14 +213,14 @@ impl Records {
             let read = self.source.fields(i, &mut cache, &mut fields);
             let line = self.source.line(i);
             let at = format!("{}:{line}", self.source.name);
+            let header = self.source.has_header();
+            let problem = self.source.problem(i);
             Record {
                 line,
                 fields,
                 readable: read.readable,
-                problem: self
-                    .source
-                    .problem(i)
-                    .map(|p| p.message(&at, "", self.source.has_header())),
+                problem: problem.map(|p| p.message(&at, "", header)),
+                problem_parts: problem.map(|p| (p.code(), p.message("", "", header))),
             }
         })
     }
@@ -233,6 +233,8 @@ pub struct Record {
     fields: Fields,
     readable: bool,
     problem: Option<String>,
+    /// The problem's code, and `CODE: what is wrong`.
+    problem_parts: Option<(&'static str, String)>,
 }
 
 impl Record {
@@ -254,6 +256,19 @@ impl Record {
         self.problem.as_deref()
     }
 
+    /// [`Record::problem`]'s code (`E-READ-FIELDS`, `E-READ-QUOTE`, `E-UTF8`, ...) and what
+    /// is wrong, without the code, file or line: for callers that report the row's file
+    /// and line themselves.
+    pub fn problem_parts(&self) -> Option<(&'static str, &str)> {
+        self.problem_parts.as_ref().map(|(code, message)| {
+            let what = message
+                .strip_prefix(code)
+                .and_then(|m| m.strip_prefix(": "))
+                .unwrap_or(message);
+            (*code, what)
+        })
+    }
+
     /// The trimmed value of column `column` ("" when the row is short).
     pub fn get(&self, column: usize) -> &str {
         self.fields.get(column).unwrap_or("")
@@ -263,6 +278,23 @@ impl Record {
 impl Columns for Record {
     fn value(&self, col: Col) -> &str {
         self.get(col)
+    }
+}
+
+/// A row with one column's value replaced: see [`Template::value_as_if`].
+struct AsIf<'a> {
+    record: &'a Record,
+    column: usize,
+    value: &'a str,
+}
+
+impl Columns for AsIf<'_> {
+    fn value(&self, col: Col) -> &str {
+        if col == self.column {
+            self.value
+        } else {
+            self.record.get(col)
+        }
     }
 }
 
@@ -277,6 +309,23 @@ impl Template {
     /// (`unmapped = "reject"`).
     pub fn value<'a>(&'a self, record: &'a Record) -> Result<Cow<'a, str>, String> {
         self.field.value(record)
+    }
+
+    /// The value for a row read as if its column `column` held `value`: what the row would
+    /// give with another value there (the Leganto feed asks which course a row of an
+    /// unmapped term would be of under each term it maps).
+    pub fn value_as_if(
+        &self,
+        record: &Record,
+        column: usize,
+        value: &str,
+    ) -> Result<String, String> {
+        let row = AsIf {
+            record,
+            column,
+            value,
+        };
+        self.field.value(&row).map(Cow::into_owned)
     }
 
     /// The columns the template reads, with their numbers.

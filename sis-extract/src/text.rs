@@ -1,7 +1,7 @@
 //! Values damaged before they reached the extract: UTF-8 text decoded a second time as
 //! windows-1252 or Latin-1 ("mojibake": `Ã©` for `é`, `â€™` for `’`), and C1 control
-//! characters. Found, never repaired: the config decides whether the person is rejected or
-//! loaded as the extract has them.
+//! characters; and characters that do not show, in keys. Found, never repaired: the config
+//! decides whether the person is rejected or loaded as the extract has them.
 
 /// What windows-1252 decodes bytes 0x80 to 0x9F to (the five bytes it leaves undefined
 /// decode to the C1 control of the same number, as in Latin-1).
@@ -35,7 +35,7 @@ pub(crate) fn suspect(value: &[u8]) -> bool {
 /// Whether `value` holds UTF-8 decoded twice: a character that is a UTF-8 lead byte in
 /// windows-1252 or Latin-1, followed by characters that are the continuation bytes it needs,
 /// the bytes together a valid UTF-8 character.
-pub(crate) fn mojibake(value: &str) -> bool {
+pub fn mojibake(value: &str) -> bool {
     if !suspect(value.as_bytes()) {
         return false;
     }
@@ -62,11 +62,19 @@ pub(crate) fn mojibake(value: &str) -> bool {
 }
 
 /// Whether `value` holds a C1 control character (U+0080 to U+009F).
-pub(crate) fn c1_control(value: &str) -> bool {
+pub fn c1_control(value: &str) -> bool {
     value
         .as_bytes()
         .windows(2)
         .any(|w| w[0] == 0xC2 && (0x80..=0x9F).contains(&w[1]))
+}
+
+/// Whether `key` (before it is trimmed) holds a character that does not show: a control
+/// (C0 but the tab, DEL, C1), a format character (zero-width, bidirectional marks, U+FEFF),
+/// a noncharacter or U+FFFD. What `E-READ-KEY-CHAR` rejects in an extract's key column: two
+/// keys that look alike but differ in such a character are two records.
+pub fn invisible(key: &str) -> bool {
+    crate::read::invisible_in(key)
 }
 
 #[cfg(test)]
