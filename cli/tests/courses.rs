@@ -293,6 +293,34 @@ fn an_extract_cut_mid_row_or_a_mistyped_term_deletes_nothing() {
 }
 
 #[test]
+fn a_failed_delivery_writes_its_run_report_and_the_next_run_sends_the_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = demo_copy(tmp.path(), &|c| c);
+    expect_code(&courses(tmp.path(), &config, DAY1, &["run"]), 0);
+    edit_extract(tmp.path(), ",24,kchen,", ",24,kchen;lfox,");
+    let drop = tmp.path().join("out/courses/drop");
+    std::fs::rename(&drop, tmp.path().join("moved")).unwrap();
+    std::fs::write(&drop, b"not a folder").unwrap();
+    expect_code(&courses(tmp.path(), &config, DAY2, &["run"]), 3);
+    let report = std::fs::read_to_string(
+        tmp.path()
+            .join("out/courses/courses_20261124040000.report.txt"),
+    )
+    .unwrap();
+    assert!(
+        report.contains("delivery failed, nothing marked as sent"),
+        "{report}"
+    );
+    std::fs::remove_file(&drop).unwrap();
+    std::fs::rename(tmp.path().join("moved"), &drop).unwrap();
+    expect_code(&courses(tmp.path(), &config, DAY3, &["run"]), 0);
+    assert_eq!(
+        delivered(tmp.path(), "20261125040000.txt"),
+        ["MUS210-2271  [kchen@northfield.edu lfox@northfield.edu]"]
+    );
+}
+
+#[test]
 fn a_dry_run_delivers_and_records_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let out = courses(tmp.path(), &demo_config(), DAY1, &["run", "--dry-run"]);

@@ -323,25 +323,28 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
         reports.push(csv);
         reports.push(html);
     }
-    let report = |outcome: &str, file: Option<&Path>, delivered: Option<(&str, &str)>| {
-        let text = summary(&mapped, Some(&delta), file, delivered, &reports);
-        let path = write_run_report(ctx, &config, &text, outcome, &notes, &findings)?;
-        if !ctx.quiet {
-            let mut said = format!(
-                "Leganto courses: {outcome}\n{text}  {:<34}{}\n",
-                "run report",
-                path.display()
-            );
-            for note in &notes {
-                let _ = writeln!(said, "{note}");
+    // `more`: findings of the course file itself, when it failed its own checks.
+    let report =
+        |outcome: &str, file: Option<&Path>, delivered: Option<(&str, &str)>, more: &[Finding]| {
+            let text = summary(&mapped, Some(&delta), file, delivered, &reports);
+            let all: Vec<Finding> = findings.iter().chain(more).cloned().collect();
+            let path = write_run_report(ctx, &config, &text, outcome, &notes, &all)?;
+            if !ctx.quiet {
+                let mut said = format!(
+                    "Leganto courses: {outcome}\n{text}  {:<34}{}\n",
+                    "run report",
+                    path.display()
+                );
+                for note in &notes {
+                    let _ = writeln!(said, "{note}");
+                }
+                if delta.not_applied > 0 {
+                    let _ = writeln!(said, "{ALMA_UPDATES}");
+                }
+                ctx.progress.say(&said);
             }
-            if delta.not_applied > 0 {
-                let _ = writeln!(said, "{ALMA_UPDATES}");
-            }
-            ctx.progress.say(&said);
-        }
-        anyhow::Ok(())
-    };
+            anyhow::Ok(())
+        };
 
     let counts = counts(&mapped, &delta);
     if delta.changes.is_empty() {
@@ -349,6 +352,7 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
             "nothing changed since the last course file, nothing to send",
             None,
             None,
+            &[],
         )?;
         let outcome = if options.dry_run {
             RunOutcome::DryRun
@@ -384,6 +388,12 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
     let check = read_course_file(&bytes, &name, &rules);
     if check.has_errors() {
         print_findings(ctx.progress.as_ref(), &check.findings);
+        report(
+            &format!("{name} failed its own checks, nothing delivered"),
+            None,
+            None,
+            &check.findings,
+        )?;
         finish(
             &mut store,
             RunOutcome::Failed,
@@ -404,6 +414,7 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
             "dry run, nothing delivered, nothing marked as sent",
             Some(&local),
             None,
+            &[],
         )?;
         finish(&mut store, RunOutcome::DryRun, None)?;
         return Ok(exit);
@@ -419,6 +430,14 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
         Ok(d) => d,
         Err(e) => {
             finish(&mut store, RunOutcome::Failed, Some(format!("{e:#}")))?;
+            report(
+                &format!(
+                    "delivery failed, nothing marked as sent (the next run sends these changes again): {e:#}"
+                ),
+                Some(&local),
+                None,
+                &[],
+            )?;
             return Err(Failure::error(
                 Exit::DeliveryFailed,
                 format!("delivery failed: {e:#}"),
@@ -444,7 +463,12 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
     state
         .record(&delta.next, &delta.sent_rollovers(&sent_at))
         .map_err(state_error)?;
-    report("delivered", Some(&local), Some((&destination, &location)))?;
+    report(
+        "delivered",
+        Some(&local),
+        Some((&destination, &location)),
+        &[],
+    )?;
     Ok(exit)
 }
 
