@@ -195,6 +195,7 @@ impl PlannedRun<'_> {
             today,
             partial,
             full_run,
+            purge_restore,
             ..
         } = self;
         let path = tx.store.path.clone();
@@ -277,6 +278,15 @@ impl PlannedRun<'_> {
         }
         drop(before);
         let conn = &tx.store.conn;
+        if let Some(basis) = purge_restore.filter(|_| held.people > 0) {
+            // Some people did not get the purge dates of the new rules: the next run sends
+            // them (and everyone) again.
+            conn.execute(
+                "UPDATE purge_bases SET basis = ?2 WHERE feed = ?1",
+                params![feed, basis],
+            )
+            .map_err(sql("put the purge rules basis back"))?;
+        }
         conn.execute(
             "DELETE FROM pending WHERE feed = ?1 AND run < ?2",
             params![feed, run.0],

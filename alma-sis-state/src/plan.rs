@@ -130,6 +130,12 @@ pub struct Planner<'s> {
     skipping: bool,
     /// The basis the raw-row hashes of this run are taken under, recorded at commit.
     raw_basis: Option<Vec<u8>>,
+    /// The `[purge]` rules' basis of this run, and the one the feed's last complete run
+    /// recorded ([`Planner::set_purge_basis`]).
+    purge_basis: Option<(String, Option<String>)>,
+    /// The `[purge]` rules changed since the feed's last complete run: everyone compared is
+    /// changed.
+    purge_changed: bool,
     /// People skipped unmapped.
     skipped: u64,
     /// This run dropped every recorded raw-row hash: it records each person's again.
@@ -320,6 +326,8 @@ impl StateStore {
             index: Arc::new(index),
             skipping: false,
             raw_basis: None,
+            purge_basis: None,
+            purge_changed: false,
             skipped: 0,
             raw_cleared: false,
             held: HashSet::new(),
@@ -584,6 +592,11 @@ fn load_dictionary(store: &StateStore) -> Result<SharedDictionary, StateError> {
     Ok(shared)
 }
 
+/// Each feed's `[purge]` rules basis ([`Planner::set_purge_basis`]): a table added after
+/// schema version 5, created by the first run that records one.
+const PURGE_BASES_SCHEMA: &str =
+    "CREATE TABLE IF NOT EXISTS purge_bases (feed TEXT PRIMARY KEY, basis TEXT NOT NULL);";
+
 /// How an eligible user compares with the item known for them.
 fn classify(
     known: Option<&Entry>,
@@ -723,6 +736,9 @@ impl<'s> Planner<'s> {
             self.options.refresh_days,
             self.today,
         );
+        if self.purge_changed && class == Class::Unchanged {
+            class = Class::Changed;
+        }
         let send = self.options.mode == LoadMode::Full || class != Class::Unchanged;
         let mut claimed = slot;
         // Recorded with a SHA-256, and the same today: its XXH3 is recorded instead, so that
@@ -942,6 +958,43 @@ impl<'s> Planner<'s> {
         self.purge = purge;
     }
 
+    /// The `[purge]` rules this run gives purge dates by, as text that changes when they do
+    /// (see `sis_extract::PurgeRules::basis`). The content hash leaves the purge date out
+    /// (it moves with a "today + N" expiry every day), and a delta sends a later date only
+    /// near expiry: so when the rules differ from those of the feed's last complete run,
+    /// everyone mapped is changed and sent again with the purge date the new rules give, and
+    /// the brake reading says why. Recorded when a complete run is delivered whole; the
+    /// first run with a basis records it and changes nobody.
+    pub fn set_purge_basis(&mut self, basis: &str) -> Result<(), StateError> {
+        let store = &*self.tx.store;
+        let sql = |action: &str| {
+            let (path, action) = (store.path.clone(), action.to_owned());
+            move |source| sql_error(&path, action, source)
+        };
+        store
+            .conn
+            .execute_batch(PURGE_BASES_SCHEMA)
+            .map_err(sql("create the purge rules table"))?;
+        let stored: Option<String> = store
+            .conn
+            .query_row(
+                "SELECT basis FROM purge_bases WHERE feed = ?1",
+                [&self.feed],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("read the purge rules basis"))?;
+        self.purge_changed = stored.as_deref().is_some_and(|s| s != basis);
+        self.purge_basis = Some((basis.to_owned(), stored));
+        Ok(())
+    }
+
+    /// Whether the `[purge]` rules changed since the feed's last complete run
+    /// ([`Planner::set_purge_basis`]).
+    pub fn purge_rules_changed(&self) -> bool {
+        self.purge_changed
+    }
+
     /// Someone in today's extract whose rows were rejected today: not vanished. Takes their
     /// match value (the value of `options.match_id`, compared as Alma does).
     pub fn hold(&mut self, value: &str) {
@@ -1157,6 +1210,24 @@ impl<'s> Planner<'s> {
                     sql_error(&store.path, "record the raw-row hash basis".into(), source)
                 })?;
         }
+        let purge_restore = match &self.purge_basis {
+            Some((basis, before)) if !self.options.partial => {
+                let store = &*self.tx.store;
+                store
+                    .conn
+                    .execute(
+                        "INSERT INTO purge_bases (feed, basis) VALUES (?1, ?2) \
+                         ON CONFLICT (feed) DO UPDATE SET basis = excluded.basis",
+                        params![self.feed, basis],
+                    )
+                    .map_err(|source| {
+                        sql_error(&store.path, "record the purge rules basis".into(), source)
+                    })?;
+                before.clone().filter(|_| self.purge_changed)
+            }
+            _ => None,
+        };
+        let purge_changed = self.purge_changed;
         let Planner {
             tx,
             feed,
@@ -1280,6 +1351,7 @@ impl<'s> Planner<'s> {
             changed: counts.changed,
             vanished: newly_vanished,
             limits: options.brake,
+            purge_rules_changed: purge_changed,
         };
         Ok(PlannedRun {
             counts,
@@ -1290,6 +1362,7 @@ impl<'s> Planner<'s> {
             today,
             partial: options.partial,
             full_run,
+            purge_restore,
             resends,
         })
     }
@@ -1644,6 +1717,10 @@ pub struct PlannedRun<'s> {
     pub(super) partial: bool,
     /// A complete full run: its record says the day of the feed's last full run.
     pub(super) full_run: bool,
+    /// The `[purge]` rules basis recorded before this run, when this run recorded another:
+    /// put back when some of its people are held back (their zip did not arrive), so the
+    /// next run sends them the new purge dates too.
+    pub(super) purge_restore: Option<String>,
     resends: Vec<Resend>,
 }
 

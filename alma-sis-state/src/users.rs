@@ -87,6 +87,9 @@ pub struct BrakeReading {
     pub vanished: u64,
     /// The limits.
     pub limits: BrakeLimits,
+    /// The `[purge]` rules changed since the feed's last complete run, so everyone mapped
+    /// was sent again with the purge dates the new rules give ([`crate::Planner::set_purge_basis`]).
+    pub purge_rules_changed: bool,
 }
 
 impl BrakeReading {
@@ -136,7 +139,15 @@ impl fmt::Display for BrakeReading {
             self.known,
             mark(churn > self.limits.changed_or_vanished_percent),
             self.limits.changed_or_vanished_percent,
-        )
+        )?;
+        if self.purge_rules_changed {
+            write!(
+                f,
+                "; the [purge] rules changed since the last complete run, so everyone is sent \
+                 again with the purge dates they now give"
+            )?;
+        }
+        Ok(())
     }
 }
 

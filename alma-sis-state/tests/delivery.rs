@@ -399,3 +399,38 @@ fn a_held_back_change_is_not_skipped_by_its_raw_row_hash() {
     assert_eq!(recorded(&store)["p"], hash_of(&person("p", 2)));
     assert!(!night(&mut store, day(4), 2, 22, 1), "then unchanged");
 }
+
+#[test]
+fn new_purge_rules_stay_unsettled_while_a_zip_of_them_did_not_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(&dir.path().join("s.sqlite")).unwrap();
+    let people: Vec<User> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|id| person(id, 1))
+        .collect();
+    // One run of `people` under the purge rules `basis`, in files of two, `arrive` of them
+    // arriving: who was sent.
+    let night = |store: &mut StateStore, n: u64, basis: &str, arrive: usize| {
+        let run = begin(store, day(n), "delta", false);
+        let mut planner = store.planner(FEED, &options(), day(n)).unwrap();
+        planner.set_purge_basis(basis).unwrap();
+        let mut sent = Vec::new();
+        for user in &people {
+            let mut xml = Vec::new();
+            let hash = ContentHash::render_user(user, &mut xml).unwrap();
+            if planner.observe(user, hash, &xml).unwrap().send {
+                sent.push(user.primary_id.clone());
+            }
+        }
+        let planned = planner.finish().unwrap();
+        commit_in_files(planned, run, day(n), &sent, 2, arrive);
+        sent
+    };
+    assert_eq!(night(&mut store, 1, "6m", 9).len(), 4);
+    assert!(night(&mut store, 2, "6m", 9).is_empty());
+    // The new rules' run: the second zip does not arrive.
+    assert_eq!(night(&mut store, 3, "2y", 1).len(), 4);
+    // So the rules are not settled: everyone again (c and d never had the new dates).
+    assert_eq!(night(&mut store, 4, "2y", 9).len(), 4);
+    assert!(night(&mut store, 5, "2y", 9).is_empty());
+}

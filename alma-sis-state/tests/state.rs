@@ -2100,3 +2100,78 @@ fn users_located_ahead_by_the_probe_are_planned_as_users_looked_up_by_the_planne
     assert_eq!(items(&feeds[0].store()), items(&feeds[1].store()));
     assert_eq!(items(&feeds[0].store()), items(&feeds[2].store()));
 }
+
+/// One delivered run with the `[purge]` rules `basis`: who was sent, whether the planner saw
+/// the rules changed, and the brake's message when it trips (then nothing is recorded).
+fn run_with_purge_basis(
+    feed: &Feed,
+    today: NaiveDate,
+    options: &PlanOptions,
+    basis: &str,
+) -> (Vec<String>, bool, Option<String>) {
+    let _lock = acquire(&feed.path);
+    let mut store = feed.store();
+    let run = begin(&mut store, today, options);
+    let mut planner = store.planner(FEED, options, today).unwrap();
+    planner.set_purge_basis(basis).unwrap();
+    let changed = planner.purge_rules_changed();
+    let mut sent = observe_all(&mut planner, &extract(today, &[], &[]));
+    sent.sort_unstable();
+    let planned = planner.finish().unwrap();
+    assert_eq!(planned.brake.purge_rules_changed, changed);
+    let end = drop_folder_end(RunOutcome::Delivered, planned.counts, today);
+    let brake = planned.check_brake(false).err().map(|e| e.to_string());
+    if brake.is_some() {
+        planned.abandon(run, &end).unwrap();
+    } else {
+        planned.commit(run, &end).unwrap();
+    }
+    (sent, changed, brake)
+}
+
+#[test]
+fn new_purge_rules_send_everyone_again_once_and_a_partial_run_does_not_settle_them() {
+    let feed = Feed::new();
+    let delta = options(LoadMode::Delta);
+    let partial = PlanOptions {
+        partial: true,
+        ..delta.clone()
+    };
+    let everyone: Vec<String> = (1..=10).map(|i| format!("p{i:02}")).collect();
+    // The first run records its rules; nobody is changed by them.
+    let (sent, changed, _) = run_with_purge_basis(&feed, day(1), &delta, "6m");
+    assert_eq!((sent, changed), (everyone.clone(), false));
+    let (sent, changed, _) = run_with_purge_basis(&feed, day(2), &delta, "6m");
+    assert_eq!((sent.len(), changed), (0, false));
+    // New rules: everyone is changed, and the brake says why it tripped.
+    let (sent, changed, brake) = run_with_purge_basis(&feed, day(3), &delta, "2y");
+    assert_eq!((sent, changed), (everyone.clone(), true));
+    let brake = brake.expect("everyone changed trips the brake");
+    assert!(brake.contains("the [purge] rules changed"), "{brake}");
+    // A partial run (`--only`) sends everyone it maps, but records nothing for the rest.
+    let (sent, changed, _) = run_with_purge_basis(
+        &feed,
+        day(3),
+        &PlanOptions {
+            brake: BrakeLimits {
+                changed_or_vanished_percent: 100.0,
+                ..delta.brake
+            },
+            ..partial
+        },
+        "2y",
+    );
+    assert_eq!((sent, changed), (everyone.clone(), true));
+    let forced = PlanOptions {
+        brake: BrakeLimits {
+            changed_or_vanished_percent: 100.0,
+            ..delta.brake
+        },
+        ..delta.clone()
+    };
+    let (sent, changed, brake) = run_with_purge_basis(&feed, day(4), &forced, "2y");
+    assert_eq!((sent, changed, brake), (everyone, true, None));
+    // Settled: the next run changes nobody.
+    let (sent, changed, _) = run_with_purge_basis(&feed, day(5), &delta, "2y");
+    assert_eq!((sent.len(), changed), (0, false));
+}

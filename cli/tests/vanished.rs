@@ -290,3 +290,54 @@ fn a_mapped_purge_date_within_the_minimum_of_the_run_is_sent_and_reported_as_w_p
     let text = explain(&demo, "2027-06-01T05:00:00Z", one);
     assert!(text.contains("W-PURGE-SOON"), "{text}");
 }
+
+/// A delta run after the `[purge]` rules changed sends everyone again with the purge dates
+/// the new rules give (their records did not change, and a delta sends a later date only
+/// near expiry): the brake says why it tripped, `--force` sends them, and the next delta
+/// sends nobody.
+#[test]
+fn new_purge_rules_reach_alma_in_a_delta() {
+    let demo = Demo::new();
+    let config = std::fs::read_to_string(demo.config()).unwrap();
+    let students = "[[purge.rule]]\ngroups = [\"UGRD\", \"GRAD\"]\nafter = \"6m\"";
+    assert!(config.contains(students));
+    let delta = format!("{config}\n[state]\nmode = \"delta\"\n");
+    std::fs::write(demo.config(), &delta).unwrap();
+    std::fs::set_permissions(demo.config(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    expect_code(&demo.run("2026-11-23T04:00:00Z", &[]), 0);
+    let first = users_in(demo.drop_zips().last().unwrap());
+
+    std::fs::write(
+        demo.config(),
+        delta.replace(students, &students.replace("6m", "2y")),
+    )
+    .unwrap();
+    let out = demo.run("2026-11-24T04:00:00Z", &[]);
+    expect_code(&out, 4);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the [purge] rules changed"), "{err}");
+    expect_code(&demo.run("2026-11-24T05:00:00Z", &["--force"]), 0);
+    let zips = demo.drop_zips();
+    let sent = users_in(zips.last().unwrap());
+    assert_eq!(
+        sent.keys().collect::<BTreeSet<_>>(),
+        first.keys().collect::<BTreeSet<_>>(),
+        "everyone sent again"
+    );
+    let mut students_seen = 0;
+    for (id, user) in &sent {
+        let expiry = user.expiry.unwrap();
+        let years = if ["UGRD", "GRAD"].contains(&user.group.as_str()) {
+            students_seen += 1;
+            2
+        } else {
+            1
+        };
+        let rule = expiry.checked_add_months(chrono::Months::new(12 * years));
+        assert_eq!(user.purge, rule, "{id}: {user:?}");
+    }
+    assert!(students_seen > 50, "{students_seen} students");
+    let zips_before = zips.len();
+    expect_code(&demo.run("2026-11-25T04:00:00Z", &[]), 0);
+    assert_eq!(demo.drop_zips().len(), zips_before, "nothing more to send");
+}

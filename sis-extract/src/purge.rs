@@ -105,6 +105,19 @@ impl PurgeRules {
         self.for_group(group)?.after(expiry)
     }
 
+    /// The rules as text that changes when the purge date they give anyone could: each
+    /// rule's groups (`*` for `purge.after`) and duration as written, in order. A run state
+    /// keeps it to tell when the rules changed (the purge dates of people whose record did
+    /// not change are then sent again).
+    pub fn basis(&self) -> String {
+        let mut basis = String::from("purge rules 1");
+        for rule in &self.rules {
+            let groups = rule.groups.as_ref().map_or("*".to_owned(), |g| g.join(","));
+            basis.push_str(&format!("; {groups} after {}", rule.text));
+        }
+        basis
+    }
+
     /// Every rule, `purge.after` last.
     pub fn iter(&self) -> impl Iterator<Item = &PurgeAfter> {
         self.rules.iter()

@@ -325,6 +325,9 @@ fn planned(
     run.report.purge_floor = Some((purge.floor(None, run.today), purge.minimum_days));
     planner.set_purge_policy(purge);
     planner
+        .set_purge_basis(&state::purge_basis(run.config))
+        .map_err(|e| Stop::Unrecorded(state::state_error(e)))?;
+    planner
         .set_raw_basis(&state::raw_basis(run.config))
         .map_err(|e| Stop::Unrecorded(state::state_error(e)))?;
     // `--only` and `--map-everyone` map everyone they take.

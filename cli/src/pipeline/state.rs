@@ -189,6 +189,16 @@ pub fn purge_policy(config: &AppConfig) -> PurgePolicy {
     }
 }
 
+/// What the purge dates sent follow: the `[purge]` rules and `[state]
+/// purge_minimum_days` (see [`alma_sis_state::Planner::set_purge_basis`]).
+pub fn purge_basis(config: &AppConfig) -> String {
+    format!(
+        "{}; minimum {} days",
+        config.purge.basis(),
+        config.state.purge_minimum_days
+    )
+}
+
 /// How this run plans, from `[state]` and the command line.
 pub fn plan_options(run: &Run<'_>, mode: Mode, partial: bool) -> PlanOptions {
     run.config
