@@ -1228,6 +1228,8 @@ impl<'s> Planner<'s> {
             _ => None,
         };
         let purge_changed = self.purge_changed;
+        let clock_behind =
+            last_delivered_day(self.tx.store, &self.feed)?.filter(|d| self.today < *d);
         let Planner {
             tx,
             feed,
@@ -1352,6 +1354,7 @@ impl<'s> Planner<'s> {
             vanished: newly_vanished,
             limits: options.brake,
             purge_rules_changed: purge_changed,
+            clock_behind,
         };
         Ok(PlannedRun {
             counts,
@@ -1401,7 +1404,7 @@ impl Seen {
     }
 }
 
-/// The latest "today" of the delivered runs of `feed` (a run's day is its start's date in
+/// The latest "today" of the delivered (or partly delivered) runs of `feed` (a run's day is its start's date in
 /// its own offset, as the run took it): the items were last written on or before it. A run
 /// whose start does not read as a time (a state file edited by hand) could have been on any
 /// day, so it counts as the latest possible one: nobody is skipped.
@@ -1415,7 +1418,10 @@ fn last_delivered_day(store: &StateStore, feed: &str) -> Result<Option<NaiveDate
     };
     let mut stmt = store
         .conn
-        .prepare("SELECT started FROM runs WHERE feed = ?1 AND outcome = 'delivered'")
+        .prepare(
+            "SELECT started FROM runs WHERE feed = ?1 \
+             AND outcome IN ('delivered', 'partly-delivered')",
+        )
         .map_err(sql)?;
     let mut rows = stmt.query([feed]).map_err(sql)?;
     let mut latest = None;

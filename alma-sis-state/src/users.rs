@@ -90,6 +90,9 @@ pub struct BrakeReading {
     /// The `[purge]` rules changed since the feed's last complete run, so everyone mapped
     /// was sent again with the purge dates the new rules give ([`crate::Planner::set_purge_basis`]).
     pub purge_rules_changed: bool,
+    /// The day of the feed's last delivered run, when this run's day is before it (a clock
+    /// set back, or an old `--now`): the brake trips, first run or not.
+    pub clock_behind: Option<NaiveDate>,
 }
 
 impl BrakeReading {
@@ -112,11 +115,13 @@ impl BrakeReading {
         }
     }
 
-    /// Whether either limit is exceeded (never on the first run).
+    /// Whether either limit is exceeded (never on the first run), or the run's day is before
+    /// the feed's last delivered run's.
     pub fn tripped(&self) -> bool {
-        self.baseline.is_some()
-            && (self.eligible_drop_percent() > self.limits.eligible_drop_percent
-                || self.changed_or_vanished_percent() > self.limits.changed_or_vanished_percent)
+        self.clock_behind.is_some()
+            || self.baseline.is_some()
+                && (self.eligible_drop_percent() > self.limits.eligible_drop_percent
+                    || self.changed_or_vanished_percent() > self.limits.changed_or_vanished_percent)
     }
 }
 
@@ -126,9 +131,20 @@ impl fmt::Display for BrakeReading {
         let drop = self.eligible_drop_percent();
         let churn = self.changed_or_vanished_percent();
         let mark = |over: bool| if over { "over" } else { "within" };
+        if let Some(day) = self.clock_behind {
+            write!(
+                f,
+                "the brake tripped: this run's day is before {day}, the day of this feed's last \
+                 delivered run (a clock set back, or an old --now): the run state would record \
+                 people as seen, vanished and sent on days before what it already recorded, and \
+                 expiry dates computed from an earlier day would be sent. Also, "
+            )?;
+        } else {
+            write!(f, "the brake tripped: ")?;
+        }
         write!(
             f,
-            "the brake tripped: eligible users went from {before} (run {run}) to {}, a drop of \
+            "eligible users went from {before} (run {run}) to {}, a drop of \
              {drop:.1}% ({} the {}% limit); {} changed and {} vanished of {} known, {churn:.1}% \
              ({} the {}% limit)",
             self.eligible,

@@ -2175,3 +2175,46 @@ fn new_purge_rules_send_everyone_again_once_and_a_partial_run_does_not_settle_th
     let (sent, changed, _) = run_with_purge_basis(&feed, day(5), &delta, "2y");
     assert_eq!((sent.len(), changed), (0, false));
 }
+
+#[test]
+fn a_run_on_a_day_before_the_last_delivered_one_trips_the_brake() {
+    let feed = Feed::new();
+    let opts = options(LoadMode::Delta);
+    feed.run(
+        day(1),
+        extract(day(1), &[], &[]),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    feed.run(
+        day(5),
+        extract(day(5), &[], &[]),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    // A clock set back: refused, whatever changed; forced, it runs.
+    let refused = feed.run(
+        day(3),
+        extract(day(3), &[], &[]),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    assert!(
+        refused.starts_with("refused: the brake tripped: this run's day is before 2026-11-06"),
+        "{refused}"
+    );
+    let forced = feed.run(day(3), extract(day(3), &[], &[]), &opts, true, Delivery::Ok);
+    assert!(forced.starts_with("sent"), "{forced}");
+    // The same day as the last delivered run, or later, is not behind.
+    let same = feed.run(
+        day(5),
+        extract(day(5), &[], &[]),
+        &opts,
+        false,
+        Delivery::Ok,
+    );
+    assert!(same.starts_with("sent"), "{same}");
+}

@@ -483,3 +483,21 @@ fn under_a_match_on_univ_id_a_new_primary_id_is_one_update_not_a_new_user_and_a_
         "nobody vanished: {after:?}"
     );
 }
+
+#[test]
+fn a_clock_set_back_is_refused_until_forced() {
+    let demo = Demo::new();
+    expect_code(&demo.run("2026-11-23T04:00:00Z", &[]), 0);
+    expect_code(&demo.run("2026-11-26T04:00:00Z", &[]), 0);
+    let before = demo.export();
+    let out = demo.run("2026-11-20T04:00:00Z", &[]);
+    expect_code(&out, 4);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("this run's day is before 2026-11-26") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(demo.export(), before, "nothing recorded");
+    let forced = demo.run("2026-11-20T04:00:00Z", &["--force"]);
+    assert!(forced.status.code().is_some_and(|c| c <= 1), "{forced:?}");
+}
