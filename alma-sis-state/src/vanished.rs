@@ -234,17 +234,24 @@ impl StateStore {
             other => return Err(corrupt("status", other)),
         };
         let stored = super::stored::load_user(self, feed, &key)?;
+        // Re-sent today already: what that re-send was (the same day gives the same dates),
+        // not the next one.
+        let sent_today = status == "vanished" && last_sent == Some(today);
         let entry = decide(
             options,
             purge,
             &key,
             since,
-            sends,
+            if sent_today {
+                sends.saturating_sub(1)
+            } else {
+                sends
+            },
             stored.as_ref(),
             expires,
             today,
         );
-        Ok(Some(if status == "vanished" && last_sent == Some(today) {
+        Ok(Some(if sent_today {
             IfMissing::SentToday(entry)
         } else {
             IfMissing::Vanishes(entry)

@@ -203,6 +203,13 @@ fn a_person_vanishes_comes_back_and_vanishes_again_with_safe_dates_every_day() {
     assert!(day2.vanished.contains(s) && day2.vanished.contains(f));
     assert_eq!(dates(&day2, s), vanished("2026-11-24", "2027-03-04"));
     assert_eq!(dates(&day2, f), vanished("2026-11-24", "2027-11-24"));
+    // Later that day, `explain` tells the re-send that was made, with its dates.
+    let same_day = explain(&demo, "2026-11-24T05:00:00Z", f);
+    assert!(
+        same_day.contains("already re-sent today (re-send 1 of 3)")
+            && same_day.contains("2027-11-24"),
+        "{same_day}"
+    );
 
     // Day 3: the student is back and sent as the mapping says; staff re-sent (2 of 3).
     let day3 = run(&demo, &original, "2026-11-25", &[f]);
@@ -316,6 +323,7 @@ fn new_purge_rules_reach_alma_in_a_delta() {
     expect_code(&out, 4);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the [purge] rules changed"), "{err}");
+    assert!(err.contains("The config changed since run 1"), "{err}");
     expect_code(&demo.run("2026-11-24T05:00:00Z", &["--force"]), 0);
     let zips = demo.drop_zips();
     let sent = users_in(zips.last().unwrap());

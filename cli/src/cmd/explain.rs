@@ -164,6 +164,9 @@ mod vanished {
                     "  missing since {}; already re-sent today (re-send {} of {})",
                     v.since, v.send, v.of
                 );
+                if let Some(dates) = &v.dates {
+                    dates_lines(&mut out, config, v, dates, today);
+                }
                 return out;
             }
             IfMissing::Vanishes(v) => v,

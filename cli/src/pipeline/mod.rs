@@ -471,7 +471,7 @@ fn planned(
         drop(packager);
         return Err(refuse(run, plan, RunOutcome::Failed, error));
     }
-    if let Err(message) = state::brake(run, &plan) {
+    if let Err(message) = state::brake(run, &plan, baseline.as_ref()) {
         drop(packager);
         let error = Failure::error(Exit::BrakeTripped, message);
         return Err(refuse(run, plan, RunOutcome::Refused, error));

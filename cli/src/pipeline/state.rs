@@ -262,12 +262,28 @@ pub fn report_plan(
     });
 }
 
-/// The brake's refusal (exit 4) unless `--force`; a forced run is logged.
-pub fn brake(run: &Run<'_>, plan: &PlannedRun<'_>) -> Result<(), String> {
+/// The brake's refusal (exit 4) unless `--force`; a forced run is logged. When the config
+/// changed since the baseline run, the message says so: a changed rule changes many people
+/// at once, which is what the brake counts.
+pub fn brake(
+    run: &Run<'_>,
+    plan: &PlannedRun<'_>,
+    baseline: Option<&RunRecord>,
+) -> Result<(), String> {
     if let Err(brake) = plan.check_brake(run.args.force) {
+        let config = baseline
+            .filter(|b| b.config_hash != run.config.hash)
+            .map(|b| {
+                format!(
+                    " The config changed since run {} ({}): people whose records a changed \
+                     rule changes are sent again, and the brake counts them.",
+                    b.id, b.started
+                )
+            })
+            .unwrap_or_default();
         return Err(format!(
-            "{brake}. Nothing was packaged or delivered. If this extract is right, run again \
-             with --force."
+            "{brake}.{config} Nothing was packaged or delivered. If this extract is right, run \
+             again with --force."
         ));
     }
     if plan.brake.tripped() {
