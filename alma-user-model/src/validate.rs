@@ -254,8 +254,9 @@ impl Validator<'_> {
                 Severity::Error,
                 join(prefix, name),
                 format!(
-                    "character {position} is U+{:04X}, which XML 1.0 forbids; one such character \
-                     aborts Alma's whole job. Remove it at the source",
+                    "character {} is U+{:04X}, which XML 1.0 forbids; one such character aborts \
+                     Alma's whole job. Remove it at the source",
+                    position + 1,
                     c as u32
                 ),
             );

@@ -21,7 +21,7 @@ use crate::schema::CodeLengths;
 pub enum WriteError {
     /// A text value holds a character XML 1.0 forbids (even as a character reference).
     #[error(
-        "user {primary_id:?}: field {field} has a character XML forbids (U+{codepoint:04X}) at character {position}"
+        "user {primary_id:?}: field {field} has a character XML forbids (U+{codepoint:04X}) as character {} of the value", position + 1
     )]
     IllegalChar {
         /// The user's primary id.

@@ -248,3 +248,19 @@ fn code_table_tsv() {
         "code tables, line 2: expected `table<TAB>code[<TAB>description]`"
     );
 }
+
+#[test]
+fn a_forbidden_character_is_named_by_its_place_counting_from_one() {
+    let mut user = base();
+    user.last_name = Some("Tay\u{0}lor".into());
+    let found = validate(&user, &ValidationOptions::default());
+    assert!(
+        found[0].message.starts_with("character 4 is U+0000"),
+        "{}",
+        found[0].message
+    );
+    let err = alma_user_model::render_user(&user, &mut Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("U+0000) as character 4 of the value"), "{err}");
+}
