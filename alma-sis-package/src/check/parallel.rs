@@ -834,6 +834,18 @@ mod tests {
     }
 
     #[test]
+    fn empty_types_check_alike() {
+        for at in [0, 1500, 2999] {
+            same(
+                "empty-type.xml",
+                &with(3000, at, |u| {
+                    u.replace("<email_type>school</email_type>", "<email_type/>")
+                }),
+            );
+        }
+    }
+
+    #[test]
     fn documents_the_fast_path_stops_on_check_alike() {
         for at in [0, 1, 1500, 2999] {
             same(

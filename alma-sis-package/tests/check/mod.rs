@@ -343,6 +343,36 @@ fn record_level_codes() {
         1,
     );
     check("mandatory.xml", no_type.as_bytes(), &o, e, &["E-MANDATORY"]);
+    // An empty type is as missing as no type ("Mandatory field is missing"), in each list.
+    for (full, empty) in [
+        ("<address_type>home</address_type>", "<address_type/>"),
+        (
+            "<email_type>school</email_type>",
+            "<email_type></email_type>",
+        ),
+    ] {
+        let empty_type = String::from_utf8(good())
+            .expect("utf-8")
+            .replacen(full, empty, 1);
+        let found = check_bytes("empty-type.xml", empty_type.as_bytes(), &o);
+        let fields: Vec<&str> = found
+            .iter()
+            .filter(|f| f.finding.code == "E-MANDATORY")
+            .filter_map(|f| f.finding.field.as_deref())
+            .collect();
+        let list = &full[1..full.find('>').expect("a tag")];
+        assert!(
+            fields.len() == 1 && fields[0].ends_with(&format!("{list}s/{list}[0]")),
+            "{empty}: {fields:?}"
+        );
+    }
+    let phone = user("u1", "B1", "").replacen(
+        "</emails>",
+        "</emails><phones><phone preferred=\"true\"><phone_number>1</phone_number>\
+         <phone_types><phone_type/></phone_types></phone></phones>",
+        1,
+    );
+    check("phone.xml", &doc(&[phone]), &o, e, &["E-MANDATORY"]);
     let same_user = doc(&[user("u1", "U1", ""), user("u2", "B2", "")]);
     check("self.xml", &same_user, &o, e, &["E-ID-TAKEN-IN-FEED"]);
 }
