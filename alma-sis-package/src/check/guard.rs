@@ -67,7 +67,8 @@ pub(crate) struct GuardLog {
     pub total_read: u64,
     /// The current document's input was stopped (a limit, or where Java stops parsing).
     pub limited: bool,
-    /// ... by a byte limit (entry, total or token).
+    /// ... by the entry's or the total byte limit: the entry holds more than the limits
+    /// allow. A token limit stops the XML reader only; the zip check still reads the entry.
     pub byte_limit: bool,
 }
 
@@ -172,9 +173,7 @@ impl<R: Read> Guard<R> {
             log.limited = true;
             log.byte_limit |= matches!(
                 kind,
-                GuardEventKind::EntryLimit
-                    | GuardEventKind::TotalLimit
-                    | GuardEventKind::TokenLimit(_)
+                GuardEventKind::EntryLimit | GuardEventKind::TotalLimit
             );
         }
         self.push(kind, self.offset);
@@ -315,7 +314,6 @@ impl<R: Read> Guard<R> {
         self.stopped = true;
         let mut log = self.log.borrow_mut();
         log.limited = true;
-        log.byte_limit |= matches!(kind, GuardEventKind::TokenLimit(_));
         // Java reads nothing after this point: neither does the check.
         let keep = log.events.partition_point(|e| e.offset <= at);
         log.events.truncate(keep);

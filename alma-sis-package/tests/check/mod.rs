@@ -728,6 +728,25 @@ fn limits_bound_hostile_input() {
         e,
         &["E-LIMIT"],
     );
+    // A token over its limit stops the XML reader, not the zip's reading: one E-LIMIT, in
+    // the entry, and no claim that the entries hold more than the byte limits allow.
+    let found = check_bytes("bomb.zip", &zip, &tight(1 << 30, 1 << 30, 1 << 20));
+    let limits: Vec<&CheckFinding> = found
+        .iter()
+        .filter(|f| f.finding.code == "E-LIMIT")
+        .collect();
+    assert_eq!(limits.len(), 1, "{limits:#?}");
+    assert_eq!(
+        limits[0].entry.as_deref(),
+        Some("users.xml"),
+        "{}",
+        limits[0]
+    );
+    assert!(
+        limits[0].finding.message.contains("max_token_bytes"),
+        "{}",
+        limits[0]
+    );
     check(
         "users.zip",
         &zip_of(&[("users.xml", good())]),
