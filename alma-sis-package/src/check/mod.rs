@@ -246,6 +246,8 @@ pub struct Checker<'a> {
     index: FeedIndex,
     /// The serial path's buffer for a user's keys ([`FeedUser::keys`]).
     keys: Vec<u64>,
+    /// Where users were read, one per document as findings name it (`file` or
+    /// `file!entry`): [`Seen::source`] indexes it.
     sources: Vec<String>,
     summary: Summary,
     sink: Sink<'a>,
@@ -595,7 +597,6 @@ impl<'a> Checker<'a> {
             source,
         };
         self.summary.files += 1;
-        self.sources.push(display.clone());
         let mut file = File::open(path).map_err(io_err)?;
         let mut magic = [0u8; 4];
         let n = read_up_to(&mut file, &mut magic).map_err(io_err)?;
@@ -667,6 +668,11 @@ impl<'a> Checker<'a> {
         mut source: DocumentSource<'_>,
     ) -> io::Result<()> {
         self.summary.documents += 1;
+        // Where its users were read, as findings name it (`file.zip!entry.xml`).
+        self.sources.push(match entry {
+            Some(entry) => format!("{file}!{entry}"),
+            None => file.to_owned(),
+        });
         {
             let mut log = self.log.borrow_mut();
             log.limited = false;

@@ -537,10 +537,32 @@ fn feeds_span_files() {
     assert_eq!(taken.len(), 1);
     assert!(taken[0].file.ends_with("b.zip"));
     assert_eq!(taken[0].entry.as_deref(), Some("b.xml"));
+    // The first use is named with its entry, as findings name entries.
     assert!(
-        taken[0].finding.message.contains("a.zip line 3"),
+        taken[0].finding.message.contains("a.zip!a.xml line 3)"),
         "{}",
         taken[0].finding.message
+    );
+    // In one zip of several entries, the entry tells them apart.
+    let many = zip_of(&[
+        ("one.xml", doc(&[user("u1", "B1", "")])),
+        ("two.xml", doc(&[user("u2", "B2", "")])),
+        (
+            "three.xml",
+            doc(&[user("u3", "B3", ""), user("U2", "B4", "")]),
+        ),
+    ]);
+    let found = check_bytes("many.zip", &many, &defaults());
+    let dup: Vec<&CheckFinding> = found
+        .iter()
+        .filter(|f| f.finding.code == "E-DUP-MATCH-ID")
+        .collect();
+    assert_eq!(dup.len(), 1, "{dup:#?}");
+    assert_eq!(dup[0].entry.as_deref(), Some("three.xml"));
+    assert!(
+        dup[0].finding.message.contains("many.zip!two.xml line 3)"),
+        "{}",
+        dup[0].finding.message
     );
 }
 
