@@ -708,7 +708,7 @@ impl<'a> Checker<'a> {
         {
             let mut log = self.log.borrow_mut();
             log.events.clear();
-            log.dropped = 0;
+            log.dropped = guard::Dropped::default();
             log.limited = false;
             log.byte_limit = false;
         }
@@ -756,19 +756,35 @@ impl<'a> Checker<'a> {
             }
         }
         let dropped = std::mem::take(&mut self.log.borrow_mut().dropped);
-        if dropped > 0 {
-            self.emit(
-                file,
-                entry,
-                Finding::new(
-                    codes::UTF8,
-                    Severity::Error,
-                    format!(
-                        "{dropped} more byte-level problems not listed (the first {} are)",
-                        guard::MAX_EVENTS
+        // Each kind under its own code; where the input stopped is listed above.
+        let until = if limit_hit {
+            " before where reading stopped"
+        } else {
+            ""
+        };
+        for (code, n, what) in [
+            (
+                codes::UTF8,
+                dropped.utf8,
+                "byte sequences that are not UTF-8",
+            ),
+            (codes::CHAR, dropped.chars, "characters XML 1.0 forbids"),
+        ] {
+            if n > 0 {
+                self.emit(
+                    file,
+                    entry,
+                    Finding::new(
+                        code,
+                        Severity::Error,
+                        format!(
+                            "{n} more {what}{until} not listed (at most {} byte-level problems \
+                             in a row are)",
+                            guard::MAX_EVENTS
+                        ),
                     ),
-                ),
-            );
+                );
+            }
         }
     }
 

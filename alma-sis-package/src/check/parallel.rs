@@ -383,10 +383,8 @@ fn split(
     workers: &[SyncSender<Cut>],
     pool: &Pool,
 ) {
-    let log = Rc::new(RefCell::new(GuardLog {
-        total_read,
-        ..GuardLog::default()
-    }));
+    let log = Rc::new(RefCell::new(GuardLog::default()));
+    log.borrow_mut().total_read = total_read;
     let guard = Guard::unscanned(input, Rc::clone(&log), limits);
     let mut splitter = UserSplitter::new(BufReader::with_capacity(READ_SIZE, guard));
     // What lies between the users is scanned here, from the splitter's window, which

@@ -778,6 +778,76 @@ fn limits_bound_hostile_input() {
     );
 }
 
+/// Past the first byte-level problems, the rest are counted under their own code, up to
+/// where reading stopped, and the stop is still listed.
+#[test]
+fn byte_level_problems_past_the_listed_are_counted_by_kind() {
+    let count = |found: &[CheckFinding], code: &str| {
+        found.iter().filter(|f| f.finding.code == code).count()
+    };
+    let more = |found: &[CheckFinding], code: &str| -> Vec<String> {
+        found
+            .iter()
+            .filter(|f| f.finding.code == code && f.finding.message.contains("not listed"))
+            .map(|f| f.finding.message.clone())
+            .collect()
+    };
+    // 300,000 NUL bytes between two users: a text node over a 100,000-byte token limit.
+    let mut xml = doc(&[user("u1", "B1", ""), user("u2", "B2", "")]);
+    let at = xml.len() - "</users>\n".len();
+    xml.splice(at..at, std::iter::repeat_n(0u8, 300_000));
+    let options = CheckOptions {
+        limits: Limits {
+            max_token_bytes: 100_000,
+            ..Limits::default()
+        },
+        ..CheckOptions::default()
+    };
+    let found = check_bytes("nul.xml", &xml, &options);
+    assert_eq!(count(&found, "E-UTF8"), 0, "the file is UTF-8");
+    let stop = found
+        .iter()
+        .find(|f| f.finding.code == "E-LIMIT")
+        .expect("the token limit is listed");
+    let stop_column = stop.finding.position.expect("a position").column;
+    // The NULs start a line: those up to the stop (the one there too, as when listed) are
+    // the listed ones and the counted ones.
+    let up_to_stop = stop_column;
+    assert_eq!(
+        count(&found, "E-CHAR"),
+        1000 + 1,
+        "the listed and the count"
+    );
+    assert_eq!(
+        more(&found, "E-CHAR"),
+        [format!(
+            "{} more characters XML 1.0 forbids before where reading stopped not listed (at \
+             most 1000 byte-level problems in a row are)",
+            up_to_stop - 1000
+        )]
+    );
+    // Bytes that are not UTF-8, without a stop: counted as E-UTF8.
+    let mut xml = doc(&[user("u1", "B1", ""), user("u2", "B2", "")]);
+    let at = xml.len() - "</users>\n".len();
+    xml.splice(
+        at..at,
+        b"<!-- "
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(0xE9, 3000))
+            .chain(*b" -->"),
+    );
+    let found = check_bytes("latin1.xml", &xml, &defaults());
+    assert_eq!(count(&found, "E-CHAR"), 0);
+    assert_eq!(
+        more(&found, "E-UTF8"),
+        [
+            "2000 more byte sequences that are not UTF-8 not listed (at most 1000 byte-level \
+          problems in a row are)"
+        ]
+    );
+}
+
 #[test]
 fn entry_names_are_never_paths() {
     let dir = tempfile::tempdir().expect("a temp dir");
