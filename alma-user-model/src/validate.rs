@@ -6,7 +6,7 @@
 //!
 //! | code | severity | meaning |
 //! |---|---|---|
-//! | `E-MANDATORY` | error | a required value is missing or empty: `primary_id`; an address without `address_type`; an email without `email_address` or `email_type`; a phone without `phone_number` or `phone_type`; an identifier without `id_type` or `value`; a note without `note_type`; a block without `block_description`; a statistic without `statistic_category` |
+//! | `E-MANDATORY` | error | a required value is missing or empty: `primary_id`; an address without `address_type`; an email without `email_address` or `email_type`; a phone without `phone_number` or `phone_type`; an empty `address_type`, `email_type` or `phone_type` (`<email_type/>`); an identifier without `id_type` or `value`; a note without `note_type`; a block without `block_description`; a statistic without `statistic_category` |
 //! | `E-MULTIPLE-PREFERRED` | error | more than one preferred address, email or phone ("Only one ... can be defined as preferred") |
 //! | `W-NO-PREFERRED-ADDRESS` | warning | addresses, none preferred (linked accounts and notices use the preferred one) |
 //! | `W-NO-PREFERRED-EMAIL` | warning | emails, none preferred (notices go to the preferred one) |
@@ -607,6 +607,7 @@ impl Validator<'_> {
             );
             for (j, t) in a.address_types.iter().enumerate() {
                 let name = indexed!("address_types/address_type", j);
+                self.mandatory(&item, &name, !t.code.is_empty(), "address_type");
                 self.code(
                     &item,
                     &name,
@@ -660,6 +661,7 @@ impl Validator<'_> {
             );
             for (j, t) in e.email_types.iter().enumerate() {
                 let name = indexed!("email_types/email_type", j);
+                self.mandatory(&item, &name, !t.code.is_empty(), "email_type");
                 self.code(
                     &item,
                     &name,
@@ -702,6 +704,7 @@ impl Validator<'_> {
             );
             for (j, t) in p.phone_types.iter().enumerate() {
                 let name = indexed!("phone_types/phone_type", j);
+                self.mandatory(&item, &name, !t.code.is_empty(), "phone_type");
                 self.code(
                     &item,
                     &name,

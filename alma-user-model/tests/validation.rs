@@ -3,8 +3,11 @@
 
 use alma_user_model::{
     Address, CodeLookup, CodeTables, CodeValue, Email, Phone, User, UserBlock, UserIdentifier,
-    UserNote, UserStatistic, ValidationOptions, validate,
+    UserNote, UserStatistic, ValidationOptions, render_user, validate, validate_rendered,
 };
+
+use crate::roundtrip::wrap;
+use crate::support::read_all;
 
 fn base() -> User {
     User::new("jdoe")
@@ -77,6 +80,29 @@ fn record_rules() {
             |u| u.contact_info.addresses[0].address_types.clear(),
             "",
             &["E-MANDATORY contact_info/addresses/address[0]/address_types"],
+        ),
+        // An empty type is as missing as no type: Alma says "Mandatory field is missing".
+        (
+            |u| u.contact_info.addresses[0].address_types[0].code.clear(),
+            "",
+            &["E-MANDATORY contact_info/addresses/address[0]/address_types/address_type[0]"],
+        ),
+        (
+            |u| {
+                u.contact_info.emails[0].email_types =
+                    vec![CodeValue::new("school"), CodeValue::new("")]
+            },
+            "UserEmailTypes\tschool\n",
+            &["E-MANDATORY contact_info/emails/email[0]/email_types/email_type[1]"],
+        ),
+        (
+            |u| {
+                u.contact_info
+                    .phones
+                    .push(Phone::new("1", "").as_preferred())
+            },
+            "",
+            &["E-MANDATORY contact_info/phones/phone[0]/phone_types/phone_type[0]"],
         ),
         (
             |u| u.contact_info.addresses[0].preferred = false,
@@ -212,6 +238,39 @@ fn record_rules() {
     for (change, tables, expected) in cases {
         check(*change, tables, expected);
     }
+}
+
+/// A user the tool builds with an empty type is refused as a read one is: the writer writes
+/// `<email_type></email_type>`, and validation finds the same before rendering and after
+/// reading it back.
+#[test]
+fn an_empty_type_is_mandatory_on_both_sides() {
+    let mut user = base();
+    user.contact_info.emails[0].email_types[0].code.clear();
+    user.contact_info
+        .phones
+        .push(Phone::new("1", "").as_preferred());
+    let options = ValidationOptions::default();
+    let built = validate(&user, &options);
+    let codes = |found: &[alma_user_model::Finding]| -> Vec<String> {
+        found
+            .iter()
+            .map(|f| format!("{} {}", f.code, f.field.as_deref().unwrap_or("-")))
+            .collect()
+    };
+    assert_eq!(
+        codes(&built),
+        [
+            "E-MANDATORY contact_info/emails/email[0]/email_types/email_type[0]",
+            "E-MANDATORY contact_info/phones/phone[0]/phone_types/phone_type[0]",
+        ]
+    );
+    let mut xml = Vec::new();
+    render_user(&user, &mut xml).expect("renders");
+    assert_eq!(validate_rendered(&user, &options), built);
+    let (read, _) = read_all(&wrap(&xml)).expect("reads back");
+    assert_eq!(read[0].user, user);
+    assert_eq!(codes(&validate(&read[0].user, &options)), codes(&built));
 }
 
 #[test]

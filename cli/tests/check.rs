@@ -83,6 +83,43 @@ fn json_output() {
     assert_eq!(clean["summary"]["users"], 2);
 }
 
+/// A path that cannot be read, before or after one that can: the readable one is checked,
+/// the output still ends with its summary (a whole JSON document naming the path), exit 2.
+#[test]
+fn an_unreadable_path_still_leaves_a_whole_report() {
+    let missing = "/nonexistent/users.zip";
+    for paths in [
+        [missing, &corpus("valid.zip")],
+        [&corpus("valid.zip"), missing],
+    ] {
+        let mut args = vec!["--format", "json"];
+        args.extend(paths);
+        let out = check(&args, 2);
+        let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+        assert_eq!(doc["summary"]["users"], 2, "{out}");
+        let unreadable = doc["unreadable"].as_array().expect("the paths not read");
+        assert_eq!(unreadable.len(), 1, "{out}");
+        assert_eq!(unreadable[0]["path"], missing);
+        assert!(
+            unreadable[0]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("cannot read /nonexistent/users.zip")),
+            "{out}"
+        );
+        let text = check(&paths, 2);
+        assert!(
+            text.contains("checked 1 file(s), 1 XML document(s), 2 user(s)")
+                && text
+                    .contains("not checked: 1 path(s) could not be read: /nonexistent/users.zip"),
+            "{text}"
+        );
+    }
+    // Every path readable: no `unreadable`, as before.
+    let out = check(&["--format", "json", &corpus("valid.zip")], 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert!(doc.get("unreadable").is_none(), "{out}");
+}
+
 /// The demo config and extract copied into `dir`, with a `[check]` section appended.
 fn demo_with_check(dir: &Path, check: &str) -> PathBuf {
     let demo = workspace_root().join("examples/demo");

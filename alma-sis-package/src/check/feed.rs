@@ -237,7 +237,7 @@ struct UserLog {
     /// Offset of every [`CHECKPOINT`]th user's entry.
     checkpoints: Vec<u64>,
     /// (first user, source) at every change of source.
-    sources: Vec<(u32, u16)>,
+    sources: Vec<(u32, u32)>,
     users: u32,
     last_line: u32,
     last_number: u64,
@@ -297,9 +297,8 @@ impl UserLog {
             self.last_number = 0;
         }
         // Positions are kept as the messages show them (one shared cut-off), as before.
-        let source = u16::try_from(seen.source).unwrap_or(u16::MAX);
-        if self.sources.last().is_none_or(|&(_, s)| s != source) {
-            self.sources.push((ordinal, source));
+        if self.sources.last().is_none_or(|&(_, s)| s != seen.source) {
+            self.sources.push((ordinal, seen.source));
         }
         let line = u32::try_from(seen.line).unwrap_or(u32::MAX);
         push_varint(
@@ -348,7 +347,7 @@ impl UserLog {
                 let source =
                     self.sources[self.sources.partition_point(|&(u, _)| u <= ordinal) - 1].1;
                 let seen = Seen {
-                    source: u32::from(source),
+                    source,
                     line: u64::from(line),
                 };
                 return Some((id?, seen));

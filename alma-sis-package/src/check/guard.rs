@@ -49,8 +49,9 @@ pub(crate) struct GuardEvent {
     pub column: u64,
 }
 
-/// Most events kept per entry; beyond this only a count is kept, so a file of garbage
-/// cannot grow memory.
+/// Most byte-level problems (invalid UTF-8, characters XML forbids) kept waiting for their
+/// user; beyond this they are only counted, so a file of garbage cannot grow memory. What
+/// stops the input (a limit, where Java stops parsing) is always kept.
 pub(crate) const MAX_EVENTS: usize = 1000;
 /// Room for what the guard reads from its source and holds back from a read: up to 3 bytes
 /// of an incomplete UTF-8 sequence, carried to the next read.
@@ -60,25 +61,66 @@ pub(crate) const MAX_CARRY: usize = 4;
 #[derive(Debug, Default)]
 pub(crate) struct GuardLog {
     pub events: Vec<GuardEvent>,
-    pub dropped: u64,
+    /// Byte-level problems past [`MAX_EVENTS`], counted only, up to where the input stopped.
+    pub dropped: Dropped,
+    /// Those dropped from the bytes being inspected, with their offsets: only the ones
+    /// before where Java stops count ([`GuardLog::settle`]). At most one per byte of a read.
+    unsettled: Vec<(u64, ByteProblem)>,
     /// Events of this document so far, dropped or not.
     pub pushed: u64,
     /// Bytes read over all entries so far (the guard adds to it).
     pub total_read: u64,
     /// The current document's input was stopped (a limit, or where Java stops parsing).
     pub limited: bool,
-    /// ... by a byte limit (entry, total or token).
+    /// ... by the entry's or the total byte limit: the entry holds more than the limits
+    /// allow. A token limit stops the XML reader only; the zip check still reads the entry.
     pub byte_limit: bool,
+}
+
+/// Byte-level problems not listed, by kind (each is its own finding code).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Dropped {
+    /// Byte sequences that are not UTF-8 (`E-UTF8`).
+    pub utf8: u64,
+    /// Characters XML 1.0 forbids (`E-CHAR`).
+    pub chars: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ByteProblem {
+    Utf8,
+    Char,
 }
 
 impl GuardLog {
     fn push(&mut self, event: GuardEvent) {
         self.pushed += 1;
-        if self.events.len() < MAX_EVENTS {
-            self.events.push(event);
-        } else {
-            self.dropped += 1;
+        let problem = match event.kind {
+            GuardEventKind::InvalidUtf8(_) => Some(ByteProblem::Utf8),
+            GuardEventKind::IllegalChar(_) => Some(ByteProblem::Char),
+            _ => None,
+        };
+        match problem {
+            Some(problem) if self.events.len() >= MAX_EVENTS => {
+                self.unsettled.push((event.offset, problem));
+            }
+            _ => self.events.push(event),
         }
+    }
+
+    /// Counts the problems dropped from the bytes just inspected, those at or before
+    /// `stop` (where Java stops parsing) when it is given.
+    fn settle(&mut self, stop: Option<u64>) {
+        for &(offset, problem) in &self.unsettled {
+            if stop.is_some_and(|at| offset > at) {
+                break;
+            }
+            match problem {
+                ByteProblem::Utf8 => self.dropped.utf8 += 1,
+                ByteProblem::Char => self.dropped.chars += 1,
+            }
+        }
+        self.unsettled.clear();
     }
 }
 
@@ -172,9 +214,7 @@ impl<R: Read> Guard<R> {
             log.limited = true;
             log.byte_limit |= matches!(
                 kind,
-                GuardEventKind::EntryLimit
-                    | GuardEventKind::TotalLimit
-                    | GuardEventKind::TokenLimit(_)
+                GuardEventKind::EntryLimit | GuardEventKind::TotalLimit
             );
         }
         self.push(kind, self.offset);
@@ -289,10 +329,8 @@ impl<R: Read> Guard<R> {
             }
         }
         self.offset = base + buf.len() as u64;
-        let Some(scanner) = self.scanner.as_mut() else {
-            return Ok(buf.len());
-        };
-        let Some((k, error)) = scanner.feed(buf) else {
+        let Some((k, error)) = self.scanner.as_mut().and_then(|s| s.feed(buf)) else {
+            self.log.borrow_mut().settle(None);
             return Ok(buf.len());
         };
         // Java stops at `k`: hand out what precedes it, report it there, read no more.
@@ -315,10 +353,10 @@ impl<R: Read> Guard<R> {
         self.stopped = true;
         let mut log = self.log.borrow_mut();
         log.limited = true;
-        log.byte_limit |= matches!(kind, GuardEventKind::TokenLimit(_));
         // Java reads nothing after this point: neither does the check.
         let keep = log.events.partition_point(|e| e.offset <= at);
         log.events.truncate(keep);
+        log.settle(Some(at));
         log.push(GuardEvent {
             kind,
             offset: at,

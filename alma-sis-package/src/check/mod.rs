@@ -246,6 +246,8 @@ pub struct Checker<'a> {
     index: FeedIndex,
     /// The serial path's buffer for a user's keys ([`FeedUser::keys`]).
     keys: Vec<u64>,
+    /// Where users were read, one per document as findings name it (`file` or
+    /// `file!entry`): [`Seen::source`] indexes it.
     sources: Vec<String>,
     summary: Summary,
     sink: Sink<'a>,
@@ -595,7 +597,6 @@ impl<'a> Checker<'a> {
             source,
         };
         self.summary.files += 1;
-        self.sources.push(display.clone());
         let mut file = File::open(path).map_err(io_err)?;
         let mut magic = [0u8; 4];
         let n = read_up_to(&mut file, &mut magic).map_err(io_err)?;
@@ -667,6 +668,11 @@ impl<'a> Checker<'a> {
         mut source: DocumentSource<'_>,
     ) -> io::Result<()> {
         self.summary.documents += 1;
+        // Where its users were read, as findings name it (`file.zip!entry.xml`).
+        self.sources.push(match entry {
+            Some(entry) => format!("{file}!{entry}"),
+            None => file.to_owned(),
+        });
         {
             let mut log = self.log.borrow_mut();
             log.limited = false;
@@ -702,7 +708,7 @@ impl<'a> Checker<'a> {
         {
             let mut log = self.log.borrow_mut();
             log.events.clear();
-            log.dropped = 0;
+            log.dropped = guard::Dropped::default();
             log.limited = false;
             log.byte_limit = false;
         }
@@ -750,19 +756,35 @@ impl<'a> Checker<'a> {
             }
         }
         let dropped = std::mem::take(&mut self.log.borrow_mut().dropped);
-        if dropped > 0 {
-            self.emit(
-                file,
-                entry,
-                Finding::new(
-                    codes::UTF8,
-                    Severity::Error,
-                    format!(
-                        "{dropped} more byte-level problems not listed (the first {} are)",
-                        guard::MAX_EVENTS
+        // Each kind under its own code; where the input stopped is listed above.
+        let until = if limit_hit {
+            " before where reading stopped"
+        } else {
+            ""
+        };
+        for (code, n, what) in [
+            (
+                codes::UTF8,
+                dropped.utf8,
+                "byte sequences that are not UTF-8",
+            ),
+            (codes::CHAR, dropped.chars, "characters XML 1.0 forbids"),
+        ] {
+            if n > 0 {
+                self.emit(
+                    file,
+                    entry,
+                    Finding::new(
+                        code,
+                        Severity::Error,
+                        format!(
+                            "{n} more {what}{until} not listed (at most {} byte-level problems \
+                             in a row are)",
+                            guard::MAX_EVENTS
+                        ),
                     ),
-                ),
-            );
+                );
+            }
         }
     }
 

@@ -383,10 +383,8 @@ fn split(
     workers: &[SyncSender<Cut>],
     pool: &Pool,
 ) {
-    let log = Rc::new(RefCell::new(GuardLog {
-        total_read,
-        ..GuardLog::default()
-    }));
+    let log = Rc::new(RefCell::new(GuardLog::default()));
+    log.borrow_mut().total_read = total_read;
     let guard = Guard::unscanned(input, Rc::clone(&log), limits);
     let mut splitter = UserSplitter::new(BufReader::with_capacity(READ_SIZE, guard));
     // What lies between the users is scanned here, from the splitter's window, which
@@ -831,6 +829,18 @@ mod tests {
         bom.extend(&big);
         same("bom.xml", &bom);
         same("junk.xml", &[b"ftp> get\n".as_slice(), &big].concat());
+    }
+
+    #[test]
+    fn empty_types_check_alike() {
+        for at in [0, 1500, 2999] {
+            same(
+                "empty-type.xml",
+                &with(3000, at, |u| {
+                    u.replace("<email_type>school</email_type>", "<email_type/>")
+                }),
+            );
+        }
     }
 
     #[test]

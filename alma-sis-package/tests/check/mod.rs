@@ -343,6 +343,36 @@ fn record_level_codes() {
         1,
     );
     check("mandatory.xml", no_type.as_bytes(), &o, e, &["E-MANDATORY"]);
+    // An empty type is as missing as no type ("Mandatory field is missing"), in each list.
+    for (full, empty) in [
+        ("<address_type>home</address_type>", "<address_type/>"),
+        (
+            "<email_type>school</email_type>",
+            "<email_type></email_type>",
+        ),
+    ] {
+        let empty_type = String::from_utf8(good())
+            .expect("utf-8")
+            .replacen(full, empty, 1);
+        let found = check_bytes("empty-type.xml", empty_type.as_bytes(), &o);
+        let fields: Vec<&str> = found
+            .iter()
+            .filter(|f| f.finding.code == "E-MANDATORY")
+            .filter_map(|f| f.finding.field.as_deref())
+            .collect();
+        let list = &full[1..full.find('>').expect("a tag")];
+        assert!(
+            fields.len() == 1 && fields[0].ends_with(&format!("{list}s/{list}[0]")),
+            "{empty}: {fields:?}"
+        );
+    }
+    let phone = user("u1", "B1", "").replacen(
+        "</emails>",
+        "</emails><phones><phone preferred=\"true\"><phone_number>1</phone_number>\
+         <phone_types><phone_type/></phone_types></phone></phones>",
+        1,
+    );
+    check("phone.xml", &doc(&[phone]), &o, e, &["E-MANDATORY"]);
     let same_user = doc(&[user("u1", "U1", ""), user("u2", "B2", "")]);
     check("self.xml", &same_user, &o, e, &["E-ID-TAKEN-IN-FEED"]);
 }
@@ -507,10 +537,32 @@ fn feeds_span_files() {
     assert_eq!(taken.len(), 1);
     assert!(taken[0].file.ends_with("b.zip"));
     assert_eq!(taken[0].entry.as_deref(), Some("b.xml"));
+    // The first use is named with its entry, as findings name entries.
     assert!(
-        taken[0].finding.message.contains("a.zip line 3"),
+        taken[0].finding.message.contains("a.zip!a.xml line 3)"),
         "{}",
         taken[0].finding.message
+    );
+    // In one zip of several entries, the entry tells them apart.
+    let many = zip_of(&[
+        ("one.xml", doc(&[user("u1", "B1", "")])),
+        ("two.xml", doc(&[user("u2", "B2", "")])),
+        (
+            "three.xml",
+            doc(&[user("u3", "B3", ""), user("U2", "B4", "")]),
+        ),
+    ]);
+    let found = check_bytes("many.zip", &many, &defaults());
+    let dup: Vec<&CheckFinding> = found
+        .iter()
+        .filter(|f| f.finding.code == "E-DUP-MATCH-ID")
+        .collect();
+    assert_eq!(dup.len(), 1, "{dup:#?}");
+    assert_eq!(dup[0].entry.as_deref(), Some("three.xml"));
+    assert!(
+        dup[0].finding.message.contains("many.zip!two.xml line 3)"),
+        "{}",
+        dup[0].finding.message
     );
 }
 
@@ -698,12 +750,101 @@ fn limits_bound_hostile_input() {
         e,
         &["E-LIMIT"],
     );
+    // A token over its limit stops the XML reader, not the zip's reading: one E-LIMIT, in
+    // the entry, and no claim that the entries hold more than the byte limits allow.
+    let found = check_bytes("bomb.zip", &zip, &tight(1 << 30, 1 << 30, 1 << 20));
+    let limits: Vec<&CheckFinding> = found
+        .iter()
+        .filter(|f| f.finding.code == "E-LIMIT")
+        .collect();
+    assert_eq!(limits.len(), 1, "{limits:#?}");
+    assert_eq!(
+        limits[0].entry.as_deref(),
+        Some("users.xml"),
+        "{}",
+        limits[0]
+    );
+    assert!(
+        limits[0].finding.message.contains("max_token_bytes"),
+        "{}",
+        limits[0]
+    );
     check(
         "users.zip",
         &zip_of(&[("users.xml", good())]),
         &tight(1 << 20, 1 << 20, 4096),
         e,
         &[],
+    );
+}
+
+/// Past the first byte-level problems, the rest are counted under their own code, up to
+/// where reading stopped, and the stop is still listed.
+#[test]
+fn byte_level_problems_past_the_listed_are_counted_by_kind() {
+    let count = |found: &[CheckFinding], code: &str| {
+        found.iter().filter(|f| f.finding.code == code).count()
+    };
+    let more = |found: &[CheckFinding], code: &str| -> Vec<String> {
+        found
+            .iter()
+            .filter(|f| f.finding.code == code && f.finding.message.contains("not listed"))
+            .map(|f| f.finding.message.clone())
+            .collect()
+    };
+    // 300,000 NUL bytes between two users: a text node over a 100,000-byte token limit.
+    let mut xml = doc(&[user("u1", "B1", ""), user("u2", "B2", "")]);
+    let at = xml.len() - "</users>\n".len();
+    xml.splice(at..at, std::iter::repeat_n(0u8, 300_000));
+    let options = CheckOptions {
+        limits: Limits {
+            max_token_bytes: 100_000,
+            ..Limits::default()
+        },
+        ..CheckOptions::default()
+    };
+    let found = check_bytes("nul.xml", &xml, &options);
+    assert_eq!(count(&found, "E-UTF8"), 0, "the file is UTF-8");
+    let stop = found
+        .iter()
+        .find(|f| f.finding.code == "E-LIMIT")
+        .expect("the token limit is listed");
+    let stop_column = stop.finding.position.expect("a position").column;
+    // The NULs start a line: those up to the stop (the one there too, as when listed) are
+    // the listed ones and the counted ones.
+    let up_to_stop = stop_column;
+    assert_eq!(
+        count(&found, "E-CHAR"),
+        1000 + 1,
+        "the listed and the count"
+    );
+    assert_eq!(
+        more(&found, "E-CHAR"),
+        [format!(
+            "{} more characters XML 1.0 forbids before where reading stopped not listed (at \
+             most 1000 byte-level problems in a row are)",
+            up_to_stop - 1000
+        )]
+    );
+    // Bytes that are not UTF-8, without a stop: counted as E-UTF8.
+    let mut xml = doc(&[user("u1", "B1", ""), user("u2", "B2", "")]);
+    let at = xml.len() - "</users>\n".len();
+    xml.splice(
+        at..at,
+        b"<!-- "
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(0xE9, 3000))
+            .chain(*b" -->"),
+    );
+    let found = check_bytes("latin1.xml", &xml, &defaults());
+    assert_eq!(count(&found, "E-CHAR"), 0);
+    assert_eq!(
+        more(&found, "E-UTF8"),
+        [
+            "2000 more byte sequences that are not UTF-8 not listed (at most 1000 byte-level \
+          problems in a row are)"
+        ]
     );
 }
 

@@ -21,7 +21,9 @@ pub const SCHEMA: &str = "alma-sis.check/1";
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// The files to check: .zip files, folders of them (in alma-sis's work directory only the
-    /// zips: its reports, manifest and run state are not for Alma), or .xml files.
+    /// zips: its reports, manifest and run state are not for Alma), or .xml files. A path that
+    /// cannot be read does not stop the others: the findings and the summary cover what was
+    /// read, the JSON document lists the path under `unreadable`, and the exit code is 2.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Output for people (text) or machines (json).
@@ -55,7 +57,7 @@ pub struct CheckArgs {
 pub enum Format {
     /// One line per finding and a summary, for people.
     Text,
-    /// One JSON document (schema `alma-sis.check/1`), streamed.
+    /// One JSON document (schema `alma-sis.check/1`), streamed, and always closed.
     Json,
 }
 
@@ -97,6 +99,9 @@ pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<Exit> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut write_error: Option<std::io::Error> = None;
     let mut by_code: BTreeMap<(Severity, String), u64> = BTreeMap::new();
+    // Paths that could not be read, after the findings have begun: the rest are still
+    // checked and the output still ends with its summary (a closed JSON document).
+    let mut unreadable: Vec<Unreadable> = Vec::new();
     let mut first = true;
     if args.format == Format::Json {
         write!(out, "{{\"schema\":\"{SCHEMA}\",\"findings\":[")?;
@@ -133,10 +138,12 @@ pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<Exit> {
             } else {
                 checker.check_path(path)
             };
-            checked.map_err(|e| {
-                let message = format!("{e}: {}", root_cause(&e));
-                input_error(alma_sis_package::check::printable(&message).into_owned())
-            })?;
+            if let Err(e) = checked {
+                unreadable.push(Unreadable {
+                    path: path.display().to_string(),
+                    message: format!("{e}: {}", root_cause(&e)),
+                });
+            }
         }
         checker.summary()
     };
@@ -151,7 +158,10 @@ pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<Exit> {
                     serde_json::json!({ "code": code, "severity": severity, "count": n })
                 })
                 .collect();
-            let tail = serde_json::json!({ "summary": summary, "codes": counts });
+            let mut tail = serde_json::json!({ "summary": summary, "codes": counts });
+            if !unreadable.is_empty() {
+                tail["unreadable"] = serde_json::to_value(&unreadable)?;
+            }
             let tail = serde_json::to_string(&tail)?;
             // Splice the summary into the open document: `],"summary":...,"codes":...}`.
             writeln!(out, "\n],{}", &tail[1..])?;
@@ -173,6 +183,16 @@ pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<Exit> {
                     writeln!(out, "  {code:<24} {n:>7}")?;
                 }
             }
+            if !unreadable.is_empty() {
+                let paths: Vec<&str> = unreadable.iter().map(|u| u.path.as_str()).collect();
+                let paths = paths.join(", ");
+                writeln!(
+                    out,
+                    "not checked: {} path(s) could not be read: {}",
+                    unreadable.len(),
+                    alma_sis_package::check::printable(&paths)
+                )?;
+            }
             if args.strict && summary.warnings > 0 {
                 writeln!(out, "--strict: the warnings count as errors")?;
             }
@@ -185,6 +205,13 @@ pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<Exit> {
         }
     }
     out.flush()?;
+    if !unreadable.is_empty() {
+        let messages: Vec<String> = unreadable.iter().map(|u| u.message.clone()).collect();
+        let message = messages.join("; ");
+        return Err(input_error(
+            alma_sis_package::check::printable(&message).into_owned(),
+        ));
+    }
     Ok(
         if summary.errors > 0 || (args.strict && summary.warnings > 0) {
             Exit::Findings
@@ -192,6 +219,15 @@ pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<Exit> {
             Exit::Ok
         },
     )
+}
+
+/// A path given to `check` that could not be read, as the JSON document's `unreadable` lists it.
+#[derive(Debug, serde::Serialize)]
+struct Unreadable {
+    /// The path as given.
+    path: String,
+    /// Why, with the root cause.
+    message: String,
 }
 
 /// Whether `path` is an alma-sis work directory: it holds the run state or a run's
