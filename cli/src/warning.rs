@@ -32,9 +32,11 @@ pub const LEFTOVER_TEMP: &str = "W-LEFTOVER-TEMP";
 pub const OTHER_FILE: &str = "W-OTHER-FILE";
 /// Users sent with a purge date sooner than the minimum.
 pub const PURGE_SOON: &str = "W-PURGE-SOON";
+/// An `--only` id names someone the run does not send (filtered or rejected).
+pub const ONLY_NOT_SENT: &str = "W-ONLY-NOT-SENT";
 
 /// Every code above.
-pub const RUN_WARNINGS: [&str; 14] = [
+pub const RUN_WARNINGS: [&str; 15] = [
     CONFIG_MODE,
     STATE_ADOPTED,
     INPUT,
@@ -49,4 +51,5 @@ pub const RUN_WARNINGS: [&str; 14] = [
     LEFTOVER_TEMP,
     OTHER_FILE,
     PURGE_SOON,
+    ONLY_NOT_SENT,
 ];

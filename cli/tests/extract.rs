@@ -642,6 +642,25 @@ fn only_with_an_id_that_is_not_in_the_extract_is_an_error_naming_it() {
 }
 
 #[test]
+fn only_with_the_id_of_someone_filtered_says_so_in_the_report() {
+    let site = Site::new();
+    // 900100109 is emeritus faculty: the demo does not load them.
+    let out = site.run(
+        "2026-11-23T04:00:00Z",
+        &["--only", "900100251", "900100109"],
+    );
+    expect_code(&out, 0);
+    let report = site.report("20261123040000");
+    let warnings = report["every_warning"].to_string();
+    assert!(
+        warnings.contains("--only 900100109: filtered by the rule \\\"emeritus faculty are managed by hand\\\"; nothing is sent for them"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("W-ONLY-NOT-SENT"), "{warnings}");
+    assert!(!warnings.contains("--only 900100251"), "{warnings}");
+}
+
+#[test]
 fn config_mistakes_in_any_section_point_at_their_line_and_column() {
     let mut said = String::new();
     for (from, to) in [

@@ -363,7 +363,7 @@ fn planned(
         .ctx
         .progress
         .rows(extractor.rows_read() as u64, "mapping and checking");
-    let (passed, busy, only_seen, sent) = {
+    let (passed, busy, (only_seen, only_unsent), sent) = {
         let mut pass = pass::Pass::new(
             &mut run.report,
             &mut quarantine,
@@ -381,7 +381,10 @@ fn planned(
         (
             passed,
             pass.busy,
-            std::mem::take(&mut pass.only_seen),
+            (
+                std::mem::take(&mut pass.only_seen),
+                std::mem::take(&mut pass.only_unsent),
+            ),
             pass.sent,
         )
     };
@@ -434,6 +437,13 @@ fn planned(
                 unknown.join(", ")
             ),
         )));
+    }
+    for (id, why) in only_unsent {
+        run.report.warnings.push(format!(
+            "{}: --only {id}: {why}; nothing is sent for them (`alma-sis explain {id}` traces \
+             them through every rule)",
+            crate::warning::ONLY_NOT_SENT
+        ));
     }
     let rejected = quarantine.rejected;
     let will_fail = quarantine.will_fail;

@@ -61,6 +61,9 @@ pub struct Pass<'p, 'q, 's> {
     pub busy: Busy,
     /// The `--only` ids found in the extract, as a key or a primary id.
     pub only_seen: HashSet<String>,
+    /// `--only` ids found in the extract whose person is not sent (filtered or rejected):
+    /// the id and why.
+    pub only_unsent: Vec<(String, String)>,
     /// Rows done, and users to send in its message (hidden off a terminal).
     pub progress: indicatif::ProgressBar,
     /// Users handed to the packager.
@@ -100,6 +103,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             supplements,
             busy: Busy::default(),
             only_seen: HashSet::new(),
+            only_unsent: Vec::new(),
             progress: indicatif::ProgressBar::hidden(),
             sent: 0,
             probe: None,
@@ -204,11 +208,13 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
                 .iter()
                 .all(|r| matches!(r.decision, Decision::Written { .. }));
         let raw = raw.filter(|_| clean).map(RawHash);
+        let mut wanted_here = Vec::new();
         if !self.only.is_empty() {
             let id = user.as_ref().map(|u| u.user.primary_id.as_str());
             for wanted in self.only {
                 if (!key.is_empty() && *wanted == key) || Some(wanted.as_str()) == id {
                     self.only_seen.insert(wanted.clone());
+                    wanted_here.push(wanted.clone());
                 }
             }
         }
@@ -226,6 +232,19 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             matches!(row.decision, Decision::Rejected { .. })
                 && !self.supplements.contains(&row.row.file)
         });
+        if !wanted_here.is_empty() && (user.is_none() || quarantined) {
+            let filtered = rows.iter().find_map(|row| match &row.decision {
+                Decision::Filtered { rule } => Some(rule.as_str()),
+                _ => None,
+            });
+            let why = match filtered {
+                _ if quarantined => "rejected by the check (see the rejects file)".to_owned(),
+                Some(rule) if !rejected => format!("filtered by the rule {rule:?}"),
+                _ => "rejected (see the rejects file)".to_owned(),
+            };
+            self.only_unsent
+                .extend(wanted_here.into_iter().map(|id| (id, why.clone())));
+        }
         // People whose main row was rejected today are still in the extract: not vanished.
         // A user the check rejected is held by its match value; someone whose rows gave no
         // user by the person key (the match value when the extract's key is, e.g. UNIV_ID).
