@@ -20,8 +20,9 @@ pub enum LoadMode {
 /// What to send for someone who was sent before and is missing from today's eligible set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VanishedPolicy {
-    /// Re-send them with the expiry date set to the day they vanished plus a grace (and a
-    /// purge date by [`PurgePolicy`](super::PurgePolicy)).
+    /// Re-send them with the expiry date set to the day they vanished plus a grace, or to the
+    /// expiry date last sent when that is earlier (and a purge date by
+    /// [`PurgePolicy`](super::PurgePolicy)).
     Expire {
         /// Days added to the day they vanished.
         grace_days: u32,

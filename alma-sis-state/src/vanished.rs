@@ -1,7 +1,8 @@
 //! The dates a vanished person is re-sent with.
 //!
-//! Expiry by the vanished policy: with `Expire`, the day they vanished plus the grace; with
-//! `Inactive`, the expiry date last sent. Purge: that expiry date plus the `[purge]` rule of
+//! Expiry by the vanished policy: with `Expire`, the day they vanished plus the grace, or the
+//! expiry date last sent when that is earlier (vanishing never gives back days a person had
+//! already lost); with `Inactive`, the expiry date last sent. Purge: that expiry date plus the `[purge]` rule of
 //! their last group (the group of the record last sent), never sooner than
 //! [`PurgePolicy::minimum_days`] after the later of the expiry date and the run date. A
 //! group the rules give no purge date gets none (Alma never purges a user without one).
@@ -90,6 +91,9 @@ pub struct VanishedDates {
     pub group: Option<String>,
     /// The expiry date sent.
     pub expiry: Option<NaiveDate>,
+    /// With [`VanishedPolicy::Expire`]: the day they vanished plus the grace, sent unless the
+    /// expiry date last sent is earlier; `None` under the other policies.
+    pub grace_end: Option<NaiveDate>,
     /// What the `[purge]` rule of their last group gives for that expiry date.
     pub by_rule: Option<NaiveDate>,
     /// The earliest purge date allowed: [`PurgePolicy::minimum_days`] after the later of
@@ -111,13 +115,21 @@ impl VanishedDates {
         sent_expires: Option<NaiveDate>,
         today: NaiveDate,
     ) -> VanishedDates {
-        let expiry = match policy {
+        let sent = sent_expires.or(last.expiry_date);
+        let grace_end = match policy {
             VanishedPolicy::Expire { grace_days } => Some(
                 since
                     .checked_add_days(Days::new(u64::from(grace_days)))
                     .unwrap_or(since),
             ),
-            _ => sent_expires.or(last.expiry_date),
+            _ => None,
+        };
+        // Both are fixed once they vanish (`since` and the item's expiry are not rewritten
+        // by a re-send), so every re-send carries the same expiry date.
+        let expiry = match (grace_end, sent) {
+            (Some(end), Some(sent)) => Some(end.min(sent)),
+            (Some(end), None) => Some(end),
+            (None, sent) => sent,
         };
         let group = last.user_group.as_ref().map(|g| g.code.clone());
         let by_rule = expiry.and_then(|e| purge.rule.purge_date(group.as_deref(), e));
@@ -125,6 +137,7 @@ impl VanishedDates {
         VanishedDates {
             group,
             expiry,
+            grace_end,
             by_rule,
             floor,
             purge: by_rule.map(|p| p.max(floor)),
@@ -299,4 +312,68 @@ pub(super) fn decide(
     entry.send = sends + 1;
     entry.retired = entry.send >= of;
     entry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(n: u64) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 1)
+            .and_then(|d| d.checked_add_days(Days::new(n)))
+            .expect("a test day")
+    }
+
+    /// (expiry, purge) for someone missing since day 10 and re-sent on day `today`, whose
+    /// expiry date last sent is `sent` (the item's) or `stored` (the record's), purged
+    /// `after` days after expiry, no sooner than 90 days after the expiry or the run.
+    fn check(
+        policy: VanishedPolicy,
+        (sent, stored): (Option<u64>, Option<u64>),
+        today: u64,
+        after: u64,
+        expected: (u64, u64),
+    ) {
+        let purge = PurgePolicy {
+            rule: Arc::new(move |_: Option<&str>, e: NaiveDate| {
+                e.checked_add_days(Days::new(after))
+            }),
+            minimum_days: 90,
+        };
+        let mut last = User::new("p");
+        last.expiry_date = stored.map(day);
+        let d = VanishedDates::new(policy, &purge, &last, day(10), sent.map(day), day(today));
+        assert_eq!(
+            (d.expiry, d.purge),
+            (Some(day(expected.0)), Some(day(expected.1))),
+            "{policy:?}, sent {sent:?}, stored {stored:?}, on day {today}, purge +{after}"
+        );
+    }
+
+    #[test]
+    fn with_a_grace_the_expiry_is_the_earlier_of_the_one_last_sent_and_the_grace_end() {
+        let grace = VanishedPolicy::Expire { grace_days: 14 };
+        // Sent later than day 10 + 14: the grace end; earlier: the one sent, even if past.
+        check(grace, (Some(400), None), 10, 365, (24, 389));
+        check(grace, (Some(24), None), 10, 365, (24, 389));
+        check(grace, (Some(20), None), 10, 365, (20, 385));
+        check(grace, (Some(5), None), 10, 365, (5, 370));
+        // The item's date first, else the record's; neither: the grace end.
+        check(grace, (Some(5), Some(400)), 10, 365, (5, 370));
+        check(grace, (None, Some(3)), 10, 365, (3, 368));
+        check(grace, (None, None), 10, 365, (24, 389));
+        let no_grace = VanishedPolicy::Expire { grace_days: 0 };
+        check(no_grace, (Some(5), None), 10, 365, (5, 370));
+        check(no_grace, (Some(400), None), 10, 365, (10, 375));
+        check(VanishedPolicy::Inactive, (Some(5), None), 10, 365, (5, 370));
+    }
+
+    #[test]
+    fn a_purge_date_from_an_earlier_expiry_keeps_its_minimum_after_the_run() {
+        let grace = VanishedPolicy::Expire { grace_days: 14 };
+        // Expiry day 5 + 30 days is within 90 days of the run: raised to run + 90.
+        check(grace, (Some(5), None), 10, 30, (5, 100));
+        // A re-send months later: the same expiry, the purge date no sooner than run + 90.
+        check(grace, (Some(5), None), 300, 365, (5, 390));
+    }
 }

@@ -511,6 +511,94 @@ fn vanished_people_are_expired_inactivated_or_left_by_policy() {
     );
 }
 
+/// With a grace, someone whose expiry date last sent comes before the day they vanished +
+/// the grace keeps it: vanishing gives back no days. Their purge date follows from the
+/// expiry date sent, with its minimum; a re-send carries the same dates.
+#[test]
+fn a_vanished_person_never_expires_later_than_the_expiry_date_last_sent() {
+    let feed = Feed::new();
+    let opts = PlanOptions {
+        vanished: VanishedPolicy::Expire { grace_days: 14 },
+        vanished_runs: 2,
+        brake: BrakeLimits {
+            eligible_drop_percent: 100.0,
+            changed_or_vanished_percent: 100.0,
+        },
+        ..options(LoadMode::Delta)
+    };
+    // Sent expiry dates: already past when they vanish on day 10 (a dropped registration),
+    // before day 10 + 14 (a contract ending), after it (a term ending).
+    let sent_expiry = [("p01", 5), ("p02", 20), ("p03", 400)];
+    let users: Vec<User> = sent_expiry
+        .iter()
+        .map(|&(id, e)| {
+            let mut u = person(id, "Original", day(1));
+            u.expiry_date = Some(day(e));
+            u
+        })
+        .chain([person("p04", "Original", day(1))])
+        .collect();
+    feed.run(day(1), users, &opts, false, Delivery::Ok);
+    // Purge: a year after expiry, no sooner than 90 days after the expiry or the run.
+    let vanish = |today: NaiveDate| {
+        let _lock = acquire(&feed.path);
+        let mut store = feed.store();
+        let run = begin(&mut store, today, &opts);
+        let mut planner = store.planner(FEED, &opts, today).unwrap();
+        planner.set_purge_policy(purge_after(365, 90));
+        observe_all(&mut planner, &[person("p04", "Original", today)]);
+        let planned = planner.finish().unwrap();
+        let sent: Vec<_> = planned
+            .resend()
+            .map(|u| u.unwrap())
+            .map(|u| (u.primary_id, u.expiry_date.unwrap(), u.purge_date.unwrap()))
+            .collect();
+        let said: Vec<_> = planned
+            .vanished
+            .iter()
+            .map(|v| {
+                let d = v.dates.as_ref().unwrap();
+                (v.action, d.expiry, d.grace_end)
+            })
+            .collect();
+        let end = drop_folder_end(RunOutcome::Delivered, planned.counts, today);
+        planned.commit(run, &end).unwrap();
+        (sent, said)
+    };
+    let expected = vec![
+        ("p01".to_owned(), day(5), day(370)),
+        ("p02".to_owned(), day(20), day(385)),
+        ("p03".to_owned(), day(24), day(389)),
+    ];
+    let (sent, said) = vanish(day(10));
+    assert_eq!(sent, expected);
+    assert_eq!(
+        said,
+        [
+            (
+                VanishedAction::Expired { on: day(5) },
+                Some(day(5)),
+                Some(day(24))
+            ),
+            (
+                VanishedAction::Expired { on: day(20) },
+                Some(day(20)),
+                Some(day(24))
+            ),
+            (
+                VanishedAction::Expired { on: day(24) },
+                Some(day(24)),
+                Some(day(24))
+            ),
+        ]
+    );
+    // The re-send (2 of 2), a day later: the same dates.
+    let (sent, _) = vanish(day(11));
+    assert_eq!(sent, expected);
+    let (sent, _) = vanish(day(12));
+    assert!(sent.is_empty(), "retired: {sent:?}");
+}
+
 #[test]
 fn people_rejected_today_are_held_not_vanished() {
     let feed = Feed::new();

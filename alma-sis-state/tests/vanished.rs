@@ -2,8 +2,9 @@
 //! oracle: a plain model of who is present, vanished (since when, re-sent how often) or
 //! retired, kept apart from the store, and the rule written out again. Whatever the sequence
 //! (people leaving, coming back, leaving again; runs days or months apart; failed
-//! deliveries), nobody is ever sent with a purge date within the minimum of the run date or
-//! of their expiry date.
+//! deliveries; expiry dates already past, close or far), nobody is ever sent with a purge
+//! date within the minimum of the run date or of their expiry date, nor with an expiry date
+//! later than the one last sent.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,12 +51,18 @@ enum Model {
     Retired,
 }
 
-fn person(i: usize, group: &str, today: NaiveDate) -> User {
+/// Person `i` as mapped on `today`: expiring `offset` days from today (a negative offset:
+/// already expired).
+fn person(i: usize, group: &str, today: NaiveDate, offset: i64) -> User {
     let mut u = User::new(format!("p{i}"));
     u.last_name = Some("Doe".into());
     u.user_group = Some(CodeValue::new(group));
-    u.expiry_date = today.checked_add_days(Days::new(365));
+    u.expiry_date = Some(expiry_of(today, offset));
     u
+}
+
+fn expiry_of(today: NaiveDate, offset: i64) -> NaiveDate {
+    today + chrono::Duration::days(offset)
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +106,10 @@ proptest! {
     #[test]
     fn vanished_dates_follow_the_rules_and_never_come_within_the_minimum(
         groups in proptest::collection::vec(0usize..3, 6),
+        offsets in proptest::collection::vec(
+            prop_oneof![Just(365i64), Just(0i64), -60i64..0, 1i64..45],
+            6,
+        ),
         sequence in runs(6),
         rules in rules(),
         minimum in prop_oneof![Just(0u32), Just(90u32), 1u32..400],
@@ -146,7 +157,7 @@ proptest! {
             planner.set_purge_policy(purge.clone());
             for (i, here) in run.present.iter().enumerate() {
                 if *here {
-                    let user = person(i, GROUPS[groups[i]], today);
+                    let user = person(i, GROUPS[groups[i]], today, offsets[i]);
                     let mut xml = Vec::new();
                     let hash = ContentHash::render_user(&user, &mut xml).unwrap();
                     planner.observe(&user, hash, &xml).unwrap();
@@ -177,9 +188,10 @@ proptest! {
                     continue;
                 }
                 let expiry = match policy {
-                    VanishedPolicy::Expire { grace_days } => {
-                        since.checked_add_days(Days::new(u64::from(grace_days))).unwrap()
-                    }
+                    VanishedPolicy::Expire { grace_days } => since
+                        .checked_add_days(Days::new(u64::from(grace_days)))
+                        .unwrap()
+                        .min(expiry_sent),
                     _ => expiry_sent,
                 };
                 let floor = expiry.max(today).checked_add_days(Days::new(u64::from(minimum))).unwrap();
@@ -193,7 +205,7 @@ proptest! {
             }
             for (i, here) in run.present.iter().enumerate() {
                 if *here {
-                    next.insert(i, Model::Present(today.checked_add_days(Days::new(365)).unwrap()));
+                    next.insert(i, Model::Present(expiry_of(today, offsets[i])));
                 }
             }
 

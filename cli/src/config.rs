@@ -561,7 +561,8 @@ pub struct StateConfig {
     /// What people sent before and missing from the extract get.
     #[serde(default)]
     pub vanished: VanishedSetting,
-    /// Days after the day someone vanished for their expiry and purge date (`expire`).
+    /// Days after the day someone vanished for their expiry and purge date (`expire`),
+    /// unless the expiry date last sent is earlier.
     #[serde(default)]
     pub vanished_grace_days: u32,
     /// Successful runs that re-send a vanished person before they are retired.
@@ -590,8 +591,9 @@ pub struct StateConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VanishedSetting {
-    /// Re-send with the expiry date on the day they vanished (plus the grace) and a purge
-    /// date by their last group's `[purge]` rule, no sooner than the minimum.
+    /// Re-send with the expiry date on the day they vanished (plus the grace), or the one
+    /// last sent when that is earlier, and a purge date by their last group's `[purge]`
+    /// rule, no sooner than the minimum.
     #[default]
     Expire,
     /// Re-send with status INACTIVE (the last expiry date, and a purge date as for `expire`).

@@ -626,6 +626,100 @@ fn explain_agrees_with_run_on_people_rejected_at_check_time_and_on_conflicts() {
 }
 
 #[test]
+fn an_unreadable_contract_end_date_rejects_the_person_and_sends_no_later_expiry() {
+    let site = Site::new();
+    // Night 1: the demo as it is; two members of staff expire by their contract end date.
+    expect_code(&site.run("2026-11-23T04:00:00Z", &[]), 0);
+    let mut lines = site.lines();
+    let header = lines[0].clone();
+    let end = col(&header, "end_date");
+    let staff: Vec<String> = single_row_people(&lines)
+        .into_iter()
+        .filter(|id| {
+            let row = &lines[row_of(&lines, id)];
+            row.contains(",EMPLOYEE,") && !row.split(',').nth(end).unwrap().is_empty()
+        })
+        .take(2)
+        .collect();
+    assert_eq!(
+        staff.len(),
+        2,
+        "the demo has staff with a contract end date"
+    );
+    let first = users_in(&site.zips()[0]);
+    let expiry_of = |id: &str| first.iter().find(|u| u.0 == id).unwrap().1.clone();
+    let before: Vec<String> = staff.iter().map(|id| expiry_of(id)).collect();
+
+    // Night 2: their end dates are garbled: in another format, and not a date at all.
+    let mut at = Vec::new();
+    for (id, garbled) in staff.iter().zip(["31/12/2026", "notadate"]) {
+        let i = row_of(&lines, id);
+        let mut f: Vec<String> = lines[i].split(',').map(str::to_owned).collect();
+        f[end] = garbled.to_owned();
+        lines[i] = f.join(",");
+        at.push(i + 1);
+    }
+    site.write_lines(&lines);
+    let state_before = site.state();
+    let night2 = site.run("2026-11-24T04:00:00Z", &[]);
+    expect_code(&night2, 0);
+    let report = site.report("20261124040000");
+    let rule = "employees with a contract end date";
+    for (id, line) in staff.iter().zip(&at) {
+        let expected = format!(
+            "E-MAP-DATE: expiry rule {rule:?}: column end_date (people.csv:{line}) is not a date \
+             in %Y-%m-%d (the formats tried, in order)"
+        );
+        assert_eq!(reasons_for(&report, id), std::slice::from_ref(&expected));
+        let config = site.config().display().to_string();
+        let explained = alma_sis(
+            site.root(),
+            &[
+                "explain",
+                id,
+                "--config",
+                &config,
+                "--now",
+                "2026-11-24T05:00:00Z",
+            ],
+        );
+        expect_code(&explained, 0);
+        let said = text(&explained.stdout);
+        assert!(
+            said.lines().next().unwrap().contains("not loaded"),
+            "{said}"
+        );
+        assert!(said.contains(&expected), "{said}");
+        assert!(!said.contains("default policy"), "{said}");
+    }
+    let report_text = site.report_file("20261124040000", "json");
+    assert!(!report_text.contains("31/12/2026") && !report_text.contains("notadate"));
+    // Nothing later than before reaches Alma: they are in no zip of night 2 (held back,
+    // not vanished), and the state keeps the expiry last sent.
+    for zip in &site.zips()[1..] {
+        let sent = users_in(zip);
+        assert!(
+            sent.iter().all(|u| !staff.contains(&u.0)),
+            "{zip:?} sends {staff:?}"
+        );
+    }
+    assert_eq!(report["vanished"], serde_json::json!([]));
+    let line_of = |s: &str, id: &str| {
+        s.lines()
+            .find(|l| l.contains(&format!("\"key\":\"{id}\"")))
+            .map(str::to_owned)
+    };
+    let state = site.state();
+    for (id, expiry) in staff.iter().zip(&before) {
+        let item = line_of(&state, id).unwrap();
+        let expires = format!("\"expires\":\"{}\"", expiry.trim_end_matches('Z'));
+        assert!(line_of(&state_before, id).unwrap().contains(&expires));
+        assert!(item.contains(&expires), "{item}");
+        assert!(item.contains("\"last_sent\":\"2026-11-23\""), "{item}");
+    }
+}
+
+#[test]
 fn only_with_an_id_that_is_not_in_the_extract_is_an_error_naming_it() {
     let site = Site::new();
     let out = site.run(

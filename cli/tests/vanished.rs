@@ -1,6 +1,7 @@
 //! People who vanish, end to end over many days: a student vanishes, comes back, vanishes
-//! again; a member of staff vanishes for good. Their dates follow the rules (expiry: the day
-//! they vanished; purge: expiry + the `[purge]` rule of their last group, never within
+//! again; a member of staff vanishes for good; with a grace, people whose expiry date sent
+//! comes sooner keep it. Their dates follow the rules (expiry: the day they vanished plus
+//! the grace, or the expiry date last sent when earlier; purge: expiry + the `[purge]` rule of their last group, never within
 //! `state.purge_minimum_days` of the expiry or the run date), `explain` tells the same, and
 //! nobody in any zip is sent with a purge date within the minimum of its run without the
 //! report saying so.
@@ -169,11 +170,13 @@ fn a_person_vanishes_comes_back_and_vanishes_again_with_safe_dates_every_day() {
     let original = std::fs::read_to_string(demo.people()).unwrap();
     let day1 = run(&demo, &original, "2026-11-23", &[]);
     check_minimum(&day1);
+    // People whose expiry date sent comes after the days they vanish here (one that comes
+    // sooner is kept: see the grace test below).
     let pick = |group: &str| -> String {
         day1.sent
             .iter()
             .rev()
-            .find(|(_, u)| u.group == group)
+            .find(|(_, u)| u.group == group && u.expiry > Some(d("2026-12-31")))
             .map(|(id, _)| id.clone())
             .unwrap()
     };
@@ -246,6 +249,86 @@ fn a_person_vanishes_comes_back_and_vanishes_again_with_safe_dates_every_day() {
     .replace(s, "[STUDENT]")
     .replace(f, "[STAFF]");
     insta::assert_snapshot!("explain_vanished", text);
+}
+
+#[test]
+fn with_a_grace_someone_who_vanishes_keeps_an_earlier_expiry_date_on_every_re_send() {
+    let demo = demo();
+    let config = std::fs::read_to_string(demo.config()).unwrap();
+    std::fs::write(
+        demo.config(),
+        config.replace(
+            "vanished_runs = 3\n",
+            "vanished_runs = 3\nvanished_grace_days = 14\n",
+        ),
+    )
+    .unwrap();
+    let original = std::fs::read_to_string(demo.people()).unwrap();
+    // Night 1: a dropped registration expires that day; a student's term ends later.
+    let day1 = run(&demo, &original, "2026-11-23", &[]);
+    let (dropped, staff) = ("900100125", "900100107");
+    assert_eq!(day1.sent[dropped].expiry, Some(d("2026-11-23")));
+    let student = day1
+        .sent
+        .iter()
+        .find(|(_, u)| u.group == "UGRD" && u.expiry > Some(d("2026-12-24")))
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    // Night 2: a contract now ends on November 30 (sent: the expiry moved earlier).
+    let contract = |line: &str| {
+        if line.starts_with(&format!("{staff},")) {
+            assert!(line.ends_with(",2027-06-30"), "{line}");
+            format!("{},2026-11-30", &line[..line.len() - ",2027-06-30".len()])
+        } else {
+            line.to_owned()
+        }
+    };
+    let edited: String = original.lines().map(|l| contract(l) + "\n").collect();
+    let day2 = run(&demo, &edited, "2026-11-24", &[]);
+    assert_eq!(day2.sent[staff].expiry, Some(d("2026-11-30")));
+
+    // December 10: all three vanish, with 14 days of grace: December 24 for the student,
+    // not for those whose expiry date sent comes sooner. Purge: expiry + their group's rule
+    // (students 100 days, staff a year), no sooner than 90 days after the run.
+    let gone = [dropped, staff, student.as_str()];
+    std::fs::write(demo.people(), extract_without(&edited, &gone)).unwrap();
+    let said = explain(&demo, "2026-12-10T03:00:00Z", staff);
+    assert!(
+        said.contains(
+            "expiry date  2026-11-30 (the expiry date last sent, earlier than 2026-12-24: the \
+             day they vanished + state.vanished_grace_days = 14)"
+        ),
+        "{said}"
+    );
+    let said = explain(&demo, "2026-12-10T03:00:00Z", &student);
+    assert!(
+        said.contains(
+            "expiry date  2026-12-24 (the day they vanished + state.vanished_grace_days = 14)"
+        ),
+        "{said}"
+    );
+    // The dropped registration's rule date (2027-03-03) is within 90 days of the run: the
+    // purge date is the minimum, which moves with the re-send; the expiry date does not.
+    let expected = |day: &Day| {
+        [
+            (dropped, "2026-11-23", plus(day.date, 90)),
+            (staff, "2026-11-30", d("2027-11-30")),
+            (student.as_str(), "2026-12-24", d("2027-04-03")),
+        ]
+    };
+    for date in ["2026-12-10", "2026-12-11"] {
+        let day = run(&demo, &edited, date, &gone);
+        check_minimum(&day);
+        for (id, expiry, purge) in expected(&day) {
+            assert!(day.vanished.contains(id), "{date}: {id}");
+            let sent = &day.sent[id];
+            assert_eq!(
+                (sent.expiry, sent.purge),
+                (Some(d(expiry)), Some(purge)),
+                "{date}: {id}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -179,3 +179,96 @@ fn a_term_missing_from_the_calendar_is_named_by_its_column_only() {
         ]
     );
 }
+
+/// Each row of `csv` (`id,type,term,end,reg`, under [`RULES`]) decided as `expected`, in
+/// the short form of [`decisions`]; and `explain` traces the same outcome.
+fn check_decisions(csv: &str, expected: &[&str]) {
+    let text = config(&format!("{BASE}\n{RULES}"));
+    let csv = format!("id,type,term,end,reg\n{csv}");
+    let case = Case::new(&text, &[("p.csv", csv.as_bytes()), ("terms.csv", TERMS)]);
+    let x = case.run().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(decisions(&x), expected, "{csv}");
+    let mapping = case.config().expect("config");
+    let extractor =
+        sis_extract::Extractor::new(&mapping, case.dir.path(), today()).expect("extractor");
+    for (line, row) in csv.lines().skip(1).enumerate() {
+        let key = row.split(',').next().expect("a key");
+        let person = extractor.explain(key).expect("explained");
+        let rejected = expected[line].starts_with("R:");
+        assert_eq!(person.user.is_none(), rejected, "explain of {row}");
+        let expiry: Vec<&str> = person
+            .steps()
+            .iter()
+            .filter(|s| s.text.contains("rejected"))
+            .map(|s| s.text.as_str())
+            .collect();
+        assert_eq!(!expiry.is_empty(), rejected, "{expiry:?}");
+    }
+}
+
+#[test]
+fn an_unreadable_date_in_the_rule_that_applies_rejects_the_person() {
+    let rule = "R:E-MAP-DATE: expiry rule \"end date\": column end (p.csv:";
+    let formats = ") is not a date in %Y-%m-%d or %m/%d/%Y (the formats tried, in order)";
+    check_decisions(
+        "1,FACULTY,,31/12/2026,\n2,FACULTY,,notadate,\n3,FACULTY,,2027-02-30,\n",
+        &[
+            &format!("{rule}2{formats}"),
+            &format!("{rule}3{formats}"),
+            &format!("{rule}4{formats}"),
+        ],
+    );
+    // The value itself is never in the message.
+    let x = {
+        let text = config(&format!("{BASE}\n{RULES}"));
+        let csv = b"id,type,term,end,reg\n1,FACULTY,,31/12/2026,\n";
+        Case::new(&text, &[("p.csv", csv), ("terms.csv", TERMS)])
+            .run()
+            .expect("extract")
+    };
+    assert!(!decisions(&x)[0].contains("31/12"), "{:?}", decisions(&x));
+}
+
+#[test]
+fn an_empty_date_passes_to_the_next_rule_and_an_unreadable_one_in_a_rule_not_reached_is_not_read() {
+    // Empty: the default (today + 1y). A student's term rule gives a date first, so the end
+    // date rule, and its unreadable value, is never reached; nor for a dropped registration.
+    check_decisions(
+        "1,FACULTY,,,\n2,UG,2026FA,notadate,\n3,UG,,notadate,DROPPED\n",
+        &["W:1", "W:2", "W:3"],
+    );
+    check(RULES, "1,FACULTY,,,", ("2027-11-23", Some("2028-11-23")));
+    check(
+        RULES,
+        "1,UG,2026FA,notadate,",
+        ("2027-01-17", Some("2027-07-17")),
+    );
+    // A student without a known term reaches the end date rule: unreadable, rejected.
+    check_decisions(
+        "1,UG,1999XX,notadate,\n",
+        &[
+            "R:E-MAP-DATE: expiry rule \"end date\": column end (p.csv:2) is not a date in %Y-%m-%d or %m/%d/%Y (the formats tried, in order)",
+        ],
+    );
+}
+
+#[test]
+fn an_unreadable_date_in_the_default_policy_is_e_map_date() {
+    let text = config(&format!(
+        "{BASE}\n[expiry]\ndefault = {{ policy = \"column\", column = \"end\" }}\n"
+    ));
+    let case = Case::new(
+        &text,
+        &[
+            ("p.csv", b"id,type,term,end,reg\n1,FACULTY,,31/12/2026,\n"),
+            ("terms.csv", TERMS),
+        ],
+    );
+    let x = case.run().expect("extract");
+    assert_eq!(
+        decisions(&x),
+        [
+            "R:E-MAP-DATE: the default expiry policy: column end (p.csv:2) is not a date in %Y-%m-%d (the formats tried, in order)"
+        ]
+    );
+}

@@ -220,11 +220,23 @@ mod vanished {
                 let _ = writeln!(out, "  expiry date  {expiry} (the expiry date last sent)");
             }
             _ => {
-                let _ = writeln!(
-                    out,
-                    "  expiry date  {expiry} (the day they vanished + state.vanished_grace_days = {})",
-                    config.state.vanished_grace_days
-                );
+                let grace = config.state.vanished_grace_days;
+                match d.grace_end {
+                    Some(end) if d.expiry != Some(end) => {
+                        let _ = writeln!(
+                            out,
+                            "  expiry date  {expiry} (the expiry date last sent, earlier than {end}: \
+                             the day they vanished + state.vanished_grace_days = {grace})"
+                        );
+                    }
+                    _ => {
+                        let _ = writeln!(
+                            out,
+                            "  expiry date  {expiry} (the day they vanished + \
+                             state.vanished_grace_days = {grace})"
+                        );
+                    }
+                }
             }
         }
         let group = d.group.as_deref();

@@ -30,7 +30,9 @@ enum Why<'a> {
     ColumnGrace(&'a str, NaiveDate, &'a str),
     ColumnOutOfRange(NaiveDate, &'a str),
     ColumnEmpty(&'a str),
-    ColumnNotADate(&'a str, &'a [String]),
+    /// A value that is not a date in any of the formats: (column, formats, the row it came
+    /// from). Unlike an empty column, it rejects the person.
+    ColumnNotADate(&'a str, &'a [String], &'a RowRef),
     Term(&'a str, NaiveDate),
     TermGrace(&'a str, NaiveDate, &'a str),
     TermOutOfRange(NaiveDate, &'a str),
@@ -66,9 +68,9 @@ impl fmt::Display for Why<'_> {
                 write!(f, "column date {date} + {text} is out of range")
             }
             Why::ColumnEmpty(column) => write!(f, "column {column} is empty"),
-            Why::ColumnNotADate(column, formats) => write!(
+            Why::ColumnNotADate(column, formats, at) => write!(
                 f,
-                "column {column} is not a date in {}",
+                "column {column} ({at}) is not a date in {} (the formats tried, in order)",
                 formats.join(" or ")
             ),
             Why::Term(term, end) => write!(f, "term {term} ends {end}"),
@@ -620,6 +622,15 @@ impl Extractor<'_> {
                     chosen = Some((date, matches!(rule.policy, Policy::Today)));
                     break;
                 }
+                // A garbled date is not a missing one: passing to the next rule (or the
+                // default's rolling year) would extend the person's access.
+                Err(why @ Why::ColumnNotADate(..)) => {
+                    t.add(Topic::Expiry, || {
+                        format!("rule {:?} applies: {why}: rejected", rule.name)
+                    });
+                    errors.push(format!("E-MAP-DATE: expiry rule {:?}: {why}", rule.name));
+                    return;
+                }
                 Err(why) => t.add(Topic::Expiry, || {
                     format!("rule {:?} gives no date: {why}", rule.name)
                 }),
@@ -630,6 +641,11 @@ impl Extractor<'_> {
                 Ok((date, why)) => {
                     t.add(Topic::Expiry, || format!("default policy: {date} ({why})"));
                     chosen = Some((date, matches!(c.expiry_default, Policy::Today)));
+                }
+                Err(why @ Why::ColumnNotADate(..)) => {
+                    t.add(Topic::Expiry, || format!("default policy: {why}: rejected"));
+                    errors.push(format!("E-MAP-DATE: the default expiry policy: {why}"));
+                    return;
                 }
                 Err(why) => {
                     errors.push(format!(
@@ -703,11 +719,11 @@ impl Extractor<'_> {
                 .map(|date| (date, Why::TodayPlus(text)))
                 .ok_or(Why::TodayPlusOutOfRange(text)),
             Policy::Column(column, col, formats, grace) => {
-                let v = p.value(*col);
-                if v.is_empty() {
+                let Some((v, at)) = p.value_at(*col) else {
                     return Err(Why::ColumnEmpty(column));
-                }
-                let date = parse_date(v, formats).ok_or(Why::ColumnNotADate(column, formats))?;
+                };
+                let date =
+                    parse_date(v, formats).ok_or(Why::ColumnNotADate(column, formats, at))?;
                 match grace {
                     Some((d, text)) => d
                         .after(date)
@@ -899,6 +915,17 @@ pub(super) struct Row {
 pub(super) struct Person<'a> {
     pub(super) extractor: &'a Extractor<'a>,
     pub(super) rows: &'a [Row],
+}
+
+impl<'a> Person<'a> {
+    /// The column's value, as [`Columns::value`] takes it (from the first row that has
+    /// one), and that row; `None` when every row's value is empty.
+    fn value_at(&self, col: Col) -> Option<(&'a str, &'a RowRef)> {
+        self.rows.iter().find_map(|r| {
+            let v = self.extractor.row_value(r, col);
+            (!v.is_empty()).then_some((v, &r.at))
+        })
+    }
 }
 
 impl Columns for Person<'_> {
