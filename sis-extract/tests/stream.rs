@@ -532,11 +532,14 @@ fn ends_in_a_quote(bytes: &[u8]) -> bool {
 
 /// What a whole-file read gives: rows grouped by key (the first field), a row without a key
 /// a person of its own; a person with a row of another field count than the header's (or
-/// left in a quote at the end of the file) has no name: they are rejected.
+/// left in a quote at the end of the file, or swallowing a row) has no name: they are
+/// rejected, and their key is shown only when they have a clean row too.
 fn expected_people(bytes: &[u8]) -> People {
     let mut people: People = Vec::new();
     let mut at = std::collections::HashMap::new();
     let mut refused = std::collections::HashSet::new();
+    // Keys on a clean row.
+    let mut confirmed = std::collections::HashSet::new();
     let rows = untrimmed(bytes);
     let open_at_end = ends_in_a_quote(bytes);
     let last = rows.len();
@@ -559,6 +562,8 @@ fn expected_people(bytes: &[u8]) -> People {
             .any(|f| f.contains(['\r', '\n']) && f.matches(',').count() >= 2);
         if fields.len() != 3 || (open_at_end && i + 1 == last) || swallowed {
             refused.insert(key.clone());
+        } else {
+            confirmed.insert(key.clone());
         }
         let name = fields
             .get(1)
@@ -581,6 +586,9 @@ fn expected_people(bytes: &[u8]) -> People {
     for person in &mut people {
         if refused.contains(&person.0) {
             person.2 = None;
+            if !confirmed.contains(&person.0) {
+                person.0.clear();
+            }
         }
     }
     people
