@@ -331,6 +331,105 @@ fn an_unclosed_quote_expires_nobody_and_the_next_clean_night_sends_what_it_held_
     );
 }
 
+#[test]
+fn a_stray_quote_pair_that_swallows_a_row_is_refused_with_its_lines_and_expires_nobody() {
+    let site = Site::new();
+    site.edit_config(
+        "key = \"person_id\"\ndelimiter = \",\"\n",
+        "key = \"person_id\"\ndelimiter = \",\"\nmultiline = true\n",
+    );
+    // Night 1: the demo as it is.
+    expect_code(&site.run("2026-11-23T04:00:00Z", &[]), 0);
+    let rows_read = site.report("20261123040000")["counts"]["rows_read"]
+        .as_u64()
+        .unwrap();
+    let sent_before = site.zips().len();
+
+    // Night 2: X's last name opens a quote (`"Xylo`) and Y's, on the next line, closes it
+    // (`Yang"`): one record of the field count of a row, X's fields then Y's.
+    let clean = site.lines();
+    let people = single_row_people(&clean);
+    let at = (1..clean.len() - 1)
+        .find(|&i| people.contains(&id_of(&clean[i])) && people.contains(&id_of(&clean[i + 1])))
+        .expect("two loaded people on adjacent lines");
+    let (x, y) = (id_of(&clean[at]), id_of(&clean[at + 1]));
+    let last_name = col(&clean[0], "last_name");
+    let mut lines = clean.clone();
+    for (i, quote) in [(at, "\"{}"), (at + 1, "{}\"")] {
+        let mut fields: Vec<String> = lines[i].split(',').map(str::to_owned).collect();
+        fields[last_name] = quote.replace("{}", &fields[last_name]);
+        lines[i] = fields.join(",");
+    }
+    site.write_lines(&lines);
+    let night2 = site.run("2026-11-24T04:00:00Z", &[]);
+    expect_code(&night2, 1);
+    let report = site.report("20261124040000");
+    assert_eq!(report["vanished"], serde_json::json!([]), "nobody vanished");
+    assert_eq!(report["extract"]["read_cleanly"], false);
+    // One record refused, named by its lines (X's key is on no clean row: no id shown).
+    let line = at as u64 + 1;
+    let rejected = rejected_in_people(&report);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!((rejected[0].0, rejected[0].1.as_str()), (line, ""));
+    let want = format!(
+        "E-READ-QUOTE: people.csv:{line}: a quoted field (column \"last_name\") runs from \
+         line {line} over the line break into line {} and holds 23 delimiters, a whole row's \
+         worth: a stray quote?",
+        line + 1
+    );
+    assert!(rejected[0].2.starts_with(&want), "{rejected:?}");
+    assert_eq!(report["counts"]["rows_read"], rows_read - 1);
+    // Nobody was sent with the other's data, nor at all.
+    for zip in &site.zips()[sent_before..] {
+        let xml = crate::support::unzip_text(&zip);
+        for id in [&x, &y] {
+            assert!(
+                !xml.contains(&format!("<primary_id>{id}</primary_id>")),
+                "{id}"
+            );
+        }
+        assert!(
+            !xml.contains(&format!("u{y}@demo.example.edu")),
+            "Y's email"
+        );
+    }
+    let state = site.state();
+    let item = |id: &str| {
+        state
+            .lines()
+            .find(|l| l.contains(&format!("\"key\":\"{id}\"")))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    for id in [&x, &y] {
+        assert!(item(id).contains("\"status\":\"present\""), "{id}: {state}");
+    }
+
+    // Night 3: the extract is fixed; both are there, neither expired.
+    let sent_before = site.zips().len();
+    site.write_lines(&clean);
+    let night3 = site.run("2026-11-25T04:00:00Z", &["--mode", "delta"]);
+    expect_code(&night3, 0);
+    let report = site.report("20261125040000");
+    assert_eq!(report["vanished"], serde_json::json!([]));
+    assert_eq!(report["counts"]["users_vanished"], 0);
+    for zip in &site.zips()[sent_before..] {
+        for user in users_in(zip) {
+            assert!(
+                !(user.0 == y && user.1.starts_with("2026-11-2")),
+                "Y expired: {user:?}"
+            );
+        }
+    }
+    let state = site.state();
+    assert!(
+        state.lines().any(
+            |l| l.contains(&format!("\"key\":\"{y}\"")) && l.contains("\"status\":\"present\"")
+        ),
+        "{state}"
+    );
+}
+
 /// Every file of the run's work directory whose name ends in `suffix`, read.
 fn outputs(site: &Site, suffix: &str) -> Vec<String> {
     std::fs::read_dir(site.root().join("out"))

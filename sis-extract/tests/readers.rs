@@ -418,6 +418,50 @@ fn a_key_read_only_from_rows_that_could_not_be_read_is_not_shown() {
 }
 
 #[test]
+fn a_row_swallowed_by_a_stray_quote_pair_is_refused_with_the_record() {
+    // `"Xylo` on line 3 and `Yang"` on line 4, in the same column: one record of the field
+    // count of a row. Refused, with the lines it spans; person 3 is on no row of their own,
+    // and nobody has the other's fields. Its key (the first row's) is shown only when a
+    // clean row has it.
+    let head = "id,name,address,city\n1,Ann,1 St,Urbana\n";
+    let swallowed = "2,\"Xylo,11 X St,Urbana\n3,Yang\",22 Y Ave,Peoria\n4,Bo,4 St,Urbana\n";
+    let refused = "E-READ-QUOTE: p.csv:3: a quoted field (column \"name\") runs from line 3 \
+                   over the line break into line 4 and holds 3 delimiters, a whole row's \
+                   worth: a stray quote? The record is refused rather than read as one person, \
+                   and the rows on those lines are not loaded; fix the quotes in the export (a \
+                   quote inside a value is doubled, and the value quoted)";
+    let x = Case::new(
+        &config("").replacen("key = \"id\"\n", "key = \"id\"\nmultiline = true\n", 1),
+        &[("p.csv", format!("{head}{swallowed}").as_bytes())],
+    )
+    .run()
+    .expect("read");
+    assert_eq!(decisions(&x), ["W:1", &format!("R:{refused}"), "W:4"]);
+    assert_eq!(
+        keys_of("multiline = true", format!("{head}{swallowed}").as_bytes()),
+        [
+            (shown("1"), vec![row(2, "1", "-")]),
+            (unconfirmed("2"), vec![row(3, "", "E-READ-QUOTE")]),
+            (shown("4"), vec![row(5, "4", "-")]),
+        ]
+    );
+    let again = format!("{head}{swallowed}2,Xavier,11 X St,Urbana\n");
+    assert_eq!(
+        keys_of("multiline = true", again.as_bytes())[1],
+        (
+            shown("2"),
+            vec![row(3, "2", "E-READ-QUOTE"), row(6, "2", "E-READ-QUOTE")]
+        )
+    );
+    // A multi-line address with a comma is a value.
+    let address = format!("{head}2,Xavier,\"11 X St,\nApt 2\",Urbana\n");
+    assert_eq!(
+        keys_of("multiline = true", address.as_bytes())[1],
+        (shown("2"), vec![row(3, "2", "-")])
+    );
+}
+
+#[test]
 fn a_row_without_a_key_is_explained_by_its_file_and_line() {
     let case = Case::new(
         &config(""),
