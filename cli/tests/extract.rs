@@ -381,7 +381,7 @@ fn a_stray_quote_pair_that_swallows_a_row_is_refused_with_its_lines_and_expires_
     assert_eq!(report["counts"]["rows_read"], rows_read - 1);
     // Nobody was sent with the other's data, nor at all.
     for zip in &site.zips()[sent_before..] {
-        let xml = crate::support::unzip_text(&zip);
+        let xml = crate::support::unzip_text(zip);
         for id in [&x, &y] {
             assert!(
                 !xml.contains(&format!("<primary_id>{id}</primary_id>")),
