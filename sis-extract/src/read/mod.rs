@@ -1314,8 +1314,13 @@ impl Source {
                 end_of_file: cx.input.multiline,
             });
         }
-        // Only a record with quotes holds a line break (the one that ends it is not in it).
-        if problem.is_none() && d.multiline && !simple {
+        // Only a record with quotes holds a line break (the one that ends it is not in it);
+        // one look for a line break spares most records, quoted ones too, a look at each field.
+        if problem.is_none()
+            && d.multiline
+            && !simple
+            && memchr::memchr2(b'\r', b'\n', text).is_some()
+        {
             problem = d.parser.swallowed(delimiter, want, line, &self.columns);
         }
         if problem.is_none() && count != want {
