@@ -181,6 +181,28 @@ fn reasons_for(report: &serde_json::Value, id: &str) -> Vec<String> {
         .collect()
 }
 
+/// The rejected entries of `people.csv` in the report: (line, id shown, first reason).
+fn rejected_in_people(report: &serde_json::Value) -> Vec<(u64, String, String)> {
+    report["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["file"] == "people.csv")
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["id"].as_str().unwrap().to_owned(),
+                r["reasons"][0].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The first field of a demo line (the person id).
+fn id_of(line: &str) -> String {
+    line.split(',').next().unwrap().to_owned()
+}
+
 /// The column number of `name` in the demo extract.
 fn col(header: &str, name: &str) -> usize {
     header.split(',').position(|h| h == name).unwrap()
@@ -250,11 +272,18 @@ fn an_unclosed_quote_expires_nobody_and_the_next_clean_night_sends_what_it_held_
             .unwrap()
             .contains("no one was treated as vanished"),
     );
-    let reasons = reasons_for(&report, &p);
-    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    // P's key is on no clean row: the row is named by its line alone.
+    let rejected = rejected_in_people(&report);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(
+        (rejected[0].0, rejected[0].1.as_str()),
+        (broken_line as u64, "")
+    );
     assert!(
-        reasons[0].starts_with(&format!("E-READ-QUOTE: people.csv:{broken_line}: ")),
-        "{reasons:?}"
+        rejected[0]
+            .2
+            .starts_with(&format!("E-READ-QUOTE: people.csv:{broken_line}: ")),
+        "{rejected:?}"
     );
     let summary = text(&night2.stdout);
     assert!(summary.contains("did not read cleanly"), "{summary}");
@@ -299,6 +328,237 @@ fn an_unclosed_quote_expires_nobody_and_the_next_clean_night_sends_what_it_held_
     assert_eq!(
         site.report("20261125040000")["extract"]["read_cleanly"],
         true
+    );
+}
+
+#[test]
+fn a_stray_quote_pair_that_swallows_a_row_is_refused_with_its_lines_and_expires_nobody() {
+    let site = Site::new();
+    site.edit_config(
+        "key = \"person_id\"\ndelimiter = \",\"\n",
+        "key = \"person_id\"\ndelimiter = \",\"\nmultiline = true\n",
+    );
+    // Night 1: the demo as it is.
+    expect_code(&site.run("2026-11-23T04:00:00Z", &[]), 0);
+    let rows_read = site.report("20261123040000")["counts"]["rows_read"]
+        .as_u64()
+        .unwrap();
+    let sent_before = site.zips().len();
+
+    // Night 2: X's last name opens a quote (`"Xylo`) and Y's, on the next line, closes it
+    // (`Yang"`): one record of the field count of a row, X's fields then Y's.
+    let clean = site.lines();
+    let people = single_row_people(&clean);
+    let at = (1..clean.len() - 1)
+        .find(|&i| people.contains(&id_of(&clean[i])) && people.contains(&id_of(&clean[i + 1])))
+        .expect("two loaded people on adjacent lines");
+    let (x, y) = (id_of(&clean[at]), id_of(&clean[at + 1]));
+    let last_name = col(&clean[0], "last_name");
+    let mut lines = clean.clone();
+    for (i, quote) in [(at, "\"{}"), (at + 1, "{}\"")] {
+        let mut fields: Vec<String> = lines[i].split(',').map(str::to_owned).collect();
+        fields[last_name] = quote.replace("{}", &fields[last_name]);
+        lines[i] = fields.join(",");
+    }
+    site.write_lines(&lines);
+    let night2 = site.run("2026-11-24T04:00:00Z", &[]);
+    expect_code(&night2, 1);
+    let report = site.report("20261124040000");
+    assert_eq!(report["vanished"], serde_json::json!([]), "nobody vanished");
+    assert_eq!(report["extract"]["read_cleanly"], false);
+    // One record refused, named by its lines (X's key is on no clean row: no id shown).
+    let line = at as u64 + 1;
+    let rejected = rejected_in_people(&report);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!((rejected[0].0, rejected[0].1.as_str()), (line, ""));
+    let want = format!(
+        "E-READ-QUOTE: people.csv:{line}: a quoted field (column \"last_name\") runs from \
+         line {line} over the line break into line {} and holds 23 delimiters, a whole row's \
+         worth: a stray quote?",
+        line + 1
+    );
+    assert!(rejected[0].2.starts_with(&want), "{rejected:?}");
+    assert_eq!(report["counts"]["rows_read"], rows_read - 1);
+    // Nobody was sent with the other's data, nor at all.
+    for zip in &site.zips()[sent_before..] {
+        let xml = crate::support::unzip_text(zip);
+        for id in [&x, &y] {
+            assert!(
+                !xml.contains(&format!("<primary_id>{id}</primary_id>")),
+                "{id}"
+            );
+        }
+        assert!(
+            !xml.contains(&format!("u{y}@demo.example.edu")),
+            "Y's email"
+        );
+    }
+    let state = site.state();
+    let item = |id: &str| {
+        state
+            .lines()
+            .find(|l| l.contains(&format!("\"key\":\"{id}\"")))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    for id in [&x, &y] {
+        assert!(item(id).contains("\"status\":\"present\""), "{id}: {state}");
+    }
+
+    // Night 3: the extract is fixed; both are there, neither expired.
+    let sent_before = site.zips().len();
+    site.write_lines(&clean);
+    let night3 = site.run("2026-11-25T04:00:00Z", &["--mode", "delta"]);
+    expect_code(&night3, 0);
+    let report = site.report("20261125040000");
+    assert_eq!(report["vanished"], serde_json::json!([]));
+    assert_eq!(report["counts"]["users_vanished"], 0);
+    for zip in &site.zips()[sent_before..] {
+        for user in users_in(zip) {
+            assert!(
+                !(user.0 == y && user.1.starts_with("2026-11-2")),
+                "Y expired: {user:?}"
+            );
+        }
+    }
+    let state = site.state();
+    assert!(
+        state.lines().any(
+            |l| l.contains(&format!("\"key\":\"{y}\"")) && l.contains("\"status\":\"present\"")
+        ),
+        "{state}"
+    );
+}
+
+/// Every file of the run's work directory whose name ends in `suffix`, read.
+fn outputs(site: &Site, suffix: &str) -> Vec<String> {
+    std::fs::read_dir(site.root().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+/// Fails when any of `texts` is in the run's reports, reject files, summary or logs.
+fn shown_nowhere(site: &Site, out: &Output, texts: &[&str]) {
+    let mut places: Vec<(String, String)> = Vec::new();
+    for suffix in [".report.json", ".report.html", ".rejects.csv"] {
+        for text in outputs(site, suffix) {
+            places.push((suffix.to_owned(), text));
+        }
+    }
+    assert!(places.len() >= 2, "the reports");
+    places.push(("stdout".to_owned(), text(&out.stdout)));
+    places.push(("stderr".to_owned(), text(&out.stderr)));
+    for (place, body) in &places {
+        for t in texts {
+            assert!(!body.contains(t), "{t:?} in {place}:\n{body}");
+        }
+    }
+}
+
+#[test]
+fn a_broken_rows_key_is_shown_only_when_a_clean_row_of_its_input_has_it() {
+    // A shifted row: the key column moved after the last name, and an unquoted comma in
+    // the first name moves the last name into it.
+    let site = Site::new();
+    let lines: Vec<String> = site
+        .lines()
+        .iter()
+        .map(|l| {
+            let mut fields: Vec<&str> = l.split(',').collect();
+            let id = fields.remove(0);
+            fields.insert(4, id);
+            fields.join(",")
+        })
+        .collect();
+    let header = lines[0].clone();
+    let ids: Vec<String> = lines
+        .iter()
+        .map(|l| l.split(',').nth(4).unwrap().to_owned())
+        .collect();
+    let s = lines
+        .iter()
+        .position(|l| {
+            l.contains("STUDENT")
+                && ids
+                    .iter()
+                    .filter(|i| **i == l.split(',').nth(4).unwrap())
+                    .count()
+                    == 1
+        })
+        .unwrap();
+    let mut shifted = lines.clone();
+    let mut fields: Vec<String> = shifted[s].split(',').map(str::to_owned).collect();
+    fields[col(&header, "first_name")] = "Ann, Jr.".to_owned();
+    fields[col(&header, "last_name")] = "Quarrington".to_owned();
+    shifted[s] = fields.join(",");
+    site.write_lines(&shifted);
+    let out = site.run("2026-11-23T04:00:00Z", &[]);
+    expect_code(&out, 1);
+    let report = site.report("20261123040000");
+    let rejected = rejected_in_people(&report);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!((rejected[0].0, rejected[0].1.as_str()), (s as u64 + 1, ""));
+    assert!(rejected[0].2.starts_with("E-READ-FIELDS: "), "{rejected:?}");
+    shown_nowhere(&site, &out, &["Quarrington"]);
+
+    // An address left open (no `multiline`) and its continuation line, whose key column
+    // holds the rest of the address; and a broken row of M, who has a clean row too.
+    let site = Site::new();
+    expect_code(&site.run("2026-11-23T04:00:00Z", &[]), 0);
+    let sent_before = site.zips().len();
+    let mut lines = site.lines();
+    let people = single_row_people(&lines);
+    let p = people[2].clone();
+    let at = row_of(&lines, &p);
+    let address = col(&lines[0], "address_line1");
+    let fields: Vec<String> = lines[at].split(',').map(str::to_owned).collect();
+    let open = [&fields[..address], &["\"77 Quillfeather Rd".to_owned()]].concat();
+    let rest = [&["Apt 9\"".to_owned()], &fields[address + 1..]].concat();
+    lines[at] = open.join(",");
+    lines.insert(at + 1, rest.join(","));
+    let ids: Vec<String> = lines.iter().map(|l| id_of(l)).collect();
+    let m = ids[1..]
+        .iter()
+        .find(|id| ids.iter().filter(|i| i == id).count() == 2)
+        .unwrap()
+        .clone();
+    let m_lines: Vec<usize> = (1..lines.len()).filter(|&i| ids[i] == m).collect();
+    lines[m_lines[1]].push_str(",x");
+    site.write_lines(&lines);
+    let out = site.run("2026-11-24T04:00:00Z", &[]);
+    expect_code(&out, 1);
+    let report = site.report("20261124040000");
+    assert_eq!(report["vanished"], serde_json::json!([]));
+    let rejected = rejected_in_people(&report);
+    let shown: Vec<(u64, &str, &str)> = rejected
+        .iter()
+        .map(|r| (r.0, r.1.as_str(), r.2.split(':').next().unwrap()))
+        .collect();
+    let line = |i: usize| i as u64 + 1;
+    let mut want = vec![
+        (line(at), "", "E-READ-QUOTE"),
+        (line(at + 1), "", "E-READ-FIELDS"),
+        (line(m_lines[0]), m.as_str(), "E-READ-FIELDS"),
+        (line(m_lines[1]), m.as_str(), "E-READ-FIELDS"),
+    ];
+    let mut shown = shown;
+    shown.sort();
+    want.sort();
+    assert_eq!(shown, want);
+    shown_nowhere(&site, &out, &["Quillfeather", "Apt 9"]);
+    // M's clean row is held with the broken one: M is not sent, and still present.
+    for zip in &site.zips()[sent_before..] {
+        assert!(users_in(zip).iter().all(|u| u.0 != m));
+    }
+    let state = site.state();
+    assert!(
+        state.lines().any(
+            |l| l.contains(&format!("\"key\":\"{m}\"")) && l.contains("\"status\":\"present\"")
+        ),
+        "{state}"
     );
 }
 

@@ -343,6 +343,124 @@ fn a_quote_left_open_swallows_nothing_without_multiline() {
     );
 }
 
+/// A person as [`keys_of`] gives them.
+type Keys = ((String, Option<String>), Vec<(u64, String, String)>);
+
+/// Each person of `bytes` (as `p.csv`, `input` settings added): the key shown and the key
+/// held back, and per row its line, the key it shows and the code of its rejection (`-`
+/// when not rejected).
+fn keys_of(input: &str, bytes: &[u8]) -> Vec<Keys> {
+    let text = config("").replacen("key = \"id\"\n", &format!("key = \"id\"\n{input}\n"), 1);
+    let case = Case::new(&text, &[("p.csv", bytes)]);
+    let mapping = case.config().expect("config");
+    let x = sis_extract::Extractor::new(&mapping, case.dir.path(), crate::support::today())
+        .expect("extractor");
+    x.people()
+        .map(|p| {
+            let rows = p
+                .rows
+                .iter()
+                .map(|r| {
+                    let code = match &r.decision {
+                        sis_extract::Decision::Rejected { errors } => {
+                            errors[0].split(':').next().unwrap_or_default().to_owned()
+                        }
+                        _ => "-".to_owned(),
+                    };
+                    (r.row.line, r.key.clone(), code)
+                })
+                .collect();
+            ((p.key, p.unconfirmed_key), rows)
+        })
+        .collect()
+}
+
+fn row(line: u64, key: &str, code: &str) -> (u64, String, String) {
+    (line, key.to_owned(), code.to_owned())
+}
+
+fn shown(key: &str) -> (String, Option<String>) {
+    (key.to_owned(), None)
+}
+
+fn unconfirmed(key: &str) -> (String, Option<String>) {
+    (String::new(), Some(key.to_owned()))
+}
+
+#[test]
+fn a_key_read_only_from_rows_that_could_not_be_read_is_not_shown() {
+    // Line 3: an unquoted comma before the key column moves a name into it. Lines 4-5: a
+    // quote left open (no `multiline`) and its continuation line, whose key field is part
+    // of an address. Lines 6-7: person 2's clean row and a broken one, whose key is then a
+    // real id. Line 8: a row not UTF-8 (no fallback), its key on no other row.
+    let bytes = b"name,id,address,city\n\
+                  Ann,1,1 Main St,Urbana\n\
+                  Smith, Jr.,9,2 St,Peoria\n\
+                  Cy,3,\"4 Elm St\n\
+                  Apt 2\",Urbana\n\
+                  Di,2,5 St,Urbana\n\
+                  Di,2,5 St,Urbana,x\n\
+                  Ed\xE9,4,6 St,Urbana\n";
+    assert_eq!(
+        keys_of("", bytes),
+        [
+            (shown("1"), vec![row(2, "1", "-")]),
+            (unconfirmed("Jr."), vec![row(3, "", "E-READ-FIELDS")]),
+            (unconfirmed("3"), vec![row(4, "", "E-READ-QUOTE")]),
+            (unconfirmed("Urbana"), vec![row(5, "", "E-READ-FIELDS")]),
+            (
+                shown("2"),
+                vec![row(6, "2", "E-READ-FIELDS"), row(7, "2", "E-READ-FIELDS")]
+            ),
+            (unconfirmed("4"), vec![row(8, "", "E-UTF8")]),
+        ]
+    );
+}
+
+#[test]
+fn a_row_swallowed_by_a_stray_quote_pair_is_refused_with_the_record() {
+    // `"Xylo` on line 3 and `Yang"` on line 4, in the same column: one record of the field
+    // count of a row. Refused, with the lines it spans; person 3 is on no row of their own,
+    // and nobody has the other's fields. Its key (the first row's) is shown only when a
+    // clean row has it.
+    let head = "id,name,address,city\n1,Ann,1 St,Urbana\n";
+    let swallowed = "2,\"Xylo,11 X St,Urbana\n3,Yang\",22 Y Ave,Peoria\n4,Bo,4 St,Urbana\n";
+    let refused = "E-READ-QUOTE: p.csv:3: a quoted field (column \"name\") runs from line 3 \
+                   over the line break into line 4 and holds 3 delimiters, a whole row's \
+                   worth: a stray quote? The record is refused rather than read as one person, \
+                   and the rows on those lines are not loaded; fix the quotes in the export (a \
+                   quote inside a value is doubled, and the value quoted)";
+    let x = Case::new(
+        &config("").replacen("key = \"id\"\n", "key = \"id\"\nmultiline = true\n", 1),
+        &[("p.csv", format!("{head}{swallowed}").as_bytes())],
+    )
+    .run()
+    .expect("read");
+    assert_eq!(decisions(&x), ["W:1", &format!("R:{refused}"), "W:4"]);
+    assert_eq!(
+        keys_of("multiline = true", format!("{head}{swallowed}").as_bytes()),
+        [
+            (shown("1"), vec![row(2, "1", "-")]),
+            (unconfirmed("2"), vec![row(3, "", "E-READ-QUOTE")]),
+            (shown("4"), vec![row(5, "4", "-")]),
+        ]
+    );
+    let again = format!("{head}{swallowed}2,Xavier,11 X St,Urbana\n");
+    assert_eq!(
+        keys_of("multiline = true", again.as_bytes())[1],
+        (
+            shown("2"),
+            vec![row(3, "2", "E-READ-QUOTE"), row(6, "2", "E-READ-QUOTE")]
+        )
+    );
+    // A multi-line address with a comma is a value.
+    let address = format!("{head}2,Xavier,\"11 X St,\nApt 2\",Urbana\n");
+    assert_eq!(
+        keys_of("multiline = true", address.as_bytes())[1],
+        (shown("2"), vec![row(3, "2", "-")])
+    );
+}
+
 #[test]
 fn a_row_without_a_key_is_explained_by_its_file_and_line() {
     let case = Case::new(

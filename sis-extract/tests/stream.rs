@@ -532,11 +532,14 @@ fn ends_in_a_quote(bytes: &[u8]) -> bool {
 
 /// What a whole-file read gives: rows grouped by key (the first field), a row without a key
 /// a person of its own; a person with a row of another field count than the header's (or
-/// left in a quote at the end of the file) has no name: they are rejected.
+/// left in a quote at the end of the file, or swallowing a row) has no name: they are
+/// rejected, and their key is shown only when they have a clean row too.
 fn expected_people(bytes: &[u8]) -> People {
     let mut people: People = Vec::new();
     let mut at = std::collections::HashMap::new();
     let mut refused = std::collections::HashSet::new();
+    // Keys on a clean row.
+    let mut confirmed = std::collections::HashSet::new();
     let rows = untrimmed(bytes);
     let open_at_end = ends_in_a_quote(bytes);
     let last = rows.len();
@@ -553,8 +556,14 @@ fn expected_people(bytes: &[u8]) -> People {
         } else {
             raw.trim().to_owned()
         };
-        if fields.len() != 3 || (open_at_end && i + 1 == last) {
+        // A field over a line break with a row's worth of delimiters is a swallowed row.
+        let swallowed = fields
+            .iter()
+            .any(|f| f.contains(['\r', '\n']) && f.matches(',').count() >= 2);
+        if fields.len() != 3 || (open_at_end && i + 1 == last) || swallowed {
             refused.insert(key.clone());
+        } else {
+            confirmed.insert(key.clone());
         }
         let name = fields
             .get(1)
@@ -577,6 +586,9 @@ fn expected_people(bytes: &[u8]) -> People {
     for person in &mut people {
         if refused.contains(&person.0) {
             person.2 = None;
+            if !confirmed.contains(&person.0) {
+                person.0.clear();
+            }
         }
     }
     people
@@ -742,7 +754,8 @@ fn the_extractor_can_be_shared_and_people_mapped_on_another_thread() {
 proptest! {
     /// With `first_name = "{name}"`, each person comes back with the rows, lines and first
     /// name a whole-file read gives (keys are mostly distinct; a quoted line break can
-    /// swallow the next row's key).
+    /// swallow the next row's key, and a field that swallows a row's worth of delimiters
+    /// refuses its record).
     #[test]
     fn rows_read_back_as_a_whole_file_read_gives_them(
         bom in any::<bool>(),

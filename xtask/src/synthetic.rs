@@ -13,7 +13,9 @@
 //! emails and two notes a person (the bench's wider shape, `xtask/bench/college.toml`).
 //! `--changed N` gives about N of every thousand people a new phone number, from a generator
 //! of their own: the rest of the extract is byte for byte the one without it (the bench's
-//! "1 % changed" night).
+//! "1 % changed" night). `--stray-quotes N`, also from a generator of its own, writes about N
+//! of every thousand rows with a stray quote before the last name (`"Xylo`) and the next row
+//! with one after it (`Yang"`): read with `multiline`, the pair is one record of two rows.
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -70,6 +72,8 @@ pub struct GenOptions {
     pub as_utf8: bool,
     /// People (per thousand) with another phone number than without it.
     pub changed: u64,
+    /// Rows (per thousand) whose last name opens a stray quote that the next row closes.
+    pub stray_quotes: u64,
     /// Where to write (stdout when absent).
     pub out: Option<PathBuf>,
 }
@@ -108,23 +112,33 @@ impl GenOptions {
                 "--changed" => {
                     options.changed = value()?.parse().context("--changed takes a number")?;
                 }
+                "--stray-quotes" => {
+                    options.stray_quotes =
+                        value()?.parse().context("--stray-quotes takes a number")?;
+                }
                 other => bail!(
                     "unknown option {other:?}; usage: cargo xtask gen-extract --rows N --seed S \
                      [--shape demo|college] [--messy] [--cp1252 PER_MILLE] \
-                     [--double-encoded PER_MILLE] [--as-utf8] [--changed PER_MILLE] [--out FILE]"
+                     [--double-encoded PER_MILLE] [--as-utf8] [--changed PER_MILLE] \
+                     [--stray-quotes PER_MILLE] [--out FILE]"
                 ),
             }
         }
         if options.cp1252 + options.double_encoded > 1000 {
             bail!("--cp1252 and --double-encoded together are at most 1000 per thousand");
         }
-        if options.changed > 1000 {
-            bail!("--changed is at most 1000 per thousand");
+        if options.changed > 1000 || options.stray_quotes > 1000 {
+            bail!("--changed and --stray-quotes are at most 1000 per thousand");
         }
         if options.shape == Shape::College
-            && (options.messy || options.cp1252 > 0 || options.double_encoded > 0)
+            && (options.messy
+                || options.cp1252 > 0
+                || options.double_encoded > 0
+                || options.stray_quotes > 0)
         {
-            bail!("--messy, --cp1252 and --double-encoded are for the demo shape only");
+            bail!(
+                "--messy, --cp1252, --double-encoded and --stray-quotes are for the demo shape only"
+            );
         }
         Ok(options)
     }
@@ -307,6 +321,11 @@ pub(crate) fn write_extract(options: &GenOptions, out: &mut impl Write) -> anyho
     // The encoding knobs draw from a generator of their own: the people are the same with
     // or without them.
     let mut knobs = SplitMix64(options.seed ^ 0x00C0_FFEE_1252_0002);
+    let mut strays = StrayQuotes {
+        rng: SplitMix64(options.seed ^ 0x0057_2A70_0000_0022),
+        per_mille: options.stray_quotes,
+        open: false,
+    };
     out.write_all(COLUMNS.join(",").as_bytes())?;
     out.write_all(b"\r\n")?;
     let mut written = 0u64;
@@ -353,6 +372,7 @@ pub(crate) fn write_extract(options: &GenOptions, out: &mut impl Write) -> anyho
                 encoding
             },
             cp1252_first: cp1252_first && !options.as_utf8,
+            stray: Stray::None,
         };
         if options.messy && rng.chance(5) {
             // A control character pasted into a name.
@@ -427,6 +447,7 @@ pub(crate) fn write_extract(options: &GenOptions, out: &mut impl Write) -> anyho
         if changes.chance(options.changed) {
             another_number(&mut fields[16]);
         }
+        let row = strays.next(row, written + 1 == options.rows);
         write_row(out, &fields, row)?;
         written += 1;
         if both && written < options.rows {
@@ -437,6 +458,7 @@ pub(crate) fn write_extract(options: &GenOptions, out: &mut impl Write) -> anyho
             }
             set(&mut fields, 8, "STAFF");
             set(&mut fields, 9, "PT");
+            let row = strays.next(row, written + 1 == options.rows);
             write_row(out, &fields, row)?;
             written += 1;
         }
@@ -447,6 +469,7 @@ pub(crate) fn write_extract(options: &GenOptions, out: &mut impl Write) -> anyho
                 cp1252_first: false,
                 ..row
             };
+            let row = strays.next(row, written + 1 == options.rows);
             write_row(out, &fields, row)?;
             written += 1;
         }
@@ -546,6 +569,7 @@ fn write_college(options: &GenOptions, out: &mut impl Write) -> anyhow::Result<(
     let plain = Row {
         encoding: Encoding::Utf8,
         cp1252_first: false,
+        stray: Stray::None,
     };
     let mut written = 0u64;
     let mut person = 0u64;
@@ -679,6 +703,44 @@ struct Row {
     encoding: Encoding,
     /// The first name (only) in windows-1252.
     cp1252_first: bool,
+    /// A stray quote at the last name.
+    stray: Stray,
+}
+
+/// A stray quote at a row's last name (`--stray-quotes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stray {
+    None,
+    /// Before it: a quoted field opens there, as far as a reader can tell.
+    Open,
+    /// After it: closes the quote the row before opened.
+    Close,
+}
+
+/// Which rows get a stray quote: about `per_mille` of every thousand open one, and the row
+/// after each closes it.
+struct StrayQuotes {
+    rng: SplitMix64,
+    per_mille: u64,
+    /// The row before opened one.
+    open: bool,
+}
+
+impl StrayQuotes {
+    /// `row` with its stray quote, if any; the `last` row opens none.
+    fn next(&mut self, row: Row, last: bool) -> Row {
+        // Drawn for every row, so that which rows open one does not depend on the others.
+        let opens = self.rng.chance(self.per_mille) && !last;
+        let stray = if self.open {
+            Stray::Close
+        } else if opens {
+            Stray::Open
+        } else {
+            Stray::None
+        };
+        self.open = stray == Stray::Open;
+        Row { stray, ..row }
+    }
 }
 
 /// `text` in windows-1252 (every character of the names used has a byte there).
@@ -702,7 +764,16 @@ fn write_row(out: &mut impl Write, fields: &[Vec<u8>], row: Row) -> std::io::Res
         let needs_quotes = field
             .iter()
             .any(|&b| b == b',' || b == b'"' || b == b'\r' || b == b'\n');
-        if needs_quotes {
+        // A last name (no delimiter nor quote in it) with a stray quote, written as it is.
+        if i == 4 && row.stray != Stray::None {
+            if row.stray == Stray::Open {
+                line.push(b'"');
+            }
+            line.extend_from_slice(&field);
+            if row.stray == Stray::Close {
+                line.push(b'"');
+            }
+        } else if needs_quotes {
             line.push(b'"');
             for &b in &field {
                 if b == b'"' {
@@ -774,6 +845,43 @@ mod tests {
         assert!(messy.contains(&0x07), "control characters");
         let text = String::from_utf8_lossy(&messy);
         assert!(text.contains("STUDENT;EMPLOYEE"), "several affiliations");
+    }
+
+    #[test]
+    fn stray_quotes_make_records_that_swallow_a_row_and_change_nothing_else() {
+        let write = |stray_quotes| {
+            let options = GenOptions {
+                rows: 3000,
+                seed: 5,
+                stray_quotes,
+                ..GenOptions::default()
+            };
+            let mut out = Vec::new();
+            write_extract(&options, &mut out).unwrap();
+            out
+        };
+        let (clean, stray) = (write(0), write(20));
+        // The same bytes but for the quotes.
+        assert!(!clean.contains(&b'"'));
+        let unquoted: Vec<u8> = stray.iter().copied().filter(|&b| b != b'"').collect();
+        assert_eq!(unquoted, clean);
+        // A whole-file read (quoted fields over line breaks) makes one record of each pair,
+        // with a row's field count and a row's worth of delimiters in its last name.
+        let pairs = stray.iter().filter(|&&b| b == b'"').count() / 2;
+        assert!(pairs > 20, "{pairs} pairs");
+        let mut reader = csv::ReaderBuilder::new().from_reader(stray.as_slice());
+        let records: Vec<_> = reader.byte_records().map(|r| r.unwrap()).collect();
+        assert_eq!(records.len(), 3000 - pairs);
+        let swallowing = records
+            .iter()
+            .filter(|r| {
+                let last = &r[4];
+                r.len() == COLUMNS.len()
+                    && last.contains(&b'\n')
+                    && last.iter().filter(|&&b| b == b',').count() >= COLUMNS.len() - 1
+            })
+            .count();
+        assert_eq!(swallowing, pairs);
     }
 
     fn generate_shape(shape: Shape, rows: u64, seed: u64, changed: u64) -> Vec<u8> {

@@ -282,6 +282,7 @@ pub fn spawn<'scope, 'env>(
                         Prepared {
                             person: PersonOutcome {
                                 key,
+                                unconfirmed_key: None,
                                 rows: Vec::new(),
                                 user: None,
                                 trace: Vec::new(),

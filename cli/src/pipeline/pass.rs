@@ -196,6 +196,7 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
         self.mapped += 1;
         let PersonOutcome {
             key,
+            unconfirmed_key,
             mut rows,
             user,
             warnings,
@@ -252,7 +253,10 @@ impl<'p, 'q, 's> Pass<'p, 'q, 's> {
             match user.as_ref() {
                 Some(mapped) if quarantined => self.planner.hold_user(&mapped.user),
                 Some(_) => {}
-                None => self.planner.hold(&key),
+                // An unconfirmed key is not shown, but it may still be a real person's.
+                None => self
+                    .planner
+                    .hold(unconfirmed_key.as_deref().unwrap_or(&key)),
             }
         }
         self.unshown_rows += rows.len() as u64;

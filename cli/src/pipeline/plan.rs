@@ -465,13 +465,17 @@ impl PlanPass<'_, '_> {
         } = prepared;
         let PersonOutcome {
             key,
+            unconfirmed_key,
             mut rows,
             user,
             ..
         } = person;
         // Whom the run would hold if their rows were rejected: a user the check rejects by
-        // its match value, someone whose rows gave no user by the person key.
-        let mut hold = user.is_none().then(|| key.clone());
+        // its match value, someone whose rows gave no user by the person key (unconfirmed
+        // or not).
+        let mut hold = user
+            .is_none()
+            .then(|| unconfirmed_key.unwrap_or_else(|| key.clone()));
         if let (Some(mapped), Some(rendered)) = (user, rendered) {
             let user = &mapped.user;
             self.report.users += 1;

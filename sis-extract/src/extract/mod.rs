@@ -170,6 +170,9 @@ struct ReadRows {
     unreadable: bool,
     /// The messages of rows that could not be read when indexed.
     problems: Vec<String>,
+    /// Whether the key may be shown: every input with a row that could not be read has a
+    /// clean row of the person too (see [`PersonOutcome::unconfirmed_key`]).
+    confirmed: bool,
 }
 
 impl ReadRows {
@@ -746,6 +749,8 @@ impl<'c> Extractor<'c> {
         }
         let mut unreadable = false;
         let mut problems: Vec<String> = Vec::new();
+        // The inputs of the rows with a read problem, and of the clean ones.
+        let (mut broken, mut clean) = (Vec::new(), Vec::new());
         let rows: Vec<Row> = self
             .rows_of(head)
             .map(|(s, r)| {
@@ -764,6 +769,9 @@ impl<'c> Extractor<'c> {
                 if let Some(problem) = source.problem(r) {
                     let key = self.config.inputs[s].key.get_ref();
                     problems.push(problem.message(&at.to_string(), key, source.has_header()));
+                    broken.push(s);
+                } else {
+                    clean.push(s);
                 }
                 Row {
                     source: s,
@@ -778,6 +786,7 @@ impl<'c> Extractor<'c> {
             rows,
             unreadable,
             problems,
+            confirmed: broken.iter().all(|s| clean.contains(s)),
         }
     }
 
@@ -793,21 +802,36 @@ impl<'c> Extractor<'c> {
             mut rows,
             unreadable,
             problems,
+            confirmed,
         } = read;
         let key = key.to_owned();
+        // A key read only from rows that could not be read may be a name or part of an
+        // address that a stray delimiter or quote moved into the key column: the rows keep
+        // it (the person's other rows are rejected with them) but it is not shown.
+        let shown = if confirmed {
+            key.clone()
+        } else {
+            String::new()
+        };
         let mut t = Tracer {
             on: trace,
             steps: Vec::new(),
         };
         t.add(Topic::Rows, || {
-            format!(
-                "{} row(s) with key {key:?}: {}",
-                rows.len(),
-                rows.iter()
-                    .map(|r| r.at.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            let rows_at = rows
+                .iter()
+                .map(|r| r.at.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            if confirmed {
+                format!("{} row(s) with key {key:?}: {rows_at}", rows.len())
+            } else {
+                format!(
+                    "{} row(s) with a key read only from rows that could not be read (not \
+                     shown: it may not be an id): {rows_at}",
+                    rows.len()
+                )
+            }
         });
         for row in rows.iter().filter(|r| r.decoded_as.is_some()) {
             t.add(Topic::Rows, || {
@@ -851,7 +875,7 @@ impl<'c> Extractor<'c> {
                 reading.spare.push(r.fields);
                 RowOutcome {
                     row: r.at,
-                    key: key.clone(),
+                    key: shown.clone(),
                     decision: r.decision.unwrap_or_else(|| Decision::Rejected {
                         errors: vec!["E-MAP-UNDECIDED: no decision was reached".to_owned()],
                     }),
@@ -859,11 +883,13 @@ impl<'c> Extractor<'c> {
                 }
             })
             .collect();
+        let unconfirmed_key = (!confirmed && !key.is_empty()).then_some(key);
         match user {
             Some(mut u) => {
                 u.trace = t.steps;
                 PersonOutcome {
-                    key,
+                    key: shown,
+                    unconfirmed_key,
                     rows: outcomes,
                     user: Some(u),
                     trace: Vec::new(),
@@ -871,7 +897,8 @@ impl<'c> Extractor<'c> {
                 }
             }
             None => PersonOutcome {
-                key,
+                key: shown,
+                unconfirmed_key,
                 rows: outcomes,
                 user: None,
                 trace: t.steps,

@@ -54,7 +54,8 @@ pub enum Decision {
 pub struct RowOutcome {
     /// Where the row came from.
     pub row: RowRef,
-    /// The person key of the row.
+    /// The person key of the row, as [`PersonOutcome::key`] shows it (empty when it is
+    /// [unconfirmed](PersonOutcome::unconfirmed_key)).
     pub key: String,
     /// What became of it.
     pub decision: Decision,
@@ -156,8 +157,17 @@ pub struct MappedUser {
 /// Everything that happened to one person key.
 #[derive(Debug, Clone)]
 pub struct PersonOutcome {
-    /// The person key (empty for a row without one).
+    /// The person key, as it may be shown: empty for a row without one, and for one whose
+    /// key is [unconfirmed](PersonOutcome::unconfirmed_key) (such rows are known by their
+    /// file and line).
     pub key: String,
+    /// The key the rows were grouped under, when it was read only from rows with a read
+    /// problem (`E-READ-*`, `E-UTF8`, `E-DECODE`) and no clean row of their input has it:
+    /// a stray delimiter or quote may have moved a name or part of an address into the key
+    /// column, so it is never printed. Such a person is rejected with every row under the
+    /// key (which keeps a real person's other rows from loading without the broken one),
+    /// and a run holds them by it.
+    pub unconfirmed_key: Option<String>,
     /// Every row of the person, with its decision.
     pub rows: Vec<RowOutcome>,
     /// The user, when one was written.

@@ -584,6 +584,45 @@ impl RowParser {
         }
     }
 
+    /// In the record last split ([`RowParser::split`]) that starts on `line`, the first field
+    /// that holds a line break and at least a whole row's worth of delimiters (one fewer
+    /// than the `want` fields a row has, and at least one), as a [`Problem::Swallowed`]
+    /// named after `columns`. Only a quoted field holds a line break, so such a field is a
+    /// stray quote closed by another on a later line, not a value: a multi-line address
+    /// holds a comma or two.
+    fn swallowed(
+        &self,
+        delimiter: u8,
+        want: usize,
+        line: u64,
+        columns: &[String],
+    ) -> Option<Problem> {
+        let least = want.saturating_sub(1).max(1);
+        // Lines are counted at `\n`, as the scan counts them.
+        let mut start = line;
+        for field in 0..self.found {
+            let value = self.untrimmed(field)?;
+            let breaks = memchr::memchr_iter(b'\n', value).count() as u64;
+            if breaks > 0 || memchr::memchr(b'\r', value).is_some() {
+                let delimiters = memchr::memchr_iter(delimiter, value).count();
+                if delimiters >= least {
+                    return Some(Problem::Swallowed {
+                        field,
+                        column: columns
+                            .get(field)
+                            .filter(|c| !c.is_empty())
+                            .cloned()
+                            .unwrap_or_else(|| format!("field {}", field + 1)),
+                        lines: (start, start + breaks),
+                        delimiters,
+                    });
+                }
+            }
+            start += breaks;
+        }
+        None
+    }
+
     /// The fields of the record last split ([`RowParser::split`]), trimmed, into `fields`
     /// (cleared first); `false` when they are not UTF-8.
     fn fields_found(&self, fields: &mut Fields) -> bool {
@@ -1275,6 +1314,15 @@ impl Source {
                 end_of_file: cx.input.multiline,
             });
         }
+        // Only a record with quotes holds a line break (the one that ends it is not in it);
+        // one look for a line break spares most records, quoted ones too, a look at each field.
+        if problem.is_none()
+            && d.multiline
+            && !simple
+            && memchr::memchr2(b'\r', b'\n', text).is_some()
+        {
+            problem = d.parser.swallowed(delimiter, want, line, &self.columns);
+        }
         if problem.is_none() && count != want {
             problem = Some(Problem::Fields { got: count, want });
         }
@@ -1285,6 +1333,11 @@ impl Source {
             Some(Problem::Utf8 { .. } | Problem::Decode { .. }) => true,
             Some(Problem::Quote { .. }) => d.key.is_some_and(|k| k + 1 < count),
             Some(Problem::Fields { .. }) => d.key.is_some_and(|k| k < count),
+            // The fields before the swallowing one are the first line's, those after it the
+            // last line's: the key is one person's (whose, its trust in reports decides).
+            Some(Problem::Swallowed { field, .. }) => {
+                d.key.is_some_and(|k| k < count && k != *field)
+            }
             Some(Problem::KeyChar) => false,
         };
         let key = if kept && invisible_in(&untrimmed) {

@@ -124,6 +124,20 @@ pub(crate) enum Problem {
         /// Open at the end of the file (with `multiline`).
         end_of_file: bool,
     },
+    /// With `multiline`, a quoted field that runs over a line break and holds a whole row's
+    /// worth of delimiters (`E-READ-QUOTE`): a stray quote, closed by another one on a later
+    /// line, made one record of several rows. Read as values, the record would give one
+    /// person the next person's fields; it is refused instead.
+    Swallowed {
+        /// The field's number in the record (0-based).
+        field: usize,
+        /// Its column's name (or `field N` past the named columns).
+        column: String,
+        /// The lines the field starts and ends on.
+        lines: (u64, u64),
+        /// The delimiters it holds.
+        delimiters: usize,
+    },
     /// A field count other than the header's (`E-READ-FIELDS`).
     Fields {
         /// Fields the row has.
@@ -157,7 +171,7 @@ impl Problem {
         match self {
             Problem::Utf8 { .. } => "E-UTF8",
             Problem::Decode { .. } => "E-DECODE",
-            Problem::Quote { .. } => "E-READ-QUOTE",
+            Problem::Quote { .. } | Problem::Swallowed { .. } => "E-READ-QUOTE",
             Problem::Fields { .. } => "E-READ-FIELDS",
             Problem::KeyChar => "E-READ-KEY-CHAR",
         }
@@ -187,6 +201,23 @@ impl Problem {
             Problem::Quote { end_of_file: true } => "a quoted field that starts in this row \
                  is never closed: the rest of the file was swallowed by it"
                 .to_owned(),
+            Problem::Swallowed {
+                column,
+                lines: (first, last),
+                delimiters,
+                ..
+            } => format!(
+                "a quoted field (column {column:?}) runs {} and holds {delimiters} \
+                 delimiters, a whole row's worth: a stray quote? The record is refused rather \
+                 than read as one person, and the rows on those lines are not loaded; fix the \
+                 quotes in the export (a quote inside a value is doubled, and the value quoted)",
+                match last - first {
+                    // A carriage return alone breaks the line without starting a new one.
+                    0 => format!("over a line break on line {first}"),
+                    1 => format!("from line {first} over the line break into line {last}"),
+                    n => format!("from line {first} over {n} line breaks into line {last}"),
+                }
+            ),
             Problem::Fields { got, want } => format!(
                 "the row has {got} field(s), the {} {want}",
                 if header {

@@ -254,9 +254,10 @@ fn file(bom: bool, rows: &[(Vec<u8>, Vec<u8>, &[u8])]) -> Vec<u8> {
 
 proptest! {
     /// With `multiline`, every record comes back with the line and fields a whole-file
-    /// `csv` read gives; exactly the records with a field count other than 2 are
-    /// `E-READ-FIELDS` (or an unclosed quote at the end), and the key of a clean row is its
-    /// first field.
+    /// `csv` read gives; exactly the records with a field that runs over a line break and
+    /// holds a delimiter (a row's worth, for two columns) are a swallowed row, the others
+    /// with a field count other than 2 are `E-READ-FIELDS` (or an unclosed quote at the
+    /// end), and the key of a clean row is its first field.
     #[test]
     fn multiline_records_are_those_of_a_whole_file_read(
         bom in any::<bool>(),
@@ -272,8 +273,19 @@ proptest! {
             prop_assert_eq!((g.0, &g.2), (w.0, &trimmed.iter().map(|f| (*f).to_owned()).collect::<Vec<_>>()), "row {}", i);
             let last = i + 1 == got.len();
             match &g.4 {
-                Some(Problem::Fields { got: n, want: 2 }) => prop_assert_eq!(*n, w.1.len()),
+                Some(Problem::Fields { got: n, want: 2 }) => {
+                    prop_assert_eq!(*n, w.1.len());
+                    prop_assert!(!w.1.iter().any(|f| f.contains(['\r', '\n']) && f.contains(',')));
+                }
                 Some(Problem::Quote { end_of_file: true }) => prop_assert!(last),
+                // The first field that runs over a line break holds a row's worth of
+                // delimiters (one, for two columns).
+                Some(Problem::Swallowed { field, delimiters, .. }) => {
+                    let broken = |f: &String| f.contains(['\r', '\n']);
+                    let first = w.1.iter().position(|f| broken(f) && f.matches(',').count() >= 1);
+                    prop_assert_eq!(first, Some(*field));
+                    prop_assert_eq!(w.1[*field].matches(',').count(), *delimiters);
+                }
                 Some(Problem::KeyChar) => {
                     prop_assert_eq!(&g.1, "");
                     prop_assert!(super::invisible_in(&w.1[0]));
@@ -281,6 +293,7 @@ proptest! {
                 Some(other) => prop_assert!(false, "{:?}", other),
                 None => {
                     prop_assert_eq!(w.1.len(), 2);
+                    prop_assert!(!w.1.iter().any(|f| f.contains(['\r', '\n']) && f.contains(',')));
                     prop_assert_eq!(&g.1, trimmed[0]);
                 }
             }
@@ -319,6 +332,96 @@ proptest! {
             prop_assert_eq!(matches!(got[i].4, Some(Problem::Quote { end_of_file: false })), open, "{:?}", String::from_utf8_lossy(&probe));
         }
     }
+}
+
+/// A swallowing field's number and the lines it spans.
+type Swallow = (usize, (u64, u64));
+
+/// With `multiline`, a quoted field that runs over a line break is a value while it holds
+/// fewer delimiters than a row has, and a swallowed row when it holds a row's worth: the
+/// record is refused, naming the lines the field spans, and keeps its key only when the key
+/// column is outside that field (before it, the first line's; after it, the last line's).
+#[test]
+fn a_stray_quote_pair_that_swallows_a_row_is_refused_with_its_lines() {
+    // (line, key, the swallowing field and the lines it spans); `body` after the header.
+    let check = |header: &str, body: &str, want: &[(u64, &str, Option<Swallow>)]| {
+        let bytes = format!("{header}\n{body}");
+        for chunk in [7, 64, 4096] {
+            let got = read(bytes.as_bytes(), "multiline = true", chunk).expect("read");
+            let got: Vec<_> = got
+                .iter()
+                .map(|(line, key, _, _, problem)| {
+                    let swallowed = match problem {
+                        Some(Problem::Swallowed { field, lines, .. }) => Some((*field, *lines)),
+                        None => None,
+                        Some(other) => panic!("{other:?} in {body:?}"),
+                    };
+                    (*line, key.as_str(), swallowed)
+                })
+                .collect();
+            assert_eq!(got, want, "{body:?}, {chunk} bytes at a time");
+        }
+    };
+    // A multi-line address with a comma or two is a value.
+    check(
+        "id,name,address,city",
+        "1,Ann,\"1 Main St,\nApt 2, back\",Urbana\n2,Bob,\"2 Main St\r\n\",Peoria\n",
+        &[(2, "1", None), (4, "2", None)],
+    );
+    // `"Xylo` on one row and `Yang"` in the same column of the next: one record of the
+    // field count of a row, refused; the key is the first row's.
+    check(
+        "id,name,address,city",
+        "1,Ann,1 St,Urbana\n2,\"Xylo,11 X St,Urbana\n3,Yang\",22 Y Ave,Peoria\n4,Zed,3 St,Urbana\n",
+        &[(2, "1", None), (3, "2", Some((1, (3, 4)))), (5, "4", None)],
+    );
+    // Over two rows, in the key column: no key.
+    check(
+        "id,name,address,city",
+        "\"5,Ann,1 St,Urbana\r\n6,Bob,2 St,Peoria\r\n7\",Cy,3 St,Urbana\r\n8,Di,4 St,Urbana\r\n",
+        &[(2, "", Some((0, (2, 4)))), (5, "8", None)],
+    );
+    // The key column after the field: the last row's key.
+    check(
+        "name,address,city,id",
+        "\"Xylo,1 St,Urbana,9\nYang\",2 St,Peoria,10\n",
+        &[(2, "10", Some((0, (2, 3))))],
+    );
+    // In different columns (fewer fields than a row): still a swallowed row.
+    check(
+        "id,name,address,city",
+        "11,\"Xylo,1 St,Urbana\n12,Yang,2 St\",Peoria\n",
+        &[(2, "11", Some((1, (2, 3))))],
+    );
+    // Two columns: a row's worth is one delimiter.
+    check(
+        "id,name",
+        "13,\"a,\nb\"\n14,\"a\nb\"\n",
+        &[(2, "13", Some((1, (2, 3)))), (4, "14", None)],
+    );
+}
+
+#[test]
+fn a_swallowed_row_names_its_column_and_lines_and_no_value() {
+    let swallowed = |lines| Problem::Swallowed {
+        field: 4,
+        column: "last_name".to_owned(),
+        lines,
+        delimiters: 23,
+    };
+    assert_eq!(
+        swallowed((12, 13)).message("people.csv:12", "person_id", true),
+        "E-READ-QUOTE: people.csv:12: a quoted field (column \"last_name\") runs from line 12 \
+         over the line break into line 13 and holds 23 delimiters, a whole row's worth: a \
+         stray quote? The record is refused rather than read as one person, and the rows on \
+         those lines are not loaded; fix the quotes in the export (a quote inside a value is \
+         doubled, and the value quoted)"
+    );
+    assert!(
+        swallowed((12, 15))
+            .message("people.csv:12", "person_id", true)
+            .contains("runs from line 12 over 3 line breaks into line 15 ")
+    );
 }
 
 /// The fields of `input` as `parser` reads them.
