@@ -348,12 +348,18 @@ pub fn run(ctx: &Context, options: RunOptions) -> anyhow::Result<Exit> {
 
     let counts = counts(&mapped, &delta);
     if delta.changes.is_empty() {
-        report(
-            "nothing changed since the last course file, nothing to send",
-            None,
-            None,
-            &[],
-        )?;
+        // Courses held by a rejected row or a refused re-key may have changed: not "nothing
+        // changed", but nothing that can be sent.
+        let held = mapped.held_groups.len() + delta.held;
+        let outcome = if held > 0 {
+            format!(
+                "nothing to send: {held} course(s) held until the findings are fixed, the rest \
+                 unchanged since the last course file"
+            )
+        } else {
+            "nothing changed since the last course file, nothing to send".to_owned()
+        };
+        report(&outcome, None, None, &[])?;
         let outcome = if options.dry_run {
             RunOutcome::DryRun
         } else {
