@@ -23,6 +23,9 @@
 //! invisible or control characters, and rows that cannot be decoded are [`Problem`]s of
 //! their rows (the run rejects them and knows the extract did not read cleanly); a duplicate
 //! header name, or a row, field, header or file above `[limits]`, stops the read.
+//! A row with far more fields than the header ([`most_fields`]) keeps only its first ones and
+//! counts the rest: what a row's fields take stays bounded by the header's width, however many
+//! delimiters a line holds.
 //! What was read is hashed as it is read ([`Stamp`]), so that the run can check before it
 //! sends anything that the file did not change while it read it.
 
@@ -406,12 +409,30 @@ struct RowParser {
     simple: bool,
     out: Vec<u8>,
     ends: Vec<usize>,
-    /// Fields csv-core found in the last row it parsed.
-    found: usize,
+    /// The most fields of a row whose ends are kept ([`most_fields`]); the others are only
+    /// counted.
+    most: usize,
+    /// The fields of the last row split ([`RowParser::split`]) whose ends are in
+    /// [`RowParser::ends`] (at most [`RowParser::most`]).
+    kept: usize,
+    /// The longest of the fields not kept, in bytes.
+    longest_dropped: usize,
 }
 
+/// The most fields a row's ends are kept for, for a header of `columns` columns: a row with
+/// more is wrong however it is read (`E-READ-FIELDS`), and keeping its first fields is enough
+/// to take its key, so that its fields take no more room than a row 4 times the header's
+/// width, whatever the number of delimiters in it.
+pub(crate) fn most_fields(columns: usize) -> usize {
+    columns.saturating_mul(4).max(1024)
+}
+
+/// Room for field ends past [`RowParser::most`], which csv-core fills before they are counted.
+const SPARE_ENDS: usize = 64;
+
 impl RowParser {
-    fn new(delimiter: u8, quote: u8) -> RowParser {
+    /// A parser that keeps the ends of at most `most` fields of a row (`usize::MAX`: all).
+    fn new(delimiter: u8, quote: u8, most: usize) -> RowParser {
         let special = |b: u8| b == b'\r' || b == b'\n';
         RowParser {
             csv: csv_core::ReaderBuilder::new()
@@ -423,26 +444,31 @@ impl RowParser {
             simple: delimiter != quote && !special(delimiter) && !special(quote),
             out: vec![0; 1024],
             ends: vec![0; 64],
-            found: 0,
+            most: most.max(1),
+            kept: 0,
+            longest_dropped: 0,
         }
     }
 
-    /// Field `i` of the last row csv-core parsed, untrimmed.
+    /// Field `i` of the last row split, untrimmed, if it is kept.
     fn untrimmed(&self, i: usize) -> Option<&[u8]> {
-        let ends = self.ends.get(..self.found)?;
+        let ends = self.ends.get(..self.kept)?;
         let end = *ends.get(i)?;
         let start = if i == 0 { 0 } else { ends[i - 1] };
         self.out.get(start..end)
     }
 
-    /// Parses the first record of `input` into trimmed fields; `false` when its bytes are
-    /// not UTF-8 (the fields then hold U+FFFD where they are not).
+    /// Parses the first record of `input` into trimmed fields (the first
+    /// [`RowParser::most`]); `false` when their bytes are not UTF-8 (the fields then hold
+    /// U+FFFD where they are not).
     fn parse(&mut self, input: &[u8], fields: &mut Fields) -> bool {
         fields.clear();
         if self.simple
             && let Some(line) = simple_line(input, self.quote)
         {
-            field_ends(line, self.delimiter, &mut self.ends);
+            field_ends(line, self.delimiter, &mut self.ends, self.most);
+            // The kept fields, which end at the last kept end.
+            let line = &line[..self.ends.last().map_or(0, |&end| end)];
             match std::str::from_utf8(line) {
                 // Field ends are at ASCII bytes: boundaries of characters.
                 Ok(line) => {
@@ -466,16 +492,17 @@ impl RowParser {
     /// Splits the first record of `input` into [`RowParser::out`] and [`RowParser::ends`]
     /// (the quoted quick path, or csv-core), without making fields of it: what
     /// [`RowParser::untrimmed`] and [`RowParser::fields_found`] read. Returns the number of
-    /// fields.
+    /// fields (of which the first [`RowParser::most`] are kept).
     fn split(&mut self, mut input: &[u8]) -> usize {
         use csv_core::ReadRecordResult as R;
-        if self.ends.len() < 64 {
-            self.ends.resize(64, 0);
+        if self.ends.len() < SPARE_ENDS {
+            self.ends.resize(SPARE_ENDS, 0);
         }
+        self.longest_dropped = 0;
         if self.simple
             && let Some(nend) = self.quoted_line(input)
         {
-            self.found = nend;
+            self.kept = nend;
             return nend;
         }
         self.csv.reset();
@@ -483,7 +510,9 @@ impl RowParser {
         // the file's own BOM is skipped before any row, so a U+FEFF that starts a row is part
         // of it (and a key holding it is refused).
         let mut one_byte = true;
-        let (mut nout, mut nend) = (0, 0);
+        let (mut nout, mut nend, mut dropped) = (0, 0, 0);
+        // Where the last field forgotten ended.
+        let mut last = None;
         loop {
             let chunk = match input.split_first_chunk::<1>() {
                 Some((first, _)) if one_byte => {
@@ -502,12 +531,48 @@ impl RowParser {
                 R::InputEmpty if input.is_empty() && nin == 0 => break,
                 R::InputEmpty => {}
                 R::OutputFull => self.out.resize(self.out.len() * 2, 0),
-                R::OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
+                R::OutputEndsFull => {
+                    dropped += self.drop_ends(&mut nend, &mut last);
+                    let room = (self.ends.len() * 2).min(self.most.saturating_add(SPARE_ENDS));
+                    if room > self.ends.len() {
+                        self.ends.resize(room, 0);
+                    }
+                }
                 R::Record | R::End => break,
             }
         }
-        self.found = nend;
-        nend
+        dropped += self.drop_ends(&mut nend, &mut last);
+        self.kept = nend;
+        nend + dropped
+    }
+
+    /// Forgets the field ends in [`RowParser::ends`] past the first [`RowParser::most`]
+    /// (`nend` of them are filled; `last`: where the last field forgotten before ended),
+    /// keeping the length of the longest of their fields: returns how many were forgotten.
+    fn drop_ends(&mut self, nend: &mut usize, last: &mut Option<usize>) -> usize {
+        let Some(past) = self.ends.get(self.most..*nend) else {
+            return 0;
+        };
+        // Ends are offsets in `out`, where the record's fields follow one another.
+        let mut before = last.unwrap_or(self.ends[self.most - 1]);
+        for &end in past {
+            self.longest_dropped = self.longest_dropped.max(end.saturating_sub(before));
+            before = end;
+        }
+        *last = Some(before);
+        let n = past.len();
+        *nend = self.most;
+        n
+    }
+
+    /// The length in bytes of the longest field of the last row split, untrimmed, or
+    /// trimmed when it is kept and `kept` are the kept fields made ([`RowParser::fields_found`]).
+    fn longest(&self, kept: &Fields) -> usize {
+        (0..kept.len())
+            .map(|i| kept.len_of(i))
+            .max()
+            .unwrap_or(0)
+            .max(self.longest_dropped)
     }
 
     /// The first record of `input` split as csv-core splits it, when its quotes only enclose
@@ -572,8 +637,12 @@ impl RowParser {
                     }
                 }
             };
+            if nend == self.most {
+                // Too many fields to keep: csv-core counts them.
+                return None;
+            }
             if nend == self.ends.len() {
-                self.ends.resize(nend * 2, 0);
+                self.ends.resize((nend * 2).min(self.most), 0);
             }
             self.ends[nend] = n;
             nend += 1;
@@ -600,7 +669,8 @@ impl RowParser {
         let least = want.saturating_sub(1).max(1);
         // Lines are counted at `\n`, as the scan counts them.
         let mut start = line;
-        for field in 0..self.found {
+        // Only the kept fields (a row with more is E-READ-FIELDS anyway).
+        for field in 0..self.kept {
             let value = self.untrimmed(field)?;
             let breaks = memchr::memchr_iter(b'\n', value).count() as u64;
             if breaks > 0 || memchr::memchr(b'\r', value).is_some() {
@@ -623,11 +693,11 @@ impl RowParser {
         None
     }
 
-    /// The fields of the record last split ([`RowParser::split`]), trimmed, into `fields`
-    /// (cleared first); `false` when they are not UTF-8.
+    /// The kept fields of the record last split ([`RowParser::split`]), trimmed, into
+    /// `fields` (cleared first); `false` when they are not UTF-8.
     fn fields_found(&self, fields: &mut Fields) -> bool {
         fields.clear();
-        let nend = self.found;
+        let nend = self.kept;
         let all = self
             .out
             .get(..self.ends[..nend].last().copied().unwrap_or(0))
@@ -678,15 +748,18 @@ fn line_end(bytes: &[u8], quote: u8) -> usize {
 }
 
 /// The field ends of a line without quotes or line breaks: one at each delimiter, one at
-/// the end.
-fn field_ends(line: &[u8], delimiter: u8, ends: &mut Vec<usize>) {
+/// the end; only the first `most` of them.
+fn field_ends(line: &[u8], delimiter: u8, ends: &mut Vec<usize>, most: usize) {
     ends.clear();
-    ends.extend(
-        line.iter()
-            .enumerate()
-            .filter(|&(_, &b)| b == delimiter)
-            .map(|(i, _)| i),
-    );
+    for (i, &b) in line.iter().enumerate() {
+        if b == delimiter {
+            ends.push(i);
+            if ends.len() == most {
+                // This delimiter ends the last field kept.
+                return;
+            }
+        }
+    }
     ends.push(line.len());
 }
 
@@ -1158,7 +1231,16 @@ impl Source {
                         .iter()
                         .position(|c| c == cx.input.key.get_ref()),
                     want: self.columns.len(),
-                    parser: RowParser::new(delimiter, quote),
+                    // The header's width bounds a row's fields once it is known.
+                    parser: RowParser::new(
+                        delimiter,
+                        quote,
+                        if header {
+                            usize::MAX
+                        } else {
+                            most_fields(self.columns.len())
+                        },
+                    ),
                     fields: Fields::default(),
                     decoded: String::new(),
                 };
@@ -1301,7 +1383,7 @@ impl Source {
             let count = d.parser.split(text);
             if text.len() as u64 > cx.limits.field_bytes {
                 d.parser.fields_found(&mut d.fields);
-                cx.field_lens(line, (0..d.fields.len()).map(|i| d.fields.len_of(i)))?;
+                cx.field_lens(line, std::iter::once(d.parser.longest(&d.fields)))?;
             }
             let key = d
                 .key
@@ -1442,6 +1524,7 @@ impl Source {
         }
         d.key = columns.iter().position(|c| c == cx.input.key.get_ref());
         d.want = columns.len();
+        d.parser.most = most_fields(d.want);
         self.columns = columns;
         Ok(())
     }
@@ -1688,9 +1771,9 @@ impl Source {
         };
         match &self.layout {
             Layout::Delimited { delimiter, quote } => {
-                let parser = cache
-                    .parser
-                    .get_or_insert_with(|| RowParser::new(*delimiter, *quote));
+                let parser = cache.parser.get_or_insert_with(|| {
+                    RowParser::new(*delimiter, *quote, most_fields(self.columns.len()))
+                });
                 // A row the index found not to be UTF-8 is decoded at once; any other is
                 // parsed as UTF-8 (and decoded after all if it turns out not to be: the file
                 // changed, which the run notices).

@@ -5,7 +5,10 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-use super::{Cache, Fields, Layout, Offsets, Problem, RowFields, RowParser, Sink, Source};
+use super::{
+    Cache, Fields, Layout, Offsets, Problem, RowFields, RowParser, SPARE_ENDS, Sink, Source,
+    most_fields,
+};
 use crate::ExtractError;
 use crate::config::LimitsConfig;
 
@@ -469,8 +472,8 @@ proptest! {
         ),
     ) {
         let input = input.concat();
-        let mut quick = RowParser::new(b',', b'"');
-        let mut slow = RowParser::new(b',', b'"');
+        let mut quick = RowParser::new(b',', b'"', usize::MAX);
+        let mut slow = RowParser::new(b',', b'"', usize::MAX);
         slow.simple = false;
         let (mut a, mut b) = (Fields::default(), Fields::default());
         prop_assert_eq!(quick.parse(&input, &mut a), slow.parse(&input, &mut b));
@@ -478,7 +481,7 @@ proptest! {
         prop_assert_eq!(got(&a), got(&b));
         // (Read only where the quote-free path did not take the row.)
         if super::simple_line(&input, b'"').is_none() {
-            for i in 0..=slow.found {
+            for i in 0..=slow.kept {
                 prop_assert_eq!(quick.untrimmed(i), slow.untrimmed(i));
             }
         }
@@ -511,7 +514,7 @@ proptest! {
         prop_assume!(!line.is_empty() && !line.starts_with(b"\xEF\xBB\xBF"));
         let mut handed = Vec::new();
         RowFields::Line { line: &line, delimiter: b',' }.each(|f| handed.push(f.to_vec()));
-        let mut parser = RowParser::new(b',', b'"');
+        let mut parser = RowParser::new(b',', b'"', usize::MAX);
         let parsed: Vec<Vec<u8>> = fields(&mut parser, &line)
             .into_iter()
             .map(String::into_bytes)
@@ -649,7 +652,7 @@ fn decode_file_decodes_only_the_lines_that_are_not_utf8() {
 #[test]
 fn a_character_cut_by_a_field_end_makes_the_row_not_utf8() {
     // E9 A0 | 80: valid UTF-8 only if the fields were joined without their comma.
-    let mut parser = RowParser::new(b',', b'"');
+    let mut parser = RowParser::new(b',', b'"', usize::MAX);
     let mut out = Fields::default();
     assert!(!parser.parse(b"k0,\xe9\xa0,\x80\"\n", &mut out));
     assert!(!parser.parse(b"k0,\xe9\xa0,\x80\n", &mut out));
@@ -688,5 +691,173 @@ proptest! {
             prop_assert_eq!(offsets.span(i), (starts[i], end), "span of row {}", i);
             prop_assert_eq!(offsets.line(i), lines[i], "line of row {}", i);
         }
+    }
+}
+
+/// A row of `n` fields, each `field` (which holds no delimiter), after the key `key`.
+fn wide_row(key: &str, field: &str, n: usize) -> Vec<u8> {
+    let mut row = key.as_bytes().to_vec();
+    for _ in 1..n {
+        row.push(b',');
+        row.extend_from_slice(field.as_bytes());
+    }
+    row
+}
+
+#[test]
+fn a_row_of_many_fields_is_counted_and_only_its_first_fields_are_kept() {
+    let most = most_fields(2);
+    // Without quotes; quotes around whole fields; a quote inside a field (csv-core's).
+    for (field, first) in [("", ""), ("\"x\"", "x"), ("O\"B", "O\"B")] {
+        for n in [most - 1, most, most + 1, 3 * most + 5, 200_000] {
+            let row = wide_row("k", field, n);
+            let mut parser = RowParser::new(b',', b'"', most);
+            assert_eq!(parser.split(&row), n, "{field} x {n}");
+            assert_eq!(parser.untrimmed(0), Some(&b"k"[..]));
+            let mut fields = Fields::default();
+            assert!(parser.parse(&row, &mut fields));
+            assert_eq!(fields.len(), n.min(most), "{field} x {n}");
+            assert_eq!(fields.get(1), Some(first));
+            assert!(
+                parser.ends.capacity() <= 2 * (most + SPARE_ENDS)
+                    && fields.spans.capacity() <= 2 * most
+                    && fields.text.len() <= 4 * most,
+                "{field} x {n}: {} ends, {} spans, {} bytes",
+                parser.ends.capacity(),
+                fields.spans.capacity(),
+                fields.text.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_line_of_delimiters_is_e_read_fields_with_its_count_and_its_key_read_in_bounded_memory() {
+    let mut bytes = b"id,name\n1,a\n".to_vec();
+    let rows = [
+        wide_row("2", "", 300_000),
+        wide_row("3", "\"x\"", 100_000),
+        wide_row("4", "O\"B", 100_000),
+        wide_row("", "", 300_000),
+    ];
+    for row in &rows {
+        bytes.extend_from_slice(row);
+        bytes.push(b'\n');
+    }
+    bytes.extend_from_slice(b"5,e\n");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(dir.path().join("p.csv"), &bytes).expect("p.csv");
+    for multiline in [false, true] {
+        let text = format!(
+            "[feed]\nname = \"t\"\ninstitution = \"T\"\n\n[[input]]\npath = \"p.csv\"\nkey = \"id\"\nmultiline = {multiline}\n\n[fields]\nprimary_id = \"{{id}}\"\n\n[expiry]\ndefault = {{ policy = \"today\" }}\n"
+        );
+        let config =
+            crate::MappingConfig::from_toml(&text, Path::new("t.toml"), &[]).expect("config");
+        let layout = Layout::Delimited {
+            delimiter: b',',
+            quote: b'"',
+        };
+        let mut keys = Keys::default();
+        let source = Source::open(
+            &config.inputs[0],
+            dir.path(),
+            layout,
+            &LimitsConfig::default(),
+            &mut keys,
+        )
+        .expect("read");
+        assert_eq!(keys.0, ["1", "2", "3", "4", "", "5"]);
+        let problems: Vec<_> = (0..source.len())
+            .map(|i| source.problem(i).cloned())
+            .collect();
+        let wide = |got| Some(Problem::Fields { got, want: 2 });
+        assert_eq!(
+            problems,
+            [
+                None,
+                wide(300_000),
+                wide(100_000),
+                wide(100_000),
+                wide(300_000),
+                None
+            ]
+        );
+        assert_eq!(
+            problems[1]
+                .as_ref()
+                .map(|p| p.message("p.csv:3", "id", true))
+                .as_deref(),
+            Some("E-READ-FIELDS: p.csv:3: the row has 300000 field(s), the header has 2")
+        );
+        let mut cache = Cache::default();
+        let mut fields = Fields::default();
+        let mut firsts = Vec::new();
+        for i in 0..source.len() {
+            assert!(source.fields(i, &mut cache, &mut fields).readable);
+            firsts.push((fields.len(), fields.get(0).unwrap_or("").to_owned()));
+            let parser = cache.parser.as_ref().expect("a parser");
+            assert!(
+                parser.ends.capacity() <= 2 * (most_fields(2) + SPARE_ENDS)
+                    && fields.spans.capacity() <= 2 * most_fields(2),
+                "row {i}: {} ends, {} spans",
+                parser.ends.capacity(),
+                fields.spans.capacity()
+            );
+        }
+        let most = most_fields(2);
+        assert_eq!(
+            firsts,
+            [
+                (2, "1".to_owned()),
+                (most, "2".to_owned()),
+                (most, "3".to_owned()),
+                (most, "4".to_owned()),
+                (most, String::new()),
+                (2, "5".to_owned()),
+            ]
+        );
+    }
+}
+
+proptest! {
+    /// A parser that keeps the ends of `most` fields counts a row's fields as one that keeps
+    /// them all does, and gives the same first `most` fields, their untrimmed bytes (which the
+    /// key is read from) and the longest field's length (which `limits.field_bytes` bounds).
+    #[test]
+    fn a_parser_that_keeps_few_fields_counts_them_all_and_keeps_the_first(
+        input in proptest::collection::vec(
+            prop_oneof![
+                byte().prop_map(|b| vec![b]),
+                Just(b",,,,".to_vec()),
+                Just(b"\"a,b\"".to_vec()),
+                Just(b"\"x\"\"y\"".to_vec()),
+                Just(b" ab ".to_vec()),
+            ],
+            0..40,
+        ),
+        most in 1usize..8,
+    ) {
+        let input = input.concat();
+        let mut all = RowParser::new(b',', b'"', usize::MAX);
+        let mut first = RowParser::new(b',', b'"', most);
+        let n = all.split(&input);
+        prop_assert_eq!(first.split(&input), n);
+        for i in 0..=n {
+            let kept = if i < most { all.untrimmed(i) } else { None };
+            prop_assert_eq!(first.untrimmed(i), kept);
+        }
+        let got = |f: &Fields| (0..f.len()).map(|i| f.get(i).map(str::to_owned)).collect::<Vec<_>>();
+        let (mut a, mut b) = (Fields::default(), Fields::default());
+        all.fields_found(&mut a);
+        first.fields_found(&mut b);
+        prop_assert_eq!(got(&b), got(&a)[..n.min(most)].to_vec());
+        let longest = (0..n)
+            .map(|i| if i < most { a.len_of(i) } else { all.untrimmed(i).map_or(0, <[u8]>::len) })
+            .max()
+            .unwrap_or(0);
+        prop_assert_eq!(first.longest(&b), longest);
+        all.parse(&input, &mut a);
+        first.parse(&input, &mut b);
+        prop_assert_eq!(got(&b), got(&a)[..a.len().min(most)].to_vec());
     }
 }
