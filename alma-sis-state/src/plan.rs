@@ -1404,10 +1404,10 @@ impl Seen {
     }
 }
 
-/// The latest "today" of the delivered (or partly delivered) runs of `feed` (a run's day is its start's date in
-/// its own offset, as the run took it): the items were last written on or before it. A run
-/// whose start does not read as a time (a state file edited by hand) could have been on any
-/// day, so it counts as the latest possible one: nobody is skipped.
+/// The latest "today" of the delivered (or partly delivered) runs of `feed` (a run's day is
+/// its start's date in its own offset, as the run took it): the items were last written on
+/// or before it. A run whose start does not read as a time (a state file edited by hand)
+/// could have been on any day, so it counts as the latest possible one: nobody is skipped.
 fn last_delivered_day(store: &StateStore, feed: &str) -> Result<Option<NaiveDate>, StateError> {
     let sql = |source| {
         sql_error(

@@ -89,7 +89,8 @@ pub struct BrakeReading {
     /// The limits.
     pub limits: BrakeLimits,
     /// The `[purge]` rules changed since the feed's last complete run, so everyone mapped
-    /// was sent again with the purge dates the new rules give ([`crate::Planner::set_purge_basis`]).
+    /// was sent again with the purge dates the new rules give
+    /// ([`crate::Planner::set_purge_basis`]).
     pub purge_rules_changed: bool,
     /// The day of the feed's last delivered run, when this run's day is before it (a clock
     /// set back, or an old `--now`): the brake trips, first run or not.

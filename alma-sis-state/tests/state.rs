@@ -2268,41 +2268,26 @@ fn new_purge_rules_send_everyone_again_once_and_a_partial_run_does_not_settle_th
 fn a_run_on_a_day_before_the_last_delivered_one_trips_the_brake() {
     let feed = Feed::new();
     let opts = options(LoadMode::Delta);
-    feed.run(
-        day(1),
-        extract(day(1), &[], &[]),
-        &opts,
-        false,
-        Delivery::Ok,
-    );
-    feed.run(
-        day(5),
-        extract(day(5), &[], &[]),
-        &opts,
-        false,
-        Delivery::Ok,
-    );
+    let night = |n: u64, force: bool| {
+        feed.run(
+            day(n),
+            extract(day(n), &[], &[]),
+            &opts,
+            force,
+            Delivery::Ok,
+        )
+    };
+    night(1, false);
+    night(5, false);
     // A clock set back: refused, whatever changed; forced, it runs.
-    let refused = feed.run(
-        day(3),
-        extract(day(3), &[], &[]),
-        &opts,
-        false,
-        Delivery::Ok,
-    );
+    let refused = night(3, false);
     assert!(
         refused.starts_with("refused: the brake tripped: this run's day is before 2026-11-06"),
         "{refused}"
     );
-    let forced = feed.run(day(3), extract(day(3), &[], &[]), &opts, true, Delivery::Ok);
+    let forced = night(3, true);
     assert!(forced.starts_with("sent"), "{forced}");
     // The same day as the last delivered run, or later, is not behind.
-    let same = feed.run(
-        day(5),
-        extract(day(5), &[], &[]),
-        &opts,
-        false,
-        Delivery::Ok,
-    );
+    let same = night(5, false);
     assert!(same.starts_with("sent"), "{same}");
 }
