@@ -319,6 +319,8 @@ const C_YEAR: u64 = 14;
 const C_SEARCH1: u64 = 15;
 const C_SEARCH2: u64 = 16;
 const C_INSTR1: u64 = 18;
+const C_MULTI_SEARCH: u64 = C_SEARCH2 + 1;
+const C_MULTI_INST: u64 = C_INSTR1 + MAX_INSTRUCTORS as u64;
 const C_OPERATION: u64 = 29;
 const C_OLD_CODE: u64 = 30;
 const C_OLD_SECTION: u64 = 31;
@@ -758,9 +760,9 @@ fn parse_fields(fields: &[&str], date_format: &DateFormat) -> (CourseRow, Vec<Fi
         year,
         search_id1: get(C_SEARCH1).to_owned(),
         search_id2: get(C_SEARCH2).to_owned(),
-        multi_search_ids: split_list(get(C_SEARCH2 + 1)),
+        multi_search_ids: split_list(get(C_MULTI_SEARCH)),
         instructors: nonempty(C_INSTR1, MAX_INSTRUCTORS as u64),
-        multi_instructors: split_list(get(C_INSTR1 + MAX_INSTRUCTORS as u64)),
+        multi_instructors: split_list(get(C_MULTI_INST)),
         operation,
         submit_lists_by,
         campus_participants,
@@ -769,89 +771,102 @@ fn parse_fields(fields: &[&str], date_format: &DateFormat) -> (CourseRow, Vec<Fi
     (row, findings)
 }
 
-/// Values damaged before they reached the file, as the patron feed's `[text]` and key
-/// checks find them: a control character (a tab, CR or line feed is written as a space,
-/// any other C0, DEL or C1 is an error), UTF-8 decoded twice upstream (`Ã©` for `é`), and
-/// in the course's key (code and section, old code and section) a character that does not
-/// show (zero-width, bidirectional mark, byte-order mark): a key that looks like another
-/// course's but is not would create a second course, and fixing it would delete the first.
-fn text_findings(row: &CourseRow, findings: &mut Vec<Finding>) {
-    const C_MULTI_SEARCH: u64 = 17;
-    const C_MULTI_INST: u64 = 28;
-    let mut values: Vec<(u64, &str, bool)> = vec![
-        (C_CODE, &row.code, true),
-        (C_TITLE, &row.title, false),
-        (C_SECTION, &row.section, true),
-        (C_ACAD, &row.academic_department, false),
-        (C_PROC, &row.processing_department, false),
-        (C_SEARCH1, &row.search_id1, false),
-        (C_SEARCH2, &row.search_id2, false),
-        (C_LIST_NAME, &row.reading_list_name, false),
+/// What a value of a course row is, for the checks on its characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValueKind {
+    /// Part of a course's key (code and section, old code and section): one value.
+    Key,
+    /// Any other single value (a department, a term, a search id, an instructor).
+    Single,
+    /// Free text (title, reading list name) or one of a multi-value column's values.
+    Text,
+}
+
+/// Every text value of `row` with its column and kind, in column order (the old course's
+/// key last).
+fn row_values(row: &CourseRow) -> Vec<(u64, &str, ValueKind)> {
+    use ValueKind::{Key, Single, Text};
+    let mut values: Vec<(u64, &str, ValueKind)> = vec![
+        (C_CODE, &row.code, Key),
+        (C_TITLE, &row.title, Text),
+        (C_SECTION, &row.section, Key),
+        (C_ACAD, &row.academic_department, Single),
+        (C_PROC, &row.processing_department, Single),
+        (C_SEARCH1, &row.search_id1, Single),
+        (C_SEARCH2, &row.search_id2, Single),
+        (C_LIST_NAME, &row.reading_list_name, Text),
     ];
-    values.extend(
-        row.terms
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (C_TERM1 + i as u64, t.as_str(), false)),
-    );
+    fn numbered(
+        first: u64,
+        list: &[String],
+        kind: ValueKind,
+    ) -> impl Iterator<Item = (u64, &str, ValueKind)> {
+        (first..)
+            .zip(list)
+            .map(move |(column, v)| (column, v.as_str(), kind))
+    }
+    values.extend(numbered(C_TERM1, &row.terms, Single));
     values.extend(
         row.multi_search_ids
             .iter()
-            .map(|v| (C_MULTI_SEARCH, v.as_str(), false)),
+            .map(|v| (C_MULTI_SEARCH, v.as_str(), Text)),
     );
-    values.extend(
-        row.instructors
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (C_INSTR1 + i as u64, t.as_str(), false)),
-    );
+    values.extend(numbered(C_INSTR1, &row.instructors, Single));
     values.extend(
         row.multi_instructors
             .iter()
-            .map(|v| (C_MULTI_INST, v.as_str(), false)),
+            .map(|v| (C_MULTI_INST, v.as_str(), Text)),
     );
     values.extend(
         row.campus_participants
             .iter()
-            .map(|c| (C_CAMPUS, c.campus.as_str(), false)),
+            .map(|c| (C_CAMPUS, c.campus.as_str(), Text)),
     );
     if let Operation::Rollover {
         old_code,
         old_section,
     } = &row.operation
     {
-        values.push((C_OLD_CODE, old_code, true));
-        values.push((C_OLD_SECTION, old_section, true));
+        values.push((C_OLD_CODE, old_code, Key));
+        values.push((C_OLD_SECTION, old_section, Key));
     }
-    for (column, value, key) in values {
+    values
+}
+
+/// Values damaged before they reached the file, as the patron feed's `[text]` and key
+/// checks find them: a control character (a tab, CR or line feed is written as a space,
+/// any other C0, DEL or C1 is an error), UTF-8 decoded twice upstream (`Ã©` for `é`), and
+/// in the course's key (code and section, old code and section) a character that does not
+/// show (zero-width, bidirectional mark, byte-order mark): a key that looks like another
+/// course's but is not would create a second course, and fixing it would delete the first.
+fn text_findings(values: &[(u64, &str, ValueKind)], findings: &mut Vec<Finding>) {
+    for &(column, value, kind) in values {
         let name = column_name(column);
+        let mut error = |code, message: String| {
+            findings.push(Finding::error(code, message).with_column(column));
+        };
         let control = value
             .chars()
             .find(|&c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'));
         if let Some(c) = control {
-            findings.push(
-                Finding::error(
-                    "E-CHAR",
-                    format!("{name} holds the control character U+{:04X}", u32::from(c)),
-                )
-                .with_column(column),
+            error(
+                "E-CHAR",
+                format!("{name} holds the control character U+{:04X}", u32::from(c)),
             );
-        } else if key && sis_extract::text::invisible(value) {
-            findings.push(
-                Finding::error(
-                    "E-KEY-CHAR",
-                    format!("{name} holds a character that does not show (zero-width, bidirectional mark or byte-order mark): it would make a course that looks like another but is not"),
-                )
-                .with_column(column),
+        } else if kind == ValueKind::Key && sis_extract::text::invisible(value) {
+            error(
+                "E-KEY-CHAR",
+                format!(
+                    "{name} holds a character that does not show (zero-width, bidirectional mark or byte-order mark): it would make a course that looks like another but is not"
+                ),
             );
         }
         if sis_extract::text::mojibake(value) {
-            findings.push(
-                Finding::error(
-                    "E-TEXT-MOJIBAKE",
-                    format!("{name} looks like UTF-8 text decoded twice upstream (such as \"Ã©\" for \"é\")"),
-                )
-                .with_column(column),
+            error(
+                "E-TEXT-MOJIBAKE",
+                format!(
+                    "{name} looks like UTF-8 text decoded twice upstream (such as \"Ã©\" for \"é\")"
+                ),
             );
         }
     }
@@ -960,36 +975,9 @@ pub fn check_row(row: &CourseRow, codes: &CodeLists) -> Vec<Finding> {
             .with_column(C_INSTR1),
         );
     }
-    let mut single: Vec<(u64, &str)> = vec![
-        (C_CODE, &row.code),
-        (C_SECTION, &row.section),
-        (C_ACAD, &row.academic_department),
-        (C_PROC, &row.processing_department),
-        (C_SEARCH1, &row.search_id1),
-        (C_SEARCH2, &row.search_id2),
-    ];
-    single.extend(
-        row.terms
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (C_TERM1 + i as u64, t.as_str())),
-    );
-    single.extend(
-        row.instructors
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (C_INSTR1 + i as u64, t.as_str())),
-    );
-    if let Operation::Rollover {
-        old_code,
-        old_section,
-    } = &row.operation
-    {
-        single.push((C_OLD_CODE, old_code));
-        single.push((C_OLD_SECTION, old_section));
-    }
-    for (column, value) in single {
-        if value.contains(',') {
+    let values = row_values(row);
+    for &(column, value, kind) in &values {
+        if kind != ValueKind::Text && value.contains(',') {
             findings.push(
                 Finding::error(
                     "E-COMMA",
@@ -999,7 +987,7 @@ pub fn check_row(row: &CourseRow, codes: &CodeLists) -> Vec<Finding> {
             );
         }
     }
-    text_findings(row, &mut findings);
+    text_findings(&values, &mut findings);
     let mut known = |code: &'static str, list: &[String], column: u64, what: &str, value: &str| {
         if !value.is_empty() && !list.is_empty() && !list.iter().any(|c| c == value) {
             findings.push(
