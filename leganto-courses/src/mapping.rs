@@ -578,6 +578,12 @@ pub fn map_extract_file(
             code: code.clone(),
             section: section.clone(),
         };
+        let cross_list = v.opt_text(&templates.cross_list);
+        let group = if cross_list.is_empty() {
+            code.clone()
+        } else {
+            format!("cross-list:{term}:{cross_list}")
+        };
         if let Some((problem, what)) = record.problem_parts() {
             // Its values may be another column's, or cut short: nothing is taken from it,
             // and the course its key and group seem to name is held.
@@ -595,13 +601,8 @@ pub fn map_extract_file(
                 )
                 .for_course(key.to_string()),
             );
-            let cross_list = v.opt_text(&templates.cross_list);
             if !key.code.is_empty() {
-                held_groups.insert(if cross_list.is_empty() {
-                    code
-                } else {
-                    format!("cross-list:{term}:{cross_list}")
-                });
+                held_groups.insert(group);
             }
             held_rows.insert(key);
             continue;
@@ -632,12 +633,6 @@ pub fn map_extract_file(
                 column_of(&templates.term),
             ));
             continue;
-        };
-        let cross_list = v.opt_text(&templates.cross_list);
-        let group = if cross_list.is_empty() {
-            code.clone()
-        } else {
-            format!("cross-list:{term}:{cross_list}")
         };
         let campus = v.opt_text(&templates.campus);
         let college = v.opt_text(&templates.college);
