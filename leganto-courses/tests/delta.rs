@@ -715,6 +715,14 @@ fn rows_that_do_not_read_cleanly_are_rejected_hold_their_course_and_delete_nothi
         mapped.findings
     );
     assert!(mapped.findings.iter().all(|f| f.is_error()));
+    // What is wrong, without the code, file and line the finding carries itself.
+    assert!(
+        mapped.findings[0]
+            .message
+            .starts_with("the row has 4 field(s), the header has 11; the row is not read"),
+        "{}",
+        mapped.findings[0].message
+    );
     assert_eq!((mapped.rows_unclean, mapped.rows_rejected), (3, 3));
     assert!(!mapped.complete());
     assert_eq!(mapped.held_groups, ["C1-", "C2-S27", "C3-"]);

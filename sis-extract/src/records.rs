@@ -214,13 +214,20 @@ impl Records {
             let line = self.source.line(i);
             let at = format!("{}:{line}", self.source.name);
             let header = self.source.has_header();
-            let problem = self.source.problem(i);
+            let problem = self.source.problem(i).map(|p| {
+                let message = p.message(&at, "", header);
+                // `CODE: file:line: what is wrong`: where the last part starts.
+                let what = [p.code(), ": ", &at, ": "]
+                    .iter()
+                    .try_fold(message.as_str(), |m, part| m.strip_prefix(part))
+                    .map_or(0, |what| message.len() - what.len());
+                (p.code(), message, what)
+            });
             Record {
                 line,
                 fields,
                 readable: read.readable,
-                problem: problem.map(|p| p.message(&at, "", header)),
-                problem_parts: problem.map(|p| (p.code(), p.message("", "", header))),
+                problem,
             }
         })
     }
@@ -232,9 +239,9 @@ pub struct Record {
     line: u64,
     fields: Fields,
     readable: bool,
-    problem: Option<String>,
-    /// The problem's code, and `CODE: what is wrong`.
-    problem_parts: Option<(&'static str, String)>,
+    /// The problem's code, its message (`CODE: file:line: what is wrong`) and where the
+    /// "what is wrong" starts in it.
+    problem: Option<(&'static str, String, usize)>,
 }
 
 impl Record {
@@ -253,20 +260,18 @@ impl Record {
     /// left open, another field count than the header's, bytes no encoding decodes); its
     /// fields are then not to be trusted.
     pub fn problem(&self) -> Option<&str> {
-        self.problem.as_deref()
+        self.problem
+            .as_ref()
+            .map(|(_, message, _)| message.as_str())
     }
 
     /// [`Record::problem`]'s code (`E-READ-FIELDS`, `E-READ-QUOTE`, `E-UTF8`, ...) and what
     /// is wrong, without the code, file or line: for callers that report the row's file
     /// and line themselves.
     pub fn problem_parts(&self) -> Option<(&'static str, &str)> {
-        self.problem_parts.as_ref().map(|(code, message)| {
-            let what = message
-                .strip_prefix(code)
-                .and_then(|m| m.strip_prefix(": "))
-                .unwrap_or(message);
-            (*code, what)
-        })
+        self.problem
+            .as_ref()
+            .map(|(code, message, what)| (*code, &message[*what..]))
     }
 
     /// The trimmed value of column `column` ("" when the row is short).
