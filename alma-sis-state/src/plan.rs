@@ -136,6 +136,8 @@ pub struct Planner<'s> {
     /// The `[purge]` rules changed since the feed's last complete run: everyone compared is
     /// changed.
     purge_changed: bool,
+    /// [`Planner::clock_behind`], once read.
+    clock_behind: Option<Option<NaiveDate>>,
     /// People skipped unmapped.
     skipped: u64,
     /// This run dropped every recorded raw-row hash: it records each person's again.
@@ -328,6 +330,7 @@ impl StateStore {
             raw_basis: None,
             purge_basis: None,
             purge_changed: false,
+            clock_behind: None,
             skipped: 0,
             raw_cleared: false,
             held: HashSet::new(),
@@ -817,6 +820,7 @@ impl<'s> Planner<'s> {
     /// and this run records everyone's afresh (an upgrade or a config change re-hashes
     /// instead of sending or tripping anything). The basis is recorded with the run.
     pub fn set_raw_basis(&mut self, basis: &[u8]) -> Result<(), StateError> {
+        let behind = self.clock_behind()?.is_some();
         let store = &*self.tx.store;
         let sql = |action: &str| {
             let (path, action) = (store.path.clone(), action.to_owned());
@@ -837,7 +841,6 @@ impl<'s> Planner<'s> {
             // "today + N" rule only moves later: not so on a day before a delivered run's
             // (a clock set back, an old `--now`), where mapping would find them moved
             // earlier, so changed. Then everyone is mapped.
-            let behind = last_delivered_day(store, &self.feed)?.is_some_and(|d| self.today < d);
             self.skipping = self.options.mode == LoadMode::Delta && !behind;
         } else {
             store
@@ -987,6 +990,16 @@ impl<'s> Planner<'s> {
         self.purge_changed = stored.as_deref().is_some_and(|s| s != basis);
         self.purge_basis = Some((basis.to_owned(), stored));
         Ok(())
+    }
+
+    /// The day of the feed's last delivered run when this run's day is before it (a clock
+    /// set back, an old `--now`), read once a run: it stops skipping and trips the brake.
+    fn clock_behind(&mut self) -> Result<Option<NaiveDate>, StateError> {
+        if self.clock_behind.is_none() {
+            let last = last_delivered_day(self.tx.store, &self.feed)?;
+            self.clock_behind = Some(last.filter(|d| self.today < *d));
+        }
+        Ok(self.clock_behind.flatten())
     }
 
     /// Whether the `[purge]` rules changed since the feed's last complete run
@@ -1228,8 +1241,7 @@ impl<'s> Planner<'s> {
             _ => None,
         };
         let purge_changed = self.purge_changed;
-        let clock_behind =
-            last_delivered_day(self.tx.store, &self.feed)?.filter(|d| self.today < *d);
+        let clock_behind = self.clock_behind()?;
         let Planner {
             tx,
             feed,
