@@ -918,8 +918,8 @@ pub(super) struct Person<'a> {
 }
 
 impl<'a> Person<'a> {
-    /// The column's value, as [`Columns::value`] takes it (from the first row that has
-    /// one), and that row; `None` when every row's value is empty.
+    /// The column's value (from the first row that has one), and that row; `None` when
+    /// every row's value is empty. [`Columns::value`] is its value.
     fn value_at(&self, col: Col) -> Option<(&'a str, &'a RowRef)> {
         self.rows.iter().find_map(|r| {
             let v = self.extractor.row_value(r, col);
@@ -930,11 +930,7 @@ impl<'a> Person<'a> {
 
 impl Columns for Person<'_> {
     fn value(&self, col: Col) -> &str {
-        self.rows
-            .iter()
-            .map(|r| self.extractor.row_value(r, col))
-            .find(|v| !v.is_empty())
-            .unwrap_or("")
+        self.value_at(col).map_or("", |(value, _)| value)
     }
 }
 
