@@ -34,9 +34,11 @@ pub const OTHER_FILE: &str = "W-OTHER-FILE";
 pub const PURGE_SOON: &str = "W-PURGE-SOON";
 /// An `--only` id names someone the run does not send (filtered or rejected).
 pub const ONLY_NOT_SENT: &str = "W-ONLY-NOT-SENT";
+/// The `[purge]` rules changed since the last complete run: everyone mapped is sent again.
+pub const PURGE_RULES_CHANGED: &str = "W-PURGE-RULES-CHANGED";
 
 /// Every code above.
-pub const RUN_WARNINGS: [&str; 15] = [
+pub const RUN_WARNINGS: [&str; 16] = [
     CONFIG_MODE,
     STATE_ADOPTED,
     INPUT,
@@ -52,4 +54,5 @@ pub const RUN_WARNINGS: [&str; 15] = [
     OTHER_FILE,
     PURGE_SOON,
     ONLY_NOT_SENT,
+    PURGE_RULES_CHANGED,
 ];

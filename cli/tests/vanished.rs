@@ -408,6 +408,16 @@ fn new_purge_rules_reach_alma_in_a_delta() {
     assert!(err.contains("the [purge] rules changed"), "{err}");
     assert!(err.contains("The config changed since run 1"), "{err}");
     expect_code(&demo.run("2026-11-24T05:00:00Z", &["--force"]), 0);
+    let report = std::fs::read_dir(demo.root().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.to_string_lossy()
+                .ends_with("20261124050000_r3.report.json")
+        })
+        .expect("the forced run's report");
+    let report = std::fs::read_to_string(report).unwrap();
+    assert!(report.contains("W-PURGE-RULES-CHANGED"), "{report}");
     let zips = demo.drop_zips();
     let sent = users_in(zips.last().unwrap());
     assert_eq!(

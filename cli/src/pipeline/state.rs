@@ -251,6 +251,13 @@ pub fn report_plan(
         tracing::info!(primary_id = %v.primary_id, since = %v.since, action = ?v.action, send = v.send, of = v.of, retired = v.retired, "vanished");
     }
     run.report.vanished = plan.vanished.iter().map(|v| v.primary_id.clone()).collect();
+    if plan.brake.purge_rules_changed {
+        run.report.warnings.push(format!(
+            "{}: the [purge] rules changed since the last complete run: everyone this run \
+             maps is sent again with the purge dates the new rules give",
+            crate::warning::PURGE_RULES_CHANGED
+        ));
+    }
     run.report.comparison = baseline.filter(|_| !partial).map(|b| Comparison {
         last_run_at: b.started.clone(),
         last_eligible: to_usize(b.counts.eligible),
